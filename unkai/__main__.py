@@ -1,0 +1,3 @@
+from unkai.cli import main
+
+main()

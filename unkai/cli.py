@@ -1,0 +1,145 @@
+"""The ``unkai`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from unkai import __version__
+from unkai.config import DEFAULT_PORT, Config, default_region
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="unkai")
+def main() -> None:
+    """unkai: a local AWS serverless cloud for SAM templates and Python handlers."""
+
+
+@main.command()
+@click.argument("template", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="Port for every API (0: any free port).")
+@click.option("--state-dir", default=".unkai", show_default=True, type=click.Path(path_type=Path),
+              help="Where state is kept between runs.")
+@click.option("--ephemeral", is_flag=True, help="Keep state in a throwaway directory, deleted on exit.")
+@click.option("--region", default=None, help="Region of the stack [default: AWS_REGION, AWS_DEFAULT_REGION or us-east-1].")
+@click.option("--access-key", envvar="UNKAI_ACCESS_KEY", default=None,
+              help="With --secret-key: verify every request's signature against these credentials.")
+@click.option("--secret-key", envvar="UNKAI_SECRET_KEY", default=None)
+@click.option("--parameter-overrides", multiple=True, metavar="KEY=VALUE",
+              help="Template parameter values (repeatable, or space-separated in one).")
+def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
+       access_key: str | None, secret_key: str | None, parameter_overrides: tuple[str, ...]) -> None:
+    """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too."""
+    from unkai.server import AlreadyRunning, run
+
+    overrides: dict[str, str] = {}
+    for chunk in parameter_overrides:
+        for item in chunk.split():
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--parameter-overrides")
+            overrides[key.removeprefix("ParameterKey=")] = value
+    config = Config(
+        state_dir=state_dir, host=host, port=port, region=region or default_region(), ephemeral=ephemeral,
+        access_key=access_key, secret_key=secret_key, template=template, parameter_overrides=overrides,
+    )
+    try:
+        run(config)
+    except AlreadyRunning as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass
+
+
+def _endpoint(endpoint: str | None, state_dir: Path) -> str:
+    if endpoint:
+        return endpoint.rstrip("/")
+    from unkai.server import read_server_file
+
+    info = read_server_file(state_dir)
+    if info and "endpoint" in info:
+        return info["endpoint"]
+    return f"http://127.0.0.1:{DEFAULT_PORT}"
+
+
+def _get(url: str) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return json.loads(resp.read())
+    except urllib.error.URLError as exc:
+        click.echo(f"Error: cannot reach unkai at {url.split('/_unkai')[0]} ({exc.reason}). Is `unkai up` running?",
+                   err=True)
+        sys.exit(1)
+
+
+endpoint_option = click.option("--endpoint-url", default=None, help="A running unkai [default: from --state-dir].")
+state_option = click.option("--state-dir", default=".unkai", show_default=True, type=click.Path(path_type=Path))
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+@main.command()
+@click.option("--to", default=None, help="Only mail to this address.")
+@endpoint_option
+@state_option
+@json_option
+def mail(to: str | None, endpoint_url: str | None, state_dir: Path, as_json: bool) -> None:
+    """List the email unkai has delivered to its local mailbox."""
+    url = _endpoint(endpoint_url, state_dir) + "/_unkai/mail"
+    if to:
+        url += "?" + urllib.parse.urlencode({"to": to})
+    messages = _get(url)
+    if as_json:
+        click.echo(json.dumps(messages, indent=2, ensure_ascii=False))
+        return
+    if not messages:
+        click.echo("No mail.")
+    for msg in messages:
+        click.echo(f"--- {msg['sent_at']}  {msg['id']}")
+        click.echo(f"From:    {msg['from']}")
+        click.echo(f"To:      {', '.join(msg['to'])}")
+        click.echo(f"Subject: {msg['subject']}")
+        click.echo("")
+        click.echo((msg.get("text") or msg.get("html") or "").rstrip())
+        click.echo("")
+
+
+@main.command()
+@click.argument("name", required=False)
+@endpoint_option
+@state_option
+@json_option
+def inbox(name: str | None, endpoint_url: str | None, state_dir: Path, as_json: bool) -> None:
+    """List what was posted to the webhook inbox NAME (all inboxes without NAME)."""
+    base = _endpoint(endpoint_url, state_dir)
+    if not name:
+        names = _get(base + "/_unkai/inbox")
+        if as_json:
+            click.echo(json.dumps(names, indent=2))
+        elif not names:
+            click.echo(f"No webhook has been called yet. Point one at {base}/_unkai/inbox/NAME.")
+        for entry in names:
+            click.echo(f"{entry['name']}\t{entry['count']}")
+        return
+    entries = _get(base + "/_unkai/inbox/" + urllib.parse.quote(name))
+    if as_json:
+        click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        click.echo(f"Nothing posted to {base}/_unkai/inbox/{name} yet.")
+    for entry in entries:
+        click.echo(f"--- {entry['received_at']}  {entry['method']} {entry['path']}"
+                   + (f"?{entry['query']}" if entry["query"] else ""))
+        if "json" in entry:
+            click.echo(json.dumps(entry["json"], indent=2, ensure_ascii=False))
+        else:
+            click.echo(entry.get("body", "<binary body>"))
+

@@ -1,0 +1,41 @@
+"""Settings for one running cloud, from the command line and the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 4566
+ACCOUNT_ID = "000000000000"
+
+
+def default_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+@dataclass
+class Config:
+    state_dir: Path = field(default_factory=lambda: Path(".unkai"))
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    region: str = field(default_factory=default_region)
+    account_id: str = ACCOUNT_ID
+    ephemeral: bool = False
+    # When both are set, every request's signature is verified against them.
+    access_key: str | None = None
+    secret_key: str | None = None
+    template: Path | None = None
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        """The URL clients on this machine use to reach us."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def verify_signatures(self) -> bool:
+        return bool(self.access_key and self.secret_key)

@@ -1,0 +1,162 @@
+"""The gateway: one ASGI app on one port for every AWS API, unkai's own endpoints
+and whatever services mount (API Gateway stages, S3 websites)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from unkai.gateway.internal import InternalRoutes
+from unkai.gateway.routing import Router
+from unkai.http import ClientDisconnected, Request, Response
+from unkai.protocol import PROTOCOLS, ParamError, ServiceError, streaming_input
+from unkai.services import RequestContext
+
+if TYPE_CHECKING:
+    from unkai.cloud import Cloud
+
+log = logging.getLogger("unkai.gateway")
+
+MAX_BODY = 64 * 1024 * 1024  # for non-streaming operations; streaming ones read as they go
+
+Predicate = Callable[[Request], bool]
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Gateway:
+    def __init__(self, cloud: "Cloud") -> None:
+        self.cloud = cloud
+        self.router = Router(list(cloud.services), cloud.config.region)
+        self.internal = InternalRoutes(cloud)
+        self.mounts: list[tuple[Predicate, Handler]] = []
+        self.websocket_handler: Callable[[dict, Any, Any], Awaitable[None]] | None = None
+        self.authorizer: Callable[[Request, Any], Awaitable[None] | None] | None = None
+
+    def mount(self, predicate: Predicate, handler: Handler) -> None:
+        """Serve requests ``predicate`` accepts with ``handler`` (before the AWS APIs)."""
+        self.mounts.append((predicate, handler))
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            request = Request.from_scope(scope, receive)
+            try:
+                response = await self.handle(request)
+            except ClientDisconnected:
+                return
+            await response.send(send, head_only=request.method == "HEAD")
+        elif kind == "websocket":
+            if self.websocket_handler is None:
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await self.websocket_handler(scope, receive, send)
+        elif kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    async def handle(self, request: Request) -> Response:
+        if request.raw_path.startswith("/_unkai/"):
+            return await self.internal.handle(request)
+        for predicate, handler in self.mounts:
+            if predicate(request):
+                return await handler(request)
+        return await self.call_aws(request)
+
+    async def call_aws(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        route = None
+        op = None
+        try:
+            body = None
+            if "x-www-form-urlencoded" in request.headers.get("content-type", ""):
+                body = await self._read_body(request)
+            route = self.router.resolve(request, body)
+            if route is None:
+                return _unknown_service(request_id)
+            service = self.cloud.services[route.service]
+            rewrite = getattr(service, "rewrite_request", None)
+            if rewrite is not None:
+                rewrite(request)
+            protocol = PROTOCOLS[route.protocol]
+            if body is None and protocol.needs_body_to_route():
+                body = await self._read_body(request)
+            op = protocol.find_operation(route.model, request, body)
+            if op is None:
+                raise _unknown_operation(route.protocol, request)
+            if body is None and not streaming_input(op):
+                body = await self._read_body(request)
+            if self.authorizer is not None:
+                outcome = self.authorizer(request, route)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            params = protocol.parse(op, request, body)
+            handler = service.handler(op.name)
+            if handler is None:
+                raise ServiceError(
+                    "NotImplemented", f"unkai does not implement {route.service}:{op.name} yet.", status=501
+                )
+            ctx = RequestContext(
+                service=route.service, operation=op.name, region=route.region,
+                account=self.cloud.config.account_id, request_id=request_id, request=request,
+                protocol=route.protocol, access_key=route.signature.access_key if route.signature else "",
+            )
+            if inspect.iscoroutinefunction(handler):
+                result = await handler(ctx, params)
+            else:
+                with self.cloud.store.transaction():
+                    result = handler(ctx, params)
+            if isinstance(result, Response):
+                return result
+            return protocol.serialize(op, result, request_id)
+        except ParamError as exc:
+            if route is None:
+                return _error(None, "query", ServiceError("InvalidParameterValue", exc.message), request_id)
+            error = self.cloud.services[route.service].param_error(exc, route.protocol)
+            return _error(route, route.protocol, error, request_id, op)
+        except ServiceError as exc:
+            return _error(route, route.protocol if route else "query", exc, request_id, op)
+        except ClientDisconnected:
+            raise
+        except Exception:
+            log.error("internal error in %s:\n%s", route.service if route else "?", traceback.format_exc())
+            error = ServiceError("InternalFailure", "The request processing has failed because of an unknown "
+                                 "error, exception or failure.", status=500, sender_fault=False)
+            return _error(route, route.protocol if route else "query", error, request_id, op)
+
+    async def _read_body(self, request: Request) -> bytes:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY:
+            raise ServiceError("RequestEntityTooLarge", "Request body is too large.", status=413)
+        return await request.body()
+
+
+def _error(route: Any, protocol: str, error: ServiceError, request_id: str, op: Any = None) -> Response:
+    model = route.model if route is not None else None
+    return PROTOCOLS[protocol].serialize_error(model, error, request_id, op)
+
+
+def _unknown_operation(protocol: str, request: Request) -> ServiceError:
+    if protocol == "query":
+        action = request.state.get("query_action") or request.query_dict().get("Action") or ""
+        return ServiceError("InvalidAction", f"The action {action} is not valid for this web service.")
+    if protocol == "json":
+        return ServiceError("UnknownOperationException", "")
+    return ServiceError("NotImplemented", "This operation is not implemented.", status=501)
+
+
+def _unknown_service(request_id: str) -> Response:
+    body = (
+        '<?xml version="1.0"?><ErrorResponse><Error><Type>Sender</Type><Code>NotImplemented</Code>'
+        "<Message>unkai does not serve the service this request is addressed to.</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
+    return Response(501, [("content-type", "text/xml"), ("x-amzn-requestid", request_id)], body)

@@ -1,0 +1,198 @@
+"""The small HTTP vocabulary shared by the gateway, the protocol layer and services.
+
+We speak raw ASGI underneath for speed; these classes only give the bytes a shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+Receive = Callable[[], Any]
+Send = Callable[[dict], Any]
+
+
+class Headers:
+    """Case-insensitive, multi-valued request headers."""
+
+    __slots__ = ("_raw", "_map")
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]] = ()) -> None:
+        self._raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in raw]
+        m: dict[str, str] = {}
+        for k, v in self._raw:
+            m[k] = f"{m[k]},{v}" if k in m else v
+        self._map = m
+
+    @classmethod
+    def from_dict(cls, d: dict[str, str]) -> "Headers":
+        h = cls()
+        h._raw = [(k.lower(), v) for k, v in d.items()]
+        h._map = {k.lower(): v for k, v in d.items()}
+        return h
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._map.get(name, default)
+
+    def __getitem__(self, name: str) -> str:
+        return self._map[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._map
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._map.items())
+
+    def raw(self) -> list[tuple[str, str]]:
+        return list(self._raw)
+
+    def keys(self) -> Iterable[str]:
+        return self._map.keys()
+
+
+class Request:
+    """One HTTP request as AWS clients send it; the body is read on demand."""
+
+    __slots__ = (
+        "method", "raw_path", "query_string", "headers", "client", "scheme",
+        "_receive", "_body", "_consumed", "_query", "_path", "state",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        raw_path: str,
+        query_string: str = "",
+        headers: Headers | None = None,
+        body: bytes | None = None,
+        receive: Receive | None = None,
+        client: str = "127.0.0.1",
+        scheme: str = "http",
+    ) -> None:
+        self.method = method
+        self.raw_path = raw_path
+        self.query_string = query_string
+        self.headers = headers or Headers()
+        self.client = client
+        self.scheme = scheme
+        self._receive = receive
+        self._body = body
+        self._consumed = body is not None
+        self._query: list[tuple[str, str]] | None = None
+        self._path: str | None = None
+        self.state: dict[str, Any] = {}
+
+    @classmethod
+    def from_scope(cls, scope: dict, receive: Receive) -> "Request":
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else scope["path"]
+        if "?" in path:  # some servers leave the query on raw_path
+            path = path.split("?", 1)[0]
+        client = scope.get("client")
+        return cls(
+            scope["method"],
+            path,
+            scope.get("query_string", b"").decode("latin-1"),
+            Headers(scope.get("headers", ())),
+            receive=receive,
+            client=client[0] if client else "127.0.0.1",
+            scheme=scope.get("scheme", "http"),
+        )
+
+    @property
+    def path(self) -> str:
+        """The percent-decoded path."""
+        if self._path is None:
+            self._path = unquote(self.raw_path)
+        return self._path
+
+    @property
+    def query(self) -> list[tuple[str, str]]:
+        if self._query is None:
+            self._query = parse_qsl(self.query_string, keep_blank_values=True)
+        return self._query
+
+    def query_dict(self) -> dict[str, str]:
+        return dict(self.query)
+
+    @property
+    def host(self) -> str:
+        return self.headers.get("host", "") or ""
+
+    async def body(self) -> bytes:
+        if self._body is None:
+            chunks = [chunk async for chunk in self.stream()]
+            self._body = b"".join(chunks)
+        return self._body
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """Yield the body in chunks without holding it whole."""
+        if self._body is not None:
+            if self._body:
+                yield self._body
+            return
+        if self._consumed or self._receive is None:
+            return
+        self._consumed = True
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnected()
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                break
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the request body was complete."""
+
+
+class Response:
+    """Status, headers and a body that is bytes or an async stream of bytes."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(
+        self,
+        status: int = 200,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes | AsyncIterable[bytes] = b"",
+    ) -> None:
+        self.status = status
+        self.headers = headers if headers is not None else []
+        self.body = body
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> "Response":
+        body = json.dumps(data, ensure_ascii=False, default=str).encode()
+        return cls(status, [("content-type", "application/json")] + (headers or []), body)
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, content_type: str = "text/plain; charset=utf-8") -> "Response":
+        return cls(status, [("content-type", content_type)], text.encode())
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for k, v in self.headers:
+            if k.lower() == name:
+                return v
+        return None
+
+    async def send(self, send: Send, head_only: bool = False) -> None:
+        raw = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in self.headers]
+        if isinstance(self.body, (bytes, bytearray)):
+            if not any(k == b"content-length" for k, _ in raw):
+                raw.append((b"content-length", str(len(self.body)).encode()))
+            await send({"type": "http.response.start", "status": self.status, "headers": raw})
+            await send({"type": "http.response.body", "body": b"" if head_only else bytes(self.body)})
+            return
+        await send({"type": "http.response.start", "status": self.status, "headers": raw})
+        if not head_only:
+            async for chunk in self.body:
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})

@@ -1,0 +1,153 @@
+"""Durable deferred work: the outbox behind every delivery that happens after a
+request is answered (SNS to HTTP, email and Lambda; S3 events; async Lambda
+invokes and their retries).
+
+A job is a row written in the same transaction as the change that caused it, so
+an acknowledged publish is never lost; it runs after that transaction commits,
+is retried with backoff when its handler fails, and is picked up again after a
+restart. Delivery is at least once, as on AWS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from unkai.clock import Clock
+from unkai.signals import Signals
+from unkai.store import Store
+
+log = logging.getLogger("unkai.jobs")
+
+MIGRATIONS = [
+    """
+    CREATE TABLE unkai_jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        due REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX unkai_jobs_due ON unkai_jobs(due);
+    """
+]
+
+Handler = Callable[[dict[str, Any], int], Awaitable[Any]]
+
+
+class Retry(Exception):
+    """Raised by a handler to run the job again after ``after`` seconds."""
+
+    def __init__(self, after: float, reason: str = "") -> None:
+        super().__init__(reason)
+        self.after = after
+
+
+class Jobs:
+    def __init__(self, store: Store, clock: Clock, signals: Signals, concurrency: int = 64) -> None:
+        self.store = store
+        self.clock = clock
+        self.signals = signals
+        self.handlers: dict[str, Handler] = {}
+        self.inflight: set[int] = set()
+        self.concurrency = concurrency
+        self._task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        store.migrate("jobs", MIGRATIONS)
+
+    def register(self, kind: str, handler: Handler) -> None:
+        """``handler(payload, attempt)`` runs each job of ``kind``; attempt counts from 0."""
+        self.handlers[kind] = handler
+
+    def enqueue(self, kind: str, payload: dict[str, Any], delay: float = 0.0) -> int:
+        """Add a job in the current transaction; it runs once that commits."""
+        cur = self.store.execute(
+            "INSERT INTO unkai_jobs(kind, due, payload) VALUES(?, ?, ?)",
+            (kind, self.clock.now() + delay, json.dumps(payload, separators=(",", ":"))),
+        )
+        self.store.after_commit(self._wake)
+        return cur.lastrowid
+
+    def _wake(self) -> None:
+        self.signals.notify("unkai.jobs")
+
+    def pending(self) -> dict[str, int]:
+        """Jobs waiting or running, by kind: what ``drain`` waits for."""
+        rows = self.store.all("SELECT kind, COUNT(*) FROM unkai_jobs GROUP BY kind")
+        return {kind: n for kind, n in rows}
+
+    def due_pending(self) -> dict[str, int]:
+        """Jobs due now or running (not those waiting for a later retry)."""
+        rows = self.store.all(
+            "SELECT kind, COUNT(*) FROM unkai_jobs WHERE due <= ? GROUP BY kind", (self.clock.now(),)
+        )
+        found = {kind: n for kind, n in rows}
+        return found
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="unkai-jobs")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            now = self.clock.now()
+            room = self.concurrency - len(self.inflight)
+            rows = []
+            if room > 0:
+                rows = self.store.all(
+                    "SELECT id, kind, attempts, payload FROM unkai_jobs WHERE due <= ? ORDER BY due LIMIT ?",
+                    (now, room + len(self.inflight)),
+                )
+            for job_id, kind, attempts, payload in rows:
+                if job_id in self.inflight or len(self.inflight) >= self.concurrency:
+                    continue
+                self.inflight.add(job_id)
+                task = asyncio.create_task(self._run_one(job_id, kind, attempts, payload))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            nxt = self.store.one("SELECT MIN(due) FROM unkai_jobs WHERE due > ?", (now,))
+            until = nxt[0] if nxt and nxt[0] is not None else None
+            if until is None:
+                until = now + 3600
+            await self.signals.wait("unkai.jobs", until=until)
+
+    async def _run_one(self, job_id: int, kind: str, attempts: int, payload: str) -> None:
+        handler = self.handlers.get(kind)
+        try:
+            if handler is None:
+                raise Retry(60, f"no handler for job kind {kind!r} yet")
+            await handler(json.loads(payload), attempts)
+        except Retry as retry:
+            self._reschedule(job_id, retry.after)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("job %s (%s) failed:\n%s", job_id, kind, traceback.format_exc())
+            self._reschedule(job_id, min(300.0, 2.0 ** attempts))
+        else:
+            with self.store.transaction():
+                self.store.execute("DELETE FROM unkai_jobs WHERE id=?", (job_id,))
+        finally:
+            self.inflight.discard(job_id)
+            self._wake()
+
+    def _reschedule(self, job_id: int, after: float) -> None:
+        with self.store.transaction():
+            self.store.execute(
+                "UPDATE unkai_jobs SET due=?, attempts=attempts+1 WHERE id=?", (self.clock.now() + after, job_id)
+            )

@@ -1,0 +1,188 @@
+"""The AWS JSON protocols (1.0 and 1.1): ``X-Amz-Target`` routing, JSON bodies
+(DynamoDB, SQS, SSM, CloudWatch Logs, EventBridge...), plus the JSON shape codec the
+rest-json protocol reuses."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from botocore.model import OperationModel, ServiceModel, Shape
+
+from unkai.http import Request, Response
+from unkai.protocol import models, values
+from unkai.protocol.base import Protocol, ResolvedError
+from unkai.protocol.errors import ParamError, SerializationError, ServiceError
+
+_SCALAR_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "character": (str,),
+    "integer": (int,),
+    "long": (int,),
+    "short": (int,),
+    "byte": (int,),
+    "float": (int, float),
+    "double": (int, float),
+    "boolean": (bool,),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _needs_walk(shape: Shape) -> bool:
+    """Whether values of this shape hold blobs or timestamps that need converting."""
+    return _walk_types(shape, set())
+
+
+def _walk_types(shape: Shape, seen: set) -> bool:
+    t = shape.type_name
+    if t in ("blob", "timestamp"):
+        return True
+    if shape.name in seen:
+        return False
+    seen.add(shape.name)
+    if t == "structure":
+        return any(_walk_types(m, seen) for m in shape.members.values())
+    if t == "list":
+        return _walk_types(shape.member, seen)
+    if t == "map":
+        return _walk_types(shape.key, seen) or _walk_types(shape.value, seen)
+    return False
+
+
+def _type_error(path: str, shape: Shape, value: Any) -> SerializationError:
+    return SerializationError(
+        f"Unexpected value type for '{path or 'body'}': expected {shape.type_name}, got {type(value).__name__}"
+    )
+
+
+def decode(shape: Shape, value: Any, path: str = "") -> Any:
+    """Check and convert a decoded JSON value against its shape."""
+    if value is None:
+        return None
+    t = shape.type_name
+    if t == "structure":
+        if not isinstance(value, dict):
+            raise _type_error(path, shape, value)
+        result = {}
+        members = shape.members
+        for key, v in value.items():
+            member = members.get(key)
+            if member is None or v is None:
+                continue
+            result[key] = decode(member, v, f"{path}.{key}" if path else key)
+        for req in shape.required_members:
+            if req not in result:
+                full = f"{path}.{req}" if path else req
+                raise ParamError("missing", full, f"The request must contain the parameter {full}.")
+        return result
+    if t == "list":
+        if not isinstance(value, list):
+            raise _type_error(path, shape, value)
+        return [decode(shape.member, v, path) for v in value]
+    if t == "map":
+        if not isinstance(value, dict):
+            raise _type_error(path, shape, value)
+        return {k: decode(shape.value, v, f"{path}.{k}") for k, v in value.items()}
+    if t == "blob":
+        return values.b64decode(value, path)
+    if t == "timestamp":
+        return values.parse_timestamp(value, path)
+    expected = _SCALAR_TYPES.get(t)
+    if expected and (not isinstance(value, expected) or (t != "boolean" and isinstance(value, bool))):
+        raise _type_error(path, shape, value)
+    return value
+
+
+def encode(shape: Shape, value: Any, ts_format: str = "unixTimestamp") -> Any:
+    """A JSON-ready copy of a service's result value."""
+    if value is None:
+        return None
+    t = shape.type_name
+    if t == "structure":
+        out = {}
+        for key, member in shape.members.items():
+            v = value.get(key)
+            if v is not None:
+                out[member.serialization.get("name", key)] = (
+                    encode(member, v, ts_format) if _needs_walk(member) else v
+                )
+        return out
+    if t == "list":
+        if not _needs_walk(shape.member):
+            return value
+        return [encode(shape.member, v, ts_format) for v in value]
+    if t == "map":
+        if not _needs_walk(shape.value):
+            return value
+        return {k: encode(shape.value, v, ts_format) for k, v in value.items()}
+    if t == "blob":
+        return values.b64encode(value)
+    if t == "timestamp":
+        return values.format_timestamp(value, shape.serialization.get("timestampFormat", ts_format))
+    return value
+
+
+def loads(body: bytes) -> Any:
+    if not body or not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SerializationError(f"Could not parse request body into json: {exc}") from None
+
+
+def dumps(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class JsonProtocol(Protocol):
+    name = "json"
+
+    def find_operation(self, model: ServiceModel, request: Request, body: bytes | None) -> OperationModel | None:
+        target = request.headers.get("x-amz-target", "")
+        prefix, _, action = target.rpartition(".")
+        if prefix != model.metadata.get("targetPrefix"):
+            return None
+        return models.operations(model).get(action)
+
+    def parse(self, op: OperationModel, request: Request, body: bytes | None) -> dict[str, Any]:
+        data = loads(body or b"")
+        shape = op.input_shape
+        if shape is None:
+            return {}
+        if not isinstance(data, dict):
+            raise SerializationError("Request body must be a JSON object.")
+        return decode(shape, data)
+
+    def content_type(self, model: ServiceModel) -> str:
+        return f"application/x-amz-json-{model.metadata.get('jsonVersion', '1.0')}"
+
+    def serialize(self, op: OperationModel, result: dict[str, Any] | None, request_id: str) -> Response:
+        shape = op.output_shape
+        data = encode(shape, result or {}) if shape is not None else {}
+        headers = [("content-type", self.content_type(op.service_model)), ("x-amzn-requestid", request_id)]
+        return Response(200, headers, dumps(data))
+
+    def serialize_error(self, model: ServiceModel, error: ServiceError, request_id: str,
+                        op: OperationModel | None = None) -> Response:
+        resolved = ResolvedError(model, error)
+        prefix = _error_prefix(model)
+        body: dict[str, Any] = {"__type": f"{prefix}#{resolved.name}", "message": error.message}
+        body.update(error.fields)
+        headers = [("content-type", self.content_type(model) if model else "application/x-amz-json-1.0"),
+                   ("x-amzn-requestid", request_id)]
+        if model is not None and "awsQueryCompatible" in model.metadata:
+            query = ResolvedError(models.load_model(model.service_name, "query"), error)
+            fault = "Sender" if query.sender_fault else "Receiver"
+            headers.append(("x-amzn-query-error", f"{query.code};{fault}"))
+        headers += list(error.headers.items())
+        return Response(resolved.status, headers, dumps(body))
+
+
+def _error_prefix(model: ServiceModel | None) -> str:
+    if model is None:
+        return "com.amazon.coral.service"
+    if model.service_name == "dynamodb" or model.service_name == "dynamodbstreams":
+        return "com.amazonaws.dynamodb.v20120810"
+    return f"com.amazonaws.{model.metadata.get('endpointPrefix', model.service_name)}"

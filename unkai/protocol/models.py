@@ -1,0 +1,91 @@
+"""botocore's service models, the single source of truth for every wire format.
+
+Some models lost traits when AWS moved a service to a newer protocol (SQS's query
+names), or never carried what a server needs (S3's XML root names). Small JSON
+overlays in ``overlays/`` put those back; an overlay named ``<service>.<protocol>.json``
+applies only when serving that protocol.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import botocore.loaders
+import botocore.model
+from botocore.model import OperationModel, ServiceModel
+
+OVERLAYS = Path(__file__).with_name("overlays")
+
+
+@functools.lru_cache(maxsize=None)
+def _loader() -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader()
+
+
+@functools.lru_cache(maxsize=None)
+def _raw_model(service: str) -> dict:
+    return _loader().load_service_model(service, "service-2")
+
+
+def _merge(base: dict, patch: dict) -> None:
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+@functools.lru_cache(maxsize=None)
+def load_model(service: str, protocol: str | None = None) -> ServiceModel:
+    """The service model, with overlays for ``protocol`` (default: the model's own)."""
+    raw = _raw_model(service)
+    native = raw["metadata"]["protocol"]
+    protocol = protocol or native
+    patches = [OVERLAYS / f"{service}.json"]
+    if protocol != native:
+        patches.append(OVERLAYS / f"{service}.{protocol}.json")
+    patches = [p for p in patches if p.exists()]
+    if patches:
+        raw = copy.deepcopy(raw)
+        for p in patches:
+            _merge(raw, json.loads(p.read_text()))
+        raw["metadata"]["protocol"] = protocol
+    return ServiceModel(raw, service_name=service)
+
+
+def protocols(service: str) -> list[str]:
+    """Every protocol we serve the service in: its own, plus any with an overlay."""
+    raw = _raw_model(service)
+    found = [raw["metadata"]["protocol"]]
+    for p in OVERLAYS.glob(f"{service}.*.json"):
+        proto = p.name.split(".")[1]
+        if proto not in found:
+            found.append(proto)
+    return found
+
+
+def operations(model: ServiceModel) -> dict[str, OperationModel]:
+    return _operations(model)
+
+
+@functools.lru_cache(maxsize=None)
+def _operations(model: ServiceModel) -> dict[str, OperationModel]:
+    return {name: model.operation_model(name) for name in model.operation_names}
+
+
+def error_shape(model: ServiceModel, code: str) -> Any:
+    """The modeled error shape for a shape name or wire code, or None."""
+    return _errors(model).get(code)
+
+
+@functools.lru_cache(maxsize=None)
+def _errors(model: ServiceModel) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for shape in model.error_shapes:
+        found.setdefault(shape.name, shape)
+        found.setdefault(shape.error_code, shape)
+    return found

@@ -1,0 +1,35 @@
+"""Minimal XML text helpers: fast escaping for output, safe parsing for input."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from unkai.protocol.errors import SerializationError
+
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#xD;"}
+_NEEDS_ESCAPE = re.compile(r'[&<>"\r]')
+# Characters XML 1.0 cannot carry at all (even escaped); AWS never returns them.
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def escape(text: str) -> str:
+    if _NEEDS_ESCAPE.search(text):
+        text = _NEEDS_ESCAPE.sub(lambda m: _ESCAPES[m.group()], text)
+    if _INVALID_XML.search(text):
+        text = _INVALID_XML.sub(lambda m: f"&#x{ord(m.group()):X};", text)
+    return text
+
+
+def strip_ns(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag
+
+
+def parse(body: bytes) -> ET.Element:
+    """Parse a request body; refuse DTDs so entity tricks cannot expand."""
+    if b"<!DOCTYPE" in body[:2048] or b"<!ENTITY" in body:
+        raise SerializationError("DTDs are not allowed in request bodies.")
+    try:
+        return ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise SerializationError(f"The XML you provided was not well-formed: {exc}") from None

@@ -1,0 +1,131 @@
+"""Running the cloud: the state-directory lock, the store, the services and the
+HTTP server, started and stopped in the right order."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import uvicorn
+
+from unkai import __version__
+from unkai.cloud import Cloud
+from unkai.config import Config
+from unkai.gateway import Gateway
+from unkai.store import Store
+
+SERVER_FILE = "server.json"
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+def lock_state_dir(state_dir: Path) -> IO[Any]:
+    """Hold the state directory for this process; a second ``unkai up`` is refused."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(state_dir / "unkai.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        info = read_server_file(state_dir) or {}
+        where = f" (pid {info['pid']}, {info['endpoint']})" if "pid" in info else ""
+        raise AlreadyRunning(
+            f"unkai is already running on the state directory {state_dir}{where}. "
+            "Stop it first, or give this one its own --state-dir or --ephemeral."
+        ) from None
+    return handle
+
+
+def read_server_file(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((state_dir / SERVER_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def run(config: Config, announce: Callable[[str], None] = print) -> None:
+    """Serve until Ctrl-C or SIGTERM."""
+    started = time.perf_counter()
+    temp_dir = None
+    if config.ephemeral:
+        temp_dir = Path(tempfile.mkdtemp(prefix="unkai-"))
+        config.state_dir = temp_dir
+    config.state_dir = config.state_dir.resolve()
+    lock = lock_state_dir(config.state_dir)
+    store = Store(config.state_dir / "unkai.db")
+    try:
+        cloud = Cloud(config, store)
+        gateway = Gateway(cloud)
+        cloud.gateway = gateway
+        _run_loop(_serve(cloud, gateway, config, announce, started))
+    finally:
+        store.close()
+        (config.state_dir / SERVER_FILE).unlink(missing_ok=True)
+        lock.close()
+        if temp_dir is not None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _run_loop(coro: Any) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is absent on some platforms
+        asyncio.run(coro)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(coro)
+
+
+async def _serve(cloud: Cloud, gateway: Gateway, config: Config, announce: Callable[[str], None],
+                 started: float) -> None:
+    uv = uvicorn.Config(
+        gateway, host=config.host, port=config.port, loop="none", http="httptools", ws="websockets-sansio",
+        lifespan="off", log_level="warning", access_log=False, server_header=False,
+        timeout_keep_alive=75, ws_max_size=16 * 1024 * 1024,
+    )
+    server = uvicorn.Server(uv)
+    await cloud.start()
+    watcher = asyncio.create_task(_when_started(server, cloud, config, announce, started))
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+        await cloud.stop()
+    if not server.started:
+        raise SystemExit(f"unkai could not listen on {config.host}:{config.port} (is the port in use?)")
+
+
+async def _when_started(server: uvicorn.Server, cloud: Cloud, config: Config,
+                        announce: Callable[[str], None], started: float) -> None:
+    while not server.started:
+        await asyncio.sleep(0.005)
+    if config.port == 0 and server.servers and server.servers[0].sockets:
+        config.port = server.servers[0].sockets[0].getsockname()[1]
+    info = {"pid": os.getpid(), "endpoint": config.endpoint, "version": __version__,
+            "region": config.region, "account": config.account_id}
+    path = config.state_dir / SERVER_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info))
+    tmp.replace(path)
+    elapsed = time.perf_counter() - started
+    lines = [
+        f"unkai {__version__} ready in {elapsed * 1000:.0f} ms",
+        f"  AWS APIs   {config.endpoint}   (region {config.region}, account {config.account_id})",
+        f"  state      {config.state_dir}" + ("   (ephemeral)" if config.ephemeral else ""),
+    ]
+    for line in getattr(cloud, "banner", []):
+        lines.append(f"  {line}")
+    lines.append("  Ctrl-C to stop")
+    announce("\n".join(lines))
+    sys.stdout.flush()

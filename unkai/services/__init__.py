@@ -1,0 +1,118 @@
+"""One package per AWS service, each holding only that service's logic over the store.
+
+A service is a class with one method per operation, named as botocore names them
+(``CreateQueue`` -> ``create_queue``), taking ``(ctx, params)`` and returning the
+output as a plain dict. It never builds XML or JSON: the protocol layer does. It
+raises ``ServiceError`` for AWS errors. A method may be ``async`` when it must
+wait (long polling, invoking a function); otherwise the gateway runs it inside a
+store transaction, so a sync operation is atomic and durable when answered.
+
+Each service package exposes ``SERVICES``, a list of its Service classes; they are
+found by ``discover()``, so adding a service touches no shared file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from botocore import xform_name
+
+from unkai.protocol import ParamError, ServiceError
+
+if TYPE_CHECKING:
+    from unkai.cloud import Cloud
+    from unkai.http import Request
+
+
+@dataclass
+class RequestContext:
+    """Who is asking, where, and through which request."""
+
+    service: str
+    operation: str
+    region: str
+    account: str
+    request_id: str
+    request: "Request"
+    protocol: str
+    access_key: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        """The scheme and host the client used to reach us (for URLs we hand back)."""
+        host = self.request.host or "127.0.0.1"
+        return f"{self.request.scheme}://{host}"
+
+    @property
+    def source_ip(self) -> str:
+        return self.request.client
+
+
+class Service:
+    """Base class: the plumbing every service shares."""
+
+    name: ClassVar[str] = ""
+    # SQL steps for this service's tables; the store runs each step once, ever.
+    migrations: ClassVar[list[str]] = []
+
+    def __init__(self, cloud: "Cloud") -> None:
+        self.cloud = cloud
+        self.store = cloud.store
+        self.clock = cloud.clock
+        self.config = cloud.config
+        if self.migrations:
+            self.store.migrate(self.name, self.migrations)
+
+    async def start(self) -> None:
+        """Begin background work (pollers, timers); called once the store is ready."""
+
+    async def stop(self) -> None:
+        """Stop background work."""
+
+    def handler(self, operation: str) -> Any:
+        return getattr(self, _snake(operation), None)
+
+    def param_error(self, error: ParamError, protocol: str) -> ServiceError:
+        """The wire error for a missing or malformed parameter, per protocol family."""
+        if protocol == "query":
+            code = "MissingParameter" if error.kind == "missing" else "InvalidParameterValue"
+            return ServiceError(code, error.message)
+        if error.kind == "missing":
+            return ServiceError(
+                "ValidationException",
+                f"1 validation error detected: Value null at '{_camel(error.name)}' failed to satisfy "
+                "constraint: Member must not be null",
+            )
+        return ServiceError("ValidationException", error.message)
+
+    def pending(self) -> dict[str, int]:
+        """Work this service still has in flight, for ``/_unkai/drain``."""
+        return {}
+
+
+_SNAKE: dict[str, str] = {}
+
+
+def _snake(operation: str) -> str:
+    name = _SNAKE.get(operation)
+    if name is None:
+        name = _SNAKE[operation] = xform_name(operation)
+    return name
+
+
+def _camel(path: str) -> str:
+    return ".".join(p[:1].lower() + p[1:] for p in path.split("."))
+
+
+def discover() -> dict[str, type[Service]]:
+    """Every Service class in the packages under ``unkai.services``, by service name."""
+    found: dict[str, type[Service]] = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for cls in getattr(module, "SERVICES", []):
+            found[cls.name] = cls
+    return found

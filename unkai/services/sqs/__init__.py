@@ -1,0 +1,5 @@
+"""Amazon SQS."""
+
+from unkai.services.sqs.service import SQS
+
+SERVICES = [SQS]

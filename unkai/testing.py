@@ -1,0 +1,157 @@
+"""Using unkai from tests: start a real server in a subprocess, make boto3 clients for
+it, advance its clock and wait for background work to finish.
+
+In a ``conftest.py``::
+
+    pytest_plugins = ["unkai.testing"]
+
+    def test_queue(unkai):
+        sqs = unkai.client("sqs")
+        ...
+
+The ``unkai`` fixture is one server per test session with throwaway state; start
+more with ``UnkaiServer(tmp_path).start()`` (e.g. with a template).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+class UnkaiServer:
+    """``unkai up`` in a subprocess, on a free port, with its own state directory."""
+
+    def __init__(self, state_dir: Path | str, *args: str, region: str = "us-east-1",
+                 env: dict[str, str] | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.args = list(args)
+        self.region = region
+        self.env = env or {}
+        self.proc: subprocess.Popen | None = None
+        self.endpoint = ""
+        self.log_path = self.state_dir.parent / f"{self.state_dir.name}.log"
+
+    def start(self, timeout: float = 30.0) -> "UnkaiServer":
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        server_file = self.state_dir / "server.json"
+        server_file.unlink(missing_ok=True)
+        log = open(self.log_path, "ab")
+        env = dict(os.environ, **self.env)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "unkai", "up", *self.args, "--port", "0", "--state-dir", str(self.state_dir),
+             "--region", self.region],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"unkai exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                info = json.loads(server_file.read_text())
+                if info.get("pid") == self.proc.pid:
+                    self.endpoint = info["endpoint"]
+                    if self.get("/_unkai/health")["status"] == "ready":
+                        return self
+            except (OSError, ValueError, urllib.error.URLError):
+                pass
+            time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"unkai did not become ready in {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, as Ctrl-C would; returns the exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush or clean up."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def client(self, service: str, region: str | None = None, **kwargs: Any) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        config = kwargs.pop("config", None) or Config(retries={"max_attempts": 1, "mode": "standard"})
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region or self.region,
+                            config=config, **CREDENTIALS, **kwargs)
+
+    def resource(self, service: str, region: str | None = None, **kwargs: Any) -> Any:
+        import boto3
+
+        return boto3.resource(service, endpoint_url=self.endpoint, region_name=region or self.region,
+                              **CREDENTIALS, **kwargs)
+
+    def url(self, path: str) -> str:
+        return self.endpoint + path
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url(path), timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def post(self, path: str, data: bytes = b"") -> Any:
+        req = urllib.request.Request(self.url(path), data=data, method="POST")
+        with urllib.request.urlopen(req, timeout=660) as resp:
+            return json.loads(resp.read())
+
+    def advance(self, seconds: float) -> dict:
+        """Move unkai's clock forward; whatever falls due fires."""
+        return self.post(f"/_unkai/clock/advance?seconds={seconds}")
+
+    def drain(self, timeout: float = 10.0) -> dict:
+        """Wait until no delivery, invocation or stream batch is pending; raise if some still are."""
+        result = self.post(f"/_unkai/drain?timeout={timeout}")
+        if not result["drained"]:
+            raise AssertionError(f"unkai still has pending work after {timeout}s: {result['pending']}")
+        return result
+
+    def mail(self) -> list[dict]:
+        return self.get("/_unkai/mail")
+
+    def inbox(self, name: str) -> list[dict]:
+        return self.get(f"/_unkai/inbox/{name}")
+
+    def __enter__(self) -> "UnkaiServer":
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+@pytest.fixture(scope="session")
+def unkai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnkaiServer]:
+    """One unkai for the whole test session, with throwaway state."""
+    server = UnkaiServer(tmp_path_factory.mktemp("unkai") / "state").start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -23,6 +23,8 @@ from botocore import xform_name
 from unkai.protocol import ParamError, ServiceError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from unkai.cloud import Cloud
     from unkai.http import Request
 
@@ -52,12 +54,45 @@ class RequestContext:
         return self.request.client
 
 
+@dataclass
+class ResourceContext:
+    """Where a template's resource is being created: the stack and its surroundings."""
+
+    region: str
+    account: str
+    stack_name: str
+    stack_id: str
+    base_dir: "Path"  # the template's directory: local paths (CodeUri...) are relative to it
+    base_url: str  # http://127.0.0.1:4566, for URLs handed back (queue URLs...)
+
+    def request_context(self, service: str, operation: str = "") -> RequestContext:
+        """A RequestContext for calling this service's own operations from a provider."""
+        from unkai.http import Headers, Request
+
+        host = self.base_url.split("://", 1)[-1]
+        request = Request("POST", "/", headers=Headers.from_dict({"host": host}))
+        return RequestContext(service=service, operation=operation, region=self.region, account=self.account,
+                              request_id="", request=request, protocol="internal")
+
+
+@dataclass
+class Provisioned:
+    """A created resource: its physical id, what ``Ref`` gives, and its ``GetAtt`` values."""
+
+    physical_id: str
+    ref: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
 class Service:
     """Base class: the plumbing every service shares."""
 
     name: ClassVar[str] = ""
     # SQL steps for this service's tables; the store runs each step once, ever.
     migrations: ClassVar[list[str]] = []
+    # CloudFormation resource types this service creates for templates. For each, the
+    # service implements create_resource / update_resource / delete_resource.
+    resource_types: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cloud: "Cloud") -> None:
         self.cloud = cloud
@@ -92,6 +127,22 @@ class Service:
     def pending(self) -> dict[str, int]:
         """Work this service still has in flight, for ``/_unkai/drain``."""
         return {}
+
+    # -- template resources (called inside a store transaction) ---------------------
+
+    def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str,
+                        props: dict[str, Any]) -> Provisioned:
+        raise NotImplementedError(resource_type)
+
+    def update_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, physical_id: str,
+                        old_props: dict[str, Any], props: dict[str, Any]) -> Provisioned:
+        """Default: replace the resource (delete, then create)."""
+        self.delete_resource(ctx, resource_type, physical_id, old_props)
+        return self.create_resource(ctx, resource_type, logical_id, props)
+
+    def delete_resource(self, ctx: ResourceContext, resource_type: str, physical_id: str,
+                        props: dict[str, Any]) -> None:
+        raise NotImplementedError(resource_type)
 
 
 _SNAKE: dict[str, str] = {}

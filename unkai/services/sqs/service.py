@@ -22,8 +22,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from unkai.protocol import ParamError, ServiceError
-from unkai.services import RequestContext, Service
+from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.sqs import attributes as qattrs
+from unkai.services.sqs import resources
 from unkai.services.sqs.digest import attributes_size, md5_attributes, md5_body
 
 MIGRATIONS = [
@@ -143,6 +144,7 @@ def _missing(name: str) -> ServiceError:
 class SQS(Service):
     name = "sqs"
     migrations = MIGRATIONS
+    resource_types = ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy")
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
@@ -920,6 +922,32 @@ class SQS(Service):
 
     def pending(self) -> dict[str, int]:
         return {"move_tasks": len(self._moves)}
+
+    # -- template resources -------------------------------------------------------
+
+    def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, props: dict) -> Provisioned:
+        if resource_type == "AWS::SQS::Queue":
+            return resources.create_queue(self, ctx, logical_id, props)
+        resources.set_policy(self, ctx, props)
+        return Provisioned(f"{ctx.stack_name}-{logical_id}")
+
+    def update_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, physical_id: str,
+                        old_props: dict, props: dict) -> Provisioned:
+        if resource_type == "AWS::SQS::Queue":
+            updated = resources.update_queue(self, ctx, logical_id, physical_id, old_props, props)
+            if updated is not None:
+                return updated
+        return super().update_resource(ctx, resource_type, logical_id, physical_id, old_props, props)
+
+    def delete_resource(self, ctx: ResourceContext, resource_type: str, physical_id: str, props: dict) -> None:
+        rctx = ctx.request_context("sqs", "DeleteQueue")
+        if resource_type == "AWS::SQS::Queue":
+            try:
+                self.delete_queue(rctx, {"QueueUrl": physical_id})
+            except ServiceError:
+                pass  # already gone
+        else:
+            resources.set_policy(self, ctx, props, remove=True)
 
 
 def _task_id(handle: str) -> str:

@@ -38,7 +38,7 @@ def main() -> None:
 def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
        access_key: str | None, secret_key: str | None, parameter_overrides: tuple[str, ...]) -> None:
     """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too."""
-    from unkai.server import AlreadyRunning, run
+    from unkai.server import AlreadyRunning, CannotListen, run
 
     overrides: dict[str, str] = {}
     for chunk in parameter_overrides:
@@ -53,7 +53,7 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
     )
     try:
         run(config)
-    except AlreadyRunning as exc:
+    except (AlreadyRunning, CannotListen) as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:

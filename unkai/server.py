@@ -4,14 +4,18 @@ HTTP server, started and stopped in the right order."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
 import shutil
+import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,6 +32,26 @@ SERVER_FILE = "server.json"
 
 class AlreadyRunning(Exception):
     pass
+
+
+class CannotListen(Exception):
+    pass
+
+
+def _listen(config: Config) -> socket.socket:
+    """Bind the port up front: a clear error if it is taken, and the real port for --port 0."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((config.host, config.port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    config.port = sock.getsockname()[1]
+    return sock
 
 
 def lock_state_dir(state_dir: Path) -> IO[Any]:
@@ -57,24 +81,24 @@ def read_server_file(state_dir: Path) -> dict[str, Any] | None:
 def run(config: Config, announce: Callable[[str], None] = print) -> None:
     """Serve until Ctrl-C or SIGTERM."""
     started = time.perf_counter()
-    temp_dir = None
-    if config.ephemeral:
-        temp_dir = Path(tempfile.mkdtemp(prefix="unkai-"))
-        config.state_dir = temp_dir
-    config.state_dir = config.state_dir.resolve()
-    lock = lock_state_dir(config.state_dir)
-    store = Store(config.state_dir / "unkai.db")
-    try:
+    with contextlib.ExitStack() as cleanup:
+        if config.ephemeral:
+            temp_dir = tempfile.mkdtemp(prefix="unkai-")
+            cleanup.callback(shutil.rmtree, temp_dir, ignore_errors=True)
+            config.state_dir = Path(temp_dir)
+        config.state_dir = config.state_dir.resolve()
+        cleanup.enter_context(lock_state_dir(config.state_dir))
+        try:
+            sock = cleanup.enter_context(_listen(config))
+        except OSError as exc:
+            raise CannotListen(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
+        store = Store(config.state_dir / "unkai.db")
+        cleanup.callback(store.close)
+        cleanup.callback((config.state_dir / SERVER_FILE).unlink, missing_ok=True)
         cloud = Cloud(config, store)
         gateway = Gateway(cloud)
         cloud.gateway = gateway
-        _run_loop(_serve(cloud, gateway, config, announce, started))
-    finally:
-        store.close()
-        (config.state_dir / SERVER_FILE).unlink(missing_ok=True)
-        lock.close()
-        if temp_dir is not None:
-            shutil.rmtree(temp_dir, ignore_errors=True)
+        _run_loop(_serve(cloud, gateway, config, announce, started, sock))
 
 
 def _run_loop(coro: Any) -> None:
@@ -87,31 +111,44 @@ def _run_loop(coro: Any) -> None:
         runner.run(coro)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a stop signal only ends serving: we clean up and exit 0
+    (uvicorn would re-raise the signal after its own shutdown and skip ours)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
 async def _serve(cloud: Cloud, gateway: Gateway, config: Config, announce: Callable[[str], None],
-                 started: float) -> None:
+                 started: float, sock: socket.socket) -> None:
     uv = uvicorn.Config(
         gateway, host=config.host, port=config.port, loop="none", http="httptools", ws="websockets-sansio",
         lifespan="off", log_level="warning", access_log=False, server_header=False,
         timeout_keep_alive=75, ws_max_size=16 * 1024 * 1024,
     )
-    server = uvicorn.Server(uv)
+    server = _Server(uv)
     await cloud.start()
     watcher = asyncio.create_task(_when_started(server, cloud, config, announce, started))
     try:
-        await server.serve()
+        await server.serve(sockets=[sock])
     finally:
         watcher.cancel()
         await cloud.stop()
-    if not server.started:
-        raise SystemExit(f"unkai could not listen on {config.host}:{config.port} (is the port in use?)")
 
 
 async def _when_started(server: uvicorn.Server, cloud: Cloud, config: Config,
                         announce: Callable[[str], None], started: float) -> None:
     while not server.started:
         await asyncio.sleep(0.005)
-    if config.port == 0 and server.servers and server.servers[0].sockets:
-        config.port = server.servers[0].sockets[0].getsockname()[1]
     info = {"pid": os.getpid(), "endpoint": config.endpoint, "version": __version__,
             "region": config.region, "account": config.account_id}
     path = config.state_dir / SERVER_FILE

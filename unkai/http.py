@@ -20,10 +20,13 @@ class Headers:
     __slots__ = ("_raw", "_map")
 
     def __init__(self, raw: Iterable[tuple[bytes, bytes]] = ()) -> None:
-        self._raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in raw]
+        # ASGI servers give lower-case names; repeated headers are joined as HTTP allows.
+        self._raw = raw
         m: dict[str, str] = {}
-        for k, v in self._raw:
-            m[k] = f"{m[k]},{v}" if k in m else v
+        for k, v in raw:
+            key = k.decode("latin-1").lower()
+            value = v.decode("latin-1")
+            m[key] = f"{m[key]},{value}" if key in m else value
         self._map = m
 
     @classmethod
@@ -46,7 +49,9 @@ class Headers:
         return list(self._map.items())
 
     def raw(self) -> list[tuple[str, str]]:
-        return list(self._raw)
+        """Every header line in order, repeated names kept apart."""
+        return [(k.decode("latin-1").lower(), v.decode("latin-1")) if isinstance(k, bytes) else (k, v)
+                for k, v in self._raw]
 
     def keys(self) -> Iterable[str]:
         return self._map.keys()

@@ -132,7 +132,7 @@ async def _serve(cloud: Cloud, gateway: Gateway, config: Config, announce: Calla
                  started: float, sock: socket.socket) -> None:
     uv = uvicorn.Config(
         gateway, host=config.host, port=config.port, loop="none", http="httptools", ws="websockets-sansio",
-        lifespan="off", log_level="warning", access_log=False, server_header=False,
+        lifespan="off", log_level="warning", access_log=False, server_header=False, proxy_headers=False,
         timeout_keep_alive=75, ws_max_size=16 * 1024 * 1024,
     )
     server = _Server(uv)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import inspect
 import logging
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from unkai.gateway.internal import InternalRoutes
+from unkai.ids import uuid4
 from unkai.gateway.routing import Router
 from unkai.http import ClientDisconnected, Request, Response
 from unkai.protocol import PROTOCOLS, ParamError, ServiceError, streaming_input
@@ -72,7 +72,7 @@ class Gateway:
         return await self.call_aws(request)
 
     async def call_aws(self, request: Request) -> Response:
-        request_id = str(uuid.uuid4())
+        request_id = uuid4()
         route = None
         op = None
         try:
@@ -109,7 +109,7 @@ class Gateway:
                 account=self.cloud.config.account_id, request_id=request_id, request=request,
                 protocol=route.protocol, access_key=route.signature.access_key if route.signature else "",
             )
-            if inspect.iscoroutinefunction(handler):
+            if _is_async(handler):
                 result = await handler(ctx, params)
             else:
                 with self.cloud.store.transaction():
@@ -137,6 +137,17 @@ class Gateway:
         if length and length.isdigit() and int(length) > MAX_BODY:
             raise ServiceError("RequestEntityTooLarge", "Request body is too large.", status=413)
         return await request.body()
+
+
+_ASYNC: dict[Any, bool] = {}
+
+
+def _is_async(handler: Any) -> bool:
+    func = getattr(handler, "__func__", handler)
+    found = _ASYNC.get(func)
+    if found is None:
+        found = _ASYNC[func] = inspect.iscoroutinefunction(func)
+    return found
 
 
 def _error(route: Any, protocol: str, error: ServiceError, request_id: str, op: Any = None) -> Response:

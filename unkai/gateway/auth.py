@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from unkai.http import Request
 
 _V4_HEADER = re.compile(
-    r"AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<sig>[0-9a-fA-F]+)"
+    r"\s*AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<sig>[0-9a-fA-F]+)"
 )
 
 
@@ -30,7 +30,7 @@ def read_signature(request: Request) -> Signature | None:
     """The request's signature details, or None when it is unsigned."""
     auth = request.headers.get("authorization")
     if auth:
-        m = _V4_HEADER.match(auth.strip())
+        m = _V4_HEADER.match(auth)
         if m:
             parts = m.group("cred").split("/")
             if len(parts) == 5:

@@ -16,11 +16,11 @@ import hashlib
 import json
 import re
 import secrets
-import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from unkai.ids import uuid4
 from unkai.protocol import ParamError, ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.sqs import attributes as qattrs
@@ -150,6 +150,7 @@ class SQS(Service):
         super().__init__(cloud)
         self.signals = cloud.signals
         self._queues: dict[tuple[str, str, str], Queue] = {}
+        self._url_keys: dict[tuple[str, str], tuple[str, str, str]] = {}  # queue URL -> queue key
         self._receive_attempts: dict[tuple[int, str], tuple[float, list[dict]]] = {}
         self._moves: dict[str, asyncio.Task] = {}
 
@@ -208,6 +209,11 @@ class SQS(Service):
         self._queues.pop((queue.account, queue.region, queue.name), None)
 
     def _queue(self, ctx: RequestContext, url: str) -> Queue:
+        key = self._url_keys.get((ctx.region, url))
+        if key is not None:
+            queue = self.find(*key)
+            if queue is not None:
+                return queue
         if not url:
             raise _missing("QueueUrl")
         parts = urlsplit(url)
@@ -227,6 +233,9 @@ class SQS(Service):
         queue = self.find(account, region, name)
         if queue is None:
             raise ServiceError("QueueDoesNotExist", "The specified queue does not exist.")
+        if len(self._url_keys) > 10000:
+            self._url_keys.clear()
+        self._url_keys[(ctx.region, url)] = (account, region, name)
         return queue
 
     def create_queue(self, ctx: RequestContext, params: dict) -> dict:
@@ -586,12 +595,12 @@ class SQS(Service):
                 return hit[0], hit[1], md5_attrs
             counter = self.store.one("UPDATE sqs_queues SET seq=seq+1 WHERE id=? RETURNING seq", (queue.id,))[0]
             seq = f"{18000000000000000000 + counter:020d}"
-            message_id = message_id or str(uuid.uuid4())
+            message_id = message_id or uuid4()
             self.store.execute(
                 "INSERT INTO sqs_dedup(queue_id, dedup_key, message_id, seq, expires) VALUES(?,?,?,?,?) "
                 "ON CONFLICT(queue_id, dedup_key) DO UPDATE SET message_id=excluded.message_id, seq=excluded.seq, "
                 "expires=excluded.expires", (queue.id, key, message_id, seq, now + DEDUP_WINDOW))
-        message_id = message_id or str(uuid.uuid4())
+        message_id = message_id or uuid4()
         if delay is None:
             delay = queue.attr_int("DelaySeconds")
         self.store.execute(
@@ -824,7 +833,7 @@ class SQS(Service):
         if self.store.one("SELECT 1 FROM sqs_move_tasks WHERE source_arn=? AND status='RUNNING'", (source.arn,)):
             raise ServiceError("UnsupportedOperation", "There is already a task running. Only one active task is "
                                "allowed for a source queue arn at a given time.")
-        task_id = str(uuid.uuid4())
+        task_id = uuid4()
         to_move = self.store.one("SELECT COUNT(*) FROM sqs_messages WHERE queue_id=?", (source.id,))[0]
         self.store.execute(
             "INSERT INTO sqs_move_tasks(task_id, source_arn, destination_arn, max_per_second, status, to_move, started)"

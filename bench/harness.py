@@ -1,0 +1,201 @@
+"""What every benchmark shares: starting the servers under comparison (unkai, the
+floor, moto's server, ministack) on loopback, timing calls, and writing results.
+
+The floor is a trivial keep-alive HTTP server that answers each request with a
+canned response recorded from unkai's own answer to the same request, so the client
+parses the very same bytes: whatever time remains is boto3's own cost.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).with_name("results")
+CREDS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench", "region_name": "us-east-1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A server process under test."""
+
+    def __init__(self, name: str, argv: list[str], port: int, env: dict[str, str] | None = None,
+                 ready_path: str = "/", cwd: str | None = None) -> None:
+        self.name = name
+        self.port = port
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})), cwd=cwd)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited: {Path(self.log.name).read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(self.endpoint + ready_path, timeout=1).read()
+                return
+            except urllib.error.HTTPError:
+                return  # it answers
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{name} did not start")
+
+    def client(self, service: str, **kw: Any) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(service, endpoint_url=self.endpoint, config=Config(retries={"max_attempts": 0}),
+                            **CREDS, **kw)
+
+    def rss_mb(self) -> float:
+        return rss_mb(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def start_unkai(*args: str) -> Server:
+    port = free_port()
+    return Server("unkai", [sys.executable, "-m", "unkai", "up", "--ephemeral", "--port", str(port), *args],
+                  port, ready_path="/_unkai/health")
+
+
+def start_moto() -> Server:
+    port = free_port()
+    exe = Path(sys.executable).with_name("moto_server")
+    return Server("moto", [str(exe), "-p", str(port)], port, ready_path="/moto-api/")
+
+
+def start_ministack() -> Server:
+    port = free_port()
+    exe = Path(sys.executable).with_name("ministack")
+    home = tempfile.mkdtemp(prefix="bench-ministack-")
+    return Server("ministack", [str(exe)], port, env={"GATEWAY_PORT": str(port), "LOG_LEVEL": "WARNING"},
+                  ready_path="/_localstack/health", cwd=home)
+
+
+def start_floor(canned: dict[str, dict[str, Any]]) -> Server:
+    """The floor server, answering each request key with its canned response."""
+    port = free_port()
+    spec = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump(canned, spec)
+    spec.close()
+    return Server("floor", [sys.executable, str(Path(__file__).with_name("floor.py")), str(port), spec.name],
+                  port, ready_path="/__ready")
+
+
+def request_key(method: str, path: str, target: str | None, action: str | None) -> str:
+    return f"{method} {path} {target or ''} {action or ''}"
+
+
+def record(client: Any, call: Callable[[Any], Any]) -> dict[str, Any]:
+    """Run ``call(client)`` once and capture the request's key and the raw response (canned data for the floor)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    captured: dict[str, Any] = {}
+
+    def on_request(request: Any, **kwargs: Any) -> None:
+        body = request.body or b""
+        body = body.encode() if isinstance(body, str) else body
+        action = parse_qs(body.decode()).get("Action", [None])[0] if b"Action=" in body else None
+        target = request.headers.get("X-Amz-Target")
+        target = target.decode() if isinstance(target, bytes) else target
+        captured["key"] = request_key(request.method, urlsplit(request.url).path, target, action)
+
+    def on_response(response_dict: Any = None, **kwargs: Any) -> None:
+        captured["status"] = response_dict["status_code"]
+        captured["headers"] = {k: v for k, v in response_dict["headers"].items()
+                               if k.lower() not in ("date", "content-length", "connection", "server")}
+        captured["body"] = base64.b64encode(response_dict["body"]).decode()
+
+    client.meta.events.register("before-send", on_request)
+    client.meta.events.register("response-received", on_response)
+    try:
+        call(client)
+    finally:
+        client.meta.events.unregister("before-send", on_request)
+        client.meta.events.unregister("response-received", on_response)
+    return captured
+
+
+def timed(fn: Callable[[], Any], n: int, warmup: int = 50) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def stats(samples: list[float]) -> dict[str, float]:
+    s = sorted(samples)
+    return {
+        "median_ms": round(statistics.median(s) * 1000, 3),
+        "p99_ms": round(s[min(len(s) - 1, int(len(s) * 0.99))] * 1000, 3),
+        "mean_ms": round(statistics.fmean(s) * 1000, 3),
+        "n": len(s),
+    }
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "os": platform.platform(), "date": dt.date.today().isoformat()}
+
+
+def write(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    data = {"benchmark": name, "machine": machine(), **data}
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def table(rows: list[list[Any]], headers: list[str]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

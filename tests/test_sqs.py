@@ -429,3 +429,22 @@ def test_concurrent_receivers_never_share_a_message(unkai):
         t.join(60)
     assert len(seen) == total
     assert sorted(seen, key=int) == [str(i) for i in range(total)]
+
+
+def test_redrive_allow_policy_is_enforced(sqs):
+    dlq = sqs.create_queue(QueueName=name("dlq"))["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    allowed = f"arn:aws:sqs:us-east-1:000000000000:{name('ok')}"
+    sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"RedriveAllowPolicy": json.dumps(
+        {"redrivePermission": "byQueue", "sourceQueueArns": [allowed]})})
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+    sqs.create_queue(QueueName=allowed.rsplit(":", 1)[1], Attributes={"RedrivePolicy": policy})
+    with pytest.raises(ClientError) as exc:
+        sqs.create_queue(QueueName=name("other"), Attributes={"RedrivePolicy": policy})
+    assert code(exc) == "InvalidAttributeValue"
+    sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"RedriveAllowPolicy": json.dumps({"redrivePermission": "denyAll"})})
+    with pytest.raises(ClientError):
+        sqs.create_queue(QueueName=name("third"), Attributes={"RedrivePolicy": policy})
+    with pytest.raises(ClientError) as exc:
+        sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"RedriveAllowPolicy": json.dumps({"redrivePermission": "maybe"})})
+    assert code(exc) == "InvalidAttributeValue"

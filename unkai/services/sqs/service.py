@@ -248,7 +248,7 @@ class SQS(Service):
             wanted.setdefault("FifoQueue", "true")
         if not fifo and (params.get("Attributes") or {}).get("FifoQueue", "").lower() == "true":
             raise qattrs.invalid("FifoQueue", "The queue name must end with the .fifo suffix for a FIFO queue.")
-        self._check_redrive_target(ctx, wanted)
+        self._check_redrive_target(ctx, wanted, f"arn:aws:sqs:{ctx.region}:{ctx.account}:{name}")
         tags = params.get("tags") or {}
         existing = self.find(ctx.account, ctx.region, name)
         if existing is not None:
@@ -265,12 +265,22 @@ class SQS(Service):
             (ctx.account, ctx.region, name, json.dumps(attrs), json.dumps(tags), now, now))
         return {"QueueUrl": f"{ctx.base_url}/{ctx.account}/{name}"}
 
-    def _check_redrive_target(self, ctx: RequestContext, attrs: dict[str, str]) -> None:
+    def _check_redrive_target(self, ctx: RequestContext, attrs: dict[str, str], source_arn: str = "") -> None:
+        """The dead-letter queue must exist and its RedriveAllowPolicy must let this queue use it."""
         raw = attrs.get("RedrivePolicy")
-        if raw:
-            target = json.loads(raw)["deadLetterTargetArn"]
-            if self.queue_by_arn(target) is None:
-                raise qattrs.invalid("RedrivePolicy", f"Dead letter target does not exist.")
+        if not raw:
+            return
+        target = self.queue_by_arn(json.loads(raw)["deadLetterTargetArn"])
+        if target is None:
+            raise qattrs.invalid("RedrivePolicy", "Dead letter target does not exist.")
+        allow = target.attributes.get("RedriveAllowPolicy")
+        if allow:
+            policy = json.loads(allow)
+            permission = policy.get("redrivePermission")
+            if permission == "denyAll" or (
+                    permission == "byQueue" and source_arn not in (policy.get("sourceQueueArns") or [])):
+                raise qattrs.invalid("RedrivePolicy", "Queue is not allowed to use this dead-letter queue "
+                                     "(its RedriveAllowPolicy denies it).")
 
     def get_queue_url(self, ctx: RequestContext, params: dict) -> dict:
         account = params.get("QueueOwnerAWSAccountId") or ctx.account
@@ -360,7 +370,7 @@ class SQS(Service):
     def set_queue_attributes(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])
         wanted = qattrs.validate(params.get("Attributes") or {}, queue.fifo, creating=False)
-        self._check_redrive_target(ctx, wanted)
+        self._check_redrive_target(ctx, wanted, queue.arn)
         attrs = dict(queue.attributes)
         for name, value in wanted.items():
             if value == "" and name in ("RedrivePolicy", "Policy", "RedriveAllowPolicy", "KmsMasterKeyId"):

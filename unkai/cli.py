@@ -22,6 +22,28 @@ def main() -> None:
     """unkai: a local AWS serverless cloud for SAM templates and Python handlers."""
 
 
+overrides_option = click.option(
+    "--parameter-overrides", multiple=True, metavar="KEY=VALUE",
+    help="Template parameter values (repeatable, or space-separated in one; ParameterKey=K,ParameterValue=V too).")
+stack_name_option = click.option("--stack-name", default=None,
+                                 help="The stack's name [default: samconfig.toml's, else the template's directory].")
+
+
+def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for chunk in chunks:
+        for item in chunk.split():
+            if item.startswith("ParameterKey="):
+                key, _, value = item.partition(",ParameterValue=")
+                overrides[key.removeprefix("ParameterKey=")] = value
+                continue
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--parameter-overrides")
+            overrides[key] = value
+    return overrides
+
+
 @main.command()
 @click.argument("template", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -33,23 +55,18 @@ def main() -> None:
 @click.option("--access-key", envvar="UNKAI_ACCESS_KEY", default=None,
               help="With --secret-key: verify every request's signature against these credentials.")
 @click.option("--secret-key", envvar="UNKAI_SECRET_KEY", default=None)
-@click.option("--parameter-overrides", multiple=True, metavar="KEY=VALUE",
-              help="Template parameter values (repeatable, or space-separated in one).")
+@overrides_option
+@stack_name_option
 def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
-       access_key: str | None, secret_key: str | None, parameter_overrides: tuple[str, ...]) -> None:
+       access_key: str | None, secret_key: str | None, parameter_overrides: tuple[str, ...],
+       stack_name: str | None) -> None:
     """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too."""
     from unkai.server import AlreadyRunning, CannotListen, run
 
-    overrides: dict[str, str] = {}
-    for chunk in parameter_overrides:
-        for item in chunk.split():
-            key, eq, value = item.partition("=")
-            if not eq:
-                raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--parameter-overrides")
-            overrides[key.removeprefix("ParameterKey=")] = value
     config = Config(
         state_dir=state_dir, host=host, port=port, region=region or default_region(), ephemeral=ephemeral,
-        access_key=access_key, secret_key=secret_key, template=template, parameter_overrides=overrides,
+        access_key=access_key, secret_key=secret_key, template=template,
+        parameter_overrides=_overrides(parameter_overrides), stack_name=stack_name,
     )
     try:
         run(config)
@@ -58,6 +75,25 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
         sys.exit(1)
     except KeyboardInterrupt:
         pass
+
+
+@main.command()
+@click.argument("template", required=False, default=".", type=click.Path(exists=True, path_type=Path))
+@click.option("--region", default=None, help="Region to check against [default: AWS_REGION, AWS_DEFAULT_REGION or us-east-1].")
+@overrides_option
+@stack_name_option
+def validate(template: Path, region: str | None, parameter_overrides: tuple[str, ...], stack_name: str | None) -> None:
+    """Check TEMPLATE (a SAM template or its directory) as `unkai up` would, without starting anything."""
+    from unkai.template.check import validate as check
+    from unkai.template.loader import TemplateError
+
+    try:
+        lines = check(template, region or default_region(), _overrides(parameter_overrides), stack_name)
+    except TemplateError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    for line in lines:
+        click.echo(line)
 
 
 def _endpoint(endpoint: str | None, state_dir: Path) -> str:

@@ -36,6 +36,7 @@ class Cloud:
         for name, cls in sorted(discover().items()):
             self.services[name] = cls(self)
         self.started = False
+        self.stack = None  # the StackRunner of `unkai up TEMPLATE`
 
     def service(self, name: str) -> Any:
         return self.services[name]
@@ -98,9 +99,29 @@ class Cloud:
         self.jobs.start()
         for service in self.services.values():
             await service.start()
+
+    async def open(self) -> None:
+        """Once the server listens (its URL is known): deploy the template, then report ready.
+        A template error is raised (TemplateError) and ``unkai up`` stops."""
+        if self.config.template is not None:
+            from unkai.template.runner import StackRunner
+
+            self.stack = StackRunner(self, self.config.template, self.config.stack_name, self.config.region,
+                                     self.config.parameter_overrides)
+            await self.stack.start()
         self.started = True
 
+    @property
+    def banner(self) -> list[str]:
+        """Lines for the startup banner: the stack and what services offer (API URLs...)."""
+        lines = list(self.stack.banner()) if self.stack is not None else []
+        for service in self.services.values():
+            lines.extend(service.banner())
+        return lines
+
     async def stop(self) -> None:
+        if self.stack is not None:
+            await self.stack.stop()
         for service in reversed(list(self.services.values())):
             try:
                 await service.stop()

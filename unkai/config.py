@@ -27,6 +27,7 @@ class Config:
     secret_key: str | None = None
     template: Path | None = None
     parameter_overrides: dict[str, str] = field(default_factory=dict)
+    stack_name: str | None = None  # default: samconfig.toml's, else the template directory's name
 
     @property
     def endpoint(self) -> str:

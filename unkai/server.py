@@ -136,19 +136,32 @@ async def _serve(cloud: Cloud, gateway: Gateway, config: Config, announce: Calla
         timeout_keep_alive=75, ws_max_size=16 * 1024 * 1024,
     )
     server = _Server(uv)
-    await cloud.start()
-    watcher = asyncio.create_task(_when_started(server, cloud, config, announce, started))
+    failure: list[str] = []
     try:
-        await server.serve(sockets=[sock])
+        await cloud.start()
+        watcher = asyncio.create_task(_when_started(server, cloud, config, announce, started, failure))
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            watcher.cancel()
     finally:
-        watcher.cancel()
         await cloud.stop()
+    if failure:
+        raise SystemExit(f"Error: {failure[0]}")
 
 
 async def _when_started(server: uvicorn.Server, cloud: Cloud, config: Config,
-                        announce: Callable[[str], None], started: float) -> None:
+                        announce: Callable[[str], None], started: float, failure: list[str]) -> None:
+    from unkai.template.loader import TemplateError
+
     while not server.started:
         await asyncio.sleep(0.005)
+    try:
+        await cloud.open()
+    except TemplateError as exc:
+        failure.append(str(exc))
+        server.should_exit = True
+        return
     info = {"pid": os.getpid(), "endpoint": config.endpoint, "version": __version__,
             "region": config.region, "account": config.account_id}
     path = config.state_dir / SERVER_FILE

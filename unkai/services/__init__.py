@@ -128,6 +128,15 @@ class Service:
         """Work this service still has in flight, for ``/_unkai/drain``."""
         return {}
 
+    def banner(self) -> list[str]:
+        """Lines for the ``unkai up`` banner, e.g. an API's or a website's local URL."""
+        return []
+
+    def local_url(self, url: str) -> str | None:
+        """The local URL serving an AWS URL this service owns (an execute-api or S3 website
+        URL in a stack's Outputs), or None when the URL is not this service's."""
+        return None
+
     # -- template resources (called inside a store transaction) ---------------------
 
     def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str,

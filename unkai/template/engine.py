@@ -1,0 +1,400 @@
+"""Deploying a template: plan it, install function requirements, then create,
+update and delete resources through the services that own their types, all in one
+store transaction, and record the stack for the CloudFormation API.
+
+A resource that fails is reported (file, line, resource) and its dependents are
+skipped; the rest of the stack is kept, as CloudFormation does with rollback
+disabled. Applying the same template again changes nothing; an edited template is
+diffed against what is deployed, so data in unchanged resources is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import sys
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from unkai.protocol import ServiceError
+from unkai.services import Provisioned, ResourceContext
+from unkai.services.cloudformation.stacks import Stack, StackResource
+from unkai.template import loader, requirements
+from unkai.template.accepted import Accepted
+from unkai.template.loader import Source, TemplateError
+from unkai.template.plan import Plan, make_plan
+
+if TYPE_CHECKING:
+    from unkai.cloud import Cloud
+
+log = logging.getLogger("unkai.template")
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+
+
+def say(message: str) -> None:
+    """A line for the person running ``unkai up`` (stderr, so stdout stays the banner)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def default_stack_name(template: Path) -> str:
+    """samconfig.toml's stack_name if there is one, else the template directory's name."""
+    path = loader.find_template(template).resolve()
+    config = path.parent / "samconfig.toml"
+    if config.is_file():
+        import tomllib
+
+        try:
+            data = tomllib.loads(config.read_text())
+            name = data.get("default", {}).get("deploy", {}).get("parameters", {}).get("stack_name")
+            if isinstance(name, str) and _STACK_NAME.match(name):
+                return name
+        except (OSError, ValueError):
+            pass
+    name = re.sub(r"[^A-Za-z0-9-]+", "-", path.parent.name).strip("-")
+    if not name or not name[0].isalpha():
+        name = "unkai-" + name if name else "unkai"
+    return name[:128]
+
+
+def providers(services: dict[str, Any]) -> dict[str, Any]:
+    """Resource type -> the provider that creates it: the owning service, else unkai's accepted no-ops."""
+    accepted = Accepted()
+    found: dict[str, Any] = {t: accepted for t in accepted.resource_types}
+    for service in services.values():
+        for resource_type in getattr(service, "resource_types", ()):
+            found[resource_type] = service
+    return found
+
+
+@dataclass
+class Outcome:
+    stack: Stack
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    unsupported: dict[str, list[str]] = field(default_factory=dict)
+    install_errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+
+class Deployer:
+    """Deploys stacks into one running cloud."""
+
+    def __init__(self, cloud: "Cloud") -> None:
+        self.cloud = cloud
+        self.stacks = cloud.service("cloudformation").stacks
+        self._lock = asyncio.Lock()
+        self._reported: set[str] = set()
+
+    # -- planning -----------------------------------------------------------------
+
+    def ssm_lookup(self, region: str) -> Any:
+        ssm = self.cloud.services.get("ssm")
+        if ssm is None:
+            return None
+        return lambda name: ssm.parameter_value(self.cloud.config.account_id, region, name)
+
+    def plan(self, source: Source, stack_name: str, region: str, overrides: dict[str, str],
+             stack_id: str | None = None) -> Plan:
+        account = self.cloud.config.account_id
+        if not _STACK_NAME.match(stack_name):
+            raise TemplateError(f"the stack name {stack_name!r} is not valid: it must start with a letter and contain "
+                                "only letters, digits and hyphens (at most 128)", source.file)
+        stack_id = stack_id or f"arn:aws:cloudformation:{region}:{account}:stack/{stack_name}/{uuid.uuid4()}"
+        return make_plan(source, stack_name, stack_id, region, account, overrides, self.ssm_lookup(region))
+
+    # -- deploying ----------------------------------------------------------------
+
+    async def deploy(self, template: Path, stack_name: str, region: str, overrides: dict[str, str]) -> Outcome:
+        async with self._lock:
+            source = loader.load(template)
+            existing = self.stacks.find(self.cloud.config.account_id, region, stack_name)
+            plan = self.plan(source, stack_name, region, overrides, existing.stack_id if existing else None)
+            install_errors = await self._install_requirements(plan)
+            with self.cloud.store.transaction():
+                outcome = self._apply(plan, existing, install_errors)
+            self._report(plan, outcome)
+            return outcome
+
+    async def _install_requirements(self, plan: Plan) -> dict[str, str]:
+        """Install each function's and layer's requirements; failures by logical id."""
+        jobs: list[tuple[str, dict[str, Any], str | None]] = []
+        for logical_id in plan.order:
+            resource = plan.resources[logical_id]
+            props = resource.get("Properties") or {}
+            key = {"AWS::Lambda::Function": "Code", "AWS::Lambda::LayerVersion": "Content"}.get(resource["Type"])
+            code = props.get(key) if key else None
+            if isinstance(code, dict) and "LocalPath" in code:
+                runtime = props.get("Runtime") if key == "Code" else _first(props.get("CompatibleRuntimes"))
+                jobs.append((logical_id, code, runtime if isinstance(runtime, str) else None))
+        errors: dict[str, str] = {}
+        room = asyncio.Semaphore(2)
+        cache = self.cloud.config.state_dir / "build" / plan.stack_name
+
+        async def one(logical_id: str, code: dict[str, Any], runtime: str | None) -> None:
+            async with room:
+                local = Path(code["LocalPath"])
+                if not local.is_dir() or not (local / "requirements.txt").is_file():
+                    return
+                result = await requirements.install(local, runtime, cache / logical_id,
+                                                    lambda what: say(f"unkai: {logical_id}: {what} ..."))
+            if result.error:
+                errors[logical_id] = result.error
+            elif result.path is not None:
+                code["ExtraPaths"] = [str(result.path)]
+
+        await asyncio.gather(*(one(*job) for job in jobs))
+        return errors
+
+    def _apply(self, plan: Plan, existing: Stack | None, install_errors: dict[str, str]) -> Outcome:
+        now = self.cloud.clock.now()
+        account = plan.account
+        stack = existing or Stack(plan.stack_id, account, plan.region, plan.stack_name, "CREATE_IN_PROGRESS", None,
+                                  None, "", {}, [], [], now)
+        first = existing is None
+        old = self.stacks.resources(stack.stack_id) if existing else {}
+        outcome = Outcome(stack, install_errors=dict(install_errors))
+        by_type = providers(self.cloud.services)
+        ctx = ResourceContext(region=plan.region, account=account, stack_name=plan.stack_name,
+                              stack_id=plan.stack_id, base_dir=plan.source.base_dir, base_url=self.cloud.config.endpoint)
+        made: dict[str, StackResource] = {}
+
+        def lookup(logical_id: str) -> tuple[Any, dict[str, Any]] | None:
+            res = made.get(logical_id)
+            if res is None or not res.ok:
+                return None
+            return res.ref, res.attributes
+
+        resolver = plan.resolver(lookup)
+        self.stacks.save(stack)
+        for seq, logical_id in enumerate(plan.order):
+            resource = plan.resources[logical_id]
+            kind = resource["Type"]
+            path = ("Resources", logical_id)
+            record = StackResource(logical_id, kind, None, None, depends=sorted(plan.depends[logical_id]),
+                                   updated=now, seq=seq)
+            made[logical_id] = record
+            broken = sorted(d for d in plan.depends[logical_id] if not made[d].ok)
+            if logical_id in install_errors:
+                record.status, record.reason = "CREATE_FAILED", install_errors[logical_id]
+                outcome.failed[logical_id] = install_errors[logical_id]
+                self._carry_over(old.get(logical_id), record)
+                continue
+            if broken:
+                record.status = "CREATE_FAILED"
+                record.reason = f"not created because {', '.join(broken)} failed"
+                outcome.failed[logical_id] = record.reason
+                self._carry_over(old.get(logical_id), record)
+                continue
+            try:
+                props = resolver.resolve(resource.get("Properties") or {}, path + ("Properties",))
+            except TemplateError as exc:
+                record.status, record.reason = "CREATE_FAILED", exc.message
+                outcome.failed[logical_id] = str(exc)
+                self._carry_over(old.get(logical_id), record)
+                continue
+            record.props = props
+            provider = by_type.get(kind)
+            if provider is None:
+                outcome.unsupported.setdefault(kind, []).append(logical_id)
+                _placeholder(record, plan, kind)
+                continue
+            previous = old.get(logical_id)
+            try:
+                with self.cloud.store.transaction():
+                    if previous is not None and previous.type == kind and previous.ok and previous.physical_id:
+                        if previous.props == props:
+                            record.physical_id, record.ref = previous.physical_id, previous.ref
+                            record.attributes, record.status = previous.attributes, previous.status
+                            record.updated = previous.updated
+                            continue
+                        got = provider.update_resource(ctx, kind, logical_id, previous.physical_id, previous.props,
+                                                       props)
+                        record.status = "UPDATE_COMPLETE"
+                        outcome.updated.append(logical_id)
+                    else:
+                        if previous is not None and previous.physical_id and previous.ok:
+                            self._delete(by_type, ctx, previous)
+                        got = provider.create_resource(ctx, kind, logical_id, props)
+                        record.status = "CREATE_COMPLETE"
+                        outcome.created.append(logical_id)
+            except (ServiceError, TemplateError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
+                message = exc.message if isinstance(exc, (ServiceError, TemplateError)) else f"{type(exc).__name__}: {exc}"
+                if not isinstance(exc, (ServiceError, TemplateError)):
+                    log.debug("provider error for %s:\n%s", logical_id, traceback.format_exc())
+                record.status = "UPDATE_FAILED" if previous is not None else "CREATE_FAILED"
+                record.reason = message
+                outcome.failed[logical_id] = str(plan.error(message, path))
+                self._carry_over(previous, record)
+                continue
+            _take(record, got)
+        # resources no longer in the template go, dependents first
+        gone = [res for lid, res in old.items() if lid not in made]
+        old_definitions = (existing.processed.get("Resources") or {}) if existing else {}
+        for res in sorted(gone, key=lambda r: -r.seq):
+            retain = (old_definitions.get(res.logical_id) or {}).get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
+            try:
+                with self.cloud.store.transaction():
+                    if res.physical_id and res.ok and not retain:
+                        self._delete(by_type, ctx, res)
+            except (ServiceError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
+                say(f"unkai: could not delete {res.logical_id} ({res.type}): {exc}")
+            self.stacks.forget_resource(stack.stack_id, res.logical_id)
+            outcome.deleted.append(res.logical_id)
+        for record in made.values():
+            self.stacks.save_resource(stack.stack_id, record)
+        stack.outputs = self._outputs(plan, resolver)
+        stack.template = plan.source.text
+        stack.processed = plan.template
+        stack.description = plan.template.get("Description") if isinstance(plan.template.get("Description"), str) else None
+        stack.parameters = [
+            {"ParameterKey": k, "ParameterValue": "****" if _no_echo(plan, k) else v}
+            | ({"ResolvedValue": _resolved(plan, k)} if _is_ssm(plan, k) else {})
+            for k, v in plan.raw_parameters.items()
+        ]
+        failed = bool(outcome.failed)
+        if first:
+            stack.status = "CREATE_FAILED" if failed else "CREATE_COMPLETE"
+        else:
+            stack.status = "UPDATE_FAILED" if failed else "UPDATE_COMPLETE"
+            if outcome.changed or failed or existing.status != stack.status:
+                stack.updated = now
+        stack.reason = (f"The following resource(s) failed: [{', '.join(sorted(outcome.failed))}]" if failed
+                        else None)
+        self.stacks.save(stack)
+        return outcome
+
+    @staticmethod
+    def _carry_over(previous: StackResource | None, record: StackResource) -> None:
+        """A failed update keeps the resource that was there (CloudFormation keeps the old one)."""
+        if previous is not None and previous.ok and previous.type == record.type:
+            record.physical_id, record.ref, record.attributes = previous.physical_id, previous.ref, previous.attributes
+            record.props = previous.props
+
+    def _delete(self, by_type: dict[str, Any], ctx: ResourceContext, res: StackResource) -> None:
+        provider = by_type.get(res.type)
+        if provider is None:
+            return
+        provider.delete_resource(ctx, res.type, res.physical_id, res.props)
+
+    def _outputs(self, plan: Plan, resolver: Any) -> list[dict[str, Any]]:
+        outputs = []
+        for name, output in plan.outputs.items():
+            path = ("Outputs", name)
+            try:
+                value = resolver.resolve(output["Value"], path + ("Value",))
+            except TemplateError as exc:
+                say(f"unkai: output {name} has no value: {exc}")
+                continue
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value)
+            entry: dict[str, Any] = {"OutputKey": name, "OutputValue": self.local_url(_text(value))}
+            if isinstance(output.get("Description"), str):
+                entry["Description"] = output["Description"]
+            export = output.get("Export")
+            if isinstance(export, dict) and "Name" in export:
+                try:
+                    entry["ExportName"] = _text(resolver.resolve(export["Name"], path + ("Export", "Name")))
+                except TemplateError:
+                    pass
+            outputs.append(entry)
+        return outputs
+
+    def local_url(self, value: str) -> str:
+        """An AWS URL (execute-api, S3 website...) as the local URL that serves it, when a service knows one."""
+        if "://" not in value:
+            return value
+        for service in self.cloud.services.values():
+            rewrite = getattr(service, "local_url", None)
+            local = rewrite(value) if rewrite is not None else None
+            if local:
+                return local
+        return value
+
+    def _report(self, plan: Plan, outcome: Outcome) -> None:
+        for kind, ids in sorted(outcome.unsupported.items()):
+            key = f"{plan.stack_name}:{kind}:{','.join(ids)}"
+            if key in self._reported:
+                continue
+            self._reported.add(key)
+            ids = sorted(ids, key=lambda lid: plan.resource_line(lid) or 0)
+            where = ", ".join(f"{lid} (line {plan.resource_line(lid)})" if plan.resource_line(lid) else lid
+                              for lid in ids)
+            say(f"unkai: {plan.source.file}: {kind} is not supported by unkai yet; skipped {where}")
+        for logical_id, message in outcome.failed.items():
+            if logical_id in outcome.install_errors:
+                line = plan.resource_line(logical_id)
+                say(f"unkai: {plan.source.file}{':' + str(line) if line else ''}: Resources.{logical_id}: "
+                    f"requirements not installed, function not created: {message}")
+            else:
+                say(f"unkai: {message}" if message.startswith(str(plan.source.file)) else
+                    f"unkai: {plan.source.file}: Resources.{logical_id}: {message}")
+
+
+def _take(record: StackResource, got: Provisioned) -> None:
+    record.physical_id = got.physical_id
+    record.ref = got.ref if got.ref is not None else got.physical_id
+    record.attributes = dict(got.attributes)
+
+
+def _placeholder(record: StackResource, plan: Plan, kind: str) -> None:
+    """An unsupported resource: nothing exists, but references to it resolve to plausible stand-ins."""
+    service = kind.split("::")[1].lower() if kind.count("::") == 2 else "unknown"
+    name = f"{plan.stack_name}-{record.logical_id}"
+    record.physical_id, record.ref = name, name
+    arn = f"arn:aws:{service}:{plan.region}:{plan.account}:{name}"
+    record.attributes = _AnyAttribute(arn)
+    record.status = "CREATE_COMPLETE"
+    record.reason = "unkai does not support this resource type: nothing was created"
+
+
+class _AnyAttribute(dict):
+    """Fn::GetAtt on an unsupported resource gives its stand-in ARN for Arn and any other attribute."""
+
+    def __init__(self, arn: str) -> None:
+        super().__init__(Arn=arn)
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> str:
+        return self["Arn"]
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and value else None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _declared(plan: Plan, name: str) -> dict[str, Any]:
+    spec = (plan.source.data.get("Parameters") or {}).get(name)
+    return spec if isinstance(spec, dict) else {}
+
+
+def _no_echo(plan: Plan, name: str) -> bool:
+    return str(_declared(plan, name).get("NoEcho", "")).lower() == "true"
+
+
+def _is_ssm(plan: Plan, name: str) -> bool:
+    return str(_declared(plan, name).get("Type", "")).startswith("AWS::SSM::Parameter::Value<")
+
+
+def _resolved(plan: Plan, name: str) -> str:
+    value = plan.parameters[name]
+    return ",".join(value) if isinstance(value, list) else str(value)

@@ -1,0 +1,160 @@
+"""SAM to CloudFormation with aws-sam-translator, offline.
+
+The translator wants code in S3 and a region from boto3. Local ``CodeUri`` and
+``ContentUri`` paths are swapped for ``s3://`` placeholders before translation and
+turned back into ``{"LocalPath": ..., "ExtraPaths": []}`` after it; a local
+``DefinitionUri`` (an OpenAPI file) is read and inlined as ``DefinitionBody``; the
+region comes from the stack, and managed policy names resolve without IAM.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+from unkai.template.loader import Source, TemplateError, read_document
+
+PLACEHOLDER_BUCKET = "unkai-local-code"
+SAM_TRANSFORM = re.compile(r"^AWS::Serverless-\d{4}-\d{2}-\d{2}$")
+
+
+def is_sam(template: dict[str, Any]) -> bool:
+    transform = template.get("Transform")
+    names = transform if isinstance(transform, list) else [transform]
+    return any(isinstance(t, str) and SAM_TRANSFORM.match(t) for t in names)
+
+
+def _unsupported_transforms(source: Source) -> None:
+    transform = source.data.get("Transform")
+    names = transform if isinstance(transform, list) else [transform] if transform else []
+    for name in names:
+        if not (isinstance(name, str) and SAM_TRANSFORM.match(name)):
+            raise source.error(f"the transform {name!r} is not supported by unkai (only AWS::Serverless)",
+                               ("Transform",), where="Transform")
+
+
+class LocalPaths:
+    """Local code directories behind the placeholders."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        self.paths: list[Path] = []
+
+    def placeholder(self, source: Source, value: Any, path: tuple, prop: str) -> Any:
+        """``value`` itself unless it is a local path: then an s3:// placeholder for it."""
+        if not isinstance(value, str) or value.startswith("s3://"):
+            return value
+        local = (self.base_dir / value).resolve()
+        if not local.exists():
+            raise source.error(f"{prop} {value} does not exist (looked for {local})", path)
+        self.paths.append(local)
+        return f"s3://{PLACEHOLDER_BUCKET}/{len(self.paths) - 1}"
+
+    def local(self, location: Any) -> Path | None:
+        if isinstance(location, dict) and location.get("S3Bucket") == PLACEHOLDER_BUCKET:
+            return self.paths[int(location["S3Key"])]
+        return None
+
+
+def expand(source: Source, parameters: dict[str, Any], region: str) -> tuple[dict[str, Any], LocalPaths]:
+    """The CloudFormation template for ``source`` (a copy; SAM expanded when it is SAM),
+    with local code given as ``Code``/``Content`` = ``{"LocalPath": ...}``."""
+    _unsupported_transforms(source)
+    template = copy.deepcopy(source.data)
+    paths = LocalPaths(source.base_dir)
+    if is_sam(template):
+        _swap_local_paths(source, template, paths)
+        template = _translate(source, template, parameters, region)
+    _local_code(source, template, paths)
+    return template, paths
+
+
+def _swap_local_paths(source: Source, template: dict[str, Any], paths: LocalPaths) -> None:
+    function_globals = ((template.get("Globals") or {}).get("Function") or {})
+    if "CodeUri" in function_globals:
+        function_globals["CodeUri"] = paths.placeholder(source, function_globals["CodeUri"],
+                                                        ("Globals", "Function", "CodeUri"), "CodeUri")
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if not isinstance(resource, dict):
+            continue
+        props = resource.get("Properties")
+        if not isinstance(props, dict):
+            props = resource["Properties"] = {} if resource.get("Type") == "AWS::Serverless::Function" else props
+        kind = resource.get("Type")
+        path = ("Resources", logical_id, "Properties")
+        if kind == "AWS::Serverless::Function":
+            if props.get("PackageType") == "Image":
+                raise source.error("container image functions (PackageType: Image) are not supported by unkai",
+                                   path + ("PackageType",))
+            if "CodeUri" not in props and "InlineCode" not in props and "CodeUri" not in function_globals:
+                props["CodeUri"] = "."  # as sam build does
+            if "CodeUri" in props:
+                props["CodeUri"] = paths.placeholder(source, props["CodeUri"], path + ("CodeUri",), "CodeUri")
+        elif kind == "AWS::Serverless::LayerVersion" and "ContentUri" in props:
+            props["ContentUri"] = paths.placeholder(source, props["ContentUri"], path + ("ContentUri",), "ContentUri")
+        elif kind in ("AWS::Serverless::Api", "AWS::Serverless::HttpApi") and isinstance(props.get("DefinitionUri"), str) \
+                and not props["DefinitionUri"].startswith("s3://"):
+            props["DefinitionBody"] = _read_definition(source, props.pop("DefinitionUri"), path + ("DefinitionUri",))
+
+
+def _read_definition(source: Source, uri: str, path: tuple) -> Any:
+    file = (source.base_dir / uri).resolve()
+    if not file.is_file():
+        raise source.error(f"DefinitionUri {uri} does not exist (looked for {file})", path)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise source.error(f"cannot read DefinitionUri {uri}: {exc}", path) from None
+    return read_document(text, file)[0]
+
+
+def _translate(source: Source, template: dict[str, Any], parameters: dict[str, Any], region: str) -> dict[str, Any]:
+    import boto3
+    from samtranslator.model.exceptions import InvalidDocumentException, InvalidEventException, \
+        InvalidResourceException
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.arn_generator import ArnGenerator
+    from samtranslator.translator.translator import Translator
+
+    ArnGenerator.BOTO_SESSION_REGION_NAME = region
+    session = boto3.Session(region_name=region, aws_access_key_id="unkai", aws_secret_access_key="unkai")
+    translator = Translator(None, Parser(), boto_session=session)
+    try:
+        return translator.translate(template, parameter_values=dict(parameters),
+                                    get_managed_policy_map=lambda: {})
+    except InvalidDocumentException as exc:
+        causes = list(exc.causes) or [exc]
+        first = causes[0]
+        logical_id = getattr(first, "_logical_id", None)
+        if isinstance(logical_id, list):
+            logical_id = logical_id[0] if logical_id else None
+        messages = "; ".join(c.message for c in causes)
+        if isinstance(logical_id, str):
+            path, where = source.locate(logical_id)
+            raise source.error(messages, path, where=where if path else None) from None
+        raise TemplateError(messages, source.file) from None
+    except (InvalidResourceException, InvalidEventException) as exc:
+        raise TemplateError(exc.message, source.file) from None
+    finally:
+        translator.metrics.publish()  # to nowhere; else it warns when collected
+
+
+def _local_code(source: Source, template: dict[str, Any], paths: LocalPaths) -> None:
+    """Placeholders back to local paths; plain CloudFormation's local ``Code: ./dir`` too."""
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if not isinstance(resource, dict) or not isinstance(resource.get("Properties"), dict):
+            continue
+        props = resource["Properties"]
+        key = {"AWS::Lambda::Function": "Code", "AWS::Lambda::LayerVersion": "Content"}.get(resource.get("Type"))
+        if key is None or key not in props:
+            continue
+        value = props[key]
+        if isinstance(value, str):  # `aws cloudformation package` style: a local path
+            paths.placeholder(source, value, ("Resources", logical_id, "Properties", key), key)
+            local = paths.paths[-1]
+        else:
+            local = paths.local(value)
+        if local is not None:
+            props[key] = {"LocalPath": str(local), "ExtraPaths": []}

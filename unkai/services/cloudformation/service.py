@@ -53,15 +53,7 @@ class CloudFormation(Service):
             "DriftInformation": {"StackDriftStatus": "NOT_CHECKED"},
             "Capabilities": _capabilities(stack.processed),
         }
-        if stack.description:
-            out["Description"] = stack.description
-        if stack.updated:
-            out["LastUpdatedTime"] = stack.updated
-        if stack.deleted:
-            out["DeletionTime"] = stack.deleted
-        if stack.reason:
-            out["StackStatusReason"] = stack.reason
-        return out
+        return out | _when_and_why(stack, "Description")
 
     def list_stacks(self, ctx: RequestContext, params: dict) -> dict:
         wanted = set(params.get("StackStatusFilter") or [])
@@ -69,15 +61,9 @@ class CloudFormation(Service):
         for s in self.stacks.all(ctx.account, ctx.region):
             if wanted and s.status not in wanted:
                 continue
-            summary: dict[str, Any] = {"StackId": s.stack_id, "StackName": s.name, "CreationTime": s.created,
-                                       "StackStatus": s.status, "DriftInformation": {"StackDriftStatus": "NOT_CHECKED"}}
-            if s.description:
-                summary["TemplateDescription"] = s.description
-            if s.updated:
-                summary["LastUpdatedTime"] = s.updated
-            if s.reason:
-                summary["StackStatusReason"] = s.reason
-            summaries.append(summary)
+            summaries.append({"StackId": s.stack_id, "StackName": s.name, "CreationTime": s.created,
+                              "StackStatus": s.status, "DriftInformation": {"StackDriftStatus": "NOT_CHECKED"}}
+                             | _when_and_why(s, "TemplateDescription"))
         return {"StackSummaries": summaries}
 
     # -- resources ----------------------------------------------------------------
@@ -210,6 +196,13 @@ class CloudFormation(Service):
                 message = "Template format error: " + message
             raise ServiceError("ValidationError", message) from None
         return source.data, plan
+
+
+def _when_and_why(stack: Stack, description_key: str) -> dict[str, Any]:
+    """A stack's optional members: description, update and deletion times, status reason."""
+    found = {description_key: stack.description, "LastUpdatedTime": stack.updated, "DeletionTime": stack.deleted,
+             "StackStatusReason": stack.reason}
+    return {k: v for k, v in found.items() if v}
 
 
 def _page_start(token: str | None) -> int:

@@ -1,0 +1,55 @@
+"""Amazon DynamoDB over the store: the service class, assembled from one mixin per
+concern (tables, items, queries, transactions, PartiQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from unkai.services import Provisioned, ResourceContext, Service
+from unkai.services.dynamodb import resources
+from unkai.services.dynamodb.catalog import Catalog
+from unkai.services.dynamodb.items import ItemOperations
+from unkai.services.dynamodb.partiql import PartiQLOperations
+from unkai.services.dynamodb.query import QueryOperations
+from unkai.services.dynamodb.storage import MIGRATIONS, Items
+from unkai.services.dynamodb.streams import StreamLog
+from unkai.services.dynamodb.transactions import TransactionOperations
+from unkai.services.dynamodb.ttl import Sweeper
+
+
+class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, PartiQLOperations, Service):
+    name = "dynamodb"
+    migrations = MIGRATIONS
+    resource_types = resources.TYPES
+
+    def __init__(self, cloud: Any) -> None:
+        super().__init__(cloud)
+        self._init_catalog()
+        self.streams = StreamLog(self)
+        self.ttl = Sweeper(self)
+        self.items = Items(self.store, self.streams, self.ttl.note)
+
+    async def start(self) -> None:
+        self.cloud.jobs.register("dynamodb.backfill", self._backfill)
+        self.cloud.jobs.register("dynamodb.purge", self._purge)
+        self.ttl.start()
+
+    async def stop(self) -> None:
+        self.ttl.stop()
+
+    # -- template resources -------------------------------------------------------
+
+    def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str,
+                        props: dict[str, Any]) -> Provisioned:
+        return resources.create(self, ctx, resource_type, logical_id, props)
+
+    def update_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, physical_id: str,
+                        old_props: dict[str, Any], props: dict[str, Any]) -> Provisioned:
+        updated = resources.update(self, ctx, resource_type, logical_id, physical_id, old_props, props)
+        if updated is not None:
+            return updated
+        return super().update_resource(ctx, resource_type, logical_id, physical_id, old_props, props)
+
+    def delete_resource(self, ctx: ResourceContext, resource_type: str, physical_id: str,
+                        props: dict[str, Any]) -> None:
+        resources.delete(self, ctx, resource_type, physical_id, props)

@@ -156,17 +156,22 @@ class ItemOperations:
 
     # -- PutItem / GetItem / DeleteItem / UpdateItem --------------------------------
 
-    def put_item(self, ctx: RequestContext, params: dict) -> dict:
+    def _put_or_delete(self, ctx: RequestContext, params: dict, deleting: bool) -> dict:
         table = self.table(ctx, params["TableName"])
         env = make_env(params, ("ConditionExpression",))
         returns = check_return_values(params.get("ReturnValues"), ("NONE", "ALL_OLD"))
         on_failure = check_return_values(params.get("ReturnValuesOnConditionCheckFailure"), ("NONE", "ALL_OLD"))
         condition = condition_of(params, env)
         env.check_unused()
-        item, pk, rk = self.prepare_put(table, params["Item"])
+        if deleting:
+            key, pk, rk = self.prepare_key(table, params["Key"])
+            item = None
+        else:
+            item, pk, rk = self.prepare_put(table, params["Item"])
+            key = table.schema.item_key(item)
         old = self.items.get(table, pk, rk)
         self.check_condition(condition, old, env, on_failure)
-        self.items.write(table, table.schema.item_key(item), pk, rk, old, item)
+        self.items.write(table, key, pk, rk, old, item)
         out: dict[str, Any] = {}
         if returns == "ALL_OLD" and old is not None:
             out["Attributes"] = old
@@ -174,6 +179,12 @@ class ItemOperations:
         if cap:
             out["ConsumedCapacity"] = cap
         return out
+
+    def put_item(self, ctx: RequestContext, params: dict) -> dict:
+        return self._put_or_delete(ctx, params, deleting=False)
+
+    def delete_item(self, ctx: RequestContext, params: dict) -> dict:
+        return self._put_or_delete(ctx, params, deleting=True)
 
     def get_item(self, ctx: RequestContext, params: dict) -> dict:
         table = self.table(ctx, params["TableName"])
@@ -187,25 +198,6 @@ class ItemOperations:
             out["Item"] = project(item, paths) if paths is not None else item
         cap = capacity(table, read_units(attributes.item_size(item) if item else 0, bool(params.get("ConsistentRead"))),
                        params.get("ReturnConsumedCapacity"))
-        if cap:
-            out["ConsumedCapacity"] = cap
-        return out
-
-    def delete_item(self, ctx: RequestContext, params: dict) -> dict:
-        table = self.table(ctx, params["TableName"])
-        env = make_env(params, ("ConditionExpression",))
-        returns = check_return_values(params.get("ReturnValues"), ("NONE", "ALL_OLD"))
-        on_failure = check_return_values(params.get("ReturnValuesOnConditionCheckFailure"), ("NONE", "ALL_OLD"))
-        condition = condition_of(params, env)
-        env.check_unused()
-        key, pk, rk = self.prepare_key(table, params["Key"])
-        old = self.items.get(table, pk, rk)
-        self.check_condition(condition, old, env, on_failure)
-        self.items.write(table, key, pk, rk, old, None)
-        out: dict[str, Any] = {}
-        if returns == "ALL_OLD" and old is not None:
-            out["Attributes"] = old
-        cap = capacity(table, write_units(old), params.get("ReturnConsumedCapacity"))
         if cap:
             out["ConsumedCapacity"] = cap
         return out

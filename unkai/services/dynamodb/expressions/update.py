@@ -161,46 +161,34 @@ def _copy(value: Value) -> Value:
     return value
 
 
-def _parent(item: Item, path: tuple) -> Value | None:
-    return item.get(path[0]) if len(path) == 2 else get_path(item, path[:-1])
+def _container(item: Item, path: tuple) -> tuple[list | dict, Any]:
+    """The list or map holding the path's last element, and that element."""
+    parent = item.get(path[0]) if len(path) == 2 else get_path(item, path[:-1])
+    last = path[-1]
+    kind = "L" if isinstance(last, int) else "M"
+    if parent is None or kind not in parent:
+        raise _invalid_path()
+    return parent[kind], last
 
 
 def _set(item: Item, path: tuple, value: Value) -> None:
     if len(path) == 1:
         item[path[0]] = value
         return
-    parent = _parent(item, path)
-    last = path[-1]
-    if parent is None:
-        raise _invalid_path()
-    if isinstance(last, int):
-        if "L" not in parent:
-            raise _invalid_path()
-        entries = parent["L"]
-        if last >= len(entries):
-            entries.append(value)
-        else:
-            entries[last] = value
+    container, last = _container(item, path)
+    if isinstance(container, list) and last >= len(container):
+        container.append(value)
     else:
-        if "M" not in parent:
-            raise _invalid_path()
-        parent["M"][last] = value
+        container[last] = value
 
 
 def _remove(item: Item, path: tuple) -> None:
     if len(path) == 1:
         item.pop(path[0], None)
         return
-    parent = _parent(item, path)
-    last = path[-1]
-    if parent is None:
-        raise _invalid_path()
-    if isinstance(last, int):
-        if "L" not in parent:
-            raise _invalid_path()
-        if last < len(parent["L"]):
-            del parent["L"][last]
+    container, last = _container(item, path)
+    if isinstance(container, list):
+        if last < len(container):
+            del container[last]
     else:
-        if "M" not in parent:
-            raise _invalid_path()
-        parent["M"].pop(last, None)
+        container.pop(last, None)

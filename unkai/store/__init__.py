@@ -72,7 +72,7 @@ class Store:
         """A transaction; nested calls become savepoints that roll back on their own."""
         depth = self._depth
         mark = len(self._after_commit)
-        self.db.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT s{depth}")
+        self.db.execute("BEGIN" if depth == 0 else f"SAVEPOINT s{depth}")
         self._depth += 1
         try:
             yield self.db

@@ -1,0 +1,5 @@
+"""Amazon SNS."""
+
+from unkai.services.sns.service import SNS
+
+SERVICES = [SNS]

@@ -536,18 +536,6 @@ def test_fifo_topic_to_fifo_queue_keeps_order_groups_and_dedup(sns, sqs):
     assert len(drain_queue(sqs, std_url)) == 7
 
 
-def test_fifo_topic_subscribe_and_dedup_window(unkai, sns, sqs):
-    arn = topic(sns, name() + ".fifo", FifoTopic="true")
-    url = subscribe_queue(sns, sqs, arn)
-    first = sns.publish(TopicArn=arn, Message="a", MessageGroupId="g", MessageDeduplicationId="d1")
-    assert sns.publish(TopicArn=arn, Message="b", MessageGroupId="g",
-                       MessageDeduplicationId="d1")["MessageId"] == first["MessageId"]
-    unkai.advance(301)  # past the five-minute deduplication window
-    again = sns.publish(TopicArn=arn, Message="c", MessageGroupId="g", MessageDeduplicationId="d1")
-    assert again["MessageId"] != first["MessageId"]
-    assert [b["Message"] for b in bodies(sqs, url)] == ["a", "c"]
-
-
 # -- the AWS CLI -------------------------------------------------------------------
 
 def test_aws_cli(unkai, sqs):

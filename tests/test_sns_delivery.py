@@ -1,7 +1,8 @@
 """SNS deliveries that leave unkai: real HTTP POSTs to a loopback server (the
 confirmation handshake, notifications, retries by the delivery policy on unkai's
 clock, dead-letter queues), email to the local mailbox with working links, and
-message signatures verified the way AWS documents."""
+message signatures verified the way AWS documents. These tests move the clock, so
+they share a server of their own."""
 
 from __future__ import annotations
 
@@ -18,7 +19,18 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from unkai.testing import UnkaiServer
+
 from sns_support import sns, sqs, Endpoint, bodies, code, drain_queue, message, name, queue  # noqa: F401 (fixtures)
+
+
+@pytest.fixture(scope="module")
+def unkai(tmp_path_factory):
+    server = UnkaiServer(tmp_path_factory.mktemp("sns-clock") / "state").start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -285,3 +297,18 @@ def test_unsubscribe_url_from_an_envelope(sns, sqs):
     with pytest.raises(ClientError) as exc:
         sns.get_subscription_attributes(SubscriptionArn=sub)
     assert code(exc) == "NotFound"
+
+
+# -- FIFO deduplication window ---------------------------------------------------
+
+def test_fifo_topic_subscribe_and_dedup_window(unkai, sns, sqs):
+    arn = sns.create_topic(Name=name() + ".fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+    url, queue_arn = queue(sqs, name("q") + ".fifo", FifoQueue="true")
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+    first = sns.publish(TopicArn=arn, Message="a", MessageGroupId="g", MessageDeduplicationId="d1")
+    assert sns.publish(TopicArn=arn, Message="b", MessageGroupId="g",
+                       MessageDeduplicationId="d1")["MessageId"] == first["MessageId"]
+    unkai.advance(301)  # past the five-minute deduplication window
+    again = sns.publish(TopicArn=arn, Message="c", MessageGroupId="g", MessageDeduplicationId="d1")
+    assert again["MessageId"] != first["MessageId"]
+    assert [b["Message"] for b in bodies(sqs, url)] == ["a", "c"]

@@ -16,10 +16,11 @@ import json
 import logging
 import re
 import secrets
-import uuid
+
 from dataclasses import dataclass, field
 from typing import Any
 
+from unkai.ids import uuid4
 from unkai.protocol import ParamError, ServiceError
 from unkai.protocol.values import iso8601
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
@@ -537,7 +538,7 @@ class SNS(Service):
 
     def _add_subscription(self, topic: Topic, protocol: str, endpoint: str, owner: str,
                           attributes: dict[str, str], pending: bool | None = None) -> Subscription:
-        arn = f"{topic.arn}:{uuid.uuid4()}"
+        arn = f"{topic.arn}:{uuid4()}"
         if pending is None:
             pending = protocol in ("http", "https", "email", "email-json") or (
                 protocol == "sqs" and endpoint.split(":")[4] != topic.account)
@@ -563,7 +564,7 @@ class SNS(Service):
         """Send the SubscriptionConfirmation the endpoint must answer (HTTP/S, email, another account's queue)."""
         topic = sub.topic
         token = self._new_token(topic.arn, sub.arn)
-        fields = messages.signed_fields("SubscriptionConfirmation", str(uuid.uuid4()), topic.arn,
+        fields = messages.signed_fields("SubscriptionConfirmation", uuid4(), topic.arn,
                                         CONFIRM_TEXT.format(topic=topic.arn), iso8601(self.clock.now()),
                                         token=token, subscribe_url=self.subscribe_url(base, topic.arn, token))
         if sub.protocol in ("http", "https", "email", "email-json"):
@@ -630,7 +631,7 @@ class SNS(Service):
             restore = {"protocol": sub.protocol, "endpoint": sub.endpoint, "owner": sub.owner,
                        "attributes": sub.attributes}
             token = self._new_token(sub.topic.arn, sub.arn, restore)
-            fields = messages.signed_fields("UnsubscribeConfirmation", str(uuid.uuid4()), sub.topic.arn,
+            fields = messages.signed_fields("UnsubscribeConfirmation", uuid4(), sub.topic.arn,
                                             UNSUBSCRIBE_TEXT.format(sub=sub.arn), iso8601(self.clock.now()),
                                             token=token, subscribe_url=self.subscribe_url(base, sub.topic.arn, token))
             self.delivery.enqueue(sub, base, fields)
@@ -751,7 +752,7 @@ class SNS(Service):
 
     def _publish(self, base: str, topic: Topic, msg: Outgoing) -> dict:
         now = self.clock.now()
-        msg.message_id = str(uuid.uuid4())
+        msg.message_id = uuid4()
         msg.timestamp = iso8601(now)
         if topic.fifo:
             msg.dedup = msg.dedup or hashlib.sha256(msg.message.encode()).hexdigest()

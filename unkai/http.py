@@ -126,6 +126,11 @@ class Request:
     def host(self) -> str:
         return self.headers.get("host", "") or ""
 
+    @property
+    def body_unread(self) -> bool:
+        """Whether the body was never read (so it may still be on its way)."""
+        return self._body is None and not self._consumed and self._receive is not None
+
     async def body(self) -> bytes:
         if self._body is None:
             chunks = [chunk async for chunk in self.stream()]

@@ -9,11 +9,12 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from unkai.gateway.auth import Authorizer
 from unkai.gateway.internal import InternalRoutes
 from unkai.ids import uuid4
 from unkai.gateway.routing import Router
 from unkai.http import ClientDisconnected, Request, Response
-from unkai.protocol import PROTOCOLS, ParamError, ServiceError, streaming_input
+from unkai.protocol import PROTOCOLS, ParamError, SerializationError, ServiceError, streaming_input
 from unkai.services import RequestContext
 
 if TYPE_CHECKING:
@@ -34,7 +35,9 @@ class Gateway:
         self.internal = InternalRoutes(cloud)
         self.mounts: list[tuple[Predicate, Handler]] = []
         self.websocket_handler: Callable[[dict, Any, Any], Awaitable[None]] | None = None
-        self.authorizer: Callable[[Request, Any], Awaitable[None] | None] | None = None
+        # Checks signatures (and presigned URLs' expiry) before an operation runs.
+        self.authorizer: Callable[[Request, Any, bytes | None], Awaitable[None] | None] | None = \
+            Authorizer(cloud.config, cloud.clock)
 
     def mount(self, predicate: Predicate, handler: Handler) -> None:
         """Serve requests ``predicate`` accepts with ``handler`` (before the AWS APIs)."""
@@ -48,6 +51,10 @@ class Gateway:
                 response = await self.handle(request)
             except ClientDisconnected:
                 return
+            if request.body_unread and "100-continue" in (request.headers.get("expect") or "").lower():
+                # Answered before the client sent the body it announced (an early error): the
+                # connection cannot be reused, or that body would be read as the next request.
+                response.headers.append(("connection", "close"))
             await response.send(send, head_only=request.method == "HEAD")
         elif kind == "websocket":
             if self.websocket_handler is None:
@@ -72,16 +79,26 @@ class Gateway:
         return await self.call_aws(request)
 
     async def call_aws(self, request: Request) -> Response:
+        response = await self._call_aws(request)
+        route = request.state.get("route")
+        if route is not None:  # e.g. S3 adds the CORS headers its bucket's rules grant
+            finish = getattr(self.cloud.services[route.service], "finish_response", None)
+            if finish is not None:
+                finish(request, response)
+        return response
+
+    async def _call_aws(self, request: Request) -> Response:
         request_id = uuid4()
         route = None
         op = None
         try:
             body = None
-            if "x-www-form-urlencoded" in request.headers.get("content-type", ""):
+            if request.method == "POST" and "x-www-form-urlencoded" in request.headers.get("content-type", ""):
                 body = await self._read_body(request)
             route = self.router.resolve(request, body)
             if route is None:
                 return _unknown_service(request_id)
+            request.state["route"] = route
             service = self.cloud.services[route.service]
             rewrite = getattr(service, "rewrite_request", None)
             if rewrite is not None:
@@ -95,7 +112,7 @@ class Gateway:
             if body is None and not streaming_input(op):
                 body = await self._read_body(request)
             if self.authorizer is not None:
-                outcome = self.authorizer(request, route)
+                outcome = self.authorizer(request, route, body)
                 if inspect.isawaitable(outcome):
                     await outcome
             params = protocol.parse(op, request, body)
@@ -117,7 +134,7 @@ class Gateway:
             if isinstance(result, Response):
                 return result
             return protocol.serialize(op, result, request_id)
-        except ParamError as exc:
+        except (ParamError, SerializationError) as exc:
             if route is None:
                 return _error(None, "query", ServiceError("InvalidParameterValue", exc.message), request_id)
             error = self.cloud.services[route.service].param_error(exc, route.protocol)

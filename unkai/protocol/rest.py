@@ -202,6 +202,10 @@ class RestProtocol(Protocol):
     def decode_body(self, shape: Shape, body: bytes, payload: bool) -> Any:
         raise NotImplementedError
 
+    def encode_text_payload(self, member: Shape, value: Any) -> Any:
+        """A blob or string payload goes out as it is (bytes, or an async stream of bytes)."""
+        return value.encode() if isinstance(value, str) else value
+
     def encode_body(self, shape: Shape, value: Any, name: str) -> bytes:
         raise NotImplementedError
 
@@ -235,7 +239,7 @@ class RestProtocol(Protocol):
                 value = result.get(payload)
                 if member.type_name in ("blob", "string"):
                     if value is not None:
-                        body = value.encode() if isinstance(value, str) else value
+                        body = self.encode_text_payload(member, value)
                 elif value is not None:
                     body = self.encode_body(member, value, member.serialization.get("name", member.name))
                     headers.append(("content-type", self.content_type))
@@ -313,6 +317,11 @@ class RestXmlProtocol(RestProtocol):
         xmlshape.to_xml(shape, value, shape.serialization.get("name", name), out,
                         namespace=ns if isinstance(ns, str) else None)
         return "".join(out).encode()
+
+    def encode_text_payload(self, member: Shape, value: Any) -> Any:
+        if member.type_name == "string" and "name" in member.serialization:  # S3 GetBucketLocation
+            return self.encode_body(member, value, member.serialization["name"])
+        return super().encode_text_payload(member, value)
 
     def namespace(self, shape: Shape) -> str | None:
         return "http://s3.amazonaws.com/doc/2006-03-01/"

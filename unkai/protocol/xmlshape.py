@@ -69,7 +69,8 @@ def to_xml(shape: Shape, value: Any, name: str, out: list[str], namespace: str |
         out.append(f"</{name}>")
     else:
         text = values.to_text(value, shape, ts_format)
-        out.append(f"<{name}>{escape(text)}</{name}>")
+        attrs = f' xmlns="{namespace}"' if namespace else ""
+        out.append(f"<{name}{attrs}>{escape(text)}</{name}>")
 
 
 def _map_entries(shape: Shape, value: dict, entry: str, out: list[str], ts_format: str) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore import xform_name
 
-from unkai.protocol import ParamError, ServiceError
+from unkai.protocol import ParamError, SerializationError, ServiceError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -111,8 +111,10 @@ class Service:
     def handler(self, operation: str) -> Any:
         return getattr(self, _snake(operation), None)
 
-    def param_error(self, error: ParamError, protocol: str) -> ServiceError:
-        """The wire error for a missing or malformed parameter, per protocol family."""
+    def param_error(self, error: ParamError | SerializationError, protocol: str) -> ServiceError:
+        """The wire error for a missing or malformed parameter or an undecodable body."""
+        if isinstance(error, SerializationError):
+            return error
         if protocol == "query":
             code = "MissingParameter" if error.kind == "missing" else "InvalidParameterValue"
             return ServiceError(code, error.message)

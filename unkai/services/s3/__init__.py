@@ -1,0 +1,3 @@
+from unkai.services.s3.service import S3
+
+SERVICES = [S3]

@@ -9,6 +9,7 @@ timers set with ``call_at`` fire as soon as an advance makes them due.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import heapq
 import itertools
 import time
@@ -36,6 +37,7 @@ class Clock:
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
         self._on_advance: list[Callable[[float], Any]] = []
+        self._history: list[tuple[float, float]] = [(0.0, offset)]  # (wall time, offset from then on)
 
     def now(self) -> float:
         return time.time() + self.offset
@@ -68,9 +70,17 @@ class Clock:
         if seconds < 0:
             raise ValueError("the clock only moves forward")
         self.offset += seconds
+        self._history.append((time.time(), self.offset))
         for listener in list(self._on_advance):
             listener(self.offset)
         self._fire()
+
+    def offset_at(self, wall_time: float) -> float:
+        """The offset that was in effect at a wall-clock time (since this process started):
+        what unkai's clock read then, for timestamps clients took from the wall clock
+        (a presigned URL's signing time)."""
+        i = bisect.bisect_right(self._history, (wall_time, float("inf"))) - 1
+        return self._history[max(i, 0)][1]
 
     def on_advance(self, listener: Callable[[float], Any]) -> None:
         self._on_advance.append(listener)

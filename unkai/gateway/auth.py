@@ -153,6 +153,7 @@ class Authorizer:
     def __init__(self, config: Any, clock: Any) -> None:
         self.config = config
         self.clock = clock
+        self._first_seen: dict[str, float] = {}
 
     def __call__(self, request: Request, route: Any, body: bytes | None) -> None:
         sig = route.signature
@@ -193,11 +194,20 @@ class Authorizer:
             raise _query_error("X-Amz-Expires must be non-negative")
         if expires > MAX_PRESIGN:
             raise _query_error("X-Amz-Expires must be less than a week (in seconds) that is; 604800")
+        # The client signed with the wall clock; on unkai's clock that moment was later by
+        # whatever advances had happened by then, and the URL lasts ``expires`` from there.
+        # X-Amz-Date has whole seconds: for an advance within the signing second, whether
+        # unkai had seen the URL before it decides.
+        wall = signed_at.timestamp()
+        low, high = self.clock.offset_at(wall), self.clock.offset_at(wall + 1)
+        seen = self._seen(sig.signature)
+        offset = low if low == high else min(max(seen, low), high)
+        issued = wall + offset
         now = self.clock.now()
-        if now > signed_at.timestamp() + expires:
+        if now > issued + expires:
             raise _fail(protocol, "expired", **({
                 "X-Amz-Expires": str(expires),
-                "Expires": _iso(signed_at.timestamp() + expires),
+                "Expires": _iso(issued + expires),
                 "ServerTime": _iso(now)} if protocol == "rest-xml" else {}))
 
     def _check_v2_expiry(self, sig: Signature, protocol: str) -> None:
@@ -205,10 +215,20 @@ class Authorizer:
             expires = int(sig.expires or "")
         except ValueError:
             raise _fail(protocol, "missing") from None
+        # A SigV2 URL carries only its expiry, not when it was signed: count the clock advances
+        # since unkai first saw it (so: fetch, advance, fetch again expires it as on AWS).
+        offset = self._seen(sig.signature)
         now = self.clock.now()
-        if now > expires:
-            raise _fail(protocol, "expired", **({"Expires": _iso(expires), "ServerTime": _iso(now)}
+        if now > expires + offset:
+            raise _fail(protocol, "expired", **({"Expires": _iso(expires + offset), "ServerTime": _iso(now)}
                                                  if protocol == "rest-xml" else {}))
+
+    def _seen(self, signature: str) -> float:
+        """The clock offset when unkai first saw this presigned URL."""
+        offset = self._first_seen.setdefault(signature, self.clock.offset)
+        if len(self._first_seen) > 10000:
+            self._first_seen.pop(next(iter(self._first_seen)))
+        return offset
 
     # -- signatures ----------------------------------------------------------------------
 

@@ -38,11 +38,6 @@ class Cloud:
         self.started = False
         self.stack = None  # the StackRunner of `unkai up TEMPLATE`
 
-    @property
-    def banner(self) -> list[str]:
-        """What each service adds to the ready banner (``Service.banner``)."""
-        return [line for service in self.services.values() for line in service.banner()]
-
     def service(self, name: str) -> Any:
         return self.services[name]
 

@@ -21,6 +21,8 @@ from unkai.services.s3.state import Bucket, S3Error, invalid_argument
 from unkai.services.s3.storage import SMALL, stream_file
 
 PATH_PREFIX = "/_unkai/website/"
+_AWS_WEBSITE = re.compile(r"^https?://(?P<bucket>[^/]+)\.s3-website[.-](?P<region>[a-z]{2}(?:-[a-z]+)+-\d)"
+                          r"\.amazonaws\.com(?P<rest>/.*)?$")
 
 
 def website_url(bucket: str, region: str, port: int) -> str:
@@ -84,6 +86,13 @@ class WebsiteOps:
             lines.append(f"Website    {website_url(name, region, self.config.port)}/   "
                          f"(or {self.config.endpoint}{PATH_PREFIX}{name}/)")
         return lines
+
+    def local_url(self, url: str) -> str | None:
+        """An AWS website URL (in a stack's Outputs) as the local URL serving that bucket."""
+        m = _AWS_WEBSITE.match(url)
+        if m is None:
+            return None
+        return website_url(m["bucket"], m["region"], self.config.port) + (m["rest"] or "")
 
     # -- serving ------------------------------------------------------------------------
 

@@ -29,6 +29,14 @@ def fetch(url: str, method: str = "GET", data: bytes | None = None) -> tuple[int
 
 
 @pytest.fixture(scope="module")
+def lenient(tmp_path_factory):
+    """An unkai without credentials, of its own: these tests move its clock by days."""
+    server = UnkaiServer(tmp_path_factory.mktemp("lenient") / "state").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def strict(tmp_path_factory):
     """An unkai that verifies every signature (credentials from the environment)."""
     server = UnkaiServer(tmp_path_factory.mktemp("strict") / "state",
@@ -54,52 +62,52 @@ def make_bucket(s3) -> str:
 
 
 @pytest.mark.parametrize("config", [V4, V2], ids=["sigv4", "sigv2"])
-def test_presigned_url_expires_on_unkais_clock(unkai, config):
-    bucket = make_bucket(unkai.client("s3"))
-    s3 = unkai.client("s3", config=config)
+def test_presigned_url_expires_on_unkais_clock(lenient, config):
+    bucket = make_bucket(lenient.client("s3"))
+    s3 = lenient.client("s3", config=config)
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": KEY}, ExpiresIn=10)
     assert fetch(url) == (200, b"%PDF secret")
-    unkai.advance(11)
+    lenient.advance(11)
     status, body = fetch(url)
     assert status == 403
     assert b"<Code>AccessDenied</Code><Message>Request has expired</Message>" in body
     assert b"<ServerTime>" in body
 
 
-def test_presigned_48_hours_like_the_signup_mail(unkai):
-    bucket = make_bucket(unkai.client("s3"))
-    url = unkai.client("s3", config=V4).generate_presigned_url(
+def test_presigned_48_hours_like_the_signup_mail(lenient):
+    bucket = make_bucket(lenient.client("s3"))
+    url = lenient.client("s3", config=V4).generate_presigned_url(
         "get_object", Params={"Bucket": bucket, "Key": KEY}, ExpiresIn=48 * 3600, HttpMethod="GET")
     assert fetch(url)[0] == 200  # X-Amz-Date has whole seconds: seen before an advance, the URL is known to
-    unkai.advance(47 * 3600)     # predate an advance made within the second it was signed in
+    lenient.advance(47 * 3600)     # predate an advance made within the second it was signed in
     assert fetch(url)[0] == 200
-    unkai.advance(3600 + 1)
+    lenient.advance(3600 + 1)
     assert fetch(url)[0] == 403
 
 
-def test_malformed_presigned_parameters(unkai):
-    bucket = make_bucket(unkai.client("s3"))
-    url = unkai.client("s3", config=V4).generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": KEY})
+def test_malformed_presigned_parameters(lenient):
+    bucket = make_bucket(lenient.client("s3"))
+    url = lenient.client("s3", config=V4).generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": KEY})
     status, body = fetch(url.replace("X-Amz-Expires=3600", "X-Amz-Expires=999999"))
     assert status == 400 and b"AuthorizationQueryParametersError" in body
     status, body = fetch(url.replace("X-Amz-Expires=3600", "X-Amz-Expires=soon"))
     assert status == 400 and b"X-Amz-Expires should be a number" in body
 
 
-def test_presigned_put(unkai):
-    bucket = make_bucket(unkai.client("s3"))
-    url = unkai.client("s3", config=V4).generate_presigned_url("put_object", Params={"Bucket": bucket,
+def test_presigned_put(lenient):
+    bucket = make_bucket(lenient.client("s3"))
+    url = lenient.client("s3", config=V4).generate_presigned_url("put_object", Params={"Bucket": bucket,
                                                                                     "Key": "upload.txt"})
     assert fetch(url, "PUT", b"uploaded through a presigned URL")[0] == 200
-    assert unkai.client("s3").get_object(Bucket=bucket, Key="upload.txt")["Body"].read() == \
+    assert lenient.client("s3").get_object(Bucket=bucket, Key="upload.txt")["Body"].read() == \
         b"uploaded through a presigned URL"
 
 
-def test_lenient_mode_accepts_any_key_and_unsigned_requests(unkai):
-    bucket = make_bucket(unkai.client("s3"))
-    other = client(unkai, "s3", key="anything", secret="whatever")
+def test_lenient_mode_accepts_any_key_and_unsigned_requests(lenient):
+    bucket = make_bucket(lenient.client("s3"))
+    other = client(lenient, "s3", key="anything", secret="whatever")
     assert other.get_object(Bucket=bucket, Key=KEY)["Body"].read() == b"%PDF secret"
-    assert fetch(f"{unkai.endpoint}/{bucket}/reports/2024%20%E5%B9%B4/special%2Bfile.pdf") == (200, b"%PDF secret")
+    assert fetch(f"{lenient.endpoint}/{bucket}/reports/2024%20%E5%B9%B4/special%2Bfile.pdf") == (200, b"%PDF secret")
 
 
 # -- with credentials: every request verified --------------------------------------------------

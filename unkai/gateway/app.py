@@ -134,7 +134,12 @@ class Gateway:
             if isinstance(result, Response):
                 return result
             return protocol.serialize(op, result, request_id)
-        except (ParamError, SerializationError) as exc:
+        except SerializationError as exc:
+            if route is None:
+                return _error(None, "query", exc, request_id)
+            error = self.cloud.services[route.service].serialization_error(exc, route.protocol)
+            return _error(route, route.protocol, error, request_id, op)
+        except ParamError as exc:
             if route is None:
                 return _error(None, "query", ServiceError("InvalidParameterValue", exc.message), request_id)
             error = self.cloud.services[route.service].param_error(exc, route.protocol)

@@ -111,10 +111,12 @@ class Service:
     def handler(self, operation: str) -> Any:
         return getattr(self, _snake(operation), None)
 
-    def param_error(self, error: ParamError | SerializationError, protocol: str) -> ServiceError:
-        """The wire error for a missing or malformed parameter or an undecodable body."""
-        if isinstance(error, SerializationError):
-            return error
+    def serialization_error(self, error: SerializationError, protocol: str) -> ServiceError:
+        """The wire error for a body that cannot be decoded (S3 says MalformedXML)."""
+        return error
+
+    def param_error(self, error: ParamError, protocol: str) -> ServiceError:
+        """The wire error for a missing or malformed parameter, per protocol family."""
         if protocol == "query":
             code = "MissingParameter" if error.kind == "missing" else "InvalidParameterValue"
             return ServiceError(code, error.message)

@@ -44,8 +44,11 @@ class S3(BucketOps, ObjectOps, VersionOps, ListingOps, MultipartOps, Notificatio
     def rewrite_request(self, request: Request) -> None:
         addressing.to_path_style(request)
 
-    def param_error(self, error: ParamError | SerializationError, protocol: str) -> ServiceError:
-        if isinstance(error, SerializationError) or error.message.startswith("The request is missing the required"):
+    def serialization_error(self, error: SerializationError, protocol: str) -> ServiceError:
+        return malformed_xml()
+
+    def param_error(self, error: ParamError, protocol: str) -> ServiceError:
+        if error.message.startswith("The request is missing the required"):  # an element of an XML body
             return malformed_xml()
         return S3Error("InvalidArgument", error.message)
 

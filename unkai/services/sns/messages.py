@@ -9,6 +9,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Any
 
 from unkai.protocol import ServiceError
@@ -219,7 +220,8 @@ def _is_array(value: str) -> bool:
 # -- delivered formats -----------------------------------------------------------------
 
 def _j(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """A JSON value as SNS writes it (non-ASCII kept); strings take the fast path."""
+    return encode_basestring(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def render(pairs: list[tuple[str, Any]]) -> str:

@@ -130,6 +130,12 @@ def test_tags_and_permissions(sns):
     sns.remove_permission(TopicArn=arn, Label="pub")
     sids = [s["Sid"] for s in json.loads(sns.get_topic_attributes(TopicArn=arn)["Attributes"]["Policy"])["Statement"]]
     assert sids == ["__default_statement_ID"]
+    single = {"Version": "2012-10-17", "Statement": {"Sid": "one", "Effect": "Allow", "Principal": "*",
+                                                     "Action": "sns:Publish", "Resource": arn}}
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(single))
+    sns.add_permission(TopicArn=arn, Label="two", AWSAccountId=["111122223333"], ActionName=["Subscribe"])
+    sids = [s["Sid"] for s in json.loads(sns.get_topic_attributes(TopicArn=arn)["Attributes"]["Policy"])["Statement"]]
+    assert sids == ["one", "two"]
 
 
 # -- subscriptions -----------------------------------------------------------------

@@ -327,10 +327,7 @@ def check_subscription_attribute(name: str, value: Any, protocol: str, topic_fif
                           "or MessageAttributes")
         return value
     if name == "DeliveryPolicy":
-        if value:
-            if protocol not in ("http", "https"):
-                raise invalid(f"{prefix}DeliveryPolicy: Delivery policies can only be set for HTTP and HTTPS "
-                              "subscriptions")
+        if value:  # kept for any protocol; only HTTP/S deliveries follow it, as on AWS
             check_subscription_delivery_policy(_json(value, f"{prefix}DeliveryPolicy: "), prefix)
         return value
     if name == "RedrivePolicy":

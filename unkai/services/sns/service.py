@@ -150,7 +150,11 @@ class Subscription:
         self.raw = self.attributes.get("RawMessageDelivery") == "true"
         text = self.attributes.get("FilterPolicy")
         if text:
-            self.filter = compile_policy(text, self.attributes.get("FilterPolicyScope") or "MessageAttributes")
+            try:
+                self.filter = compile_policy(text, self.attributes.get("FilterPolicyScope") or "MessageAttributes")
+            except ServiceError as exc:  # stored by an older unkai that accepted it: deliver nothing
+                log.warning("sns: the filter policy of %s no longer compiles (%s)", self.arn, exc.message)
+                self.filter = FilterPolicy(text, "MessageAttributes", [])
         redrive = self.attributes.get("RedrivePolicy")
         if redrive:
             self.dead_letter = json.loads(redrive).get("deadLetterTargetArn")
@@ -403,8 +407,7 @@ class SNS(Service):
     def add_permission(self, ctx: RequestContext, params: dict) -> dict:
         topic = self._topic(params["TopicArn"])
         label = params["Label"]
-        policy = json.loads(topic.attributes.get("Policy") or attrs_mod.default_policy(topic.arn, topic.account))
-        statements = policy.setdefault("Statement", [])
+        policy, statements = self._policy(topic)
         if any(s.get("Sid") == label for s in statements):
             raise invalid("Statement already exists")
         accounts = [f"arn:aws:iam::{a}:root" for a in params["AWSAccountId"]]
@@ -417,12 +420,22 @@ class SNS(Service):
 
     def remove_permission(self, ctx: RequestContext, params: dict) -> dict:
         topic = self._topic(params["TopicArn"])
-        policy = json.loads(topic.attributes.get("Policy") or attrs_mod.default_policy(topic.arn, topic.account))
-        kept = [s for s in policy.get("Statement", []) if s.get("Sid") != params["Label"]]
-        if len(kept) != len(policy.get("Statement", [])):
+        policy, statements = self._policy(topic)
+        kept = [s for s in statements if s.get("Sid") != params["Label"]]
+        if len(kept) != len(statements):
             policy["Statement"] = kept
             self._save_topic_attributes(topic, {"Policy": json.dumps(policy, separators=(",", ":"))})
         return {}
+
+    @staticmethod
+    def _policy(topic: Topic) -> tuple[dict, list[dict]]:
+        """The topic's access policy and its statements (a lone statement object becomes a list)."""
+        policy = json.loads(topic.attributes.get("Policy") or attrs_mod.default_policy(topic.arn, topic.account))
+        statements = policy.get("Statement")
+        if not isinstance(statements, list):
+            statements = [statements]
+        policy["Statement"] = [st for st in statements if isinstance(st, dict)]
+        return policy, policy["Statement"]
 
     def get_data_protection_policy(self, ctx: RequestContext, params: dict) -> dict:
         topic = self._topic(params["ResourceArn"], "ResourceArn")

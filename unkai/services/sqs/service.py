@@ -9,14 +9,12 @@ clock; long polls wait on a signal that a send (or a clock advance) fires.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
 import json
 import re
 import secrets
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,8 +22,11 @@ from unkai.ids import uuid4
 from unkai.protocol import ParamError, ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.sqs import attributes as qattrs
-from unkai.services.sqs import resources
+from unkai.services.sqs import messages, resources
 from unkai.services.sqs.digest import attributes_size, md5_attributes, md5_body
+from unkai.services.sqs.errors import invalid, missing
+from unkai.services.sqs.moves import MoveTasks
+from unkai.services.sqs.queues import Queue
 
 MIGRATIONS = [
     """
@@ -87,58 +88,6 @@ MIGRATIONS = [
 ]
 
 DEDUP_WINDOW = 300.0
-MAX_BATCH = 10
-BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-ATTRIBUTE_NAME = re.compile(r"^(?!aws\.|amazon\.)(?!\.)(?!.*\.\.)(?!.*\.$)[A-Za-z0-9_.-]{1,256}$", re.IGNORECASE)
-GROUP_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
-VALID_BODY = re.compile("^[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*$")
-SYSTEM_ATTRIBUTES = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp",
-                     "SequenceNumber", "MessageDeduplicationId", "MessageGroupId", "AWSTraceHeader",
-                     "DeadLetterQueueSourceArn")
-_RECEIPT_PREFIX = "AQEB"
-
-
-@dataclass
-class Queue:
-    id: int
-    account: str
-    region: str
-    name: str
-    attributes: dict[str, str]
-    tags: dict[str, str]
-    created: float
-    modified: float
-    purged: float | None
-
-    @property
-    def fifo(self) -> bool:
-        return self.name.endswith(".fifo")
-
-    @property
-    def arn(self) -> str:
-        return f"arn:aws:sqs:{self.region}:{self.account}:{self.name}"
-
-    def attr_int(self, name: str) -> int:
-        return qattrs.as_int(self.attributes, name)
-
-    @property
-    def redrive(self) -> tuple[str, int] | None:
-        raw = self.attributes.get("RedrivePolicy")
-        if not raw:
-            return None
-        policy = json.loads(raw)
-        return policy["deadLetterTargetArn"], int(policy["maxReceiveCount"])
-
-    def url(self, base: str) -> str:
-        return f"{base}/{self.account}/{self.name}"
-
-
-def _invalid(message: str) -> ServiceError:
-    return ServiceError("InvalidParameterValue", message)
-
-
-def _missing(name: str) -> ServiceError:
-    return ServiceError("MissingParameter", f"The request must contain the parameter {name}.")
 
 
 class SQS(Service):
@@ -152,20 +101,18 @@ class SQS(Service):
         self._queues: dict[tuple[str, str, str], Queue] = {}
         self._url_keys: dict[tuple[str, str], tuple[str, str, str]] = {}  # queue URL -> queue key
         self._receive_attempts: dict[tuple[int, str], tuple[float, list[dict]]] = {}
-        self._moves: dict[str, asyncio.Task] = {}
+        self.moves = MoveTasks(self)
 
     async def start(self) -> None:
-        for (task_id,) in self.store.all("SELECT task_id FROM sqs_move_tasks WHERE status='RUNNING'"):
-            self._moves[task_id] = asyncio.create_task(self._run_move(task_id))
+        self.moves.resume()
 
     async def stop(self) -> None:
-        for task in self._moves.values():
-            task.cancel()
+        self.moves.stop()
 
     def param_error(self, error: ParamError, protocol: str) -> ServiceError:
         if error.kind == "missing":
-            return _missing(error.name)
-        return _invalid(error.message)
+            return missing(error.name)
+        return invalid(error.message)
 
     def rewrite_request(self, request: Any) -> None:
         """Older SDKs post query actions to the queue URL itself, without a QueueUrl."""
@@ -215,7 +162,7 @@ class SQS(Service):
             if queue is not None:
                 return queue
         if not url:
-            raise _missing("QueueUrl")
+            raise missing("QueueUrl")
         parts = urlsplit(url)
         segments = [s for s in parts.path.split("/") if s]
         region = ctx.region
@@ -242,7 +189,7 @@ class SQS(Service):
         name = params["QueueName"]
         fifo = name.endswith(".fifo")
         if not qattrs.QUEUE_NAME.match(name[:-5] if fifo else name) or len(name) > 80:
-            raise _invalid("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
+            raise invalid("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
         wanted = qattrs.validate(params.get("Attributes") or {}, fifo, creating=True)
         if fifo and wanted.get("FifoQueue") != "true" and "FifoQueue" not in (params.get("Attributes") or {}):
             wanted.setdefault("FifoQueue", "true")
@@ -293,13 +240,13 @@ class SQS(Service):
         prefix = params.get("QueueNamePrefix") or ""
         limit = params.get("MaxResults")
         if limit is not None and not 1 <= limit <= 1000:
-            raise _invalid(f"Value {limit} for parameter MaxResults is invalid. Reason: Must be between 1 and 1000, if provided.")
+            raise invalid(f"Value {limit} for parameter MaxResults is invalid. Reason: Must be between 1 and 1000, if provided.")
         after = ""
         if params.get("NextToken"):
             try:
                 after = base64.urlsafe_b64decode(params["NextToken"].encode()).decode()
             except (binascii.Error, UnicodeDecodeError, ValueError):
-                raise _invalid("Invalid NextToken value.") from None
+                raise invalid("Invalid NextToken value.") from None
         rows = self.store.all(
             "SELECT name FROM sqs_queues WHERE account=? AND region=? AND name >= ? AND name > ? ORDER BY name LIMIT ?",
             (ctx.account, ctx.region, prefix, after, (limit or 1000) + 1))
@@ -388,7 +335,7 @@ class SQS(Service):
         tags = dict(queue.tags)
         tags.update(params.get("Tags") or {})
         if len(tags) > 50:
-            raise _invalid("Too many tags added for queue. Queues can have at most 50 tags.")
+            raise invalid("Too many tags added for queue. Queues can have at most 50 tags.")
         self._save_tags(queue, tags)
         return {}
 
@@ -411,7 +358,7 @@ class SQS(Service):
         policy = json.loads(queue.attributes.get("Policy") or '{"Version":"2012-10-17","Statement":[]}')
         label = params["Label"]
         if any(s.get("Sid") == label for s in policy.get("Statement", [])):
-            raise _invalid(f"Value {label} for parameter Label is invalid. Reason: Already exists.")
+            raise invalid(f"Value {label} for parameter Label is invalid. Reason: Already exists.")
         policy.setdefault("Statement", []).append({
             "Sid": label, "Effect": "Allow",
             "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in params["AWSAccountIds"]]},
@@ -426,7 +373,7 @@ class SQS(Service):
         before = len(policy.get("Statement", []))
         policy["Statement"] = [s for s in policy.get("Statement", []) if s.get("Sid") != params["Label"]]
         if len(policy["Statement"]) == before:
-            raise _invalid(f"Value {params['Label']} for parameter Label is invalid. Reason: can't find label.")
+            raise invalid(f"Value {params['Label']} for parameter Label is invalid. Reason: can't find label.")
         self._set_policy(queue, policy if policy["Statement"] else None)
         return {}
 
@@ -454,12 +401,12 @@ class SQS(Service):
 
     def send_message(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])
-        entry = self._check_entry(queue, params)
+        entry = messages.check_entry(queue, params)
         return self._send_checked(queue, entry, ctx.access_key or ctx.account)
 
     def send_message_batch(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])
-        entries = self._check_batch(params.get("Entries") or [])
+        entries = messages.check_batch(params.get("Entries") or [])
         total = sum(len(e.get("MessageBody", "").encode()) + attributes_size(e.get("MessageAttributes"))
                     for e in entries)
         if total > queue.attr_int("MaximumMessageSize"):
@@ -467,7 +414,7 @@ class SQS(Service):
         ok, failed = [], []
         for entry in entries:
             try:
-                checked = self._check_entry(queue, entry)
+                checked = messages.check_entry(queue, entry)
                 with self.store.transaction():
                     result = self._send_checked(queue, checked, ctx.access_key or ctx.account)
             except ServiceError as exc:
@@ -476,101 +423,6 @@ class SQS(Service):
             result["Id"] = entry["Id"]
             ok.append(result)
         return {"Successful": ok, "Failed": failed}
-
-    def _check_batch(self, entries: list[dict]) -> list[dict]:
-        if not entries:
-            raise ServiceError("EmptyBatchRequest", "There should be at least one SendMessageBatchRequestEntry in the request.")
-        if len(entries) > MAX_BATCH:
-            raise ServiceError("TooManyEntriesInBatchRequest",
-                               f"Maximum number of entries per request are 10. You have sent {len(entries)}.")
-        seen = set()
-        for e in entries:
-            if not BATCH_ID.match(e.get("Id", "")):
-                raise ServiceError("InvalidBatchEntryId", "A batch entry id can only contain alphanumeric characters, "
-                                   "hyphens and underscores. It can be at most 80 letters long.")
-            if e["Id"] in seen:
-                raise ServiceError("BatchEntryIdsNotDistinct", f"Id {e['Id']} repeated.")
-            seen.add(e["Id"])
-        return entries
-
-    def _check_entry(self, queue: Queue, params: dict) -> dict:
-        body = params.get("MessageBody")
-        if body is None or body == "":
-            raise _missing("MessageBody")
-        if not VALID_BODY.match(body):
-            raise ServiceError("InvalidMessageContents",
-                               "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to "
-                               "#xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")
-        attrs = params.get("MessageAttributes") or {}
-        self._check_message_attributes(attrs)
-        limit = queue.attr_int("MaximumMessageSize")
-        size = len(body.encode()) + attributes_size(attrs)
-        if size > limit:
-            raise _invalid(f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes.")
-        delay = params.get("DelaySeconds")
-        if delay is not None:
-            if queue.fifo:
-                raise _invalid(f"Value {delay} for parameter DelaySeconds is invalid. Reason: The request include "
-                               "parameter that is not valid for this queue type.")
-            if not 0 <= delay <= 900:
-                raise _invalid(f"Value {delay} for parameter DelaySeconds is invalid. Reason: DelaySeconds must be "
-                               ">= 0 and <= 900.")
-        group = params.get("MessageGroupId")
-        dedup = params.get("MessageDeduplicationId")
-        if queue.fifo:
-            if not group:
-                raise _missing("MessageGroupId")
-            if not dedup and queue.attributes.get("ContentBasedDeduplication") != "true":
-                raise _invalid("The queue should either have ContentBasedDeduplication enabled or "
-                               "MessageDeduplicationId provided explicitly")
-        elif dedup is not None:
-            raise _invalid(f"Value {dedup} for parameter MessageDeduplicationId is invalid. Reason: The request "
-                           "includes a parameter that is not valid for this queue type.")
-        if group is not None and not GROUP_ID.match(group):
-            raise _invalid(f"Value {group} for parameter MessageGroupId is invalid. Reason: MessageGroupId can only "
-                           "include alphanumeric and punctuation characters. 1 to 128 in length.")
-        if dedup is not None and not GROUP_ID.match(dedup):
-            raise _invalid(f"Value {dedup} for parameter MessageDeduplicationId is invalid. Reason: "
-                           "MessageDeduplicationId can only include alphanumeric and punctuation characters. "
-                           "1 to 128 in length.")
-        system = params.get("MessageSystemAttributes") or {}
-        for name, value in system.items():
-            if name != "AWSTraceHeader":
-                raise _invalid(f"Message system attribute name '{name}' is invalid.")
-            if value.get("DataType") != "String" or not value.get("StringValue"):
-                raise _invalid("Message (user) system attribute 'AWSTraceHeader' must have DataType String "
-                               "and a non-empty StringValue.")
-        return {"body": body, "attributes": attrs, "delay": delay, "group": group, "dedup": dedup,
-                "system": system}
-
-    @staticmethod
-    def _check_message_attributes(attrs: dict) -> None:
-        if len(attrs) > 10:
-            raise _invalid("Number of message attributes [%d] exceeds the allowed maximum [10]." % len(attrs))
-        for name, attr in attrs.items():
-            if not ATTRIBUTE_NAME.match(name):
-                raise _invalid(f"Message attribute name '{name}' is invalid. Attribute name can contain A-Z, a-z, "
-                               "0-9, underscore (_), hyphen (-), and period (.) characters.")
-            data_type = attr.get("DataType") or ""
-            base = data_type.split(".", 1)[0]
-            if base not in ("String", "Number", "Binary") or len(data_type) > 256:
-                raise _invalid(f"The message attribute '{name}' has an invalid message attribute type, the set of "
-                               "supported type prefixes is Binary, Number, and String.")
-            if "StringListValues" in attr or "BinaryListValues" in attr:
-                raise _invalid(f"Message attribute list values in '{name}' are not supported.")
-            if base == "Binary":
-                if not attr.get("BinaryValue"):
-                    raise _invalid(f"The message attribute '{name}' must contain non-empty message attribute value "
-                                   f"for message attribute type '{data_type}'.")
-            else:
-                value = attr.get("StringValue")
-                if value is None or value == "":
-                    raise _invalid(f"The message attribute '{name}' must contain non-empty message attribute value "
-                                   f"for message attribute type '{data_type}'.")
-                if not VALID_BODY.match(value):
-                    raise _invalid(f"The message attribute '{name}' contains invalid characters.")
-                if base == "Number" and not re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value):
-                    raise _invalid(f"Can't cast the value of message (user) attribute '{name}' to a number.")
 
     def _send_checked(self, queue: Queue, entry: dict, sender: str) -> dict:
         message_id, seq, md5_attrs = self.enqueue(
@@ -617,8 +469,8 @@ class SQS(Service):
             "INSERT INTO sqs_messages(queue_id, message_id, body, md5_body, attributes, md5_attributes, "
             "system_attributes, sender, sent, visible_at, expires, group_id, dedup_id, seq) "
             "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (queue.id, message_id, body, md5_body(body), _dump_attrs(attributes), md5_attrs,
-             _dump_attrs(system), sender, now, now + delay, now + queue.attr_int("MessageRetentionPeriod"),
+            (queue.id, message_id, body, md5_body(body), messages.dump_attrs(attributes), md5_attrs,
+             messages.dump_attrs(system), sender, now, now + delay, now + queue.attr_int("MessageRetentionPeriod"),
              group, dedup, seq))
         qid = queue.id
         self.store.after_commit(lambda: self.signals.notify(("sqs", qid)))
@@ -631,17 +483,17 @@ class SQS(Service):
             queue = self._queue(ctx, params["QueueUrl"])
         limit = params.get("MaxNumberOfMessages", 1)
         if not 1 <= limit <= 10:
-            raise _invalid(f"Value {limit} for parameter MaxNumberOfMessages is invalid. Reason: Must be between "
+            raise invalid(f"Value {limit} for parameter MaxNumberOfMessages is invalid. Reason: Must be between "
                            "1 and 10, if provided.")
         wait = params.get("WaitTimeSeconds")
         if wait is None:
             wait = queue.attr_int("ReceiveMessageWaitTimeSeconds")
         if not 0 <= wait <= 20:
-            raise _invalid(f"Value {wait} for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, "
+            raise invalid(f"Value {wait} for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, "
                            "if provided.")
         visibility = params.get("VisibilityTimeout")
         if visibility is not None and not 0 <= visibility <= 43200:
-            raise _invalid(f"Value {visibility} for parameter VisibilityTimeout is invalid. Reason: Must be >= 0 "
+            raise invalid(f"Value {visibility} for parameter VisibilityTimeout is invalid. Reason: Must be >= 0 "
                            "and <= 43200, if provided.")
         system_names = set(params.get("AttributeNames") or []) | set(params.get("MessageSystemAttributeNames") or [])
         attr_names = params.get("MessageAttributeNames") or []
@@ -684,7 +536,7 @@ class SQS(Service):
                 f"SELECT {columns} FROM sqs_messages WHERE queue_id=? AND visible_at <= ? AND group_id NOT IN "
                 "(SELECT group_id FROM sqs_messages WHERE queue_id=? AND visible_at > ?) ORDER BY id LIMIT ?",
                 (queue.id, now, queue.id, now, max(100, limit * 10)))
-            rows = _by_group(rows, limit)
+            rows = messages.by_group(rows, limit)
         else:
             rows = self.store.all(
                 f"SELECT {columns} FROM sqs_messages WHERE queue_id=? AND visible_at <= ? "
@@ -709,7 +561,7 @@ class SQS(Service):
             first = first or now
             msg: dict[str, Any] = {
                 "MessageId": message_id,
-                "ReceiptHandle": _receipt(queue.id, rowid, nonce),
+                "ReceiptHandle": messages.receipt(queue.id, rowid, nonce),
                 "MD5OfBody": md5b,
                 "Body": body,
             }
@@ -722,7 +574,7 @@ class SQS(Service):
             elif group:
                 sysattrs["MessageGroupId"] = group
             if system:
-                trace = _load_attrs(system).get("AWSTraceHeader")
+                trace = messages.load_attrs(system).get("AWSTraceHeader")
                 if trace:
                     sysattrs["AWSTraceHeader"] = trace["StringValue"]
             if dlq_source:
@@ -733,7 +585,7 @@ class SQS(Service):
                 if sysattrs:
                     msg["Attributes"] = sysattrs
             if attrs and attr_names:
-                picked = _pick_attributes(_load_attrs(attrs), attr_names)
+                picked = messages.pick_attributes(messages.load_attrs(attrs), attr_names)
                 if picked:
                     msg["MessageAttributes"] = picked
                     msg["MD5OfMessageAttributes"] = md5_attributes(picked)
@@ -751,17 +603,6 @@ class SQS(Service):
 
     # -- deleting and visibility --------------------------------------------------
 
-    def _handle(self, queue: Queue, handle: str) -> tuple[int, str]:
-        try:
-            raw = base64.urlsafe_b64decode(handle[len(_RECEIPT_PREFIX):].encode())
-            qid, rowid, nonce = raw.decode().split(":")
-            if not handle.startswith(_RECEIPT_PREFIX) or int(qid) != queue.id:
-                raise ValueError
-            return int(rowid), nonce
-        except (ValueError, UnicodeDecodeError, binascii.Error):
-            raise ServiceError("ReceiptHandleIsInvalid",
-                               f'The input receipt handle "{handle}" is not a valid receipt handle.') from None
-
     def delete_message(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])
         self.delete_receipt(queue, params["ReceiptHandle"])
@@ -769,14 +610,14 @@ class SQS(Service):
 
     def delete_receipt(self, queue: Queue, handle: str) -> None:
         """Delete by receipt handle in the current transaction (Lambda pollers use this too)."""
-        rowid, nonce = self._handle(queue, handle)
+        rowid, nonce = messages.parse_receipt(queue, handle)
         # A stale handle (the message was received again since) succeeds without deleting, as on AWS.
         self.store.execute("DELETE FROM sqs_messages WHERE id=? AND queue_id=? AND receipt=?",
                            (rowid, queue.id, nonce))
 
     def delete_message_batch(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])
-        entries = self._check_batch(params.get("Entries") or [])
+        entries = messages.check_batch(params.get("Entries") or [])
         ok, failed = [], []
         for entry in entries:
             try:
@@ -793,18 +634,18 @@ class SQS(Service):
 
     def change_visibility(self, queue: Queue, handle: str, timeout: int) -> None:
         """Set a received message's visibility timeout (0 returns it to the queue at once)."""
-        rowid, nonce = self._handle(queue, handle)
+        rowid, nonce = messages.parse_receipt(queue, handle)
         if not 0 <= timeout <= 43200:
-            raise _invalid(f"Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Must be >= 0 and "
+            raise invalid(f"Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Must be >= 0 and "
                            "<= 43200, if provided.")
         now = self.clock.now()
         row = self.store.one("SELECT visible_at, first_receive FROM sqs_messages WHERE id=? AND queue_id=? AND receipt=?",
                              (rowid, queue.id, nonce))
         if row is None or row[0] <= now:
-            raise _invalid(f"Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist "
+            raise invalid(f"Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist "
                            "or is not available for visibility timeout change.")
         if row[1] is not None and now + timeout - row[1] > 43200:
-            raise _invalid(f"Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
+            raise invalid(f"Value {timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
                            "VisibilityTimeout for the message is beyond the limit [43200 seconds]")
         self.store.execute("UPDATE sqs_messages SET visible_at=? WHERE id=?", (now + timeout, rowid))
         qid = queue.id
@@ -812,7 +653,7 @@ class SQS(Service):
 
     def change_message_visibility_batch(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])
-        entries = self._check_batch(params.get("Entries") or [])
+        entries = messages.check_batch(params.get("Entries") or [])
         ok, failed = [], []
         for entry in entries:
             try:
@@ -823,124 +664,19 @@ class SQS(Service):
                 failed.append({"Id": entry["Id"], "SenderFault": True, "Code": exc.code, "Message": exc.message})
         return {"Successful": ok, "Failed": failed}
 
-    # -- DLQ redrive (message move tasks) ----------------------------------------
+    # -- DLQ redrive ------------------------------------------------------------------
 
     def start_message_move_task(self, ctx: RequestContext, params: dict) -> dict:
-        source = self.queue_by_arn(params["SourceArn"])
-        if source is None:
-            raise ServiceError("ResourceNotFoundException", "The resource that you specified for the SourceArn "
-                               "parameter doesn't exist.")
-        if not self._is_dead_letter_queue(source):
-            raise _invalid("Source queue must be configured as a Dead Letter Queue.")
-        destination = params.get("DestinationArn")
-        if destination and self.queue_by_arn(destination) is None:
-            raise ServiceError("ResourceNotFoundException", "The resource that you specified for the "
-                               "DestinationArn parameter doesn't exist.")
-        rate = params.get("MaxNumberOfMessagesPerSecond")
-        if rate is not None and not 1 <= rate <= 500:
-            raise _invalid("Value for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: Must be between "
-                           "1 and 500.")
-        if self.store.one("SELECT 1 FROM sqs_move_tasks WHERE source_arn=? AND status='RUNNING'", (source.arn,)):
-            raise ServiceError("UnsupportedOperation", "There is already a task running. Only one active task is "
-                               "allowed for a source queue arn at a given time.")
-        task_id = uuid4()
-        to_move = self.store.one("SELECT COUNT(*) FROM sqs_messages WHERE queue_id=?", (source.id,))[0]
-        self.store.execute(
-            "INSERT INTO sqs_move_tasks(task_id, source_arn, destination_arn, max_per_second, status, to_move, started)"
-            " VALUES(?,?,?,?,?,?,?)", (task_id, source.arn, destination, rate, "RUNNING", to_move, self.clock.now()))
-        self.store.after_commit(lambda: self._moves.__setitem__(task_id, asyncio.ensure_future(self._run_move(task_id))))
-        handle = base64.b64encode(json.dumps({"taskId": task_id, "sourceArn": source.arn}).encode()).decode()
-        return {"TaskHandle": handle}
-
-    def _is_dead_letter_queue(self, queue: Queue) -> bool:
-        for (attrs,) in self.store.all("SELECT attributes FROM sqs_queues WHERE account=? AND region=?",
-                                       (queue.account, queue.region)):
-            policy = json.loads(attrs).get("RedrivePolicy")
-            if policy and json.loads(policy)["deadLetterTargetArn"] == queue.arn:
-                return True
-        return False
-
-    async def _run_move(self, task_id: str) -> None:
-        try:
-            while True:
-                row = self.store.one("SELECT source_arn, destination_arn, max_per_second, status FROM "
-                                     "sqs_move_tasks WHERE task_id=?", (task_id,))
-                if row is None or row[3] != "RUNNING":
-                    return
-                source_arn, destination_arn, rate, _ = row
-                batch = rate or 500
-                with self.store.transaction():
-                    moved = self._move_batch(task_id, source_arn, destination_arn, batch)
-                if moved == 0:
-                    with self.store.transaction():
-                        self.store.execute("UPDATE sqs_move_tasks SET status='COMPLETED' WHERE task_id=? AND "
-                                           "status='RUNNING'", (task_id,))
-                    return
-                await asyncio.sleep(1.0 if rate else 0)
-        finally:
-            self._moves.pop(task_id, None)
-
-    def _move_batch(self, task_id: str, source_arn: str, destination_arn: str | None, limit: int) -> int:
-        source = self.queue_by_arn(source_arn)
-        if source is None:
-            self.store.execute("UPDATE sqs_move_tasks SET status='FAILED', failure=? WHERE task_id=?",
-                               ("AWS.SimpleQueueService.NonExistentQueue", task_id))
-            return 0
-        rows = self.store.all("SELECT id, dlq_source FROM sqs_messages WHERE queue_id=? ORDER BY id LIMIT ?",
-                              (source.id, limit))
-        moved = 0
-        now = self.clock.now()
-        for rowid, dlq_source in rows:
-            target = self.queue_by_arn(destination_arn or dlq_source or "")
-            if target is None:
-                continue
-            self.store.execute(
-                "UPDATE sqs_messages SET queue_id=?, visible_at=?, receive_count=0, first_receive=NULL, receipt=NULL,"
-                " dlq_source=NULL, expires=? WHERE id=?",
-                (target.id, now, now + target.attr_int("MessageRetentionPeriod"), rowid))
-            tid = target.id
-            self.store.after_commit(lambda tid=tid: self.signals.notify(("sqs", tid)))
-            moved += 1
-        self.store.execute("UPDATE sqs_move_tasks SET moved=moved+? WHERE task_id=?", (moved, task_id))
-        return moved
+        return self.moves.start(params)
 
     def cancel_message_move_task(self, ctx: RequestContext, params: dict) -> dict:
-        task_id = _task_id(params["TaskHandle"])
-        row = self.store.one("SELECT status, moved FROM sqs_move_tasks WHERE task_id=?", (task_id,))
-        if row is None or row[0] != "RUNNING":
-            raise ServiceError("ResourceNotFoundException", "Task does not exist or is not running.")
-        self.store.execute("UPDATE sqs_move_tasks SET status='CANCELLED' WHERE task_id=?", (task_id,))
-        return {"ApproximateNumberOfMessagesMoved": row[1]}
+        return self.moves.cancel(params)
 
     def list_message_move_tasks(self, ctx: RequestContext, params: dict) -> dict:
-        source = self.queue_by_arn(params["SourceArn"])
-        if source is None:
-            raise ServiceError("ResourceNotFoundException", "The resource that you specified for the SourceArn "
-                               "parameter doesn't exist.")
-        limit = params.get("MaxResults", 1)
-        if not 1 <= limit <= 10:
-            raise _invalid("Value for parameter MaxResults is invalid. Reason: Must be between 1 and 10.")
-        rows = self.store.all(
-            "SELECT task_id, source_arn, destination_arn, max_per_second, status, moved, to_move, started, failure "
-            "FROM sqs_move_tasks WHERE source_arn=? ORDER BY started DESC LIMIT ?", (source.arn, limit))
-        results = []
-        for task_id, src, dst, rate, status, moved, to_move, started, failure in rows:
-            entry: dict[str, Any] = {"Status": status, "SourceArn": src, "ApproximateNumberOfMessagesMoved": moved,
-                                     "ApproximateNumberOfMessagesToMove": to_move,
-                                     "StartedTimestamp": int(started * 1000)}
-            if status == "RUNNING":
-                entry["TaskHandle"] = base64.b64encode(json.dumps({"taskId": task_id, "sourceArn": src}).encode()).decode()
-            if dst:
-                entry["DestinationArn"] = dst
-            if rate:
-                entry["MaxNumberOfMessagesPerSecond"] = rate
-            if failure:
-                entry["FailureReason"] = failure
-            results.append(entry)
-        return {"Results": results}
+        return self.moves.list(params)
 
     def pending(self) -> dict[str, int]:
-        return {"move_tasks": len(self._moves)}
+        return {"move_tasks": len(self.moves.running)}
 
     # -- template resources -------------------------------------------------------
 
@@ -969,54 +705,3 @@ class SQS(Service):
             resources.set_policy(self, ctx, props, remove=True)
 
 
-def _task_id(handle: str) -> str:
-    try:
-        return json.loads(base64.b64decode(handle))["taskId"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise _invalid("Value for parameter TaskHandle is invalid.") from None
-
-
-def _receipt(queue_id: int, rowid: int, nonce: str) -> str:
-    return _RECEIPT_PREFIX + base64.urlsafe_b64encode(f"{queue_id}:{rowid}:{nonce}".encode()).decode()
-
-
-def _dump_attrs(attrs: dict | None) -> str | None:
-    if not attrs:
-        return None
-    return json.dumps({
-        name: {k: (base64.b64encode(v).decode() if k == "BinaryValue" else v) for k, v in attr.items()}
-        for name, attr in attrs.items()
-    })
-
-
-def _load_attrs(raw: str) -> dict:
-    data = json.loads(raw)
-    for attr in data.values():
-        if "BinaryValue" in attr:
-            attr["BinaryValue"] = base64.b64decode(attr["BinaryValue"])
-    return data
-
-
-def _pick_attributes(attrs: dict, names: list[str] | tuple) -> dict:
-    if "All" in names or ".*" in names:
-        return attrs
-    picked = {}
-    for name, attr in attrs.items():
-        for want in names:
-            if want == name or (want.endswith(".*") and name.startswith(want[:-1])):
-                picked[name] = attr
-                break
-    return picked
-
-
-def _by_group(rows: list[tuple], limit: int) -> list[tuple]:
-    """FIFO: as many messages from one group as possible, groups in order of their oldest message."""
-    groups: dict[str, list[tuple]] = {}
-    for row in rows:
-        groups.setdefault(row[11], []).append(row)
-    out: list[tuple] = []
-    for group_rows in groups.values():
-        out.extend(group_rows)
-        if len(out) >= limit:
-            break
-    return out

@@ -1,20 +1,19 @@
 """Event notifications: the bucket's NotificationConfiguration (validated as S3
 does, overlapping filters included), and the event records S3 sends to SQS, SNS
 and Lambda. Records are written in the same transaction as the change that
-caused them (an SQS message, or a durable job), so an acknowledged write's event
-is never lost."""
+caused them, so an acknowledged write's event is never lost: SQS messages and SNS
+publishes (with their fan-out) commit with the object; Lambda invocations are
+durable ``lambda.invoke`` jobs."""
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import uuid
 from typing import Any
 from urllib.parse import quote_plus
 
-from unkai.jobs import Retry
 from unkai.protocol import ServiceError
 from unkai.protocol.values import iso8601
 from unkai.services import RequestContext
@@ -88,9 +87,6 @@ class NotificationOps:
     store: Any
     clock: Any
     cloud: Any
-
-    def start_notifications(self) -> None:
-        self.cloud.jobs.register("s3.publish", self._publish_job)
 
     # -- configuration ------------------------------------------------------------------
 
@@ -216,24 +212,13 @@ class NotificationOps:
                 return
             sqs.enqueue(queue, body, sender=self._principal(queue.account))
         elif service == "sns":
-            self.cloud.jobs.enqueue("s3.publish", {"topic": arn, "message": body, "region": arn.split(":")[3]})
+            if "sns" not in self.cloud.services:
+                log.warning("S3 event for %s dropped: SNS is not running", arn)
+                return
+            try:  # SNS fans out inside this same transaction
+                self.cloud.call("sns", "Publish", {"TopicArn": arn, "Message": body,
+                                                   "Subject": "Amazon S3 Notification"}, arn.split(":")[3])
+            except ServiceError as exc:
+                log.warning("S3 event for %s dropped: %s", arn, exc.message)
         else:
             self.cloud.jobs.enqueue("lambda.invoke", {"function": arn, "payload": body, "source": "s3"})
-
-    async def _publish_job(self, payload: dict, attempt: int) -> None:
-        sns = self.cloud.services.get("sns")
-        if sns is None:
-            raise Retry(60, "SNS is not running")
-        params = {"TopicArn": payload["topic"], "Message": payload["message"], "Subject": "Amazon S3 Notification"}
-        handler = sns.handler("Publish")
-        try:
-            if inspect.iscoroutinefunction(handler):
-                from unkai.http import Headers, Request
-                ctx = RequestContext(service="sns", operation="Publish", region=payload["region"],
-                                     account=self.cloud.config.account_id, request_id=str(uuid.uuid4()),
-                                     request=Request("POST", "/", headers=Headers()), protocol="internal")
-                await handler(ctx, params)
-            else:
-                self.cloud.call("sns", "Publish", params, payload["region"])
-        except ServiceError as exc:
-            log.warning("S3 event for %s dropped: %s", payload["topic"], exc.message)

@@ -37,7 +37,6 @@ class S3(BucketOps, ObjectOps, VersionOps, ListingOps, MultipartOps, Notificatio
         self.model = models.load_model("s3")
 
     async def start(self) -> None:
-        self.start_notifications()
         self.start_website()
         self.start_cors()
 

@@ -21,6 +21,8 @@ def _is_valid_type(kind: str) -> bool:
     m = _SSM_VALUE.match(kind)
     if m:
         kind = m.group(1)
+        if kind == "List<String>":
+            return True
     return kind in _PLAIN_TYPES or kind.startswith("AWS::") or bool(_LIST.match(kind) and
                                                                      _LIST.match(kind).group(1).startswith("AWS::"))
 

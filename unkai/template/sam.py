@@ -10,6 +10,7 @@ region comes from the stack, and managed policy names resolve without IAM.
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,7 @@ def _translate(source: Source, template: dict[str, Any], parameters: dict[str, A
     from samtranslator.translator.arn_generator import ArnGenerator
     from samtranslator.translator.translator import Translator
 
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)  # its notes are not the user's concern
     ArnGenerator.BOTO_SESSION_REGION_NAME = region
     session = boto3.Session(region_name=region, aws_access_key_id="unkai", aws_secret_access_key="unkai")
     translator = Translator(None, Parser(), boto_session=session)

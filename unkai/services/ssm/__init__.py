@@ -1,0 +1,5 @@
+"""AWS Systems Manager Parameter Store."""
+
+from unkai.services.ssm.service import SSM
+
+SERVICES = [SSM]

@@ -1,0 +1,112 @@
+"""EventBridge event patterns: exact values, ``prefix``, ``suffix``,
+``anything-but``, ``numeric``, ``exists``, ``equals-ignore-case``, ``wildcard``,
+``cidr`` and ``$or``, matched as EventBridge matches them (a list of values
+matches when any one does; an array in the event matches when any element does)."""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import json
+from typing import Any
+
+_ABSENT = object()
+
+
+class InvalidPattern(ValueError):
+    pass
+
+
+def parse(text: str) -> dict[str, Any]:
+    try:
+        pattern = json.loads(text)
+    except ValueError:
+        raise InvalidPattern("Event pattern is not valid JSON") from None
+    if not isinstance(pattern, dict) or not pattern:
+        raise InvalidPattern("Event pattern must be a non-empty JSON object")
+    _check(pattern)
+    return pattern
+
+
+def _check(pattern: dict[str, Any]) -> None:
+    for key, value in pattern.items():
+        if key == "$or":
+            if not isinstance(value, list) or len(value) < 2:
+                raise InvalidPattern("$or must be an array of at least two patterns")
+            for alt in value:
+                _check(alt)
+        elif isinstance(value, dict):
+            _check(value)
+        elif not isinstance(value, list):
+            raise InvalidPattern(f"Event pattern is not valid. Reason: \"{key}\" must be an object or an array")
+
+
+def matches(pattern: dict[str, Any], event: Any) -> bool:
+    for key, want in pattern.items():
+        if key == "$or":
+            if not any(matches(alt, event) for alt in want):
+                return False
+            continue
+        have = event.get(key, _ABSENT) if isinstance(event, dict) else _ABSENT
+        if isinstance(want, dict):
+            if not isinstance(have, dict) or not matches(want, have):
+                return False
+        elif not _any_value(want, have):
+            return False
+    return True
+
+
+def _any_value(rules: list[Any], have: Any) -> bool:
+    values = have if isinstance(have, list) else [have]
+    for rule in rules:
+        if isinstance(rule, dict) and "exists" in rule:
+            present = have is not _ABSENT
+            if present == bool(rule["exists"]):
+                return True
+            continue
+        if have is _ABSENT:
+            continue
+        if any(_one(rule, v) for v in values):
+            return True
+    return False
+
+
+def _one(rule: Any, value: Any) -> bool:
+    if not isinstance(rule, dict):
+        if isinstance(rule, bool) or isinstance(value, bool):
+            return rule is value
+        return rule == value
+    (op, arg), = rule.items()
+    if op == "prefix":
+        if isinstance(arg, dict):  # {"prefix": {"equals-ignore-case": "x"}}
+            return isinstance(value, str) and value.lower().startswith(str(arg.get("equals-ignore-case", "")).lower())
+        return isinstance(value, str) and value.startswith(arg)
+    if op == "suffix":
+        if isinstance(arg, dict):
+            return isinstance(value, str) and value.lower().endswith(str(arg.get("equals-ignore-case", "")).lower())
+        return isinstance(value, str) and value.endswith(arg)
+    if op == "equals-ignore-case":
+        return isinstance(value, str) and value.lower() == str(arg).lower()
+    if op == "wildcard":
+        return isinstance(value, str) and fnmatch.fnmatchcase(value, arg.replace("[", "[[]"))
+    if op == "anything-but":
+        if isinstance(arg, dict):
+            return not _one(arg, value)
+        excluded = arg if isinstance(arg, list) else [arg]
+        return not any(_one(x, value) for x in excluded)
+    if op == "numeric":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        for i in range(0, len(arg), 2):
+            cmp, bound = arg[i], arg[i + 1]
+            ok = {"<": value < bound, "<=": value <= bound, "=": value == bound, ">": value > bound,
+                  ">=": value >= bound}.get(cmp)
+            if not ok:
+                return False
+        return True
+    if op == "cidr":
+        try:
+            return ipaddress.ip_address(value) in ipaddress.ip_network(arg, strict=False)
+        except (ValueError, TypeError):
+            return False
+    raise InvalidPattern(f"Event pattern is not valid. Reason: Unrecognized match type {op}")

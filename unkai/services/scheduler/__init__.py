@@ -1,0 +1,5 @@
+"""Amazon EventBridge Scheduler."""
+
+from unkai.services.scheduler.service import Scheduler
+
+SERVICES = [Scheduler]

@@ -20,6 +20,16 @@ def uid(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+@pytest.fixture(scope="module")
+def unkai(tmp_path_factory):
+    """This module's own unkai: its clock moves by hours, which other tests must not see."""
+    server = UnkaiServer(tmp_path_factory.mktemp("schedules") / "state").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def queue(unkai):
     sqs = unkai.client("sqs")

@@ -26,7 +26,10 @@ from sns_support import sns, sqs, Endpoint, bodies, code, drain_queue, message, 
 
 @pytest.fixture(scope="module")
 def unkai(tmp_path_factory):
-    server = UnkaiServer(tmp_path_factory.mktemp("sns-clock") / "state").start()
+    """A server of their own that also verifies every signature, as --access-key/--secret-key do:
+    the links SNS hands out (SubscribeURL, UnsubscribeURL, email links) still work unsigned."""
+    server = UnkaiServer(tmp_path_factory.mktemp("sns-clock") / "state",
+                         env={"UNKAI_ACCESS_KEY": "testing", "UNKAI_SECRET_KEY": "testing"}).start()
     try:
         yield server
     finally:
@@ -292,6 +295,8 @@ def test_unsubscribe_url_from_an_envelope(sns, sqs):
     sub = sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)["SubscriptionArn"]
     sns.publish(TopicArn=arn, Message="last one")
     (doc,) = bodies(sqs, url)
+    assert get(doc["UnsubscribeURL"].replace("Action=Unsubscribe", "Action=Publish&Message=x&TopicArn=" + arn))[0] \
+        == 403  # only the links are served unsigned
     status, xml = get(doc["UnsubscribeURL"])
     assert status == 200 and "<UnsubscribeResponse" in xml
     with pytest.raises(ClientError) as exc:

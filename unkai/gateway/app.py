@@ -111,7 +111,8 @@ class Gateway:
                 raise _unknown_operation(route.protocol, request)
             if body is None and not streaming_input(op):
                 body = await self._read_body(request)
-            if self.authorizer is not None:
+            if self.authorizer is not None and not (route.signature is None
+                                                    and op.name in service.anonymous_operations):
                 outcome = self.authorizer(request, route, body)
                 if inspect.isawaitable(outcome):
                     await outcome

@@ -93,6 +93,9 @@ class Service:
     # CloudFormation resource types this service creates for templates. For each, the
     # service implements create_resource / update_resource / delete_resource.
     resource_types: ClassVar[tuple[str, ...]] = ()
+    # Operations AWS serves to unsigned requests even when signatures are verified
+    # (SNS's SubscribeURL and UnsubscribeURL links).
+    anonymous_operations: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, cloud: "Cloud") -> None:
         self.cloud = cloud

@@ -200,6 +200,7 @@ class SNS(Service):
     name = "sns"
     migrations = MIGRATIONS
     resource_types = resources.TYPES
+    anonymous_operations = frozenset({"ConfirmSubscription", "Unsubscribe"})  # the links in messages and mail
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)

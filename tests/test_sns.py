@@ -314,6 +314,31 @@ def test_publish_rejects_bad_messages(sns):
     assert code(exc) == "InvalidParameter"
 
 
+def test_maximum_message_size(sns, sqs):
+    arn = topic(sns, MaximumMessageSize="1024")
+    url = subscribe_queue(sns, sqs, arn)
+    with pytest.raises(ClientError) as exc:
+        sns.publish(TopicArn=arn, Message="x" * 1025)
+    assert message(exc) == "Invalid parameter: Message too long"
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="MaximumMessageSize", AttributeValue="1048576")
+    big = "y" * (512 * 1024)
+    sns.publish(TopicArn=arn, Message=big, Subject="Größe 📦")  # subjects are UTF-8 text
+    (doc,) = bodies(sqs, url)
+    assert doc["Message"] == big and doc["Subject"] == "Größe 📦"
+    with pytest.raises(ClientError) as exc:
+        sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="big@example.com")
+    assert code(exc) == "InvalidParameter"
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="MaximumMessageSize", AttributeValue="262144")
+    sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="big@example.com")
+    for bad in ("1023", "1048577", "big"):
+        with pytest.raises(ClientError) as exc:
+            sns.set_topic_attributes(TopicArn=arn, AttributeName="MaximumMessageSize", AttributeValue=bad)
+        assert code(exc) == "InvalidParameter"
+    with pytest.raises(ClientError) as exc:
+        sns.set_topic_attributes(TopicArn=arn, AttributeName="MaximumMessageSize", AttributeValue="300000")
+    assert "at most 100 subscriptions" in message(exc)
+
+
 def test_target_arn_and_region_from_the_arn(unkai, sns, sqs):
     eu_sns, eu_sqs = unkai.client("sns", "eu-west-1"), unkai.client("sqs", "eu-west-1")
     arn = eu_sns.create_topic(Name=name())["TopicArn"]
@@ -540,6 +565,18 @@ def test_fifo_topic_to_fifo_queue_keeps_order_groups_and_dedup(sns, sqs):
         assert list(e)[:3] == ["Type", "MessageId", "SequenceNumber"]
     assert by_group == {"g2": ["m0", "m2", "m4", "m0"], "g1": ["m1", "m3", "m5"]}
     assert len(drain_queue(sqs, std_url)) == 7
+
+
+def test_fifo_deduplication_per_message_group(sns, sqs):
+    arn = topic(sns, name() + ".fifo", FifoTopic="true", FifoThroughputScope="MessageGroup")
+    url, queue_arn = queue(sqs, name("q") + ".fifo", FifoQueue="true", DeduplicationScope="messageGroup",
+                           FifoThroughputLimit="perMessageGroupId")
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+    a = sns.publish(TopicArn=arn, Message="a", MessageGroupId="g1", MessageDeduplicationId="same")
+    b = sns.publish(TopicArn=arn, Message="b", MessageGroupId="g2", MessageDeduplicationId="same")
+    c = sns.publish(TopicArn=arn, Message="c", MessageGroupId="g1", MessageDeduplicationId="same")
+    assert a["MessageId"] != b["MessageId"] and c["MessageId"] == a["MessageId"]
+    assert sorted(d["Message"] for d in bodies(sqs, url)) == ["a", "b"]
 
 
 # -- the AWS CLI -------------------------------------------------------------------

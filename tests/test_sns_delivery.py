@@ -249,7 +249,7 @@ def test_email_confirm_link_notifications_and_unsubscribe_link(unkai, sns):
         "pending confirmation"
     (confirm,) = mails_to(unkai, address)
     assert confirm["subject"] == "AWS Notification - Subscription Confirmation"
-    assert confirm["from"] == '"Shop News" <no-reply@sns.amazonaws.com>'
+    assert confirm["from"] == '"AWS Notifications" <no-reply@sns.amazonaws.com>'  # never the DisplayName
     assert f"You have chosen to subscribe to the topic: \n{arn}" in confirm["text"]
     link = re.search(r"http://\S+/_unkai/sns/confirmation\.html\?\S+", confirm["text"]).group(0)
     assert link in confirm["html"].replace("&amp;", "&")
@@ -262,6 +262,7 @@ def test_email_confirm_link_notifications_and_unsubscribe_link(unkai, sns):
     sns.publish(TopicArn=arn, Message="No subject here")
     _, sale, plain = mails_to(unkai, address)
     assert sale["subject"] == "Sale" and plain["subject"] == "AWS Notification Message"
+    assert sale["from"] == '"Shop News" <no-reply@sns.amazonaws.com>'
     assert sale["text"].startswith("Sale starts today\n\n--\nIf you wish to stop receiving notifications from this "
                                    "topic, please click or visit the link below to unsubscribe:\n")
     unsubscribe = re.search(r"http://\S+/_unkai/sns/unsubscribe\.html\?\S+", sale["text"]).group(0)

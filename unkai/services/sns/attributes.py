@@ -16,6 +16,7 @@ FIFO_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,251}\.fifo$")
 FEEDBACK = tuple(f"{p}{kind}" for p in ("Application", "HTTP", "Lambda", "SQS", "Firehose")
                  for kind in ("SuccessFeedbackRoleArn", "SuccessFeedbackSampleRate", "FailureFeedbackRoleArn"))
 TOPIC_SETTABLE = {"DeliveryPolicy", "DisplayName", "Policy", "KmsMasterKeyId", "SignatureVersion", "TracingConfig",
+                  "MaximumMessageSize",
                   "ContentBasedDeduplication", "FifoTopic", "ArchivePolicy", "FifoThroughputScope", *FEEDBACK}
 FIFO_ONLY = {"ContentBasedDeduplication", "ArchivePolicy", "FifoThroughputScope"}
 SUBSCRIPTION_SETTABLE = {"DeliveryPolicy", "FilterPolicy", "FilterPolicyScope", "RawMessageDelivery",
@@ -33,6 +34,9 @@ CONTENT_TYPES = ("application/json", "application/xml", "text/plain", "text/xml"
                  "application/xml; charset=UTF-8", "text/html; charset=UTF-8")
 BACKOFF = ("linear", "arithmetic", "geometric", "exponential")
 MAX_RETRY_TIME = 3600
+MIN_SIZE, DEFAULT_SIZE, MAX_SIZE = 1024, 262144, 1048576
+LARGE_PROTOCOLS = ("sqs", "firehose", "lambda")  # the only subscribers of topics over 256 KiB
+MAX_LARGE_SUBSCRIPTIONS = 100
 
 
 def invalid(message: str) -> ServiceError:
@@ -85,6 +89,10 @@ def check_topic_attribute(name: str, value: Any, fifo: bool, creating: bool, pre
         if len(value) > 100:
             raise invalid(f"{prefix}DisplayName Reason: DisplayName must be at most 100 characters")
         return value
+    if name == "MaximumMessageSize":
+        if not value.isdigit() or not MIN_SIZE <= int(value) <= MAX_SIZE:
+            raise invalid(f"{prefix}MaximumMessageSize Reason: must be an integer from {MIN_SIZE} to {MAX_SIZE}")
+        return str(int(value))
     if name == "SignatureVersion":
         if value not in ("1", "2"):
             raise invalid(f"{prefix}SignatureVersion")

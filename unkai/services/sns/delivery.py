@@ -153,8 +153,8 @@ class Delivery:
             sub = self._current(payload)
             if sub is None:
                 return
-        topic = self.sns.topic_by_arn(payload["topic"])
-        sender = messages.email_from(topic.display_name if topic else "")
+        topic = self.sns.topic_by_arn(payload["topic"])  # confirmations always come from "AWS Notifications"
+        sender = messages.email_from(topic.display_name if topic and kind == "Notification" else "")
         endpoint, html = payload["endpoint"], None
         if kind == "Notification":
             subject = fields.get("Subject") or messages.EMAIL_SUBJECT

@@ -15,10 +15,10 @@ from typing import Any
 from unkai.protocol import ServiceError
 from unkai.services.sns import filters
 
-MAX_MESSAGE = 256 * 1024
+MAX_MESSAGE = 256 * 1024  # the default MaximumMessageSize of a topic
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 DATA_TYPE = re.compile(r"^(String|Number|Binary)(\.[^\s]{1,255})?$")
-SUBJECT = re.compile(r"^[\x20-\x7e]{1,100}$")
+SUBJECT = re.compile(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,100}$")  # UTF-8 text, no line breaks or controls
 SNS_SENDER = "AIDAIT2UOQQY3AUEKVGXU"  # the SenderId of messages SNS puts in SQS queues
 PROTOCOL_KEYS = ("default", "email", "email-json", "http", "https", "sqs", "lambda", "sms", "firehose",
                  "application", "APNS", "APNS_SANDBOX", "GCM", "ADM", "BAIDU", "MPNS", "WNS")
@@ -100,18 +100,18 @@ def from_sns_attributes(attributes: dict[str, dict[str, str]]) -> dict[str, dict
     return out
 
 
-def check_message(params: dict, fifo: bool, content_dedup: bool, prefix: str = "") -> Outgoing:
+def check_message(params: dict, fifo: bool, content_dedup: bool, max_size: int = MAX_MESSAGE) -> Outgoing:
     """Validate one message of a Publish or a PublishBatch entry."""
     message = params.get("Message")
     if message is None or message == "":
         raise invalid("Empty message")
     subject = params.get("Subject")
-    if subject is not None and (not SUBJECT.match(subject) or subject[0].isspace()):
+    if subject is not None and not SUBJECT.match(subject):
         raise invalid("Subject")
     attributes = params.get("MessageAttributes") or {}
     check_attributes(attributes)
     size = len(message.encode()) + attributes_size(attributes)
-    if size > MAX_MESSAGE:
+    if size > max_size:
         raise invalid("Message too long")
     structure = None
     kind = params.get("MessageStructure")

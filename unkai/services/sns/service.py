@@ -128,6 +128,10 @@ class Topic:
     def display_name(self) -> str:
         return self.attributes.get("DisplayName", "")
 
+    @property
+    def max_size(self) -> int:
+        return int(self.attributes.get("MaximumMessageSize") or attrs_mod.DEFAULT_SIZE)
+
 
 @dataclass
 class Subscription:
@@ -392,6 +396,12 @@ class SNS(Service):
         topic = self._topic(params["TopicArn"])
         name = params["AttributeName"]
         value = attrs_mod.check_topic_attribute(name, params.get("AttributeValue"), topic.fifo, creating=False)
+        if name == "MaximumMessageSize" and int(value) > attrs_mod.DEFAULT_SIZE:
+            subs = self.subscriptions(topic)
+            if len(subs) > attrs_mod.MAX_LARGE_SUBSCRIPTIONS or any(
+                    s.protocol not in attrs_mod.LARGE_PROTOCOLS for s in subs):
+                raise invalid("MaximumMessageSize Reason: a topic with a MaximumMessageSize above 262144 can have "
+                              "at most 100 subscriptions, each of them sqs, firehose or lambda")
         self._save_topic_attributes(topic, {name: value})
         return {}
 
@@ -522,6 +532,10 @@ class SNS(Service):
             raise invalid(f"Amazon SNS does not support this protocol string: {protocol}")
         if topic.fifo and protocol != "sqs":
             raise invalid(f"Invalid protocol type: {protocol}")
+        if topic.max_size > attrs_mod.DEFAULT_SIZE and (protocol not in attrs_mod.LARGE_PROTOCOLS or len(
+                self.subscriptions(topic)) >= attrs_mod.MAX_LARGE_SUBSCRIPTIONS):
+            raise invalid(f"Protocol Reason: a topic with a MaximumMessageSize above 262144 accepts at most 100 "
+                          f"subscriptions, each of them sqs, firehose or lambda; not {protocol}")
         if not endpoint:
             raise invalid("Endpoint")
         if protocol in ("http", "https"):
@@ -728,7 +742,7 @@ class SNS(Service):
         if target and ":endpoint/" in target:
             raise invalid("TargetArn Reason: No endpoint found for the target arn specified")
         topic = self._topic(topic_arn or target, "TopicArn" if topic_arn else "TargetArn")
-        msg = messages.check_message(params, topic.fifo, topic.content_dedup)
+        msg = messages.check_message(params, topic.fifo, topic.content_dedup, topic.max_size)
         return self._publish(ctx.base_url, topic, msg)
 
     def publish_batch(self, ctx: RequestContext, params: dict) -> dict:
@@ -749,13 +763,13 @@ class SNS(Service):
                                    "abide by the specification.")
         total = sum(len((e.get("Message") or "").encode()) + messages.attributes_size(e.get("MessageAttributes") or {})
                     for e in entries)
-        if total > messages.MAX_MESSAGE:
+        if total > topic.max_size:
             raise ServiceError("BatchRequestTooLong", "The length of all the messages put together is more than "
                                "the limit.")
         ok, failed = [], []
         for entry in entries:
             try:
-                msg = messages.check_message(entry, topic.fifo, topic.content_dedup)
+                msg = messages.check_message(entry, topic.fifo, topic.content_dedup, topic.max_size)
                 with self.store.transaction():
                     result = self._publish(ctx.base_url, topic, msg)
             except ServiceError as exc:
@@ -770,8 +784,10 @@ class SNS(Service):
         msg.timestamp = iso8601(now)
         if topic.fifo:
             msg.dedup = msg.dedup or hashlib.sha256(msg.message.encode()).hexdigest()
+            key = msg.dedup if topic.attributes.get("FifoThroughputScope") != "MessageGroup" else \
+                f"{msg.group}\x00{msg.dedup}"
             hit = self.store.one("SELECT message_id, seq, expires FROM sns_dedup WHERE topic_id=? AND dedup_key=?",
-                                 (topic.id, msg.dedup))
+                                 (topic.id, key))
             if hit and hit[2] > now:
                 return {"MessageId": hit[0], "SequenceNumber": hit[1]}
             counter = self.store.one("UPDATE sns_topics SET seq=seq+1 WHERE id=? RETURNING seq", (topic.id,))[0]
@@ -779,7 +795,7 @@ class SNS(Service):
             self.store.execute(
                 "INSERT INTO sns_dedup(topic_id, dedup_key, message_id, seq, expires) VALUES(?,?,?,?,?) "
                 "ON CONFLICT(topic_id, dedup_key) DO UPDATE SET message_id=excluded.message_id, seq=excluded.seq, "
-                "expires=excluded.expires", (topic.id, msg.dedup, msg.message_id, msg.sequence, now + DEDUP_WINDOW))
+                "expires=excluded.expires", (topic.id, key, msg.message_id, msg.sequence, now + DEDUP_WINDOW))
         self._fan_out(base, topic, msg)
         result = {"MessageId": msg.message_id}
         if msg.sequence is not None:

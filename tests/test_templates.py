@@ -10,12 +10,12 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
+from template_helpers import make_wheel, wait_for
 from unkai.testing import UnkaiServer
 
 STACK = textwrap.dedent("""\
@@ -206,6 +206,9 @@ def test_cloudformation_read_apis(stack):
     with pytest.raises(ClientError) as exc:
         cfn.describe_stack_resource(StackName="app", LogicalResourceId="Nope")
     assert exc.value.response["Error"]["Code"] == "ValidationError"
+    with pytest.raises(ClientError) as exc:
+        cfn.delete_stack(StackName="app")
+    assert "unkai deploys stacks from `unkai up TEMPLATE`" in exc.value.response["Error"]["Message"]
 
 
 def test_validate_template_api(stack):
@@ -304,18 +307,6 @@ def test_up_refuses_a_broken_template(tmp_path):
     assert "Traceback" not in str(exc.value)
 
 
-def wait_for(predicate, timeout: float = 20.0):
-    """Poll for an effect of a file edit (a real file watcher's reaction; bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-
-
 EDITABLE = textwrap.dedent("""\
     Resources:
       Keep:
@@ -366,26 +357,6 @@ def test_editing_the_template_reapplies_it_keeping_data(tmp_path):
         keep = sqs.get_queue_url(QueueName="keep")["QueueUrl"]
         attrs = sqs.get_queue_attributes(QueueUrl=keep, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
         assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
-
-
-def make_wheel(directory: Path, name: str = "tinypkg", version: str = "1.0", value: int = 42) -> Path:
-    """A tiny pure-Python wheel, so installs need no network."""
-    import hashlib
-    import zipfile
-
-    files = {f"{name}/__init__.py": f"VALUE = {value}\n",
-             f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-             f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-                                                  "Tag: py3-none-any\n"}
-    record = "".join(
-        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()},"
-        f"{len(text.encode())}\n" for path, text in files.items())
-    files[f"{name}-{version}.dist-info/RECORD"] = record + f"{name}-{version}.dist-info/RECORD,,\n"
-    wheel = directory / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for path, text in files.items():
-            zf.writestr(path, text)
-    return wheel
 
 
 FUNCTIONS = textwrap.dedent("""\

@@ -174,10 +174,9 @@ def _convert_plain(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: 
         out: dict[str, Any] = {}
         _SCALARS.flatten_mapping(node)
         for key_node, value_node in node.value:
-            key = _SCALARS.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, (str, int, float, bool)):
+            if not isinstance(key_node, yaml.ScalarNode):
                 raise TemplateError("a mapping key must be a plain value", file, key_node.start_mark.line + 1)
-            key = str(key) if not isinstance(key, str) else key
+            key = key_node.value  # keys are names, as written: `Off:` is "Off", not false
             if key in out:
                 raise TemplateError(f"duplicate key {key!r}", file, key_node.start_mark.line + 1)
             lines[path + (key,)] = key_node.start_mark.line + 1

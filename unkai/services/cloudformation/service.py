@@ -112,6 +112,15 @@ class CloudFormation(Service):
             detail["Metadata"] = json.dumps(metadata)
         return {"StackResourceDetail": detail}
 
+    # -- writes: stacks come from `unkai up TEMPLATE` -------------------------------
+
+    def _deployed_by_unkai_up(self, ctx: RequestContext, params: dict) -> dict:
+        raise ServiceError("ValidationError", f"unkai deploys stacks from `unkai up TEMPLATE` (and re-applies the "
+                           f"template when it changes); {ctx.operation} is not supported.")
+
+    create_stack = update_stack = delete_stack = _deployed_by_unkai_up
+    create_change_set = execute_change_set = _deployed_by_unkai_up
+
     # -- templates ----------------------------------------------------------------
 
     def get_template(self, ctx: RequestContext, params: dict) -> dict:

@@ -1,0 +1,195 @@
+"""Issue 3's benchmark: put_item, get_item, a conditional update_item and a Query
+returning 10 items through boto3, against the floor, unkai, moto's server and
+ministack, all in one run; plus unkai's Query at 1,000,000 items against the same
+Query at 1,000 items, and put_item/s from 4 client threads into a table with a
+stream.
+
+    python bench/dynamodb.py [--quick]
+
+Needs the bench extras: pip install -e '.[bench]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+import harness  # noqa: E402
+
+TABLE = "bench"
+PAYLOAD = "x" * 100
+
+
+def create(ddb: Any, name: str) -> None:
+    ddb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "N"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+
+
+def load(ddb: Any, name: str, partitions: int, per_partition: int) -> None:
+    """partitions x per_partition items, 25 to a BatchWriteItem."""
+    keys = ((f"p{p}", s) for p in range(partitions) for s in range(per_partition))
+    while True:
+        chunk = list(itertools.islice(keys, 25))
+        if not chunk:
+            return
+        ddb.batch_write_item(RequestItems={name: [
+            {"PutRequest": {"Item": {"pk": {"S": pk}, "sk": {"N": str(sk)}, "data": {"S": PAYLOAD}}}}
+            for pk, sk in chunk]})
+
+
+class Scenario:
+    """The calls measured, against one target's table."""
+
+    def __init__(self, server: harness.Server, table: str = TABLE, make: bool = True) -> None:
+        self.server = server
+        self.table = table
+        self.ddb = server.client("dynamodb")
+        if make:
+            create(self.ddb, table)
+            load(self.ddb, table, 1, 10)  # partition p0 holds the 10 items the Query returns
+            self.ddb.put_item(TableName=table, Item={"pk": {"S": "counter"}, "sk": {"N": "0"}, "n": {"N": "0"}})
+        self.i = 0
+
+    def put(self) -> None:
+        self.i += 1
+        self.ddb.put_item(TableName=self.table, Item={"pk": {"S": f"w{self.i % 1000}"}, "sk": {"N": str(self.i)},
+                                                      "data": {"S": PAYLOAD}})
+
+    def get(self) -> None:
+        self.ddb.get_item(TableName=self.table, Key={"pk": {"S": "p0"}, "sk": {"N": "5"}})
+
+    def update(self) -> None:
+        self.ddb.update_item(TableName=self.table, Key={"pk": {"S": "counter"}, "sk": {"N": "0"}},
+                             UpdateExpression="SET n = n + :one", ConditionExpression="attribute_exists(pk)",
+                             ExpressionAttributeValues={":one": {"N": "1"}})
+
+    def query(self, pk: str = "p0") -> None:
+        r = self.ddb.query(TableName=self.table, KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b",
+                           ExpressionAttributeValues={":p": {"S": pk}, ":a": {"N": "0"}, ":b": {"N": "9"}})
+        if r["Count"] != 10:
+            raise RuntimeError(f"{self.server.name}: query returned {r['Count']} items")
+
+
+def floor_for(unkai: Scenario) -> harness.Server:
+    """Record unkai's answers to the exact calls measured."""
+    canned = {}
+    for op in (unkai.put, unkai.get, unkai.update, unkai.query):
+        rec = harness.record(unkai.ddb, lambda c, op=op: op())
+        canned[rec["key"]] = rec
+    return harness.start_floor(canned)
+
+
+def throughput(server: harness.Server, table: str, seconds: float, threads: int = 4) -> float:
+    counts = [0] * threads
+    stop = time.monotonic() + seconds
+
+    def run(t: int) -> None:
+        client = server.client("dynamodb")
+        i = 0
+        while time.monotonic() < stop:
+            i += 1
+            client.put_item(TableName=table, Item={"pk": {"S": f"t{t}-{i % 500}"}, "sk": {"N": str(i)},
+                                                   "data": {"S": PAYLOAD}})
+            counts[t] += 1
+
+    workers = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sum(counts) / seconds
+
+
+def measure(s: Scenario, n: int) -> dict[str, Any]:
+    return {"put_item": harness.stats(harness.timed(s.put, n)),
+            "get_item": harness.stats(harness.timed(s.get, n)),
+            "update_item_conditional": harness.stats(harness.timed(s.update, n)),
+            "query_10_items": harness.stats(harness.timed(s.query, n))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer samples, 100,000 items instead of 1,000,000")
+    args = parser.parse_args()
+    n = 300 if args.quick else 2000
+    n_slow = 100 if args.quick else 300
+    big = 100_000 if args.quick else 1_000_000
+    results: dict[str, Any] = {"samples": n, "samples_slow_peers": n_slow}
+
+    unkai = harness.start_unkai()
+    servers = [unkai]
+    try:
+        u = Scenario(unkai)
+        floor = floor_for(u)
+        servers.append(floor)
+        scenarios = {"floor": Scenario(floor, make=False), "unkai": u}
+        for start in (harness.start_moto, harness.start_ministack):
+            try:
+                server = start()
+                scenarios[server.name] = Scenario(server)
+            except Exception as exc:
+                print(f"could not use {start.__name__}: {exc}")
+                continue
+            servers.append(server)
+        for name, s in scenarios.items():
+            print(f"measuring {name} ...", flush=True)
+            results[name] = measure(s, n if name in ("floor", "unkai") else n_slow)
+            if name != "floor":
+                results[name]["puts_per_s_4_threads_stream"] = round(throughput(s.server, s.table,
+                                                                                3 if args.quick else 5))
+        # Query cost against table size: the same 10-item Query on 1,000 and on `big` items.
+        small = Scenario(unkai, "small", make=False)
+        create(small.ddb, "small")
+        load(small.ddb, "small", 100, 10)
+        print(f"loading {big:,} items into unkai ...", flush=True)
+        started = time.perf_counter()
+        large = Scenario(unkai, "large", make=False)
+        create(large.ddb, "large")
+        load(large.ddb, "large", big // 10, 10)
+        results["load_seconds"] = round(time.perf_counter() - started, 1)
+        results["query_1k_items"] = harness.stats(harness.timed(lambda: small.query("p50"), n))
+        results[f"query_{big // 1000}k_items"] = harness.stats(harness.timed(lambda: large.query(f"p{big // 20}"), n))
+        results["big"] = big
+        results["unkai_rss_mb"] = round(unkai.rss_mb(), 1)
+    finally:
+        for server in servers:
+            server.stop()
+    path = harness.write("dynamodb", results)
+    print(report(results))
+    print(f"\nwritten to {path}")
+
+
+def report(r: dict[str, Any]) -> str:
+    rows = []
+    floor = r["floor"]
+    for op in ("put_item", "get_item", "update_item_conditional", "query_10_items"):
+        row = [op, f"{floor[op]['median_ms']} / {floor[op]['p99_ms']}"]
+        for name in ("unkai", "moto", "ministack"):
+            if name in r and op in r[name]:
+                m = r[name][op]
+                row.append(f"{m['median_ms']} / {m['p99_ms']} ({m['median_ms'] / floor[op]['median_ms']:.2f}x)")
+            else:
+                row.append("n/a")
+        rows.append(row)
+    rows.append(["put_item/s, 4 threads, stream on", "",
+                 *[str(r.get(n, {}).get("puts_per_s_4_threads_stream", "n/a")) for n in ("unkai", "moto", "ministack")]])
+    big = r["big"]
+    small, large = r["query_1k_items"], r[f"query_{big // 1000}k_items"]
+    rows.append(["query_10_items at 1,000 items", "", f"{small['median_ms']} / {small['p99_ms']}", "", ""])
+    rows.append([f"query_10_items at {big:,} items", "", f"{large['median_ms']} / {large['p99_ms']} "
+                 f"({large['median_ms'] / small['median_ms']:.2f}x 1,000 items)", "", ""])
+    return harness.table(rows, ["operation (median / p99 ms)", "floor", "unkai", "moto", "ministack"])
+
+
+if __name__ == "__main__":
+    main()

@@ -35,22 +35,35 @@ class Catalog:
     def _init_catalog(self) -> None:
         self._tables: dict[tuple[str, str, str], Table] = {}
         self._by_id: dict[int, Table] = {}
-        self._generation: str | None = None
+        self._pending: str | None = None  # the generation a not yet committed change wrote
 
     # -- finding tables -----------------------------------------------------------
 
-    def _fresh(self) -> None:
-        generation = self.store.get_meta(GENERATION, "")
-        if generation != self._generation:
-            self._tables.clear()
-            self._by_id.clear()
-            self._generation = generation
+    def _fresh(self) -> bool:
+        """Whether the cache may be used. While a definition change is uncommitted it
+        may not; if that change was rolled back, the generation in the store says so."""
+        if self._pending is None:
+            return True
+        if self.store.get_meta(GENERATION, "") != self._pending:  # rolled back
+            self._pending = None
+            self._clear()
+            return True
+        return False
+
+    def _clear(self) -> None:
+        self._tables.clear()
+        self._by_id.clear()
 
     def _changed(self) -> None:
         """Note that a table definition changed (in the current transaction)."""
-        self.store.set_meta(GENERATION, uuid.uuid4().hex)
-        self._tables.clear()
-        self._by_id.clear()
+        self._pending = uuid.uuid4().hex
+        self.store.set_meta(GENERATION, self._pending)
+        self._clear()
+        self.store.after_commit(self._committed)
+
+    def _committed(self) -> None:
+        self._pending = None
+        self._clear()
 
     def _load(self, where: str, args: tuple) -> Table | None:
         row = self.store.one(f"SELECT id, account, region, name, definition, status, created FROM dynamodb_tables "
@@ -62,23 +75,22 @@ class Catalog:
         return build_table(row, stream)
 
     def find_table(self, account: str, region: str, name: str) -> Table | None:
-        self._fresh()
+        cache = self._fresh()
         key = (account, region, name)
         table = self._tables.get(key)
         if table is None:
             table = self._load("account=? AND region=? AND name=?", key)
-            if table is None:
-                return None
-            self._tables[key] = table
-            self._by_id[table.id] = table
+            if table is not None and cache:
+                self._tables[key] = table
+                self._by_id[table.id] = table
         return table
 
     def table_by_id(self, table_id: int) -> Table | None:
-        self._fresh()
+        cache = self._fresh()
         table = self._by_id.get(table_id)
         if table is None:
             table = self._load("id=?", (table_id,))
-            if table is not None:
+            if table is not None and cache:
                 self._by_id[table_id] = table
         return table
 
@@ -92,8 +104,7 @@ class Catalog:
         return table
 
     def _counts(self, table: Table) -> tuple[tuple[int, int], dict[str, tuple[int, int]]]:
-        row = self.store.one("SELECT item_count, size_bytes FROM dynamodb_tables WHERE id=?", (table.id,))
-        counts = (row[0], row[1]) if row else (0, 0)
+        counts = self.items.counts(table.id)
         index_counts = {}
         for index in table.indexes.values():
             n = self.store.one("SELECT COUNT(*) FROM dynamodb_index_entries WHERE index_id=?", (index.id,))[0]
@@ -162,6 +173,7 @@ class Catalog:
         if table.stream is not None:
             self.streams.disable(table.stream.id)
         self.store.execute("DELETE FROM dynamodb_tables WHERE id=?", (table.id,))
+        self.store.after_commit(lambda: self.items.forget(table.id))
         self.cloud.jobs.enqueue("dynamodb.purge", {"table_id": table.id})
         for index in table.indexes.values():
             self.cloud.jobs.enqueue("dynamodb.purge", {"index_id": index.id})

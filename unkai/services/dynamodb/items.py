@@ -9,6 +9,7 @@ write's read, check and write are one atomic step: concurrent writers queue on i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from unkai.protocol import ServiceError
@@ -91,9 +92,14 @@ def projection_of(params: dict, env: Env) -> list[tuple] | None:
     return None
 
 
-def capacity(table: Table, units: float, mode: str | None, index: str | None = None) -> dict | None:
+def capacity(table: Table, units: float | Callable[[], float], mode: str | None,
+             index: str | None = None) -> dict | None:
+    """ConsumedCapacity when the request asked for it (``units`` may be a callable, so
+    the sizes behind it are only computed then)."""
     if mode not in ("TOTAL", "INDEXES"):
         return None
+    if callable(units):
+        units = units()
     out: dict[str, Any] = {"TableName": table.name, "CapacityUnits": units}
     if mode == "INDEXES":
         if index is None:
@@ -175,7 +181,7 @@ class ItemOperations:
         out: dict[str, Any] = {}
         if returns == "ALL_OLD" and old is not None:
             out["Attributes"] = old
-        cap = capacity(table, write_units(old, item), params.get("ReturnConsumedCapacity"))
+        cap = capacity(table, lambda: write_units(old, item), params.get("ReturnConsumedCapacity"))
         if cap:
             out["ConsumedCapacity"] = cap
         return out
@@ -196,7 +202,7 @@ class ItemOperations:
         out: dict[str, Any] = {}
         if item is not None:
             out["Item"] = project(item, paths) if paths is not None else item
-        cap = capacity(table, read_units(attributes.item_size(item) if item else 0, bool(params.get("ConsistentRead"))),
+        cap = capacity(table, lambda: read_units(attributes.item_size(item) if item else 0, bool(params.get("ConsistentRead"))),
                        params.get("ReturnConsumedCapacity"))
         if cap:
             out["ConsumedCapacity"] = cap
@@ -246,7 +252,7 @@ class ItemOperations:
             picked = project(source or {}, paths)
             if picked:
                 out["Attributes"] = picked
-        cap = capacity(table, write_units(old, new), params.get("ReturnConsumedCapacity"))
+        cap = capacity(table, lambda: write_units(old, new), params.get("ReturnConsumedCapacity"))
         if cap:
             out["ConsumedCapacity"] = cap
         return out

@@ -90,6 +90,26 @@ class Items:
         self.store = store
         self.streams = streams
         self.on_expiry = on_expiry  # told each new TTL deadline, to wake the sweeper in time
+        # Item count and size per table, counted once then kept by committed deltas
+        # (cheaper than updating a counter row in every write's transaction).
+        self._counts: dict[int, list[int]] = {}
+
+    def counts(self, table_id: int) -> tuple[int, int]:
+        counts = self._counts.get(table_id)
+        if counts is None:
+            row = self.store.one("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM dynamodb_items WHERE table_id=?",
+                                 (table_id,))
+            counts = self._counts[table_id] = [row[0], row[1]]
+        return counts[0], counts[1]
+
+    def forget(self, table_id: int) -> None:
+        self._counts.pop(table_id, None)
+
+    def _count(self, table_id: int, items: int, size: int) -> None:
+        counts = self._counts.get(table_id)
+        if counts is not None:
+            counts[0] += items
+            counts[1] += size
 
     def get(self, table: Table, pk: bytes, rk: bytes) -> Item | None:
         row = self.store.one("SELECT item FROM dynamodb_items WHERE table_id=? AND pk=? AND rk=?",
@@ -117,8 +137,8 @@ class Items:
                        (table.id, pk, rk, attributes.dumps(new), new_size, deadline))
             if deadline is not None:
                 self.on_expiry(deadline)
-        db.execute("UPDATE dynamodb_tables SET item_count=item_count+?, size_bytes=size_bytes+? WHERE id=?",
-                   ((new is not None) - (old is not None), new_size - old_size, table.id))
+        delta = (new is not None) - (old is not None)
+        self.store.after_commit(lambda: self._count(table.id, delta, new_size - old_size))
         for index in table.indexes.values():
             before = index_key(index, old) if old is not None else None
             after = index_key(index, new) if new is not None else None
@@ -131,7 +151,7 @@ class Items:
                 db.execute("INSERT OR REPLACE INTO dynamodb_index_entries(index_id, pk, rk, tpk, trk) "
                            "VALUES(?, ?, ?, ?, ?)", (index.id, after[0], after[1], pk, rk))
         if table.stream is not None:
-            self.streams.append(table, keys, old, new, identity)
+            self.streams.append(table, keys, old, new, identity, old_size + new_size)
         return True
 
 

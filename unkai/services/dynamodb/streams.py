@@ -15,7 +15,7 @@ import binascii
 import datetime as dt
 import hashlib
 import json
-import uuid
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +77,6 @@ class StreamLog:
         self.clock = service.clock
         self.signals = service.cloud.signals
         self._seq: int | None = None
-        self._notify: set[str] = set()
 
     def _next_seq(self) -> int:
         if self._seq is None:
@@ -112,7 +111,7 @@ class StreamLog:
             (self.clock.now(), stream_id, stream_id))
 
     def append(self, table: Any, keys: Item, old: Item | None, new: Item | None,
-               identity: dict | None = None) -> None:
+               identity: dict | None = None, images_size: int | None = None) -> None:
         stream = table.stream
         view = stream.view_type
         seq = self._next_seq()
@@ -121,15 +120,17 @@ class StreamLog:
         size = attributes.item_size(keys)
         if new is not None and view in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
             record["NewImage"] = new
-            size += attributes.item_size(new)
         if old is not None and view in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES"):
             record["OldImage"] = old
-            size += attributes.item_size(old)
+        if view == "NEW_AND_OLD_IMAGES" and images_size is not None:
+            size += images_size
+        else:
+            size += sum(attributes.item_size(record[i]) for i in ("NewImage", "OldImage") if i in record)
         record["SequenceNumber"] = format_sequence(seq)
         record["SizeBytes"] = size
         record["StreamViewType"] = view
         event = {
-            "eventID": uuid.uuid4().hex,
+            "eventID": os.urandom(16).hex(),
             "eventName": "INSERT" if old is None else ("REMOVE" if new is None else "MODIFY"),
             "eventVersion": "1.1",
             "eventSource": "aws:dynamodb",
@@ -140,14 +141,7 @@ class StreamLog:
             event["userIdentity"] = identity
         self.store.execute("INSERT INTO dynamodb_stream_records(stream_id, seq, created, record) VALUES(?, ?, ?, ?)",
                            (stream.id, seq, now, attributes.dumps(event)))
-        if not self._notify:
-            self.store.after_commit(self._flush)
-        self._notify.add(stream.arn)
-
-    def _flush(self) -> None:
-        arns, self._notify = self._notify, set()
-        for arn in arns:
-            self.signals.notify(("dynamodb-stream", arn))
+        self.store.after_commit(lambda: self.signals.notify(("dynamodb-stream", stream.arn)))
 
     def trim(self) -> None:
         """Drop records past retention, and streams disabled for longer than that."""

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import signal
@@ -160,6 +161,11 @@ async def _when_started(server: uvicorn.Server, cloud: Cloud, config: Config,
         await cloud.open()
     except TemplateError as exc:
         failure.append(str(exc))
+        server.should_exit = True
+        return
+    except Exception as exc:  # never hang half-started: say what broke and stop
+        logging.getLogger("unkai").exception("starting failed")
+        failure.append(f"unkai could not start: {type(exc).__name__}: {exc}")
         server.should_exit = True
         return
     info = {"pid": os.getpid(), "endpoint": config.endpoint, "version": __version__,

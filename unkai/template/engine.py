@@ -227,10 +227,10 @@ class Deployer:
                         got = provider.create_resource(ctx, kind, logical_id, props)
                         record.status = "CREATE_COMPLETE"
                         outcome.created.append(logical_id)
-            except (ServiceError, TemplateError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
+            except Exception as exc:  # a provider's refusal, or its bug: this resource fails, the stack goes on
                 message = exc.message if isinstance(exc, (ServiceError, TemplateError)) else f"{type(exc).__name__}: {exc}"
-                if not isinstance(exc, (ServiceError, TemplateError)):
-                    log.debug("provider error for %s:\n%s", logical_id, traceback.format_exc())
+                if not isinstance(exc, (ServiceError, TemplateError, ValueError, KeyError, TypeError)):
+                    log.error("creating %s (%s) failed:\n%s", logical_id, kind, traceback.format_exc())
                 record.status = "UPDATE_FAILED" if previous is not None else "CREATE_FAILED"
                 record.reason = message
                 outcome.failed[logical_id] = str(plan.error(message, path))
@@ -246,8 +246,8 @@ class Deployer:
                 with self.cloud.store.transaction():
                     if res.physical_id and res.ok and not retain:
                         self._delete(by_type, ctx, res)
-            except (ServiceError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
-                say(f"unkai: could not delete {res.logical_id} ({res.type}): {exc}")
+            except Exception as exc:  # as above: reported, and the rest goes on
+                say(f"unkai: could not delete {res.logical_id} ({res.type}): {type(exc).__name__}: {exc}")
             self.stacks.forget_resource(stack.stack_id, res.logical_id)
             outcome.deleted.append(res.logical_id)
         for record in made.values():

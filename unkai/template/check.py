@@ -27,9 +27,11 @@ def validate(template: Path, region: str, overrides: dict[str, str], stack_name:
     plan = make_plan(source, name, stack_id, region, ACCOUNT_ID, overrides, ssm=None)
     supported = supported_types()
     lines = [f"{source.file} is a valid template: stack {name} in {region}, {len(plan.order)} resources"]
+    width = max((len(lid) for lid in plan.order), default=0)
     for logical_id in plan.order:
         kind = plan.resources[logical_id]["Type"]
-        note = "" if kind in supported else "   (not supported by unkai: will be skipped)"
         line = plan.resource_line(logical_id)
-        lines.append(f"  {logical_id:<32} {kind}{note}" + (f"   line {line}" if line and not note else ""))
+        where = f"line {line}" if line else ""
+        note = "" if kind in supported else "not supported by unkai: will be skipped"
+        lines.append(f"  {logical_id:<{width}}  {kind:<40} {where:<9} {note}".rstrip())
     return lines

@@ -130,6 +130,24 @@ def test_disabled_rules_do_not_fire(unkai, queue):
     assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
+def test_undeliverable_events_go_to_the_targets_dead_letter_queue(unkai, queue):
+    dlq_url, dlq_arn = queue
+    events = unkai.client("events")
+    name = uid("lost")
+    rule_arn = events.put_rule(Name=name, ScheduleExpression="rate(1 minute)")["RuleArn"]
+    missing = "arn:aws:sqs:us-east-1:000000000000:no-such-queue"
+    events.put_targets(Rule=name, Targets=[{"Id": "gone", "Arn": missing, "Input": '{"n": 1}',
+                                            "DeadLetterConfig": {"Arn": dlq_arn}}])
+    unkai.advance(60)
+    unkai.drain()
+    got = unkai.client("sqs").receive_message(QueueUrl=dlq_url, MessageAttributeNames=["All"])["Messages"]
+    assert [m["Body"] for m in got] == ['{"n": 1}']
+    attrs = {k: v["StringValue"] for k, v in got[0]["MessageAttributes"].items()}
+    assert attrs["RULE_ARN"] == rule_arn and attrs["TARGET_ARN"] == missing
+    assert attrs["ERROR_CODE"] == "SQS.NonExistentQueue"
+    events.delete_rule(Name=name, Force=True)
+
+
 def test_rule_validation(unkai):
     events = unkai.client("events")
     for bad in ("rate(1 minutes)", "cron(0 12 * * * *)", "cron(0 12 ? * ? *)", "every hour"):

@@ -301,7 +301,7 @@ class Events(Service):
     def _deliver(self, rule: Rule, event: dict[str, Any]) -> None:
         for target in self._targets(rule.id):
             payload = targets.render(target, event, rule.arn, rule.name)
-            targets.deliver(self.cloud, target, payload, "events", event["id"])
+            targets.deliver(self.cloud, target, payload, "events", event["id"], rule.arn)
 
     # -- schedules ----------------------------------------------------------------
 

@@ -102,8 +102,10 @@ def _is_json_template(template: str) -> bool:
     return template.lstrip().startswith(("{", "["))
 
 
-def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, event_id: str) -> None:
-    """Hand ``payload`` to the target's service, in the current transaction."""
+def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, event_id: str,
+            rule_arn: str = "") -> None:
+    """Hand ``payload`` to the target's service, in the current transaction. A target that
+    cannot take it sends it to the target's DeadLetterConfig queue, as AWS does."""
     arn = target.get("Arn") or ""
     parts = arn.split(":")
     service = parts[2] if len(parts) > 5 else ""
@@ -114,7 +116,8 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
         sqs = cloud.services.get("sqs")
         queue = sqs.queue_by_arn(arn) if sqs else None
         if queue is None:
-            log.warning("%s target %s does not exist; the event was not delivered", source, arn)
+            _dead_letter(cloud, target, payload, source, rule_arn, "SQS.NonExistentQueue",
+                         f"The specified queue does not exist: {arn}")
             return
         group = (target.get("SqsParameters") or {}).get("MessageGroupId")
         sqs.enqueue(queue, payload, group=group if queue.fifo else None,
@@ -123,6 +126,23 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
         try:
             cloud.call("sns", "Publish", {"TopicArn": arn, "Message": payload}, region)
         except ServiceError as exc:
-            log.warning("%s target %s: %s", source, arn, exc)
+            _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
     else:
         log.warning("unkai does not deliver %s events to %s targets yet (%s)", source, service or "unknown", arn)
+
+
+def _dead_letter(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, rule_arn: str, code: str,
+                 message: str) -> None:
+    dlq_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
+    sqs = cloud.services.get("sqs")
+    dlq = sqs.queue_by_arn(dlq_arn) if sqs and dlq_arn else None
+    if dlq is None:
+        log.warning("%s target %s failed (%s: %s); no dead-letter queue, the event is dropped",
+                    source, target.get("Arn"), code, message)
+        return
+    retries = (target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185)
+    attributes = {"RULE_ARN": rule_arn, "TARGET_ARN": target.get("Arn") or "", "ERROR_CODE": code,
+                  "ERROR_MESSAGE": message, "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
+                  "RETRY_ATTEMPTS": str(retries)}
+    sqs.enqueue(dlq, payload, {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v},
+                sender=f"{source}.amazonaws.com")

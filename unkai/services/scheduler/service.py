@@ -332,7 +332,7 @@ class Scheduler(Service):
             context = {"aws.scheduler.schedule-arn": entry.arn, "aws.scheduler.scheduled-time": schedule.event_time(when),
                        "aws.scheduler.execution-id": execution, "aws.scheduler.attempt-number": "1"}
             payload = re.sub(r"<(aws\.scheduler\.[a-z\-]+)>", lambda m: context.get(m.group(1), m.group(0)), payload)
-        targets.deliver(self.cloud, target, payload, "scheduler", execution)
+        targets.deliver(self.cloud, target, payload, "scheduler", execution, entry.arn)
 
     # -- template resources -------------------------------------------------------
 

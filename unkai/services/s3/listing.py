@@ -46,16 +46,16 @@ class ListingOps:
 
     store: Any
 
-    def _walk(self, bucket_id: int, prefix: str, delimiter: str | None, after: str) -> Iterator[Entry]:
-        """Current keys and common prefixes in order, strictly after ``after``."""
-        cursor, op = (after, ">") if after and after >= prefix else (prefix, ">=")
+    def _entries(self, fetch: Any, key_at: int, prefix: str, delimiter: str | None, after: str,
+                 start: tuple) -> Iterator[Entry]:
+        """Rows in key order from ``fetch(low, position)`` (one index seek per batch), with keys
+        under a delimiter folded into their common prefix and skipped over in one seek."""
+        low, position = prefix, start
         while True:
-            rows = self.store.all(
-                "SELECT key, size, etag, modified, meta FROM s3_objects WHERE bucket_id=? AND latest=1 "
-                f"AND delete_marker=0 AND key {op} ? ORDER BY key LIMIT {BATCH}", (bucket_id, cursor))
+            rows = fetch(low, position)
             jumped = False
             for row in rows:
-                key = row[0]
+                key = row[key_at]
                 if not key.startswith(prefix):
                     return
                 if delimiter:
@@ -64,12 +64,21 @@ class ListingOps:
                         common = key[: i + len(delimiter)]
                         if not (after and common <= after):
                             yield "prefix", common
-                        cursor, op, jumped = successor(common), ">=", True
+                        low, position, jumped = successor(common), None, True
                         break
                 yield "key", row
-                cursor, op = key, ">"
+                position = row
             if not jumped and len(rows) < BATCH:
                 return
+
+    def _walk(self, bucket_id: int, prefix: str, delimiter: str | None, after: str) -> Iterator[Entry]:
+        """Current keys and common prefixes in order, strictly after ``after``."""
+        def fetch(low: str, position: tuple | None) -> list[tuple]:
+            return self.store.all(
+                "SELECT key, size, etag, modified, meta FROM s3_objects WHERE bucket_id=? AND latest=1 "
+                f"AND delete_marker=0 AND key >= ? AND key > ? ORDER BY key LIMIT {BATCH}",
+                (bucket_id, low, position[0] if position else ""))
+        return self._entries(fetch, 0, prefix, delimiter, after, (after,))
 
     def _page(self, walk: Iterator[Entry], limit: int) -> tuple[list[Entry], bool]:
         entries: list[Entry] = []
@@ -148,31 +157,14 @@ class ListingOps:
     def _walk_versions(self, bucket_id: int, prefix: str, delimiter: str | None, key_marker: str,
                        after_id: int | None) -> Iterator[Entry]:
         """Every version and delete marker: keys in order, newest version first."""
-        cursor_key = key_marker
-        cursor_id = after_id if after_id is not None else -1
-        low = prefix
-        while True:
-            rows = self.store.all(
+        def fetch(low: str, position: tuple | None) -> list[tuple]:
+            key, row_id = (position[1], position[0]) if position else ("", -1)
+            return self.store.all(
                 "SELECT id, key, version_id, latest, delete_marker, size, etag, modified, meta FROM s3_objects "
                 "WHERE bucket_id=? AND key >= ? AND (key > ? OR (key = ? AND id < ?)) "
-                f"ORDER BY key, id DESC LIMIT {BATCH}", (bucket_id, low, cursor_key, cursor_key, cursor_id))
-            jumped = False
-            for row in rows:
-                key = row[1]
-                if not key.startswith(prefix):
-                    return
-                if delimiter:
-                    i = key.find(delimiter, len(prefix))
-                    if i >= 0:
-                        common = key[: i + len(delimiter)]
-                        if not (key_marker and common <= key_marker):
-                            yield "prefix", common
-                        low, cursor_key, cursor_id, jumped = successor(common), "", -1, True
-                        break
-                yield "key", row
-                cursor_key, cursor_id = key, row[0]
-            if not jumped and len(rows) < BATCH:
-                return
+                f"ORDER BY key, id DESC LIMIT {BATCH}", (bucket_id, low, key, key, row_id))
+        start = (after_id if after_id is not None else -1, key_marker)
+        return self._entries(fetch, 1, prefix, delimiter, key_marker, start)
 
     def list_object_versions(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self._bucket(params["Bucket"])  # type: ignore[attr-defined]

@@ -40,6 +40,8 @@ async def serve(port: int, answers: dict[str, bytes]) -> None:
                     if ":" in line:
                         k, v = line.split(":", 1)
                         headers[k.strip().lower()] = v.strip()
+                if headers.get("expect", "").lower() == "100-continue":
+                    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
                 path = path.split("?", 1)[0]
                 if path == "/__ready":

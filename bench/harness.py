@@ -121,6 +121,8 @@ def record(client: Any, call: Callable[[Any], Any]) -> dict[str, Any]:
     def on_request(request: Any, **kwargs: Any) -> None:
         body = request.body or b""
         body = body.encode() if isinstance(body, str) else body
+        if not isinstance(body, (bytes, bytearray)):  # a streamed body (S3 uploads): no Action in it
+            body = b""
         action = parse_qs(body.decode()).get("Action", [None])[0] if b"Action=" in body else None
         target = request.headers.get("X-Amz-Target")
         target = target.decode() if isinstance(target, bytes) else target

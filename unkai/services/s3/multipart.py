@@ -77,7 +77,8 @@ class MultipartOps:
             bucket = self._bucket(params["Bucket"])
             meta = self._upload(bucket, params["Key"], params["UploadId"])
         received = await self.blobs.receive(params["Body"], meta.get("_algorithm"),
-                                            signer=ctx.request.state.get("chunk_signer"))
+                                            signer=ctx.request.state.get("chunk_signer"), inline=False,
+                                            strict=self.config.verify_signatures)
         return self._save_part(params, received)
 
     def _save_part(self, params: dict, received: Received) -> dict:
@@ -112,7 +113,7 @@ class MultipartOps:
             meta = self._upload(bucket, params["Key"], params["UploadId"])
             src = self._existing(self._bucket(src_bucket_name), src_key, src_version)
             copy_conditions(src, params)
-            handle = self.blobs.open(src.blob)
+            handle = self.blobs.open(src.blob, src.data)
         start, end = 0, src.size - 1
         if params.get("CopySourceRange"):
             found = parse_range(params["CopySourceRange"], src.size)

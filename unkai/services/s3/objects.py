@@ -15,7 +15,7 @@ from unkai.protocol import ServiceError
 from unkai.services import RequestContext
 from unkai.services.s3.buckets import check_tags
 from unkai.services.s3.state import Bucket, Obj, S3Error, invalid_argument, malformed_xml
-from unkai.services.s3.storage import SMALL, Received, stream_file
+from unkai.services.s3.storage import Received
 
 CONTENT_FIELDS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl",
                   "Expires", "WebsiteRedirectLocation")
@@ -132,7 +132,8 @@ class ObjectOps:
             self._acl_allowed(self._bucket(name), params.get("ACL"), any(params.get(g) for g in GRANTS))
         meta = object_meta(params)
         received = await self.blobs.receive(params["Body"], params.get("ChecksumAlgorithm"),
-                                            signer=ctx.request.state.get("chunk_signer"))
+                                            signer=ctx.request.state.get("chunk_signer"),
+                                            strict=self.config.verify_signatures)
         bucket, obj = self._store_received(ctx, name, key, received, meta, "ObjectCreated:Put", params)
         return self._write_result(bucket, obj)
 
@@ -153,7 +154,8 @@ class ObjectOps:
                 self._check_write_conditions(bucket, key, conditions)
                 if before_commit is not None:
                     before_commit(bucket)
-                obj = self._write_version(bucket, key, adopt(), received.size, etag or f'"{received.md5}"', meta)
+                obj = self._write_version(bucket, key, adopt(), received.size, etag or f'"{received.md5}"', meta,
+                                          data=received.data)
                 self.emit(ctx, bucket, event, obj)
         return bucket, obj
 
@@ -161,13 +163,15 @@ class ObjectOps:
     def _adopted(self, received: Received) -> Iterator[Any]:
         adopted: list[str] = []
 
-        def adopt() -> str:
+        def adopt() -> str | None:
+            if received.temp is None:  # kept in the row
+                return None
             adopted.append(self.blobs.adopt(received.temp))
             return adopted[-1]
         try:
             yield adopt
         except BaseException:
-            received.temp.unlink(missing_ok=True)
+            received.discard()
             for blob in adopted:
                 self.blobs.discard(blob)
             raise
@@ -231,9 +235,10 @@ class ObjectOps:
             raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an "
                                "object to itself without changing the object's metadata, storage class, website "
                                "redirect location or encryption attributes.")
-        received = Received(self.blobs.link_copy(src.blob), src.size, src.etag.strip('"'))
+        received = Received(None if src.data is not None else self.blobs.link_copy(src.blob), src.size,
+                            src.etag.strip('"'), data=src.data)
         with self._adopted(received) as adopt:
-            obj = self._write_version(bucket, key, adopt(), src.size, src.etag, meta)
+            obj = self._write_version(bucket, key, adopt(), src.size, src.etag, meta, data=src.data)
             self.emit(ctx, bucket, "ObjectCreated:Copy", obj)
         copy_result: dict[str, Any] = {"ETag": obj.etag, "LastModified": obj.modified}
         copy_result.update(_checksum_fields(obj))
@@ -327,8 +332,7 @@ class ObjectOps:
             if params.get(param) is not None:
                 headers[field] = params[param]
         if not head and length:
-            headers["Body"] = (self.blobs.read_all(obj.blob, start, length) if length <= SMALL
-                               else stream_file(self.blobs.open(obj.blob), start, length))
+            headers["Body"] = self.blobs.body(obj.blob, obj.data, start, length)
         return self._serialize(ctx, headers, status=status)
 
     def _object_headers(self, bucket: Bucket, obj: Obj, with_checksum: bool) -> dict[str, Any]:

@@ -61,7 +61,8 @@ MIGRATIONS = [
         checksum TEXT,
         PRIMARY KEY (upload_id, part_number)
     );
-    """
+    """,
+    "ALTER TABLE s3_objects ADD COLUMN data BLOB",  # small objects' bytes, kept in the row
 ]
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -111,18 +112,19 @@ class Obj:
     modified: float
     blob: str | None
     meta: dict[str, Any]
+    data: bytes | None = None
 
     @property
     def tags(self) -> dict[str, str]:
         return self.meta.get("Tags") or {}
 
 
-OBJ_COLUMNS = "id, bucket_id, key, version_id, latest, delete_marker, size, etag, modified, blob, meta"
+OBJ_COLUMNS = "id, bucket_id, key, version_id, latest, delete_marker, size, etag, modified, blob, meta, data"
 
 
 def obj_from_row(row: tuple) -> Obj:
     return Obj(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), row[6], row[7], row[8], row[9],
-               json.loads(row[10]))
+               json.loads(row[10]), row[11])
 
 
 _STATUS = {

@@ -66,7 +66,7 @@ class VersionOps:
     # -- writing versions ---------------------------------------------------------------
 
     def _write_version(self, bucket: Bucket, key: str, blob: str | None, size: int, etag: str,
-                       meta: dict[str, Any], delete_marker: bool = False) -> Obj:
+                       meta: dict[str, Any], delete_marker: bool = False, data: bytes | None = None) -> Obj:
         """Make a new current version of ``key`` (inside the caller's transaction)."""
         now = self.clock.now()
         version_id = new_version_id() if bucket.versioning == "Enabled" else "null"
@@ -80,9 +80,9 @@ class VersionOps:
                 self.store.after_commit(lambda: self.blobs.discard(stale))
         cur = self.store.execute(
             "INSERT INTO s3_objects(bucket_id, key, version_id, latest, delete_marker, size, etag, modified, blob, "
-            "meta) VALUES(?,?,?,1,?,?,?,?,?,?)",
-            (bucket.id, key, version_id, int(delete_marker), size, etag, now, blob, json.dumps(meta)))
-        return Obj(cur.lastrowid, bucket.id, key, version_id, True, delete_marker, size, etag, now, blob, meta)
+            "meta, data) VALUES(?,?,?,1,?,?,?,?,?,?,?)",
+            (bucket.id, key, version_id, int(delete_marker), size, etag, now, blob, json.dumps(meta), data))
+        return Obj(cur.lastrowid, bucket.id, key, version_id, True, delete_marker, size, etag, now, blob, meta, data)
 
     def _delete(self, bucket: Bucket, key: str, version_id: str | None) -> dict[str, Any]:
         """DeleteObject's effect and answer (inside the caller's transaction)."""

@@ -18,7 +18,6 @@ from unkai.services import RequestContext
 from unkai.services.s3 import addressing
 from unkai.services.s3.cors import cors_headers, match_rule
 from unkai.services.s3.state import Bucket, S3Error, invalid_argument
-from unkai.services.s3.storage import SMALL, stream_file
 
 PATH_PREFIX = "/_unkai/website/"
 _AWS_WEBSITE = re.compile(r"^https?://(?P<bucket>[^/]+)\.s3-website[.-](?P<region>[a-z]{2}(?:-[a-z]+)+-\d)"
@@ -188,9 +187,7 @@ class WebsiteOps:
             headers.append((f"x-amz-meta-{k}", v))
         if request.method == "HEAD" or not obj.size:
             return Response(status, headers, b"")
-        body = (self.blobs.read_all(obj.blob) if obj.size <= SMALL
-                else stream_file(self.blobs.open(obj.blob), 0, obj.size))
-        return Response(status, headers, body)
+        return Response(status, headers, self.blobs.body(obj.blob, obj.data, 0, obj.size))
 
 
 def _redirect(location: str, status: int) -> Response:

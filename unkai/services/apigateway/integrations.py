@@ -1,0 +1,116 @@
+"""Calling what an API integrates with: Lambda functions (through the Lambda service's
+in-process invoke) and HTTP endpoints (AWS hosts and ``*.localhost`` sent to unkai
+itself with their Host kept), each under the integration's timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from unkai.services.apigateway.responses import GatewayError
+
+_LAMBDA_URI = re.compile(r"^arn:aws[a-z-]*:apigateway:([a-z0-9-]+):lambda:path/[^/]+/functions/(.+)/invocations$")
+_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
+        "transfer-encoding", "upgrade", "host", "content-length"}
+
+
+# backend response headers the gateway sets itself
+DROPPED_RESPONSE_HEADERS = ("content-length", "transfer-encoding", "connection", "content-encoding", "date",
+                            "server")
+
+
+class IntegrationTimeout(Exception):
+    pass
+
+
+@dataclass
+class LambdaResult:
+    payload: bytes
+    function_error: str | None
+
+    def json(self) -> Any:
+        return json.loads(self.payload) if self.payload else None
+
+
+def function_arn(uri: str, stage_variables: dict[str, str] | None = None) -> tuple[str, str]:
+    """(function ARN or name, region) from a Lambda integration URI (or a bare ARN, as
+    HTTP APIs allow), with ``${stageVariables.x}`` substituted."""
+    uri = substitute_stage_variables(uri or "", stage_variables)
+    m = _LAMBDA_URI.match(uri)
+    if m:
+        return m.group(2), m.group(1)
+    if uri.startswith("arn:") and ":lambda:" in uri:
+        return uri, uri.split(":")[3]
+    raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error")
+
+
+def substitute_stage_variables(text: str, stage_variables: dict[str, str] | None) -> str:
+    if "${stageVariables." not in text:
+        return text
+    variables = stage_variables or {}
+    return re.sub(r"\$\{stageVariables\.([A-Za-z0-9_.:/-]+)\}", lambda m: variables.get(m.group(1), ""), text)
+
+
+async def invoke_lambda(cloud: Any, uri: str, payload: bytes, timeout: float,
+                        stage_variables: dict[str, str] | None = None) -> LambdaResult:
+    """Invoke the function synchronously; IntegrationTimeout past ``timeout`` seconds."""
+    arn, region = function_arn(uri, stage_variables)
+    qualifier = None
+    parts = arn.split(":")
+    if len(parts) == 8:
+        arn, qualifier = ":".join(parts[:7]), parts[7]
+    lam = cloud.services.get("lambda")
+    if lam is None or not hasattr(lam, "invoke"):
+        raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error")
+    try:
+        result = await asyncio.wait_for(lam.invoke(arn, payload, region=region, qualifier=qualifier), timeout)
+    except asyncio.TimeoutError:
+        raise IntegrationTimeout() from None
+    except GatewayError:
+        raise
+    except Exception as exc:  # the function is missing, throttled...: API Gateway answers 500
+        code = getattr(exc, "code", "")
+        if code in ("TooManyRequestsException",):
+            raise GatewayError("THROTTLED") from None
+        raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error") from None
+    return LambdaResult(result.payload or b"", result.function_error)
+
+
+class Outbound:
+    """One HTTP client for every HTTP/HTTP_PROXY integration and JWKS fetch."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.client = httpx.AsyncClient(follow_redirects=False, verify=True)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    def target(self, url: str) -> tuple[str, dict[str, str]]:
+        """The URL to connect to and headers to add: AWS hosts and ``*.localhost`` are
+        served by unkai itself, so they go to its endpoint with the Host kept."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if host.endswith((".amazonaws.com", ".localhost")) or host == "localhost":
+            local = urlsplit(self.endpoint)
+            rewritten = urlunsplit((local.scheme, local.netloc, parts.path or "/", parts.query, ""))
+            return rewritten, {"host": parts.netloc}
+        return url, {}
+
+    async def request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes,
+                      timeout: float) -> httpx.Response:
+        url, extra = self.target(url)
+        sent = [(k, v) for k, v in headers if k.lower() not in _HOP] + list(extra.items())
+        try:
+            return await self.client.request(method, url, headers=sent, content=body or None,
+                                             timeout=httpx.Timeout(timeout))
+        except httpx.TimeoutException:
+            raise IntegrationTimeout() from None
+        except httpx.HTTPError:
+            raise GatewayError("INTEGRATION_FAILURE", "Internal server error") from None

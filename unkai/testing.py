@@ -102,7 +102,8 @@ class UnkaiServer:
         from botocore.config import Config
 
         config = kwargs.pop("config", None) or Config(retries={"max_attempts": 1, "mode": "standard"})
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=region or self.region,
+        endpoint = kwargs.pop("endpoint_url", None) or self.endpoint
+        return boto3.client(service, endpoint_url=endpoint, region_name=region or self.region,
                             config=config, **CREDENTIALS, **kwargs)
 
     def resource(self, service: str, region: str | None = None, **kwargs: Any) -> Any:

@@ -30,7 +30,8 @@ _SCALAR_TYPES: dict[str, tuple[type, ...]] = {
 
 @functools.lru_cache(maxsize=None)
 def _needs_walk(shape: Shape) -> bool:
-    """Whether values of this shape hold blobs or timestamps that need converting."""
+    """Whether values of this shape hold blobs or timestamps that need converting, or
+    structures whose wire names differ from their member names (rest-json's camelCase)."""
     return _walk_types(shape, set())
 
 
@@ -42,12 +43,21 @@ def _walk_types(shape: Shape, seen: set) -> bool:
         return False
     seen.add(shape.name)
     if t == "structure":
+        if any(m.serialization.get("name", n) != n for n, m in shape.members.items()):
+            return True
         return any(_walk_types(m, seen) for m in shape.members.values())
     if t == "list":
         return _walk_types(shape.member, seen)
     if t == "map":
         return _walk_types(shape.key, seen) or _walk_types(shape.value, seen)
     return False
+
+
+@functools.lru_cache(maxsize=None)
+def _wire_names(shape: Shape) -> dict[str, str]:
+    """Wire name -> member name for a structure's members that are renamed on the wire."""
+    return {m.serialization["name"]: n for n, m in shape.members.items()
+            if m.serialization.get("name", n) != n and "location" not in m.serialization}
 
 
 def _type_error(path: str, shape: Shape, value: Any) -> SerializationError:
@@ -66,11 +76,13 @@ def decode(shape: Shape, value: Any, path: str = "") -> Any:
             raise _type_error(path, shape, value)
         result = {}
         members = shape.members
+        wire = _wire_names(shape)
         for key, v in value.items():
-            member = members.get(key)
+            name = wire.get(key, key)
+            member = members.get(name)
             if member is None or v is None:
                 continue
-            result[key] = decode(member, v, f"{path}.{key}" if path else key)
+            result[name] = decode(member, v, f"{path}.{name}" if path else name)
         for req in shape.required_members:
             if req not in result:
                 full = f"{path}.{req}" if path else req

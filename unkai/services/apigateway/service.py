@@ -7,7 +7,7 @@ from typing import Any
 
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
-from unkai.services.apigateway import patch, resources
+from unkai.services.apigateway import patch, resources, urls
 from unkai.services.apigateway.documents import Documents
 from unkai.services.apigateway.restapi import RestApis, _clean, _page, bad, not_found
 
@@ -34,6 +34,11 @@ class ApiGateway(Service):
 
     def banner(self) -> list[str]:
         return self.dataplane.banner() if self.dataplane else []
+
+    def local_url(self, value: str) -> str | None:
+        """An execute-api URL (a stack Output) as the local URL serving it; None if not one."""
+        local = urls.rewrite_url(value, self.cloud.config.endpoint)
+        return local if local != value else None
 
     # -- REST APIs ----------------------------------------------------------------
 

@@ -182,8 +182,6 @@ async def _when_started(server: uvicorn.Server, cloud: Cloud, config: Config,
     ]
     for line in getattr(cloud, "banner", []):
         lines.append(f"  {line}")
-    for service in cloud.services.values():
-        lines.extend(f"  {line}" for line in service.banner())
     lines.append("  Ctrl-C to stop")
     announce("\n".join(lines))
     sys.stdout.flush()

@@ -131,10 +131,6 @@ class Service:
             )
         return ServiceError("ValidationException", error.message)
 
-    def banner(self) -> list[str]:
-        """Lines ``unkai up`` prints once it listens (e.g. each API's local URL)."""
-        return []
-
     def pending(self) -> dict[str, int]:
         """Work this service still has in flight, for ``/_unkai/drain``."""
         return {}

@@ -19,7 +19,6 @@ MIGRATIONS = [
         kind TEXT NOT NULL,
         parent TEXT NOT NULL,
         id TEXT NOT NULL,
-        seq INTEGER NOT NULL,
         doc TEXT NOT NULL,
         PRIMARY KEY (account, region, kind, parent, id)
     );
@@ -37,7 +36,8 @@ def new_id(length: int = 10) -> str:
 
 class Documents:
     """Documents keyed by (account, region, kind, parent, id). ``parent`` is the API
-    id for an API's parts and '' for top-level things (APIs, API keys, usage plans)."""
+    id for an API's parts and '' for top-level things (APIs, API keys, usage plans).
+    Lists come in creation order (rowid; an update keeps its row)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -51,8 +51,7 @@ class Documents:
 
     def put(self, account: str, region: str, kind: str, parent: str, id: str, doc: dict[str, Any]) -> dict:
         self.store.execute(
-            "INSERT INTO apigateway_docs(account, region, kind, parent, id, seq, doc) VALUES(?,?,?,?,?,"
-            "(SELECT COALESCE(MAX(seq), 0) + 1 FROM apigateway_docs),?) "
+            "INSERT INTO apigateway_docs(account, region, kind, parent, id, doc) VALUES(?,?,?,?,?,?) "
             "ON CONFLICT(account, region, kind, parent, id) DO UPDATE SET doc=excluded.doc",
             (account, region, kind, parent, id, json.dumps(doc)),
         )
@@ -68,7 +67,7 @@ class Documents:
 
     def list(self, account: str, region: str, kind: str, parent: str = "") -> list[dict]:
         rows = self.store.all(
-            "SELECT doc FROM apigateway_docs WHERE account=? AND region=? AND kind=? AND parent=? ORDER BY seq",
+            "SELECT doc FROM apigateway_docs WHERE account=? AND region=? AND kind=? AND parent=? ORDER BY rowid",
             (account, region, kind, parent),
         )
         return [json.loads(r[0]) for r in rows]
@@ -98,5 +97,5 @@ class Documents:
 
     def all_of(self, kind: str) -> list[tuple[str, str, dict]]:
         """Every document of a kind in every account and region: (account, region, doc)."""
-        rows = self.store.all("SELECT account, region, doc FROM apigateway_docs WHERE kind=? ORDER BY seq", (kind,))
+        rows = self.store.all("SELECT account, region, doc FROM apigateway_docs WHERE kind=? ORDER BY rowid", (kind,))
         return [(a, r, json.loads(d)) for a, r, d in rows]

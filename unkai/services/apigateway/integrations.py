@@ -58,8 +58,10 @@ def substitute_stage_variables(text: str, stage_variables: dict[str, str] | None
 
 
 async def invoke_lambda(cloud: Any, uri: str, payload: bytes, timeout: float,
-                        stage_variables: dict[str, str] | None = None) -> LambdaResult:
-    """Invoke the function synchronously; IntegrationTimeout past ``timeout`` seconds."""
+                        stage_variables: dict[str, str] | None = None,
+                        invocation_type: str = "RequestResponse") -> LambdaResult:
+    """Invoke the function (synchronously unless ``invocation_type`` is Event);
+    IntegrationTimeout past ``timeout`` seconds."""
     arn, region = function_arn(uri, stage_variables)
     qualifier = None
     parts = arn.split(":")
@@ -69,7 +71,8 @@ async def invoke_lambda(cloud: Any, uri: str, payload: bytes, timeout: float,
     if lam is None or not hasattr(lam, "invoke"):
         raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error")
     try:
-        result = await asyncio.wait_for(lam.invoke(arn, payload, region=region, qualifier=qualifier), timeout)
+        result = await asyncio.wait_for(lam.invoke(arn, payload, region=region, qualifier=qualifier,
+                                                   invocation_type=invocation_type), timeout)
     except asyncio.TimeoutError:
         raise IntegrationTimeout() from None
     except GatewayError:

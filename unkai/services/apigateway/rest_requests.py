@@ -316,8 +316,8 @@ class RestRequests:
         params = integration.get("requestParameters") or {}
         invocation = (params.get("integration.request.header.X-Amz-Invocation-Type") or "").strip("'")
         if invocation == "Event":
-            arn_uri = substitute_stage_variables(integration.get("uri", ""), st.variables)
-            await self._invoke_async(arn_uri, payload)
+            await invoke_lambda(self.cloud, integration.get("uri", ""), payload, timeout, st.variables,
+                                invocation_type="Event")
             state["integration_status"] = 202
             return self._integration_response(call, st, state, integration, "202", b"", {}, error_message=None)
         result = await invoke_lambda(self.cloud, integration.get("uri", ""), payload, timeout, st.variables)
@@ -330,14 +330,6 @@ class RestRequests:
                 message = result.payload.decode("utf-8", "replace")
         return self._integration_response(call, st, state, integration, None, result.payload, {},
                                           error_message=message)
-
-    async def _invoke_async(self, uri: str, payload: bytes) -> None:
-        from unkai.services.apigateway.integrations import function_arn
-
-        arn, _region = function_arn(uri)
-        with self.cloud.store.transaction():
-            self.cloud.jobs.enqueue("lambda.invoke", {"function": arn, "payload": payload.decode("utf-8", "replace"),
-                                                      "source": "apigateway"})
 
     async def _http(self, call: Call, st: RestStage, state: dict, method: dict, integration: dict,
                     timeout: float) -> Response:

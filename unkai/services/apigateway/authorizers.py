@@ -105,11 +105,11 @@ class Authorizers:
         if verdict != "Allow":
             raise GatewayError("ACCESS_DENIED", "User is not authorized to access this resource with an explicit "
                                "deny" if verdict == "Deny" else "User is not authorized to access this resource")
-        context: dict[str, Any] = {"principalId": output.get("principalId")}
+        context: dict[str, Any] = {"principalId": output.get("principalId"), "integrationLatency": 0}
         for k, v in (output.get("context") or {}).items():
             if isinstance(v, (dict, list)):
                 raise GatewayError("AUTHORIZER_CONFIGURATION_ERROR")
-            context[k] = v
+            context[k] = ("true" if v else "false") if isinstance(v, bool) else str(v)  # AWS passes strings
         if output.get("usageIdentifierKey"):
             context["_usageIdentifierKey"] = output["usageIdentifierKey"]
         return context

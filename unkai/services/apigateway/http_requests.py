@@ -192,7 +192,7 @@ class HttpRequests:
             api_id=call.api_id, stage=call.stage, auth=auth, identity=tuple(values), event=event,
             method_arn=route_arn, stage_variables=st.variables, ttl=ttl)
         principal = ctx.pop("principalId", None)
-        ctx = {k: v for k, v in ctx.items() if not k.startswith("_")}
+        ctx = {k: v for k, v in ctx.items() if not k.startswith("_") and k != "integrationLatency"}
         return {"lambda": ctx, "principalId": principal} if version == "2.0" else {**ctx, "principalId": principal}
 
     def _throttle(self, call: Call, st: HttpStage, route: dict) -> None:

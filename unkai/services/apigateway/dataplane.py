@@ -210,7 +210,7 @@ class DataPlane:
                 for stage in self.docs.list(account, region, "stage", api_id):
                     stage_name = stage.get("stageName") or stage.get("StageName")
                     url = urls.local_api_url(endpoint, api_id, stage_name, websocket=websocket)
-                    lines.append(f"API        {url}   ({name}; or {urls.path_form_url(endpoint, api_id, stage_name)})")
+                    lines.append(f"API        {url}   ({name}; or {urls.path_form_url(endpoint, api_id, stage_name, websocket)})")
         return lines
 
 

@@ -42,9 +42,10 @@ def local_api_url(endpoint: str, api_id: str, stage: str | None = None, websocke
     return url
 
 
-def path_form_url(endpoint: str, api_id: str, stage: str = "$default") -> str:
+def path_form_url(endpoint: str, api_id: str, stage: str = "$default", websocket: bool = False) -> str:
     """The path-form URL for clients that cannot resolve ``*.localhost`` or set a Host."""
-    return f"{endpoint.rstrip('/')}{PATH_PREFIX}{api_id}/{stage}"
+    url = f"{endpoint.rstrip('/')}{PATH_PREFIX}{api_id}/{stage}"
+    return url.replace("http://", "ws://", 1) if websocket else url
 
 
 def rewrite_url(text: str, endpoint: str) -> str:

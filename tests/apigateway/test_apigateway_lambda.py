@@ -121,6 +121,35 @@ def test_token_authorizer_with_cache(stack):
     assert later["calls"] > first["calls"]
 
 
+def test_request_authorizer(stack):
+    server, out = stack
+    guarded = url(server, out["RestApiId"], "/prod/guarded")
+    assert http.get(guarded, headers={"x-team": "blue"}).status_code == 401  # an identity source is missing
+    assert http.get(guarded + "?token=bad", headers={"x-team": "blue"}).status_code == 403
+    r = http.get(guarded + "?token=good", headers={"x-team": "blue"})
+    assert r.status_code == 200, r.text
+    authorizer = r.json()["requestContext"]["authorizer"]
+    assert authorizer["principalId"] == "req-user"
+    assert (authorizer["path"], authorizer["type"]) == ("/guarded", "REQUEST")
+
+
+def test_client_vanishing_mid_request_leaves_the_server_serving(stack):
+    import socket
+
+    server, out = stack
+    host, port = "127.0.0.1", int(server.endpoint.rsplit(":", 1)[1])
+    for _ in range(5):  # a promised body that never comes, then the client is gone
+        with socket.create_connection((host, port)) as s:
+            s.sendall(f"POST /_unkai/execute-api/{out['RestApiId']}/prod/items/1 HTTP/1.1\r\nHost: x\r\n"
+                      "Content-Length: 100000\r\n\r\npartial".encode())
+    with socket.create_connection((host, port)) as s:  # a slow handler's caller hangs up
+        s.sendall(f"GET /_unkai/execute-api/{out['RestApiId']}/prod/slow HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    r = http.post(url(server, out["RestApiId"], "/prod/items/2"), content=b"\xff\xfe not utf-8")
+    assert r.status_code == 200
+    assert r.json()["isBase64Encoded"] is True  # a body that is not UTF-8 reaches the handler intact
+    assert base64.b64decode(r.json()["body"]) == b"\xff\xfe not utf-8"
+
+
 def test_non_proxy_lambda_with_mapping_templates(stack):
     server, out = stack
     form = url(server, out["FormApiId"], "/v1/questions")

@@ -49,6 +49,15 @@ def token_authorizer(event, context):
                 {"Action": "execute-api:Invoke", "Effect": effect, "Resource": arn}]}}
 
 
+def request_authorizer(event, context):
+    """A REQUEST authorizer: sees the request's parts, answers with a policy."""
+    token = (event.get("queryStringParameters") or {}).get("token")
+    effect = "Allow" if token == "good" and event["headers"].get("X-Team") == "blue" else "Deny"
+    return {"principalId": "req-user", "context": {"path": event["path"], "type": event["type"]},
+            "policyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": effect, "Resource": event["methodArn"]}]}}
+
+
 def form(event, context):
     """Behind a non-proxy integration: the event is what the mapping template made."""
     if event.get("project_id") == "bad":

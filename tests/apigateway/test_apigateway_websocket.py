@@ -119,3 +119,19 @@ def test_unknown_api_or_stage_is_refused(unkai, ws_api):
         with pytest.raises(InvalidStatus) as exc:
             connect(bad).close()
         assert exc.value.response.status_code == 403
+
+
+def test_route_throttling(unkai, ws_api):
+    api, url, _ = ws_api
+    v2 = unkai.client("apigatewayv2")
+    v2.update_stage(ApiId=api["ApiId"], StageName="prod",
+                    RouteSettings={"ping": {"ThrottlingBurstLimit": 1, "ThrottlingRateLimit": 0.001}})
+    try:
+        with connect(url) as ws:
+            ws.send(json.dumps({"action": "ping"}))  # within the burst: a MOCK route, nothing comes back
+            ws.send(json.dumps({"action": "ping"}))
+            reply = json.loads(ws.recv(timeout=5))
+            assert reply["message"] == "Too Many Requests" and reply["connectionId"]
+            assert connection_id(ws)  # other routes are not throttled; the connection stays
+    finally:
+        v2.update_stage(ApiId=api["ApiId"], StageName="prod", RouteSettings={})

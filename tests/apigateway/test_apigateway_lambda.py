@@ -260,3 +260,33 @@ def test_rest_access_log(stack):
     assert rest and rest[-1]["status"] == "502" and rest[-1]["httpMethod"] == "GET"
     assert rest[-1]["ip"] == "127.0.0.1" and rest[-1]["protocol"] == "HTTP/1.1"
 
+
+
+def test_cors_page_served_from_s3(stack):
+    """A page on the stack's S3 website posts JSON to the HTTP API and the REST API
+    (SAM's CorsConfiguration and Cors) from headless Chromium: preflights and all."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from browser import chromium
+
+    server, out = stack
+    script = f"""
+    const show = (id, text) => {{ document.getElementById(id).textContent = text; }};
+    const ask = (url, id) => fetch(url, {{method: "POST", body: JSON.stringify({{q: id}}),
+                                         headers: {{"content-type": "application/json", "x-custom": "1"}}}})
+      .then(r => r.json()).then(d => show(id, "got " + d.got.q)).catch(e => show(id, "blocked " + e));
+    ask({json.dumps(out["CorsHttpUrl"] + "/questions")}, "http");
+    ask({json.dumps(out["CorsRestUrl"] + "/questions")}, "rest");
+    """
+    s3 = server.client("s3")
+    s3.put_object(Bucket=out["SiteBucket"], Key="index.html", ContentType="text/html",
+                  Body=b'<!doctype html><p id="http">waiting</p><p id="rest">waiting</p><script src="app.js"></script>')
+    s3.put_object(Bucket=out["SiteBucket"], Key="app.js", Body=script.encode(), ContentType="application/javascript")
+    with chromium() as browser:
+        page = browser.new_page()
+        assert page.goto(out["SiteUrl"] + "/").status == 200
+        page.wait_for_function("['http', 'rest'].every(id => document.getElementById(id).textContent !== 'waiting')",
+                               timeout=30000)
+        assert page.text_content("#http") == "got http"
+        assert page.text_content("#rest") == "got rest"

@@ -58,6 +58,14 @@ def request_authorizer(event, context):
                 {"Action": "execute-api:Invoke", "Effect": effect, "Resource": event["methodArn"]}]}}
 
 
+def question(event, context):
+    """Behind the CORS page's two APIs (REST proxies must send their own CORS header)."""
+    body = json.loads(base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"])
+    return {"statusCode": 200, "headers": {"Access-Control-Allow-Origin": "*", "content-type": "application/json"},
+            "body": json.dumps({"got": body, "ip": event["requestContext"].get("identity", {}).get("sourceIp")
+                                or event["requestContext"].get("http", {}).get("sourceIp")})}
+
+
 def form(event, context):
     """Behind a non-proxy integration: the event is what the mapping template made."""
     if event.get("project_id") == "bad":

@@ -285,3 +285,28 @@ def test_import_openapi_with_cors_preflight(ag, unkai):
     r = httpx.options(url, headers={"origin": "https://site.example", "access-control-request-method": "GET"})
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] == "https://site.example"
+
+
+def test_apis_and_quotas_survive_kill_9(tmp_path):
+    from unkai.testing import UnkaiServer
+
+    server = UnkaiServer(tmp_path / "state").start()
+    try:
+        ag = server.client("apigateway")
+        api, _ = mock_api(ag, apiKeyRequired=True)
+        ag.create_deployment(restApiId=api["id"], stageName="prod")
+        key = ag.create_api_key(name="k", enabled=True)
+        plan = ag.create_usage_plan(name="p", apiStages=[{"apiId": api["id"], "stage": "prod"}],
+                                    quota={"limit": 2, "period": "MONTH"})
+        ag.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+        headers = {"x-api-key": key["value"]}
+        assert httpx.post(stage_url(server, api["id"]) + "/items", json={}, headers=headers).status_code == 200
+        server.kill()  # SIGKILL: nothing flushed on the way out
+        server.start()  # a new port: a new client
+        ag = server.client("apigateway")
+        assert ag.get_rest_api(restApiId=api["id"])["name"] == api["name"]
+        assert httpx.post(stage_url(server, api["id"]) + "/items", json={}, headers=headers).status_code == 200
+        r = httpx.post(stage_url(server, api["id"]) + "/items", json={}, headers=headers)
+        assert (r.status_code, r.json()) == (429, {"message": "Limit Exceeded"})  # the count survived
+    finally:
+        server.stop()

@@ -310,3 +310,50 @@ def test_apis_and_quotas_survive_kill_9(tmp_path):
         assert (r.status_code, r.json()) == (429, {"message": "Limit Exceeded"})  # the count survived
     finally:
         server.stop()
+
+
+def test_aws_integrations_with_sqs_sns_and_dynamodb(ag, unkai):
+    sqs = unkai.client("sqs")
+    queue = sqs.create_queue(QueueName=f"from-api-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    ddb = unkai.client("dynamodb")
+    table = f"from-api-{uuid.uuid4().hex[:6]}"
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    api = ag.create_rest_api(name="services")
+    account, name = queue.rsplit("/", 2)[-2:]
+    routes = {
+        "enqueue": {"uri": f"arn:aws:apigateway:us-east-1:sqs:path/{account}/{name}",
+                    "requestParameters": {"integration.request.header.Content-Type":
+                                          "'application/x-www-form-urlencoded'"},
+                    "requestTemplates": {"application/json": "Action=SendMessage&MessageBody=$util.urlEncode($input.body)"}},
+        "save": {"uri": "arn:aws:apigateway:us-east-1:dynamodb:action/PutItem",
+                 "requestTemplates": {"application/json": json.dumps({
+                     "TableName": table, "Item": {"id": {"S": "$input.path('$.id')"},
+                                                  "ip": {"S": "$context.identity.sourceIp"}}})}},
+        "broken": {"uri": "arn:aws:apigateway:us-east-1:dynamodb:action/PutItem",
+                   "requestTemplates": {"application/json": json.dumps({
+                       "TableName": "no-such-table", "Item": {"id": {"S": "x"}}})}},
+    }
+    for part, conf in routes.items():
+        res = ag.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart=part)
+        ag.put_method(restApiId=api["id"], resourceId=res["id"], httpMethod="POST", authorizationType="NONE")
+        ag.put_integration(restApiId=api["id"], resourceId=res["id"], httpMethod="POST", type="AWS",
+                           integrationHttpMethod="POST", credentials="arn:aws:iam::000000000000:role/apigw", **conf)
+        ag.put_integration_response(restApiId=api["id"], resourceId=res["id"], httpMethod="POST", statusCode="200",
+                                    responseTemplates={"application/json": '{"done": true}'})
+        ag.put_integration_response(restApiId=api["id"], resourceId=res["id"], httpMethod="POST", statusCode="400",
+                                    selectionPattern="4\\d\\d",
+                                    responseTemplates={"application/json": '{"failed": $input.json(\'$\')}'})
+    ag.create_deployment(restApiId=api["id"], stageName="prod")
+    base = stage_url(unkai, api["id"])
+    r = httpx.post(base + "/enqueue", json={"order": 1})
+    assert (r.status_code, r.json()) == (200, {"done": True})
+    messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(messages[0]["Body"]) == {"order": 1}
+    r = httpx.post(base + "/save", json={"id": "a1"})
+    assert (r.status_code, r.json()) == (200, {"done": True})
+    assert ddb.get_item(TableName=table, Key={"id": {"S": "a1"}})["Item"]["ip"] == {"S": "127.0.0.1"}
+    r = httpx.post(base + "/broken", json={})  # DynamoDB's 400 picks the error response
+    assert r.status_code == 400
+    assert r.json()["failed"]["__type"].endswith("ResourceNotFoundException")

@@ -26,6 +26,9 @@ WAIT_MEMBERS = {"WaitTimeSeconds"}
 NOT_FUZZED = {"s3": {"WriteGetObjectResponse", "SelectObjectContent"}}
 
 
+HTTP = httpx.Client(timeout=30)  # one client: building one per request costs more than the request
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     srv = UnkaiServer(tmp_path_factory.mktemp("fuzz") / "state").start()
@@ -45,9 +48,19 @@ def _strings(shape) -> st.SearchStrategy:
     )
 
 
+_STRATEGIES: dict = {}
+
+
 def value_for(shape, depth: int = 0) -> st.SearchStrategy:
+    key = (id(shape), depth)
+    if key not in _STRATEGIES:
+        _STRATEGIES[key] = _value_for(shape, depth)
+    return _STRATEGIES[key]
+
+
+def _value_for(shape, depth: int) -> st.SearchStrategy:
     t = shape.type_name
-    if depth > 4:
+    if depth > 3:
         return st.none()
     if t == "structure":
         members = {n: value_for(m, depth + 1) for n, m in shape.members.items()
@@ -70,6 +83,15 @@ def value_for(shape, depth: int = 0) -> st.SearchStrategy:
     return _strings(shape)
 
 
+_MODELS: dict = {}
+
+
+def _model(name: str):
+    if name not in _MODELS:
+        _MODELS[name] = botocore.session.get_session().get_service_model(name)
+    return _MODELS[name]
+
+
 def _services(server):
     return sorted(server.get("/_unkai/health")["services"])
 
@@ -88,7 +110,7 @@ def _send(server, model, op, params) -> httpx.Response:
     url = server.endpoint + (req["url_path"] or "/")
     if query:
         url += ("&" if "?" in url else "?") + (urlencode(query, doseq=True) if isinstance(query, dict) else query)
-    return httpx.request(req["method"], url, headers=headers, content=body or b"", timeout=30)
+    return HTTP.request(req["method"], url, headers=headers, content=body or b"")
 
 
 FUZZED = ["sqs", "sns", "dynamodb", "dynamodbstreams", "s3", "lambda", "logs", "apigateway", "apigatewayv2",
@@ -102,13 +124,12 @@ def test_model_driven_requests_never_fail_server_side(server, name):
     _fuzz_service(server, name)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
+@settings(max_examples=100, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def _fuzz_service(server, name, data):
-    session = botocore.session.get_session()
-    model = session.get_service_model(name)
+    model = _model(name)
     ops = [o for o in model.operation_names if o not in NOT_FUZZED.get(name, set())]
     op = model.operation_model(data.draw(st.sampled_from(ops), label="operation"))
     params = data.draw(value_for(op.input_shape) if op.input_shape is not None else st.just({}), label="params")
@@ -142,7 +163,7 @@ def test_garbage_requests_never_fail_server_side(server, method, path, target, c
         headers["authorization"] = SIG.format(svc=service)
     url = server.endpoint + "/" + path.lstrip("/")
     try:
-        resp = httpx.request(method, url, headers=headers, content=body, timeout=30)
+        resp = HTTP.request(method, url, headers=headers, content=body)
     except (httpx.InvalidURL, httpx.LocalProtocolError, UnicodeEncodeError):
         return  # the client refuses to send it
     assert resp.status_code < 500 or resp.status_code == 501, (method, path, target, body[:80], resp.text[:300])

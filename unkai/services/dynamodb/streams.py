@@ -144,13 +144,26 @@ class StreamLog:
         self.store.after_commit(lambda: self.signals.notify(("dynamodb-stream", stream.arn)))
 
     def trim(self) -> None:
-        """Drop records past retention, and streams disabled for longer than that."""
+        """Drop records past retention, and streams disabled for longer than that.
+        Records of a stream are in creation order, so each stream is trimmed from its
+        oldest record forward (no index on the creation time to keep up on writes)."""
         horizon = self.clock.now() - RETENTION
         with self.store.transaction():
             self.store.execute(
                 "UPDATE dynamodb_streams SET last_seq=MAX(last_seq, COALESCE((SELECT MAX(seq) FROM "
                 "dynamodb_stream_records r WHERE r.stream_id=dynamodb_streams.id), 0))")
-            self.store.execute("DELETE FROM dynamodb_stream_records WHERE created < ?", (horizon,))
+            for (stream_id,) in self.store.all("SELECT id FROM dynamodb_streams"):
+                while True:
+                    rows = self.store.all("SELECT seq, created FROM dynamodb_stream_records WHERE stream_id=? "
+                                          "ORDER BY seq LIMIT 1000", (stream_id,))
+                    expired = 0
+                    while expired < len(rows) and rows[expired][1] < horizon:
+                        expired += 1
+                    if expired:
+                        self.store.execute("DELETE FROM dynamodb_stream_records WHERE stream_id=? AND seq<=?",
+                                           (stream_id, rows[expired - 1][0]))
+                    if expired < 1000:
+                        break
             self.store.execute("DELETE FROM dynamodb_streams WHERE disabled IS NOT NULL AND disabled < ?",
                                (horizon,))
 

@@ -291,3 +291,42 @@ def test_consumed_capacity(ddb, simple):
     assert r["ConsumedCapacity"] == {"TableName": simple, "CapacityUnits": 2.0}
     r = ddb.get_item(TableName=simple, Key={"pk": {"S": "cap"}}, ReturnConsumedCapacity="TOTAL")
     assert r["ConsumedCapacity"]["CapacityUnits"] == 0.5
+
+
+@pytest.mark.parametrize("expression,names,values,message", [
+    ("a = :v", {"#unused": "x"}, {":v": {"S": "x"}},
+     "Value provided in ExpressionAttributeNames unused in expressions: keys: {#unused}"),
+    ("#nope = :v", None, {":v": {"S": "x"}},
+     "Invalid ConditionExpression: An expression attribute name used in the document path is not defined; "
+     "attribute name: #nope"),
+    ("attribute_type(a, :t)", None, {":t": {"S": "X"}},
+     "Invalid ConditionExpression: Invalid attribute type name found; type: X, valid types: "
+     "{ B,BOOL,BS,L,M,N,NS,NULL,S,SS }"),
+    ("a BETWEEN :hi AND :lo", None, {":hi": {"N": "5"}, ":lo": {"N": "1"}},
+     "Invalid ConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower "
+     "bound; lower bound operand: AttributeValue: {N:5}, upper bound operand: AttributeValue: {N:1}"),
+    ("begins_with(a, :n)", None, {":n": {"N": "1"}},
+     "Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: "
+     "begins_with, operand type: N"),
+    ("a = :v AND", None, {":v": {"S": "x"}}, 'Invalid ConditionExpression: Syntax error; token: "<EOF>", near: "AND"'),
+    ("foo(a)", None, None, "Invalid ConditionExpression: Invalid function name; function: foo"),
+    ("size(a)", None, None, 'Invalid ConditionExpression: Syntax error; token: "<EOF>", near: ")"'),
+])
+def test_condition_validation_messages(ddb, simple, expression, names, values, message):
+    kwargs = {}
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
+    if values:
+        kwargs["ExpressionAttributeValues"] = values
+    with pytest.raises(ClientError) as exc:
+        ddb.put_item(TableName=simple, Item={"pk": {"S": "cond"}}, ConditionExpression=expression, **kwargs)
+    assert error(exc) == ("ValidationException", message)
+
+
+def test_conditions_on_nested_paths(ddb, simple):
+    put(ddb, simple, pk={"S": "nest"}, doc={"M": {"tags": {"L": [{"S": "x"}, {"N": "2"}]}, "n": {"NULL": True}}})
+    ok = {":x": {"S": "x"}, ":two": {"N": "2"}}
+    ddb.delete_item(TableName=simple, Key={"pk": {"S": "nest"}}, ExpressionAttributeValues=ok,
+                    ConditionExpression="doc.tags[0] = :x AND doc.tags[1] = :two AND contains(doc.tags, :x) AND "
+                                        "size(doc.tags) = :two AND NOT attribute_exists(doc.tags[2])")
+    assert get(ddb, simple, pk={"S": "nest"}) is None

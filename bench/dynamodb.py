@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import random
 import sys
 import threading
 import time
@@ -121,11 +122,36 @@ def throughput(server: harness.Server, table: str, seconds: float, threads: int 
     return sum(counts) / seconds
 
 
-def measure(s: Scenario, n: int) -> dict[str, Any]:
-    return {"put_item": harness.stats(harness.timed(s.put, n)),
-            "get_item": harness.stats(harness.timed(s.get, n)),
-            "update_item_conditional": harness.stats(harness.timed(s.update, n)),
-            "query_10_items": harness.stats(harness.timed(s.query, n))}
+OPERATIONS = {"put_item": "put", "get_item": "get", "update_item_conditional": "update", "query_10_items": "query"}
+
+
+def interleaved(calls: dict[str, Any], rounds: int, warmup: int = 30) -> dict[str, list[float]]:
+    """Time each call once per round, in a shuffled order, so every target sees the same
+    machine (a busy neighbour slows all of them alike, not whichever ran at the time)."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    order = list(calls)
+    for i in range(warmup + rounds):
+        random.shuffle(order)
+        for name in order:
+            t = time.perf_counter()
+            calls[name]()
+            if i >= warmup:
+                samples[name].append(time.perf_counter() - t)
+    return samples
+
+
+def measure(scenarios: dict[str, Scenario], n: int, n_slow: int) -> dict[str, dict[str, Any]]:
+    """Every operation on every target, interleaved: all targets for n_slow rounds, then
+    the floor and unkai alone for the rest."""
+    results: dict[str, dict[str, Any]] = {name: {} for name in scenarios}
+    fast = {k: v for k, v in scenarios.items() if k in ("floor", "unkai")}
+    for op, method in OPERATIONS.items():
+        print(f"  {op} ...", flush=True)
+        samples = interleaved({k: getattr(v, method) for k, v in scenarios.items()}, n_slow)
+        more = interleaved({k: getattr(v, method) for k, v in fast.items()}, max(0, n - n_slow), warmup=0)
+        for name in scenarios:
+            results[name][op] = harness.stats(samples[name] + more.get(name, []))
+    return results
 
 
 def main() -> None:
@@ -152,10 +178,11 @@ def main() -> None:
                 print(f"could not use {start.__name__}: {exc}")
                 continue
             servers.append(server)
+        print("measuring every target, interleaved ...", flush=True)
+        results.update(measure(scenarios, n, n_slow))
         for name, s in scenarios.items():
-            print(f"measuring {name} ...", flush=True)
-            results[name] = measure(s, n if name in ("floor", "unkai") else n_slow)
             if name != "floor":
+                print(f"put_item/s from 4 threads: {name} ...", flush=True)
                 results[name]["puts_per_s_4_threads_stream"] = round(throughput(s.server, s.table,
                                                                                 3 if args.quick else 5))
         # Query cost against table size: the same 10-item Query on 1,000 and on `big` items.
@@ -168,8 +195,9 @@ def main() -> None:
         create(large.ddb, "large", stream=False)
         load(unkai, "large", big // 10, 10)
         results["load_seconds"] = round(time.perf_counter() - started, 1)
-        results["query_1k_items"] = harness.stats(harness.timed(lambda: small.query("p50"), n))
-        results[f"query_{big // 1000}k_items"] = harness.stats(harness.timed(lambda: large.query(f"p{big // 20}"), n))
+        sizes = interleaved({"small": lambda: small.query("p50"), "large": lambda: large.query(f"p{big // 20}")}, n)
+        results["query_1k_items"] = harness.stats(sizes["small"])
+        results[f"query_{big // 1000}k_items"] = harness.stats(sizes["large"])
         results["big"] = big
         results["unkai_rss_mb"] = round(unkai.rss_mb(), 1)
     finally:

@@ -194,3 +194,21 @@ def test_query_never_scans_other_partitions(unkai, ddb):
             writer.put_item(Item={"pk": "big" if i % 3 else "small", "sk": i})
     r = res.query(KeyConditionExpression=Key("pk").eq("small") & Key("sk").between(30, 60))
     assert r["ScannedCount"] == r["Count"] == 11
+
+
+def test_legacy_key_conditions_and_filters(ddb):
+    table = make_table(ddb, range_key=("sk", "N"))
+    for i in range(10):
+        ddb.put_item(TableName=table, Item={"pk": {"S": "L"}, "sk": {"N": str(i)}, "kind": {"S": "even" if i % 2 == 0 else "odd"}})
+    r = ddb.query(TableName=table, KeyConditions={
+        "pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "L"}]},
+        "sk": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "2"}, {"N": "7"}]}},
+        QueryFilter={"kind": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "odd"}]}},
+        AttributesToGet=["sk"])
+    assert [i["sk"]["N"] for i in r["Items"]] == ["3", "5", "7"] and r["ScannedCount"] == 6
+    r = ddb.scan(TableName=table, ScanFilter={"sk": {"ComparisonOperator": "IN",
+                                                     "AttributeValueList": [{"N": "1"}, {"N": "8"}]},
+                                              "kind": {"ComparisonOperator": "BEGINS_WITH",
+                                                       "AttributeValueList": [{"S": "ev"}]}},
+                 ConditionalOperator="OR", Select="COUNT")
+    assert r["Count"] == 6

@@ -258,6 +258,18 @@ def test_validate_reports_parameter_errors_with_file_and_line(tmp_path, args, me
     assert "Traceback" not in result.stderr
 
 
+def test_samconfig_gives_the_stack_name_and_parameter_defaults(tmp_path):
+    template = write(tmp_path, STACK)
+    (template.parent / "samconfig.toml").write_text(
+        'version = 0.1\n[default.deploy.parameters]\nstack_name = "shop"\n'
+        'parameter_overrides = "Env=prd Names=\\"x,y\\""\n')
+    result = unkai_cli("validate", str(template))
+    assert result.returncode == 0, result.stderr
+    assert "stack shop in us-east-1, 6 resources" in result.stdout  # OnlyInPrd is in
+    result = unkai_cli("validate", str(template), "--parameter-overrides", "Env=dev")
+    assert "stack shop in us-east-1, 5 resources" in result.stdout  # the command line wins
+
+
 def test_validate_lists_what_would_be_deployed(tmp_path):
     template = write(tmp_path, STACK)
     result = unkai_cli("validate", cwd=template.parent)

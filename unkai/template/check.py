@@ -8,7 +8,7 @@ from unkai.config import ACCOUNT_ID
 from unkai.services import discover
 from unkai.template import loader
 from unkai.template.accepted import Accepted
-from unkai.template.engine import default_stack_name
+from unkai.template.engine import default_stack_name, samconfig_overrides
 from unkai.template.plan import make_plan
 
 
@@ -24,6 +24,7 @@ def validate(template: Path, region: str, overrides: dict[str, str], stack_name:
     source = loader.load(template)
     name = stack_name or default_stack_name(template)
     stack_id = f"arn:aws:cloudformation:{region}:{ACCOUNT_ID}:stack/{name}/validation"
+    overrides = {**samconfig_overrides(template), **overrides}
     plan = make_plan(source, name, stack_id, region, ACCOUNT_ID, overrides, ssm=None)
     supported = supported_types()
     lines = [f"{source.file} is a valid template: stack {name} in {region}, {len(plan.order)} resources"]

@@ -41,20 +41,40 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def samconfig(template: Path) -> dict[str, Any]:
+    """``[default.deploy.parameters]`` of the samconfig.toml beside the template (as `sam deploy` reads it)."""
+    config = loader.find_template(template).resolve().parent / "samconfig.toml"
+    if not config.is_file():
+        return {}
+    import tomllib
+
+    try:
+        data = tomllib.loads(config.read_text())
+    except (OSError, ValueError) as exc:
+        say(f"unkai: ignoring {config}: {exc}")
+        return {}
+    found = data.get("default", {}).get("deploy", {}).get("parameters", {})
+    return found if isinstance(found, dict) else {}
+
+
+def samconfig_overrides(template: Path) -> dict[str, str]:
+    """samconfig.toml's parameter_overrides ("K=V K2=V2" or a list of "K=V")."""
+    raw = samconfig(template).get("parameter_overrides") or []
+    items = raw.split() if isinstance(raw, str) else [str(x) for x in raw]
+    found = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if eq:
+            found[key] = value.strip('"')
+    return found
+
+
 def default_stack_name(template: Path) -> str:
     """samconfig.toml's stack_name if there is one, else the template directory's name."""
+    name = samconfig(template).get("stack_name")
+    if isinstance(name, str) and _STACK_NAME.match(name):
+        return name
     path = loader.find_template(template).resolve()
-    config = path.parent / "samconfig.toml"
-    if config.is_file():
-        import tomllib
-
-        try:
-            data = tomllib.loads(config.read_text())
-            name = data.get("default", {}).get("deploy", {}).get("parameters", {}).get("stack_name")
-            if isinstance(name, str) and _STACK_NAME.match(name):
-                return name
-        except (OSError, ValueError):
-            pass
     name = re.sub(r"[^A-Za-z0-9-]+", "-", path.parent.name).strip("-")
     if not name or not name[0].isalpha():
         name = "unkai-" + name if name else "unkai"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from unkai.template import loader
-from unkai.template.engine import Deployer, Outcome, default_stack_name, say
+from unkai.template.engine import Deployer, Outcome, default_stack_name, samconfig_overrides, say
 from unkai.template.loader import TemplateError
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ class StackRunner:
         self.template = loader.find_template(Path(template)).resolve()
         self.stack_name = stack_name or default_stack_name(self.template)
         self.region = region
-        self.overrides = overrides
+        self.overrides = {**samconfig_overrides(self.template), **overrides}  # the command line wins
         self.deployer = Deployer(cloud)
         self.outcome: Outcome | None = None
         self.applying = 0

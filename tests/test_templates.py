@@ -417,3 +417,48 @@ def test_requirements_are_installed_once_per_change(tmp_path):
     with UnkaiServer(state, str(template)) as server:  # unchanged: taken from the cache
         assert server.output().count("Good: installing") == 1  # only the first run's line
     assert installed[0].stat().st_mtime_ns == before
+
+
+def test_a_refused_update_keeps_the_resource_and_its_dependents(tmp_path):
+    good = textwrap.dedent("""\
+        Resources:
+          Dlq:
+            Type: AWS::SQS::Queue
+            Properties:
+              QueueName: dead
+              VisibilityTimeout: 30
+          Jobs:
+            Type: AWS::SQS::Queue
+            Properties:
+              QueueName: jobs
+              RedrivePolicy: {deadLetterTargetArn: !GetAtt Dlq.Arn, maxReceiveCount: 2}
+        Outputs:
+          DlqArn:
+            Value: !GetAtt Dlq.Arn
+        """)
+    template = write(tmp_path, good)
+    state = tmp_path / "state"
+    with UnkaiServer(state, str(template)):
+        pass
+    template.write_text(good.replace("VisibilityTimeout: 30", "VisibilityTimeout: 99999"))
+    with UnkaiServer(state, str(template)) as server:
+        assert "Resources.Dlq" in server.output() and "VisibilityTimeout" in server.output()
+        cfn = server.client("cloudformation")
+        stack = cfn.describe_stacks(StackName="app")["Stacks"][0]
+        assert stack["StackStatus"] == "UPDATE_FAILED"
+        assert stack["Outputs"] == [{"OutputKey": "DlqArn", "OutputValue": "arn:aws:sqs:us-east-1:000000000000:dead"}]
+        statuses = {r["LogicalResourceId"]: r["ResourceStatus"]
+                    for r in cfn.list_stack_resources(StackName="app")["StackResourceSummaries"]}
+        assert statuses == {"Dlq": "UPDATE_FAILED", "Jobs": "CREATE_COMPLETE"}
+        sqs = server.client("sqs")
+        url = sqs.get_queue_url(QueueName="dead")["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+        assert attrs["VisibilityTimeout"] == "30"
+    template.write_text(good.replace("VisibilityTimeout: 30", "VisibilityTimeout: 60"))
+    with UnkaiServer(state, str(template)) as server:
+        cfn = server.client("cloudformation")
+        assert cfn.describe_stacks(StackName="app")["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+        sqs = server.client("sqs")
+        url = sqs.get_queue_url(QueueName="dead")["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+        assert attrs["VisibilityTimeout"] == "60"

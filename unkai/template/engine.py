@@ -190,7 +190,7 @@ class Deployer:
 
         def lookup(logical_id: str) -> tuple[Any, dict[str, Any]] | None:
             res = made.get(logical_id)
-            if res is None or not res.ok:
+            if res is None or not res.usable:
                 return None
             return res.ref, res.attributes
 
@@ -203,7 +203,7 @@ class Deployer:
             record = StackResource(logical_id, kind, None, None, depends=sorted(plan.depends[logical_id]),
                                    updated=now, seq=seq)
             made[logical_id] = record
-            broken = sorted(d for d in plan.depends[logical_id] if not made[d].ok)
+            broken = sorted(d for d in plan.depends[logical_id] if not made[d].usable)
             if logical_id in install_errors:
                 record.status, record.reason = "CREATE_FAILED", install_errors[logical_id]
                 outcome.failed[logical_id] = install_errors[logical_id]
@@ -231,8 +231,8 @@ class Deployer:
             previous = old.get(logical_id)
             try:
                 with self.cloud.store.transaction():
-                    if previous is not None and previous.type == kind and previous.ok and previous.physical_id:
-                        if previous.props == props:
+                    if previous is not None and previous.type == kind and previous.physical_id:
+                        if previous.ok and previous.props == props:
                             record.physical_id, record.ref = previous.physical_id, previous.ref
                             record.attributes, record.status = previous.attributes, previous.status
                             record.updated = previous.updated
@@ -242,7 +242,7 @@ class Deployer:
                         record.status = "UPDATE_COMPLETE"
                         outcome.updated.append(logical_id)
                     else:
-                        if previous is not None and previous.physical_id and previous.ok:
+                        if previous is not None and previous.physical_id:
                             self._delete(by_type, ctx, previous)
                         got = provider.create_resource(ctx, kind, logical_id, props)
                         record.status = "CREATE_COMPLETE"
@@ -264,7 +264,7 @@ class Deployer:
             retain = (old_definitions.get(res.logical_id) or {}).get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
             try:
                 with self.cloud.store.transaction():
-                    if res.physical_id and res.ok and not retain:
+                    if res.physical_id and not retain:
                         self._delete(by_type, ctx, res)
             except Exception as exc:  # as above: reported, and the rest goes on
                 say(f"unkai: could not delete {res.logical_id} ({res.type}): {type(exc).__name__}: {exc}")
@@ -296,7 +296,7 @@ class Deployer:
     @staticmethod
     def _carry_over(previous: StackResource | None, record: StackResource) -> None:
         """A failed update keeps the resource that was there (CloudFormation keeps the old one)."""
-        if previous is not None and previous.ok and previous.type == record.type:
+        if previous is not None and previous.physical_id and previous.type == record.type:
             record.physical_id, record.ref, record.attributes = previous.physical_id, previous.ref, previous.attributes
             record.props = previous.props
 
@@ -370,7 +370,7 @@ def _placeholder(record: StackResource, plan: Plan, kind: str) -> None:
     """An unsupported resource: nothing exists, but references to it resolve to plausible stand-ins."""
     service = kind.split("::")[1].lower() if kind.count("::") == 2 else "unknown"
     name = f"{plan.stack_name}-{record.logical_id}"
-    record.physical_id, record.ref = name, name
+    record.physical_id, record.ref = None, name  # nothing exists: a later provider creates it afresh
     arn = f"arn:aws:{service}:{plan.region}:{plan.account}:{name}"
     record.attributes = _AnyAttribute(arn)
     record.status = "CREATE_COMPLETE"

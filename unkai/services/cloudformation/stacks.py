@@ -83,6 +83,11 @@ class StackResource:
     def ok(self) -> bool:
         return self.status.endswith("_COMPLETE")
 
+    @property
+    def usable(self) -> bool:
+        """References to it resolve: it is complete, or a failed update left the old one in place."""
+        return self.ok or self.physical_id is not None
+
 
 _STACK_COLUMNS = ("stack_id, account, region, name, status, reason, description, template, processed, parameters, "
                   "outputs, created, updated, deleted")

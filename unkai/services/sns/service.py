@@ -82,6 +82,7 @@ MIGRATIONS = [
 ]
 
 DEDUP_WINDOW = 300.0
+DEDUP_SWEEP = 1000  # FIFO publishes between sweeps of expired deduplication ids
 TOKEN_LIFETIME = 3 * 24 * 3600.0
 PAGE = 100
 MAX_TAGS = 50
@@ -582,6 +583,7 @@ class SNS(Service):
 
     def _new_token(self, topic_arn: str, subscription_arn: str, restore: dict | None = None) -> str:
         token = secrets.token_hex(64)
+        self.store.execute("DELETE FROM sns_tokens WHERE expires < ?", (self.clock.now(),))
         self.store.execute("INSERT INTO sns_tokens(token, topic_arn, subscription_arn, expires, restore) "
                            "VALUES(?,?,?,?,?)", (token, topic_arn, subscription_arn,
                                                  self.clock.now() + TOKEN_LIFETIME,
@@ -791,6 +793,8 @@ class SNS(Service):
             if hit and hit[2] > now:
                 return {"MessageId": hit[0], "SequenceNumber": hit[1]}
             counter = self.store.one("UPDATE sns_topics SET seq=seq+1 WHERE id=? RETURNING seq", (topic.id,))[0]
+            if counter % DEDUP_SWEEP == 0:  # forget deduplication ids past their window now and then
+                self.store.execute("DELETE FROM sns_dedup WHERE topic_id=? AND expires < ?", (topic.id, now))
             msg.sequence = f"{10000000000000000000 + counter:020d}"
             self.store.execute(
                 "INSERT INTO sns_dedup(topic_id, dedup_key, message_id, seq, expires) VALUES(?,?,?,?,?) "

@@ -186,6 +186,22 @@ def test_subscriptions_lifecycle(sns, sqs):
     assert not any(s["TopicArn"] == arn for s in sns.list_subscriptions()["Subscriptions"])
 
 
+def test_list_subscriptions_pages(sns):
+    arn = topic(sns)
+    created = [sns.subscribe(TopicArn=arn, Protocol="lambda", ReturnSubscriptionArn=True,
+                             Endpoint=f"arn:aws:lambda:us-east-1:000000000000:function:f{i}")["SubscriptionArn"]
+               for i in range(101)]
+    first = sns.list_subscriptions_by_topic(TopicArn=arn)
+    assert len(first["Subscriptions"]) == 100 and first["NextToken"]
+    second = sns.list_subscriptions_by_topic(TopicArn=arn, NextToken=first["NextToken"])
+    assert "NextToken" not in second
+    assert [s["SubscriptionArn"] for s in first["Subscriptions"] + second["Subscriptions"]] == created
+    with pytest.raises(ClientError) as exc:
+        sns.list_subscriptions_by_topic(TopicArn=arn, NextToken="garbage")
+    assert message(exc) == "Invalid parameter: NextToken"
+    sns.delete_topic(TopicArn=arn)
+
+
 def test_subscribe_rejects_bad_endpoints(sns, sqs):
     arn = topic(sns)
     fifo = topic(sns, name() + ".fifo", FifoTopic="true")
@@ -204,6 +220,12 @@ def test_subscribe_rejects_bad_endpoints(sns, sqs):
         with pytest.raises(ClientError) as exc:
             sns.subscribe(TopicArn=topic_arn, Protocol=protocol, Endpoint=endpoint)
         assert code(exc) == "InvalidParameter" and message(exc) == text
+    with pytest.raises(ClientError) as exc:
+        sns.unsubscribe(SubscriptionArn="nope")
+    assert message(exc) == "Invalid parameter: SubscriptionArn Reason: An ARN must have at least 6 elements, not 1"
+    with pytest.raises(ClientError) as exc:
+        sns.get_subscription_attributes(SubscriptionArn=arn + ":00000000-0000-4000-8000-000000000000")
+    assert code(exc) == "NotFound"
     with pytest.raises(ClientError) as exc:
         sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=fifo_queue.replace(".fifo", ""),
                       Attributes={"RedrivePolicy": '{"deadLetterTargetArn": "nope"}'})

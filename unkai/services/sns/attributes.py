@@ -68,68 +68,68 @@ def check_topic_name(name: str, fifo: bool) -> None:
         raise invalid("Topic Name")
 
 
-def check_topic_attribute(name: str, value: Any, fifo: bool, creating: bool, prefix: str = "") -> str:
+def check_topic_attribute(name: str, value: Any, fifo: bool, creating: bool) -> str:
     """One topic attribute as a client sets it; returns the value to keep."""
     if name not in TOPIC_SETTABLE:
-        raise invalid(f"{prefix}AttributeName")
+        raise invalid("AttributeName")
     value = "" if value is None else str(value)
     if name == "FifoTopic":
         if not creating:
-            raise invalid(f"{prefix}AttributeName")
+            raise invalid("AttributeName")
         if value.lower() not in ("true", "false"):
-            raise invalid(f"{prefix}FifoTopic Reason: FifoTopic must be true or false")
+            raise invalid("FifoTopic Reason: FifoTopic must be true or false")
         return value.lower()
     if name in FIFO_ONLY and not fifo:
-        raise invalid(f"{prefix}{name} Reason: {name} is only valid for FIFO topics")
+        raise invalid(f"{name} Reason: {name} is only valid for FIFO topics")
     if name == "ContentBasedDeduplication":
         if value.lower() not in ("true", "false"):
-            raise invalid(f"{prefix}ContentBasedDeduplication Reason: must be true or false")
+            raise invalid("ContentBasedDeduplication Reason: must be true or false")
         return value.lower()
     if name == "DisplayName":
         if len(value) > 100:
-            raise invalid(f"{prefix}DisplayName Reason: DisplayName must be at most 100 characters")
+            raise invalid("DisplayName Reason: DisplayName must be at most 100 characters")
         return value
     if name == "MaximumMessageSize":
         if not value.isdigit() or not MIN_SIZE <= int(value) <= MAX_SIZE:
-            raise invalid(f"{prefix}MaximumMessageSize Reason: must be an integer from {MIN_SIZE} to {MAX_SIZE}")
+            raise invalid(f"MaximumMessageSize Reason: must be an integer from {MIN_SIZE} to {MAX_SIZE}")
         return str(int(value))
     if name == "SignatureVersion":
         if value not in ("1", "2"):
-            raise invalid(f"{prefix}SignatureVersion")
+            raise invalid("SignatureVersion")
         return value
     if name == "TracingConfig":
         if value not in ("PassThrough", "Active"):
-            raise invalid(f"{prefix}TracingConfig: Invalid value [{value}]. Please use either Active or PassThrough")
+            raise invalid(f"TracingConfig: Invalid value [{value}]. Please use either Active or PassThrough")
         return value
     if name == "FifoThroughputScope":
         if value not in ("Topic", "MessageGroup"):
-            raise invalid(f"{prefix}FifoThroughputScope: Invalid value [{value}]. Please use either Topic or "
+            raise invalid(f"FifoThroughputScope: Invalid value [{value}]. Please use either Topic or "
                           "MessageGroup")
         return value
     if name == "Policy":
         if value:
-            doc = _json(value, f"{prefix}Policy Error: ")
+            doc = _json(value, "Policy Error: ")
             if not isinstance(doc, dict):
-                raise invalid(f"{prefix}Policy Error: null")
+                raise invalid("Policy Error: null")
         return value
     if name == "DeliveryPolicy":
         if value:
-            check_topic_delivery_policy(_json(value, f"{prefix}DeliveryPolicy: "), prefix)
+            check_topic_delivery_policy(_json(value, "DeliveryPolicy: "))
         return value
     if name == "ArchivePolicy":
         if value:
-            doc = _json(value, f"{prefix}ArchivePolicy: ")
+            doc = _json(value, "ArchivePolicy: ")
             days = doc.get("MessageRetentionPeriod") if isinstance(doc, dict) else None
             try:
                 ok = days is not None and 1 <= int(days) <= 365
             except (TypeError, ValueError):
                 ok = False
             if not ok:
-                raise invalid(f"{prefix}ArchivePolicy: MessageRetentionPeriod must be between 1 and 365 days")
+                raise invalid("ArchivePolicy: MessageRetentionPeriod must be between 1 and 365 days")
         return value
     if name.endswith("SampleRate"):
         if not value.isdigit() or not 0 <= int(value) <= 100:
-            raise invalid(f"{prefix}{name}")
+            raise invalid(name)
     return value
 
 
@@ -149,11 +149,11 @@ def topic_defaults(fifo: bool) -> dict[str, str]:
 
 # -- delivery policies ------------------------------------------------------------------
 
-def check_topic_delivery_policy(doc: Any, prefix: str = "") -> None:
+def check_topic_delivery_policy(doc: Any) -> None:
     if not isinstance(doc, dict):
-        raise invalid(f"{prefix}DeliveryPolicy: failed to parse JSON.")
+        raise invalid("DeliveryPolicy: failed to parse JSON.")
     for protocol, section in doc.items():
-        where = f"{prefix}DeliveryPolicy: {protocol}"
+        where = f"DeliveryPolicy: {protocol}"
         if not isinstance(section, dict):
             raise invalid(f"{where} must be an object")
         for key, value in section.items():

@@ -14,18 +14,13 @@ from typing import Any
 
 from unkai.protocol import ServiceError
 from unkai.services.sns import filters
+from unkai.services.sns.attributes import invalid
 
 MAX_MESSAGE = 256 * 1024  # the default MaximumMessageSize of a topic
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 DATA_TYPE = re.compile(r"^(String|Number|Binary)(\.[^\s]{1,255})?$")
 SUBJECT = re.compile(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,100}$")  # UTF-8 text, no line breaks or controls
 SNS_SENDER = "AIDAIT2UOQQY3AUEKVGXU"  # the SenderId of messages SNS puts in SQS queues
-PROTOCOL_KEYS = ("default", "email", "email-json", "http", "https", "sqs", "lambda", "sms", "firehose",
-                 "application", "APNS", "APNS_SANDBOX", "GCM", "ADM", "BAIDU", "MPNS", "WNS")
-
-
-def invalid(message: str) -> ServiceError:
-    return ServiceError("InvalidParameter", f"Invalid parameter: {message}")
 
 
 def invalid_value(message: str) -> ServiceError:
@@ -83,10 +78,6 @@ class Outgoing:
                      for name, v in self.sns_attributes().items()]
             self._envelope_attrs = "{\n" + ",\n".join(lines) + "\n  }"
         return self._envelope_attrs
-
-    def sqs_attributes(self) -> dict[str, dict]:
-        """Message attributes for raw delivery to SQS (String.Array travels as a String type)."""
-        return {name: dict(attr) for name, attr in self.attributes.items()}
 
 
 def from_sns_attributes(attributes: dict[str, dict[str, str]]) -> dict[str, dict]:

@@ -847,7 +847,7 @@ class SNS(Service):
                   heads: dict[str, messages.Head]) -> None:
         sqs = self.cloud.service("sqs")
         if sub.raw:
-            body, attributes = text, (msg.sqs_attributes() or None)
+            body, attributes = text, (msg.attributes or None)  # String.Array travels as a custom String type
         else:
             body = messages.notification(self._head(base, sub.topic, msg, text, heads),
                                          self.unsubscribe_url(base, sub.arn), msg)

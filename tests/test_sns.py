@@ -488,6 +488,7 @@ def test_filter_policy_on_message_body(sns, sqs):
         {"id": "b2", "customer": {"name": "Bob", "vip": False, "address": {"city": "Osaka"}}, "total": 20,
          "items": [{"sku": "C-3"}]},
         {"id": "b3", "total": "120"},
+        {"id": "b4", "customer": {"name": None}, "total": "", "note": "x"},
     ]
     policies = {
         "nested": {"customer": {"address": {"city": ["Tokyo"]}}},
@@ -500,12 +501,13 @@ def test_filter_policy_on_message_body(sns, sqs):
         "absent": {"customer": {"name": [{"exists": False}]}},
         "or-nested": {"$or": [{"customer": {"name": ["Bob"]}}, {"total": [{"numeric": ["<", 0]}]}]},
         "dotted-key": {"customer.address.city": ["Osaka"]},
+        "total-exists": {"total": [{"exists": True}]},
     }
     got = _delivered(sns, sqs, policies, "MessageBody", messages_)
     assert got == {
         "nested": ["b1"], "bool": ["b1"], "numeric": ["b1"], "string-is-not-number": ["b3"],
-        "array-of-objects": ["b2"], "null": ["b1"], "exists-nested": ["b1", "b2"], "absent": ["b3"],
-        "or-nested": ["b2"], "dotted-key": ["b2"],
+        "array-of-objects": ["b2"], "null": ["b1"], "exists-nested": ["b1", "b2"], "absent": ["b3", "b4"],
+        "or-nested": ["b2"], "dotted-key": ["b2"], "total-exists": ["b1", "b2", "b3"],
     }
 
 

@@ -58,8 +58,9 @@ def _all_keys(alternative: dict[str, list[tuple[str, Any]]], values: dict[str, l
 
 
 def _test(kind: str, arg: Any, found: Any, any_present: bool) -> bool:
-    if kind == "exists":
-        return (found is not _MISSING) if arg else (found is _MISSING and any_present)
+    if kind == "exists":  # a property exists when it has a non-null, non-empty value
+        present = found is not _MISSING and any(v is not None and v != "" for v in found)
+        return present if arg else (not present and any_present)
     if found is _MISSING:
         return False
     if kind == "not":

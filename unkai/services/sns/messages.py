@@ -182,7 +182,8 @@ def check_attribute_name(name: str) -> None:
     if ".." in name:
         raise invalid_value("Message attribute name can not have successive '.' character.")
     low = name.lower()
-    if low.startswith("aws.") or low.startswith("amazon."):
+    if (low.startswith("aws.") or low.startswith("amazon.")) and not name.startswith(("AWS.SNS.", "AWS.MM.")):
+        # SNS's own documented attributes (AWS.SNS.SMS.SMSType, AWS.MM.SMS.OriginationNumber...) are allowed
         raise invalid_value(f"The message attribute name '{name}' is reserved for use by Amazon.")
 
 

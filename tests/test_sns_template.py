@@ -10,7 +10,8 @@ import textwrap
 from unkai.testing import UnkaiServer
 
 from sns_support import bodies, drain_queue
-from test_templates import outputs, wait_for, write
+from template_helpers import wait_for
+from test_templates import outputs, write
 
 TEMPLATE = textwrap.dedent("""\
     Resources:

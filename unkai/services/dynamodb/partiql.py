@@ -27,7 +27,7 @@ from unkai.services.dynamodb.expressions.ast import (
 )
 from unkai.services.dynamodb.expressions.evaluate import Env
 from unkai.services.dynamodb.keys import encode, partition
-from unkai.services.dynamodb.query import KeyRange
+from unkai.services.dynamodb.query import KeyRange, conjuncts
 from unkai.services.dynamodb.tables import Table
 
 _TOKEN = re.compile(r"""
@@ -393,16 +393,10 @@ class Parser:
         raise malformed(f"Unexpected {'end of statement' if kind == 'eof' else repr(text)}")
 
 
-def _conjuncts(node: Any) -> list:
-    if isinstance(node, And):
-        return _conjuncts(node.left) + _conjuncts(node.right)
-    return [node]
-
-
 def _key_equalities(node: Any, env: Env) -> dict[str, dict]:
     """Top-level ``attribute = literal`` conjuncts."""
     found = {}
-    for part in _conjuncts(node) if node is not None else []:
+    for part in conjuncts(node) if node is not None else []:
         if isinstance(part, Compare) and part.op == "=":
             path, value = (part.left, part.right) if isinstance(part.left, Path) else (part.right, part.left)
             if isinstance(path, Path) and isinstance(value, Value) and len(path.elements) == 1:
@@ -490,7 +484,7 @@ class PartiQLOperations:
             bounds.pk = partition(encode(hash_value))
             rows = self._query_rows(table, index, bounds, start, True)
         else:
-            rows = self._partiql_scan(table, index, start)
+            rows = self.scan_rows(table, index, start)
         limit = params.get("Limit")
         items, last, more = [], None, False
         for text in rows:
@@ -512,19 +506,6 @@ class PartiQLOperations:
                 key.update(index.schema.item_key(last))
             out["LastEvaluatedKey"] = key
         return out
-
-    def _partiql_scan(self, table: Table, index: Any, start: tuple | None) -> Any:
-        if index is None:
-            sql, args = "SELECT item FROM dynamodb_items WHERE table_id=?", [table.id]
-            cols = "(pk, rk)"
-        else:
-            sql = ("SELECT i.item FROM dynamodb_index_entries e JOIN dynamodb_items i ON i.table_id=? AND "
-                   "i.pk=e.tpk AND i.rk=e.trk WHERE e.index_id=?")
-            args, cols = [table.id, index.id], "(e.pk, e.rk, e.tpk, e.trk)"
-        if start is not None:
-            sql += f" AND {cols} > ({', '.join('?' * len(start))})"
-            args += list(start)
-        return (row[0] for row in self.store.execute(sql + f" ORDER BY {cols[1:-1]}", args))
 
     # -- the operations -------------------------------------------------------------
 

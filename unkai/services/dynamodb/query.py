@@ -30,16 +30,16 @@ class KeyRange:
         self.upper_inclusive = True
 
 
-def _conjuncts(node: Any) -> list:
+def conjuncts(node: Any) -> list:
     if isinstance(node, And):
-        return _conjuncts(node.left) + _conjuncts(node.right)
+        return conjuncts(node.left) + conjuncts(node.right)
     return [node]
 
 
 def key_range(node: Any, schema: KeySchema, env: Any) -> KeyRange:
     """AWS's key condition rules: the hash key with =, optionally one sort key
     condition (=, <, <=, >, >=, BETWEEN, begins_with)."""
-    parts = _conjuncts(node)
+    parts = conjuncts(node)
     if len(parts) > 2:
         raise validation("Conditions can be of length 1 or 2 only")
     found: dict[str, tuple[str, list]] = {}
@@ -292,6 +292,30 @@ class QueryOperations:
 
     # -- Scan -----------------------------------------------------------------------
 
+    def scan_rows(self, table: Table, index: Index | None, start: tuple | None,
+                  bounds: tuple[bytes, bytes | None] | None = None) -> Any:
+        """Items (JSON text) of the table or index in key order, after ``start``, within
+        a parallel scan segment's partition ``bounds``."""
+        if index is None:
+            sql = "SELECT item FROM dynamodb_items WHERE table_id=?"
+            args: list[Any] = [table.id]
+            pk, cols = "pk", "(pk, rk)"
+        else:
+            sql = ("SELECT i.item FROM dynamodb_index_entries e JOIN dynamodb_items i ON i.table_id=? AND "
+                   "i.pk=e.tpk AND i.rk=e.trk WHERE e.index_id=?")
+            args = [table.id, index.id]
+            pk, cols = "e.pk", "(e.pk, e.rk, e.tpk, e.trk)"
+        if bounds is not None:
+            sql += f" AND {pk} >= ?"
+            args.append(bounds[0])
+            if bounds[1] is not None:
+                sql += f" AND {pk} < ?"
+                args.append(bounds[1])
+        if start is not None:
+            sql += f" AND {cols} > ({', '.join('?' * len(start))})"
+            args += list(start)
+        return (row[0] for row in self.store.execute(sql + f" ORDER BY {cols[1:-1]}", args))
+
     def scan(self, ctx: RequestContext, params: dict) -> dict:
         table = self.table(ctx, params["TableName"])
         index = self._index(table, params)
@@ -315,27 +339,8 @@ class QueryOperations:
                 raise validation(f"The Segment parameter is zero-based and must be less than parameter "
                                  f"TotalSegments: Segment: {segment} is not less than TotalSegments: {total}")
         start = self._start(table, index, params.get("ExclusiveStartKey"))
-        if index is None:
-            sql = "SELECT item FROM dynamodb_items WHERE table_id=?"
-            args: list[Any] = [table.id]
-            pk, cols = "pk", "(pk, rk)"
-        else:
-            sql = ("SELECT i.item FROM dynamodb_index_entries e JOIN dynamodb_items i ON i.table_id=? AND "
-                   "i.pk=e.tpk AND i.rk=e.trk WHERE e.index_id=?")
-            args = [table.id, index.id]
-            pk, cols = "e.pk", "(e.pk, e.rk, e.tpk, e.trk)"
-        if total is not None:
-            low, high = segment_bounds(segment, total)
-            sql += f" AND {pk} >= ?"
-            args.append(low)
-            if high is not None:
-                sql += f" AND {pk} < ?"
-                args.append(high)
-        if start is not None:
-            sql += f" AND {cols} > ({', '.join('?' * len(start))})"
-            args += list(start)
-        sql += f" ORDER BY {cols[1:-1]}"
-        rows = (row[0] for row in self.store.execute(sql, args))
+        bounds = segment_bounds(segment, total) if total is not None else None
+        rows = self.scan_rows(table, index, start, bounds)
         return self._page(table, index, rows, params, env, filter_, paths, select)
 
 

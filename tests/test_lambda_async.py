@@ -19,6 +19,18 @@ SUCCEEDS = "def handler(event, context):\n    return {'doubled': event['n'] * 2}
 
 
 @pytest.fixture(scope="module")
+def unkai(tmp_path_factory):
+    """A server of this module's own: these tests move its clock."""
+    from unkai.testing import UnkaiServer
+
+    server = UnkaiServer(tmp_path_factory.mktemp("async") / "state").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
 def lam(unkai):
     return unkai.client("lambda")
 

@@ -34,3 +34,21 @@ def call(lam: Any, name: str, event: Any = None, **kwargs: Any) -> tuple[dict, A
     resp = lam.invoke(FunctionName=name, Payload=json.dumps(event if event is not None else {}), **kwargs)
     raw = resp["Payload"].read()
     return resp, json.loads(raw) if raw else None
+
+
+def private_server(label: str) -> Any:
+    """A module-scoped ``unkai`` fixture of the module's own, for tests that move the clock
+    (the session-wide server's clock must keep following wall time for everyone else)."""
+    import pytest
+
+    from unkai.testing import UnkaiServer
+
+    @pytest.fixture(scope="module")
+    def unkai(tmp_path_factory: Any) -> Any:
+        server = UnkaiServer(tmp_path_factory.mktemp(label) / "state").start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+    return unkai

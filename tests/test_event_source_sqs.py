@@ -7,7 +7,7 @@ import json
 import uuid
 
 import pytest
-from lambda_code import deploy
+from lambda_code import deploy, private_server
 
 RECORDER = """
 import json, os
@@ -25,16 +25,7 @@ def handler(event, context):
 """
 
 
-@pytest.fixture(scope="module")
-def unkai(tmp_path_factory):
-    """A server of this module's own: these tests move its clock."""
-    from unkai.testing import UnkaiServer
-
-    server = UnkaiServer(tmp_path_factory.mktemp("sqs-mappings") / "state").start()
-    try:
-        yield server
-    finally:
-        server.stop()
+unkai = private_server("sqs-mappings")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import uuid
 
 import pytest
-from lambda_code import deploy
+from lambda_code import deploy, private_server
 
 ALWAYS_FAILS = """
 import os
@@ -18,16 +18,7 @@ def handler(event, context):
 SUCCEEDS = "def handler(event, context):\n    return {'doubled': event['n'] * 2}\n"
 
 
-@pytest.fixture(scope="module")
-def unkai(tmp_path_factory):
-    """A server of this module's own: these tests move its clock."""
-    from unkai.testing import UnkaiServer
-
-    server = UnkaiServer(tmp_path_factory.mktemp("async") / "state").start()
-    try:
-        yield server
-    finally:
-        server.stop()
+unkai = private_server("async")
 
 
 @pytest.fixture(scope="module")

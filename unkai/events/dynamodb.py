@@ -17,6 +17,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from unkai.events.poller import Poller
 from unkai.protocol import ServiceError
 from unkai.protocol.values import iso8601
 
@@ -41,30 +42,14 @@ def _created(record: dict) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-class StreamPoller:
+class StreamPoller(Poller):
     def __init__(self, mappings: "Mappings", uid: str, config: dict) -> None:
-        self.mappings = mappings
-        self.cloud = mappings.cloud
-        self.uid = uid
-        self.config = config
-        self.arn = config["EventSourceArn"]
-        self.region = self.arn.split(":")[3]
-        self.filters = mappings.compile_filters(config)
-        self.task: asyncio.Task | None = None
+        super().__init__(mappings, uid, config)
         self.busy = False
         self.backoff_until: float | None = None
 
     def start(self) -> None:
-        self.task = asyncio.create_task(self._run(), name=f"stream-mapping-{self.uid}")
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-    async def stop(self) -> None:
-        self.cancel()
-        if self.task is not None:
-            await asyncio.gather(self.task, return_exceptions=True)
+        self.tasks = [asyncio.create_task(self._run(), name=f"stream-mapping-{self.uid}")]
 
     def _streams(self) -> Any:
         return self.cloud.services.get("dynamodbstreams")
@@ -208,7 +193,7 @@ class StreamPoller:
         payload = json.dumps(event, default=_json_default).encode()
         try:
             result = await self.mappings.service.invoke(self.config["FunctionArn"], payload, region=self.region,
-                                                        account=self.arn.split(":")[4], wait_for_slot=True)
+                                                        account=self.account, wait_for_slot=True)
         except ServiceError as exc:
             log.warning("stream mapping %s could not invoke %s: %s", self.uid, self.config["FunctionArn"], exc.message)
             return None

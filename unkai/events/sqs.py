@@ -10,6 +10,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from unkai.events.poller import Poller
 from unkai.protocol import ServiceError
 from unkai.runtime.pool import DEFAULT_MAX_ENVIRONMENTS
 
@@ -81,29 +82,14 @@ def failed_items(payload: bytes, ids: set[str]) -> set[str] | None:
     return found
 
 
-class QueuePoller:
+class QueuePoller(Poller):
     def __init__(self, mappings: "Mappings", uid: str, config: dict) -> None:
-        self.mappings = mappings
-        self.cloud = mappings.cloud
-        self.uid = uid
-        self.config = config
-        self.arn = config["EventSourceArn"]
-        self.region = self.arn.split(":")[3]
-        self.filters = mappings.compile_filters(config)
-        self.tasks: list[asyncio.Task] = []
+        super().__init__(mappings, uid, config)
         self.busy = 0
 
     def start(self) -> None:
         workers = (self.config.get("ScalingConfig") or {}).get("MaximumConcurrency") or DEFAULT_MAX_ENVIRONMENTS
         self.tasks = [asyncio.create_task(self._worker(), name=f"sqs-mapping-{self.uid}") for _ in range(workers)]
-
-    def cancel(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-
-    async def stop(self) -> None:
-        self.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
 
     def pending(self) -> int:
         sqs = self.cloud.service("sqs")
@@ -156,9 +142,8 @@ class QueuePoller:
             return
         payload = json.dumps({"Records": records}).encode()
         service = self.mappings.service
-        account = self.arn.split(":")[4]
         try:
-            result = await service.invoke(self.config["FunctionArn"], payload, region=self.region, account=account,
+            result = await service.invoke(self.config["FunctionArn"], payload, region=self.region, account=self.account,
                                           wait_for_slot=True)
         except ServiceError as exc:
             log.warning("SQS event source mapping %s could not invoke %s: %s", self.uid, self.config["FunctionArn"],

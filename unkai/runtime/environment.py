@@ -202,6 +202,7 @@ class Environment:
         outcome = Outcome(b"", log_stream=self.log_stream)
         status = "success"
         error_type = None
+        peak = 0
         if self.init_error is not None:
             outcome = self._error_outcome(dict(self.init_error, requestId=request_id))
             status, error_type = "error", self.init_error["errorType"]
@@ -223,10 +224,9 @@ class Environment:
                 elif kind == b"J":
                     outcome.invalid_request = body.decode()
             except asyncio.TimeoutError:
+                peak = self._max_memory_mb()
                 self.kill()
-                elapsed = time.monotonic() - started
-                self.log(f"{_iso(self.now_ms())} {request_id} Task timed out after {max(elapsed, spec.timeout):.2f} "
-                         "seconds\n")
+                self.log(f"{_iso(self.now_ms())} {request_id} Task timed out after {spec.timeout:.2f} seconds\n")
                 outcome = self._error_outcome({
                     "errorType": "Sandbox.Timedout",
                     "errorMessage": f"RequestId: {request_id} Error: Task timed out after {spec.timeout:.2f} seconds",
@@ -242,7 +242,7 @@ class Environment:
         duration = (time.monotonic() - started) * 1000
         outcome.duration_ms = duration
         outcome.init_ms = self.init_ms if cold else None
-        outcome.max_memory_mb = max(self._max_memory_mb(), 1)
+        outcome.max_memory_mb = max(self._max_memory_mb(), peak, 1)
         self.log(f"END RequestId: {request_id}\n")
         billed = math.ceil(duration + (self.init_ms or 0 if cold else 0))
         report = (f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: {billed} ms\t"

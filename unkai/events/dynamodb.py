@@ -42,6 +42,17 @@ def _created(record: dict) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def lambda_record(record: dict, stream_arn: str) -> dict:
+    """A stream record as Lambda hands it to a function: GetRecords' shape, with
+    ``userIdentity`` spelled ``{"type", "principalId"}`` and ``eventSourceARN`` added."""
+    out = dict(record)
+    identity = out.pop("userIdentity", None)
+    out["eventSourceARN"] = stream_arn
+    if identity:
+        out["userIdentity"] = {"type": identity.get("Type"), "principalId": identity.get("PrincipalId")}
+    return out
+
+
 class StreamPoller(Poller):
     def __init__(self, mappings: "Mappings", uid: str, config: dict) -> None:
         super().__init__(mappings, uid, config)
@@ -153,18 +164,19 @@ class StreamPoller(Poller):
                 batch = batch[failed_from:]
             with self.cloud.store.transaction():
                 self.mappings.set_result(self.uid, "PROBLEM: Function call failed")
+            if bisect and len(batch) > 1 and result is not None and result.function_error:
+                # splitting does not count against the retry quota, as on AWS
+                half = len(batch) // 2
+                await self._deliver(batch[:half])
+                self._advance(batch[half - 1])
+                await self._deliver(batch[half:])
+                return
             oldest = _created(batch[0])
             if max_retries is not None and 0 <= max_retries < attempts:
                 self._on_failure(batch, "RetryAttemptsExhausted", result, attempts)
                 return
             if max_age is not None and max_age >= 0 and oldest is not None and clock.now() - oldest > max_age:
                 self._on_failure(batch, "RecordAgeExceeded", result, attempts)
-                return
-            if bisect and len(batch) > 1 and result is not None and result.function_error:
-                half = len(batch) // 2
-                await self._deliver(batch[:half])
-                self._advance(batch[half - 1])
-                await self._deliver(batch[half:])
                 return
             delay = min(2.0 ** (attempts - 1), MAX_BACKOFF)
             self.backoff_until = clock.now() + delay
@@ -189,7 +201,7 @@ class StreamPoller(Poller):
         return min(i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failed)
 
     async def _invoke(self, batch: list[dict]) -> Any:
-        event = {"Records": [dict(r, eventSourceARN=self.arn) for r in batch]}
+        event = {"Records": [lambda_record(r, self.arn) for r in batch]}
         payload = json.dumps(event, default=_json_default).encode()
         try:
             result = await self.mappings.service.invoke(self.config["FunctionArn"], payload, region=self.region,
@@ -206,8 +218,10 @@ class StreamPoller(Poller):
         dest = ((self.config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
         if not dest:
             return
-        streams = self._streams()
-        shard = getattr(streams, "shard_id", None)
+        try:
+            shard = self._streams()._stream(self.arn).shard_id
+        except (AttributeError, ServiceError):
+            shard = "shardId-00000000000000000000-00000000"
         record: dict[str, Any] = {
             "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": self.config["FunctionArn"],
                                "condition": condition, "approximateInvokeCount": attempts},
@@ -217,7 +231,7 @@ class StreamPoller(Poller):
             "version": "1.0",
             "timestamp": iso8601(self.cloud.clock.now()),
             "DDBStreamBatchInfo": {
-                "shardId": shard(self.arn) if callable(shard) else "shardId-00000000000000000000-00000000",
+                "shardId": shard,
                 "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
                 "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
                 "approximateArrivalOfFirstRecord": iso8601(_created(batch[0]) or self.cloud.clock.now()),

@@ -4,6 +4,7 @@ between invocations, with its own log stream, /tmp and limits."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import math
@@ -43,7 +44,7 @@ class EnvironmentSpec:
     endpoint: str = ""
     code_sha: str = ""
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.__dict__, sort_keys=True, default=str).encode()).hexdigest()
 

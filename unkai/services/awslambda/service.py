@@ -85,6 +85,7 @@ class Target:
     config: dict
     code: dict
     reserved: int | None
+    spec: EnvironmentSpec | None = None  # built on first use; targets are forgotten on any change
 
     @property
     def arn(self) -> str:
@@ -886,8 +887,10 @@ class Lambda(Service):
         key = target.key
         self.inflight[key] = self.inflight.get(key, 0) + 1
         try:
+            if target.spec is None:
+                target.spec = self.spec_for(target)
             outcome = await self.runtime.invoke(
-                f"{target.arn}:{target.version}", self.spec_for(target), request_id, payload, target.invoked_arn,
+                f"{target.arn}:{target.version}", target.spec, request_id, payload, target.invoked_arn,
                 client_context, limit=target.reserved or None)
         finally:
             self.inflight[key] -= 1

@@ -126,6 +126,7 @@ class Lambda(Service):
         self.slot_freed: dict[tuple[str, str, str], asyncio.Event] = {}
         self.asynchronous = AsyncInvocations(self)
         self.mappings: Any = None
+        self._background: set[asyncio.Task] = set()
 
     def handler(self, operation: str) -> Any:
         if operation == "Invoke":
@@ -142,8 +143,16 @@ class Lambda(Service):
         from unkai.services.awslambda.urls import mount_function_urls
 
         mount_function_urls(self)
-        if self.store.one("SELECT 1 FROM lambda_functions LIMIT 1"):
-            asyncio.create_task(self.runtime.warm("python3.11"))
+        runtimes = {json.loads(c).get("Runtime") for (c,) in self.store.all("SELECT config FROM lambda_functions")}
+        for runtime in sorted(r for r in runtimes if r and r.startswith("python")):
+            self._warm(runtime)
+
+    def _warm(self, runtime: str) -> None:
+        """Start the runtime's fork server in the background, as Lambda prepares a new function."""
+        if runtime.startswith("python"):
+            task = asyncio.get_running_loop().create_task(self.runtime.warm(runtime))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def stop(self) -> None:
         if self.mappings is not None:
@@ -229,12 +238,11 @@ class Lambda(Service):
 
     def _s3_object(self, bucket: str, key: str, version: str | None) -> bytes:
         s3 = self.cloud.services.get("s3")
-        reader = getattr(s3, "object_bytes", None)
-        if reader is None:
-            raise invalid(f"Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The "
-                          f"specified bucket does not exist")
+        if s3 is None:
+            raise invalid("Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The "
+                          "specified bucket does not exist")
         try:
-            return reader(bucket, key, version)
+            return s3.object_bytes(bucket, key, version)
         except ServiceError as exc:
             raise invalid(f"Error occurred while GetObject. S3 Error Code: {exc.code}. S3 Error Message: "
                           f"{exc.message}") from None
@@ -259,6 +267,7 @@ class Lambda(Service):
             (account, region, name.name, json.dumps(config), json.dumps(code), json.dumps(params.get("Tags") or {}),
              now)).lastrowid
         self._changed()
+        self.store.after_commit(lambda: self._warm(config.get("Runtime") or ""))
         if params.get("Publish"):
             return self._publish(fid, account, region, name.name, params.get("Description"))
         return config

@@ -107,10 +107,17 @@ def _endpoint(endpoint: str | None, state_dir: Path) -> str:
     return f"http://127.0.0.1:{DEFAULT_PORT}"
 
 
-def _get(url: str) -> Any:
+def _get(url: str, timeout: float = 30) -> Any:
     try:
-        with urllib.request.urlopen(url, timeout=30) as resp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("message")
+        except ValueError:
+            message = str(exc)
+        click.echo(f"Error: {message}", err=True)
+        sys.exit(1)
     except urllib.error.URLError as exc:
         click.echo(f"Error: cannot reach unkai at {url.split('/_unkai')[0]} ({exc.reason}). Is `unkai up` running?",
                    err=True)
@@ -179,3 +186,33 @@ def inbox(name: str | None, endpoint_url: str | None, state_dir: Path, as_json: 
         else:
             click.echo(entry.get("body", "<binary body>"))
 
+
+
+@main.command()
+@click.argument("function")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines as they are written.")
+@click.option("--region", default=None, help="The function's region [default: the server's].")
+@endpoint_option
+@state_option
+def logs(function: str, follow: bool, region: str | None, endpoint_url: str | None, state_dir: Path) -> None:
+    """Print the log of FUNCTION (a function name, or a log group name starting with /)."""
+    import time
+
+    base = _endpoint(endpoint_url, state_dir)
+    group = function if function.startswith("/") else f"/aws/lambda/{function}"
+    query = {"group": group}
+    if region:
+        query["region"] = region
+    after, caught_up = 0, False
+    while True:
+        wait = 20 if follow and caught_up else 0
+        page = _get(base + "/_unkai/logs?" + urllib.parse.urlencode(dict(query, after=after, wait=wait)), timeout=60)
+        for event in page["events"]:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event["timestamp"] / 1000))
+            click.echo(f"{stamp}.{event['timestamp'] % 1000:03d}Z {event['stream']} {event['message'].rstrip()}")
+        sys.stdout.flush()
+        after = page["next"]
+        if not page["events"]:
+            if not follow:
+                return
+            caught_up = True

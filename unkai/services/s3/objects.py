@@ -294,6 +294,14 @@ class ObjectOps:
     def get_object(self, ctx: RequestContext, params: dict) -> Response:
         return self._read(ctx, params, head=False)
 
+    def object_bytes(self, bucket: str, key: str, version_id: str | None = None) -> bytes:
+        """An object's content, in-process (Lambda reads deployment packages with it);
+        raises the ServiceError S3 would answer (NoSuchBucket, NoSuchKey...)."""
+        obj = self._existing(self._bucket(bucket), key, version_id)
+        if obj.data is not None:
+            return bytes(obj.data)
+        return self.blobs.read_all(obj.blob, 0, obj.size) if obj.size else b""
+
     def head_object(self, ctx: RequestContext, params: dict) -> Response:
         return self._read(ctx, params, head=True)
 

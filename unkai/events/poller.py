@@ -1,0 +1,36 @@
+"""What every event-source poller shares: its mapping, its tasks, stopping."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from unkai.events import Mappings
+
+
+class Poller:
+    def __init__(self, mappings: "Mappings", uid: str, config: dict) -> None:
+        self.mappings = mappings
+        self.cloud = mappings.cloud
+        self.uid = uid
+        self.config = config
+        self.arn = config["EventSourceArn"]
+        self.region = self.arn.split(":")[3]
+        self.account = self.arn.split(":")[4]
+        self.filters = mappings.compile_filters(config)
+        self.tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def pending(self) -> int:
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+    async def stop(self) -> None:
+        self.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)

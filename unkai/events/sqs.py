@@ -1,0 +1,166 @@
+"""SQS event source mappings: take batches from a queue the moment messages arrive,
+invoke the function, delete what succeeded; failed messages come back through the
+visibility timeout, so the queue's redrive policy applies as on AWS."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from unkai.events.poller import Poller
+from unkai.protocol import ServiceError
+from unkai.runtime.pool import DEFAULT_MAX_ENVIRONMENTS
+
+if TYPE_CHECKING:
+    from unkai.events import Mappings
+
+log = logging.getLogger("unkai.events")
+
+MAX_PAYLOAD = 6 * 1024 * 1024
+
+
+def sqs_record(message: dict, queue_arn: str, region: str) -> dict:
+    """One SQS message as Lambda hands it to a function."""
+    attributes = {}
+    for name, attr in (message.get("MessageAttributes") or {}).items():
+        item: dict[str, Any] = {"stringListValues": [], "binaryListValues": [], "dataType": attr["DataType"]}
+        if "StringValue" in attr:
+            item["stringValue"] = attr["StringValue"]
+        if "BinaryValue" in attr:
+            value = attr["BinaryValue"]
+            item["binaryValue"] = base64.b64encode(value).decode() if isinstance(value, bytes) else value
+        attributes[name] = {k: item[k] for k in ("stringValue", "binaryValue", "stringListValues", "binaryListValues",
+                                                 "dataType") if k in item}
+    record = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes") or {},
+        "messageAttributes": attributes,
+        "md5OfBody": message["MD5OfBody"],
+    }
+    if message.get("MD5OfMessageAttributes"):
+        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+    record.update({"eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": region})
+    return record
+
+
+def filter_view(record: dict) -> dict:
+    """What FilterCriteria patterns see: the record, with a JSON body parsed."""
+    try:
+        body = json.loads(record["body"])
+    except ValueError:
+        return record
+    return dict(record, body=body) if isinstance(body, (dict, list)) or body is None else record
+
+
+def failed_items(payload: bytes, ids: set[str]) -> set[str] | None:
+    """The message ids a ReportBatchItemFailures response names; None when it is malformed
+    (then the whole batch failed, as on AWS)."""
+    try:
+        response = json.loads(payload or b"null")
+    except ValueError:
+        return None
+    if response is None or response == {}:
+        return set()
+    if not isinstance(response, dict):
+        return set()
+    failures = response.get("batchItemFailures")
+    if failures is None:
+        return set()
+    if not isinstance(failures, list):
+        return None
+    found = set()
+    for item in failures:
+        ident = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not ident or ident not in ids:
+            return None
+        found.add(ident)
+    return found
+
+
+class QueuePoller(Poller):
+    def __init__(self, mappings: "Mappings", uid: str, config: dict) -> None:
+        super().__init__(mappings, uid, config)
+        self.busy = 0
+
+    def start(self) -> None:
+        workers = (self.config.get("ScalingConfig") or {}).get("MaximumConcurrency") or DEFAULT_MAX_ENVIRONMENTS
+        self.tasks = [asyncio.create_task(self._worker(), name=f"sqs-mapping-{self.uid}") for _ in range(workers)]
+
+    def pending(self) -> int:
+        sqs = self.cloud.service("sqs")
+        queue = sqs.queue_by_arn(self.arn)
+        visible = sqs.counts(queue)[0] if queue is not None else 0
+        return self.busy + visible
+
+    async def _worker(self) -> None:
+        sqs = self.cloud.service("sqs")
+        clock = self.cloud.clock
+        signals = self.cloud.signals
+        batch_size = self.config["BatchSize"]
+        window = self.config.get("MaximumBatchingWindowInSeconds") or 0
+        while True:
+            queue = sqs.queue_by_arn(self.arn)
+            if queue is None:
+                await signals.wait(("lambda-mapping", self.uid), until=clock.now() + 60)
+                continue
+            with self.cloud.store.transaction():
+                messages = sqs.receive(queue, batch_size)
+                nxt = None if messages else sqs._next_visible(queue)
+            if not messages:
+                await signals.wait(("sqs", queue.id), until=nxt if nxt is not None else clock.now() + 3600)
+                continue
+            self.busy += 1
+            try:
+                if window and len(messages) < batch_size:
+                    deadline = clock.now() + window
+                    while len(messages) < batch_size and clock.now() < deadline:
+                        await signals.wait(("sqs", queue.id), until=deadline)
+                        with self.cloud.store.transaction():
+                            messages += sqs.receive(queue, batch_size - len(messages))
+                await self._process(sqs, queue, messages)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("SQS event source mapping %s failed", self.uid)
+            finally:
+                self.busy -= 1
+
+    async def _process(self, sqs: Any, queue: Any, messages: list[dict]) -> None:
+        records = [sqs_record(m, self.arn, self.region) for m in messages]
+        dropped = [r for r in records if not self.mappings.passes(self.filters, filter_view(r))]
+        if dropped:
+            with self.cloud.store.transaction():
+                for record in dropped:
+                    sqs.delete_receipt(queue, record["receiptHandle"])
+            records = [r for r in records if r not in dropped]
+        if not records:
+            return
+        payload = json.dumps({"Records": records}).encode()
+        service = self.mappings.service
+        try:
+            result = await service.invoke(self.config["FunctionArn"], payload, region=self.region, account=self.account,
+                                          wait_for_slot=True)
+        except ServiceError as exc:
+            log.warning("SQS event source mapping %s could not invoke %s: %s", self.uid, self.config["FunctionArn"],
+                        exc.message)
+            with self.cloud.store.transaction():
+                self.mappings.set_result(self.uid, "PROBLEM: Function call failed")
+            return
+        ids = {r["messageId"] for r in records}
+        if result.function_error:
+            failed = ids
+        elif "ReportBatchItemFailures" in (self.config.get("FunctionResponseTypes") or []):
+            found = failed_items(result.payload, ids)
+            failed = ids if found is None else found
+        else:
+            failed = set()
+        with self.cloud.store.transaction():
+            for record in records:
+                if record["messageId"] not in failed:
+                    sqs.delete_receipt(queue, record["receiptHandle"])
+            self.mappings.set_result(self.uid, "OK")

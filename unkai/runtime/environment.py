@@ -1,0 +1,317 @@
+"""One execution environment: a worker process running one function's code, warm
+between invocations, with its own log stream, /tmp and limits."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import math
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from unkai.runtime.bootstrap import HEADER
+from unkai.runtime.zygote import Zygote
+
+LogSink = Callable[["EnvironmentSpec", str, list[tuple[int, str]]], None]  # (spec, stream, [(ms, message)])
+
+
+@dataclass
+class EnvironmentSpec:
+    """Everything that shapes an environment; two invocations share environments only
+    when their specs are equal."""
+
+    function_name: str
+    function_arn: str  # unqualified
+    version: str
+    handler: str
+    runtime: str
+    memory_mb: int
+    timeout: float
+    env: dict[str, str]
+    task_root: str
+    extra_paths: list[str] = field(default_factory=list)
+    layer_paths: list[str] = field(default_factory=list)
+    log_group: str = ""
+    region: str = "us-east-1"
+    account: str = "000000000000"
+    endpoint: str = ""
+    code_sha: str = ""
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.__dict__, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class Outcome:
+    """How one invocation went."""
+
+    payload: bytes
+    error_type: str | None = None  # set when the function failed (X-Amz-Function-Error: Unhandled)
+    duration_ms: float = 0.0
+    init_ms: float | None = None
+    max_memory_mb: int = 0
+    log_text: str = ""  # START..REPORT of this invocation, for LogType=Tail
+    invalid_request: str | None = None  # the payload was not JSON
+    log_stream: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.error_type is not None
+
+
+class WorkerExited(Exception):
+    pass
+
+
+class Environment:
+    def __init__(self, spec: EnvironmentSpec, zygote: Zygote, tmp_root: str, sdk: str, sink: LogSink,
+                 now_ms: Callable[[], int]) -> None:
+        self.spec = spec
+        self.zygote = zygote
+        self.sink = sink
+        self.now_ms = now_ms
+        self.id = secrets.token_hex(16)
+        day = time.strftime("%Y/%m/%d", time.gmtime(now_ms() / 1000))
+        self.log_stream = f"{day}/[{spec.version}]{self.id}"
+        self.tmp = os.path.join(tmp_root, self.id)
+        self.sdk = sdk
+        self.pid = 0
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.init_ms: float | None = None
+        self.init_error: dict | None = None
+        self.files: dict[str, tuple[int, int]] = {}
+        self.dead = False
+        self.uses = 0
+        self._collect: list[str] | None = None
+        self._pending: list[tuple[int, str]] = []
+
+    # -- logging ---------------------------------------------------------------------
+
+    def log(self, message: str) -> None:
+        self._pending.append((self.now_ms(), message))
+        if self._collect is not None:
+            self._collect.append(message)
+
+    def flush_logs(self) -> None:
+        if self._pending:
+            events, self._pending = self._pending, []
+            self.sink(self.spec, self.log_stream, events)
+
+    def _log_output(self, text: str) -> None:
+        lines = text.splitlines(keepends=True)
+        for line in lines:
+            self.log(line)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def _worker_spec(self) -> dict[str, Any]:
+        spec = self.spec
+        env = {
+            "LANG": "en_US.UTF-8", "TZ": ":UTC", "PATH": "/usr/local/bin:/usr/bin/:/bin",
+            "LD_LIBRARY_PATH": "", "PYTHONPATH": "",
+            "LAMBDA_TASK_ROOT": spec.task_root, "LAMBDA_RUNTIME_DIR": os.path.dirname(__file__),
+            "AWS_REGION": spec.region, "AWS_DEFAULT_REGION": spec.region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+            "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+            "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+            "AWS_ACCESS_KEY_ID": "ASIAUNKAILOCAL000000", "AWS_SECRET_ACCESS_KEY": "unkai-local-secret-key",
+            "AWS_SESSION_TOKEN": "unkai-local-session-token",
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR", "_AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129",
+            "_HANDLER": spec.handler, "TMPDIR": self.tmp, "HOME": self.tmp,
+            "AWS_ENDPOINT_URL": spec.endpoint,
+            "UNKAI_ENDPOINT": spec.endpoint,
+        }
+        env.update(spec.env)
+        layers = []
+        for layer in spec.layer_paths:
+            major_minor = spec.runtime.removeprefix("python")
+            layers += [os.path.join(layer, "python", "lib", f"python{major_minor}", "site-packages"),
+                       os.path.join(layer, "python")]
+        return {
+            "handler": spec.handler, "env": env, "tmp": self.tmp, "task_root": spec.task_root,
+            "sys_path": [spec.task_root, *spec.extra_paths, *layers], "sdk_dir": self.sdk,
+            "memory_mb": spec.memory_mb, "endpoint": spec.endpoint,
+            "watch_roots": [spec.task_root.rstrip("/") + "/", *[p.rstrip("/") + "/" for p in spec.layer_paths]],
+        }
+
+    async def start(self) -> None:
+        """Fork the worker and run the function's init code."""
+        os.makedirs(self.tmp, exist_ok=True)
+        spec = self.spec
+        self.log(f"INIT_START Runtime Version: {spec.runtime.replace('python', 'python:')}.v1\t"
+                 f"Runtime Version ARN: arn:aws:lambda:{spec.region}::runtime:unkai-local\n")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.pid = await self.zygote.fork(self.id, self._worker_spec(), theirs)
+        finally:
+            theirs.close()
+        self.reader, self.writer = await asyncio.open_unix_connection(sock=ours, limit=16 * 1024 * 1024)
+        kind, body = await self._next_frame()
+        while kind != b"N":
+            kind, body = await self._next_frame()
+        info = json.loads(body)
+        self.init_ms = info["init_ms"]
+        if not info["ok"]:
+            self.init_error = info["error"]
+            return
+        self.files = {path: _stat(path) for path in info["files"]}
+
+    async def _next_frame(self) -> tuple[bytes, bytes]:
+        """The next frame that is not log output (log output is recorded as it comes)."""
+        while True:
+            try:
+                head = await self.reader.readexactly(HEADER.size)
+                kind, length = HEADER.unpack(head)
+                body = await self.reader.readexactly(length) if length else b""
+            except (asyncio.IncompleteReadError, ConnectionError, OSError):
+                raise WorkerExited() from None
+            if kind == b"L":
+                self._log_output(body.decode("utf-8", "replace"))
+            elif kind == b"G":
+                self.log(body.decode("utf-8", "replace"))
+            else:
+                return kind, body
+
+    def code_changed(self) -> bool:
+        """Whether a source file the handler loaded has been edited since."""
+        for path, seen in self.files.items():
+            if _stat(path) != seen:
+                return True
+        return False
+
+    async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: Any = None,
+                     cold: bool = False) -> Outcome:
+        spec = self.spec
+        self._collect = []
+        self.uses += 1
+        started = time.monotonic()
+        self.log(f"START RequestId: {request_id} Version: {spec.version}\n")
+        outcome = Outcome(b"", log_stream=self.log_stream)
+        status = "success"
+        error_type = None
+        peak = 0
+        if self.init_error is not None:
+            outcome = self._error_outcome(dict(self.init_error, requestId=request_id))
+            status, error_type = "error", self.init_error["errorType"]
+            await self._ended()
+        else:
+            header = json.dumps({"request_id": request_id, "invoked_function_arn": invoked_arn,
+                                 "remaining_ms": int(spec.timeout * 1000), "client_context": client_context})
+            try:
+                self.writer.write(HEADER.pack(b"I", len(header) + 1 + len(payload)) + header.encode() + b"\0" + payload)
+                kind, body = await asyncio.wait_for(self._next_frame(), timeout=spec.timeout)
+                if kind == b"R":
+                    outcome.payload = body
+                elif kind == b"E":
+                    error = json.loads(body)
+                    if error.get("oom"):
+                        raise WorkerExited()
+                    outcome = self._error_outcome(error)
+                    status, error_type = "error", error["errorType"]
+                elif kind == b"J":
+                    outcome.invalid_request = body.decode()
+            except asyncio.TimeoutError:
+                peak = self._max_memory_mb()
+                self.kill()
+                self.log(f"{_iso(self.now_ms())} {request_id} Task timed out after {spec.timeout:.2f} seconds\n")
+                outcome = self._error_outcome({
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"RequestId: {request_id} Error: Task timed out after {spec.timeout:.2f} seconds",
+                })
+                status, error_type = "timeout", "Sandbox.Timedout"
+            except (WorkerExited, ConnectionError, OSError):
+                how = await self._exit_status()
+                error_type = "Runtime.OutOfMemory" if _oom(how, self) else "Runtime.ExitError"
+                message = f"RequestId: {request_id} Error: Runtime exited with error: {how}"
+                self.log(f"{message}\n{error_type}\n")
+                outcome = self._error_outcome({"errorType": error_type, "errorMessage": message})
+                status = "error"
+        duration = (time.monotonic() - started) * 1000
+        outcome.duration_ms = duration
+        outcome.init_ms = self.init_ms if cold else None
+        outcome.max_memory_mb = max(self._max_memory_mb(), peak, 1)
+        self.log(f"END RequestId: {request_id}\n")
+        billed = math.ceil(duration + (self.init_ms or 0 if cold else 0))
+        report = (f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: {billed} ms\t"
+                  f"Memory Size: {spec.memory_mb} MB\tMax Memory Used: {outcome.max_memory_mb} MB\t")
+        if cold and self.init_ms is not None:
+            report += f"Init Duration: {self.init_ms:.2f} ms\t"
+        if status != "success":
+            report += f"Status: {status}\t"
+            if error_type and status == "error":
+                report += f"Error Type: {error_type}\t"
+        self.log(report + "\n")
+        outcome.log_text = "".join(self._collect)
+        self._collect = None
+        self.flush_logs()
+        return outcome
+
+    def _error_outcome(self, error: dict) -> Outcome:
+        return Outcome(json.dumps(error).encode(), error_type=error["errorType"], log_stream=self.log_stream)
+
+    async def _ended(self) -> None:
+        self.kill()
+
+    async def _exit_status(self) -> str:
+        self.dead = True
+        try:
+            return await asyncio.wait_for(self.zygote.exit_status(self.pid), 5)
+        except asyncio.TimeoutError:
+            return "signal: killed"
+
+    def _max_memory_mb(self) -> int:
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return math.ceil(int(line.split()[1]) / 1024)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def kill(self) -> None:
+        """End the worker and everything it started."""
+        self.dead = True
+        if self.pid:
+            for target in (lambda: os.killpg(self.pid, 9), lambda: os.kill(self.pid, 9)):
+                try:
+                    target()
+                    break
+                except (ProcessLookupError, PermissionError):
+                    continue
+        if self.writer is not None:
+            self.writer.close()
+        self.flush_logs()
+        import shutil
+
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _stat(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return (0, 0)
+
+
+def _oom(how: str, env: Environment) -> bool:
+    return how == "exit status 137" and env.spec.memory_mb > 0
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"

@@ -1,0 +1,150 @@
+"""Execution environments per function version: reused warm, created on demand up to a
+cap, recycled when the function's configuration or code changes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from unkai.runtime.environment import Environment, EnvironmentSpec, LogSink, Outcome, WorkerExited
+from unkai.runtime.interpreters import interpreter_for
+from unkai.runtime.zygote import Zygote, ZygoteDied, sdk_dir
+
+log = logging.getLogger("unkai.lambda")
+
+# Environments per function version when no reserved concurrency says otherwise: AWS
+# would scale out much further; on one machine more processes than cores buys nothing.
+DEFAULT_MAX_ENVIRONMENTS = 8
+
+
+class Pool:
+    """The environments of one function version with one configuration."""
+
+    def __init__(self, spec: EnvironmentSpec, limit: int) -> None:
+        self.spec = spec
+        self.limit = limit
+        self.idle: list[Environment] = []
+        self.count = 0  # idle + busy + starting
+        self.freed = asyncio.Event()
+        self.retired = False
+
+    def retire(self) -> None:
+        """This configuration is gone: no environment of it is reused."""
+        self.retired = True
+        self.drop_idle()
+
+    def drop_idle(self) -> None:
+        for env in self.idle:
+            env.kill()
+        self.count -= len(self.idle)
+        self.idle.clear()
+
+
+class Runtime:
+    def __init__(self, state_dir: Path, sink: LogSink, now_ms: Callable[[], int]) -> None:
+        self.root = state_dir / "lambda" / "runtime"
+        self.tmp_root = str(self.root / "tmp")
+        self.sink = sink
+        self.now_ms = now_ms
+        self._sdk: str | None = None
+        self.zygotes: dict[str, Zygote] = {}
+        self.pools: dict[str, Pool] = {}  # by qualified function ARN
+        self.busy = 0
+
+    @property
+    def sdk(self) -> str:
+        if self._sdk is None:
+            self._sdk = str(sdk_dir(self.root))
+        return self._sdk
+
+    def zygote_for(self, runtime: str) -> Zygote:
+        exe = interpreter_for(runtime)
+        zygote = self.zygotes.get(exe)
+        if zygote is None:
+            zygote = self.zygotes[exe] = Zygote(exe, Path(self.sdk))
+        return zygote
+
+    async def warm(self, runtime: str) -> None:
+        """Start the fork server for ``runtime`` ahead of the first invocation."""
+        try:
+            await self.zygote_for(runtime).ensure()
+        except (ZygoteDied, OSError) as exc:
+            log.warning("could not start the %s fork server: %s", runtime, exc)
+
+    def _pool(self, key: str, spec: EnvironmentSpec, limit: int) -> Pool:
+        pool = self.pools.get(key)
+        if pool is not None and pool.spec.fingerprint != spec.fingerprint:
+            pool.retire()
+            pool = None
+        if pool is None:
+            pool = self.pools[key] = Pool(spec, limit)
+        pool.limit = limit
+        return pool
+
+    def recycle(self, key_prefix: str) -> None:
+        """Drop the warm environments of a function (all versions under ``key_prefix``)."""
+        for key in [k for k in self.pools if k == key_prefix or k.startswith(key_prefix + ":")]:
+            self.pools.pop(key).retire()
+
+    async def invoke(self, key: str, spec: EnvironmentSpec, request_id: str, payload: bytes, invoked_arn: str,
+                     client_context: Any = None, limit: int | None = None) -> Outcome:
+        pool = self._pool(key, spec, limit or DEFAULT_MAX_ENVIRONMENTS)
+        env, cold = await self._acquire(pool)
+        self.busy += 1
+        try:
+            outcome = await env.invoke(request_id, payload, invoked_arn, client_context, cold=cold)
+        finally:
+            self.busy -= 1
+            self._release(pool, env)
+        return outcome
+
+    async def _acquire(self, pool: Pool) -> tuple[Environment, bool]:
+        while True:
+            while pool.idle:
+                env = pool.idle.pop()
+                if env.dead:
+                    pool.count -= 1
+                    continue
+                if env.code_changed():
+                    env.kill()
+                    pool.count -= 1
+                    pool.drop_idle()  # they all loaded the same files
+                    continue
+                return env, False
+            if pool.count < pool.limit:
+                pool.count += 1
+                env = Environment(pool.spec, self.zygote_for(pool.spec.runtime), self.tmp_root, self.sdk,
+                                  self.sink, self.now_ms)
+                try:
+                    await env.start()
+                except (WorkerExited, ZygoteDied, OSError):
+                    env.dead = True
+                    env.init_error = {"errorType": "Runtime.ExitError",
+                                      "errorMessage": "Error: Runtime exited without providing a reason"}
+                return env, True
+            pool.freed.clear()
+            await pool.freed.wait()
+
+    def _release(self, pool: Pool, env: Environment) -> None:
+        if env.dead or env.init_error is not None or pool.retired:
+            if not env.dead:
+                env.kill()
+            pool.count -= 1
+        else:
+            pool.idle.append(env)
+        pool.freed.set()
+
+    def environments(self) -> int:
+        return sum(p.count for p in self.pools.values())
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.retire()
+        self.pools.clear()
+        for zygote in self.zygotes.values():
+            zygote.close()
+        self.zygotes.clear()
+

@@ -1,0 +1,5 @@
+from unkai.services.awslambda.service import InvokeResult, Lambda
+
+SERVICES = [Lambda]
+
+__all__ = ["InvokeResult", "Lambda", "SERVICES"]

@@ -1,0 +1,207 @@
+"""Functions as the Lambda API sees them: names and ARNs, configurations, code packages."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import re
+import shutil
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from unkai.protocol import ServiceError
+from unkai.protocol.values import iso8601
+
+NAME_RE = re.compile(
+    r"^(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z]{2}(?:-gov)?-[a-z]+-\d):(?P<account>\d{12}):function:|"
+    r"(?P<account2>\d{12}):function:)?(?P<name>[a-zA-Z0-9_-]{1,140})(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]{1,128}))?$"
+)
+PYTHON_RUNTIMES = ("python3.8", "python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+ASYNC_PAYLOAD_LIMIT = 1024 * 1024
+DEFAULTS = {"Timeout": 3, "MemorySize": 128, "Handler": None, "Description": ""}
+
+
+def not_found(arn: str, what: str = "Function") -> ServiceError:
+    return ServiceError("ResourceNotFoundException", f"{what} not found: {arn}", Type="User")
+
+
+def invalid(message: str) -> ServiceError:
+    return ServiceError("InvalidParameterValueException", message)
+
+
+@dataclass
+class Name:
+    name: str
+    qualifier: str | None
+    region: str | None
+    account: str | None
+
+
+def parse_name(text: str, qualifier: str | None = None) -> Name:
+    """A FunctionName parameter: a name, a partial ARN or an ARN, maybe with a qualifier."""
+    m = NAME_RE.match(text or "")
+    if m is None:
+        raise ServiceError(
+            "ValidationException",
+            f"1 validation error detected: Value '{text}' at 'functionName' failed to satisfy constraint: Member "
+            "must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?"
+            "(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?")
+    inline = m.group("qualifier")
+    if inline and qualifier and inline != qualifier:
+        raise invalid("The derived qualifier from the function name does not match the specified qualifier.")
+    return Name(m.group("name"), inline or qualifier, m.group("region"), m.group("account") or m.group("account2"))
+
+
+def function_arn(region: str, account: str, name: str, qualifier: str | None = None) -> str:
+    arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
+
+
+def timestamp(epoch: float) -> str:
+    """Lambda's LastModified form: 2024-01-31T12:00:00.000+0000."""
+    return iso8601(epoch).replace("Z", "+0000")
+
+
+def check_config(params: dict, creating: bool) -> None:
+    timeout = params.get("Timeout")
+    if timeout is not None and not 1 <= timeout <= 900:
+        raise ServiceError("ValidationException",
+                           f"1 validation error detected: Value '{timeout}' at 'timeout' failed to satisfy constraint: "
+                           "Member must have value less than or equal to 900" if timeout > 900 else
+                           f"1 validation error detected: Value '{timeout}' at 'timeout' failed to satisfy constraint: "
+                           "Member must have value greater than or equal to 1")
+    memory = params.get("MemorySize")
+    if memory is not None and not 128 <= memory <= 10240:
+        raise ServiceError("ValidationException",
+                           f"1 validation error detected: Value '{memory}' at 'memorySize' failed to satisfy "
+                           "constraint: Member must have value " +
+                           ("less than or equal to 10240" if memory > 10240 else "greater than or equal to 128"))
+    if creating and params.get("PackageType", "Zip") == "Zip" and not (params.get("Runtime") and params.get("Handler")):
+        raise invalid("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+    role = params.get("Role")
+    if role is not None and not re.match(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$", role):
+        raise ServiceError("ValidationException",
+                           f"1 validation error detected: Value '{role}' at 'role' failed to satisfy constraint: "
+                           "Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?"
+                           "[a-zA-Z_0-9+=,.@\\-_/]+")
+    env = (params.get("Environment") or {}).get("Variables") or {}
+    for key in env:
+        if key in RESERVED_ENV:
+            raise invalid(f"Lambda was unable to configure your environment variables because the environment "
+                          f"variables you have provided contains reserved keys that are currently not supported for "
+                          f"modification. Reserved keys used in this request: {key}")
+    size = sum(len(k) + len(v) for k, v in env.items())
+    if size > 4096:
+        raise invalid("Lambda was unable to configure your environment variables because the environment variables "
+                      f"you have provided exceeded the 4KB limit. String measured: {size}")
+
+
+RESERVED_ENV = ("_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+                "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+                "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+                "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR")
+
+
+def build_config(region: str, account: str, name: str, params: dict, code: dict, now: float,
+                 old: dict | None = None) -> dict:
+    """The FunctionConfiguration AWS returns, from CreateFunction / UpdateFunctionConfiguration parameters."""
+    cfg: dict[str, Any] = dict(old) if old else {}
+    cfg.update({
+        "FunctionName": name, "FunctionArn": function_arn(region, account, name),
+        "Version": "$LATEST", "LastModified": timestamp(now), "RevisionId": str(uuid.uuid4()),
+        "State": "Active", "LastUpdateStatus": "Successful", "PackageType": params.get("PackageType") or
+        cfg.get("PackageType") or "Zip",
+        "CodeSha256": code["sha"], "CodeSize": code["size"],
+    })
+    for key in ("Runtime", "Role", "Handler", "Description", "Timeout", "MemorySize", "KMSKeyArn"):
+        if key in params:
+            cfg[key] = params[key]
+    for key, value in DEFAULTS.items():
+        if cfg.get(key) is None and value is not None:
+            cfg[key] = value
+    if "Environment" in params:
+        variables = (params["Environment"] or {}).get("Variables") or {}
+        cfg["Environment"] = {"Variables": variables} if variables else {"Variables": {}}
+        if not variables:
+            cfg.pop("Environment")
+    if "DeadLetterConfig" in params:
+        target = (params["DeadLetterConfig"] or {}).get("TargetArn")
+        if target:
+            cfg["DeadLetterConfig"] = {"TargetArn": target}
+        else:
+            cfg.pop("DeadLetterConfig", None)
+    if "TracingConfig" in params:
+        cfg["TracingConfig"] = {"Mode": (params["TracingConfig"] or {}).get("Mode") or "PassThrough"}
+    cfg.setdefault("TracingConfig", {"Mode": "PassThrough"})
+    if "VpcConfig" in params:
+        vpc = params["VpcConfig"] or {}
+        cfg["VpcConfig"] = {"SubnetIds": vpc.get("SubnetIds") or [], "SecurityGroupIds":
+                            vpc.get("SecurityGroupIds") or [], "VpcId": "vpc-unkai" if vpc.get("SubnetIds") else "",
+                            "Ipv6AllowedForDualStack": False}
+    if "Layers" in params:
+        cfg["Layers"] = [{"Arn": arn, "CodeSize": 0} for arn in params["Layers"] or []]
+        if not cfg["Layers"]:
+            cfg.pop("Layers")
+    cfg["Architectures"] = params.get("Architectures") or cfg.get("Architectures") or ["x86_64"]
+    cfg["EphemeralStorage"] = params.get("EphemeralStorage") or cfg.get("EphemeralStorage") or {"Size": 512}
+    cfg.setdefault("SnapStart", {"ApplyOn": "None", "OptimizationStatus": "Off"})
+    if params.get("SnapStart"):
+        cfg["SnapStart"] = {"ApplyOn": params["SnapStart"].get("ApplyOn", "None"), "OptimizationStatus": "Off"}
+    logging_config = dict(cfg.get("LoggingConfig") or {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"})
+    logging_config.update(params.get("LoggingConfig") or {})
+    cfg["LoggingConfig"] = logging_config
+    if cfg.get("Runtime"):
+        cfg["RuntimeVersionConfig"] = {
+            "RuntimeVersionArn": f"arn:aws:lambda:{region}::runtime:{hashlib.sha256(cfg['Runtime'].encode()).hexdigest()}"}
+    return cfg
+
+
+# -- code --------------------------------------------------------------------------------
+
+def zip_code(state_dir: Path, data: bytes) -> dict:
+    """Unpack a deployment package (content-addressed under the state directory)."""
+    sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    digest = hashlib.sha256(data).hexdigest()
+    target = state_dir / "lambda" / "code" / digest
+    if not target.exists():
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile:
+            raise invalid("Could not unzip uploaded file. Please check your file, then try to upload again.") from None
+        tmp = target.with_name(digest + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        for info in archive.infolist():
+            dest = (tmp / info.filename).resolve()
+            if not str(dest).startswith(str(tmp.resolve())):
+                raise invalid("Could not unzip uploaded file. Please check your file, then try to upload again.")
+            archive.extract(info, tmp)
+            mode = info.external_attr >> 16
+            if mode & 0o111 and not info.is_dir():
+                os.chmod(dest, 0o755)
+        tmp.rename(target)
+    return {"kind": "zip", "path": str(target), "sha": sha, "size": len(data), "extra": []}
+
+
+def local_code(code: dict) -> dict:
+    """Code a template points at on disk (``{"LocalPath": dir, "ExtraPaths": [...]}``)."""
+    path = str(Path(code["LocalPath"]).resolve())
+    if not os.path.isdir(path):
+        raise invalid(f"The code directory {path} does not exist.")
+    extra = [str(Path(p).resolve()) for p in code.get("ExtraPaths") or []]
+    sha = base64.b64encode(hashlib.sha256(("\0".join([path, *extra])).encode()).digest()).decode()
+    return {"kind": "local", "path": path, "sha": sha, "size": 0, "extra": extra}
+
+
+def inline_code(state_dir: Path, source: str, runtime: str | None) -> dict:
+    """CloudFormation's inline ``ZipFile`` code: the source becomes index.py."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("index.py", source)
+    return zip_code(state_dir, buf.getvalue())

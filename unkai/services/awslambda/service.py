@@ -1,0 +1,984 @@
+"""The Lambda API: functions, versions and aliases, concurrency, permissions, event
+invoke configs, layers, event source mappings, function URLs, and Invoke.
+
+``invoke(function, payload, *, region, ...)`` is the in-process contract other
+services (API Gateway, the event-source pollers, asynchronous invocation) call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from unkai.protocol import ServiceError
+from unkai.runtime import EnvironmentSpec, Runtime
+from unkai.services import RequestContext, Service
+from unkai.services.awslambda import functions as fn
+from unkai.services.awslambda.asynchronous import AsyncInvocations
+from unkai.services.awslambda.functions import invalid, not_found, parse_name
+
+MIGRATIONS = [
+    """
+    CREATE TABLE lambda_functions (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
+        config TEXT NOT NULL, code TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '{}',
+        reserved INTEGER, policy TEXT, next_version INTEGER NOT NULL DEFAULT 1,
+        created REAL NOT NULL,
+        UNIQUE(account, region, name)
+    );
+    CREATE TABLE lambda_versions (
+        function_id INTEGER NOT NULL REFERENCES lambda_functions(id) ON DELETE CASCADE,
+        version TEXT NOT NULL, config TEXT NOT NULL, code TEXT NOT NULL,
+        PRIMARY KEY(function_id, version)
+    );
+    CREATE TABLE lambda_aliases (
+        function_id INTEGER NOT NULL REFERENCES lambda_functions(id) ON DELETE CASCADE,
+        name TEXT NOT NULL, config TEXT NOT NULL,
+        PRIMARY KEY(function_id, name)
+    );
+    CREATE TABLE lambda_event_invoke (
+        function_id INTEGER NOT NULL REFERENCES lambda_functions(id) ON DELETE CASCADE,
+        qualifier TEXT NOT NULL, config TEXT NOT NULL,
+        PRIMARY KEY(function_id, qualifier)
+    );
+    CREATE TABLE lambda_urls (
+        function_id INTEGER NOT NULL REFERENCES lambda_functions(id) ON DELETE CASCADE,
+        qualifier TEXT NOT NULL, url_id TEXT NOT NULL UNIQUE, config TEXT NOT NULL,
+        PRIMARY KEY(function_id, qualifier)
+    );
+    CREATE TABLE lambda_layers (
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,
+        config TEXT NOT NULL, code TEXT NOT NULL, policy TEXT,
+        PRIMARY KEY(account, region, name, version)
+    );
+    CREATE TABLE lambda_async (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL, region TEXT NOT NULL, function TEXT NOT NULL, qualifier TEXT,
+        payload TEXT NOT NULL, request_id TEXT NOT NULL, source TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0, due REAL NOT NULL, created REAL NOT NULL
+    );
+    CREATE INDEX lambda_async_due ON lambda_async(due);
+    CREATE TABLE lambda_mappings (
+        uuid TEXT PRIMARY KEY,
+        account TEXT NOT NULL, region TEXT NOT NULL, function_arn TEXT NOT NULL, source_arn TEXT NOT NULL,
+        config TEXT NOT NULL, state TEXT NOT NULL DEFAULT '{}'
+    );
+    """
+]
+
+
+@dataclass
+class Target:
+    """A resolved function version: what runs, and what an invocation reports."""
+
+    function_id: int
+    account: str
+    region: str
+    name: str
+    version: str  # "$LATEST" or a number
+    qualifier: str | None  # as invoked (alias, version, or None)
+    config: dict
+    code: dict
+    reserved: int | None
+    spec: EnvironmentSpec | None = None  # built on first use; targets are forgotten on any change
+
+    @property
+    def arn(self) -> str:
+        return fn.function_arn(self.region, self.account, self.name)
+
+    @property
+    def invoked_arn(self) -> str:
+        return fn.function_arn(self.region, self.account, self.name, self.qualifier)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.account, self.region, self.name)
+
+
+@dataclass
+class InvokeResult:
+    status_code: int
+    payload: bytes
+    function_error: str | None = None
+    log_result: str | None = None
+    executed_version: str | None = None
+    request_id: str = ""
+    error_type: str | None = None
+
+
+class Lambda(Service):
+    name = "lambda"
+    migrations = MIGRATIONS
+    resource_types = ("AWS::Lambda::Function", "AWS::Lambda::Version", "AWS::Lambda::Alias",
+                      "AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping", "AWS::Lambda::LayerVersion",
+                      "AWS::Lambda::Url", "AWS::Lambda::EventInvokeConfig", "AWS::Lambda::LayerVersionPermission")
+
+    def __init__(self, cloud: Any) -> None:
+        super().__init__(cloud)
+        self.runtime = Runtime(cloud.config.state_dir, self._write_logs, self.clock.now_ms)
+        self._targets: dict[tuple, Target] = {}
+        self.inflight: dict[tuple[str, str, str], int] = {}
+        self.slot_freed: dict[tuple[str, str, str], asyncio.Event] = {}
+        self.asynchronous = AsyncInvocations(self)
+        self.mappings: Any = None
+        self._background: set[asyncio.Task] = set()
+
+    def handler(self, operation: str) -> Any:
+        if operation == "Invoke":
+            return self.invoke_api
+        return super().handler(operation)
+
+    async def start(self) -> None:
+        from unkai.events import Mappings
+
+        self.cloud.jobs.register("lambda.invoke", self.asynchronous.from_job)
+        self.asynchronous.start()
+        self.mappings = Mappings(self.cloud, self)
+        self.mappings.start()
+        from unkai.services.awslambda.urls import mount_function_urls
+
+        mount_function_urls(self)
+        runtimes = {json.loads(c).get("Runtime") for (c,) in self.store.all("SELECT config FROM lambda_functions")}
+        for runtime in sorted(r for r in runtimes if r and r.startswith("python")):
+            self._warm(runtime)
+
+    def _warm(self, runtime: str) -> None:
+        """Start the runtime's fork server in the background, as Lambda prepares a new function."""
+        if runtime.startswith("python"):
+            task = asyncio.get_running_loop().create_task(self.runtime.warm(runtime))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def stop(self) -> None:
+        if self.mappings is not None:
+            await self.mappings.stop()
+        await self.asynchronous.stop()
+        self.runtime.close()
+
+    def pending(self) -> dict[str, int]:
+        found = {"invocations": self.runtime.busy}
+        found.update(self.asynchronous.pending())
+        if self.mappings is not None:
+            found.update(self.mappings.pending())
+        return found
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        """A function changed: forget resolved targets; queued events may run now."""
+        self._targets.clear()
+        self.store.after_commit(self.asynchronous.wake)
+
+    def _row(self, account: str, region: str, name: str) -> tuple | None:
+        return self.store.one("SELECT id, config, code, reserved, policy, tags, next_version FROM lambda_functions "
+                              "WHERE account=? AND region=? AND name=?", (account, region, name))
+
+    def _function(self, ctx: RequestContext, text: str, qualifier: str | None = None) -> tuple[fn.Name, tuple]:
+        name = parse_name(text, qualifier)
+        account, region = name.account or ctx.account, name.region or ctx.region
+        row = self._row(account, region, name.name)
+        if row is None:
+            raise not_found(fn.function_arn(region, account, name.name, name.qualifier))
+        return name, row
+
+    def resolve(self, account: str, region: str, text: str, qualifier: str | None = None) -> Target:
+        """The function version ``text`` (name or ARN, maybe qualified) names."""
+        cache_key = (account, region, text, qualifier)
+        target = self._targets.get(cache_key)
+        if target is not None:
+            return target
+        name = parse_name(text, qualifier)
+        account, region = name.account or account, name.region or region
+        row = self._row(account, region, name.name)
+        if row is None:
+            raise not_found(fn.function_arn(region, account, name.name, name.qualifier))
+        fid, config, code, reserved = row[0], row[1], row[2], row[3]
+        version = "$LATEST"
+        q = name.qualifier
+        if q and q != "$LATEST":
+            if q.isdigit():
+                version = q
+            else:
+                alias = self.store.one("SELECT config FROM lambda_aliases WHERE function_id=? AND name=?", (fid, q))
+                if alias is None:
+                    raise not_found(fn.function_arn(region, account, name.name, q))
+                version = json.loads(alias[0])["FunctionVersion"]
+            if version != "$LATEST":
+                ver = self.store.one("SELECT config, code FROM lambda_versions WHERE function_id=? AND version=?",
+                                     (fid, version))
+                if ver is None:
+                    raise not_found(fn.function_arn(region, account, name.name, q))
+                config, code = ver
+        target = Target(fid, account, region, name.name, version, q, json.loads(config), json.loads(code), reserved)
+        self._targets[cache_key] = target
+        return target
+
+    # -- functions ------------------------------------------------------------------------
+
+    def _code(self, params: dict, runtime: str | None) -> dict:
+        code = params.get("Code") or {}
+        if code.get("LocalPath"):
+            return fn.local_code(code)
+        if code.get("ZipFile") is not None:
+            data = code["ZipFile"]
+            if isinstance(data, str):
+                return fn.inline_code(self.config.state_dir, data, runtime)
+            return fn.zip_code(self.config.state_dir, data)
+        if code.get("S3Bucket") and code.get("S3Key"):
+            return fn.zip_code(self.config.state_dir, self._s3_object(code["S3Bucket"], code["S3Key"],
+                                                                      code.get("S3ObjectVersion")))
+        if code.get("ImageUri"):
+            raise invalid("unkai runs zip-packaged Python functions; container images are not supported.")
+        raise invalid("Please provide a source for function code.")
+
+    def _s3_object(self, bucket: str, key: str, version: str | None) -> bytes:
+        s3 = self.cloud.services.get("s3")
+        if s3 is None:
+            raise invalid("Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The "
+                          "specified bucket does not exist")
+        try:
+            return s3.object_bytes(bucket, key, version)
+        except ServiceError as exc:
+            raise invalid(f"Error occurred while GetObject. S3 Error Code: {exc.code}. S3 Error Message: "
+                          f"{exc.message}") from None
+
+    def create_function(self, ctx: RequestContext, params: dict) -> dict:
+        name = parse_name(params["FunctionName"])
+        if name.qualifier:
+            raise ServiceError(
+                "ValidationException", "1 validation error detected: Value at 'functionName' failed to satisfy "
+                "constraint: qualified function names are not allowed here")
+        account, region = ctx.account, name.region or ctx.region
+        fn.check_config(params, creating=True)
+        self._check_dlq(params)
+        if self._row(account, region, name.name) is not None:
+            raise ServiceError("ResourceConflictException", f"Function already exist: {name.name}", Type="User")
+        code = self._code(params, params.get("Runtime"))
+        now = self.clock.now()
+        config = fn.build_config(region, account, name.name, params, code, now)
+        self._resolve_layers(ctx, config)
+        fid = self.store.execute(
+            "INSERT INTO lambda_functions(account, region, name, config, code, tags, created) VALUES(?,?,?,?,?,?,?)",
+            (account, region, name.name, json.dumps(config), json.dumps(code), json.dumps(params.get("Tags") or {}),
+             now)).lastrowid
+        self._changed()
+        self.store.after_commit(lambda: self._warm(config.get("Runtime") or ""))
+        if params.get("Publish"):
+            return self._publish(fid, account, region, name.name, params.get("Description"))
+        return config
+
+    def _check_dlq(self, params: dict) -> None:
+        target = (params.get("DeadLetterConfig") or {}).get("TargetArn")
+        if target and not (":sqs:" in target or ":sns:" in target):
+            raise invalid(f"The provided target arn {target} is invalid. Dead letter target must be an SQS queue "
+                          "or an SNS topic.")
+
+    def _resolve_layers(self, ctx: RequestContext, config: dict) -> None:
+        for layer in config.get("Layers") or []:
+            row = self._layer_row(layer["Arn"])
+            if row is None:
+                raise invalid(f"Layer version {layer['Arn']} does not exist.")
+            layer["CodeSize"] = json.loads(row[1]).get("size", 0)
+
+    def _layer_row(self, arn: str) -> tuple | None:
+        parts = arn.split(":")
+        if len(parts) != 8 or parts[5] != "layer" or not parts[7].isdigit():
+            return None
+        return self.store.one("SELECT config, code FROM lambda_layers WHERE account=? AND region=? AND name=? AND "
+                              "version=?", (parts[4], parts[3], parts[6], int(parts[7])))
+
+    def get_function(self, ctx: RequestContext, params: dict) -> dict:
+        target = self.resolve(ctx.account, ctx.region, params["FunctionName"], params.get("Qualifier"))
+        row = self._row(target.account, target.region, target.name)
+        result: dict[str, Any] = {
+            "Configuration": self._config_out(target),
+            "Code": {"RepositoryType": "S3", "Location": f"{ctx.base_url}/_unkai/lambda/code/{target.name}"},
+        }
+        tags = json.loads(row[5])
+        if tags:
+            result["Tags"] = tags
+        if row[3] is not None:
+            result["Concurrency"] = {"ReservedConcurrentExecutions": row[3]}
+        return result
+
+    def _config_out(self, target: Target) -> dict:
+        config = dict(target.config)
+        if target.version != "$LATEST":
+            config["FunctionArn"] = fn.function_arn(target.region, target.account, target.name, target.version)
+        return config
+
+    def get_function_configuration(self, ctx: RequestContext, params: dict) -> dict:
+        target = self.resolve(ctx.account, ctx.region, params["FunctionName"], params.get("Qualifier"))
+        return self._config_out(target)
+
+    def list_functions(self, ctx: RequestContext, params: dict) -> dict:
+        limit = params.get("MaxItems") or 50
+        marker = params.get("Marker") or ""
+        rows = self.store.all("SELECT name, config FROM lambda_functions WHERE account=? AND region=? AND name > ? "
+                              "ORDER BY name LIMIT ?", (ctx.account, ctx.region, marker, limit + 1))
+        out = [json.loads(config) for _, config in rows[:limit]]
+        result: dict[str, Any] = {"Functions": out}
+        if len(rows) > limit:
+            result["NextMarker"] = rows[limit - 1][0]
+        return result
+
+    def update_function_code(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"])
+        config = json.loads(row[1])
+        self._check_revision(config, params)
+        code = self._code({"Code": {k: params[k] for k in ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion",
+                                                           "ImageUri", "LocalPath", "ExtraPaths") if k in params}},
+                          config.get("Runtime"))
+        config = fn.build_config(config["FunctionArn"].split(":")[3], config["FunctionArn"].split(":")[4], name.name,
+                                 {}, code, self.clock.now(), old=config)
+        self.store.execute("UPDATE lambda_functions SET config=?, code=? WHERE id=?",
+                           (json.dumps(config), json.dumps(code), row[0]))
+        self._recycle(config["FunctionArn"])
+        if params.get("Publish"):
+            arn = config["FunctionArn"].split(":")
+            return self._publish(row[0], arn[4], arn[3], name.name, None)
+        return config
+
+    def _check_revision(self, config: dict, params: dict) -> None:
+        if params.get("RevisionId") and params["RevisionId"] != config.get("RevisionId"):
+            raise ServiceError("PreconditionFailedException", "The Revision Id provided does not match the latest "
+                               "Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+                               Type="User")
+
+    def _recycle(self, arn: str) -> None:
+        self._changed()
+        self.store.after_commit(lambda: self.runtime.recycle(arn))
+
+    def update_function_configuration(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"])
+        config = json.loads(row[1])
+        self._check_revision(config, params)
+        fn.check_config(params, creating=False)
+        self._check_dlq(params)
+        arn = config["FunctionArn"].split(":")
+        config = fn.build_config(arn[3], arn[4], name.name, params, json.loads(row[2]), self.clock.now(), old=config)
+        self._resolve_layers(ctx, config)
+        self.store.execute("UPDATE lambda_functions SET config=? WHERE id=?", (json.dumps(config), row[0]))
+        self._recycle(config["FunctionArn"])
+        return config
+
+    def delete_function(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))
+        arn = json.loads(row[1])["FunctionArn"]
+        if name.qualifier and name.qualifier != "$LATEST":
+            if not name.qualifier.isdigit():
+                raise ServiceError(
+                    "InvalidParameterValueException", f"Deleting an alias is not supported by DeleteFunction: "
+                    f"{name.qualifier}")
+            self.store.execute("DELETE FROM lambda_versions WHERE function_id=? AND version=?", (row[0], name.qualifier))
+        elif name.qualifier == "$LATEST":
+            raise invalid("$LATEST version cannot be deleted without deleting the function.")
+        else:
+            self.store.execute("DELETE FROM lambda_functions WHERE id=?", (row[0],))
+            self.store.execute("DELETE FROM lambda_mappings WHERE function_arn=? OR function_arn LIKE ?",
+                               (arn, arn + ":%"))
+            if self.mappings is not None:
+                self.store.after_commit(self.mappings.refresh)
+        self._recycle(arn)
+        return {}
+
+    # -- versions and aliases ----------------------------------------------------------------
+
+    def _publish(self, fid: int, account: str, region: str, name: str, description: str | None) -> dict:
+        row = self.store.one("SELECT config, code, next_version FROM lambda_functions WHERE id=?", (fid,))
+        config, code, number = json.loads(row[0]), row[1], row[2]
+        last = self.store.one("SELECT version, config FROM lambda_versions WHERE function_id=? ORDER BY "
+                              "CAST(version AS INTEGER) DESC LIMIT 1", (fid,))
+        if last is not None:
+            prev = json.loads(last[1])
+            same = all(prev.get(k) == config.get(k) for k in ("CodeSha256", "Environment", "Handler", "Runtime",
+                                                             "MemorySize", "Timeout", "Layers"))
+            if same and config.get("CodeSha256") == prev.get("CodeSha256"):
+                return prev
+        version = str(number)
+        config.update(Version=version, FunctionArn=fn.function_arn(region, account, name, version),
+                      RevisionId=str(uuid.uuid4()))
+        if description is not None:
+            config["Description"] = description
+        self.store.execute("INSERT INTO lambda_versions(function_id, version, config, code) VALUES(?,?,?,?)",
+                           (fid, version, json.dumps(config), code))
+        self.store.execute("UPDATE lambda_functions SET next_version=next_version+1 WHERE id=?", (fid,))
+        self._changed()
+        return config
+
+    def publish_version(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"])
+        config = json.loads(row[1])
+        if params.get("CodeSha256") and params["CodeSha256"] != config["CodeSha256"]:
+            raise invalid(f"CodeSHA256 ({params['CodeSha256']}) is different from current CodeSHA256 in $LATEST "
+                          f"({config['CodeSha256']}). Please try again with the CodeSHA256 in $LATEST.")
+        self._check_revision(config, params)
+        arn = config["FunctionArn"].split(":")
+        return self._publish(row[0], arn[4], arn[3], name.name, params.get("Description"))
+
+    def list_versions_by_function(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"])
+        versions = [json.loads(row[1])]
+        versions += [json.loads(c) for (c,) in self.store.all(
+            "SELECT config FROM lambda_versions WHERE function_id=? ORDER BY CAST(version AS INTEGER)", (row[0],))]
+        return {"Versions": versions}
+
+    def _alias_out(self, name: fn.Name, row: tuple, config: dict) -> dict:
+        arn = json.loads(row[1])["FunctionArn"]
+        return dict(config, AliasArn=f"{arn}:{config['Name']}")
+
+    def _check_version(self, fid: int, version: str, arn: str) -> None:
+        if version != "$LATEST" and not self.store.one(
+                "SELECT 1 FROM lambda_versions WHERE function_id=? AND version=?", (fid, version)):
+            raise not_found(f"{arn}:{version}")
+
+    def create_alias(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"])
+        alias = params["Name"]
+        arn = json.loads(row[1])["FunctionArn"]
+        self._check_version(row[0], params["FunctionVersion"], arn)
+        if self.store.one("SELECT 1 FROM lambda_aliases WHERE function_id=? AND name=?", (row[0], alias)):
+            raise ServiceError("ResourceConflictException", f"Alias already exists: {arn}:{alias}", Type="User")
+        config = {"Name": alias, "FunctionVersion": params["FunctionVersion"],
+                  "Description": params.get("Description") or "", "RevisionId": str(uuid.uuid4())}
+        if params.get("RoutingConfig"):
+            config["RoutingConfig"] = params["RoutingConfig"]
+        self.store.execute("INSERT INTO lambda_aliases(function_id, name, config) VALUES(?,?,?)",
+                           (row[0], alias, json.dumps(config)))
+        self._changed()
+        return self._alias_out(name, row, config)
+
+    def _alias(self, ctx: RequestContext, params: dict) -> tuple[fn.Name, tuple, dict]:
+        name, row = self._function(ctx, params["FunctionName"])
+        found = self.store.one("SELECT config FROM lambda_aliases WHERE function_id=? AND name=?",
+                               (row[0], params["Name"]))
+        if found is None:
+            raise not_found(json.loads(row[1])["FunctionArn"] + ":" + params["Name"], "Alias")
+        return name, row, json.loads(found[0])
+
+    def get_alias(self, ctx: RequestContext, params: dict) -> dict:
+        name, row, config = self._alias(ctx, params)
+        return self._alias_out(name, row, config)
+
+    def update_alias(self, ctx: RequestContext, params: dict) -> dict:
+        name, row, config = self._alias(ctx, params)
+        if params.get("RevisionId") and params["RevisionId"] != config["RevisionId"]:
+            raise ServiceError("PreconditionFailedException", "The Revision Id provided does not match the latest "
+                               "Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+                               Type="User")
+        if params.get("FunctionVersion"):
+            self._check_version(row[0], params["FunctionVersion"], json.loads(row[1])["FunctionArn"])
+            config["FunctionVersion"] = params["FunctionVersion"]
+        if "Description" in params:
+            config["Description"] = params["Description"]
+        if "RoutingConfig" in params:
+            config["RoutingConfig"] = params["RoutingConfig"]
+        config["RevisionId"] = str(uuid.uuid4())
+        self.store.execute("UPDATE lambda_aliases SET config=? WHERE function_id=? AND name=?",
+                           (json.dumps(config), row[0], params["Name"]))
+        self._changed()
+        return self._alias_out(name, row, config)
+
+    def delete_alias(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"])
+        self.store.execute("DELETE FROM lambda_aliases WHERE function_id=? AND name=?", (row[0], params["Name"]))
+        self._changed()
+        return {}
+
+    def list_aliases(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"])
+        out = []
+        for (config,) in self.store.all("SELECT config FROM lambda_aliases WHERE function_id=? ORDER BY name",
+                                        (row[0],)):
+            config = json.loads(config)
+            if params.get("FunctionVersion") and config["FunctionVersion"] != params["FunctionVersion"]:
+                continue
+            out.append(self._alias_out(name, row, config))
+        return {"Aliases": out}
+
+    # -- concurrency ----------------------------------------------------------------------
+
+    def put_function_concurrency(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"])
+        value = params["ReservedConcurrentExecutions"]
+        if value < 0 or value > 1000:
+            raise invalid("Specified ReservedConcurrentExecutions for function decreases account's "
+                          "UnreservedConcurrentExecution below its minimum value of [100].")
+        self.store.execute("UPDATE lambda_functions SET reserved=? WHERE id=?", (value, row[0]))
+        self._changed()
+        return {"ReservedConcurrentExecutions": value}
+
+    def get_function_concurrency(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"])
+        return {} if row[3] is None else {"ReservedConcurrentExecutions": row[3]}
+
+    def delete_function_concurrency(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"])
+        self.store.execute("UPDATE lambda_functions SET reserved=NULL WHERE id=?", (row[0],))
+        self._changed()
+        self.store.after_commit(lambda: self._slot_freed((ctx.account, name.region or ctx.region, name.name)))
+        return {}
+
+    def get_account_settings(self, ctx: RequestContext, params: dict) -> dict:
+        count, size = self.store.one("SELECT COUNT(*), 0 FROM lambda_functions WHERE account=? AND region=?",
+                                     (ctx.account, ctx.region))
+        reserved = self.store.one("SELECT coalesce(sum(reserved), 0) FROM lambda_functions WHERE account=? AND "
+                                  "region=?", (ctx.account, ctx.region))[0]
+        return {"AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000,
+                                 "CodeSizeZipped": 52428800, "ConcurrentExecutions": 1000,
+                                 "UnreservedConcurrentExecutions": 1000 - reserved},
+                "AccountUsage": {"TotalCodeSize": size, "FunctionCount": count}}
+
+    # -- tags ----------------------------------------------------------------------------
+
+    def _by_arn(self, ctx: RequestContext, arn: str) -> tuple:
+        return self._function(ctx, arn)[1]
+
+    def tag_resource(self, ctx: RequestContext, params: dict) -> dict:
+        row = self._by_arn(ctx, params["Resource"])
+        tags = dict(json.loads(row[5]), **params["Tags"])
+        self.store.execute("UPDATE lambda_functions SET tags=? WHERE id=?", (json.dumps(tags), row[0]))
+        return {}
+
+    def untag_resource(self, ctx: RequestContext, params: dict) -> dict:
+        row = self._by_arn(ctx, params["Resource"])
+        tags = {k: v for k, v in json.loads(row[5]).items() if k not in params["TagKeys"]}
+        self.store.execute("UPDATE lambda_functions SET tags=? WHERE id=?", (json.dumps(tags), row[0]))
+        return {}
+
+    def list_tags(self, ctx: RequestContext, params: dict) -> dict:
+        return {"Tags": json.loads(self._by_arn(ctx, params["Resource"])[5])}
+
+    # -- permissions ----------------------------------------------------------------------
+
+    def add_permission(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))
+        policy = json.loads(row[4]) if row[4] else {"Version": "2012-10-17", "Id": "default", "Statement": []}
+        sid = params["StatementId"]
+        if any(s["Sid"] == sid for s in policy["Statement"]):
+            raise ServiceError("ResourceConflictException", f"The statement id ({sid}) provided already exists. "
+                               "Please provide a new statement id, or remove the existing statement.", Type="User")
+        arn = json.loads(row[1])["FunctionArn"]
+        resource = f"{arn}:{name.qualifier}" if name.qualifier else arn
+        principal = params["Principal"]
+        statement: dict[str, Any] = {
+            "Sid": sid, "Effect": "Allow",
+            "Principal": {"Service": principal} if principal.endswith(".amazonaws.com") else
+            ("*" if principal == "*" else {"AWS": principal if principal.startswith("arn:") else
+                                           f"arn:aws:iam::{principal}:root"}),
+            "Action": params["Action"], "Resource": resource,
+        }
+        condition: dict[str, Any] = {}
+        if params.get("SourceArn"):
+            condition["ArnLike"] = {"AWS:SourceArn": params["SourceArn"]}
+        if params.get("SourceAccount"):
+            condition["StringEquals"] = {"AWS:SourceAccount": params["SourceAccount"]}
+        if params.get("FunctionUrlAuthType"):
+            condition.setdefault("StringEquals", {})["lambda:FunctionUrlAuthType"] = params["FunctionUrlAuthType"]
+        if params.get("PrincipalOrgID"):
+            condition.setdefault("StringEquals", {})["aws:PrincipalOrgID"] = params["PrincipalOrgID"]
+        if condition:
+            statement["Condition"] = condition
+        policy["Statement"].append(statement)
+        self.store.execute("UPDATE lambda_functions SET policy=? WHERE id=?", (json.dumps(policy), row[0]))
+        return {"Statement": json.dumps(statement)}
+
+    def remove_permission(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))
+        policy = json.loads(row[4]) if row[4] else {"Statement": []}
+        kept = [s for s in policy["Statement"] if s["Sid"] != params["StatementId"]]
+        if len(kept) == len(policy["Statement"]):
+            raise ServiceError("ResourceNotFoundException", "No policy is associated with the given resource."
+                               if not policy["Statement"] else
+                               f"Statement {params['StatementId']} is not found in resource policy.", Type="User")
+        policy["Statement"] = kept
+        self.store.execute("UPDATE lambda_functions SET policy=? WHERE id=?",
+                           (json.dumps(policy) if kept else None, row[0]))
+        return {}
+
+    def get_policy(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))
+        if not row[4]:
+            raise ServiceError("ResourceNotFoundException", "The resource you requested does not exist.", Type="User")
+        return {"Policy": row[4], "RevisionId": json.loads(row[1])["RevisionId"]}
+
+    # -- event invoke configs ----------------------------------------------------------------
+
+    def _event_config_key(self, ctx: RequestContext, params: dict) -> tuple[tuple, str, str]:
+        name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))
+        qualifier = name.qualifier or "$LATEST"
+        arn = json.loads(row[1])["FunctionArn"]
+        return row, qualifier, arn if qualifier == "$LATEST" else f"{arn}:{qualifier}"
+
+    def _check_event_config(self, params: dict) -> None:
+        retries = params.get("MaximumRetryAttempts")
+        if retries is not None and not 0 <= retries <= 2:
+            raise ServiceError("ValidationException", f"1 validation error detected: Value '{retries}' at "
+                               "'maximumRetryAttempts' failed to satisfy constraint: Member must have value less "
+                               "than or equal to 2")
+        age = params.get("MaximumEventAgeInSeconds")
+        if age is not None and not 60 <= age <= 21600:
+            raise ServiceError("ValidationException", f"1 validation error detected: Value '{age}' at "
+                               "'maximumEventAgeInSeconds' failed to satisfy constraint: Member must have value "
+                               + ("less than or equal to 21600" if age > 21600 else "greater than or equal to 60"))
+        for key in ("OnSuccess", "OnFailure"):
+            dest = ((params.get("DestinationConfig") or {}).get(key) or {}).get("Destination")
+            if dest and not any(f":{s}:" in dest for s in ("sqs", "sns", "lambda", "events")):
+                raise invalid(f"The provided destination config DestinationConfig(onSuccess=..., onFailure=...) is "
+                              f"invalid: {dest} is not a supported destination.")
+
+    def put_function_event_invoke_config(self, ctx: RequestContext, params: dict, merge: bool = False) -> dict:
+        row, qualifier, arn = self._event_config_key(ctx, params)
+        self._check_event_config(params)
+        config: dict[str, Any] = {}
+        if merge:
+            found = self.store.one("SELECT config FROM lambda_event_invoke WHERE function_id=? AND qualifier=?",
+                                   (row[0], qualifier))
+            if found is None:
+                raise ServiceError("ResourceNotFoundException", f"The function {arn} doesn't have an "
+                                   "EventInvokeConfig", Type="User")
+            config = json.loads(found[0])
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"):
+            if key in params:
+                config[key] = params[key]
+        dest = config.get("DestinationConfig") or {}
+        config["DestinationConfig"] = {"OnSuccess": dest.get("OnSuccess") or {}, "OnFailure": dest.get("OnFailure") or {}}
+        config["FunctionArn"] = arn
+        config["LastModified"] = self.clock.now()
+        self.store.execute("INSERT INTO lambda_event_invoke(function_id, qualifier, config) VALUES(?,?,?) ON CONFLICT("
+                           "function_id, qualifier) DO UPDATE SET config=excluded.config",
+                           (row[0], qualifier, json.dumps(config)))
+        return config
+
+    def update_function_event_invoke_config(self, ctx: RequestContext, params: dict) -> dict:
+        return self.put_function_event_invoke_config(ctx, params, merge=True)
+
+    def get_function_event_invoke_config(self, ctx: RequestContext, params: dict) -> dict:
+        row, qualifier, arn = self._event_config_key(ctx, params)
+        found = self.store.one("SELECT config FROM lambda_event_invoke WHERE function_id=? AND qualifier=?",
+                               (row[0], qualifier))
+        if found is None:
+            raise ServiceError("ResourceNotFoundException", f"The function {arn} doesn't have an EventInvokeConfig",
+                               Type="User")
+        return json.loads(found[0])
+
+    def delete_function_event_invoke_config(self, ctx: RequestContext, params: dict) -> dict:
+        row, qualifier, arn = self._event_config_key(ctx, params)
+        self.get_function_event_invoke_config(ctx, params)
+        self.store.execute("DELETE FROM lambda_event_invoke WHERE function_id=? AND qualifier=?", (row[0], qualifier))
+        return {}
+
+    def list_function_event_invoke_configs(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._function(ctx, params["FunctionName"])
+        return {"FunctionEventInvokeConfigs": [json.loads(c) for (c,) in self.store.all(
+            "SELECT config FROM lambda_event_invoke WHERE function_id=? ORDER BY qualifier", (row[0],))]}
+
+    def event_invoke_config(self, target: Target) -> dict:
+        """The asynchronous-invocation settings that apply to an invoked version."""
+        for qualifier in (target.qualifier or "$LATEST",):
+            found = self.store.one("SELECT config FROM lambda_event_invoke WHERE function_id=? AND qualifier=?",
+                                   (target.function_id, qualifier))
+            if found:
+                return json.loads(found[0])
+        return {}
+
+    # -- layers ---------------------------------------------------------------------------
+
+    def publish_layer_version(self, ctx: RequestContext, params: dict) -> dict:
+        name = params["LayerName"]
+        if name.startswith("arn:"):
+            name = name.split(":")[6]
+        content = params.get("Content") or {}
+        if content.get("LocalPath"):
+            code = fn.local_code(content)
+        else:
+            code = self._code({"Code": content}, None)
+        row = self.store.one("SELECT max(version) FROM lambda_layers WHERE account=? AND region=? AND name=?",
+                             (ctx.account, ctx.region, name))
+        version = (row[0] or 0) + 1
+        layer_arn = f"arn:aws:lambda:{ctx.region}:{ctx.account}:layer:{name}"
+        config = {
+            "Content": {"Location": f"{ctx.base_url}/_unkai/lambda/layers/{name}/{version}",
+                        "CodeSha256": code["sha"], "CodeSize": code["size"]},
+            "LayerArn": layer_arn, "LayerVersionArn": f"{layer_arn}:{version}",
+            "Description": params.get("Description") or "", "CreatedDate": fn.timestamp(self.clock.now()),
+            "Version": version,
+        }
+        for key in ("CompatibleRuntimes", "LicenseInfo", "CompatibleArchitectures"):
+            if params.get(key):
+                config[key] = params[key]
+        self.store.execute("INSERT INTO lambda_layers(account, region, name, version, config, code) VALUES(?,?,?,?,?,?)",
+                           (ctx.account, ctx.region, name, version, json.dumps(config), json.dumps(code)))
+        return config
+
+    def _layer(self, ctx: RequestContext, params: dict) -> tuple:
+        name = params["LayerName"].split(":")[6] if params["LayerName"].startswith("arn:") else params["LayerName"]
+        row = self.store.one("SELECT config, code, policy FROM lambda_layers WHERE account=? AND region=? AND name=? "
+                             "AND version=?", (ctx.account, ctx.region, name, params["VersionNumber"]))
+        if row is None:
+            raise ServiceError("ResourceNotFoundException", "The resource you requested does not exist.", Type="User")
+        return name, row
+
+    def get_layer_version(self, ctx: RequestContext, params: dict) -> dict:
+        return json.loads(self._layer(ctx, params)[1][0])
+
+    def get_layer_version_by_arn(self, ctx: RequestContext, params: dict) -> dict:
+        parts = params["Arn"].split(":")
+        return self.get_layer_version(ctx, {"LayerName": parts[6], "VersionNumber": int(parts[7])})
+
+    def delete_layer_version(self, ctx: RequestContext, params: dict) -> dict:
+        name = params["LayerName"].split(":")[6] if params["LayerName"].startswith("arn:") else params["LayerName"]
+        self.store.execute("DELETE FROM lambda_layers WHERE account=? AND region=? AND name=? AND version=?",
+                           (ctx.account, ctx.region, name, params["VersionNumber"]))
+        return {}
+
+    def list_layer_versions(self, ctx: RequestContext, params: dict) -> dict:
+        name = params["LayerName"].split(":")[6] if params["LayerName"].startswith("arn:") else params["LayerName"]
+        rows = self.store.all("SELECT config FROM lambda_layers WHERE account=? AND region=? AND name=? ORDER BY "
+                              "version DESC", (ctx.account, ctx.region, name))
+        out = []
+        for (config,) in rows:
+            config = json.loads(config)
+            config.pop("Content", None)
+            out.append(config)
+        return {"LayerVersions": out}
+
+    def list_layers(self, ctx: RequestContext, params: dict) -> dict:
+        rows = self.store.all("SELECT name, config FROM lambda_layers l WHERE account=? AND region=? AND version=("
+                              "SELECT max(version) FROM lambda_layers WHERE account=l.account AND region=l.region AND "
+                              "name=l.name) ORDER BY name", (ctx.account, ctx.region))
+        out = []
+        for name, config in rows:
+            config = json.loads(config)
+            config.pop("Content", None)
+            out.append({"LayerName": name, "LayerArn": config["LayerArn"], "LatestMatchingVersion": config})
+        return {"Layers": out}
+
+    def add_layer_version_permission(self, ctx: RequestContext, params: dict) -> dict:
+        name, row = self._layer(ctx, params)
+        statement = {"Sid": params["StatementId"], "Effect": "Allow", "Principal": params["Principal"],
+                     "Action": params["Action"], "Resource": json.loads(row[0])["LayerVersionArn"]}
+        policy = json.loads(row[2]) if row[2] else {"Version": "2012-10-17", "Id": "default", "Statement": []}
+        policy["Statement"].append(statement)
+        self.store.execute("UPDATE lambda_layers SET policy=? WHERE account=? AND region=? AND name=? AND version=?",
+                           (json.dumps(policy), ctx.account, ctx.region, name, params["VersionNumber"]))
+        return {"Statement": json.dumps(statement), "RevisionId": str(uuid.uuid4())}
+
+    def layer_paths(self, config: dict) -> list[str]:
+        paths = []
+        for layer in config.get("Layers") or []:
+            row = self._layer_row(layer["Arn"])
+            if row is not None:
+                paths.append(json.loads(row[1])["path"])
+        return paths
+
+    # -- event source mappings (pollers live in unkai.events) ------------------------------------
+
+    def create_event_source_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        return self.mappings.create(ctx, params)
+
+    def get_event_source_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        return self.mappings.get(ctx, params["UUID"])
+
+    def update_event_source_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        return self.mappings.update(ctx, params)
+
+    def delete_event_source_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        return self.mappings.delete(ctx, params["UUID"])
+
+    def list_event_source_mappings(self, ctx: RequestContext, params: dict) -> dict:
+        return self.mappings.list(ctx, params)
+
+    # -- function URLs --------------------------------------------------------------------
+
+    def create_function_url_config(self, ctx: RequestContext, params: dict) -> dict:
+        from unkai.services.awslambda import urls
+
+        return urls.create(self, ctx, params)
+
+    def get_function_url_config(self, ctx: RequestContext, params: dict) -> dict:
+        from unkai.services.awslambda import urls
+
+        return urls.get(self, ctx, params)
+
+    def update_function_url_config(self, ctx: RequestContext, params: dict) -> dict:
+        from unkai.services.awslambda import urls
+
+        return urls.update(self, ctx, params)
+
+    def delete_function_url_config(self, ctx: RequestContext, params: dict) -> dict:
+        from unkai.services.awslambda import urls
+
+        return urls.delete(self, ctx, params)
+
+    def list_function_url_configs(self, ctx: RequestContext, params: dict) -> dict:
+        from unkai.services.awslambda import urls
+
+        return urls.list_configs(self, ctx, params)
+
+    # -- invoking -------------------------------------------------------------------------
+
+    def spec_for(self, target: Target) -> EnvironmentSpec:
+        config, code = target.config, target.code
+        return EnvironmentSpec(
+            function_name=target.name, function_arn=target.arn, version=target.version,
+            handler=config.get("Handler") or "", runtime=config.get("Runtime") or "python3.12",
+            memory_mb=config.get("MemorySize") or 128, timeout=float(config.get("Timeout") or 3),
+            env=(config.get("Environment") or {}).get("Variables") or {},
+            task_root=code["path"], extra_paths=code.get("extra") or [], layer_paths=self.layer_paths(config),
+            log_group=(config.get("LoggingConfig") or {}).get("LogGroup", f"/aws/lambda/{target.name}"),
+            region=target.region, account=target.account, endpoint=self.config.endpoint, code_sha=code["sha"],
+        )
+
+    def _write_logs(self, spec: EnvironmentSpec, stream: str, events: list[tuple[int, str]]) -> None:
+        self.cloud.service("logs").append(spec.account, spec.region, spec.log_group, stream, events)
+
+    def _slot_freed(self, key: tuple[str, str, str]) -> None:
+        event = self.slot_freed.get(key)
+        if event is not None:
+            event.set()
+        self.asynchronous.wake()
+
+    def has_slot(self, target: Target) -> bool:
+        return target.reserved is None or self.inflight.get(target.key, 0) < target.reserved
+
+    async def wait_for_slot(self, target: Target) -> None:
+        while not self.has_slot(target):
+            event = self.slot_freed.setdefault(target.key, asyncio.Event())
+            event.clear()
+            await event.wait()
+
+    async def invoke(self, function: str, payload: bytes, *, region: str, invocation_type: str = "RequestResponse",
+                     qualifier: str | None = None, client_context: Any = None, log_type: str = "None",
+                     account: str | None = None, wait_for_slot: bool = False) -> InvokeResult:
+        """Invoke a function as the Invoke API does (the contract other services use).
+        Raises ServiceError for what AWS answers with an error (not found, throttled, too large)."""
+        account = account or self.config.account_id
+        target = self.resolve(account, region, function, qualifier)
+        if invocation_type == "Event":
+            if len(payload) > fn.ASYNC_PAYLOAD_LIMIT:
+                raise ServiceError("RequestEntityTooLargeException", f"Request must be smaller than "
+                                   f"{fn.ASYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation", status=413,
+                                   Type="User")
+            _check_json(payload)
+            request_id = str(uuid.uuid4())
+            with self.store.transaction():
+                self.asynchronous.enqueue(target, payload.decode("utf-8"), request_id, "invoke")
+            return InvokeResult(202, b"", request_id=request_id)
+        if invocation_type == "DryRun":
+            return InvokeResult(204, b"")
+        if invocation_type != "RequestResponse":
+            raise invalid(f"1 validation error detected: Value '{invocation_type}' at 'invocationType' failed to "
+                          "satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]")
+        if len(payload) > fn.SYNC_PAYLOAD_LIMIT:
+            raise ServiceError("RequestEntityTooLargeException", f"Request must be smaller than "
+                               f"{fn.SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation", status=413,
+                               Type="User")
+        if not self.has_slot(target):
+            if not wait_for_slot:
+                raise ServiceError("TooManyRequestsException", "Rate Exceeded.", status=429, Type="User",
+                                   Reason="ReservedFunctionConcurrentInvocationLimitExceeded")
+            await self.wait_for_slot(target)
+        return await self.run(target, payload, client_context, log_type)
+
+    async def run(self, target: Target, payload: bytes, client_context: Any = None, log_type: str = "None",
+                  request_id: str | None = None) -> InvokeResult:
+        """Run one invocation in an execution environment (the caller checked concurrency)."""
+        request_id = request_id or str(uuid.uuid4())
+        if not (target.config.get("Runtime") or "").startswith("python"):
+            return _function_error(request_id, target, "Runtime.InvalidRuntime",
+                                   f"unkai runs Python functions; {target.config.get('Runtime')} is not supported.")
+        key = target.key
+        self.inflight[key] = self.inflight.get(key, 0) + 1
+        try:
+            if target.spec is None:
+                target.spec = self.spec_for(target)
+            outcome = await self.runtime.invoke(
+                f"{target.arn}:{target.version}", target.spec, request_id, payload, target.invoked_arn,
+                client_context, limit=target.reserved or None)
+        finally:
+            self.inflight[key] -= 1
+            self._slot_freed(key)
+        if outcome.invalid_request is not None:
+            raise ServiceError("InvalidRequestContentException", "Could not parse request body into json: Could not "
+                               f"parse payload into json: {outcome.invalid_request}", Type="User")
+        if len(outcome.payload) > fn.SYNC_PAYLOAD_LIMIT and not outcome.failed:
+            outcome.payload = json.dumps({
+                "errorMessage": f"Response payload size ({len(outcome.payload)} bytes) exceeded maximum allowed "
+                f"payload size ({fn.SYNC_PAYLOAD_LIMIT} bytes).", "errorType": "Function.ResponseSizeTooLarge"}).encode()
+            outcome.error_type = "Function.ResponseSizeTooLarge"
+        result = InvokeResult(200, outcome.payload, "Unhandled" if outcome.failed else None,
+                              executed_version=target.version, request_id=request_id, error_type=outcome.error_type)
+        if log_type == "Tail":
+            result.log_result = base64.b64encode(outcome.log_text.encode()[-4096:]).decode()
+        return result
+
+    async def invoke_api(self, ctx: RequestContext, params: dict) -> dict:
+        payload = params.get("Payload") or b""
+        client_context = None
+        if params.get("ClientContext"):
+            try:
+                client_context = json.loads(base64.b64decode(params["ClientContext"]))
+            except ValueError:
+                raise invalid("Client context must be a valid Base64-encoded JSON object.") from None
+        if params.get("InvocationType") == "RequestResponse" or not params.get("InvocationType"):
+            _check_json(payload)
+        result = await self.invoke(params["FunctionName"], payload, region=ctx.region, account=ctx.account,
+                                   invocation_type=params.get("InvocationType") or "RequestResponse",
+                                   qualifier=params.get("Qualifier"), client_context=client_context,
+                                   log_type=params.get("LogType") or "None")
+        out: dict[str, Any] = {"StatusCode": result.status_code}
+        if result.status_code == 200:
+            out["Payload"] = result.payload
+            out["ExecutedVersion"] = result.executed_version
+        if result.function_error:
+            out["FunctionError"] = result.function_error
+        if result.log_result is not None:
+            out["LogResult"] = result.log_result
+        return out
+
+    async def invoke_async(self, ctx: RequestContext, params: dict) -> dict:
+        await self.invoke(params["FunctionName"], params.get("InvokeArgs") or b"", region=ctx.region,
+                          account=ctx.account, invocation_type="Event")
+        return {"Status": 202}
+
+    # -- template resources ---------------------------------------------------------------
+
+    def create_resource(self, ctx, resource_type, logical_id, props):  # type: ignore[no-untyped-def]
+        from unkai.services.awslambda import resources
+
+        return resources.create(self, ctx, resource_type, logical_id, props)
+
+    def update_resource(self, ctx, resource_type, logical_id, physical_id, old_props, props):  # type: ignore[no-untyped-def]
+        from unkai.services.awslambda import resources
+
+        updated = resources.update(self, ctx, resource_type, logical_id, physical_id, old_props, props)
+        if updated is not None:
+            return updated
+        return super().update_resource(ctx, resource_type, logical_id, physical_id, old_props, props)
+
+    def delete_resource(self, ctx, resource_type, physical_id, props):  # type: ignore[no-untyped-def]
+        from unkai.services.awslambda import resources
+
+        resources.delete(self, ctx, resource_type, physical_id, props)
+
+
+def _check_json(payload: bytes) -> None:
+    if not payload.strip():
+        return
+    try:
+        json.loads(payload)
+    except ValueError as exc:
+        raise ServiceError("InvalidRequestContentException", "Could not parse request body into json: Could not "
+                           f"parse payload into json: {exc}", Type="User") from None
+
+
+def _function_error(request_id: str, target: Target, error_type: str, message: str) -> InvokeResult:
+    body = json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+    return InvokeResult(200, body, "Unhandled", executed_version=target.version, request_id=request_id,
+                        error_type=error_type)

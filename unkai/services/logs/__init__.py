@@ -1,0 +1,3 @@
+from unkai.services.logs.service import Logs
+
+SERVICES = [Logs]

@@ -136,11 +136,13 @@ def big_upload_rss(t: Target, size: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="fewer samples, 10,000 keys, a 256 MB upload")
+    parser.add_argument("--quick", action="store_true", help="fewer samples, 10,000 keys, a 256 MiB upload")
+    parser.add_argument("--keys", type=int, help="keys to list (default 100,000)")
+    parser.add_argument("--upload-mib", type=int, help="size of the big upload (default 1024)")
     args = parser.parse_args()
     n_small, n_large = (200, 10) if args.quick else (1000, 40)
-    keys = 10_000 if args.quick else 100_000
-    upload = (256 if args.quick else 1024) * 1024 * 1024
+    keys = args.keys or (10_000 if args.quick else 100_000)
+    upload = (args.upload_mib or (256 if args.quick else 1024)) * 1024 * 1024
     results: dict[str, Any] = {"samples_small": n_small, "samples_large": n_large, "keys": keys}
 
     unkai = harness.start_unkai()

@@ -528,3 +528,15 @@ def test_state_survives_kill_9(tmp_path):
         assert s3.get_object(Bucket="durable-bucket", Key="acked-file")["Body"].read() == b"file" * 100_000
     finally:
         server.stop()
+
+
+def test_form_encoded_put_stores_its_body(unkai, bucket):
+    """A PUT whose Content-Type says form-encoded is still an object body (moto stores it empty)."""
+    import httpx
+
+    body = b"username=%E5%B1%B1%E7%94%B0&email=yamada%40example.co.jp"
+    r = httpx.put(unkai.url(f"/{bucket}/form.txt"), content=body,
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200
+    got = unkai.client("s3").get_object(Bucket=bucket, Key="form.txt")
+    assert got["Body"].read() == body and got["ContentType"] == "application/x-www-form-urlencoded"

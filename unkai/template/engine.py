@@ -26,6 +26,7 @@ from unkai.services import Provisioned, ResourceContext
 from unkai.services.cloudformation.stacks import Stack, StackResource
 from unkai.template import loader, requirements
 from unkai.template.accepted import Accepted
+from unkai.template.custom import CustomResourceFailed, CustomResources, is_custom
 from unkai.template.loader import Source, TemplateError
 from unkai.template.plan import Plan, make_plan
 
@@ -114,6 +115,7 @@ class Deployer:
         self.stacks = cloud.service("cloudformation").stacks
         self._lock = asyncio.Lock()
         self._reported: set[str] = set()
+        self.custom = CustomResources(cloud, self.local_url)
 
     # -- planning -----------------------------------------------------------------
 
@@ -140,8 +142,7 @@ class Deployer:
             existing = self.stacks.find(self.cloud.config.account_id, region, stack_name)
             plan = self.plan(source, stack_name, region, overrides, existing.stack_id if existing else None)
             install_errors = await self._install_requirements(plan)
-            with self.cloud.store.transaction():
-                outcome = self._apply(plan, existing, install_errors)
+            outcome = await self._apply(plan, existing, install_errors)
             self._report(plan, outcome)
             return outcome
 
@@ -175,7 +176,9 @@ class Deployer:
         await asyncio.gather(*(one(*job) for job in jobs))
         return errors
 
-    def _apply(self, plan: Plan, existing: Stack | None, install_errors: dict[str, str]) -> Outcome:
+    async def _apply(self, plan: Plan, existing: Stack | None, install_errors: dict[str, str]) -> Outcome:
+        """Create, update and delete resources one by one, each committed with its stack
+        record (custom resources call back into unkai, so nothing stays open across them)."""
         now = self.cloud.clock.now()
         account = plan.account
         stack = existing or Stack(plan.stack_id, account, plan.region, plan.stack_name, "CREATE_IN_PROGRESS", None,
@@ -195,7 +198,8 @@ class Deployer:
             return res.ref, res.attributes
 
         resolver = plan.resolver(lookup)
-        self.stacks.save(stack)
+        with self.cloud.store.transaction():
+            self.stacks.save(stack)
         for seq, logical_id in enumerate(plan.order):
             resource = plan.resources[logical_id]
             kind = resource["Type"]
@@ -223,12 +227,15 @@ class Deployer:
                 self._carry_over(old.get(logical_id), record)
                 continue
             record.props = props
+            previous = old.get(logical_id)
+            if is_custom(kind):
+                await self._custom(ctx, plan, record, previous, outcome)
+                continue
             provider = by_type.get(kind)
             if provider is None:
                 outcome.unsupported.setdefault(kind, []).append(logical_id)
                 _placeholder(record, plan, kind)
                 continue
-            previous = old.get(logical_id)
             try:
                 with self.cloud.store.transaction():
                     if previous is not None and previous.type == kind and previous.physical_id:
@@ -247,6 +254,8 @@ class Deployer:
                         got = provider.create_resource(ctx, kind, logical_id, props)
                         record.status = "CREATE_COMPLETE"
                         outcome.created.append(logical_id)
+                    _take(record, got)
+                    self.stacks.save_resource(stack.stack_id, record)
             except Exception as exc:  # a provider's refusal, or its bug: this resource fails, the stack goes on
                 message = exc.message if isinstance(exc, (ServiceError, TemplateError)) else f"{type(exc).__name__}: {exc}"
                 if not isinstance(exc, (ServiceError, TemplateError, ValueError, KeyError, TypeError)):
@@ -256,20 +265,60 @@ class Deployer:
                 outcome.failed[logical_id] = str(plan.error(message, path))
                 self._carry_over(previous, record)
                 continue
-            _take(record, got)
         # resources no longer in the template go, dependents first
         gone = [res for lid, res in old.items() if lid not in made]
         old_definitions = (existing.processed.get("Resources") or {}) if existing else {}
         for res in sorted(gone, key=lambda r: -r.seq):
             retain = (old_definitions.get(res.logical_id) or {}).get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
             try:
+                if res.physical_id and not retain and is_custom(res.type):
+                    await self.custom.send(ctx, "Delete", res.type, res.logical_id, res.props or {}, res.physical_id)
                 with self.cloud.store.transaction():
-                    if res.physical_id and not retain:
+                    if res.physical_id and not retain and not is_custom(res.type):
                         self._delete(by_type, ctx, res)
             except Exception as exc:  # as above: reported, and the rest goes on
                 say(f"unkai: could not delete {res.logical_id} ({res.type}): {type(exc).__name__}: {exc}")
-            self.stacks.forget_resource(stack.stack_id, res.logical_id)
+            with self.cloud.store.transaction():
+                self.stacks.forget_resource(stack.stack_id, res.logical_id)
             outcome.deleted.append(res.logical_id)
+        with self.cloud.store.transaction():
+            self._finish(plan, resolver, stack, made, outcome, existing, first, now)
+        return outcome
+
+    async def _custom(self, ctx: ResourceContext, plan: Plan, record: StackResource, previous: StackResource | None,
+                      outcome: Outcome) -> None:
+        """A custom resource: the stack's function answers Create, Update and Delete itself."""
+        kind, logical_id, props = record.type, record.logical_id, record.props
+        try:
+            if previous is not None and previous.type == kind and previous.physical_id:
+                if previous.ok and previous.props == props:
+                    record.physical_id, record.ref = previous.physical_id, previous.ref
+                    record.attributes, record.status = previous.attributes, previous.status
+                    record.updated = previous.updated
+                    return
+                got = await self.custom.send(ctx, "Update", kind, logical_id, props, previous.physical_id,
+                                             previous.props)
+                if got.physical_id != previous.physical_id:  # replaced: the old one is deleted afterwards
+                    await self.custom.send(ctx, "Delete", kind, logical_id, previous.props or {},
+                                           previous.physical_id)
+                record.status = "UPDATE_COMPLETE"
+                outcome.updated.append(logical_id)
+            else:
+                got = await self.custom.send(ctx, "Create", kind, logical_id, props)
+                record.status = "CREATE_COMPLETE"
+                outcome.created.append(logical_id)
+        except CustomResourceFailed as exc:
+            record.status = "UPDATE_FAILED" if previous is not None else "CREATE_FAILED"
+            record.reason = exc.message
+            outcome.failed[logical_id] = str(plan.error(exc.message, ("Resources", logical_id)))
+            self._carry_over(previous, record)
+            return
+        _take(record, got)
+        with self.cloud.store.transaction():
+            self.stacks.save_resource(ctx.stack_id, record)
+
+    def _finish(self, plan: Plan, resolver: Any, stack: Stack, made: dict[str, StackResource], outcome: Outcome,
+                existing: Stack | None, first: bool, now: float) -> None:
         for record in made.values():
             self.stacks.save_resource(stack.stack_id, record)
         stack.outputs = self._outputs(plan, resolver)
@@ -291,7 +340,6 @@ class Deployer:
         stack.reason = (f"The following resource(s) failed: [{', '.join(sorted(outcome.failed))}]" if failed
                         else None)
         self.stacks.save(stack)
-        return outcome
 
     @staticmethod
     def _carry_over(previous: StackResource | None, record: StackResource) -> None:

@@ -179,28 +179,34 @@ def test_records_through_sns_to_sqs(s3, sqs, unkai):
     assert record["eventName"] == "ObjectCreated:Put" and record["s3"]["object"]["key"] == "mail/body.txt"
 
 
-def test_lambda_destination_is_a_durable_invocation_job(tmp_path):
-    """Without a Lambda runtime the invocation waits as a job; it survives a kill -9."""
-    from unkai.testing import UnkaiServer
+HANDLER = """
+import urllib.parse
+import boto3
 
-    server = UnkaiServer(tmp_path / "state").start()
-    try:
-        s3 = server.client("s3")
-        s3.create_bucket(Bucket="zip-input")
-        fn = "arn:aws:lambda:us-east-1:000000000000:function:zipper"
-        s3.put_bucket_notification_configuration(Bucket="zip-input", NotificationConfiguration={
-            "LambdaFunctionConfigurations": [{"LambdaFunctionArn": fn, "Events": ["s3:ObjectCreated:*"]}]})
-        s3.put_object(Bucket="zip-input", Key="myface.png", Body=b"png")
-        server.kill()
-        import sqlite3
-        db = sqlite3.connect(server.state_dir / "unkai.db")
-        rows = db.execute("SELECT payload FROM unkai_jobs WHERE kind='lambda.invoke'").fetchall()
-        db.close()
-        if not rows:  # a Lambda runtime is running on this build and may already have run it
-            pytest.skip("the Lambda service consumed the job")
-        [payload] = [json.loads(r[0]) for r in rows]
-        assert payload["function"] == fn and payload["source"] == "s3"
-        record = json.loads(payload["payload"])["Records"][0]
-        assert record["eventName"] == "ObjectCreated:Put" and record["s3"]["object"]["key"] == "myface.png"
-    finally:
-        server.stop()
+def handler(event, context):
+    record = event["Records"][0]
+    key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])
+    out = record["s3"]["bucket"]["name"] + "-out"
+    boto3.client("s3").put_object(Bucket=out, Key=key + ".seen", Body=record["eventName"].encode())
+"""
+
+
+def test_uploads_invoke_a_lambda_function(s3, unkai):
+    """Like the book's ZIP example: an upload triggers a function that writes to another bucket."""
+    from lambda_code import deploy
+
+    lam = unkai.client("lambda")
+    bucket = new_bucket(s3)
+    s3.create_bucket(Bucket=bucket + "-out")
+    missing = "arn:aws:lambda:us-east-1:000000000000:function:no-such-function"
+    with pytest.raises(ClientError) as exc:
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+            "LambdaFunctionConfigurations": [{"LambdaFunctionArn": missing, "Events": ["s3:ObjectCreated:*"]}]})
+    assert exc.value.response["Error"]["Code"] == "InvalidArgument"
+    name = deploy(lam, HANDLER)
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+    s3.put_object(Bucket=bucket, Key="my face.png", Body=b"png")
+    unkai.drain(timeout=60)
+    assert s3.get_object(Bucket=bucket + "-out", Key="my face.png.seen")["Body"].read() == b"ObjectCreated:Put"

@@ -112,7 +112,8 @@ class NotificationOps:
                             raise invalid_argument("Configurations overlap. Configurations on the same bucket "
                                                    "cannot share a common event type.", "Event", event)
                 checked.extend((event, flt) for event in events)
-                self._check_destination(service, arn)
+                if not params.get("SkipDestinationValidation"):
+                    self._check_destination(service, arn)
                 items.append(dict(item, Id=item.get("Id") or str(uuid.uuid4())))
             if items:
                 stored[section] = items
@@ -137,12 +138,15 @@ class NotificationOps:
                 raise invalid_argument("Unable to validate the following destination configurations", arn,
                                        "Error: The destination queue does not exist" if queue is None else
                                        "Error: FIFO SQS queues are not supported as S3 event destinations")
-        elif service == "sns" and "sns" in self.cloud.services:
+        elif service in ("sns", "lambda") and service in self.cloud.services:
+            operation, param = ("GetTopicAttributes", "TopicArn") if service == "sns" else \
+                ("GetFunction", "FunctionName")
             try:
-                self.cloud.call("sns", "GetTopicAttributes", {"TopicArn": arn}, parts[3])
+                self.cloud.call(service, operation, {param: arn}, parts[3])
             except (ServiceError, ValueError):
+                what = "topic" if service == "sns" else "function"
                 raise invalid_argument("Unable to validate the following destination configurations", arn,
-                                       "Error: The destination topic does not exist") from None
+                                       f"Error: The destination {what} does not exist") from None
 
     def get_bucket_notification_configuration(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self._bucket(params["Bucket"])  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -36,10 +37,11 @@ class UnkaiServer:
     """``unkai up`` in a subprocess, on a free port, with its own state directory."""
 
     def __init__(self, state_dir: Path | str, *args: str, region: str = "us-east-1",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, port: int = 0) -> None:
         self.state_dir = Path(state_dir)
         self.args = list(args)
         self.region = region
+        self.port = port
         self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.endpoint = ""
@@ -53,7 +55,7 @@ class UnkaiServer:
         env = dict(os.environ, **self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "unkai", "up", *self.args, "--port", "0", "--state-dir", str(self.state_dir),
+            [sys.executable, "-m", "unkai", "up", *self.args, "--port", str(self.port), "--state-dir", str(self.state_dir),
              "--region", self.region],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
@@ -90,6 +92,13 @@ class UnkaiServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+
+    @staticmethod
+    def free_port() -> int:
+        """A port nothing listens on now, for a test that must know its URL before start-up."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
 
     def kill(self) -> None:
         """SIGKILL: no chance to flush or clean up."""

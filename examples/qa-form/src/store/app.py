@@ -11,7 +11,7 @@ import boto3
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
 
-table = boto3.resource("dynamodb").Table(os.environ.get("TABLE_NAME", "qa"))
+table = boto3.resource("dynamodb").Table(os.environ["TABLE_NAME"])
 
 
 def lambda_handler(event, context):

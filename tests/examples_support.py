@@ -1,0 +1,69 @@
+"""Helpers for the examples' end-to-end tests: start an example's template on a known
+port (its webhook parameters must name the port), read its stack outputs, and reach
+its ``*.execute-api.localhost`` URLs from Python, whose resolver, unlike a browser's,
+does not map ``*.localhost`` to loopback."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from unkai.testing import UnkaiServer
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def start_example(state_dir: Path, name: str, **parameters: str) -> UnkaiServer:
+    """``unkai up examples/NAME`` with parameter overrides; ``{endpoint}`` in a value is
+    replaced by the server's own address."""
+    port = UnkaiServer.free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    args = [str(EXAMPLES / name)]
+    for key, value in parameters.items():
+        args += ["--parameter-overrides", f"{key}={value.format(endpoint=endpoint)}"]
+    return UnkaiServer(state_dir, *args, port=port).start(timeout=120)
+
+
+def outputs(server: UnkaiServer, stack: str) -> dict[str, str]:
+    described = server.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    assert described["StackStatus"] == "CREATE_COMPLETE", server.output()
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
+def path_form(url: str) -> str:
+    """``http://ID.execute-api.localhost:PORT/stage/x`` as ``http://127.0.0.1:PORT/_unkai/execute-api/ID/stage/x``."""
+    m = re.fullmatch(r"(https?|wss?)://([a-z0-9]+)\.execute-api\.localhost:(\d+)(/.*)?", url)
+    assert m, url
+    scheme, api_id, port, rest = m.groups()
+    return f"{scheme}://127.0.0.1:{port}/_unkai/execute-api/{api_id}{rest or ''}"
+
+
+def request(url: str, method: str = "GET", body: bytes | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def eventually(probe, timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll ``probe`` until it returns something truthy (bounded); return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {getattr(probe, '__name__', probe)}")
+        time.sleep(interval)
+
+
+def json_body(raw: bytes) -> Any:
+    return json.loads(raw.decode("utf-8"))

@@ -132,7 +132,10 @@ def record(client: Any, call: Callable[[Any], Any]) -> dict[str, Any]:
         captured["status"] = response_dict["status_code"]
         captured["headers"] = {k: v for k, v in response_dict["headers"].items()
                                if k.lower() not in ("date", "content-length", "connection", "server")}
-        captured["body"] = base64.b64encode(response_dict["body"]).decode()
+        body = response_dict["body"]
+        if not isinstance(body, (bytes, bytearray)):  # a streamed payload (Lambda Invoke): read it here
+            body = body.read()
+        captured["body"] = base64.b64encode(body).decode()
 
     client.meta.events.register("before-send", on_request)
     client.meta.events.register("response-received", on_response)

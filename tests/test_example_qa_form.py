@@ -5,6 +5,7 @@ pushed to the instructor's WebSocket, and a webhook outage ending in the DLQs.""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import urllib.parse
 from pathlib import Path
@@ -85,6 +86,14 @@ def test_a_question_reaches_teams_backlog_the_table_and_the_instructor(qa):
     for key in ("TeamsDeadLetterQueueUrl", "BacklogDeadLetterQueueUrl"):
         attrs = sqs.get_queue_attributes(QueueUrl=out[key], AttributeNames=["ApproximateNumberOfMessages"])
         assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_unkai_logs_takes_a_functions_logical_id(qa):
+    server, _ = qa
+    done = subprocess.run([sys.executable, "-m", "unkai", "logs", "PublisherFunction", "--state-dir",
+                           str(server.state_dir)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "REPORT RequestId:" in done.stdout and "'project_id': 'P-42'" in done.stdout
 
 
 def test_the_form_and_its_config_are_served_from_the_bucket_website(qa):

@@ -195,7 +195,7 @@ def inbox(name: str | None, endpoint_url: str | None, state_dir: Path, as_json: 
 @endpoint_option
 @state_option
 def logs(function: str, follow: bool, region: str | None, endpoint_url: str | None, state_dir: Path) -> None:
-    """Print the log of FUNCTION (a function name, or a log group name starting with /)."""
+    """Print the log of FUNCTION (a function name, a template's logical id, or a log group name starting with /)."""
     import time
 
     base = _endpoint(endpoint_url, state_dir)

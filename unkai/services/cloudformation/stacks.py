@@ -122,6 +122,14 @@ class Stacks:
                               "ORDER BY created DESC", (account, region))
         return [self._stack(r) for r in rows]
 
+    def physical_id(self, account: str, region: str, logical_id: str, resource_type: str) -> str | None:
+        """A live stack's resource by its logical id (``unkai logs PublisherFunction``)."""
+        row = self.store.one(
+            "SELECT r.physical_id FROM cloudformation_resources r JOIN cloudformation_stacks s "
+            "ON s.stack_id=r.stack_id WHERE s.account=? AND s.region=? AND s.deleted IS NULL AND r.logical_id=? "
+            "AND r.type=? ORDER BY s.created DESC LIMIT 1", (account, region, logical_id, resource_type))
+        return row[0] if row and row[0] else None
+
     def save(self, stack: Stack) -> None:
         updates = ", ".join(f"{c}=excluded.{c}" for c in _STACK_COLUMNS.split(", ")[1:])
         self.store.execute(  # an upsert: REPLACE would delete (and cascade to) the stack's resources

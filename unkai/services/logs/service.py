@@ -97,6 +97,12 @@ class Logs(Service):
         while True:
             row = self.store.one("SELECT id FROM logs_groups WHERE account=? AND region=? AND name=?",
                                  (account, region, group))
+            if row is None and group.startswith("/aws/lambda/") and "cloudformation" in self.cloud.services:
+                function = self.cloud.service("cloudformation").stacks.physical_id(
+                    account, region, group.removeprefix("/aws/lambda/"), "AWS::Lambda::Function")
+                if function and function != group.removeprefix("/aws/lambda/"):  # a logical id, as `sam logs -n`
+                    group = f"/aws/lambda/{function}"
+                    continue
             if row is None:
                 return Response.json({"message": f"no log group {group} in {region}"}, 404)
             rows = self.store.all(

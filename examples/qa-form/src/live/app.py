@@ -12,6 +12,9 @@ logger = logging.getLogger()
 logger.setLevel(logging.INFO)
 
 connections = boto3.resource("dynamodb").Table(os.environ["CONNECTIONS_TABLE"])
+# Made once per execution environment: creating a client costs more than most calls.
+management = boto3.client("apigatewaymanagementapi", endpoint_url=os.environ.get("WEBSOCKET_ENDPOINT")) \
+    if os.environ.get("WEBSOCKET_ENDPOINT") else None
 deserialize = TypeDeserializer().deserialize
 
 
@@ -34,7 +37,7 @@ def broadcast(event, context):
         questions.append({k: deserialize(v) for k, v in image.items()})
     if not questions:
         return
-    api = boto3.client("apigatewaymanagementapi", endpoint_url=os.environ["WEBSOCKET_ENDPOINT"])
+    api = management
     targets = [item["connection_id"] for item in connections.scan(ProjectionExpression="connection_id")["Items"]]
     for question in questions:
         data = json.dumps({"type": "question", "question": question}, ensure_ascii=False, default=str).encode()

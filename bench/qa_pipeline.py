@@ -1,0 +1,278 @@
+"""The flagship under load: examples/qa-form, 8 clients POSTing questions for 30 s.
+
+A question counts as fully processed when all of its side effects happened: the Teams
+card and the Backlog issue are in the webhook inbox, and the instructor's WebSocket got
+the row (pushed from the table's stream, so the DynamoDB write happened too). Latency
+runs from the POST's start to the last of those. RSS is sampled every 100 ms for the
+server process; PSS for it with its Lambda workers (the whole process tree). Each phase
+starts a fresh server and first sends one warm-up question per client, not measured.
+
+    python bench/qa_pipeline.py [--seconds 30] [--clients 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "qa-form"
+
+
+def local(url: str, endpoint: str) -> str:
+    """An ``ID.execute-api.localhost`` URL in its path form on the server's address."""
+    scheme, rest = url.split("://", 1)
+    host, _, path = rest.partition("/")
+    api_id = host.split(".", 1)[0]
+    base = endpoint if scheme.startswith("http") else endpoint.replace("http://", "ws://")
+    return f"{base}/_unkai/execute-api/{api_id}/{path}"
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size: forked workers share their parent's pages, which RSS would count again in each."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def cpu_seconds(root: int) -> tuple[float, float]:
+    """CPU time used so far by ``root`` itself and by its descendants (live ones, and reaped ones)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def times(pid: int) -> list[int]:
+        try:
+            return [int(x) for x in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:15]]
+        except (OSError, ValueError):
+            return [0, 0, 0, 0]
+
+    own = times(root)
+    workers = own[2] + own[3]
+    for pid in descendants(root):
+        utime, stime, cutime, cstime = times(pid)
+        workers += utime + stime + cutime + cstime
+    return (own[0] + own[1]) / tick, workers / tick
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    out, stack = [], list(children.get(root, []))
+    while stack:
+        pid = stack.pop()
+        out.append(pid)
+        stack.extend(children.get(pid, []))
+    return out
+
+
+def tree_rss_mb(root: int) -> tuple[float, float]:
+    """RSS of ``root`` alone, and the PSS of it with every descendant (its Lambda workers)."""
+    total = 0.0
+    for pid in [root, *descendants(root)]:
+        pss = pss_mb(pid)
+        if pss == pss:  # not NaN: the process still exists
+            total += pss
+    return harness.rss_mb(root), total
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_server, self.peak_tree = pid, 0.0, 0.0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.1):
+            server, tree = tree_rss_mb(self.pid)
+            self.peak_server, self.peak_tree = max(self.peak_server, server), max(self.peak_tree, tree)
+
+
+def epoch(iso: str) -> float:
+    return dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+async def run(endpoint: str, out: dict[str, str], seconds: float, clients: int, drain_timeout: float) -> dict[str, Any]:
+    question_url = local(out["QuestionApiUrl"], endpoint)
+    posted: dict[str, float] = {}
+    pushed: dict[str, float] = {}
+    errors = 0
+
+    async def instructor(ws: Any) -> None:
+        async for raw in ws:
+            message = json.loads(raw)
+            if message.get("type") == "question":
+                pushed[message["question"]["project_id"]] = time.time()
+
+    async def client(n: int, http: httpx.AsyncClient, stop_at: float) -> None:
+        nonlocal errors
+        seq = 0
+        while time.monotonic() < stop_at:
+            tag = f"B{n}-{seq}"
+            seq += 1
+            query = urllib.parse.urlencode({"project_id": tag, "contact_detail": f"q-{tag}newlineload test"})
+            posted[tag] = time.time()
+            response = await http.post(f"{question_url}?{query}")
+            if response.status_code != 200:
+                errors += 1
+                del posted[tag]
+
+    async with websockets.connect(local(out["LiveUrl"], endpoint), max_queue=None) as ws:
+        listener = asyncio.create_task(instructor(ws))
+        limits = httpx.Limits(max_connections=clients)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+            async def counts() -> dict[str, int]:
+                return {b["name"]: b["count"] for b in (await http.get(f"{endpoint}/_unkai/inbox")).json()}
+
+            # Warm-up, not measured: a round of questions from every client, all the way through.
+            for n in range(clients):
+                query = urllib.parse.urlencode({"project_id": f"W{n}", "contact_detail": f"q-W{n}newlinewarm-up"})
+                await http.post(f"{question_url}?{query}")
+            deadline = time.monotonic() + drain_timeout
+            while time.monotonic() < deadline:
+                seen = await counts()
+                if min(seen.get("teams", 0), seen.get("backlog", 0), len(pushed)) >= clients:
+                    break
+                await asyncio.sleep(0.1)
+            pushed.clear()
+            base = await counts()
+
+            started = time.monotonic()
+            stop_at = started + seconds
+            await asyncio.gather(*(client(n, http, stop_at) for n in range(clients)))
+            posting_s = time.monotonic() - started
+
+            # Wait (bounded) until every question has all of its side effects.
+            deadline = time.monotonic() + drain_timeout
+            while time.monotonic() < deadline:
+                seen = await counts()
+                if min(seen.get("teams", 0) - base.get("teams", 0), seen.get("backlog", 0) - base.get("backlog", 0),
+                       len(pushed)) >= len(posted):
+                    break
+                await asyncio.sleep(0.25)
+            teams = (await http.get(f"{endpoint}/_unkai/inbox/teams")).json()
+            backlog = (await http.get(f"{endpoint}/_unkai/inbox/backlog")).json()
+        listener.cancel()
+
+    done_at: dict[str, list[float]] = {}
+    for entry in teams:
+        done_at.setdefault(entry["json"]["text"].rsplit("  ", 1)[1], []).append(epoch(entry["received_at"]))
+    for entry in backlog:
+        done_at.setdefault(entry["json"]["description"].split("\n", 1)[0][2:], []).append(epoch(entry["received_at"]))
+    latencies, last = [], 0.0
+    for tag, start in posted.items():
+        effects = done_at.get(tag, [])
+        if len(effects) == 2 and tag in pushed:  # (warm-up questions are not in posted)
+            finished = max(*effects, pushed[tag])
+            latencies.append(finished - start)
+            last = max(last, finished)
+    first = min(posted.values()) if posted else 0.0
+    complete = len(latencies)
+    return {
+        "clients": clients, "posting_s": round(posting_s, 2), "questions_posted": len(posted),
+        "post_errors": errors, "questions_fully_processed": complete,
+        "questions_per_s": round(complete / (last - first), 1) if complete else 0.0,
+        "posts_per_s": round(len(posted) / posting_s, 1),
+        "latency": harness.stats(latencies) if latencies else None,
+    }
+
+
+def measure(clients: int, seconds: float, drain_timeout: float) -> dict[str, Any]:
+    """One load phase against a fresh ``unkai up examples/qa-form``."""
+    port = harness.free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = harness.Server("unkai", [
+        sys.executable, "-m", "unkai", "up", str(EXAMPLE), "--ephemeral", "--port", str(port),
+        "--parameter-overrides", f"TeamsWebhookUrl={endpoint}/_unkai/inbox/teams",
+        "--parameter-overrides", f"BacklogUrl={endpoint}/_unkai/inbox/backlog?apiKey=",
+    ], port, ready_path="/_unkai/health")
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the health check may answer before the stack is applied
+            try:
+                stacks = server.client("cloudformation").describe_stacks(StackName="qa-form")["Stacks"]
+                if stacks[0]["StackStatus"].endswith("_COMPLETE"):
+                    break
+            except Exception:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the qa-form stack did not come up")
+            time.sleep(0.2)
+        out = {o["OutputKey"]: o["OutputValue"] for o in stacks[0]["Outputs"]}
+        idle_server, idle_tree = tree_rss_mb(server.proc.pid)
+        sampler = RssSampler(server.proc.pid)
+        sampler.start()
+        cpu_before = cpu_seconds(server.proc.pid)
+        result = asyncio.run(run(endpoint, out, seconds, clients, drain_timeout))
+        cpu_after = cpu_seconds(server.proc.pid)
+        done = max(result["questions_fully_processed"], 1)
+        result["cpu_ms_per_question"] = {
+            "server": round((cpu_after[0] - cpu_before[0]) * 1000 / done, 2),
+            "lambda_workers": round((cpu_after[1] - cpu_before[1]) * 1000 / done, 2)}
+        sampler.stopped.set()
+        sampler.join()
+        result["rss_mb"] = {"idle_server": round(idle_server, 1), "idle_with_workers": round(idle_tree, 1),
+                            "peak_server": round(sampler.peak_server, 1),
+                            "peak_with_workers": round(sampler.peak_tree, 1)}
+        return result
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--drain-timeout", type=float, default=300)
+    args = parser.parse_args()
+
+    # The issue's load (8 clients, closed loop), then one client alone: the latency of a
+    # question when the pipeline is not queueing behind others.
+    loaded = measure(args.clients, args.seconds, args.drain_timeout)
+    single = measure(1, min(args.seconds, 10), args.drain_timeout)
+    targets = {"questions_per_s": ">= 500", "p50_ms": "<= 50", "p99_ms": "<= 250", "rss_mb": "<= 250"}
+    path = harness.write("qa_pipeline", {"targets": targets, "unkai": loaded, "unkai_one_client": single})
+    lat, one = loaded["latency"] or {}, single["latency"] or {}
+    rows = [
+        ["questions/s fully processed", loaded["questions_per_s"], single["questions_per_s"], targets["questions_per_s"]],
+        ["POST -> last side effect, p50 (ms)", lat.get("median_ms"), one.get("median_ms"), targets["p50_ms"]],
+        ["POST -> last side effect, p99 (ms)", lat.get("p99_ms"), one.get("p99_ms"), targets["p99_ms"]],
+        ["peak RSS, server process (MB)", loaded["rss_mb"]["peak_server"], single["rss_mb"]["peak_server"],
+         targets["rss_mb"]],
+        ["peak PSS, server + Lambda workers (MB)", loaded["rss_mb"]["peak_with_workers"],
+         single["rss_mb"]["peak_with_workers"], "-"],
+        ["CPU per question: server / workers (ms)",
+         f"{loaded['cpu_ms_per_question']['server']} / {loaded['cpu_ms_per_question']['lambda_workers']}",
+         f"{single['cpu_ms_per_question']['server']} / {single['cpu_ms_per_question']['lambda_workers']}", "-"],
+    ]
+    print(harness.table(rows, ["measure", f"unkai, {args.clients} clients", "unkai, 1 client", "target"]))
+    for label, r in ((f"{args.clients} clients", loaded), ("1 client", single)):
+        print(f"{label}: {r['questions_posted']} questions posted in {r['posting_s']} s ({r['posts_per_s']}/s "
+              f"accepted), {r['questions_fully_processed']} fully processed, {r['post_errors']} POST errors")
+    print(f"on {os.cpu_count()} cores; written to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from template_helpers import wait_for as eventually  # noqa: F401  (re-exported for the tests)
 from unkai.testing import UnkaiServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -51,18 +51,6 @@ def request(url: str, method: str = "GET", body: bytes | None = None,
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
-
-
-def eventually(probe, timeout: float = 20.0, interval: float = 0.05) -> Any:
-    """Poll ``probe`` until it returns something truthy (bounded); return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {getattr(probe, '__name__', probe)}")
-        time.sleep(interval)
 
 
 def json_body(raw: bytes) -> Any:

@@ -239,10 +239,7 @@ class Deployer:
             try:
                 with self.cloud.store.transaction():
                     if previous is not None and previous.type == kind and previous.physical_id:
-                        if previous.ok and previous.props == props:
-                            record.physical_id, record.ref = previous.physical_id, previous.ref
-                            record.attributes, record.status = previous.attributes, previous.status
-                            record.updated = previous.updated
+                        if _keep_unchanged(previous, record):
                             continue
                         got = provider.update_resource(ctx, kind, logical_id, previous.physical_id, previous.props,
                                                        props)
@@ -291,10 +288,7 @@ class Deployer:
         kind, logical_id, props = record.type, record.logical_id, record.props
         try:
             if previous is not None and previous.type == kind and previous.physical_id:
-                if previous.ok and previous.props == props:
-                    record.physical_id, record.ref = previous.physical_id, previous.ref
-                    record.attributes, record.status = previous.attributes, previous.status
-                    record.updated = previous.updated
+                if _keep_unchanged(previous, record):
                     return
                 got = await self.custom.send(ctx, "Update", kind, logical_id, props, previous.physical_id,
                                              previous.props)
@@ -406,6 +400,15 @@ class Deployer:
             else:
                 say(f"unkai: {message}" if message.startswith(str(plan.source.file)) else
                     f"unkai: {plan.source.file}: Resources.{logical_id}: {message}")
+
+
+def _keep_unchanged(previous: StackResource, record: StackResource) -> bool:
+    """An unchanged, healthy resource is left alone: the record takes over its state."""
+    if not (previous.ok and previous.props == record.props):
+        return False
+    record.physical_id, record.ref = previous.physical_id, previous.ref
+    record.attributes, record.status, record.updated = previous.attributes, previous.status, previous.updated
+    return True
 
 
 def _take(record: StackResource, got: Provisioned) -> None:

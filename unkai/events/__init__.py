@@ -101,6 +101,9 @@ class Mappings:
         self.store.execute("UPDATE lambda_mappings SET state=? WHERE uuid=?", (json.dumps(state), uid))
 
     def set_result(self, uid: str, result: str) -> None:
+        poller = self.pollers.get(uid)
+        if poller is not None and poller.config.get("LastProcessingResult") == result:
+            return  # the running poller's config is the stored one (refresh restarts it on any change)
         row = self.store.one("SELECT config FROM lambda_mappings WHERE uuid=?", (uid,))
         if row is None:
             return
@@ -108,9 +111,12 @@ class Mappings:
         if config.get("LastProcessingResult") != result:
             config["LastProcessingResult"] = result
             self.store.execute("UPDATE lambda_mappings SET config=? WHERE uuid=?", (json.dumps(config), uid))
-            poller = self.pollers.get(uid)
-            if poller is not None:
-                poller.config = config
+            self.store.after_commit(lambda: self._adopt(uid, config))
+
+    def _adopt(self, uid: str, config: dict) -> None:
+        poller = self.pollers.get(uid)
+        if poller is not None:
+            poller.config = config
 
     # -- the API ------------------------------------------------------------------------------
 

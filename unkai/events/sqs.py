@@ -132,7 +132,8 @@ class QueuePoller(Poller):
 
     async def _process(self, sqs: Any, queue: Any, messages: list[dict]) -> None:
         records = [sqs_record(m, self.arn, self.region) for m in messages]
-        dropped = [r for r in records if not self.mappings.passes(self.filters, filter_view(r))]
+        dropped = [r for r in records if not self.mappings.passes(self.filters, filter_view(r))] \
+            if self.filters else []
         if dropped:
             with self.cloud.store.transaction():
                 for record in dropped:

@@ -65,8 +65,7 @@ class _Route:
         self.specificity = len(_LABEL.sub("", path))
 
     def match(self, request: Request, query: dict[str, str]) -> tuple | None:
-        if request.method != self.method and not (request.method == "HEAD" and self.method == "HEAD"):
-            return None
+        """How well this route fits ``request`` (its method already does), or None."""
         m = self.regex.match(request.raw_path)
         if m is None:
             return None
@@ -83,15 +82,20 @@ class _Route:
 
 
 @functools.lru_cache(maxsize=None)
-def _routes(model: ServiceModel) -> list[_Route]:
-    return [_Route(op) for op in models.operations(model).values()]
+def _routes(model: ServiceModel) -> dict[str, list[_Route]]:
+    """The model's routes by HTTP method, in the model's order (which breaks ties)."""
+    by_method: dict[str, list[_Route]] = {}
+    for op in models.operations(model).values():
+        route = _Route(op)
+        by_method.setdefault(route.method, []).append(route)
+    return by_method
 
 
 def match_operation(model: ServiceModel, request: Request) -> tuple[OperationModel, dict[str, str]] | None:
     """The best-matching operation and its URI labels (percent-decoded)."""
     query = request.query_dict()
     best = None
-    for route in _routes(model):
+    for route in _routes(model).get(request.method, ()):
         found = route.match(request, query)
         if found is not None and (best is None or found[0] > best[0]):
             best = (found[0], found[1], route)

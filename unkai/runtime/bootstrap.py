@@ -17,7 +17,8 @@ Worker socket (unkai <-> one worker):
   worker -> ``N`` init done {"ok", "init_ms", "error"?, "files"}
   unkai -> ``I`` JSON header + NUL + event payload
   worker -> ``L`` output (one event per line), ``G`` one log event, ``R`` response payload,
-  ``E`` error JSON, ``J`` the event is not JSON
+  ``E`` error JSON, ``J`` the event is not JSON; each of ``R``, ``E`` and ``J`` comes
+  right after (in the same write as) ``M``, the worker's peak RSS so far in KiB
 """
 
 from __future__ import annotations
@@ -37,8 +38,14 @@ import threading
 import time
 import traceback
 
+try:
+    import resource
+except ImportError:  # not a Unix: no peak to report (unkai then looks in /proc)
+    resource = None
+
 HEADER = struct.Struct("!cI")
 MiB = 1024 * 1024
+MAXRSS_UNIT = 1 if sys.platform.startswith("linux") else 1024 if sys.platform == "darwin" else 0  # ru_maxrss: KiB, bytes
 
 
 # -- framing -------------------------------------------------------------------------
@@ -66,6 +73,23 @@ def recv_exact(sock, n):
 def recv_frame(sock):
     kind, length = HEADER.unpack(recv_exact(sock, HEADER.size))
     return kind, recv_exact(sock, length) if length else b""
+
+
+def read_frames(sock):
+    """Frames from ``sock`` until it closes, read through a buffer: one recv per frame, not two."""
+    stream = sock.makefile("rb", buffering=1 << 16)
+    while True:
+        try:
+            head = stream.read(HEADER.size)
+            if len(head) < HEADER.size:
+                return
+            kind, length = HEADER.unpack(head)
+            body = stream.read(length) if length else b""
+        except OSError:
+            return
+        if len(body) < length:
+            return
+        yield kind, body
 
 
 # -- the zygote ----------------------------------------------------------------------
@@ -279,6 +303,16 @@ class Channel:
     def send(self, kind, body):
         send_frame(self.sock, kind, body, self.lock)
 
+    def answer(self, kind, body):
+        """An invocation's answer, with the peak memory unkai reports as Max Memory Used."""
+        peak = peak_kib()
+        if peak is None:
+            self.send(kind, body)
+            return
+        peak = b"%d" % peak
+        with self.lock:
+            self.sock.sendall(HEADER.pack(b"M", len(peak)) + peak + HEADER.pack(kind, len(body)) + body)
+
     def log(self, text):
         if text:
             self.send(b"L", text.encode("utf-8", "replace"))
@@ -326,12 +360,11 @@ def worker(spec, sock_fd):
 
 def setup_process(spec, channel):
     limit = spec.get("memory_mb")
-    if limit:
+    if limit and resource is not None:
         try:
-            import resource
             floor = data_size() + 16 * MiB
             resource.setrlimit(resource.RLIMIT_DATA, (max(limit * MiB, floor), max(limit * MiB, floor)))
-        except (ImportError, ValueError, OSError):
+        except (ValueError, OSError):
             pass
     os.environ.clear()
     os.environ.update(spec["env"])
@@ -386,6 +419,13 @@ def redirect_aws_hosts(endpoint):
         return original(self, request)
 
     httpsession.URLLib3Session.send = send
+
+
+def peak_kib():
+    """The process's peak resident set size in KiB (what /proc/PID/status calls VmHWM)."""
+    if resource is None or not MAXRSS_UNIT:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // MAXRSS_UNIT
 
 
 def data_size():
@@ -497,11 +537,7 @@ def to_json(value):
 
 def serve(handler, channel, sock):
     env = dict(os.environ)
-    while True:
-        try:
-            kind, body = recv_frame(sock)
-        except EOFError:
-            os._exit(0)
+    for kind, body in read_frames(sock):
         if kind != b"I":
             continue
         raw_header, _, payload = body.partition(b"\0")
@@ -510,7 +546,7 @@ def serve(handler, channel, sock):
         try:
             event = json.loads(payload.decode("utf-8")) if payload.strip() else {}
         except ValueError as exc:
-            channel.send(b"J", str(exc).encode())
+            channel.answer(b"J", str(exc).encode())
             continue
         context = LambdaContext(header, env)
         try:
@@ -524,7 +560,7 @@ def serve(handler, channel, sock):
                      "requestId": header["request_id"], "stackTrace": exc.stack}
             log_fault(channel, exc)
             flush_std()
-            channel.send(b"E", json.dumps(error).encode())
+            channel.answer(b"E", json.dumps(error).encode())
             continue
         except MemoryError:
             flush_std()
@@ -535,10 +571,11 @@ def serve(handler, channel, sock):
                      "requestId": header["request_id"], "stackTrace": stack_trace(exc)}
             log_fault(channel, FaultError(type(exc).__name__, str(exc), error["stackTrace"]))
             flush_std()
-            channel.send(b"E", json.dumps(error).encode())
+            channel.answer(b"E", json.dumps(error).encode())
             continue
         flush_std()
-        channel.send(b"R", out)
+        channel.answer(b"R", out)
+    os._exit(0)
 
 
 def flush_std():

@@ -71,6 +71,94 @@ class WorkerExited(Exception):
     pass
 
 
+class Frames(asyncio.Protocol):
+    """The worker's socket, read as frames arrive: log output is recorded and the next
+    other frame handed to whoever waits for it. Frames that arrive while nobody waits
+    stay buffered until someone does, so log output keeps its place among invocations."""
+
+    def __init__(self, env: "Environment") -> None:
+        self.env = env
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future | None = None
+        self.closed = False
+        self.peak_kb: int | None = None  # the worker's peak RSS, sent just before each answer
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            frame = self._take()
+            if frame is not None:
+                waiter.set_result(frame)
+
+    def eof_received(self) -> bool:
+        self._lost()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost()
+
+    def _lost(self) -> None:
+        self.closed = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            frame = self._take()
+            if frame is not None:
+                waiter.set_result(frame)
+            else:
+                waiter.set_exception(WorkerExited())
+
+    def _take(self) -> tuple[bytes, bytes] | None:
+        """The next complete frame that is not log output; log frames before it are recorded."""
+        buffer, pos, size, env = self.buffer, 0, HEADER.size, self.env
+        found = None
+        while len(buffer) - pos >= size:
+            kind, length = HEADER.unpack_from(buffer, pos)
+            end = pos + size + length
+            if end > len(buffer):
+                break
+            body = bytes(buffer[pos + size:end])
+            pos = end
+            if kind == b"L":
+                env._log_output(body.decode("utf-8", "replace"))
+            elif kind == b"G":
+                env.log(body.decode("utf-8", "replace"))
+            elif kind == b"M":
+                self.peak_kb = int(body)
+            else:
+                found = kind, body
+                break
+        if pos:
+            del buffer[:pos]
+        return found
+
+    def peak_mb(self) -> int | None:
+        """The peak the worker reported with its last answer (once), in MB as AWS rounds it."""
+        kb, self.peak_kb = self.peak_kb, None
+        return None if kb is None else math.ceil(kb / 1024)
+
+    async def next(self, timeout: float | None) -> tuple[bytes, bytes]:
+        frame = self._take()
+        if frame is not None:
+            return frame
+        if self.closed:
+            raise WorkerExited()
+        loop = asyncio.get_running_loop()
+        self.waiter = waiter = loop.create_future()
+        timer = loop.call_later(timeout, _expire, waiter) if timeout is not None else None
+        try:
+            return await waiter
+        finally:
+            self.waiter = None
+            if timer is not None:
+                timer.cancel()
+
+
+def _expire(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 class Environment:
     def __init__(self, spec: EnvironmentSpec, zygote: Zygote, tmp_root: str, sdk: str, sink: LogSink,
                  now_ms: Callable[[], int]) -> None:
@@ -84,8 +172,8 @@ class Environment:
         self.tmp = os.path.join(tmp_root, self.id)
         self.sdk = sdk
         self.pid = 0
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.transport: asyncio.Transport | None = None
+        self._frames = Frames(self)
         self.init_ms: float | None = None
         self.init_error: dict | None = None
         self.files: dict[str, tuple[int, int]] = {}
@@ -159,7 +247,7 @@ class Environment:
             self.pid = await self.zygote.fork(self.id, self._worker_spec(), theirs)
         finally:
             theirs.close()
-        self.reader, self.writer = await asyncio.open_unix_connection(sock=ours, limit=16 * 1024 * 1024)
+        self.transport, _ = await asyncio.get_running_loop().create_unix_connection(lambda: self._frames, sock=ours)
         kind, body = await self._next_frame()
         while kind != b"N":
             kind, body = await self._next_frame()
@@ -170,21 +258,9 @@ class Environment:
             return
         self.files = {path: _stat(path) for path in info["files"]}
 
-    async def _next_frame(self) -> tuple[bytes, bytes]:
+    async def _next_frame(self, timeout: float | None = None) -> tuple[bytes, bytes]:
         """The next frame that is not log output (log output is recorded as it comes)."""
-        while True:
-            try:
-                head = await self.reader.readexactly(HEADER.size)
-                kind, length = HEADER.unpack(head)
-                body = await self.reader.readexactly(length) if length else b""
-            except (asyncio.IncompleteReadError, ConnectionError, OSError):
-                raise WorkerExited() from None
-            if kind == b"L":
-                self._log_output(body.decode("utf-8", "replace"))
-            elif kind == b"G":
-                self.log(body.decode("utf-8", "replace"))
-            else:
-                return kind, body
+        return await self._frames.next(timeout)
 
     def code_changed(self) -> bool:
         """Whether a source file the handler loaded has been edited since."""
@@ -204,6 +280,7 @@ class Environment:
         status = "success"
         error_type = None
         peak = 0
+        reported = None  # Max Memory Used as the worker reported it with its answer
         if self.init_error is not None:
             outcome = self._error_outcome(dict(self.init_error, requestId=request_id))
             status, error_type = "error", self.init_error["errorType"]
@@ -212,19 +289,23 @@ class Environment:
             header = json.dumps({"request_id": request_id, "invoked_function_arn": invoked_arn,
                                  "remaining_ms": int(spec.timeout * 1000), "client_context": client_context})
             try:
-                self.writer.write(HEADER.pack(b"I", len(header) + 1 + len(payload)) + header.encode() + b"\0" + payload)
-                kind, body = await asyncio.wait_for(self._next_frame(), timeout=spec.timeout)
+                self.transport.write(b"".join((HEADER.pack(b"I", len(header) + 1 + len(payload)), header.encode(),
+                                               b"\0", payload)))
+                kind, body = await self._next_frame(spec.timeout)
                 if kind == b"R":
                     outcome.payload = body
+                    reported = self._frames.peak_mb()
                 elif kind == b"E":
                     error = json.loads(body)
                     if error.get("oom"):
                         raise WorkerExited()
                     outcome = self._error_outcome(error)
                     status, error_type = "error", error["errorType"]
+                    reported = self._frames.peak_mb()
                 elif kind == b"J":
                     outcome.invalid_request = body.decode()
-            except asyncio.TimeoutError:
+                    reported = self._frames.peak_mb()
+            except TimeoutError:
                 peak = self._max_memory_mb()
                 self.kill()
                 self.log(f"{_iso(self.now_ms())} {request_id} Task timed out after {spec.timeout:.2f} seconds\n")
@@ -243,7 +324,7 @@ class Environment:
         duration = (time.monotonic() - started) * 1000
         outcome.duration_ms = duration
         outcome.init_ms = self.init_ms if cold else None
-        outcome.max_memory_mb = max(self._max_memory_mb(), peak, 1)
+        outcome.max_memory_mb = max(self._max_memory_mb() if reported is None else reported, peak, 1)
         self.log(f"END RequestId: {request_id}\n")
         billed = math.ceil(duration + (self.init_ms or 0 if cold else 0))
         report = (f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: {billed} ms\t"
@@ -293,8 +374,8 @@ class Environment:
                     break
                 except (ProcessLookupError, PermissionError):
                     continue
-        if self.writer is not None:
-            self.writer.close()
+        if self.transport is not None:
+            self.transport.close()
         self.flush_logs()
         import shutil
 

@@ -38,6 +38,7 @@ class AsyncInvocations:
         self.clock = service.clock
         self.signals = service.cloud.signals
         self.inflight: set[int] = set()
+        self.waiting = False  # due events wait for a free slot: a finished invocation wakes the dispatcher
         self._task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -85,9 +86,11 @@ class AsyncInvocations:
     async def _dispatch(self) -> None:
         while True:
             now = self.clock.now()
+            scan = SCAN + len(self.inflight)
             rows = self.store.all(
                 "SELECT id, account, region, function, qualifier, payload, request_id, source, attempts, created "
-                "FROM lambda_async WHERE due <= ? ORDER BY due, id LIMIT ?", (now, SCAN + len(self.inflight)))
+                "FROM lambda_async WHERE due <= ? ORDER BY due, id LIMIT ?", (now, scan))
+            self.waiting = len(rows) >= scan  # more may be due than this pass saw
             started: dict[tuple, int] = {}
             for row in rows:
                 rid = row[0]
@@ -102,6 +105,7 @@ class AsyncInvocations:
                 limit = target.reserved if target.reserved is not None else DEFAULT_MAX_ENVIRONMENTS
                 busy = self.service.inflight.get(target.key, 0) + started.get(target.key, 0)
                 if busy >= limit:
+                    self.waiting = True
                     continue  # throttled: the event waits in the queue until a slot frees
                 started[target.key] = started.get(target.key, 0) + 1
                 self.inflight.add(rid)

@@ -842,7 +842,8 @@ class Lambda(Service):
         event = self.slot_freed.get(key)
         if event is not None:
             event.set()
-        self.asynchronous.wake()
+        if self.asynchronous.waiting:
+            self.asynchronous.wake()
 
     def has_slot(self, target: Target) -> bool:
         return target.reserved is None or self.inflight.get(target.key, 0) < target.reserved

@@ -71,6 +71,9 @@ class WorkerExited(Exception):
     pass
 
 
+BUFFER_LIMIT = 32 * 1024 * 1024
+
+
 class Frames(asyncio.Protocol):
     """The worker's socket, read as frames arrive: log output is recorded and the next
     other frame handed to whoever waits for it. Frames that arrive while nobody waits
@@ -81,7 +84,12 @@ class Frames(asyncio.Protocol):
         self.buffer = bytearray()
         self.waiter: asyncio.Future | None = None
         self.closed = False
+        self.paused = False
+        self.transport: asyncio.Transport | None = None
         self.peak_kb: int | None = None  # the worker's peak RSS, sent just before each answer
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -90,6 +98,9 @@ class Frames(asyncio.Protocol):
             frame = self._take()
             if frame is not None:
                 waiter.set_result(frame)
+        elif len(self.buffer) > BUFFER_LIMIT and not self.paused:
+            self.paused = True  # output nobody waits for: the worker blocks until someone does
+            self.transport.pause_reading()
 
     def eof_received(self) -> bool:
         self._lost()
@@ -138,6 +149,9 @@ class Frames(asyncio.Protocol):
         return None if kb is None else math.ceil(kb / 1024)
 
     async def next(self, timeout: float | None) -> tuple[bytes, bytes]:
+        if self.paused:
+            self.paused = False
+            self.transport.resume_reading()
         frame = self._take()
         if frame is not None:
             return frame

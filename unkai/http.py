@@ -116,7 +116,7 @@ class Request:
     @property
     def query(self) -> list[tuple[str, str]]:
         if self._query is None:
-            self._query = parse_qsl(self.query_string, keep_blank_values=True)
+            self._query = parse_qsl(self.query_string, keep_blank_values=True) if self.query_string else []
         return self._query
 
     def query_dict(self) -> dict[str, str]:

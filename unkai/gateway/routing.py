@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 from botocore.model import ServiceModel
 
 from unkai.gateway.auth import Signature, read_signature
 from unkai.http import Request
 from unkai.protocol import models
+from unkai.protocol.query import form_body
 
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
 
@@ -114,7 +114,7 @@ class Router:
             if k == "Action":
                 return v
         if body and "x-www-form-urlencoded" in request.headers.get("content-type", ""):
-            for k, v in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            for k, v in form_body(request, body):
                 if k == "Action":
                     request.state["query_action"] = v
                     return v

@@ -4,7 +4,7 @@ STS, CloudFormation, and SQS for older SDKs)."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
@@ -17,11 +17,23 @@ from unkai.protocol.xml import escape
 XML_TYPE = [("content-type", "text/xml")]
 
 
+def form_body(request: Request, body: bytes) -> list[tuple[str, str]]:
+    """The pairs of a form-encoded body, parsed once per request (routing needs its Action too)."""
+    pairs = request.state.get("form_body")
+    if pairs is None:
+        # parse_qsl(text, keep_blank_values=True), without its per-call overhead
+        pairs = request.state["form_body"] = [
+            (unquote_plus(name), unquote_plus(value))
+            for name, _, value in (part.partition("=") for part in body.decode("utf-8", "replace").split("&") if part)
+        ]
+    return pairs
+
+
 def form_params(request: Request, body: bytes | None) -> list[tuple[str, str]]:
     pairs = list(request.query)
     ctype = request.headers.get("content-type", "")
     if body and (not ctype or "x-www-form-urlencoded" in ctype):
-        pairs += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        pairs += form_body(request, body)
     return pairs
 
 
@@ -53,20 +65,36 @@ def _indexed(node: _Node) -> list[_Node]:
     return [v for _, v in sorted(items)]
 
 
-def _read(shape: Shape, node: _Node, path: str) -> Any:
-    t = shape.type_name
-    if t == "structure":
-        result: dict[str, Any] = {}
+_LAYOUTS: dict[Shape, tuple[list[tuple[str, str, Shape]], list[tuple[str, str]]]] = {}
+
+
+def _layout(shape: Shape) -> tuple[list[tuple[str, str, Shape]], list[tuple[str, str]]]:
+    """A structure's (member, wire name, shape) and (required member, wire name), worked out
+    once per shape: models are loaded once, so every request reuses them."""
+    layout = _LAYOUTS.get(shape)
+    if layout is None:
+        members = []
         for key, member in shape.members.items():
             name = member.serialization.get("name", key)
             if member.type_name == "list" and member.serialization.get("flattened"):
                 name = member.member.serialization.get("name", name)
+            members.append((key, name, member))
+        required = [(req, shape.members[req].serialization.get("name", req)) for req in shape.required_members]
+        layout = _LAYOUTS[shape] = (members, required)
+    return layout
+
+
+def _read(shape: Shape, node: _Node, path: str) -> Any:
+    t = shape.type_name
+    if t == "structure":
+        members, required = _layout(shape)
+        result: dict[str, Any] = {}
+        for key, name, member in members:
             child = node.get(name)
             if child is not None:
                 result[key] = _read(member, child, f"{path}.{name}" if path else name)
-        for req in shape.required_members:
+        for req, name in required:
             if req not in result:
-                name = shape.members[req].serialization.get("name", req)
                 full = f"{path}.{name}" if path else name
                 raise ParamError("missing", full, f"The request must contain the parameter {full}.")
         return result

@@ -238,15 +238,13 @@ class Head:
 
 def notification_head(msg: Outgoing, topic_arn: str, text: str, signature_version: str, signature: str,
                       cert_url: str) -> Head:
-    pairs: list[tuple[str, Any]] = [("Type", "Notification"), ("MessageId", msg.message_id)]
-    if msg.sequence is not None:
-        pairs.append(("SequenceNumber", msg.sequence))
-    pairs.append(("TopicArn", topic_arn))
-    if msg.subject is not None:
-        pairs.append(("Subject", msg.subject))
-    pairs += [("Message", text), ("Timestamp", msg.timestamp), ("SignatureVersion", signature_version),
-              ("Signature", signature), ("SigningCertURL", cert_url)]
-    prefix = "{\n" + "".join(f"  {_j(k)} : {_j(v)},\n" for k, v in pairs) + '  "UnsubscribeURL" : '
+    s = encode_basestring  # every value here is a string
+    sequence = "" if msg.sequence is None else f'  "SequenceNumber" : {s(msg.sequence)},\n'
+    subject = "" if msg.subject is None else f'  "Subject" : {s(msg.subject)},\n'
+    prefix = (f'{{\n  "Type" : "Notification",\n  "MessageId" : {s(msg.message_id)},\n{sequence}'
+              f'  "TopicArn" : {s(topic_arn)},\n{subject}  "Message" : {s(text)},\n'
+              f'  "Timestamp" : {s(msg.timestamp)},\n  "SignatureVersion" : {s(signature_version)},\n'
+              f'  "Signature" : {s(signature)},\n  "SigningCertURL" : {s(cert_url)},\n  "UnsubscribeURL" : ')
     return Head(prefix, signature, cert_url)
 
 

@@ -133,8 +133,15 @@ class Request:
 
     async def body(self) -> bytes:
         if self._body is None:
-            chunks = [chunk async for chunk in self.stream()]
-            self._body = b"".join(chunks)
+            chunks = []
+            if not self._consumed and self._receive is not None:
+                self._consumed = True
+                more = True
+                while more:  # no async generator: it costs more than a small body's whole read
+                    chunk, more = await self._chunk()
+                    if chunk:
+                        chunks.append(chunk)
+            self._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         return self._body
 
     async def stream(self) -> AsyncIterator[bytes]:
@@ -146,15 +153,18 @@ class Request:
         if self._consumed or self._receive is None:
             return
         self._consumed = True
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnected()
-            chunk = message.get("body", b"")
+        more = True
+        while more:
+            chunk, more = await self._chunk()
             if chunk:
                 yield chunk
-            if not message.get("more_body", False):
-                break
+
+    async def _chunk(self) -> tuple[bytes, bool]:
+        """The next piece of the body, and whether more follows."""
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        return message.get("body", b""), message.get("more_body", False)
 
 
 class ClientDisconnected(Exception):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from unkai import __version__
 from unkai.cloud import Cloud
@@ -129,10 +130,61 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+class _OneWrite:
+    """A connection's transport that holds a response's head until the first write of
+    its body (or the end of the loop iteration), so a small response leaves in one
+    segment and one syscall, and the client wakes once to read it."""
+
+    __slots__ = ("_transport", "_loop", "_head", "_seen")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._head: bytes | None = None
+        self._seen = False
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if len(data) < 65536:
+                self._transport.write(head + data)
+                return
+            self._transport.write(head)
+        elif not self._seen and data.startswith(b"HTTP/") and not data.startswith(b"HTTP/1.1 100 "):
+            self._seen = True
+            self._head = data
+            self._loop.call_soon(self.flush)
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        head, self._head = self._head, None
+        if head is not None:
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class _HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, writing each response through ``_OneWrite``."""
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport:
+            cycle.transport = _OneWrite(self.transport, self.loop)
+
+
 async def _serve(cloud: Cloud, gateway: Gateway, config: Config, announce: Callable[[str], None],
                  started: float, sock: socket.socket) -> None:
     uv = uvicorn.Config(
-        gateway, host=config.host, port=config.port, loop="none", http="httptools", ws="websockets-sansio",
+        gateway, host=config.host, port=config.port, loop="none", http=_HttpProtocol, ws="websockets-sansio",
         lifespan="off", log_level="warning", access_log=False, server_header=False, proxy_headers=False,
         timeout_keep_alive=75, ws_max_size=16 * 1024 * 1024,
     )

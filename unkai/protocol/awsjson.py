@@ -106,28 +106,45 @@ def decode(shape: Shape, value: Any, path: str = "") -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=None)
+def _out_members(shape: Shape) -> dict[str, tuple[str, Shape, bool]]:
+    """Member name -> (wire name, shape, whether its values need walking), per structure."""
+    return {key: (m.serialization.get("name", key), m, _needs_walk(m)) for key, m in shape.members.items()}
+
+
 def encode(shape: Shape, value: Any, ts_format: str = "unixTimestamp") -> Any:
-    """A JSON-ready copy of a service's result value."""
+    """A JSON-ready version of a service's result value (parts that need no change are
+    shared with it, not copied)."""
     if value is None:
         return None
     t = shape.type_name
     if t == "structure":
+        members = _out_members(shape)
+        if len(value) == 1:  # a union's one member (DynamoDB's AttributeValue), or a one-field result
+            (key, v), = value.items()
+            found = members.get(key)
+            if found is None or v is None:
+                return {}
+            wire, member, walk = found
+            if walk:
+                return {wire: encode(member, v, ts_format)}
+            return value if wire == key else {wire: v}
         out = {}
-        for key, member in shape.members.items():
+        for key, (wire, member, walk) in members.items():
             v = value.get(key)
             if v is not None:
-                out[member.serialization.get("name", key)] = (
-                    encode(member, v, ts_format) if _needs_walk(member) else v
-                )
+                out[wire] = encode(member, v, ts_format) if walk else v
         return out
     if t == "list":
-        if not _needs_walk(shape.member):
+        member = shape.member
+        if not _needs_walk(member):
             return value
-        return [encode(shape.member, v, ts_format) for v in value]
+        return [encode(member, v, ts_format) for v in value]
     if t == "map":
-        if not _needs_walk(shape.value):
+        member = shape.value
+        if not _needs_walk(member):
             return value
-        return {k: encode(shape.value, v, ts_format) for k, v in value.items()}
+        return {k: encode(member, v, ts_format) for k, v in value.items()}
     if t == "blob":
         return values.b64encode(value)
     if t == "timestamp":
@@ -144,8 +161,11 @@ def loads(body: bytes) -> Any:
         raise SerializationError(f"Could not parse request body into json: {exc}") from None
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # built once, not per call
+
+
 def dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODE(data).encode()
 
 
 class JsonProtocol(Protocol):

@@ -151,10 +151,13 @@ def _bytes_default(value: Any) -> str:
     raise TypeError(type(value).__name__)
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_bytes_default).encode
+
+
 def dumps(item: Item) -> str:
     """JSON text of an item (binary as base64): how items are stored and how stream
     records and events carry them."""
-    return json.dumps(item, separators=(",", ":"), ensure_ascii=False, default=_bytes_default)
+    return _ENCODE(item)
 
 
 def loads(text: str) -> Item:

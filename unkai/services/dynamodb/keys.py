@@ -22,7 +22,17 @@ from unkai.services.dynamodb.errors import invalid, validation
 HASH_SPACE = 1 << 32
 
 
+_NEGATE = bytes(range(256)).translate(bytes(0xFF - c for c in range(256)))  # digit c -> 0xCF - (c - 48)
+
+
 def encode_number(text: str) -> bytes:
+    digits = text[1:] if text[:1] == "-" else text
+    if digits.isascii() and digits.isdigit() and digits[0] != "0":  # a plain integer: no Decimal needed
+        significant = digits.rstrip("0").encode()
+        adjusted = len(digits) - 1 + 1000
+        if digits is text:
+            return b"\x03" + adjusted.to_bytes(2, "big") + significant
+        return b"\x01" + (0xFFFF - adjusted).to_bytes(2, "big") + significant.translate(_NEGATE) + b"\xff"
     value = Decimal(text)
     if not value:
         return b"\x02"

@@ -160,7 +160,7 @@ class _OneWrite:
 
     def flush(self) -> None:
         head, self._head = self._head, None
-        if head is not None:
+        if head is not None and not self._transport.is_closing():  # the client may have gone meanwhile
             self._transport.write(head)
 
     def close(self) -> None:

@@ -365,6 +365,10 @@ def test_editing_the_template_reapplies_it_keeping_data(tmp_path):
     # a restart on the same state re-applies the template: nothing else changes, the message is kept
     template.write_text(edited)
     with UnkaiServer(tmp_path / "state", str(template.parent)) as server:
+        before = server.client("cloudformation").describe_stacks(StackName="app")["Stacks"][0]
+    with UnkaiServer(tmp_path / "state", str(template.parent)) as server:
+        after = server.client("cloudformation").describe_stacks(StackName="app")["Stacks"][0]
+        assert (after["StackStatus"], after["LastUpdatedTime"]) == ("UPDATE_COMPLETE", before["LastUpdatedTime"])
         sqs = server.client("sqs")
         keep = sqs.get_queue_url(QueueName="keep")["QueueUrl"]
         attrs = sqs.get_queue_attributes(QueueUrl=keep, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])

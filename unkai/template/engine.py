@@ -327,10 +327,10 @@ class Deployer:
         failed = bool(outcome.failed)
         if first:
             stack.status = "CREATE_FAILED" if failed else "CREATE_COMPLETE"
-        else:
+        elif outcome.changed or failed or not existing.status.endswith("_COMPLETE"):
             stack.status = "UPDATE_FAILED" if failed else "UPDATE_COMPLETE"
-            if outcome.changed or failed or existing.status != stack.status:
-                stack.updated = now
+            stack.updated = now
+        # else: nothing to update, and CloudFormation leaves the stack as it was
         stack.reason = (f"The following resource(s) failed: [{', '.join(sorted(outcome.failed))}]" if failed
                         else None)
         self.stacks.save(stack)

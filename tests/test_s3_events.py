@@ -11,6 +11,8 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from unkai.testing import receive_all
+
 
 @pytest.fixture(scope="module")
 def s3(unkai):
@@ -35,14 +37,7 @@ def new_bucket(s3) -> str:
 
 
 def drain(sqs, url: str) -> list[dict]:
-    out = []
-    while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not got:
-            return out
-        for m in got:
-            out.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return [json.loads(body) for body in receive_all(sqs, url)]
 
 
 def queue_config(arn: str, events: list[str], prefix: str = "", suffix: str = "", id: str | None = None) -> dict:

@@ -13,7 +13,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from unkai.testing import UnkaiServer
+from unkai.testing import UnkaiServer, receive_all
 
 
 def uid(prefix: str) -> str:
@@ -40,15 +40,7 @@ def queue(unkai):
 
 def drain_queue(server: UnkaiServer, url: str) -> list[str]:
     server.drain()
-    sqs = server.client("sqs")
-    bodies = []
-    while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not got:
-            return bodies
-        for m in got:
-            bodies.append(m["Body"])
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return receive_all(server.client("sqs"), url)
 
 
 def test_cron_rule_fires_on_clock_advance_with_the_scheduled_event(unkai, queue):

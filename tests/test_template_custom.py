@@ -9,7 +9,7 @@ import textwrap
 import pytest
 from template_helpers import wait_for
 
-from unkai.testing import UnkaiServer
+from unkai.testing import UnkaiServer, receive_all
 
 pytest.importorskip("unkai.services.awslambda", reason="the Lambda service is not in this build yet")
 
@@ -68,16 +68,8 @@ HANDLER = textwrap.dedent("""\
 
 
 def requests(server: UnkaiServer) -> list[dict]:
-    sqs = server.client("sqs")
-    url = sqs.get_queue_url(QueueName="requests")["QueueUrl"]
-    got = []
-    while True:
-        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not msgs:
-            return got
-        for m in msgs:
-            got.append(json.loads(m["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    url = server.client("sqs").get_queue_url(QueueName="requests")["QueueUrl"]
+    return [json.loads(body) for body in receive_all(server.client("sqs"), url)]
 
 
 def outputs(server: UnkaiServer) -> dict[str, str]:

@@ -157,6 +157,19 @@ class UnkaiServer:
         self.stop()
 
 
+def receive_all(sqs: Any, queue_url: str) -> list[str]:
+    """Every message now visible in a queue, received and deleted: what a test asserts a
+    delivery put there."""
+    bodies: list[str] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return bodies
+        for m in got:
+            bodies.append(m["Body"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
 @pytest.fixture(scope="session")
 def unkai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnkaiServer]:
     """One unkai for the whole test session, with throwaway state."""

@@ -168,14 +168,24 @@ def stats(samples: list[float]) -> dict[str, float]:
     }
 
 
-def rss_mb(pid: int) -> float:
+def _proc_mb(pid: int, file: str, field: str) -> float:
+    """A size in MB from a /proc/PID file (NaN once the process is gone)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    return _proc_mb(pid, "status", "VmRSS:")
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size: forked workers share their parent's pages, which RSS would count again in each."""
+    return _proc_mb(pid, "smaps_rollup", "Pss:")
 
 
 def machine() -> dict[str, Any]:

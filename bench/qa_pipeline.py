@@ -43,17 +43,6 @@ def local(url: str, endpoint: str) -> str:
     return f"{base}/_unkai/execute-api/{api_id}/{path}"
 
 
-def pss_mb(pid: int) -> float:
-    """Proportional set size: forked workers share their parent's pages, which RSS would count again in each."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
 def cpu_seconds(root: int) -> tuple[float, float]:
     """CPU time used so far by ``root`` itself and by its descendants (live ones, and reaped ones)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -92,7 +81,7 @@ def tree_rss_mb(root: int) -> tuple[float, float]:
     """RSS of ``root`` alone, and the PSS of it with every descendant (its Lambda workers)."""
     total = 0.0
     for pid in [root, *descendants(root)]:
-        pss = pss_mb(pid)
+        pss = harness.pss_mb(pid)
         if pss == pss:  # not NaN: the process still exists
             total += pss
     return harness.rss_mb(root), total

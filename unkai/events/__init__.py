@@ -13,8 +13,8 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from unkai.events import patterns
 from unkai.protocol import ServiceError
+from unkai.services.events import patterns  # Lambda's FilterCriteria are EventBridge patterns
 
 if TYPE_CHECKING:
     from unkai.cloud import Cloud
@@ -168,8 +168,8 @@ class Mappings:
             raise _invalid("MaximumBatchingWindowInSeconds must be between 0 and 300.")
         for item in (config.get("FilterCriteria") or {}).get("Filters") or []:
             try:
-                patterns.check(json.loads(item.get("Pattern") or ""))
-            except ValueError:
+                patterns.parse(item.get("Pattern") or "")
+            except patterns.InvalidPattern:
                 raise _invalid("Invalid filter pattern definition.") from None
         max_concurrency = (config.get("ScalingConfig") or {}).get("MaximumConcurrency")
         if max_concurrency is not None and not 2 <= max_concurrency <= 1000:

@@ -1,4 +1,4 @@
-"""EventBridge event patterns: exact values, ``prefix``, ``suffix``,
+"""EventBridge event patterns (also Lambda's FilterCriteria, which share the syntax): exact values, ``prefix``, ``suffix``,
 ``anything-but``, ``numeric``, ``exists``, ``equals-ignore-case``, ``wildcard``,
 ``cidr`` and ``$or``, matched as EventBridge matches them (a list of values
 matches when any one does; an array in the event matches when any element does)."""

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from unkai.testing import new_queue
+
 
 class Endpoint:
     """An HTTP server on 127.0.0.1 that records every request (bounded: at most 500)."""
@@ -70,9 +72,7 @@ def name(prefix: str = "t") -> str:
 
 def queue(sqs: Any, queue_name: str | None = None, **attributes: str) -> tuple[str, str]:
     """A new queue: (url, arn)."""
-    url = sqs.create_queue(QueueName=queue_name or name("q"), Attributes=attributes)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return url, arn
+    return new_queue(sqs, queue_name or name("q"), **attributes)
 
 
 def drain_queue(sqs: Any, url: str, limit: int = 1000) -> list[dict]:

@@ -9,6 +9,8 @@ import uuid
 import pytest
 from lambda_code import deploy, private_server
 
+from unkai.testing import new_queue
+
 RECORDER = """
 import json, os
 def handler(event, context):
@@ -39,12 +41,7 @@ def sqs(unkai):
 
 
 def make_queue(sqs, fifo: bool = False, **attrs: str) -> tuple[str, str]:
-    name = f"esm-{uuid.uuid4().hex[:10]}" + (".fifo" if fifo else "")
-    if fifo:
-        attrs = dict(attrs, FifoQueue="true")
-    url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return url, arn
+    return new_queue(sqs, f"esm-{uuid.uuid4().hex[:10]}" + (".fifo" if fifo else ""), **attrs)
 
 
 def records(unkai, name: str) -> list[dict]:

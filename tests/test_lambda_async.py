@@ -4,10 +4,11 @@ queues, destinations, event age and concurrency."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from lambda_code import deploy, private_server
+
+from unkai.testing import new_queue
 
 ALWAYS_FAILS = """
 import os
@@ -32,9 +33,7 @@ def sqs(unkai):
 
 
 def queue(sqs) -> tuple[str, str]:
-    url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:10]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return url, arn
+    return new_queue(sqs)
 
 
 def attempts(unkai, name: str) -> int:

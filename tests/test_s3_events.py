@@ -11,6 +11,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from unkai import testing
 from unkai.testing import receive_all
 
 
@@ -25,9 +26,7 @@ def sqs(unkai):
 
 
 def new_queue(sqs) -> tuple[str, str]:
-    url = sqs.create_queue(QueueName=f"events-{uuid.uuid4().hex[:10]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return url, arn
+    return testing.new_queue(sqs, f"events-{uuid.uuid4().hex[:10]}")
 
 
 def new_bucket(s3) -> str:

@@ -157,6 +157,17 @@ class UnkaiServer:
         self.stop()
 
 
+def new_queue(sqs: Any, name: str | None = None, **attributes: str) -> tuple[str, str]:
+    """A new queue (a unique name unless given; a ``.fifo`` name makes it FIFO): its URL and ARN."""
+    import uuid
+
+    name = name or f"q-{uuid.uuid4().hex[:10]}"
+    if name.endswith(".fifo"):
+        attributes.setdefault("FifoQueue", "true")
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
 def receive_all(sqs: Any, queue_url: str) -> list[str]:
     """Every message now visible in a queue, received and deleted: what a test asserts a
     delivery put there."""

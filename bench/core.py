@@ -128,21 +128,8 @@ def main() -> None:
     depth = 10_000 if args.quick else 100_000
     results: dict[str, Any] = {"samples": n, "samples_slow_peers": n_slow}
 
-    unkai = harness.start_unkai()
-    servers = [unkai]
-    try:
-        u = Scenario(unkai)
-        floor = floor_for(u)
-        servers.append(floor)
-        scenarios = {"floor": FloorScenario(floor, u), "unkai": u}
-        for start in (harness.start_moto, harness.start_ministack):
-            try:
-                server = start()
-            except Exception as exc:
-                print(f"could not start {start.__name__}: {exc}")
-                continue
-            servers.append(server)
-            scenarios[server.name] = Scenario(server)
+    with harness.compared(Scenario, lambda u: FloorScenario(floor_for(u), u)) as scenarios:
+        unkai = scenarios["unkai"].server
         for name, s in scenarios.items():
             print(f"measuring {name} ...", flush=True)
             results[name] = measure(s, n if name in ("floor", "unkai") else n_slow)
@@ -158,9 +145,6 @@ def main() -> None:
             "receive_delete": harness.stats(harness.timed(deep.receive_delete, n)),
         }
         results["unkai_rss_mb"] = round(unkai.rss_mb(), 1)
-    finally:
-        for server in servers:
-            server.stop()
     path = harness.write("core", results)
     print(report(results))
     print(f"\nwritten to {path}")

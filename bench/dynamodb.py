@@ -163,21 +163,8 @@ def main() -> None:
     big = 100_000 if args.quick else 1_000_000
     results: dict[str, Any] = {"samples": n, "samples_slow_peers": n_slow}
 
-    unkai = harness.start_unkai()
-    servers = [unkai]
-    try:
-        u = Scenario(unkai)
-        floor = floor_for(u)
-        servers.append(floor)
-        scenarios = {"floor": Scenario(floor, make=False), "unkai": u}
-        for start in (harness.start_moto, harness.start_ministack):
-            try:
-                server = start()
-                scenarios[server.name] = Scenario(server)
-            except Exception as exc:
-                print(f"could not use {start.__name__}: {exc}")
-                continue
-            servers.append(server)
+    with harness.compared(Scenario, lambda u: Scenario(floor_for(u), make=False)) as scenarios:
+        unkai = scenarios["unkai"].server
         print("measuring every target, interleaved ...", flush=True)
         results.update(measure(scenarios, n, n_slow))
         for name, s in scenarios.items():
@@ -200,9 +187,6 @@ def main() -> None:
         results[f"query_{big // 1000}k_items"] = harness.stats(sizes["large"])
         results["big"] = big
         results["unkai_rss_mb"] = round(unkai.rss_mb(), 1)
-    finally:
-        for server in servers:
-            server.stop()
     path = harness.write("dynamodb", results)
     print(report(results))
     print(f"\nwritten to {path}")

@@ -20,7 +20,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,37 @@ def start_floor(canned: dict[str, dict[str, Any]]) -> Server:
     spec.close()
     return Server("floor", [sys.executable, str(Path(__file__).with_name("floor.py")), str(port), spec.name],
                   port, ready_path="/__ready")
+
+
+@contextmanager
+def compared(make: Callable[[Server], Any], floor_of: Callable[[Any], Any]) -> Iterator[dict[str, Any]]:
+    """The targets of one comparison, in report order: the floor (``floor_of`` gets unkai's
+    target, whose answers it records and replays), unkai, then moto's server and
+    ministack when they start. Each target has ``.server``; all are stopped afterwards."""
+    targets: dict[str, Any] = {}
+    try:
+        server = start_unkai()
+        try:
+            unkai = targets["unkai"] = make(server)
+        except BaseException:
+            server.stop()
+            raise
+        targets = {"floor": floor_of(unkai), **targets}
+        for start in (start_moto, start_ministack):
+            try:
+                server = start()
+            except Exception as exc:  # not installed, or it would not start: measure the rest
+                print(f"could not start {start.__name__}: {exc}")
+                continue
+            try:
+                targets[server.name] = make(server)
+            except Exception as exc:
+                print(f"could not use {server.name}: {exc}")
+                server.stop()
+        yield targets
+    finally:
+        for target in targets.values():
+            target.server.stop()
 
 
 def request_key(method: str, path: str, target: str | None, action: str | None) -> str:

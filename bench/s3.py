@@ -145,20 +145,7 @@ def main() -> None:
     upload = (args.upload_mib or (256 if args.quick else 1024)) * 1024 * 1024
     results: dict[str, Any] = {"samples_small": n_small, "samples_large": n_large, "keys": keys}
 
-    unkai = harness.start_unkai()
-    servers = [unkai]
-    try:
-        u = Target(unkai)
-        floor = floor_for(u)
-        servers.append(floor)
-        targets = {"floor": Target(floor, create=False), "unkai": u}
-        for start in (harness.start_moto, harness.start_ministack):
-            try:
-                server = start()
-                servers.append(server)
-                targets[server.name] = Target(server)
-            except Exception as exc:
-                print(f"could not use {start.__name__}: {exc}")
+    with harness.compared(Target, lambda u: Target(floor_for(u), create=False)) as targets:
         for name, t in targets.items():
             print(f"measuring {name} ...", flush=True)
             results[name] = measure(t, n_small, n_large)
@@ -178,9 +165,6 @@ def main() -> None:
             except Exception as exc:
                 results[name]["big_upload"] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
         results["upload_mib"] = upload // 2**20
-    finally:
-        for server in servers:
-            server.stop()
     path = harness.write("s3", results)
     print(report(results))
     print(f"\nwritten to {path}")

@@ -19,8 +19,10 @@ log = logging.getLogger("unkai")
 
 class Cloud:
     def __init__(self, config: Config, store: Store) -> None:
+        from unkai.feed import Feed
         from unkai.inbox import Inbox
         from unkai.mail import Mailbox
+        from unkai.sealing import Sealer
         from unkai.services import discover
 
         self.config = config
@@ -29,6 +31,8 @@ class Cloud:
         self.clock.on_advance(self._save_offset)
         self.signals = Signals(self.clock)
         self.jobs = Jobs(store, self.clock, self.signals)
+        self.feed = Feed(self.clock, self.signals)  # what happens, for the terminal, dashboard and tests
+        self.sealer = Sealer(config.state_dir)  # secrets at rest (SecureStrings, secrets, key material)
         self.mailbox = Mailbox(self)
         self.inbox = Inbox(self)
         self._probes: list[Callable[[], dict[str, int]]] = [self.jobs.due_pending]

@@ -147,6 +147,12 @@ class UnkaiServer:
     def mail(self) -> list[dict]:
         return self.get("/_unkai/mail")
 
+    def feed(self, after: int = 0, kind: str = "", wait: float = 0) -> list[dict]:
+        """Events from unkai's event feed newer than id ``after`` (those whose kind starts with
+        ``kind``), waiting up to ``wait`` seconds for the first one."""
+        query = f"after={after}&wait={wait}" + (f"&kind={kind}" if kind else "")
+        return self.get(f"/_unkai/feed?{query}")["events"]
+
     def inbox(self, name: str) -> list[dict]:
         return self.get(f"/_unkai/inbox/{name}")
 

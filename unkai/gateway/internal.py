@@ -1,5 +1,5 @@
 """unkai's own endpoints under ``/_unkai/``: health, the mailbox, the webhook inbox,
-the clock and drain. Services add theirs with ``route``."""
+the clock, drain and the event feed. Services add theirs with ``route``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ class InternalRoutes:
         self.route("GET", r"/_unkai/clock", self.clock_get)
         self.route("POST", r"/_unkai/clock/advance", self.clock_advance)
         self.route("POST", r"/_unkai/drain", self.drain)
+        self.route("GET", r"/_unkai/feed", self.feed)
 
     def route(self, method: str, pattern: str, handler: RouteHandler) -> None:
         """Add an endpoint; ``method`` ``*`` matches any. Earlier routes win."""
@@ -119,3 +120,19 @@ class InternalRoutes:
             return Response.json({"message": "timeout must be a number of seconds"}, 400)
         left = await self.cloud.drain(timeout)
         return Response.json({"drained": not left, "pending": left})
+
+    async def feed(self, request: Request, m: re.Match) -> Response:
+        """``?after=ID`` (events newer than that id), ``&wait=S`` (long-poll up to S seconds
+        for the first one), ``&kind=lambda.&kind=sqs.`` (kind prefixes)."""
+        query = request.query_dict()
+        try:
+            after = int(query.get("after", "0"))
+            wait = float(query.get("wait", "0"))
+        except ValueError:
+            return Response.json({"message": "after must be an integer and wait a number of seconds"}, 400)
+        if after < 0 or not 0 <= wait <= 60:
+            return Response.json({"message": "after must be >= 0 and wait between 0 and 60 seconds"}, 400)
+        kinds = tuple(v for k, v in request.query if k == "kind")
+        feed = self.cloud.feed
+        events = await feed.wait(after, wait, kinds) if wait else feed.since(after, kinds)
+        return Response.json({"events": events, "last": feed.last_id})

@@ -10,7 +10,7 @@ import hashlib
 from typing import Any
 
 from unkai.services import Provisioned, ResourceContext
-from unkai.services.sqs.resources import physical_name
+from unkai.template.names import physical_name
 from unkai.template.intrinsics import partition_of
 
 

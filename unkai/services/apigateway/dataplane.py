@@ -13,7 +13,7 @@ from unkai.http import ClientDisconnected, Request, Response
 from unkai.services.apigateway import http_requests, rest_requests, urls
 from unkai.services.apigateway.authorizers import Authorizers
 from unkai.services.apigateway.documents import Documents
-from unkai.services.apigateway.events import Call
+from unkai.services.apigateway.payloads import Call
 from unkai.services.apigateway.integrations import Outbound
 from unkai.services.apigateway.limits import Limits
 from unkai.services.apigateway.responses import plain

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from unkai.http import Response
-from unkai.services.apigateway import access_logs, authorizers, cors, events
-from unkai.services.apigateway.events import Call
+from unkai.services.apigateway import access_logs, authorizers, cors, payloads
+from unkai.services.apigateway.payloads import Call
 from unkai.services.apigateway.integrations import DROPPED_RESPONSE_HEADERS as _DROPPED
 from unkai.services.apigateway.integrations import IntegrationTimeout, invoke_lambda, substitute_stage_variables
 from unkai.services.apigateway.responses import GatewayError, plain
@@ -149,7 +149,7 @@ class HttpRequests:
         auth = st.authorizers.get(route.get("AuthorizerId") or "")
         if auth is None:
             raise GatewayError("AUTHORIZER_CONFIGURATION_ERROR")
-        context = events.http_context(call, route["RouteKey"])
+        context = payloads.http_context(call, route["RouteKey"])
         sources = auth.get("IdentitySource") or []
         values = identity_values(sources, call, path_params, st.variables, context)
         if auth["AuthorizerType"] == "JWT":
@@ -172,7 +172,7 @@ class HttpRequests:
         route_arn = (f"arn:aws:execute-api:{st.region}:{st.account}:{call.api_id}/{call.stage}/{call.method}"
                      f"{call.raw_path}")
         if version == "2.0":
-            event = events.http_event_v2(call, route["RouteKey"], path_params, st.variables)
+            event = payloads.http_event_v2(call, route["RouteKey"], path_params, st.variables)
             event = {"version": "2.0", "type": "REQUEST", "routeArn": route_arn,
                      "identitySource": [v for v in values if v], **{k: v for k, v in event.items()
                                                                     if k not in ("version", "body",
@@ -183,7 +183,7 @@ class HttpRequests:
                     stage_variables=st.variables, ttl=ttl)
                 return {"lambda": ctx}
         else:
-            event = events.http_event_v1(call, route["RouteKey"], route["RouteKey"].partition(" ")[2] or "$default",
+            event = payloads.http_event_v1(call, route["RouteKey"], route["RouteKey"].partition(" ")[2] or "$default",
                                          path_params, st.variables)
             event = {"version": "1.0", "type": "REQUEST", "methodArn": route_arn,
                      "identitySource": ",".join(v for v in values if v),
@@ -207,9 +207,9 @@ class HttpRequests:
                       path_params: dict[str, str], integration: dict, timeout: float) -> Response:
         version = integration.get("PayloadFormatVersion") or "2.0"
         if version == "2.0":
-            event = events.http_event_v2(call, route["RouteKey"], path_params, st.variables, state["authorizer"])
+            event = payloads.http_event_v2(call, route["RouteKey"], path_params, st.variables, state["authorizer"])
         else:
-            event = events.http_event_v1(call, route["RouteKey"], template, path_params, st.variables,
+            event = payloads.http_event_v1(call, route["RouteKey"], template, path_params, st.variables,
                                          state["authorizer"])
         result = await invoke_lambda(self.cloud, integration.get("IntegrationUri", ""), json.dumps(event).encode(),
                                      timeout, st.variables)
@@ -233,7 +233,7 @@ class HttpRequests:
         uri = re.sub(r"\{([^}+]+)\+?\}", lambda m: path_params.get(m.group(1), ""), uri)
         if call.raw_query:
             uri += ("&" if "?" in uri else "?") + call.raw_query
-        headers = [(k, v) for k, v in events.forwarded_headers(call) if k != "host"]
+        headers = [(k, v) for k, v in payloads.forwarded_headers(call) if k != "host"]
         verb = (integration.get("IntegrationMethod") or "ANY").upper()
         answer = await self.plane.outbound.request(call.method if verb == "ANY" else verb, uri, headers, call.body,
                                                    timeout)
@@ -246,12 +246,12 @@ class HttpRequests:
         settings = st.stage.get("AccessLogSettings")
         if not settings:
             return
-        context = events.http_context(call, state["route_key"], state["authorizer"])
+        context = payloads.http_context(call, state["route_key"], state["authorizer"])
         context.update(
             requestId=call.extended_id, extendedRequestId=call.extended_id, httpMethod=call.method,
             path=context["http"]["path"], protocol="HTTP/1.1", status=response.status,
             identity={"sourceIp": call.source_ip, "userAgent": call.header("user-agent")},
-            requestTime=events.request_time(call.epoch), requestTimeEpoch=int(call.epoch * 1000),
+            requestTime=payloads.request_time(call.epoch), requestTimeEpoch=int(call.epoch * 1000),
             responseLength=len(response.body) if isinstance(response.body, (bytes, bytearray)) else None,
             responseLatency=int((time.perf_counter() - started) * 1000),
             integrationLatency=state["integration_latency"], integrationStatus=state["integration_status"],

@@ -15,8 +15,8 @@ from typing import Any
 import jsonschema
 
 from unkai.http import Response
-from unkai.services.apigateway import access_logs, events, responses, vtl
-from unkai.services.apigateway.events import Call
+from unkai.services.apigateway import access_logs, payloads, responses, vtl
+from unkai.services.apigateway.payloads import Call
 from unkai.services.apigateway.integrations import DROPPED_RESPONSE_HEADERS as _DROPPED
 from unkai.services.apigateway.integrations import IntegrationTimeout, invoke_lambda, substitute_stage_variables
 from unkai.services.apigateway.responses import GatewayError, resolve_source
@@ -146,14 +146,14 @@ class RestRequests:
             state["integration_latency"] = int((time.perf_counter() - began) * 1000)
 
     def _context(self, call: Call, st: RestStage, state: dict) -> dict[str, Any]:
-        ctx = events.rest_context(call, state["resource_id"], state["resource_path"], state["authorizer"],
+        ctx = payloads.rest_context(call, state["resource_id"], state["resource_path"], state["authorizer"],
                                   state["api_key"], state["api_key_id"])
         ctx["authorizer"] = {k: v for k, v in (state["authorizer"] or {}).items() if not k.startswith("_")}
         return ctx
 
     def _params(self, call: Call, path_params: dict[str, str]) -> dict[str, dict[str, str]]:
         return {"path": dict(path_params), "querystring": dict(call.query),
-                "header": {events.title_case(k): v for k, v in call.headers}}
+                "header": {payloads.title_case(k): v for k, v in call.headers}}
 
     async def _authorize(self, call: Call, st: RestStage, res: dict, method: dict,
                          path_params: dict[str, str]) -> dict:
@@ -190,7 +190,7 @@ class RestRequests:
         else:
             if sources and not all(values):
                 raise GatewayError("UNAUTHORIZED")
-            event = events.rest_proxy_event(call, res["path"], res["id"], path_params, st.variables, False)
+            event = payloads.rest_proxy_event(call, res["path"], res["id"], path_params, st.variables, False)
             event = {"type": "REQUEST", "methodArn": method_arn, **{k: v for k, v in event.items()
                                                                      if k not in ("body", "isBase64Encoded")}}
         if not sources:
@@ -291,11 +291,11 @@ class RestRequests:
 
     async def _lambda_proxy(self, call: Call, st: RestStage, state: dict, integration: dict,
                             timeout: float) -> Response:
-        binary = events.media_type_matches(call.header("content-type") or "", st.api.get("binaryMediaTypes") or [])
+        binary = payloads.media_type_matches(call.header("content-type") or "", st.api.get("binaryMediaTypes") or [])
         authorizer = None
         if state["authorizer"] is not None:
             authorizer = {k: v for k, v in state["authorizer"].items() if not k.startswith("_")}
-        event = events.rest_proxy_event(call, state["resource_path"], state["resource_id"], state["path_params"],
+        event = payloads.rest_proxy_event(call, state["resource_path"], state["resource_id"], state["path_params"],
                                         st.variables, binary, authorizer, state["api_key"], state["api_key_id"])
         result = await invoke_lambda(self.cloud, integration.get("uri", ""), json.dumps(event).encode(), timeout,
                                      st.variables)
@@ -388,7 +388,7 @@ class RestRequests:
 
             uri += ("&" if "?" in uri else "?") + urlencode(query)
         if proxy:
-            headers = [(k, v) for k, v in events.forwarded_headers(call) if k != "host"]
+            headers = [(k, v) for k, v in payloads.forwarded_headers(call) if k != "host"]
             body = call.body
         else:
             headers = []
@@ -515,7 +515,7 @@ class RestRequests:
     def gateway_response(self, call: Call, st: RestStage, state: dict, err: GatewayError) -> Response:
         state["error"] = err.message
         state["error_type"] = err.kind
-        context = events.rest_context(call, state["resource_id"] or "", state["resource_path"] or "")
+        context = payloads.rest_context(call, state["resource_id"] or "", state["resource_path"] or "")
         status, headers, body = responses.render(err.kind, err.message, st.gateway_responses, context,
                                                  call.single_headers(), st.variables)
         headers.update(err.headers)
@@ -525,7 +525,7 @@ class RestRequests:
         settings = st.stage.get("accessLogSettings")
         if not settings:
             return
-        context = events.rest_context(call, state["resource_id"] or "-", state["resource_path"] or "-",
+        context = payloads.rest_context(call, state["resource_id"] or "-", state["resource_path"] or "-",
                                       state["authorizer"], state["api_key"], state["api_key_id"])
         body_length = len(response.body) if isinstance(response.body, (bytes, bytearray)) else None
         context.update(status=response.status, responseLength=body_length,
@@ -627,7 +627,7 @@ def proxy_response(out: Any, accept: str, binary_types: list[str]) -> tuple[int,
     headers += [(str(k), "" if v is None else str(v)) for k, v in headers_in.items() if str(k).lower() not in seen]
     data = (body or "").encode()
     if out.get("isBase64Encoded") and body:
-        if events.media_type_matches(accept, binary_types):
+        if payloads.media_type_matches(accept, binary_types):
             try:
                 data = base64.b64decode(body)
             except ValueError:

@@ -14,7 +14,7 @@ import secrets
 
 from typing import Any
 
-from unkai.services.apigateway import access_logs, events, urls
+from unkai.services.apigateway import access_logs, payloads, urls
 from unkai.services.apigateway.http_requests import identity_values
 from unkai.services.apigateway.integrations import IntegrationTimeout, invoke_lambda
 from unkai.services.apigateway.responses import GatewayError
@@ -73,7 +73,7 @@ class Connection:
                 message_id: str | None = None, **extra: Any) -> dict[str, Any]:
         ctx: dict[str, Any] = {
             "routeKey": route_key, "eventType": event_type, "extendedRequestId": extended_id,
-            "requestTime": events.request_time(epoch), "stage": self.stage_name,
+            "requestTime": payloads.request_time(epoch), "stage": self.stage_name,
             "connectedAt": int(self.connected_at * 1000), "requestTimeEpoch": int(epoch * 1000),
             "identity": self.identity(), "requestId": extended_id, "domainName":
                 f"{self.api_id}.execute-api.{self.region}.amazonaws.com",
@@ -214,11 +214,11 @@ class WebSockets:
         if sources and not all(values):
             raise GatewayError("UNAUTHORIZED")
         method_arn = f"arn:aws:execute-api:{conn.region}:{conn.account}:{conn.api_id}/{conn.stage_name}/$connect"
-        query = events._single(call.query)
+        query = payloads._single(call.query)
         event = {"type": "REQUEST", "methodArn": method_arn,
-                 "headers": {events.title_case(k): v for k, v in conn.headers},
-                 "multiValueHeaders": events._multi([(events.title_case(k), v) for k, v in conn.headers]),
-                 "queryStringParameters": query, "multiValueQueryStringParameters": events._multi(call.query),
+                 "headers": {payloads.title_case(k): v for k, v in conn.headers},
+                 "multiValueHeaders": payloads._multi([(payloads.title_case(k), v) for k, v in conn.headers]),
+                 "queryStringParameters": query, "multiValueQueryStringParameters": payloads._multi(call.query),
                  "stageVariables": conn.variables or None,
                  "requestContext": conn.context("$connect", "CONNECT", extended, extended, epoch)}
         ttl = int(auth.get("AuthorizerResultTtlInSeconds") or 0) if sources else 0
@@ -226,10 +226,10 @@ class WebSockets:
             api_id=conn.api_id, stage=conn.stage_name, auth=auth, identity=tuple(values), event=event,
             method_arn=method_arn, stage_variables=conn.variables, ttl=ttl)
 
-    def _call(self, conn: Connection, extended: str, epoch: float) -> events.Call:
+    def _call(self, conn: Connection, extended: str, epoch: float) -> payloads.Call:
         from urllib.parse import parse_qsl
 
-        return events.Call(api_id=conn.api_id, stage=conn.stage_name, method="GET", path="/", raw_path="/",
+        return payloads.Call(api_id=conn.api_id, stage=conn.stage_name, method="GET", path="/", raw_path="/",
                            raw_query=conn.query, headers=conn.headers,
                            query=parse_qsl(conn.query, keep_blank_values=True), body=b"", source_ip=conn.source_ip,
                            request_id=extended, extended_id=extended, region=conn.region, account=conn.account,
@@ -340,16 +340,16 @@ class WebSockets:
         ctx = conn.context(route_key, event_type, extended, extended, epoch, message_id, **extra)
         if event_type == "MESSAGE":
             return {"requestContext": ctx, "body": body, "isBase64Encoded": binary}
-        headers = {events.title_case(k): v for k, v in conn.headers}
-        multi = events._multi([(events.title_case(k), v) for k, v in conn.headers])
+        headers = {payloads.title_case(k): v for k, v in conn.headers}
+        multi = payloads._multi([(payloads.title_case(k), v) for k, v in conn.headers])
         event: dict[str, Any] = {"headers": headers, "multiValueHeaders": multi}
         if event_type == "CONNECT":
             from urllib.parse import parse_qsl
 
             pairs = parse_qsl(conn.query, keep_blank_values=True)
             if pairs:
-                event["queryStringParameters"] = events._single(pairs)
-                event["multiValueQueryStringParameters"] = events._multi(pairs)
+                event["queryStringParameters"] = payloads._single(pairs)
+                event["multiValueQueryStringParameters"] = payloads._multi(pairs)
         event["requestContext"] = ctx
         event["isBase64Encoded"] = False
         return event

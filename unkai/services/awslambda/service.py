@@ -134,7 +134,7 @@ class Lambda(Service):
         return super().handler(operation)
 
     async def start(self) -> None:
-        from unkai.events import Mappings
+        from unkai.pollers import Mappings
 
         self.cloud.jobs.register("lambda.invoke", self.asynchronous.from_job)
         self.asynchronous.start()
@@ -777,7 +777,7 @@ class Lambda(Service):
                 paths.append(json.loads(row[1])["path"])
         return paths
 
-    # -- event source mappings (pollers live in unkai.events) ------------------------------------
+    # -- event source mappings (pollers live in unkai.pollers) ------------------------------------
 
     def create_event_source_mapping(self, ctx: RequestContext, params: dict) -> dict:
         return self.mappings.create(ctx, params)
@@ -915,6 +915,11 @@ class Lambda(Service):
             outcome.error_type = "Function.ResponseSizeTooLarge"
         result = InvokeResult(200, outcome.payload, "Unhandled" if outcome.failed else None,
                               executed_version=target.version, request_id=request_id, error_type=outcome.error_type)
+        self.cloud.feed.publish(
+            "lambda.invoke", function=target.config.get("FunctionName"), arn=target.arn, version=target.version,
+            request_id=request_id, status="error" if outcome.failed else "ok", error_type=outcome.error_type,
+            duration_ms=round(outcome.duration_ms, 2), cold=outcome.init_ms is not None,
+            max_memory_mb=outcome.max_memory_mb)
         if log_type == "Tail":
             result.log_result = base64.b64encode(outcome.log_text.encode()[-4096:]).decode()
         return result

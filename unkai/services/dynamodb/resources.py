@@ -9,7 +9,7 @@ from typing import Any
 
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, ResourceContext
-from unkai.services.sqs.resources import physical_name
+from unkai.template.names import physical_name
 
 TYPES = ("AWS::DynamoDB::Table",)
 REPLACING = ("TableName", "KeySchema", "LocalSecondaryIndexes")

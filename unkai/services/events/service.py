@@ -17,10 +17,13 @@ from typing import Any
 from unkai.clock import Timer
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
-from unkai.services.events import patterns, schedule, targets
-from unkai.services.sqs.resources import physical_name
+from unkai import patterns, targets
+from unkai import schedules as schedule
+from unkai.paging import paged
+from unkai.services.events.targets import check_target_input, render
+from unkai.template.names import physical_name
 
-log = logging.getLogger("unkai.events")
+log = logging.getLogger(__name__)
 
 MIGRATIONS = [
     """
@@ -52,7 +55,6 @@ MIGRATIONS = [
 
 DEFAULT_BUS = "default"
 MAX_TARGETS = 5
-MAX_RUNS_PER_FIRE = 1000  # a huge clock advance fires every run due, up to this many
 
 
 @dataclass
@@ -218,7 +220,7 @@ class Events(Service):
             raise ServiceError("LimitExceededException", "The requested resource exceeds the maximum number allowed.")
         seq = len(existing)
         for target in wanted:
-            problem = targets.check_target_input(target)
+            problem = check_target_input(target)
             if problem:
                 raise _validation(problem)
             if not target.get("Arn", "").startswith("arn:"):
@@ -300,7 +302,7 @@ class Events(Service):
 
     def _deliver(self, rule: Rule, event: dict[str, Any]) -> None:
         for target in self._targets(rule.id):
-            payload = targets.render(target, event, rule.arn, rule.name)
+            payload = render(target, event, rule.arn, rule.name)
             targets.deliver(self.cloud, target, payload, "events", event["id"], rule.arn)
 
     # -- schedules ----------------------------------------------------------------
@@ -337,11 +339,11 @@ class Events(Service):
             now = self.clock.now()
             runs = 0
             due: float | None = when
-            while due is not None and due <= now and runs < MAX_RUNS_PER_FIRE:
+            while due is not None and due <= now and runs < schedule.MAX_RUNS_PER_FIRE:
                 self._deliver(rule, scheduled_event(rule, due))
                 runs += 1
                 due = plan.next_after(due, anchor=rule.created)
-            if runs == MAX_RUNS_PER_FIRE:
+            if runs == schedule.MAX_RUNS_PER_FIRE:
                 log.warning("rule %s: more than %d runs fell due at once; skipped the rest", rule.name, runs)
                 due = plan.next_after(now, anchor=rule.created)
         if due is not None:
@@ -414,13 +416,3 @@ def _like(prefix: str | None) -> str:
 
 def _paged(key: str, items: list, params: dict) -> dict:
     return paged(key, items, params.get("NextToken"), params.get("Limit"))
-
-
-def paged(key: str, items: list, token: str | None, limit: int | None) -> dict[str, Any]:
-    """One page of ``items`` (also EventBridge Scheduler's): the token is the next offset."""
-    size = int(limit or 100)
-    start = int(token) if str(token or "").isdigit() else 0
-    out: dict[str, Any] = {key: items[start:start + size]}
-    if start + size < len(items):
-        out["NextToken"] = str(start + size)
-    return out

@@ -1,21 +1,13 @@
 """Delivering an event to a rule's or a schedule's target: what the target receives
-(``Input``, ``InputPath``, ``InputTransformer``) and the hand-off to the service
-that owns it, inside the caller's transaction (Lambda through the durable
-``lambda.invoke`` job; SQS and SNS directly)."""
+(``Input``, ``InputPath``, ``InputTransformer``). The hand-off to the service that
+owns the target is the shared ``unkai.targets.deliver``."""
 
 from __future__ import annotations
 
 import json
-import logging
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from unkai.protocol import ServiceError
-
-if TYPE_CHECKING:
-    from unkai.cloud import Cloud
-
-log = logging.getLogger("unkai.events")
 _PATH_PART = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]|\['([^']+)'\]|\[\"([^\"]+)\"\]")
 _VAR = re.compile(r"<([A-Za-z0-9_.\-]+)>")
 _MISSING = object()
@@ -100,49 +92,3 @@ def _fill(template: str, values: dict[str, Any]) -> str:
 
 def _is_json_template(template: str) -> bool:
     return template.lstrip().startswith(("{", "["))
-
-
-def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, event_id: str,
-            rule_arn: str = "") -> None:
-    """Hand ``payload`` to the target's service, in the current transaction. A target that
-    cannot take it sends it to the target's DeadLetterConfig queue, as AWS does."""
-    arn = target.get("Arn") or ""
-    parts = arn.split(":")
-    service = parts[2] if len(parts) > 5 else ""
-    region = parts[3] if len(parts) > 5 else cloud.config.region
-    if service == "lambda":
-        cloud.jobs.enqueue("lambda.invoke", {"function": arn, "payload": payload, "source": source})
-    elif service == "sqs":
-        sqs = cloud.services.get("sqs")
-        queue = sqs.queue_by_arn(arn) if sqs else None
-        if queue is None:
-            _dead_letter(cloud, target, payload, source, rule_arn, "SQS.NonExistentQueue",
-                         f"The specified queue does not exist: {arn}")
-            return
-        group = (target.get("SqsParameters") or {}).get("MessageGroupId")
-        sqs.enqueue(queue, payload, group=group if queue.fifo else None,
-                    dedup=event_id if queue.fifo else None, sender=f"{source}.amazonaws.com")
-    elif service == "sns" and "sns" in cloud.services:
-        try:
-            cloud.call("sns", "Publish", {"TopicArn": arn, "Message": payload}, region)
-        except ServiceError as exc:
-            _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
-    else:
-        log.warning("unkai does not deliver %s events to %s targets yet (%s)", source, service or "unknown", arn)
-
-
-def _dead_letter(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, rule_arn: str, code: str,
-                 message: str) -> None:
-    dlq_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
-    sqs = cloud.services.get("sqs")
-    dlq = sqs.queue_by_arn(dlq_arn) if sqs and dlq_arn else None
-    if dlq is None:
-        log.warning("%s target %s failed (%s: %s); no dead-letter queue, the event is dropped",
-                    source, target.get("Arn"), code, message)
-        return
-    retries = (target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185)
-    attributes = {"RULE_ARN": rule_arn, "TARGET_ARN": target.get("Arn") or "", "ERROR_CODE": code,
-                  "ERROR_MESSAGE": message, "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
-                  "RETRY_ATTEMPTS": str(retries)}
-    sqs.enqueue(dlq, payload, {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v},
-                sender=f"{source}.amazonaws.com")

@@ -496,7 +496,7 @@ class Logs(Service):
             name = props.get("LogStreamName") or f"{ctx.stack_name}-{logical_id}"
             self.create_log_stream(rctx, {"logGroupName": group, "logStreamName": name})
             return Provisioned(name)
-        from unkai.services.sqs.resources import physical_name
+        from unkai.template.names import physical_name
 
         name = props.get("LogGroupName") or physical_name(ctx.stack_name, logical_id, 512)
         if self._group(rctx, {"logGroupName": name}, required=False) is None:

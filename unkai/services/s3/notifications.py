@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from unkai.protocol import ServiceError
+from unkai.targets import deliver
 from unkai.protocol.values import iso8601
 from unkai.services import RequestContext
 from unkai.services.s3.state import Bucket, Obj, invalid_argument
@@ -208,21 +209,9 @@ class NotificationOps:
                            "HostId": ctx.request_id})
 
     def _deliver(self, service: str, arn: str, body: str, region: str) -> None:
+        sender = None
         if service == "sqs":
             sqs = self.cloud.services.get("sqs")
             queue = sqs.queue_by_arn(arn) if sqs else None
-            if queue is None:
-                log.warning("S3 event for %s dropped: the queue does not exist", arn)
-                return
-            sqs.enqueue(queue, body, sender=self._principal(queue.account))
-        elif service == "sns":
-            if "sns" not in self.cloud.services:
-                log.warning("S3 event for %s dropped: SNS is not running", arn)
-                return
-            try:  # SNS fans out inside this same transaction
-                self.cloud.call("sns", "Publish", {"TopicArn": arn, "Message": body,
-                                                   "Subject": "Amazon S3 Notification"}, arn.split(":")[3])
-            except ServiceError as exc:
-                log.warning("S3 event for %s dropped: %s", arn, exc.message)
-        else:
-            self.cloud.jobs.enqueue("lambda.invoke", {"function": arn, "payload": body, "source": "s3"})
+            sender = self._principal(queue.account) if queue is not None else None
+        deliver(self.cloud, {"Arn": arn}, body, "s3", "", subject="Amazon S3 Notification", sender=sender)

@@ -9,7 +9,7 @@ from typing import Any
 
 from unkai.services import Provisioned, ResourceContext
 from unkai.services.s3.website import website_url
-from unkai.services.sqs.resources import physical_name
+from unkai.template.names import physical_name
 
 CANNED = {"Private": "private", "PublicRead": "public-read", "PublicReadWrite": "public-read-write",
           "AuthenticatedRead": "authenticated-read", "LogDeliveryWrite": "log-delivery-write",

@@ -16,9 +16,9 @@ from typing import Any
 from unkai.clock import Timer
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
-from unkai.services.events import schedule, targets
-from unkai.services.events.service import MAX_RUNS_PER_FIRE, paged
-from unkai.services.sqs.resources import physical_name
+from unkai import schedules as schedule, targets
+from unkai.paging import paged
+from unkai.template.names import physical_name
 
 log = logging.getLogger("unkai.scheduler")
 
@@ -310,11 +310,11 @@ class Scheduler(Service):
                     self.store.execute("UPDATE scheduler_schedules SET fired=? WHERE id=?", (when, sid))
                 return
             now, runs, due = self.clock.now(), 0, when
-            while due is not None and due <= now and runs < MAX_RUNS_PER_FIRE:
+            while due is not None and due <= now and runs < schedule.MAX_RUNS_PER_FIRE:
                 self._invoke(entry, due)
                 runs += 1
                 due = self._next(entry, plan, due)
-            if runs == MAX_RUNS_PER_FIRE:
+            if runs == schedule.MAX_RUNS_PER_FIRE:
                 due = self._next(entry, plan, now)
             self.store.execute("UPDATE scheduler_schedules SET fired=? WHERE id=?", (now, sid))
             if due is None and entry.spec.get("ActionAfterCompletion") == "DELETE":

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, ResourceContext
-from unkai.services.sqs.resources import physical_name
+from unkai.template.names import physical_name
 
 if TYPE_CHECKING:
     from unkai.services.sns.service import SNS

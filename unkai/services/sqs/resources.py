@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import secrets
-import string
 from typing import Any
 
 from unkai.services import Provisioned, ResourceContext
+from unkai.template.names import physical_name
 
 ATTRIBUTE_PROPS = (
     "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
@@ -15,14 +14,6 @@ ATTRIBUTE_PROPS = (
     "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit",
     "RedrivePolicy", "RedriveAllowPolicy",
 )
-
-
-def physical_name(stack: str, logical_id: str, max_len: int, suffix: str = "") -> str:
-    """CloudFormation's generated names: stack-LogicalId-RANDOM13, cut to fit."""
-    rand = "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(13))
-    room = max_len - len(suffix) - len(rand) - 2
-    base = f"{stack}-{logical_id}"[:room]
-    return f"{base}-{rand}{suffix}"
 
 
 def queue_attributes(props: dict[str, Any]) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
-from unkai.services.sqs.resources import physical_name  # CloudFormation's generated names
+from unkai.template.names import physical_name  # CloudFormation's generated names
 
 MIGRATIONS = [
     """

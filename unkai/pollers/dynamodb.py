@@ -17,14 +17,14 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from unkai.events.poller import Poller
+from unkai.pollers.poller import Poller
 from unkai.protocol import ServiceError
 from unkai.protocol.values import iso8601
 
 if TYPE_CHECKING:
-    from unkai.events import Mappings
+    from unkai.pollers import Mappings
 
-log = logging.getLogger("unkai.events")
+log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 60.0
 
@@ -190,7 +190,7 @@ class StreamPoller(Poller):
     def _checkpoint(self, payload: bytes, batch: list[dict]) -> int | None:
         """Index of the first failed record a partial-batch response names; None if all
         succeeded; 0 (retry everything) when the response is malformed."""
-        from unkai.events.sqs import failed_items
+        from unkai.pollers.sqs import failed_items
 
         sequences = {r["dynamodb"]["SequenceNumber"] for r in batch}
         failed = failed_items(payload, sequences)

@@ -10,14 +10,14 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from unkai.events.poller import Poller
+from unkai.pollers.poller import Poller
 from unkai.protocol import ServiceError
 from unkai.runtime.pool import DEFAULT_MAX_ENVIRONMENTS
 
 if TYPE_CHECKING:
-    from unkai.events import Mappings
+    from unkai.pollers import Mappings
 
-log = logging.getLogger("unkai.events")
+log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 6 * 1024 * 1024
 

@@ -14,7 +14,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from unkai.protocol import ServiceError
-from unkai.services.events import patterns  # Lambda's FilterCriteria are EventBridge patterns
+from unkai import patterns  # Lambda's FilterCriteria are EventBridge patterns
 
 if TYPE_CHECKING:
     from unkai.cloud import Cloud
@@ -63,8 +63,8 @@ class Mappings:
 
     def refresh(self) -> None:
         """Start pollers for enabled mappings, stop the rest (after any change)."""
-        from unkai.events.dynamodb import StreamPoller
-        from unkai.events.sqs import QueuePoller
+        from unkai.pollers.dynamodb import StreamPoller
+        from unkai.pollers.sqs import QueuePoller
 
         rows = self.store.all("SELECT uuid, config FROM lambda_mappings")
         wanted = {}

@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from unkai.events import Mappings
+    from unkai.pollers import Mappings
 
 
 class Poller:

@@ -1,0 +1,79 @@
+"""The event feed: one stream of what happens in the cloud (invocations, deliveries,
+API requests, mail, errors, state changes) that the terminal, the dashboard and tests
+all read.
+
+Services publish small JSON-ready dicts with ``cloud.feed.publish(kind, **fields)``;
+``kind`` is dotted, service first (``lambda.invoke``, ``sqs.dlq``, ``apigateway.request``,
+``ses.send``). Each event gets an increasing ``id`` and unkai's clock ``time``. The feed
+keeps only the newest ``size`` events in memory: it is a view of what is happening, not
+a record (durable state stays in the store), so publishing is O(1), never blocks and
+never fails the publisher. Readers catch up with ``since(after_id)`` and wait for more
+with ``wait(after_id, timeout)``; ``GET /_unkai/feed?after=ID&wait=S`` is the same over
+HTTP, and in-process readers (the terminal) can ``subscribe`` a callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from unkai.clock import Clock
+    from unkai.signals import Signals
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+_KEY = ("unkai", "feed")
+
+
+class Feed:
+    def __init__(self, clock: "Clock", signals: "Signals", size: int = 10_000) -> None:
+        self.clock = clock
+        self.signals = signals
+        self.events: deque[Event] = deque(maxlen=size)
+        self.last_id = 0
+        self._subscribers: list[Callable[[Event], None]] = []
+
+    def publish(self, kind: str, **fields: Any) -> Event:
+        """Record that ``kind`` happened; wakes every waiting reader."""
+        self.last_id += 1
+        event = {"id": self.last_id, "time": self.clock.now(), "kind": kind, **fields}
+        self.events.append(event)
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:  # a reader's bug must not break the publisher
+                log.exception("feed subscriber failed")
+        self.signals.notify(_KEY)
+        return event
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event from now on; returns the unsubscriber."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def since(self, after: int = 0, kinds: tuple[str, ...] = (), limit: int = 1000) -> list[Event]:
+        """Events with an id above ``after`` (oldest first), optionally only those whose
+        kind starts with one of ``kinds``."""
+        if after >= self.last_id:
+            return []
+        found = [e for e in self.events if e["id"] > after and (not kinds or e["kind"].startswith(kinds))]
+        return found[:limit]
+
+    async def wait(self, after: int, timeout: float, kinds: tuple[str, ...] = ()) -> list[Event]:
+        """``since(after)``, waiting up to ``timeout`` real seconds for the first new event."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found = self.since(after, kinds)
+            remaining = deadline - loop.time()
+            if found or remaining <= 0:
+                return found
+            try:
+                await asyncio.wait_for(self.signals.wait(_KEY), remaining)
+            except asyncio.TimeoutError:
+                return self.since(after, kinds)

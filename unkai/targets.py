@@ -1,0 +1,75 @@
+"""Handing a payload to a target ARN: the one path every service uses to deliver "to an
+ARN" (EventBridge rules, Scheduler schedules, S3 notifications, and whatever comes next:
+SES event destinations, alarm actions, IoT rules, Pipes).
+
+It runs inside the caller's transaction, so the hand-off commits with its cause: Lambda
+through the durable ``lambda.invoke`` job, SQS and SNS directly (an SNS publish is a
+savepoint whose fan-out commits with the caller). A target that cannot take the payload
+sends it to the target's ``DeadLetterConfig`` queue with EventBridge's attributes, or is
+logged as dropped, the same way for every caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from unkai.protocol import ServiceError
+
+if TYPE_CHECKING:
+    from unkai.cloud import Cloud
+
+log = logging.getLogger(__name__)
+
+
+def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, event_id: str,
+            rule_arn: str = "", *, subject: str | None = None, sender: str | None = None) -> None:
+    """Hand ``payload`` to ``target["Arn"]``'s service, in the current transaction.
+
+    ``source`` names the caller (``events``, ``scheduler``, ``s3``...): the Lambda job's
+    source and, unless ``sender`` is given, the SQS SenderId ``{source}.amazonaws.com``.
+    ``subject`` is the SNS Subject. A target that cannot take the payload sends it to the
+    target's DeadLetterConfig queue, as AWS does, or is logged as dropped."""
+    arn = target.get("Arn") or ""
+    parts = arn.split(":")
+    service = parts[2] if len(parts) > 5 else ""
+    region = parts[3] if len(parts) > 5 else cloud.config.region
+    if service == "lambda":
+        cloud.jobs.enqueue("lambda.invoke", {"function": arn, "payload": payload, "source": source})
+    elif service == "sqs":
+        sqs = cloud.services.get("sqs")
+        queue = sqs.queue_by_arn(arn) if sqs else None
+        if queue is None:
+            _dead_letter(cloud, target, payload, source, rule_arn, "SQS.NonExistentQueue",
+                         f"The specified queue does not exist: {arn}")
+            return
+        group = (target.get("SqsParameters") or {}).get("MessageGroupId")
+        sqs.enqueue(queue, payload, group=group if queue.fifo else None,
+                    dedup=event_id if queue.fifo else None, sender=sender or f"{source}.amazonaws.com")
+    elif service == "sns" and "sns" in cloud.services:
+        params = {"TopicArn": arn, "Message": payload}
+        if subject:
+            params["Subject"] = subject
+        try:
+            cloud.call("sns", "Publish", params, region)
+        except ServiceError as exc:
+            _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
+    else:
+        log.warning("unkai does not deliver %s events to %s targets yet (%s)", source, service or "unknown", arn)
+
+
+def _dead_letter(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, rule_arn: str, code: str,
+                 message: str) -> None:
+    dlq_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
+    sqs = cloud.services.get("sqs")
+    dlq = sqs.queue_by_arn(dlq_arn) if sqs and dlq_arn else None
+    if dlq is None:
+        log.warning("%s target %s failed (%s: %s); no dead-letter queue, the event is dropped",
+                    source, target.get("Arn"), code, message)
+        return
+    retries = (target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185)
+    attributes = {"RULE_ARN": rule_arn, "TARGET_ARN": target.get("Arn") or "", "ERROR_CODE": code,
+                  "ERROR_MESSAGE": message, "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
+                  "RETRY_ATTEMPTS": str(retries)}
+    sqs.enqueue(dlq, payload, {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v},
+                sender=f"{source}.amazonaws.com")

@@ -3,6 +3,7 @@ up once with `unkai up`, each part reproducing one failure, checked through real
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -69,6 +70,10 @@ APP = textwrap.dedent("""\
           InlineCode: |
             import cfnresponse
             def handler(event, context):
+                if event.get("fail"):
+                    raise ValueError("asked to fail")
+                if event.get("id"):
+                    return context.aws_request_id
                 return [cfnresponse.SUCCESS, cfnresponse.FAILED]
     Outputs:
       Url:
@@ -172,3 +177,13 @@ def test_samconfig_yaml_and_global_parameters(tmp_path):
     result = _validate(tmp_path / "template.yaml")
     assert result.returncode == 0, result.stderr
     assert "stack shop in us-east-1, 1 resources" in result.stdout
+
+
+def test_the_invoke_request_id_is_the_invocations_own(app):
+    lam = app.client("lambda")
+    out = lam.invoke(FunctionName="inline", Payload=b'{"id": true}', LogType="Tail")
+    request_id = out["ResponseMetadata"]["RequestId"]
+    assert json.loads(out["Payload"].read()) == request_id
+    assert f"START RequestId: {request_id}" in base64.b64decode(out["LogResult"]).decode()
+    failed = lam.invoke(FunctionName="inline", Payload=b'{"fail": true}')
+    assert json.loads(failed["Payload"].read())["requestId"] == failed["ResponseMetadata"]["RequestId"]

@@ -871,9 +871,12 @@ class Lambda(Service):
 
     async def invoke(self, function: str, payload: bytes, *, region: str, invocation_type: str = "RequestResponse",
                      qualifier: str | None = None, client_context: Any = None, log_type: str = "None",
-                     account: str | None = None, wait_for_slot: bool = False) -> InvokeResult:
+                     account: str | None = None, wait_for_slot: bool = False,
+                     request_id: str | None = None) -> InvokeResult:
         """Invoke a function as the Invoke API does (the contract other services use).
-        Raises ServiceError for what AWS answers with an error (not found, throttled, too large)."""
+        ``request_id`` is the invocation's ``context.aws_request_id`` (the Invoke API passes its own
+        x-amzn-RequestId, as AWS does). Raises ServiceError for what AWS answers with an error
+        (not found, throttled, too large)."""
         account = account or self.config.account_id
         target = self.resolve(account, region, function, qualifier)
         if invocation_type == "Event":
@@ -882,7 +885,7 @@ class Lambda(Service):
                                    f"{fn.ASYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation", status=413,
                                    Type="User")
             _check_json(payload)
-            request_id = str(uuid.uuid4())
+            request_id = request_id or str(uuid.uuid4())
             with self.store.transaction():
                 self.asynchronous.enqueue(target, payload.decode("utf-8"), request_id, "invoke")
             return InvokeResult(202, b"", request_id=request_id)
@@ -900,7 +903,7 @@ class Lambda(Service):
                 raise ServiceError("TooManyRequestsException", "Rate Exceeded.", status=429, Type="User",
                                    Reason="ReservedFunctionConcurrentInvocationLimitExceeded")
             await self.wait_for_slot(target)
-        return await self.run(target, payload, client_context, log_type)
+        return await self.run(target, payload, client_context, log_type, request_id)
 
     async def run(self, target: Target, payload: bytes, client_context: Any = None, log_type: str = "None",
                   request_id: str | None = None) -> InvokeResult:
@@ -952,7 +955,7 @@ class Lambda(Service):
         result = await self.invoke(params["FunctionName"], payload, region=ctx.region, account=ctx.account,
                                    invocation_type=params.get("InvocationType") or "RequestResponse",
                                    qualifier=params.get("Qualifier"), client_context=client_context,
-                                   log_type=params.get("LogType") or "None")
+                                   log_type=params.get("LogType") or "None", request_id=ctx.request_id or None)
         out: dict[str, Any] = {"StatusCode": result.status_code}
         if result.status_code == 200:
             out["Payload"] = result.payload
@@ -965,7 +968,7 @@ class Lambda(Service):
 
     async def invoke_async(self, ctx: RequestContext, params: dict) -> dict:
         await self.invoke(params["FunctionName"], params.get("InvokeArgs") or b"", region=ctx.region,
-                          account=ctx.account, invocation_type="Event")
+                          account=ctx.account, invocation_type="Event", request_id=ctx.request_id or None)
         return {"Status": 202}
 
     # -- template resources ---------------------------------------------------------------

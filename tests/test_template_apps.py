@@ -54,6 +54,20 @@ APP = textwrap.dedent("""\
               Type: HttpApi
               Properties:
                 ApiId: !Ref Api
+      Included:                      # item 3: an OpenAPI definition from AWS::Include
+        Type: AWS::Serverless::HttpApi
+        Properties:
+          DefinitionBody:
+            Fn::Transform:
+              Name: AWS::Include
+              Parameters:
+                Location: api/openapi.yaml
+      IncludedPermission:
+        Type: AWS::Lambda::Permission
+        Properties:
+          FunctionName: !Ref Echo
+          Action: lambda:InvokeFunction
+          Principal: apigateway.amazonaws.com
       Common:                        # item 7: a layer built from requirements.txt
         Type: AWS::Serverless::LayerVersion
         Properties:
@@ -78,6 +92,20 @@ APP = textwrap.dedent("""\
     Outputs:
       Url:
         Value: !Sub "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/"
+      IncludedId:
+        Value: !Ref Included
+    """)
+
+OPENAPI = textwrap.dedent("""    openapi: "3.0.1"
+    info: {title: included, version: "1"}
+    paths:
+      /hello:
+        get:
+          x-amazon-apigateway-integration:
+            type: aws_proxy
+            httpMethod: POST
+            payloadFormatVersion: "2.0"
+            uri: !Sub "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Echo.Arn}/invocations"
     """)
 
 HANDLER = textwrap.dedent("""\
@@ -99,6 +127,8 @@ def app(tmp_path_factory):
     (app / "src").mkdir(parents=True)
     (app / "layer").mkdir()
     (app / "template.yaml").write_text(APP)
+    (app / "api").mkdir()
+    (app / "api" / "openapi.yaml").write_text(OPENAPI)
     (app / "src" / "app.py").write_text(HANDLER)
     (app / "src" / "other.py").write_text("raise SystemExit('not part of the function')\n")
     (app / "layer" / "common.py").write_text("NAME = 'common'\n")
@@ -124,6 +154,26 @@ def test_the_app_comes_up_and_its_api_answers_on_the_default_route(app):
     bucket = app.client("s3").list_buckets()["Buckets"][0]["Name"]
     assert body["env"] == {"PORT": "8080", "DEBUG": "false", "P": "8080", "BUCKET": bucket, "LABEL": label}
     assert body["layer"] == ["common", 7]
+
+
+def test_an_included_openapi_definition_is_read_and_served(app):
+    api_id = _outputs(app)["IncludedId"]
+    with urllib.request.urlopen(f"{app.endpoint}/_unkai/execute-api/{api_id}/hello") as response:
+        assert json.loads(response.read())["route"] == "GET /hello"
+
+
+def test_a_macro_is_refused_by_name(tmp_path):
+    (tmp_path / "template.yaml").write_text(textwrap.dedent("""\
+        Resources:
+          Q:
+            Type: AWS::SQS::Queue
+            Properties:
+              Fn::Transform:
+                Name: MyTagger
+        """))
+    result = _validate(tmp_path / "template.yaml")
+    assert result.returncode == 1
+    assert "template.yaml:5: Resources.Q: Fn::Transform of the macro 'MyTagger'" in result.stderr
 
 
 def test_a_single_file_code_uri_is_the_whole_package(app):

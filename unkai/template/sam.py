@@ -64,12 +64,43 @@ def expand(source: Source, parameters: dict[str, Any], region: str) -> tuple[dic
     with local code given as ``Code``/``Content`` = ``{"LocalPath": ...}``."""
     _unsupported_transforms(source)
     template = copy.deepcopy(source.data)
+    template = _includes(source, template, ())
     paths = LocalPaths(source.base_dir)
     if is_sam(template):
         _swap_local_paths(source, template, paths)
         template = _translate(source, template, parameters, region)
     _local_code(source, template, paths)
     return template, paths
+
+
+def _includes(source: Source, value: Any, path: tuple) -> Any:
+    """``Fn::Transform`` of ``AWS::Include`` with a local ``Location`` replaced by that file's content (as
+    ``sam deploy`` uploads and CloudFormation then includes it); other macros are refused by name."""
+    if isinstance(value, list):
+        return [_includes(source, item, path + (i,)) for i, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _includes(source, v, path + (k,)) for k, v in value.items() if k != "Fn::Transform"}
+    if "Fn::Transform" not in value:
+        return out
+    spec = value["Fn::Transform"]
+    where = path + ("Fn::Transform",)
+    name = spec.get("Name") if isinstance(spec, dict) else None
+    if name != "AWS::Include":
+        raise source.error(f"Fn::Transform of the macro {name!r} cannot run here: unkai runs no CloudFormation "
+                           "macros (only AWS::Include and the AWS::Serverless transform)", where)
+    location = (spec.get("Parameters") or {}).get("Location") if isinstance(spec.get("Parameters"), dict) else None
+    if not isinstance(location, str) or not location:
+        raise source.error("AWS::Include needs Parameters.Location (a file path or s3:// URI)", where)
+    if location.startswith("s3://") or "://" in location:
+        raise source.error(f"AWS::Include Location {location} is not a local file: unkai includes files beside "
+                           "the template (as sam deploy uploads them)", where)
+    included = _includes(source, _read_local(source, location, where, "AWS::Include Location"), where)
+    if not out:
+        return included
+    if isinstance(included, dict):  # beside other keys, the snippet's keys are merged into the map
+        return {**out, **included}
+    raise source.error(f"AWS::Include {location} must hold a map to merge beside other keys", where)
 
 
 def _swap_local_paths(source: Source, template: dict[str, Any], paths: LocalPaths) -> None:
@@ -103,14 +134,21 @@ def _swap_local_paths(source: Source, template: dict[str, Any], paths: LocalPath
 
 
 def _read_definition(source: Source, uri: str, path: tuple) -> Any:
+    return _read_local(source, uri, path, "DefinitionUri")
+
+
+def _read_local(source: Source, uri: str, path: tuple, what: str) -> Any:
+    """A YAML or JSON file beside the template, as data."""
     file = (source.base_dir / uri).resolve()
     if not file.is_file():
-        raise source.error(f"DefinitionUri {uri} does not exist (looked for {file})", path)
+        raise source.error(f"{what} {uri} does not exist (looked for {file})", path)
     try:
         text = file.read_text(encoding="utf-8-sig")
+        return read_document(text, file)[0]
     except (OSError, UnicodeDecodeError) as exc:
-        raise source.error(f"cannot read DefinitionUri {uri}: {exc}", path) from None
-    return read_document(text, file)[0]
+        raise source.error(f"cannot read {what} {uri}: {exc}", path) from None
+    except TemplateError as exc:
+        raise source.error(f"cannot read {what} {uri}: {exc.message}", path) from None
 
 
 def _translate(source: Source, template: dict[str, Any], parameters: dict[str, Any], region: str) -> dict[str, Any]:

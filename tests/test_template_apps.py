@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -68,6 +69,28 @@ APP = textwrap.dedent("""\
           FunctionName: !Ref Echo
           Action: lambda:InvokeFunction
           Principal: apigateway.amazonaws.com
+      Rest:                          # item 10: an integration response overriding status and a header
+        Type: AWS::Serverless::Api
+        Properties:
+          StageName: prod
+          DefinitionBody:
+            swagger: "2.0"
+            info: {title: rest, version: "1"}
+            paths:
+              /teapot:
+                get:
+                  responses: {"200": {description: ok}}
+                  x-amazon-apigateway-integration:
+                    type: mock
+                    requestTemplates: {application/json: '{"statusCode": 200}'}
+                    responses:
+                      default:
+                        statusCode: "200"
+                        responseTemplates:
+                          application/json: |
+                            #set($context.responseOverride.status = 418)
+                            #set($context.responseOverride.header.X-Brew = "tea")
+                            {"brewing": true}
       Common:                        # item 7: a layer built from requirements.txt
         Type: AWS::Serverless::LayerVersion
         Properties:
@@ -94,6 +117,8 @@ APP = textwrap.dedent("""\
         Value: !Sub "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/"
       IncludedId:
         Value: !Ref Included
+      RestId:
+        Value: !Ref Rest
     """)
 
 OPENAPI = textwrap.dedent("""    openapi: "3.0.1"
@@ -160,6 +185,15 @@ def test_an_included_openapi_definition_is_read_and_served(app):
     api_id = _outputs(app)["IncludedId"]
     with urllib.request.urlopen(f"{app.endpoint}/_unkai/execute-api/{api_id}/hello") as response:
         assert json.loads(response.read())["route"] == "GET /hello"
+
+
+def test_an_integration_response_template_overrides_status_and_headers(app):
+    api_id = _outputs(app)["RestId"]
+    with pytest.raises(urllib.error.HTTPError) as got:
+        urllib.request.urlopen(f"{app.endpoint}/_unkai/execute-api/{api_id}/prod/teapot")
+    assert got.value.code == 418
+    assert got.value.headers["X-Brew"] == "tea"
+    assert json.loads(got.value.read()) == {"brewing": True}
 
 
 def test_a_macro_is_refused_by_name(tmp_path):

@@ -441,8 +441,11 @@ class RestRequests:
         if not template:
             return call.body if integration.get("type") != "MOCK" else b""
         text = call.body.decode("utf-8", "replace")
+        context = self._context(call, st, state)
+        context["requestOverride"] = {"header": {}, "querystring": {}, "path": {}}
         rendered = vtl.render(template, body=text, params=self._params(call, state["path_params"]),
-                              context=self._context(call, st, state), stage_variables=st.variables)
+                              context=context, stage_variables=st.variables)
+        state["request_override"] = vtl.overrides(context["requestOverride"])
         return rendered.encode()
 
     def _map_request_parameters(self, call: Call, st: RestStage, state: dict,
@@ -458,6 +461,9 @@ class RestRequests:
             value = resolve_source(source, headers, dict(call.query), state["path_params"], st.variables, context)
             if value is not None:
                 out["querystring" if parts[2] == "multivaluequerystring" else parts[2]][parts[3]] = value
+        for where, values in (state.get("request_override") or {}).items():  # $context.requestOverride wins
+            if isinstance(values, dict) and where in out:
+                out[where].update({k: str(v) for k, v in values.items()})
         return out
 
     def _integration_response(self, call: Call, st: RestStage, state: dict, integration: dict, status: str | None,
@@ -498,17 +504,26 @@ class RestRequests:
             if value is not None:
                 out_headers.append((name, value))
         templates = chosen.get("responseTemplates") or {}
+        status_code = int(chosen["statusCode"])
         content_type = "application/json"
         if templates:
             accept = (call.header("accept") or "").split(",")[0].split(";")[0].strip().lower()
             content_type = accept if accept in templates else next(iter(templates))
             template = templates[content_type]
             if template:
+                context = self._context(call, st, state)
+                context["responseOverride"] = {"header": {}}
                 body = vtl.render(template, body=text, params=self._params(call, state["path_params"]),
-                                  context=self._context(call, st, state), stage_variables=st.variables).encode()
+                                  context=context, stage_variables=st.variables).encode()
+                override = vtl.overrides(context["responseOverride"])
+                for name, value in (override.get("header") or {}).items():  # $context.responseOverride wins
+                    out_headers = [(k, v) for k, v in out_headers if k.lower() != name.lower()]
+                    out_headers.append((name, str(value)))
+                if str(override.get("status", "")).strip().isdigit():
+                    status_code = int(str(override["status"]).strip())
         if not any(k.lower() == "content-type" for k, _ in out_headers):
             out_headers.append(("Content-Type", content_type))
-        return Response(int(chosen["statusCode"]), out_headers, body)
+        return Response(status_code, out_headers, body)
 
     # -- the way out -------------------------------------------------------------------------------
 

@@ -20,9 +20,23 @@ class TemplateError(Exception):
     """A mapping template that does not parse or render."""
 
 
+# `#set($context.responseOverride.header.X-Trace = ...)`: a header name with dashes is not a Velocity
+# identifier, so it is spelled with _DASH inside the template and spelled back by overrides().
+_OVERRIDE = re.compile(r"(\$\{?context\.(?:response|request)Override\.(?:header|querystring|path)\.)([A-Za-z0-9_-]+)")
+_DASH = "__unkai_dash__"
+
+
 @functools.lru_cache(maxsize=512)
 def _compile(text: str) -> airspeed.Template:
+    if "Override." in text:
+        text = _OVERRIDE.sub(lambda m: m.group(1) + m.group(2).replace("-", _DASH), text)
     return airspeed.Template(text)
+
+
+def overrides(values: dict[str, Any]) -> dict[str, Any]:
+    """``$context.responseOverride`` / ``requestOverride`` as set by a template, names spelled as written."""
+    return {key: {k.replace(_DASH, "-"): v for k, v in value.items()} if isinstance(value, dict) else value
+            for key, value in values.items()}
 
 
 @functools.lru_cache(maxsize=512)

@@ -91,6 +91,26 @@ APP = textwrap.dedent("""\
                             #set($context.responseOverride.status = 418)
                             #set($context.responseOverride.header.X-Brew = "tea")
                             {"brewing": true}
+      Drops:                         # item 13: S3 events to EventBridge
+        Type: AWS::S3::Bucket
+        Properties:
+          NotificationConfiguration:
+            EventBridgeConfiguration:
+              EventBridgeEnabled: true
+      Seen:
+        Type: AWS::SQS::Queue
+      OnDrop:
+        Type: AWS::Events::Rule
+        Properties:
+          EventPattern:
+            source: [aws.s3]
+            detail-type: [Object Created, Object Deleted]
+            detail:
+              bucket:
+                name: [!Ref Drops]
+          Targets:
+            - Id: seen
+              Arn: !GetAtt Seen.Arn
       Common:                        # item 7: a layer built from requirements.txt
         Type: AWS::Serverless::LayerVersion
         Properties:
@@ -119,6 +139,12 @@ APP = textwrap.dedent("""\
         Value: !Ref Included
       RestId:
         Value: !Ref Rest
+      Uploads:
+        Value: !Ref Uploads
+      Drops:
+        Value: !Ref Drops
+      Seen:
+        Value: !Ref Seen
     """)
 
 OPENAPI = textwrap.dedent("""    openapi: "3.0.1"
@@ -176,7 +202,7 @@ def test_the_app_comes_up_and_its_api_answers_on_the_default_route(app):
     assert body["route"] == "$default"
     table = app.client("dynamodb").describe_table(TableName=app.client("dynamodb").list_tables()["TableNames"][0])
     label = table["Table"]["LatestStreamArn"].split("/")[3]
-    bucket = app.client("s3").list_buckets()["Buckets"][0]["Name"]
+    bucket = _outputs(app)["Uploads"]
     assert body["env"] == {"PORT": "8080", "DEBUG": "false", "P": "8080", "BUCKET": bucket, "LABEL": label}
     assert body["layer"] == ["common", 7]
 
@@ -194,6 +220,25 @@ def test_an_integration_response_template_overrides_status_and_headers(app):
     assert got.value.code == 418
     assert got.value.headers["X-Brew"] == "tea"
     assert json.loads(got.value.read()) == {"brewing": True}
+
+
+def test_bucket_events_reach_eventbridge(app):
+    out = _outputs(app)
+    s3, sqs = app.client("s3"), app.client("sqs")
+    s3.put_object(Bucket=out["Drops"], Key="in/a.txt", Body=b"hello")
+    s3.delete_object(Bucket=out["Drops"], Key="in/a.txt")
+    app.drain()
+    events = []
+    while len(events) < 2:
+        got = sqs.receive_message(QueueUrl=out["Seen"], MaxNumberOfMessages=10, WaitTimeSeconds=5)["Messages"]
+        events += [json.loads(m["Body"]) for m in got]
+    created, deleted = sorted(events, key=lambda e: e["detail-type"])
+    assert created["source"] == "aws.s3" and created["detail-type"] == "Object Created"
+    assert created["resources"] == [f"arn:aws:s3:::{out['Drops']}"]
+    assert created["detail"]["object"]["key"] == "in/a.txt" and created["detail"]["object"]["size"] == 5
+    assert created["detail"]["reason"] == "PutObject" and created["detail"]["bucket"] == {"name": out["Drops"]}
+    assert deleted["detail-type"] == "Object Deleted"
+    assert deleted["detail"]["deletion-type"] == "Permanently Deleted"
 
 
 def test_a_macro_is_refused_by_name(tmp_path):

@@ -33,6 +33,16 @@ EVENTS = (
     "s3:LifecycleExpiration:*", "s3:LifecycleExpiration:Delete", "s3:LifecycleExpiration:DeleteMarkerCreated",
     "s3:LifecycleTransition", "s3:IntelligentTiering",
 )
+# S3 event -> (EventBridge detail-type, detail.reason), as S3 sends them to EventBridge
+EVENTBRIDGE = {
+    "ObjectCreated:Put": ("Object Created", "PutObject"), "ObjectCreated:Post": ("Object Created", "POST Object"),
+    "ObjectCreated:Copy": ("Object Created", "CopyObject"),
+    "ObjectCreated:CompleteMultipartUpload": ("Object Created", "CompleteMultipartUpload"),
+    "ObjectRemoved:Delete": ("Object Deleted", "DeleteObject"),
+    "ObjectRemoved:DeleteMarkerCreated": ("Object Deleted", "DeleteObject"),
+    "ObjectTagging:Put": ("Object Tags Added", None), "ObjectTagging:Delete": ("Object Tags Deleted", None),
+    "ObjectAcl:Put": ("Object ACL Updated", None),
+}
 KINDS = (("QueueConfigurations", "QueueArn", "sqs"), ("TopicConfigurations", "TopicArn", "sns"),
          ("LambdaFunctionConfigurations", "LambdaFunctionArn", "lambda"))
 
@@ -161,6 +171,8 @@ class NotificationOps:
         config = bucket.config.get("Notification")
         if not config:
             return
+        if "EventBridgeConfiguration" in config:
+            self._to_eventbridge(ctx, bucket, event, obj)
         for section, arn_field, service in KINDS:
             for item in config.get(section) or []:
                 if not any(_event_matches(p, event) for p in item.get("Events") or []):
@@ -170,6 +182,32 @@ class NotificationOps:
                     continue
                 record = self._record(ctx, bucket, event, obj, item["Id"])
                 self._deliver(service, item[arn_field], json.dumps({"Records": [record]}), bucket.region)
+
+    def _to_eventbridge(self, ctx: RequestContext, bucket: Bucket, event: str, obj: Obj) -> None:
+        """The event S3 sends to the default event bus when EventBridge is on for the bucket
+        ("Object Created", "Object Deleted", ...), with AWS's ``detail``; in the caller's transaction."""
+        kind = EVENTBRIDGE.get(event) or EVENTBRIDGE.get(event.split(":")[0])
+        if kind is None or "events" not in self.cloud.services:
+            return
+        detail_type, reason = kind
+        now = self.clock.now()
+        thing: dict[str, Any] = {"key": obj.key}
+        if event.startswith(("ObjectCreated", "ObjectTagging", "ObjectRestore")):
+            thing.update(size=obj.size, etag=obj.etag.strip('"'))
+        if bucket.versioned and obj.version_id:
+            thing["version-id"] = obj.version_id
+        thing["sequencer"] = f"{int(now * 1_000_000):016X}{obj.id % 65536:04X}"
+        detail: dict[str, Any] = {"version": "0", "bucket": {"name": bucket.name}, "object": thing,
+                                  "request-id": ctx.request_id.replace("-", "")[:16].upper(),
+                                  "requester": ctx.account, "source-ip-address": ctx.source_ip}
+        if reason:
+            detail["reason"] = reason
+        if event.startswith("ObjectRemoved"):
+            detail["deletion-type"] = "Delete Marker Created" if event.endswith("DeleteMarkerCreated") \
+                else "Permanently Deleted"
+        self.cloud.call("events", "PutEvents", {"Entries": [{
+            "Source": "aws.s3", "DetailType": detail_type, "Detail": json.dumps(detail), "Time": now,
+            "Resources": [bucket.arn]}]}, bucket.region)
 
     def _principal(self, account: str) -> str:
         return "A" + hashlib.sha256(account.encode()).hexdigest()[:13].upper()

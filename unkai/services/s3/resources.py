@@ -34,6 +34,8 @@ def notification_config(props: dict) -> dict:
             if _filter(item.get("Filter")):
                 entry["Filter"] = _filter(item.get("Filter"))
             out.setdefault(section, []).append(entry)
+    if str((cfn.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled", "")).lower() == "true":
+        out["EventBridgeConfiguration"] = {}  # type: ignore[assignment]
     return out
 
 

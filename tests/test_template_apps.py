@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from botocore.config import Config
 from template_helpers import make_wheel
 
 from unkai.testing import UnkaiServer
@@ -91,6 +92,18 @@ APP = textwrap.dedent("""\
                             #set($context.responseOverride.status = 418)
                             #set($context.responseOverride.header.X-Brew = "tea")
                             {"brewing": true}
+      Old:                           # item 19: python3.9 gets an SDK that runs on it
+        Type: AWS::Serverless::Function
+        Properties:
+          FunctionName: old
+          Runtime: python3.9
+          Handler: index.handler
+          Timeout: 60
+          InlineCode: |
+            import sys, boto3
+            def handler(event, context):
+                sqs = boto3.client("sqs")
+                return ["%d.%d" % sys.version_info[:2], sqs.list_queues().get("QueueUrls", [])[:1] != []]
       Drops:                         # item 13: S3 events to EventBridge
         Type: AWS::S3::Bucket
         Properties:
@@ -308,6 +321,16 @@ def test_samconfig_yaml_and_global_parameters(tmp_path):
     assert "stack shop in us-east-1, 1 resources" in result.stdout
 
 
+def test_a_python39_function_imports_boto3_and_calls_unkai(app):
+    from unkai.runtime.interpreters import interpreter_for
+
+    if interpreter_for("python3.9") == sys.executable:
+        pytest.skip("no Python 3.9 on this machine")
+    out = app.client("lambda", config=Config(read_timeout=300, retries={"max_attempts": 1})).invoke(FunctionName="old", Payload=b"{}")
+    assert json.loads(out["Payload"].read()) == ["3.9", True]
+    assert "Runtime python3.9 was deprecated by AWS on 2025-12-15" in app.output()
+
+
 def test_the_invoke_request_id_is_the_invocations_own(app):
     lam = app.client("lambda")
     out = lam.invoke(FunctionName="inline", Payload=b'{"id": true}', LogType="Tail")
@@ -316,3 +339,68 @@ def test_the_invoke_request_id_is_the_invocations_own(app):
     assert f"START RequestId: {request_id}" in base64.b64decode(out["LogResult"]).decode()
     failed = lam.invoke(FunctionName="inline", Payload=b'{"fail": true}')
     assert json.loads(failed["Payload"].read())["requestId"] == failed["ResponseMetadata"]["RequestId"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ("  Q:\n    Type: AWS::SQS::Queue\n  R:\n    Type: AWS::SSM::Parameter\n    Properties:\n"
+     "      Type: String\n      Value: !GetAtt Q.Arnn\n",
+     "template.yaml:8: Resources.R: Template error: resource Q does not support attribute type Arnn in Fn::GetAtt"),
+    ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      VisibilityTimeout: lots\n",
+     "template.yaml:4: Resources.Q: Properties validation failed for resource Q with message: "
+     "#/VisibilityTimeout: expected type: Integer, found: String"),
+    ("  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      VisibilityTimout: 30\n",
+     "#: extraneous key [VisibilityTimout] is not permitted"),
+    ("  P:\n    Type: AWS::Lambda::Permission\n    Properties:\n      Action: lambda:InvokeFunction\n"
+     "      Principal: s3.amazonaws.com\n", "#: required key [FunctionName] not found"),
+])
+def test_validate_runs_the_resource_schema_checks_deployment_runs(tmp_path, body, message):
+    (tmp_path / "template.yaml").write_text("Resources:\n" + body)
+    result = _validate(tmp_path / "template.yaml")
+    assert result.returncode == 1, result.stdout
+    assert message in result.stderr
+
+
+ROLLBACK = textwrap.dedent("""\
+    Resources:
+      First:
+        Type: AWS::SQS::Queue
+        Properties:
+          QueueName: first
+          VisibilityTimeout: 30
+      Second:
+        Type: AWS::SQS::Queue
+        Properties:
+          QueueName: second
+    Outputs:
+      Timeout:
+        Value: "30"
+    """)
+
+
+def test_a_failed_live_edit_is_rolled_back_leaving_the_stack_as_it_was(tmp_path):
+    from template_helpers import wait_for
+
+    (tmp_path / "app").mkdir()
+    template = tmp_path / "app" / "template.yaml"
+    template.write_text(ROLLBACK)
+    with UnkaiServer(tmp_path / "state", str(template)) as server:
+        sqs, cfn = server.client("sqs"), server.client("cloudformation")
+        first = sqs.get_queue_url(QueueName="first")["QueueUrl"]
+        sqs.send_message(QueueUrl=first, MessageBody="kept")
+        edited = ROLLBACK.replace("VisibilityTimeout: 30", "VisibilityTimeout: 40").replace('"30"', '"40"')
+        edited = edited.replace("  Second:", "  Added:\n    Type: AWS::SQS::Queue\n    Properties:\n"
+                                "      QueueName: added\n  Second:")
+        edited = edited.replace("QueueName: second", "QueueName: second\n      MessageRetentionPeriod: 5")
+        template.write_text(edited)
+        wait_for(lambda: cfn.describe_stacks(StackName="app")["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE")
+        stack = cfn.describe_stacks(StackName="app")["Stacks"][0]
+        assert stack["Outputs"] == [{"OutputKey": "Timeout", "OutputValue": "30"}]
+        assert "[Second]" in stack["StackStatusReason"]
+        attrs = sqs.get_queue_attributes(QueueUrl=first, AttributeNames=["VisibilityTimeout"])["Attributes"]
+        assert attrs["VisibilityTimeout"] == "30"
+        assert [q.rsplit("/", 1)[1] for q in sqs.list_queues()["QueueUrls"]] == ["first", "second"]
+        resources = {r["LogicalResourceId"]: r["ResourceStatus"]
+                     for r in cfn.list_stack_resources(StackName="app")["StackResourceSummaries"]}
+        assert resources == {"First": "UPDATE_COMPLETE", "Second": "UPDATE_FAILED"}
+        assert [m["Body"] for m in sqs.receive_message(QueueUrl=first)["Messages"]] == ["kept"]
+        assert "the edit was not applied" in server.output()

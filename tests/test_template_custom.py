@@ -104,7 +104,7 @@ def test_custom_resource_lifecycle(tmp_path):
         assert delete["RequestType"] == "Delete" and delete["PhysicalResourceId"] == "thing-blue"
 
         template.write_text(TEMPLATE.replace("Color: blue", "Color: red"))
-        wait_for(lambda: cfn.describe_stacks()["Stacks"][0]["StackStatus"] == "UPDATE_FAILED", timeout=60)
+        wait_for(lambda: cfn.describe_stacks()["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", timeout=60)
         thing = cfn.describe_stack_resource(StackName=cfn.describe_stacks()["Stacks"][0]["StackName"],
                                             LogicalResourceId="Thing")["StackResourceDetail"]
         assert thing["ResourceStatus"] == "UPDATE_FAILED"

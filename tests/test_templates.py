@@ -449,7 +449,7 @@ def test_a_refused_update_keeps_the_resource_and_its_dependents(tmp_path):
         assert "Resources.Dlq" in server.output() and "VisibilityTimeout" in server.output()
         cfn = server.client("cloudformation")
         stack = cfn.describe_stacks(StackName="app")["Stacks"][0]
-        assert stack["StackStatus"] == "UPDATE_FAILED"
+        assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
         assert stack["Outputs"] == [{"OutputKey": "DlqArn", "OutputValue": "arn:aws:sqs:us-east-1:000000000000:dead"}]
         statuses = {r["LogicalResourceId"]: r["ResourceStatus"]
                     for r in cfn.list_stack_resources(StackName="app")["StackResourceSummaries"]}

@@ -245,7 +245,7 @@ class Environment:
                        os.path.join(layer, "python")]
         return {
             "handler": spec.handler, "env": env, "tmp": self.tmp, "task_root": spec.task_root,
-            "sys_path": [spec.task_root, *spec.extra_paths, *layers], "sdk_dir": self.sdk,
+            "sys_path": [spec.task_root, *spec.extra_paths, *layers], "sdk_dir": str(self.zygote.sdk),
             "memory_mb": spec.memory_mb, "endpoint": spec.endpoint,
             "watch_roots": [spec.task_root.rstrip("/") + "/", *[p.rstrip("/") + "/" for p in spec.layer_paths]],
         }
@@ -256,6 +256,7 @@ class Environment:
         spec = self.spec
         self.log(f"INIT_START Runtime Version: {spec.runtime.replace('python', 'python:')}.v1\t"
                  f"Runtime Version ARN: arn:aws:lambda:{spec.region}::runtime:unkai-local\n")
+        await self.zygote.ensure()  # the zygote picks the SDK this interpreter imports
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.pid = await self.zygote.fork(self.id, self._worker_spec(), theirs)

@@ -15,9 +15,32 @@ log = logging.getLogger("unkai.lambda")
 
 _warned: set[str] = set()
 
+# Python runtimes AWS has deprecated: (deprecation, block function create, block function update), as AWS's
+# Lambda runtimes table gives them (None: the table gives no date). AWS still invokes such functions.
+DEPRECATED = {
+    "python2.7": ("2021-07-15", None, None),
+    "python3.6": ("2022-07-18", None, None),
+    "python3.7": ("2023-12-04", None, None),
+    "python3.8": ("2024-10-14", None, None),
+    "python3.9": ("2025-12-15", "2027-02-01", "2027-03-03"),
+}
+
+
+def deprecation_notice(runtime: str) -> str | None:
+    """One line naming AWS's deprecation (and block) dates of a deprecated runtime, else None."""
+    dates = DEPRECATED.get(runtime)
+    if dates is None:
+        return None
+    deprecated, create, update = dates
+    blocks = "".join([f"; AWS blocks creating functions on it from {create}" if create else "",
+                      f" and updating them from {update}" if update else ""])
+    return f"Runtime {runtime} was deprecated by AWS on {deprecated}{blocks}; unkai still runs it, as AWS still " \
+           "invokes such functions. Move to a supported runtime (python3.12 or later)."
+
 
 @functools.lru_cache(maxsize=None)
-def _version_of(executable: str) -> tuple[int, int] | None:
+def version_of(executable: str) -> tuple[int, int] | None:
+    """(major, minor) of a Python executable, or None when it does not run."""
     try:
         out = subprocess.run([executable, "-S", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                              capture_output=True, text=True, timeout=10)
@@ -46,13 +69,16 @@ def _candidates(version: str) -> list[str]:
 @functools.lru_cache(maxsize=None)
 def interpreter_for(runtime: str) -> str:
     """The executable for a Lambda Runtime such as ``python3.12``."""
+    notice = deprecation_notice(runtime)
+    if notice:
+        log.warning(notice)
     version = runtime.removeprefix("python")
     own = "%d.%d" % sys.version_info[:2]
     if version == own or not runtime.startswith("python"):
         return sys.executable
     want = tuple(int(p) for p in version.split(".")[:2]) if version.replace(".", "").isdigit() else None
     for candidate in _candidates(version):
-        if want and _version_of(candidate) == want:
+        if want and version_of(candidate) == want:
             return candidate
     if runtime not in _warned:
         _warned.add(runtime)

@@ -70,6 +70,9 @@ class Zygote:
             await self._start()
 
     async def _start(self) -> None:
+        from unkai.runtime.sdk import sdk_for
+
+        self.sdk = await sdk_for(self.executable, self.sdk)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
         env["PYTHONDONTWRITEBYTECODE"] = "1"

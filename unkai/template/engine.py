@@ -62,6 +62,7 @@ class Outcome:
     failed: dict[str, str] = field(default_factory=dict)
     unsupported: dict[str, list[str]] = field(default_factory=dict)
     install_errors: dict[str, str] = field(default_factory=dict)
+    rolled_back: list[str] | None = None  # a failed update was undone: what it had changed
 
     @property
     def changed(self) -> bool:
@@ -223,6 +224,9 @@ class Deployer:
                 outcome.failed[logical_id] = str(plan.error(message, path))
                 self._carry_over(previous, record)
                 continue
+        if existing is not None and outcome.failed:  # a failed update is rolled back, as CloudFormation does
+            await self._roll_back(by_type, ctx, stack, made, old, outcome, now)
+            return outcome
         # resources no longer in the template go, dependents first
         gone = [res for lid, res in old.items() if lid not in made]
         old_definitions = (existing.processed.get("Resources") or {}) if existing else {}
@@ -295,6 +299,60 @@ class Deployer:
         stack.reason = (f"The following resource(s) failed: [{', '.join(sorted(outcome.failed))}]" if failed
                         else None)
         self.stacks.save(stack)
+
+    async def _roll_back(self, by_type: dict[str, Any], ctx: ResourceContext, stack: Stack,
+                         made: dict[str, StackResource], old: dict[str, StackResource], outcome: Outcome,
+                         now: float) -> None:
+        """Undo a failed update: what it updated goes back to its old properties, what it created is
+        deleted, nothing is removed, and the stack keeps its old template and outputs
+        (``UPDATE_ROLLBACK_COMPLETE``). A rollback step that fails is reported and the rest goes on."""
+        for logical_id in reversed(outcome.updated):
+            record, previous = made[logical_id], old[logical_id]
+            try:
+                if is_custom(record.type):
+                    got = await self.custom.send(ctx, "Update", record.type, logical_id, previous.props or {},
+                                                 record.physical_id, record.props)
+                    previous.physical_id = got.physical_id or previous.physical_id
+                else:
+                    with self.cloud.store.transaction():
+                        got = by_type[record.type].update_resource(ctx, record.type, logical_id, record.physical_id,
+                                                                   record.props, previous.props)
+                        _take(previous, got)
+            except Exception as exc:  # noqa: BLE001 - reported; the rest of the rollback goes on
+                say(f"unkai: rolling back {logical_id} failed: {getattr(exc, 'message', None) or exc}")
+        for logical_id in reversed(outcome.created):
+            record = made[logical_id]
+            try:
+                if is_custom(record.type):
+                    await self.custom.send(ctx, "Delete", record.type, logical_id, record.props or {},
+                                           record.physical_id)
+                with self.cloud.store.transaction():
+                    if not is_custom(record.type):
+                        self._delete(by_type, ctx, record)
+                    previous = old.get(logical_id)
+                    if previous is not None and previous.physical_id and not is_custom(previous.type) \
+                            and previous.type in by_type:  # it had replaced one: that one comes back
+                        _take(previous, by_type[previous.type].create_resource(ctx, previous.type, logical_id,
+                                                                               previous.props))
+            except Exception as exc:  # noqa: BLE001
+                say(f"unkai: rolling back {logical_id} failed: {getattr(exc, 'message', None) or exc}")
+        with self.cloud.store.transaction():
+            for logical_id, record in made.items():
+                previous = old.get(logical_id)
+                if previous is None:
+                    self.stacks.forget_resource(stack.stack_id, logical_id)
+                    continue
+                if logical_id in outcome.failed:
+                    previous.status, previous.reason = record.status, record.reason
+                elif logical_id in outcome.updated or logical_id in outcome.created:
+                    previous.status, previous.reason = "UPDATE_COMPLETE", None
+                self.stacks.save_resource(stack.stack_id, previous)
+            stack.status = "UPDATE_ROLLBACK_COMPLETE"
+            stack.reason = f"The following resource(s) failed to update: [{', '.join(sorted(outcome.failed))}]."
+            stack.updated = now
+            self.stacks.save(stack)
+        outcome.rolled_back = sorted(set(outcome.updated) | set(outcome.created))
+        outcome.created, outcome.updated = [], []
 
     @staticmethod
     def _carry_over(previous: StackResource | None, record: StackResource) -> None:

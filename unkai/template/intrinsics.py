@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from unkai.template import schemas
+
 Path_ = tuple[Any, ...]
 ErrorFn = Callable[[str, Path_], Exception]
 
@@ -179,6 +181,10 @@ class Resolver:
     def get_att(self, name: str, attribute: str, path: Path_) -> Any:
         if name not in self.resources:
             raise self.error(f"Template error: instance of Fn::GetAtt references undefined resource {name}", path)
+        kind = (self.resources[name] or {}).get("Type") if isinstance(self.resources[name], dict) else None
+        if isinstance(kind, str) and not schemas.has_attribute(kind, attribute):  # as the resource schema says
+            raise self.error(f"Template error: resource {name} does not support attribute type {attribute} in "
+                             "Fn::GetAtt", path)
         made = self.resource(name)
         if made is None:
             return self._missing(name, attribute, path)

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unkai.template import parameters as params_mod
-from unkai.template import sam
-from unkai.template.intrinsics import Resolver, pseudo_parameters
+from unkai.template import sam, schemas
+from unkai.template.intrinsics import Placeholder, Resolver, pseudo_parameters
 from unkai.template.loader import Source, TemplateError
 
 TOP_LEVEL = ("AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules", "Mappings", "Conditions",
@@ -109,10 +109,19 @@ def make_plan(source: Source, stack_name: str, stack_id: str, region: str, accou
         plan.outputs[name] = output
     # every reference and function checked now, with stand-ins for what resources will give
     for logical_id in plan.order:
-        resolver.resolve(plan.resources[logical_id]["Properties"], ("Resources", logical_id, "Properties"))
+        path = ("Resources", logical_id, "Properties")
+        props = resolver.resolve(plan.resources[logical_id]["Properties"], path)
+        problem = schemas.check_properties(plan.resources[logical_id]["Type"], props, _not_known_yet)
+        if problem:
+            raise plan.error(f"Properties validation failed for resource {logical_id} with message: {problem}", path)
     for name, output in plan.outputs.items():
         resolver.resolve(output["Value"], ("Outputs", name, "Value"))
     return plan
+
+
+def _not_known_yet(value: Any) -> bool:
+    """Values the schema check leaves alone: stand-ins for what resources will give, and local code."""
+    return isinstance(value, Placeholder) or (isinstance(value, dict) and "LocalPath" in value)
 
 
 def _check_resources(plan: Plan) -> None:

@@ -86,6 +86,10 @@ class StackRunner:
                 say(f"unkai: {self.template.name} changed; applying it to stack {self.stack_name}")
                 self.outcome = await self._deploy()
                 outcome = self.outcome
+                if outcome.rolled_back is not None:
+                    say(f"unkai: the edit was not applied: stack {self.stack_name} is as it was "
+                        f"({outcome.stack.status}; failed: {', '.join(sorted(outcome.failed))})")
+                    continue
                 if not outcome.changed and not outcome.failed:
                     say(f"unkai: stack {self.stack_name}: no changes")
                     continue

@@ -865,6 +865,8 @@ class SNS(Service):
     def dead_letter(self, sub: Subscription, body: str, attributes: dict | None, group: str | None = None,
                     dedup: str | None = None) -> bool:
         """Put an undeliverable message in the subscription's DLQ, if it has one (in this transaction)."""
+        self.cloud.feed.publish("delivery.failed", source="sns", target=sub.endpoint, subscription=sub.arn,
+                                dlq=sub.dead_letter or None)
         if not sub.dead_letter:
             log.info("sns: dropped a message for %s (no dead-letter queue)", sub.arn)
             return False

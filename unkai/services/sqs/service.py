@@ -613,6 +613,8 @@ class SQS(Service):
              self.clock.now() + dlq.attr_int("MessageRetentionPeriod"), rowid))
         qid = dlq.id
         self.store.after_commit(lambda: self.signals.notify(("sqs", qid)))
+        self.store.after_commit(lambda: self.cloud.feed.publish(
+            "sqs.dlq", queue=queue.name, dlq=dlq.name, max_receive_count=(queue.redrive or ("", 0))[1]))
 
     # -- deleting and visibility --------------------------------------------------
 

@@ -162,6 +162,17 @@ class Lambda(Service):
         await self.asynchronous.stop()
         self.runtime.close()
 
+    async def pausing(self) -> None:
+        if self.mappings is not None:
+            await self.mappings.stop()
+        await self.asynchronous.stop()
+
+    async def resetting(self) -> None:
+        self._targets.clear()  # warm environments stay: code changes are noticed per invoke
+        self.asynchronous.start()
+        if self.mappings is not None:
+            self.mappings.start()
+
     def pending(self) -> dict[str, int]:
         found = {"invocations": self.runtime.busy}
         found.update(self.asynchronous.pending())

@@ -223,6 +223,9 @@ class SNS(Service):
     async def stop(self) -> None:
         await self.delivery.stop()
 
+    async def resetting(self) -> None:
+        self._resume_caching()
+
     def param_error(self, error: ParamError, protocol: str) -> ServiceError:
         if error.kind == "missing":
             return ServiceError("ValidationError", f"1 validation error detected: Value null at '{_camel(error.name)}' "

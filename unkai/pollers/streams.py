@@ -28,6 +28,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from unkai.feed import triggered_by
 from unkai.pollers.poller import Poller
 from unkai.protocol import ServiceError
 from unkai.protocol.values import iso8601
@@ -107,6 +108,10 @@ class StreamSource:
     def shard_name(self, shard: str) -> str:
         return shard
 
+    def label(self) -> str:
+        """What the event feed names as the cause of the invocations."""
+        raise NotImplementedError
+
 
 class DynamoDBSource(StreamSource):
     """Built on ``cloud.service("dynamodbstreams")``: ``stream_records``, ``latest_sequence``."""
@@ -152,6 +157,9 @@ class DynamoDBSource(StreamSource):
         if identity:
             out["userIdentity"] = {"type": identity.get("Type"), "principalId": identity.get("PrincipalId")}
         return out
+
+    def label(self) -> str:
+        return f"dynamodb stream {self.arn.split(':table/', 1)[-1].split('/', 1)[0]}"
 
     def shard_name(self, shard: str) -> str:
         try:
@@ -214,6 +222,9 @@ class KinesisSource(StreamSource):
             "invokeIdentityArn": role, "awsRegion": self.stream_arn.split(":")[3],
             "eventSourceARN": self.stream_arn,
         }
+
+    def label(self) -> str:
+        return f"kinesis stream {self.stream_arn.rsplit('/', 1)[-1]}"
 
     def filter_view(self, record: dict, event_record: dict) -> dict:
         """Kinesis patterns see the ``kinesis`` object, with ``data`` parsed when it is JSON."""
@@ -505,6 +516,7 @@ class StreamPoller(Poller):
 
     async def _call(self, event: dict) -> Any:
         payload = json.dumps(event, default=_json_default).encode()
+        triggered_by(self.source.label())
         try:
             return await self.mappings.service.invoke(self.config["FunctionArn"], payload, region=self.region,
                                                       account=self.account, wait_for_slot=True)

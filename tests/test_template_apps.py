@@ -124,6 +124,26 @@ APP = textwrap.dedent("""\
           Targets:
             - Id: seen
               Arn: !GetAtt Seen.Arn
+      Inbox:
+        Type: AWS::SQS::Queue
+      ServiceApi:                    # item 9: a first-class SQS integration from OpenAPI
+        Type: AWS::Serverless::HttpApi
+        Properties:
+          DefinitionBody:
+            openapi: "3.0.1"
+            info: {title: service, version: "1"}
+            paths:
+              /send:
+                post:
+                  x-amazon-apigateway-integration:
+                    type: aws_proxy
+                    integrationSubtype: SQS-SendMessage
+                    credentials: !Sub arn:aws:iam::${AWS::AccountId}:role/api-sqs
+                    connectionType: INTERNET
+                    payloadFormatVersion: "1.0"
+                    requestParameters:
+                      QueueUrl: !Ref Inbox
+                      MessageBody: $request.body.message
       Common:                        # item 7: a layer built from requirements.txt
         Type: AWS::Serverless::LayerVersion
         Properties:
@@ -158,6 +178,10 @@ APP = textwrap.dedent("""\
         Value: !Ref Drops
       Seen:
         Value: !Ref Seen
+      Inbox:
+        Value: !Ref Inbox
+      ServiceApiId:
+        Value: !Ref ServiceApi
     """)
 
 OPENAPI = textwrap.dedent("""    openapi: "3.0.1"
@@ -198,8 +222,11 @@ def app(tmp_path_factory):
     (app / "layer" / "common.py").write_text("NAME = 'common'\n")
     make_wheel(app / "layer", value=7)
     (app / "layer" / "requirements.txt").write_text("./tinypkg-1.0-py3-none-any.whl\n")
-    with UnkaiServer(root / "state", str(app)) as server:
+    server = UnkaiServer(root / "state", str(app)).start(timeout=120)  # pip installs the layer's requirements
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 def _outputs(server: UnkaiServer) -> dict[str, str]:
@@ -252,6 +279,18 @@ def test_bucket_events_reach_eventbridge(app):
     assert created["detail"]["reason"] == "PutObject" and created["detail"]["bucket"] == {"name": out["Drops"]}
     assert deleted["detail-type"] == "Object Deleted"
     assert deleted["detail"]["deletion-type"] == "Permanently Deleted"
+
+
+def test_an_http_api_sends_to_sqs_through_a_service_integration(app):
+    out = _outputs(app)
+    request = urllib.request.Request(f"{app.endpoint}/_unkai/execute-api/{out['ServiceApiId']}/send",
+                                     data=b'{"message": "hello queue"}', method="POST",
+                                     headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        answer = json.loads(response.read())
+    message_id = answer["SendMessageResponse"]["SendMessageResult"]["MessageId"]
+    got = app.client("sqs").receive_message(QueueUrl=out["Inbox"], WaitTimeSeconds=5)["Messages"]
+    assert [(m["MessageId"], m["Body"]) for m in got] == [(message_id, "hello queue")]
 
 
 def test_a_macro_is_refused_by_name(tmp_path):

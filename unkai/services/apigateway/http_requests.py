@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from unkai.http import Response
-from unkai.services.apigateway import access_logs, authorizers, cors, payloads
+from unkai.services.apigateway import access_logs, authorizers, cors, payloads, service_integrations
 from unkai.services.apigateway.payloads import Call
 from unkai.services.apigateway.integrations import DROPPED_RESPONSE_HEADERS as _DROPPED
 from unkai.services.apigateway.integrations import IntegrationTimeout, invoke_lambda, substitute_stage_variables
@@ -132,6 +132,12 @@ class HttpRequests:
         timeout = (integration.get("TimeoutInMillis") or 30000) / 1000.0
         began = time.perf_counter()
         try:
+            if integration.get("IntegrationSubtype"):  # a first-class AWS service integration
+                response = service_integrations.run(
+                    self.cloud, integration, st.region, call, path_params, st.variables,
+                    payloads.http_context(call, route["RouteKey"]), call.extended_id)
+                state["integration_status"] = response.status
+                return response
             if integration["IntegrationType"] == "AWS_PROXY":
                 return await self._lambda(call, st, state, route, template, path_params, integration, timeout)
             return await self._http_proxy(call, st, state, path_params, integration, timeout)

@@ -172,11 +172,17 @@ class HttpApis:
             ("AWS", "AWS_PROXY", "HTTP", "HTTP_PROXY", "MOCK")
         if kind not in allowed:
             raise bad(f"Invalid integration type {kind}. Valid options are {','.join(allowed)}")
-        if kind != "MOCK" and not params.get("IntegrationUri"):
+        subtype = params.get("IntegrationSubtype")
+        if subtype:
+            from unkai.services.apigateway.service_integrations import SUBTYPES
+
+            if kind != "AWS_PROXY" or api["ProtocolType"] != "HTTP" or subtype not in SUBTYPES:
+                raise bad(f"Invalid integration subtype {subtype}. Valid options are {','.join(SUBTYPES)}")
+        elif kind != "MOCK" and not params.get("IntegrationUri"):
             raise bad("IntegrationUri is required for integration type " + kind)
         version = params.get("PayloadFormatVersion")
         if api["ProtocolType"] == "HTTP":
-            version = version or ("2.0" if kind == "AWS_PROXY" else "1.0")
+            version = version or ("2.0" if kind == "AWS_PROXY" and not subtype else "1.0")
             if version not in ("1.0", "2.0"):
                 raise bad("Invalid payload format version. Valid options are 1.0, 2.0")
         else:
@@ -184,6 +190,7 @@ class HttpApis:
         timeout = params.get("TimeoutInMillis") or (30000 if api["ProtocolType"] == "HTTP" else 29000)
         doc = _clean({
             "IntegrationId": new_id(7), "IntegrationType": kind, "IntegrationUri": params.get("IntegrationUri"),
+            "IntegrationSubtype": subtype,
             "IntegrationMethod": params.get("IntegrationMethod") or ("POST" if kind.startswith("AWS") else None),
             "PayloadFormatVersion": version, "TimeoutInMillis": timeout,
             "ConnectionType": params.get("ConnectionType") or "INTERNET",

@@ -239,11 +239,12 @@ def import_http(apis: "HttpApis", ctx: "RequestContext", api: dict, spec: dict) 
                 "IntegrationType": kind, "IntegrationUri": integration.get("uri"),
                 "IntegrationMethod": integration.get("httpMethod"),
                 "PayloadFormatVersion": integration.get("payloadFormatVersion", "2.0" if kind == "AWS_PROXY"
-                                                        else "1.0"),
+                                                        and not integration.get("integrationSubtype") else "1.0"),
                 "TimeoutInMillis": integration.get("timeoutInMillis"),
                 "ConnectionType": integration.get("connectionType"),
                 "RequestParameters": integration.get("requestParameters"),
                 "CredentialsArn": integration.get("credentials"),
+                "IntegrationSubtype": integration.get("integrationSubtype"),
             })
             target = f"integrations/{created['IntegrationId']}"
         params = {"RouteKey": route_key, "Target": target, "OperationName": op.get("operationId")}

@@ -144,6 +144,80 @@ APP = textwrap.dedent("""\
                     requestParameters:
                       QueueUrl: !Ref Inbox
                       MessageBody: $request.body.message
+      Items:                         # the kinds of apps public SAM repositories hold
+        Type: AWS::Serverless::SimpleTable
+      ItemsFn:                       # API -> Lambda -> DynamoDB
+        Type: AWS::Serverless::Function
+        Properties:
+          Runtime: python3.12
+          Handler: index.handler
+          Timeout: 60
+          Policies: [DynamoDBCrudPolicy: {TableName: !Ref Items}]
+          Environment: {Variables: {TABLE: !Ref Items}}
+          InlineCode: |
+            import json, os, boto3
+            table = boto3.resource("dynamodb").Table(os.environ["TABLE"])
+            def handler(event, context):
+                if event["httpMethod"] == "POST":
+                    table.put_item(Item=json.loads(event["body"]))
+                    return {"statusCode": 201, "body": "{}"}
+                item = table.get_item(Key={"id": event["pathParameters"]["id"]}).get("Item")
+                return {"statusCode": 200 if item else 404, "body": json.dumps(item)}
+          Events:
+            Put: {Type: Api, Properties: {Path: /items, Method: post}}
+            Get: {Type: Api, Properties: {Path: "/items/{id}", Method: get}}
+      Photos:
+        Type: AWS::S3::Bucket
+      Work:
+        Type: AWS::SQS::Queue
+        Properties:
+          VisibilityTimeout: 60
+          RedrivePolicy: {deadLetterTargetArn: !GetAtt WorkDlq.Arn, maxReceiveCount: 1}
+      WorkDlq:
+        Type: AWS::SQS::Queue
+      Fanout:
+        Type: AWS::SNS::Topic
+      FanoutCopy:
+        Type: AWS::SQS::Queue
+      FanoutCopySubscription:
+        Type: AWS::SNS::Subscription
+        Properties:
+          TopicArn: !Ref Fanout
+          Protocol: sqs
+          Endpoint: !GetAtt FanoutCopy.Arn
+          RawMessageDelivery: true
+      Sink:                          # S3, SQS (partial batch failures), SNS and a schedule -> Lambda
+        Type: AWS::Serverless::Function
+        Properties:
+          Runtime: python3.12
+          Handler: index.handler
+          Timeout: 60
+          Environment: {Variables: {TABLE: !Ref Items}}
+          InlineCode: |
+            import os, boto3
+            table = boto3.resource("dynamodb").Table(os.environ["TABLE"])
+            def handler(event, context):
+                if event.get("source") == "aws.events":
+                    table.put_item(Item={"id": "schedule:" + event["time"]})
+                    return
+                failures = []
+                for record in event["Records"]:
+                    if "s3" in record:
+                        table.put_item(Item={"id": "s3:" + record["s3"]["object"]["key"]})
+                    elif "Sns" in record:
+                        table.put_item(Item={"id": "sns:" + record["Sns"]["Message"]})
+                    elif record["body"] == "bad":
+                        failures.append({"itemIdentifier": record["messageId"]})
+                    else:
+                        table.put_item(Item={"id": "sqs:" + record["body"]})
+                return {"batchItemFailures": failures}
+          Events:
+            Upload: {Type: S3, Properties: {Bucket: !Ref Photos, Events: "s3:ObjectCreated:*"}}
+            Queue:
+              Type: SQS
+              Properties: {Queue: !GetAtt Work.Arn, BatchSize: 10, FunctionResponseTypes: [ReportBatchItemFailures]}
+            Topic: {Type: SNS, Properties: {Topic: !Ref Fanout}}
+            Hourly: {Type: Schedule, Properties: {Schedule: rate(1 hour)}}
       Common:                        # item 7: a layer built from requirements.txt
         Type: AWS::Serverless::LayerVersion
         Properties:
@@ -180,6 +254,20 @@ APP = textwrap.dedent("""\
         Value: !Ref Seen
       Inbox:
         Value: !Ref Inbox
+      ItemsApi:
+        Value: !Sub "https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/Prod/items"
+      Items:
+        Value: !Ref Items
+      Photos:
+        Value: !Ref Photos
+      Work:
+        Value: !Ref Work
+      WorkDlq:
+        Value: !Ref WorkDlq
+      Fanout:
+        Value: !Ref Fanout
+      FanoutCopy:
+        Value: !Ref FanoutCopy
       ServiceApiId:
         Value: !Ref ServiceApi
     """)
@@ -267,7 +355,7 @@ def test_bucket_events_reach_eventbridge(app):
     s3, sqs = app.client("s3"), app.client("sqs")
     s3.put_object(Bucket=out["Drops"], Key="in/a.txt", Body=b"hello")
     s3.delete_object(Bucket=out["Drops"], Key="in/a.txt")
-    app.drain()
+    app.drain(timeout=120)
     events = []
     while len(events) < 2:
         got = sqs.receive_message(QueueUrl=out["Seen"], MaxNumberOfMessages=10, WaitTimeSeconds=5)["Messages"]
@@ -291,6 +379,43 @@ def test_an_http_api_sends_to_sqs_through_a_service_integration(app):
     message_id = answer["SendMessageResponse"]["SendMessageResult"]["MessageId"]
     got = app.client("sqs").receive_message(QueueUrl=out["Inbox"], WaitTimeSeconds=5)["Messages"]
     assert [(m["MessageId"], m["Body"]) for m in got] == [(message_id, "hello queue")]
+
+
+def test_api_lambda_dynamodb_app(app):
+    items = _local(app, _outputs(app)["ItemsApi"])
+    request = urllib.request.Request(items, data=b'{"id": "a1", "name": "apple"}', method="POST")
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 201
+    with urllib.request.urlopen(items + "/a1") as response:
+        assert json.loads(response.read()) == {"id": "a1", "name": "apple"}
+
+
+def _local(app: UnkaiServer, url: str) -> str:
+    """An execute-api URL as the path form every HTTP client can reach."""
+    api_id = url.split("//", 1)[1].split(".", 1)[0]
+    return f"{app.endpoint}/_unkai/execute-api/{api_id}/" + url.split("/", 3)[3]
+
+
+def test_s3_sqs_sns_and_schedule_events_reach_one_function(app):
+    out = _outputs(app)
+    app.client("s3").put_object(Bucket=out["Photos"], Key="cat.jpg", Body=b"meow")
+    sqs = app.client("sqs")
+    sqs.send_message_batch(QueueUrl=out["Work"], Entries=[{"Id": "1", "MessageBody": "good"},
+                                                          {"Id": "2", "MessageBody": "bad"}])
+    app.client("sns").publish(TopicArn=out["Fanout"], Message="fan")
+    app.drain(timeout=120)  # before moving the clock: in-flight messages would come back at once
+    app.advance(3600)
+    app.drain(timeout=120)
+    table = app.client("dynamodb")
+    ids = {i["id"]["S"] for i in table.scan(TableName=out["Items"])["Items"]}
+    assert {"s3:cat.jpg", "sqs:good", "sns:fan"} <= ids
+    assert any(i.startswith("schedule:") for i in ids)
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=out["FanoutCopy"], WaitTimeSeconds=5)["Messages"]] == \
+        ["fan"]
+    app.advance(61)  # the failed item comes back after the visibility timeout, past maxReceiveCount: to the DLQ
+    app.drain(timeout=120)
+    dead = sqs.receive_message(QueueUrl=out["WorkDlq"], WaitTimeSeconds=5, MaxNumberOfMessages=10).get("Messages", [])
+    assert [m["Body"] for m in dead] == ["bad"]
 
 
 def test_a_macro_is_refused_by_name(tmp_path):

@@ -258,6 +258,8 @@ APP = textwrap.dedent("""\
         Value: !Sub "https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/Prod/items"
       Items:
         Value: !Ref Items
+      TableName:
+        Value: !Ref Table
       Photos:
         Value: !Ref Photos
       Work:
@@ -328,7 +330,7 @@ def test_the_app_comes_up_and_its_api_answers_on_the_default_route(app):
     with urllib.request.urlopen(f"{app.endpoint}/_unkai/execute-api/{api_id}/any/path") as response:
         body = json.loads(response.read())
     assert body["route"] == "$default"
-    table = app.client("dynamodb").describe_table(TableName=app.client("dynamodb").list_tables()["TableNames"][0])
+    table = app.client("dynamodb").describe_table(TableName=_outputs(app)["TableName"])
     label = table["Table"]["LatestStreamArn"].split("/")[3]
     bucket = _outputs(app)["Uploads"]
     assert body["env"] == {"PORT": "8080", "DEBUG": "false", "P": "8080", "BUCKET": bucket, "LABEL": label}

@@ -206,7 +206,8 @@ def build_message(sender: str, to: list[str], subject: str, text: str | None, ht
                   msg_id: str | None = None) -> bytes:
     """A MIME message from its parts, as a mail client would build it (UTF-8 where needed)."""
     msg = EmailMessage()
-    msg["From"] = sender
+    if sender:
+        msg["From"] = sender
     if to:
         msg["To"] = ", ".join(to)
     if cc:

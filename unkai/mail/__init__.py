@@ -313,7 +313,7 @@ _LINK = re.compile(r"<a\s[^>]*href\s*=\s*[\"']([^\"']+)[\"'][^>]*>(.*?)</a\s*>",
 def html_to_text(html: str) -> str:
     """HTML as a terminal shows it: paragraphs on their own lines, links as ``text <url>``."""
     text = _DROP.sub("", html)
-    text = _LINK.sub(lambda m: f"{m[2]} <{m[1]}>" if m[1] not in m[2] else m[2], text)
+    text = _LINK.sub(lambda m: f"{m[2]} &lt;{m[1]}&gt;" if m[1] not in m[2] else m[2], text)
     text = _BLOCK.sub("\n", text)
     text = htmllib.unescape(_TAG.sub("", text))
     lines = [" ".join(line.split()) for line in text.splitlines()]

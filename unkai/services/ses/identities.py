@@ -101,7 +101,26 @@ MIGRATIONS = [
         feedback_id TEXT,
         PRIMARY KEY (account, region, email)
     );
+    """,
+    # receiving: receipt rule sets, each with its ordered rules (JSON); one active per region
     """
+    CREATE TABLE ses_rule_sets (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created REAL NOT NULL,
+        rules TEXT NOT NULL DEFAULT '[]',
+        active INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (account, region, name)
+    );
+    CREATE TABLE ses_receipt_filters (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        PRIMARY KEY (account, region, name)
+    );
+    """,
 ]
 
 DOMAIN_DELAY = 60.0  # seconds on unkai's clock until a new domain (and its DKIM) verifies

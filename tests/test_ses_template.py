@@ -152,6 +152,21 @@ TEMPLATE = textwrap.dedent("""\
             MatchingEventTypes: [bounce, complaint]
             SnsDestination:
               TopicARN: !Ref Bounces
+      Inbound:
+        Type: AWS::SES::ReceiptRuleSet
+        Properties:
+          RuleSetName: inbound
+      Store:
+        Type: AWS::SES::ReceiptRule
+        Properties:
+          RuleSetName: !Ref Inbound
+          Rule:
+            Name: store
+            Enabled: true
+            Recipients: [mail.example]
+            Actions:
+              - SNSAction:
+                  TopicArn: !Ref Bounces
       Welcome:
         Type: AWS::SES::Template
         Properties:
@@ -177,6 +192,8 @@ def test_template_resources_are_the_apis_rows(tmp_path):
         assert dests[0]["SnsDestination"]["TopicArn"].endswith(":Bounces") or "Bounces" in \
             dests[0]["SnsDestination"]["TopicArn"]
         assert v2.get_email_template(TemplateName="welcome")["TemplateContent"]["Subject"] == "Welcome {{name}}"
+        rule = server.client("ses").describe_receipt_rule(RuleSetName="inbound", RuleName="store")["Rule"]
+        assert rule["Enabled"] is True and rule["Recipients"] == ["mail.example"]
         stack = server.client("cloudformation").describe_stacks()["Stacks"][0]
         (out,) = stack["Outputs"]
         assert out["OutputValue"] == f"{ident['DkimAttributes']['Tokens'][0]}._domainkey.mail.example"

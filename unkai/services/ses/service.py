@@ -103,7 +103,8 @@ class SES(ResourceOps, ReceivingOps, SesBase):
     name = "ses"
     migrations = MIGRATIONS
     resource_types = ("AWS::SES::EmailIdentity", "AWS::SES::ConfigurationSet",
-                      "AWS::SES::ConfigurationSetEventDestination", "AWS::SES::Template")
+                      "AWS::SES::ConfigurationSetEventDestination", "AWS::SES::Template",
+                      "AWS::SES::ReceiptRuleSet", "AWS::SES::ReceiptRule")
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)

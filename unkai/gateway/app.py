@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from unkai.gateway.auth import Authorizer
 from unkai.gateway.internal import InternalRoutes
+from unkai.gateway.origin import OriginPolicy, refused_origin
 from unkai.ids import uuid4
 from unkai.gateway.routing import Router
 from unkai.http import ClientDisconnected, Request, Response
@@ -33,6 +34,7 @@ class Gateway:
         self.cloud = cloud
         self.router = Router(list(cloud.services), cloud.config.region)
         self.internal = InternalRoutes(cloud)
+        self.origins: OriginPolicy = self.internal.origins  # Host and Origin rules (gateway/origin.py)
         self.mounts: list[tuple[Predicate, Handler]] = []
         self.websocket_handler: Callable[[dict, Any, Any], Awaitable[None]] | None = None
         # Checks signatures (and presigned URLs' expiry) before an operation runs.
@@ -48,7 +50,7 @@ class Gateway:
         if kind == "http":
             request = Request.from_scope(scope, receive)
             try:
-                response = await self.handle(request)
+                response = self.origins.refuse_host(request) or await self.handle(request)
             except ClientDisconnected:
                 return
             if request.body_unread and "100-continue" in (request.headers.get("expect") or "").lower():
@@ -57,7 +59,8 @@ class Gateway:
                 response.headers.append(("connection", "close"))
             await response.send(send, head_only=request.method == "HEAD")
         elif kind == "websocket":
-            if self.websocket_handler is None:
+            host = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"host"), "")
+            if self.websocket_handler is None or not self.origins.host_allowed(host):
                 await send({"type": "websocket.close", "code": 1008})
                 return
             await self.websocket_handler(scope, receive, send)
@@ -103,6 +106,10 @@ class Gateway:
             rewrite = getattr(service, "rewrite_request", None)
             if rewrite is not None:
                 rewrite(request)
+            foreign = self.origins.foreign_origin(request)
+            if foreign is not None and not service.allows_origin(request, foreign):
+                raise ServiceError("AccessDeniedException" if "json" in route.protocol else "AccessDenied",
+                                   refused_origin(foreign), status=403)
             protocol = PROTOCOLS[route.protocol]
             if body is None and protocol.needs_body_to_route():
                 body = await self._read_body(request)

@@ -131,6 +131,12 @@ class Service:
             )
         return ServiceError("ValidationException", error.message)
 
+    def allows_origin(self, request: Any, origin: str) -> bool:
+        """Whether a browser page on a foreign ``origin`` (or ``"cross-site"`` when the browser
+        named none) may make this request: only where the resource's own CORS rules say so,
+        as S3's bucket CORS does (docs/security.md)."""
+        return False
+
     def pending(self) -> dict[str, int]:
         """Work this service still has in flight, for ``/_unkai/drain``."""
         return {}

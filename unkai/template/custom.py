@@ -43,7 +43,8 @@ class CustomResources:
         self.waiting: dict[str, asyncio.Future] = {}
         routes = cloud.gateway.internal
         if not getattr(routes, "_custom_resources", None):
-            routes.route("PUT", r"/_unkai/cloudformation/responses/(?P<id>[A-Za-z0-9-]+)", self._answer)
+            routes.route("PUT", r"/_unkai/cloudformation/responses/(?P<id>[A-Za-z0-9-]+)", self._answer,
+                         access="public")
             routes._custom_resources = self
 
     async def _answer(self, request: Request, m: re.Match) -> Response:

@@ -116,7 +116,7 @@ def mount_function_urls(service: "Lambda") -> None:
         return await serve(service, request, m["id"], m["rest"] or "/")
 
     gateway.mount(by_host, serve_host)
-    gateway.internal.route("*", r"/_unkai/lambda-url/(?P<id>[a-z0-9]{32})(?P<rest>/.*)?", serve_path)
+    gateway.internal.route("*", r"/_unkai/lambda-url/(?P<id>[a-z0-9]{32})(?P<rest>/.*)?", serve_path, access="public")
 
 
 def _error(status: int, message: str) -> Response:

@@ -26,6 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from unkai import __version__
 from unkai.cloud import Cloud
 from unkai.config import Config
+from unkai.connections import Guarded
 from unkai.gateway import Gateway
 from unkai.store import Store
 
@@ -186,8 +187,9 @@ class _OneWrite:
         return getattr(self._transport, name)
 
 
-class _HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, writing each response through ``_OneWrite``."""
+class _HttpProtocol(Guarded, HttpToolsProtocol):
+    """uvicorn's httptools protocol, writing each response through ``_OneWrite``, with
+    head and body timeouts and a cap on connections per client (unkai/connections.py)."""
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()

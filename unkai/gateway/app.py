@@ -14,7 +14,7 @@ from unkai.gateway.internal import InternalRoutes
 from unkai.gateway.origin import OriginPolicy, refused_origin
 from unkai.ids import uuid4
 from unkai.gateway.routing import Router
-from unkai.http import ClientDisconnected, Request, Response
+from unkai.http import BodyTooLarge, ClientDisconnected, Request, Response
 from unkai.protocol import PROTOCOLS, ParamError, SerializationError, ServiceError, streaming_input
 from unkai.services import RequestContext
 
@@ -106,18 +106,20 @@ class Gateway:
             rewrite = getattr(service, "rewrite_request", None)
             if rewrite is not None:
                 rewrite(request)
+            if body is not None and service.max_body and len(body) > service.max_body:
+                raise _too_large(service.max_body)  # a form body, read before the service was known
             foreign = self.origins.foreign_origin(request)
             if foreign is not None and not service.allows_origin(request, foreign):
                 raise ServiceError("AccessDeniedException" if "json" in route.protocol else "AccessDenied",
                                    refused_origin(foreign), status=403)
             protocol = PROTOCOLS[route.protocol]
             if body is None and protocol.needs_body_to_route():
-                body = await self._read_body(request)
+                body = await self._read_body(request, service.max_body)
             op = protocol.find_operation(route.model, request, body)
             if op is None:
                 raise _unknown_operation(route.protocol, request)
             if body is None and not streaming_input(op):
-                body = await self._read_body(request)
+                body = await self._read_body(request, service.max_body)
             if self.authorizer is not None and not (route.signature is None
                                                     and op.name in service.anonymous_operations):
                 outcome = self.authorizer(request, route, body)
@@ -162,11 +164,21 @@ class Gateway:
                                  "error, exception or failure.", status=500, sender_fault=False)
             return _error(route, route.protocol if route else "query", error, request_id, op)
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, request: Request, limit: int | None = None) -> bytes:
+        """The body, refused past ``limit`` (the service's ``max_body``, else MAX_BODY) while it
+        is read, so a huge chunked body is never held whole."""
+        limit = limit or MAX_BODY
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY:
-            raise ServiceError("RequestEntityTooLarge", "Request body is too large.", status=413)
-        return await request.body()
+        if length and length.isdigit() and int(length) > limit:
+            raise _too_large(limit)
+        try:
+            return await request.body(limit)
+        except BodyTooLarge:
+            raise _too_large(limit) from None
+
+
+def _too_large(limit: int) -> ServiceError:
+    return ServiceError("RequestEntityTooLarge", f"Request must be smaller than {limit} bytes.", status=413)
 
 
 _ASYNC: dict[Any, bool] = {}

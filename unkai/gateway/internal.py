@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from unkai import __version__
 from unkai.gateway.origin import OriginPolicy, refused_origin
-from unkai.http import Request, Response
+from unkai.http import BodyTooLarge, Request, Response
 from unkai.protocol.values import iso8601
 
 if TYPE_CHECKING:
@@ -33,6 +33,18 @@ RouteHandler = Callable[[Request, re.Match], Awaitable[Response]]
 ACCESS = ("control", "local", "public")
 MAX_ADVANCE = 100 * 366 * 86400.0  # a century: far past any retention, TTL or schedule, still a finite date
 MAX_CONTROL_BODY = 1024 * 1024
+INBOX_MAX_BODY = 1024 * 1024  # a webhook call kept in the inbox; the rest is read and dropped
+
+
+async def _first_bytes(request: Request, limit: int) -> tuple[bytes, int]:
+    """The first ``limit`` bytes of a body, and how many bytes it had."""
+    kept: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        if size < limit:
+            kept.append(chunk[: limit - size])
+        size += len(chunk)
+    return b"".join(kept), size
 
 
 def number(raw: str | None, name: str, default: float, low: float, high: float) -> float:
@@ -116,10 +128,10 @@ class InternalRoutes:
         authorizer = gateway.authorizer if gateway is not None else None
         if sig is None or authorizer is None:
             return False
-        length = request.headers.get("content-length") or "0"
-        if not length.isdigit() or int(length) > MAX_CONTROL_BODY:
+        try:
+            body = await request.body(MAX_CONTROL_BODY)
+        except BodyTooLarge:
             return False
-        body = await request.body()
         try:
             authorizer(request, SimpleNamespace(signature=sig, protocol="json", service="unkai"), body)
         except ServiceError:
@@ -163,8 +175,10 @@ class InternalRoutes:
         return Response.json({"deleted": n})
 
     async def inbox_record(self, request: Request, m: re.Match) -> Response:
-        body = await request.body()
+        body, received = await _first_bytes(request, INBOX_MAX_BODY)
         headers = dict(request.headers.items())
+        if received > len(body):  # kept, but not all of it: the note says how much came
+            headers["x-unkai-truncated"] = f"{received} bytes received, the first {len(body)} kept"
         with self.cloud.store.transaction():
             entry = self.cloud.inbox.record(m["name"], request.method, request.path, request.query_string,
                                             headers, body)

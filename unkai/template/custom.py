@@ -16,7 +16,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
-from unkai.http import Request, Response
+from unkai.http import BodyTooLarge, Request, Response
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, ResourceContext
 
@@ -50,10 +50,15 @@ class CustomResources:
     async def _answer(self, request: Request, m: re.Match) -> Response:
         owner: CustomResources = self.cloud.gateway.internal._custom_resources
         fut = owner.waiting.get(m["id"])
-        body = await request.body()
         if fut is None or fut.done():
             return Response(403, [("content-type", "application/xml")],
                             b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")
+        try:
+            body = await request.body(1024 * 1024)  # CloudFormation takes 4 KB; never hold a huge one
+        except BodyTooLarge:
+            return Response(400, [("content-type", "application/xml")],
+                            b"<Error><Code>EntityTooLarge</Code><Message>Your proposed upload exceeds the "
+                            b"maximum allowed size</Message></Error>")
         try:
             answer = json.loads(body)
             if not isinstance(answer, dict):

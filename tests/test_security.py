@@ -4,9 +4,11 @@ browser page on a foreign origin is in test_security_browser.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
 import stat
+import time
 import uuid
 from urllib.parse import urlencode, urlsplit
 
@@ -192,7 +194,7 @@ def test_unkai_endpoints_refuse_every_cross_origin_request(unkai):
     port = urlsplit(unkai.endpoint).port
     for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}, {"origin": "null"}):
         for method, path in (("POST", "/_unkai/clock/advance?seconds=1000"), ("GET", "/_unkai/mail"),
-                             ("POST", "/_unkai/inbox/x"), ("DELETE", "/_unkai/inbox/x"), ("GET", "/_unkai/feed")):
+                             ("GET", "/_unkai/inbox/x"), ("DELETE", "/_unkai/inbox/x"), ("GET", "/_unkai/feed")):
             status, body = raw(unkai, method, path, **headers)
             assert status == 403, (headers, path, body)
             assert b"access-control-allow-origin" not in body.lower()
@@ -200,6 +202,75 @@ def test_unkai_endpoints_refuse_every_cross_origin_request(unkai):
     # the same requests from unkai's own origin, or with no browser at all, are served
     assert raw(unkai, "GET", "/_unkai/mail", origin=f"http://127.0.0.1:{port}")[0] == 200
     assert raw(unkai, "GET", "/_unkai/mail", sec_fetch_site="same-origin")[0] == 200
+
+
+# -- 5. signatures are fresh and cover the body ------------------------------------------------
+
+
+def _signed_dynamodb(server: UnkaiServer, body: bytes, when: str | None = None) -> botocore.awsrequest.AWSRequest:
+    request = botocore.awsrequest.AWSRequest(method="POST", url=server.url("/"), data=body, headers={
+        "x-amz-target": "DynamoDB_20120810.ListTables", "content-type": "application/x-amz-json-1.0",
+        "x-amz-content-sha256": hashlib.sha256(body).hexdigest()})
+    signer = botocore.auth.SigV4Auth(botocore.credentials.Credentials("AKIDSECURITY", "s3cr3t-for-tests"),
+                                     "dynamodb", "us-east-1")
+    if when is None:
+        signer.add_auth(request)
+    else:  # botocore's add_auth, at another time than now
+        request.context["timestamp"] = when
+        signer._modify_request_before_signing(request)
+        signer._inject_signature_to_request(
+            request, signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request))
+    return request
+
+
+def _send(server: UnkaiServer, request: botocore.awsrequest.AWSRequest, body: bytes | None = None):
+    headers = {k: v for k, v in request.headers.items()}
+    return raw(server, "POST", "/", request.body if body is None else body, **headers)
+
+
+def test_a_signature_dated_days_ago_is_refused(strict):
+    days_ago = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() - 3 * 86400))
+    status, body = _send(strict, _signed_dynamodb(strict, b"{}", days_ago))
+    assert status == 400 and b"InvalidSignatureException" in body and b"Signature expired: " + days_ago.encode() in body
+    ahead = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() + 3600))
+    status, body = _send(strict, _signed_dynamodb(strict, b"{}", ahead))
+    assert status == 400 and b"Signature not yet current" in body
+    assert _send(strict, _signed_dynamodb(strict, b"{}"))[0] == 200
+    # S3 says it its own way
+    s3 = signed_client(strict, "s3")
+    request = botocore.awsrequest.AWSRequest(method="GET", url=strict.url("/"))
+    signer = botocore.auth.S3SigV4Auth(botocore.credentials.Credentials("AKIDSECURITY", "s3cr3t-for-tests"),
+                                       "s3", "us-east-1")
+    request.context["timestamp"] = days_ago
+    signer._modify_request_before_signing(request)
+    signer._inject_signature_to_request(
+        request, signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request))
+    status, body = raw(strict, "GET", "/", **dict(request.headers.items()))
+    assert status == 403 and b"RequestTimeTooSkewed" in body
+    assert s3.list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_fresh_signatures_pass_after_the_clock_moves_on(strict):
+    strict.advance(3600)  # unkai's clock is an hour ahead; the SDK signs with the wall clock
+    assert signed_client(strict, "dynamodb").list_tables()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_a_body_that_is_not_the_signed_one_is_refused(strict):
+    request = _signed_dynamodb(strict, b"{}")
+    status, body = _send(strict, request, b'{"Limit": 1}')
+    assert status == 400 and b"InvalidSignatureException" in body
+    s3 = signed_client(strict, "s3")
+    bucket = f"sha-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    policy = (b'{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", '
+              b'"Action": "s3:GetObject", "Resource": "arn:aws:s3:::' + bucket.encode() + b'/*"}]}')
+    request = botocore.awsrequest.AWSRequest(method="PUT", url=strict.url(f"/{bucket}?policy"), data=policy)
+    botocore.auth.S3SigV4Auth(botocore.credentials.Credentials("AKIDSECURITY", "s3cr3t-for-tests"), "s3",
+                              "us-east-1").add_auth(request)
+    headers = dict(request.headers.items())
+    status, body = raw(strict, "PUT", f"/{bucket}?policy", policy.replace(b"Allow", b"Deny!"), **headers)
+    assert status == 400 and b"XAmzContentSHA256Mismatch" in body
+    assert raw(strict, "PUT", f"/{bucket}?policy", policy, **headers)[0] in (200, 204)
 
 
 # -- 6. credentials cover unkai's own reads and websites --------------------------------------

@@ -158,6 +158,15 @@ class Gateway:
             return _error(route, route.protocol if route else "query", exc, request_id, op)
         except ClientDisconnected:
             raise
+        except (RecursionError, UnicodeError) as exc:
+            # input no parser or service should hold: nested past Python's limit, or text that is
+            # not Unicode (a lone surrogate): the sender's fault, never a 500
+            bad = SerializationError("The request is nested too deeply." if isinstance(exc, RecursionError)
+                                     else "The request holds text that is not valid Unicode.")
+            if route is None:
+                return _error(None, "query", bad, request_id)
+            error = self.cloud.services[route.service].serialization_error(bad, route.protocol)
+            return _error(route, route.protocol, error, request_id, op)
         except Exception:
             log.error("internal error in %s:\n%s", route.service if route else "?", traceback.format_exc())
             error = ServiceError("InternalFailure", "The request processing has failed because of an unknown "

@@ -7,10 +7,11 @@ control plane, next to data-plane pages that stand for public AWS URLs:
 - ``"control"`` (the default): no cross-origin browser request, ever (no CORS), and
   with credentials configured a request signed with them or carrying the control
   token printed at start (``X-Unkai-Token``, or ``Authorization: Bearer``);
-- ``"local"``: no cross-origin browser request, no credentials (health, the webhook
-  inbox that handlers post to);
+- ``"local"``: no cross-origin browser request, no credentials (health);
 - ``"public"``: what AWS serves to anyone (API stages, function URLs, websites, SNS's
-  confirmation pages, CloudFormation response URLs), checked by the service itself.
+  confirmation pages, CloudFormation response URLs) and the webhook inbox standing for
+  a public webhook (handlers and API HTTP integrations post to it), checked by the
+  service itself.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class InternalRoutes:
         self.route("GET", r"/_unkai/inbox", self.inbox_names)
         self.route("GET", r"/_unkai/inbox/(?P<name>[^/]+)", self.inbox_list)
         self.route("DELETE", r"/_unkai/inbox/(?P<name>[^/]+)", self.inbox_clear)
-        self.route("*", r"/_unkai/inbox/(?P<name>[^/]+)(?P<rest>/.*)?", self.inbox_record, access="local")
+        self.route("*", r"/_unkai/inbox/(?P<name>[^/]+)(?P<rest>/.*)?", self.inbox_record, access="public")
         self.route("GET", r"/_unkai/clock", self.clock_get)
         self.route("POST", r"/_unkai/clock/advance", self.clock_advance)
         self.route("POST", r"/_unkai/drain", self.drain)

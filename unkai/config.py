@@ -35,6 +35,7 @@ class Config:
     allow_origins: list[str] = field(default_factory=list)
     # With credentials configured, unkai's own endpoints need it (or a signed request).
     control_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    activity: str = "normal"  # what the terminal prints of the event feed: off, quiet, normal, verbose
 
     @property
     def endpoint(self) -> str:

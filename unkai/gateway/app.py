@@ -110,7 +110,8 @@ class Gateway:
                 raise _too_large(service.max_body)  # a form body, read before the service was known
             foreign = self.origins.foreign_origin(request)
             if foreign is not None and not service.allows_origin(request, foreign):
-                raise ServiceError("AccessDeniedException" if "json" in route.protocol else "AccessDenied",
+                raise ServiceError("AccessDeniedException" if route.protocol in ("json", "rest-json", "cbor")
+                                   else "AccessDenied",
                                    refused_origin(foreign), status=403)
             protocol = PROTOCOLS[route.protocol]
             if body is None and protocol.needs_body_to_route():

@@ -27,7 +27,7 @@ class Cloud:
 
         self.config = config
         self.store = store
-        self.clock = Clock(float(store.get_meta("clock_offset", "0") or 0))
+        self.clock = Clock(_offset(store.get_meta("clock_offset", "0")))
         self.clock.on_advance(self._save_offset)
         self.signals = Signals(self.clock)
         self.jobs = Jobs(store, self.clock, self.signals)
@@ -41,6 +41,9 @@ class Cloud:
             self.services[name] = cls(self)
         self.started = False
         self.stack = None  # the StackRunner of `unkai up TEMPLATE`
+        from unkai.reset import Resetter
+
+        self.resetter = Resetter(self)  # POST /_unkai/reset: back to the state once ready
 
     def service(self, name: str) -> Any:
         return self.services[name]
@@ -113,6 +116,7 @@ class Cloud:
             self.stack = StackRunner(self, self.config.template, self.config.stack_name, self.config.region,
                                      self.config.parameter_overrides)
             await self.stack.start()
+        await self.resetter.settle_and_take()
         self.started = True
 
     @property
@@ -132,3 +136,11 @@ class Cloud:
             except Exception:  # keep stopping the rest
                 log.exception("error stopping %s", service.name)
         await self.jobs.stop()
+
+
+def _offset(saved: str | None) -> float:
+    """The saved clock offset; a value an older unkai let through (inf, nan) reads as 0."""
+    try:
+        return float(saved or 0)
+    except ValueError:
+        return 0.0

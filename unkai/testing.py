@@ -45,6 +45,7 @@ class UnkaiServer:
         self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.endpoint = ""
+        self.token: str | None = None  # the control token, when the server verifies signatures
         self.log_path = self.state_dir.parent / f"{self.state_dir.name}.log"
 
     def start(self, timeout: float = 30.0) -> "UnkaiServer":
@@ -68,6 +69,7 @@ class UnkaiServer:
                 info = json.loads(server_file.read_text())
                 if info.get("pid") == self.proc.pid:
                     self.endpoint = info["endpoint"]
+                    self.token = info.get("token")
                     if self.get("/_unkai/health")["status"] == "ready":
                         return self
             except (OSError, ValueError, urllib.error.URLError):
@@ -124,12 +126,16 @@ class UnkaiServer:
     def url(self, path: str) -> str:
         return self.endpoint + path
 
+    def _headers(self) -> dict[str, str]:
+        return {"x-unkai-token": self.token} if self.token else {}
+
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url(path), timeout=30) as resp:
+        req = urllib.request.Request(self.url(path), headers=self._headers())
+        with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read())
 
     def post(self, path: str, data: bytes = b"") -> Any:
-        req = urllib.request.Request(self.url(path), data=data, method="POST")
+        req = urllib.request.Request(self.url(path), data=data, method="POST", headers=self._headers())
         with urllib.request.urlopen(req, timeout=660) as resp:
             return json.loads(resp.read())
 
@@ -143,6 +149,11 @@ class UnkaiServer:
         if not result["drained"]:
             raise AssertionError(f"unkai still has pending work after {timeout}s: {result['pending']}")
         return result
+
+    def reset(self, empty: bool = False) -> dict:
+        """Back to the state the server had once ready (its stack deployed, no data): what
+        ``unkai_clean`` does before each test. ``empty``: no stack either."""
+        return self.post("/_unkai/reset" + ("?empty=1" if empty else ""))
 
     def mail(self, to: str | None = None) -> list[dict]:
         """Every message in the local mailbox (those to ``to`` when given), oldest first."""
@@ -234,3 +245,11 @@ def unkai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnkaiServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def unkai_clean(unkai: UnkaiServer) -> UnkaiServer:
+    """The session's unkai, reset before this test: nothing an earlier test made is left
+    (a few ms; override ``unkai`` in a conftest.py to start yours with a template)."""
+    unkai.reset()
+    return unkai

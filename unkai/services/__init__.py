@@ -111,6 +111,15 @@ class Service:
     async def stop(self) -> None:
         """Stop background work."""
 
+    async def pausing(self) -> None:
+        """A reset is about to replace the store: stop background work that writes to it
+        (pollers, timers, tasks); ``resetting`` restarts it."""
+
+    async def resetting(self) -> None:
+        """The store was just put back to a snapshot (``POST /_unkai/reset``): forget every
+        in-memory cache derived from it and restart what ``pausing`` stopped. A service
+        that caches rows must implement this, or it serves state from before the reset."""
+
     def handler(self, operation: str) -> Any:
         return getattr(self, _snake(operation), None)
 
@@ -130,6 +139,16 @@ class Service:
                 "constraint: Member must not be null",
             )
         return ServiceError("ValidationException", error.message)
+
+    # The largest request body an operation that is not streamed may send (None: the gateway's
+    # 64 MB); larger ones are refused with 413 while they are read.
+    max_body: ClassVar[int | None] = None
+
+    def allows_origin(self, request: Any, origin: str) -> bool:
+        """Whether a browser page on a foreign ``origin`` (or ``"cross-site"`` when the browser
+        named none) may make this request: only where the resource's own CORS rules say so,
+        as S3's bucket CORS does (docs/security.md)."""
+        return False
 
     def pending(self) -> dict[str, int]:
         """Work this service still has in flight, for ``/_unkai/drain``."""

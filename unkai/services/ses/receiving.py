@@ -18,7 +18,6 @@ import base64
 import json
 import logging
 import re
-import time
 from typing import Any
 
 from unkai import targets
@@ -57,7 +56,7 @@ class ReceivingOps:
 
                 return Response.json({"host": self.config.host, "port": self._smtp.port if self._smtp else None})
 
-            self.cloud.gateway.internal.route("GET", r"/_unkai/ses/smtp", where)
+            self.cloud.gateway.internal.route("GET", r"/_unkai/ses/smtp", where, access="local")
 
     async def stop_receiving(self) -> None:
         if getattr(self, "_smtp", None) is not None:
@@ -286,9 +285,9 @@ class ReceivingOps:
             return spec.get("Scope", "RuleSet"), raw
         if kind == "S3Action":
             key = (spec.get("ObjectKeyPrefix") or "") + p["message_id"]
-            await self._put_object(spec["BucketName"], key, raw, region)
-            if spec.get("TopicArn"):
-                with self.store.transaction():
+            with self.store.transaction():
+                self._put_object(spec["BucketName"], key, raw, region)
+                if spec.get("TopicArn"):
                     self._notify(spec["TopicArn"], {"notificationType": "Received", "mail": mail, "receipt": dict(
                         receipt, action={"type": "S3", "topicArn": spec["TopicArn"], "bucketName": spec["BucketName"],
                                          "objectKeyPrefix": spec.get("ObjectKeyPrefix") or "", "objectKey": key})},
@@ -341,21 +340,14 @@ class ReceivingOps:
     def _notify(self, topic: str, message: dict, region: str) -> None:
         targets.deliver(self.cloud, {"Arn": topic}, json.dumps(message), "ses", "")
 
-    async def _put_object(self, bucket: str, key: str, raw: bytes, region: str) -> None:
-        """Through S3's own PutObject, so the bucket's notifications fire as for any upload."""
-        from unkai.http import Headers, Request
-
+    def _put_object(self, bucket: str, key: str, raw: bytes, region: str) -> None:
+        """S3's in-process write (its notifications fire as for any upload), in the caller's
+        transaction."""
         s3 = self.cloud.services.get("s3")
         if s3 is None:
             return
-        host = self.config.endpoint.split("://", 1)[1]
-        body = Request("PUT", f"/{bucket}/{key}", headers=Headers.from_dict({"host": host,
-                                                                            "content-length": str(len(raw))}),
-                       body=raw)
-        ctx = RequestContext(service="s3", operation="PutObject", region=region, account=self.config.account_id,
-                             request_id=str(time.time()), request=body, protocol="internal")
         try:
-            await s3.put_object(ctx, {"Bucket": bucket, "Key": key, "Body": body})
+            s3.put_object_bytes(bucket, key, raw, "application/octet-stream", region, principal="ses.amazonaws.com")
         except ServiceError as exc:
             log.warning("ses: receipt S3 action: cannot write s3://%s/%s: %s", bucket, key, exc.message)
 

@@ -55,10 +55,14 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
 @click.option("--access-key", envvar="UNKAI_ACCESS_KEY", default=None,
               help="With --secret-key: verify every request's signature against these credentials.")
 @click.option("--secret-key", envvar="UNKAI_SECRET_KEY", default=None)
+@click.option("--enforce-iam", "enforce_iam", is_flag=False, flag_value="on", default=None,
+              type=click.Choice(["on", "log", "off"]),
+              help="Evaluate every request against its caller's IAM policies and deny as AWS would "
+                   "(--enforce-iam=log: only log what would be denied).")
 @overrides_option
 @stack_name_option
 def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
-       access_key: str | None, secret_key: str | None, parameter_overrides: tuple[str, ...],
+       access_key: str | None, secret_key: str | None, enforce_iam: str | None, parameter_overrides: tuple[str, ...],
        stack_name: str | None) -> None:
     """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too."""
     from unkai.server import AlreadyRunning, CannotListen, run
@@ -66,7 +70,7 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
     config = Config(
         state_dir=state_dir, host=host, port=port, region=region or default_region(), ephemeral=ephemeral,
         access_key=access_key, secret_key=secret_key, template=template,
-        parameter_overrides=_overrides(parameter_overrides), stack_name=stack_name,
+        parameter_overrides=_overrides(parameter_overrides), stack_name=stack_name, enforce_iam="" if enforce_iam in (None, "off") else enforce_iam,
     )
     try:
         run(config)

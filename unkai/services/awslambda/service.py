@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from unkai.feed import TRIGGER, triggered_by
 from unkai.protocol import ServiceError
 from unkai.runtime import EnvironmentSpec, Runtime
 from unkai.services import RequestContext, Service
@@ -160,6 +163,17 @@ class Lambda(Service):
         await self.asynchronous.stop()
         self.runtime.close()
 
+    async def pausing(self) -> None:
+        if self.mappings is not None:
+            await self.mappings.stop()
+        await self.asynchronous.stop()
+
+    async def resetting(self) -> None:
+        self._targets.clear()  # warm environments stay: code changes are noticed per invoke
+        self.asynchronous.start()
+        if self.mappings is not None:
+            self.mappings.start()
+
     def pending(self) -> dict[str, int]:
         found = {"invocations": self.runtime.busy}
         found.update(self.asynchronous.pending())
@@ -223,7 +237,7 @@ class Lambda(Service):
     def _code(self, params: dict, runtime: str | None) -> dict:
         code = params.get("Code") or {}
         if code.get("LocalPath"):
-            return fn.local_code(code)
+            return fn.local_code(code, self.config.state_dir)
         if code.get("ZipFile") is not None:
             data = code["ZipFile"]
             if isinstance(data, str):
@@ -695,7 +709,7 @@ class Lambda(Service):
             name = name.split(":")[6]
         content = params.get("Content") or {}
         if content.get("LocalPath"):
-            code = fn.local_code(content)
+            code = fn.local_code(content, self.config.state_dir)
         else:
             code = self._code({"Code": content}, None)
         row = self.store.one("SELECT max(version) FROM lambda_layers WHERE account=? AND region=? AND name=?",
@@ -777,6 +791,19 @@ class Lambda(Service):
                 paths.append(json.loads(row[1])["path"])
         return paths
 
+    def layer_extra_paths(self, config: dict) -> list[str]:
+        """What a local layer's ``sam build`` would put under /opt/python: a layer directory without a
+        ``python/`` folder (SAM ``BuildMethod: python3.x``) and its installed requirements."""
+        paths: list[str] = []
+        for layer in config.get("Layers") or []:
+            row = self._layer_row(layer["Arn"])
+            code = json.loads(row[1]) if row is not None else {}
+            if code.get("kind") == "local":
+                if not os.path.isdir(os.path.join(code["path"], "python")):
+                    paths.append(code["path"])
+                paths.extend(code.get("extra") or [])
+        return paths
+
     # -- event source mappings (pollers live in unkai.pollers) ------------------------------------
 
     def create_event_source_mapping(self, ctx: RequestContext, params: dict) -> dict:
@@ -833,7 +860,8 @@ class Lambda(Service):
                  # the execution role's session, as AWS gives workers (renewed: a new spec, new workers)
                  **self.cloud.service("sts").function_credentials(target.account, config.get("Role") or "",
                                                                   target.name)},
-            task_root=code["path"], extra_paths=code.get("extra") or [], layer_paths=self.layer_paths(config),
+            task_root=code["path"], extra_paths=[*(code.get("extra") or []), *self.layer_extra_paths(config)],
+            layer_paths=self.layer_paths(config),
             log_group=(config.get("LoggingConfig") or {}).get("LogGroup", f"/aws/lambda/{target.name}"),
             region=target.region, account=target.account, endpoint=self.config.endpoint, code_sha=code["sha"],
         )
@@ -922,13 +950,16 @@ class Lambda(Service):
             "lambda.invoke", function=target.config.get("FunctionName"), arn=target.arn, version=target.version,
             request_id=request_id, status="error" if outcome.failed else "ok", error_type=outcome.error_type,
             duration_ms=round(outcome.duration_ms, 2), cold=outcome.init_ms is not None,
-            max_memory_mb=outcome.max_memory_mb)
+            max_memory_mb=outcome.max_memory_mb, trigger=TRIGGER.get() or None,
+            **(_error_fields(outcome.payload) if outcome.failed else {}))
         if log_type == "Tail":
             result.log_result = base64.b64encode(outcome.log_text.encode()[-4096:]).decode()
         return result
 
     async def invoke_api(self, ctx: RequestContext, params: dict) -> dict:
         payload = params.get("Payload") or b""
+        if not TRIGGER.get():
+            triggered_by("Invoke API")
         client_context = None
         if params.get("ClientContext"):
             try:
@@ -991,3 +1022,23 @@ def _function_error(request_id: str, target: Target, error_type: str, message: s
     body = json.dumps({"errorType": error_type, "errorMessage": message}).encode()
     return InvokeResult(200, body, "Unhandled", executed_version=target.version, request_id=request_id,
                         error_type=error_type)
+
+
+def _error_fields(payload: bytes) -> dict[str, Any]:
+    """What the terminal shows of a failed invocation: the message and where it was raised
+    (the innermost frame of the handler's stack trace, as ``file:line``)."""
+    try:
+        error = json.loads(payload)
+    except ValueError:
+        return {}
+    if not isinstance(error, dict):
+        return {}
+    stack = [str(line) for line in error.get("stackTrace") or []]
+    where = None
+    for line in reversed(stack):
+        m = re.search(r'File "([^"]+)", line (\d+)', line)
+        if m:
+            where = f"{re.sub(r'^.*/lambda/code/[0-9a-f]+/', '', m[1])}:{m[2]}"  # relative to the code
+            break
+    return {"error_message": str(error.get("errorMessage") or "")[:2000], "location": where,
+            "stack": stack[-20:] or None}

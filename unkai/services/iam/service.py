@@ -75,6 +75,11 @@ class IAM(Service):
         self._principals: dict[tuple[str, str], tuple[int, Any]] = {}
         self._keys: dict[str, tuple[str, str, str, str] | None] = {}
 
+    async def resetting(self) -> None:
+        self._principals.clear()
+        self._keys.clear()
+        self.entities.generation += 1
+
     # -- shaping ----------------------------------------------------------------------------
 
     def _role_out(self, role: dict, full: bool = True) -> dict:

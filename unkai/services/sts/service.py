@@ -103,6 +103,10 @@ class STS(Service):
         if gateway is not None and getattr(gateway, "authorizer", None) is not None:
             gateway.authorizer.credentials = self.credential
 
+    async def resetting(self) -> None:
+        # Function credentials live only in memory and survive: the workers holding them may too.
+        self._cache = {k: v for k, v in self._cache.items() if v is not None and v in self._functions.values()}
+
     # -- identities ---------------------------------------------------------------------------
 
     def root(self, account: str | None = None) -> Identity:

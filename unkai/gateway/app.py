@@ -95,7 +95,7 @@ class Gateway:
             body = None
             if request.method == "POST" and "x-www-form-urlencoded" in request.headers.get("content-type", ""):
                 body = await self._read_body(request)
-            route = self.router.resolve(request, body)
+            route = self.router.resolve(request, _inflated(request, body))
             if route is None:
                 return _unknown_service(request_id)
             request.state["route"] = route
@@ -116,7 +116,7 @@ class Gateway:
                 outcome = self.authorizer(request, route, body)
                 if inspect.isawaitable(outcome):
                     await outcome
-            params = protocol.parse(op, request, body)
+            params = protocol.parse(op, request, _inflated(request, body))  # signed as sent, parsed as meant
             handler = service.handler(op.name)
             if handler is None:
                 raise ServiceError(
@@ -160,6 +160,26 @@ class Gateway:
         if length and length.isdigit() and int(length) > MAX_BODY:
             raise ServiceError("RequestEntityTooLarge", "Request body is too large.", status=413)
         return await request.body()
+
+
+def _inflated(request: Request, body: bytes | None) -> bytes | None:
+    """A JSON or query body botocore gzipped (the model's ``requestcompression`` trait,
+    e.g. CloudWatch's PutMetricData), decompressed; S3 keeps Content-Encoding as metadata."""
+    if not body or request.headers.get("content-encoding", "").strip().lower() != "gzip":
+        return body
+    route = request.state.get("route")
+    if route is None or route.protocol in ("json", "query"):
+        cached = request.state.get("inflated")
+        if cached is None:
+            import gzip
+            import zlib
+
+            try:
+                cached = request.state["inflated"] = gzip.decompress(body)
+            except (OSError, EOFError, zlib.error):
+                raise SerializationError("The request body could not be decompressed (Content-Encoding: gzip).") from None
+        return cached
+    return body
 
 
 _ASYNC: dict[Any, bool] = {}

@@ -75,6 +75,9 @@ class Logs(Service):
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self._streams: dict[tuple[str, str, str, str], int] = {}
+        # Called with (account, region, group, stream, [(ms, message)]) inside the transaction
+        # that stores events: metric filters and CloudWatch's Embedded Metric Format read them.
+        self.listeners: list[Any] = []
 
     async def start(self) -> None:
         gateway = getattr(self.cloud, "gateway", None)
@@ -134,7 +137,12 @@ class Logs(Service):
                                       [(sid, ts, now, message) for ts, message in events])
             self._touch(sid, min(e[0] for e in events), max(e[0] for e in events), now,
                         sum(len(m.encode()) for _, m in events))
+            self._tell(account, region, group, stream, events)
         self.store.after_commit(lambda: self.cloud.signals.notify(("logs", account, region, group)))
+
+    def _tell(self, account: str, region: str, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+        for listener in self.listeners:
+            listener(account, region, group, stream, events)
 
     def _stream_id(self, key: tuple[str, str, str, str], now: int) -> int:
         sid = self._streams.get(key)
@@ -380,6 +388,7 @@ class Logs(Service):
                         sum(len(k[3].encode()) for k in keep))
             key = (ctx.account, ctx.region, row[1])
             self.store.after_commit(lambda: self.cloud.signals.notify(("logs",) + key))
+            self._tell(ctx.account, ctx.region, row[1], params["logStreamName"], [(k[1], k[3]) for k in keep])
         result: dict[str, Any] = {"nextSequenceToken": str(now)}
         rejected = {}
         if too_new is not None:

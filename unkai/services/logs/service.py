@@ -79,6 +79,9 @@ class Logs(Service):
         # that stores events: metric filters and CloudWatch's Embedded Metric Format read them.
         self.listeners: list[Any] = []
 
+    async def resetting(self) -> None:
+        self._streams.clear()
+
     async def start(self) -> None:
         gateway = getattr(self.cloud, "gateway", None)
         if gateway is not None:

@@ -51,6 +51,10 @@ class Athena(Service):
         for engine in list(self._running.values()):
             engine.interrupt()
 
+    async def pausing(self) -> None:
+        for engine in list(self._running.values()):
+            engine.interrupt()
+
     def pending(self) -> dict[str, int]:
         busy = sum(1 for t in self._tasks if not t.done())
         return {"athena queries": busy} if busy else {}

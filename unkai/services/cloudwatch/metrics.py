@@ -169,6 +169,10 @@ class MetricStore:
         self.store = store
         self._ids: dict[tuple[str, str, str, str, str], int] = {}
 
+    def forget(self) -> None:
+        """Drop the id cache (the store was reset under it)."""
+        self._ids.clear()
+
     def metric_id(self, account: str, region: str, namespace: str, name: str, dims: str, now: float) -> int:
         key = (account, region, namespace, name, dims)
         mid = self._ids.get(key)

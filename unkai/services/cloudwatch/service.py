@@ -62,6 +62,9 @@ class CloudWatch(Service):
         if self._timer is not None:
             self._timer.cancel()
 
+    async def resetting(self) -> None:
+        self.metrics.forget()
+
     # -- the in-process API (other services' metrics, EMF, metric filters) ------------------
 
     def record(self, account: str, region: str, namespace: str, name: str, dimensions: list[dict] | None,

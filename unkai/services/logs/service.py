@@ -11,6 +11,7 @@ from typing import Any
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.logs.patterns import compile_pattern
+from unkai.services.logs.queries import InsightsQueries
 
 MIGRATIONS = [
     """
@@ -67,10 +68,10 @@ def _parse_token(token: str | None, prefix: str) -> int | None:
     return int(m.group(1))
 
 
-class Logs(Service):
+class Logs(InsightsQueries, Service):
     name = "logs"
     migrations = MIGRATIONS
-    resource_types = ("AWS::Logs::LogGroup", "AWS::Logs::LogStream")
+    resource_types = ("AWS::Logs::LogGroup", "AWS::Logs::LogStream", "AWS::Logs::MetricFilter")
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
@@ -78,9 +79,11 @@ class Logs(Service):
         # Called with (account, region, group, stream, [(ms, message)]) inside the transaction
         # that stores events: metric filters and CloudWatch's Embedded Metric Format read them.
         self.listeners: list[Any] = []
+        self._insights_setup()  # Logs Insights and metric filters (queries.py)
 
     async def resetting(self) -> None:
         self._streams.clear()
+        self._forget_filters()
 
     async def start(self) -> None:
         gateway = getattr(self.cloud, "gateway", None)
@@ -503,6 +506,8 @@ class Logs(Service):
 
     def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, props: dict) -> Provisioned:
         rctx = ctx.request_context("logs")
+        if resource_type == "AWS::Logs::MetricFilter":
+            return self.metric_filter_resource(ctx, logical_id, props)
         if resource_type == "AWS::Logs::LogStream":
             group = props["LogGroupName"]
             name = props.get("LogStreamName") or f"{ctx.stack_name}-{logical_id}"
@@ -534,7 +539,10 @@ class Logs(Service):
     def delete_resource(self, ctx: ResourceContext, resource_type: str, physical_id: str, props: dict) -> None:
         rctx = ctx.request_context("logs")
         try:
-            if resource_type == "AWS::Logs::LogStream":
+            if resource_type == "AWS::Logs::MetricFilter":
+                group, _, name = physical_id.partition("|")
+                self.delete_metric_filter(rctx, {"logGroupName": group, "filterName": name})
+            elif resource_type == "AWS::Logs::LogStream":
                 self.delete_log_stream(rctx, {"logGroupName": props["LogGroupName"], "logStreamName": physical_id})
             else:
                 self.delete_log_group(rctx, {"logGroupName": physical_id})

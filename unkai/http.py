@@ -5,6 +5,7 @@ We speak raw ASGI underneath for speed; these classes only give the bytes a shap
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any
@@ -158,6 +159,14 @@ class Request:
             chunk, more = await self._chunk()
             if chunk:
                 yield chunk
+
+    async def disconnected(self) -> None:
+        """Return once the client has gone (for long-lived streamed answers; call it only
+        after the body has been read)."""
+        if self._receive is None:
+            await asyncio.Event().wait()
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
 
     async def _chunk(self) -> tuple[bytes, bool]:
         """The next piece of the body, and whether more follows."""

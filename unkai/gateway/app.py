@@ -202,7 +202,7 @@ def _unknown_operation(protocol: str, request: Request) -> ServiceError:
     if protocol == "query":
         action = request.state.get("query_action") or request.query_dict().get("Action") or ""
         return ServiceError("InvalidAction", f"The action {action} is not valid for this web service.")
-    if protocol == "json":
+    if protocol in ("json", "cbor"):
         return ServiceError("UnknownOperationException", "")
     return ServiceError("NotImplemented", "This operation is not implemented.", status=501)
 

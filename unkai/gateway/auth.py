@@ -104,6 +104,7 @@ _ERRORS = {
     },
 }
 _ERRORS["rest-json"] = {k: (c, m, 403) for k, (c, m, _) in _ERRORS["json"].items()}
+_ERRORS["cbor"] = _ERRORS["json"]
 
 
 def _fail(protocol: str, kind: str, message: str | None = None, **fields: str) -> Exception:

@@ -374,19 +374,14 @@ class Athena(Service):
         return statements.run(self.cloud, ex.account, ex.region, ex.database or "default", ex.query)
 
     async def _write_output(self, ex: Execution, data: bytes, columns: list[dict]) -> None:
-        from unkai.http import Headers, Request
-
         bucket, key = eng.split_s3(ex.output or "")
-        s3 = self.cloud.services.get("s3")
-        host = self.config.endpoint.split("://", 1)[1]
-        ctx = RequestContext(service="s3", operation="PutObject", region=ex.region, account=ex.account,
-                             request_id=str(uuid.uuid4()), request=Request("PUT", "/", headers=Headers.from_dict(
-                                 {"host": host})), protocol="internal")
+        s3 = self.cloud.service("s3")
         try:
-            for name, body in ((key, data), (key + ".metadata", json.dumps({"ColumnInfo": columns}).encode())):
-                request = Request("PUT", "/", headers=Headers.from_dict({"content-length": str(len(body))}),
-                                  body=body)
-                await s3.put_object(ctx, {"Bucket": bucket, "Key": name, "Body": request})
+            with self.store.transaction():
+                s3.put_object_bytes(bucket, key, data, "text/csv" if key.endswith(".csv") else "text/plain",
+                                    ex.region, "athena.amazonaws.com")
+                s3.put_object_bytes(bucket, key + ".metadata", json.dumps({"ColumnInfo": columns}).encode(),
+                                    "application/octet-stream", ex.region, "athena.amazonaws.com")
         except Exception as exc:  # noqa: BLE001 - reported as Athena reports an unwritable output
             raise eng.QueryFailed(f"Unable to verify/create output bucket {bucket}", 2, 1301) from exc
 

@@ -322,6 +322,34 @@ class ObjectOps:
                 out.append((obj.key, self.blobs.path(obj.blob)))
         return out
 
+    def put_object_bytes(self, bucket: str, key: str, data: bytes, content_type: str = "binary/octet-stream",
+                         region: str | None = None, principal: str = "") -> dict:
+        """Write an object in-process, exactly as a PutObject would (a new version, its
+        ``ObjectCreated:Put`` notifications committed with it): Firehose delivers with it.
+        ``principal`` is the notification's caller (e.g. ``firehose.amazonaws.com``).
+        Raises the ServiceError S3 would answer (NoSuchBucket...)."""
+        import hashlib
+
+        from unkai.http import Headers, Request
+        from unkai.ids import uuid4
+        from unkai.services.s3.storage import INLINE
+
+        check_key(key)
+        md5 = hashlib.md5(data).hexdigest()
+        if len(data) <= INLINE:
+            received = Received(None, len(data), md5, data=bytes(data))
+        else:
+            temp = self.blobs.temp_path()
+            temp.write_bytes(data)
+            received = Received(temp, len(data), md5)
+        ctx = RequestContext(service="s3", operation="PutObject", region=region or self.config.region,
+                             account=self.config.account_id, request_id=uuid4(),
+                             request=Request("PUT", f"/{bucket}/{key}", headers=Headers.from_dict({})),
+                             protocol="internal", access_key=principal)
+        bucket_row, obj = self._store_received(ctx, bucket, key, received, {"ContentType": content_type},
+                                               "ObjectCreated:Put", {})
+        return self._write_result(bucket_row, obj)
+
     def head_object(self, ctx: RequestContext, params: dict) -> Response:
         return self._read(ctx, params, head=True)
 

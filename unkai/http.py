@@ -132,17 +132,25 @@ class Request:
         """Whether the body was never read (so it may still be on its way)."""
         return self._body is None and not self._consumed and self._receive is not None
 
-    async def body(self) -> bytes:
+    async def body(self, limit: int | None = None) -> bytes:
+        """The whole body; past ``limit`` bytes (counted as they arrive, chunked bodies too)
+        ``BodyTooLarge`` is raised and the rest is never held."""
         if self._body is None:
             chunks = []
             if not self._consumed and self._receive is not None:
                 self._consumed = True
                 more = True
+                size = 0
                 while more:  # no async generator: it costs more than a small body's whole read
                     chunk, more = await self._chunk()
                     if chunk:
+                        size += len(chunk)
+                        if limit is not None and size > limit:
+                            raise BodyTooLarge(limit)
                         chunks.append(chunk)
             self._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        elif limit is not None and len(self._body) > limit:
+            raise BodyTooLarge(limit)
         return self._body
 
     async def stream(self) -> AsyncIterator[bytes]:
@@ -178,6 +186,14 @@ class Request:
 
 class ClientDisconnected(Exception):
     """The client went away before the request body was complete."""
+
+
+class BodyTooLarge(Exception):
+    """A request body passed the reader's limit (``limit`` bytes)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is larger than {limit} bytes")
+        self.limit = limit
 
 
 class Response:

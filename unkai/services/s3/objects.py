@@ -29,6 +29,11 @@ STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA"
                    "GLACIER", "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE")
 MAX_METADATA = 2048
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_HEADER_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
+_QUERY_NAMES = {"ResponseContentType": "response-content-type", "ResponseContentDisposition":
+                "response-content-disposition", "ResponseContentEncoding": "response-content-encoding",
+                "ResponseContentLanguage": "response-content-language", "ResponseCacheControl":
+                "response-cache-control", "ResponseExpires": "response-expires"}
 
 
 def precondition_failed(condition: str) -> ServiceError:
@@ -386,7 +391,11 @@ class ObjectOps:
                 del headers[name]
         for param, field in OVERRIDES.items():
             if params.get(param) is not None:
-                headers[field] = params[param]
+                value = str(params[param])
+                if _HEADER_UNSAFE.search(value):  # a CR/LF would split the response; say so instead
+                    raise invalid_argument(f"Header value contains invalid characters: {value!r}",
+                                           _QUERY_NAMES.get(param, param), value)
+                headers[field] = value
         if not head and length:
             headers["Body"] = self.blobs.body(obj.blob, obj.data, start, length)
         return self._serialize(ctx, headers, status=status)

@@ -191,6 +191,9 @@ def _too_large(limit: int) -> ServiceError:
     return ServiceError("RequestEntityTooLarge", f"Request must be smaller than {limit} bytes.", status=413)
 
 
+INFLATED_LIMIT = 16 * 1024 * 1024  # what a gzipped JSON or query body may inflate to
+
+
 def _inflated(request: Request, body: bytes | None) -> bytes | None:
     """A JSON or query body botocore gzipped (the model's ``requestcompression`` trait,
     e.g. CloudWatch's PutMetricData), decompressed; S3 keeps Content-Encoding as metadata."""
@@ -200,13 +203,17 @@ def _inflated(request: Request, body: bytes | None) -> bytes | None:
     if route is None or route.protocol in ("json", "query"):
         cached = request.state.get("inflated")
         if cached is None:
-            import gzip
             import zlib
 
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
             try:
-                cached = request.state["inflated"] = gzip.decompress(body)
-            except (OSError, EOFError, zlib.error):
-                raise SerializationError("The request body could not be decompressed (Content-Encoding: gzip).") from None
+                cached = inflater.decompress(body, INFLATED_LIMIT)
+            except zlib.error:
+                raise SerializationError("The request body could not be decompressed (Content-Encoding: gzip).") \
+                    from None
+            if inflater.unconsumed_tail:  # a decompression bomb is refused, not inflated
+                raise _too_large(INFLATED_LIMIT)
+            request.state["inflated"] = cached
         return cached
     return body
 

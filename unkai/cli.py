@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import urllib.error
 import urllib.parse
@@ -22,26 +23,46 @@ def main() -> None:
     """unkai: a local AWS serverless cloud for SAM templates and Python handlers."""
 
 
+class _GreedyOption(click.Option):
+    """An option that, like SAM CLI's ``--parameter-overrides``, also takes the KEY=VALUE words after its
+    first value (``--parameter-overrides A=1 B=2``), up to the next option or a word without ``=``."""
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> Any:
+        result = super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is None:
+                continue
+            previous = option.process
+
+            def process(value: Any, state: Any, previous: Any = previous) -> None:
+                words = [value]
+                while state.rargs and "=" in state.rargs[0] and not state.rargs[0].startswith("-"):
+                    words.append(state.rargs.pop(0))
+                # one word is one K=V (quoted when it has spaces); a word may also quote its value itself
+                previous(" ".join(w if len(words) == 1 or not any(c.isspace() for c in w) or "'" in w or '"' in w
+                                  else shlex.quote(w) for w in words), state)
+
+            option.process = process
+            break
+        return result
+
+
 overrides_option = click.option(
-    "--parameter-overrides", multiple=True, metavar="KEY=VALUE",
-    help="Template parameter values (repeatable, or space-separated in one; ParameterKey=K,ParameterValue=V too).")
+    "--parameter-overrides", cls=_GreedyOption, multiple=True, metavar="KEY=VALUE",
+    help="Template parameter values, as SAM CLI takes them: several after one flag, repeated, space-separated "
+         "in one, or ParameterKey=K,ParameterValue=V.")
 stack_name_option = click.option("--stack-name", default=None,
                                  help="The stack's name [default: samconfig.toml's, else the template's directory].")
 
 
 def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
-    overrides: dict[str, str] = {}
-    for chunk in chunks:
-        for item in chunk.split():
-            if item.startswith("ParameterKey="):
-                key, _, value = item.partition(",ParameterValue=")
-                overrides[key.removeprefix("ParameterKey=")] = value
-                continue
-            key, eq, value = item.partition("=")
-            if not eq:
-                raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--parameter-overrides")
-            overrides[key] = value
-    return overrides
+    from unkai.template.samconfig import BadOverride, parse_overrides
+
+    try:
+        return parse_overrides(chunks)
+    except BadOverride as exc:
+        raise click.BadParameter(str(exc), param_hint="--parameter-overrides") from None
 
 
 @main.command()

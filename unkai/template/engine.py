@@ -29,6 +29,7 @@ from unkai.template.accepted import Accepted
 from unkai.template.custom import CustomResourceFailed, CustomResources, is_custom
 from unkai.template.loader import Source, TemplateError
 from unkai.template.plan import Plan, make_plan
+from unkai.template.samconfig import default_stack_name, overrides as samconfig_overrides  # noqa: F401
 
 if TYPE_CHECKING:
     from unkai.cloud import Cloud
@@ -40,46 +41,6 @@ _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 def say(message: str) -> None:
     """A line for the person running ``unkai up`` (stderr, so stdout stays the banner)."""
     print(message, file=sys.stderr, flush=True)
-
-
-def samconfig(template: Path) -> dict[str, Any]:
-    """``[default.deploy.parameters]`` of the samconfig.toml beside the template (as `sam deploy` reads it)."""
-    config = loader.find_template(template).resolve().parent / "samconfig.toml"
-    if not config.is_file():
-        return {}
-    import tomllib
-
-    try:
-        data = tomllib.loads(config.read_text())
-    except (OSError, ValueError) as exc:
-        say(f"unkai: ignoring {config}: {exc}")
-        return {}
-    found = data.get("default", {}).get("deploy", {}).get("parameters", {})
-    return found if isinstance(found, dict) else {}
-
-
-def samconfig_overrides(template: Path) -> dict[str, str]:
-    """samconfig.toml's parameter_overrides ("K=V K2=V2" or a list of "K=V")."""
-    raw = samconfig(template).get("parameter_overrides") or []
-    items = raw.split() if isinstance(raw, str) else [str(x) for x in raw]
-    found = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if eq:
-            found[key] = value.strip('"')
-    return found
-
-
-def default_stack_name(template: Path) -> str:
-    """samconfig.toml's stack_name if there is one, else the template directory's name."""
-    name = samconfig(template).get("stack_name")
-    if isinstance(name, str) and _STACK_NAME.match(name):
-        return name
-    path = loader.find_template(template).resolve()
-    name = re.sub(r"[^A-Za-z0-9-]+", "-", path.parent.name).strip("-")
-    if not name or not name[0].isalpha():
-        name = "unkai-" + name if name else "unkai"
-    return name[:128]
 
 
 def providers(services: dict[str, Any]) -> dict[str, Any]:

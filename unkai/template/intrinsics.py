@@ -262,7 +262,15 @@ def _fn_sub(r: Resolver, arg: Any, path: Path_) -> Any:
     else:
         raise r.error("Template error: Fn::Sub needs a string, or [string, {variables}]", path)
 
+    stand_in = False
+
     def one(m: re.Match) -> str:
+        nonlocal stand_in
+        text = _sub_one(m)
+        stand_in = stand_in or isinstance(text, Placeholder)
+        return text
+
+    def _sub_one(m: re.Match) -> str:
         name = m.group(1).strip()
         if name.startswith("!"):
             return "${" + name[1:] + "}"
@@ -276,7 +284,8 @@ def _fn_sub(r: Resolver, arg: Any, path: Path_) -> Any:
         res, attribute = name.split(".", 1)
         return _string(r, r.get_att(res, attribute, path), path, "Fn::Sub")
 
-    return _SUB_VAR.sub(one, text)
+    out = _SUB_VAR.sub(one, text)
+    return Placeholder(out) if stand_in else out  # a stand-in stays one: Fn::Split/Select wait for the real value
 
 
 def _fn_join(r: Resolver, arg: Any, path: Path_) -> str:
@@ -287,7 +296,8 @@ def _fn_join(r: Resolver, arg: Any, path: Path_) -> str:
         return values
     if not isinstance(delimiter, str) or not isinstance(values, list):
         raise r.error("Template error: Fn::Join needs [delimiter, [values]]", path)
-    return delimiter.join(_string(r, v, path, "Fn::Join") for v in values)
+    out = delimiter.join(_string(r, v, path, "Fn::Join") for v in values)
+    return Placeholder(out) if any(isinstance(v, Placeholder) for v in values) else out
 
 
 def _fn_select(r: Resolver, arg: Any, path: Path_) -> Any:
@@ -313,6 +323,8 @@ def _fn_split(r: Resolver, arg: Any, path: Path_) -> list[str]:
     delimiter, text = arg[0], r.resolve(arg[1], path + (1,))
     if not isinstance(delimiter, str) or not delimiter:
         raise r.error("Template error: Fn::Split needs a delimiter", path)
+    if isinstance(text, Placeholder):  # split once the resource exists, not its stand-in
+        return text
     return _string(r, text, path, "Fn::Split").split(delimiter)
 
 

@@ -80,10 +80,12 @@ def _swap_local_paths(source: Source, template: dict[str, Any], paths: LocalPath
     for logical_id, resource in (template.get("Resources") or {}).items():
         if not isinstance(resource, dict):
             continue
-        props = resource.get("Properties")
-        if not isinstance(props, dict):
-            props = resource["Properties"] = {} if resource.get("Type") == "AWS::Serverless::Function" else props
         kind = resource.get("Type")
+        props = resource.get("Properties")
+        if props is None and isinstance(kind, str) and kind.startswith("AWS::Serverless::"):
+            props = resource["Properties"] = {}  # CloudFormation and SAM accept a resource with no Properties
+        if not isinstance(props, dict):
+            continue
         path = ("Resources", logical_id, "Properties")
         if kind == "AWS::Serverless::Function":
             if props.get("PackageType") == "Image":

@@ -230,7 +230,7 @@ def import_http(apis: "HttpApis", ctx: "RequestContext", api: dict, spec: dict) 
         authorizers[name] = apis.create_authorizer(ctx, api_id, params)
     default_security = spec.get("security")
     for path, verb, op, _shared in _operations(spec):
-        route_key = "$default" if path == "/$default" else f"{verb} {path}"
+        route_key = "$default" if path in ("/$default", "$default") else f"{verb} {path}"
         integration = op.get(INTEGRATION) or {}
         target = None
         if integration:

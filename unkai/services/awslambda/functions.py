@@ -189,9 +189,18 @@ def zip_code(state_dir: Path, data: bytes) -> dict:
     return {"kind": "zip", "path": str(target), "sha": sha, "size": len(data), "extra": []}
 
 
-def local_code(code: dict) -> dict:
-    """Code a template points at on disk (``{"LocalPath": dir, "ExtraPaths": [...]}``)."""
+def local_code(code: dict, state_dir: Path) -> dict:
+    """Code a template points at on disk (``{"LocalPath": dir, "ExtraPaths": [...]}``). A ``.zip`` file is
+    the package itself; any other single file (``CodeUri: app.py``) is zipped alone, as ``sam build`` does."""
     path = str(Path(code["LocalPath"]).resolve())
+    if os.path.isfile(path):
+        data = Path(path).read_bytes()
+        if not zipfile.is_zipfile(path):
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as archive:
+                archive.writestr(os.path.basename(path), data)
+            data = buf.getvalue()
+        return zip_code(state_dir, data)
     if not os.path.isdir(path):
         raise invalid(f"The code directory {path} does not exist.")
     extra = [str(Path(p).resolve()) for p in code.get("ExtraPaths") or []]
@@ -199,9 +208,15 @@ def local_code(code: dict) -> dict:
     return {"kind": "local", "path": path, "sha": sha, "size": 0, "extra": extra}
 
 
+CFNRESPONSE = Path(__file__).with_name("provided") / "cfnresponse.py"
+
+
 def inline_code(state_dir: Path, source: str, runtime: str | None) -> dict:
-    """CloudFormation's inline ``ZipFile`` code: the source becomes index.py."""
+    """CloudFormation's inline ``ZipFile`` code: the source becomes index.py, beside the ``cfnresponse``
+    module AWS adds to inline Python code."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
         archive.writestr("index.py", source)
+        if (runtime or "python").startswith("python"):
+            archive.writestr("cfnresponse.py", CFNRESPONSE.read_text())
     return zip_code(state_dir, buf.getvalue())

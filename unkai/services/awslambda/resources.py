@@ -3,6 +3,7 @@ template's function behaves exactly like one made through the API."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from unkai.protocol import ServiceError
@@ -33,7 +34,17 @@ def _coerce(props: dict) -> dict:
     for key in BOOLS:
         if isinstance(out.get(key), str):
             out[key] = out[key].lower() == "true"
+    env = out.get("Environment")
+    if isinstance(env, dict) and isinstance(env.get("Variables"), dict):  # CloudFormation makes them strings
+        out["Environment"] = {**env, "Variables": {k: _text(v) for k, v in env["Variables"].items()}}
     return out
+
+
+def _text(value: Any) -> str:
+    """A scalar as CloudFormation turns it into a string property (``8080``, ``false``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
 def _function_params(props: dict) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -223,7 +224,7 @@ class Lambda(Service):
     def _code(self, params: dict, runtime: str | None) -> dict:
         code = params.get("Code") or {}
         if code.get("LocalPath"):
-            return fn.local_code(code)
+            return fn.local_code(code, self.config.state_dir)
         if code.get("ZipFile") is not None:
             data = code["ZipFile"]
             if isinstance(data, str):
@@ -695,7 +696,7 @@ class Lambda(Service):
             name = name.split(":")[6]
         content = params.get("Content") or {}
         if content.get("LocalPath"):
-            code = fn.local_code(content)
+            code = fn.local_code(content, self.config.state_dir)
         else:
             code = self._code({"Code": content}, None)
         row = self.store.one("SELECT max(version) FROM lambda_layers WHERE account=? AND region=? AND name=?",
@@ -777,6 +778,19 @@ class Lambda(Service):
                 paths.append(json.loads(row[1])["path"])
         return paths
 
+    def layer_extra_paths(self, config: dict) -> list[str]:
+        """What a local layer's ``sam build`` would put under /opt/python: a layer directory without a
+        ``python/`` folder (SAM ``BuildMethod: python3.x``) and its installed requirements."""
+        paths: list[str] = []
+        for layer in config.get("Layers") or []:
+            row = self._layer_row(layer["Arn"])
+            code = json.loads(row[1]) if row is not None else {}
+            if code.get("kind") == "local":
+                if not os.path.isdir(os.path.join(code["path"], "python")):
+                    paths.append(code["path"])
+                paths.extend(code.get("extra") or [])
+        return paths
+
     # -- event source mappings (pollers live in unkai.pollers) ------------------------------------
 
     def create_event_source_mapping(self, ctx: RequestContext, params: dict) -> dict:
@@ -830,7 +844,8 @@ class Lambda(Service):
             handler=config.get("Handler") or "", runtime=config.get("Runtime") or "python3.12",
             memory_mb=config.get("MemorySize") or 128, timeout=float(config.get("Timeout") or 3),
             env=(config.get("Environment") or {}).get("Variables") or {},
-            task_root=code["path"], extra_paths=code.get("extra") or [], layer_paths=self.layer_paths(config),
+            task_root=code["path"], extra_paths=[*(code.get("extra") or []), *self.layer_extra_paths(config)],
+            layer_paths=self.layer_paths(config),
             log_group=(config.get("LoggingConfig") or {}).get("LogGroup", f"/aws/lambda/{target.name}"),
             region=target.region, account=target.account, endpoint=self.config.endpoint, code_sha=code["sha"],
         )

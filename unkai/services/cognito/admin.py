@@ -66,6 +66,8 @@ class Admin:
             if missing:
                 raise errors.invalid(f"Attributes did not conform to the schema: {missing[0]}: "
                                      "The attribute is required")
+            if self._alias_holders(pool, attributes) and not params.get("ForceAliasCreation"):
+                raise errors.alias_exists()
             await triggers.run(self.cloud, pool, "PreSignUp", "PreSignUp_AdminCreateUser", username or given,
                                {"userAttributes": attributes, "validationData": {
                                    v["Name"]: v["Value"] for v in params.get("ValidationData") or []},
@@ -94,11 +96,25 @@ class Admin:
         days = int(pool.password_policy.get("TemporaryPasswordValidityDays") or 7)
         if user is None:
             username = self._username_for(pool, given, attributes)
+            for other in self._alias_holders(pool, attributes):  # ForceAliasCreation moves the alias
+                attr = "email" if other.attributes.get("email_verified") == "true" and other.email and \
+                    other.email.lower() == (attributes.get("email") or "").lower() else "phone_number"
+                self.users.set_attributes(other, {**other.attributes, f"{attr}_verified": "false"}, now)
             user = self.users.create(pool, username or None, attributes, "FORCE_CHANGE_PASSWORD", now)
         self.users.set_password(pool, user, password, "FORCE_CHANGE_PASSWORD", now, now + days * 86400)
         if message is not None:
             messages.deliver(self.cloud, pool, dest, message)
         return user
+
+    def _alias_holders(self: "CognitoIdp", pool: Pool, attributes: dict[str, str]) -> list[User]:
+        """Users already holding, verified, an email or phone alias these attributes claim verified."""
+        holders = []
+        for attr in ("email", "phone_number"):
+            if attr in pool.alias_attributes and attributes.get(attr) and \
+                    attributes.get(f"{attr}_verified") == "true":
+                value = attributes[attr].lower() if attr == "email" else attributes[attr]
+                holders += self.users.by_attribute(pool, attr, value, verified_only=True)
+        return holders
 
     def admin_get_user(self: "CognitoIdp", ctx: RequestContext, params: dict) -> dict:
         pool = self._pool(params["UserPoolId"])

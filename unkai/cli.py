@@ -78,16 +78,22 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
 @click.option("--secret-key", envvar="UNKAI_SECRET_KEY", default=None)
 @overrides_option
 @stack_name_option
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures of what happens (not every invocation).")
+@click.option("-v", "--verbose", is_flag=True, help="Print everything that happens, with handlers' stack traces.")
 def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
        access_key: str | None, secret_key: str | None, parameter_overrides: tuple[str, ...],
-       stack_name: str | None) -> None:
-    """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too."""
+       stack_name: str | None, quiet: bool, verbose: bool) -> None:
+    """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too.
+
+    While it runs, one line per thing that happens (invocations, API requests, retries,
+    dead-letter moves) is printed; failures in red with where the handler raised."""
     from unkai.server import AlreadyRunning, CannotListen, run
 
     config = Config(
         state_dir=state_dir, host=host, port=port, region=region or default_region(), ephemeral=ephemeral,
         access_key=access_key, secret_key=secret_key, template=template,
         parameter_overrides=_overrides(parameter_overrides), stack_name=stack_name,
+        activity="verbose" if verbose else "quiet" if quiet else "normal",
     )
     try:
         run(config)

@@ -41,6 +41,9 @@ class Cloud:
             self.services[name] = cls(self)
         self.started = False
         self.stack = None  # the StackRunner of `unkai up TEMPLATE`
+        from unkai.reset import Resetter
+
+        self.resetter = Resetter(self)  # POST /_unkai/reset: back to the state once ready
 
     def service(self, name: str) -> Any:
         return self.services[name]
@@ -113,6 +116,7 @@ class Cloud:
             self.stack = StackRunner(self, self.config.template, self.config.stack_name, self.config.region,
                                      self.config.parameter_overrides)
             await self.stack.start()
+        await self.resetter.settle_and_take()
         self.started = True
 
     @property

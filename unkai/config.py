@@ -28,6 +28,7 @@ class Config:
     template: Path | None = None
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     stack_name: str | None = None  # default: samconfig.toml's, else the template directory's name
+    activity: str = "normal"  # what the terminal prints of the event feed: off, quiet, normal, verbose
 
     @property
     def endpoint(self) -> str:

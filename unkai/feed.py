@@ -15,6 +15,7 @@ HTTP, and in-process readers (the terminal) can ``subscribe`` a callback.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -29,6 +30,16 @@ log = logging.getLogger(__name__)
 Event = dict[str, Any]
 _KEY = ("unkai", "feed")
 
+# What set the current work going ("sqs orders", "POST /prod/questions", "Invoke"...): set by
+# whoever starts work for someone else, read by the publishers of ``lambda.invoke`` and the
+# like. A context variable, so it follows the work through awaits and into tasks it starts.
+TRIGGER: contextvars.ContextVar[str] = contextvars.ContextVar("unkai_trigger", default="")
+
+
+def triggered_by(label: str) -> contextvars.Token:
+    """Mark the current task's work as caused by ``label``; returns the token to reset it."""
+    return TRIGGER.set(label)
+
 
 class Feed:
     def __init__(self, clock: "Clock", signals: "Signals", size: int = 10_000) -> None:
@@ -41,7 +52,8 @@ class Feed:
     def publish(self, kind: str, **fields: Any) -> Event:
         """Record that ``kind`` happened; wakes every waiting reader."""
         self.last_id += 1
-        event = {"id": self.last_id, "time": self.clock.now(), "kind": kind, **fields}
+        event = {"id": self.last_id, "time": self.clock.now(), "kind": kind,
+                 **{k: v for k, v in fields.items() if v is not None}}
         self.events.append(event)
         for subscriber in self._subscribers:
             try:

@@ -237,3 +237,7 @@ async def _when_started(server: uvicorn.Server, cloud: Cloud, config: Config,
     lines.append("  Ctrl-C to stop")
     announce("\n".join(lines))
     sys.stdout.flush()
+    if config.activity != "off":
+        from unkai.terminal import Terminal
+
+        cloud.feed.subscribe(Terminal(sys.stdout, config.activity))

@@ -63,6 +63,8 @@ def _dead_letter(cloud: "Cloud", target: dict[str, Any], payload: str, source: s
     dlq_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
     sqs = cloud.services.get("sqs")
     dlq = sqs.queue_by_arn(dlq_arn) if sqs and dlq_arn else None
+    cloud.feed.publish("delivery.failed", source=source, target=target.get("Arn"), error_code=code,
+                       error_message=message, dlq=dlq.name if dlq else None)
     if dlq is None:
         log.warning("%s target %s failed (%s: %s); no dead-letter queue, the event is dropped",
                     source, target.get("Arn"), code, message)

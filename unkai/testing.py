@@ -144,6 +144,11 @@ class UnkaiServer:
             raise AssertionError(f"unkai still has pending work after {timeout}s: {result['pending']}")
         return result
 
+    def reset(self, empty: bool = False) -> dict:
+        """Back to the state the server had once ready (its stack deployed, no data): what
+        ``unkai_clean`` does before each test. ``empty``: no stack either."""
+        return self.post("/_unkai/reset" + ("?empty=1" if empty else ""))
+
     def mail(self) -> list[dict]:
         return self.get("/_unkai/mail")
 
@@ -195,3 +200,11 @@ def unkai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnkaiServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def unkai_clean(unkai: UnkaiServer) -> UnkaiServer:
+    """The session's unkai, reset before this test: nothing an earlier test made is left
+    (a few ms; override ``unkai`` in a conftest.py to start yours with a template)."""
+    unkai.reset()
+    return unkai

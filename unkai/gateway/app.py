@@ -71,7 +71,7 @@ class Gateway:
                     return
 
     async def handle(self, request: Request) -> Response:
-        if request.raw_path.startswith("/_unkai/"):
+        if request.raw_path.startswith(("/_unkai/", "/moto-api/")):  # moto's reset, for moto-style suites
             return await self.internal.handle(request)
         for predicate, handler in self.mounts:
             if predicate(request):

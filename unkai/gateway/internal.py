@@ -33,6 +33,8 @@ class InternalRoutes:
         self.route("POST", r"/_unkai/clock/advance", self.clock_advance)
         self.route("POST", r"/_unkai/drain", self.drain)
         self.route("GET", r"/_unkai/feed", self.feed)
+        self.route("POST", r"/_unkai/reset", self.reset)
+        self.route("*", r"/moto-api/reset", self.moto_reset)
 
     def route(self, method: str, pattern: str, handler: RouteHandler) -> None:
         """Add an endpoint; ``method`` ``*`` matches any. Earlier routes win."""
@@ -136,3 +138,16 @@ class InternalRoutes:
         feed = self.cloud.feed
         events = await feed.wait(after, wait, kinds) if wait else feed.since(after, kinds)
         return Response.json({"events": events, "last": feed.last_id})
+
+    async def reset(self, request: Request, m: re.Match) -> Response:
+        """Back to the state unkai reached once ready (``?empty=1``: no state at all)."""
+        empty = request.query_dict().get("empty", "") not in ("", "0", "false")
+        ms = await self.cloud.resetter.reset(empty)
+        return Response.json({"reset": True, "empty": empty, "ms": round(ms, 2)})
+
+    async def moto_reset(self, request: Request, m: re.Match) -> Response:
+        """moto server's ``POST /moto-api/reset``, answered as moto answers it."""
+        if request.method != "POST":
+            return Response.json({"Error": "Need to POST to reset Moto"}, 400)
+        await self.cloud.resetter.reset()
+        return Response.json({"status": "ok"})

@@ -17,6 +17,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from unkai.feed import triggered_by
 from unkai.pollers.poller import Poller
 from unkai.protocol import ServiceError
 from unkai.protocol.values import iso8601
@@ -203,6 +204,7 @@ class StreamPoller(Poller):
     async def _invoke(self, batch: list[dict]) -> Any:
         event = {"Records": [lambda_record(r, self.arn) for r in batch]}
         payload = json.dumps(event, default=_json_default).encode()
+        triggered_by(f"dynamodb stream {self.arn.split(':table/', 1)[-1].split('/', 1)[0]}")
         try:
             result = await self.mappings.service.invoke(self.config["FunctionArn"], payload, region=self.region,
                                                         account=self.account, wait_for_slot=True)

@@ -10,6 +10,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from unkai.feed import triggered_by
 from unkai.pollers.poller import Poller
 from unkai.protocol import ServiceError
 from unkai.runtime.pool import DEFAULT_MAX_ENVIRONMENTS
@@ -143,6 +144,7 @@ class QueuePoller(Poller):
             return
         payload = json.dumps({"Records": records}).encode()
         service = self.mappings.service
+        triggered_by(f"sqs {self.arn.rsplit(':', 1)[-1]}")
         try:
             result = await service.invoke(self.config["FunctionArn"], payload, region=self.region, account=self.account,
                                           wait_for_slot=True)

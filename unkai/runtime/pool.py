@@ -96,6 +96,9 @@ class Runtime:
         self.busy += 1
         try:
             outcome = await env.invoke(request_id, payload, invoked_arn, client_context, cold=cold)
+        except asyncio.CancelledError:  # the worker may still be running it: never hand it the next event
+            env.kill()
+            raise
         finally:
             self.busy -= 1
             self._release(pool, env)

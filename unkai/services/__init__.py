@@ -111,6 +111,15 @@ class Service:
     async def stop(self) -> None:
         """Stop background work."""
 
+    async def pausing(self) -> None:
+        """A reset is about to replace the store: stop background work that writes to it
+        (pollers, timers, tasks); ``resetting`` restarts it."""
+
+    async def resetting(self) -> None:
+        """The store was just put back to a snapshot (``POST /_unkai/reset``): forget every
+        in-memory cache derived from it and restart what ``pausing`` stopped. A service
+        that caches rows must implement this, or it serves state from before the reset."""
+
     def handler(self, operation: str) -> Any:
         return getattr(self, _snake(operation), None)
 

@@ -89,6 +89,7 @@ class StackRunner:
                 if not outcome.changed and not outcome.failed:
                     say(f"unkai: stack {self.stack_name}: no changes")
                     continue
+                self.cloud.resetter.take()  # a reset now returns to the re-applied stack
                 say(f"unkai: stack {self.stack_name} {outcome.stack.status}: {len(outcome.created)} created, "
                     f"{len(outcome.updated)} updated, {len(outcome.deleted)} deleted")
                 for line in self.output_lines():

@@ -5,9 +5,11 @@ HTTP or WebSocket request handling."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
+from unkai.feed import TRIGGER, triggered_by
 from unkai.gateway.app import Gateway
 from unkai.http import ClientDisconnected, Request, Response
 from unkai.services.apigateway import http_requests, rest_requests, urls
@@ -175,9 +177,19 @@ class DataPlane:
         except ClientDisconnected:
             raise
         call = self._call(request, target, body, request_id)
-        if target.kind == "restapi":
-            return await self.rest.handle(call, st)
-        return await self.http.handle(call, st)
+        started = time.perf_counter()
+        label = f"{request.method} {raw_path}"
+        token = triggered_by(label)
+        status = 500
+        try:
+            response = await (self.rest.handle(call, st) if target.kind == "restapi" else self.http.handle(call, st))
+            status = response.status
+            return response
+        finally:
+            TRIGGER.reset(token)
+            self.cloud.feed.publish(
+                "apigateway.request", api_id=api_id, stage=target.stage, method=request.method, path=raw_path,
+                status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2), request_id=request_id)
 
     def _call(self, request: Request, target: Target, body: bytes, request_id: str) -> Call:
         from urllib.parse import parse_qsl, unquote

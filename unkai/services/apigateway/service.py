@@ -32,6 +32,16 @@ class ApiGateway(Service):
         if self.dataplane is not None:
             await self.dataplane.stop()
 
+    async def pausing(self) -> None:
+        if self.dataplane is not None:
+            await self.dataplane.websockets.close_all()
+
+    async def resetting(self) -> None:
+        self.docs.generation += 1  # the data plane recompiles every API from the restored rows
+        if self.dataplane is not None:
+            self.dataplane.limits.buckets.clear()
+            self.dataplane.authorizers.cache.clear()
+
     def banner(self) -> list[str]:
         return self.dataplane.banner() if self.dataplane else []
 

@@ -11,6 +11,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from unkai.feed import triggered_by
 from unkai.protocol import ServiceError
 from unkai.protocol.values import iso8601
 from unkai.runtime.pool import DEFAULT_MAX_ENVIRONMENTS
@@ -125,6 +126,7 @@ class AsyncInvocations:
                 with self.store.transaction():
                     self._fail(rid, target, settings, payload, request_id, attempts, None, "EventAgeExceeded")
                 return
+            triggered_by(f"{source} (async)" if source else "async Invoke")
             try:
                 result = await self.service.run(target, payload.encode(), request_id=request_id)
             except ServiceError as exc:  # the event is not valid JSON, or the like: not retryable
@@ -145,6 +147,9 @@ class AsyncInvocations:
                 if attempts <= max_retries and self.clock.now() + delay - created <= max_age:
                     self.store.execute("UPDATE lambda_async SET attempts=?, due=? WHERE id=?",
                                        (attempts, self.clock.now() + delay, rid))
+                    self.service.cloud.feed.publish(
+                        "lambda.async_retry", function=target.name, request_id=request_id, attempt=attempts,
+                        of=max_retries, delay_s=delay, error_type=result.error_type)
                     return
                 condition = "RetriesExhausted" if attempts > max_retries else "EventAgeExceeded"
                 self._fail(rid, target, settings, payload, request_id, attempts, result, condition)
@@ -157,6 +162,9 @@ class AsyncInvocations:
         """The event is given up on: to the dead-letter queue and the OnFailure destination."""
         self.store.execute("DELETE FROM lambda_async WHERE id=?", (rid,))
         dlq = (target.config.get("DeadLetterConfig") or {}).get("TargetArn")
+        dest = ((settings.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        self.service.cloud.feed.publish("lambda.async_failed", function=target.name, request_id=request_id,
+                                        condition=condition, attempts=attempts, dlq=dlq, destination=dest)
         if dlq:
             message = ""
             if result is not None:

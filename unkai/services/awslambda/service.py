@@ -11,10 +11,12 @@ import asyncio
 import base64
 import json
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from unkai.feed import TRIGGER, triggered_by
 from unkai.protocol import ServiceError
 from unkai.runtime import EnvironmentSpec, Runtime
 from unkai.services import RequestContext, Service
@@ -160,6 +162,17 @@ class Lambda(Service):
             await self.mappings.stop()
         await self.asynchronous.stop()
         self.runtime.close()
+
+    async def pausing(self) -> None:
+        if self.mappings is not None:
+            await self.mappings.stop()
+        await self.asynchronous.stop()
+
+    async def resetting(self) -> None:
+        self._targets.clear()  # warm environments stay: code changes are noticed per invoke
+        self.asynchronous.start()
+        if self.mappings is not None:
+            self.mappings.start()
 
     def pending(self) -> dict[str, int]:
         found = {"invocations": self.runtime.busy}
@@ -934,13 +947,16 @@ class Lambda(Service):
             "lambda.invoke", function=target.config.get("FunctionName"), arn=target.arn, version=target.version,
             request_id=request_id, status="error" if outcome.failed else "ok", error_type=outcome.error_type,
             duration_ms=round(outcome.duration_ms, 2), cold=outcome.init_ms is not None,
-            max_memory_mb=outcome.max_memory_mb)
+            max_memory_mb=outcome.max_memory_mb, trigger=TRIGGER.get() or None,
+            **(_error_fields(outcome.payload) if outcome.failed else {}))
         if log_type == "Tail":
             result.log_result = base64.b64encode(outcome.log_text.encode()[-4096:]).decode()
         return result
 
     async def invoke_api(self, ctx: RequestContext, params: dict) -> dict:
         payload = params.get("Payload") or b""
+        if not TRIGGER.get():
+            triggered_by("Invoke API")
         client_context = None
         if params.get("ClientContext"):
             try:
@@ -1003,3 +1019,23 @@ def _function_error(request_id: str, target: Target, error_type: str, message: s
     body = json.dumps({"errorType": error_type, "errorMessage": message}).encode()
     return InvokeResult(200, body, "Unhandled", executed_version=target.version, request_id=request_id,
                         error_type=error_type)
+
+
+def _error_fields(payload: bytes) -> dict[str, Any]:
+    """What the terminal shows of a failed invocation: the message and where it was raised
+    (the innermost frame of the handler's stack trace, as ``file:line``)."""
+    try:
+        error = json.loads(payload)
+    except ValueError:
+        return {}
+    if not isinstance(error, dict):
+        return {}
+    stack = [str(line) for line in error.get("stackTrace") or []]
+    where = None
+    for line in reversed(stack):
+        m = re.search(r'File "([^"]+)", line (\d+)', line)
+        if m:
+            where = f"{re.sub(r'^.*/lambda/code/[0-9a-f]+/', '', m[1])}:{m[2]}"  # relative to the code
+            break
+    return {"error_message": str(error.get("errorMessage") or "")[:2000], "location": where,
+            "stack": stack[-20:] or None}

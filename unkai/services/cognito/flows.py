@@ -177,7 +177,8 @@ class Flows:
         await triggers.run(self.cloud, pool, "PostAuthentication", "PostAuthentication_Authentication",
                            user.username, {"userAttributes": self._attributes(user), "newDeviceUsed": False,
                                            "clientMetadata": metadata}, {}, client.id)
-        self.cloud.feed.publish("cognito-idp.sign-in", pool=pool.id, client=client.id, username=user.username)
+        self.cloud.feed.publish("cognito.sign_in", pool=pool.id, client=client.id, username=user.username,
+                                source=source)
         return {"ChallengeParameters": {}, "AuthenticationResult": result}
 
     async def issue(self, pool: Pool, client: Client, user: User, metadata: dict, source: str, auth_time: int,

@@ -96,4 +96,5 @@ def deliver(cloud: "Cloud", pool: Pool, dest: tuple[str, str, str] | None, messa
         cloud.mailbox.deliver(source, [dest[0]], subject, email)
     else:
         cloud.mailbox.deliver(source, [dest[0]], "SMS message", sms)
-    cloud.feed.publish("cognito-idp.message", pool=pool.id, medium=dest[1], to=dest[0])
+    cloud.store.after_commit(lambda: cloud.feed.publish("cognito.message", pool=pool.id, medium=dest[1],
+                                                        to=dest[0], subject=subject))

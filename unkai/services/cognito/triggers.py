@@ -15,6 +15,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from unkai.feed import TRIGGER, triggered_by
 from unkai.protocol import ServiceError
 from unkai.services.cognito import errors
 from unkai.services.cognito.pools import Pool
@@ -52,11 +53,14 @@ async def run(cloud: "Cloud", pool: Pool, trigger: str, source: str, username: s
              "userName": username, "callerContext": {"awsSdkVersion": "aws-sdk-unknown-unknown",
                                                      "clientId": client_id or "CLIENT_ID_NOT_APPLICABLE"},
              "request": request, "response": response if response is not None else {}}
+    mark = triggered_by(f"cognito {source}")
     try:
         result = await cloud.service("lambda").invoke(arn, json.dumps(event).encode(), region=pool.region)
     except ServiceError as exc:
         log.warning("trigger %s of %s could not run %s: %s", trigger, pool.id, arn, exc.message)
         raise errors.unexpected_lambda(f"{NAMES[trigger]} invocation failed due to error {exc.code}.") from None
+    finally:
+        TRIGGER.reset(mark)
     try:
         answer = json.loads(result.payload or b"null")
     except ValueError:

@@ -37,6 +37,15 @@ class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, 
     async def stop(self) -> None:
         self.ttl.stop()
 
+    async def pausing(self) -> None:
+        self.ttl.stop()
+
+    async def resetting(self) -> None:
+        self._pending = None
+        self._clear()
+        self.items._counts.clear()
+        self.ttl.start()
+
     # -- template resources -------------------------------------------------------
 
     def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str,

@@ -113,6 +113,12 @@ class Events(Service):
             timer.cancel()
         self._timers.clear()
 
+    async def pausing(self) -> None:
+        await self.stop()
+
+    async def resetting(self) -> None:
+        await self.start()
+
     # -- rules --------------------------------------------------------------------
 
     def _rule(self, ctx: RequestContext, name: str, bus: str) -> Rule:

@@ -76,6 +76,9 @@ class Logs(Service):
         super().__init__(cloud)
         self._streams: dict[tuple[str, str, str, str], int] = {}
 
+    async def resetting(self) -> None:
+        self._streams.clear()
+
     async def start(self) -> None:
         gateway = getattr(self.cloud, "gateway", None)
         if gateway is not None:

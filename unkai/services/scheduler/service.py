@@ -107,6 +107,12 @@ class Scheduler(Service):
             timer.cancel()
         self._timers.clear()
 
+    async def pausing(self) -> None:
+        await self.stop()
+
+    async def resetting(self) -> None:
+        await self.start()
+
     # -- groups -------------------------------------------------------------------
 
     def _group_exists(self, ctx: Any, name: str) -> bool:

@@ -223,6 +223,9 @@ class SNS(Service):
     async def stop(self) -> None:
         await self.delivery.stop()
 
+    async def resetting(self) -> None:
+        self._resume_caching()
+
     def param_error(self, error: ParamError, protocol: str) -> ServiceError:
         if error.kind == "missing":
             return ServiceError("ValidationError", f"1 validation error detected: Value null at '{_camel(error.name)}' "
@@ -865,6 +868,8 @@ class SNS(Service):
     def dead_letter(self, sub: Subscription, body: str, attributes: dict | None, group: str | None = None,
                     dedup: str | None = None) -> bool:
         """Put an undeliverable message in the subscription's DLQ, if it has one (in this transaction)."""
+        self.cloud.feed.publish("delivery.failed", source="sns", target=sub.endpoint, subscription=sub.arn,
+                                dlq=sub.dead_letter or None)
         if not sub.dead_letter:
             log.info("sns: dropped a message for %s (no dead-letter queue)", sub.arn)
             return False

@@ -123,6 +123,16 @@ class SQS(Service):
     async def stop(self) -> None:
         self.moves.stop()
 
+    async def pausing(self) -> None:
+        self.moves.stop()
+        self.moves.running.clear()
+
+    async def resetting(self) -> None:
+        self._queues.clear()
+        self._url_keys.clear()
+        self._receive_attempts.clear()
+        self.moves.resume()
+
     def param_error(self, error: ParamError, protocol: str) -> ServiceError:
         if error.kind == "missing":
             return missing(error.name)
@@ -613,6 +623,8 @@ class SQS(Service):
              self.clock.now() + dlq.attr_int("MessageRetentionPeriod"), rowid))
         qid = dlq.id
         self.store.after_commit(lambda: self.signals.notify(("sqs", qid)))
+        self.store.after_commit(lambda: self.cloud.feed.publish(
+            "sqs.dlq", queue=queue.name, dlq=dlq.name, max_receive_count=(queue.redrive or ("", 0))[1]))
 
     # -- deleting and visibility --------------------------------------------------
 

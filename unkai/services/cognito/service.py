@@ -48,6 +48,9 @@ class CognitoIdp(Admin, Accounts, resources.Resources, Service):
     async def start(self) -> None:
         tokens.mount(self.cloud, self.keys)
 
+    async def resetting(self) -> None:
+        self.keys.clear()
+
     def param_error(self, error: Any, protocol: str) -> ServiceError:
         if error.kind == "missing":
             return errors.invalid(f"1 validation error detected: Value null at '{_camel(error.name)}' failed to "

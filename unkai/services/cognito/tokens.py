@@ -60,6 +60,10 @@ class Keys:
                            "VALUES(?,?,?,?)", (pool_id, kid, json.dumps(jwk), sealed))
         self._cache[pool_id] = (kid, key)
 
+    def clear(self) -> None:
+        """Forget every cached key (the store was put back to a snapshot)."""
+        self._cache.clear()
+
     def forget(self, pool_id: str) -> None:
         self._cache.pop(pool_id, None)
 

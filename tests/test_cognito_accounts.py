@@ -1,6 +1,8 @@
 """What end users do themselves: sign up and confirm with the code mailed to the local
 mailbox, reset a forgotten password, change and verify their attributes, change their
-password, with AWS's errors for wrong, replayed and expired codes."""
+password, with AWS's errors for wrong, replayed and expired codes; and the Lambda
+triggers that change what those operations do. Codes expire on the clock, which this
+module moves, so it has its own unkai."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import uuid
 
 import pytest
 from botocore.exceptions import ClientError
+from lambda_code import deploy, private_server
 
 PASSWORD = "Passw0rd!"
+unkai = private_server("cognito-accounts")
 
 
 def code(exc: pytest.ExceptionInfo) -> str:
@@ -122,3 +126,74 @@ def test_users_change_their_attributes_and_passwords_with_their_access_token(unk
     with pytest.raises(ClientError) as exc:
         idp.get_user(AccessToken=token)
     assert code(exc) == "NotAuthorizedException"
+
+
+TRIGGERS = """
+def handler(event, context):
+    source, request, response = event["triggerSource"], event["request"], event["response"]
+    if source == "PreSignUp_SignUp":
+        if request["userAttributes"].get("email", "").endswith("@blocked.example"):
+            raise Exception("Invalid email domain")
+        response["autoConfirmUser"] = True
+        response["autoVerifyEmail"] = True
+    elif source == "CustomMessage_ForgotPassword":
+        response["emailSubject"] = "Reset your password"
+        response["emailMessage"] = "Hello " + event["userName"] + ", your code is " + request["codeParameter"]
+    elif source.startswith("TokenGeneration_"):
+        response["claimsOverrideDetails"] = {"claimsToAddOrOverride": {"tenant": "acme"},
+                                             "claimsToSuppress": ["email"]}
+    elif source == "DefineAuthChallenge_Authentication":
+        session = request["session"]
+        response["issueTokens"] = bool(session) and session[-1]["challengeResult"]
+        response["failAuthentication"] = len(session) >= 2 and not session[-1]["challengeResult"]
+        response["challengeName"] = "CUSTOM_CHALLENGE"
+    elif source == "CreateAuthChallenge_Authentication":
+        response["publicChallengeParameters"] = {"question": "2 + 2"}
+        response["privateChallengeParameters"] = {"answer": "4"}
+    elif source == "VerifyAuthChallengeResponse_Authentication":
+        response["answerCorrect"] = request["challengeAnswer"] == request["privateChallengeParameters"]["answer"]
+    return event
+"""
+
+
+@pytest.fixture(scope="module")
+def triggered(unkai, idp):
+    arn = unkai.client("lambda").get_function(FunctionName=deploy(unkai.client("lambda"), TRIGGERS))[
+        "Configuration"]["FunctionArn"]
+    config = {name: arn for name in ("PreSignUp", "CustomMessage", "PreTokenGeneration", "DefineAuthChallenge",
+                                     "CreateAuthChallenge", "VerifyAuthChallengeResponse")}
+    pool = idp.create_user_pool(PoolName="triggered", LambdaConfig=config,
+                                AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+    client = idp.create_user_pool_client(UserPoolId=pool, ClientName="app", ExplicitAuthFlows=[
+        "ALLOW_USER_PASSWORD_AUTH", "ALLOW_CUSTOM_AUTH"])["UserPoolClient"]["ClientId"]
+    return pool, client
+
+
+def test_triggers_decide_sign_up_messages_tokens_and_custom_challenges(unkai, idp, triggered):
+    import jwt
+
+    pool, client = triggered
+    with pytest.raises(ClientError) as exc:
+        idp.sign_up(ClientId=client, Username="eve", Password=PASSWORD,
+                    UserAttributes=[{"Name": "email", "Value": "eve@blocked.example"}])
+    assert code(exc) == "UserLambdaValidationException"
+    assert exc.value.response["Error"]["Message"] == "PreSignUp failed with error Invalid email domain."
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+    assert idp.sign_up(ClientId=client, Username="dan", Password=PASSWORD,
+                       UserAttributes=[{"Name": "email", "Value": email}])["UserConfirmed"] is True
+    tokens = sign_in(idp, client, "dan")["AuthenticationResult"]
+    claims = jwt.decode(tokens["IdToken"], options={"verify_signature": False})
+    assert claims["tenant"] == "acme" and "email" not in claims and claims["email_verified"] is True
+    idp.forgot_password(ClientId=client, Username="dan")
+    mail = [m for m in unkai.mail() if email in json.dumps(m)][-1]
+    assert mail["subject"] == "Reset your password" and "Hello dan, your code is" in json.dumps(mail)
+    started = idp.initiate_auth(ClientId=client, AuthFlow="CUSTOM_AUTH", AuthParameters={"USERNAME": "dan"})
+    assert started["ChallengeName"] == "CUSTOM_CHALLENGE"
+    assert started["ChallengeParameters"]["question"] == "2 + 2"
+    again = idp.respond_to_auth_challenge(ClientId=client, ChallengeName="CUSTOM_CHALLENGE",
+                                          Session=started["Session"],
+                                          ChallengeResponses={"USERNAME": "dan", "ANSWER": "5"})
+    assert again["ChallengeName"] == "CUSTOM_CHALLENGE"
+    done = idp.respond_to_auth_challenge(ClientId=client, ChallengeName="CUSTOM_CHALLENGE", Session=again["Session"],
+                                         ChallengeResponses={"USERNAME": "dan", "ANSWER": "4"})
+    assert done["AuthenticationResult"]["IdToken"]

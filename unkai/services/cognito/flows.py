@@ -182,19 +182,26 @@ class Flows:
         return {"ChallengeParameters": {}, "AuthenticationResult": result}
 
     async def issue(self, pool: Pool, client: Client, user: User, metadata: dict, source: str, auth_time: int,
-                    origin_jti: str | None) -> dict:
-        """ID and access tokens (and a refresh token for a new sign-in), after PreTokenGeneration."""
+                    origin_jti: str | None, scope: str | None = None, nonce: str | None = None) -> dict:
+        """ID and access tokens (and a refresh token for a new sign-in), after PreTokenGeneration.
+        ``scope`` (the OAuth endpoints') replaces the API's aws.cognito.signin.user.admin and
+        adds the ID token's ``at_hash`` (and ``nonce``), as the hosted UI's tokens have."""
         now = int(self.clock.now())
         new_session = origin_jti is None
         origin_jti = origin_jti or str(uuid.uuid4())
         event_id = str(uuid.uuid4())
         groups = self.pools.groups_of(user.id, pool.id)
         id_claims = tokens.id_claims(pool, client, user, groups, auth_time, origin_jti, event_id, now)
-        access = tokens.access_claims(pool, client, user, groups, auth_time, origin_jti, event_id, now)
+        access = tokens.access_claims(pool, client, user, groups, auth_time, origin_jti, event_id, now,
+                                      **({"scope": scope} if scope else {}))
         await self._pre_token(pool, client, user, groups, metadata, source, id_claims, access)
-        result: dict[str, Any] = {"AccessToken": self.keys.sign(pool.id, access), "ExpiresIn":
-                                  client.validity("access"), "TokenType": "Bearer",
-                                  "IdToken": self.keys.sign(pool.id, id_claims)}
+        access_token = self.keys.sign(pool.id, access)
+        if scope:
+            id_claims["at_hash"] = tokens.at_hash(access_token)
+            if nonce:
+                id_claims["nonce"] = nonce
+        result: dict[str, Any] = {"AccessToken": access_token, "ExpiresIn": client.validity("access"),
+                                  "TokenType": "Bearer", "IdToken": self.keys.sign(pool.id, id_claims)}
         if new_session:
             refresh = tokens.new_refresh_token()
             with self.store.transaction():
@@ -238,7 +245,13 @@ class Flows:
     # -- refresh --------------------------------------------------------------------
 
     async def _refresh(self, pool: Pool, client: Client, auth: dict, metadata: dict) -> dict:
-        token = auth.get("REFRESH_TOKEN") or ""
+        user, row = self.refresh_session(client, auth.get("REFRESH_TOKEN") or "")
+        self._check_secret(client, auth, [auth.get("USERNAME") or "", user.username, user.sub])
+        result = await self.issue(pool, client, user, metadata, "RefreshTokens", row[3], row[2])
+        return {"ChallengeParameters": {}, "AuthenticationResult": result}
+
+    def refresh_session(self, client: Client, token: str) -> tuple[User, tuple]:
+        """The user of a live refresh token of this client, and its row."""
         row = self.store.one("SELECT client_id, user_id, origin_jti, auth_time, expires, revoked FROM "
                              "cognito_refresh_tokens WHERE digest=?", (tokens.refresh_digest(token),))
         if row is None or row[0] != client.id or row[5] or row[4] <= self.clock.now():
@@ -246,11 +259,9 @@ class Flows:
         user = self.users.by_id(row[1])
         if user is None:
             raise errors.not_authorized("Invalid Refresh Token")
-        self._check_secret(client, auth, [auth.get("USERNAME") or "", user.username, user.sub])
         if not user.enabled:
             raise errors.not_authorized("User is disabled.")
-        result = await self.issue(pool, client, user, metadata, "RefreshTokens", row[3], row[2])
-        return {"ChallengeParameters": {}, "AuthenticationResult": result}
+        return user, row
 
     # -- RespondToAuthChallenge ------------------------------------------------------------
 

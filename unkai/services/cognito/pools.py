@@ -122,7 +122,21 @@ MIGRATIONS = [
         public_jwk TEXT NOT NULL,
         private_key BLOB NOT NULL
     );
+    """,
+    # the OAuth endpoints' authorization codes (oauth.py)
     """
+CREATE TABLE cognito_auth_codes (
+    digest TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES cognito_users(id) ON DELETE CASCADE,
+    redirect_uri TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    challenge TEXT,
+    method TEXT,
+    nonce TEXT,
+    expires REAL NOT NULL
+);
+    """,
 ]
 
 # AWS's standard attributes, in DescribeUserPool's order, with their types.

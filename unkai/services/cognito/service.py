@@ -15,6 +15,7 @@ from unkai.services.cognito import errors, pools, resources, tokens, triggers
 from unkai.services.cognito.accounts import Accounts
 from unkai.services.cognito.admin import Admin
 from unkai.services.cognito.flows import Flows
+from unkai.services.cognito.oauth import OAuth
 from unkai.services.cognito.pools import Client, Pool, Pools
 from unkai.services.cognito.users import User, Users, check_password, validate_attributes
 
@@ -44,9 +45,11 @@ class CognitoIdp(Admin, Accounts, resources.Resources, Service):
         self.users = Users(self.store)
         self.keys = tokens.Keys(cloud)
         self.flows = Flows(self)
+        self.oauth = OAuth(self)
 
     async def start(self) -> None:
         tokens.mount(self.cloud, self.keys)
+        self.oauth.mount()
 
     async def resetting(self) -> None:
         self.keys.clear()

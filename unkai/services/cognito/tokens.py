@@ -137,6 +137,12 @@ def access_claims(pool: Pool, client: Client, user: User, groups: list[dict], au
     return claims
 
 
+def at_hash(access_token: str) -> str:
+    """OpenID Connect's at_hash: the left half of the access token's SHA-256, base64url."""
+    digest = hashlib.sha256(access_token.encode()).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def new_refresh_token() -> str:
     return REFRESH_PREFIX + secrets.token_urlsafe(48) + "." + secrets.token_urlsafe(16)
 

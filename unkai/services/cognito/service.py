@@ -84,9 +84,10 @@ class CognitoIdp(Admin, Accounts, resources.Resources, Service):
         if row is not None and row[0]:
             raise errors.not_authorized("Access Token has been revoked")
         user = self.users.find(pool, claims.get("username") or "")
-        if user is None or user.sub != claims.get("sub"):
-            raise errors.not_authorized("Access Token has been revoked") if user is None else \
-                errors.user_not_found()
+        if user is None:
+            raise errors.user_not_found()
+        if user.sub != claims.get("sub"):  # a new user under the old name
+            raise errors.not_authorized("Access Token has been revoked")
         if user.signed_out and float(claims.get("iat", 0)) <= user.signed_out:
             raise errors.not_authorized("Access Token has been revoked")
         if not user.enabled:

@@ -238,3 +238,37 @@ def test_list_users_filters_and_pages(idp, pool):
     with pytest.raises(ClientError) as exc:
         idp.list_users(UserPoolId=pool, Filter="email is everything")
     assert code(exc) == "InvalidParameterException"
+
+
+def test_malformed_sign_in_steps_are_refused_with_awss_errors(idp, pool, client):
+    confirmed_user(idp, pool)
+    start = idp.initiate_auth(ClientId=client, AuthFlow="USER_SRP_AUTH",
+                              AuthParameters={"USERNAME": "alice", "SRP_A": "0"})
+    params = start["ChallengeParameters"]
+    bad_answers = [
+        {"USERNAME": "alice", "TIMESTAMP": "Mon Jan 1 00:00:00 UTC 2026", "PASSWORD_CLAIM_SECRET_BLOCK": "!!",
+         "PASSWORD_CLAIM_SIGNATURE": "AAAA"},
+        {"USERNAME": "alice", "TIMESTAMP": "x", "PASSWORD_CLAIM_SECRET_BLOCK": params["SECRET_BLOCK"],
+         "PASSWORD_CLAIM_SIGNATURE": "not base64 ☃"},
+        {"USERNAME": "alice"},
+    ]
+    for answer in bad_answers:
+        with pytest.raises(ClientError) as exc:
+            idp.respond_to_auth_challenge(ClientId=client, ChallengeName="PASSWORD_VERIFIER",
+                                          ChallengeResponses=answer)
+        assert code(exc) in ("NotAuthorizedException", "InvalidParameterException")
+    for session in ("garbage" * 4, "A" * 400):
+        with pytest.raises(ClientError) as exc:
+            idp.respond_to_auth_challenge(ClientId=client, ChallengeName="NEW_PASSWORD_REQUIRED", Session=session,
+                                          ChallengeResponses={"USERNAME": "alice", "NEW_PASSWORD": PASSWORD})
+        assert code(exc) == "NotAuthorizedException"
+    with pytest.raises(ClientError) as exc:
+        idp.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "alice"})
+    assert code(exc) == "InvalidParameterException"
+    with pytest.raises(ClientError) as exc:
+        idp.admin_create_user(UserPoolId=pool, Username="u\u0000\U0001f600", UserAttributes=[
+            {"Name": "custom:nope", "Value": "x"}])
+    assert code(exc) == "InvalidParameterException"
+    with pytest.raises(ClientError) as exc:
+        idp.get_user(AccessToken="e30.e30.e30")
+    assert code(exc) == "NotAuthorizedException"

@@ -75,14 +75,20 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
 @click.option("--region", default=None, help="Region of the stack [default: AWS_REGION, AWS_DEFAULT_REGION or us-east-1].")
 @click.option("--access-key", envvar="UNKAI_ACCESS_KEY", default=None,
               help="With --secret-key: verify every request's signature against these credentials.")
-@click.option("--secret-key", envvar="UNKAI_SECRET_KEY", default=None)
+@click.option("--secret-key", envvar="UNKAI_SECRET_KEY", default=None,
+              help="@FILE reads it from FILE, - asks for it (a literal value shows in `ps`; "
+                   "UNKAI_SECRET_KEY works too).")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also answer to this Host name (*.example.com for a whole domain); repeatable.")
+@click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
+              help="Let browser pages from this origin (http://example.com:8080) call the AWS APIs; repeatable.")
 @overrides_option
 @stack_name_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures of what happens (not every invocation).")
 @click.option("-v", "--verbose", is_flag=True, help="Print everything that happens, with handlers' stack traces.")
 def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
-       access_key: str | None, secret_key: str | None, parameter_overrides: tuple[str, ...],
-       stack_name: str | None, quiet: bool, verbose: bool) -> None:
+       access_key: str | None, secret_key: str | None, allow_hosts: tuple[str, ...], allow_origins: tuple[str, ...],
+       parameter_overrides: tuple[str, ...], stack_name: str | None, quiet: bool, verbose: bool) -> None:
     """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too.
 
     While it runs, one line per thing that happens (invocations, API requests, retries,
@@ -91,8 +97,9 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
 
     config = Config(
         state_dir=state_dir, host=host, port=port, region=region or default_region(), ephemeral=ephemeral,
-        access_key=access_key, secret_key=secret_key, template=template,
+        access_key=access_key, secret_key=_secret(secret_key), template=template,
         parameter_overrides=_overrides(parameter_overrides), stack_name=stack_name,
+        allow_hosts=list(allow_hosts), allow_origins=list(allow_origins),
         activity="verbose" if verbose else "quiet" if quiet else "normal",
     )
     try:
@@ -123,20 +130,43 @@ def validate(template: Path, region: str | None, parameter_overrides: tuple[str,
         click.echo(line)
 
 
+def _secret(value: str | None) -> str | None:
+    """``--secret-key``: ``@FILE`` reads the key from a file, ``-`` prompts for it, so it never
+    has to appear on a command line (where `ps` shows it to every user)."""
+    if value == "-":
+        return click.prompt("Secret access key", hide_input=True)
+    if value and value.startswith("@"):
+        try:
+            return Path(value[1:]).expanduser().read_text().strip()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {value[1:]}: {exc.strerror}", param_hint="--secret-key")
+    return value
+
+
+_control_token: dict[str, str] = {}
+
+
 def _endpoint(endpoint: str | None, state_dir: Path) -> str:
-    if endpoint:
-        return endpoint.rstrip("/")
+    import os
+
     from unkai.server import read_server_file
 
-    info = read_server_file(state_dir)
-    if info and "endpoint" in info:
+    info = read_server_file(state_dir) or {}
+    # With credentials configured, unkai's own endpoints want the token it wrote to its (owner-only) server file.
+    token = os.environ.get("UNKAI_TOKEN") or info.get("token")
+    if token:
+        _control_token["token"] = token
+    if endpoint:
+        return endpoint.rstrip("/")
+    if "endpoint" in info:
         return info["endpoint"]
     return f"http://127.0.0.1:{DEFAULT_PORT}"
 
 
 def _get(url: str, timeout: float = 30) -> Any:
+    headers = {"x-unkai-token": _control_token["token"]} if "token" in _control_token else {}
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         try:

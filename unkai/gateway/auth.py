@@ -68,6 +68,7 @@ def read_signature(request: Request) -> Signature | None:
 # -- verification -----------------------------------------------------------------------
 
 UNSIGNED = "UNSIGNED-PAYLOAD"
+MAX_SKEW = 900  # seconds a signed request is good for either side of its date (AWS: 15 minutes)
 MAX_PRESIGN = 604800
 _V2_SUBRESOURCES = frozenset((
     "accelerate", "acl", "cors", "defaultObjectAcl", "location", "logging", "partNumber", "policy",
@@ -104,6 +105,7 @@ _ERRORS = {
     },
 }
 _ERRORS["rest-json"] = {k: (c, m, 403) for k, (c, m, _) in _ERRORS["json"].items()}
+_ERRORS["cbor"] = _ERRORS["json"]
 
 
 def _fail(protocol: str, kind: str, message: str | None = None, **fields: str) -> Exception:
@@ -242,7 +244,12 @@ class Authorizer:
             amz_date = sig.amz_date or ""
         if not sig.date or not sig.region or not sig.service or not amz_date:
             raise _fail(route.protocol, "signature")
+        if sig.kind == "v4-header":
+            self._check_freshness(amz_date, route.protocol)
         payload = headers.get("x-amz-content-sha256")
+        if payload is not None and body is not None and payload != UNSIGNED \
+                and not payload.startswith("STREAMING-") and payload != hashlib.sha256(body).hexdigest():
+            raise _payload_mismatch(route.protocol, payload, body)
         if payload is None:
             if sig.kind == "v4-query" and route.service == "s3":
                 payload = UNSIGNED
@@ -267,6 +274,34 @@ class Authorizer:
                 "CanonicalRequest": canonical} if route.protocol == "rest-xml" else {}))
         if payload.startswith("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"):
             request.state["chunk_signer"] = ChunkSigner(key, amz_date, scope, sig.signature, route.protocol)
+
+    def _check_freshness(self, amz_date: str, protocol: str) -> None:
+        """A signed request is good for 15 minutes either side of its X-Amz-Date, as on AWS,
+        with unkai's clock advances counted (the client signed with the wall clock)."""
+        try:
+            signed = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+        except ValueError:
+            raise _fail(protocol, "signature") from None
+        now = self.clock.now()
+        # X-Amz-Date has whole seconds: an advance within that second may have come before or after
+        offsets = (self.clock.offset_at(signed), self.clock.offset_at(signed + 1))
+        if any(abs(now - (signed + offset)) <= MAX_SKEW for offset in offsets):
+            return
+        signed += offsets[0]
+        stamp = _iso_basic_epoch
+        if protocol == "rest-xml":
+            from unkai.protocol import ServiceError
+
+            raise ServiceError("RequestTimeTooSkewed", "The difference between the request time and the current "
+                               "time is too large.", status=403, RequestTime=amz_date, ServerTime=_iso(now),
+                               MaxAllowedSkewMilliseconds=str(MAX_SKEW * 1000))
+        if signed < now:
+            message = (f"Signature expired: {amz_date} is now earlier than {stamp(now - MAX_SKEW)} "
+                       f"({stamp(now)} - 15 min.)")
+        else:
+            message = (f"Signature not yet current: {amz_date} is still later than {stamp(now + MAX_SKEW)} "
+                       f"({stamp(now)} + 15 min.)")
+        raise _fail(protocol, "expired", message)
 
     def _verify_v2(self, request: Request, route: Any, sig: Signature) -> None:
         headers = request.headers
@@ -329,3 +364,18 @@ def _iso_basic(date: str | None) -> str:
         return email.utils.parsedate_to_datetime(date).astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     except (TypeError, ValueError):
         return ""
+
+
+def _iso_basic_epoch(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _payload_mismatch(protocol: str, claimed: str, body: bytes) -> Exception:
+    """The body is not the one that was signed (its x-amz-content-sha256 says otherwise)."""
+    from unkai.protocol import ServiceError
+
+    if protocol == "rest-xml":
+        return ServiceError("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not "
+                            "match what was computed.", status=400, ClientComputedContentSHA256=claimed,
+                            S3ComputedContentSHA256=hashlib.sha256(body).hexdigest())
+    return _fail(protocol, "signature")

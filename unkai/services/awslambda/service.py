@@ -856,6 +856,7 @@ class Lambda(Service):
             function_name=target.name, function_arn=target.arn, version=target.version,
             handler=config.get("Handler") or "", runtime=config.get("Runtime") or "python3.12",
             memory_mb=config.get("MemorySize") or 128, timeout=float(config.get("Timeout") or 3),
+            ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size") or 512),
             env=(config.get("Environment") or {}).get("Variables") or {},
             task_root=code["path"], extra_paths=[*(code.get("extra") or []), *self.layer_extra_paths(config)],
             layer_paths=self.layer_paths(config),

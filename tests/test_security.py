@@ -11,6 +11,7 @@ import os
 import stat
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import botocore.auth

@@ -82,12 +82,17 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
               help="Also answer to this Host name (*.example.com for a whole domain); repeatable.")
 @click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
               help="Let browser pages from this origin (http://example.com:8080) call the AWS APIs; repeatable.")
+@click.option("--enforce-iam", "enforce_iam", is_flag=False, flag_value="on", default=None,
+              type=click.Choice(["on", "log", "off"]),
+              help="Evaluate every request against its caller's IAM policies and deny as AWS would "
+                   "(--enforce-iam=log: only log what would be denied).")
 @overrides_option
 @stack_name_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures of what happens (not every invocation).")
 @click.option("-v", "--verbose", is_flag=True, help="Print everything that happens, with handlers' stack traces.")
 def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
        access_key: str | None, secret_key: str | None, allow_hosts: tuple[str, ...], allow_origins: tuple[str, ...],
+       enforce_iam: str | None,
        parameter_overrides: tuple[str, ...], stack_name: str | None, quiet: bool, verbose: bool) -> None:
     """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too.
 
@@ -101,6 +106,7 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
         parameter_overrides=_overrides(parameter_overrides), stack_name=stack_name,
         allow_hosts=list(allow_hosts), allow_origins=list(allow_origins),
         activity="verbose" if verbose else "quiet" if quiet else "normal",
+        enforce_iam="" if enforce_iam in (None, "off") else enforce_iam,
     )
     try:
         run(config)

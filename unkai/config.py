@@ -36,6 +36,7 @@ class Config:
     # With credentials configured, unkai's own endpoints need it (or a signed request).
     control_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     activity: str = "normal"  # what the terminal prints of the event feed: off, quiet, normal, verbose
+    enforce_iam: str = ""  # "on": deny as IAM would; "log": only report; "": off
 
     @property
     def endpoint(self) -> str:

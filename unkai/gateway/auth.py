@@ -86,6 +86,7 @@ _ERRORS = {
                       "you provided. Check your key and signing method.", 403),
         "missing": ("AccessDenied", "Access Denied", 403),
         "expired": ("AccessDenied", "Request has expired", 403),
+        "token-expired": ("ExpiredToken", "The provided token has expired.", 400),
     },
     "query": {
         "key": ("InvalidClientTokenId", "The security token included in the request is invalid.", 403),
@@ -94,6 +95,7 @@ _ERRORS = {
                       "documentation for details.", 403),
         "missing": ("MissingAuthenticationToken", "Request is missing Authentication Token", 403),
         "expired": ("SignatureDoesNotMatch", "Signature expired", 403),
+        "token-expired": ("ExpiredToken", "The security token included in the request is expired", 403),
     },
     "json": {
         "key": ("UnrecognizedClientException", "The security token included in the request is invalid.", 400),
@@ -102,6 +104,7 @@ _ERRORS = {
                       "service documentation for details.", 400),
         "missing": ("MissingAuthenticationTokenException", "Missing Authentication Token", 400),
         "expired": ("InvalidSignatureException", "Signature expired", 400),
+        "token-expired": ("ExpiredTokenException", "The security token included in the request is expired", 400),
     },
 }
 _ERRORS["rest-json"] = {k: (c, m, 403) for k, (c, m, _) in _ERRORS["json"].items()}
@@ -156,6 +159,10 @@ class Authorizer:
         self.config = config
         self.clock = clock
         self._first_seen: dict[str, float] = {}
+        # Credentials unkai issued besides the configured pair (IAM access keys, STS sessions,
+        # functions' role sessions): access key -> an object with secret, token, expires and
+        # active, or None. Set by the STS service.
+        self.credentials: Any = None
 
     def __call__(self, request: Request, route: Any, body: bytes | None) -> None:
         if request.state.get("internal"):  # made in-process by a service (API Gateway AWS integrations)
@@ -173,12 +180,23 @@ class Authorizer:
             self._check_v2_expiry(sig, protocol)
         if not verify:
             return
+        secret = self.config.secret_key
         if sig.access_key != self.config.access_key:
-            raise _fail(protocol, "key", **({"AWSAccessKeyId": sig.access_key} if protocol == "rest-xml" else {}))
+            found = self.credentials(sig.access_key) if self.credentials is not None else None
+            if found is None or not found.active:
+                raise _fail(protocol, "key", **({"AWSAccessKeyId": sig.access_key} if protocol == "rest-xml" else {}))
+            if found.token:
+                token = request.headers.get("x-amz-security-token") or \
+                    next((v for k, v in request.query if k.lower() == "x-amz-security-token"), "")
+                if not hmac.compare_digest(token, found.token):
+                    raise _fail(protocol, "key")
+            if found.expires is not None and self.clock.now() > found.expires:
+                raise _fail(protocol, "token-expired")
+            secret = found.secret
         if sig.kind.startswith("v4"):
-            self._verify_v4(request, route, sig, body)
+            self._verify_v4(request, route, sig, body, secret)
         else:
-            self._verify_v2(request, route, sig)
+            self._verify_v2(request, route, sig, secret)
 
     # -- presigned expiry -----------------------------------------------------------------
 
@@ -236,7 +254,7 @@ class Authorizer:
 
     # -- signatures ----------------------------------------------------------------------
 
-    def _verify_v4(self, request: Request, route: Any, sig: Signature, body: bytes | None) -> None:
+    def _verify_v4(self, request: Request, route: Any, sig: Signature, body: bytes | None, secret: str) -> None:
         headers = request.headers
         if sig.kind == "v4-header":
             amz_date = headers.get("x-amz-date") or _iso_basic(headers.get("date"))
@@ -266,7 +284,7 @@ class Authorizer:
             ";".join(sig.signed_headers or []), payload])
         scope = f"{sig.date}/{sig.region}/{sig.service}/aws4_request"
         to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-        key = signing_key(self.config.secret_key, sig.date, sig.region, sig.service)
+        key = signing_key(secret, sig.date, sig.region, sig.service)
         expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, sig.signature.lower()):
             raise _fail(route.protocol, "signature", **({
@@ -303,7 +321,7 @@ class Authorizer:
                        f"({stamp(now)} + 15 min.)")
         raise _fail(protocol, "expired", message)
 
-    def _verify_v2(self, request: Request, route: Any, sig: Signature) -> None:
+    def _verify_v2(self, request: Request, route: Any, sig: Signature, secret: str) -> None:
         headers = request.headers
         if sig.kind == "v2-header":
             date = "" if "x-amz-date" in headers else headers.get("date", "")
@@ -320,7 +338,7 @@ class Authorizer:
             resource += "?" + "&".join(text for _, text in sorted(sub, key=lambda s: s[0]))
         to_sign = "\n".join([request.method, headers.get("content-md5", ""), headers.get("content-type", ""), date,
                              *[f"{k}:{v}" for k, v in amz], resource])
-        expected = base64.b64encode(hmac.new(self.config.secret_key.encode(), to_sign.encode(),
+        expected = base64.b64encode(hmac.new(secret.encode(), to_sign.encode(),
                                              hashlib.sha1).digest()).decode()
         if not hmac.compare_digest(expected, sig.signature):
             raise _fail(route.protocol, "signature", **({

@@ -46,6 +46,7 @@ ACTIONS = {
 FREE = {("sts", "GetCallerIdentity"), ("sts", "GetSessionToken"), ("sts", "GetAccessKeyInfo"),
         ("sts", "AssumeRole"), ("sts", "AssumeRoleWithWebIdentity"), ("sts", "DecodeAuthorizationMessage"),
         ("sts", "GetFederationToken")}
+_DECISIONS: dict[tuple, policies.Decision] = {}
 _DENIED = {"query": ("AccessDenied", 403), "rest-xml": ("AccessDenied", 403), "json": ("AccessDeniedException", 400),
            "rest-json": ("AccessDeniedException", 403)}
 
@@ -231,9 +232,18 @@ def check(cloud: Any, ctx: Any, params: dict) -> None:
     context = context_of(ctx, caller, params)
     for resource in resources_of(cloud, ctx, params):
         text = _resource_policy(cloud, ctx, resource)
-        resource_policy = [policies.Compiled(policies.compile_text(text).statements, "resource:policy")] \
-            if text else None
-        decision = policies.evaluate(action, resource, context, identity, resource_policy, boundary, session)
+        # The same caller doing the same thing to the same resource gets the same answer until
+        # IAM (or that resource's policy) changes: decisions are cached on all of their inputs.
+        key = (iam.entities.generation, caller.principal_arn, caller.arn, caller.policy, action, resource, text,
+               json.dumps(context, sort_keys=True, default=str))
+        decision = _DECISIONS.get(key)
+        if decision is None:
+            resource_policy = [policies.Compiled(policies.compile_text(text).statements, "resource:policy")] \
+                if text else None
+            decision = policies.evaluate(action, resource, context, identity, resource_policy, boundary, session)
+            if len(_DECISIONS) > 4096:
+                _DECISIONS.clear()
+            _DECISIONS[key] = decision
         if decision.allowed:
             continue
         where = ""

@@ -70,7 +70,8 @@ class OAuth:
             return await self.handle(request, m["domain"], m["rest"], prefix)
 
         gateway.mount(by_host, serve_host)
-        gateway.internal.route("*", r"/_unkai/cognito/(?P<domain>[a-z0-9-]+)(?P<rest>/.*)", serve_path)
+        # the hosted UI and OAuth endpoints are public on AWS: any page may send the browser there
+        gateway.internal.route("*", r"/_unkai/cognito/(?P<domain>[a-z0-9-]+)(?P<rest>/.*)", serve_path, access="public")
 
     async def handle(self, request: Request, domain: str, path: str, prefix: str) -> Response:
         found = self.service.pools.domain(domain)

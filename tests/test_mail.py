@@ -73,3 +73,21 @@ def test_the_mail_endpoint_long_polls_for_newer_mail(unkai):
     poll.join(30)
     assert [m["to"] for m in got[0]] == [["poll@example.com"]]
     assert unkai.get(f"/_unkai/mail?after={got[0][0]['seq']}") == []
+
+
+def test_a_mail_ses_answered_for_survives_kill_9(tmp_path):
+    from unkai.testing import UnkaiServer
+
+    server = UnkaiServer(tmp_path / "state").start()
+    try:
+        ses = server.client("ses")
+        ses.verify_domain_identity(Domain="durable.example")
+        server.advance(61)
+        mid = ses.send_email(Source="a@durable.example", Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+                             Message={"Subject": {"Data": "kept"}, "Body": {"Text": {"Data": "still here"}}})["MessageId"]
+        server.kill()
+        server.start()
+        kept = server.mail_message(mid)
+        assert kept["subject"] == "kept" and kept["text"].strip() == "still here"
+    finally:
+        server.stop()

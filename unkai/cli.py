@@ -86,20 +86,29 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
               type=click.Choice(["on", "log", "off"]),
               help="Evaluate every request against its caller's IAM policies and deny as AWS would "
                    "(--enforce-iam=log: only log what would be denied).")
+@click.option("--ses-production", is_flag=True, default=False,
+              help="SES out of the sandbox in every region, as if production access were granted.")
+@click.option("--smtp-port", type=int, default=None, help="Serve SES's SMTP interface on this port (0: any free one).")
 @overrides_option
 @stack_name_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures of what happens (not every invocation).")
 @click.option("-v", "--verbose", is_flag=True, help="Print everything that happens, with handlers' stack traces.")
 def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
        access_key: str | None, secret_key: str | None, allow_hosts: tuple[str, ...], allow_origins: tuple[str, ...],
-       enforce_iam: str | None,
+       enforce_iam: str | None, ses_production: bool, smtp_port: int | None,
        parameter_overrides: tuple[str, ...], stack_name: str | None, quiet: bool, verbose: bool) -> None:
     """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too.
 
     While it runs, one line per thing that happens (invocations, API requests, retries,
     dead-letter moves) is printed; failures in red with where the handler raised."""
+    import os
+
     from unkai.server import AlreadyRunning, CannotListen, run
 
+    if ses_production:  # SES reads these (unkai/services/ses/identities.py, receiving.py)
+        os.environ["UNKAI_SES_PRODUCTION"] = "1"
+    if smtp_port is not None:
+        os.environ["UNKAI_SMTP_PORT"] = str(smtp_port)
     config = Config(
         state_dir=state_dir, host=host, port=port, region=region or default_region(), ephemeral=ephemeral,
         access_key=access_key, secret_key=_secret(secret_key), template=template,

@@ -125,6 +125,9 @@ class Subscriptions:
                 except ServiceError as exc:
                     log.warning("subscription %s of %s could not deliver to %s: %s", flt.name, group,
                                 flt.destination, exc.message)
+                except Exception:  # a broken destination never breaks the write that logs
+                    log.exception("subscription %s of %s failed delivering to %s", flt.name, group,
+                                  flt.destination)
 
     def _target(self, arn: str) -> str:
         """A destination ARN resolves to its target; other ARNs are targets themselves."""

@@ -23,7 +23,7 @@ SIG = ("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/{svc}/aws4_re
        "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64)
 # Operations that wait by design (long polls) get their wait forced to zero.
 WAIT_MEMBERS = {"WaitTimeSeconds"}
-NOT_FUZZED = {"s3": {"WriteGetObjectResponse", "SelectObjectContent"}}
+NOT_FUZZED = {"s3": {"WriteGetObjectResponse", "SelectObjectContent"}, "kinesis": {"SubscribeToShard"}}
 
 
 HTTP = httpx.Client(timeout=30)  # one client: building one per request costs more than the request
@@ -114,7 +114,8 @@ def _send(server, model, op, params) -> httpx.Response:
 
 
 FUZZED = ["sqs", "sns", "dynamodb", "dynamodbstreams", "s3", "lambda", "logs", "apigateway", "apigatewayv2",
-          "apigatewaymanagementapi", "cloudformation", "events", "scheduler", "ssm", "ses", "sesv2", "sts"]
+          "apigatewaymanagementapi", "cloudformation", "events", "scheduler", "ssm", "ses", "sesv2", "sts", "kinesis", "firehose",
+          "iam"]
 
 
 @pytest.mark.parametrize("name", FUZZED)
@@ -146,9 +147,10 @@ def _fuzz_service(server, name, data):
     method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"]),
     path=st.text(alphabet=string.printable.replace("?", "").replace("#", ""), max_size=40),
     target=st.one_of(st.none(), st.text(max_size=30), st.sampled_from(
-        ["AmazonSQS.SendMessage", "AmazonSQS.", ".SendMessage", "DynamoDB_20120810.PutItem", "AmazonSQS.ReceiveMessage"])),
+        ["AmazonSQS.SendMessage", "AmazonSQS.", ".SendMessage", "DynamoDB_20120810.PutItem", "AmazonSQS.ReceiveMessage",
+         "Kinesis_20131202.PutRecord"])),
     ctype=st.sampled_from(["application/x-amz-json-1.0", "application/x-www-form-urlencoded", "text/xml", "",
-                           "application/json", "multipart/form-data; boundary=x"]),
+                           "application/json", "multipart/form-data; boundary=x", "application/x-amz-cbor-1.1"]),
     body=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
                    st.sampled_from([b"{}", b"[]", b"null", b'{"QueueUrl": 5}', b"Action=SendMessage",
                                     b"Action=SendMessage&QueueUrl=%ZZ", b"<a><b>", b'<?xml version="1.0"?><!DOCTYPE x []><x/>',

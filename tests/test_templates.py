@@ -65,7 +65,7 @@ STACK = textwrap.dedent("""\
       Role:
         Type: AWS::IAM::Role
         Properties:
-          AssumeRolePolicyDocument: {}
+          AssumeRolePolicyDocument: {Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: "sts:AssumeRole"}]}
       Alarm:
         Type: AWS::CloudWatch::Alarm
         Properties:

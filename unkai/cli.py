@@ -74,7 +74,17 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
 @click.option("--region", default=None, help="Region of the stack [default: AWS_REGION, AWS_DEFAULT_REGION or us-east-1].")
 @click.option("--access-key", envvar="UNKAI_ACCESS_KEY", default=None,
               help="With --secret-key: verify every request's signature against these credentials.")
-@click.option("--secret-key", envvar="UNKAI_SECRET_KEY", default=None)
+@click.option("--secret-key", envvar="UNKAI_SECRET_KEY", default=None,
+              help="@FILE reads it from FILE, - asks for it (a literal value shows in `ps`; "
+                   "UNKAI_SECRET_KEY works too).")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also answer to this Host name (*.example.com for a whole domain); repeatable.")
+@click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
+              help="Let browser pages from this origin (http://example.com:8080) call the AWS APIs; repeatable.")
+@click.option("--enforce-iam", "enforce_iam", is_flag=False, flag_value="on", default=None,
+              type=click.Choice(["on", "log", "off"]),
+              help="Evaluate every request against its caller's IAM policies and deny as AWS would "
+                   "(--enforce-iam=log: only log what would be denied).")
 @overrides_option
 @stack_name_option
 @click.option("-t", "--template-file", "template_file", default=None, type=click.Path(exists=True, path_type=Path),
@@ -83,8 +93,10 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures of what happens (not every invocation).")
 @click.option("-v", "--verbose", is_flag=True, help="Print everything that happens, with handlers' stack traces.")
 def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
-       access_key: str | None, secret_key: str | None, parameter_overrides: tuple[str, ...],
-       stack_name: str | None, template_file: Path | None, no_template: bool, quiet: bool, verbose: bool) -> None:
+       access_key: str | None, secret_key: str | None, allow_hosts: tuple[str, ...], allow_origins: tuple[str, ...],
+       enforce_iam: str | None,
+       parameter_overrides: tuple[str, ...], stack_name: str | None, template_file: Path | None, no_template: bool,
+       quiet: bool, verbose: bool) -> None:
     """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too.
 
     While it runs, one line per thing that happens (invocations, API requests, retries,
@@ -100,9 +112,11 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
 
     config = Config(
         state_dir=state_dir, host=host, port=port, region=region or default_region(), ephemeral=ephemeral,
-        access_key=access_key, secret_key=secret_key, template=template,
+        access_key=access_key, secret_key=_secret(secret_key), template=template,
         parameter_overrides=_overrides(parameter_overrides), stack_name=stack_name,
+        allow_hosts=list(allow_hosts), allow_origins=list(allow_origins),
         activity="verbose" if verbose else "quiet" if quiet else "normal",
+        enforce_iam="" if enforce_iam in (None, "off") else enforce_iam,
     )
     try:
         run(config)
@@ -148,6 +162,17 @@ def validate(template: Path, region: str | None, parameter_overrides: tuple[str,
         click.echo(line)
 
 
+def _secret(value: str | None) -> str | None:
+    """``--secret-key``: ``@FILE`` reads the key from a file, ``-`` prompts for it, so it never
+    has to appear on a command line (where `ps` shows it to every user)."""
+    if value == "-":
+        return click.prompt("Secret access key", hide_input=True)
+    if value and value.startswith("@"):
+        try:
+            return Path(value[1:]).expanduser().read_text().strip()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {value[1:]}: {exc.strerror}", param_hint="--secret-key")
+    return value
 
 
 @main.command()

@@ -48,15 +48,22 @@ class Server:
     """A running unkai, as the CLI reaches it."""
 
     def __init__(self, endpoint: str | None, state_dir: Path) -> None:
+        from unkai.server import read_server_file
+
         self.state_dir = state_dir
         self.url, self.source = find_endpoint(endpoint, state_dir)
+        # With credentials configured, unkai's own endpoints want the control token it wrote
+        # to its (owner-only) server file.
+        self.token = os.environ.get("UNKAI_TOKEN") or (read_server_file(state_dir) or {}).get("token")
 
     def fail(self, message: str) -> None:
         click.echo(f"Error: {message} (unkai at {self.url}, from {self.source})", err=True)
         sys.exit(1)
 
     def request(self, path: str, method: str = "GET", timeout: float = 30) -> Any:
-        req = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        headers = {"x-unkai-token": self.token} if self.token else {}
+        req = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None,
+                                     headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return json.loads(resp.read())

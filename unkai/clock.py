@@ -12,6 +12,7 @@ import asyncio
 import bisect
 import heapq
 import itertools
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,8 @@ class Timer:
 
 class Clock:
     def __init__(self, offset: float = 0.0) -> None:
+        if not math.isfinite(offset) or offset < 0:  # a state dir broken by an older unkai: start over
+            offset = 0.0
         self.offset = offset
         self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
@@ -67,8 +70,8 @@ class Clock:
             timer.cancel()
 
     def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError("the clock only moves forward")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("the clock only moves forward, by a finite number of seconds")
         self.offset += seconds
         self._history.append((time.time(), self.offset))
         for listener in list(self._on_advance):

@@ -27,7 +27,7 @@ class Cloud:
 
         self.config = config
         self.store = store
-        self.clock = Clock(float(store.get_meta("clock_offset", "0") or 0))
+        self.clock = Clock(_offset(store.get_meta("clock_offset", "0")))
         self.clock.on_advance(self._save_offset)
         self.signals = Signals(self.clock)
         self.jobs = Jobs(store, self.clock, self.signals)
@@ -136,3 +136,11 @@ class Cloud:
             except Exception:  # keep stopping the rest
                 log.exception("error stopping %s", service.name)
         await self.jobs.stop()
+
+
+def _offset(saved: str | None) -> float:
+    """The saved clock offset; a value an older unkai let through (inf, nan) reads as 0."""
+    try:
+        return float(saved or 0)
+    except ValueError:
+        return 0.0

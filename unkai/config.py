@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,14 @@ class Config:
     template: Path | None = None
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     stack_name: str | None = None  # default: samconfig.toml's, else the template directory's name
+    # Host names besides loopback, *.localhost and AWS's that may reach unkai (``--allow-host``),
+    # and foreign browser origins allowed to call the AWS APIs (``--allow-origin``): docs/security.md.
+    allow_hosts: list[str] = field(default_factory=list)
+    allow_origins: list[str] = field(default_factory=list)
+    # With credentials configured, unkai's own endpoints need it (or a signed request).
+    control_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     activity: str = "normal"  # what the terminal prints of the event feed: off, quiet, normal, verbose
+    enforce_iam: str = ""  # "on": deny as IAM would; "log": only report; "": off
 
     @property
     def endpoint(self) -> str:

@@ -5,6 +5,7 @@ We speak raw ASGI underneath for speed; these classes only give the bytes a shap
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any
@@ -131,17 +132,25 @@ class Request:
         """Whether the body was never read (so it may still be on its way)."""
         return self._body is None and not self._consumed and self._receive is not None
 
-    async def body(self) -> bytes:
+    async def body(self, limit: int | None = None) -> bytes:
+        """The whole body; past ``limit`` bytes (counted as they arrive, chunked bodies too)
+        ``BodyTooLarge`` is raised and the rest is never held."""
         if self._body is None:
             chunks = []
             if not self._consumed and self._receive is not None:
                 self._consumed = True
                 more = True
+                size = 0
                 while more:  # no async generator: it costs more than a small body's whole read
                     chunk, more = await self._chunk()
                     if chunk:
+                        size += len(chunk)
+                        if limit is not None and size > limit:
+                            raise BodyTooLarge(limit)
                         chunks.append(chunk)
             self._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        elif limit is not None and len(self._body) > limit:
+            raise BodyTooLarge(limit)
         return self._body
 
     async def stream(self) -> AsyncIterator[bytes]:
@@ -159,6 +168,14 @@ class Request:
             if chunk:
                 yield chunk
 
+    async def disconnected(self) -> None:
+        """Return once the client has gone (for long-lived streamed answers; call it only
+        after the body has been read)."""
+        if self._receive is None:
+            await asyncio.Event().wait()
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+
     async def _chunk(self) -> tuple[bytes, bool]:
         """The next piece of the body, and whether more follows."""
         message = await self._receive()
@@ -169,6 +186,14 @@ class Request:
 
 class ClientDisconnected(Exception):
     """The client went away before the request body was complete."""
+
+
+class BodyTooLarge(Exception):
+    """A request body passed the reader's limit (``limit`` bytes)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is larger than {limit} bytes")
+        self.limit = limit
 
 
 class Response:

@@ -70,6 +70,6 @@ def _entry(entry_id: int, method: str, path: str, query: str, headers: str, body
         return out
     try:
         out["json"] = json.loads(out["body"])
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
         pass
     return out

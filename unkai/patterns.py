@@ -20,23 +20,30 @@ class InvalidPattern(ValueError):
 def parse(text: str) -> dict[str, Any]:
     try:
         pattern = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidPattern("Event pattern is not valid JSON") from None
     if not isinstance(pattern, dict) or not pattern:
         raise InvalidPattern("Event pattern must be a non-empty JSON object")
-    _check(pattern)
+    _check(pattern, 1)
     return pattern
 
 
-def _check(pattern: dict[str, Any]) -> None:
+MAX_DEPTH = 100  # matching recurses once a level: far past any real pattern, far from Python's limit
+
+
+def _check(pattern: dict[str, Any], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise InvalidPattern(f"Event pattern is not valid. Reason: nested deeper than {MAX_DEPTH} levels")
     for key, value in pattern.items():
         if key == "$or":
             if not isinstance(value, list) or len(value) < 2:
                 raise InvalidPattern("$or must be an array of at least two patterns")
             for alt in value:
-                _check(alt)
+                if not isinstance(alt, dict):
+                    raise InvalidPattern("$or must be an array of at least two patterns")
+                _check(alt, depth + 1)
         elif isinstance(value, dict):
-            _check(value)
+            _check(value, depth + 1)
         elif not isinstance(value, list):
             raise InvalidPattern(f"Event pattern is not valid. Reason: \"{key}\" must be an object or an array")
 

@@ -26,6 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from unkai import __version__
 from unkai.cloud import Cloud
 from unkai.config import Config
+from unkai.connections import Guarded
 from unkai.gateway import Gateway
 from unkai.store import Store
 
@@ -58,7 +59,7 @@ def _listen(config: Config) -> socket.socket:
 
 def lock_state_dir(state_dir: Path) -> IO[Any]:
     """Hold the state directory for this process; a second ``unkai up`` is refused."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_state_dir(state_dir)
     handle = open(state_dir / "unkai.lock", "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -71,6 +72,21 @@ def lock_state_dir(state_dir: Path) -> IO[Any]:
             "Stop it first, or give this one its own --state-dir or --ephemeral."
         ) from None
     return handle
+
+
+def private_state_dir(state_dir: Path) -> None:
+    """Create the state directory owner-only (0700) and make every file unkai creates from
+    now on owner-only (umask 077): the database holds functions' environments and
+    secrets, the S3 objects whatever users put there. A state directory from an older
+    unkai is closed the same way."""
+    os.umask(0o077)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    known = [state_dir / name for name in ("unkai.db", "unkai.db-wal", "unkai.db-shm", SERVER_FILE, "unkai.lock")]
+    if any(path.exists() for path in known) or not any(state_dir.iterdir()):
+        state_dir.chmod(0o700)
+    for path in known:
+        with contextlib.suppress(FileNotFoundError):
+            path.chmod(0o600)
 
 
 def read_server_file(state_dir: Path) -> dict[str, Any] | None:
@@ -171,8 +187,9 @@ class _OneWrite:
         return getattr(self._transport, name)
 
 
-class _HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, writing each response through ``_OneWrite``."""
+class _HttpProtocol(Guarded, HttpToolsProtocol):
+    """uvicorn's httptools protocol, writing each response through ``_OneWrite``, with
+    head and body timeouts and a cap on connections per client (unkai/connections.py)."""
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
@@ -222,6 +239,8 @@ async def _when_started(server: uvicorn.Server, cloud: Cloud, config: Config,
         return
     info = {"pid": os.getpid(), "endpoint": config.endpoint, "version": __version__,
             "region": config.region, "account": config.account_id}
+    if config.verify_signatures:  # for `unkai mail/inbox/logs` and the dashboard (the file is owner-only)
+        info["token"] = config.control_token
     path = config.state_dir / SERVER_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(info))
@@ -232,6 +251,8 @@ async def _when_started(server: uvicorn.Server, cloud: Cloud, config: Config,
         f"  AWS APIs   {config.endpoint}   (region {config.region}, account {config.account_id})",
         f"  state      {config.state_dir}" + ("   (ephemeral)" if config.ephemeral else ""),
     ]
+    if config.verify_signatures:
+        lines.append(f"  control    X-Unkai-Token: {config.control_token}   (for /_unkai/ endpoints)")
     for line in getattr(cloud, "banner", []):
         lines.append(f"  {line}")
     lines.append("  Ctrl-C to stop")

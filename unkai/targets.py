@@ -3,8 +3,9 @@ ARN" (EventBridge rules, Scheduler schedules, S3 notifications, and whatever com
 SES event destinations, alarm actions, IoT rules, Pipes).
 
 It runs inside the caller's transaction, so the hand-off commits with its cause: Lambda
-through the durable ``lambda.invoke`` job, SQS and SNS directly (an SNS publish is a
-savepoint whose fan-out commits with the caller). A target that cannot take the payload
+through the durable ``lambda.invoke`` job, SQS, SNS, Kinesis and Firehose directly (an
+SNS publish is a savepoint whose fan-out commits with the caller; a Kinesis record or a
+Firehose record is buffered in the caller's transaction). A target that cannot take the payload
 sends it to the target's ``DeadLetterConfig`` queue with EventBridge's attributes, or is
 logged as dropped, the same way for every caller.
 """
@@ -54,8 +55,34 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
             cloud.call("sns", "Publish", params, region)
         except ServiceError as exc:
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
+    elif service == "kinesis" and "kinesis" in cloud.services:
+        key = (target.get("KinesisParameters") or {}).get("PartitionKeyPath") or event_id or "-"
+        if key.startswith("$."):  # a JSON path into the event
+            key = _json_path(payload, key) or event_id or "-"
+        try:
+            cloud.service("kinesis").append(arn, payload.encode(), key)
+        except ServiceError as exc:
+            _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
+    elif service == "firehose" and "firehose" in cloud.services:
+        try:
+            cloud.service("firehose").deliver(arn, payload.encode())
+        except ServiceError as exc:
+            _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
     else:
         log.warning("unkai does not deliver %s events to %s targets yet (%s)", source, service or "unknown", arn)
+
+
+def _json_path(payload: str, path: str) -> str | None:
+    """The value at a simple ``$.a.b`` path of a JSON payload, as text (Kinesis partition keys)."""
+    import json
+
+    try:
+        value: Any = json.loads(payload)
+        for part in path[2:].split("."):
+            value = value[part]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _dead_letter(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, rule_arn: str, code: str,

@@ -45,6 +45,7 @@ class UnkaiServer:
         self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.endpoint = ""
+        self.token: str | None = None  # the control token, when the server verifies signatures
         self.log_path = self.state_dir.parent / f"{self.state_dir.name}.log"
 
     def start(self, timeout: float = 30.0) -> "UnkaiServer":
@@ -68,6 +69,7 @@ class UnkaiServer:
                 info = json.loads(server_file.read_text())
                 if info.get("pid") == self.proc.pid:
                     self.endpoint = info["endpoint"]
+                    self.token = info.get("token")
                     if self.get("/_unkai/health")["status"] == "ready":
                         return self
             except (OSError, ValueError, urllib.error.URLError):
@@ -124,12 +126,16 @@ class UnkaiServer:
     def url(self, path: str) -> str:
         return self.endpoint + path
 
+    def _headers(self) -> dict[str, str]:
+        return {"x-unkai-token": self.token} if self.token else {}
+
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url(path), timeout=30) as resp:
+        req = urllib.request.Request(self.url(path), headers=self._headers())
+        with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read())
 
     def post(self, path: str, data: bytes = b"") -> Any:
-        req = urllib.request.Request(self.url(path), data=data, method="POST")
+        req = urllib.request.Request(self.url(path), data=data, method="POST", headers=self._headers())
         with urllib.request.urlopen(req, timeout=660) as resp:
             return json.loads(resp.read())
 

@@ -140,10 +140,10 @@ def test_client_vanishing_mid_request_leaves_the_server_serving(stack):
     host, port = "127.0.0.1", int(server.endpoint.rsplit(":", 1)[1])
     for _ in range(5):  # a promised body that never comes, then the client is gone
         with socket.create_connection((host, port)) as s:
-            s.sendall(f"POST /_unkai/execute-api/{out['RestApiId']}/prod/items/1 HTTP/1.1\r\nHost: x\r\n"
+            s.sendall(f"POST /_unkai/execute-api/{out['RestApiId']}/prod/items/1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       "Content-Length: 100000\r\n\r\npartial".encode())
     with socket.create_connection((host, port)) as s:  # a slow handler's caller hangs up
-        s.sendall(f"GET /_unkai/execute-api/{out['RestApiId']}/prod/slow HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        s.sendall(f"GET /_unkai/execute-api/{out['RestApiId']}/prod/slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     r = http.post(url(server, out["RestApiId"], "/prod/items/2"), content=b"\xff\xfe not utf-8")
     assert r.status_code == 200
     assert r.json()["isBase64Encoded"] is True  # a body that is not UTF-8 reaches the handler intact

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from unkai.gateway.auth import Authorizer
 from unkai.gateway.internal import InternalRoutes
+from unkai.gateway.origin import OriginPolicy, refused_origin
 from unkai.ids import uuid4
 from unkai.gateway.routing import Router
-from unkai.http import ClientDisconnected, Request, Response
+from unkai.http import BodyTooLarge, ClientDisconnected, Request, Response
 from unkai.protocol import PROTOCOLS, ParamError, SerializationError, ServiceError, streaming_input
 from unkai.services import RequestContext
 
@@ -33,6 +34,7 @@ class Gateway:
         self.cloud = cloud
         self.router = Router(list(cloud.services), cloud.config.region)
         self.internal = InternalRoutes(cloud)
+        self.origins: OriginPolicy = self.internal.origins  # Host and Origin rules (gateway/origin.py)
         self.mounts: list[tuple[Predicate, Handler]] = []
         self.websocket_handler: Callable[[dict, Any, Any], Awaitable[None]] | None = None
         # Checks signatures (and presigned URLs' expiry) before an operation runs.
@@ -48,7 +50,7 @@ class Gateway:
         if kind == "http":
             request = Request.from_scope(scope, receive)
             try:
-                response = await self.handle(request)
+                response = self.origins.refuse_host(request) or await self.handle(request)
             except ClientDisconnected:
                 return
             if request.body_unread and "100-continue" in (request.headers.get("expect") or "").lower():
@@ -57,7 +59,8 @@ class Gateway:
                 response.headers.append(("connection", "close"))
             await response.send(send, head_only=request.method == "HEAD")
         elif kind == "websocket":
-            if self.websocket_handler is None:
+            host = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"host"), "")
+            if self.websocket_handler is None or not self.origins.host_allowed(host):
                 await send({"type": "websocket.close", "code": 1008})
                 return
             await self.websocket_handler(scope, receive, send)
@@ -103,14 +106,21 @@ class Gateway:
             rewrite = getattr(service, "rewrite_request", None)
             if rewrite is not None:
                 rewrite(request)
+            if body is not None and service.max_body and len(body) > service.max_body:
+                raise _too_large(service.max_body)  # a form body, read before the service was known
+            foreign = self.origins.foreign_origin(request)
+            if foreign is not None and not service.allows_origin(request, foreign):
+                raise ServiceError("AccessDeniedException" if route.protocol in ("json", "rest-json", "cbor")
+                                   else "AccessDenied",
+                                   refused_origin(foreign), status=403)
             protocol = PROTOCOLS[route.protocol]
             if body is None and protocol.needs_body_to_route():
-                body = await self._read_body(request)
+                body = await self._read_body(request, service.max_body)
             op = protocol.find_operation(route.model, request, body)
             if op is None:
                 raise _unknown_operation(route.protocol, request)
             if body is None and not streaming_input(op):
-                body = await self._read_body(request)
+                body = await self._read_body(request, service.max_body)
             if self.authorizer is not None and not (route.signature is None
                                                     and op.name in service.anonymous_operations):
                 outcome = self.authorizer(request, route, body)
@@ -149,17 +159,36 @@ class Gateway:
             return _error(route, route.protocol if route else "query", exc, request_id, op)
         except ClientDisconnected:
             raise
+        except (RecursionError, UnicodeError) as exc:
+            # input no parser or service should hold: nested past Python's limit, or text that is
+            # not Unicode (a lone surrogate): the sender's fault, never a 500
+            bad = SerializationError("The request is nested too deeply." if isinstance(exc, RecursionError)
+                                     else "The request holds text that is not valid Unicode.")
+            if route is None:
+                return _error(None, "query", bad, request_id)
+            error = self.cloud.services[route.service].serialization_error(bad, route.protocol)
+            return _error(route, route.protocol, error, request_id, op)
         except Exception:
             log.error("internal error in %s:\n%s", route.service if route else "?", traceback.format_exc())
             error = ServiceError("InternalFailure", "The request processing has failed because of an unknown "
                                  "error, exception or failure.", status=500, sender_fault=False)
             return _error(route, route.protocol if route else "query", error, request_id, op)
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, request: Request, limit: int | None = None) -> bytes:
+        """The body, refused past ``limit`` (the service's ``max_body``, else MAX_BODY) while it
+        is read, so a huge chunked body is never held whole."""
+        limit = limit or MAX_BODY
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY:
-            raise ServiceError("RequestEntityTooLarge", "Request body is too large.", status=413)
-        return await request.body()
+        if length and length.isdigit() and int(length) > limit:
+            raise _too_large(limit)
+        try:
+            return await request.body(limit)
+        except BodyTooLarge:
+            raise _too_large(limit) from None
+
+
+def _too_large(limit: int) -> ServiceError:
+    return ServiceError("RequestEntityTooLarge", f"Request must be smaller than {limit} bytes.", status=413)
 
 
 _ASYNC: dict[Any, bool] = {}
@@ -182,7 +211,7 @@ def _unknown_operation(protocol: str, request: Request) -> ServiceError:
     if protocol == "query":
         action = request.state.get("query_action") or request.query_dict().get("Action") or ""
         return ServiceError("InvalidAction", f"The action {action} is not valid for this web service.")
-    if protocol == "json":
+    if protocol in ("json", "cbor"):
         return ServiceError("UnknownOperationException", "")
     return ServiceError("NotImplemented", "This operation is not implemented.", status=501)
 

@@ -68,6 +68,7 @@ def read_signature(request: Request) -> Signature | None:
 # -- verification -----------------------------------------------------------------------
 
 UNSIGNED = "UNSIGNED-PAYLOAD"
+MAX_SKEW = 900  # seconds a signed request is good for either side of its date (AWS: 15 minutes)
 MAX_PRESIGN = 604800
 _V2_SUBRESOURCES = frozenset((
     "accelerate", "acl", "cors", "defaultObjectAcl", "location", "logging", "partNumber", "policy",
@@ -85,6 +86,7 @@ _ERRORS = {
                       "you provided. Check your key and signing method.", 403),
         "missing": ("AccessDenied", "Access Denied", 403),
         "expired": ("AccessDenied", "Request has expired", 403),
+        "token-expired": ("ExpiredToken", "The provided token has expired.", 400),
     },
     "query": {
         "key": ("InvalidClientTokenId", "The security token included in the request is invalid.", 403),
@@ -93,6 +95,7 @@ _ERRORS = {
                       "documentation for details.", 403),
         "missing": ("MissingAuthenticationToken", "Request is missing Authentication Token", 403),
         "expired": ("SignatureDoesNotMatch", "Signature expired", 403),
+        "token-expired": ("ExpiredToken", "The security token included in the request is expired", 403),
     },
     "json": {
         "key": ("UnrecognizedClientException", "The security token included in the request is invalid.", 400),
@@ -101,9 +104,11 @@ _ERRORS = {
                       "service documentation for details.", 400),
         "missing": ("MissingAuthenticationTokenException", "Missing Authentication Token", 400),
         "expired": ("InvalidSignatureException", "Signature expired", 400),
+        "token-expired": ("ExpiredTokenException", "The security token included in the request is expired", 400),
     },
 }
 _ERRORS["rest-json"] = {k: (c, m, 403) for k, (c, m, _) in _ERRORS["json"].items()}
+_ERRORS["cbor"] = _ERRORS["json"]
 
 
 def _fail(protocol: str, kind: str, message: str | None = None, **fields: str) -> Exception:
@@ -154,6 +159,10 @@ class Authorizer:
         self.config = config
         self.clock = clock
         self._first_seen: dict[str, float] = {}
+        # Credentials unkai issued besides the configured pair (IAM access keys, STS sessions,
+        # functions' role sessions): access key -> an object with secret, token, expires and
+        # active, or None. Set by the STS service.
+        self.credentials: Any = None
 
     def __call__(self, request: Request, route: Any, body: bytes | None) -> None:
         if request.state.get("internal"):  # made in-process by a service (API Gateway AWS integrations)
@@ -171,12 +180,23 @@ class Authorizer:
             self._check_v2_expiry(sig, protocol)
         if not verify:
             return
+        secret = self.config.secret_key
         if sig.access_key != self.config.access_key:
-            raise _fail(protocol, "key", **({"AWSAccessKeyId": sig.access_key} if protocol == "rest-xml" else {}))
+            found = self.credentials(sig.access_key) if self.credentials is not None else None
+            if found is None or not found.active:
+                raise _fail(protocol, "key", **({"AWSAccessKeyId": sig.access_key} if protocol == "rest-xml" else {}))
+            if found.token:
+                token = request.headers.get("x-amz-security-token") or \
+                    next((v for k, v in request.query if k.lower() == "x-amz-security-token"), "")
+                if not hmac.compare_digest(token, found.token):
+                    raise _fail(protocol, "key")
+            if found.expires is not None and self.clock.now() > found.expires:
+                raise _fail(protocol, "token-expired")
+            secret = found.secret
         if sig.kind.startswith("v4"):
-            self._verify_v4(request, route, sig, body)
+            self._verify_v4(request, route, sig, body, secret)
         else:
-            self._verify_v2(request, route, sig)
+            self._verify_v2(request, route, sig, secret)
 
     # -- presigned expiry -----------------------------------------------------------------
 
@@ -234,7 +254,7 @@ class Authorizer:
 
     # -- signatures ----------------------------------------------------------------------
 
-    def _verify_v4(self, request: Request, route: Any, sig: Signature, body: bytes | None) -> None:
+    def _verify_v4(self, request: Request, route: Any, sig: Signature, body: bytes | None, secret: str) -> None:
         headers = request.headers
         if sig.kind == "v4-header":
             amz_date = headers.get("x-amz-date") or _iso_basic(headers.get("date"))
@@ -242,7 +262,12 @@ class Authorizer:
             amz_date = sig.amz_date or ""
         if not sig.date or not sig.region or not sig.service or not amz_date:
             raise _fail(route.protocol, "signature")
+        if sig.kind == "v4-header":
+            self._check_freshness(amz_date, route.protocol)
         payload = headers.get("x-amz-content-sha256")
+        if payload is not None and body is not None and payload != UNSIGNED \
+                and not payload.startswith("STREAMING-") and payload != hashlib.sha256(body).hexdigest():
+            raise _payload_mismatch(route.protocol, payload, body)
         if payload is None:
             if sig.kind == "v4-query" and route.service == "s3":
                 payload = UNSIGNED
@@ -259,7 +284,7 @@ class Authorizer:
             ";".join(sig.signed_headers or []), payload])
         scope = f"{sig.date}/{sig.region}/{sig.service}/aws4_request"
         to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-        key = signing_key(self.config.secret_key, sig.date, sig.region, sig.service)
+        key = signing_key(secret, sig.date, sig.region, sig.service)
         expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, sig.signature.lower()):
             raise _fail(route.protocol, "signature", **({
@@ -268,7 +293,35 @@ class Authorizer:
         if payload.startswith("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"):
             request.state["chunk_signer"] = ChunkSigner(key, amz_date, scope, sig.signature, route.protocol)
 
-    def _verify_v2(self, request: Request, route: Any, sig: Signature) -> None:
+    def _check_freshness(self, amz_date: str, protocol: str) -> None:
+        """A signed request is good for 15 minutes either side of its X-Amz-Date, as on AWS,
+        with unkai's clock advances counted (the client signed with the wall clock)."""
+        try:
+            signed = dt.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+        except ValueError:
+            raise _fail(protocol, "signature") from None
+        now = self.clock.now()
+        # X-Amz-Date has whole seconds: an advance within that second may have come before or after
+        offsets = (self.clock.offset_at(signed), self.clock.offset_at(signed + 1))
+        if any(abs(now - (signed + offset)) <= MAX_SKEW for offset in offsets):
+            return
+        signed += offsets[0]
+        stamp = _iso_basic_epoch
+        if protocol == "rest-xml":
+            from unkai.protocol import ServiceError
+
+            raise ServiceError("RequestTimeTooSkewed", "The difference between the request time and the current "
+                               "time is too large.", status=403, RequestTime=amz_date, ServerTime=_iso(now),
+                               MaxAllowedSkewMilliseconds=str(MAX_SKEW * 1000))
+        if signed < now:
+            message = (f"Signature expired: {amz_date} is now earlier than {stamp(now - MAX_SKEW)} "
+                       f"({stamp(now)} - 15 min.)")
+        else:
+            message = (f"Signature not yet current: {amz_date} is still later than {stamp(now + MAX_SKEW)} "
+                       f"({stamp(now)} + 15 min.)")
+        raise _fail(protocol, "expired", message)
+
+    def _verify_v2(self, request: Request, route: Any, sig: Signature, secret: str) -> None:
         headers = request.headers
         if sig.kind == "v2-header":
             date = "" if "x-amz-date" in headers else headers.get("date", "")
@@ -285,7 +338,7 @@ class Authorizer:
             resource += "?" + "&".join(text for _, text in sorted(sub, key=lambda s: s[0]))
         to_sign = "\n".join([request.method, headers.get("content-md5", ""), headers.get("content-type", ""), date,
                              *[f"{k}:{v}" for k, v in amz], resource])
-        expected = base64.b64encode(hmac.new(self.config.secret_key.encode(), to_sign.encode(),
+        expected = base64.b64encode(hmac.new(secret.encode(), to_sign.encode(),
                                              hashlib.sha1).digest()).decode()
         if not hmac.compare_digest(expected, sig.signature):
             raise _fail(route.protocol, "signature", **({
@@ -329,3 +382,18 @@ def _iso_basic(date: str | None) -> str:
         return email.utils.parsedate_to_datetime(date).astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     except (TypeError, ValueError):
         return ""
+
+
+def _iso_basic_epoch(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _payload_mismatch(protocol: str, claimed: str, body: bytes) -> Exception:
+    """The body is not the one that was signed (its x-amz-content-sha256 says otherwise)."""
+    from unkai.protocol import ServiceError
+
+    if protocol == "rest-xml":
+        return ServiceError("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not "
+                            "match what was computed.", status=400, ClientComputedContentSHA256=claimed,
+                            S3ComputedContentSHA256=hashlib.sha256(body).hexdigest())
+    return _fail(protocol, "signature")

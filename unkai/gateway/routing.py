@@ -59,7 +59,9 @@ class Router:
         if target:
             name = self.by_target.get(target.rpartition(".")[0])
             if name:
-                return Route(name, "json", self.models[name], region, sig)
+                # Kinesis also speaks JSON's CBOR twin (the Java SDK and the KCL use it)
+                cbor = request.headers.get("content-type", "").startswith("application/x-amz-cbor")
+                return Route(name, "cbor" if cbor else "json", self.models[name], region, sig)
         action = self._action(request, body)
         candidates: list[str] = []
         if sig and sig.service:

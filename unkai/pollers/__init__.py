@@ -1,5 +1,6 @@
 """Event-source wiring between services: Lambda's event source mappings (the pollers
-that read SQS queues and DynamoDB streams and invoke functions with batches).
+that read SQS queues, DynamoDB streams and Kinesis streams and invoke functions with
+batches; ``streams.py`` is the one poller for every stream source).
 
 A mapping's configuration and its durable state (stream positions, retry counts) are
 rows in the Lambda service's ``lambda_mappings`` table; each enabled mapping has a
@@ -63,8 +64,8 @@ class Mappings:
 
     def refresh(self) -> None:
         """Start pollers for enabled mappings, stop the rest (after any change)."""
-        from unkai.pollers.dynamodb import StreamPoller
         from unkai.pollers.sqs import QueuePoller
+        from unkai.pollers.streams import SOURCES, StreamPoller
 
         rows = self.store.all("SELECT uuid, config FROM lambda_mappings")
         wanted = {}
@@ -80,10 +81,13 @@ class Mappings:
             if uid in self.pollers:
                 continue
             kind = kind_of(config["EventSourceArn"])
-            cls = {"sqs": QueuePoller, "dynamodb": StreamPoller}.get(kind)
-            if cls is not None:
-                poller = self.pollers[uid] = cls(self, uid, config)
-                poller.start()
+            if kind == "sqs":
+                poller = self.pollers[uid] = QueuePoller(self, uid, config)
+            elif kind in SOURCES:
+                poller = self.pollers[uid] = StreamPoller(self, uid, config, kind)
+            else:
+                continue
+            poller.start()
 
     def pending(self) -> dict[str, int]:
         total = 0
@@ -161,9 +165,32 @@ class Mappings:
                     streams.latest_sequence(source)
                 except ServiceError:
                     raise _invalid(f"Stream not found: {source}") from None
+        elif kind == "kinesis":
+            if not 1 <= batch <= 10000:
+                raise _invalid("BatchSize must be between 1 and 10000.")
+            if config.get("StartingPosition") not in ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"):
+                raise _invalid("1 validation error detected: Value null at 'startingPosition' failed to satisfy "
+                               "constraint: Member must not be null" if not config.get("StartingPosition") else
+                               f"Unsupported starting position {config['StartingPosition']} for Kinesis streams.")
+            if config["StartingPosition"] == "AT_TIMESTAMP" and config.get("StartingPositionTimestamp") is None:
+                raise _invalid("StartingPositionTimestamp must be set when StartingPosition is AT_TIMESTAMP.")
+            kinesis = self.cloud.services.get("kinesis")
+            if kinesis is None or kinesis.stream_by_arn(source.split("/consumer/")[0]) is None:
+                raise _invalid(f"Stream not found: {source}")
         else:
             raise _invalid(f"Unrecognized event source, must be kinesis, dynamodb stream or sqs. Unsupported source "
                            f"arn : {source}")
+        if kind != "sqs":
+            if not 1 <= (config.get("ParallelizationFactor") or 1) <= 10:
+                raise _invalid("ParallelizationFactor must be between 1 and 10.")
+            if not 0 <= (config.get("TumblingWindowInSeconds") or 0) <= 900:
+                raise _invalid("TumblingWindowInSeconds must be between 0 and 900.")
+            retries = config.get("MaximumRetryAttempts", -1)
+            if retries is not None and not -1 <= retries <= 10000:
+                raise _invalid("MaximumRetryAttempts must be between -1 and 10000.")
+            age = config.get("MaximumRecordAgeInSeconds", -1)
+            if age is not None and age != -1 and not 60 <= age <= 604800:
+                raise _invalid("MaximumRecordAgeInSeconds must be -1 or between 60 and 604800.")
         if not 0 <= window <= 300:
             raise _invalid("MaximumBatchingWindowInSeconds must be between 0 and 300.")
         for item in (config.get("FilterCriteria") or {}).get("Filters") or []:
@@ -198,7 +225,7 @@ class Mappings:
             "StateTransitionReason": "USER_INITIATED",
             "EventSourceMappingArn": f"arn:aws:lambda:{ctx.region}:{ctx.account}:event-source-mapping:{uid}",
         })
-        if kind == "dynamodb" and "StartingPosition" in config:
+        if kind in ("dynamodb", "kinesis") and "StartingPosition" in config:
             config["StartingPosition"] = params["StartingPosition"]
         state = self._initial_state(kind, config)
         self.store.execute("INSERT INTO lambda_mappings(uuid, account, region, function_arn, source_arn, config, state) "
@@ -208,13 +235,14 @@ class Mappings:
         return dict(config, State="Creating")
 
     def _initial_state(self, kind: str, config: dict) -> dict:
-        if kind != "dynamodb":
+        from unkai.pollers.streams import SOURCES, initial_state
+
+        if kind not in SOURCES:
             return {}
-        if config.get("StartingPosition") == "LATEST":
-            streams = self.cloud.services.get("dynamodbstreams")
-            latest = streams.latest_sequence(config["EventSourceArn"]) if streams is not None else None
-            return {"position": latest}
-        return {"position": None}
+        try:
+            return initial_state(self.cloud, kind, config)
+        except ServiceError:
+            return {"positions": {}, "finished": []}
 
     def _row(self, ctx: "RequestContext", uid: str) -> dict:
         row = self.store.one("SELECT config FROM lambda_mappings WHERE uuid=? AND account=? AND region=?",

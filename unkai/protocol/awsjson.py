@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any
 
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -156,9 +157,21 @@ def loads(body: bytes) -> Any:
     if not body or not body.strip():
         return {}
     try:
-        return json.loads(body)
+        data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SerializationError(f"Could not parse request body into json: {exc}") from None
+    except RecursionError:  # nested deeper than Python's parser goes: no service takes that
+        raise SerializationError("Could not parse request body into json: nested too deeply") from None
+    if _SURROGATE.search(body):  # a \ud800 escape: fine in a pair, not alone (it is no character)
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise SerializationError("Could not parse request body into json: a string holds an unpaired "
+                                     "UTF-16 surrogate") from None
+    return data
+
+
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # built once, not per call

@@ -11,7 +11,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from unkai.http import Request, Response
 from unkai.protocol import models, values, xmlshape
 from unkai.protocol.base import Protocol, ResolvedError
-from unkai.protocol.errors import ParamError, ServiceError
+from unkai.protocol.errors import ParamError, SerializationError, ServiceError
 from unkai.protocol.xml import escape
 
 XML_TYPE = [("content-type", "text/xml")]
@@ -21,11 +21,15 @@ def form_body(request: Request, body: bytes) -> list[tuple[str, str]]:
     """The pairs of a form-encoded body, parsed once per request (routing needs its Action too)."""
     pairs = request.state.get("form_body")
     if pairs is None:
-        # parse_qsl(text, keep_blank_values=True), without its per-call overhead
-        pairs = request.state["form_body"] = [
-            (unquote_plus(name), unquote_plus(value))
-            for name, _, value in (part.partition("=") for part in body.decode("utf-8", "replace").split("&") if part)
-        ]
+        # parse_qsl(text, keep_blank_values=True), without its per-call overhead; bytes that are not
+        # UTF-8 (raw or percent-encoded) are refused, not replaced, so two values never collide
+        try:
+            pairs = request.state["form_body"] = [
+                (unquote_plus(name, errors="strict"), unquote_plus(value, errors="strict"))
+                for name, _, value in (part.partition("=") for part in body.decode("utf-8").split("&") if part)
+            ]
+        except UnicodeDecodeError:
+            raise SerializationError("The request body is not valid UTF-8.") from None
     return pairs
 
 

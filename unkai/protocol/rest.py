@@ -101,7 +101,10 @@ def match_operation(model: ServiceModel, request: Request) -> tuple[OperationMod
             best = (found[0], found[1], route)
     if best is None:
         return None
-    labels = {k: unquote(v) for k, v in zip(best[2].labels, best[1].groups())}
+    try:  # not replaced: two keys whose bytes differ must not become one
+        labels = {k: unquote(v, errors="strict") for k, v in zip(best[2].labels, best[1].groups())}
+    except UnicodeDecodeError:
+        raise ServiceError("InvalidURI", "Couldn't parse the specified URI.", status=400) from None
     return best[2].op, labels
 
 

@@ -26,10 +26,16 @@ def strip_ns(tag: str) -> str:
 
 
 def parse(body: bytes) -> ET.Element:
-    """Parse a request body; refuse DTDs so entity tricks cannot expand."""
-    if b"<!DOCTYPE" in body[:2048] or b"<!ENTITY" in body:
-        raise SerializationError("DTDs are not allowed in request bodies.")
+    """Parse a request body with defusedxml: DTDs, entities and external references are
+    refused by the parser itself, so no encoding (UTF-16, UTF-32...) can slip one past."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
     try:
-        return ET.fromstring(body)
-    except ET.ParseError as exc:
+        return fromstring(body, forbid_dtd=True)
+    except DefusedXmlException:
+        raise SerializationError("DTDs are not allowed in request bodies.") from None
+    except (ET.ParseError, ValueError) as exc:  # ValueError: an encoding expat cannot read
         raise SerializationError(f"The XML you provided was not well-formed: {exc}") from None
+    except RecursionError:
+        raise SerializationError("The XML you provided was nested too deeply.") from None

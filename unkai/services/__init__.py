@@ -140,6 +140,16 @@ class Service:
             )
         return ServiceError("ValidationException", error.message)
 
+    # The largest request body an operation that is not streamed may send (None: the gateway's
+    # 64 MB); larger ones are refused with 413 while they are read.
+    max_body: ClassVar[int | None] = None
+
+    def allows_origin(self, request: Any, origin: str) -> bool:
+        """Whether a browser page on a foreign ``origin`` (or ``"cross-site"`` when the browser
+        named none) may make this request: only where the resource's own CORS rules say so,
+        as S3's bucket CORS does (docs/security.md)."""
+        return False
+
     def pending(self) -> dict[str, int]:
         """Work this service still has in flight, for ``/_unkai/drain``."""
         return {}

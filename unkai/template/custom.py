@@ -16,7 +16,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
-from unkai.http import Request, Response
+from unkai.http import BodyTooLarge, Request, Response
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, ResourceContext
 
@@ -43,16 +43,22 @@ class CustomResources:
         self.waiting: dict[str, asyncio.Future] = {}
         routes = cloud.gateway.internal
         if not getattr(routes, "_custom_resources", None):
-            routes.route("PUT", r"/_unkai/cloudformation/responses/(?P<id>[A-Za-z0-9-]+)", self._answer)
+            routes.route("PUT", r"/_unkai/cloudformation/responses/(?P<id>[A-Za-z0-9-]+)", self._answer,
+                         access="public")
             routes._custom_resources = self
 
     async def _answer(self, request: Request, m: re.Match) -> Response:
         owner: CustomResources = self.cloud.gateway.internal._custom_resources
         fut = owner.waiting.get(m["id"])
-        body = await request.body()
         if fut is None or fut.done():
             return Response(403, [("content-type", "application/xml")],
                             b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")
+        try:
+            body = await request.body(1024 * 1024)  # CloudFormation takes 4 KB; never hold a huge one
+        except BodyTooLarge:
+            return Response(400, [("content-type", "application/xml")],
+                            b"<Error><Code>EntityTooLarge</Code><Message>Your proposed upload exceeds the "
+                            b"maximum allowed size</Message></Error>")
         try:
             answer = json.loads(body)
             if not isinstance(answer, dict):

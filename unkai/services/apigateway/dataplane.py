@@ -56,7 +56,8 @@ class DataPlane:
 
     def mount(self, gateway: Gateway) -> None:
         gateway.mount(self.accepts, self.handle)
-        gateway.internal.route("*", r"/_unkai/execute-api/(?P<api>[a-z0-9]+)(?P<rest>/.*)?", self.handle_path_form)
+        gateway.internal.route("*", r"/_unkai/execute-api/(?P<api>[a-z0-9]+)(?P<rest>/.*)?", self.handle_path_form,
+                               access="public")
         previous = gateway.websocket_handler
         self.websockets.fallback = previous
         gateway.websocket_handler = self.websockets.asgi

@@ -856,7 +856,10 @@ class Lambda(Service):
             function_name=target.name, function_arn=target.arn, version=target.version,
             handler=config.get("Handler") or "", runtime=config.get("Runtime") or "python3.12",
             memory_mb=config.get("MemorySize") or 128, timeout=float(config.get("Timeout") or 3),
-            env=(config.get("Environment") or {}).get("Variables") or {},
+            env={**((config.get("Environment") or {}).get("Variables") or {}),
+                 # the execution role's session, as AWS gives workers (renewed: a new spec, new workers)
+                 **self.cloud.service("sts").function_credentials(target.account, config.get("Role") or "",
+                                                                  target.name)},
             task_root=code["path"], extra_paths=[*(code.get("extra") or []), *self.layer_extra_paths(config)],
             layer_paths=self.layer_paths(config),
             log_group=(config.get("LoggingConfig") or {}).get("LogGroup", f"/aws/lambda/{target.name}"),
@@ -925,7 +928,7 @@ class Lambda(Service):
         key = target.key
         self.inflight[key] = self.inflight.get(key, 0) + 1
         try:
-            if target.spec is None:
+            if target.spec is None or self.cloud.service("sts").stale(target.spec.env):
                 target.spec = self.spec_for(target)
             outcome = await self.runtime.invoke(
                 f"{target.arn}:{target.version}", target.spec, request_id, payload, target.invoked_arn,

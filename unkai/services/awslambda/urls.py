@@ -19,7 +19,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from unkai.http import Request, Response
+from unkai.http import BodyTooLarge, Request, Response
 from unkai.protocol import ServiceError
 from unkai.protocol.values import iso8601
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from unkai.services.awslambda.service import Lambda
 
 HOST = re.compile(r"^(?P<id>[a-z0-9]{32})\.lambda-url\.(?P<region>[a-z0-9-]+)\.(?:localhost|on\.aws)(?::\d+)?$")
+MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous request payload
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded")
 
 
@@ -116,7 +117,7 @@ def mount_function_urls(service: "Lambda") -> None:
         return await serve(service, request, m["id"], m["rest"] or "/")
 
     gateway.mount(by_host, serve_host)
-    gateway.internal.route("*", r"/_unkai/lambda-url/(?P<id>[a-z0-9]{32})(?P<rest>/.*)?", serve_path)
+    gateway.internal.route("*", r"/_unkai/lambda-url/(?P<id>[a-z0-9]{32})(?P<rest>/.*)?", serve_path, access="public")
 
 
 def _error(status: int, message: str) -> Response:
@@ -135,7 +136,10 @@ async def serve(service: "Lambda", request: Request, url_id: str, path: str) -> 
     origin = request.headers.get("origin")
     if request.method == "OPTIONS" and cors and origin:
         return Response(200, _cors_headers(cors, origin, preflight=True))
-    body = await request.body()
+    try:
+        body = await request.body(MAX_PAYLOAD)
+    except BodyTooLarge:  # as AWS: the payload limit of a synchronous invocation, answered before invoking
+        return _error(413, "Request must be smaller than 6291456 bytes for the InvokeFunction operation")
     event = _event(request, url_id, region, account, path, body)
     try:
         result = await service.invoke(name, json.dumps(event).encode(), region=region, account=account,

@@ -35,7 +35,10 @@ def check_item(item: Item) -> Item:
     return out
 
 
-def check_value(value: Any) -> Value:
+MAX_DEPTH = 32  # AWS: a document nests at most 32 levels
+
+
+def check_value(value: Any, depth: int = 1) -> Value:
     if not isinstance(value, dict) or not value:
         raise validation("Supplied AttributeValue is empty, must contain exactly one of the supported datatypes")
     if len(value) != 1:
@@ -48,10 +51,12 @@ def check_value(value: Any) -> Value:
         if _CANONICAL_INT.match(x):
             return value
         return {"N": numbers.canonical(x)}
-    if t == "M":
-        return {"M": {k: check_value(v) for k, v in x.items()}}
-    if t == "L":
-        return {"L": [check_value(v) for v in x]}
+    if t == "M" or t == "L":
+        if depth > MAX_DEPTH:
+            raise validation("Nesting Levels have exceeded supported limits")
+        if t == "M":
+            return {"M": {k: check_value(v, depth + 1) for k, v in x.items()}}
+        return {"L": [check_value(v, depth + 1) for v in x]}
     if t == "NULL":
         if x is not True:
             raise invalid("Null attribute value types must have the value of true")

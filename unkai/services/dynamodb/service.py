@@ -19,6 +19,7 @@ from unkai.services.dynamodb.ttl import Sweeper
 
 class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, PartiQLOperations, Service):
     name = "dynamodb"
+    max_body = 16 * 1024 * 1024  # AWS: an HTTP request to DynamoDB is at most 16 MB
     migrations = MIGRATIONS
     resource_types = resources.TYPES
 

@@ -217,9 +217,7 @@ class BucketOps:
     def get_bucket_policy_status(self, ctx: RequestContext, params: dict) -> dict:
         policy = self._get_config(params["Bucket"], "Policy", "NoSuchBucketPolicy",
                                   "The bucket policy does not exist")
-        public = any(s.get("Effect") == "Allow" and s.get("Principal") in ("*", {"AWS": "*"})
-                     for s in _statements(policy))
-        return {"PolicyStatus": {"IsPublic": public}}
+        return {"PolicyStatus": {"IsPublic": public_policy(policy)}}
 
     def put_bucket_lifecycle_configuration(self, ctx: RequestContext, params: dict) -> dict:
         rules = (params.get("LifecycleConfiguration") or {}).get("Rules")
@@ -328,6 +326,12 @@ class BucketOps:
     def get_bucket_logging(self, ctx: RequestContext, params: dict) -> dict:
         self._bucket(params["Bucket"])
         return {}
+
+
+def public_policy(policy: str | None) -> bool:
+    """Whether a bucket policy grants anyone (Principal ``*``) something."""
+    return any(isinstance(s, dict) and s.get("Effect") == "Allow" and s.get("Principal") in ("*", {"AWS": "*"})
+               for s in _statements(policy or ""))
 
 
 def _statements(policy: str) -> list[dict]:

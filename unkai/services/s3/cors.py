@@ -135,6 +135,14 @@ class CorsOps:
     def _cors_error(self, error: ServiceError) -> Response:
         return PROTOCOLS["rest-xml"].serialize_error(self.model, error, "")  # type: ignore[attr-defined]
 
+    def allows_origin(self, request: Request, origin: str) -> bool:
+        """A foreign page may call S3 where the bucket's CORS rules allow its origin and method
+        (and, named by no Origin, only read: an ``<img>`` of an object)."""
+        if origin == "cross-site":
+            return request.method in ("GET", "HEAD")
+        _, rules = self._cors_rules(bucket_of(request))
+        return match_rule(rules, origin, "GET" if request.method == "HEAD" else request.method, []) is not None
+
     def finish_response(self, request: Request, response: Response) -> None:
         """Add the CORS headers a matching rule grants to an actual (non-preflight) response."""
         origin = request.headers.get("origin")

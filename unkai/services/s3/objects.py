@@ -29,6 +29,11 @@ STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA"
                    "GLACIER", "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE")
 MAX_METADATA = 2048
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_HEADER_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
+_QUERY_NAMES = {"ResponseContentType": "response-content-type", "ResponseContentDisposition":
+                "response-content-disposition", "ResponseContentEncoding": "response-content-encoding",
+                "ResponseContentLanguage": "response-content-language", "ResponseCacheControl":
+                "response-cache-control", "ResponseExpires": "response-expires"}
 
 
 def precondition_failed(condition: str) -> ServiceError:
@@ -302,6 +307,34 @@ class ObjectOps:
             return bytes(obj.data)
         return self.blobs.read_all(obj.blob, 0, obj.size) if obj.size else b""
 
+    def put_object_bytes(self, bucket: str, key: str, data: bytes, content_type: str = "binary/octet-stream",
+                         region: str | None = None, principal: str = "") -> dict:
+        """Write an object in-process, exactly as a PutObject would (a new version, its
+        ``ObjectCreated:Put`` notifications committed with it): Firehose delivers with it.
+        ``principal`` is the notification's caller (e.g. ``firehose.amazonaws.com``).
+        Raises the ServiceError S3 would answer (NoSuchBucket...)."""
+        import hashlib
+
+        from unkai.http import Headers, Request
+        from unkai.ids import uuid4
+        from unkai.services.s3.storage import INLINE
+
+        check_key(key)
+        md5 = hashlib.md5(data).hexdigest()
+        if len(data) <= INLINE:
+            received = Received(None, len(data), md5, data=bytes(data))
+        else:
+            temp = self.blobs.temp_path()
+            temp.write_bytes(data)
+            received = Received(temp, len(data), md5)
+        ctx = RequestContext(service="s3", operation="PutObject", region=region or self.config.region,
+                             account=self.config.account_id, request_id=uuid4(),
+                             request=Request("PUT", f"/{bucket}/{key}", headers=Headers.from_dict({})),
+                             protocol="internal", access_key=principal)
+        bucket_row, obj = self._store_received(ctx, bucket, key, received, {"ContentType": content_type},
+                                               "ObjectCreated:Put", {})
+        return self._write_result(bucket_row, obj)
+
     def head_object(self, ctx: RequestContext, params: dict) -> Response:
         return self._read(ctx, params, head=True)
 
@@ -338,7 +371,11 @@ class ObjectOps:
                 del headers[name]
         for param, field in OVERRIDES.items():
             if params.get(param) is not None:
-                headers[field] = params[param]
+                value = str(params[param])
+                if _HEADER_UNSAFE.search(value):  # a CR/LF would split the response; say so instead
+                    raise invalid_argument(f"Header value contains invalid characters: {value!r}",
+                                           _QUERY_NAMES.get(param, param), value)
+                headers[field] = value
         if not head and length:
             headers["Body"] = self.blobs.body(obj.blob, obj.data, start, length)
         return self._serialize(ctx, headers, status=status)

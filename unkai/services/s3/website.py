@@ -16,6 +16,7 @@ from unkai.http import Request, Response
 from unkai.protocol.values import rfc822
 from unkai.services import RequestContext
 from unkai.services.s3 import addressing
+from unkai.services.s3.buckets import public_policy
 from unkai.services.s3.cors import cors_headers, match_rule
 from unkai.services.s3.state import Bucket, S3Error, invalid_argument
 
@@ -38,7 +39,8 @@ class WebsiteOps:
 
     def start_website(self) -> None:
         self.cloud.gateway.mount(lambda r: addressing.website_bucket(r) is not None, self._serve_host)
-        self.cloud.gateway.internal.route("*", r"/_unkai/website/(?P<bucket>[^/]+)(?P<rest>/.*)?", self._serve_path)
+        self.cloud.gateway.internal.route("*", r"/_unkai/website/(?P<bucket>[^/]+)(?P<rest>/.*)?", self._serve_path,
+                                          access="public")
 
     # -- configuration ------------------------------------------------------------------
 
@@ -117,6 +119,9 @@ class WebsiteOps:
             if config is None:
                 return _page(404, "NoSuchWebsiteConfiguration", "The specified bucket does not have a website "
                              "configuration", [("BucketName", name)])
+            if self.config.verify_signatures and not public_policy(bucket.config.get("Policy")):
+                # With credentials configured, as on AWS: a website serves only a bucket its policy makes public.
+                return _page(403, "AccessDenied", "Access Denied", [])
             response = self._website_response(request, bucket, config, unquote(raw_path.lstrip("/")), base)
         origin = request.headers.get("origin")
         rule = match_rule(bucket.config.get("CORSRules") or [], origin, request.method, []) if origin else None

@@ -99,7 +99,7 @@ def flatten_body(body: str) -> dict[str, list[Any]] | None:
     """A JSON object body as leaf path -> values (``a.b``); None when it is not a JSON object."""
     try:
         doc = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(doc, dict):
         return None
@@ -115,7 +115,10 @@ def flatten_body(body: str) -> dict[str, list[Any]] | None:
         else:
             out.setdefault(path, []).append(_number(node) if _is_num(node) else node)
 
-    walk(doc, "")
+    try:
+        walk(doc, "")
+    except RecursionError:  # a body nested deeper than any policy can look: match it as a non-object
+        return None
     return out
 
 
@@ -151,7 +154,7 @@ def compile_policy(text: str, scope: str, subscribe_call: bool = False) -> Filte
         raise ServiceError("InvalidParameter", f"{prefix}FilterPolicy: Filter policy is too large")
     try:
         policy = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ServiceError("InvalidParameter", f"{prefix}FilterPolicy: failed to parse JSON.") from None
     if not isinstance(policy, dict):
         raise ServiceError("InvalidParameter", f"{prefix}FilterPolicy: Filter policy must be a JSON object")
@@ -166,6 +169,8 @@ def compile_policy(text: str, scope: str, subscribe_call: bool = False) -> Filte
                     for alt in alternatives]
     except _Invalid as exc:
         raise ServiceError("InvalidParameter", f"{prefix}{exc}") from None
+    except RecursionError:  # nested thousands of levels deep
+        raise ServiceError("InvalidParameter", f"{prefix}FilterPolicy: Filter policy is too complex") from None
     return FilterPolicy(text, scope, compiled)
 
 

@@ -44,9 +44,9 @@ def register(sns: "SNS") -> None:
         return _page("Subscription removed!",
                      f"Your subscription to the topic below has been deactivated.<br>{escape(arn)}")
 
-    internal.route("GET", r"/_unkai/sns/(?P<name>SimpleNotificationService-[0-9a-f]+\.pem)", certificate)
-    internal.route("GET", r"/_unkai/sns/confirmation\.html", confirmation)
-    internal.route("GET", r"/_unkai/sns/unsubscribe\.html", unsubscribe)
+    internal.route("GET", r"/_unkai/sns/(?P<name>SimpleNotificationService-[0-9a-f]+\.pem)", certificate, access="public")
+    internal.route("GET", r"/_unkai/sns/confirmation\.html", confirmation, access="public")
+    internal.route("GET", r"/_unkai/sns/unsubscribe\.html", unsubscribe, access="public")
 
 
 def _page(title: str, body: str, status: int = 200) -> Response:

@@ -106,6 +106,7 @@ def _insert_sql(present: tuple[bool, ...]) -> str:
 
 class SQS(Service):
     name = "sqs"
+    max_body = 4 * 1024 * 1024  # 1 MiB of messages a call, percent- or JSON-encoded, with room to spare
     migrations = MIGRATIONS
     resource_types = ("AWS::SQS::Queue", "AWS::SQS::QueuePolicy")
 

@@ -1,0 +1,226 @@
+"""Secrets and their versions: the records, and how a request's SecretId, VersionId and
+VersionStage pick one.
+
+A secret's metadata is one JSON document (``secretsmanager_secrets``); each version is a
+row whose value is sealed with the state directory's key, bound to the secret's ARN and
+the version id, so the database alone shows no value. A secret scheduled for deletion is
+gone once its deletion date passes on unkai's clock (checked on access, so advancing the
+clock is enough).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+from unkai.services.secretsmanager import errors
+
+MIGRATIONS = [
+    """
+    CREATE TABLE secretsmanager_secrets (
+        arn TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (account, region, name)
+    );
+    CREATE TABLE secretsmanager_versions (
+        arn TEXT NOT NULL REFERENCES secretsmanager_secrets(arn) ON DELETE CASCADE,
+        version_id TEXT NOT NULL,
+        stages TEXT NOT NULL,
+        created REAL NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (arn, version_id)
+    );
+    """
+]
+
+NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+MAX_VERSIONS = 100
+_SUFFIX = string.ascii_letters + string.digits
+
+
+def suffix() -> str:
+    return "".join(_SUFFIX[b % len(_SUFFIX)] for b in os.urandom(6))
+
+
+@dataclass
+class Secret:
+    arn: str
+    account: str
+    region: str
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def deleted(self) -> float | None:
+        return self.data.get("DeletedDate")
+
+
+@dataclass
+class Version:
+    version_id: str
+    stages: list[str]
+    created: float
+    value: bytes  # sealed
+
+
+class Secrets:
+    """The store of secrets for one Secrets Manager service."""
+
+    def __init__(self, store: Any, sealer: Any, clock: Any) -> None:
+        self.store, self.sealer, self.clock = store, sealer, clock
+
+    # -- secrets ---------------------------------------------------------------------------
+
+    def find(self, account: str, region: str, secret_id: str, purge: bool = True) -> Secret | None:
+        """By name, full ARN or partial ARN (without the random suffix)."""
+        if secret_id.startswith("arn:"):
+            row = self.store.one("SELECT arn, account, region, name, data FROM secretsmanager_secrets WHERE arn=?",
+                                 (secret_id,))
+            if row is None:
+                name = secret_id.split(":secret:", 1)[-1]
+                row = self.store.one("SELECT arn, account, region, name, data FROM secretsmanager_secrets "
+                                     "WHERE account=? AND region=? AND name=?", (account, region, name))
+        else:
+            row = self.store.one("SELECT arn, account, region, name, data FROM secretsmanager_secrets "
+                                 "WHERE account=? AND region=? AND name=?", (account, region, secret_id))
+        if row is None or row[1] != account:
+            return None
+        secret = Secret(row[0], row[1], row[2], row[3], json.loads(row[4]))
+        if purge and secret.deleted is not None and secret.deleted <= self.clock.now():
+            self.delete(secret)
+            return None
+        return secret
+
+    def need(self, account: str, region: str, secret_id: str) -> Secret:
+        found = self.find(account, region, secret_id)
+        if found is None:
+            raise errors.not_found()
+        return found
+
+    def all(self, account: str, region: str) -> list[Secret]:
+        rows = self.store.all("SELECT arn, account, region, name, data FROM secretsmanager_secrets "
+                              "WHERE account=? AND region=? ORDER BY name", (account, region))
+        out = []
+        for r in rows:
+            secret = Secret(r[0], r[1], r[2], r[3], json.loads(r[4]))
+            if secret.deleted is not None and secret.deleted <= self.clock.now():
+                self.delete(secret)
+                continue
+            out.append(secret)
+        return out
+
+    def insert(self, secret: Secret) -> None:
+        self.store.execute("INSERT INTO secretsmanager_secrets (arn, account, region, name, data) "
+                           "VALUES (?, ?, ?, ?, ?)", (secret.arn, secret.account, secret.region, secret.name,
+                                                      json.dumps(secret.data)))
+
+    def save(self, secret: Secret) -> None:
+        self.store.execute("UPDATE secretsmanager_secrets SET data=? WHERE arn=?", (json.dumps(secret.data), secret.arn))
+
+    def delete(self, secret: Secret) -> None:
+        self.store.execute("DELETE FROM secretsmanager_versions WHERE arn=?", (secret.arn,))
+        self.store.execute("DELETE FROM secretsmanager_secrets WHERE arn=?", (secret.arn,))
+
+    # -- versions --------------------------------------------------------------------------
+
+    def versions(self, secret: Secret) -> list[Version]:
+        rows = self.store.all("SELECT version_id, stages, created, value FROM secretsmanager_versions WHERE arn=? "
+                              "ORDER BY created DESC", (secret.arn,))
+        return [Version(r[0], json.loads(r[1]), r[2], r[3]) for r in rows]
+
+    def version(self, secret: Secret, version_id: str | None, stage: str | None) -> Version:
+        """The version a request names (AWSCURRENT by default); both given must agree."""
+        if version_id is not None:
+            row = self.store.one("SELECT version_id, stages, created, value FROM secretsmanager_versions "
+                                 "WHERE arn=? AND version_id=?", (secret.arn, version_id))
+            if row is None:
+                raise errors.no_value(version=version_id)
+            found = Version(row[0], json.loads(row[1]), row[2], row[3])
+            if stage is not None and stage not in found.stages:
+                raise errors.invalid_request(f"You provided a VersionStage that is not associated to the provided "
+                                             f"VersionId.")
+            return found
+        stage = stage or "AWSCURRENT"
+        for v in self.versions(secret):
+            if stage in v.stages:
+                return v
+        raise errors.no_value(stage)
+
+    def add_version(self, secret: Secret, version_id: str, value: dict, stages: list[str]) -> None:
+        """A new version carrying ``stages`` (taken from whichever version had them; a new
+        AWSCURRENT leaves AWSPREVIOUS on the one it replaced)."""
+        if "AWSCURRENT" in stages:
+            for v in self.versions(secret):
+                if "AWSCURRENT" in v.stages:
+                    self.move_stage(secret, "AWSPREVIOUS", v.version_id)
+        for stage in stages:
+            self._take_stage(secret, stage)
+        sealed = self.sealer.seal(json.dumps(value).encode(), f"{secret.arn}/{version_id}".encode())
+        self.store.execute("INSERT INTO secretsmanager_versions (arn, version_id, stages, created, value) "
+                           "VALUES (?, ?, ?, ?, ?)", (secret.arn, version_id, json.dumps(stages), self.clock.now(),
+                                                      sealed))
+        self._prune(secret)
+
+    def _take_stage(self, secret: Secret, stage: str, keep: str | None = None) -> None:
+        for v in self.versions(secret):
+            if stage in v.stages and v.version_id != keep:
+                v.stages.remove(stage)
+                self.store.execute("UPDATE secretsmanager_versions SET stages=? WHERE arn=? AND version_id=?",
+                                   (json.dumps(v.stages), secret.arn, v.version_id))
+
+    def move_stage(self, secret: Secret, stage: str, to_version: str) -> None:
+        self._take_stage(secret, stage, keep=to_version)
+        row = self.store.one("SELECT stages FROM secretsmanager_versions WHERE arn=? AND version_id=?",
+                             (secret.arn, to_version))
+        stages = json.loads(row[0])
+        if stage not in stages:
+            stages.append(stage)
+        self.store.execute("UPDATE secretsmanager_versions SET stages=? WHERE arn=? AND version_id=?",
+                           (json.dumps(stages), secret.arn, to_version))
+
+    def remove_stage(self, secret: Secret, stage: str, from_version: str) -> None:
+        row = self.store.one("SELECT stages FROM secretsmanager_versions WHERE arn=? AND version_id=?",
+                             (secret.arn, from_version))
+        stages = [s for s in json.loads(row[0]) if s != stage]
+        self.store.execute("UPDATE secretsmanager_versions SET stages=? WHERE arn=? AND version_id=?",
+                           (json.dumps(stages), secret.arn, from_version))
+
+    def _prune(self, secret: Secret) -> None:
+        """Versions without a label beyond the quota are deprecated and removed, oldest first."""
+        versions = self.versions(secret)
+        unlabelled = [v for v in versions if not v.stages]
+        while len(versions) > MAX_VERSIONS and unlabelled:
+            gone = unlabelled.pop()
+            versions.remove(gone)
+            self.store.execute("DELETE FROM secretsmanager_versions WHERE arn=? AND version_id=?",
+                               (secret.arn, gone.version_id))
+
+    def value(self, secret: Secret, version: Version) -> dict:
+        """``{"SecretString": ...}`` or ``{"SecretBinary": bytes}``."""
+        raw = json.loads(self.sealer.unseal(version.value, f"{secret.arn}/{version.version_id}".encode()))
+        if "SecretBinary" in raw:
+            return {"SecretBinary": base64.b64decode(raw["SecretBinary"])}
+        return raw
+
+
+def stored_value(params: dict) -> dict | None:
+    """The value a Create/Put/Update request carries, ready to seal (binary as base64)."""
+    has_string, has_binary = params.get("SecretString") is not None, params.get("SecretBinary") is not None
+    if has_string and has_binary:
+        raise errors.invalid_parameter("You can't specify both a binary secret value and a string secret value in "
+                                       "the same secret.")
+    if has_string:
+        if len(params["SecretString"].encode()) > 65536:
+            raise errors.invalid_parameter("SecretString must be no larger than 65536 bytes.")
+        return {"SecretString": params["SecretString"]}
+    if has_binary:
+        return {"SecretBinary": base64.b64encode(params["SecretBinary"]).decode()}
+    return None

@@ -36,8 +36,9 @@ def executable() -> str | None:
 
 
 @contextmanager
-def chromium() -> Iterator[Any]:
-    """A launched headless Chromium (a Playwright Browser), closed afterwards."""
+def chromium(args: list[str] | None = None) -> Iterator[Any]:
+    """A launched headless Chromium (a Playwright Browser), closed afterwards; ``args`` are
+    extra command-line switches (``--host-resolver-rules=MAP evil.test 127.0.0.1``)."""
     path = executable()
     if path is None:
         pytest.skip("BROWSER TEST NOT RUN: Chromium was not found (apt-get install chromium, or set "
@@ -47,7 +48,7 @@ def chromium() -> Iterator[Any]:
     except ImportError:
         pytest.skip("BROWSER TEST NOT RUN: Playwright is not installed (pip install -e '.[test]')")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=path, args=ARGS + (args or []), headless=True)
         try:
             yield browser
         finally:

@@ -253,3 +253,26 @@ def test_acknowledged_records_survive_kill_9(tmp_path):
         assert [r["Data"] for r in read_all(server.client("kinesis"), "durable", "shardId-000000000000")] == [b"kept"]
     finally:
         server.stop()
+
+
+def test_the_aws_cli_puts_and_reads_records(unkai):
+    import base64
+    import json
+    import subprocess
+    import sys
+
+    def aws(*args: str) -> dict:
+        out = subprocess.run([sys.executable, "-m", "awscli", "--endpoint-url", unkai.endpoint, "--region",
+                              "us-east-1", "--output", "json", "kinesis", *args], capture_output=True, text=True,
+                             timeout=60, env={"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "PATH": ""})
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else {}
+
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    aws("create-stream", "--stream-name", name, "--shard-count", "1")
+    put = aws("put-record", "--stream-name", name, "--partition-key", "p", "--data", "from the cli")
+    assert put["ShardId"] == "shardId-000000000000"
+    it = aws("get-shard-iterator", "--stream-name", name, "--shard-id", put["ShardId"],
+             "--shard-iterator-type", "AT_SEQUENCE_NUMBER", "--starting-sequence-number", put["SequenceNumber"])
+    records = aws("get-records", "--shard-iterator", it["ShardIterator"])["Records"]
+    assert base64.b64decode(records[0]["Data"]) == b"from the cli"

@@ -114,8 +114,8 @@ def _send(server, model, op, params) -> httpx.Response:
 
 
 FUZZED = ["sqs", "sns", "dynamodb", "dynamodbstreams", "s3", "lambda", "logs", "apigateway", "apigatewayv2",
-          "apigatewaymanagementapi", "cloudformation", "events", "scheduler", "ssm", "ses", "sesv2", "sts", "kinesis", "firehose",
-          "iam"]
+          "apigatewaymanagementapi", "cloudformation", "events", "scheduler", "ssm", "ses", "sesv2", "sts", "kinesis",
+          "firehose", "iam", "cognito-idp", "secretsmanager", "kms"]
 
 
 @pytest.mark.parametrize("name", FUZZED)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import stat
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import botocore.auth
@@ -204,6 +206,89 @@ def test_unkai_endpoints_refuse_every_cross_origin_request(unkai):
     assert raw(unkai, "GET", "/_unkai/mail", sec_fetch_site="same-origin")[0] == 200
 
 
+# -- 3. AWS_IAM is verified on function URLs and API routes -----------------------------------
+
+
+def _sign_for(server: UnkaiServer, service: str, method: str, url: str, body: bytes = b"",
+              secret: str = "s3cr3t-for-tests") -> dict[str, str]:
+    request = botocore.awsrequest.AWSRequest(method=method, url=url, data=body)
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials("AKIDSECURITY", secret), service,
+                            "us-east-1").add_auth(request)
+    return {**dict(request.headers.items()), "host": urlsplit(url).netloc}  # signed, sent as is
+
+
+def _iam_http_api(server: UnkaiServer, v2) -> tuple[str, str]:
+    box = f"iam-{uuid.uuid4().hex[:6]}"
+    api = v2.create_api(Name="iam", ProtocolType="HTTP")
+    integ = v2.create_integration(ApiId=api["ApiId"], IntegrationType="HTTP_PROXY", IntegrationMethod="POST",
+                                  IntegrationUri=f"{server.endpoint}/_unkai/inbox/{box}",
+                                  PayloadFormatVersion="1.0")
+    v2.create_route(ApiId=api["ApiId"], RouteKey="POST /items", AuthorizationType="AWS_IAM",
+                    Target=f"integrations/{integ['IntegrationId']}")
+    v2.create_stage(ApiId=api["ApiId"], StageName="$default", AutoDeploy=True)
+    port = urlsplit(server.endpoint).port
+    return f"{api['ApiId']}.execute-api.localhost:{port}", box
+
+
+def test_aws_iam_routes_need_a_valid_signature(strict):
+    host, box = _iam_http_api(strict, signed_client(strict, "apigatewayv2"))
+    url = f"http://{host}/items"
+    assert raw(strict, "POST", "/items", b"{}", host=host)[0] == 403
+    assert raw(strict, "POST", "/items", b"{}", host=host, authorization="garbage")[0] == 403
+    wrong = _sign_for(strict, "execute-api", "POST", url, b"{}", secret="wrong")
+    assert raw(strict, "POST", "/items", b"{}", **wrong)[0] == 403
+    signed = _sign_for(strict, "execute-api", "POST", url, b"{}")
+    status, body = raw(strict, "POST", "/items", b"{}", **signed)
+    assert status == 200, body
+    assert len(strict.inbox(box)) == 1
+    # a REST API method with AWS_IAM, MOCK behind it
+    ag = signed_client(strict, "apigateway")
+    rest = ag.create_rest_api(name="iam-rest")
+    ag.put_method(restApiId=rest["id"], resourceId=rest["rootResourceId"], httpMethod="GET",
+                  authorizationType="AWS_IAM")
+    ag.put_integration(restApiId=rest["id"], resourceId=rest["rootResourceId"], httpMethod="GET", type="MOCK",
+                       requestTemplates={"application/json": '{"statusCode": 200}'})
+    ag.put_method_response(restApiId=rest["id"], resourceId=rest["rootResourceId"], httpMethod="GET",
+                           statusCode="200")
+    ag.put_integration_response(restApiId=rest["id"], resourceId=rest["rootResourceId"], httpMethod="GET",
+                                statusCode="200", responseTemplates={"application/json": '{"ok": true}'})
+    ag.create_deployment(restApiId=rest["id"], stageName="prod")
+    rest_host = f"{rest['id']}.execute-api.localhost:{urlsplit(strict.endpoint).port}"
+    assert raw(strict, "GET", "/prod/", host=rest_host, authorization="garbage")[0] == 403
+    signed = _sign_for(strict, "execute-api", "GET", f"http://{rest_host}/prod/")
+    status, body = raw(strict, "GET", "/prod/", **signed)
+    assert status == 200 and json.loads(body) == {"ok": True}
+
+
+def test_aws_iam_routes_want_a_well_formed_signature_in_the_default_mode(unkai):
+    host, box = _iam_http_api(unkai, unkai.client("apigatewayv2"))
+    assert raw(unkai, "POST", "/items", b"{}", host=host, authorization="garbage")[0] == 403
+    signed = _sign_for(unkai, "execute-api", "POST", f"http://{host}/items", b"{}", secret="any")
+    assert raw(unkai, "POST", "/items", b"{}", **signed)[0] == 200
+
+
+def test_an_aws_iam_function_url_needs_a_valid_signature(strict):
+    import io
+    import zipfile
+
+    lam = signed_client(strict, "lambda")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("app.py", "def handler(event, context):\n    return {'statusCode': 200, 'body': 'hello'}\n")
+    name = f"iam-{uuid.uuid4().hex[:8]}"
+    lam.create_function(FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r",
+                        Handler="app.handler", Code={"ZipFile": code.getvalue()})
+    url = lam.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"]
+    host = urlsplit(url).netloc
+    status, body = raw(strict, "GET", "/", host=host)
+    assert status == 403 and json.loads(body) == {"Message": "Forbidden"}
+    assert raw(strict, "GET", "/", host=host, authorization="garbage")[0] == 403
+    wrong = _sign_for(strict, "lambda", "GET", f"http://{host}/", secret="wrong")
+    assert raw(strict, "GET", "/", **wrong)[0] == 403
+    status, body = raw(strict, "GET", "/", **_sign_for(strict, "lambda", "GET", f"http://{host}/"))
+    assert status == 200 and body == b"hello"
+
+
 # -- 5. signatures are fresh and cover the body ------------------------------------------------
 
 
@@ -320,6 +405,8 @@ def test_state_dir_and_database_are_owner_only(strict):
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="k", Body=b"object data")
     for root, dirs, files in os.walk(strict.state_dir):
+        if "runtime" in Path(root).parts:  # copies of installed packages (the SDK): modes copied, no data
+            continue
         for name in files:
             mode = stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode)
             assert mode & 0o077 == 0, (root, name, oct(mode))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import urllib.error
 import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,9 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
               type=click.Choice(["on", "log", "off"]),
               help="Evaluate every request against its caller's IAM policies and deny as AWS would "
                    "(--enforce-iam=log: only log what would be denied).")
+@click.option("--ses-production", is_flag=True, default=False,
+              help="SES out of the sandbox in every region, as if production access were granted.")
+@click.option("--smtp-port", type=int, default=None, help="Serve SES's SMTP interface on this port (0: any free one).")
 @overrides_option
 @stack_name_option
 @click.option("-t", "--template-file", "template_file", default=None, type=click.Path(exists=True, path_type=Path),
@@ -94,7 +99,7 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
 @click.option("-v", "--verbose", is_flag=True, help="Print everything that happens, with handlers' stack traces.")
 def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
        access_key: str | None, secret_key: str | None, allow_hosts: tuple[str, ...], allow_origins: tuple[str, ...],
-       enforce_iam: str | None,
+       enforce_iam: str | None, ses_production: bool, smtp_port: int | None,
        parameter_overrides: tuple[str, ...], stack_name: str | None, template_file: Path | None, no_template: bool,
        quiet: bool, verbose: bool) -> None:
     """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too.
@@ -102,8 +107,14 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
     While it runs, one line per thing that happens (invocations, API requests, retries,
     dead-letter moves) is printed; failures in red with where the handler raised.
     Without TEMPLATE, ./template.yaml (or samconfig.toml's template_file) is used if there is one."""
+    import os
+
     from unkai.server import AlreadyRunning, CannotListen, run
 
+    if ses_production:  # SES reads these (unkai/services/ses/identities.py, receiving.py)
+        os.environ["UNKAI_SES_PRODUCTION"] = "1"
+    if smtp_port is not None:
+        os.environ["UNKAI_SMTP_PORT"] = str(smtp_port)
     template = template or template_file
     if template is None and not no_template:
         template = _template_here()
@@ -175,31 +186,139 @@ def _secret(value: str | None) -> str | None:
     return value
 
 
-@main.command()
+_control_token: dict[str, str] = {}
+
+
+def _endpoint(endpoint: str | None, state_dir: Path) -> str:
+    import os
+
+    from unkai.server import read_server_file
+
+    info = read_server_file(state_dir) or {}
+    # With credentials configured, unkai's own endpoints want the token it wrote to its (owner-only) server file.
+    token = os.environ.get("UNKAI_TOKEN") or info.get("token")
+    if token:
+        _control_token["token"] = token
+    if endpoint:
+        return endpoint.rstrip("/")
+    if "endpoint" in info:
+        return info["endpoint"]
+    return f"http://127.0.0.1:{DEFAULT_PORT}"
+
+
+def _get(url: str, timeout: float = 30) -> Any:
+    headers = {"x-unkai-token": _control_token["token"]} if "token" in _control_token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("message")
+        except ValueError:
+            message = str(exc)
+        click.echo(f"Error: {message}", err=True)
+        sys.exit(1)
+    except urllib.error.URLError as exc:
+        click.echo(f"Error: cannot reach unkai at {url.split('/_unkai')[0]} ({exc.reason}). Is `unkai up` running?",
+                   err=True)
+        sys.exit(1)
+
+
+@main.group(invoke_without_command=True)
 @click.option("--to", default=None, help="Only mail to this address.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new mail as it arrives.")
 @endpoint_option
 @state_option
 @json_option
-def mail(to: str | None, endpoint_url: str | None, state_dir: Path, as_json: bool) -> None:
-    """List the email unkai has delivered to its local mailbox."""
-    server = Server(endpoint_url, state_dir)
-    path = "/_unkai/mail"
-    if to:
-        path += "?" + urllib.parse.urlencode({"to": to})
-    messages = server.request(path)
-    if as_json:
-        click.echo(json.dumps(messages, indent=2, ensure_ascii=False))
+@click.pass_context
+def mail(ctx: click.Context, to: str | None, follow: bool, endpoint_url: str | None, state_dir: Path,
+         as_json: bool) -> None:
+    """List the email unkai has delivered to its local mailbox (SES and SNS email);
+    `unkai mail show ID` prints one in full."""
+    ctx.obj = {"endpoint": endpoint_url, "state_dir": state_dir}
+    if ctx.invoked_subcommand is not None:
         return
-    if not messages:
-        click.echo("No mail.")
-    for msg in messages:
-        click.echo(f"--- {msg['sent_at']}  {msg['id']}")
-        click.echo(f"From:    {msg['from']}")
-        click.echo(f"To:      {', '.join(msg['to'])}")
-        click.echo(f"Subject: {msg['subject']}")
-        click.echo("")
-        click.echo((msg.get("text") or msg.get("html") or "").rstrip())
-        click.echo("")
+    base = _endpoint(endpoint_url, state_dir) + "/_unkai/mail"
+    after = 0
+    while True:
+        query = {"after": str(after)}
+        if to:
+            query["to"] = to
+        if follow:
+            query["wait"] = "20"
+        try:
+            messages = _get(base + "?" + urllib.parse.urlencode(query), timeout=40)
+        except KeyboardInterrupt:
+            return
+        for msg in messages:
+            after = max(after, msg.get("seq", 0))
+            if as_json:
+                if follow:
+                    click.echo(json.dumps(msg, ensure_ascii=False))
+            else:
+                _print_mail(msg)
+        if as_json and not follow:
+            click.echo(json.dumps(messages, indent=2, ensure_ascii=False))
+        if not follow:
+            if not messages and not as_json:
+                click.echo("No mail.")
+            return
+
+
+def _print_mail(msg: dict, full: bool = False) -> None:
+    from unkai.mail import html_to_text
+
+    click.echo(f"--- {msg['sent_at']}  {msg['id']}" + (f"  ({msg['origin']} {msg['message_id']})"
+                                                       if msg.get("message_id") else ""))
+    click.echo(f"From:    {msg['from']}")
+    click.echo(f"To:      {', '.join(msg['to'])}")
+    if msg.get("cc"):
+        click.echo(f"Cc:      {', '.join(msg['cc'])}")
+    click.echo(f"Subject: {msg['subject']}")
+    for att in msg.get("attachments") or []:
+        click.echo(f"Attached [{att['index']}]: {att['filename']} ({att['content_type']}, {att['size']} bytes)")
+    click.echo("")
+    if msg.get("text") is not None:
+        click.echo(msg["text"].rstrip())
+    elif msg.get("html") is not None:
+        click.echo(html_to_text(msg["html"]))
+    if full and msg.get("html") is not None and msg.get("text") is not None:
+        click.echo("\n--- HTML, as text:")
+        click.echo(html_to_text(msg["html"]))
+    click.echo("")
+
+
+@mail.command("show")
+@click.argument("mail_id")
+@click.option("--raw", is_flag=True, help="Print the raw MIME message (.eml).")
+@click.option("--save-attachments", "save_dir", default=None, type=click.Path(path_type=Path),
+              help="Save the attachments into this directory.")
+@json_option
+@click.pass_context
+def mail_show(ctx: click.Context, mail_id: str, raw: bool, save_dir: Path | None, as_json: bool) -> None:
+    """Print one mail: its headers, text (HTML rendered as text) and attachments.
+    MAIL_ID is the mailbox id or the SES message id."""
+    base = _endpoint(ctx.obj["endpoint"], ctx.obj["state_dir"]) + "/_unkai/mail/" + urllib.parse.quote(mail_id)
+    if raw:
+        try:
+            with urllib.request.urlopen(base + ".eml", timeout=30) as resp:
+                sys.stdout.buffer.write(resp.read())
+        except urllib.error.HTTPError:
+            click.echo(f"Error: no such message: {mail_id}", err=True)
+            sys.exit(1)
+        return
+    msg = _get(base)
+    if as_json:
+        click.echo(json.dumps(msg, indent=2, ensure_ascii=False))
+    else:
+        _print_mail(msg, full=True)
+    if save_dir is not None:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        for att in msg.get("attachments") or []:
+            with urllib.request.urlopen(f"{base}/attachments/{att['index']}", timeout=30) as resp:
+                target = save_dir / Path(att["filename"]).name
+                target.write_bytes(resp.read())
+            click.echo(f"saved {target}", err=True)
 
 
 @main.command()

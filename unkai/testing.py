@@ -155,8 +155,47 @@ class UnkaiServer:
         ``unkai_clean`` does before each test. ``empty``: no stack either."""
         return self.post("/_unkai/reset" + ("?empty=1" if empty else ""))
 
-    def mail(self) -> list[dict]:
-        return self.get("/_unkai/mail")
+    def mail(self, to: str | None = None) -> list[dict]:
+        """Every message in the local mailbox (those to ``to`` when given), oldest first."""
+        from urllib.parse import quote
+
+        return self.get("/_unkai/mail" + (f"?to={quote(to)}" if to else ""))
+
+    def mail_message(self, mail_id: str) -> dict:
+        """One mail in full (by mailbox id or SES message id): headers, cc, attachments..."""
+        from urllib.parse import quote
+
+        return self.get(f"/_unkai/mail/{quote(mail_id)}")
+
+    def wait_for_mail(self, to: str | None = None, subject: str | None = None, *, after: int = 0,
+                      count: int = 1, timeout: float = 10.0) -> list[dict]:
+        """Wait until ``count`` mails (to an address containing ``to``, with ``subject`` in
+        their subject) newer than mailbox seq ``after`` arrived, and return them in full.
+        Raises AssertionError after ``timeout`` seconds with what the mailbox holds."""
+        from urllib.parse import urlencode
+
+        deadline = time.monotonic() + timeout
+        found: list[dict] = []
+        cursor = after
+        while True:
+            query = {"after": str(cursor), "wait": str(max(0.0, min(5.0, deadline - time.monotonic())))}
+            if to:
+                query["to"] = to
+            for msg in self.get("/_unkai/mail?" + urlencode(query)):
+                cursor = max(cursor, msg["seq"])
+                if subject is None or subject in msg["subject"]:
+                    found.append(msg)
+            if len(found) >= count:
+                return [self.mail_message(m["id"]) for m in found[:count]]
+            if time.monotonic() >= deadline:
+                seen = [(m["to"], m["subject"]) for m in self.mail()]
+                raise AssertionError(f"{len(found)} of {count} mails to {to!r} with subject {subject!r} "
+                                     f"after {timeout}s; the mailbox holds {seen}")
+
+    def mail_seq(self) -> int:
+        """The newest mail's seq: pass it as ``after`` to wait only for mail sent later."""
+        mails = self.mail()
+        return mails[-1]["seq"] if mails else 0
 
     def feed(self, after: int = 0, kind: str = "", wait: float = 0) -> list[dict]:
         """Events from unkai's event feed newer than id ``after`` (those whose kind starts with

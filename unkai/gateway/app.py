@@ -137,6 +137,10 @@ class Gateway:
                 account=self.cloud.config.account_id, request_id=request_id, request=request,
                 protocol=route.protocol, access_key=route.signature.access_key if route.signature else "",
             )
+            if self.cloud.config.enforce_iam:  # `unkai up --enforce-iam`: IAM's decision first
+                from unkai.services.iam.enforcement import check
+
+                check(self.cloud, ctx, params)
             if _is_async(handler):
                 result = await handler(ctx, params)
             else:

@@ -68,6 +68,9 @@ class InternalRoutes:
         self.route("GET", r"/_unkai/mail", self.mail_list)
         self.route("DELETE", r"/_unkai/mail", self.mail_clear)
         self.route("GET", r"/_unkai/mail/(?P<id>[^/]+)\.eml", self.mail_raw)
+        self.route("GET", r"/_unkai/mail/(?P<id>[^/]+)\.html", self.mail_html)
+        self.route("GET", r"/_unkai/mail/(?P<id>[^/]+)/attachments/(?P<n>\d+)", self.mail_attachment)
+        self.route("GET", r"/_unkai/mail/(?P<id>[^/]+)", self.mail_show)
         self.route("GET", r"/_unkai/inbox", self.inbox_names)
         self.route("GET", r"/_unkai/inbox/(?P<name>[^/]+)", self.inbox_list)
         self.route("DELETE", r"/_unkai/inbox/(?P<name>[^/]+)", self.inbox_clear)
@@ -153,7 +156,56 @@ class InternalRoutes:
         })
 
     async def mail_list(self, request: Request, m: re.Match) -> Response:
-        return Response.json(self.cloud.mailbox.list(request.query_dict().get("to")))
+        """``?to=ADDRESS`` (a part of a recipient), ``&after=SEQ`` (newer messages only),
+        ``&wait=S`` (long-poll up to S seconds until there is one)."""
+        query = request.query_dict()
+        try:
+            after = int(query.get("after", "0"))
+            wait = float(query.get("wait", "0"))
+        except ValueError:
+            return Response.json({"message": "after must be an integer and wait a number of seconds"}, 400)
+        if not 0 <= wait <= 60:
+            return Response.json({"message": "wait must be between 0 and 60 seconds"}, 400)
+        mailbox, to = self.cloud.mailbox, query.get("to")
+        found = mailbox.list(to, after)
+        if wait and not found:
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait
+            while not found and loop.time() < deadline:
+                try:
+                    await asyncio.wait_for(self.cloud.signals.wait(("mail",)), deadline - loop.time())
+                except asyncio.TimeoutError:
+                    break
+                found = mailbox.list(to, after)
+        return Response.json(found)
+
+    async def mail_show(self, request: Request, m: re.Match) -> Response:
+        msg = self.cloud.mailbox.get(m["id"])
+        if msg is None:
+            return Response.json({"message": "no such message"}, 404)
+        return Response.json(msg)
+
+    async def mail_html(self, request: Request, m: re.Match) -> Response:
+        msg = self.cloud.mailbox.get(m["id"])
+        if msg is None:
+            return Response.json({"message": "no such message"}, 404)
+        body = msg["html"]
+        if body is None:  # a text-only mail, shown as text in a page
+            import html
+
+            body = f"<pre>{html.escape(msg['text'] or '')}</pre>"
+        return Response(200, [("content-type", "text/html; charset=utf-8")], body.encode())
+
+    async def mail_attachment(self, request: Request, m: re.Match) -> Response:
+        found = self.cloud.mailbox.attachment(m["id"], int(m["n"]))
+        if found is None:
+            return Response.json({"message": "no such attachment"}, 404)
+        filename, ctype, data = found
+        safe = filename.replace('"', "")
+        return Response(200, [("content-type", ctype), ("content-disposition", f'attachment; filename="{safe}"')],
+                        data)
 
     async def mail_raw(self, request: Request, m: re.Match) -> Response:
         raw = self.cloud.mailbox.raw(m["id"])

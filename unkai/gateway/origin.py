@@ -7,7 +7,7 @@ reach a local port without any help from the user:
   127.0.0.1 and then reads unkai's answers as same-origin. Every such request carries
   ``Host: evil.example``, so a request is served only when its ``Host`` names unkai:
   an IP literal, ``localhost`` or ``*.localhost``, the AWS host names unkai serves
-  (``*.amazonaws.com``, ``*.on.aws``, ``*.localhost.localstack.cloud``: zones an
+  (``*.amazonaws.com``, ``*.on.aws``, ``*.amazoncognito.com``, ``*.localhost.localstack.cloud``: zones an
   attacker cannot point at 127.0.0.1), the bound host, or an ``--allow-host``.
 - **Cross-site requests**: a page can POST a form (a "simple" request, no preflight)
   or load an ``<img>`` URL. Browsers say where such a request comes from in ``Origin``
@@ -31,7 +31,8 @@ from unkai.http import Request, Response
 
 # Zones whose names resolve where AWS (or LocalStack's public record) says, never to
 # an attacker's choice: Host headers in them are not a rebinding vector.
-_AWS_ZONES = (".amazonaws.com", ".amazonaws.com.cn", ".on.aws", ".localhost.localstack.cloud")
+_AWS_ZONES = (".amazonaws.com", ".amazonaws.com.cn", ".on.aws", ".localhost.localstack.cloud",
+              ".amazoncognito.com")  # Cognito pool domains' OAuth endpoints
 _LOOPBACK_NAMES = ("localhost",)
 
 

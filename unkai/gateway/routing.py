@@ -77,6 +77,9 @@ class Router:
                     return Route(cand, "query", models.load_model(cand, "query"), region, sig)
             if pool:
                 return Route(pool[0], "query", models.load_model(pool[0], "query"), region, sig)
+        if len(candidates) > 1 and action is None:  # SES v1 (query) and v2 (rest-json) share "ses"
+            candidates = [c for c in candidates if c not in self.query_services or "query" not in
+                          self.protocols[c][:1]] or candidates
         if len(candidates) == 1:
             name = candidates[0]
         elif candidates:

@@ -1,22 +1,38 @@
-"""The local mailbox: every email any service sends (SNS email subscriptions, SES)
-lands here as a real RFC 5322 message, kept in the store and written to
-``<state>/mail/*.eml``, listed by ``GET /_unkai/mail`` and ``unkai mail``."""
+"""The local mailbox: every email any service sends (SNS email subscriptions, SES) lands
+here as a real RFC 5322 message.
+
+The raw MIME is the record: it is stored in the caller's transaction (so a mail is never
+lost once the send that made it answered, even on ``kill -9``), with the parts a reader
+wants parsed out once at delivery (text, HTML, attachments, headers) and written to
+``<state>/mail/*.eml`` after the commit. ``GET /_unkai/mail`` lists messages (long-polls
+with ``?after=SEQ&wait=S``), ``/_unkai/mail/{id}`` shows one (``.eml`` raw, ``.html`` its
+HTML body, ``/attachments/{n}`` a part); ``unkai mail`` and ``unkai.testing`` read them
+there. With ``UNKAI_SMTP_RELAY=host:port`` every message is also relayed to that SMTP
+server (a Mailpit or MailHog the user already runs), best effort, after the commit.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import html as htmllib
 import json
+import logging
+import os
+import re
 import uuid
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default as default_policy
-from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
+from email.utils import format_datetime, getaddresses, make_msgid
 from typing import TYPE_CHECKING, Any
 
 from unkai.protocol.values import iso8601
 
 if TYPE_CHECKING:
     from unkai.cloud import Cloud
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = [
     """
@@ -31,8 +47,18 @@ MIGRATIONS = [
         html TEXT,
         raw BLOB NOT NULL
     );
+    """,
+    # parsed once at delivery: headers and attachments (JSON), who sent it and its id there
     """
+    ALTER TABLE mail_messages ADD COLUMN headers TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE mail_messages ADD COLUMN attachments TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE mail_messages ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+    ALTER TABLE mail_messages ADD COLUMN message_id TEXT;
+    CREATE INDEX mail_messages_message_id ON mail_messages(message_id);
+    """,
 ]
+
+SIGNAL = ("mail",)
 
 
 class Mailbox:
@@ -41,6 +67,7 @@ class Mailbox:
         self.store = cloud.store
         self.store.migrate("mail", MIGRATIONS)
         self.dir = cloud.config.state_dir / "mail"
+        self.relay = os.environ.get("UNKAI_SMTP_RELAY", "")
 
     def deliver(
         self,
@@ -53,87 +80,241 @@ class Mailbox:
         cc: list[str] | None = None,
         bcc: list[str] | None = None,
         reply_to: list[str] | None = None,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str] | list[tuple[str, str]] | None = None,
         raw: bytes | None = None,
+        attachments: list[tuple[str, str, bytes]] | None = None,
+        origin: str = "",
+        message_id: str | None = None,
     ) -> str:
-        """Store one message (in the caller's transaction) and return its id."""
+        """Store one message (in the caller's transaction) and return its mailbox id.
+
+        Either ``raw`` (a MIME message, kept byte for byte) or the parts to build one from.
+        ``to``/``cc``/``bcc`` are the envelope recipients (Bcc never appears in headers).
+        ``attachments`` are ``(filename, content_type, data)``. ``origin`` names the sending
+        service (``ses``, ``sns``) and ``message_id`` its id for the message there."""
         mail_id = str(uuid.uuid4())
         now = self.cloud.clock.now()
         if raw is None:
-            msg = EmailMessage()
-            msg["From"] = sender
-            msg["To"] = ", ".join(to)
-            if cc:
-                msg["Cc"] = ", ".join(cc)
-            if reply_to:
-                msg["Reply-To"] = ", ".join(reply_to)
-            msg["Subject"] = subject
-            msg["Date"] = format_datetime(datetime.fromtimestamp(now, timezone.utc))
-            msg["Message-ID"] = make_msgid(idstring=mail_id, domain="unkai.local")
-            for k, v in (headers or {}).items():
-                msg[k] = v
-            if text is not None:
-                msg.set_content(text)
-            if html is not None:
-                if text is None:
-                    msg.set_content(html, subtype="html")
-                else:
-                    msg.add_alternative(html, subtype="html")
-            if text is None and html is None:
-                msg.set_content("")
-            raw = msg.as_bytes()
-        else:
-            parsed = BytesParser(policy=default_policy).parsebytes(raw)
-            text, html = _bodies(parsed)
-            sender = sender or str(parsed.get("From", ""))
-            subject = subject or str(parsed.get("Subject", ""))
-            to = to or [a.strip() for a in str(parsed.get("To", "")).split(",") if a.strip()]
+            raw = build_message(sender, to, subject, text, html, cc=cc, reply_to=reply_to, headers=headers,
+                                attachments=attachments, date=now,
+                                msg_id=make_msgid(idstring=mail_id, domain="unkai.local"))
+        parsed = parse(raw)
+        sender = sender or parsed["from"]
+        subject = subject or parsed["subject"]
+        if not to and not cc and not bcc:
+            to = parsed["to"] + parsed["cc"]
         recipients = list(to) + list(cc or []) + list(bcc or [])
         self.store.execute(
-            "INSERT INTO mail_messages(id, sent_at, sender, recipients, subject, text, html, raw) "
-            "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-            (mail_id, now, sender, json.dumps(recipients), subject, text, html, raw),
+            "INSERT INTO mail_messages(id, sent_at, sender, recipients, subject, text, html, raw, headers, "
+            "attachments, origin, message_id) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (mail_id, now, sender, json.dumps(recipients), subject, parsed["text"], parsed["html"], raw,
+             json.dumps(parsed["headers"]), json.dumps(parsed["attachments"]), origin, message_id),
         )
-        self.store.after_commit(lambda: self._write_file(mail_id, now, raw))
+        self.store.after_commit(lambda: self._committed(mail_id, now, raw, sender, recipients, subject))
         return mail_id
 
-    def _write_file(self, mail_id: str, now: float, raw: bytes) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%S")
-        path = self.dir / f"{stamp}-{mail_id}.eml"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(raw)
-        tmp.replace(path)
+    def _committed(self, mail_id: str, now: float, raw: bytes, sender: str, recipients: list[str],
+                   subject: str) -> None:
+        self._write_file(mail_id, now, raw)
+        self.cloud.signals.notify(SIGNAL)
+        self.cloud.feed.publish("mail.delivered", id=mail_id, sender=sender, to=recipients, subject=subject)
+        if self.relay:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            loop.run_in_executor(None, self._relay, sender, recipients, raw)
 
-    def list(self, to: str | None = None) -> list[dict[str, Any]]:
-        rows = self.store.all(
-            "SELECT id, sender, recipients, subject, text, html, sent_at FROM mail_messages ORDER BY seq"
-        )
+    def _relay(self, sender: str, recipients: list[str], raw: bytes) -> None:
+        import smtplib
+
+        host, _, port = self.relay.rpartition(":") if ":" in self.relay else (self.relay, "", "25")
+        envelope_from = getaddresses([sender])[0][1] if sender else ""
+        try:
+            with smtplib.SMTP(host or "127.0.0.1", int(port or 25), timeout=10) as smtp:
+                smtp.sendmail(envelope_from, [getaddresses([r])[0][1] or r for r in recipients], raw)
+        except (OSError, smtplib.SMTPException) as exc:
+            log.warning("mail: relaying to %s failed: %s", self.relay, exc)
+
+    def _write_file(self, mail_id: str, now: float, raw: bytes) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%S")
+            path = self.dir / f"{stamp}-{mail_id}.eml"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(raw)
+            tmp.replace(path)
+        except OSError as exc:  # the store has it; the file is a convenience
+            log.warning("mail: cannot write %s: %s", mail_id, exc)
+
+    _SUMMARY = "seq, id, sender, recipients, subject, text, html, sent_at, attachments, origin, message_id"
+
+    def list(self, to: str | None = None, after: int = 0) -> list[dict[str, Any]]:
+        """Messages in arrival order (those newer than ``seq`` ``after``; to ``to`` when given)."""
+        rows = self.store.all(f"SELECT {self._SUMMARY} FROM mail_messages WHERE seq > ? ORDER BY seq", (after,))
         out = []
-        for mail_id, sender, recipients, subject, text, html, sent_at in rows:
-            rcpts = json.loads(recipients)
-            if to and not any(to.lower() in r.lower() for r in rcpts):
+        for row in rows:
+            msg = _summary(row)
+            if to and not any(to.lower() in r.lower() for r in msg["to"]):
                 continue
-            out.append({"id": mail_id, "from": sender, "to": rcpts, "subject": subject,
-                        "text": text, "html": html, "sent_at": iso8601(sent_at)})
+            out.append(msg)
         return out
 
+    def last_seq(self) -> int:
+        row = self.store.one("SELECT MAX(seq) FROM mail_messages")
+        return (row[0] or 0) if row else 0
+
+    def get(self, mail_id: str) -> dict[str, Any] | None:
+        """One message with everything parsed: headers, cc, attachments' descriptions."""
+        row = self.store.one(f"SELECT {self._SUMMARY}, headers FROM mail_messages WHERE id=? OR message_id=?",
+                             (mail_id, mail_id))
+        if row is None:
+            return None
+        msg = _summary(row[:-1])
+        msg["headers"] = json.loads(row[-1])
+        heads = {}
+        for name, value in msg["headers"]:
+            heads.setdefault(name.lower(), value)
+        msg["header_to"] = [a for _, a in getaddresses([heads.get("to", "")]) if a]
+        msg["cc"] = [a for _, a in getaddresses([heads.get("cc", "")]) if a]
+        msg["reply_to"] = [a for _, a in getaddresses([heads.get("reply-to", "")]) if a]
+        return msg
+
     def raw(self, mail_id: str) -> bytes | None:
-        row = self.store.one("SELECT raw FROM mail_messages WHERE id=?", (mail_id,))
+        row = self.store.one("SELECT raw FROM mail_messages WHERE id=? OR message_id=?", (mail_id, mail_id))
         return row[0] if row else None
+
+    def attachment(self, mail_id: str, index: int) -> tuple[str, str, bytes] | None:
+        """The ``index``-th attachment (as listed): its filename, content type and bytes."""
+        raw = self.raw(mail_id)
+        if raw is None:
+            return None
+        parts = _attachment_parts(BytesParser(policy=default_policy).parsebytes(raw))
+        if not 0 <= index < len(parts):
+            return None
+        part = parts[index]
+        return part.get_filename() or f"part-{index}", part.get_content_type(), part.get_payload(decode=True) or b""
 
     def clear(self) -> int:
         return self.store.execute("DELETE FROM mail_messages").rowcount
 
 
-def _bodies(msg: Any) -> tuple[str | None, str | None]:
+def build_message(sender: str, to: list[str], subject: str, text: str | None, html: str | None, *,
+                  cc: list[str] | None = None, reply_to: list[str] | None = None,
+                  headers: dict[str, str] | list[tuple[str, str]] | None = None,
+                  attachments: list[tuple[str, str, bytes]] | None = None, date: float | None = None,
+                  msg_id: str | None = None) -> bytes:
+    """A MIME message from its parts, as a mail client would build it (UTF-8 where needed)."""
+    msg = EmailMessage()
+    if sender:
+        msg["From"] = sender
+    if to:
+        msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    if reply_to:
+        msg["Reply-To"] = ", ".join(reply_to)
+    msg["Subject"] = subject
+    if date is not None:
+        msg["Date"] = format_datetime(datetime.fromtimestamp(date, timezone.utc))
+    if msg_id:
+        msg["Message-ID"] = msg_id
+    for k, v in (headers.items() if isinstance(headers, dict) else headers or []):
+        msg[k] = v
+    msg["MIME-Version"] = "1.0"
+    if text is not None:
+        msg.set_content(text)
+    if html is not None:
+        if text is None:
+            msg.set_content(html, subtype="html")
+        else:
+            msg.add_alternative(html, subtype="html")
+    if text is None and html is None:
+        msg.set_content("")
+    for filename, ctype, data in attachments or []:
+        maintype, _, subtype = (ctype or "application/octet-stream").partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream", filename=filename)
+    return msg.as_bytes()
+
+
+def parse(raw: bytes) -> dict[str, Any]:
+    """What a reader wants from a MIME message: sender, recipients, subject, the first
+    text and HTML bodies, every header and the attachments (described, not copied)."""
+    msg = BytesParser(policy=default_policy).parsebytes(raw)
     text = html = None
+    for part in msg.walk():
+        if part.is_multipart() or part.get_content_disposition() == "attachment":
+            continue
+        ctype = part.get_content_type()
+        try:
+            if ctype == "text/plain" and text is None:
+                text = part.get_content()
+            elif ctype == "text/html" and html is None:
+                html = part.get_content()
+        except (LookupError, ValueError):  # an unknown charset: keep the bytes as well as we can
+            payload = part.get_payload(decode=True) or b""
+            if ctype == "text/plain" and text is None:
+                text = payload.decode("utf-8", "replace")
+            elif ctype == "text/html" and html is None:
+                html = payload.decode("utf-8", "replace")
+    attachments = []
+    for i, part in enumerate(_attachment_parts(msg)):
+        payload = part.get_payload(decode=True) or b""
+        attachments.append({"index": i, "filename": part.get_filename() or f"part-{i}",
+                            "content_type": part.get_content_type(), "size": len(payload),
+                            "inline": part.get_content_disposition() == "inline",
+                            "content_id": (part.get("Content-ID") or "").strip("<>") or None})
+    headers = []
+    for name, value in msg.raw_items():
+        try:
+            headers.append([name, str(msg.policy.header_factory(name, value))])
+        except Exception:  # a malformed header is shown as sent
+            headers.append([name, str(value)])
+
+    def _addresses(name: str) -> list[str]:
+        try:
+            return [a for _, a in getaddresses([str(v) for v in msg.get_all(name, [])]) if a]
+        except Exception:
+            return []
+
+    return {"from": str(msg.get("From", "") or ""), "to": _addresses("To"), "cc": _addresses("Cc"),
+            "subject": str(msg.get("Subject", "") or ""), "text": text, "html": html, "headers": headers,
+            "attachments": attachments}
+
+
+def _attachment_parts(msg: Any) -> list[Any]:
+    """Parts that are files: attachments, and inline parts that are not the message's bodies."""
+    found = []
     for part in msg.walk():
         if part.is_multipart():
             continue
+        disposition = part.get_content_disposition()
         ctype = part.get_content_type()
-        if ctype == "text/plain" and text is None:
-            text = part.get_content()
-        elif ctype == "text/html" and html is None:
-            html = part.get_content()
-    return text, html
+        if disposition == "attachment" or (part.get_filename() and ctype not in ("text/plain", "text/html")) or (
+                disposition == "inline" and ctype not in ("text/plain", "text/html")) or (
+                part.get("Content-ID") and ctype not in ("text/plain", "text/html")):
+            found.append(part)
+    return found
+
+
+def _summary(row: tuple) -> dict[str, Any]:
+    seq, mail_id, sender, recipients, subject, text, html, sent_at, attachments, origin, message_id = row
+    return {"seq": seq, "id": mail_id, "from": sender, "to": json.loads(recipients), "subject": subject,
+            "text": text, "html": html, "sent_at": iso8601(sent_at), "attachments": json.loads(attachments),
+            "origin": origin, "message_id": message_id}
+
+
+_TAG = re.compile(r"<[^>]+>")
+_BLOCK = re.compile(r"<\s*(br|/p|/div|/h[1-6]|/li|/tr|p|div|h[1-6]|li|tr)\b[^>]*>", re.I)
+_DROP = re.compile(r"<\s*(script|style|head)\b.*?<\s*/\s*\1\s*>", re.I | re.S)
+_LINK = re.compile(r"<a\s[^>]*href\s*=\s*[\"']([^\"']+)[\"'][^>]*>(.*?)</a\s*>", re.I | re.S)
+
+
+def html_to_text(html: str) -> str:
+    """HTML as a terminal shows it: paragraphs on their own lines, links as ``text <url>``."""
+    text = _DROP.sub("", html)
+    text = _LINK.sub(lambda m: f"{m[2]} &lt;{m[1]}&gt;" if m[1] not in m[2] else m[2], text)
+    text = _BLOCK.sub("\n", text)
+    text = htmllib.unescape(_TAG.sub("", text))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

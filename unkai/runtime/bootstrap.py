@@ -366,6 +366,8 @@ def setup_process(spec, channel):
             resource.setrlimit(resource.RLIMIT_DATA, (max(limit * MiB, floor), max(limit * MiB, floor)))
         except (ValueError, OSError):
             pass
+        limit_address_space(limit)
+    limit_file_size(spec.get("ephemeral_mb") or 512)
     os.environ.clear()
     os.environ.update(spec["env"])
     if hasattr(time, "tzset"):
@@ -426,6 +428,52 @@ def peak_kib():
     if resource is None or not MAXRSS_UNIT:
         return None
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // MAXRSS_UNIT
+
+
+AS_HEADROOM = 1024 * MiB  # thread stacks (8 MB each) and malloc arenas reserve space they never touch
+
+
+def limit_address_space(limit_mb):
+    """RLIMIT_DATA counts private memory only: a shared anonymous mapping (``mmap.mmap(-1, n)``)
+    escapes it. Cap the whole address space too, at what the process maps now plus its
+    memory size and room for reservations never touched (thread stacks), with malloc kept
+    to two arenas so threads do not reserve 64 MB each. What is touched is watched by the
+    server (environment.MemoryWatch)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+    try:
+        cap = address_space() + limit_mb * MiB + AS_HEADROOM
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    except (ValueError, OSError):
+        pass
+
+
+def limit_file_size(ephemeral_mb):
+    """Lambda's ephemeral storage (512 MB unless EphemeralStorage says more) as the largest
+    file the function may write: past it a write fails with EFBIG (no SIGXFSZ kill)."""
+    if resource is None:
+        return
+    try:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        size = int(ephemeral_mb) * MiB
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    except (ValueError, OSError):
+        pass
+
+
+def address_space():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def data_size():

@@ -43,6 +43,7 @@ class EnvironmentSpec:
     account: str = "000000000000"
     endpoint: str = ""
     code_sha: str = ""
+    ephemeral_mb: int = 512  # EphemeralStorage: the largest file the function may write (its /tmp)
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -192,6 +193,7 @@ class Environment:
         self.init_error: dict | None = None
         self.files: dict[str, tuple[int, int]] = {}
         self.dead = False
+        self.over_memory = False  # killed by MemoryWatch
         self.uses = 0
         self._collect: list[str] | None = None
         self._pending: list[tuple[int, str]] = []
@@ -246,7 +248,7 @@ class Environment:
         return {
             "handler": spec.handler, "env": env, "tmp": self.tmp, "task_root": spec.task_root,
             "sys_path": [spec.task_root, *spec.extra_paths, *layers], "sdk_dir": self.sdk,
-            "memory_mb": spec.memory_mb, "endpoint": spec.endpoint,
+            "memory_mb": spec.memory_mb, "ephemeral_mb": spec.ephemeral_mb, "endpoint": spec.endpoint,
             "watch_roots": [spec.task_root.rstrip("/") + "/", *[p.rstrip("/") + "/" for p in spec.layer_paths]],
         }
 
@@ -305,7 +307,11 @@ class Environment:
             try:
                 self.transport.write(b"".join((HEADER.pack(b"I", len(header) + 1 + len(payload)), header.encode(),
                                                b"\0", payload)))
-                kind, body = await self._next_frame(spec.timeout)
+                watch = MemoryWatch(self)
+                try:
+                    kind, body = await self._next_frame(spec.timeout)
+                finally:
+                    watch.cancel()
                 if kind == b"R":
                     outcome.payload = body
                     reported = self._frames.peak_mb()
@@ -405,7 +411,46 @@ def _stat(path: str) -> tuple[int, int]:
 
 
 def _oom(how: str, env: Environment) -> bool:
-    return how == "exit status 137" and env.spec.memory_mb > 0
+    return (how == "exit status 137" or getattr(env, "over_memory", False)) and env.spec.memory_mb > 0
+
+
+class MemoryWatch:
+    """Lambda counts a function's whole footprint against its memory size, shared memory
+    too (``mmap.mmap(-1, n)``, which RLIMIT_DATA does not see). While an invocation runs,
+    its worker's resident anonymous and shared memory is read every ``EVERY`` seconds and
+    a worker past its size is killed, to end as Runtime.OutOfMemory, as on AWS. The
+    worker's RLIMIT_AS (bootstrap.limit_address_space) is the hard cap between reads."""
+
+    EVERY = 0.1
+    __slots__ = ("env", "handle")
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+        self.handle = asyncio.get_running_loop().call_later(self.EVERY, self._check)
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+    def _check(self) -> None:
+        env = self.env
+        self.handle = None
+        if env.dead or not env.pid or env.spec.memory_mb <= 0:
+            return
+        used_kb = 0
+        try:
+            with open(f"/proc/{env.pid}/status") as f:
+                for line in f:
+                    if line.startswith(("RssAnon:", "RssShmem:")):
+                        used_kb += int(line.split()[1])
+        except (OSError, ValueError):
+            return
+        if used_kb > env.spec.memory_mb * 1024:
+            env.over_memory = True
+            env.kill()
+            return
+        self.handle = asyncio.get_running_loop().call_later(self.EVERY, self._check)
 
 
 def _iso(ms: int) -> str:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, ResourceContext
 from unkai.services.cloudformation.stacks import Stack, StackResource
+from unkai.template.dynamic import resolver as dynamic_references
 from unkai.template import loader, requirements
 from unkai.template.accepted import Accepted
 from unkai.template.custom import CustomResourceFailed, CustomResources, is_custom
@@ -159,6 +160,7 @@ class Deployer:
             return res.ref, res.attributes
 
         resolver = plan.resolver(lookup)
+        resolver.dynamic = dynamic_references(self.cloud, account, plan.region)
         with self.cloud.store.transaction():
             self.stacks.save(stack)
         for seq, logical_id in enumerate(plan.order):

@@ -110,8 +110,17 @@ class Resolver:
 
     # -- the general case ---------------------------------------------------------
 
+    # Replaces CloudFormation's dynamic references ({{resolve:ssm:...}}, {{resolve:secretsmanager:...}})
+    # in strings when resources are created (set by the engine; None while planning).
+    dynamic: Callable[[str], str] | None = None
+
     def resolve(self, value: Any, path: Path_ = ()) -> Any:
         """``value`` with every intrinsic evaluated; ``AWS::NoValue`` removed from mappings and lists."""
+        if isinstance(value, str) and self.dynamic is not None and "{{resolve:" in value:
+            try:
+                return self.dynamic(value)
+            except ValueError as exc:
+                raise self.error(str(exc), path) from None
         if isinstance(value, dict):
             if is_intrinsic(value):
                 key, arg = next(iter(value.items()))

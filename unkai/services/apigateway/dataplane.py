@@ -208,6 +208,7 @@ class DataPlane:
             account=target.account, epoch=self.cloud.clock.now(), port=port, scheme=request.scheme, host=host,
         )
         call.extras["trace_id"] = rest_requests.trace_id(call.epoch)
+        call.extras["request"] = request  # as sent: what an AWS_IAM signature covers
         return call
 
     # -- what `unkai up` prints ---------------------------------------------------------

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from unkai.gateway.signed import is_signed
 from unkai.http import Response
 from unkai.services.apigateway import access_logs, authorizers, cors, payloads
 from unkai.services.apigateway.payloads import Call
@@ -143,7 +144,9 @@ class HttpRequests:
         if kind == "NONE":
             return None
         if kind == "AWS_IAM":
-            if call.header("authorization") is None:
+            request = call.extras.get("request")
+            if call.header("authorization") is None and request is None or \
+                    request is not None and not is_signed(self.cloud, request, call.body):
                 raise GatewayError("ACCESS_DENIED")
             return {"iam": {"sourceIp": call.source_ip, "userAgent": call.header("user-agent")}}
         auth = st.authorizers.get(route.get("AuthorizerId") or "")

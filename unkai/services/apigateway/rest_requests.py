@@ -14,6 +14,7 @@ from typing import Any
 
 import jsonschema
 
+from unkai.gateway.signed import is_signed
 from unkai.http import Response
 from unkai.services.apigateway import access_logs, payloads, responses, vtl
 from unkai.services.apigateway.payloads import Call
@@ -119,8 +120,12 @@ class RestRequests:
         auth_type = method.get("authorizationType", "NONE")
         if auth_type in ("CUSTOM", "COGNITO_USER_POOLS"):
             state["authorizer"] = await self._authorize(call, st, res, method, path_params)
-        elif auth_type == "AWS_IAM" and "authorization" not in {k for k, _ in call.headers}:
-            raise GatewayError("MISSING_AUTHENTICATION_TOKEN")
+        elif auth_type == "AWS_IAM":
+            if "authorization" not in {k for k, _ in call.headers} and "X-Amz-Signature" not in call.raw_query:
+                raise GatewayError("MISSING_AUTHENTICATION_TOKEN")
+            request = call.extras.get("request")
+            if request is not None and not is_signed(self.cloud, request, call.body):
+                raise GatewayError("INVALID_SIGNATURE")
         if method.get("apiKeyRequired"):
             self._check_api_key(call, st, state)
         self._validate(call, st, method, path_params)

@@ -856,6 +856,7 @@ class Lambda(Service):
             function_name=target.name, function_arn=target.arn, version=target.version,
             handler=config.get("Handler") or "", runtime=config.get("Runtime") or "python3.12",
             memory_mb=config.get("MemorySize") or 128, timeout=float(config.get("Timeout") or 3),
+            ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size") or 512),
             env={**((config.get("Environment") or {}).get("Variables") or {}),
                  # the execution role's session, as AWS gives workers (renewed: a new spec, new workers)
                  **self.cloud.service("sts").function_credentials(target.account, config.get("Role") or "",

@@ -19,6 +19,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from unkai.gateway.signed import is_signed
 from unkai.http import BodyTooLarge, Request, Response
 from unkai.protocol import ServiceError
 from unkai.protocol.values import iso8601
@@ -140,6 +141,8 @@ async def serve(service: "Lambda", request: Request, url_id: str, path: str) -> 
         body = await request.body(MAX_PAYLOAD)
     except BodyTooLarge:  # as AWS: the payload limit of a synchronous invocation, answered before invoking
         return _error(413, "Request must be smaller than 6291456 bytes for the InvokeFunction operation")
+    if config.get("AuthType") == "AWS_IAM" and not is_signed(service.cloud, request, body):
+        return _error(403, "Forbidden")  # as AWS: unsigned, or signed wrongly
     event = _event(request, url_id, region, account, path, body)
     try:
         result = await service.invoke(name, json.dumps(event).encode(), region=region, account=account,

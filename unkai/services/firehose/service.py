@@ -356,7 +356,8 @@ class Firehose(Service):
     def _start_at_latest(self, stream: DeliveryStream) -> None:
         kinesis = self.cloud.service("kinesis")
         arn = stream.source["KinesisStreamARN"]
-        positions = {s.id: kinesis.starting_sequence(arn, s.id, "LATEST") for s in kinesis.shard_list(arn) if s.open}
+        # every shard, closed ones too: their old records were there before the delivery stream
+        positions = {s.id: kinesis.starting_sequence(arn, s.id, "LATEST") for s in kinesis.shard_list(arn)}
         self.streams.update(stream, positions=positions)
 
     def _start_reader(self, sid: int) -> None:

@@ -185,7 +185,10 @@ def _principal_matches(principals: dict[str, list[str]], context: dict) -> bool:
                 if v in (who, context.get("unkai:SessionArn", "")):
                     return True
                 if v == account or v == f"arn:aws:iam::{account}:root":
-                    return bool(account)
+                    # Naming an account delegates to that account's IAM policies: it grants by
+                    # itself only to the account's root user (or where the caller asks for it).
+                    if account and context.get("unkai:AccountMatches", False):
+                        return True
             elif kind == "Service" and v == service:
                 return True
             elif kind == "Federated" and v == federated:

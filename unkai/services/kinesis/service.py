@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import binascii
 import hashlib
 import json
@@ -54,7 +55,7 @@ class Kinesis(Service):
         super().__init__(cloud)
         self.streams = Streams(self.store)
         self._rates: dict[tuple[int, int], list[int]] = {}
-        self._open: dict[int, list[ShardRow]] = {}  # open shards per stream id, dropped on any reshard
+        self._open: dict[int, tuple[list[int], list[ShardRow]]] = {}  # open shards, dropped on any reshard
         self._trimmer: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -106,10 +107,15 @@ class Kinesis(Service):
         return shard
 
     def _open_shards(self, stream_id: int) -> list[ShardRow]:
-        shards = self._open.get(stream_id)
-        if shards is None:
-            shards = self._open[stream_id] = self.streams.open_shards(stream_id)
-        return shards
+        return self._router(stream_id)[1]
+
+    def _router(self, stream_id: int) -> tuple[list[int], list[ShardRow]]:
+        """The open shards of a stream and their starting hash keys, in hash key order (cached)."""
+        found = self._open.get(stream_id)
+        if found is None:
+            shards = sorted(self.streams.open_shards(stream_id), key=lambda s: s.start_hash)
+            found = self._open[stream_id] = ([s.start_hash for s in shards], shards)
+        return found
 
     def _resharded(self, stream: StreamRow) -> None:
         self._open.pop(stream.id, None)
@@ -398,14 +404,13 @@ class Kinesis(Service):
             key = int(explicit)
         else:
             key = _hash_of(partition_key)
-        for shard in self._open_shards(stream.id):
-            if shard.start_hash <= key <= shard.end_hash:
-                return shard
-        raise errors.invalid(f"No open shard for hash key {key} in stream {stream.name}.")  # unreachable
+        starts, shards = self._router(stream.id)
+        return shards[bisect.bisect_right(starts, key) - 1]  # open shards cover the whole key space
 
-    def _admit(self, stream: StreamRow, shard: ShardRow, size: int) -> bool:
+    def _admit(self, stream: StreamRow, shard: ShardRow, size: int, second: int | None = None) -> bool:
         """Count a write against its shard's per-second limits; False when it would exceed them."""
-        second = int(self.clock.now())
+        if second is None:
+            second = int(self.clock.now())
         rate = self._rates.get((stream.id, shard.idx))
         if rate is None or rate[0] != second:
             rate = self._rates[(stream.id, shard.idx)] = [second, 0, 0]
@@ -463,9 +468,10 @@ class Kinesis(Service):
             raise errors.invalid(f"Records size exceeds 5 MB limit")
         results: list[dict] = []
         accepted: list[tuple[int, tuple[ShardRow, str, bytes]]] = []
+        second = int(self.clock.now())
         for entry in entries:
             shard = self._route(stream, entry["PartitionKey"], entry.get("ExplicitHashKey"))
-            if self._admit(stream, shard, len(entry["Data"]) + len(entry["PartitionKey"])):
+            if self._admit(stream, shard, len(entry["Data"]) + len(entry["PartitionKey"]), second):
                 accepted.append((len(results), (shard, entry["PartitionKey"], entry["Data"])))
                 results.append({"ShardId": shard.id})
             else:

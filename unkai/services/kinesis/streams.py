@@ -11,6 +11,7 @@ sequence number; its children are new rows naming it as parent.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -101,7 +102,7 @@ class ShardRow:
     end_seq: int | None
     created: float
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
         return shard_name(self.idx)
 

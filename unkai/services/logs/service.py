@@ -1,5 +1,7 @@
 """CloudWatch Logs: log groups, streams and events, and the in-process ``append`` every
-other part of unkai writes its logs through (Lambda output, API Gateway access logs)."""
+other part of unkai writes its logs through (Lambda output, API Gateway access logs).
+Subscription filters and destinations live in ``subscriptions.py``; every write (``append``
+and PutLogEvents) passes its events to them in its own transaction."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
+from unkai.services.logs import subscriptions
 from unkai.services.logs.patterns import compile_pattern
 
 MIGRATIONS = [
@@ -37,6 +40,8 @@ MIGRATIONS = [
     CREATE INDEX logs_events_stream ON logs_events(stream_id, ts, id);
     """
 ]
+
+MIGRATIONS.append(subscriptions.MIGRATION)
 
 GROUP_NAME = re.compile(r"^[\.\-_/#A-Za-z0-9]{1,512}$")
 STREAM_NAME = re.compile(r"^[^:*]{1,512}$")
@@ -70,11 +75,13 @@ def _parse_token(token: str | None, prefix: str) -> int | None:
 class Logs(Service):
     name = "logs"
     migrations = MIGRATIONS
-    resource_types = ("AWS::Logs::LogGroup", "AWS::Logs::LogStream")
+    resource_types = ("AWS::Logs::LogGroup", "AWS::Logs::LogStream", "AWS::Logs::SubscriptionFilter",
+                      "AWS::Logs::Destination")
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self._streams: dict[tuple[str, str, str, str], int] = {}
+        self.subscriptions = subscriptions.Subscriptions(self)
 
     async def resetting(self) -> None:
         self._streams.clear()
@@ -137,6 +144,7 @@ class Logs(Service):
                                       [(sid, ts, now, message) for ts, message in events])
             self._touch(sid, min(e[0] for e in events), max(e[0] for e in events), now,
                         sum(len(m.encode()) for _, m in events))
+            self.subscriptions.dispatch(account, region, group, stream, events)
         self.store.after_commit(lambda: self.cloud.signals.notify(("logs", account, region, group)))
 
     def _stream_id(self, key: tuple[str, str, str, str], now: int) -> int:
@@ -201,6 +209,7 @@ class Logs(Service):
         self.store.execute("DELETE FROM logs_events WHERE stream_id IN (SELECT id FROM logs_streams WHERE "
                            "group_id=?)", (row[0],))
         self.store.execute("DELETE FROM logs_groups WHERE id=?", (row[0],))
+        self.subscriptions.forget_group(ctx.account, ctx.region, row[1])
         self._forget()
         return {}
 
@@ -383,6 +392,8 @@ class Logs(Service):
                         sum(len(k[3].encode()) for k in keep))
             key = (ctx.account, ctx.region, row[1])
             self.store.after_commit(lambda: self.cloud.signals.notify(("logs",) + key))
+            self.subscriptions.dispatch(ctx.account, ctx.region, row[1], params["logStreamName"],
+                                        [(k[1], k[3]) for k in keep])
         result: dict[str, Any] = {"nextSequenceToken": str(now)}
         rejected = {}
         if too_new is not None:
@@ -490,10 +501,54 @@ class Logs(Service):
             result["nextToken"] = base64.b64encode(json.dumps(last).encode()).decode()
         return result
 
+    # -- subscription filters and destinations --------------------------------------------
+
+    def put_subscription_filter(self, ctx: RequestContext, params: dict) -> dict:
+        row = self._group(ctx, params)
+        return self.subscriptions.put(ctx.account, ctx.region, row[1], params)
+
+    def describe_subscription_filters(self, ctx: RequestContext, params: dict) -> dict:
+        row = self._group(ctx, params)
+        return self.subscriptions.describe(ctx.account, ctx.region, row[1], params)
+
+    def delete_subscription_filter(self, ctx: RequestContext, params: dict) -> dict:
+        row = self._group(ctx, params)
+        return self.subscriptions.delete(ctx.account, ctx.region, row[1], params["filterName"])
+
+    def put_destination(self, ctx: RequestContext, params: dict) -> dict:
+        return self.subscriptions.put_destination(ctx.account, ctx.region, params)
+
+    def put_destination_policy(self, ctx: RequestContext, params: dict) -> dict:
+        return self.subscriptions.put_destination_policy(ctx.account, ctx.region, params)
+
+    def describe_destinations(self, ctx: RequestContext, params: dict) -> dict:
+        return self.subscriptions.describe_destinations(ctx.account, ctx.region, params)
+
+    def delete_destination(self, ctx: RequestContext, params: dict) -> dict:
+        return self.subscriptions.delete_destination(ctx.account, ctx.region, params["destinationName"])
+
     # -- template resources --------------------------------------------------------------
 
     def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, props: dict) -> Provisioned:
         rctx = ctx.request_context("logs")
+        if resource_type == "AWS::Logs::SubscriptionFilter":
+            # Ref is the filter's name (CloudFormation's physical id); FilterName is generated when absent
+            name = props.get("FilterName") or f"{ctx.stack_name}-{logical_id}"
+            params = {"logGroupName": props["LogGroupName"], "filterName": name,
+                      "filterPattern": props.get("FilterPattern") or "", "destinationArn": props["DestinationArn"]}
+            for prop, key in (("RoleArn", "roleArn"), ("Distribution", "distribution")):
+                if props.get(prop):
+                    params[key] = props[prop]
+            self.put_subscription_filter(rctx, params)
+            return Provisioned(f"{props['LogGroupName']}|{name}", name)
+        if resource_type == "AWS::Logs::Destination":
+            dest = self.put_destination(rctx, {"destinationName": props["DestinationName"],
+                                               "targetArn": props["TargetArn"], "roleArn": props["RoleArn"]})
+            if props.get("DestinationPolicy"):
+                self.put_destination_policy(rctx, {"destinationName": props["DestinationName"],
+                                                   "accessPolicy": props["DestinationPolicy"]})
+            return Provisioned(props["DestinationName"], props["DestinationName"],
+                               {"Arn": dest["destination"]["arn"]})
         if resource_type == "AWS::Logs::LogStream":
             group = props["LogGroupName"]
             name = props.get("LogStreamName") or f"{ctx.stack_name}-{logical_id}"
@@ -527,6 +582,11 @@ class Logs(Service):
         try:
             if resource_type == "AWS::Logs::LogStream":
                 self.delete_log_stream(rctx, {"logGroupName": props["LogGroupName"], "logStreamName": physical_id})
+            elif resource_type == "AWS::Logs::SubscriptionFilter":
+                group, _, name = physical_id.partition("|")
+                self.delete_subscription_filter(rctx, {"logGroupName": group, "filterName": name})
+            elif resource_type == "AWS::Logs::Destination":
+                self.delete_destination(rctx, {"destinationName": physical_id})
             else:
                 self.delete_log_group(rctx, {"logGroupName": physical_id})
         except ServiceError:

@@ -280,21 +280,20 @@ class STS(Service):
                    "aws:PrincipalAccount": caller.account, "sts:ExternalId": params.get("ExternalId"),
                    "sts:RoleSessionName": params.get("RoleSessionName"), **(extra or {})}
         compiled = policies.compile_text(role["AssumeRolePolicyDocument"])
-        decision = policies.evaluate(action, role["Arn"], context, [], [compiled])
-        if not decision.allowed:
+        context["unkai:AccountMatches"] = caller.kind == "root"
+        if policies.evaluate(action, role["Arn"], context, [], [compiled]).allowed:
+            return True  # the trust policy names the caller itself (or it is the account's root)
+        if caller.kind not in ("user", "assumed-role") or action != "sts:AssumeRole":
             return False
-        if caller.kind in ("root", "federated-user") or action != "sts:AssumeRole":
-            return True
-        # Same account: the caller's own policies must also allow sts:AssumeRole unless the
-        # trust policy names the caller itself (AWS's rule for cross-principal access).
+        # A trust policy naming the caller's account delegates to the caller's own policies.
+        context["unkai:AccountMatches"] = True
+        if not policies.evaluate(action, role["Arn"], context, [], [compiled]).allowed:
+            return False
         found = self.cloud.service("iam").principal_policies(caller.account, caller.principal_arn)
         if found is None:
-            return True
-        names_caller = any(caller.principal_arn in (st.principals or {}).get("AWS", []) or
-                           caller.arn in (st.principals or {}).get("AWS", []) for st in compiled.statements)
-        if names_caller:
-            return True
-        return policies.evaluate(action, role["Arn"], context, found[0], None, found[1]).allowed
+            return False
+        session = [policies.compile_text(caller.policy)] if caller.policy else None
+        return policies.evaluate(action, role["Arn"], context, found[0], None, found[1], session).allowed
 
     def get_session_token(self, ctx: RequestContext, params: dict) -> dict:
         caller = self.identity_of(ctx)

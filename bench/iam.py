@@ -1,0 +1,126 @@
+"""Issue 12's benchmark: GetCallerIdentity, GetSecretValue and KMS Encrypt/Decrypt through
+boto3 against the floor (unkai's own answers replayed, i.e. boto3's own cost), and what
+``--enforce-iam`` adds per request for a role holding 20 policies of 10 statements each:
+in-process (the evaluator over the compiled, cached policies) and end to end.
+
+    python bench/iam.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent))
+import harness  # noqa: E402
+
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:root"}, "Action": "sts:AssumeRole"}]})
+
+
+def _policy(i: int) -> str:
+    """10 statements that do not match the benchmark's calls, except the very last policy's
+    last statement: the evaluator has to look at all 200."""
+    statements = [{"Sid": f"S{i}x{j}", "Effect": "Allow", "Action": [f"dynamodb:Get{j}*", f"sqs:Send{j}*"],
+                   "Resource": f"arn:aws:dynamodb:us-east-1:000000000000:table/t{i}-{j}-*",
+                   "Condition": {"StringEquals": {"aws:PrincipalAccount": "000000000000"}}} for j in range(10)]
+    if i == 19:
+        statements[-1] = {"Sid": "Secrets", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                          "Resource": "arn:aws:secretsmanager:*:000000000000:secret:bench/*"}
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def in_process(n: int) -> dict:
+    from unkai.services.iam import policies
+
+    compiled = [policies.compile_text(_policy(i)) for i in range(20)]
+    context = {"aws:PrincipalArn": "arn:aws:iam::000000000000:role/bench", "aws:PrincipalAccount": "000000000000"}
+    resource = "arn:aws:secretsmanager:us-east-1:000000000000:secret:bench/db-AbCdEf"
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter()
+        decision = policies.evaluate("secretsmanager:GetSecretValue", resource, context, compiled)
+        samples.append(time.perf_counter() - t)
+    assert decision.allowed
+    return {"median_us": round(statistics.median(samples) * 1e6, 1),
+            "p99_us": round(sorted(samples)[int(len(samples) * 0.99)] * 1e6, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    n = 200 if parser.parse_args().quick else 1000
+    results: dict = {"calls": {}, "enforcement": {}}
+    unkai = harness.start_unkai()
+    floor = None
+    try:
+        sts, sm, kms = unkai.client("sts"), unkai.client("secretsmanager"), unkai.client("kms")
+        sm.create_secret(Name="bench/db", SecretString="s3cret-value")
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        blob = kms.encrypt(KeyId=key, Plaintext=b"x" * 64)["CiphertextBlob"]
+        calls = {
+            "GetCallerIdentity": (sts, lambda c: c.get_caller_identity()),
+            "GetSecretValue": (sm, lambda c: c.get_secret_value(SecretId="bench/db")),
+            "KMS Encrypt": (kms, lambda c: c.encrypt(KeyId=key, Plaintext=b"x" * 64)),
+            "KMS Decrypt": (kms, lambda c: c.decrypt(CiphertextBlob=blob)),
+        }
+        canned = {}
+        for client, call in calls.values():
+            rec = harness.record(client, call)
+            canned[rec["key"]] = rec
+        floor = harness.start_floor(canned)
+        floor_clients = {"sts": floor.client("sts"), "secretsmanager": floor.client("secretsmanager"),
+                         "kms": floor.client("kms")}
+        for name, (client, call) in calls.items():
+            ours = harness.stats(harness.timed(lambda: call(client), n))
+            base = harness.stats(harness.timed(lambda: call(floor_clients[client.meta.service_model.service_name]),
+                                               n))
+            results["calls"][name] = {"floor": base, "unkai": ours,
+                                      "ratio": round(ours["median_ms"] / base["median_ms"], 2)}
+    finally:
+        unkai.stop()
+        if floor is not None:
+            floor.stop()
+    results["enforcement"]["in_process"] = in_process(n * 10)
+    # end to end: a role session with 20 policies, GetSecretValue with and without --enforce-iam
+    for mode, args in (("off", ()), ("on", ("--enforce-iam",))):
+        server = harness.start_unkai(*args)
+        try:
+            iam = server.client("iam")
+            iam.create_role(RoleName="bench", AssumeRolePolicyDocument=TRUST)
+            for i in range(20):
+                iam.put_role_policy(RoleName="bench", PolicyName=f"p{i}", PolicyDocument=_policy(i))
+            server.client("secretsmanager").create_secret(Name="bench/db", SecretString="s3cret-value")
+            creds = server.client("sts").assume_role(RoleArn="arn:aws:iam::000000000000:role/bench",
+                                                     RoleSessionName="bench")["Credentials"]
+            import boto3
+
+            client = boto3.client("secretsmanager", endpoint_url=server.endpoint, region_name="us-east-1",
+                                  aws_access_key_id=creds["AccessKeyId"],
+                                  aws_secret_access_key=creds["SecretAccessKey"],
+                                  aws_session_token=creds["SessionToken"])
+            results["enforcement"][f"GetSecretValue, enforcement {mode}"] = harness.stats(
+                harness.timed(lambda: client.get_secret_value(SecretId="bench/db"), n))
+        finally:
+            server.stop()
+    e = results["enforcement"]
+    e["added_median_ms"] = round(e["GetSecretValue, enforcement on"]["median_ms"] -
+                                 e["GetSecretValue, enforcement off"]["median_ms"], 3)
+    path = harness.write("iam", results)
+    rows = [[k, v["floor"]["median_ms"], v["unkai"]["median_ms"], f"{v['ratio']}x"] for k, v in results["calls"].items()]
+    print(harness.table(rows, ["call", "floor median ms", "unkai median ms", "ratio"]))
+    print()
+    print(f"evaluation of 20 policies x 10 statements, in process: median {e['in_process']['median_us']} us, "
+          f"p99 {e['in_process']['p99_us']} us")
+    print(f"GetSecretValue end to end: off {e['GetSecretValue, enforcement off']['median_ms']} ms, "
+          f"on {e['GetSecretValue, enforcement on']['median_ms']} ms (added {e['added_median_ms']} ms)")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

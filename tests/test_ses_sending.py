@@ -1,0 +1,254 @@
+"""Sending through SES v1 and v2 into the local mailbox: the sandbox and quotas, raw MIME
+with attachments, the mailbox simulator's bounces and complaints as SNS notifications,
+configuration-set events to SNS and EventBridge, and the account suppression list."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from email.message import EmailMessage
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.ses_support import code, fresh_region, message, verify
+from unkai.testing import new_queue, receive_all
+
+SIMPLE = {"Subject": {"Data": "Hello"}, "Body": {"Text": {"Data": "plain body"}, "Html": {"Data": "<p>html body</p>"}}}
+
+
+@pytest.fixture(scope="module")
+def sandbox(unkai):
+    """A region in the sandbox with two verified addresses."""
+    region = fresh_region()
+    ses = unkai.client("ses", region)
+    verify(unkai, ses, "shop@example.com")
+    verify(unkai, ses, "buyer@example.com")
+    return region
+
+
+def test_the_sandbox_refuses_an_unverified_recipient_in_awss_words(unkai, sandbox):
+    unkai.advance(1.1)  # the sandbox sends 1 message per second
+    ses = unkai.client("ses", sandbox)
+    with pytest.raises(ClientError) as exc:
+        ses.send_email(Source="shop@example.com", Destination={"ToAddresses": ["stranger@example.net"]},
+                       Message=SIMPLE)
+    assert code(exc) == "MessageRejected"
+    assert message(exc) == ("Email address is not verified. The following identities failed the check in region "
+                            f"{sandbox.upper()}: stranger@example.net")
+    with pytest.raises(ClientError) as exc:
+        ses.send_email(Source="nobody@example.org", Destination={"ToAddresses": ["buyer@example.com"]},
+                       Message=SIMPLE)
+    assert message(exc).endswith(": nobody@example.org")
+
+
+def test_send_email_lands_in_the_mailbox_with_its_parts_and_message_id(unkai, sandbox):
+    unkai.advance(1.1)  # the sandbox sends 1 message per second
+    ses = unkai.client("ses", sandbox)
+    after = unkai.mail_seq()
+    mid = ses.send_email(Source="Shop <shop@example.com>", ReplyToAddresses=["help@example.com"],
+                         Destination={"ToAddresses": ["buyer@example.com"],
+                                      "BccAddresses": ["success@simulator.amazonses.com"]},
+                         Message=SIMPLE)["MessageId"]
+    (mail,) = unkai.wait_for_mail(to="buyer@example.com", after=after)
+    assert mail["message_id"] == mid and mail["origin"] == "ses"
+    assert mail["from"] == "Shop <shop@example.com>" and mail["subject"] == "Hello"
+    assert mail["text"].strip() == "plain body" and mail["html"].strip() == "<p>html body</p>"
+    assert mail["to"] == ["buyer@example.com", "success@simulator.amazonses.com"]  # the envelope
+    assert mail["header_to"] == ["buyer@example.com"] and mail["reply_to"] == ["help@example.com"]
+    headers = dict((k.lower(), v) for k, v in mail["headers"])
+    assert headers["message-id"] == f"<{mid}@email.amazonses.com>"
+    assert "bcc" not in headers
+    # the same mail by its SES message id, raw and as HTML
+    assert unkai.mail_message(mid)["id"] == mail["id"]
+    with urllib.request.urlopen(unkai.url(f"/_unkai/mail/{mid}.eml"), timeout=10) as resp:
+        assert b"Subject: Hello" in resp.read()
+    with urllib.request.urlopen(unkai.url(f"/_unkai/mail/{mail['id']}.html"), timeout=10) as resp:
+        assert resp.read().strip() == b"<p>html body</p>"
+
+
+def test_raw_mime_keeps_attachments_and_inline_parts(unkai, sandbox):
+    unkai.advance(1.1)  # the sandbox sends 1 message per second
+    ses = unkai.client("ses", sandbox)
+    msg = EmailMessage()
+    msg["From"] = "shop@example.com"
+    msg["To"] = "buyer@example.com"
+    msg["Subject"] = "領収書"
+    msg.set_content("see attached")
+    msg.add_alternative('<p>logo: <img src="cid:logo"></p>', subtype="html")
+    msg.get_payload()[1].add_related(b"\x89PNG-logo", maintype="image", subtype="png", cid="<logo>")
+    msg.add_attachment(b"%PDF-1.4 receipt", maintype="application", subtype="pdf", filename="receipt.pdf")
+    after = unkai.mail_seq()
+    mid = ses.send_raw_email(RawMessage={"Data": msg.as_bytes()})["MessageId"]
+    (mail,) = unkai.wait_for_mail(to="buyer@example.com", after=after)
+    assert mail["message_id"] == mid and mail["subject"] == "領収書"
+    assert mail["text"].strip() == "see attached"
+    files = {a["filename"]: a for a in mail["attachments"]}
+    assert files["receipt.pdf"]["content_type"] == "application/pdf" and files["receipt.pdf"]["size"] == 16
+    inline = [a for a in mail["attachments"] if a["content_id"] == "logo"]
+    assert inline and inline[0]["content_type"] == "image/png"
+    index = files["receipt.pdf"]["index"]
+    with urllib.request.urlopen(unkai.url(f"/_unkai/mail/{mail['id']}/attachments/{index}"), timeout=10) as resp:
+        assert resp.read() == b"%PDF-1.4 receipt"
+        assert 'filename="receipt.pdf"' in resp.headers["content-disposition"]
+
+
+@pytest.mark.parametrize("raw, words", [
+    (b"", "Empty message"),
+    (b"this is not a header\r\n\r\nbody", "Illegal header line"),
+    (b"To: buyer@example.com\r\nSubject: x\r\n\r\nbody", "Missing required header 'From'."),
+])
+def test_malformed_raw_messages_are_refused_not_crashed_on(unkai, sandbox, raw, words):
+    ses = unkai.client("ses", sandbox)
+    with pytest.raises(ClientError) as exc:
+        ses.send_raw_email(RawMessage={"Data": raw})
+    assert code(exc) == "InvalidParameterValue" and words in message(exc)
+
+
+def test_limits_on_recipients_and_size(unkai, sandbox):
+    unkai.advance(1.1)  # the sandbox sends 1 message per second
+    ses = unkai.client("ses", sandbox)
+    many = [f"u{i}@simulator.amazonses.com" for i in range(51)]
+    with pytest.raises(ClientError) as exc:
+        ses.send_email(Source="shop@example.com", Destination={"ToAddresses": many}, Message=SIMPLE)
+    assert code(exc) == "InvalidParameterValue" and message(exc) == "Recipient count exceeds 50."
+    big = {"Subject": {"Data": "big"}, "Body": {"Text": {"Data": "x" * (10 * 1024 * 1024)}}}
+    with pytest.raises(ClientError) as exc:
+        ses.send_email(Source="shop@example.com", Destination={"ToAddresses": ["buyer@example.com"]}, Message=big)
+    assert code(exc) == "MessageRejected" and "10485760" in message(exc)
+
+
+def test_the_daily_quota_counts_recipients_and_refuses_the_201st(unkai):
+    region = fresh_region()
+    ses = unkai.client("ses", region)
+    ses.verify_domain_identity(Domain="quota.example")
+    unkai.advance(61)
+    to = [f"user{i}@quota.example" for i in range(50)]
+    for _ in range(4):
+        ses.send_email(Source="me@quota.example", Destination={"ToAddresses": to}, Message=SIMPLE)
+        unkai.advance(2)  # past the sandbox's 1 message per second
+    assert ses.get_send_quota()["SentLast24Hours"] == 200.0
+    with pytest.raises(ClientError) as exc:
+        ses.send_email(Source="me@quota.example", Destination={"ToAddresses": to[:1]}, Message=SIMPLE)
+    assert code(exc) == "MessageRejected" and message(exc) == "Daily message quota exceeded."
+    # the simulator does not count
+    ses.send_email(Source="me@quota.example", Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+                   Message=SIMPLE)
+
+
+def test_simulator_bounces_and_complaints_are_published_to_the_identitys_topics(unkai, sandbox):
+    ses, sns, sqs = unkai.client("ses", sandbox), unkai.client("sns", sandbox), unkai.client("sqs", sandbox)
+    topic = sns.create_topic(Name="ses-feedback")["TopicArn"]
+    url, arn = new_queue(sqs)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    for kind in ("Bounce", "Complaint", "Delivery"):
+        ses.set_identity_notification_topic(Identity="shop@example.com", NotificationType=kind, SnsTopic=topic)
+    ses.set_identity_headers_in_notifications_enabled(Identity="shop@example.com", NotificationType="Bounce",
+                                                      Enabled=True)
+    attrs = ses.get_identity_notification_attributes(Identities=["shop@example.com"])["NotificationAttributes"]
+    assert attrs["shop@example.com"]["BounceTopic"] == topic
+    assert attrs["shop@example.com"]["HeadersInBounceNotificationsEnabled"] is True
+    sim = "@simulator.amazonses.com"
+    sent = {}
+    for local in ("bounce", "complaint", "suppressionlist", "success"):
+        sent[local] = ses.send_email(Source="shop@example.com", Destination={"ToAddresses": [local + sim]},
+                                     Message=SIMPLE)["MessageId"]
+    unkai.drain()
+    notes = [json.loads(b) for b in receive_all(sqs, url)]
+    by = {(n["notificationType"], n["mail"]["destination"][0]): n for n in notes}
+    bounce = by[("Bounce", "bounce" + sim)]
+    assert bounce["bounce"]["bounceType"] == "Permanent" and bounce["bounce"]["bounceSubType"] == "General"
+    assert bounce["bounce"]["bouncedRecipients"] == [{"emailAddress": "bounce" + sim, "action": "failed",
+                                                      "status": "5.1.1",
+                                                      "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]
+    assert bounce["mail"]["messageId"] == sent["bounce"] and bounce["mail"]["source"] == "shop@example.com"
+    assert any(h["name"] == "Subject" for h in bounce["mail"]["headers"])  # headers were asked for
+    suppressed = by[("Bounce", "suppressionlist" + sim)]
+    assert suppressed["bounce"]["bounceSubType"] == "Suppressed"
+    complaint = by[("Complaint", "complaint" + sim)]
+    assert complaint["complaint"]["complainedRecipients"] == [{"emailAddress": "complaint" + sim}]
+    assert complaint["complaint"]["complaintFeedbackType"] == "abuse"
+    assert "headers" not in complaint["mail"]
+    delivered = {n["mail"]["destination"][0] for n in notes if n["notificationType"] == "Delivery"}
+    assert delivered == {"success" + sim, "complaint" + sim}
+    for kind in ("Bounce", "Complaint", "Delivery"):
+        ses.set_identity_notification_topic(Identity="shop@example.com", NotificationType=kind)
+
+
+def test_without_a_topic_bounces_are_mailed_back_and_ooto_replies(unkai, sandbox):
+    ses = unkai.client("ses", sandbox)
+    after = unkai.mail_seq()
+    ses.send_email(Source="buyer@example.com", Destination={"ToAddresses": ["bounce@simulator.amazonses.com"]},
+                   Message=SIMPLE)
+    ses.send_email(Source="buyer@example.com", Destination={"ToAddresses": ["ooto@simulator.amazonses.com"]},
+                   Message=SIMPLE)
+    unkai.drain()
+    back = {m["subject"]: m for m in unkai.mail("buyer@example.com") if m["seq"] > after}
+    assert "bounce@simulator.amazonses.com" in back["Delivery Status Notification (Failure)"]["text"]
+    assert back["Automatic reply: Hello"]["from"] == "ooto@simulator.amazonses.com"
+
+
+def test_configuration_set_events_reach_sns_and_eventbridge(unkai, sandbox):
+    unkai.advance(1.1)  # the sandbox sends 1 message per second
+    ses, v2 = unkai.client("ses", sandbox), unkai.client("sesv2", sandbox)
+    sns, sqs, events = unkai.client("sns", sandbox), unkai.client("sqs", sandbox), unkai.client("events", sandbox)
+    topic = sns.create_topic(Name="ses-events")["TopicArn"]
+    url, arn = new_queue(sqs)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    bridge_url, bridge_arn = new_queue(sqs)
+    events.put_rule(Name="ses-bounces", EventPattern=json.dumps({"source": ["aws.ses"],
+                                                                 "detail-type": ["Email Bounced"]}))
+    events.put_targets(Rule="ses-bounces", Targets=[{"Id": "q", "Arn": bridge_arn}])
+    v2.create_configuration_set(ConfigurationSetName="tracked")
+    v2.create_configuration_set_event_destination(
+        ConfigurationSetName="tracked", EventDestinationName="sns",
+        EventDestination={"Enabled": True, "MatchingEventTypes": ["SEND", "DELIVERY", "BOUNCE"],
+                          "SnsDestination": {"TopicArn": topic}})
+    v2.create_configuration_set_event_destination(
+        ConfigurationSetName="tracked", EventDestinationName="bus",
+        EventDestination={"Enabled": True, "MatchingEventTypes": ["BOUNCE"],
+                          "EventBridgeDestination": {"EventBusArn":
+                                                     f"arn:aws:events:{sandbox}:000000000000:event-bus/default"}})
+    mid = v2.send_email(FromEmailAddress="shop@example.com", ConfigurationSetName="tracked",
+                        Destination={"ToAddresses": ["bounce@simulator.amazonses.com"]},
+                        EmailTags=[{"Name": "campaign", "Value": "winter"}],
+                        Content={"Simple": SIMPLE})["MessageId"]
+    with pytest.raises(ClientError) as exc:
+        ses.send_email(Source="shop@example.com", ConfigurationSetName="missing",
+                       Destination={"ToAddresses": ["buyer@example.com"]}, Message=SIMPLE)
+    assert code(exc) == "ConfigurationSetDoesNotExist"
+    unkai.drain()
+    got = [json.loads(b) for b in receive_all(sqs, url)]
+    assert sorted(e["eventType"] for e in got) == ["Bounce", "Send"]
+    for e in got:
+        assert e["mail"]["messageId"] == mid
+        assert e["mail"]["tags"]["campaign"] == ["winter"]
+        assert e["mail"]["tags"]["ses:configuration-set"] == ["tracked"]
+    (bridged,) = [json.loads(b) for b in receive_all(sqs, bridge_url)]
+    assert bridged["source"] == "aws.ses" and bridged["detail-type"] == "Email Bounced"
+    assert bridged["detail"]["bounce"]["bouncedRecipients"][0]["emailAddress"] == "bounce@simulator.amazonses.com"
+
+
+def test_the_account_suppression_list_drops_and_reports_later_sends(unkai, sandbox):
+    unkai.advance(1.1)  # the sandbox sends 1 message per second
+    v2 = unkai.client("sesv2", sandbox)
+    sns, sqs = unkai.client("sns", sandbox), unkai.client("sqs", sandbox)
+    topic = sns.create_topic(Name="suppressed-events")["TopicArn"]
+    url, arn = new_queue(sqs)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    v2.create_configuration_set(ConfigurationSetName="supp")
+    v2.create_configuration_set_event_destination(
+        ConfigurationSetName="supp", EventDestinationName="sns",
+        EventDestination={"Enabled": True, "MatchingEventTypes": ["BOUNCE"], "SnsDestination": {"TopicArn": topic}})
+    v2.put_suppressed_destination(EmailAddress="buyer@example.com", Reason="BOUNCE")
+    got = v2.get_suppressed_destination(EmailAddress="buyer@example.com")["SuppressedDestination"]
+    assert got["Reason"] == "BOUNCE"
+    after = unkai.mail_seq()
+    v2.send_email(FromEmailAddress="shop@example.com", ConfigurationSetName="supp",
+                  Destination={"ToAddresses": ["buyer@example.com"]}, Content={"Simple": SIMPLE})
+    unkai.drain()
+    assert [m for m in unkai.mail("buyer@example.com") if m["seq"] > after] == []
+    (event,) = [json.loads(b) for b in receive_all(sqs, url)]
+    assert event["bounce"]["bounceSubType"] == "OnAccountSuppressionList"
+    v2.delete_suppressed_destination(EmailAddress="buyer@example.com")
+    assert v2.list_suppressed_destinations()["SuppressedDestinationSummaries"] == []

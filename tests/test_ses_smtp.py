@@ -1,0 +1,123 @@
+"""SES's SMTP interface and receiving: smtplib sends through unkai's SMTP listener with
+STARTTLS and the SMTP password AWS derives from the secret key, under the same sandbox
+rules as the API; garbage gets SMTP errors while the listener keeps serving; mail for a
+verified domain runs the active receipt rule set's S3 and SNS actions."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+
+import pytest
+
+from tests.ses_support import verify
+from unkai.services.ses.smtp import smtp_password
+from unkai.testing import UnkaiServer, new_queue, receive_all
+
+KEY, SECRET = "testing", "testing"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = UnkaiServer(tmp_path_factory.mktemp("smtp") / "state", "--access-key", KEY, "--secret-key", SECRET,
+                         env={"UNKAI_SMTP_PORT": "0"}).start()
+    try:
+        verify(server, server.client("ses"), "app@example.com")
+        yield server
+    finally:
+        server.stop()
+
+
+def smtp(server) -> smtplib.SMTP:
+    where = server.get("/_unkai/ses/smtp")
+    client = smtplib.SMTP(where["host"], where["port"], timeout=30)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    client.starttls(context=ctx)
+    client.login(KEY, smtp_password(SECRET, "us-east-1"))
+    return client
+
+
+def message(to: str, subject: str = "via smtp") -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = "App <app@example.com>"
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content("sent with smtplib")
+    return msg
+
+
+def test_smtplib_sends_with_starttls_and_the_derived_smtp_password(server):
+    after = server.mail_seq()
+    with smtp(server) as client:
+        client.send_message(message("app@example.com"))
+        code, reply = client.noop()
+        assert code == 250
+    (mail,) = server.wait_for_mail(to="app@example.com", subject="via smtp", after=after)
+    assert mail["origin"] == "ses" and mail["message_id"].startswith("0100")
+    assert mail["text"].strip() == "sent with smtplib"
+
+
+def test_a_wrong_password_and_the_sandbox_are_refused_as_ses_refuses_them(server):
+    where = server.get("/_unkai/ses/smtp")
+    with smtplib.SMTP(where["host"], where["port"], timeout=30) as client:
+        client.ehlo()
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            client.auth("PLAIN", lambda challenge=None: f"\0{KEY}\0not-the-password")
+        with pytest.raises(smtplib.SMTPSenderRefused):  # AUTH is required when credentials are set
+            client.send_message(message("app@example.com"))
+    server.advance(1.1)
+    with smtp(server) as client:
+        with pytest.raises(smtplib.SMTPDataError) as exc:
+            client.send_message(message("stranger@example.net"))
+    assert exc.value.smtp_code == 554
+    assert b"Email address is not verified" in exc.value.smtp_error
+
+
+def test_garbage_gets_smtp_errors_and_the_listener_keeps_serving(server):
+    where = server.get("/_unkai/ses/smtp")
+    with socket.create_connection((where["host"], where["port"]), timeout=10) as sock:
+        sock.recv(1024)  # the greeting
+        sock.sendall(b"\x00\xff garbage that is no command\r\n")
+        assert sock.recv(1024)[:1] == b"5"
+    server.advance(1.1)
+    with smtp(server) as client:
+        client.send_message(message("success@simulator.amazonses.com", "after garbage"))
+
+
+def test_mail_for_a_verified_domain_runs_the_active_receipt_rules(server):
+    ses, s3 = server.client("ses"), server.client("s3")
+    sns, sqs = server.client("sns"), server.client("sqs")
+    ses.verify_domain_identity(Domain="inbound.example")
+    server.advance(61)
+    s3.create_bucket(Bucket="inbound-mail")
+    topic = sns.create_topic(Name="inbound")["TopicArn"]
+    url, arn = new_queue(sqs)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    ses.create_receipt_rule_set(RuleSetName="main")
+    ses.create_receipt_rule(RuleSetName="main", Rule={
+        "Name": "store", "Enabled": True, "Recipients": ["inbound.example"],
+        "Actions": [{"S3Action": {"BucketName": "inbound-mail", "ObjectKeyPrefix": "in/"}},
+                    {"SNSAction": {"TopicArn": topic, "Encoding": "UTF-8"}},
+                    {"StopAction": {"Scope": "RuleSet"}}]})
+    ses.create_receipt_rule(RuleSetName="main", After="store", Rule={
+        "Name": "never", "Enabled": True, "Actions": [{"SNSAction": {"TopicArn": topic}}]})
+    ses.set_active_receipt_rule_set(RuleSetName="main")
+    assert [r["Name"] for r in ses.describe_active_receipt_rule_set()["Rules"]] == ["store", "never"]
+    with smtp(server) as client:
+        client.send_message(message("support@inbound.example", "help me"))
+    server.drain()
+    (note,) = [json.loads(b) for b in receive_all(sqs, url)]  # the Stop action kept "never" from running
+    assert note["notificationType"] == "Received" and note["mail"]["commonHeaders"]["subject"] == "help me"
+    assert note["receipt"]["recipients"] == ["support@inbound.example"]
+    assert "sent with smtplib" in note["content"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="inbound-mail")["Contents"]]
+    assert keys == [f"in/{note['mail']['messageId']}"]
+    body = s3.get_object(Bucket="inbound-mail", Key=keys[0])["Body"].read()
+    assert b"Subject: help me" in body
+    with pytest.raises(Exception):
+        ses.delete_receipt_rule_set(RuleSetName="main")  # the active one cannot be deleted

@@ -1,0 +1,154 @@
+"""KMS keys and aliases: the records, and how a KeyId (id, ARN, alias name or alias ARN)
+finds a key.
+
+A key's metadata is one JSON document; its material (one entry per rotation, newest last)
+is sealed with the state directory's key and bound to the key's ARN. Keys scheduled for
+deletion are gone once their deletion date passes on unkai's clock (checked on access).
+``alias/aws/<service>`` names AWS managed keys, created on first use as AWS does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from unkai.protocol import ServiceError
+from unkai.services.kms import crypto
+
+MIGRATIONS = [
+    """
+    CREATE TABLE kms_keys (
+        arn TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        material BLOB NOT NULL,
+        UNIQUE (account, region, key_id)
+    );
+    CREATE TABLE kms_aliases (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        PRIMARY KEY (account, region, name)
+    );
+    """
+]
+
+
+def default_policy(account: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Id": "key-default-1", "Statement": [
+        {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+         "Action": "kms:*", "Resource": "*"}]})
+
+
+def not_found(what: str) -> ServiceError:
+    return ServiceError("NotFoundException", what)
+
+
+@dataclass
+class Key:
+    arn: str
+    account: str
+    region: str
+    key_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+    sealed: bytes = b""
+
+    @property
+    def spec(self) -> str:
+        return self.data["KeySpec"]
+
+    @property
+    def state(self) -> str:
+        return self.data["KeyState"]
+
+
+class Keys:
+    def __init__(self, store: Any, sealer: Any, clock: Any) -> None:
+        self.store, self.sealer, self.clock = store, sealer, clock
+
+    def _row(self, row: tuple) -> Key:
+        return Key(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
+
+    def create(self, account: str, region: str, data: dict, materials: list[bytes]) -> Key:
+        key_id = str(uuid.uuid4())
+        arn = f"arn:aws:kms:{region}:{account}:key/{key_id}"
+        key = Key(arn, account, region, key_id, data)
+        key.data.update({"KeyId": key_id, "Arn": arn, "AWSAccountId": account})
+        self.store.execute("INSERT INTO kms_keys (arn, account, region, key_id, data, material) VALUES (?, ?, ?, ?, ?, ?)",
+                           (arn, account, region, key_id, json.dumps(key.data), self._seal(arn, materials)))
+        return key
+
+    def _seal(self, arn: str, materials: list[bytes]) -> bytes:
+        text = json.dumps([base64.b64encode(m).decode() for m in materials]).encode()
+        return self.sealer.seal(text, arn.encode())
+
+    def materials(self, key: Key) -> list[bytes]:
+        return [base64.b64decode(m) for m in json.loads(self.sealer.unseal(key.sealed, key.arn.encode()))]
+
+    def add_material(self, key: Key, material: bytes) -> None:
+        materials = self.materials(key) + [material]
+        key.sealed = self._seal(key.arn, materials)
+        self.store.execute("UPDATE kms_keys SET material=? WHERE arn=?", (key.sealed, key.arn))
+
+    def save(self, key: Key) -> None:
+        self.store.execute("UPDATE kms_keys SET data=? WHERE arn=?", (json.dumps(key.data), key.arn))
+
+    def by_id(self, account: str, region: str, key_id: str) -> Key | None:
+        row = self.store.one("SELECT arn, account, region, key_id, data, material FROM kms_keys "
+                             "WHERE account=? AND region=? AND key_id=?", (account, region, key_id))
+        if row is None:
+            return None
+        key = self._row(row)
+        if key.state == "PendingDeletion" and (key.data.get("DeletionDate") or 0) <= self.clock.now():
+            self.store.execute("DELETE FROM kms_keys WHERE arn=?", (key.arn,))
+            self.store.execute("DELETE FROM kms_aliases WHERE account=? AND region=? AND key_id=?",
+                               (account, region, key.key_id))
+            return None
+        return key
+
+    def all(self, account: str, region: str) -> list[Key]:
+        rows = self.store.all("SELECT key_id FROM kms_keys WHERE account=? AND region=? ORDER BY rowid",
+                              (account, region))
+        return [k for k in (self.by_id(account, region, r[0]) for r in rows) if k is not None]
+
+    def alias_target(self, account: str, region: str, name: str) -> str | None:
+        row = self.store.one("SELECT key_id FROM kms_aliases WHERE account=? AND region=? AND name=?",
+                             (account, region, name))
+        return row[0] if row else None
+
+    def aliases(self, account: str, region: str) -> list[tuple[str, str, float, float]]:
+        return self.store.all("SELECT name, key_id, created, updated FROM kms_aliases WHERE account=? AND region=? "
+                              "ORDER BY name", (account, region))
+
+    def set_alias(self, account: str, region: str, name: str, key_id: str, created: float | None = None) -> None:
+        now = self.clock.now()
+        self.store.execute("INSERT OR REPLACE INTO kms_aliases (account, region, name, key_id, created, updated) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", (account, region, name, key_id, created or now, now))
+
+    def delete_alias(self, account: str, region: str, name: str) -> None:
+        self.store.execute("DELETE FROM kms_aliases WHERE account=? AND region=? AND name=?", (account, region, name))
+
+
+def new_key_data(spec: str, usage: str, now: float, **extra: Any) -> dict:
+    data: dict[str, Any] = {"CreationDate": now, "Enabled": True, "KeyState": "Enabled", "KeyUsage": usage,
+                            "KeySpec": spec, "CustomerMasterKeySpec": spec, "Origin": "AWS_KMS",
+                            "KeyManager": "CUSTOMER", "MultiRegion": False, "Description": "", "Tags": [],
+                            "Grants": [], "RotationEnabled": False, "Rotations": []}
+    if spec == "SYMMETRIC_DEFAULT":
+        data["EncryptionAlgorithms"] = ["SYMMETRIC_DEFAULT"]
+    elif spec.startswith("HMAC"):
+        data["MacAlgorithms"] = crypto.MACS[spec]
+    elif usage == "ENCRYPT_DECRYPT":
+        data["EncryptionAlgorithms"] = crypto.RSA_ENCRYPTION
+    else:
+        data["SigningAlgorithms"] = crypto.SIGNING["RSA" if spec.startswith("RSA") else spec]
+    data.update(extra)
+    return data

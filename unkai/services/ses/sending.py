@@ -1,0 +1,262 @@
+"""One path for every message SES sends: SendEmail, SendRawEmail, the templated and bulk
+sends of v1 and v2, and mail submitted over SMTP all become an ``Outgoing`` and go through
+``Sender.send``.
+
+``send`` checks what AWS checks, in AWS's order (addresses, the 50-recipient limit, the
+account and configuration-set switches, verified identities and the sandbox, the daily
+quota and the send rate, the size limit), then in the caller's transaction stores the
+message in the local mailbox (its raw MIME, so nothing is lost once the call answered),
+logs it for quotas and statistics, and enqueues one durable ``ses.feedback`` job that
+later publishes what happened to each recipient (delivery, bounce, complaint...) to the
+identity's SNS topics and the configuration set's event destinations, as AWS does a few
+seconds after the send."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from unkai.mail import build_message, parse
+from unkai.services.ses import errors, templates
+from unkai.services.ses.identities import (DOMAIN_DELAY, Model, address_of, check_address, domain_of,
+                                           is_simulator)
+
+if TYPE_CHECKING:
+    from unkai.cloud import Cloud
+
+log = logging.getLogger(__name__)
+
+V1_MAX_BYTES = 10 * 1024 * 1024
+V2_MAX_BYTES = 40 * 1024 * 1024
+MAX_RECIPIENTS = 50
+
+# The mailbox simulator's local parts and what each does (AWS's "Using the mailbox simulator").
+SIMULATED = {"success": "delivery", "bounce": "bounce", "ooto": "ooto", "complaint": "complaint",
+             "suppressionlist": "suppressionlist"}
+
+
+@dataclass
+class Outgoing:
+    account: str
+    region: str
+    v2: bool
+    source: str = ""  # the From as given ("Name <a@b>" or "a@b")
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    reply_to: list[str] = field(default_factory=list)
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    raw: bytes | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    config_set: str | None = None
+    return_path: str | None = None
+    feedback_to: str | None = None
+    template: str | None = None  # its name, for events
+    template_parts: tuple[str | None, str | None, str | None] | None = None  # subject, text, html
+    template_data: dict[str, Any] | None = None
+    source_ip: str = "127.0.0.1"
+    caller: str = "root"
+    via: str = "api"  # api | smtp
+
+
+def message_id(now: float) -> str:
+    """An id shaped like SES's: ``0100`` + 12 hex digits of milliseconds, a UUID, ``-000000``."""
+    return f"0100{int(now * 1000):012x}-{uuid.uuid4()}-000000"
+
+
+class Sender:
+    def __init__(self, cloud: "Cloud", model: Model) -> None:
+        self.cloud = cloud
+        self.model = model
+        self.store = cloud.store
+        self.clock = cloud.clock
+
+    def send(self, out: Outgoing) -> str:
+        """Check, store and schedule the feedback of one message; its SES MessageId.
+        Runs in the caller's transaction."""
+        v2, now, model = out.v2, self.clock.now(), self.model
+        if out.raw is not None:
+            self._from_raw(out)
+        if not out.source:
+            raise errors.invalid("Missing required header 'From'." if out.raw is not None
+                                 else "Missing final '@domain'", v2)
+        sender = check_address(out.source, v2)
+        for a in out.reply_to:
+            check_address(a, v2)
+        recipients = [check_address(a, v2) for a in out.to + out.cc + out.bcc]
+        if not recipients:
+            raise errors.invalid("Missing required header 'To'." if out.raw is not None
+                                 else "Missing final '@domain'", v2)
+        if len(recipients) > MAX_RECIPIENTS:
+            raise errors.too_many_recipients(v2)
+        account = model.account(out.account, out.region)
+        if not account.sending:
+            raise errors.account_paused(v2)
+        identity = model.sending_identity(out.account, out.region, sender)
+        if not out.config_set and identity is not None and identity.config_set:
+            out.config_set = identity.config_set  # v2's default configuration set of an identity
+        if out.config_set:
+            spec = model.config_set(out.account, out.region, out.config_set)
+            if spec is None:
+                raise errors.config_set_missing(out.config_set, v2)
+            if (spec.get("SendingOptions") or {}).get("SendingEnabled") is False:
+                raise errors.config_set_paused(out.config_set, v2)
+        failed = [] if model.verified_for(out.account, out.region, sender, now) else [sender]
+        if not account.production:
+            failed += [r for r in dict.fromkeys(recipients)
+                       if not is_simulator(r) and not model.verified_for(out.account, out.region, r, now)]
+        if failed:
+            raise errors.not_verified(failed, out.region)
+        if identity is not None and identity.mail_from.get("MailFromDomain"):
+            pending = now < float(identity.mail_from.get("SetAt", 0)) + DOMAIN_DELAY
+            if pending and identity.mail_from.get("BehaviorOnMxFailure") == "RejectMessage":
+                raise errors.mail_from_not_verified(identity.mail_from["MailFromDomain"])
+        counted = sum(1 for r in recipients if not is_simulator(r))  # the simulator is free, as on AWS
+        if counted:
+            if model.sent_since(out.account, out.region, now - 86400) + counted > account.max24:
+                raise errors.daily_quota()
+            last_second = model.sent_since(out.account, out.region, now - 1)
+            if last_second and last_second + counted > account.rate:
+                raise errors.throttled(v2)
+        mid = message_id(now)
+        if out.template_parts is not None:
+            try:
+                self._render(out)
+            except templates.MissingAttribute as exc:
+                # AWS accepts the call and reports a Rendering Failure event instead of a mail
+                model.record(out.account, out.region, now, "sent", counted)
+                self._feedback(out, mid, sender, recipients, now, {}, failure=(
+                    f"Attribute '{exc.name}' is not present in the rendering data.", out.template or ""))
+                return mid
+            except templates.BadTemplate as exc:
+                model.record(out.account, out.region, now, "sent", counted)
+                self._feedback(out, mid, sender, recipients, now, {}, failure=(str(exc), out.template or ""))
+                return mid
+        msg_header = f"<{mid}@email.amazonses.com>"
+        if out.raw is None:
+            raw = build_message(out.source, out.to, out.subject or "", out.text, out.html, cc=out.cc,
+                                reply_to=out.reply_to, headers=out.headers, attachments=out.attachments, date=now,
+                                msg_id=msg_header)
+        else:
+            raw = _with_message_id(out.raw, msg_header)
+        limit = V2_MAX_BYTES if v2 else V1_MAX_BYTES
+        if len(raw) > limit:
+            raise errors.too_large(limit)
+        outcomes: dict[str, str] = {}
+        reasons = account.suppressed_reasons
+        for r in dict.fromkeys(recipients):
+            if is_simulator(r):
+                outcomes[r] = SIMULATED.get(r.partition("@")[0].lower().split("+")[0], "delivery")
+                continue
+            row = model.suppressed(out.account, out.region, r)
+            outcomes[r] = "suppressed" if row is not None and row[1] in reasons else "delivery"
+        delivered = {r for r, kind in outcomes.items() if kind != "suppressed"}
+        if delivered:
+            self.cloud.mailbox.deliver(
+                out.source, [a for a in out.to if address_of(a).lower() in _lower(delivered)],
+                out.subject or "", raw=raw, origin="ses", message_id=mid,
+                cc=[a for a in out.cc if address_of(a).lower() in _lower(delivered)],
+                bcc=[a for a in out.bcc if address_of(a).lower() in _lower(delivered)])
+        model.record(out.account, out.region, now, "sent", counted)
+        self._feedback(out, mid, sender, recipients, now, outcomes, raw=raw)
+        self.cloud.feed.publish("ses.send", message_id=mid, source=sender, destination=recipients,
+                                subject=out.subject, region=out.region)
+        return mid
+
+    # -- pieces -------------------------------------------------------------------------
+
+    def _from_raw(self, out: Outgoing) -> None:
+        """Fill sender and recipients from a raw message's headers, as SES does when the
+        call leaves them out; malformed MIME is SES's InvalidParameterValue."""
+        raw = out.raw or b""
+        head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        if not raw.strip() or not re.match(rb"^[!-9;-~]+:", head):
+            raise errors.invalid("Illegal header line in the message: no header before the body.", out.v2)
+        try:
+            parsed = parse(raw)
+        except Exception as exc:  # the standard library parser gave up: SES refuses it too
+            raise errors.invalid(f"Malformed MIME message: {exc}", out.v2) from None
+        if not out.source:
+            out.source = parsed["from"]
+        if not (out.to or out.cc or out.bcc):
+            out.to = parsed["to"] + parsed["cc"]
+            bcc = [v for k, v in parsed["headers"] if k.lower() == "bcc"]
+            if bcc:
+                from email.utils import getaddresses
+
+                out.bcc = [a for _, a in getaddresses(bcc) if a]
+        out.subject = out.subject or parsed["subject"]
+
+    def _render(self, out: Outgoing) -> None:
+        subject, text, html = out.template_parts  # type: ignore[misc]
+        data = out.template_data or {}
+        out.subject = templates.render(subject, data) or ""
+        out.text = templates.render(text, data)
+        out.html = templates.render(html, data)
+
+    def _feedback(self, out: Outgoing, mid: str, sender: str, recipients: list[str], now: float,
+                  outcomes: dict[str, str], raw: bytes | None = None,
+                  failure: tuple[str, str] | None = None) -> None:
+        headers: list[dict[str, str]] = []
+        common: dict[str, Any] = {"from": [out.source], "to": out.to, "messageId": mid,
+                                  "subject": out.subject or ""}
+        if raw is not None:
+            parsed = parse(raw)
+            headers = [{"name": k, "value": v} for k, v in parsed["headers"]]
+            heads = {k.lower(): v for k, v in parsed["headers"]}
+            common = {"from": [heads.get("from", out.source)], "date": heads.get("date", ""),
+                      "to": parsed["to"], "messageId": mid, "subject": parsed["subject"]}
+            if parsed["cc"]:
+                common["cc"] = parsed["cc"]
+            if out.reply_to:
+                common["replyTo"] = out.reply_to
+        identity = self.model.sending_identity(out.account, out.region, sender)
+        mail = {"timestamp": _iso(now), "source": out.source,
+                "sourceArn": (identity.arn if identity else
+                              f"arn:aws:ses:{out.region}:{out.account}:identity/{sender}"),
+                "sourceIp": out.source_ip, "callerIdentity": out.caller, "sendingAccountId": out.account,
+                "messageId": mid, "destination": recipients, "headersTruncated": False, "headers": headers,
+                "commonHeaders": common}
+        tags = {k: [v] for k, v in out.tags.items()}
+        if out.config_set:
+            tags["ses:configuration-set"] = [out.config_set]
+        tags.update({"ses:source-ip": [out.source_ip], "ses:from-domain": [domain_of(sender)],
+                     "ses:caller-identity": [out.caller], "ses:operation": ["SendEmail"]})
+        payload = {"account": out.account, "region": out.region, "mail": mail, "tags": tags,
+                   "config_set": out.config_set, "sender": sender,
+                   "feedback_to": out.feedback_to or out.return_path or sender, "outcomes": outcomes,
+                   "subject": out.subject or "", "at": now, "failure": list(failure) if failure else None}
+        self.cloud.jobs.enqueue("ses.feedback", payload)
+
+
+def _lower(values: set[str]) -> set[str]:
+    return {v.lower() for v in values}
+
+
+def _with_message_id(raw: bytes, header: str) -> bytes:
+    """SES gives every message its own Message-ID; a raw message keeps the rest byte for byte."""
+    sep = b"\r\n" if b"\r\n" in raw[:2000] else b"\n"
+    head_end = raw.find(sep + sep)
+    head = raw[:head_end] if head_end >= 0 else raw
+    if re.search(rb"(?im)^message-id:", head):
+        return raw
+    return b"Message-ID: " + header.encode() + sep + raw
+
+
+def _iso(t: float) -> str:
+    from datetime import datetime, timezone
+
+    d = datetime.fromtimestamp(t, timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
+
+
+def feedback_id(now: float) -> str:
+    return f"0100{int(now * 1000):012x}-{secrets.token_hex(4)}-{uuid.uuid4()}-000000"

@@ -70,7 +70,7 @@ def floor_of(unkai: dict[str, Any]) -> dict[str, Any]:
         for entry in recorded:
             canned[entry["key"]] = entry
     floor = harness.start_floor(canned)
-    target = dict(unkai, server=floor, idp=floor.client("cognito-idp", region_name="us-east-1"))
+    target = dict(unkai, server=floor, idp=floor.client("cognito-idp"))
     return target
 
 
@@ -78,7 +78,7 @@ def authorizer_overhead(server: harness.Server, n: int) -> dict[str, Any]:
     import httpx
 
     t = setup(server)
-    ag = server.client("apigateway", region_name="us-east-1")
+    ag = server.client("apigateway")
     api = ag.create_rest_api(name="bench")
     auth = ag.create_authorizer(restApiId=api["id"], name="pool", type="COGNITO_USER_POOLS",
                                 providerARNs=[t["pool"]["Arn"]], identitySource="method.request.header.Authorization")
@@ -107,7 +107,7 @@ def authorizer_overhead(server: harness.Server, n: int) -> dict[str, Any]:
 
 
 def list_users_scaling(server: harness.Server, sizes: tuple[int, ...], n: int) -> dict[str, Any]:
-    idp = server.client("cognito-idp", region_name="us-east-1")
+    idp = server.client("cognito-idp")
     out = {}
     for size in sizes:
         pool = idp.create_user_pool(PoolName=f"scale{size}")["UserPool"]["Id"]

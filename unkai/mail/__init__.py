@@ -21,9 +21,6 @@ import os
 import re
 import uuid
 from datetime import datetime, timezone
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import default as default_policy
 from email.utils import format_datetime, getaddresses, make_msgid
 from typing import TYPE_CHECKING, Any
 
@@ -189,11 +186,15 @@ class Mailbox:
         raw = self.raw(mail_id)
         if raw is None:
             return None
-        parts = _attachment_parts(BytesParser(policy=default_policy).parsebytes(raw))
+        from email import message_from_bytes
+        from email.policy import compat32
+
+        parts = _attachment_parts(message_from_bytes(raw, policy=compat32))
         if not 0 <= index < len(parts):
             return None
         part = parts[index]
-        return part.get_filename() or f"part-{index}", part.get_content_type(), part.get_payload(decode=True) or b""
+        return (_decoded(part.get_filename() or f"part-{index}"), part.get_content_type(),
+                part.get_payload(decode=True) or b"")
 
     def clear(self) -> int:
         return self.store.execute("DELETE FROM mail_messages").rowcount
@@ -204,82 +205,151 @@ def build_message(sender: str, to: list[str], subject: str, text: str | None, ht
                   headers: dict[str, str] | list[tuple[str, str]] | None = None,
                   attachments: list[tuple[str, str, bytes]] | None = None, date: float | None = None,
                   msg_id: str | None = None) -> bytes:
-    """A MIME message from its parts, as a mail client would build it (UTF-8 where needed)."""
-    msg = EmailMessage()
+    """A MIME message from its parts, as a mail client would build it (UTF-8 where needed).
+    Built with the compat32 classes: several times faster than ``EmailMessage``, which
+    matters on every send."""
+    from email.mime.base import MIMEBase
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+
+    def body(content: str, subtype: str) -> MIMEText:
+        charset = "us-ascii" if content.isascii() else "utf-8"
+        return MIMEText(content, subtype, charset)
+
+    if html is not None and text is not None:
+        main: Any = MIMEMultipart("alternative")
+        main.attach(body(text, "plain"))
+        main.attach(body(html, "html"))
+    elif html is not None:
+        main = body(html, "html")
+    else:
+        main = body(text or "", "plain")
+    if attachments:
+        outer: Any = MIMEMultipart("mixed")
+        outer.attach(main)
+        for filename, ctype, data in attachments:
+            maintype, _, subtype = (ctype or "application/octet-stream").partition("/")
+            part = MIMEBase(maintype, subtype or "octet-stream")
+            part.set_payload(data)
+            from email import encoders
+
+            encoders.encode_base64(part)
+            part.add_header("Content-Disposition", "attachment", filename=_header(filename))
+            outer.attach(part)
+        main = outer
+    heads: list[tuple[str, str]] = []
     if sender:
-        msg["From"] = sender
+        heads.append(("From", _addresses([sender])))
     if to:
-        msg["To"] = ", ".join(to)
+        heads.append(("To", _addresses(to)))
     if cc:
-        msg["Cc"] = ", ".join(cc)
+        heads.append(("Cc", _addresses(cc)))
     if reply_to:
-        msg["Reply-To"] = ", ".join(reply_to)
-    msg["Subject"] = subject
+        heads.append(("Reply-To", _addresses(reply_to)))
+    heads.append(("Subject", _header(subject)))
     if date is not None:
-        msg["Date"] = format_datetime(datetime.fromtimestamp(date, timezone.utc))
+        heads.append(("Date", format_datetime(datetime.fromtimestamp(date, timezone.utc))))
     if msg_id:
-        msg["Message-ID"] = msg_id
+        heads.append(("Message-ID", msg_id))
     for k, v in (headers.items() if isinstance(headers, dict) else headers or []):
-        msg[k] = v
-    msg["MIME-Version"] = "1.0"
-    if text is not None:
-        msg.set_content(text)
-    if html is not None:
-        if text is None:
-            msg.set_content(html, subtype="html")
+        heads.append((k, _header(v)))
+    for part in main.walk():
+        if part is not main:
+            del part["MIME-Version"]  # only the message itself says it
+    # the envelope headers first, as mail clients write them; MIME-Version and the
+    # content headers the MIME classes made follow
+    existing = list(main.items())
+    for k in list(main.keys()):
+        del main[k]
+    for k, v in heads + [("MIME-Version", "1.0")] + [(k, v) for k, v in existing if k != "MIME-Version"]:
+        main[k] = v
+    return main.as_bytes()
+
+
+def _header(value: str) -> str:
+    if value.isascii():
+        return value
+    from email.header import Header
+
+    return Header(value, "utf-8").encode()
+
+
+def _addresses(values: list[str]) -> str:
+    from email.utils import formataddr, parseaddr
+
+    out = []
+    for v in values:
+        if v.isascii():
+            out.append(v)
         else:
-            msg.add_alternative(html, subtype="html")
-    if text is None and html is None:
-        msg.set_content("")
-    for filename, ctype, data in attachments or []:
-        maintype, _, subtype = (ctype or "application/octet-stream").partition("/")
-        msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream", filename=filename)
-    return msg.as_bytes()
+            name, addr = parseaddr(v)
+            out.append(formataddr((name, addr), charset="utf-8"))
+    return ", ".join(out)
 
 
 def parse(raw: bytes) -> dict[str, Any]:
     """What a reader wants from a MIME message: sender, recipients, subject, the first
-    text and HTML bodies, every header and the attachments (described, not copied)."""
-    msg = BytesParser(policy=default_policy).parsebytes(raw)
+    text and HTML bodies, every header (RFC 2047 decoded) and the attachments (described,
+    not copied). Parsed with compat32 and decoded by hand: the default policy's header
+    objects cost milliseconds per message."""
+    from email import message_from_bytes
+    from email.policy import compat32
+
+    msg = message_from_bytes(raw, policy=compat32)
     text = html = None
     for part in msg.walk():
-        if part.is_multipart() or part.get_content_disposition() == "attachment":
+        if part.is_multipart() or _disposition(part) == "attachment":
             continue
         ctype = part.get_content_type()
+        if ctype not in ("text/plain", "text/html") or (ctype == "text/plain" and text is not None) or (
+                ctype == "text/html" and html is not None):
+            continue
+        payload = part.get_payload(decode=True) or b""
+        charset = part.get_content_charset() or "us-ascii"
         try:
-            if ctype == "text/plain" and text is None:
-                text = part.get_content()
-            elif ctype == "text/html" and html is None:
-                html = part.get_content()
-        except (LookupError, ValueError):  # an unknown charset: keep the bytes as well as we can
-            payload = part.get_payload(decode=True) or b""
-            if ctype == "text/plain" and text is None:
-                text = payload.decode("utf-8", "replace")
-            elif ctype == "text/html" and html is None:
-                html = payload.decode("utf-8", "replace")
+            content = payload.decode(charset, "replace")
+        except LookupError:  # an unknown charset: keep the bytes as well as we can
+            content = payload.decode("utf-8", "replace")
+        if ctype == "text/plain":
+            text = content
+        else:
+            html = content
     attachments = []
     for i, part in enumerate(_attachment_parts(msg)):
         payload = part.get_payload(decode=True) or b""
-        attachments.append({"index": i, "filename": part.get_filename() or f"part-{i}",
+        attachments.append({"index": i, "filename": _decoded(part.get_filename() or f"part-{i}"),
                             "content_type": part.get_content_type(), "size": len(payload),
-                            "inline": part.get_content_disposition() == "inline",
-                            "content_id": (part.get("Content-ID") or "").strip("<>") or None})
-    headers = []
-    for name, value in msg.raw_items():
-        try:
-            headers.append([name, str(msg.policy.header_factory(name, value))])
-        except Exception:  # a malformed header is shown as sent
-            headers.append([name, str(value)])
+                            "inline": _disposition(part) == "inline",
+                            "content_id": (str(part.get("Content-ID") or "")).strip().strip("<>") or None})
+    headers = [[name, _decoded(str(value))] for name, value in msg.items()]
 
-    def _addresses(name: str) -> list[str]:
+    def _addrs(name: str) -> list[str]:
         try:
-            return [a for _, a in getaddresses([str(v) for v in msg.get_all(name, [])]) if a]
+            return [a for _, a in getaddresses([_decoded(str(v)) for v in msg.get_all(name, [])]) if a]
         except Exception:
             return []
 
-    return {"from": str(msg.get("From", "") or ""), "to": _addresses("To"), "cc": _addresses("Cc"),
-            "subject": str(msg.get("Subject", "") or ""), "text": text, "html": html, "headers": headers,
-            "attachments": attachments}
+    return {"from": _decoded(str(msg.get("From", "") or "")), "to": _addrs("To"), "cc": _addrs("Cc"),
+            "subject": _decoded(str(msg.get("Subject", "") or "")), "text": text, "html": html,
+            "headers": headers, "attachments": attachments}
+
+
+def _decoded(value: str) -> str:
+    """A header value with its RFC 2047 encoded words decoded and folding undone."""
+    value = value.replace("\r\n", "\n").replace("\n ", " ").replace("\n\t", " ").strip()
+    if "=?" not in value:
+        return value
+    from email.header import decode_header, make_header
+
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:  # a malformed encoded word is shown as sent
+        return value
+
+
+def _disposition(part: Any) -> str | None:
+    value = part.get("Content-Disposition")
+    return str(value).split(";", 1)[0].strip().lower() if value else None
 
 
 def _attachment_parts(msg: Any) -> list[Any]:
@@ -288,7 +358,7 @@ def _attachment_parts(msg: Any) -> list[Any]:
     for part in msg.walk():
         if part.is_multipart():
             continue
-        disposition = part.get_content_disposition()
+        disposition = _disposition(part)
         ctype = part.get_content_type()
         if disposition == "attachment" or (part.get_filename() and ctype not in ("text/plain", "text/html")) or (
                 disposition == "inline" and ctype not in ("text/plain", "text/html")) or (

@@ -99,7 +99,7 @@ def _services(server):
 def _send(server, model, op, params) -> httpx.Response:
     for name in WAIT_MEMBERS & set(params):
         params[name] = 0
-    protocol = model.metadata["protocol"]
+    protocol = getattr(model, "resolved_protocol", None) or model.metadata["protocol"]  # what botocore speaks
     req = create_serializer(protocol, include_validation=False).serialize_to_request(params, op)
     headers = {k: v for k, v in req["headers"].items()}
     headers["authorization"] = SIG.format(svc=model.signing_name)
@@ -114,8 +114,8 @@ def _send(server, model, op, params) -> httpx.Response:
 
 
 FUZZED = ["sqs", "sns", "dynamodb", "dynamodbstreams", "s3", "lambda", "logs", "apigateway", "apigatewayv2",
-          "apigatewaymanagementapi", "cloudformation", "events", "scheduler", "ssm", "ses", "sesv2", "sts", "kinesis",
-          "firehose", "iam", "cognito-idp", "secretsmanager", "kms"]
+          "apigatewaymanagementapi", "cloudformation", "events", "scheduler", "ssm", "ses", "sesv2", "sts",
+          "kinesis", "firehose", "iam", "cognito-idp", "secretsmanager", "kms", "cloudwatch", "glue", "athena"]
 
 
 @pytest.mark.parametrize("name", FUZZED)

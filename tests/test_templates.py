@@ -67,11 +67,11 @@ STACK = textwrap.dedent("""\
         Properties:
           AssumeRolePolicyDocument: {Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: "sts:AssumeRole"}]}
       Alarm:
-        Type: AWS::CloudWatch::Alarm
+        Type: AWS::EC2::Instance
         Properties:
           AlarmActions: [!GetAtt Jobs.Arn]
       Dashboard:
-        Type: AWS::CloudWatch::Alarm
+        Type: AWS::EC2::Instance
     Outputs:
       JobsUrl:
         Description: the jobs queue
@@ -157,7 +157,7 @@ def test_intrinsics_conditions_and_outputs(stack):
 
 def test_unsupported_types_are_reported_once_and_skipped(stack):
     log = stack.output()
-    assert log.count("AWS::CloudWatch::Alarm is not supported by unkai yet") == 1
+    assert log.count("AWS::EC2::Instance is not supported by unkai yet") == 1
     assert "skipped Alarm (line 48), Dashboard (line 52)" in log
     cfn = stack.client("cloudformation")
     summaries = {r["LogicalResourceId"]: r for r in cfn.list_stack_resources(StackName="app")["StackResourceSummaries"]}
@@ -218,7 +218,7 @@ def test_validate_template_api(stack):
     assert checked["Description"] == "intrinsics and conditions"
     assert checked["Capabilities"] == ["CAPABILITY_IAM"]
     summary = cfn.get_template_summary(StackName="app")
-    assert summary["ResourceTypes"] == ["AWS::CloudWatch::Alarm", "AWS::IAM::Role", "AWS::SQS::Queue"]
+    assert summary["ResourceTypes"] == ["AWS::EC2::Instance", "AWS::IAM::Role", "AWS::SQS::Queue"]
     assert summary["Parameters"][0]["ParameterConstraints"]["AllowedValues"] == ["dev", "prd"]
     with pytest.raises(ClientError) as exc:
         cfn.validate_template(TemplateBody="Resources:\n  A:\n    Type: AWS::SQS::Queue\n    Properties:\n"

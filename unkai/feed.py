@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
 _KEY = ("unkai", "feed")
+_RESERVED = ("id", "time", "kind")  # a publisher's field never shadows the feed's own
 
 # What set the current work going ("sqs orders", "POST /prod/questions", "Invoke"...): set by
 # whoever starts work for someone else, read by the publishers of ``lambda.invoke`` and the
@@ -53,7 +54,7 @@ class Feed:
         """Record that ``kind`` happened; wakes every waiting reader."""
         self.last_id += 1
         event = {"id": self.last_id, "time": self.clock.now(), "kind": kind,
-                 **{k: v for k, v in fields.items() if v is not None}}
+                 **{k: v for k, v in fields.items() if v is not None and k not in _RESERVED}}
         self.events.append(event)
         for subscriber in self._subscribers:
             try:

@@ -98,7 +98,7 @@ class Gateway:
             body = None
             if request.method == "POST" and "x-www-form-urlencoded" in request.headers.get("content-type", ""):
                 body = await self._read_body(request)
-            route = self.router.resolve(request, body)
+            route = self.router.resolve(request, _inflated(request, body))
             if route is None:
                 return _unknown_service(request_id)
             request.state["route"] = route
@@ -126,7 +126,7 @@ class Gateway:
                 outcome = self.authorizer(request, route, body)
                 if inspect.isawaitable(outcome):
                     await outcome
-            params = protocol.parse(op, request, body)
+            params = protocol.parse(op, request, _inflated(request, body))  # signed as sent, parsed as meant
             handler = service.handler(op.name)
             if handler is None:
                 raise ServiceError(
@@ -193,6 +193,33 @@ class Gateway:
 
 def _too_large(limit: int) -> ServiceError:
     return ServiceError("RequestEntityTooLarge", f"Request must be smaller than {limit} bytes.", status=413)
+
+
+INFLATED_LIMIT = 16 * 1024 * 1024  # what a gzipped JSON or query body may inflate to
+
+
+def _inflated(request: Request, body: bytes | None) -> bytes | None:
+    """A JSON or query body botocore gzipped (the model's ``requestcompression`` trait,
+    e.g. CloudWatch's PutMetricData), decompressed; S3 keeps Content-Encoding as metadata."""
+    if not body or request.headers.get("content-encoding", "").strip().lower() != "gzip":
+        return body
+    route = request.state.get("route")
+    if route is None or route.protocol in ("json", "query"):
+        cached = request.state.get("inflated")
+        if cached is None:
+            import zlib
+
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                cached = inflater.decompress(body, INFLATED_LIMIT)
+            except zlib.error:
+                raise SerializationError("The request body could not be decompressed (Content-Encoding: gzip).") \
+                    from None
+            if inflater.unconsumed_tail:  # a decompression bomb is refused, not inflated
+                raise _too_large(INFLATED_LIMIT)
+            request.state["inflated"] = cached
+        return cached
+    return body
 
 
 _ASYNC: dict[Any, bool] = {}

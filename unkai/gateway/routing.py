@@ -14,6 +14,7 @@ from unkai.http import Request
 from unkai.protocol import models
 from unkai.protocol.query import form_body
 
+_SERVED = ("query", "json", "rest-json", "rest-xml")
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
 
 
@@ -89,6 +90,8 @@ class Router:
         if name is None:
             return None
         protocol = self.models[name].metadata["protocol"]
+        if protocol not in _SERVED:  # a protocol we do not speak (CloudWatch's CBOR): answer in one we do
+            protocol = next((p for p in self.protocols[name] if p in _SERVED), "json")
         return Route(name, protocol, self.models[name], region, sig)
 
     def _from_host(self, host: str) -> tuple[str | None, str | None]:

@@ -114,7 +114,7 @@ class Mailbox:
                    subject: str) -> None:
         self._write_file(mail_id, now, raw)
         self.cloud.signals.notify(SIGNAL)
-        self.cloud.feed.publish("mail.delivered", id=mail_id, sender=sender, to=recipients, subject=subject)
+        self.cloud.feed.publish("mail.delivered", mail_id=mail_id, sender=sender, to=recipients, subject=subject)
         if self.relay:
             try:
                 loop = asyncio.get_running_loop()

@@ -14,6 +14,7 @@ from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.logs import subscriptions
 from unkai.services.logs.patterns import compile_pattern
+from unkai.services.logs.queries import InsightsQueries
 
 MIGRATIONS = [
     """
@@ -72,19 +73,24 @@ def _parse_token(token: str | None, prefix: str) -> int | None:
     return int(m.group(1))
 
 
-class Logs(Service):
+class Logs(InsightsQueries, Service):
     name = "logs"
     migrations = MIGRATIONS
     resource_types = ("AWS::Logs::LogGroup", "AWS::Logs::LogStream", "AWS::Logs::SubscriptionFilter",
-                      "AWS::Logs::Destination")
+                      "AWS::Logs::Destination", "AWS::Logs::MetricFilter")
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self._streams: dict[tuple[str, str, str, str], int] = {}
+        # Called with (account, region, group, stream, [(ms, message)]) inside the transaction
+        # that stores events: metric filters and CloudWatch's Embedded Metric Format read them.
+        self.listeners: list[Any] = []
+        self._insights_setup()  # Logs Insights and metric filters (queries.py)
         self.subscriptions = subscriptions.Subscriptions(self)
 
     async def resetting(self) -> None:
         self._streams.clear()
+        self._forget_filters()
 
     async def start(self) -> None:
         gateway = getattr(self.cloud, "gateway", None)
@@ -145,7 +151,12 @@ class Logs(Service):
             self._touch(sid, min(e[0] for e in events), max(e[0] for e in events), now,
                         sum(len(m.encode()) for _, m in events))
             self.subscriptions.dispatch(account, region, group, stream, events)
+            self._tell(account, region, group, stream, events)
         self.store.after_commit(lambda: self.cloud.signals.notify(("logs", account, region, group)))
+
+    def _tell(self, account: str, region: str, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+        for listener in self.listeners:
+            listener(account, region, group, stream, events)
 
     def _stream_id(self, key: tuple[str, str, str, str], now: int) -> int:
         sid = self._streams.get(key)
@@ -394,6 +405,7 @@ class Logs(Service):
             self.store.after_commit(lambda: self.cloud.signals.notify(("logs",) + key))
             self.subscriptions.dispatch(ctx.account, ctx.region, row[1], params["logStreamName"],
                                         [(k[1], k[3]) for k in keep])
+            self._tell(ctx.account, ctx.region, row[1], params["logStreamName"], [(k[1], k[3]) for k in keep])
         result: dict[str, Any] = {"nextSequenceToken": str(now)}
         rejected = {}
         if too_new is not None:
@@ -531,6 +543,8 @@ class Logs(Service):
 
     def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, props: dict) -> Provisioned:
         rctx = ctx.request_context("logs")
+        if resource_type == "AWS::Logs::MetricFilter":
+            return self.metric_filter_resource(ctx, logical_id, props)
         if resource_type == "AWS::Logs::SubscriptionFilter":
             # Ref is the filter's name (CloudFormation's physical id); FilterName is generated when absent
             name = props.get("FilterName") or f"{ctx.stack_name}-{logical_id}"
@@ -580,7 +594,10 @@ class Logs(Service):
     def delete_resource(self, ctx: ResourceContext, resource_type: str, physical_id: str, props: dict) -> None:
         rctx = ctx.request_context("logs")
         try:
-            if resource_type == "AWS::Logs::LogStream":
+            if resource_type == "AWS::Logs::MetricFilter":
+                group, _, name = physical_id.partition("|")
+                self.delete_metric_filter(rctx, {"logGroupName": group, "filterName": name})
+            elif resource_type == "AWS::Logs::LogStream":
                 self.delete_log_stream(rctx, {"logGroupName": props["LogGroupName"], "logStreamName": physical_id})
             elif resource_type == "AWS::Logs::SubscriptionFilter":
                 group, _, name = physical_id.partition("|")

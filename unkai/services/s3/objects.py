@@ -307,6 +307,26 @@ class ObjectOps:
             return bytes(obj.data)
         return self.blobs.read_all(obj.blob, 0, obj.size) if obj.size else b""
 
+    def object_files(self, bucket: str, prefix: str = "") -> list[tuple[str, Any]]:
+        """The current objects under ``prefix``, in key order, each as ``(key, source)``:
+        the ``Path`` of its file or, for a small object kept in its row, its ``bytes``.
+        In-process readers that scan many objects (Athena) read the files in place."""
+        from unkai.services.s3.state import OBJ_COLUMNS, obj_from_row
+
+        b = self._bucket(bucket)
+        rows = self.store.all(f"SELECT {OBJ_COLUMNS} FROM s3_objects WHERE bucket_id=? AND latest=1 AND "
+                              "delete_marker=0 AND key>=? ORDER BY key", (b.id, prefix))
+        out: list[tuple[str, Any]] = []
+        for row in rows:
+            obj = obj_from_row(row)
+            if not obj.key.startswith(prefix):
+                break
+            if obj.data is not None or not obj.size:
+                out.append((obj.key, bytes(obj.data or b"")))
+            else:
+                out.append((obj.key, self.blobs.path(obj.blob)))
+        return out
+
     def put_object_bytes(self, bucket: str, key: str, data: bytes, content_type: str = "binary/octet-stream",
                          region: str | None = None, principal: str = "") -> dict:
         """Write an object in-process, exactly as a PutObject would (a new version, its

@@ -1,0 +1,152 @@
+"""CloudWatch metrics through boto3 (JSON protocol) and the query protocol: PutMetricData,
+GetMetricStatistics, GetMetricData with metric math, ListMetrics, and AWS's errors."""
+
+from __future__ import annotations
+
+import uuid
+
+import botocore.session
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+
+@pytest.fixture(scope="module")
+def cw(unkai):
+    return unkai.client("cloudwatch")
+
+
+@pytest.fixture
+def ns() -> str:
+    return f"App/{uuid.uuid4().hex[:8]}"
+
+
+def code(exc: pytest.ExceptionInfo) -> str:
+    return exc.value.response["Error"]["Code"]
+
+
+
+def test_put_then_statistics_per_period(cw, ns):
+    import time
+    base = int(time.time()) // 60 * 60 - 600
+    cw.put_metric_data(Namespace=ns, MetricData=[
+        {"MetricName": "Latency", "Dimensions": [{"Name": "Api", "Value": "orders"}], "Timestamp": base + 5,
+         "Value": 10, "Unit": "Milliseconds"},
+        {"MetricName": "Latency", "Dimensions": [{"Name": "Api", "Value": "orders"}], "Timestamp": base + 20,
+         "Values": [20, 30], "Counts": [1, 2], "Unit": "Milliseconds"},
+        {"MetricName": "Latency", "Dimensions": [{"Name": "Api", "Value": "orders"}], "Timestamp": base + 70,
+         "StatisticValues": {"SampleCount": 4, "Sum": 8, "Minimum": 1, "Maximum": 3}, "Unit": "Milliseconds"},
+    ])
+    out = cw.get_metric_statistics(Namespace=ns, MetricName="Latency", Dimensions=[{"Name": "Api", "Value": "orders"}],
+                                   StartTime=base, EndTime=base + 120, Period=60,
+                                   Statistics=["SampleCount", "Sum", "Average", "Minimum", "Maximum"],
+                                   ExtendedStatistics=["p50"])
+    points = sorted(out["Datapoints"], key=lambda p: p["Timestamp"])
+    assert out["Label"] == "Latency"
+    assert [p["SampleCount"] for p in points] == [4.0, 4.0]
+    assert points[0]["Sum"] == 90.0 and points[0]["Minimum"] == 10.0 and points[0]["Maximum"] == 30.0
+    assert points[0]["Average"] == 22.5 and points[0]["ExtendedStatistics"]["p50"] == 20.0
+    assert points[0]["Unit"] == "Milliseconds"
+    assert points[1]["Average"] == 2.0
+    # another dimension set is another metric
+    other = cw.get_metric_statistics(Namespace=ns, MetricName="Latency", StartTime=base, EndTime=base + 120,
+                                     Period=60, Statistics=["Sum"])
+    assert other["Datapoints"] == []
+
+
+def test_get_metric_data_with_math_and_scan_order(cw, ns):
+    import time
+    base = int(time.time()) // 60 * 60 - 600
+    for i in range(3):
+        cw.put_metric_data(Namespace=ns, MetricData=[
+            {"MetricName": "Errors", "Timestamp": base + 60 * i, "Value": i},
+            {"MetricName": "Requests", "Timestamp": base + 60 * i, "Value": 10},
+        ])
+    metric = lambda name: {"Metric": {"Namespace": ns, "MetricName": name}, "Period": 60, "Stat": "Sum"}  # noqa: E731
+    out = cw.get_metric_data(StartTime=base, EndTime=base + 180, ScanBy="TimestampAscending", MetricDataQueries=[
+        {"Id": "e", "MetricStat": metric("Errors"), "ReturnData": False},
+        {"Id": "r", "MetricStat": metric("Requests"), "ReturnData": False},
+        {"Id": "rate", "Expression": "100 * e / r", "Label": "Error rate"},
+        {"Id": "total", "Expression": "SUM(METRICS())"},
+        {"Id": "diff", "Expression": "DIFF(e)"},
+    ])
+    results = {r["Id"]: r for r in out["MetricDataResults"]}
+    assert set(results) == {"rate", "total", "diff"}
+    assert results["rate"]["Label"] == "Error rate"
+    assert results["rate"]["Values"] == [0.0, 10.0, 20.0]
+    assert results["total"]["Values"] == [10.0, 11.0, 12.0]
+    assert results["diff"]["Values"] == [1.0, 1.0]
+    assert all(r["StatusCode"] == "Complete" for r in results.values())
+    desc = cw.get_metric_data(StartTime=base, EndTime=base + 180, MetricDataQueries=[
+        {"Id": "e", "MetricStat": metric("Errors")}])
+    stamps = desc["MetricDataResults"][0]["Timestamps"]
+    assert stamps == sorted(stamps, reverse=True)
+    # pagination by MaxDatapoints
+    page = cw.get_metric_data(StartTime=base, EndTime=base + 180, MaxDatapoints=2, MetricDataQueries=[
+        {"Id": "e", "MetricStat": metric("Errors")}])
+    assert len(page["MetricDataResults"][0]["Values"]) == 2 and page["NextToken"]
+    rest = cw.get_metric_data(StartTime=base, EndTime=base + 180, MaxDatapoints=2, NextToken=page["NextToken"],
+                              MetricDataQueries=[{"Id": "e", "MetricStat": metric("Errors")}])
+    assert rest["MetricDataResults"][0]["Values"] == [0.0] and "NextToken" not in rest
+
+
+def test_list_metrics_filters_by_dimension(cw, ns):
+    cw.put_metric_data(Namespace=ns, MetricData=[
+        {"MetricName": "Hits", "Dimensions": [{"Name": "Page", "Value": "a"}], "Value": 1},
+        {"MetricName": "Hits", "Dimensions": [{"Name": "Page", "Value": "b"}], "Value": 1},
+        {"MetricName": "Misses", "Value": 1},
+    ])
+    found = cw.list_metrics(Namespace=ns)["Metrics"]
+    assert len(found) == 3
+    only = cw.list_metrics(Namespace=ns, Dimensions=[{"Name": "Page", "Value": "b"}])["Metrics"]
+    assert only == [{"Namespace": ns, "MetricName": "Hits", "Dimensions": [{"Name": "Page", "Value": "b"}]}]
+    assert len(cw.list_metrics(Namespace=ns, Dimensions=[{"Name": "Page"}])["Metrics"]) == 2
+
+
+def test_bad_metric_data_gets_aws_errors(cw, ns):
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[{"MetricName": "x", "Value": 1}])
+    assert code(exc) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "x", "Value": 1,
+                                                      "StatisticValues": {"SampleCount": 1, "Sum": 1, "Minimum": 1,
+                                                                          "Maximum": 1}}])
+    assert code(exc) == "InvalidParameterCombination"
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "x", "Values": [1, 2], "Counts": [1]}])
+    assert code(exc) == "InvalidParameterValue"
+    assert "must be of the same size" in exc.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "x", "Value": 1}] * 1001)
+    assert code(exc) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "x", "Value": 1, "Dimensions": [
+            {"Name": f"d{i}", "Value": "v"} for i in range(31)]}])
+    assert code(exc) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as exc:
+        cw.get_metric_statistics(Namespace=ns, MetricName="x", StartTime=0, EndTime=60, Period=45,
+                                 Statistics=["Sum"])
+    assert code(exc) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as exc:
+        cw.get_metric_data(StartTime=0, EndTime=60, MetricDataQueries=[{"Id": "Bad", "Expression": "1"}])
+    assert code(exc) == "InvalidParameterValue"
+
+
+def test_query_protocol_clients_are_served(unkai, ns):
+    session = botocore.session.get_session()
+    session.set_credentials("test", "test")
+    loader = session.get_component("data_loader")
+    model = loader.load_service_model("cloudwatch", "service-2")
+    model["metadata"]["protocols"] = ["query"]
+    model["metadata"]["protocol"] = "query"
+    original = loader.load_service_model
+    # an older SDK: the same API, spoken as query
+    loader.load_service_model = lambda name, type_name, *a, **k: (
+        model if type_name == "service-2" else original(name, type_name, *a, **k))
+    client = session.create_client("cloudwatch", region_name="us-east-1", endpoint_url=unkai.url(""),
+                                   config=Config(retries={"max_attempts": 1}))
+    client.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Q", "Value": 3}])
+    assert client.list_metrics(Namespace=ns)["Metrics"][0]["MetricName"] == "Q"
+    with pytest.raises(ClientError) as exc:
+        client.put_metric_data(Namespace="AWS/X", MetricData=[{"MetricName": "Q", "Value": 3}])
+    assert code(exc) == "InvalidParameterValue"

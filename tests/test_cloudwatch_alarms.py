@@ -1,0 +1,178 @@
+"""CloudWatch alarms evaluated on unkai's clock, their SNS notifications, composite alarms,
+the AWS/Lambda metrics every invocation adds and the Embedded Metric Format."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.lambda_code import call, deploy, private_server
+from unkai.testing import new_queue
+
+unkai = private_server("cloudwatch-alarms")
+
+
+@pytest.fixture(scope="module")
+def cw(unkai):
+    return unkai.client("cloudwatch")
+
+
+@pytest.fixture(scope="module")
+def inbox(unkai):
+    """An SNS topic whose messages land in an SQS queue: (topic ARN, queue URL)."""
+    sns, sqs = unkai.client("sns"), unkai.client("sqs")
+    topic = sns.create_topic(Name="alarms")["TopicArn"]
+    url, arn = new_queue(sqs, "alarm-inbox")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "false"})
+    return topic, url
+
+
+def notifications(unkai, url: str) -> list[dict]:
+    unkai.drain()
+    sqs = unkai.client("sqs")
+    out = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return out
+        for m in got:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def state(cw, name: str) -> str:
+    found = cw.describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    return (found["MetricAlarms"] + found["CompositeAlarms"])[0]["StateValue"]
+
+
+def test_threshold_alarm_goes_to_alarm_and_notifies_sns(unkai, cw, inbox):
+    topic, url = inbox
+    ns = f"Shop/{uuid.uuid4().hex[:6]}"
+    cw.put_metric_alarm(AlarmName="orders-failing", Namespace=ns, MetricName="Failures", Statistic="Sum",
+                        Period=60, EvaluationPeriods=1, Threshold=3, ComparisonOperator="GreaterThanOrEqualToThreshold",
+                        AlarmActions=[topic], OKActions=[topic], AlarmDescription="too many failures")
+    assert state(cw, "orders-failing") == "INSUFFICIENT_DATA"
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Failures", "Value": 2},
+                                                 {"MetricName": "Failures", "Value": 2}])
+    unkai.advance(60)
+    assert state(cw, "orders-failing") == "ALARM"
+    messages = notifications(unkai, url)
+    assert len(messages) == 1
+    assert messages[0]["Subject"] == 'ALARM: "orders-failing" in US East (N. Virginia)'
+    body = json.loads(messages[0]["Message"])
+    assert body["AlarmName"] == "orders-failing" and body["NewStateValue"] == "ALARM"
+    assert body["OldStateValue"] == "INSUFFICIENT_DATA" and body["AlarmDescription"] == "too many failures"
+    assert body["Trigger"]["MetricName"] == "Failures" and body["Trigger"]["Statistic"] == "SUM"
+    assert body["NewStateReason"].startswith("Threshold Crossed: 1 out of the last 1 datapoints [4.0")
+    # no data in the next minute: missing data makes it INSUFFICIENT_DATA (no action configured for that)
+    unkai.advance(60)
+    assert state(cw, "orders-failing") == "INSUFFICIENT_DATA"
+    history = cw.describe_alarm_history(AlarmName="orders-failing", HistoryItemType="StateUpdate")
+    summaries = [h["HistorySummary"] for h in history["AlarmHistoryItems"]]
+    assert summaries == ["Alarm updated from ALARM to INSUFFICIENT_DATA",
+                         "Alarm updated from INSUFFICIENT_DATA to ALARM"]
+
+
+def test_m_out_of_n_and_treat_missing_as_breaching(unkai, cw):
+    ns = f"Shop/{uuid.uuid4().hex[:6]}"
+    cw.put_metric_alarm(AlarmName="two-of-three", Namespace=ns, MetricName="Lag", Statistic="Maximum", Period=60,
+                        EvaluationPeriods=3, DatapointsToAlarm=2, Threshold=10,
+                        ComparisonOperator="GreaterThanThreshold", TreatMissingData="breaching")
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Lag", "Value": 1}])
+    unkai.advance(60)
+    # one OK point and two missing ones, which count as breaching
+    assert state(cw, "two-of-three") == "ALARM"
+    cw.put_metric_alarm(AlarmName="two-of-three", Namespace=ns, MetricName="Lag", Statistic="Maximum", Period=60,
+                        EvaluationPeriods=3, DatapointsToAlarm=2, Threshold=10,
+                        ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
+    unkai.advance(60)
+    assert state(cw, "two-of-three") == "OK"
+
+
+def test_set_alarm_state_composite_alarm_and_actions_disabled(unkai, cw, inbox):
+    topic, url = inbox
+    notifications(unkai, url)
+    for name in ("child-a", "child-b"):
+        cw.put_metric_alarm(AlarmName=name, Namespace="Shop/x", MetricName=name, Statistic="Sum", Period=60,
+                            EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+                            TreatMissingData="ignore")
+    cw.put_composite_alarm(AlarmName="both", AlarmRule='ALARM("child-a") AND ALARM(child-b)', AlarmActions=[topic])
+    cw.set_alarm_state(AlarmName="child-a", StateValue="ALARM", StateReason="testing")
+    assert state(cw, "both") == "OK"
+    cw.set_alarm_state(AlarmName="child-b", StateValue="ALARM", StateReason="testing")
+    assert state(cw, "both") == "ALARM"
+    body = json.loads(notifications(unkai, url)[0]["Message"])
+    assert body["AlarmName"] == "both" and body["NewStateValue"] == "ALARM"
+    children = cw.describe_alarms(ChildrenOfAlarmName="both")["MetricAlarms"]
+    assert sorted(a["AlarmName"] for a in children) == ["child-a", "child-b"]
+    cw.disable_alarm_actions(AlarmNames=["both"])
+    cw.set_alarm_state(AlarmName="child-b", StateValue="OK", StateReason="testing")
+    assert state(cw, "both") == "OK"
+    assert notifications(unkai, url) == []
+    with pytest.raises(ClientError) as exc:
+        cw.delete_alarms(AlarmNames=["child-a"])
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterValue"
+    cw.delete_alarms(AlarmNames=["both", "child-a", "child-b"])
+    assert cw.describe_alarms(AlarmNamePrefix="child")["MetricAlarms"] == []
+
+
+def test_bad_alarm_definitions_get_aws_errors(cw):
+    def err(**kwargs) -> str:
+        with pytest.raises(ClientError) as exc:
+            cw.put_metric_alarm(AlarmName="bad", **kwargs)
+        return exc.value.response["Error"]["Code"]
+
+    base = dict(Namespace="N", MetricName="M", Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
+                ComparisonOperator="GreaterThanThreshold")
+    assert err(**dict(base, Period=45)) == "InvalidParameterValue"
+    assert err(**dict(base, ComparisonOperator="Bigger")) == "InvalidParameterValue"
+    assert err(**dict(base, DatapointsToAlarm=2)) == "InvalidParameterValue"
+    assert err(**dict(base, AlarmActions=["not-an-arn"])) == "InvalidParameterValue"
+    assert err(**dict(base, Metrics=[{"Id": "m1", "Expression": "1"}])) == "InvalidParameterCombination"
+    with pytest.raises(ClientError) as exc:
+        cw.put_composite_alarm(AlarmName="c", AlarmRule='ALARM("nobody")')
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterValue"
+    with pytest.raises(ClientError) as exc:
+        cw.set_alarm_state(AlarmName="nobody", StateValue="OK", StateReason="x")
+    assert exc.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+def test_lambda_publishes_its_metrics_and_emf_lines_become_metrics(unkai, cw):
+    lam = unkai.client("lambda")
+    name = deploy(lam, """
+        import json
+        def handler(event, context):
+            print(json.dumps({"_aws": {"Timestamp": event["ts"], "CloudWatchMetrics": [{
+                "Namespace": "Orders", "Dimensions": [["service"]],
+                "Metrics": [{"Name": "OrderTotal", "Unit": "Count"}]}]},
+                "service": "checkout", "OrderTotal": event["total"]}))
+            if event.get("fail"):
+                raise ValueError("boom")
+            return "ok"
+    """)
+    now = unkai.advance(0)["epoch"]
+    ts = int(now * 1000)
+    call(lam, name, {"ts": ts, "total": 5})
+    call(lam, name, {"ts": ts, "total": 7, "fail": True})
+    unkai.drain()
+    start, end = int(now) - 120, int(now) + 120
+    dims = [{"Name": "FunctionName", "Value": name}]
+    out = cw.get_metric_statistics(Namespace="AWS/Lambda", MetricName="Invocations", Dimensions=dims,
+                                   StartTime=start, EndTime=end, Period=240,
+                                   Statistics=["Sum"])
+    assert sum(p["Sum"] for p in out["Datapoints"]) == 2.0
+    errors = cw.get_metric_statistics(Namespace="AWS/Lambda", MetricName="Errors", Dimensions=dims,
+                                      StartTime=start, EndTime=end, Period=240, Statistics=["Sum", "SampleCount"])
+    assert sum(p["Sum"] for p in errors["Datapoints"]) == 1.0
+    duration = cw.get_metric_statistics(Namespace="AWS/Lambda", MetricName="Duration", Dimensions=dims,
+                                        StartTime=start, EndTime=end, Period=240, Statistics=["Maximum"])
+    assert duration["Datapoints"] and duration["Datapoints"][0]["Unit"] == "Milliseconds"
+    emf = cw.get_metric_statistics(Namespace="Orders", MetricName="OrderTotal",
+                                   Dimensions=[{"Name": "service", "Value": "checkout"}],
+                                   StartTime=start, EndTime=end, Period=240, Statistics=["Sum", "SampleCount"])
+    assert sum(p["Sum"] for p in emf["Datapoints"]) == 12.0
+    assert {"Namespace": "AWS/Lambda", "MetricName": "Errors", "Dimensions": dims} in \
+        cw.list_metrics(Namespace="AWS/Lambda")["Metrics"]

@@ -1,0 +1,17 @@
+"""Amazon CloudWatch: metrics, metric math and alarms.
+
+- ``service.py``: the operation handlers (PutMetricData, GetMetricData, alarms...).
+- ``metrics.py``: the metric store (per-datum rows, statistics per period, retention).
+- ``mathexpr.py`` / ``queries.py``: metric math and GetMetricData's query lists.
+- ``alarms.py``: alarm rows, evaluation on unkai's clock, notifications and events.
+- ``emitted.py``: metrics unkai's own services emit (AWS/Lambda) and the Embedded Metric
+  Format read from function logs.
+- ``resources.py``: ``AWS::CloudWatch::Alarm`` and ``AWS::CloudWatch::CompositeAlarm``.
+
+Not served: dashboards, metric streams, Contributor Insights rules, anomaly detectors'
+models (anomaly-detection alarms are stored, not evaluated).
+"""
+
+from unkai.services.cloudwatch.service import CloudWatch
+
+SERVICES = [CloudWatch]

@@ -1,0 +1,100 @@
+"""Metrics that arrive without a PutMetricData call, as on AWS.
+
+- **AWS/Lambda**: every invocation the event feed reports (``lambda.invoke``) adds
+  ``Invocations``, ``Errors`` (0 or 1) and ``Duration``, per ``FunctionName`` and across
+  all functions (no dimensions), and ``Throttles`` when the feed reports a throttle.
+- **Embedded Metric Format**: a function log line that is a JSON object with an ``_aws``
+  member (as Powertools' Metrics writes it) becomes metrics, the way Lambda's log
+  agent extracts them: each ``CloudWatchMetrics`` directive names a namespace, dimension
+  sets and metrics whose values are the line's top-level members.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from unkai.services.cloudwatch.metrics import Point
+
+if TYPE_CHECKING:
+    from unkai.services.cloudwatch.service import CloudWatch
+
+log = logging.getLogger(__name__)
+
+
+def start(cw: "CloudWatch") -> None:
+    cw.cloud.feed.subscribe(lambda event: _on_feed(cw, event))
+    logs = cw.cloud.services.get("logs")
+    if logs is not None and hasattr(logs, "listeners"):
+        logs.listeners.append(lambda *args: _on_logs(cw, *args))
+
+
+def _on_feed(cw: "CloudWatch", event: dict[str, Any]) -> None:
+    if event.get("kind") != "lambda.invoke":
+        return
+    arn = event.get("arn") or ""
+    parts = arn.split(":")
+    if len(parts) < 7:
+        return
+    region, account, name = parts[3], parts[4], parts[6]
+    ts = float(event.get("time") or cw.clock.now())
+    failed = event.get("status") == "error"
+    throttled = event.get("status") == "throttled"
+    with cw.store.transaction():
+        for dims in ([{"Name": "FunctionName", "Value": name}], None):
+            if throttled:
+                cw.record(account, region, "AWS/Lambda", "Throttles", dims, 1.0, "Count", ts)
+                continue
+            cw.record(account, region, "AWS/Lambda", "Invocations", dims, 1.0, "Count", ts)
+            cw.record(account, region, "AWS/Lambda", "Errors", dims, 1.0 if failed else 0.0, "Count", ts)
+            if event.get("duration_ms") is not None:
+                cw.record(account, region, "AWS/Lambda", "Duration", dims, float(event["duration_ms"]),
+                          "Milliseconds", ts)
+
+
+def _on_logs(cw: "CloudWatch", account: str, region: str, group: str, stream: str,
+             events: list[tuple[int, str]]) -> None:
+    if not group.startswith("/aws/lambda/"):
+        return
+    for ts, message in events:
+        text = message.strip()
+        if not (text.startswith("{") and '"_aws"' in text):
+            continue
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            continue
+        try:
+            emf(cw, account, region, doc, ts)
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            log.info("an EMF line in %s was not valid and was kept as a log event only: %s", group, exc)
+
+
+def emf(cw: "CloudWatch", account: str, region: str, doc: dict, ts_ms: int) -> None:
+    """Record the metrics of one EMF document (AWS's specification, version 0)."""
+    meta = doc.get("_aws")
+    if not isinstance(meta, dict):
+        return
+    ts = float(meta.get("Timestamp", ts_ms)) / 1000.0
+    for directive in meta.get("CloudWatchMetrics") or []:
+        namespace = directive.get("Namespace") or "aws-embedded-metrics"
+        dim_sets = directive.get("Dimensions") or [[]]
+        for metric in directive.get("Metrics") or []:
+            name = metric.get("Name") if isinstance(metric, dict) else None
+            if not name or name not in doc:
+                continue
+            raw = doc[name]
+            values = raw if isinstance(raw, list) else [raw]
+            values = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if not values:
+                continue
+            unit = metric.get("Unit") or "None"
+            resolution = 1 if metric.get("StorageResolution") == 1 else 60
+            for dim_names in dim_sets:
+                if any(d not in doc for d in dim_names):
+                    continue
+                dims = [{"Name": d, "Value": str(doc[d])} for d in dim_names]
+                point = Point(ts, unit, float(len(values)), sum(values), min(values), max(values),
+                              [(v, 1.0) for v in values] if len(values) > 1 else None, resolution)
+                cw.metrics.put(account, region, namespace, name, dims, [point], cw.clock.now())

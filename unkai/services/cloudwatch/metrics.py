@@ -1,0 +1,257 @@
+"""The metric store: every datum PutMetricData (or an unkai service, an EMF log line, a
+metric filter) records, and the statistics read back from it.
+
+A metric is a row keyed by namespace, name and its exact set of dimensions (AWS treats
+each combination as its own metric). Each put adds one data row per datum: a single
+value is ``count=1, sum=min=max=value``; a StatisticSet keeps its four numbers; Values
+with Counts keep the distribution, so percentiles can be computed from what was sent
+(a StatisticSet has none, as on AWS). Statistics are then aggregated per period at read
+time, so any period can be asked for, and retention follows AWS's tiers: sub-minute
+data is readable for 3 hours, the rest is kept 455 days.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from unkai.store import Store
+
+MIGRATIONS = [
+    """
+    CREATE TABLE cloudwatch_metrics (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL, region TEXT NOT NULL,
+        namespace TEXT NOT NULL, name TEXT NOT NULL, dims TEXT NOT NULL,
+        last_put REAL NOT NULL,
+        UNIQUE(account, region, namespace, name, dims)
+    );
+    CREATE TABLE cloudwatch_data (
+        metric_id INTEGER NOT NULL REFERENCES cloudwatch_metrics(id) ON DELETE CASCADE,
+        ts REAL NOT NULL, unit TEXT NOT NULL, resolution INTEGER NOT NULL,
+        count REAL NOT NULL, sum REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL,
+        vals TEXT
+    );
+    CREATE INDEX cloudwatch_data_metric ON cloudwatch_data(metric_id, ts);
+    """
+]
+
+RETENTION = 455 * 86400  # one-hour data points live 15 months
+HIGH_RES_RETENTION = 3 * 3600  # sub-minute periods are readable for 3 hours
+BASIC_STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+
+
+def dims_key(dimensions: list[dict] | None) -> str:
+    """The canonical text of a dimension set (sorted by name), the metric's identity."""
+    return json.dumps(sorted([d["Name"], d["Value"]] for d in dimensions or []), separators=(",", ":"))
+
+
+def dims_list(key: str) -> list[dict]:
+    return [{"Name": n, "Value": v} for n, v in json.loads(key)]
+
+
+@dataclass
+class Point:
+    """One datum as stored: a statistic set plus, when known, its values and counts."""
+
+    ts: float
+    unit: str
+    count: float
+    sum: float
+    min: float
+    max: float
+    values: list[tuple[float, float]] | None = None
+    resolution: int = 60
+
+
+@dataclass
+class Bucket:
+    """The data of one period, merged."""
+
+    ts: float
+    count: float = 0.0
+    sum: float = 0.0
+    min: float = math.inf
+    max: float = -math.inf
+    values: list[tuple[float, float]] = field(default_factory=list)
+    unit: str = "None"
+
+    def add(self, p: Point) -> None:
+        self.count += p.count
+        self.sum += p.sum
+        self.min = min(self.min, p.min)
+        self.max = max(self.max, p.max)
+        if p.values:
+            self.values.extend(p.values)
+        elif p.count:
+            # A statistic set: its distribution is unknown; its mean stands for it.
+            self.values.append((p.sum / p.count, p.count))
+        self.unit = p.unit
+
+    def stat(self, name: str) -> float | None:
+        """A statistic by CloudWatch's name (Sum, Average, p99, tm90, IQM...), or None when
+        it is undefined for this period."""
+        if self.count <= 0 and name != "SampleCount":
+            return None
+        if name == "SampleCount":
+            return self.count
+        if name == "Sum":
+            return self.sum
+        if name == "Average":
+            return self.sum / self.count
+        if name == "Minimum":
+            return self.min
+        if name == "Maximum":
+            return self.max
+        lowered = name.lower()
+        if lowered.startswith("p"):
+            return percentile(self.values, float(name[1:]))
+        if lowered == "iqm":
+            return trimmed_mean(self.values, 25.0, 75.0)
+        if lowered.startswith("tm"):
+            return trimmed_mean(self.values, 0.0, float(name[2:]))
+        raise ValueError(name)
+
+
+def percentile(values: list[tuple[float, float]], p: float) -> float | None:
+    """The weighted percentile (nearest rank, as CloudWatch's pNN reads)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    total = sum(c for _, c in ordered)
+    rank = p / 100.0 * total
+    seen = 0.0
+    for value, count in ordered:
+        seen += count
+        if seen >= rank:
+            return value
+    return ordered[-1][0]
+
+
+def trimmed_mean(values: list[tuple[float, float]], low: float, high: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    total = sum(c for _, c in ordered)
+    lo, hi = low / 100.0 * total, high / 100.0 * total
+    seen = acc = weight = 0.0
+    for value, count in ordered:
+        start, end = seen, seen + count
+        seen = end
+        overlap = max(0.0, min(end, hi) - max(start, lo))
+        acc += value * overlap
+        weight += overlap
+    return acc / weight if weight else None
+
+
+def valid_stat(name: str) -> bool:
+    """Whether ``name`` is a statistic this store computes."""
+    if name in BASIC_STATS or name.upper() == "IQM":
+        return True
+    lowered = name.lower()
+    for prefix in ("tm", "p"):
+        if lowered.startswith(prefix):
+            try:
+                value = float(name[len(prefix):])
+            except ValueError:
+                return False
+            return 0.0 <= value <= 100.0
+    return False
+
+
+class MetricStore:
+    """Writes and reads data points in the service's store (inside its transactions)."""
+
+    def __init__(self, store: "Store") -> None:
+        self.store = store
+        self._ids: dict[tuple[str, str, str, str, str], int] = {}
+
+    def forget(self) -> None:
+        """Drop the id cache (the store was reset under it)."""
+        self._ids.clear()
+
+    def metric_id(self, account: str, region: str, namespace: str, name: str, dims: str, now: float) -> int:
+        key = (account, region, namespace, name, dims)
+        mid = self._ids.get(key)
+        if mid is not None:
+            self.store.execute("UPDATE cloudwatch_metrics SET last_put=? WHERE id=?", (now, mid))
+            return mid
+        row = self.store.one("SELECT id FROM cloudwatch_metrics WHERE account=? AND region=? AND namespace=? AND "
+                             "name=? AND dims=?", key)
+        if row:
+            mid = row[0]
+            self.store.execute("UPDATE cloudwatch_metrics SET last_put=? WHERE id=?", (now, mid))
+        else:
+            mid = self.store.execute("INSERT INTO cloudwatch_metrics(account, region, namespace, name, dims, last_put) "
+                                     "VALUES(?,?,?,?,?,?)", (*key, now)).lastrowid
+        self.store.after_commit(lambda: self._ids.__setitem__(key, mid))  # never cache a rolled-back id
+        return mid
+
+    def put(self, account: str, region: str, namespace: str, name: str, dimensions: list[dict] | None,
+            points: list[Point], now: float) -> None:
+        """Record ``points`` for one metric (joins the caller's transaction)."""
+        with self.store.transaction():
+            mid = self.metric_id(account, region, namespace, name, dims_key(dimensions), now)
+            self.store.db.executemany(
+                "INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max, vals) "
+                "VALUES(?,?,?,?,?,?,?,?,?)",
+                [(mid, p.ts, p.unit, p.resolution, p.count, p.sum, p.min, p.max,
+                  json.dumps(p.values) if p.values else None) for p in points])
+
+    def find(self, account: str, region: str, namespace: str, name: str, dimensions: list[dict] | None) -> int | None:
+        row = self.store.one("SELECT id FROM cloudwatch_metrics WHERE account=? AND region=? AND namespace=? AND "
+                             "name=? AND dims=?", (account, region, namespace, name, dims_key(dimensions)))
+        return row[0] if row else None
+
+    def buckets(self, metric_id: int | None, start: float, end: float, period: int, unit: str | None,
+                now: float) -> dict[float, Bucket]:
+        """The data in ``[start, end)`` merged per period (aligned to the epoch), by period start."""
+        if metric_id is None:
+            return {}
+        if period < 60:
+            start = max(start, now - HIGH_RES_RETENTION)
+        rows = self.store.all("SELECT ts, unit, count, sum, min, max, vals, resolution FROM cloudwatch_data "
+                              "WHERE metric_id=? AND ts>=? AND ts<?", (metric_id, start, end))
+        out: dict[float, Bucket] = {}
+        for ts, row_unit, count, total, low, high, vals, resolution in rows:
+            if unit and unit != row_unit:
+                continue
+            if period < 60 and resolution >= 60:
+                aligned = math.floor(ts / 60) * 60.0  # standard-resolution data have minute granularity
+            else:
+                aligned = ts
+            key = math.floor(aligned / period) * float(period)
+            bucket = out.get(key)
+            if bucket is None:
+                bucket = out[key] = Bucket(key)
+            bucket.add(Point(ts, row_unit, count, total, low, high,
+                             [tuple(v) for v in json.loads(vals)] if vals else None))
+        return out
+
+    def list(self, account: str, region: str, namespace: str | None, name: str | None,
+             dimensions: list[dict] | None, since: float | None) -> list[dict[str, Any]]:
+        sql = "SELECT namespace, name, dims FROM cloudwatch_metrics WHERE account=? AND region=?"
+        args: list[Any] = [account, region]
+        if namespace:
+            sql += " AND namespace=?"
+            args.append(namespace)
+        if name:
+            sql += " AND name=?"
+            args.append(name)
+        if since is not None:
+            sql += " AND last_put>=?"
+            args.append(since)
+        out = []
+        for ns, metric, dims in self.store.all(sql + " ORDER BY namespace, name, dims", args):
+            have = dict(json.loads(dims))
+            if any(d["Name"] not in have or ("Value" in d and d["Value"] is not None and have[d["Name"]] != d["Value"])
+                   for d in dimensions or []):
+                continue
+            out.append({"Namespace": ns, "MetricName": metric, "Dimensions": dims_list(dims)})
+        return out
+
+    def expire(self, now: float) -> None:
+        self.store.execute("DELETE FROM cloudwatch_data WHERE ts<?", (now - RETENTION,))

@@ -1,9 +1,8 @@
 """examples/structured-logs end to end (talk 003): a function logs structured records with
-InfoLogger/ErrorLogger; they reach S3 through Kinesis -> Firehose; Athena answers the
-talk's query over the Glue table, newest first; Logs Insights shows the same; an error
-sends the Errors alarm to ALARM and mails the operator through the SNS email subscription.
-(The template's second leg, a Logs subscription filter -> Firehose -> table
-``application_logs``, is deployed but not asserted here: see the example's README.)"""
+InfoLogger/ErrorLogger; they reach S3 through Kinesis -> Firehose and through a Logs
+subscription filter -> Firehose; Athena answers the talk's query over both Glue tables,
+newest first; Logs Insights shows the same; an error sends the Errors alarm to ALARM and
+mails the operator through the SNS email subscription."""
 
 from __future__ import annotations
 
@@ -81,11 +80,13 @@ EXPECTED = [["ERROR", "ValueError"], ["INFO", "NodeRegisterStarted"], ["INFO", "
             ["INFO", "NodeRegisterStarted"]]
 
 
-def test_the_talks_query_answers_the_devices_logs_newest_first(logged):
-    """Over the Kinesis -> Firehose leg (table ``application``)."""
+@pytest.mark.parametrize("table", ["application", "application_logs"])
+def test_the_talks_query_answers_the_devices_logs_newest_first(logged, table):
+    """Over both legs: Kinesis -> Firehose (``application``) and the Logs subscription ->
+    Firehose (``application_logs``)."""
     server, out = logged
-    query = ("SELECT level, log_event, lambda_handler, lambda_commit_id, timestamp_jst FROM application "
-             "WHERE device_id='123456789' AND timestamp>=1527744698 ORDER BY timestamp DESC")
+    query = ("SELECT level, log_event, lambda_handler, lambda_commit_id, timestamp_jst FROM {table} "
+             "WHERE device_id='123456789' AND timestamp>=1527744698 ORDER BY timestamp DESC").format(table=table)
     rows = eventually(lambda: athena_rows(server, out, query)[1:] or None)
     assert [r[:2] for r in rows] == EXPECTED
     assert {r[2] for r in rows} == {out["FunctionName"]} and {r[3] for r in rows} == {"000000000"}

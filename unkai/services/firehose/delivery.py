@@ -161,7 +161,7 @@ class Builder:
     def _extract_logs(self, records: list[Record], params: dict) -> list[Record]:
         """CloudWatch Logs subscription payloads: DATA_MESSAGE records become their log
         events' messages, one per line; CONTROL_MESSAGEs are dropped."""
-        if params.get("DataMessageExtraction", "false").lower() != "true":
+        if str(params.get("DataMessageExtraction", "false")).lower() != "true":  # a template may give a boolean
             return records
         out = []
         for record in records:

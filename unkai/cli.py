@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from unkai import __version__
+from unkai.cli_client import COMMANDS, Server, endpoint_option, json_option, state_option
 from unkai.config import DEFAULT_PORT, Config, default_region
 
 
@@ -91,16 +92,21 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
 @click.option("--smtp-port", type=int, default=None, help="Serve SES's SMTP interface on this port (0: any free one).")
 @overrides_option
 @stack_name_option
+@click.option("-t", "--template-file", "template_file", default=None, type=click.Path(exists=True, path_type=Path),
+              help="The template, as SAM CLI names it (same as TEMPLATE).")
+@click.option("--no-template", is_flag=True, help="Serve the AWS APIs alone, even where ./template.yaml exists.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures of what happens (not every invocation).")
 @click.option("-v", "--verbose", is_flag=True, help="Print everything that happens, with handlers' stack traces.")
 def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
        access_key: str | None, secret_key: str | None, allow_hosts: tuple[str, ...], allow_origins: tuple[str, ...],
        enforce_iam: str | None, ses_production: bool, smtp_port: int | None,
-       parameter_overrides: tuple[str, ...], stack_name: str | None, quiet: bool, verbose: bool) -> None:
+       parameter_overrides: tuple[str, ...], stack_name: str | None, template_file: Path | None, no_template: bool,
+       quiet: bool, verbose: bool) -> None:
     """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too.
 
     While it runs, one line per thing that happens (invocations, API requests, retries,
-    dead-letter moves) is printed; failures in red with where the handler raised."""
+    dead-letter moves) is printed; failures in red with where the handler raised.
+    Without TEMPLATE, ./template.yaml (or samconfig.toml's template_file) is used if there is one."""
     import os
 
     from unkai.server import AlreadyRunning, CannotListen, run
@@ -109,6 +115,12 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
         os.environ["UNKAI_SES_PRODUCTION"] = "1"
     if smtp_port is not None:
         os.environ["UNKAI_SMTP_PORT"] = str(smtp_port)
+    template = template or template_file
+    if template is None and not no_template:
+        template = _template_here()
+        if template is not None:
+            click.echo(f"unkai: using {template} (found in this directory; --no-template to serve the APIs alone)")
+
     config = Config(
         state_dir=state_dir, host=host, port=port, region=region or default_region(), ephemeral=ephemeral,
         access_key=access_key, secret_key=_secret(secret_key), template=template,
@@ -124,6 +136,22 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
         sys.exit(1)
     except KeyboardInterrupt:
         pass
+
+
+def _template_here() -> Path | None:
+    """The template `sam` would use here: samconfig's template_file, else ./template.yaml."""
+    from unkai.template import samconfig
+
+    here = Path.cwd()
+    for name in samconfig.CONFIG_FILES:
+        if (here / name).is_file():
+            found = samconfig.read(here / name).get("template_file") or samconfig.read(here / name).get("template")
+            if isinstance(found, str) and (here / found).is_file():
+                return Path(found)
+    for name in ("template.yaml", "template.yml", "template.json"):
+        if (here / name).is_file():
+            return Path(name)
+    return None
 
 
 @main.command()
@@ -194,11 +222,6 @@ def _get(url: str, timeout: float = 30) -> Any:
         click.echo(f"Error: cannot reach unkai at {url.split('/_unkai')[0]} ({exc.reason}). Is `unkai up` running?",
                    err=True)
         sys.exit(1)
-
-
-endpoint_option = click.option("--endpoint-url", default=None, help="A running unkai [default: from --state-dir].")
-state_option = click.option("--state-dir", default=".unkai", show_default=True, type=click.Path(path_type=Path))
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 @main.group(invoke_without_command=True)
@@ -305,9 +328,10 @@ def mail_show(ctx: click.Context, mail_id: str, raw: bool, save_dir: Path | None
 @json_option
 def inbox(name: str | None, endpoint_url: str | None, state_dir: Path, as_json: bool) -> None:
     """List what was posted to the webhook inbox NAME (all inboxes without NAME)."""
-    base = _endpoint(endpoint_url, state_dir)
+    server = Server(endpoint_url, state_dir)
+    base = server.url
     if not name:
-        names = _get(base + "/_unkai/inbox")
+        names = server.request("/_unkai/inbox")
         if as_json:
             click.echo(json.dumps(names, indent=2))
         elif not names:
@@ -315,7 +339,7 @@ def inbox(name: str | None, endpoint_url: str | None, state_dir: Path, as_json: 
         for entry in names:
             click.echo(f"{entry['name']}\t{entry['count']}")
         return
-    entries = _get(base + "/_unkai/inbox/" + urllib.parse.quote(name))
+    entries = server.request("/_unkai/inbox/" + urllib.parse.quote(name))
     if as_json:
         click.echo(json.dumps(entries, indent=2, ensure_ascii=False))
         return
@@ -341,7 +365,7 @@ def logs(function: str, follow: bool, region: str | None, endpoint_url: str | No
     """Print the log of FUNCTION (a function name, a template's logical id, or a log group name starting with /)."""
     import time
 
-    base = _endpoint(endpoint_url, state_dir)
+    server = Server(endpoint_url, state_dir)
     group = function if function.startswith("/") else f"/aws/lambda/{function}"
     query = {"group": group}
     if region:
@@ -349,7 +373,7 @@ def logs(function: str, follow: bool, region: str | None, endpoint_url: str | No
     after, caught_up = 0, False
     while True:
         wait = 20 if follow and caught_up else 0
-        page = _get(base + "/_unkai/logs?" + urllib.parse.urlencode(dict(query, after=after, wait=wait)), timeout=60)
+        page = server.request("/_unkai/logs?" + urllib.parse.urlencode(dict(query, after=after, wait=wait)), timeout=60)
         for event in page["events"]:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event["timestamp"] / 1000))
             click.echo(f"{stamp}.{event['timestamp'] % 1000:03d}Z {event['stream']} {event['message'].rstrip()}")
@@ -359,3 +383,7 @@ def logs(function: str, follow: bool, region: str | None, endpoint_url: str | No
             if not follow:
                 return
             caught_up = True
+
+
+for _command in COMMANDS:
+    main.add_command(_command)

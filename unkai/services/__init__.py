@@ -165,19 +165,31 @@ class Service:
 
     # -- template resources (called inside a store transaction) ---------------------
 
+    # By default these hand the work to the package's ``resources`` module, whose
+    # ``create(service, ctx, type, logical_id, props)``, optional ``update(service, ctx, type,
+    # logical_id, physical_id, old_props, props)`` and ``delete(service, ctx, type,
+    # physical_id, props)`` hold the service's provisioning; imported on first use, so a
+    # service's template code costs nothing until a template names one of its types.
+
+    def _resources(self) -> Any:
+        return importlib.import_module(type(self).__module__.rsplit(".", 1)[0] + ".resources")
+
     def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str,
                         props: dict[str, Any]) -> Provisioned:
-        raise NotImplementedError(resource_type)
+        return self._resources().create(self, ctx, resource_type, logical_id, props)
 
     def update_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, physical_id: str,
                         old_props: dict[str, Any], props: dict[str, Any]) -> Provisioned:
-        """Default: replace the resource (delete, then create)."""
+        """The module's ``update``, else replace the resource (delete, then create)."""
+        update = getattr(self._resources(), "update", None)
+        if update is not None:
+            return update(self, ctx, resource_type, logical_id, physical_id, old_props, props)
         self.delete_resource(ctx, resource_type, physical_id, old_props)
         return self.create_resource(ctx, resource_type, logical_id, props)
 
     def delete_resource(self, ctx: ResourceContext, resource_type: str, physical_id: str,
                         props: dict[str, Any]) -> None:
-        raise NotImplementedError(resource_type)
+        self._resources().delete(self, ctx, resource_type, physical_id, props)
 
 
 _SNAKE: dict[str, str] = {}

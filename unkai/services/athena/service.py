@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from unkai.services import Provisioned, RequestContext, ResourceContext, Service
+from unkai.services import RequestContext, Service
 from unkai.services.athena import engine as eng
 from unkai.services.athena import errors
 from unkai.services.athena import sql as athena_sql
@@ -408,20 +408,6 @@ class Athena(Service):
             raise errors.not_found(f"Database {params['DatabaseName']} not found.")
         return {"TableMetadataList": [_table_metadata(t) for t in glue.catalog.tables(
             ctx.account, ctx.region, params["DatabaseName"])]}
-
-    # -- template resources -------------------------------------------------------------------------------
-
-    def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str,
-                        props: dict[str, Any]) -> Provisioned:
-        from unkai.services.athena import resources
-
-        return resources.create(self, ctx, resource_type, logical_id, props)
-
-    def delete_resource(self, ctx: ResourceContext, resource_type: str, physical_id: str,
-                        props: dict[str, Any]) -> None:
-        from unkai.services.athena import resources
-
-        resources.delete(self, ctx, resource_type, physical_id, props)
 
 
 def _table_metadata(table: dict) -> dict:

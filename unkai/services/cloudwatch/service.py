@@ -14,7 +14,7 @@ import logging
 import math
 from typing import Any
 
-from unkai.services import Provisioned, RequestContext, ResourceContext, Service
+from unkai.services import RequestContext, Service
 from unkai.services.cloudwatch import alarms as al
 from unkai.services.cloudwatch import errors, queries
 from unkai.services.cloudwatch.metrics import BASIC_STATS, MIGRATIONS as METRIC_MIGRATIONS, MetricStore, Point, valid_stat
@@ -659,24 +659,3 @@ class CloudWatch(Service):
             al.run_actions(self.cloud, alarm, old, alarm.reason, alarm.reason_data, alarm.state_updated, state,
                            reason, data, when)
             self.cloud.feed.publish("cloudwatch.alarm", alarm=alarm.name, old=old, new=state, reason=reason)
-
-    # -- template resources -------------------------------------------------------------------------
-
-    def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str,
-                        props: dict[str, Any]) -> Provisioned:
-        from unkai.services.cloudwatch import resources
-
-        return resources.create(self, ctx, resource_type, logical_id, props)
-
-    def update_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, physical_id: str,
-                        old_props: dict[str, Any], props: dict[str, Any]) -> Provisioned:
-        from unkai.services.cloudwatch import resources
-
-        return resources.update(self, ctx, resource_type, logical_id, physical_id, old_props, props)
-
-    def delete_resource(self, ctx: ResourceContext, resource_type: str, physical_id: str,
-                        props: dict[str, Any]) -> None:
-        from unkai.services.cloudwatch import resources
-
-        resources.delete(self, ctx, resource_type, physical_id, props)
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from unkai.services import Provisioned, RequestContext, ResourceContext, Service
+from unkai.services import RequestContext, Service
 from unkai.services.glue import errors
 from unkai.services.glue.catalog import MIGRATIONS, Catalog, matches, page
 
@@ -224,26 +224,6 @@ class Glue(Service):
                     "ErrorCode": "EntityNotFoundException", "ErrorMessage": "Cannot find partition."}})
         return {"Errors": errs}
 
-    # -- template resources -----------------------------------------------------------------------
-
-    def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str,
-                        props: dict[str, Any]) -> Provisioned:
-        from unkai.services.glue import resources
-
-        return resources.create(self, ctx, resource_type, logical_id, props)
-
-    def update_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, physical_id: str,
-                        old_props: dict[str, Any], props: dict[str, Any]) -> Provisioned:
-        from unkai.services.glue import resources
-
-        return resources.update(self, ctx, resource_type, logical_id, physical_id, old_props, props)
-
-    def delete_resource(self, ctx: ResourceContext, resource_type: str, physical_id: str,
-                        props: dict[str, Any]) -> None:
-        from unkai.services.glue import resources
-
-        resources.delete(self, ctx, resource_type, physical_id, props)
-
 
 def _partition_matches(expression: str, table: dict, partition: dict) -> bool:
     """GetPartitions' Expression for the common ``key = 'value' AND key2 >= 'x'`` forms."""
@@ -269,5 +249,3 @@ def _numeric(text: str) -> bool:
         return True
     except ValueError:
         return False
-
-

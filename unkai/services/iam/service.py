@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from unkai.protocol import ServiceError
-from unkai.services import Provisioned, RequestContext, ResourceContext, Service
+from unkai.services import RequestContext, Service
 from unkai.services.iam import errors, managed, policies
 from unkai.services.iam.model import (MIGRATIONS, Entities, access_key_id, arn, check_name, check_path,
                                       secret_key, unique_id)
@@ -920,26 +920,6 @@ class IAM(Service):
                         "AllowedByPermissionsBoundary": "permissions boundary" not in decision.reason}
                 results.append(result)
         return _page("EvaluationResults", results, params)
-
-    # -- template resources -------------------------------------------------------------------
-
-    def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str,
-                        props: dict[str, Any]) -> Provisioned:
-        from unkai.services.iam import resources
-
-        return resources.create(self, ctx, resource_type, logical_id, props)
-
-    def update_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, physical_id: str,
-                        old_props: dict[str, Any], props: dict[str, Any]) -> Provisioned:
-        from unkai.services.iam import resources
-
-        return resources.update(self, ctx, resource_type, logical_id, physical_id, old_props, props)
-
-    def delete_resource(self, ctx: ResourceContext, resource_type: str, physical_id: str,
-                        props: dict[str, Any]) -> None:
-        from unkai.services.iam import resources
-
-        resources.delete(self, ctx, resource_type, physical_id, props)
 
 
 def _bind(kind: str, method: str) -> Any:

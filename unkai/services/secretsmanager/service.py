@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from unkai.paging import paged
-from unkai.services import Provisioned, RequestContext, ResourceContext, Service
+from unkai.services import RequestContext, Service
 from unkai.services.secretsmanager import errors, rotation
 from unkai.services.secretsmanager.passwords import random_password
 from unkai.services.secretsmanager.secrets import (MIGRATIONS, NAME, Secret, Secrets, stored_value, suffix)
@@ -379,21 +379,3 @@ class SecretsManager(Service):
             return self.secrets.value(secret, self.secrets.version(secret, version_id, stage))
         except Exception:
             return None
-
-    def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str,
-                        props: dict[str, Any]) -> Provisioned:
-        from unkai.services.secretsmanager import resources
-
-        return resources.create(self, ctx, resource_type, logical_id, props)
-
-    def update_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, physical_id: str,
-                        old_props: dict[str, Any], props: dict[str, Any]) -> Provisioned:
-        from unkai.services.secretsmanager import resources
-
-        return resources.update(self, ctx, resource_type, logical_id, physical_id, old_props, props)
-
-    def delete_resource(self, ctx: ResourceContext, resource_type: str, physical_id: str,
-                        props: dict[str, Any]) -> None:
-        from unkai.services.secretsmanager import resources
-
-        resources.delete(self, ctx, resource_type, physical_id, props)

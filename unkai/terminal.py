@@ -68,7 +68,7 @@ class Terminal:
 def _is_failure(event: Event) -> bool:
     kind = event.get("kind", "")
     if kind == "lambda.invoke":
-        return event.get("status") == "error"
+        return event.get("status") in ("error", "throttled")
     if kind == "apigateway.request":
         return int(event.get("status") or 0) >= 500
     return kind in ("lambda.async_retry", "lambda.async_failed", "sqs.dlq", "delivery.failed") or \
@@ -87,6 +87,8 @@ def _invoke(term: Terminal, e: Event) -> list[str]:
     fn = e.get("function") or "?"
     trigger = f" ← {e['trigger']}" if e.get("trigger") else ""
     temp = "cold" if e.get("cold") else "warm"
+    if e.get("status") == "throttled":
+        return [f"λ {fn}{trigger}  {term.paint(_RED, 'throttled (TooManyRequestsException)')}"]
     if e.get("status") != "error":
         status = term.paint(_GREEN, "ok")
         return [f"λ {fn}{trigger}  {_ms(e.get('duration_ms'))} {temp}  {status}"]

@@ -163,8 +163,7 @@ class AsyncInvocations:
         self.store.execute("DELETE FROM lambda_async WHERE id=?", (rid,))
         dlq = (target.config.get("DeadLetterConfig") or {}).get("TargetArn")
         dest = ((settings.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-        self.service.cloud.feed.publish("lambda.async_failed", function=target.name, request_id=request_id,
-                                        condition=condition, attempts=attempts, dlq=dlq, destination=dest)
+        dlq_failed = False
         if dlq:
             message = ""
             if result is not None:
@@ -177,8 +176,10 @@ class AsyncInvocations:
                 "ErrorCode": {"DataType": "Number", "StringValue": "200"},
                 "ErrorMessage": {"DataType": "String", "StringValue": (message or condition)[:1024]},
             }
-            self._send(target, dlq, payload, attributes)
-        dest = ((settings.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            dlq_failed = not self._send(target, dlq, payload, attributes)
+        self.service.cloud.feed.publish("lambda.async_failed", function=target.name, arn=target.arn,
+                                        request_id=request_id, condition=condition, attempts=attempts, dlq=dlq,
+                                        dlq_failed=dlq_failed or None, destination=dest)
         if dest:
             self._deliver(target, dest, self._record(target, payload, request_id, attempts, result, condition),
                           "Failure")
@@ -214,36 +215,40 @@ class AsyncInvocations:
             return
         self._send(target, dest, body, None)
 
-    def _send(self, target: "Target", arn: str, body: str, attributes: dict | None) -> None:
-        """Deliver to an SQS queue, SNS topic or Lambda function, inside the current transaction."""
+    def _send(self, target: "Target", arn: str, body: str, attributes: dict | None) -> bool:
+        """Deliver to an SQS queue, SNS topic or Lambda function, inside the current transaction;
+        False when it could not be delivered."""
         if ":sqs:" in arn:
             sqs = self.service.cloud.service("sqs")
             queue = sqs.queue_by_arn(arn)
             if queue is None:
                 log.warning("destination %s of %s does not exist", arn, target.name)
-                return
+                return False
             sqs.enqueue(queue, body, attributes, sender=target.account)
         elif ":sns:" in arn:
             params: dict[str, Any] = {"TopicArn": arn, "Message": body}
             if attributes:
                 params["MessageAttributes"] = attributes
-            self._call(target, "sns", "Publish", params)
+            return self._call(target, "sns", "Publish", params)
         elif ":lambda:" in arn:
             try:
                 other = self.service.resolve(target.account, target.region, arn)
             except ServiceError:
                 log.warning("destination %s of %s does not exist", arn, target.name)
-                return
+                return False
             self.enqueue(other, body, str(uuid.uuid4()), "lambda")
+        return True
 
-    def _call(self, target: "Target", service: str, operation: str, params: dict) -> None:
+    def _call(self, target: "Target", service: str, operation: str, params: dict) -> bool:
         if service not in self.service.cloud.services:
             log.warning("cannot deliver to %s: unkai has no %s service", params, service)
-            return
+            return False
         try:
             self.service.cloud.call(service, operation, params, target.region)
         except (ServiceError, ValueError) as exc:
             log.warning("delivery from %s to %s failed: %s", target.name, service, exc)
+            return False
+        return True
 
 
 def _json_or_text(text: str) -> Any:

@@ -917,6 +917,8 @@ class Lambda(Service):
                                Type="User")
         if not self.has_slot(target):
             if not wait_for_slot:
+                self.cloud.feed.publish("lambda.invoke", function=target.config.get("FunctionName"), arn=target.arn,
+                                        version=target.version, status="throttled", trigger=TRIGGER.get() or None)
                 raise ServiceError("TooManyRequestsException", "Rate Exceeded.", status=429, Type="User",
                                    Reason="ReservedFunctionConcurrentInvocationLimitExceeded")
             await self.wait_for_slot(target)

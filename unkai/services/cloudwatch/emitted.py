@@ -3,6 +3,9 @@
 - **AWS/Lambda**: every invocation the event feed reports (``lambda.invoke``) adds
   ``Invocations``, ``Errors`` (0 or 1) and ``Duration``, per ``FunctionName`` and across
   all functions (no dimensions), and ``Throttles`` when the feed reports a throttle.
+- **AWS/Lambda** ``AsyncEventsDropped`` and ``DeadLetterErrors`` from ``lambda.async_failed``.
+- **AWS/ApiGateway** from ``apigateway.request``: REST APIs by ``ApiName`` (and ``Stage``),
+  HTTP APIs by ``ApiId`` (and ``Stage``), through the in-memory ``count`` path.
 - **Embedded Metric Format**: a function log line that is a JSON object with an ``_aws``
   member (as Powertools' Metrics writes it) becomes metrics, the way Lambda's log
   agent extracts them: each ``CloudWatchMetrics`` directive names a namespace, dimension
@@ -31,8 +34,56 @@ def start(cw: "CloudWatch") -> None:
 
 
 def _on_feed(cw: "CloudWatch", event: dict[str, Any]) -> None:
-    if event.get("kind") != "lambda.invoke":
+    kind = event.get("kind")
+    if kind == "lambda.invoke":
+        _lambda(cw, event)
+    elif kind == "apigateway.request":
+        _apigateway(cw, event)
+    elif kind == "lambda.async_failed":
+        _async_failed(cw, event)
+
+
+def _apigateway(cw: "CloudWatch", event: dict[str, Any]) -> None:
+    """AWS/ApiGateway: REST APIs by ApiName (and Stage) with 4XXError/5XXError; HTTP APIs by
+    ApiId (and Stage) with 4xx/5xx, as AWS names them."""
+    account, region, stage = event.get("account"), event.get("region"), event.get("stage")
+    if not account or not region:
         return
+    rest = event.get("api_kind") == "rest"
+    key, value = ("ApiName", event.get("api_name")) if rest else ("ApiId", event.get("api_id"))
+    if not value:
+        return
+    status = int(event.get("status") or 0)
+    client, server = ("4XXError", "5XXError") if rest else ("4xx", "5xx")
+    api = {"Name": key, "Value": value}
+    # A request is a hot path: ``count`` (in memory until the next read), not ``record``.
+    for dims in ([api], [api, {"Name": "Stage", "Value": stage}] if stage else None):
+        if dims is None:
+            continue
+        cw.count(account, region, "AWS/ApiGateway", "Count", dims)
+        cw.count(account, region, "AWS/ApiGateway", client, dims, 1.0 if 400 <= status < 500 else 0.0)
+        cw.count(account, region, "AWS/ApiGateway", server, dims, 1.0 if status >= 500 else 0.0)
+        if event.get("latency_ms") is not None:
+            cw.count(account, region, "AWS/ApiGateway", "Latency", dims, float(event["latency_ms"]), "Milliseconds")
+
+
+def _async_failed(cw: "CloudWatch", event: dict[str, Any]) -> None:
+    """AWS/Lambda AsyncEventsDropped (every event given up) and DeadLetterErrors (the
+    dead-letter queue could not take it)."""
+    parts = (event.get("arn") or "").split(":")
+    if len(parts) < 7:
+        return
+    region, account, name = parts[3], parts[4], parts[6]
+    ts = float(event.get("time") or cw.clock.now())
+    with cw.store.transaction():
+        for dims in ([{"Name": "FunctionName", "Value": name}], None):
+            cw.record(account, region, "AWS/Lambda", "AsyncEventsDropped", dims, 1.0, "Count", ts)
+            if event.get("dlq"):
+                cw.record(account, region, "AWS/Lambda", "DeadLetterErrors", dims,
+                          1.0 if event.get("dlq_failed") else 0.0, "Count", ts)
+
+
+def _lambda(cw: "CloudWatch", event: dict[str, Any]) -> None:
     arn = event.get("arn") or ""
     parts = arn.split(":")
     if len(parts) < 7:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from unkai.clock import Clock
     from unkai.store import Store
 
 MIGRATIONS = [
@@ -165,13 +166,48 @@ def valid_stat(name: str) -> bool:
 class MetricStore:
     """Writes and reads data points in the service's store (inside its transactions)."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: "Store", clock: "Clock") -> None:
         self.store = store
+        self.clock = clock
         self._ids: dict[tuple[str, str, str, str, str], int] = {}
+        # Values services count on their hot paths, summed per metric and minute in memory
+        # (count, sum, min, max) until the next read writes them (``flush``).
+        self._pending: dict[tuple[str, str, str, str, str, str, float], list[float]] = {}
 
     def forget(self) -> None:
-        """Drop the id cache (the store was reset under it)."""
+        """Drop the id cache and the unwritten counts (the store was reset under them)."""
         self._ids.clear()
+        self._pending.clear()
+
+    def _now(self) -> float:
+        return self.clock.now()
+
+    def tally(self, account: str, region: str, namespace: str, name: str, dims: str, value: float, unit: str,
+              ts: float) -> None:
+        """Add one value to the metric's statistic set for ts's minute, in memory (O(1), no SQL)."""
+        key = (account, region, namespace, name, dims, unit, ts - ts % 60)
+        agg = self._pending.get(key)
+        if agg is None:
+            self._pending[key] = [1.0, value, value, value]
+        else:
+            agg[0] += 1.0
+            agg[1] += value
+            if value < agg[2]:
+                agg[2] = value
+            if value > agg[3]:
+                agg[3] = value
+
+    def flush(self, now: float) -> None:
+        """Write the tallied minutes as statistic sets (before anything reads metrics)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        with self.store.transaction():
+            for (account, region, namespace, name, dims, unit, minute), (count, total, low, high) in pending.items():
+                mid = self.metric_id(account, region, namespace, name, dims, now)
+                self.store.execute(
+                    "INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max, vals) "
+                    "VALUES(?,?,?,?,?,?,?,?,NULL)", (mid, minute, unit, 60, count, total, low, high))
 
     def metric_id(self, account: str, region: str, namespace: str, name: str, dims: str, now: float) -> int:
         key = (account, region, namespace, name, dims)
@@ -202,6 +238,7 @@ class MetricStore:
                   json.dumps(p.values) if p.values else None) for p in points])
 
     def find(self, account: str, region: str, namespace: str, name: str, dimensions: list[dict] | None) -> int | None:
+        self.flush(self._now())
         row = self.store.one("SELECT id FROM cloudwatch_metrics WHERE account=? AND region=? AND namespace=? AND "
                              "name=? AND dims=?", (account, region, namespace, name, dims_key(dimensions)))
         return row[0] if row else None
@@ -209,6 +246,7 @@ class MetricStore:
     def buckets(self, metric_id: int | None, start: float, end: float, period: int, unit: str | None,
                 now: float) -> dict[float, Bucket]:
         """The data in ``[start, end)`` merged per period (aligned to the epoch), by period start."""
+        self.flush(now)
         if metric_id is None:
             return {}
         if period < 60:
@@ -233,6 +271,7 @@ class MetricStore:
 
     def list(self, account: str, region: str, namespace: str | None, name: str | None,
              dimensions: list[dict] | None, since: float | None) -> list[dict[str, Any]]:
+        self.flush(self._now())
         sql = "SELECT namespace, name, dims FROM cloudwatch_metrics WHERE account=? AND region=?"
         args: list[Any] = [account, region]
         if namespace:

@@ -18,6 +18,7 @@ from unkai.services import RequestContext, Service
 from unkai.services.cloudwatch import alarms as al
 from unkai.services.cloudwatch import errors, queries
 from unkai.services.cloudwatch.metrics import BASIC_STATS, MIGRATIONS as METRIC_MIGRATIONS, MetricStore, Point, valid_stat
+from unkai.services.cloudwatch.metrics import dims_key
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class CloudWatch(Service):
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
-        self.metrics = MetricStore(self.store)
+        self.metrics = MetricStore(self.store, self.clock)
         self._last_eval = 0.0
         self._timer: Any = None
 
@@ -73,6 +74,15 @@ class CloudWatch(Service):
         ts = self.clock.now() if ts is None else ts
         self.metrics.put(account, region, namespace, name, dimensions,
                          [Point(ts, unit, 1.0, value, value, value, None, resolution)], self.clock.now())
+
+    def count(self, account: str, region: str, namespace: str, name: str, dimensions: list[dict] | None,
+              value: float = 1.0, unit: str = "Count") -> None:
+        """Add one value to a metric from a hot path (SQS, SNS, DynamoDB requests): once the
+        caller's transaction commits, it joins an in-memory per-minute statistic set that is
+        written before the next metric read, so a request pays no SQL for its metrics."""
+        ts = self.clock.now()
+        key = dims_key(dimensions)
+        self.store.after_commit(lambda: self.metrics.tally(account, region, namespace, name, key, value, unit, ts))
 
     # -- metrics ------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ concern (tables, items, queries, transactions, PartiQL)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from unkai.services import Provisioned, ResourceContext, Service
@@ -15,6 +16,9 @@ from unkai.services.dynamodb.storage import MIGRATIONS, Items
 from unkai.services.dynamodb.streams import StreamLog
 from unkai.services.dynamodb.transactions import TransactionOperations
 from unkai.services.dynamodb.ttl import Sweeper
+
+# The single-table operations AWS/DynamoDB's SuccessfulRequestLatency is reported for.
+_TIMED = frozenset(("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"))
 
 
 class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, PartiQLOperations, Service):
@@ -29,6 +33,26 @@ class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, 
         self.streams = StreamLog(self)
         self.ttl = Sweeper(self)
         self.items = Items(self.store, self.streams, self.ttl.note)
+
+    def handler(self, operation: str) -> Any:
+        """The operation's handler; single-table ones also report AWS/DynamoDB's
+        SuccessfulRequestLatency (TableName, Operation) when they succeed, as AWS does."""
+        found = super().handler(operation)
+        if found is None or operation not in _TIMED:
+            return found
+
+        def timed(ctx: Any, params: dict) -> Any:
+            started = time.perf_counter()
+            result = found(ctx, params)
+            cw = self.cloud.services.get("cloudwatch")
+            if cw is not None:
+                table = str(params.get("TableName") or "").rsplit("/", 1)[-1]
+                cw.count(ctx.account, ctx.region, "AWS/DynamoDB", "SuccessfulRequestLatency",
+                         [{"Name": "TableName", "Value": table}, {"Name": "Operation", "Value": operation}],
+                         (time.perf_counter() - started) * 1000, "Milliseconds")
+            return result
+
+        return timed
 
     async def start(self) -> None:
         self.cloud.jobs.register("dynamodb.backfill", self._backfill)

@@ -804,6 +804,12 @@ class SNS(Service):
                 "ON CONFLICT(topic_id, dedup_key) DO UPDATE SET message_id=excluded.message_id, seq=excluded.seq, "
                 "expires=excluded.expires", (topic.id, key, msg.message_id, msg.sequence, now + DEDUP_WINDOW))
         self._fan_out(base, topic, msg)
+        cw = self.cloud.services.get("cloudwatch")
+        if cw is not None:  # AWS/SNS's metrics (CloudWatch's ``count`` contract)
+            dims = [{"Name": "TopicName", "Value": topic.name}]
+            cw.count(topic.account, topic.region, "AWS/SNS", "NumberOfMessagesPublished", dims)
+            cw.count(topic.account, topic.region, "AWS/SNS", "PublishSize", dims, float(len(msg.message.encode())),
+                     "Bytes")
         result = {"MessageId": msg.message_id}
         if msg.sequence is not None:
             result["SequenceNumber"] = msg.sequence

@@ -498,7 +498,14 @@ class SQS(Service):
              now + queue.attr_int("MessageRetentionPeriod"), *(v for v in optional if v is not None)))
         qid = queue.id
         self.store.after_commit(lambda: self.signals.notify(("sqs", qid)))
+        self._metric(queue, "NumberOfMessagesSent")
         return message_id, seq, md5_attrs
+
+    def _metric(self, queue: Queue, name: str, value: float = 1.0) -> None:
+        """AWS/SQS's metric ``name`` for the queue (CloudWatch's ``count`` contract)."""
+        cw = self.cloud.services.get("cloudwatch")
+        if cw is not None:
+            cw.count(queue.account, queue.region, "AWS/SQS", name, [{"Name": "QueueName", "Value": queue.name}], value)
 
     # -- receiving ----------------------------------------------------------------
 
@@ -614,6 +621,8 @@ class SQS(Service):
                     msg["MessageAttributes"] = picked
                     msg["MD5OfMessageAttributes"] = md5_attributes(picked)
             out.append(msg)
+        if out:
+            self._metric(queue, "NumberOfMessagesReceived", float(len(out)))
         return out
 
     def _move_to_dlq(self, queue: Queue, dlq: Queue, rowid: int) -> None:
@@ -640,6 +649,7 @@ class SQS(Service):
         # A stale handle (the message was received again since) succeeds without deleting, as on AWS.
         self.store.execute("DELETE FROM sqs_messages WHERE id=? AND queue_id=? AND receipt=?",
                            (rowid, queue.id, nonce))
+        self._metric(queue, "NumberOfMessagesDeleted")
 
     def delete_message_batch(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])

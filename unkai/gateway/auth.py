@@ -327,7 +327,20 @@ class Authorizer:
             date = "" if "x-amz-date" in headers else headers.get("date", "")
         else:
             date = sig.expires or ""
-        amz = sorted((k, v) for k, v in _grouped(request).items() if k.startswith("x-amz-"))
+        found = {k: v for k, v in _grouped(request).items() if k.startswith("x-amz-")}
+        md5, ctype = headers.get("content-md5", ""), headers.get("content-type", "")
+        if sig.kind == "v2-query":
+            # A presigned v2 URL carries the x-amz-* headers it signed (a session's
+            # x-amz-security-token...), Content-MD5 and Content-Type in its query string.
+            for k, v in request.query:
+                lk = k.lower()
+                if lk.startswith("x-amz-"):
+                    found[lk] = " ".join(v.split())
+                elif lk == "content-md5":
+                    md5 = v
+                elif lk == "content-type":
+                    ctype = v
+        amz = sorted(found.items())
         resource = request.raw_path
         sub = []
         for part in request.query_string.split("&") if request.query_string else []:
@@ -336,7 +349,7 @@ class Authorizer:
                 sub.append((name, f"{name}={unquote(value)}" if eq else name))
         if sub:
             resource += "?" + "&".join(text for _, text in sorted(sub, key=lambda s: s[0]))
-        to_sign = "\n".join([request.method, headers.get("content-md5", ""), headers.get("content-type", ""), date,
+        to_sign = "\n".join([request.method, md5, ctype, date,
                              *[f"{k}:{v}" for k, v in amz], resource])
         expected = base64.b64encode(hmac.new(secret.encode(), to_sign.encode(),
                                              hashlib.sha1).digest()).decode()

@@ -1,7 +1,7 @@
 """The metrics unkai's own services emit as AWS does, read back through CloudWatch:
 AWS/SQS, AWS/SNS, AWS/ApiGateway (REST and HTTP APIs), AWS/DynamoDB and Lambda's
-Throttles, AsyncEventsDropped and DeadLetterErrors. One session-wide server; the clock is
-not moved."""
+Throttles, AsyncEventsDropped and DeadLetterErrors. The module has its own server, whose
+clock stays on wall time (the session's server is moved forward by other tests)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,16 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.lambda_code import deploy
-from unkai.testing import new_queue
+from unkai.testing import UnkaiServer, new_queue
+
+
+@pytest.fixture(scope="module")
+def unkai(tmp_path_factory):
+    server = UnkaiServer(tmp_path_factory.mktemp("metrics") / "state").start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +34,7 @@ def cw(unkai):
 
 def stat(unkai, cw, namespace: str, name: str, dims: dict[str, str], statistic: str = "Sum") -> tuple[float, str]:
     """The statistic over the last and next hour, and the unit it came with."""
-    now = time.time()  # the session-wide server's clock follows wall time
+    now = time.time()  # this module's server never moves its clock
     out = cw.get_metric_statistics(
         Namespace=namespace, MetricName=name, Dimensions=[{"Name": k, "Value": v} for k, v in dims.items()],
         StartTime=now - 3600, EndTime=now + 3600, Period=7200, Statistics=[statistic])

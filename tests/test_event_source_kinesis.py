@@ -270,3 +270,24 @@ def test_sam_kinesis_event_and_stream_resource(unkai, tmp_path):
         logs = server.client("logs")
         group = next(g["logGroupName"] for g in logs.describe_log_groups()["logGroups"] if "Reader" in g["logGroupName"])
         assert any("GOT from-template" in e["message"] for e in logs.filter_log_events(logGroupName=group)["events"])
+
+
+def test_a_record_older_than_the_maximum_age_goes_to_on_failure(lam, kin, unkai, tmp_path):
+    sqs = unkai.client("sqs")
+    url = sqs.create_queue(QueueName=f"aged-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    dest = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    stream, arn = make_stream(kin)
+    name, _ = function(lam, tmp_path)
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, StartingPosition="TRIM_HORIZON",
+                                    BatchSize=1, MaximumRetryAttempts=-1, MaximumRecordAgeInSeconds=60,
+                                    DestinationConfig={"OnFailure": {"Destination": dest}})
+    put(kin, stream, "poison")
+    unkai.drain()
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []   # still retried, still young
+    unkai.advance(61)
+    unkai.drain()
+    [message] = sqs.receive_message(QueueUrl=url).get("Messages", [])
+    assert json.loads(message["Body"])["requestContext"]["condition"] == "RecordAgeExceeded"
+    put(kin, stream, "after")          # the shard is unblocked: a new record is handled
+    unkai.drain()
+    assert batches(unkai, name)[-1] == ["after"]

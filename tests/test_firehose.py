@@ -246,3 +246,54 @@ def test_delivery_stream_template_resource(tmp_path):
         [item] = s3c.list_objects_v2(Bucket=out["Bucket"], Prefix="events/")["Contents"]
         assert item["Key"].endswith(".gz")
         assert gzip.decompress(s3c.get_object(Bucket=out["Bucket"], Key=item["Key"])["Body"].read()) == b"templated\n"
+
+
+def test_snappy_objects_and_encryption_settings(fh, s3, unkai):
+    import cramjam
+
+    b = bucket(s3)
+    name = stream(fh, {"BucketARN": f"arn:aws:s3:::{b}", "CompressionFormat": "Snappy",
+                       "BufferingHints": {"IntervalInSeconds": 60, "SizeInMBs": 5}})
+    fh.put_record_batch(DeliveryStreamName=name, Records=[{"Data": b"one\n"}, {"Data": b"two\n"}])
+    unkai.advance(61)
+    unkai.drain()
+    [(key, body)] = objects(s3, b).items()
+    assert key.endswith(".snappy") and bytes(cramjam.snappy.decompress(body)) == b"one\ntwo\n"
+    fh.start_delivery_stream_encryption(DeliveryStreamName=name,
+                                        DeliveryStreamEncryptionConfigurationInput={"KeyType": "AWS_OWNED_CMK"})
+    enc = fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"][
+        "DeliveryStreamEncryptionConfiguration"]
+    assert enc["Status"] == "ENABLED" and enc["KeyType"] == "AWS_OWNED_CMK"
+    fh.stop_delivery_stream_encryption(DeliveryStreamName=name)
+    assert fh.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"][
+        "DeliveryStreamEncryptionConfiguration"]["Status"] == "DISABLED"
+
+
+PARTITION_BY_LAMBDA = """
+import base64, json
+def handler(event, context):
+    out = []
+    for r in event['records']:
+        doc = json.loads(base64.b64decode(r['data']))
+        out.append({'recordId': r['recordId'], 'result': 'Ok', 'data': r['data'],
+                    'metadata': {'partitionKeys': {'device': doc['device']}}})
+    return {'records': out}
+"""
+
+
+def test_partition_keys_from_a_lambda_name_the_objects(fh, s3, unkai):
+    lam = unkai.client("lambda")
+    fn_arn = lam.get_function(FunctionName=deploy(lam, PARTITION_BY_LAMBDA))["Configuration"]["FunctionArn"]
+    b = bucket(s3)
+    name = stream(fh, {
+        "BucketARN": f"arn:aws:s3:::{b}", "Prefix": "by/!{partitionKeyFromLambda:device}/",
+        "ErrorOutputPrefix": "err/", "BufferingHints": {"IntervalInSeconds": 60, "SizeInMBs": 64},
+        "DynamicPartitioningConfiguration": {"Enabled": True},
+        "ProcessingConfiguration": {"Enabled": True, "Processors": [{"Type": "Lambda", "Parameters": [
+            {"ParameterName": "LambdaArn", "ParameterValue": fn_arn}]}]}})
+    fh.put_record_batch(DeliveryStreamName=name, Records=[
+        {"Data": json.dumps({"device": d, "n": i}).encode()} for i, d in enumerate(["a", "b", "a"])])
+    unkai.advance(61)
+    unkai.drain()
+    got = {k.split("/")[1]: v for k, v in objects(s3, b, "by/").items()}
+    assert got == {"a": b'{"device": "a", "n": 0}{"device": "a", "n": 2}', "b": b'{"device": "b", "n": 1}'}

@@ -276,3 +276,18 @@ def test_the_aws_cli_puts_and_reads_records(unkai):
              "--shard-iterator-type", "AT_SEQUENCE_NUMBER", "--starting-sequence-number", put["SequenceNumber"])
     records = aws("get-records", "--shard-iterator", it["ShardIterator"])["Records"]
     assert base64.b64decode(records[0]["Data"]) == b"from the cli"
+
+
+def test_sequence_number_for_ordering_and_stream_encryption(kin):
+    name = new_stream(kin)
+    first = kin.put_record(StreamName=name, Data=b"a", PartitionKey="k")
+    second = kin.put_record(StreamName=name, Data=b"b", PartitionKey="k",
+                            SequenceNumberForOrdering=first["SequenceNumber"])
+    assert int(second["SequenceNumber"]) > int(first["SequenceNumber"])
+    with pytest.raises(kin.exceptions.InvalidArgumentException):
+        kin.put_record(StreamName=name, Data=b"c", PartitionKey="k", SequenceNumberForOrdering="not-a-number")
+    kin.start_stream_encryption(StreamName=name, EncryptionType="KMS", KeyId="alias/aws/kinesis")
+    desc = kin.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    assert desc["EncryptionType"] == "KMS" and desc["KeyId"] == "alias/aws/kinesis"
+    kin.stop_stream_encryption(StreamName=name, EncryptionType="KMS", KeyId="alias/aws/kinesis")
+    assert kin.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["EncryptionType"] == "NONE"

@@ -202,8 +202,9 @@ class Engine:
                 report = {"ruleName": name, "topic": msg.topic, "cloudwatchTraceId": msg.trace_id,
                           "clientId": msg.client_id or "N/A",
                           "base64OriginalPayload": base64.b64encode(msg.payload).decode(),
-                          "failures": [{"failedAction": _kind(a) + "Action", "failedResource": e.resource,
-                                        "errorMessage": e.message} for a, e in failures]}
+                          "failures": [{"failedAction": _kind(a)[:1].upper() + _kind(a)[1:] + "Action",
+                                        "failedResource": e.resource, "errorMessage": e.message}
+                                       for a, e in failures]}
                 data = json.dumps(report).encode()
                 try:
                     self._run(account, region, name, payload["errorAction"], data, report, msg, publish, depth)

@@ -130,6 +130,10 @@ def zygote(control_fd, sdk_dir):
     del sys.path[0]  # this script's directory is not the handler's business
     STDLIB[:] = sys.path
     warm_sdk(sdk_dir)
+    try:
+        import ctypes  # noqa: F401 - every worker's sandbox and limits use it: load it once, here
+    except ImportError:
+        pass
     control = socket.socket(fileno=control_fd)
     rfd, wfd = os.pipe()
     os.set_blocking(wfd, False)

@@ -6,6 +6,7 @@ from typing import Any
 
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.apigateway import resources
+from unkai.services.apigateway.domains import Domains
 from unkai.services.apigateway.httpapi import _ID, HttpApis, _clean, page
 
 # mutable members per kind for Update* calls (the rest are identity or server-set)
@@ -39,6 +40,7 @@ class ApiGatewayV2(Service):
         super().__init__(cloud)
         self.v1 = cloud.services["apigateway"]
         self.apis = HttpApis(self.v1.docs, self.clock, lambda: self.cloud.config.endpoint)
+        self.domains = Domains(self.v1.docs, self.clock)
 
     @property
     def docs(self) -> Any:
@@ -215,25 +217,67 @@ class ApiGatewayV2(Service):
     def delete_integration_response(self, ctx: RequestContext, params: dict) -> dict:
         return self._delete("integrationresponse", ctx, params)
 
+    # -- custom domain names and API mappings (domains.py) --------------------------------
+
+    def create_domain_name(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.create(ctx, params)
+
+    def get_domain_name(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.get(ctx, params["DomainName"])
+
+    def get_domain_names(self, ctx: RequestContext, params: dict) -> dict:
+        return page(self.domains.all(ctx), params)
+
+    def update_domain_name(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.update(ctx, params)
+
+    def delete_domain_name(self, ctx: RequestContext, params: dict) -> dict:
+        self.domains.delete(ctx, params["DomainName"])
+        return {}
+
+    def create_api_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.create_mapping(ctx, params)
+
+    def get_api_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.mapping(ctx, params["DomainName"], params["ApiMappingId"])
+
+    def get_api_mappings(self, ctx: RequestContext, params: dict) -> dict:
+        return page(self.domains.mappings(ctx, params["DomainName"]), params)
+
+    def update_api_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.update_mapping(ctx, params)
+
+    def delete_api_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        self.domains.delete_mapping(ctx, params["DomainName"], params["ApiMappingId"])
+        return {}
+
     def get_tags(self, ctx: RequestContext, params: dict) -> dict:
         return {"Tags": self._tagged(ctx, params["ResourceArn"]).get("Tags") or {}}
 
     def tag_resource(self, ctx: RequestContext, params: dict) -> dict:
         doc = self._tagged(ctx, params["ResourceArn"])
         doc.setdefault("Tags", {}).update(params.get("Tags") or {})
-        self.docs.put(ctx.account, ctx.region, "api", "", doc["ApiId"], doc)
+        self._save_tagged(ctx, doc)
         return {}
 
     def untag_resource(self, ctx: RequestContext, params: dict) -> dict:
         doc = self._tagged(ctx, params["ResourceArn"])
         for key in params.get("TagKeys") or []:
             (doc.get("Tags") or {}).pop(key, None)
-        self.docs.put(ctx.account, ctx.region, "api", "", doc["ApiId"], doc)
+        self._save_tagged(ctx, doc)
         return {}
 
     def _tagged(self, ctx: RequestContext, arn: str) -> dict:
         parts = arn.split("::", 1)[-1].strip("/").split("/")
+        if parts[0] == "domainnames" and len(parts) == 2:
+            return self.domains.get(ctx, parts[1])
         return self.apis.api(ctx, parts[1] if len(parts) >= 2 else "")
+
+    def _save_tagged(self, ctx: RequestContext, doc: dict) -> None:
+        if "ApiId" in doc:
+            self.docs.put(ctx.account, ctx.region, "api", "", doc["ApiId"], doc)
+        else:
+            self.domains.save(ctx, doc)
 
     # -- template resources -------------------------------------------------------------------------
 

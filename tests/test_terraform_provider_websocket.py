@@ -353,6 +353,17 @@ def test_aws_apigatewayv2_websocket_api_route_integration_deployment_stage(unkai
         "DetailedMetricsEnabled": False, "LoggingLevel": "OFF"}})
     assert gw.get_stage(ApiId=api_id, StageName="example")["RouteSettings"]["$connect"][
         "ThrottlingBurstLimit"] == 10
+    # a route_settings block removed: DeleteRouteSettings, then UpdateStage with the rest
+    gw.delete_route_settings(ApiId=api_id, StageName="example", RouteKey="$connect")
+    assert gw.get_stage(ApiId=api_id, StageName="example")["RouteSettings"] == {}
+    with pytest.raises(ClientError) as exc:
+        gw.delete_route_settings(ApiId=api_id, StageName="example", RouteKey="$connect")
+    assert code_of(exc) == "NotFoundException"
+    # stage_variables: the provider sends only what changed, a removed variable as ""
+    gw.update_stage(ApiId=api_id, StageName="example", StageVariables={"table": "connection", "mode": "dev"})
+    gw.update_stage(ApiId=api_id, StageName="example", StageVariables={"mode": "", "level": "info"})
+    assert gw.get_stage(ApiId=api_id, StageName="example")["StageVariables"] == {"table": "connection",
+                                                                                 "level": "info"}
 
     # a replacement deployment (create_before_destroy), the stage moved to it, the old one deleted
     newer = gw.create_deployment(ApiId=api_id, Description="example deployment")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.apigateway import resources
 from unkai.services.apigateway.domains import Domains
@@ -90,9 +91,17 @@ class ApiGatewayV2(Service):
 
     def _update(self, kind: str, ctx: RequestContext, params: dict) -> dict:
         doc = self._get(kind, ctx, params)
-        doc.update({k: v for k, v in params.items() if k in _UPDATABLE[kind] and v is not None})
         if kind == "stage":
+            # UpdateStage merges: stage variables by name (an empty value removes one) and route
+            # settings by route key (DeleteRouteSettings removes one), as the Terraform provider expects
+            params = dict(params)
+            if params.get("StageVariables") is not None:
+                merged = {**(doc.get("StageVariables") or {}), **params.pop("StageVariables")}
+                doc["StageVariables"] = {k: v for k, v in merged.items() if v != ""}
+            if params.get("RouteSettings") is not None:
+                doc["RouteSettings"] = {**(doc.get("RouteSettings") or {}), **params.pop("RouteSettings")}
             doc["LastUpdatedDate"] = self.clock.now()
+        doc.update({k: v for k, v in params.items() if k in _UPDATABLE[kind] and v is not None})
         return self.apis.save(ctx, kind, params["ApiId"], doc)
 
     def _delete(self, kind: str, ctx: RequestContext, params: dict) -> dict:
@@ -159,6 +168,17 @@ class ApiGatewayV2(Service):
 
     def delete_stage(self, ctx: RequestContext, params: dict) -> dict:
         return self._delete("stage", ctx, params)
+
+    def delete_route_settings(self, ctx: RequestContext, params: dict) -> dict:
+        doc = self._get("stage", ctx, params)
+        settings = doc.get("RouteSettings") or {}
+        if params["RouteKey"] not in settings:
+            raise ServiceError("NotFoundException", f"Unable to find route settings for route key "
+                               f"{params['RouteKey']}", ResourceType="RouteSettings")
+        del settings[params["RouteKey"]]
+        doc["RouteSettings"] = settings
+        self.apis.save(ctx, "stage", params["ApiId"], doc)
+        return {}
 
     def delete_access_log_settings(self, ctx: RequestContext, params: dict) -> dict:
         doc = self._get("stage", ctx, params)

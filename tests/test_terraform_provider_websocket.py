@@ -455,6 +455,13 @@ def test_domain_names_refuse_what_aws_refuses(unkai):
     with pytest.raises(ClientError) as exc:
         gw.create_domain_name(DomainName=domain, DomainNameConfigurations=good)
     assert code_of(exc) == "ConflictException"
+    # names ignore case, and read back as written (no diff against the configuration)
+    mixed = f"Mixed-{uid()}.Example.com"
+    gw.create_domain_name(DomainName=mixed, DomainNameConfigurations=good)
+    assert gw.get_domain_name(DomainName=mixed.lower())["DomainName"] == mixed
+    with pytest.raises(ClientError) as exc:
+        gw.create_domain_name(DomainName=mixed.upper(), DomainNameConfigurations=good)
+    assert code_of(exc) == "ConflictException"
     with pytest.raises(ClientError) as exc:
         gw.create_domain_name(DomainName=f"edge-{uid()}.example.com", DomainNameConfigurations=[{
             "CertificateArn": "arn:aws:acm:us-east-1:000000000000:certificate/x", "EndpointType": "EDGE"}])

@@ -67,10 +67,10 @@ class Domains:
         return out
 
     def create(self, ctx: RequestContext, params: dict) -> dict:
-        name = (params.get("DomainName") or "").lower()
+        name = params.get("DomainName") or ""
         if not name or "." not in name:
             raise _bad("Invalid domain name specified")
-        if self.docs.get(ctx.account, ctx.region, "domainname", "", name) is not None:
+        if self.docs.get(ctx.account, ctx.region, "domainname", "", name.lower()) is not None:
             raise ServiceError("ConflictException", "The domain name you provided already exists.")
         doc = {"ApiMappingSelectionExpression": "$request.basepath", "DomainName": name,
                "DomainNameArn": f"arn:aws:apigateway:{ctx.region}::/domainnames/{name}",
@@ -80,7 +80,7 @@ class Domains:
             doc["MutualTlsAuthentication"] = params["MutualTlsAuthentication"]
         if params.get("RoutingMode"):
             doc["RoutingMode"] = params["RoutingMode"]
-        return self.docs.put(ctx.account, ctx.region, "domainname", "", name, doc)
+        return self.save(ctx, doc)
 
     def get(self, ctx: RequestContext, name: str) -> dict:
         doc = self.docs.get(ctx.account, ctx.region, "domainname", "", (name or "").lower())
@@ -99,15 +99,16 @@ class Domains:
         for key in _DOMAIN_UPDATABLE[1:]:
             if params.get(key) is not None:
                 doc[key] = params[key]
-        return self.docs.put(ctx.account, ctx.region, "domainname", "", doc["DomainName"], doc)
+        return self.save(ctx, doc)
 
     def delete(self, ctx: RequestContext, name: str) -> None:
         doc = self.get(ctx, name)
-        self.docs.delete(ctx.account, ctx.region, "domainname", "", doc["DomainName"])
-        self.docs.delete_children(ctx.account, ctx.region, doc["DomainName"])
+        self.docs.delete(ctx.account, ctx.region, "domainname", "", doc["DomainName"].lower())
+        self.docs.delete_children(ctx.account, ctx.region, doc["DomainName"].lower())
 
     def save(self, ctx: RequestContext, doc: dict) -> dict:
-        return self.docs.put(ctx.account, ctx.region, "domainname", "", doc["DomainName"], doc)
+        # kept under the lower-cased name (DNS names ignore case), answered as it was given
+        return self.docs.put(ctx.account, ctx.region, "domainname", "", doc["DomainName"].lower(), doc)
 
     # -- API mappings -------------------------------------------------------------------
 
@@ -123,21 +124,21 @@ class Domains:
                                    "for this DomainName")
 
     def create_mapping(self, ctx: RequestContext, params: dict) -> dict:
-        domain = self.get(ctx, params["DomainName"])["DomainName"]
+        domain = self.get(ctx, params["DomainName"])["DomainName"].lower()
         key = params.get("ApiMappingKey") or ""
         self._check_target(ctx, domain, params["ApiId"], params.get("Stage") or "", key)
         doc = {"ApiId": params["ApiId"], "ApiMappingId": new_id(6), "ApiMappingKey": key, "Stage": params["Stage"]}
         return self.docs.put(ctx.account, ctx.region, "apimapping", domain, doc["ApiMappingId"], doc)
 
     def mapping(self, ctx: RequestContext, domain_name: str, mapping_id: str) -> dict:
-        domain = self.get(ctx, domain_name)["DomainName"]
+        domain = self.get(ctx, domain_name)["DomainName"].lower()
         doc = self.docs.get(ctx.account, ctx.region, "apimapping", domain, mapping_id)
         if doc is None:
             raise _not_found("ApiMapping", mapping_id)
         return doc
 
     def mappings(self, ctx: RequestContext, domain_name: str) -> list[dict]:
-        domain = self.get(ctx, domain_name)["DomainName"]
+        domain = self.get(ctx, domain_name)["DomainName"].lower()
         return self.docs.list(ctx.account, ctx.region, "apimapping", domain)
 
     def update_mapping(self, ctx: RequestContext, params: dict) -> dict:

@@ -339,6 +339,25 @@ class SQS(Service):
             (now, now, now, queue.id, now))
         return tuple(int(v or 0) for v in row)  # type: ignore[return-value]
 
+    def metric_samples(self, when: float) -> list[tuple[str, str, str, str, list[dict], float, str]]:
+        """AWS/SQS's once-a-minute gauges per queue, as the Approximate* attributes would
+        have read at ``when``: one query over all queues per clock minute, none per request."""
+        out: list[tuple[str, str, str, str, list[dict], float, str]] = []
+        rows = self.store.all(
+            "SELECT q.account, q.region, q.name, SUM(m.visible_at <= ?), SUM(m.visible_at > ? AND m.receive_count > 0), "
+            "SUM(m.visible_at > ? AND m.receive_count = 0), MIN(m.sent) FROM sqs_queues q "
+            "LEFT JOIN sqs_messages m ON m.queue_id = q.id AND m.sent <= ? AND m.expires > ? GROUP BY q.id",
+            (when, when, when, when, when))
+        for account, region, name, visible, hidden, delayed, oldest in rows:
+            dims = [{"Name": "QueueName", "Value": name}]
+            for metric, value in (("ApproximateNumberOfMessagesVisible", visible),
+                                  ("ApproximateNumberOfMessagesNotVisible", hidden),
+                                  ("ApproximateNumberOfMessagesDelayed", delayed)):
+                out.append((account, region, "AWS/SQS", metric, dims, float(value or 0), "Count"))
+            age = max(0.0, when - oldest) if oldest is not None else 0.0
+            out.append((account, region, "AWS/SQS", "ApproximateAgeOfOldestMessage", dims, float(int(age)), "Seconds"))
+        return out
+
     def set_queue_attributes(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])
         wanted = qattrs.validate(params.get("Attributes") or {}, queue.fifo, creating=False)

@@ -205,24 +205,26 @@ def test_lambda_concurrent_executions_is_the_peak_of_invocations_in_flight(unkai
             sqs = boto3.client("sqs")
             sqs.send_message(QueueUrl={url!r}, MessageBody=context.aws_request_id)
             seen = set()
-            for _ in range(60):
+            for _ in range(120):
                 for m in sqs.receive_message(QueueUrl={url!r}, MaxNumberOfMessages=10, VisibilityTimeout=0,
                                              WaitTimeSeconds=1).get("Messages", []):
                     seen.add(m["Body"])
                 if len(seen) >= 2:
                     return len(seen)
             return len(seen)
-    """, Timeout=90)
+    """, Timeout=150)
     answers: list[int] = []
+    # one attempt each, however long the other one's cold start takes on a loaded machine
+    once = unkai.client("lambda", config=Config(read_timeout=180, retries={"total_max_attempts": 1}))
 
     def invoke() -> None:
-        answers.append(json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()))
+        answers.append(json.loads(once.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()))
 
     threads = [threading.Thread(target=invoke) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(120)
+        t.join(200)
     assert answers == [2, 2]
     assert stat(unkai, cw, "AWS/Lambda", "ConcurrentExecutions", {"FunctionName": name}, "Maximum") == (2.0, "Count")
     assert stat(unkai, cw, "AWS/Lambda", "ConcurrentExecutions", {}, "Maximum")[0] >= 2.0

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lambda_code import call, deploy  # noqa: E402
 
 CODE = """
-import os, threading
+import errno, os, threading
 
 
 def handler(event, context):
@@ -41,6 +41,13 @@ def handler(event, context):
             if not event.get("keep"):
                 os.remove(path)
             return "written"
+        if what == "fill":  # real blocks, not a sparse file: the sum of /tmp counts
+            written = 0
+            for n in range(event["files"]):
+                with open(f"/tmp/fill{n}", "wb") as f:
+                    os.posix_fallocate(f.fileno(), 0, event["mb"] << 20)
+                written += event["mb"]
+            return written
         if what == "threads":  # 16 live threads reserve 128 MB of stacks they never touch
             barrier = threading.Barrier(17)
             threads = [threading.Thread(target=barrier.wait) for _ in range(16)]
@@ -51,7 +58,12 @@ def handler(event, context):
                 t.join()
             return len(threads)
     except OSError as exc:
-        return type(exc).__name__
+        return errno.errorcode.get(exc.errno, "") if what == "fill" else type(exc).__name__
+    finally:
+        if what == "fill":
+            for name in os.listdir("/tmp"):
+                if name.startswith("fill"):
+                    os.remove(os.path.join("/tmp", name))
 """
 
 
@@ -114,6 +126,16 @@ def test_file_system_is_read_only_outside_a_private_tmp(outside):
     assert call(lam, fn, {"try": "write", "path": "scratch"})[1] == "PermissionError"  # the code's own dir
     assert call(lam, fn, {"try": "write", "path": str(unkai.state_dir.parent / "planted")})[1] == "PermissionError"
     assert not (unkai.state_dir.parent / "planted").exists()
+
+
+@needs_landlock
+def test_ephemeral_storage_caps_the_sum_of_tmp(outside):
+    lam = outside.client("lambda")
+    fn = deploy(lam, CODE)  # 512 MB by default
+    assert call(lam, fn, {"try": "fill", "files": 2, "mb": 200})[1] == 400
+    assert call(lam, fn, {"try": "fill", "files": 3, "mb": 200})[1] == "ENOSPC"  # each file fits, the sum does not
+    large = deploy(lam, CODE, EphemeralStorage={"Size": 1024})
+    assert call(lam, large, {"try": "fill", "files": 3, "mb": 200})[1] == 600
 
 
 def test_untouched_thread_stacks_fit_in_128_mb(unkai):

@@ -454,10 +454,11 @@ def enter_sandbox(spec):
 
 
 def private_tmp(libc, spec):
-    """Mount the environment's own directory on /tmp, in a mount namespace of the worker's own
-    (a user namespace too when not root), so ``open("/tmp/x")`` is private as on AWS. Not
-    when a path the worker needs lives under /tmp (a state dir there, as in test suites):
-    the mount would hide it."""
+    """Give the worker a /tmp of its own, in a mount namespace of its own (a user namespace
+    too when not root), as on AWS: a tmpfs of the function's EphemeralStorage size, so that
+    writing past it fails with ENOSPC as there (or the environment's directory, where tmpfs
+    cannot be mounted). Not when a path the worker needs lives under /tmp (a state dir
+    there, as in test suites): the mount would hide it."""
     shared = os.path.realpath("/tmp").rstrip("/") + "/"
     needed = [spec["tmp"], spec["sdk_dir"], *spec["sys_path"], *spec["hide"], __file__, sys.prefix,
               sys.base_prefix, *STDLIB]
@@ -477,7 +478,14 @@ def private_tmp(libc, spec):
             return False
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         return False
-    return libc.mount(tmp.encode(), b"/tmp", None, MS_BIND, None) == 0
+    size = f"size={int(spec.get('ephemeral_mb') or 512)}m,mode=0700,uid={uid},gid={gid}".encode()
+    if libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, size) != 0 and \
+            libc.mount(tmp.encode(), b"/tmp", None, MS_BIND, None) != 0:
+        return False
+    for name in ("TMPDIR", "HOME"):
+        if spec["env"].get(name) == tmp:
+            spec["env"][name] = "/tmp"
+    return True
 
 
 def drop_capabilities(libc, ctypes):
@@ -551,8 +559,7 @@ def restrict_files(libc, ctypes, spec, private):
             if path:
                 grant(path, read)
         grant(spec["tmp"], handled)
-        if not private:
-            add(os.path.realpath("/tmp"), handled)
+        add(os.path.realpath("/tmp"), handled)  # the private one, or the machine's as a whole
         add("/dev/null", FS_READ_FILE | FS_WRITE_FILE | FS_TRUNCATE)
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             return False

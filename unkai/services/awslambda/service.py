@@ -611,6 +611,10 @@ class Lambda(Service):
             condition.setdefault("StringEquals", {})["lambda:FunctionUrlAuthType"] = params["FunctionUrlAuthType"]
         if params.get("PrincipalOrgID"):
             condition.setdefault("StringEquals", {})["aws:PrincipalOrgID"] = params["PrincipalOrgID"]
+        if params.get("EventSourceToken"):
+            condition.setdefault("StringEquals", {})["lambda:EventSourceToken"] = params["EventSourceToken"]
+        if params.get("InvokedViaFunctionUrl"):
+            condition["Bool"] = {"lambda:InvokedViaFunctionUrl": "true"}
         if condition:
             statement["Condition"] = condition
         policy["Statement"].append(statement)

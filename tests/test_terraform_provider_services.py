@@ -339,6 +339,17 @@ def test_aws_api_gateway_rest_api_resources(unkai):
     assert got["apiKeySource"] == "HEADER" and got["disableExecuteApiEndpoint"] is False
     assert got["tags"] == {"env": "dev"}
     root = got["rootResourceId"]
+    # findResource over GetResources: the root resource is the one whose path is "/"
+    assert [r["id"] for r in gw.get_resources(restApiId=api_id)["items"] if r["path"] == "/"] == [root]
+    # policy: GetRestApi answers it escaped, as AWS does; the provider unquotes it (flattenAPIPolicy)
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*",
+                                                      "Action": "execute-api:Invoke",
+                                                      "Resource": f"arn:aws:execute-api:us-east-1:000000000000:{api_id}/*"}]}
+    gw.update_rest_api(restApiId=api_id, patchOperations=[{"op": "replace", "path": "/policy",
+                                                           "value": json.dumps(policy)}])
+    answered = gw.get_rest_api(restApiId=api_id)["policy"]
+    assert answered.startswith('{\\"Version\\":') and "\\/" in answered
+    assert json.loads(json.loads('"' + answered + '"')) == policy
     # aws_api_gateway_resource, _method, _integration, _method_response, _integration_response
     resource = gw.create_resource(restApiId=api_id, parentId=root, pathPart="hello")["id"]
     assert gw.get_resource(restApiId=api_id, resourceId=resource)["path"] == "/hello"

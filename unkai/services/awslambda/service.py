@@ -991,6 +991,7 @@ class Lambda(Service):
                                    f"unkai runs Python functions; {target.config.get('Runtime')} is not supported.")
         key = target.key
         self.inflight[key] = self.inflight.get(key, 0) + 1
+        self._concurrency_metric(target)
         try:
             if target.spec is None or self.cloud.service("sts").stale(target.spec.env):
                 target.spec = self.spec_for(target)
@@ -1019,6 +1020,18 @@ class Lambda(Service):
         if log_type == "Tail":
             result.log_result = base64.b64encode(outcome.log_text.encode()[-4096:]).decode()
         return result
+
+    def _concurrency_metric(self, target: Target) -> None:
+        """AWS/Lambda ConcurrentExecutions (read as its Maximum) for the function and across
+        the account's functions, counted as each invocation starts (CloudWatch's ``count``)."""
+        cw = self.cloud.services.get("cloudwatch")
+        if cw is None:
+            return
+        account, region, _ = key = target.key
+        total = sum(n for k, n in self.inflight.items() if k[0] == account and k[1] == region)
+        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", [{"Name": "FunctionName", "Value": key[2]}],
+                 float(self.inflight[key]))
+        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", None, float(total))
 
     async def invoke_api(self, ctx: RequestContext, params: dict) -> dict:
         payload = params.get("Payload") or b""

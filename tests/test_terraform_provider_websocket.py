@@ -276,7 +276,25 @@ def test_aws_lambda_permission_for_api_gateway(unkai, role_arn):
     aliased = json.loads(lam.get_policy(FunctionName=name, Qualifier="live")["Policy"])["Statement"]
     assert aliased[0]["Condition"] == {"StringEquals": {"AWS:SourceAccount": "000000000000"}}
     assert aliased[0]["Resource"].endswith(f":{name}:live")
+    # a function URL permission: every condition the Read maps back to an argument, values as strings
+    lam.add_permission(FunctionName=name, StatementId="url", Action="lambda:InvokeFunctionUrl", Principal="*",
+                       FunctionUrlAuthType="NONE")
+    lam.add_permission(FunctionName=name, StatementId="via-url", Action="lambda:InvokeFunction", Principal="*",
+                       InvokedViaFunctionUrl=True)
+    lam.add_permission(FunctionName=name, StatementId="alexa", Action="lambda:InvokeFunction",
+                       Principal="alexa-appkit.amazon.com", EventSourceToken="amzn1.ask.skill.x")
+    lam.add_permission(FunctionName=name, StatementId="other-account", Action="lambda:InvokeFunction",
+                       Principal="123456789012")
+    statements = {s["Sid"]: s for s in json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]}
+    assert statements["url"]["Principal"] == "*"
+    assert statements["url"]["Condition"] == {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}
+    assert statements["via-url"]["Condition"] == {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}
+    assert statements["alexa"]["Condition"] == {"StringEquals": {"lambda:EventSourceToken": "amzn1.ask.skill.x"}}
+    assert statements["other-account"]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert "s3" not in statements  # the alias's statement belongs to the alias's policy only
     # resourcePermissionDelete: RemovePermission, then GetPolicy until the statement is gone
+    for sid in ("url", "via-url", "alexa", "other-account"):
+        lam.remove_permission(FunctionName=name, StatementId=sid)
     lam.remove_permission(FunctionName=name, StatementId="AllowExecutionFromAPIGateway")
     with pytest.raises(ClientError) as exc:
         lam.get_policy(FunctionName=name)
@@ -299,8 +317,19 @@ def test_aws_apigatewayv2_websocket_api_route_integration_deployment_stage(unkai
         assert got[field] == api[field]
     assert got["ApiEndpoint"].startswith("ws") and got["ApiKeySelectionExpression"] == "$request.header.x-api-key"
     assert got["DisableExecuteApiEndpoint"] is False and got["Tags"] == {"env": "dev"}
-    gw.update_api(ApiId=api_id, Description="v2")
-    assert gw.get_api(ApiId=api_id)["Description"] == "v2"
+    assert got["IpAddressType"] == "ipv4"
+    gw.update_api(ApiId=api_id, Description="v2", IpAddressType="dualstack")
+    got = gw.get_api(ApiId=api_id)
+    assert (got["Description"], got["IpAddressType"]) == ("v2", "dualstack")
+    # an HTTP API created with the provider's defaults reads them back unchanged
+    http = gw.create_api(Name=f"http-{uid()}", ProtocolType="HTTP")
+    assert gw.get_api(ApiId=http["ApiId"])["RouteSelectionExpression"] == "$request.method $request.path"
+    gw.update_api(ApiId=http["ApiId"], CorsConfiguration={"AllowOrigins": ["https://example.com"], "MaxAge": 60})
+    assert gw.get_api(ApiId=http["ApiId"])["CorsConfiguration"] == {"AllowOrigins": ["https://example.com"],
+                                                                   "MaxAge": 60}
+    gw.delete_cors_configuration(ApiId=http["ApiId"])  # cors_configuration removed
+    assert "CorsConfiguration" not in gw.get_api(ApiId=http["ApiId"])
+    gw.delete_api(ApiId=http["ApiId"])
 
     # aws_apigatewayv2_integration (AWS_PROXY to the function's invoke_arn)
     integration = gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationMethod="POST",
@@ -409,6 +438,8 @@ def test_aws_apigatewayv2_domain_name_and_api_mapping(unkai):
     assert config["ApiGatewayDomainName"].endswith(".execute-api.us-east-1.amazonaws.com")
     assert config["HostedZoneId"] == "Z1UJRXOUMOOFQ8"
     assert got["ApiMappingSelectionExpression"] == "$request.basepath" and got["Tags"] == {"env": "dev"}
+    assert got["RoutingMode"] == "API_MAPPING_ONLY" and config["IpAddressType"] == "ipv4"
+    assert "MutualTlsAuthentication" not in got
     assert domain in [d["DomainName"] for d in gw.get_domain_names()["Items"]]
 
     # aws_apigatewayv2_api_mapping
@@ -428,11 +459,18 @@ def test_aws_apigatewayv2_domain_name_and_api_mapping(unkai):
     # update: a new certificate and policy, tags through the domain's ARN
     newer = certificate.replace("0000000000", "1111111111")
     gw.update_domain_name(DomainName=domain, DomainNameConfigurations=[{
-        "CertificateArn": newer, "EndpointType": "REGIONAL", "SecurityPolicy": "TLS_1_2"}])
+        "CertificateArn": newer, "EndpointType": "REGIONAL", "SecurityPolicy": "TLS_1_2"}],
+        MutualTlsAuthentication={"TruststoreUri": "s3://trust/store.pem", "TruststoreVersion": "1"})
+    assert gw.get_domain_name(DomainName=domain)["MutualTlsAuthentication"] == {
+        "TruststoreUri": "s3://trust/store.pem", "TruststoreVersion": "1"}
+    # mutual_tls_authentication removed: the provider sends an empty truststore URI
+    gw.update_domain_name(DomainName=domain, DomainNameConfigurations=[{
+        "CertificateArn": newer, "EndpointType": "REGIONAL", "SecurityPolicy": "TLS_1_2"}],
+        MutualTlsAuthentication={"TruststoreUri": ""})
     arn = f"arn:aws:apigateway:us-east-1::/domainnames/{domain}"
     gw.tag_resource(ResourceArn=arn, Tags={"team": "a"})
     got = gw.get_domain_name(DomainName=domain)
-    assert got["DomainNameConfigurations"][0]["CertificateArn"] == newer
+    assert got["DomainNameConfigurations"][0]["CertificateArn"] == newer and "MutualTlsAuthentication" not in got
     assert got["DomainNameConfigurations"][0]["ApiGatewayDomainName"] == config["ApiGatewayDomainName"]
     assert gw.get_tags(ResourceArn=arn)["Tags"] == {"env": "dev", "team": "a"}
 

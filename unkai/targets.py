@@ -27,13 +27,14 @@ RESOURCE_POLICY_SOURCES = ("events", "s3")  # services whose deliveries a target
 
 def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, event_id: str,
             rule_arn: str = "", *, subject: str | None = None, sender: str | None = None,
-            source_arn: str = "") -> None:
+            source_arn: str = "", strict: bool = False) -> None:
     """Hand ``payload`` to ``target["Arn"]``'s service, in the current transaction.
 
     ``source`` names the caller (``events``, ``scheduler``, ``s3``...): the Lambda job's
     source and, unless ``sender`` is given, the SQS SenderId ``{source}.amazonaws.com``.
     ``subject`` is the SNS Subject. A target that cannot take the payload sends it to the
-    target's DeadLetterConfig queue, as AWS does, or is logged as dropped. With
+    target's DeadLetterConfig queue, as AWS does, or is logged as dropped; with ``strict``
+    it raises the ``ServiceError`` instead (IoT rules hand it to their error action). With
     ``--enforce-iam``, an EventBridge rule's or a bucket's (``source_arn``) delivery must be
     let in by the target's resource policy, as on AWS."""
     arn = target.get("Arn") or ""
@@ -53,6 +54,9 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
         sqs = cloud.services.get("sqs")
         queue = sqs.queue_by_arn(arn) if sqs else None
         if queue is None:
+            if strict:
+                raise ServiceError("AWS.SimpleQueueService.NonExistentQueue",
+                                   f"The specified queue does not exist: {arn}")
             _dead_letter(cloud, target, payload, source, rule_arn, "SQS.NonExistentQueue",
                          f"The specified queue does not exist: {arn}")
             return
@@ -66,6 +70,8 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
         try:
             cloud.call("sns", "Publish", params, region)
         except ServiceError as exc:
+            if strict:
+                raise
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
     elif service == "kinesis" and "kinesis" in cloud.services:
         key = (target.get("KinesisParameters") or {}).get("PartitionKeyPath") or event_id or "-"
@@ -74,11 +80,15 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
         try:
             cloud.service("kinesis").append(arn, payload.encode(), key)
         except ServiceError as exc:
+            if strict:
+                raise
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
     elif service == "firehose" and "firehose" in cloud.services:
         try:
             cloud.service("firehose").deliver(arn, payload.encode())
         except ServiceError as exc:
+            if strict:
+                raise
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
     else:
         log.warning("unkai does not deliver %s events to %s targets yet (%s)", source, service or "unknown", arn)

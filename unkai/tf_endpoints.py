@@ -18,17 +18,30 @@ import click
 
 from unkai.cli_client import endpoint_option, find_endpoint, state_option
 
-# botocore service names whose `endpoints` key in the provider differs
-_PROVIDER_KEYS = {"cognito-idp": "cognitoidp"}
-# services unkai serves that the provider has no endpoint setting for (no resource calls them)
-_NOT_IN_PROVIDER = {"apigatewaymanagementapi", "dynamodbstreams"}
+# botocore service names whose `endpoints` key in the provider differs from the name without dashes
+_RENAMED = {"cognito-idp": "cognitoidp", "stepfunctions": "sfn"}
+# The provider's `endpoints` keys for the services a serverless system is made of (from the provider's
+# "Custom Service Endpoint Configuration" guide). A service unkai serves that is not here (iot-data,
+# dynamodbstreams, apigatewaymanagementapi: no resource calls them) is named in a comment instead, so
+# the file never holds an argument the provider would refuse.
+PROVIDER_KEYS = frozenset({
+    "acm", "apigateway", "apigatewayv2", "appconfig", "appsync", "athena", "cloudformation", "cloudfront",
+    "cloudwatch", "cognitoidentity", "cognitoidp", "dynamodb", "ec2", "ecr", "events", "firehose", "glue",
+    "iam", "iot", "kinesis", "kms", "lambda", "logs", "pipes", "route53", "s3", "scheduler", "schemas",
+    "secretsmanager", "ses", "sesv2", "sfn", "sns", "sqs", "ssm", "sts", "xray",
+})
+
+
+def _served() -> list[str]:
+    from unkai.services import discover
+
+    return sorted(discover())
 
 
 def provider_keys() -> list[str]:
     """The provider's ``endpoints`` keys for every service unkai serves, sorted."""
-    from unkai.services import discover
-
-    return sorted(_PROVIDER_KEYS.get(name, name) for name in discover() if name not in _NOT_IN_PROVIDER)
+    keys = (_RENAMED.get(name, name.replace("-", "")) for name in _served())
+    return sorted(k for k in keys if k in PROVIDER_KEYS)
 
 
 def render(url: str, *, local_backend: bool = False, alias: str | None = None) -> str:
@@ -53,6 +66,9 @@ def render(url: str, *, local_backend: bool = False, alias: str | None = None) -
         "  endpoints {",
     ]
     lines += [f'    {key.ljust(width)} = "{url}"' for key in keys]
+    others = [n for n in _served() if _RENAMED.get(n, n.replace("-", "")) not in PROVIDER_KEYS]
+    if others:
+        lines.append(f"    # also served, with no endpoint setting in the provider: {', '.join(others)}")
     lines += ["  }", "}", ""]
     return "\n".join(lines)
 

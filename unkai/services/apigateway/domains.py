@@ -22,7 +22,6 @@ _REGIONAL_ZONES = {
     "us-west-2": "Z2OJLYMUO9EFXC", "eu-west-1": "ZLY8HYME6SFDD", "eu-central-1": "Z1U9ULNL0V5AJ3",
     "ap-northeast-1": "Z1YSHQZHG15GKL", "ap-southeast-1": "ZL327KTPIQFUL", "ap-southeast-2": "Z2RPCDW04V8134",
 }
-_DOMAIN_UPDATABLE = ("DomainNameConfigurations", "MutualTlsAuthentication", "RoutingMode")
 
 
 def _not_found(what: str, id: str) -> ServiceError:
@@ -76,11 +75,19 @@ class Domains:
                "DomainNameArn": f"arn:aws:apigateway:{ctx.region}::/domainnames/{name}",
                "DomainNameConfigurations": self._configurations(ctx, params.get("DomainNameConfigurations")),
                "Tags": params.get("Tags") or {}}
-        if params.get("MutualTlsAuthentication"):
-            doc["MutualTlsAuthentication"] = params["MutualTlsAuthentication"]
-        if params.get("RoutingMode"):
-            doc["RoutingMode"] = params["RoutingMode"]
+        self._mutual_tls(doc, params.get("MutualTlsAuthentication"))
+        doc["RoutingMode"] = params.get("RoutingMode") or "API_MAPPING_ONLY"
         return self.save(ctx, doc)
+
+    @staticmethod
+    def _mutual_tls(doc: dict, given: dict | None) -> None:
+        """Mutual TLS as given; an empty truststore URI turns it off (AWS's way to disable it)."""
+        if given is None:
+            return
+        if not given.get("TruststoreUri"):
+            doc.pop("MutualTlsAuthentication", None)
+        else:
+            doc["MutualTlsAuthentication"] = {k: v for k, v in given.items() if v}
 
     def get(self, ctx: RequestContext, name: str) -> dict:
         doc = self.docs.get(ctx.account, ctx.region, "domainname", "", (name or "").lower())
@@ -96,9 +103,9 @@ class Domains:
         if params.get("DomainNameConfigurations") is not None:
             doc["DomainNameConfigurations"] = self._configurations(ctx, params["DomainNameConfigurations"],
                                                                    doc["DomainNameConfigurations"])
-        for key in _DOMAIN_UPDATABLE[1:]:
-            if params.get(key) is not None:
-                doc[key] = params[key]
+        self._mutual_tls(doc, params.get("MutualTlsAuthentication"))
+        if params.get("RoutingMode"):
+            doc["RoutingMode"] = params["RoutingMode"]
         return self.save(ctx, doc)
 
     def delete(self, ctx: RequestContext, name: str) -> None:

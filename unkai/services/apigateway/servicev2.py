@@ -13,7 +13,7 @@ from unkai.services.apigateway.httpapi import _ID, HttpApis, _clean, page
 # mutable members per kind for Update* calls (the rest are identity or server-set)
 _UPDATABLE = {
     "api": ("Name", "Description", "Version", "CorsConfiguration", "RouteSelectionExpression",
-            "ApiKeySelectionExpression", "DisableExecuteApiEndpoint", "DisableSchemaValidation"),
+            "ApiKeySelectionExpression", "DisableExecuteApiEndpoint", "DisableSchemaValidation", "IpAddressType"),
     "route": ("RouteKey", "Target", "AuthorizationType", "AuthorizerId", "AuthorizationScopes", "ApiKeyRequired",
               "OperationName", "RouteResponseSelectionExpression", "RequestParameters", "RequestModels",
               "ModelSelectionExpression"),

@@ -22,8 +22,7 @@ from unkai.services.events import errors
 from unkai.services.events.model import DEFAULT_BUS, bus_name
 from unkai.template.names import physical_name
 
-TYPES = ("AWS::Events::Rule", "AWS::Events::EventBus", "AWS::Events::EventBusPolicy", "AWS::Events::Archive",
-         "AWS::Events::Connection", "AWS::Events::ApiDestination")
+TYPES = ("AWS::Events::Rule", "AWS::Events::EventBus", "AWS::Events::EventBusPolicy", "AWS::Events::Archive")
 
 
 def _json(value: Any) -> str | None:

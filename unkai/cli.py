@@ -387,3 +387,7 @@ def logs(function: str, follow: bool, region: str | None, endpoint_url: str | No
 
 for _command in COMMANDS:
     main.add_command(_command)
+
+from unkai.tf_endpoints import tf_endpoints  # noqa: E402  (imports cli_client, as the loop above)
+
+main.add_command(tf_endpoints)

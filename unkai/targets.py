@@ -24,13 +24,15 @@ log = logging.getLogger(__name__)
 
 
 def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, event_id: str,
-            rule_arn: str = "", *, subject: str | None = None, sender: str | None = None) -> None:
+            rule_arn: str = "", *, subject: str | None = None, sender: str | None = None,
+            strict: bool = False) -> None:
     """Hand ``payload`` to ``target["Arn"]``'s service, in the current transaction.
 
     ``source`` names the caller (``events``, ``scheduler``, ``s3``...): the Lambda job's
     source and, unless ``sender`` is given, the SQS SenderId ``{source}.amazonaws.com``.
     ``subject`` is the SNS Subject. A target that cannot take the payload sends it to the
-    target's DeadLetterConfig queue, as AWS does, or is logged as dropped."""
+    target's DeadLetterConfig queue, as AWS does, or is logged as dropped; with ``strict``
+    it raises the ``ServiceError`` instead (IoT rules hand it to their error action)."""
     arn = target.get("Arn") or ""
     parts = arn.split(":")
     service = parts[2] if len(parts) > 5 else ""
@@ -41,6 +43,9 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
         sqs = cloud.services.get("sqs")
         queue = sqs.queue_by_arn(arn) if sqs else None
         if queue is None:
+            if strict:
+                raise ServiceError("AWS.SimpleQueueService.NonExistentQueue",
+                                   f"The specified queue does not exist: {arn}")
             _dead_letter(cloud, target, payload, source, rule_arn, "SQS.NonExistentQueue",
                          f"The specified queue does not exist: {arn}")
             return
@@ -54,6 +59,8 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
         try:
             cloud.call("sns", "Publish", params, region)
         except ServiceError as exc:
+            if strict:
+                raise
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
     elif service == "kinesis" and "kinesis" in cloud.services:
         key = (target.get("KinesisParameters") or {}).get("PartitionKeyPath") or event_id or "-"
@@ -62,11 +69,15 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
         try:
             cloud.service("kinesis").append(arn, payload.encode(), key)
         except ServiceError as exc:
+            if strict:
+                raise
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
     elif service == "firehose" and "firehose" in cloud.services:
         try:
             cloud.service("firehose").deliver(arn, payload.encode())
         except ServiceError as exc:
+            if strict:
+                raise
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
     elif service == "events" and "events" in cloud.services:  # another event bus, or an API destination
         cloud.service("events").accept(target, payload, event_id, rule_arn)

@@ -176,8 +176,9 @@ def _expire(waiter: asyncio.Future) -> None:
 
 class Environment:
     def __init__(self, spec: EnvironmentSpec, zygote: Zygote, tmp_root: str, sdk: str, sink: LogSink,
-                 now_ms: Callable[[], int]) -> None:
+                 now_ms: Callable[[], int], hide: str = "") -> None:
         self.spec = spec
+        self.hide = hide
         self.zygote = zygote
         self.sink = sink
         self.now_ms = now_ms
@@ -248,6 +249,7 @@ class Environment:
         return {
             "handler": spec.handler, "env": env, "tmp": self.tmp, "task_root": spec.task_root,
             "sys_path": [spec.task_root, *spec.extra_paths, *layers], "sdk_dir": str(self.zygote.sdk),
+            "hide": [self.hide] if self.hide else [],
             "memory_mb": spec.memory_mb, "ephemeral_mb": spec.ephemeral_mb, "endpoint": spec.endpoint,
             "watch_roots": [spec.task_root.rstrip("/") + "/", *[p.rstrip("/") + "/" for p in spec.layer_paths]],
         }

@@ -192,7 +192,8 @@ class DataPlane:
                 "apigateway.request", api_id=api_id, api_kind="rest" if target.kind == "restapi" else "http",
                 api_name=st.api.get("name") if target.kind == "restapi" else None, account=target.account,
                 region=target.region, stage=target.stage, method=request.method, path=raw_path,
-                status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2), request_id=request_id)
+                status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2), request_id=request_id,
+                integration_latency_ms=call.extras.get("integration_latency"))
 
     def _call(self, request: Request, target: Target, body: bytes, request_id: str) -> Call:
         from urllib.parse import parse_qsl, unquote

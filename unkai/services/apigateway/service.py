@@ -8,7 +8,7 @@ from typing import Any
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.apigateway import patch, resources, urls
-from unkai.services.apigateway.documents import Documents
+from unkai.services.apigateway.documents import Documents, escaped_policy
 from unkai.services.apigateway.restapi import RestApis, _clean, _page, bad, not_found
 
 
@@ -92,6 +92,8 @@ class ApiGateway(Service):
         patch.apply(api, params.get("patchOperations"), lists=("binaryMediaTypes",))
         for i, t in enumerate(api.get("binaryMediaTypes") or []):
             api["binaryMediaTypes"][i] = t.replace("~1", "/")
+        if api.get("policy"):
+            api["policy"] = escaped_policy(api["policy"])
         return self.docs.put(ctx.account, ctx.region, "restapi", "", api["id"], api)
 
     def delete_rest_api(self, ctx: RequestContext, params: dict) -> dict:

@@ -538,6 +538,22 @@ class Lambda(Service):
         self.store.after_commit(lambda: self._slot_freed((ctx.account, name.region or ctx.region, name.name)))
         return {}
 
+    def get_function_code_signing_config(self, ctx: RequestContext, params: dict) -> dict:
+        # unkai keeps no code signing configs: AWS answers an empty ARN for a function without one
+        # (the Terraform provider reads this on every refresh of aws_lambda_function)
+        name, _ = self._function(ctx, params["FunctionName"])
+        return {"CodeSigningConfigArn": "", "FunctionName": name.name}
+
+    def delete_function_code_signing_config(self, ctx: RequestContext, params: dict) -> dict:
+        self._function(ctx, params["FunctionName"])
+        return {}
+
+    def put_function_code_signing_config(self, ctx: RequestContext, params: dict) -> dict:
+        self._function(ctx, params["FunctionName"])
+        arn = params.get("CodeSigningConfigArn") or ""
+        raise ServiceError("CodeSigningConfigNotFoundException",
+                           f"Code signing config {arn} not found.", status=404)
+
     def get_account_settings(self, ctx: RequestContext, params: dict) -> dict:
         count, size = self.store.one("SELECT COUNT(*), 0 FROM lambda_functions WHERE account=? AND region=?",
                                      (ctx.account, ctx.region))
@@ -574,11 +590,10 @@ class Lambda(Service):
         name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))
         policy = json.loads(row[4]) if row[4] else {"Version": "2012-10-17", "Id": "default", "Statement": []}
         sid = params["StatementId"]
-        if any(s["Sid"] == sid for s in policy["Statement"]):
+        resource = _policy_resource(row, name)
+        if any(s["Sid"] == sid for s in policy["Statement"] if s["Resource"] == resource):
             raise ServiceError("ResourceConflictException", f"The statement id ({sid}) provided already exists. "
                                "Please provide a new statement id, or remove the existing statement.", Type="User")
-        arn = json.loads(row[1])["FunctionArn"]
-        resource = f"{arn}:{name.qualifier}" if name.qualifier else arn
         principal = params["Principal"]
         statement: dict[str, Any] = {
             "Sid": sid, "Effect": "Allow",
@@ -596,6 +611,10 @@ class Lambda(Service):
             condition.setdefault("StringEquals", {})["lambda:FunctionUrlAuthType"] = params["FunctionUrlAuthType"]
         if params.get("PrincipalOrgID"):
             condition.setdefault("StringEquals", {})["aws:PrincipalOrgID"] = params["PrincipalOrgID"]
+        if params.get("EventSourceToken"):
+            condition.setdefault("StringEquals", {})["lambda:EventSourceToken"] = params["EventSourceToken"]
+        if params.get("InvokedViaFunctionUrl"):
+            condition["Bool"] = {"lambda:InvokedViaFunctionUrl": "true"}
         if condition:
             statement["Condition"] = condition
         policy["Statement"].append(statement)
@@ -605,10 +624,12 @@ class Lambda(Service):
     def remove_permission(self, ctx: RequestContext, params: dict) -> dict:
         name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))
         policy = json.loads(row[4]) if row[4] else {"Statement": []}
-        kept = [s for s in policy["Statement"] if s["Sid"] != params["StatementId"]]
+        resource = _policy_resource(row, name)
+        mine = [s for s in policy["Statement"] if s["Resource"] == resource]
+        kept = [s for s in policy["Statement"] if s["Resource"] != resource or s["Sid"] != params["StatementId"]]
         if len(kept) == len(policy["Statement"]):
             raise ServiceError("ResourceNotFoundException", "No policy is associated with the given resource."
-                               if not policy["Statement"] else
+                               if not mine else
                                f"Statement {params['StatementId']} is not found in resource policy.", Type="User")
         policy["Statement"] = kept
         self.store.execute("UPDATE lambda_functions SET policy=? WHERE id=?",
@@ -617,9 +638,13 @@ class Lambda(Service):
 
     def get_policy(self, ctx: RequestContext, params: dict) -> dict:
         name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))
-        if not row[4]:
+        # each version and alias has its own policy (one row keeps them all, told apart by Resource)
+        resource = _policy_resource(row, name)
+        policy = json.loads(row[4]) if row[4] else {"Statement": []}
+        policy["Statement"] = [s for s in policy["Statement"] if s["Resource"] == resource]
+        if not policy["Statement"]:
             raise ServiceError("ResourceNotFoundException", "The resource you requested does not exist.", Type="User")
-        return {"Policy": row[4], "RevisionId": json.loads(row[1])["RevisionId"]}
+        return {"Policy": json.dumps(policy), "RevisionId": json.loads(row[1])["RevisionId"]}
 
     # -- event invoke configs ----------------------------------------------------------------
 
@@ -933,6 +958,7 @@ class Lambda(Service):
                                    f"unkai runs Python functions; {target.config.get('Runtime')} is not supported.")
         key = target.key
         self.inflight[key] = self.inflight.get(key, 0) + 1
+        self._concurrency_metric(target)
         try:
             if target.spec is None or self.cloud.service("sts").stale(target.spec.env):
                 target.spec = self.spec_for(target)
@@ -961,6 +987,18 @@ class Lambda(Service):
         if log_type == "Tail":
             result.log_result = base64.b64encode(outcome.log_text.encode()[-4096:]).decode()
         return result
+
+    def _concurrency_metric(self, target: Target) -> None:
+        """AWS/Lambda ConcurrentExecutions (read as its Maximum) for the function and across
+        the account's functions, counted as each invocation starts (CloudWatch's ``count``)."""
+        cw = self.cloud.services.get("cloudwatch")
+        if cw is None:
+            return
+        account, region, _ = key = target.key
+        total = sum(n for k, n in self.inflight.items() if k[0] == account and k[1] == region)
+        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", [{"Name": "FunctionName", "Value": key[2]}],
+                 float(self.inflight[key]))
+        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", None, float(total))
 
     async def invoke_api(self, ctx: RequestContext, params: dict) -> dict:
         payload = params.get("Payload") or b""
@@ -1022,6 +1060,12 @@ def _check_json(payload: bytes) -> None:
     except ValueError as exc:
         raise ServiceError("InvalidRequestContentException", "Could not parse request body into json: Could not "
                            f"parse payload into json: {exc}", Type="User") from None
+
+
+def _policy_resource(row: tuple, name: fn.Name) -> str:
+    """The Resource of a permission's statement: the function's ARN, qualified when the call was."""
+    arn = json.loads(row[1])["FunctionArn"]
+    return f"{arn}:{name.qualifier}" if name.qualifier else arn
 
 
 def _function_error(request_id: str, target: Target, error_type: str, message: str) -> InvokeResult:

@@ -1,0 +1,162 @@
+"""Custom domain names and their API mappings (``apigatewayv2`` CreateDomainName,
+CreateApiMapping and their Get/Update/Delete), kept as documents beside the APIs.
+
+A domain name is AVAILABLE as soon as it is created: there is no certificate to
+validate locally, so the Terraform provider's wait for ``DomainNameStatus`` ends at
+once. ``ApiGatewayDomainName`` and ``HostedZoneId`` have AWS's form (the alias target a
+DNS record would point at), for outputs that name them. A domain is stored as kind
+``domainname`` (id: the name); its mappings as kind ``apimapping`` under the domain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from unkai.protocol import ServiceError
+from unkai.services import RequestContext
+from unkai.services.apigateway.documents import Documents, new_id
+
+# Route 53 hosted zones of API Gateway's regional endpoints (AWS's "Amazon API Gateway endpoints" table)
+_REGIONAL_ZONES = {
+    "us-east-1": "Z1UJRXOUMOOFQ8", "us-east-2": "ZOJJZC49E0EPZ", "us-west-1": "Z2MOQWSUQHHKKW",
+    "us-west-2": "Z2OJLYMUO9EFXC", "eu-west-1": "ZLY8HYME6SFDD", "eu-central-1": "Z1U9ULNL0V5AJ3",
+    "ap-northeast-1": "Z1YSHQZHG15GKL", "ap-southeast-1": "ZL327KTPIQFUL", "ap-southeast-2": "Z2RPCDW04V8134",
+}
+
+
+def _not_found(what: str, id: str) -> ServiceError:
+    return ServiceError("NotFoundException", f"Invalid {what} identifier specified {id}", ResourceType=what)
+
+
+def _bad(message: str) -> ServiceError:
+    return ServiceError("BadRequestException", message)
+
+
+class Domains:
+    """The operations on custom domain names, over the API Gateway documents."""
+
+    def __init__(self, docs: Documents, clock: Any) -> None:
+        self.docs = docs
+        self.clock = clock
+
+    def _configurations(self, ctx: RequestContext, given: list[dict] | None, old: list[dict] | None = None) -> list:
+        out = []
+        for i, config in enumerate(given or []):
+            endpoint = config.get("EndpointType") or "REGIONAL"
+            if endpoint != "REGIONAL":
+                raise _bad(f"Invalid endpoint type {endpoint}. Valid options are REGIONAL")
+            if not config.get("CertificateArn"):
+                raise _bad("CertificateArn is required")
+            policy = config.get("SecurityPolicy") or "TLS_1_2"
+            if policy not in ("TLS_1_0", "TLS_1_2"):
+                raise _bad(f"Invalid security policy {policy}. Valid options are TLS_1_0,TLS_1_2")
+            kept = (old or [{}])[min(i, len(old or [{}]) - 1)] if old else {}
+            out.append({k: v for k, v in {
+                "ApiGatewayDomainName": kept.get("ApiGatewayDomainName")
+                or f"d-{new_id(10)}.execute-api.{ctx.region}.amazonaws.com",
+                "CertificateArn": config["CertificateArn"], "CertificateName": config.get("CertificateName"),
+                "CertificateUploadDate": kept.get("CertificateUploadDate") or self.clock.now(),
+                "DomainNameStatus": "AVAILABLE", "EndpointType": endpoint,
+                "HostedZoneId": _REGIONAL_ZONES.get(ctx.region, _REGIONAL_ZONES["us-east-1"]),
+                "SecurityPolicy": policy, "IpAddressType": config.get("IpAddressType") or "ipv4",
+                "OwnershipVerificationCertificateArn": config.get("OwnershipVerificationCertificateArn"),
+            }.items() if v is not None})
+        if not out:
+            raise _bad("DomainNameConfigurations is required")
+        return out
+
+    def create(self, ctx: RequestContext, params: dict) -> dict:
+        name = params.get("DomainName") or ""
+        if not name or "." not in name:
+            raise _bad("Invalid domain name specified")
+        if self.docs.get(ctx.account, ctx.region, "domainname", "", name.lower()) is not None:
+            raise ServiceError("ConflictException", "The domain name you provided already exists.")
+        doc = {"ApiMappingSelectionExpression": "$request.basepath", "DomainName": name,
+               "DomainNameArn": f"arn:aws:apigateway:{ctx.region}::/domainnames/{name}",
+               "DomainNameConfigurations": self._configurations(ctx, params.get("DomainNameConfigurations")),
+               "Tags": params.get("Tags") or {}}
+        self._mutual_tls(doc, params.get("MutualTlsAuthentication"))
+        doc["RoutingMode"] = params.get("RoutingMode") or "API_MAPPING_ONLY"
+        return self.save(ctx, doc)
+
+    @staticmethod
+    def _mutual_tls(doc: dict, given: dict | None) -> None:
+        """Mutual TLS as given; an empty truststore URI turns it off (AWS's way to disable it)."""
+        if given is None:
+            return
+        if not given.get("TruststoreUri"):
+            doc.pop("MutualTlsAuthentication", None)
+        else:
+            doc["MutualTlsAuthentication"] = {k: v for k, v in given.items() if v}
+
+    def get(self, ctx: RequestContext, name: str) -> dict:
+        doc = self.docs.get(ctx.account, ctx.region, "domainname", "", (name or "").lower())
+        if doc is None:
+            raise _not_found("domain name", name)
+        return doc
+
+    def all(self, ctx: RequestContext) -> list[dict]:
+        return self.docs.list(ctx.account, ctx.region, "domainname")
+
+    def update(self, ctx: RequestContext, params: dict) -> dict:
+        doc = self.get(ctx, params["DomainName"])
+        if params.get("DomainNameConfigurations") is not None:
+            doc["DomainNameConfigurations"] = self._configurations(ctx, params["DomainNameConfigurations"],
+                                                                   doc["DomainNameConfigurations"])
+        self._mutual_tls(doc, params.get("MutualTlsAuthentication"))
+        if params.get("RoutingMode"):
+            doc["RoutingMode"] = params["RoutingMode"]
+        return self.save(ctx, doc)
+
+    def delete(self, ctx: RequestContext, name: str) -> None:
+        doc = self.get(ctx, name)
+        self.docs.delete(ctx.account, ctx.region, "domainname", "", doc["DomainName"].lower())
+        self.docs.delete_children(ctx.account, ctx.region, doc["DomainName"].lower())
+
+    def save(self, ctx: RequestContext, doc: dict) -> dict:
+        # kept under the lower-cased name (DNS names ignore case), answered as it was given
+        return self.docs.put(ctx.account, ctx.region, "domainname", "", doc["DomainName"].lower(), doc)
+
+    # -- API mappings -------------------------------------------------------------------
+
+    def _check_target(self, ctx: RequestContext, domain: str, api_id: str, stage: str, key: str,
+                      mapping_id: str | None = None) -> None:
+        if self.docs.get(ctx.account, ctx.region, "api", "", api_id) is None:
+            raise _not_found("Api", api_id)
+        if self.docs.get(ctx.account, ctx.region, "stage", api_id, stage) is None:
+            raise _bad(f"Invalid stage identifier specified {stage}")
+        for other in self.docs.list(ctx.account, ctx.region, "apimapping", domain):
+            if other["ApiMappingKey"] == key and other["ApiMappingId"] != mapping_id:
+                raise ServiceError("ConflictException", "ApiMapping with the provided ApiMappingKey already exists "
+                                   "for this DomainName")
+
+    def create_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        domain = self.get(ctx, params["DomainName"])["DomainName"].lower()
+        key = params.get("ApiMappingKey") or ""
+        self._check_target(ctx, domain, params["ApiId"], params.get("Stage") or "", key)
+        doc = {"ApiId": params["ApiId"], "ApiMappingId": new_id(6), "ApiMappingKey": key, "Stage": params["Stage"]}
+        return self.docs.put(ctx.account, ctx.region, "apimapping", domain, doc["ApiMappingId"], doc)
+
+    def mapping(self, ctx: RequestContext, domain_name: str, mapping_id: str) -> dict:
+        domain = self.get(ctx, domain_name)["DomainName"].lower()
+        doc = self.docs.get(ctx.account, ctx.region, "apimapping", domain, mapping_id)
+        if doc is None:
+            raise _not_found("ApiMapping", mapping_id)
+        return doc
+
+    def mappings(self, ctx: RequestContext, domain_name: str) -> list[dict]:
+        domain = self.get(ctx, domain_name)["DomainName"].lower()
+        return self.docs.list(ctx.account, ctx.region, "apimapping", domain)
+
+    def update_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        doc = self.mapping(ctx, params["DomainName"], params["ApiMappingId"])
+        for key in ("ApiId", "ApiMappingKey", "Stage"):
+            if params.get(key) is not None:
+                doc[key] = params[key]
+        domain = params["DomainName"].lower()
+        self._check_target(ctx, domain, doc["ApiId"], doc["Stage"], doc["ApiMappingKey"], doc["ApiMappingId"])
+        return self.docs.put(ctx.account, ctx.region, "apimapping", domain, doc["ApiMappingId"], doc)
+
+    def delete_mapping(self, ctx: RequestContext, domain_name: str, mapping_id: str) -> None:
+        self.mapping(ctx, domain_name, mapping_id)
+        self.docs.delete(ctx.account, ctx.region, "apimapping", domain_name.lower(), mapping_id)

@@ -169,39 +169,6 @@ class Events(BusOps, ArchiveOps, Service):
 
     # -- targets ------------------------------------------------------------------
 
-    # -- tags (rules only; the Terraform provider reads them on every refresh) -----------
-
-    def _tagged_rule(self, ctx: RequestContext, arn: str) -> int:
-        path = arn.split(":rule/", 1)[1] if ":rule/" in arn else ""
-        bus, _, name = path.rpartition("/")
-        row = self.store.one("SELECT id FROM events_rules WHERE account=? AND region=? AND bus=? AND name=?",
-                             (ctx.account, ctx.region, bus or DEFAULT_BUS, name))
-        if row is None:
-            raise _not_found(name or arn, bus or DEFAULT_BUS)
-        return row[0]
-
-    def _tags(self, rule_id: int) -> dict[str, str]:
-        return json.loads(self.store.one("SELECT tags FROM events_rules WHERE id=?", (rule_id,))[0] or "{}")
-
-    def list_tags_for_resource(self, ctx: RequestContext, params: dict) -> dict:
-        tags = self._tags(self._tagged_rule(ctx, params["ResourceARN"]))
-        return {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-
-    def tag_resource(self, ctx: RequestContext, params: dict) -> dict:
-        rule_id = self._tagged_rule(ctx, params["ResourceARN"])
-        tags = self._tags(rule_id)
-        tags.update({t["Key"]: t["Value"] for t in params.get("Tags") or []})
-        self.store.execute("UPDATE events_rules SET tags=? WHERE id=?", (json.dumps(tags), rule_id))
-        return {}
-
-    def untag_resource(self, ctx: RequestContext, params: dict) -> dict:
-        rule_id = self._tagged_rule(ctx, params["ResourceARN"])
-        tags = self._tags(rule_id)
-        for key in params.get("TagKeys") or []:
-            tags.pop(key, None)
-        self.store.execute("UPDATE events_rules SET tags=? WHERE id=?", (json.dumps(tags), rule_id))
-        return {}
-
     def put_targets(self, ctx: RequestContext, params: dict) -> dict:
         rule = self._rule(ctx, params["Rule"], _bus(params))
         existing = {tid for (tid,) in self.store.all("SELECT target_id FROM events_targets WHERE rule_id=?",

@@ -90,6 +90,8 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
             if strict:
                 raise
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
+    elif service == "events" and "events" in cloud.services:  # another event bus, or an API destination
+        cloud.service("events").accept(target, payload, event_id, rule_arn)
     else:
         log.warning("unkai does not deliver %s events to %s targets yet (%s)", source, service or "unknown", arn)
 

@@ -309,10 +309,17 @@ def test_aws_lambda_event_source_mapping(unkai):
     queue_url = sqs.create_queue(QueueName=f"{name}-q")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     # resourceEventSourceMappingCreate, then waitEventSourceMappingCreated (State Enabled)
-    uuid_ = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=queue_arn, BatchSize=10,
-                                            Enabled=True)["UUID"]
+    created = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=queue_arn, BatchSize=10,
+                                              Enabled=True, Tags={"env": "dev"})
+    uuid_, arn = created["UUID"], created["EventSourceMappingArn"]
     got = lam.get_event_source_mapping(UUID=uuid_)
-    assert got["State"] == "Enabled"
+    assert got["State"] == "Enabled" and got["EventSourceMappingArn"] == arn
+    assert arn == f"arn:aws:lambda:us-east-1:000000000000:event-source-mapping:{uuid_}"
+    # tags: ListTags on the mapping's ARN (transparent tagging), TagResource/UntagResource on update
+    assert lam.list_tags(Resource=arn)["Tags"] == {"env": "dev"}
+    lam.tag_resource(Resource=arn, Tags={"team": "a"})
+    lam.untag_resource(Resource=arn, TagKeys=["env"])
+    assert lam.list_tags(Resource=arn)["Tags"] == {"team": "a"}
     assert (got["FunctionArn"], got["EventSourceArn"], got["BatchSize"]) == (function_arn, queue_arn, 10)
     assert got["MaximumBatchingWindowInSeconds"] == 0 and got["LastModified"]
     # update, then waitEventSourceMappingUpdated
@@ -325,6 +332,9 @@ def test_aws_lambda_event_source_mapping(unkai):
     lam.delete_event_source_mapping(UUID=uuid_)
     with pytest.raises(ClientError) as exc:
         lam.get_event_source_mapping(UUID=uuid_)
+    assert code_of(exc) == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as exc:
+        lam.list_tags(Resource=arn)
     assert code_of(exc) == "ResourceNotFoundException"
 
 
@@ -400,3 +410,175 @@ def test_aws_api_gateway_rest_api_resources(unkai):
     with pytest.raises(ClientError) as exc:
         gw.get_rest_api(restApiId=api_id)
     assert code_of(exc) == "NotFoundException"
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return None\n")
+    return buf.getvalue()
+
+
+def test_aws_lambda_alias_function_url_layer_and_event_invoke_config(unkai):
+    lam, sqs = unkai.client("lambda"), unkai.client("sqs")
+    name = f"fn-{uid()}"
+    lam.create_function(FunctionName=name, Code={"ZipFile": _zip()}, Handler="app.handler", Publish=True,
+                        Role="arn:aws:iam::000000000000:role/fn", Runtime="python3.12")
+    # aws_lambda_alias: CreateAlias, GetAlias, UpdateAlias, DeleteAlias
+    alias = lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1", Description="live")
+    got = lam.get_alias(FunctionName=name, Name="live")
+    assert (got["AliasArn"], got["FunctionVersion"], got["Description"]) == (alias["AliasArn"], "1", "live")
+    lam.update_alias(FunctionName=name, Name="live", FunctionVersion="$LATEST", Description="latest")
+    assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "$LATEST"
+
+    # aws_lambda_function_url: CreateFunctionUrlConfig, GetFunctionUrlConfig (url_id from the URL's host)
+    url = lam.create_function_url_config(FunctionName=name, AuthType="NONE", Cors={"AllowOrigins": ["*"]})
+    got = lam.get_function_url_config(FunctionName=name)
+    assert (got["FunctionUrl"], got["AuthType"], got["Cors"], got["InvokeMode"]) == (
+        url["FunctionUrl"], "NONE", {"AllowOrigins": ["*"]}, "BUFFERED")
+    assert got["FunctionArn"].endswith(f":function:{name}")
+    lam.update_function_url_config(FunctionName=name, AuthType="AWS_IAM")
+    assert lam.get_function_url_config(FunctionName=name)["AuthType"] == "AWS_IAM"
+    lam.delete_function_url_config(FunctionName=name)
+    with pytest.raises(ClientError) as exc:
+        lam.get_function_url_config(FunctionName=name)
+    assert code_of(exc) == "ResourceNotFoundException"
+
+    # aws_lambda_function_event_invoke_config
+    dlq_url = sqs.create_queue(QueueName=f"{name}-failed")["QueueUrl"]
+    dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1, MaximumEventAgeInSeconds=600,
+                                         DestinationConfig={"OnFailure": {"Destination": dlq}})
+    got = lam.get_function_event_invoke_config(FunctionName=name)
+    assert (got["MaximumRetryAttempts"], got["MaximumEventAgeInSeconds"]) == (1, 600)
+    assert got["DestinationConfig"]["OnFailure"] == {"Destination": dlq}
+    lam.update_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    assert lam.get_function_event_invoke_config(FunctionName=name)["MaximumRetryAttempts"] == 0
+    lam.delete_function_event_invoke_config(FunctionName=name)
+    with pytest.raises(ClientError) as exc:
+        lam.get_function_event_invoke_config(FunctionName=name)
+    assert code_of(exc) == "ResourceNotFoundException"
+
+    # aws_lambda_layer_version: PublishLayerVersion, GetLayerVersion, DeleteLayerVersion
+    layer = f"deps-{uid()}"
+    published = lam.publish_layer_version(LayerName=layer, Content={"ZipFile": _zip()}, Description="deps",
+                                          CompatibleRuntimes=["python3.12"], CompatibleArchitectures=["x86_64"],
+                                          LicenseInfo="MIT")
+    got = lam.get_layer_version(LayerName=layer, VersionNumber=published["Version"])
+    assert (got["LayerArn"], got["LayerVersionArn"], got["Version"], got["Description"], got["LicenseInfo"]) == (
+        published["LayerArn"], published["LayerVersionArn"], 1, "deps", "MIT")
+    assert got["CompatibleRuntimes"] == ["python3.12"] and got["CompatibleArchitectures"] == ["x86_64"]
+    assert got["Content"]["CodeSha256"] and got["Content"]["CodeSize"] > 0 and got["CreatedDate"]
+    lam.delete_layer_version(LayerName=layer, VersionNumber=1)
+    with pytest.raises(ClientError) as exc:
+        lam.get_layer_version(LayerName=layer, VersionNumber=1)
+    assert code_of(exc) == "ResourceNotFoundException"
+    lam.delete_alias(FunctionName=name, Name="live")
+    with pytest.raises(ClientError) as exc:
+        lam.get_alias(FunctionName=name, Name="live")
+    assert code_of(exc) == "ResourceNotFoundException"
+
+
+def test_aws_iam_policy_and_its_versions(unkai):
+    iam = unkai.client("iam")
+    name = f"table-writer-{uid()}"
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:PutItem",
+                                                        "Resource": "*"}]}
+    arn = iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(document), Description="writes",
+                            Path="/", Tags=[{"Key": "env", "Value": "dev"}])["Policy"]["Arn"]
+    # resourcePolicyRead: GetPolicy, GetPolicyVersion of the default version, ListPolicyTags
+    policy = iam.get_policy(PolicyArn=arn)["Policy"]
+    assert (policy["PolicyName"], policy["Description"], policy["Path"], policy["DefaultVersionId"]) == (
+        name, "writes", "/", "v1")
+    assert policy["PolicyId"] and policy["AttachmentCount"] == 0
+    assert iam.get_policy_version(PolicyArn=arn, VersionId="v1")["PolicyVersion"]["Document"] == document
+    assert iam.list_policy_tags(PolicyArn=arn)["Tags"] == [{"Key": "env", "Value": "dev"}]
+    # update: ListPolicyVersions, CreatePolicyVersion(SetAsDefault), the old version deleted
+    document["Statement"][0]["Action"] = ["dynamodb:PutItem", "dynamodb:DeleteItem"]
+    assert len(iam.list_policy_versions(PolicyArn=arn)["Versions"]) == 1
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(document), SetAsDefault=True)
+    iam.delete_policy_version(PolicyArn=arn, VersionId="v1")
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v2"
+    assert iam.get_policy_version(PolicyArn=arn, VersionId="v2")["PolicyVersion"]["Document"] == document
+    # delete: the non-default versions, then the policy
+    assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]] == ["v2"]
+    iam.delete_policy(PolicyArn=arn)
+    with pytest.raises(ClientError) as exc:
+        iam.get_policy(PolicyArn=arn)
+    assert code_of(exc) == "NoSuchEntity"
+
+
+def test_aws_sns_topic_policy_and_s3_bucket_notification(unkai):
+    sns, s3, sqs = unkai.client("sns"), unkai.client("s3"), unkai.client("sqs")
+    topic = sns.create_topic(Name=f"uploads-{uid()}")["TopicArn"]
+    default = json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])
+    # aws_sns_topic_policy: SetTopicAttributes(Policy), read back equivalent; delete puts the default back
+    policy = {"Version": "2012-10-17", "Statement": [{"Sid": "s3", "Effect": "Allow",
+                                                      "Principal": {"Service": "s3.amazonaws.com"},
+                                                      "Action": "SNS:Publish", "Resource": topic}]}
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(policy))
+    assert json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"]) == policy
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(default))
+    assert json.loads(sns.get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"]) == default
+
+    # aws_s3_bucket_notification: PutBucketNotificationConfiguration, Get...; delete puts an empty one
+    bucket = f"uploads-{uid()}"
+    s3.create_bucket(Bucket=bucket)
+    queue_url = sqs.create_queue(QueueName=f"{bucket}-q")["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    config = {
+        "TopicConfigurations": [{"Id": "to-topic", "TopicArn": topic, "Events": ["s3:ObjectRemoved:*"]}],
+        "QueueConfigurations": [{"Id": "to-queue", "QueueArn": queue, "Events": ["s3:ObjectCreated:*"],
+                                 "Filter": {"Key": {"FilterRules": [{"Name": "Prefix", "Value": "in/"},
+                                                                    {"Name": "Suffix", "Value": ".csv"}]}}}],
+    }
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
+    got = s3.get_bucket_notification_configuration(Bucket=bucket)
+    assert got["TopicConfigurations"] == config["TopicConfigurations"]
+    rules = got["QueueConfigurations"][0]["Filter"]["Key"]["FilterRules"]
+    assert {(r["Name"].lower(), r["Value"]) for r in rules} == {("prefix", "in/"), ("suffix", ".csv")}
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    got = s3.get_bucket_notification_configuration(Bucket=bucket)
+    assert not got.get("TopicConfigurations") and not got.get("QueueConfigurations")
+
+
+def test_aws_apigatewayv2_authorizer_route_response_and_integration_response(unkai):
+    gw = unkai.client("apigatewayv2")
+    api_id = gw.create_api(Name=f"ws-{uid()}", ProtocolType="WEBSOCKET",
+                           RouteSelectionExpression="$request.body.action")["ApiId"]
+    uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:000000000000:" \
+          "function:auth/invocations"
+    # aws_apigatewayv2_authorizer (REQUEST, for $connect)
+    authorizer = gw.create_authorizer(ApiId=api_id, AuthorizerType="REQUEST", AuthorizerUri=uri, Name="auth",
+                                      IdentitySource=["route.request.header.Auth"])
+    got = gw.get_authorizer(ApiId=api_id, AuthorizerId=authorizer["AuthorizerId"])
+    assert (got["AuthorizerType"], got["AuthorizerUri"], got["Name"], got["IdentitySource"]) == (
+        "REQUEST", uri, "auth", ["route.request.header.Auth"])
+    gw.update_authorizer(ApiId=api_id, AuthorizerId=authorizer["AuthorizerId"], Name="auth2")
+    assert gw.get_authorizer(ApiId=api_id, AuthorizerId=authorizer["AuthorizerId"])["Name"] == "auth2"
+    # aws_apigatewayv2_integration_response and _route_response (a two-way route)
+    integration = gw.create_integration(ApiId=api_id, IntegrationType="MOCK",
+                                        RequestTemplates={"$default": '{"statusCode": 200}'},
+                                        TemplateSelectionExpression="\\$default")["IntegrationId"]
+    response = gw.create_integration_response(ApiId=api_id, IntegrationId=integration,
+                                              IntegrationResponseKey="/200/",
+                                              ResponseTemplates={"$default": '{"ok": true}'})
+    got = gw.get_integration_response(ApiId=api_id, IntegrationId=integration,
+                                      IntegrationResponseId=response["IntegrationResponseId"])
+    assert (got["IntegrationResponseKey"], got["ResponseTemplates"]) == ("/200/", {"$default": '{"ok": true}'})
+    route = gw.create_route(ApiId=api_id, RouteKey="ping", Target=f"integrations/{integration}",
+                            RouteResponseSelectionExpression="$default")["RouteId"]
+    route_response = gw.create_route_response(ApiId=api_id, RouteId=route, RouteResponseKey="$default")
+    got = gw.get_route_response(ApiId=api_id, RouteId=route, RouteResponseId=route_response["RouteResponseId"])
+    assert got["RouteResponseKey"] == "$default"
+    # deletes answer NotFoundException on the next Read
+    gw.delete_route_response(ApiId=api_id, RouteId=route, RouteResponseId=route_response["RouteResponseId"])
+    gw.delete_integration_response(ApiId=api_id, IntegrationId=integration,
+                                   IntegrationResponseId=response["IntegrationResponseId"])
+    gw.delete_authorizer(ApiId=api_id, AuthorizerId=authorizer["AuthorizerId"])
+    for call in (lambda: gw.get_route_response(ApiId=api_id, RouteId=route,
+                                               RouteResponseId=route_response["RouteResponseId"]),
+                 lambda: gw.get_authorizer(ApiId=api_id, AuthorizerId=authorizer["AuthorizerId"])):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert code_of(exc) == "NotFoundException"

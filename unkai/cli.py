@@ -57,6 +57,31 @@ stack_name_option = click.option("--stack-name", default=None,
                                  help="The stack's name [default: samconfig.toml's, else the template's directory].")
 
 
+def _set_config_env(ctx: click.Context, param: Any, value: str | None) -> str | None:
+    from unkai.template import samconfig
+
+    samconfig.ENVIRONMENT = value or "default"
+    return value
+
+
+config_env_option = click.option("--config-env", default=None, metavar="NAME", callback=_set_config_env,
+                                 expose_value=False, is_eager=True,
+                                 help="The samconfig.toml environment to read, as in SAM CLI [default: default].")
+
+
+def _check_config_env(template: Path | None) -> None:
+    """Fail early, naming the file, when --config-env names an environment the config lacks."""
+    from unkai.template import samconfig
+
+    if template is None or samconfig.ENVIRONMENT == "default":
+        return
+    try:
+        samconfig.read(template)
+    except samconfig.MissingEnvironment as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+
+
 def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
     from unkai.template.samconfig import BadOverride, parse_overrides
 
@@ -92,6 +117,7 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
 @click.option("--smtp-port", type=int, default=None, help="Serve SES's SMTP interface on this port (0: any free one).")
 @overrides_option
 @stack_name_option
+@config_env_option
 @click.option("-t", "--template-file", "template_file", default=None, type=click.Path(exists=True, path_type=Path),
               help="The template, as SAM CLI names it (same as TEMPLATE).")
 @click.option("--no-template", is_flag=True, help="Serve the AWS APIs alone, even where ./template.yaml exists.")
@@ -120,6 +146,7 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
         template = _template_here()
         if template is not None:
             click.echo(f"unkai: using {template} (found in this directory; --no-template to serve the APIs alone)")
+    _check_config_env(template)
 
     config = Config(
         state_dir=state_dir, host=host, port=port, region=region or default_region(), ephemeral=ephemeral,
@@ -145,7 +172,11 @@ def _template_here() -> Path | None:
     here = Path.cwd()
     for name in samconfig.CONFIG_FILES:
         if (here / name).is_file():
-            found = samconfig.read(here / name).get("template_file") or samconfig.read(here / name).get("template")
+            try:
+                params = samconfig.read(here / name)
+            except samconfig.MissingEnvironment:  # reported once the template is known
+                params = {}
+            found = params.get("template_file") or params.get("template")
             if isinstance(found, str) and (here / found).is_file():
                 return Path(found)
     for name in ("template.yaml", "template.yml", "template.json"):
@@ -159,11 +190,13 @@ def _template_here() -> Path | None:
 @click.option("--region", default=None, help="Region to check against [default: AWS_REGION, AWS_DEFAULT_REGION or us-east-1].")
 @overrides_option
 @stack_name_option
+@config_env_option
 def validate(template: Path, region: str | None, parameter_overrides: tuple[str, ...], stack_name: str | None) -> None:
     """Check TEMPLATE (a SAM template or its directory) as `unkai up` would, without starting anything."""
     from unkai.template.check import validate as check
     from unkai.template.loader import TemplateError
 
+    _check_config_env(template)
     try:
         lines = check(template, region or default_region(), _overrides(parameter_overrides), stack_name)
     except TemplateError as exc:
@@ -190,8 +223,11 @@ _control_token: dict[str, str] = {}
 
 
 def _endpoint(endpoint: str | None, state_dir: Path) -> str:
+    """The server as every client command finds it (``cli_client.find_endpoint``: --endpoint-url,
+    UNKAI_ENDPOINT, the state directory's server.json, the default port), remembered for errors."""
     import os
 
+    from unkai.cli_client import find_endpoint
     from unkai.server import read_server_file
 
     info = read_server_file(state_dir) or {}
@@ -199,15 +235,14 @@ def _endpoint(endpoint: str | None, state_dir: Path) -> str:
     token = os.environ.get("UNKAI_TOKEN") or info.get("token")
     if token:
         _control_token["token"] = token
-    if endpoint:
-        return endpoint.rstrip("/")
-    if "endpoint" in info:
-        return info["endpoint"]
-    return f"http://127.0.0.1:{DEFAULT_PORT}"
+    url, source = find_endpoint(endpoint, state_dir)
+    _control_token["where"] = f"unkai at {url}, from {source}"
+    return url
 
 
 def _get(url: str, timeout: float = 30) -> Any:
     headers = {"x-unkai-token": _control_token["token"]} if "token" in _control_token else {}
+    where = _control_token.get("where") or f"unkai at {url.split('/_unkai')[0]}"
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
             return json.loads(resp.read())
@@ -216,10 +251,10 @@ def _get(url: str, timeout: float = 30) -> Any:
             message = json.loads(exc.read()).get("message")
         except ValueError:
             message = str(exc)
-        click.echo(f"Error: {message}", err=True)
+        click.echo(f"Error: {message} ({where})", err=True)
         sys.exit(1)
-    except urllib.error.URLError as exc:
-        click.echo(f"Error: cannot reach unkai at {url.split('/_unkai')[0]} ({exc.reason}). Is `unkai up` running?",
+    except (urllib.error.URLError, OSError) as exc:
+        click.echo(f"Error: cannot reach unkai ({getattr(exc, 'reason', exc)}). Is `unkai up` running? ({where})",
                    err=True)
         sys.exit(1)
 

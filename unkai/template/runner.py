@@ -109,8 +109,16 @@ class StackRunner:
         stack = self.outcome.stack if self.outcome else None
         if stack is None or not stack.outputs:
             return []
+        from unkai.localurls import path_form
+
         width = max(len(o["OutputKey"]) for o in stack.outputs)
-        return [f"{o['OutputKey']:<{width}}  {o['OutputValue']}" for o in stack.outputs]
+        lines = []
+        for o in stack.outputs:
+            lines.append(f"{o['OutputKey']:<{width}}  {o['OutputValue']}")
+            other = path_form(o["OutputValue"])
+            if other:  # the browser form above; this one for Python, curl and other clients
+                lines.append(f"{'':<{width}}  {other}   (path form, for any client)")
+        return lines
 
     def banner(self) -> list[str]:
         if self.outcome is None:

@@ -158,6 +158,12 @@ class DataPlane:
                 request.headers = _with_host(request, f"{m['api']}.execute-api.{self.cloud.config.region}"
                                                       ".amazonaws.com")
             return await self.cloud.gateway.call_aws(request)
+        # A $default stage's URL has no stage segment, but ``/$default/...`` (the stage's name
+        # in the path, as older banners printed it) means the same stage here.
+        found = self.api(m["api"])
+        if (found is not None and rest.split("/", 2)[1] in ("$default", "%24default")
+                and found[3].get("ProtocolType") == "HTTP" and self.stage_doc(m["api"], "$default")):
+            rest = "/" + rest.split("/", 2)[2] if rest.count("/") >= 2 else "/"
         return await self.serve(request, m["api"], rest)
 
     async def serve(self, request: Request, api_id: str, raw_path: str) -> Response:
@@ -192,7 +198,8 @@ class DataPlane:
                 "apigateway.request", api_id=api_id, api_kind="rest" if target.kind == "restapi" else "http",
                 api_name=st.api.get("name") if target.kind == "restapi" else None, account=target.account,
                 region=target.region, stage=target.stage, method=request.method, path=raw_path,
-                status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2), request_id=request_id)
+                status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2), request_id=request_id,
+                integration_latency_ms=call.extras.get("integration_latency"))
 
     def _call(self, request: Request, target: Target, body: bytes, request_id: str) -> Call:
         from urllib.parse import parse_qsl, unquote

@@ -71,7 +71,11 @@ MIGRATIONS = [
         account TEXT NOT NULL, region TEXT NOT NULL, function_arn TEXT NOT NULL, source_arn TEXT NOT NULL,
         config TEXT NOT NULL, state TEXT NOT NULL DEFAULT '{}'
     );
+    """,
+    # tags of event source mappings (ListTags/TagResource on their ARNs; the Terraform provider reads them)
     """
+    CREATE TABLE lambda_mapping_tags (uuid TEXT PRIMARY KEY, tags TEXT NOT NULL);
+    """,
 ]
 
 
@@ -396,6 +400,7 @@ class Lambda(Service):
             self.store.execute("DELETE FROM lambda_functions WHERE id=?", (row[0],))
             self.store.execute("DELETE FROM lambda_mappings WHERE function_arn=? OR function_arn LIKE ?",
                                (arn, arn + ":%"))
+            self.store.execute("DELETE FROM lambda_mapping_tags WHERE uuid NOT IN (SELECT uuid FROM lambda_mappings)")
             if self.mappings is not None:
                 self.store.after_commit(self.mappings.refresh)
         self._recycle(arn)
@@ -569,19 +574,43 @@ class Lambda(Service):
     def _by_arn(self, ctx: RequestContext, arn: str) -> tuple:
         return self._function(ctx, arn)[1]
 
+    def _mapping_tags(self, ctx: RequestContext, arn: str) -> tuple[str, dict] | None:
+        """(uuid, tags) when ``arn`` names an event source mapping, else None."""
+        if ":event-source-mapping:" not in arn:
+            return None
+        uid = arn.rsplit(":", 1)[1]
+        self.mappings.get(ctx, uid)  # ResourceNotFoundException when there is none
+        row = self.store.one("SELECT tags FROM lambda_mapping_tags WHERE uuid=?", (uid,))
+        return uid, json.loads(row[0]) if row else {}
+
+    def _save_mapping_tags(self, uid: str, tags: dict) -> None:
+        self.store.execute("INSERT INTO lambda_mapping_tags(uuid, tags) VALUES(?,?) "
+                           "ON CONFLICT(uuid) DO UPDATE SET tags=excluded.tags", (uid, json.dumps(tags)))
+
     def tag_resource(self, ctx: RequestContext, params: dict) -> dict:
+        mapping = self._mapping_tags(ctx, params["Resource"])
+        if mapping is not None:
+            self._save_mapping_tags(mapping[0], dict(mapping[1], **params["Tags"]))
+            return {}
         row = self._by_arn(ctx, params["Resource"])
         tags = dict(json.loads(row[5]), **params["Tags"])
         self.store.execute("UPDATE lambda_functions SET tags=? WHERE id=?", (json.dumps(tags), row[0]))
         return {}
 
     def untag_resource(self, ctx: RequestContext, params: dict) -> dict:
+        mapping = self._mapping_tags(ctx, params["Resource"])
+        if mapping is not None:
+            self._save_mapping_tags(mapping[0], {k: v for k, v in mapping[1].items() if k not in params["TagKeys"]})
+            return {}
         row = self._by_arn(ctx, params["Resource"])
         tags = {k: v for k, v in json.loads(row[5]).items() if k not in params["TagKeys"]}
         self.store.execute("UPDATE lambda_functions SET tags=? WHERE id=?", (json.dumps(tags), row[0]))
         return {}
 
     def list_tags(self, ctx: RequestContext, params: dict) -> dict:
+        mapping = self._mapping_tags(ctx, params["Resource"])
+        if mapping is not None:
+            return {"Tags": mapping[1]}
         return {"Tags": json.loads(self._by_arn(ctx, params["Resource"])[5])}
 
     # -- permissions ----------------------------------------------------------------------
@@ -832,7 +861,10 @@ class Lambda(Service):
     # -- event source mappings (pollers live in unkai.pollers) ------------------------------------
 
     def create_event_source_mapping(self, ctx: RequestContext, params: dict) -> dict:
-        return self.mappings.create(ctx, params)
+        result = self.mappings.create(ctx, params)
+        if params.get("Tags"):
+            self._save_mapping_tags(result["UUID"], params["Tags"])
+        return result
 
     def get_event_source_mapping(self, ctx: RequestContext, params: dict) -> dict:
         return self.mappings.get(ctx, params["UUID"])
@@ -841,6 +873,7 @@ class Lambda(Service):
         return self.mappings.update(ctx, params)
 
     def delete_event_source_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        self.store.execute("DELETE FROM lambda_mapping_tags WHERE uuid=?", (params["UUID"],))
         return self.mappings.delete(ctx, params["UUID"])
 
     def list_event_source_mappings(self, ctx: RequestContext, params: dict) -> dict:
@@ -958,6 +991,7 @@ class Lambda(Service):
                                    f"unkai runs Python functions; {target.config.get('Runtime')} is not supported.")
         key = target.key
         self.inflight[key] = self.inflight.get(key, 0) + 1
+        self._concurrency_metric(target)
         try:
             if target.spec is None or self.cloud.service("sts").stale(target.spec.env):
                 target.spec = self.spec_for(target)
@@ -986,6 +1020,18 @@ class Lambda(Service):
         if log_type == "Tail":
             result.log_result = base64.b64encode(outcome.log_text.encode()[-4096:]).decode()
         return result
+
+    def _concurrency_metric(self, target: Target) -> None:
+        """AWS/Lambda ConcurrentExecutions (read as its Maximum) for the function and across
+        the account's functions, counted as each invocation starts (CloudWatch's ``count``)."""
+        cw = self.cloud.services.get("cloudwatch")
+        if cw is None:
+            return
+        account, region, _ = key = target.key
+        total = sum(n for k, n in self.inflight.items() if k[0] == account and k[1] == region)
+        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", [{"Name": "FunctionName", "Value": key[2]}],
+                 float(self.inflight[key]))
+        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", None, float(total))
 
     async def invoke_api(self, ctx: RequestContext, params: dict) -> dict:
         payload = params.get("Payload") or b""

@@ -16,7 +16,7 @@ from typing import Any
 
 from unkai.services import RequestContext, Service
 from unkai.services.cloudwatch import alarms as al
-from unkai.services.cloudwatch import errors, queries
+from unkai.services.cloudwatch import emitted, errors, queries
 from unkai.services.cloudwatch.metrics import BASIC_STATS, MIGRATIONS as METRIC_MIGRATIONS, MetricStore, Point, valid_stat
 from unkai.services.cloudwatch.metrics import dims_key
 
@@ -53,8 +53,6 @@ class CloudWatch(Service):
         self._timer: Any = None
 
     async def start(self) -> None:
-        from unkai.services.cloudwatch import emitted
-
         self._last_eval = math.floor(self.clock.now() / 60) * 60
         self._arm()
         emitted.start(self)
@@ -593,6 +591,7 @@ class CloudWatch(Service):
             regions = {(r[1], r[2]) for r in self.store.all(f"SELECT {al.COLUMNS} FROM cloudwatch_alarms "
                                                              "WHERE kind='composite'")}
             for when in boundaries:
+                emitted.sample(self, when)  # the minute's gauges first: alarms at ``when`` read them
                 for row in rows:
                     alarm = al.from_row(row)
                     self._evaluate(alarm, when)

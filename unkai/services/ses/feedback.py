@@ -64,13 +64,18 @@ class Feedback:
         account, region, mail = p["account"], p["region"], p["mail"]
         if p.get("failure"):
             message, template = p["failure"]
+            self.metric(p, "RenderingFailure", 1)
             self.event(p, "RENDERING_FAILURE", {"failure": {"errorMessage": message, "templateName": template}})
             return
+        self.metric(p, "Send", 1)
         self.event(p, "SEND", {"send": {}})
         groups: dict[str, list[str]] = {}
         for rcpt, kind in p["outcomes"].items():
             groups.setdefault(kind, []).append(rcpt)
         delivered = groups.get("delivery", []) + groups.get("ooto", []) + groups.get("complaint", [])
+        self.metric(p, "Delivery", len(delivered))
+        self.metric(p, "Bounce", sum(len(groups.get(k, [])) for k in ("bounce", "suppressionlist", "suppressed")))
+        self.metric(p, "Complaint", len(groups.get("complaint", [])))
         if delivered:
             body = {"timestamp": _iso(now), "processingTimeMillis": max(1, int((now - p["at"]) * 1000)),
                     "recipients": delivered, "smtpResponse": "250 2.6.0 Message received",
@@ -106,6 +111,13 @@ class Feedback:
                                        "I am out of the office and will reply when I am back.\n",
                                        origin="ses", headers={"Auto-Submitted": "auto-replied",
                                                               "In-Reply-To": mail["messageId"]})
+
+    def metric(self, p: dict[str, Any], name: str, recipients: int) -> None:
+        """AWS/SES's account-wide ``name`` (Send per message; Delivery, Bounce, Complaint per
+        recipient), through CloudWatch's ``count`` contract; nothing when there were none."""
+        cw = self.cloud.services.get("cloudwatch")
+        if cw is not None and recipients:
+            cw.count(p["account"], p["region"], "AWS/SES", name, None, float(recipients))
 
     # -- identity notifications -----------------------------------------------------------
 

@@ -332,6 +332,15 @@ class Model:
                              "AND at > ? AND kind='sent'", (account, region, since))
         return int(row[0]) if row else 0
 
+    def reputation(self, since: float, until: float) -> list[tuple[str, str, int, int, int]]:
+        """Per account and region that sent mail in ``(since, until]``: delivery attempts,
+        bounces and complaints (the mailbox simulator's excluded, as on AWS)."""
+        return self.store.all(
+            "SELECT account, region, SUM(CASE WHEN kind='sent' THEN recipients ELSE 0 END), "
+            "SUM(CASE WHEN kind='bounce' THEN recipients ELSE 0 END), "
+            "SUM(CASE WHEN kind='complaint' THEN recipients ELSE 0 END) FROM ses_sends WHERE at > ? AND at <= ? "
+            "GROUP BY account, region", (since, until))
+
     def statistics(self, account: str, region: str, since: float) -> list[dict[str, Any]]:
         """GetSendStatistics' data points: 15-minute buckets of the last two weeks."""
         buckets: dict[int, dict[str, Any]] = {}

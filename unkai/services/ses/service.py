@@ -98,6 +98,10 @@ class SesBase(Service):
         page = items[start:start + size]
         return page, (str(start + size) if start + size < len(items) else None)
 
+# The mail a reputation rate is computed over: AWS uses "a representative volume" it does not
+# define; unkai takes the two weeks GetSendStatistics reports.
+REPUTATION_WINDOW = 14 * 86400
+
 
 class SES(ResourceOps, ReceivingOps, SesBase):
     name = "ses"
@@ -119,6 +123,16 @@ class SES(ResourceOps, ReceivingOps, SesBase):
 
     async def stop(self) -> None:
         await self.stop_receiving()
+
+    def metric_samples(self, when: float) -> list[tuple[str, str, str, str, list[dict], float, str]]:
+        """AWS/SES Reputation.BounceRate and Reputation.ComplaintRate (fractions: 0.05 is 5%)
+        of each account that sent mail, over the last REPUTATION_WINDOW of delivery attempts."""
+        out: list[tuple[str, str, str, str, list[dict], float, str]] = []
+        for account, region, sent, bounced, complained in self._model.reputation(when - REPUTATION_WINDOW, when):
+            if sent:
+                out.append((account, region, "AWS/SES", "Reputation.BounceRate", [], bounced / sent, "None"))
+                out.append((account, region, "AWS/SES", "Reputation.ComplaintRate", [], complained / sent, "None"))
+        return out
 
     def param_error(self, error: ParamError, protocol: str) -> ServiceError:
         if error.kind == "missing":

@@ -123,6 +123,8 @@ class Delivery:
             if 400 <= status <= 499:
                 log.info("sns: %s answered %s to %s; not retried", payload["endpoint"], status, kind)
                 self._dead_letter(sub, payload, body)
+            elif kind == "Notification":
+                self.sns.delivery_metric(payload["topic"], delivered=True)
             return
         delays = policy.delays
         elapsed = self.sns.clock.now() - payload["t0"]
@@ -172,3 +174,5 @@ class Delivery:
             text, html = messages.confirm_email(fields["TopicArn"], link)
         with self.sns.store.transaction():
             self.sns.cloud.mailbox.deliver(sender, [endpoint], subject, text, html)
+            if kind == "Notification":
+                self.sns.delivery_metric(payload["topic"], delivered=True)

@@ -88,6 +88,7 @@ MIGRATIONS = [
 ]
 
 DEDUP_WINDOW = 300.0
+ACTIVE_WINDOW = 6 * 3600.0  # AWS: a queue's metrics are reported while it was active in the last six hours
 
 
 _OPTIONAL = ("attributes", "md5_attributes", "system_attributes", "group_id", "dedup_id", "seq")
@@ -116,6 +117,7 @@ class SQS(Service):
         self._queues: dict[tuple[str, str, str], Queue] = {}
         self._url_keys: dict[tuple[str, str], tuple[str, str, str]] = {}  # queue URL -> queue key
         self._receive_attempts: dict[tuple[int, str], tuple[float, list[dict]]] = {}
+        self._active: dict[int, float] = {}  # queue id -> when it last sent, received or deleted (in memory)
         self.moves = MoveTasks(self)
 
     async def start(self) -> None:
@@ -339,6 +341,29 @@ class SQS(Service):
             (now, now, now, queue.id, now))
         return tuple(int(v or 0) for v in row)  # type: ignore[return-value]
 
+    def metric_samples(self, when: float) -> list[tuple[str, str, str, str, list[dict], float, str]]:
+        """AWS/SQS's once-a-minute gauges per queue, as the Approximate* attributes would
+        have read at ``when``: one query over all queues per clock minute, none per request."""
+        out: list[tuple[str, str, str, str, list[dict], float, str]] = []
+        rows = self.store.all(
+            "SELECT q.id, q.modified, q.account, q.region, q.name, COUNT(m.id), SUM(m.visible_at <= ?), "
+            "SUM(m.visible_at > ? AND m.receive_count > 0), SUM(m.visible_at > ? AND m.receive_count = 0), "
+            "MIN(m.sent) FROM sqs_queues q "
+            "LEFT JOIN sqs_messages m ON m.queue_id = q.id AND m.sent <= ? AND m.expires > ? GROUP BY q.id",
+            (when, when, when, when, when))
+        recent = when - ACTIVE_WINDOW
+        for qid, changed, account, region, name, held, visible, hidden, delayed, oldest in rows:
+            if not held and changed < recent and self._active.get(qid, 0.0) < recent:
+                continue  # AWS reports a queue's gauges only while it is active (six hours)
+            dims = [{"Name": "QueueName", "Value": name}]
+            for metric, value in (("ApproximateNumberOfMessagesVisible", visible),
+                                  ("ApproximateNumberOfMessagesNotVisible", hidden),
+                                  ("ApproximateNumberOfMessagesDelayed", delayed)):
+                out.append((account, region, "AWS/SQS", metric, dims, float(value or 0), "Count"))
+            age = max(0.0, when - oldest) if oldest is not None else 0.0
+            out.append((account, region, "AWS/SQS", "ApproximateAgeOfOldestMessage", dims, float(int(age)), "Seconds"))
+        return out
+
     def set_queue_attributes(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])
         wanted = qattrs.validate(params.get("Attributes") or {}, queue.fifo, creating=False)
@@ -506,6 +531,7 @@ class SQS(Service):
         cw = self.cloud.services.get("cloudwatch")
         if cw is not None:
             cw.count(queue.account, queue.region, "AWS/SQS", name, [{"Name": "QueueName", "Value": queue.name}], value)
+            self._active[queue.id] = self.clock.now()  # for metric_samples: an active queue reports its gauges
 
     # -- receiving ----------------------------------------------------------------
 

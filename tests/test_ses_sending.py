@@ -338,4 +338,4 @@ def test_configuration_set_events_reach_firehose_and_cloudwatch(unkai, sandbox):
     assert ("Send", (("X-Team", "growth"), ("campaign", "spring"))) in metrics
     assert ("Send", (("X-Team", "ops"), ("campaign", "none"))) in metrics
     assert ("Bounce", (("X-Team", "ops"), ("campaign", "none"))) in metrics
-    assert not any(name == "Delivery" for name, _ in metrics)
+    assert not any(name == "Delivery" and dims for name, dims in metrics)  # not matched (account-wide: yes)

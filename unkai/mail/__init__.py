@@ -314,6 +314,7 @@ def parse(raw: bytes) -> dict[str, Any]:
             content = payload.decode(charset, "replace")
         except LookupError:  # an unknown charset: keep the bytes as well as we can
             content = payload.decode("utf-8", "replace")
+        content = content.replace("\r\n", "\n")  # a reader's lines: the wire's CRLF is the raw's business
         if ctype == "text/plain":
             text = content
         else:

@@ -160,3 +160,28 @@ class Domains:
     def delete_mapping(self, ctx: RequestContext, domain_name: str, mapping_id: str) -> None:
         self.mapping(ctx, domain_name, mapping_id)
         self.docs.delete(ctx.account, ctx.region, "apimapping", domain_name.lower(), mapping_id)
+
+
+def route(docs: Documents, host: str, path: str) -> tuple[str, str] | None:
+    """A request to a custom domain name (its ``Host``): (API id, the path under the API,
+    ``/{stage}/...``) through the domain's API mappings, the longest matching
+    ``ApiMappingKey`` first, as API Gateway picks them. None when ``host`` is no domain here."""
+    name = host.rsplit(":", 1)[0].strip().lower().rstrip(".") if not host.startswith("[") else ""
+    if not name or "." not in name or name.replace(".", "").isdigit():
+        return None
+    found = docs.locate(name, ("domainname",))
+    if found is None:
+        return None
+    account, region, _, _ = found
+    segments = path.lstrip("/")
+    best: dict | None = None
+    for mapping in docs.list(account, region, "apimapping", name):
+        key = mapping.get("ApiMappingKey") or ""
+        if (key == "" or segments == key or segments.startswith(key + "/")) and \
+                (best is None or len(key) > len(best.get("ApiMappingKey") or "")):
+            best = mapping
+    if best is None:
+        return None
+    rest = segments[len(best.get("ApiMappingKey") or ""):].lstrip("/")
+    stage = best["Stage"]
+    return best["ApiId"], (f"/{rest}" if stage == "$default" else f"/{stage}/{rest}")

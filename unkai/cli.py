@@ -115,6 +115,8 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
 @click.option("--ses-production", is_flag=True, default=False,
               help="SES out of the sandbox in every region, as if production access were granted.")
 @click.option("--smtp-port", type=int, default=None, help="Serve SES's SMTP interface on this port (0: any free one).")
+@click.option("--mqtt-port", type=int, default=None,
+              help="Serve AWS IoT's MQTT broker (TLS, client certificates) on this port (0: any free one).")
 @overrides_option
 @stack_name_option
 @config_env_option
@@ -130,7 +132,7 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
 @click.option("-v", "--verbose", is_flag=True, help="Print everything that happens, with handlers' stack traces.")
 def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
        access_key: str | None, secret_key: str | None, allow_hosts: tuple[str, ...], allow_origins: tuple[str, ...],
-       enforce_iam: str | None, ses_production: bool, smtp_port: int | None,
+       enforce_iam: str | None, ses_production: bool, smtp_port: int | None, mqtt_port: int | None,
        parameter_overrides: tuple[str, ...], stack_name: str | None, template_file: Path | None, no_template: bool,
        debug: tuple[str, ...], debug_port: int, debug_no_wait: bool, quiet: bool, verbose: bool) -> None:
     """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too.
@@ -146,6 +148,8 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
         os.environ["UNKAI_SES_PRODUCTION"] = "1"
     if smtp_port is not None:
         os.environ["UNKAI_SMTP_PORT"] = str(smtp_port)
+    if mqtt_port is not None:  # IoT's broker reads it (unkai/services/iot/broker.py)
+        os.environ["UNKAI_IOT_MQTT_PORT"] = str(mqtt_port)
     template = template or template_file
     if template is None and not no_template:
         template = _template_here()

@@ -22,21 +22,32 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+RESOURCE_POLICY_SOURCES = ("events", "s3")  # services whose deliveries a target's own policy must allow
+
 
 def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, event_id: str,
             rule_arn: str = "", *, subject: str | None = None, sender: str | None = None,
-            strict: bool = False) -> None:
+            source_arn: str = "", strict: bool = False) -> None:
     """Hand ``payload`` to ``target["Arn"]``'s service, in the current transaction.
 
     ``source`` names the caller (``events``, ``scheduler``, ``s3``...): the Lambda job's
     source and, unless ``sender`` is given, the SQS SenderId ``{source}.amazonaws.com``.
     ``subject`` is the SNS Subject. A target that cannot take the payload sends it to the
     target's DeadLetterConfig queue, as AWS does, or is logged as dropped; with ``strict``
-    it raises the ``ServiceError`` instead (IoT rules hand it to their error action)."""
+    it raises the ``ServiceError`` instead (IoT rules hand it to their error action). With
+    ``--enforce-iam``, an EventBridge rule's or a bucket's (``source_arn``) delivery must be
+    let in by the target's resource policy, as on AWS."""
     arn = target.get("Arn") or ""
     parts = arn.split(":")
     service = parts[2] if len(parts) > 5 else ""
     region = parts[3] if len(parts) > 5 else cloud.config.region
+    if source in RESOURCE_POLICY_SOURCES and cloud.config.enforce_iam:
+        from unkai.services.iam.enforcement import service_denied
+
+        denied = service_denied(cloud, f"{source}.amazonaws.com", arn, source_arn or rule_arn)
+        if denied is not None:
+            _dead_letter(cloud, target, payload, source, rule_arn, "AccessDenied", denied)
+            return
     if service == "lambda":
         cloud.jobs.enqueue("lambda.invoke", {"function": arn, "payload": payload, "source": source})
     elif service == "sqs":
@@ -79,6 +90,8 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
             if strict:
                 raise
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
+    elif service == "events" and "events" in cloud.services:  # another event bus, or an API destination
+        cloud.service("events").accept(target, payload, event_id, rule_arn)
     else:
         log.warning("unkai does not deliver %s events to %s targets yet (%s)", source, service or "unknown", arn)
 

@@ -135,6 +135,24 @@ class Mappings:
             raise ServiceError("ResourceNotFoundException", "Function does not exist", Type="User") from None
         return target.invoked_arn
 
+    def _check_role(self, kind: str, source: str, function_arn: str, ctx: "RequestContext") -> None:
+        """``--enforce-iam``: the function's execution role must be able to read the source,
+        as AWS checks when a mapping is created."""
+        if not self.cloud.config.enforce_iam:
+            return
+        from unkai.services.iam.enforcement import role_cannot_read
+
+        role = self.service.resolve(ctx.account, ctx.region, function_arn).config.get("Role") or ""
+        missing = role_cannot_read(self.cloud, role, kind, source)
+        if missing is None:
+            return
+        if kind == "sqs":
+            message = f"The provided execution role does not have permissions to call {missing.split(':')[1]} on SQS"
+        else:
+            message = (f"Cannot access stream {source}. Please ensure the role can perform the GetRecords, "
+                       "GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM.")
+        raise ServiceError("InvalidParameterValueException", message, Type="User")
+
     def _validate(self, kind: str, config: dict, source: str, function_arn: str, ctx: "RequestContext") -> None:
         batch = config["BatchSize"]
         window = config.get("MaximumBatchingWindowInSeconds") or 0
@@ -222,6 +240,7 @@ class Mappings:
             if params.get(key) is not None:
                 config[key] = params[key]
         self._validate(kind, config, source, function_arn, ctx)
+        self._check_role(kind, source, function_arn, ctx)
         config.update({
             "UUID": uid, "EventSourceArn": source, "FunctionArn": function_arn,
             "LastModified": self.service.clock.now(), "LastProcessingResult": "No records processed",

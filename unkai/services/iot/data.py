@@ -64,8 +64,8 @@ class IoTData(Service):
 
     def banner(self) -> list[str]:
         address = self.broker.address() if self.broker else None
-        return [f"IoT MQTT broker: mqtts://{address['host']}:{address['port']} (CA: "
-                f"{self.iot.authority.ca_path})"] if address else []
+        return [f"  IoT MQTT   {address['host']}:{address['port']}   (TLS with certificates from "
+                f"CreateKeysAndCertificate; CA {self.iot.authority.ca_path})"] if address else []
 
     # -- the one publish path ----------------------------------------------------------------
 

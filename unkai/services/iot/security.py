@@ -91,6 +91,7 @@ class SecurityOps:
     def register_certificate_without_ca(self, ctx: RequestContext, params: dict) -> dict:
         cert_id, cert_arn = self._insert_certificate(ctx, params["certificatePem"], params.get("status") or "INACTIVE",
                                                      mode="SNI_ONLY")
+        self._policies_changed()
         return {"certificateArn": cert_arn, "certificateId": cert_id}
 
     def _certificate(self, ctx: RequestContext, cert_id: str) -> tuple:
@@ -191,6 +192,7 @@ class SecurityOps:
                             json.dumps(params.get("registrationConfig") or {}), mode, now, now, ca.not_before,
                             ca.not_after))
         self._tag(ca_arn, params.get("tags"))
+        self._policies_changed()  # the broker trusts the new CA
         return {"certificateArn": ca_arn, "certificateId": ca.id}
 
     def _ca(self, ctx: RequestContext, ca_id: str) -> tuple:
@@ -235,6 +237,7 @@ class SecurityOps:
             values.append(json.dumps(params["registrationConfig"]))
         self.store.execute(f"UPDATE iot_ca_certificates SET {', '.join(sets)} WHERE account=? AND region=? AND id=?",
                            (*values, ctx.account, ctx.region, ca_id))
+        self._policies_changed()
         return {}
 
     def delete_ca_certificate(self, ctx: RequestContext, params: dict) -> dict:

@@ -38,7 +38,7 @@ class IoT(RegistryOps, SecurityOps, RuleOps, Service):
 
     def _policies_changed(self) -> None:
         for listener in self.listeners:
-            self.store.after_commit(listener) if self.store.in_transaction() else listener()
+            self.store.after_commit(listener)
 
     def describe_endpoint(self, ctx: RequestContext, params: dict) -> dict:
         kind = params.get("endpointType") or "iot:Data"

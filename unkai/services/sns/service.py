@@ -825,6 +825,8 @@ class SNS(Service):
                                                                  lambda: msg.flat_body(protocol)):
                 continue
             text = msg.text_for(protocol)
+            if protocol in ("sqs", "lambda") and self.cloud.config.enforce_iam and self._refused(topic, sub):
+                continue
             if protocol == "sqs":
                 self._to_queue(base, sub, msg, text, heads)
             elif protocol == "lambda":
@@ -840,6 +842,19 @@ class SNS(Service):
                 self.delivery.enqueue(sub, base, fields, msg)
             else:
                 log.info("sns: %s delivery to %s is not performed locally", protocol, sub.endpoint)
+
+    def _refused(self, topic: Topic, sub: Subscription) -> bool:
+        """``--enforce-iam``: the queue's or function's own policy must let SNS deliver, as on
+        AWS; a refused delivery fails (the subscription's dead-letter queue gets nothing: AWS
+        counts it as a failed notification)."""
+        from unkai.services.iam.enforcement import service_denied
+
+        denied = service_denied(self.cloud, "sns.amazonaws.com", sub.endpoint, topic.arn)
+        if denied is None:
+            return False
+        self.cloud.feed.publish("delivery.failed", source="sns", target=sub.endpoint, subscription=sub.arn,
+                                error_code="AccessDenied", error_message=denied)
+        return True
 
     def _head(self, base: str, topic: Topic, msg: Outgoing, text: str,
               heads: dict[str, messages.Head]) -> messages.Head:

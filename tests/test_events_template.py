@@ -1,0 +1,71 @@
+"""EventBridge's template resources deployed by ``unkai up TEMPLATE`` and read back through
+the API: a custom bus with a policy, a rule on it, an archive of it."""
+
+from __future__ import annotations
+
+import json
+
+from unkai.testing import UnkaiServer, receive_all
+
+ACCOUNT = "000000000000"
+
+TEMPLATE = """
+Resources:
+  Bus:
+    Type: AWS::Events::EventBus
+    Properties:
+      Name: !Sub "${AWS::StackName}-bus"
+      Description: from a template
+  BusPolicy:
+    Type: AWS::Events::EventBusPolicy
+    Properties:
+      EventBusName: !Ref Bus
+      StatementId: AllowOther
+      Action: events:PutEvents
+      Principal: "222222222222"
+  Queue:
+    Type: AWS::SQS::Queue
+  OnBus:
+    Type: AWS::Events::Rule
+    Properties:
+      EventBusName: !Ref Bus
+      EventPattern: {source: [tmpl]}
+      Targets:
+        - Id: q
+          Arn: !GetAtt Queue.Arn
+  Keep:
+    Type: AWS::Events::Archive
+    Properties:
+      SourceArn: !GetAtt Bus.Arn
+      RetentionDays: 7
+      EventPattern: {source: [tmpl]}
+Outputs:
+  BusArn: {Value: !GetAtt Bus.Arn}
+  BusName: {Value: !GetAtt Bus.Name}
+  QueueUrl: {Value: !Ref Queue}
+  ArchiveName: {Value: !Ref Keep}
+  ArchiveArn: {Value: !GetAtt Keep.Arn}
+"""
+
+
+def test_template_bus_policy_rule_and_archive(tmp_path):
+    template = tmp_path / "app" / "template.yaml"
+    template.parent.mkdir()
+    template.write_text(TEMPLATE)
+    with UnkaiServer(tmp_path / "state", str(template)) as server:
+        cfn = server.client("cloudformation")
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks()["Stacks"][0]["Outputs"]}
+        name = "app-bus"
+        assert outputs["BusName"] == name
+        assert outputs["BusArn"] == f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/{name}"
+        events = server.client("events")
+        bus = events.describe_event_bus(Name=name)
+        assert bus["Description"] == "from a template"
+        assert [s["Sid"] for s in json.loads(bus["Policy"])["Statement"]] == ["AllowOther"]
+        archive = events.describe_archive(ArchiveName=outputs["ArchiveName"])
+        assert archive["ArchiveArn"] == outputs["ArchiveArn"] and archive["EventSourceArn"] == outputs["BusArn"]
+        assert archive["RetentionDays"] == 7
+        events.put_events(Entries=[{"Source": "tmpl", "DetailType": "t", "Detail": "{}", "EventBusName": name}])
+        server.drain()
+        assert len(receive_all(server.client("sqs"), outputs["QueueUrl"])) == 1
+        assert events.describe_archive(ArchiveName=outputs["ArchiveName"])["EventCount"] == 1

@@ -134,6 +134,7 @@ class SQS(Service):
         self._queues.clear()
         self._url_keys.clear()
         self._receive_attempts.clear()
+        self._active.clear()
         self.moves.resume()
 
     def param_error(self, error: ParamError, protocol: str) -> ServiceError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from unkai.clock import Clock
@@ -112,9 +113,16 @@ class Cloud:
         A template error is raised (TemplateError) and ``unkai up`` stops."""
         if self.config.template is not None:
             from unkai.template.runner import StackRunner
+            from unkai.terraform.config import is_root_module
 
-            self.stack = StackRunner(self, self.config.template, self.config.stack_name, self.config.region,
-                                     self.config.parameter_overrides)
+            if is_root_module(Path(self.config.template)):  # a directory of .tf files: unkai/terraform/
+                from unkai.terraform.runner import TerraformRunner
+
+                self.stack = TerraformRunner(self, Path(self.config.template), self.config.region,
+                                             self.config.tf_var_files, self.config.tf_vars)
+            else:
+                self.stack = StackRunner(self, self.config.template, self.config.stack_name, self.config.region,
+                                         self.config.parameter_overrides)
             await self.stack.start()
         await self.resetter.settle_and_take()
         self.started = True

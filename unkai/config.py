@@ -29,6 +29,8 @@ class Config:
     template: Path | None = None
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     stack_name: str | None = None  # default: samconfig.toml's, else the template directory's name
+    tf_vars: dict[str, str] = field(default_factory=dict)  # -var NAME=VALUE for a Terraform root module
+    tf_var_files: list[Path] = field(default_factory=list)  # -var-file FILE
     # Host names besides loopback, *.localhost and AWS's that may reach unkai (``--allow-host``),
     # and foreign browser origins allowed to call the AWS APIs (``--allow-origin``): docs/security.md.
     allow_hosts: list[str] = field(default_factory=list)

@@ -145,6 +145,10 @@ def test_aws_dynamodb_table_with_ttl_and_point_in_time_recovery(unkai):
         "TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
     assert ddb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"] == [{"Key": "env", "Value": "dev"}]
 
+    # on_demand_throughput: UpdateTable(OnDemandThroughput), read back from DescribeTable
+    ddb.update_table(TableName=name, OnDemandThroughput={"MaxReadRequestUnits": 100, "MaxWriteRequestUnits": 50})
+    assert ddb.describe_table(TableName=name)["Table"]["OnDemandThroughput"] == {
+        "MaxReadRequestUnits": 100, "MaxWriteRequestUnits": 50}
     # resourceTableUpdate: PITR off, stream on, tags
     ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
         "PointInTimeRecoveryEnabled": False})

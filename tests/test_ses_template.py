@@ -58,6 +58,8 @@ def test_rendering_follows_handlebars_without_escaping(unkai, region):
     data = {"name": "Ann", "order": {"id": 7}, "items": [{"title": "Tea", "qty": 2}, {"title": "Cup", "qty": 1}],
             "vip": True, "note": "<b>soon</b>"}
     rendered = ses.test_render_template(TemplateName="order", TemplateData=json.dumps(data))["RenderedTemplate"]
+    assert "\r\n" in rendered  # MIME's line endings
+    rendered = rendered.replace("\r\n", "\n")
     assert "Subject: Order 7 for Ann" in rendered
     assert "- Tea x2\n- Cup x1\nThanks for being VIP!" in rendered
     assert "<h1>Ann & co</h1><b>soon</b>" in rendered

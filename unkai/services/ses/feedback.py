@@ -1,7 +1,8 @@
 """What SES reports after a send, from the durable ``ses.feedback`` job: identity
 notifications (Bounce, Complaint, Delivery) published to the identity's SNS topics with
 AWS's JSON, or forwarded by email when no topic is set; configuration-set events (Send,
-Delivery, Bounce, Complaint, Rendering Failure...) to SNS and EventBridge destinations;
+Delivery, Bounce, Complaint, Rendering Failure, Open, Click...) to SNS, EventBridge, Firehose
+and CloudWatch destinations;
 and the mailbox simulator's own mail (out-of-office replies, bounce messages).
 
 Shapes are AWS's, from "Amazon SES notification contents" and "Contents of event data
@@ -172,13 +173,46 @@ class Feedback:
                 continue
             sns = (dest.get("SnsDestination") or {}).get("TopicArn")
             bus = (dest.get("EventBridgeDestination") or {}).get("EventBusArn")
+            firehose = (dest.get("KinesisFirehoseDestination") or {}).get("DeliveryStreamArn")
+            cloudwatch = dest.get("CloudWatchDestination")
             if sns:
                 self.publish(sns, text, p["region"])
-            elif bus:
+            if bus:
                 self.put_event(bus, detail_type, message, p)
-            else:
-                log.info("ses: event destination %s of %s: only SNS and EventBridge destinations are delivered",
+            if firehose:
+                # "Amazon SES follows each JSON record with a newline character" (AWS's
+                # "Contents of event data that Amazon SES publishes to Firehose")
+                targets.deliver(self.cloud, {"Arn": firehose}, text + "\n", "ses", "")
+            if cloudwatch is not None:
+                self.put_metric(cloudwatch, event_type, message, p)
+            if not (sns or bus or firehose or cloudwatch is not None):
+                log.info("ses: event destination %s of %s: Pinpoint destinations are not delivered",
                          dest["Name"], name)
+
+    def put_metric(self, spec: dict[str, Any], event_type: str, message: dict[str, Any],
+                   p: dict[str, Any]) -> None:
+        """One data point in ``AWS/SES`` named for the event (``RenderingFailure`` without
+        its space), with the destination's dimensions: each takes its value from the
+        message's tag, header or link tag, or else its DefaultDimensionValue, as AWS's
+        "Retrieving Amazon SES event data from CloudWatch" describes."""
+        if "cloudwatch" not in self.cloud.services:
+            return
+        tags = message["mail"].get("tags") or {}
+        headers = {h["name"].lower(): h["value"] for h in message["mail"].get("headers") or []}
+        link_tags = (message.get("click") or {}).get("linkTags") or {}
+        dims = []
+        for conf in spec.get("DimensionConfigurations") or []:
+            source = str(conf.get("DimensionValueSource", "")).replace("_", "").lower()
+            name = conf.get("DimensionName", "")
+            if source == "messagetag":
+                value = (tags.get(name) or [None])[0]
+            elif source == "emailheader":
+                value = headers.get(name.lower())
+            else:
+                value = (link_tags.get(name) or [None])[0]
+            dims.append({"Name": name, "Value": value or conf.get("DefaultDimensionValue", "")})
+        self.cloud.service("cloudwatch").record(p["account"], p["region"], "AWS/SES", event_type.replace(" ", ""),
+                                                dims, 1.0, "Count")
 
     def put_event(self, bus: str, detail_type: str, message: dict[str, Any], p: dict[str, Any]) -> None:
         from unkai.protocol import ServiceError

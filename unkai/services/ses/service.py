@@ -613,5 +613,6 @@ def _bulk_status(exc: ServiceError) -> str:
             "TemplateDoesNotExistException": "TemplateDoesNotExist",
             "AccountSendingPausedException": "AccountSendingPaused",
             "ConfigurationSetSendingPausedException": "ConfigurationSetSendingPaused",
-            "Throttling": "AccountThrottled", "InvalidParameterValue": "InvalidParameterValue"}.get(
+            "Throttling": "AccountThrottled", "TooManyRequestsException": "AccountThrottled",
+            "InvalidParameterValue": "InvalidParameterValue"}.get(
         exc.code, "Failed") if exc.message != "Daily message quota exceeded." else "AccountDailyQuotaExceeded"

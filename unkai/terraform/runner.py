@@ -182,6 +182,7 @@ class TerraformRunner(StackRunner):
         self.applying = 0
         self._watch = None
         self._stop = asyncio.Event()
+        self._stamps = {}
 
     async def _deploy(self) -> Applied:  # type: ignore[override]
         self.applying += 1

@@ -1,5 +1,6 @@
 """EventBridge's template resources deployed by ``unkai up TEMPLATE`` and read back through
-the API: a custom bus with a policy, a rule on it, an archive of it."""
+the API: a custom bus with a policy, a rule on it, an archive of it, a connection and an
+API destination."""
 
 from __future__ import annotations
 
@@ -39,7 +40,24 @@ Resources:
       SourceArn: !GetAtt Bus.Arn
       RetentionDays: 7
       EventPattern: {source: [tmpl]}
+  Conn:
+    Type: AWS::Events::Connection
+    Properties:
+      AuthorizationType: API_KEY
+      AuthParameters:
+        ApiKeyAuthParameters: {ApiKeyName: x-api-key, ApiKeyValue: from-template}
+  Hook:
+    Type: AWS::Events::ApiDestination
+    Properties:
+      ConnectionArn: !GetAtt Conn.Arn
+      InvocationEndpoint: http://127.0.0.1:1/hook
+      HttpMethod: POST
+      InvocationRateLimitPerSecond: 20
 Outputs:
+  ConnName: {Value: !Ref Conn}
+  ConnArn: {Value: !GetAtt Conn.Arn}
+  HookArn: {Value: !GetAtt Hook.Arn}
+  HookName: {Value: !Ref Hook}
   BusArn: {Value: !GetAtt Bus.Arn}
   BusName: {Value: !GetAtt Bus.Name}
   QueueUrl: {Value: !Ref Queue}
@@ -69,3 +87,7 @@ def test_template_bus_policy_rule_and_archive(tmp_path):
         server.drain()
         assert len(receive_all(server.client("sqs"), outputs["QueueUrl"])) == 1
         assert events.describe_archive(ArchiveName=outputs["ArchiveName"])["EventCount"] == 1
+        conn = events.describe_connection(Name=outputs["ConnName"])
+        assert conn["ConnectionArn"] == outputs["ConnArn"] and conn["AuthorizationType"] == "API_KEY"
+        hook = events.describe_api_destination(Name=outputs["HookName"])
+        assert hook["ApiDestinationArn"] == outputs["HookArn"] and hook["InvocationRateLimitPerSecond"] == 20

@@ -89,13 +89,14 @@ class Cloud:
                     found[f"{name}.{k}"] = v
         return found
 
-    async def drain(self, timeout: float) -> dict[str, int]:
-        """Wait until no work is pending (or the timeout passes); what is left."""
+    async def drain(self, timeout: float, ignore: tuple[str, ...] = ()) -> dict[str, int]:
+        """Wait until no work is pending (or the timeout passes); what is left. Kinds of work
+        whose name ends with one of ``ignore`` are not waited for."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         quiet = 0
         while True:
-            left = self.pending()
+            left = {k: v for k, v in self.pending().items() if not k.endswith(ignore)} if ignore else self.pending()
             quiet = quiet + 1 if not left else 0
             if quiet >= 2:  # twice in a row: nothing was mid-handoff between two parts
                 return {}

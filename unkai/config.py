@@ -39,6 +39,10 @@ class Config:
     control_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     activity: str = "normal"  # what the terminal prints of the event feed: off, quiet, normal, verbose
     enforce_iam: str = ""  # "on": deny as IAM would; "log": only report; "": off
+    # ``--debug``: functions (names or logical ids) whose workers run under debugpy, from this port up
+    debug: list[str] = field(default_factory=list)
+    debug_port: int = 5678
+    debug_wait: bool = True
 
     @property
     def endpoint(self) -> str:

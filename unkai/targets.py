@@ -126,3 +126,6 @@ def _dead_letter(cloud: "Cloud", target: dict[str, Any], payload: str, source: s
                   "RETRY_ATTEMPTS": str(retries)}
     sqs.enqueue(dlq, payload, {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v},
                 sender=f"{source}.amazonaws.com")
+
+
+dead_letter = _dead_letter  # for deliveries that fail later, in a job (EventBridge API destinations)

@@ -27,6 +27,7 @@ from unkai.services import RequestContext, Service
 from unkai import patterns, targets
 from unkai import schedules as schedule
 from unkai.services.events import errors
+from unkai.services.events.apidestinations import ApiDestinationOps
 from unkai.services.events.archives import ArchiveOps
 from unkai.services.events.buses import BusOps
 from unkai.services.events.model import (ARCHIVE_MANAGER, DEFAULT_BUS, MAX_TARGETS, MIGRATIONS, RULE_COLUMNS,
@@ -41,7 +42,7 @@ def _bus(params: dict) -> str:
     return bus_name(params.get("EventBusName"))
 
 
-class Events(BusOps, ArchiveOps, Service):
+class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
     name = "events"
     migrations = MIGRATIONS
     resource_types = TYPES
@@ -49,9 +50,13 @@ class Events(BusOps, ArchiveOps, Service):
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self._timers: dict[int, Timer] = {}
+        self._http = None
+        self._tokens = {}
+        self._sent = {}
 
     async def start(self) -> None:
         self.cloud.jobs.register("events.replay", self.run_replay)
+        self.start_http()
         for row in self.store.all(f"SELECT {RULE_COLUMNS} FROM events_rules WHERE schedule IS NOT NULL "
                                   "AND state='ENABLED'"):
             self._arm(Rule(*row), after=self.clock.now())
@@ -60,6 +65,9 @@ class Events(BusOps, ArchiveOps, Service):
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        self._tokens.clear()
+        self._sent.clear()
+        await self.stop_http()
 
     async def pausing(self) -> None:
         await self.stop()
@@ -286,7 +294,7 @@ class Events(BusOps, ArchiveOps, Service):
             if isinstance(event, dict):
                 self.route(parts[4], parts[3], rest, event)
         elif kind == "api-destination":
-            self.enqueue_http(target, payload, event_id, rule_arn)  # type: ignore[attr-defined]
+            self.enqueue_http(target, payload, event_id, rule_arn)
         else:
             log.warning("unkai does not deliver events to %s", target.get("Arn"))
 

@@ -252,3 +252,90 @@ def test_the_account_suppression_list_drops_and_reports_later_sends(unkai, sandb
     assert event["bounce"]["bounceSubType"] == "OnAccountSuppressionList"
     v2.delete_suppressed_destination(EmailAddress="buyer@example.com")
     assert v2.list_suppressed_destinations()["SuppressedDestinationSummaries"] == []
+
+
+def test_the_sandbox_sends_one_message_per_second_and_throttles_the_next(unkai):
+    region = fresh_region()
+    ses, v2 = unkai.client("ses", region), unkai.client("sesv2", region)
+    ses.verify_domain_identity(Domain="rate.example")
+    unkai.advance(61)
+    assert ses.get_send_quota()["MaxSendRate"] == 1.0
+
+    def two_in_a_row(send_first, send_second):
+        # unkai's clock runs with the wall clock: a machine that took over a second between
+        # the two calls saw no burst, so it tries again (a few times at most)
+        for _ in range(3):
+            unkai.advance(1.1)
+            send_first()
+            try:
+                send_second()
+            except ClientError as exc:
+                return exc.response["Error"]
+        raise AssertionError("two sends in a row were never throttled")
+
+    def v1(to):
+        return lambda: ses.send_email(Source="me@rate.example", Destination={"ToAddresses": [to]}, Message=SIMPLE)
+
+    error = two_in_a_row(v1("a@rate.example"), v1("b@rate.example"))
+    assert (error["Code"], error["Message"]) == ("Throttling", "Maximum sending rate exceeded.")
+    error = two_in_a_row(v1("a@rate.example"), lambda: v2.send_email(
+        FromEmailAddress="me@rate.example", Destination={"ToAddresses": ["b@rate.example"]},
+        Content={"Simple": SIMPLE}))
+    assert (error["Code"], error["Message"]) == ("TooManyRequestsException", "Maximum sending rate exceeded.")
+    # one bulk call of two messages: the second entry is throttled, in the bulk answer
+    unkai.advance(1.1)
+    v2.create_email_template(TemplateName="rate", TemplateContent={"Subject": "Hi {{n}}", "Text": "x"})
+    out = v2.send_bulk_email(FromEmailAddress="me@rate.example", DefaultContent={"Template": {
+        "TemplateName": "rate", "TemplateData": '{"n": "0"}'}}, BulkEmailEntries=[
+        {"Destination": {"ToAddresses": ["a@rate.example"]}}, {"Destination": {"ToAddresses": ["b@rate.example"]}}])
+    assert [r["Status"] for r in out["BulkEmailEntryResults"]] in (["SUCCESS", "ACCOUNT_THROTTLED"],
+                                                                  ["SUCCESS", "SUCCESS"])  # a > 1 s stall
+    # the simulator does not count against the rate either
+    unkai.advance(1.1)
+    for _ in range(3):
+        ses.send_email(Source="me@rate.example", Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+                       Message=SIMPLE)
+
+
+def test_configuration_set_events_reach_firehose_and_cloudwatch(unkai, sandbox):
+    unkai.advance(1.1)
+    v2 = unkai.client("sesv2", sandbox)
+    s3, fh, cw = unkai.client("s3", sandbox), unkai.client("firehose", sandbox), unkai.client("cloudwatch", sandbox)
+    s3.create_bucket(Bucket=f"ses-events-{sandbox}", CreateBucketConfiguration={"LocationConstraint": sandbox})
+    stream = fh.create_delivery_stream(DeliveryStreamName="ses-events", ExtendedS3DestinationConfiguration={
+        "RoleARN": "arn:aws:iam::000000000000:role/firehose", "BucketARN": f"arn:aws:s3:::ses-events-{sandbox}",
+        "BufferingHints": {"IntervalInSeconds": 60, "SizeInMBs": 5}})["DeliveryStreamARN"]
+    v2.create_configuration_set(ConfigurationSetName="streamed")
+    v2.create_configuration_set_event_destination(
+        ConfigurationSetName="streamed", EventDestinationName="firehose",
+        EventDestination={"Enabled": True, "MatchingEventTypes": ["SEND", "DELIVERY"],
+                          "KinesisFirehoseDestination": {"IamRoleArn": "arn:aws:iam::000000000000:role/ses",
+                                                         "DeliveryStreamArn": stream}})
+    v2.create_configuration_set_event_destination(
+        ConfigurationSetName="streamed", EventDestinationName="metrics",
+        EventDestination={"Enabled": True, "MatchingEventTypes": ["SEND", "BOUNCE"], "CloudWatchDestination": {
+            "DimensionConfigurations": [
+                {"DimensionName": "campaign", "DimensionValueSource": "MESSAGE_TAG", "DefaultDimensionValue": "none"},
+                {"DimensionName": "X-Team", "DimensionValueSource": "EMAIL_HEADER", "DefaultDimensionValue": "ops"}]}})
+    mid = v2.send_email(FromEmailAddress="shop@example.com", ConfigurationSetName="streamed",
+                        Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+                        EmailTags=[{"Name": "campaign", "Value": "spring"}],
+                        Content={"Simple": dict(SIMPLE, Headers=[{"Name": "X-Team", "Value": "growth"}])})["MessageId"]
+    unkai.advance(1.1)
+    v2.send_email(FromEmailAddress="shop@example.com", ConfigurationSetName="streamed",
+                  Destination={"ToAddresses": ["bounce@simulator.amazonses.com"]}, Content={"Simple": SIMPLE})
+    unkai.drain()
+    unkai.advance(61)  # past the delivery stream's buffering interval
+    unkai.drain()
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=f"ses-events-{sandbox}")["Contents"]]
+    body = b"".join(s3.get_object(Bucket=f"ses-events-{sandbox}", Key=k)["Body"].read() for k in keys).decode()
+    assert body.endswith("\n")
+    records = [json.loads(line) for line in body.splitlines()]
+    assert sorted(r["eventType"] for r in records if r["mail"]["messageId"] == mid) == ["Delivery", "Send"]
+    assert sorted(r["eventType"] for r in records) == ["Delivery", "Send", "Send"]  # a bounce has no delivery
+    metrics = {(m["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"])))
+               for m in cw.list_metrics(Namespace="AWS/SES")["Metrics"]}
+    assert ("Send", (("X-Team", "growth"), ("campaign", "spring"))) in metrics
+    assert ("Send", (("X-Team", "ops"), ("campaign", "none"))) in metrics
+    assert ("Bounce", (("X-Team", "ops"), ("campaign", "none"))) in metrics
+    assert not any(name == "Delivery" and dims for name, dims in metrics)  # not matched (account-wide: yes)

@@ -90,6 +90,8 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
             if strict:
                 raise
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
+    elif service == "events" and "events" in cloud.services:  # another event bus, or an API destination
+        cloud.service("events").accept(target, payload, event_id, rule_arn)
     else:
         log.warning("unkai does not deliver %s events to %s targets yet (%s)", source, service or "unknown", arn)
 
@@ -124,3 +126,6 @@ def _dead_letter(cloud: "Cloud", target: dict[str, Any], payload: str, source: s
                   "RETRY_ATTEMPTS": str(retries)}
     sqs.enqueue(dlq, payload, {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v},
                 sender=f"{source}.amazonaws.com")
+
+
+dead_letter = _dead_letter  # for deliveries that fail later, in a job (EventBridge API destinations)

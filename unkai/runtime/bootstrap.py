@@ -344,6 +344,8 @@ def worker(spec, sock_fd):
         pass
     setup_process(spec, channel)
     redirect_aws_hosts(spec.get("endpoint") or "")
+    if spec.get("debug"):
+        start_debugger(spec["debug"])
     handler, error = None, None
     try:
         handler = load_handler(spec["handler"])
@@ -362,9 +364,31 @@ def worker(spec, sock_fd):
     serve(handler, channel, sock)
 
 
+def start_debugger(debug):
+    """``unkai up --debug``: listen for a DAP client (VS Code, PyCharm) and, unless told not
+    to, wait for it before the handler is loaded. debugpy comes from the directory unkai
+    links it into; its compiled speed-ups are for unkai's interpreter, so they are off."""
+    for key in ("PYDEVD_USE_CYTHON", "PYDEVD_USE_FRAME_EVAL"):
+        os.environ[key] = "NO"
+    os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    sys.path.insert(0, debug["path"])
+    try:
+        import debugpy
+
+        debugpy.listen(("127.0.0.1", debug["port"]))
+    except Exception as exc:  # the port is taken, or debugpy cannot run here: run undebugged, and say why
+        print("unkai: debugpy could not listen on 127.0.0.1:%s: %s" % (debug["port"], exc), file=sys.stderr)
+        return
+    print("unkai: debugpy listening on 127.0.0.1:%s%s" % (
+        debug["port"], "; waiting for a debugger to attach" if debug.get("wait") else ""), file=sys.stderr)
+    sys.stderr.flush()
+    if debug.get("wait"):
+        debugpy.wait_for_client()
+
+
 def setup_process(spec, channel):
     enter_sandbox(spec)  # first, while the worker has a single thread (user namespaces need that)
-    limit = spec.get("memory_mb")
+    limit = None if spec.get("debug") else spec.get("memory_mb")  # a debugger's memory is not the function's
     if limit and resource is not None:
         limit_address_space(limit)
     limit_file_size(spec.get("ephemeral_mb") or 512)
@@ -461,6 +485,7 @@ def private_tmp(libc, spec):
     there, as in test suites): the mount would hide it."""
     shared = os.path.realpath("/tmp").rstrip("/") + "/"
     needed = [spec["tmp"], spec["sdk_dir"], *spec["sys_path"], *spec["hide"], __file__, sys.prefix,
+              (spec.get("debug") or {}).get("path"),
               sys.base_prefix, *STDLIB]
     if any(os.path.realpath(p).startswith(shared) for p in needed if p):
         return False
@@ -555,7 +580,8 @@ def restrict_files(libc, ctypes, spec, private):
     read = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR | FS_IOCTL_DEV
     try:
         grant("/", read)
-        for path in [*spec["sys_path"], spec["sdk_dir"], os.path.dirname(os.path.abspath(__file__))]:
+        for path in [*spec["sys_path"], spec["sdk_dir"], os.path.dirname(os.path.abspath(__file__)),
+                     (spec.get("debug") or {}).get("path")]:
             if path:
                 grant(path, read)
         grant(spec["tmp"], handled)

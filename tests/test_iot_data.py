@@ -242,3 +242,15 @@ def test_republish_feeds_another_rule_and_disabled_rules_do_nothing(data, iot, s
     iot.disable_topic_rule(ruleName=second)
     data.publish(topic="rp/in", payload=json.dumps({"payload": {"n": 2}}).encode())
     assert bodies(sqs, url) == []
+
+
+def test_basic_ingest_runs_only_the_named_rule_on_the_topic_without_its_prefix(data, iot, sqs):
+    url, _ = queue(sqs)
+    other_url, _ = queue(sqs)
+    name = rule(iot, "SELECT *, topic() AS t FROM 'ingest/#'", {"sqs": {"queueUrl": url, "roleArn": ROLE}})
+    rule(iot, "SELECT * FROM 'ingest/#'", {"sqs": {"queueUrl": other_url, "roleArn": ROLE}})
+    data.publish(topic=f"$aws/rules/{name}/ingest/floor-2", payload=b'{"lights": "on"}', retain=True)
+    assert json.loads(bodies(sqs, url)[0]) == {"lights": "on", "t": "ingest/floor-2"}
+    assert bodies(sqs, other_url) == []
+    assert data.list_retained_messages()["retainedTopics"] == [] or all(
+        not t["topic"].startswith("$aws") for t in data.list_retained_messages()["retainedTopics"])

@@ -64,7 +64,7 @@ class IoTData(Service):
 
     def banner(self) -> list[str]:
         address = self.broker.address() if self.broker else None
-        return [f"  IoT MQTT   {address['host']}:{address['port']}   (TLS with certificates from "
+        return [f"IoT MQTT   {address['host']}:{address['port']}   (TLS with certificates from "
                 f"CreateKeysAndCertificate; CA {self.iot.authority.ca_path})"] if address else []
 
     # -- the one publish path ----------------------------------------------------------------

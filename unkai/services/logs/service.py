@@ -278,6 +278,24 @@ class Logs(InsightsQueries, Service):
         self.store.execute("UPDATE logs_groups SET retention=NULL WHERE id=?", (row[0],))
         return {}
 
+    def associate_kms_key(self, ctx: RequestContext, params: dict) -> dict:
+        """Recorded and answered by DescribeLogGroups (events are not encrypted with it here)."""
+        if params.get("resourceIdentifier") and not params.get("logGroupName"):
+            params = dict(params, logGroupIdentifier=params["resourceIdentifier"])
+        row = self._group(ctx, params)
+        key = params["kmsKeyId"]
+        if not key.startswith("arn:aws") or ":kms:" not in key:
+            raise _invalid(f"Specified KMS key ARN is not valid: {key}")
+        self.store.execute("UPDATE logs_groups SET kms_key=? WHERE id=?", (key, row[0]))
+        return {}
+
+    def disassociate_kms_key(self, ctx: RequestContext, params: dict) -> dict:
+        if params.get("resourceIdentifier") and not params.get("logGroupName"):
+            params = dict(params, logGroupIdentifier=params["resourceIdentifier"])
+        row = self._group(ctx, params)
+        self.store.execute("UPDATE logs_groups SET kms_key=NULL WHERE id=?", (row[0],))
+        return {}
+
     def tag_log_group(self, ctx: RequestContext, params: dict) -> dict:
         row = self._group(ctx, params)
         tags = dict(json.loads(row[6]), **(params.get("tags") or {}))

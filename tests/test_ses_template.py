@@ -176,9 +176,20 @@ TEMPLATE = textwrap.dedent("""\
             TemplateName: welcome
             SubjectPart: Welcome {{name}}
             TextPart: Hello {{name}}
+      Customers:
+        Type: AWS::SES::ContactList
+        Properties:
+          ContactListName: customers
+          Description: everyone who bought
+          Topics:
+            - TopicName: offers
+              DisplayName: Offers
+              DefaultSubscriptionStatus: OPT_IN
     Outputs:
       Dkim1:
         Value: !GetAtt Sender.DkimDNSTokenName1
+      ListName:
+        Value: !Ref Customers
     """)
 
 
@@ -194,10 +205,15 @@ def test_template_resources_are_the_apis_rows(tmp_path):
         assert dests[0]["SnsDestination"]["TopicArn"].endswith(":Bounces") or "Bounces" in \
             dests[0]["SnsDestination"]["TopicArn"]
         assert v2.get_email_template(TemplateName="welcome")["TemplateContent"]["Subject"] == "Welcome {{name}}"
+        contact_list = v2.get_contact_list(ContactListName="customers")
+        assert contact_list["Description"] == "everyone who bought"
+        assert contact_list["Topics"] == [{"TopicName": "offers", "DisplayName": "Offers",
+                                           "DefaultSubscriptionStatus": "OPT_IN"}]
         rule = server.client("ses").describe_receipt_rule(RuleSetName="inbound", RuleName="store")["Rule"]
         assert rule["Enabled"] is True and rule["Recipients"] == ["mail.example"]
         stack = server.client("cloudformation").describe_stacks()["Stacks"][0]
-        (out,) = stack["Outputs"]
-        assert out["OutputValue"] == f"{ident['DkimAttributes']['Tokens'][0]}._domainkey.mail.example"
+        out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+        assert out["Dkim1"] == f"{ident['DkimAttributes']['Tokens'][0]}._domainkey.mail.example"
+        assert out["ListName"] == "customers"
     finally:
         server.stop()

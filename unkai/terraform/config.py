@@ -42,6 +42,7 @@ class Module:
     outputs: dict[str, Block] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)  # by key (type.name / data.type.name)
     calls: dict[str, Block] = field(default_factory=dict)
+    providers: list[Block] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
 
@@ -107,6 +108,8 @@ def _sort(module: Module, block: Block) -> None:
                            f"{module.resources[res.key].block.pos}. Resource names must be unique per type in each "
                            "module.", block.pos)
         module.resources[res.key] = res
+    elif kind == "provider":
+        module.providers.append(block)
     elif kind == "terraform":
         for inner in block.body.blocks_of("backend"):
             module.notes.append(f'{inner.pos}: backend "{inner.labels[0] if inner.labels else ""}" ignored: '

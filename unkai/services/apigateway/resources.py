@@ -243,16 +243,18 @@ def _create_v2(service: Any, rctx: Any, ctx: ResourceContext, short: str, logica
     if short == "IntegrationResponse":
         resp = apis.create_integration_response(rctx, api_id, props["IntegrationId"], params)
         return Provisioned(resp["IntegrationResponseId"], resp["IntegrationResponseId"])
-    if short == "DomainName":
-        # Ref: the name; GetAtt: RegionalDomainName, RegionalHostedZoneId, DomainNameArn
-        doc = service.domains.create(rctx, {**params, "Tags": _tags(props)})
-        config = doc["DomainNameConfigurations"][0]
-        return Provisioned(doc["DomainName"], doc["DomainName"], {
-            "RegionalDomainName": config["ApiGatewayDomainName"], "RegionalHostedZoneId": config["HostedZoneId"],
-            "DomainNameArn": doc["DomainNameArn"]})
-    if short == "ApiMapping":
-        mapping = service.domains.create_mapping(rctx, {**params, "ApiId": api_id})
-        return Provisioned(mapping["ApiMappingId"], mapping["ApiMappingId"], {"ApiMappingId": mapping["ApiMappingId"]})
+    if short == "DomainName":  # Ref: the name; GetAtt: the regional alias target, as CloudFormation gives it
+        domain = service.domains.create(rctx, {"DomainName": props.get("DomainName"), "Tags": props.get("Tags"),
+                                               "DomainNameConfigurations": props.get("DomainNameConfigurations"),
+                                               "MutualTlsAuthentication": props.get("MutualTlsAuthentication")})
+        config = (domain.get("DomainNameConfigurations") or [{}])[0]
+        return Provisioned(domain["DomainName"], domain["DomainName"], {
+            "RegionalDomainName": config.get("ApiGatewayDomainName"),
+            "RegionalHostedZoneId": config.get("HostedZoneId"), "DomainNameArn": domain.get("DomainNameArn")})
+    if short == "ApiMapping":  # Ref: the mapping's id
+        mapping = service.domains.create_mapping(rctx, {k: props[k] for k in ("DomainName", "ApiId", "Stage",
+                                                                              "ApiMappingKey") if k in props})
+        return Provisioned(mapping["ApiMappingId"], mapping["ApiMappingId"])
     raise NotImplementedError(short)
 
 

@@ -36,6 +36,9 @@ DIAGNOSTIC = {
                    "on the suppression list for your account. For more information about removing addresses from "
                    "the suppression list, see the Amazon SES Developer Guide at "
                    "https://docs.aws.amazon.com/ses/latest/DeveloperGuide/sending-email-suppression-list.html"),
+    # list management: the contact opted out of the list or topic the send named
+    "unsubscribed": ("UnsubscribedRecipient", "Amazon SES did not send the message to this address because the "
+                     "recipient unsubscribed from the contact list or topic the message was sent for."),
 }
 # event types: v2's MatchingEventTypes name -> eventType in the JSON, EventBridge detail-type
 EVENT_TYPES = {
@@ -74,7 +77,8 @@ class Feedback:
             groups.setdefault(kind, []).append(rcpt)
         delivered = groups.get("delivery", []) + groups.get("ooto", []) + groups.get("complaint", [])
         self.metric(p, "Delivery", len(delivered))
-        self.metric(p, "Bounce", sum(len(groups.get(k, [])) for k in ("bounce", "suppressionlist", "suppressed")))
+        self.metric(p, "Bounce", sum(len(groups.get(k, [])) for k in ("bounce", "suppressionlist", "suppressed",
+                                                                              "unsubscribed")))
         self.metric(p, "Complaint", len(groups.get("complaint", [])))
         if delivered:
             body = {"timestamp": _iso(now), "processingTimeMillis": max(1, int((now - p["at"]) * 1000)),
@@ -82,7 +86,7 @@ class Feedback:
                     "remoteMtaIp": "127.0.0.1", "reportingMTA": f"a8-70.smtp-out.{region}.amazonses.com"}
             self.notify(p, "Delivery", {"delivery": body})
             self.event(p, "DELIVERY", {"delivery": body})
-        for kind in ("bounce", "suppressionlist", "suppressed"):
+        for kind in ("bounce", "suppressionlist", "suppressed", "unsubscribed"):
             if not groups.get(kind):
                 continue
             sub, diagnostic = DIAGNOSTIC[kind]

@@ -174,3 +174,66 @@ def test_every_stored_mail_is_relayed_to_the_smtp_server_the_user_names(server, 
     assert sorted(rcpts) == ["app@example.com", "success@simulator.amazonses.com"]  # Bcc in the envelope only
     assert f"<{mid}@email.amazonses.com>".encode() in raw and b"Bcc" not in raw
     assert server.mail_message(mid)["subject"] == "relayed"  # and still kept locally
+
+
+RECEIVER = """
+import json
+
+
+def handler(event, context):
+    record = event["Records"][0]
+    print("RECEIVED " + json.dumps(record))
+    recipients = record["ses"]["receipt"]["recipients"]
+    return {"disposition": "STOP_RULE_SET" if recipients[0].startswith("sync@") else "CONTINUE"}
+"""
+
+
+def test_received_mail_runs_lambda_and_bounce_actions(server):
+    from lambda_code import deploy
+
+    ses, lam, logs = server.client("ses"), server.client("lambda"), server.client("logs")
+    sns, sqs = server.client("sns"), server.client("sqs")
+    ses.verify_domain_identity(Domain="inbound2.example")
+    server.advance(61)
+    name = deploy(lam, RECEIVER)
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    topic = sns.create_topic(Name="inbound2")["TopicArn"]
+    url, queue = new_queue(sqs)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue, Attributes={"RawMessageDelivery": "true"})
+    ses.create_receipt_rule_set(RuleSetName="functions")
+    rules = [
+        {"Name": "sync", "Recipients": ["sync@inbound2.example"], "Actions": [
+            {"LambdaAction": {"FunctionArn": arn, "InvocationType": "RequestResponse"}}]},
+        {"Name": "async", "Recipients": ["async@inbound2.example"], "Actions": [
+            {"LambdaAction": {"FunctionArn": arn, "InvocationType": "Event"}}]},
+        {"Name": "bounce", "Recipients": ["nobody@inbound2.example"], "Actions": [
+            {"BounceAction": {"Sender": "mailer-daemon@inbound2.example", "SmtpReplyCode": "550",
+                              "StatusCode": "5.1.1", "Message": "No such user", "TopicArn": topic}},
+            {"StopAction": {"Scope": "RuleSet"}}]},
+        {"Name": "notify", "Recipients": ["inbound2.example"], "Actions": [{"SNSAction": {"TopicArn": topic}}]},
+    ]
+    after = None
+    for rule in rules:
+        ses.create_receipt_rule(RuleSetName="functions", Rule=dict(rule, Enabled=True),
+                                **({"After": after} if after else {}))
+        after = rule["Name"]
+    ses.set_active_receipt_rule_set(RuleSetName="functions")
+    mail_seq = server.mail_seq()
+    with smtp(server) as client:
+        for to in ("sync", "async", "nobody"):
+            client.send_message(message(f"{to}@inbound2.example", f"for {to}"))
+    server.drain()
+    notes = [json.loads(b) for b in receive_all(sqs, url)]
+    by_action = sorted((n["receipt"]["action"]["type"], n["receipt"]["recipients"][0]) for n in notes)
+    # sync's function answered STOP_RULE_SET, nobody's rule stopped the set: only async reached "notify"
+    assert by_action == [("Bounce", "nobody@inbound2.example"), ("SNS", "async@inbound2.example")]
+    (bounced,) = server.wait_for_mail(to="app@example.com", subject="Delivery Status Notification (Failure)",
+                                      after=mail_seq)
+    assert "550 5.1.1 No such user" in bounced["text"] and bounced["from"] == "mailer-daemon@inbound2.example"
+    seen = [json.loads(e["message"].split("RECEIVED ", 1)[1]) for e in logs.filter_log_events(
+        logGroupName=f"/aws/lambda/{name}", filterPattern="RECEIVED")["events"]]
+    kinds = sorted((r["ses"]["receipt"]["action"]["invocationType"], r["ses"]["mail"]["destination"][0])
+                   for r in seen)
+    assert kinds == [("Event", "async@inbound2.example"), ("RequestResponse", "sync@inbound2.example")]
+    assert all(r["eventSource"] == "aws:ses" and r["ses"]["mail"]["commonHeaders"]["from"] == ["App <app@example.com>"]
+               for r in seen)

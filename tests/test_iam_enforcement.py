@@ -233,3 +233,24 @@ def test_services_acting_for_the_user_need_the_resources_own_policy(server):
         RoleName=role, PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
     mapping = lam.create_event_source_mapping(FunctionName="sender", EventSourceArn=source, Enabled=False)
     lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_kms_grants_allow_what_no_policy_does(server):
+    """A grant lets its grantee use the key for its operations (within its encryption-context
+    constraints) though neither the key policy nor the role's policies allow it."""
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    blob = kms.encrypt(KeyId=key, Plaintext=b"secret", EncryptionContext={"app": "orders"})["CiphertextBlob"]
+    other = kms.encrypt(KeyId=key, Plaintext=b"secret", EncryptionContext={"app": "billing"})["CiphertextBlob"]
+    granted = _client(server, "kms", _session(server, "granted"))
+    with pytest.raises(ClientError) as exc:
+        granted.decrypt(CiphertextBlob=blob, EncryptionContext={"app": "orders"})
+    assert _code(exc) == "AccessDeniedException"
+    kms.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::000000000000:role/granted", Operations=["Decrypt"],
+                     Constraints={"EncryptionContextSubset": {"app": "orders"}})
+    out = granted.decrypt(CiphertextBlob=blob, EncryptionContext={"app": "orders"})
+    assert out["Plaintext"] == b"secret"
+    with pytest.raises(ClientError):  # outside the grant's constraint
+        granted.decrypt(CiphertextBlob=other, EncryptionContext={"app": "billing"})
+    with pytest.raises(ClientError):  # not one of its operations
+        granted.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"app": "orders"})

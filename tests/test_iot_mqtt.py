@@ -293,3 +293,22 @@ def test_a_malformed_packet_closes_only_its_own_connection(iot, broker, tmp_path
         assert client.accepted()
     finally:
         client.close()
+
+
+def test_a_statement_with_an_unresolvable_variable_leaves_the_others_in_force(iot, broker, tmp_path):
+    name = f"mixed-{uuid.uuid4().hex[:6]}"
+    iot.create_policy(policyName=name, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "arn:aws:iot:*:*:client/loose-*"},
+        {"Effect": "Allow", "Action": "iot:Subscribe",
+         "Resource": "arn:aws:iot:*:*:topicfilter/${iot:Connection.Thing.ThingName}/*"}]}))
+    out = iot.create_keys_and_certificate(setAsActive=True)  # attached to no thing: ThingName is unresolvable
+    iot.attach_policy(policyName=name, target=out["certificateArn"])
+    dev = {"thing": "loose-1", "cert": tmp_path / "l.pem", "key": tmp_path / "l.key"}
+    dev["cert"].write_text(out["certificatePem"])
+    dev["key"].write_text(out["keyPair"]["PrivateKey"])
+    client = Paho(broker, dev)
+    try:
+        assert client.accepted()
+        assert not client.subscribe("loose-1/#")
+    finally:
+        client.close()

@@ -10,7 +10,7 @@ import sys
 # unkai serves, each with one cheap call a refresh would make through it. A service added to unkai later
 # must show up under a key the provider knows (PROVIDER_KEYS below) or in the closing comment.
 CALLS = {
-    "apigateway": ("apigateway", "get_rest_apis", {}), "apigatewayv2": ("apigatewayv2", "get_apis", {}),
+    "acm": ("acm", "list_certificates", {}), "apigateway": ("apigateway", "get_rest_apis", {}), "apigatewayv2": ("apigatewayv2", "get_apis", {}),
     "athena": ("athena", "list_work_groups", {}), "cloudformation": ("cloudformation", "list_stacks", {}),
     "cloudwatch": ("cloudwatch", "describe_alarms", {}), "cognitoidp": ("cognito-idp", "list_user_pools",
                                                                         {"MaxResults": 1}),

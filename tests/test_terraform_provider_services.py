@@ -582,3 +582,66 @@ def test_aws_apigatewayv2_authorizer_route_response_and_integration_response(unk
         with pytest.raises(ClientError) as exc:
             call()
         assert code_of(exc) == "NotFoundException"
+
+
+def test_aws_api_gateway_domain_name_and_base_path_mapping_share_names_with_apigatewayv2(unkai):
+    gw, v2 = unkai.client("apigateway"), unkai.client("apigatewayv2")
+    api_id = gw.create_rest_api(name=f"rest-{uid()}")["id"]
+    root = gw.get_rest_api(restApiId=api_id)["rootResourceId"]
+    gw.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    gw.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
+    deployment = gw.create_deployment(restApiId=api_id)["id"]
+    gw.create_stage(restApiId=api_id, stageName="prod", deploymentId=deployment)
+    certificate = "arn:aws:acm:us-east-1:000000000000:certificate/11111111-2222-3333-4444-555555555555"
+
+    # aws_api_gateway_domain_name (REGIONAL): CreateDomainName, GetDomainName
+    name = f"api-{uid()}.example.com"
+    gw.create_domain_name(domainName=name, regionalCertificateArn=certificate, securityPolicy="TLS_1_2",
+                          endpointConfiguration={"types": ["REGIONAL"]}, tags={"env": "dev"})
+    got = gw.get_domain_name(domainName=name)
+    assert (got["domainName"], got["regionalCertificateArn"], got["securityPolicy"], got["domainNameStatus"]) == (
+        name, certificate, "TLS_1_2", "AVAILABLE")
+    assert got["endpointConfiguration"]["types"] == ["REGIONAL"] and got["tags"] == {"env": "dev"}
+    assert got["regionalDomainName"].endswith(".execute-api.us-east-1.amazonaws.com")
+    assert got["regionalHostedZoneId"] == "Z1UJRXOUMOOFQ8" and "certificateArn" not in got
+    # one namespace: apigatewayv2 sees it, and refuses the same name
+    assert v2.get_domain_name(DomainName=name)["DomainNameConfigurations"][0]["CertificateArn"] == certificate
+    with pytest.raises(ClientError) as exc:
+        v2.create_domain_name(DomainName=name, DomainNameConfigurations=[{"CertificateArn": certificate}])
+    assert code_of(exc) == "ConflictException"
+    # an EDGE name answers its CloudFront distribution
+    edge = f"edge-{uid()}.example.com"
+    gw.create_domain_name(domainName=edge, certificateArn=certificate)
+    got = gw.get_domain_name(domainName=edge)
+    assert got["distributionDomainName"].endswith(".cloudfront.net")
+    assert got["distributionHostedZoneId"] == "Z2FDTNDATAQYW2" and got["certificateArn"] == certificate
+    # update: patch operations
+    gw.update_domain_name(domainName=name, patchOperations=[
+        {"op": "replace", "path": "/regionalCertificateArn", "value": certificate.replace("1111", "9999")}])
+    assert gw.get_domain_name(domainName=name)["regionalCertificateArn"] == certificate.replace("1111", "9999")
+
+    # aws_api_gateway_base_path_mapping: the empty base path is "(none)"
+    created = gw.create_base_path_mapping(domainName=name, restApiId=api_id, stage="prod")
+    assert (created["basePath"], created["restApiId"], created["stage"]) == ("(none)", api_id, "prod")
+    got = gw.get_base_path_mapping(domainName=name, basePath="(none)")
+    assert (got["basePath"], got["restApiId"], got["stage"]) == ("(none)", api_id, "prod")
+    with pytest.raises(ClientError) as exc:
+        gw.create_base_path_mapping(domainName=name, restApiId=api_id, stage="prod")
+    assert code_of(exc) == "ConflictException"
+    with pytest.raises(ClientError) as exc:
+        gw.create_base_path_mapping(domainName=name, restApiId=api_id, stage="nope", basePath="v2")
+    assert code_of(exc) == "BadRequestException"
+    gw.update_base_path_mapping(domainName=name, basePath="(none)", patchOperations=[
+        {"op": "replace", "path": "/basePath", "value": "v1"}])
+    assert [m["basePath"] for m in gw.get_base_path_mappings(domainName=name)["items"]] == ["v1"]
+    assert v2.get_api_mappings(DomainName=name)["Items"][0]["ApiMappingKey"] == "v1"  # the same mapping
+    # deletes
+    gw.delete_base_path_mapping(domainName=name, basePath="v1")
+    with pytest.raises(ClientError) as exc:
+        gw.get_base_path_mapping(domainName=name, basePath="v1")
+    assert code_of(exc) == "NotFoundException"
+    gw.delete_domain_name(domainName=name)
+    gw.delete_domain_name(domainName=edge)
+    with pytest.raises(ClientError) as exc:
+        gw.get_domain_name(domainName=name)
+    assert code_of(exc) == "NotFoundException"

@@ -106,12 +106,19 @@ def test_aws_cloudwatch_log_group(unkai):
     arn = group["arn"].removesuffix(":*")
     assert arn == f"arn:aws:logs:us-east-1:000000000000:log-group:{name}"
     assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {"env": "dev"}
-    # update: retention removed, tags changed
+    # update: retention removed, tags changed, a KMS key associated then dissociated
     logs.delete_retention_policy(logGroupName=name)
+    key = "arn:aws:kms:us-east-1:000000000000:key/0f1e2d3c-0000-0000-0000-000000000000"
+    logs.associate_kms_key(logGroupName=name, kmsKeyId=key)
+    assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["kmsKeyId"] == key
+    logs.disassociate_kms_key(logGroupName=name)
+    with pytest.raises(ClientError) as exc:
+        logs.associate_kms_key(logGroupName=name, kmsKeyId="alias/not-an-arn")
+    assert code_of(exc) == "InvalidParameterException"
     logs.tag_resource(resourceArn=arn, tags={"team": "a"})
     logs.untag_resource(resourceArn=arn, tagKeys=["env"])
     group = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]
-    assert "retentionInDays" not in group
+    assert "retentionInDays" not in group and "kmsKeyId" not in group
     assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "a"}
     logs.delete_log_group(logGroupName=name)
     assert [g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
@@ -145,6 +152,10 @@ def test_aws_dynamodb_table_with_ttl_and_point_in_time_recovery(unkai):
         "TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
     assert ddb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"] == [{"Key": "env", "Value": "dev"}]
 
+    # on_demand_throughput: UpdateTable(OnDemandThroughput), read back from DescribeTable
+    ddb.update_table(TableName=name, OnDemandThroughput={"MaxReadRequestUnits": 100, "MaxWriteRequestUnits": 50})
+    assert ddb.describe_table(TableName=name)["Table"]["OnDemandThroughput"] == {
+        "MaxReadRequestUnits": 100, "MaxWriteRequestUnits": 50}
     # resourceTableUpdate: PITR off, stream on, tags
     ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification={
         "PointInTimeRecoveryEnabled": False})

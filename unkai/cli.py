@@ -91,6 +91,16 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
         raise click.BadParameter(str(exc), param_hint="--parameter-overrides") from None
 
 
+def _tf_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{pair!r}: a variable is given as NAME=VALUE", param_hint="-var")
+        out[name.strip()] = value
+    return out
+
+
 @main.command()
 @click.argument("template", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -123,14 +133,25 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
 @click.option("-t", "--template-file", "template_file", default=None, type=click.Path(exists=True, path_type=Path),
               help="The template, as SAM CLI names it (same as TEMPLATE).")
 @click.option("--no-template", is_flag=True, help="Serve the AWS APIs alone, even where ./template.yaml exists.")
+@click.option("-var", "--var", "tf_vars", multiple=True, metavar="NAME=VALUE",
+              help="A Terraform root module's input variable, as terraform's -var; repeatable.")
+@click.option("-var-file", "--var-file", "tf_var_files", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="A .tfvars file for a Terraform root module, as terraform's -var-file; repeatable.")
+@click.option("--debug", "debug", multiple=True, metavar="FUNCTION[,FUNCTION]",
+              help="Run these functions (names or logical ids) under debugpy for your IDE to attach (docs/debugging.md).")
+@click.option("--debug-port", default=5678, show_default=True, type=int,
+              help="The first --debug function's port; the next ones follow.")
+@click.option("--debug-no-wait", is_flag=True, help="Do not wait for a debugger at a debugged function's first invocation.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures of what happens (not every invocation).")
 @click.option("-v", "--verbose", is_flag=True, help="Print everything that happens, with handlers' stack traces.")
 def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
        access_key: str | None, secret_key: str | None, allow_hosts: tuple[str, ...], allow_origins: tuple[str, ...],
        enforce_iam: str | None, ses_production: bool, smtp_port: int | None, mqtt_port: int | None,
        parameter_overrides: tuple[str, ...], stack_name: str | None, template_file: Path | None, no_template: bool,
-       quiet: bool, verbose: bool) -> None:
+       tf_vars: tuple[str, ...], tf_var_files: tuple[Path, ...], debug: tuple[str, ...], debug_port: int,
+       debug_no_wait: bool, quiet: bool, verbose: bool) -> None:
     """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too.
+    A directory of .tf files is applied as a Terraform root module (docs/terraform.md).
 
     While it runs, one line per thing that happens (invocations, API requests, retries,
     dead-letter moves) is printed; failures in red with where the handler raised.
@@ -152,13 +173,22 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
             click.echo(f"unkai: using {template} (found in this directory; --no-template to serve the APIs alone)")
     _check_config_env(template)
 
+    debugged = [name.strip() for chunk in debug for name in chunk.split(",") if name.strip()]
+    if debugged:
+        import importlib.util
+
+        if importlib.util.find_spec("debugpy") is None:
+            click.echo("Error: --debug needs debugpy: pip install 'unkai[debug]'", err=True)
+            sys.exit(1)
     config = Config(
         state_dir=state_dir, host=host, port=port, region=region or default_region(), ephemeral=ephemeral,
         access_key=access_key, secret_key=_secret(secret_key), template=template,
         parameter_overrides=_overrides(parameter_overrides), stack_name=stack_name,
+        tf_vars=_tf_vars(tf_vars), tf_var_files=list(tf_var_files),
         allow_hosts=list(allow_hosts), allow_origins=list(allow_origins),
         activity="verbose" if verbose else "quiet" if quiet else "normal",
         enforce_iam="" if enforce_iam in (None, "off") else enforce_iam,
+        debug=debugged, debug_port=debug_port, debug_wait=not debug_no_wait,
     )
     try:
         run(config)

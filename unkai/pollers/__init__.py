@@ -90,10 +90,14 @@ class Mappings:
             poller.start()
 
     def pending(self) -> dict[str, int]:
-        total = 0
+        total = interrupted = 0
         for poller in self.pollers.values():
             total += poller.pending()
-        return {"event_source_batches": total}
+            interrupted += poller.interrupted()
+        found = {"event_source_batches": total}
+        if interrupted:  # received before a crash; back after their visibility timeout
+            found["messages_interrupted_by_a_restart"] = interrupted
+        return found
 
     # -- state ------------------------------------------------------------------------------
 

@@ -344,6 +344,9 @@ def worker(spec, sock_fd):
         pass
     setup_process(spec, channel)
     redirect_aws_hosts(spec.get("endpoint") or "")
+    redirect_default_port(spec.get("endpoint") or "")
+    if spec.get("debug"):
+        start_debugger(spec["debug"])
     handler, error = None, None
     try:
         handler = load_handler(spec["handler"])
@@ -362,9 +365,31 @@ def worker(spec, sock_fd):
     serve(handler, channel, sock)
 
 
+def start_debugger(debug):
+    """``unkai up --debug``: listen for a DAP client (VS Code, PyCharm) and, unless told not
+    to, wait for it before the handler is loaded. debugpy comes from the directory unkai
+    links it into; its compiled speed-ups are for unkai's interpreter, so they are off."""
+    for key in ("PYDEVD_USE_CYTHON", "PYDEVD_USE_FRAME_EVAL"):
+        os.environ[key] = "NO"
+    os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    sys.path.insert(0, debug["path"])
+    try:
+        import debugpy
+
+        debugpy.listen(("127.0.0.1", debug["port"]))
+    except Exception as exc:  # the port is taken, or debugpy cannot run here: run undebugged, and say why
+        print("unkai: debugpy could not listen on 127.0.0.1:%s: %s" % (debug["port"], exc), file=sys.stderr)
+        return
+    print("unkai: debugpy listening on 127.0.0.1:%s%s" % (
+        debug["port"], "; waiting for a debugger to attach" if debug.get("wait") else ""), file=sys.stderr)
+    sys.stderr.flush()
+    if debug.get("wait"):
+        debugpy.wait_for_client()
+
+
 def setup_process(spec, channel):
     enter_sandbox(spec)  # first, while the worker has a single thread (user namespaces need that)
-    limit = spec.get("memory_mb")
+    limit = None if spec.get("debug") else spec.get("memory_mb")  # a debugger's memory is not the function's
     if limit and resource is not None:
         limit_address_space(limit)
     limit_file_size(spec.get("ephemeral_mb") or 512)
@@ -423,6 +448,34 @@ def redirect_aws_hosts(endpoint):
     httpsession.URLLib3Session.send = send
 
 
+DEFAULT_PORT = 4566  # unkai's default port (unkai/config.py)
+
+
+def redirect_default_port(endpoint):
+    """Inside a worker, ``localhost:4566`` (unkai's default port, which templates' local
+    defaults name, such as a webhook URL pointing at ``/_unkai/inbox/...``) reaches the unkai
+    running the worker whatever its ``--port``: a connection to the loopback address on
+    port 4566 is made to unkai's own port instead. A template keeps a plain URL that
+    deploys to AWS unchanged (where it is overridden), and examples run on any port."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    if parts.port in (None, DEFAULT_PORT) or parts.hostname not in ("127.0.0.1", "localhost"):
+        return
+    target = (parts.hostname, parts.port)
+    loopback = ("127.0.0.1", "localhost")
+
+    def mapped(address):
+        if isinstance(address, tuple) and len(address) == 2 and address[1] == DEFAULT_PORT \
+                and address[0] in loopback:
+            return target
+        return address
+
+    original_connect, original_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    socket.socket.connect = lambda self, address: original_connect(self, mapped(address))
+    socket.socket.connect_ex = lambda self, address: original_connect_ex(self, mapped(address))
+
+
 # -- sandbox ---------------------------------------------------------------------------
 # A Lambda function sees its code, the runtime and a /tmp of its own, and cannot write
 # anywhere else; here it must also not see unkai's state dir (every function's environment,
@@ -461,6 +514,7 @@ def private_tmp(libc, spec):
     there, as in test suites): the mount would hide it."""
     shared = os.path.realpath("/tmp").rstrip("/") + "/"
     needed = [spec["tmp"], spec["sdk_dir"], *spec["sys_path"], *spec["hide"], __file__, sys.prefix,
+              (spec.get("debug") or {}).get("path"),
               sys.base_prefix, *STDLIB]
     if any(os.path.realpath(p).startswith(shared) for p in needed if p):
         return False
@@ -555,7 +609,8 @@ def restrict_files(libc, ctypes, spec, private):
     read = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR | FS_IOCTL_DEV
     try:
         grant("/", read)
-        for path in [*spec["sys_path"], spec["sdk_dir"], os.path.dirname(os.path.abspath(__file__))]:
+        for path in [*spec["sys_path"], spec["sdk_dir"], os.path.dirname(os.path.abspath(__file__)),
+                     (spec.get("debug") or {}).get("path")]:
             if path:
                 grant(path, read)
         grant(spec["tmp"], handled)

@@ -22,6 +22,7 @@ from unkai.runtime import EnvironmentSpec, Runtime
 from unkai.services import RequestContext, Service
 from unkai.services.awslambda import functions as fn
 from unkai.services.awslambda.asynchronous import AsyncInvocations
+from unkai.services.awslambda.debugging import Debugging
 from unkai.services.awslambda.functions import invalid, not_found, parse_name
 
 MIGRATIONS = [
@@ -128,6 +129,8 @@ class Lambda(Service):
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self.runtime = Runtime(cloud.config.state_dir, self._write_logs, self.clock.now_ms)
+        self.debugging = Debugging(cloud.config.debug, cloud.config.debug_port, cloud.config.debug_wait,
+                                   cloud.config.state_dir)
         self._targets: dict[tuple, Target] = {}
         self.inflight: dict[tuple[str, str, str], int] = {}
         self.slot_freed: dict[tuple[str, str, str], asyncio.Event] = {}
@@ -923,7 +926,18 @@ class Lambda(Service):
             layer_paths=self.layer_paths(config),
             log_group=(config.get("LoggingConfig") or {}).get("LogGroup", f"/aws/lambda/{target.name}"),
             region=target.region, account=target.account, endpoint=self.config.endpoint, code_sha=code["sha"],
+            **self._debug_settings(target.name),
         )
+
+    def _debug_settings(self, function_name: str) -> dict[str, Any]:
+        """``--debug``: the spec fields that put this function's workers under debugpy (none if not named)."""
+        port = self.debugging.port_for(function_name) if self.debugging else 0
+        if not port:
+            return {}
+        return {"debug_port": port, "debug_wait": self.debugging.wait, "debug_path": self.debugging.path()}
+
+    def banner(self) -> list[str]:
+        return self.debugging.banner() if self.debugging else []
 
     def _write_logs(self, spec: EnvironmentSpec, stream: str, events: list[tuple[int, str]]) -> None:
         self.cloud.service("logs").append(spec.account, spec.region, spec.log_group, stream, events)
@@ -997,7 +1011,7 @@ class Lambda(Service):
                 target.spec = self.spec_for(target)
             outcome = await self.runtime.invoke(
                 f"{target.arn}:{target.version}", target.spec, request_id, payload, target.invoked_arn,
-                client_context, limit=target.reserved or None)
+                client_context, limit=1 if target.spec.debug_port else target.reserved or None)
         finally:
             self.inflight[key] -= 1
             self._slot_freed(key)

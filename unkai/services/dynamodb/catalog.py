@@ -196,6 +196,9 @@ class Catalog:
         if params.get("SSESpecification") is not None:
             d["SSESpecification"] = params["SSESpecification"]
             changed = True
+        if params.get("OnDemandThroughput") is not None:
+            d["OnDemandThroughput"] = {**(d.get("OnDemandThroughput") or {}), **params["OnDemandThroughput"]}
+            changed = True
         billing = params.get("BillingMode") or d.get("BillingMode", "PROVISIONED")
         if params.get("BillingMode") or params.get("ProvisionedThroughput"):
             if billing == "PAY_PER_REQUEST" and params.get("ProvisionedThroughput"):

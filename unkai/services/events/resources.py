@@ -22,7 +22,8 @@ from unkai.services.events import errors
 from unkai.services.events.model import DEFAULT_BUS, bus_name
 from unkai.template.names import physical_name
 
-TYPES = ("AWS::Events::Rule", "AWS::Events::EventBus", "AWS::Events::EventBusPolicy", "AWS::Events::Archive")
+TYPES = ("AWS::Events::Rule", "AWS::Events::EventBus", "AWS::Events::EventBusPolicy", "AWS::Events::Archive",
+         "AWS::Events::Connection", "AWS::Events::ApiDestination")
 
 
 def _json(value: Any) -> str | None:

@@ -27,6 +27,7 @@ from unkai.services import RequestContext, Service
 from unkai import patterns, targets
 from unkai import schedules as schedule
 from unkai.services.events import errors
+from unkai.services.events.apidestinations import ApiDestinationOps
 from unkai.services.events.archives import ArchiveOps
 from unkai.services.events.buses import BusOps
 from unkai.services.events.model import (ARCHIVE_MANAGER, DEFAULT_BUS, MAX_TARGETS, MIGRATIONS, RULE_COLUMNS,
@@ -41,7 +42,7 @@ def _bus(params: dict) -> str:
     return bus_name(params.get("EventBusName"))
 
 
-class Events(BusOps, ArchiveOps, Service):
+class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
     name = "events"
     migrations = MIGRATIONS
     resource_types = TYPES
@@ -49,9 +50,13 @@ class Events(BusOps, ArchiveOps, Service):
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self._timers: dict[int, Timer] = {}
+        self._http = None
+        self._tokens = {}
+        self._sent = {}
 
     async def start(self) -> None:
         self.cloud.jobs.register("events.replay", self.run_replay)
+        self.start_http()
         for row in self.store.all(f"SELECT {RULE_COLUMNS} FROM events_rules WHERE schedule IS NOT NULL "
                                   "AND state='ENABLED'"):
             self._arm(Rule(*row), after=self.clock.now())
@@ -60,6 +65,9 @@ class Events(BusOps, ArchiveOps, Service):
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        self._tokens.clear()
+        self._sent.clear()
+        await self.stop_http()
 
     async def pausing(self) -> None:
         await self.stop()
@@ -170,29 +178,30 @@ class Events(BusOps, ArchiveOps, Service):
     # -- targets ------------------------------------------------------------------
 
     def put_targets(self, ctx: RequestContext, params: dict) -> dict:
+        wanted = params.get("Targets") or []
+        for target in wanted:  # AWS checks the targets before it looks the rule up
+            arn = target.get("Arn") or ""
+            if not arn.startswith("arn:"):
+                raise errors.validation(f"Parameter {arn} is not valid. Reason: Provided Arn is not in correct "
+                                        "format.")
+            if arn.startswith("arn:aws:sqs:") and arn.endswith(".fifo") and not target.get("SqsParameters"):
+                raise errors.validation(f"Parameter(s) SqsParameters must be specified for target: {target['Id']}.")
+            problem = check_target_input(target)
+            if problem:
+                raise errors.validation(problem)
         rule = self._rule(ctx, params["Rule"], _bus(params))
         existing = {tid for (tid,) in self.store.all("SELECT target_id FROM events_targets WHERE rule_id=?",
                                                      (rule.id,))}
-        failed = []
-        wanted = params.get("Targets") or []
         if len(existing | {t["Id"] for t in wanted}) > MAX_TARGETS:
             raise errors.limit_exceeded()
         seq = len(existing)
         for target in wanted:
-            problem = check_target_input(target)
-            if problem:
-                raise errors.validation(problem)
-            if not target.get("Arn", "").startswith("arn:"):
-                failed.append({"TargetId": target["Id"], "ErrorCode": "ValidationException",
-                               "ErrorMessage": f"Parameter {target.get('Arn')} is not valid. Reason: Provided Arn is "
-                                               "not in correct format."})
-                continue
             self.store.execute(
                 "INSERT INTO events_targets(rule_id, target_id, target, seq) VALUES(?,?,?,?) "
                 "ON CONFLICT(rule_id, target_id) DO UPDATE SET target=excluded.target",
                 (rule.id, target["Id"], json.dumps(target), seq))
             seq += 1
-        return {"FailedEntryCount": len(failed), "FailedEntries": failed}
+        return {"FailedEntryCount": 0, "FailedEntries": []}
 
     def _targets(self, rule_id: int) -> list[dict[str, Any]]:
         return [json.loads(t) for (t,) in self.store.all(
@@ -286,7 +295,7 @@ class Events(BusOps, ArchiveOps, Service):
             if isinstance(event, dict):
                 self.route(parts[4], parts[3], rest, event)
         elif kind == "api-destination":
-            self.enqueue_http(target, payload, event_id, rule_arn)  # type: ignore[attr-defined]
+            self.enqueue_http(target, payload, event_id, rule_arn)
         else:
             log.warning("unkai does not deliver events to %s", target.get("Arn"))
 

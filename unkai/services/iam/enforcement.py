@@ -246,6 +246,9 @@ def check(cloud: Any, ctx: Any, params: dict) -> None:
             _DECISIONS[key] = decision
         if decision.allowed:
             continue
+        if ctx.service == "kms" and decision.decision == "implicitDeny" and cloud.service("kms").grant_allows(
+                resource, (caller.principal_arn, caller.arn), ctx.operation, params):
+            continue  # a grant allows what no policy does (an explicit deny still wins)
         where = ""
         if decision.statement is not None:
             sid = decision.statement.sid

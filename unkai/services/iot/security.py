@@ -10,6 +10,7 @@ thing groups (and their ancestors) of the things it is attached to.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -501,6 +502,8 @@ def allowed(documents: list[str], action: str, resource: str, variables: dict[st
 
     compiled = []
     for text in documents:
-        resolved = _VARIABLE.sub(lambda m: variables.get(m.group(1), "\x00unresolved\x00"), text)
+        # substituted inside the document's JSON strings, so values are JSON-escaped; an
+        # unresolvable variable becomes a NUL no topic or client id can contain
+        resolved = _VARIABLE.sub(lambda m: json.dumps(variables.get(m.group(1), "\x00"))[1:-1], text)
         compiled.append(compile_text(resolved))
     return evaluate(action, resource, {}, compiled).allowed

@@ -121,6 +121,35 @@ MIGRATIONS = [
         PRIMARY KEY (account, region, name)
     );
     """,
+    # v2 list management (one contact list per account and region, as on AWS), and what a
+    # sent message's open pixel, click links and unsubscribe link need to report events
+    """
+    CREATE TABLE ses_contact_lists (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        PRIMARY KEY (account, region, name)
+    );
+    CREATE TABLE ses_contacts (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        list TEXT NOT NULL,
+        email TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        PRIMARY KEY (account, region, list, email)
+    );
+    CREATE TABLE ses_tracked (
+        message_id TEXT PRIMARY KEY,
+        payload TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    """,
 ]
 
 DOMAIN_DELAY = 60.0  # seconds on unkai's clock until a new domain (and its DKIM) verifies

@@ -342,6 +342,23 @@ class SQS(Service):
             (now, now, now, queue.id, now))
         return tuple(int(v or 0) for v in row)  # type: ignore[return-value]
 
+    def in_flight(self, queue: Queue) -> dict[int, int]:
+        """The messages received and not yet visible again, as {row id: receive count}: what a
+        Lambda poller starting up finds in flight, from a process that a crash interrupted."""
+        now = self.clock.now()
+        return dict(self.store.all("SELECT id, receive_count FROM sqs_messages WHERE queue_id=? AND visible_at > ? "
+                                   "AND receive_count > 0 AND expires > ?", (queue.id, now, now)))
+
+    def still_in_flight(self, queue: Queue, seen: dict[int, int]) -> int:
+        """How many of ``seen`` (from ``in_flight``) are still invisible and not received since."""
+        if not seen:
+            return 0
+        now = self.clock.now()
+        found = self.store.all(
+            f"SELECT id, receive_count FROM sqs_messages WHERE id IN ({','.join('?' * len(seen))}) "
+            "AND visible_at > ? AND expires > ?", (*seen, now, now))
+        return sum(1 for row_id, count in found if seen.get(row_id) == count)
+
     def metric_samples(self, when: float) -> list[tuple[str, str, str, str, list[dict], float, str]]:
         """AWS/SQS's once-a-minute gauges per queue, as the Approximate* attributes would
         have read at ``when``: one query over all queues per clock minute, none per request."""

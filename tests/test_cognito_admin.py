@@ -53,7 +53,12 @@ def test_aliases_recovery_token_validity_and_client_attributes(idp):
         AutoVerifiedAttributes=["email"],
         AccountRecoverySetting={"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]},
         Schema=[{"Name": "tier", "AttributeDataType": "String", "Mutable": True}])["UserPool"]
+    idp.set_user_pool_mfa_config(UserPoolId=pool["Id"], MfaConfiguration="OPTIONAL",
+                                 SoftwareTokenMfaConfiguration={"Enabled": True})
+    mfa = idp.get_user_pool_mfa_config(UserPoolId=pool["Id"])
+    assert mfa["MfaConfiguration"] == "OPTIONAL" and mfa["SoftwareTokenMfaConfiguration"] == {"Enabled": True}
     described = idp.describe_user_pool(UserPoolId=pool["Id"])["UserPool"]
+    assert described["MfaConfiguration"] == "OPTIONAL"
     assert described["AliasAttributes"] == ["email", "preferred_username"]
     assert described["AccountRecoverySetting"] == {"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]}
     client = idp.create_user_pool_client(

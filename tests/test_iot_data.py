@@ -242,3 +242,77 @@ def test_republish_feeds_another_rule_and_disabled_rules_do_nothing(data, iot, s
     iot.disable_topic_rule(ruleName=second)
     data.publish(topic="rp/in", payload=json.dumps({"payload": {"n": 2}}).encode())
     assert bodies(sqs, url) == []
+
+
+def test_basic_ingest_runs_only_the_named_rule_on_the_topic_without_its_prefix(data, iot, sqs):
+    url, _ = queue(sqs)
+    other_url, _ = queue(sqs)
+    name = rule(iot, "SELECT *, topic() AS t FROM 'ingest/#'", {"sqs": {"queueUrl": url, "roleArn": ROLE}})
+    rule(iot, "SELECT * FROM 'ingest/#'", {"sqs": {"queueUrl": other_url, "roleArn": ROLE}})
+    data.publish(topic=f"$aws/rules/{name}/ingest/floor-2", payload=b'{"lights": "on"}', retain=True)
+    assert json.loads(bodies(sqs, url)[0]) == {"lights": "on", "t": "ingest/floor-2"}
+    assert bodies(sqs, other_url) == []
+    assert data.list_retained_messages()["retainedTopics"] == [] or all(
+        not t["topic"].startswith("$aws") for t in data.list_retained_messages()["retainedTopics"])
+
+
+def test_jobs_reach_group_members_and_complete_when_every_execution_ends(iot, unkai, sqs):
+    url, _ = queue(sqs)
+    jobs = unkai.client("iot-jobs-data")
+    group = f"fleet-{uuid.uuid4().hex[:6]}"
+    iot.create_thing_group(thingGroupName=group)
+    boxes = [f"jb-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+    for box in boxes:
+        iot.create_thing(thingName=box)
+        iot.add_thing_to_thing_group(thingGroupName=group, thingName=box)
+    rule(iot, f"SELECT topic(3) AS thing, * FROM '$aws/things/{boxes[0]}/jobs/notify-next'",
+         {"sqs": {"queueUrl": url, "roleArn": ROLE}})
+    group_arn = iot.describe_thing_group(thingGroupName=group)["thingGroupArn"]
+    job_id = f"fw-{uuid.uuid4().hex[:6]}"
+    iot.create_job(jobId=job_id, targets=[group_arn], document=json.dumps({"firmware": "2.0"}))
+    with pytest.raises(ClientError) as exc:
+        iot.create_job(jobId=job_id, targets=[group_arn], document="{}")
+    assert code(exc) == "ResourceAlreadyExistsException"
+    notice = json.loads(bodies(sqs, url)[0])
+    assert notice["execution"]["jobId"] == job_id and notice["execution"]["status"] == "QUEUED"
+    assert json.loads(notice["execution"]["jobDocument"]) == {"firmware": "2.0"}
+    assert [j["jobId"] for j in jobs.get_pending_job_executions(thingName=boxes[0])["queuedJobs"]] == [job_id]
+    started = jobs.start_next_pending_job_execution(thingName=boxes[0])["execution"]
+    assert started["status"] == "IN_PROGRESS" and json.loads(started["jobDocument"]) == {"firmware": "2.0"}
+    with pytest.raises(ClientError) as exc:
+        jobs.update_job_execution(thingName=boxes[0], jobId=job_id, status="SUCCEEDED", expectedVersion=1)
+    assert code(exc) == "VersionConflictException"
+    state = jobs.update_job_execution(thingName=boxes[0], jobId=job_id, status="SUCCEEDED",
+                                      statusDetails={"installed": "2.0"}, includeJobExecutionState=True)
+    assert state["executionState"]["status"] == "SUCCEEDED"
+    with pytest.raises(ClientError) as exc:
+        jobs.update_job_execution(thingName=boxes[0], jobId=job_id, status="FAILED")
+    assert code(exc) == "InvalidStateTransitionException"
+    assert iot.describe_job(jobId=job_id)["job"]["status"] == "IN_PROGRESS"
+    jobs.update_job_execution(thingName=boxes[1], jobId=job_id, status="REJECTED")
+    job = iot.describe_job(jobId=job_id)["job"]
+    assert job["status"] == "COMPLETED"
+    assert job["jobProcessDetails"]["numberOfSucceededThings"] == 1
+    assert job["jobProcessDetails"]["numberOfRejectedThings"] == 1
+    summaries = iot.list_job_executions_for_job(jobId=job_id)["executionSummaries"]
+    assert sorted(s["jobExecutionSummary"]["status"] for s in summaries) == ["REJECTED", "SUCCEEDED"]
+    assert iot.get_job_document(jobId=job_id)["document"] == json.dumps({"firmware": "2.0"})
+
+
+def test_a_canceled_job_cancels_its_queued_executions(iot, unkai):
+    jobs = unkai.client("iot-jobs-data")
+    box = f"jc-{uuid.uuid4().hex[:6]}"
+    thing_arn = iot.create_thing(thingName=box)["thingArn"]
+    job_id = f"cfg-{uuid.uuid4().hex[:6]}"
+    iot.create_job(jobId=job_id, targets=[thing_arn], document='{"config": 1}', description="config push")
+    assert iot.cancel_job(jobId=job_id, comment="not needed")["description"] == "config push"
+    assert iot.describe_job_execution(jobId=job_id, thingName=box)["execution"]["status"] == "CANCELED"
+    pending = jobs.get_pending_job_executions(thingName=box)
+    assert pending["inProgressJobs"] == [] and pending["queuedJobs"] == []
+    with pytest.raises(ClientError) as exc:
+        iot.cancel_job(jobId=job_id)
+    assert code(exc) == "InvalidStateTransitionException"
+    iot.delete_job(jobId=job_id)
+    with pytest.raises(ClientError) as exc:
+        iot.describe_job(jobId=job_id)
+    assert code(exc) == "ResourceNotFoundException"

@@ -49,8 +49,19 @@ def test_templates_are_stored_once_and_seen_by_both_apis(unkai, region):
     assert names == ["order", "tmp"]
     v2.update_email_template(TemplateName="tmp", TemplateContent={"Subject": "s2", "Text": "t"})
     assert ses.get_template(TemplateName="tmp")["Template"]["SubjectPart"] == "s2"
+    ses.update_template(Template={"TemplateName": "tmp", "SubjectPart": "s3 {{x}}", "TextPart": "t"})
+    rendered = v2.test_render_email_template(TemplateName="tmp", TemplateData='{"x": "y"}')["RenderedTemplate"]
+    assert "Subject: s3 y" in rendered
     ses.delete_template(TemplateName="tmp")
     assert [t["TemplateName"] for t in v2.list_email_templates()["TemplatesMetadata"]] == ["order"]
+    v2.create_email_template(TemplateName="tmp2", TemplateContent={"Subject": "s", "Text": "t"})
+    v2.delete_email_template(TemplateName="tmp2")
+    with pytest.raises(ClientError) as exc:
+        v2.delete_email_template(TemplateName="tmp2")
+    assert code(exc) == "NotFoundException"
+    with pytest.raises(ClientError) as exc:
+        ses.update_template(Template={"TemplateName": "gone", "SubjectPart": "s"})
+    assert code(exc) == "TemplateDoesNotExist"
 
 
 def test_rendering_follows_handlebars_without_escaping(unkai, region):

@@ -344,6 +344,7 @@ def worker(spec, sock_fd):
         pass
     setup_process(spec, channel)
     redirect_aws_hosts(spec.get("endpoint") or "")
+    redirect_default_port(spec.get("endpoint") or "")
     if spec.get("debug"):
         start_debugger(spec["debug"])
     handler, error = None, None
@@ -445,6 +446,34 @@ def redirect_aws_hosts(endpoint):
         return original(self, request)
 
     httpsession.URLLib3Session.send = send
+
+
+DEFAULT_PORT = 4566  # unkai's default port (unkai/config.py)
+
+
+def redirect_default_port(endpoint):
+    """Inside a worker, ``localhost:4566`` (unkai's default port, which templates' local
+    defaults name, such as a webhook URL pointing at ``/_unkai/inbox/...``) reaches the unkai
+    running the worker whatever its ``--port``: a connection to the loopback address on
+    port 4566 is made to unkai's own port instead. A template keeps a plain URL that
+    deploys to AWS unchanged (where it is overridden), and examples run on any port."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    if parts.port in (None, DEFAULT_PORT) or parts.hostname not in ("127.0.0.1", "localhost"):
+        return
+    target = (parts.hostname, parts.port)
+    loopback = ("127.0.0.1", "localhost")
+
+    def mapped(address):
+        if isinstance(address, tuple) and len(address) == 2 and address[1] == DEFAULT_PORT \
+                and address[0] in loopback:
+            return target
+        return address
+
+    original_connect, original_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    socket.socket.connect = lambda self, address: original_connect(self, mapped(address))
+    socket.socket.connect_ex = lambda self, address: original_connect_ex(self, mapped(address))
 
 
 # -- sandbox ---------------------------------------------------------------------------

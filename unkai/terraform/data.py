@@ -30,10 +30,12 @@ SCHEMAS: dict[str, tuple[frozenset[str], dict[str, Any]]] = {
 }
 
 
-def read(kind: str, cfg: dict, base: Path, region: str, account: str, pos: Pos) -> dict[str, Any]:
+def read(kind: str, cfg: dict, base: Path, region: str, account: str, pos: Pos, cloud: Any = None) -> dict[str, Any]:
     reader: Callable[..., dict] | None = _READERS.get(kind)
     if reader is None:
         raise KeyError(kind)
+    if kind == "aws_acm_certificate":
+        return _certificate(cfg, base, region, account, pos, cloud)
     return reader(cfg, base, region, account, pos)
 
 
@@ -146,9 +148,24 @@ def _policy(cfg: dict, base: Path, region: str, account: str, pos: Pos) -> dict:
     return {"id": str(abs(hash(text))), "json": text, "minified_json": json.dumps(doc, separators=(",", ":"))}
 
 
-def _certificate(cfg: dict, base: Path, region: str, account: str, pos: Pos) -> dict:
+def _certificate(cfg: dict, base: Path, region: str, account: str, pos: Pos, cloud: Any = None) -> dict:
+    """The newest certificate for the domain in unkai's ACM (``aws acm request-certificate``); without one,
+    a stable stand-in ARN (API Gateway checks no certificate), so a configuration runs with no set-up."""
     domain = cfg.get("domain") or ""
     arn = f"arn:aws:acm:{region}:{account}:certificate/{uuid.uuid5(uuid.NAMESPACE_DNS, domain)}"
+    acm = (getattr(cloud, "services", None) or {}).get("acm")
+    if acm is not None:
+        from unkai.http import Headers, Request
+        from unkai.services import RequestContext
+
+        ctx = RequestContext(service="acm", operation="ListCertificates", region=region, account=account,
+                             request_id="", request=Request("POST", "/", headers=Headers.from_dict({})),
+                             protocol="internal")
+        statuses = list(cfg.get("statuses") or ["ISSUED"])
+        found = [c for c in acm.list_certificates(ctx, {"CertificateStatuses": statuses}).get(
+            "CertificateSummaryList", []) if c.get("DomainName") == domain]
+        if found:
+            arn = found[-1]["CertificateArn"]
     return {"id": arn, "arn": arn, "domain": domain, "status": "ISSUED", "certificate": "", "certificate_chain": "",
             "tags": {}}
 

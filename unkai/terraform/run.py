@@ -13,6 +13,7 @@ the next one carries on from there, as Terraform does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -373,7 +374,7 @@ class Instance:
             if functions.any_unknown(cfg):
                 return _Pending(cfg)
             return ResourceObject(data_sources.read(res.type, cfg, run.root_dir, run.ctx.region, run.ctx.account,
-                                                    res.block.pos) | cfg, None, address)
+                                                    res.block.pos, run.cloud) | cfg, None, address)
         entry = TYPES.get(res.type)
         if entry is None:
             cfg = run.evaluate_body(body, scope, None, None)
@@ -383,7 +384,9 @@ class Instance:
         return run.managed(self, res, address, entry, cfg, scope)
 
     def visit(self) -> None:
-        """Work out every resource, module call and output of this instance."""
+        """Work out every variable (each is validated, used or not), resource and module call of this instance."""
+        for name in self.module.variables:
+            self.variable(name)
         for key in self.module.resources:
             self.run.configured.add(self.prefix + self.module.resources[key].key)
             self.run.guard(lambda: self.resource(key))
@@ -483,6 +486,12 @@ class Run:
         inputs = root_inputs(root, var_files, cli_vars)
         self.root = Instance(self, root, "", {n: (v, raw) for n, (v, raw) in inputs.items()}, None)
         self.instances.append(self.root)
+        for block in root.providers:  # the default aws provider's region is where the resources go
+            region = block.body.attributes.get("region")
+            if block.labels == ["aws"] and "alias" not in block.body.attributes and region is not None:
+                value = region.expr.evaluate(Scope(self.root))
+                if isinstance(value, str) and value:
+                    self.ctx = dataclasses.replace(ctx, region=value)
 
     def load(self, directory: Path, pos: Pos | None) -> Module:
         directory = Path(os.path.normpath(directory))

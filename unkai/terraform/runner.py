@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,7 @@ class Terraform:
     async def apply(self) -> Result:
         async with self._lock:
             self.modules = {}  # files are read afresh for each apply (the plan's parse is reused by its apply)
+            started = time.perf_counter()
             try:
                 plan = self.run("plan")
             finally:  # a broken edit is still watched, so fixing it re-applies
@@ -105,6 +107,8 @@ class Terraform:
                 return plan
             result = self.run("apply")
             self.report_apply(result)
+            say(f"unkai: terraform {self.name}: planned and applied in "
+                f"{(time.perf_counter() - started) * 1000:.0f} ms")
             return result
 
     def report_plan(self, plan: Result) -> None:
@@ -178,6 +182,7 @@ class TerraformRunner(StackRunner):
         self.applying = 0
         self._watch = None
         self._stop = asyncio.Event()
+        self._stamps = {}
 
     async def _deploy(self) -> Applied:  # type: ignore[override]
         self.applying += 1

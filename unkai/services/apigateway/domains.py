@@ -330,3 +330,28 @@ class RestDomains:
     def delete_mapping(self, ctx: RequestContext, domain: str, base_path: str) -> None:
         mapping = self._find(ctx, domain, base_path)
         self.docs.delete(ctx.account, ctx.region, "apimapping", domain.lower(), mapping["ApiMappingId"])
+
+
+def route(docs: Documents, host: str, path: str) -> tuple[str, str] | None:
+    """A request to a custom domain name (its ``Host``): (API id, the path under the API,
+    ``/{stage}/...``) through the domain's API mappings, the longest matching
+    ``ApiMappingKey`` first, as API Gateway picks them. None when ``host`` is no domain here."""
+    name = host.rsplit(":", 1)[0].strip().lower().rstrip(".") if not host.startswith("[") else ""
+    if not name or "." not in name or name.replace(".", "").isdigit():
+        return None
+    found = docs.locate(name, ("domainname",))
+    if found is None:
+        return None
+    account, region, _, _ = found
+    segments = path.lstrip("/")
+    best: dict | None = None
+    for mapping in docs.list(account, region, "apimapping", name):
+        key = mapping.get("ApiMappingKey") or ""
+        if (key == "" or segments == key or segments.startswith(key + "/")) and \
+                (best is None or len(key) > len(best.get("ApiMappingKey") or "")):
+            best = mapping
+    if best is None:
+        return None
+    rest = segments[len(best.get("ApiMappingKey") or ""):].lstrip("/")
+    stage = best["Stage"]
+    return best["ApiId"], (f"/{rest}" if stage == "$default" else f"/{stage}/{rest}")

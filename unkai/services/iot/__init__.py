@@ -6,6 +6,7 @@
 | `registry.py` | things, thing types, static thing groups, tags |
 | `security.py` | certificates, CA certificates, policies and versions, attachments, policy evaluation |
 | `certificates.py` | the local CA in `<state>/iot/`, issuing and reading X.509 certificates |
+| `jobs.py` | jobs (simple form) and `JobsData`, the `iot-jobs-data` API devices use, with the jobs notify topics |
 | `rules.py` | topic-rule operations and the rules engine with its actions |
 | `sql.py` | AWS IoT SQL: parser, evaluation, substitution templates |
 | `data.py` | `IoTData`: Publish, retained messages, device shadows |
@@ -15,11 +16,12 @@
 | `errors.py` | every error with AWS's wording |
 | `resources.py` | `AWS::IoT::*` template resources |
 
-Fleet indexing, dynamic thing groups, jobs, provisioning templates, Device Defender,
+Fleet indexing, dynamic thing groups, job templates, provisioning templates, Device Defender,
 custom authorizers and domain configurations answer 501 (docs/iot.md).
 """
 
 from unkai.services.iot.data import IoTData
+from unkai.services.iot.jobs import JobsData
 from unkai.services.iot.service import IoT
 
-SERVICES = [IoT, IoTData]
+SERVICES = [IoT, IoTData, JobsData]

@@ -75,6 +75,13 @@ class IoTData(Service):
         """Accept one message (inside the caller's transaction): retain it, answer a shadow
         request, run the rules, and hand it to MQTT subscribers once committed."""
         now = self.clock.now()
+        if topic.startswith("$aws/rules/"):
+            # Basic Ingest: straight to the named rule, which sees the topic without the
+            # prefix; no subscriber and no retained copy (the broker is not in the path)
+            _, _, rule, *rest = topic.split("/", 3)
+            msg = Message(rest[0] if rest else "", payload, client_id, principal, int(now * 1000), str(uuid.uuid4()))
+            self.iot.engine.fire(account, region, msg, self._republish, depth, only=rule)
+            return
         if retain:
             if payload:
                 self.store.execute("INSERT OR REPLACE INTO iot_retained VALUES (?,?,?,?,?,?)",

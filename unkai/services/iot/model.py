@@ -78,6 +78,20 @@ MIGRATIONS = [
         qos INTEGER NOT NULL, updated REAL NOT NULL, PRIMARY KEY (account, region, topic)
     );
     """,
+    """
+    CREATE TABLE iot_jobs (
+        account TEXT NOT NULL, region TEXT NOT NULL, job_id TEXT NOT NULL, arn TEXT NOT NULL,
+        document TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', targets TEXT NOT NULL,
+        selection TEXT NOT NULL, status TEXT NOT NULL, comment TEXT, reason_code TEXT,
+        created REAL NOT NULL, updated REAL NOT NULL, completed REAL, PRIMARY KEY (account, region, job_id)
+    );
+    CREATE TABLE iot_job_executions (
+        account TEXT NOT NULL, region TEXT NOT NULL, job_id TEXT NOT NULL, thing TEXT NOT NULL,
+        status TEXT NOT NULL, execution_number INTEGER NOT NULL, version INTEGER NOT NULL DEFAULT 1,
+        details TEXT NOT NULL DEFAULT '{}', queued REAL NOT NULL, started REAL, updated REAL NOT NULL,
+        PRIMARY KEY (account, region, job_id, thing)
+    );
+    """,
 ]
 
 

@@ -174,12 +174,14 @@ class Engine:
             self._rules[key] = parsed
         return self._rules[key]
 
-    def fire(self, account: str, region: str, msg: sql.Message, publish: Any, depth: int = 0) -> int:
-        """Run every matching rule on ``msg``; ``publish(account, region, topic, payload, qos, depth)``
-        republishes. Returns how many rules matched."""
+    def fire(self, account: str, region: str, msg: sql.Message, publish: Any, depth: int = 0,
+             only: str | None = None) -> int:
+        """Run every matching rule on ``msg`` (``only``: that rule alone, Basic Ingest);
+        ``publish(account, region, topic, payload, qos, depth)`` republishes. Returns how
+        many rules matched."""
         fired = 0
         for name, rule_arn, query, payload in self.rules(account, region):
-            if not query.matches_topic(msg.topic):
+            if (only is not None and name != only) or not query.matches_topic(msg.topic):
                 continue
             try:
                 result = query.run(msg)

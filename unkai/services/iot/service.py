@@ -13,6 +13,7 @@ from typing import Any
 from unkai.services import RequestContext, Service
 from unkai.services.iot import errors, resources
 from unkai.services.iot.certificates import Authority
+from unkai.services.iot.jobs import JobOps
 from unkai.services.iot.model import MIGRATIONS
 from unkai.services.iot.registry import RegistryOps
 from unkai.services.iot.rules import Engine, RuleOps
@@ -21,7 +22,7 @@ from unkai.services.iot.security import SecurityOps
 ENDPOINT_TYPES = ("iot:Data", "iot:Data-ATS", "iot:CredentialProvider", "iot:Jobs")
 
 
-class IoT(RegistryOps, SecurityOps, RuleOps, Service):
+class IoT(RegistryOps, SecurityOps, RuleOps, JobOps, Service):
     name = "iot"
     migrations = MIGRATIONS
     resource_types = resources.TYPES

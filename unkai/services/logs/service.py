@@ -88,6 +88,11 @@ class Logs(InsightsQueries, Service):
         self._insights_setup()  # Logs Insights and metric filters (queries.py)
         self.subscriptions = subscriptions.Subscriptions(self)
 
+    async def pausing(self) -> None:
+        # running Insights queries would write their results over the restored store
+        for task in list(self._query_tasks.values()):
+            task.cancel()
+
     async def resetting(self) -> None:
         self._streams.clear()
         self._forget_filters()

@@ -75,6 +75,11 @@ class Feedback:
         groups: dict[str, list[str]] = {}
         for rcpt, kind in p["outcomes"].items():
             groups.setdefault(kind, []).append(rcpt)
+        if groups.get("reject"):
+            # "Amazon SES accepted the email, determined that it contained a virus, and
+            # rejected it. Amazon SES didn't attempt to deliver the email" (event publishing)
+            self.event(p, "REJECT", {"reject": {"reason": "Bad content"}})
+            return
         delivered = groups.get("delivery", []) + groups.get("ooto", []) + groups.get("complaint", [])
         self.metric(p, "Delivery", len(delivered))
         self.metric(p, "Bounce", sum(len(groups.get(k, [])) for k in ("bounce", "suppressionlist", "suppressed",

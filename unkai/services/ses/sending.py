@@ -36,6 +36,10 @@ V1_MAX_BYTES = 10 * 1024 * 1024
 V2_MAX_BYTES = 40 * 1024 * 1024
 MAX_RECIPIENTS = 50
 
+# The EICAR anti-virus test string: a message carrying it is rejected after the call was
+# accepted ("Reject" event, nothing delivered), as SES does with a message it finds a virus in.
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
 # The mailbox simulator's local parts and what each does (AWS's "Using the mailbox simulator").
 SIMULATED = {"success": "delivery", "bounce": "bounce", "ooto": "ooto", "complaint": "complaint",
              "suppressionlist": "suppressionlist"}
@@ -171,7 +175,12 @@ class Sender:
             raise errors.too_large(limit)
         outcomes: dict[str, str] = {}
         reasons = account.suppressed_reasons
+        # what SES's virus scan finds in tests: the EICAR file in the message or an attachment
+        virus = EICAR in raw or any(EICAR in data for _, _, data in out.attachments)
         for r in dict.fromkeys(recipients):
+            if virus:
+                outcomes[r] = "reject"
+                continue
             if r.lower() in opted_out:
                 outcomes[r] = "unsubscribed"
                 continue
@@ -180,7 +189,7 @@ class Sender:
                 continue
             row = model.suppressed(out.account, out.region, r)
             outcomes[r] = "suppressed" if row is not None and row[1] in reasons else "delivery"
-        delivered = {r for r, kind in outcomes.items() if kind not in ("suppressed", "unsubscribed")}
+        delivered = {r for r, kind in outcomes.items() if kind not in ("suppressed", "unsubscribed", "reject")}
         if delivered:
             self.cloud.mailbox.deliver(
                 out.source, [a for a in out.to if address_of(a).lower() in _lower(delivered)],
@@ -188,6 +197,8 @@ class Sender:
                 cc=[a for a in out.cc if address_of(a).lower() in _lower(delivered)],
                 bcc=[a for a in out.bcc if address_of(a).lower() in _lower(delivered)])
         model.record(out.account, out.region, now, "sent", counted)
+        if virus:
+            model.record(out.account, out.region, now, "reject", counted)
         payload = self._feedback(out, mid, sender, recipients, now, outcomes, raw=raw)
         if tracked or out.list_management:
             first = address_of(out.to[0]) if out.to else recipients[0]

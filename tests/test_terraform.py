@@ -561,3 +561,18 @@ def test_editing_packaged_code_rebuilds_the_zip_and_updates_the_function(tf):
     since = len(server.output())
     (root / "main.tf").write_text(MAIN)
     applied(server, since, "Apply complete!")
+
+
+def test_unkai_validate_checks_a_root_module_without_starting(tmp_path):
+    import subprocess
+
+    write(tmp_path)
+    run = lambda: subprocess.run([sys.executable, "-m", "unkai", "validate", str(tmp_path)],  # noqa: E731
+                                 capture_output=True, text=True, timeout=120)
+    (tmp_path / "modules" / "queues" / "main.tf").write_text(QUEUES.replace('name  = "${var.prefix}-job-${count.index}"',
+                                                                             'nme   = "x"'))
+    bad = run()
+    assert bad.returncode == 1
+    assert f"{tmp_path / 'modules' / 'queues' / 'main.tf'}:12:3: Error: Unsupported argument: An argument named " \
+           '"nme" is not expected here.' in bad.stderr, bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -90,6 +90,10 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
             if strict:
                 raise
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
+    elif service == "logs" and "logs" in cloud.services:  # a log group: one stream per event, named by its id
+        group = arn.split(":log-group:", 1)[-1].removesuffix(":*")
+        cloud.service("logs").append(parts[4], region, group, event_id or source,
+                                     [(int(cloud.clock.now() * 1000), payload)])
     elif service == "events" and "events" in cloud.services:  # another event bus, or an API destination
         cloud.service("events").accept(target, payload, event_id, rule_arn)
     else:

@@ -178,29 +178,30 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
     # -- targets ------------------------------------------------------------------
 
     def put_targets(self, ctx: RequestContext, params: dict) -> dict:
+        wanted = params.get("Targets") or []
+        for target in wanted:  # AWS checks the targets before it looks the rule up
+            arn = target.get("Arn") or ""
+            if not arn.startswith("arn:"):
+                raise errors.validation(f"Parameter {arn} is not valid. Reason: Provided Arn is not in correct "
+                                        "format.")
+            if arn.startswith("arn:aws:sqs:") and arn.endswith(".fifo") and not target.get("SqsParameters"):
+                raise errors.validation(f"Parameter(s) SqsParameters must be specified for target: {target['Id']}.")
+            problem = check_target_input(target)
+            if problem:
+                raise errors.validation(problem)
         rule = self._rule(ctx, params["Rule"], _bus(params))
         existing = {tid for (tid,) in self.store.all("SELECT target_id FROM events_targets WHERE rule_id=?",
                                                      (rule.id,))}
-        failed = []
-        wanted = params.get("Targets") or []
         if len(existing | {t["Id"] for t in wanted}) > MAX_TARGETS:
             raise errors.limit_exceeded()
         seq = len(existing)
         for target in wanted:
-            problem = check_target_input(target)
-            if problem:
-                raise errors.validation(problem)
-            if not target.get("Arn", "").startswith("arn:"):
-                failed.append({"TargetId": target["Id"], "ErrorCode": "ValidationException",
-                               "ErrorMessage": f"Parameter {target.get('Arn')} is not valid. Reason: Provided Arn is "
-                                               "not in correct format."})
-                continue
             self.store.execute(
                 "INSERT INTO events_targets(rule_id, target_id, target, seq) VALUES(?,?,?,?) "
                 "ON CONFLICT(rule_id, target_id) DO UPDATE SET target=excluded.target",
                 (rule.id, target["Id"], json.dumps(target), seq))
             seq += 1
-        return {"FailedEntryCount": len(failed), "FailedEntries": failed}
+        return {"FailedEntryCount": 0, "FailedEntries": []}
 
     def _targets(self, rule_id: int) -> list[dict[str, Any]]:
         return [json.loads(t) for (t,) in self.store.all(

@@ -43,6 +43,13 @@ def notifications(unkai, url: str) -> list[dict]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
+def fresh_minute(server) -> float:
+    """Move unkai's clock to just after a minute boundary, so what a test puts next and the
+    ``advance(60)`` after it see exactly one evaluation however slow the machine is."""
+    now = server.advance(0)["epoch"]
+    return server.advance(60 - now % 60 + 0.5)["epoch"]
+
+
 def state(cw, name: str) -> str:
     found = cw.describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
     return (found["MetricAlarms"] + found["CompositeAlarms"])[0]["StateValue"]
@@ -55,6 +62,7 @@ def test_threshold_alarm_goes_to_alarm_and_notifies_sns(unkai, cw, inbox):
                         Period=60, EvaluationPeriods=1, Threshold=3, ComparisonOperator="GreaterThanOrEqualToThreshold",
                         AlarmActions=[topic], OKActions=[topic], AlarmDescription="too many failures")
     assert state(cw, "orders-failing") == "INSUFFICIENT_DATA"
+    fresh_minute(unkai)
     cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Failures", "Value": 2},
                                                  {"MetricName": "Failures", "Value": 2}])
     unkai.advance(60)
@@ -81,6 +89,7 @@ def test_m_out_of_n_and_treat_missing_as_breaching(unkai, cw):
     cw.put_metric_alarm(AlarmName="two-of-three", Namespace=ns, MetricName="Lag", Statistic="Maximum", Period=60,
                         EvaluationPeriods=3, DatapointsToAlarm=2, Threshold=10,
                         ComparisonOperator="GreaterThanThreshold", TreatMissingData="breaching")
+    fresh_minute(unkai)
     cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Lag", "Value": 1}])
     unkai.advance(60)
     # one OK point and two missing ones, which count as breaching
@@ -189,7 +198,7 @@ def band_alarm(cw, name: str, ns: str, metric: str, operator: str = "LessThanLow
 
 def test_anomaly_detection_alarm_compares_with_a_band_learned_from_history(unkai, cw):
     ns = f"Api/{uuid.uuid4().hex[:6]}"
-    now = unkai.advance(0)["epoch"]
+    now = fresh_minute(unkai)
     minute = now - now % 60
     history = [9, 10, 11, 10, 9, 11, 10, 10, 9, 11]  # mean 10, standard deviation 0.77
     cw.put_metric_data(Namespace=ns, MetricData=[
@@ -203,7 +212,7 @@ def test_anomaly_detection_alarm_compares_with_a_band_learned_from_history(unkai
     assert state(cw, "latency-anomaly") == "OK" and state(cw, "latency-high") == "OK"
     assert state(cw, "untrained") == "INSUFFICIENT_DATA"
 
-    now = unkai.advance(0)["epoch"]
+    now = fresh_minute(unkai)
     cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Latency", "Value": 3, "Timestamp": now}])
     unkai.advance(60)
     alarm = cw.describe_alarms(AlarmNames=["latency-anomaly"])["MetricAlarms"][0]
@@ -234,6 +243,7 @@ def test_every_comparison_operator_and_extended_statistic_alarms(unkai, cw):
                ComparisonOperator="GreaterThanOrEqualToThreshold")
     cw.put_metric_alarm(AlarmName=f"{ns}-p90", ExtendedStatistic="p90", **pct)
     cw.put_metric_alarm(AlarmName=f"{ns}-p50", ExtendedStatistic="p50", **pct)
+    fresh_minute(unkai)
     cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "V", "Value": 5},
                                                  {"MetricName": "D", "Values": [float(v) for v in range(1, 11)]}])
     unkai.advance(60)
@@ -253,6 +263,7 @@ def test_metric_math_alarm_and_alarms_for_a_metric(unkai, cw):
                             {"Id": "rate", "Expression": "100 * e / r", "Label": "error rate"}])
     cw.put_metric_alarm(AlarmName=f"{ns}-errors", Namespace=ns, MetricName="Errors", Statistic="Sum", Period=60,
                         EvaluationPeriods=1, Threshold=100, ComparisonOperator="GreaterThanThreshold")
+    fresh_minute(unkai)
     cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Errors", "Value": 3},
                                                  {"MetricName": "Requests", "Value": 10}])
     unkai.advance(60)
@@ -283,7 +294,7 @@ def test_alarm_actions_invoke_lambda_with_the_alarm_event_and_eventbridge_gets_t
                         EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
                         AlarmActions=[arn])
     cw.set_alarm_state(AlarmName=alarm_name, StateValue="ALARM", StateReason="by hand")
-    unkai.drain()
+    unkai.drain(timeout=60)  # a cold start on a busy machine
     logs = unkai.client("logs")
     found = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern="ALARM-EVENT")["events"]
     event = json.loads(found[0]["message"].split(" ", 1)[1])

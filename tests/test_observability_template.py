@@ -120,7 +120,7 @@ def query(server, sql: str) -> list[list]:
 
 def test_observability_resources_deploy_work_together_and_survive_kill_9(tmp_path):
     template = write(tmp_path, TEMPLATE)
-    server = UnkaiServer(tmp_path / "state", str(template)).start()
+    server = UnkaiServer(tmp_path / "state", str(template)).start(timeout=120)
     try:
         out = outputs(server)
         cw, logs, glue, athena = (server.client(s) for s in ("cloudwatch", "logs", "glue", "athena"))
@@ -142,6 +142,7 @@ def test_observability_resources_deploy_work_together_and_survive_kill_9(tmp_pat
         assert query(server, named["QueryString"]) == [["1"]]
 
         now = server.advance(0)["epoch"]
+        now = server.advance(60 - now % 60 + 0.5)["epoch"]  # just after a minute boundary: one evaluation below
         logs.create_log_stream(logGroupName="/app/orders", logStreamName="web")
         logs.put_log_events(logGroupName="/app/orders", logStreamName="web", logEvents=[
             {"timestamp": int(now * 1000), "message": json.dumps({"level": "ERROR", "msg": "card declined"})}])
@@ -153,7 +154,7 @@ def test_observability_resources_deploy_work_together_and_survive_kill_9(tmp_pat
         server.kill()  # kill -9: no flush, no clean shutdown
         server.stop()
 
-    again = UnkaiServer(tmp_path / "state", str(template)).start()
+    again = UnkaiServer(tmp_path / "state", str(template)).start(timeout=120)
     try:
         cw = again.client("cloudwatch")
         alarm = cw.describe_alarms(AlarmNames=[out["AlarmName"]])["MetricAlarms"][0]

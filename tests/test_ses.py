@@ -219,3 +219,14 @@ def test_unkai_up_ses_production_starts_out_of_the_sandbox_with_the_quotas_given
         assert server.mail("someone2@elsewhere.example")[0]["subject"] == "live"
     finally:
         server.stop()
+
+
+def test_receipt_rule_sets_stop_at_awss_quota_with_limit_exceeded(unkai):
+    ses = unkai.client("ses", fresh_region())
+    for i in range(40):
+        ses.create_receipt_rule_set(RuleSetName=f"set-{i}")
+    with pytest.raises(ClientError) as exc:
+        ses.create_receipt_rule_set(RuleSetName="one-too-many")
+    assert code(exc) == "LimitExceeded"
+    ses.delete_receipt_rule_set(RuleSetName="set-0")
+    ses.create_receipt_rule_set(RuleSetName="one-too-many")

@@ -91,6 +91,14 @@ def test_raw_mime_keeps_attachments_and_inline_parts(unkai, sandbox):
     with urllib.request.urlopen(unkai.url(f"/_unkai/mail/{mail['id']}/attachments/{index}"), timeout=10) as resp:
         assert resp.read() == b"%PDF-1.4 receipt"
         assert 'filename="receipt.pdf"' in resp.headers["content-disposition"]
+    # v2's Raw content: the same message, byte for byte but for SES's Message-ID
+    unkai.advance(1.1)
+    v2 = unkai.client("sesv2", sandbox)
+    after = unkai.mail_seq()
+    mid = v2.send_email(Content={"Raw": {"Data": msg.as_bytes()}})["MessageId"]
+    (mail,) = unkai.wait_for_mail(to="buyer@example.com", after=after)
+    assert mail["message_id"] == mid and mail["subject"] == "領収書"
+    assert "receipt.pdf" in {a["filename"] for a in mail["attachments"]}
 
 
 @pytest.mark.parametrize("raw, words", [

@@ -1,5 +1,6 @@
 """SES's SMTP interface and receiving: smtplib sends through unkai's SMTP listener with
-STARTTLS and the SMTP password AWS derives from the secret key, under the same sandbox
+STARTTLS and the SMTP password AWS derives from the secret key (and so does Django's SMTP
+backend, unchanged), under the same sandbox
 rules as the API; garbage gets SMTP errors while the listener keeps serving; mail for a
 verified domain runs the active receipt rule set's S3 and SNS actions; with
 ``UNKAI_SMTP_RELAY`` every stored mail is also relayed to the SMTP server it names."""
@@ -237,3 +238,46 @@ def test_received_mail_runs_lambda_and_bounce_actions(server):
     assert kinds == [("Event", "async@inbound2.example"), ("RequestResponse", "sync@inbound2.example")]
     assert all(r["eventSource"] == "aws:ses" and r["ses"]["mail"]["commonHeaders"]["from"] == ["App <app@example.com>"]
                for r in seen)
+
+
+DJANGO_APP = """
+import sys
+
+from django.conf import settings
+
+host, port, user, password = sys.argv[1:5]
+settings.configure(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_HOST=host,
+                   EMAIL_PORT=int(port), EMAIL_HOST_USER=user, EMAIL_HOST_PASSWORD=password, EMAIL_USE_TLS=False,
+                   DEFAULT_FROM_EMAIL="App <app@example.com>")
+import django
+
+django.setup()
+from django.core.mail import EmailMultiAlternatives
+
+msg = EmailMultiAlternatives("from django", "plain part", to=["app@example.com"])
+msg.attach_alternative("<p>html part</p>", "text/html")
+msg.attach("report.csv", "a,b\\n1,2\\n", "text/csv")
+print(msg.send())
+"""
+
+
+def test_djangos_smtp_backend_sends_unchanged(server):
+    import subprocess
+    import sys
+
+    where = server.get("/_unkai/ses/smtp")
+    server.advance(1.1)
+    after = server.mail_seq()
+    done = subprocess.run([sys.executable, "-c", DJANGO_APP, where["host"], str(where["port"]), KEY,
+                           smtp_password(SECRET, "us-east-1")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr
+    (mail,) = server.wait_for_mail(to="app@example.com", subject="from django", after=after)
+    assert mail["origin"] == "ses" and mail["message_id"].startswith("0100")
+    full = server.mail_message(mail["id"])
+    assert full["text"].strip() == "plain part" and full["html"].strip() == "<p>html part</p>"
+    assert [a["filename"] for a in full["attachments"]] == ["report.csv"]
+    # a wrong password is refused to Django as to smtplib
+    server.advance(1.1)
+    done = subprocess.run([sys.executable, "-c", DJANGO_APP, where["host"], str(where["port"]), KEY, "wrong"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "SMTPAuthenticationError" in done.stderr

@@ -143,11 +143,11 @@ def test_the_flagship_runs_end_to_end_signed(tmp_path):
                    BacklogUrl="{endpoint}/_unkai/inbox/backlog?apiKey=")
     try:
         out = signed_outputs(server, "qa-form")
-        with connect(path_form(out["LiveUrl"])) as instructor:
+        with connect(path_form(out["LiveUrl"]), open_timeout=60) as instructor:
             query = urllib.parse.urlencode({"project_id": "P-7", "contact_detail": "signed question"})
             status, _, body = request(f"{path_form(out['QuestionApiUrl'])}?{query}", "POST")
             assert status == 200 and json_body(body) == {"result": "ok"}, body
-            pushed = json.loads(instructor.recv(timeout=20))
+            pushed = json.loads(instructor.recv(timeout=30))
         assert pushed["question"]["contact_detail"] == "signed question"
         assert eventually(lambda: server.inbox("teams"))[0]["json"]["text"] == "signed question  P-7"
         assert eventually(lambda: server.inbox("backlog"))[0]["json"]["description"] == "signed question"
@@ -166,9 +166,9 @@ def test_websocket_notices_run_signed(tmp_path):
     try:
         out = signed_outputs(server, "websocket-notify")
         url = path_form(out["WebSocketUrl"])
-        with connect(url) as alice, connect(url) as bob:
+        with connect(url, open_timeout=60) as alice, connect(url, open_timeout=60) as bob:
             alice.send(json.dumps({"action": "sendmessage", "message": "signed notice"}))
-            assert {json.loads(ws.recv(timeout=10))["message"] for ws in (alice, bob)} == {"signed notice"}
+            assert {json.loads(ws.recv(timeout=30))["message"] for ws in (alice, bob)} == {"signed notice"}
             rows = client(server, "dynamodb").scan(TableName="connection")["Items"]
             assert len(rows) == 2
         eventually(lambda: client(server, "dynamodb").scan(TableName="connection")["Items"] == [])

@@ -346,3 +346,166 @@ def test_a_failing_apply_keeps_what_it_created_and_the_next_one_continues(tf):
     after = applied(server, since, "Apply complete!")
     assert "+ aws_sqs_queue.bad will be created" in after and "aws_sqs_queue.first" not in after
     assert {"demo-first", "demo-good", "demo-good-dlq"} <= queue_names(server)
+
+
+LIFECYCLE = textwrap.dedent("""\
+
+    resource "aws_sqs_queue" "source" {
+      name                       = "demo-source"
+      visibility_timeout_seconds = 30
+    }
+
+    resource "aws_sqs_queue" "follower" {
+      name = "demo-follower"
+      lifecycle {
+        replace_triggered_by = [aws_sqs_queue.source]
+      }
+    }
+
+    resource "aws_sqs_queue" "ignored" {
+      name          = "demo-ignored"
+      delay_seconds = 5
+      lifecycle {
+        ignore_changes = [delay_seconds]
+      }
+    }
+
+    resource "aws_apigatewayv2_api" "ws" {
+      name                       = "demo-ws"
+      protocol_type              = "WEBSOCKET"
+      route_selection_expression = "$request.body.action"
+    }
+
+    resource "aws_apigatewayv2_deployment" "d" {
+      api_id = aws_apigatewayv2_api.ws.id
+      triggers = {
+        redeployment = sha1(jsonencode(aws_sqs_queue.source))
+      }
+      lifecycle {
+        create_before_destroy = true
+      }
+    }
+    """)
+
+
+def test_lifecycle_and_triggers_decide_what_is_replaced(tf):
+    server, root = tf
+    since = len(server.output())
+    (root / "main.tf").write_text(MAIN + LIFECYCLE)
+    applied(server, since, "Apply complete!")
+    v2 = server.client("apigatewayv2")
+    api = next(a["ApiId"] for a in v2.get_apis()["Items"] if a["Name"] == "demo-ws")
+    first = [d["DeploymentId"] for d in v2.get_deployments(ApiId=api)["Items"]]
+    assert len(first) == 1
+    since = len(server.output())
+    (root / "main.tf").write_text(MAIN + LIFECYCLE.replace("visibility_timeout_seconds = 30",
+                                                           "visibility_timeout_seconds = 31")
+                                  .replace("delay_seconds = 5", "delay_seconds = 9"))
+    after = applied(server, since, "Apply complete!")
+    assert "~ aws_sqs_queue.source will be updated in-place  (visibility_timeout_seconds)" in after
+    assert "-/+ aws_sqs_queue.follower will be replaced  (replace_triggered_by aws_sqs_queue.source)" in after
+    assert "-/+ aws_apigatewayv2_deployment.d will be replaced  (triggers forces replacement)" in after
+    assert "aws_sqs_queue.ignored" not in after
+    sqs = server.client("sqs")
+    ignored = sqs.get_queue_url(QueueName="demo-ignored")["QueueUrl"]
+    assert sqs.get_queue_attributes(QueueUrl=ignored, AttributeNames=["DelaySeconds"])["Attributes"] == \
+        {"DelaySeconds": "5"}
+    assert "demo-follower" in queue_names(server)
+    second = [d["DeploymentId"] for d in v2.get_deployments(ApiId=api)["Items"]]
+    assert len(second) == 1 and second != first  # the new one made first, then the old one deleted
+    since = len(server.output())
+    (root / "main.tf").write_text(MAIN)
+    after = applied(server, since, "Apply complete!")
+    assert "- aws_apigatewayv2_deployment.d will be destroyed" in after
+    assert after.index("- aws_apigatewayv2_deployment.d") < after.index("- aws_apigatewayv2_api.ws")
+    assert "demo-ws" not in [a["Name"] for a in v2.get_apis()["Items"]]
+
+
+def test_a_variable_failing_its_validation_is_reported_with_its_message(tf):
+    server, root = tf
+    since = len(server.output())
+    (root / "main.tf").write_text(MAIN + textwrap.dedent("""\
+
+        variable "tier" {
+          type    = string
+          default = "gold"
+          validation {
+            condition     = contains(["gold", "silver"], var.tier)
+            error_message = "The tier must be gold or silver."
+          }
+        }
+        """))
+    applied(server, since, "No changes.")
+    since = len(server.output())
+    (root / "terraform.tfvars").write_text('stage = "dev"\ntier = "bronze"\n')
+    try:
+        after = applied(server, since, "was not applied")
+        line = next(x for x in after.splitlines() if "was not applied" in x)
+        assert "Error: Invalid value for variable: The tier must be gold or silver." in line, line
+    finally:
+        (root / "terraform.tfvars").write_text('stage = "dev"\n')
+        (root / "main.tf").write_text(MAIN)
+
+
+WIRING = textwrap.dedent("""\
+
+    resource "aws_sqs_queue" "ticks" {
+      name = "demo-ticks"
+    }
+
+    resource "aws_sqs_queue_policy" "ticks" {
+      queue_url = aws_sqs_queue.ticks.id
+      policy = jsonencode({
+        Version   = "2012-10-17"
+        Statement = [{ Effect = "Allow", Principal = { Service = "events.amazonaws.com" },
+                       Action = "sqs:SendMessage", Resource = aws_sqs_queue.ticks.arn }]
+      })
+    }
+
+    resource "aws_cloudwatch_event_rule" "every_minute" {
+      name                = "demo-every-minute"
+      schedule_expression = "rate(1 minute)"
+    }
+
+    resource "aws_cloudwatch_event_target" "to_queue" {
+      rule      = aws_cloudwatch_event_rule.every_minute.name
+      target_id = "queue"
+      arn       = aws_sqs_queue.ticks.arn
+      input     = jsonencode({ tick = true })
+    }
+
+    resource "aws_iam_role" "worker" {
+      name               = "demo-worker"
+      assume_role_policy = data.aws_iam_policy_document.assume.json
+    }
+
+    resource "aws_iam_role_policy_attachment" "logs" {
+      role       = aws_iam_role.worker.name
+      policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    }
+    """)
+
+
+def test_terraform_only_types_call_the_services_own_operations(tf):
+    server, root = tf
+    since = len(server.output())
+    (root / "main.tf").write_text(MAIN + WIRING)
+    applied(server, since, "Apply complete!")
+    events, iam, sqs = server.client("events"), server.client("iam"), server.client("sqs")
+    targets = events.list_targets_by_rule(Rule="demo-every-minute")["Targets"]
+    assert [(t["Id"], t["Input"]) for t in targets] == [("queue", '{"tick":true}')]
+    assert events.describe_rule(Name="demo-every-minute")["ScheduleExpression"] == "rate(1 minute)"
+    attached = iam.list_attached_role_policies(RoleName="demo-worker")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AWSLambdaBasicExecutionRole"]
+    url = sqs.get_queue_url(QueueName="demo-ticks")["QueueUrl"]
+    policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"Service": "events.amazonaws.com"}
+    server.advance(61)  # the schedule fires on unkai's clock and the target delivers
+    server.drain()
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
+    assert got and json.loads(got[0]["Body"]) == {"tick": True}
+    since = len(server.output())
+    (root / "main.tf").write_text(MAIN)
+    applied(server, since, "Apply complete!")
+    assert "demo-every-minute" not in [r["Name"] for r in events.list_rules()["Rules"]]
+    assert "demo-worker" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]

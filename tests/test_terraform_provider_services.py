@@ -645,3 +645,25 @@ def test_aws_api_gateway_domain_name_and_base_path_mapping_share_names_with_apig
     with pytest.raises(ClientError) as exc:
         gw.get_domain_name(domainName=name)
     assert code_of(exc) == "NotFoundException"
+
+
+def test_aws_s3_bucket_website_and_cors_configuration(unkai):
+    s3 = unkai.client("s3")
+    bucket = f"site-{uid()}"
+    s3.create_bucket(Bucket=bucket)
+    # aws_s3_bucket_website_configuration: PutBucketWebsite, GetBucketWebsite, DeleteBucketWebsite
+    website = {"IndexDocument": {"Suffix": "index.html"}, "ErrorDocument": {"Key": "error.html"},
+               "RoutingRules": [{"Condition": {"KeyPrefixEquals": "docs/"},
+                                 "Redirect": {"ReplaceKeyPrefixWith": "documents/"}}]}
+    s3.put_bucket_website(Bucket=bucket, WebsiteConfiguration=website)
+    got = s3.get_bucket_website(Bucket=bucket)
+    assert {k: got[k] for k in website} == website
+    # aws_s3_bucket_cors_configuration: PutBucketCors, GetBucketCors, DeleteBucketCors
+    rules = [{"ID": "uploads", "AllowedHeaders": ["*"], "AllowedMethods": ["GET", "PUT"], "AllowedOrigins": ["*"],
+              "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 300}]
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+    assert s3.get_bucket_cors(Bucket=bucket)["CORSRules"] == rules
+    s3.delete_bucket_website(Bucket=bucket)
+    s3.delete_bucket_cors(Bucket=bucket)
+    _not_configured(lambda: s3.get_bucket_website(Bucket=bucket), "NoSuchWebsiteConfiguration")
+    _not_configured(lambda: s3.get_bucket_cors(Bucket=bucket), "NoSuchCORSConfiguration")

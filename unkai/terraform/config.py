@@ -65,13 +65,31 @@ def load_module(directory: Path) -> Module:
     module = Module(directory)
     for path in tf_files(directory):
         module.files.append(path)
-        body = parse_file(path)
+        body = _parsed(path)
         if body.attributes:
             attr = next(iter(body.attributes.values()))
             raise HclError("Unsupported argument", f'An argument named "{attr.name}" is not expected here.', attr.pos)
         for block in body.blocks:
             _sort(module, block)
     return module
+
+
+_PARSED: dict[Path, tuple[str, Any]] = {}
+
+
+def _parsed(path: Path) -> Any:
+    """A file's syntax tree, parsed again only when its text changed: parsing is most of a
+    re-apply's time, and an edit usually touches one file of many. Trees are never mutated."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return parse_file(path)  # reports the error as Terraform words it
+    cached = _PARSED.get(path)
+    if cached is not None and cached[0] == text:
+        return cached[1]
+    body = parse(text, str(path))
+    _PARSED[path] = (text, body)
+    return body
 
 
 def _sort(module: Module, block: Block) -> None:

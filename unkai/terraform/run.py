@@ -384,7 +384,9 @@ class Instance:
         return run.managed(self, res, address, entry, cfg, scope)
 
     def visit(self) -> None:
-        """Work out every resource, module call and output of this instance."""
+        """Work out every variable (each is validated, used or not), resource and module call of this instance."""
+        for name in self.module.variables:
+            self.run.guard(lambda: self.variable(name))
         for key in self.module.resources:
             self.run.configured.add(self.prefix + self.module.resources[key].key)
             self.run.guard(lambda: self.resource(key))

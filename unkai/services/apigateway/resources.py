@@ -1,6 +1,7 @@
 """AWS::ApiGateway::* and AWS::ApiGatewayV2::* template resources, created through the
 same control-plane code as the API operations (SAM's Api, HttpApi and WebSocketApi
-expand to these)."""
+expand to these). ``AWS::ApiGatewayV2::DomainName``'s Ref is the name (GetAtt
+RegionalDomainName, RegionalHostedZoneId, DomainNameArn); ``ApiMapping``'s is its id."""
 
 from __future__ import annotations
 

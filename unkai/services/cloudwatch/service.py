@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from typing import Any
 
 from unkai.services import RequestContext, Service
@@ -30,6 +31,19 @@ MAX_DATUMS = 1000
 MAX_VALUES = 150
 MAX_DIMENSIONS = 30
 TWO_WEEKS = 14 * 86400
+
+
+_BAND = re.compile(r"^\s*ANOMALY_DETECTION_BAND\s*\(\s*([a-z][A-Za-z0-9_]*)\s*(?:,\s*([0-9]+(?:\.[0-9]*)?)\s*)?\)\s*$")
+
+
+def _band_of(metrics: list[dict], threshold_id: str | None) -> tuple[str, float] | None:
+    """The metric id and width (standard deviations, 2 by default) of the
+    ANOMALY_DETECTION_BAND expression an alarm's ThresholdMetricId names."""
+    q = next((q for q in metrics if q.get("Id") == threshold_id), None)
+    m = _BAND.match((q or {}).get("Expression") or "")
+    if m is None or not any(x.get("Id") == m.group(1) for x in metrics):
+        return None
+    return m.group(1), float(m.group(2) or 2)
 
 
 def _page(items: list, token: str | None, size: int) -> tuple[list, str | None]:
@@ -301,6 +315,9 @@ class CloudWatch(Service):
             raise errors.invalid(f"The value {op} for parameter ComparisonOperator is invalid.")
         if band and not params.get("ThresholdMetricId"):
             raise errors.missing("ThresholdMetricId")
+        if band and _band_of(params.get("Metrics") or [], params["ThresholdMetricId"]) is None:
+            raise errors.invalid(f"ThresholdMetricId {params['ThresholdMetricId']} must name an "
+                                 "ANOMALY_DETECTION_BAND expression of a metric in Metrics.")
         if not band and params.get("Threshold") is None and not params.get("ThresholdMetricId"):
             raise errors.missing("Threshold")
         d2a = params.get("DatapointsToAlarm")
@@ -603,7 +620,8 @@ class CloudWatch(Service):
     def _evaluate(self, alarm: al.Alarm, when: float) -> None:
         c = alarm.config
         if c.get("ComparisonOperator") in al.BAND_OPERATORS:
-            return  # anomaly-detection alarms are stored, not evaluated (docs/cloudwatch.md)
+            self._evaluate_band(alarm, when)
+            return
         n = c["EvaluationPeriods"]
         if c.get("MetricName"):
             period = c["Period"]
@@ -629,6 +647,33 @@ class CloudWatch(Service):
             points = [(start + k * period, series.get(start + k * period), 1.0) for k in range(n)]
         verdict = al.judge(c, alarm.state, points, period, when)
         if verdict is None or (verdict.state == alarm.state):
+            return
+        self._change(alarm, verdict.state, verdict.reason, json.dumps(verdict.reason_data), when)
+
+    def _evaluate_band(self, alarm: al.Alarm, when: float) -> None:
+        """An anomaly-detection alarm: its metric's last EvaluationPeriods compared with the
+        ANOMALY_DETECTION_BAND its ThresholdMetricId names, trained on the periods before them."""
+        c = alarm.config
+        metrics = c.get("Metrics") or []
+        found = _band_of(metrics, c.get("ThresholdMetricId"))
+        if found is None:
+            return
+        source, width = found
+        inputs = [dict(q, ReturnData=q["Id"] == source) for q in metrics if q["Id"] != c["ThresholdMetricId"]]
+        stat = next((q["MetricStat"] for q in inputs if q["Id"] == source and q.get("MetricStat")), None)
+        period = (stat or {}).get("Period") or next((q.get("Period") for q in inputs if q["Id"] == source), None) \
+            or next((q["MetricStat"]["Period"] for q in inputs if q.get("MetricStat")), 60)
+        n = c["EvaluationPeriods"]
+        end = math.floor(when / period) * period
+        start = end - n * period
+        train_from = start - min(al.TRAINING_PERIODS * period, 14 * 86400)
+        results = queries.run(self.metrics, alarm.account, alarm.region, inputs, train_from, end, when)
+        series = next((r.series for r in results if r.id == source), {})
+        history = [v for t, v in sorted(series.items()) if t < start]
+        bounds = al.band(history, width)
+        points = [(start + k * period, series.get(start + k * period), 1.0) for k in range(n)]
+        verdict = al.judge(c, alarm.state, points, period, when, bounds)
+        if verdict is None or verdict.state == alarm.state:
             return
         self._change(alarm, verdict.state, verdict.reason, json.dumps(verdict.reason_data), when)
 

@@ -445,3 +445,67 @@ def test_a_variable_failing_its_validation_is_reported_with_its_message(tf):
     finally:
         (root / "terraform.tfvars").write_text('stage = "dev"\n')
         (root / "main.tf").write_text(MAIN)
+
+
+WIRING = textwrap.dedent("""\
+
+    resource "aws_sqs_queue" "ticks" {
+      name = "demo-ticks"
+    }
+
+    resource "aws_sqs_queue_policy" "ticks" {
+      queue_url = aws_sqs_queue.ticks.id
+      policy = jsonencode({
+        Version   = "2012-10-17"
+        Statement = [{ Effect = "Allow", Principal = { Service = "events.amazonaws.com" },
+                       Action = "sqs:SendMessage", Resource = aws_sqs_queue.ticks.arn }]
+      })
+    }
+
+    resource "aws_cloudwatch_event_rule" "every_minute" {
+      name                = "demo-every-minute"
+      schedule_expression = "rate(1 minute)"
+    }
+
+    resource "aws_cloudwatch_event_target" "to_queue" {
+      rule      = aws_cloudwatch_event_rule.every_minute.name
+      target_id = "queue"
+      arn       = aws_sqs_queue.ticks.arn
+      input     = jsonencode({ tick = true })
+    }
+
+    resource "aws_iam_role" "worker" {
+      name               = "demo-worker"
+      assume_role_policy = data.aws_iam_policy_document.assume.json
+    }
+
+    resource "aws_iam_role_policy_attachment" "logs" {
+      role       = aws_iam_role.worker.name
+      policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    }
+    """)
+
+
+def test_terraform_only_types_call_the_services_own_operations(tf):
+    server, root = tf
+    since = len(server.output())
+    (root / "main.tf").write_text(MAIN + WIRING)
+    applied(server, since, "Apply complete!")
+    events, iam, sqs = server.client("events"), server.client("iam"), server.client("sqs")
+    targets = events.list_targets_by_rule(Rule="demo-every-minute")["Targets"]
+    assert [(t["Id"], t["Input"]) for t in targets] == [("queue", '{"tick":true}')]
+    assert events.describe_rule(Name="demo-every-minute")["ScheduleExpression"] == "rate(1 minute)"
+    attached = iam.list_attached_role_policies(RoleName="demo-worker")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AWSLambdaBasicExecutionRole"]
+    url = sqs.get_queue_url(QueueName="demo-ticks")["QueueUrl"]
+    policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"Service": "events.amazonaws.com"}
+    server.advance(61)  # the schedule fires on unkai's clock and the target delivers
+    server.drain()
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
+    assert got and json.loads(got[0]["Body"]) == {"tick": True}
+    since = len(server.output())
+    (root / "main.tf").write_text(MAIN)
+    applied(server, since, "Apply complete!")
+    assert "demo-every-minute" not in [r["Name"] for r in events.list_rules()["Rules"]]
+    assert "demo-worker" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]

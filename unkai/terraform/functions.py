@@ -66,7 +66,11 @@ def _map(args: list, i: int) -> dict:
 
 
 def tojson(value: Any) -> str:
-    return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    """jsonencode: compact, keys sorted, and ``<``, ``>``, ``&`` escaped as Go's encoder does (so a
+    hash of it, such as a deployment's trigger, is the one terraform computes)."""
+    text = json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") \
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def _plain(value: Any) -> Any:

@@ -16,6 +16,7 @@ whose change replaces the resource (the provider's ``ForceNew``) for the plan.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -403,6 +404,129 @@ def _parameter_attrs(cfg: dict, got: Provisioned, ctx: ResourceContext) -> dict:
             "arn": _region_arn(ctx, "ssm", f"parameter/{got.physical_id.lstrip('/')}")}
 
 
+def _rule_props(cfg: dict, ctx: ResourceContext) -> dict:
+    props = _copy(cfg, "name schedule_expression description event_bus_name role_arn state")
+    if cfg.get("event_pattern"):
+        props["EventPattern"] = _json(cfg["event_pattern"])
+    if cfg.get("is_enabled") is not None and "State" not in props:
+        props["State"] = "ENABLED" if cfg["is_enabled"] else "DISABLED"
+    tags = _tags(cfg)
+    if tags:
+        props["Tags"] = tags
+    return props
+
+
+def _rule_attrs(cfg: dict, got: Provisioned, ctx: ResourceContext) -> dict:
+    name = got.physical_id.rsplit("|", 1)[-1]
+    return {"id": got.physical_id.replace("|", "/"), "name": name, "arn": got.attributes.get("Arn")}
+
+
+def _url_props(cfg: dict, ctx: ResourceContext) -> dict:
+    props = {"TargetFunctionArn": cfg.get("function_name"), "AuthType": cfg.get("authorization_type") or "NONE"}
+    props.update(_copy(cfg, "qualifier invoke_mode"))
+    cors = _first(cfg, "cors")
+    if cors:
+        props["Cors"] = _copy(cors, "allow_credentials allow_headers allow_methods allow_origins expose_headers "
+                                    "max_age")
+    return props
+
+
+def _url_attrs(cfg: dict, got: Provisioned, ctx: ResourceContext) -> dict:
+    url = got.attributes.get("FunctionUrl") or ""
+    return {"id": cfg.get("function_name"), "function_url": url, "function_arn": got.attributes.get("FunctionArn"),
+            "url_id": url.split("//", 1)[-1].split(".", 1)[0]}
+
+
+# -- types with no CloudFormation counterpart: one service operation creates, one deletes -----------
+
+
+class Direct:
+    """The provider of a Terraform-only type (an attachment, a rule's target): it calls the
+    owning service's own operations, as a resources.py does, and nothing else."""
+
+    def __init__(self, cloud: Any, create: Callable[[Any, ResourceContext, dict], Provisioned],
+                 delete: Callable[[Any, ResourceContext, str, dict], None]) -> None:
+        self.cloud, self._create, self._delete = cloud, create, delete
+
+    def create_resource(self, ctx: ResourceContext, kind: str, logical_id: str, props: dict) -> Provisioned:
+        return self._create(self.cloud, ctx, props)
+
+    def update_resource(self, ctx: ResourceContext, kind: str, logical_id: str, physical_id: str, old: dict,
+                        props: dict) -> Provisioned:
+        self._delete(self.cloud, ctx, physical_id, old)
+        return self._create(self.cloud, ctx, props)
+
+    def delete_resource(self, ctx: ResourceContext, kind: str, physical_id: str, props: dict) -> None:
+        self._delete(self.cloud, ctx, physical_id, props)
+
+
+def _attach(cloud: Any, ctx: ResourceContext, props: dict) -> Provisioned:
+    cloud.service("iam").attach_role_policy(ctx.request_context("iam", "AttachRolePolicy"), props)
+    return Provisioned(f"{props['RoleName']}/{props['PolicyArn']}")
+
+
+def _detach(cloud: Any, ctx: ResourceContext, physical_id: str, props: dict) -> None:
+    from unkai.protocol import ServiceError
+
+    try:
+        cloud.service("iam").detach_role_policy(ctx.request_context("iam", "DetachRolePolicy"), props)
+    except ServiceError as exc:
+        if exc.code != "NoSuchEntity":
+            raise
+
+
+def _target_props(cfg: dict, ctx: ResourceContext) -> dict:
+    target = _copy(cfg, "arn input input_path role_arn", {"target_id": "Id"})
+    generated = hashlib.sha1(f"{cfg.get('rule')}|{cfg.get('arn')}".encode()).hexdigest()[:20]
+    target["Id"] = cfg.get("target_id") or f"terraform-{generated}"
+    transformer = _first(cfg, "input_transformer")
+    if transformer:
+        target["InputTransformer"] = {"InputPathsMap": transformer.get("input_paths") or {},
+                                      "InputTemplate": transformer.get("input_template")}
+    dlq = _first(cfg, "dead_letter_config")
+    if dlq:
+        target["DeadLetterConfig"] = {"Arn": dlq.get("arn")}
+    retry = _first(cfg, "retry_policy")
+    if retry:
+        target["RetryPolicy"] = _copy(retry, "maximum_event_age_in_seconds maximum_retry_attempts")
+    sqs = _first(cfg, "sqs_target")
+    if sqs:
+        target["SqsParameters"] = {"MessageGroupId": sqs.get("message_group_id")}
+    return {"Rule": cfg.get("rule"), "EventBusName": cfg.get("event_bus_name"), "Targets": [target]}
+
+
+def _put_target(cloud: Any, ctx: ResourceContext, props: dict) -> Provisioned:
+    result = cloud.service("events").put_targets(ctx.request_context("events", "PutTargets"), props)
+    if result.get("FailedEntryCount"):
+        from unkai.protocol import ServiceError
+
+        raise ServiceError("ValidationException", result["FailedEntries"][0].get("ErrorMessage") or "PutTargets "
+                           "failed")
+    return Provisioned(f"{props['Rule']}-{props['Targets'][0]['Id']}")
+
+
+def _remove_target(cloud: Any, ctx: ResourceContext, physical_id: str, props: dict) -> None:
+    from unkai.protocol import ServiceError
+
+    try:
+        cloud.service("events").remove_targets(ctx.request_context("events", "RemoveTargets"), {
+            "Rule": props["Rule"], "EventBusName": props.get("EventBusName"),
+            "Ids": [props["Targets"][0]["Id"]]})
+    except ServiceError as exc:
+        if exc.code != "ResourceNotFoundException":
+            raise
+
+
+DIRECT: dict[str, tuple[Callable, Callable]] = {
+    "terraform::aws_iam_role_policy_attachment": (_attach, _detach),
+    "terraform::aws_cloudwatch_event_target": (_put_target, _remove_target),
+}
+
+
+def direct_providers(cloud: Any) -> dict[str, Direct]:
+    return {kind: Direct(cloud, create, delete) for kind, (create, delete) in DIRECT.items()}
+
+
 _TAGS = "tags tags_all"
 
 TYPES: dict[str, TfType] = {
@@ -534,6 +658,30 @@ TYPES: dict[str, TfType] = {
     "aws_s3_bucket": TfType(
         "AWS::S3::Bucket", _words(f"bucket bucket_prefix force_destroy object_lock_enabled {_TAGS}"), {},
         _bucket_props, _bucket_attrs, _words("bucket bucket_prefix"), ("id", "arn")),
+    "aws_iam_role_policy_attachment": TfType(
+        "terraform::aws_iam_role_policy_attachment", _words("role policy_arn"), {},
+        lambda cfg, ctx: {"RoleName": cfg.get("role"), "PolicyArn": cfg.get("policy_arn")},
+        _id_attrs, _words("role policy_arn"), ("id",)),
+    "aws_cloudwatch_event_rule": TfType(
+        "AWS::Events::Rule",
+        _words(f"name name_prefix schedule_expression event_pattern description event_bus_name role_arn state "
+               f"is_enabled force_destroy {_TAGS}"), {},
+        _rule_props, _rule_attrs, _words("name name_prefix event_bus_name"), ("id", "arn")),
+    "aws_cloudwatch_event_target": TfType(
+        "terraform::aws_cloudwatch_event_target",
+        _words("rule event_bus_name target_id arn input input_path role_arn force_destroy"),
+        {"input_transformer": _words("input_paths input_template"), "dead_letter_config": _words("arn"),
+         "retry_policy": _words("maximum_event_age_in_seconds maximum_retry_attempts"),
+         "sqs_target": _words("message_group_id"), "ecs_target": None, "batch_target": None,
+         "kinesis_target": None, "http_target": None, "run_command_targets": None},
+        _target_props, _id_attrs, _words("rule event_bus_name target_id"), ("id",)),
+    "aws_lambda_function_url": TfType(
+        "AWS::Lambda::Url", _words("function_name qualifier authorization_type invoke_mode"), {"cors": None},
+        _url_props, _url_attrs, _words("function_name qualifier"), ("id", "function_url", "url_id")),
+    "aws_sqs_queue_policy": TfType(
+        "AWS::SQS::QueuePolicy", _words("queue_url policy"), {},
+        lambda cfg, ctx: {"Queues": [cfg.get("queue_url")], "PolicyDocument": _json(cfg.get("policy"))},
+        lambda cfg, got, ctx: {"id": cfg.get("queue_url")}, _words("queue_url"), ("id",)),
     "aws_ssm_parameter": TfType(
         "AWS::SSM::Parameter",
         _words(f"name type value insecure_value description tier allowed_pattern data_type key_id overwrite {_TAGS}"),

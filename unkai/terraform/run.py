@@ -386,7 +386,7 @@ class Instance:
     def visit(self) -> None:
         """Work out every variable (each is validated, used or not), resource and module call of this instance."""
         for name in self.module.variables:
-            self.variable(name)
+            self.run.guard(lambda: self.variable(name))
         for key in self.module.resources:
             self.run.configured.add(self.prefix + self.module.resources[key].key)
             self.run.guard(lambda: self.resource(key))

@@ -21,6 +21,7 @@ from unkai.template.loader import TemplateError
 from unkai.template.runner import StackRunner
 from unkai.terraform.config import Module
 from unkai.terraform.hcl import UNKNOWN, HclError
+from unkai.terraform.mapping import direct_providers
 from unkai.terraform.run import Result, Run, State
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ class Terraform:
 
     def run(self, mode: str) -> Result:
         """One plan or apply (raises HclError for a configuration error)."""
-        run = Run(self.cloud, self.root, self.state, self.context(), providers(self.cloud.services), mode,
+        run = Run(self.cloud, self.root, self.state, self.context(),
+                  {**providers(self.cloud.services), **direct_providers(self.cloud)}, mode,
                   self.var_files, self.cli_vars, self.modules)
         return run.go()
 

@@ -937,7 +937,10 @@ class Lambda(Service):
         return {"debug_port": port, "debug_wait": self.debugging.wait, "debug_path": self.debugging.path()}
 
     def banner(self) -> list[str]:
-        return self.debugging.banner() if self.debugging else []
+        if not self.debugging:
+            return []
+        names = [n for (n,) in self.store.all("SELECT name FROM lambda_functions")]
+        return self.debugging.banner(names)
 
     def _write_logs(self, spec: EnvironmentSpec, stream: str, events: list[tuple[int, str]]) -> None:
         self.cloud.service("logs").append(spec.account, spec.region, spec.log_group, stream, events)

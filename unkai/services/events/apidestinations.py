@@ -33,6 +33,7 @@ from unkai.jobs import Retry
 from unkai.services import RequestContext
 from unkai.services.events import errors
 from unkai.services.events.model import page
+from unkai.localurls import own_port_hooks
 
 if TYPE_CHECKING:
     from unkai.store import Store
@@ -274,7 +275,9 @@ class ApiDestinationOps:
         self.cloud.jobs.register("events.http", self.run_http)
         self.cloud.jobs.register("events.authorize", self.run_authorize)
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=False)
+            config = self.cloud.config
+            self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=False,
+                                           event_hooks=own_port_hooks(lambda: config.endpoint))
 
     async def stop_http(self) -> None:
         client, self._http = self._http, None

@@ -417,10 +417,17 @@ async def trace(dash: "Dashboard", request: Request, m: object) -> Response:
     g = build(dash)
     touched: set[str] = set()
     for ev in events:
-        for ref in (ev.get("arn"), ev.get("function"), ev.get("api_id"), ev.get("queue"), ev.get("dlq")):
+        trigger = str(ev.get("trigger") or "").split(" ")[-1]  # "sqs QUEUE", "dynamodb stream TABLE"
+        for ref in (ev.get("arn"), ev.get("function"), ev.get("api_id"), ev.get("queue"), ev.get("dlq"), trigger):
             node = g.find(str(ref)) if ref else None
             if node:
                 touched.add(node)
+    # what lies between two touched resources was passed through too (the topic between the
+    # publisher and the queues it fans out to)
+    for x in g.edges:
+        if x.target in touched and x.source not in touched and \
+                any(y.target == x.source and y.source in touched for y in g.edges):
+            touched.add(x.source)
     start = events[0]["time"] if events else 0
     rows = [[e(f"+{(ev['time'] - start) * 1000:.0f} ms"), e(ev["kind"]),
              f'<span class="{"bad" if is_failure(ev) else ""}">{e(describe(ev))}</span>',

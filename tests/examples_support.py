@@ -55,3 +55,28 @@ def request(url: str, method: str = "GET", body: bytes | None = None,
 
 def json_body(raw: bytes) -> Any:
     return json.loads(raw.decode("utf-8"))
+
+
+def readme_commands(example: str, containing: str) -> list[str]:
+    """The shell lines of the fenced ``sh`` block of ``examples/EXAMPLE/README.md`` that
+    contains ``containing``, comments and ``> `` input lines kept apart (backslash
+    continuations joined): the commands a reader copies."""
+    text = (EXAMPLES / example / "README.md").read_text()
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        if containing in block:
+            return [line for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    raise AssertionError(f"no sh block with {containing!r} in examples/{example}/README.md")
+
+
+def run_readme(lines: list[str], server: UnkaiServer, cwd: Path, home: Path) -> Any:
+    """Run README lines in bash as a reader would, in a clean shell whose only hint of the
+    server is ``UNKAI_ENDPOINT`` (no AWS config, region or credentials); stops at the
+    first failing line."""
+    import os
+    import subprocess
+    import sys
+
+    env = {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}", "HOME": str(home),
+           "UNKAI_ENDPOINT": server.endpoint, "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
+    script = "set -e\n" + "\n".join(lines) + "\n"
+    return subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=180)

@@ -121,10 +121,63 @@ def test_env_points_a_clean_shell_and_a_profile_at_unkai(project, tmp_path):
     assert done.returncode == 0 and "Jobs" in done.stdout, done.stderr
 
 
-def test_a_client_command_names_the_endpoint_it_could_not_reach(project, tmp_path):
-    done = unkai("logs", "Echo", cwd=tmp_path, check=False, env=dict(os.environ, UNKAI_ENDPOINT="http://127.0.0.1:9"))
+@pytest.mark.parametrize("command", [("logs", "Echo"), ("mail",), ("inbox",), ("status",)])
+def test_every_client_command_names_the_endpoint_it_could_not_reach(project, tmp_path, command):
+    done = unkai(*command, cwd=tmp_path, check=False, env=dict(os.environ, UNKAI_ENDPOINT="http://127.0.0.1:9"))
     assert done.returncode == 1
     assert "unkai at http://127.0.0.1:9, from UNKAI_ENDPOINT" in done.stderr and "Is `unkai up` running?" in done.stderr
+
+
+def test_client_commands_elsewhere_find_the_server_through_unkai_endpoint(project, tmp_path):
+    root, _ = project
+    endpoint = json.loads((root / ".unkai" / "server.json").read_text())["endpoint"]
+    env = dict(os.environ, UNKAI_ENDPOINT=endpoint)
+    assert unkai("mail", cwd=tmp_path, env=env).stdout.strip() == "No mail."
+    assert endpoint in unkai("status", cwd=tmp_path, env=env).stdout
+    # without it, from a folder with no server: the default port, and the error says so
+    other = {k: v for k, v in os.environ.items() if k != "UNKAI_ENDPOINT"}
+    done = unkai("mail", "--endpoint-url", "http://127.0.0.1:9", cwd=tmp_path, check=False, env=other)
+    assert "from --endpoint-url" in done.stderr
+
+
+def test_config_env_reads_that_environment_of_samconfig(tmp_path):
+    (tmp_path / "template.yaml").write_text(textwrap.dedent("""\
+        AWSTemplateFormatVersion: "2010-09-09"
+        Parameters:
+          Greeting: {Type: String}
+        Resources:
+          Q:
+            Type: AWS::SQS::Queue
+            Properties: {QueueName: !Sub "${Greeting}-queue"}
+        """))
+    (tmp_path / "samconfig.toml").write_text(textwrap.dedent("""\
+        version = 0.1
+        [default.deploy.parameters]
+        stack_name = "shop-dev"
+        parameter_overrides = "Greeting=hello"
+        [prod.deploy.parameters]
+        stack_name = "shop-prod"
+        parameter_overrides = "Greeting=bonjour"
+        """))
+    assert "stack shop-dev" in unkai("validate", cwd=tmp_path).stdout
+    assert "stack shop-prod" in unkai("validate", "--config-env", "prod", cwd=tmp_path).stdout
+    missing = unkai("validate", "--config-env", "staging", cwd=tmp_path, check=False)
+    assert missing.returncode == 1 and "'staging' (--config-env) is not in" in missing.stderr
+    # `unkai up --config-env prod` deploys prod's stack with prod's parameters
+    proc = subprocess.Popen([sys.executable, "-m", "unkai", "up", "--config-env", "prod", "--port", "0",
+                             "--ephemeral"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C to stop" in line:
+                break
+        printed = "".join(lines)
+        assert "stack      shop-prod" in printed, printed
+    finally:
+        proc.terminate()
+        proc.wait(15)
 
 
 def test_stop_ends_the_server_of_the_state_directory(project):

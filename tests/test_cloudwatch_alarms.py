@@ -176,3 +176,48 @@ def test_lambda_publishes_its_metrics_and_emf_lines_become_metrics(unkai, cw):
     assert sum(p["Sum"] for p in emf["Datapoints"]) == 12.0
     assert {"Namespace": "AWS/Lambda", "MetricName": "Errors", "Dimensions": dims} in \
         cw.list_metrics(Namespace="AWS/Lambda")["Metrics"]
+
+
+def band_alarm(cw, name: str, ns: str, metric: str, operator: str = "LessThanLowerOrGreaterThanUpperThreshold"):
+    cw.put_metric_alarm(
+        AlarmName=name, ComparisonOperator=operator, EvaluationPeriods=1, ThresholdMetricId="ad1",
+        Metrics=[{"Id": "m1", "ReturnData": True, "MetricStat": {
+                     "Metric": {"Namespace": ns, "MetricName": metric}, "Period": 60, "Stat": "Average"}},
+                 {"Id": "ad1", "Expression": "ANOMALY_DETECTION_BAND(m1, 2)", "Label": "expected",
+                  "ReturnData": True}])
+
+
+def test_anomaly_detection_alarm_compares_with_a_band_learned_from_history(unkai, cw):
+    ns = f"Api/{uuid.uuid4().hex[:6]}"
+    now = unkai.advance(0)["epoch"]
+    minute = now - now % 60
+    history = [9, 10, 11, 10, 9, 11, 10, 10, 9, 11]  # mean 10, standard deviation 0.77
+    cw.put_metric_data(Namespace=ns, MetricData=[
+        {"MetricName": "Latency", "Value": v, "Timestamp": minute - 60 * (k + 1)} for k, v in enumerate(history)])
+    band_alarm(cw, "latency-anomaly", ns, "Latency")
+    band_alarm(cw, "latency-high", ns, "Latency", "GreaterThanUpperThreshold")
+    band_alarm(cw, "untrained", ns, "Fresh")  # no history: the model has nothing to learn from
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Latency", "Value": 10.5, "Timestamp": now},
+                                                 {"MetricName": "Fresh", "Value": 1, "Timestamp": now}])
+    unkai.advance(60)
+    assert state(cw, "latency-anomaly") == "OK" and state(cw, "latency-high") == "OK"
+    assert state(cw, "untrained") == "INSUFFICIENT_DATA"
+
+    now = unkai.advance(0)["epoch"]
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Latency", "Value": 3, "Timestamp": now}])
+    unkai.advance(60)
+    alarm = cw.describe_alarms(AlarmNames=["latency-anomaly"])["MetricAlarms"][0]
+    assert alarm["StateValue"] == "ALARM"
+    assert alarm["StateReason"].startswith("Thresholds Crossed: 1 out of the last 1 datapoints [3.0")
+    data = json.loads(alarm["StateReasonData"])
+    (low,), (high,) = data["recentLowerThresholds"], data["recentUpperThresholds"]
+    assert 8 < low < 9 and 11 < high < 12  # 10 +/- 2 standard deviations of the history
+    assert alarm["ThresholdMetricId"] == "ad1"
+    assert state(cw, "latency-high") == "OK"  # a drop is not above the upper band
+
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_alarm(AlarmName="bad-band", ComparisonOperator="GreaterThanUpperThreshold",
+                            EvaluationPeriods=1, ThresholdMetricId="m1", Metrics=[
+                                {"Id": "m1", "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "Latency"},
+                                                            "Period": 60, "Stat": "Average"}}])
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterValue"

@@ -1,10 +1,13 @@
 """The metrics unkai's own services emit as AWS does, read back through CloudWatch:
-AWS/SQS, AWS/SNS, AWS/ApiGateway (REST and HTTP APIs), AWS/DynamoDB and Lambda's
-Throttles, AsyncEventsDropped and DeadLetterErrors. The module has its own server, whose
+AWS/SQS, AWS/SNS (published, delivered, failed), AWS/ApiGateway (REST and HTTP APIs,
+IntegrationLatency), AWS/DynamoDB (latency, consumed capacity) and Lambda's Throttles,
+AsyncEventsDropped, DeadLetterErrors and ConcurrentExecutions. The module has its own server, whose
 clock stays on wall time (the session's server is moved forward by other tests)."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -115,6 +118,8 @@ def test_api_gateway_counts_requests_errors_and_latency(unkai, cw):
     assert stat(unkai, cw, "AWS/ApiGateway", "4XXError", dims) == (1.0, "Count")
     assert stat(unkai, cw, "AWS/ApiGateway", "5XXError", dims) == (0.0, "Count")
     assert stat(unkai, cw, "AWS/ApiGateway", "Latency", {"ApiName": name}, "SampleCount") == (3.0, "Milliseconds")
+    # only the two requests that reached the (MOCK) integration have an integration latency
+    assert stat(unkai, cw, "AWS/ApiGateway", "IntegrationLatency", dims, "SampleCount") == (2.0, "Milliseconds")
 
     http = v2.create_api(Name=f"http-{uuid.uuid4().hex[:8]}", ProtocolType="HTTP")
     v2.create_stage(ApiId=http["ApiId"], StageName="$default", AutoDeploy=True)
@@ -147,3 +152,79 @@ def test_lambda_throttles_and_dropped_async_events(unkai, cw):
         once.invoke(FunctionName=name, Payload=b"{}")
     assert exc.value.response["Error"]["Code"] == "TooManyRequestsException"
     assert stat(unkai, cw, "AWS/Lambda", "Throttles", fn) == (1.0, "Count")
+
+
+def test_sns_counts_notifications_delivered_and_failed_per_topic(unkai, cw):
+    sqs, sns = unkai.client("sqs"), unkai.client("sns")
+    topic = sns.create_topic(Name=f"t-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    url, kept = new_queue(sqs)
+    gone_url, gone = new_queue(sqs)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=kept)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=gone)
+    sqs.delete_queue(QueueUrl=gone_url)  # its subscription can no longer be delivered to
+    sns.publish(TopicArn=topic, Message="one")
+    sns.publish(TopicArn=topic, Message="two")
+    t = {"TopicName": topic.rsplit(":", 1)[1]}
+    assert stat(unkai, cw, "AWS/SNS", "NumberOfNotificationsDelivered", t) == (2.0, "Count")
+    assert stat(unkai, cw, "AWS/SNS", "NumberOfNotificationsFailed", t) == (2.0, "Count")
+    assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]) == 2
+
+
+def test_dynamodb_consumed_capacity_per_table_and_global_index(unkai, cw):
+    ddb = unkai.client("dynamodb")
+    table = f"t-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "g", "AttributeType": "S"}],
+                     GlobalSecondaryIndexes=[{"IndexName": "by-g", "KeySchema": [{"AttributeName": "g",
+                                                                                   "KeyType": "HASH"}],
+                                              "Projection": {"ProjectionType": "ALL"}}],
+                     BillingMode="PAY_PER_REQUEST")
+    put = ddb.put_item(TableName=table, Item={"pk": {"S": "a"}, "g": {"S": "x"}, "blob": {"S": "z" * 1500}})
+    assert "ConsumedCapacity" not in put  # not asked for: not answered, though counted
+    ddb.put_item(TableName=table, Item={"pk": {"S": "b"}, "g": {"S": "x"}})
+    got = ddb.get_item(TableName=table, Key={"pk": {"S": "b"}}, ReturnConsumedCapacity="TOTAL")
+    assert got["ConsumedCapacity"] == {"TableName": table, "CapacityUnits": 0.5}
+    ddb.get_item(TableName=table, Key={"pk": {"S": "a"}}, ConsistentRead=True)
+    ddb.query(TableName=table, IndexName="by-g", KeyConditionExpression="g = :g",
+              ExpressionAttributeValues={":g": {"S": "x"}})
+    tdims = {"TableName": table}
+    assert stat(unkai, cw, "AWS/DynamoDB", "ConsumedWriteCapacityUnits", tdims) == (3.0, "Count")  # 2 KB + 1 KB
+    assert stat(unkai, cw, "AWS/DynamoDB", "ConsumedReadCapacityUnits", tdims)[0] == 1.5  # 0.5 + 1 (consistent)
+    index = stat(unkai, cw, "AWS/DynamoDB", "ConsumedReadCapacityUnits", {**tdims, "GlobalSecondaryIndexName": "by-g"})
+    assert index == (0.5, "Count")
+
+
+def test_lambda_concurrent_executions_is_the_peak_of_invocations_in_flight(unkai, cw):
+    lam, sqs = unkai.client("lambda"), unkai.client("sqs")
+    url, _ = new_queue(sqs)
+    # Each invocation announces itself on the queue and waits until it sees the other one: both run at once.
+    name = deploy(lam, f"""
+        import boto3
+        def handler(event, context):
+            sqs = boto3.client("sqs")
+            sqs.send_message(QueueUrl={url!r}, MessageBody=context.aws_request_id)
+            seen = set()
+            for _ in range(120):
+                for m in sqs.receive_message(QueueUrl={url!r}, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                             WaitTimeSeconds=1).get("Messages", []):
+                    seen.add(m["Body"])
+                if len(seen) >= 2:
+                    return len(seen)
+            return len(seen)
+    """, Timeout=150)
+    answers: list[int] = []
+    # one attempt each, however long the other one's cold start takes on a loaded machine
+    once = unkai.client("lambda", config=Config(read_timeout=180, retries={"total_max_attempts": 1}))
+
+    def invoke() -> None:
+        answers.append(json.loads(once.invoke(FunctionName=name, Payload=b"{}")["Payload"].read()))
+
+    threads = [threading.Thread(target=invoke) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(200)
+    assert answers == [2, 2]
+    assert stat(unkai, cw, "AWS/Lambda", "ConcurrentExecutions", {"FunctionName": name}, "Maximum") == (2.0, "Count")
+    assert stat(unkai, cw, "AWS/Lambda", "ConcurrentExecutions", {}, "Maximum")[0] >= 2.0

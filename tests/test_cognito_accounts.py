@@ -197,3 +197,87 @@ def test_triggers_decide_sign_up_messages_tokens_and_custom_challenges(unkai, id
     done = idp.respond_to_auth_challenge(ClientId=client, ChallengeName="CUSTOM_CHALLENGE", Session=again["Session"],
                                          ChallengeResponses={"USERNAME": "dan", "ANSWER": "4"})
     assert done["AuthenticationResult"]["IdToken"]
+
+
+MIGRATING = """
+import json
+
+OLD_DIRECTORY = {"legacy": ("Legacy-pass1", "legacy@old.example"), "forgetful": (None, "forgetful@old.example")}
+
+
+def handler(event, context):
+    source, request, response = event["triggerSource"], event["request"], event["response"]
+    print("TRIGGER " + json.dumps({"source": source, "user": event["userName"], "request": request}))
+    if source.startswith("UserMigration_"):
+        known = OLD_DIRECTORY.get(event["userName"])
+        if known is None or (source == "UserMigration_Authentication" and request["password"] != known[0]):
+            raise Exception("Bad password")
+        response["userAttributes"] = {"email": known[1], "email_verified": "true"}
+        response["finalUserStatus"] = "CONFIRMED"
+        response["messageAction"] = "SUPPRESS"
+    elif source == "PreAuthentication_Authentication":
+        if request["userAttributes"].get("email", "").startswith("blocked"):
+            raise Exception("Account is on hold")
+    elif source.startswith("TokenGeneration_"):
+        assert event["version"] == "2"
+        response["claimsAndScopeOverrideDetails"] = {
+            "idTokenGeneration": {"claimsToAddOrOverride": {"plan": "gold"}},
+            "accessTokenGeneration": {"claimsToAddOrOverride": {"tier": "1"}, "scopesToAdd": ["reports/read"]}}
+    return event
+"""
+
+
+def test_migration_authentication_and_confirmation_triggers(unkai, idp):
+    import jwt
+
+    lam = unkai.client("lambda")
+    name = deploy(lam, MIGRATING)
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    pool = idp.create_user_pool(PoolName="migrating", AutoVerifiedAttributes=["email"], LambdaConfig={
+        "UserMigration": arn, "PreAuthentication": arn, "PostAuthentication": arn, "PostConfirmation": arn,
+        "PreTokenGenerationConfig": {"LambdaVersion": "V2_0", "LambdaArn": arn}})["UserPool"]["Id"]
+    client = idp.create_user_pool_client(UserPoolId=pool, ClientName="app", ExplicitAuthFlows=[
+        "ALLOW_USER_PASSWORD_AUTH"])["UserPoolClient"]["ClientId"]
+    # at sign-in: the old directory vouches for the password, the user is created CONFIRMED
+    with pytest.raises(ClientError) as exc:
+        sign_in(idp, client, "legacy", "Wrong-pass1")
+    assert code(exc) == "UserLambdaValidationException"
+    assert exc.value.response["Error"]["Message"] == "UserMigration failed with error Bad password."
+    tokens = sign_in(idp, client, "legacy", "Legacy-pass1")["AuthenticationResult"]
+    user = idp.admin_get_user(UserPoolId=pool, Username="legacy")
+    assert user["UserStatus"] == "CONFIRMED"
+    assert {"Name": "email", "Value": "legacy@old.example"} in user["UserAttributes"]
+    id_claims = jwt.decode(tokens["IdToken"], options={"verify_signature": False})
+    access = jwt.decode(tokens["AccessToken"], options={"verify_signature": False})
+    assert id_claims["plan"] == "gold" and access["tier"] == "1"  # PreTokenGeneration's v2 event
+    assert "reports/read" in access["scope"].split()
+    # in the forgotten-password flow: no password, the user waits for the mailed code
+    after = len(unkai.mail("forgetful@old.example"))
+    delivery = idp.forgot_password(ClientId=client, Username="forgetful")["CodeDeliveryDetails"]
+    assert delivery["DeliveryMedium"] == "EMAIL"
+    assert idp.admin_get_user(UserPoolId=pool, Username="forgetful")["UserStatus"] == "RESET_REQUIRED"
+    assert len(unkai.mail("forgetful@old.example")) == after + 1
+    idp.confirm_forgot_password(ClientId=client, Username="forgetful", Password="N3w-password",
+                                ConfirmationCode=last_code(unkai, "forgetful@old.example"))
+    assert idp.admin_get_user(UserPoolId=pool, Username="forgetful")["UserStatus"] == "CONFIRMED"
+    assert sign_in(idp, client, "forgetful", "N3w-password")["AuthenticationResult"]
+    with pytest.raises(ClientError) as exc:
+        idp.forgot_password(ClientId=client, Username="stranger")
+    assert code(exc) == "UserLambdaValidationException"
+    # PreAuthentication refuses, before the password is even looked at
+    idp.admin_create_user(UserPoolId=pool, Username="held", MessageAction="SUPPRESS", UserAttributes=[
+        {"Name": "email", "Value": "blocked@new.example"}])
+    idp.admin_set_user_password(UserPoolId=pool, Username="held", Password=PASSWORD, Permanent=True)
+    with pytest.raises(ClientError) as exc:
+        sign_in(idp, client, "held")
+    assert exc.value.response["Error"]["Message"] == "PreAuthentication failed with error Account is on hold."
+    unkai.drain()
+    seen = [json.loads(e["message"].split("TRIGGER ", 1)[1]) for e in unkai.client("logs").filter_log_events(
+        logGroupName=f"/aws/lambda/{name}", filterPattern="TRIGGER")["events"]]
+    sources = [(s["source"], s["user"]) for s in seen]
+    assert ("UserMigration_ForgotPassword", "forgetful") in sources
+    assert "password" not in next(s["request"] for s in seen if s["source"] == "UserMigration_ForgotPassword")
+    assert ("PostAuthentication_Authentication", "legacy") in sources
+    assert ("PostConfirmation_ConfirmForgotPassword", "forgetful") in sources
+    assert ("PreAuthentication_Authentication", "held") in sources
+    assert ("PostAuthentication_Authentication", "held") not in sources

@@ -1,5 +1,5 @@
-"""A pool made by a template (AWS::Cognito::* resources, read back through the API),
-and API Gateway checking its tokens as it checks any issuer's: a REST API's
+"""A pool made by a template (AWS::Cognito::* resources, read back through the API, and
+SAM's ``Cognito`` event source wiring a function in as the pool's trigger), and API Gateway checking its tokens as it checks any issuer's: a REST API's
 COGNITO_USER_POOLS authorizer and an HTTP API's JWT authorizer fetch the pool's JWKS
 from the issuer URL, accept its tokens and refuse expired, tampered or wrong-audience
 ones. This module moves the clock, so it has its own unkai."""
@@ -14,7 +14,26 @@ from unkai.testing import UnkaiServer
 PASSWORD = "Passw0rd!"
 TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
 Resources:
+  AutoConfirm:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      InlineCode: |
+        def handler(event, context):
+            if event["triggerSource"] == "PreSignUp_SignUp":
+                if event["request"]["userAttributes"].get("email", "").endswith("@partner.example"):
+                    event["response"]["autoConfirmUser"] = True
+                    event["response"]["autoVerifyEmail"] = True
+            return event
+      Events:
+        SignUp:
+          Type: Cognito
+          Properties:
+            UserPool: !Ref Pool
+            Trigger: [PreSignUp, CustomMessage]
   Pool:
     Type: AWS::Cognito::UserPool
     Properties:
@@ -76,6 +95,7 @@ Outputs:
   ProviderURL: {Value: !GetAtt Pool.ProviderURL}
   SpaId: {Value: !Ref Spa}
   OtherId: {Value: !GetAtt Other.ClientId}
+  AutoConfirmArn: {Value: !GetAtt AutoConfirm.Arn}
   BackendSecret: {Value: !GetAtt Backend.ClientSecret}
   Group: {Value: !Ref Admins}
   Domain: {Value: !Ref Domain}
@@ -137,6 +157,22 @@ def test_template_resources_are_the_apis_own(unkai, outputs):
         == ["admins"]
     invitation = [m for m in unkai.mail() if "op@example.com" in str(m)]
     assert invitation and "temporary password" in str(invitation[0])
+
+
+def test_sams_cognito_event_wires_the_function_in_as_the_pools_trigger(unkai, outputs):
+    idp = unkai.client("cognito-idp")
+    config = idp.describe_user_pool(UserPoolId=outputs["PoolId"])["UserPool"]["LambdaConfig"]
+    assert config == {"PreSignUp": outputs["AutoConfirmArn"], "CustomMessage": outputs["AutoConfirmArn"]}
+    policy = unkai.client("lambda").get_policy(FunctionName=outputs["AutoConfirmArn"])["Policy"]
+    assert "cognito-idp.amazonaws.com" in policy and outputs["PoolArn"] in policy  # SAM's permission for the pool
+    partner = idp.sign_up(ClientId=outputs["OtherId"], Username="partner", Password=PASSWORD,
+                          UserAttributes=[{"Name": "email", "Value": "p@partner.example"}])
+    assert partner["UserConfirmed"] is True  # the trigger confirmed it
+    stranger = idp.sign_up(ClientId=outputs["OtherId"], Username="stranger", Password=PASSWORD,
+                           UserAttributes=[{"Name": "email", "Value": "s@elsewhere.example"}])
+    assert stranger["UserConfirmed"] is False
+    attributes = idp.admin_get_user(UserPoolId=outputs["PoolId"], Username="partner")["UserAttributes"]
+    assert {"Name": "email_verified", "Value": "true"} in attributes
 
 
 def test_a_rest_api_cognito_authorizer_accepts_the_pools_tokens_until_they_expire(unkai, signed_in):

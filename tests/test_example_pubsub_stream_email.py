@@ -14,7 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from examples_support import eventually, json_body, outputs, path_form, request, start_example  # noqa: E402
+from examples_support import (  # noqa: E402
+    eventually, json_body, outputs, path_form, readme_commands, request, run_readme, start_example,
+)
 
 READER = "reader@example.com"
 
@@ -78,3 +80,16 @@ def test_a_browser_get_fails_as_on_aws(stack):
     server, out = stack
     status, _, body = request(path_form(out["PublishUrl"]))
     assert status == 403 and json_body(body) == {"message": "Missing Authentication Token"}
+
+
+def test_the_readme_curl_command_works_as_written(stack, tmp_path):
+    """curl resolves ``*.localhost`` itself: the README's command posts to the PublishUrl
+    output as printed."""
+    import shutil
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    server, out = stack
+    line = next(x for x in readme_commands("pubsub-stream-email", "curl -X POST") if x.startswith("curl"))
+    done = run_readme([line.replace("<PublishUrl from the outputs>", out["PublishUrl"])], server, tmp_path, tmp_path)
+    assert done.returncode == 0 and "A new message has been published" in done.stdout, done.stdout + done.stderr

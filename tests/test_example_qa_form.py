@@ -16,16 +16,19 @@ from websockets.sync.client import connect
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser import chromium  # noqa: E402
-from examples_support import eventually, json_body, outputs, path_form, request, start_example  # noqa: E402
+from examples_support import (  # noqa: E402
+    EXAMPLES, eventually, json_body, outputs, path_form, readme_commands, request, run_readme, start_example,
+)
 
 QUESTION = "ラムダの同時実行数はnewline何で決まりますか？newlineアカウント全体の上限との関係も知りたいです。" * 2
 
 
 @pytest.fixture(scope="module")
 def qa(tmp_path_factory):
-    server = start_example(tmp_path_factory.mktemp("qa") / "state", "qa-form",
-                           TeamsWebhookUrl="{endpoint}/_unkai/inbox/teams",
-                           BacklogUrl="{endpoint}/_unkai/inbox/backlog?apiKey=")
+    # no parameter overrides, on a port other than 4566: the webhook defaults
+    # (http://localhost:4566/_unkai/inbox/...) still reach this unkai's inbox
+    server = start_example(tmp_path_factory.mktemp("qa") / "state", "qa-form")
+    assert server.port != 4566
     try:
         yield server, outputs(server, "qa-form")
     finally:
@@ -135,6 +138,22 @@ def test_a_student_asks_in_the_browser_and_the_instructor_page_shows_it(qa):
         assert shown.locator("pre").inner_text() == "S3 のバージョニングは\nいつ有効にすべきですか？"
     card = eventually(lambda: [e for e in server.inbox("teams") if e["json"]["text"].endswith("BROWSER-1")])
     assert card[0]["json"]["text"] == "S3 のバージョニングは\nいつ有効にすべきですか？  BROWSER-1"
+
+
+def test_the_readme_commands_work_as_written(qa, tmp_path):
+    """After a question, the README's commands (inbox, `eval "$(unkai env)"`, the AWS CLI,
+    logs) run in a clean shell as written and show what they say they show."""
+    server, out = qa
+    assert ask(out["QuestionApiUrl"], "README-1", "README の手順は動きますか？")[0] == 200
+    eventually(lambda: server.resource("dynamodb").Table("qa-questions").scan()["Items"])
+    eventually(lambda: server.inbox("backlog") and server.inbox("teams"))
+    lines = readme_commands("qa-form", "unkai inbox teams")
+    assert any(line.startswith("aws dynamodb scan") for line in lines)
+    done = run_readme(lines, server, EXAMPLES.parent, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "受講者からの質問" in done.stdout and "projectId" in done.stdout  # the Teams card, the Backlog issue
+    assert "README-1" in done.stdout and '"Count"' in done.stdout  # the table's scan
+    assert "START RequestId" in done.stdout  # PublisherFunction's log
 
 
 def test_a_webhook_outage_ends_in_the_dead_letter_queues(tmp_path_factory):

@@ -157,3 +157,100 @@ def test_trust_policies_decide_who_may_assume_a_role(server):
     with pytest.raises(ClientError) as exc:
         sts.assume_role(RoleArn="arn:aws:iam::000000000000:role/never-created", RoleSessionName="xx")
     assert _code(exc) == "AccessDenied"
+
+
+def test_services_acting_for_the_user_need_the_resources_own_policy(server):
+    """SNS delivering to a queue, S3 notifying a function and EventBridge sending to a queue
+    are let in by the target's resource policy (with aws:SourceArn), as on AWS; an event
+    source mapping needs its function's role to read the source."""
+    sqs, sns, s3, lam, events = (server.client(s) for s in ("sqs", "sns", "s3", "lambda", "events"))
+
+    def queue(name: str) -> tuple[str, str]:
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def allow(url: str, arn: str, service: str, source: str) -> None:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": _doc({
+            "Effect": "Allow", "Principal": {"Service": service}, "Action": "sqs:SendMessage", "Resource": arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": source}}})})
+
+    def bodies(url: str) -> list[str]:
+        server.drain()
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+        for m in msgs:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return [m["Body"] for m in msgs]
+
+    # SNS -> SQS
+    url, arn = queue("fanned")
+    topic = sns.create_topic(Name="news")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    sns.publish(TopicArn=topic, Message="no policy")
+    assert bodies(url) == []
+    assert f"IAM denied: sns.amazonaws.com -> sqs:SendMessage on {arn}" in server.output()
+    allow(url, arn, "sns.amazonaws.com", topic.replace(":news", ":other"))  # another topic's ARN: still refused
+    sns.publish(TopicArn=topic, Message="wrong source")
+    assert bodies(url) == []
+    allow(url, arn, "sns.amazonaws.com", topic)
+    sns.publish(TopicArn=topic, Message="allowed")
+    assert bodies(url) == ["allowed"]
+
+    # S3 -> Lambda: validated when the notification is configured, as on AWS
+    s3.create_bucket(Bucket="uploads-enforced")
+    function = lam.get_function(FunctionName="sender")["Configuration"]["FunctionArn"]
+    config = {"LambdaFunctionConfigurations": [{"LambdaFunctionArn": function, "Events": ["s3:ObjectCreated:*"]}]}
+    with pytest.raises(ClientError) as exc:
+        s3.put_bucket_notification_configuration(Bucket="uploads-enforced", NotificationConfiguration=config)
+    assert exc.value.response["Error"]["Code"] == "InvalidArgument"
+    assert "Unable to validate the following destination configurations" in str(exc.value)
+    lam.add_permission(FunctionName="sender", StatementId="s3", Action="lambda:InvokeFunction",
+                       Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::uploads-enforced")
+    s3.put_bucket_notification_configuration(Bucket="uploads-enforced", NotificationConfiguration=config)
+
+    # EventBridge -> SQS: refused deliveries go to the target's dead-letter queue
+    target_url, target_arn = queue("ruled")
+    dlq_url, dlq_arn = queue("ruled-dlq")
+    rule = events.put_rule(Name="app-events", EventPattern=json.dumps({"source": ["app"]}))["RuleArn"]
+    events.put_targets(Rule="app-events", Targets=[{"Id": "q", "Arn": target_arn,
+                                                    "DeadLetterConfig": {"Arn": dlq_arn}}])
+    events.put_events(Entries=[{"Source": "app", "DetailType": "t", "Detail": "{}"}])
+    assert bodies(target_url) == []
+    dead = sqs.receive_message(QueueUrl=dlq_url, MessageAttributeNames=["All"]).get("Messages", [])
+    assert dead and dead[0]["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "AccessDenied"
+    allow(target_url, target_arn, "events.amazonaws.com", rule)
+    events.put_events(Entries=[{"Source": "app", "DetailType": "t", "Detail": "{}"}])
+    assert len(bodies(target_url)) == 1
+
+    # an event source mapping reads its queue with the function's execution role
+    role = _outputs(server)["RoleName"]
+    _, source = queue("work-enforced")
+    with pytest.raises(ClientError) as exc:
+        lam.create_event_source_mapping(FunctionName="sender", EventSourceArn=source)
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert exc.value.response["Error"]["Message"] == \
+        "The provided execution role does not have permissions to call ReceiveMessage on SQS"
+    server.client("iam").attach_role_policy(
+        RoleName=role, PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole")
+    mapping = lam.create_event_source_mapping(FunctionName="sender", EventSourceArn=source, Enabled=False)
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_kms_grants_allow_what_no_policy_does(server):
+    """A grant lets its grantee use the key for its operations (within its encryption-context
+    constraints) though neither the key policy nor the role's policies allow it."""
+    kms = server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    blob = kms.encrypt(KeyId=key, Plaintext=b"secret", EncryptionContext={"app": "orders"})["CiphertextBlob"]
+    other = kms.encrypt(KeyId=key, Plaintext=b"secret", EncryptionContext={"app": "billing"})["CiphertextBlob"]
+    granted = _client(server, "kms", _session(server, "granted"))
+    with pytest.raises(ClientError) as exc:
+        granted.decrypt(CiphertextBlob=blob, EncryptionContext={"app": "orders"})
+    assert _code(exc) == "AccessDeniedException"
+    kms.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::000000000000:role/granted", Operations=["Decrypt"],
+                     Constraints={"EncryptionContextSubset": {"app": "orders"}})
+    out = granted.decrypt(CiphertextBlob=blob, EncryptionContext={"app": "orders"})
+    assert out["Plaintext"] == b"secret"
+    with pytest.raises(ClientError):  # outside the grant's constraint
+        granted.decrypt(CiphertextBlob=other, EncryptionContext={"app": "billing"})
+    with pytest.raises(ClientError):  # not one of its operations
+        granted.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"app": "orders"})

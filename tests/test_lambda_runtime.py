@@ -184,6 +184,13 @@ def test_bad_payloads(lam):
         lam.invoke(FunctionName=name, Payload=b'"' + b"x" * (6 * 1024 * 1024) + b'"')
     assert exc.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    # asynchronous invocations: 1 MB (1,048,576 bytes) as AWS allows since 2025
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'"' + b"x" * (1024 * 1024) + b'"')
+    assert exc.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert "1048576 bytes" in exc.value.response["Error"]["Message"]
+    big = b'"' + b"x" * (1024 * 1024 - 2) + b'"'
+    assert lam.invoke(FunctionName=name, InvocationType="Event", Payload=big)["StatusCode"] == 202
     with pytest.raises(lam.exceptions.ResourceNotFoundException) as exc:
         lam.invoke(FunctionName="no-such-function")
     assert "Function not found: arn:aws:lambda:us-east-1:000000000000:function:no-such-function" in str(exc.value)

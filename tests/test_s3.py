@@ -540,3 +540,45 @@ def test_form_encoded_put_stores_its_body(unkai, bucket):
     assert r.status_code == 200
     got = unkai.client("s3").get_object(Bucket=bucket, Key="form.txt")
     assert got["Body"].read() == body and got["ContentType"] == "application/x-www-form-urlencoded"
+
+
+def test_server_side_encryption_is_recorded_and_reported(s3, bucket, unkai):
+    """SSE-S3 by default; SSE-KMS with the named key (or ``aws/s3``) resolved to its ARN, from
+    the request or the bucket's default encryption, on put, head, get, copy and multipart."""
+    kms = unkai.client("kms")
+    key_arn = kms.create_key()["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName=f"alias/{bucket}", TargetKeyId=key_arn)
+
+    def sse(resp: dict) -> tuple:
+        return resp.get("ServerSideEncryption"), resp.get("SSEKMSKeyId"), resp.get("BucketKeyEnabled")
+
+    assert sse(s3.put_object(Bucket=bucket, Key="plain", Body=b"x")) == ("AES256", None, None)
+    put = s3.put_object(Bucket=bucket, Key="kms", Body=b"x", ServerSideEncryption="aws:kms",
+                        SSEKMSKeyId=f"alias/{bucket}")
+    assert sse(put) == ("aws:kms", key_arn, None)
+    assert sse(s3.head_object(Bucket=bucket, Key="kms")) == ("aws:kms", key_arn, None)
+    assert sse(s3.get_object(Bucket=bucket, Key="kms")) == ("aws:kms", key_arn, None)
+    managed = s3.put_object(Bucket=bucket, Key="managed", Body=b"x", ServerSideEncryption="aws:kms")
+    assert managed["SSEKMSKeyId"] == kms.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]["Arn"]
+    copied = s3.copy_object(Bucket=bucket, Key="copied", CopySource={"Bucket": bucket, "Key": "kms"})
+    assert sse(copied) == ("AES256", None, None)  # a copy is encrypted as its own request says
+
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+        "BucketKeyEnabled": True}]})
+    assert sse(s3.put_object(Bucket=bucket, Key="default", Body=b"x")) == ("aws:kms", key_arn, True)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="parts")
+    assert sse(upload) == ("aws:kms", key_arn, True)
+    part = s3.upload_part(Bucket=bucket, Key="parts", UploadId=upload["UploadId"], PartNumber=1, Body=b"y")
+    assert sse(part) == ("aws:kms", key_arn, True)
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="parts", UploadId=upload["UploadId"],
+                                        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert sse(done) == ("aws:kms", key_arn, True)
+    assert sse(s3.head_object(Bucket=bucket, Key="parts")) == ("aws:kms", key_arn, True)
+
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="bad", Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId="alias/none")
+    assert (code(exc), status(exc)) == ("KMS.NotFoundException", 400)
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="bad", Body=b"x", SSEKMSKeyId=key_arn)
+    assert code(exc) == "InvalidArgument"

@@ -4,6 +4,7 @@ sandbox's quotas, and AWS's errors."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -180,9 +181,52 @@ def test_the_aws_cli_speaks_sesv2_to_the_same_account(unkai):
     assert done.returncode == 0, done.stderr
     assert '"IdentityType": "DOMAIN"' in done.stdout
     assert unkai.client("ses", region).list_identities()["Identities"] == ["cli.example"]
+    # v1 through the CLI too
+    done = subprocess.run([sys.executable, "-m", "awscli", "ses", "verify-email-identity", "--email-address",
+                           "cli@cli.example"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    unkai.wait_for_mail(to="cli@cli.example", subject="Email Address Verification Request")
+    # and the legacy VerifyEmailAddress (boto3 still has it) mails the same verification link
+    unkai.client("ses", region).verify_email_address(EmailAddress="legacy@cli.example")
+    unkai.wait_for_mail(to="legacy@cli.example", subject="Email Address Verification Request")
+    done = subprocess.run([sys.executable, "-m", "awscli", "ses", "list-identities", "--output", "json"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert sorted(json.loads(done.stdout)["Identities"]) == ["cli.example", "cli@cli.example", "legacy@cli.example"]
 
 
 def test_a_used_or_bogus_verification_link_is_answered_with_a_page(unkai):
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(unkai.url("/_unkai/ses/verify?Context=bogus"), timeout=10)
     assert exc.value.code == 400
+
+
+def test_unkai_up_ses_production_starts_out_of_the_sandbox_with_the_quotas_given(tmp_path):
+    from unkai.testing import UnkaiServer
+
+    server = UnkaiServer(tmp_path / "state", "--ses-production",
+                         env={"UNKAI_SES_MAX_24H": "1000", "UNKAI_SES_MAX_RATE": "5"}).start()
+    try:
+        ses, v2 = server.client("ses"), server.client("sesv2")
+        quota = ses.get_send_quota()
+        assert (quota["Max24HourSend"], quota["MaxSendRate"]) == (1000.0, 5.0)
+        assert v2.get_account()["ProductionAccessEnabled"] is True
+        ses.verify_domain_identity(Domain="prod.example")
+        server.advance(61)
+        for i in range(3):  # unverified recipients, several in a second: production rules
+            ses.send_email(Source="me@prod.example", Destination={"ToAddresses": [f"someone{i}@elsewhere.example"]},
+                           Message={"Subject": {"Data": "live"}, "Body": {"Text": {"Data": "b"}}})
+        assert ses.get_send_quota()["SentLast24Hours"] == 3.0
+        assert server.mail("someone2@elsewhere.example")[0]["subject"] == "live"
+    finally:
+        server.stop()
+
+
+def test_receipt_rule_sets_stop_at_awss_quota_with_limit_exceeded(unkai):
+    ses = unkai.client("ses", fresh_region())
+    for i in range(40):
+        ses.create_receipt_rule_set(RuleSetName=f"set-{i}")
+    with pytest.raises(ClientError) as exc:
+        ses.create_receipt_rule_set(RuleSetName="one-too-many")
+    assert code(exc) == "LimitExceeded"
+    ses.delete_receipt_rule_set(RuleSetName="set-0")
+    ses.create_receipt_rule_set(RuleSetName="one-too-many")

@@ -91,6 +91,14 @@ def test_raw_mime_keeps_attachments_and_inline_parts(unkai, sandbox):
     with urllib.request.urlopen(unkai.url(f"/_unkai/mail/{mail['id']}/attachments/{index}"), timeout=10) as resp:
         assert resp.read() == b"%PDF-1.4 receipt"
         assert 'filename="receipt.pdf"' in resp.headers["content-disposition"]
+    # v2's Raw content: the same message, byte for byte but for SES's Message-ID
+    unkai.advance(1.1)
+    v2 = unkai.client("sesv2", sandbox)
+    after = unkai.mail_seq()
+    mid = v2.send_email(Content={"Raw": {"Data": msg.as_bytes()}})["MessageId"]
+    (mail,) = unkai.wait_for_mail(to="buyer@example.com", after=after)
+    assert mail["message_id"] == mid and mail["subject"] == "領収書"
+    assert "receipt.pdf" in {a["filename"] for a in mail["attachments"]}
 
 
 @pytest.mark.parametrize("raw, words", [
@@ -252,3 +260,163 @@ def test_the_account_suppression_list_drops_and_reports_later_sends(unkai, sandb
     assert event["bounce"]["bounceSubType"] == "OnAccountSuppressionList"
     v2.delete_suppressed_destination(EmailAddress="buyer@example.com")
     assert v2.list_suppressed_destinations()["SuppressedDestinationSummaries"] == []
+
+
+def test_the_sandbox_sends_one_message_per_second_and_throttles_the_next(unkai):
+    region = fresh_region()
+    ses, v2 = unkai.client("ses", region), unkai.client("sesv2", region)
+    ses.verify_domain_identity(Domain="rate.example")
+    unkai.advance(61)
+    assert ses.get_send_quota()["MaxSendRate"] == 1.0
+
+    def two_in_a_row(send_first, send_second):
+        # unkai's clock runs with the wall clock: a machine that took over a second between
+        # the two calls saw no burst, so it tries again (a few times at most)
+        for _ in range(3):
+            unkai.advance(1.1)
+            send_first()
+            try:
+                send_second()
+            except ClientError as exc:
+                return exc.response["Error"]
+        raise AssertionError("two sends in a row were never throttled")
+
+    def v1(to):
+        return lambda: ses.send_email(Source="me@rate.example", Destination={"ToAddresses": [to]}, Message=SIMPLE)
+
+    error = two_in_a_row(v1("a@rate.example"), v1("b@rate.example"))
+    assert (error["Code"], error["Message"]) == ("Throttling", "Maximum sending rate exceeded.")
+    error = two_in_a_row(v1("a@rate.example"), lambda: v2.send_email(
+        FromEmailAddress="me@rate.example", Destination={"ToAddresses": ["b@rate.example"]},
+        Content={"Simple": SIMPLE}))
+    assert (error["Code"], error["Message"]) == ("TooManyRequestsException", "Maximum sending rate exceeded.")
+    # one bulk call of two messages: the second entry is throttled, in the bulk answer
+    unkai.advance(1.1)
+    v2.create_email_template(TemplateName="rate", TemplateContent={"Subject": "Hi {{n}}", "Text": "x"})
+    out = v2.send_bulk_email(FromEmailAddress="me@rate.example", DefaultContent={"Template": {
+        "TemplateName": "rate", "TemplateData": '{"n": "0"}'}}, BulkEmailEntries=[
+        {"Destination": {"ToAddresses": ["a@rate.example"]}}, {"Destination": {"ToAddresses": ["b@rate.example"]}}])
+    assert [r["Status"] for r in out["BulkEmailEntryResults"]] in (["SUCCESS", "ACCOUNT_THROTTLED"],
+                                                                  ["SUCCESS", "SUCCESS"])  # a > 1 s stall
+    # the simulator does not count against the rate either
+    unkai.advance(1.1)
+    for _ in range(3):
+        ses.send_email(Source="me@rate.example", Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+                       Message=SIMPLE)
+
+
+def test_configuration_set_events_reach_firehose_and_cloudwatch(unkai, sandbox):
+    unkai.advance(1.1)
+    v2 = unkai.client("sesv2", sandbox)
+    s3, fh, cw = unkai.client("s3", sandbox), unkai.client("firehose", sandbox), unkai.client("cloudwatch", sandbox)
+    s3.create_bucket(Bucket=f"ses-events-{sandbox}", CreateBucketConfiguration={"LocationConstraint": sandbox})
+    stream = fh.create_delivery_stream(DeliveryStreamName="ses-events", ExtendedS3DestinationConfiguration={
+        "RoleARN": "arn:aws:iam::000000000000:role/firehose", "BucketARN": f"arn:aws:s3:::ses-events-{sandbox}",
+        "BufferingHints": {"IntervalInSeconds": 60, "SizeInMBs": 5}})["DeliveryStreamARN"]
+    v2.create_configuration_set(ConfigurationSetName="streamed")
+    v2.create_configuration_set_event_destination(
+        ConfigurationSetName="streamed", EventDestinationName="firehose",
+        EventDestination={"Enabled": True, "MatchingEventTypes": ["SEND", "DELIVERY"],
+                          "KinesisFirehoseDestination": {"IamRoleArn": "arn:aws:iam::000000000000:role/ses",
+                                                         "DeliveryStreamArn": stream}})
+    v2.create_configuration_set_event_destination(
+        ConfigurationSetName="streamed", EventDestinationName="metrics",
+        EventDestination={"Enabled": True, "MatchingEventTypes": ["SEND", "BOUNCE"], "CloudWatchDestination": {
+            "DimensionConfigurations": [
+                {"DimensionName": "campaign", "DimensionValueSource": "MESSAGE_TAG", "DefaultDimensionValue": "none"},
+                {"DimensionName": "X-Team", "DimensionValueSource": "EMAIL_HEADER", "DefaultDimensionValue": "ops"}]}})
+    mid = v2.send_email(FromEmailAddress="shop@example.com", ConfigurationSetName="streamed",
+                        Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+                        EmailTags=[{"Name": "campaign", "Value": "spring"}],
+                        Content={"Simple": dict(SIMPLE, Headers=[{"Name": "X-Team", "Value": "growth"}])})["MessageId"]
+    unkai.advance(1.1)
+    v2.send_email(FromEmailAddress="shop@example.com", ConfigurationSetName="streamed",
+                  Destination={"ToAddresses": ["bounce@simulator.amazonses.com"]}, Content={"Simple": SIMPLE})
+    unkai.drain()
+    unkai.advance(61)  # past the delivery stream's buffering interval
+    unkai.drain()
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=f"ses-events-{sandbox}")["Contents"]]
+    body = b"".join(s3.get_object(Bucket=f"ses-events-{sandbox}", Key=k)["Body"].read() for k in keys).decode()
+    assert body.endswith("\n")
+    records = [json.loads(line) for line in body.splitlines()]
+    assert sorted(r["eventType"] for r in records if r["mail"]["messageId"] == mid) == ["Delivery", "Send"]
+    assert sorted(r["eventType"] for r in records) == ["Delivery", "Send", "Send"]  # a bounce has no delivery
+    metrics = {(m["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"])))
+               for m in cw.list_metrics(Namespace="AWS/SES")["Metrics"]}
+    assert ("Send", (("X-Team", "growth"), ("campaign", "spring"))) in metrics
+    assert ("Send", (("X-Team", "ops"), ("campaign", "none"))) in metrics
+    assert ("Bounce", (("X-Team", "ops"), ("campaign", "none"))) in metrics
+    assert not any(name == "Delivery" and dims for name, dims in metrics)  # not matched (account-wide: yes)
+
+
+EICAR = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def test_cc_return_path_mail_from_forwarding_and_a_rejected_virus(unkai):
+    region = fresh_region()
+    ses, v2 = unkai.client("ses", region), unkai.client("sesv2", region)
+    sns, sqs = unkai.client("sns", region), unkai.client("sqs", region)
+    ses.verify_domain_identity(Domain="corp.example")
+    unkai.advance(61)
+    # Cc is a header and an envelope recipient; bounces go back to the Return-Path
+    after = unkai.mail_seq()
+    ses.send_email(Source="sales@corp.example", ReturnPath="bounces@corp.example",
+                   Destination={"ToAddresses": ["bounce@simulator.amazonses.com"], "CcAddresses": ["boss@corp.example"]},
+                   Message=SIMPLE)
+    unkai.drain()
+    (copy,) = unkai.mail("boss@corp.example")
+    full = unkai.mail_message(copy["id"])
+    assert full["cc"] == ["boss@corp.example"] and full["header_to"] == ["bounce@simulator.amazonses.com"]
+    back = [m for m in unkai.mail("bounces@corp.example") if m["seq"] > after]
+    assert [m["subject"] for m in back] == ["Delivery Status Notification (Failure)"]
+    assert unkai.mail("sales@corp.example") == []
+    # forwarding can be turned off only once both feedback topics are set; then nothing is mailed back
+    with pytest.raises(ClientError) as exc:
+        ses.set_identity_feedback_forwarding_enabled(Identity="corp.example", ForwardingEnabled=False)
+    assert code(exc) == "InvalidParameterValue"
+    topic = sns.create_topic(Name="corp-feedback")["TopicArn"]
+    for kind in ("Bounce", "Complaint"):
+        ses.set_identity_notification_topic(Identity="corp.example", NotificationType=kind, SnsTopic=topic)
+    ses.set_identity_feedback_forwarding_enabled(Identity="corp.example", ForwardingEnabled=False)
+    assert ses.get_identity_notification_attributes(Identities=["corp.example"])["NotificationAttributes"][
+        "corp.example"]["ForwardingEnabled"] is False
+    unkai.advance(1.1)
+    ses.send_email(Source="sales@corp.example", ReturnPath="bounces@corp.example",
+                   Destination={"ToAddresses": ["bounce@simulator.amazonses.com"]}, Message=SIMPLE)
+    unkai.drain()
+    assert len([m for m in unkai.mail("bounces@corp.example") if m["seq"] > after]) == 1  # still only the first
+    # a MAIL FROM domain still pending refuses to send when told to reject on MX failure
+    v2.put_email_identity_mail_from_attributes(EmailIdentity="corp.example", MailFromDomain="mail.corp.example",
+                                               BehaviorOnMxFailure="REJECT_MESSAGE")
+    unkai.advance(1.1)
+    with pytest.raises(ClientError) as exc:
+        ses.send_email(Source="sales@corp.example", Destination={"ToAddresses": ["x@corp.example"]}, Message=SIMPLE)
+    assert code(exc) == "MailFromDomainNotVerifiedException"
+    assert message(exc) == "The MAIL FROM domain mail.corp.example is not verified."
+    unkai.advance(61)
+    ses.send_email(Source="sales@corp.example", Destination={"ToAddresses": ["x@corp.example"]}, Message=SIMPLE)
+    # no Source at all
+    with pytest.raises(ClientError) as exc:
+        ses.send_email(Source="", Destination={"ToAddresses": ["x@corp.example"]}, Message=SIMPLE)
+    assert code(exc) == "InvalidParameterValue"
+    # a message carrying a virus (EICAR's test file) is accepted, then rejected: a Reject event, no mail
+    url, arn = new_queue(sqs)
+    events_topic = sns.create_topic(Name="corp-events")["TopicArn"]
+    sns.subscribe(TopicArn=events_topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    v2.create_configuration_set(ConfigurationSetName="scanned")
+    v2.create_configuration_set_event_destination(
+        ConfigurationSetName="scanned", EventDestinationName="sns",
+        EventDestination={"Enabled": True, "MatchingEventTypes": ["SEND", "REJECT", "DELIVERY"],
+                          "SnsDestination": {"TopicArn": events_topic}})
+    unkai.advance(1.1)
+    mid = v2.send_email(FromEmailAddress="sales@corp.example", ConfigurationSetName="scanned",
+                        Destination={"ToAddresses": ["victim@corp.example"]}, Content={"Simple": {
+                            "Subject": {"Data": "invoice"}, "Body": {"Text": {"Data": "see attached"}},
+                            "Attachments": [{"FileName": "eicar.com", "RawContent": EICAR.encode()}]}})["MessageId"]
+    unkai.drain()
+    assert unkai.mail("victim@corp.example") == []
+    got = [json.loads(b) for b in receive_all(sqs, url)]
+    assert sorted(e["eventType"] for e in got) == ["Reject", "Send"]
+    (reject,) = [e for e in got if e["eventType"] == "Reject"]
+    assert reject["reject"] == {"reason": "Bad content"} and reject["mail"]["messageId"] == mid
+    assert sum(p["Rejects"] for p in ses.get_send_statistics()["SendDataPoints"]) == 1

@@ -49,8 +49,19 @@ def test_templates_are_stored_once_and_seen_by_both_apis(unkai, region):
     assert names == ["order", "tmp"]
     v2.update_email_template(TemplateName="tmp", TemplateContent={"Subject": "s2", "Text": "t"})
     assert ses.get_template(TemplateName="tmp")["Template"]["SubjectPart"] == "s2"
+    ses.update_template(Template={"TemplateName": "tmp", "SubjectPart": "s3 {{x}}", "TextPart": "t"})
+    rendered = v2.test_render_email_template(TemplateName="tmp", TemplateData='{"x": "y"}')["RenderedTemplate"]
+    assert "Subject: s3 y" in rendered
     ses.delete_template(TemplateName="tmp")
     assert [t["TemplateName"] for t in v2.list_email_templates()["TemplatesMetadata"]] == ["order"]
+    v2.create_email_template(TemplateName="tmp2", TemplateContent={"Subject": "s", "Text": "t"})
+    v2.delete_email_template(TemplateName="tmp2")
+    with pytest.raises(ClientError) as exc:
+        v2.delete_email_template(TemplateName="tmp2")
+    assert code(exc) == "NotFoundException"
+    with pytest.raises(ClientError) as exc:
+        ses.update_template(Template={"TemplateName": "gone", "SubjectPart": "s"})
+    assert code(exc) == "TemplateDoesNotExist"
 
 
 def test_rendering_follows_handlebars_without_escaping(unkai, region):
@@ -58,6 +69,8 @@ def test_rendering_follows_handlebars_without_escaping(unkai, region):
     data = {"name": "Ann", "order": {"id": 7}, "items": [{"title": "Tea", "qty": 2}, {"title": "Cup", "qty": 1}],
             "vip": True, "note": "<b>soon</b>"}
     rendered = ses.test_render_template(TemplateName="order", TemplateData=json.dumps(data))["RenderedTemplate"]
+    assert "\r\n" in rendered  # MIME's line endings
+    rendered = rendered.replace("\r\n", "\n")
     assert "Subject: Order 7 for Ann" in rendered
     assert "- Tea x2\n- Cup x1\nThanks for being VIP!" in rendered
     assert "<h1>Ann & co</h1><b>soon</b>" in rendered
@@ -174,9 +187,20 @@ TEMPLATE = textwrap.dedent("""\
             TemplateName: welcome
             SubjectPart: Welcome {{name}}
             TextPart: Hello {{name}}
+      Customers:
+        Type: AWS::SES::ContactList
+        Properties:
+          ContactListName: customers
+          Description: everyone who bought
+          Topics:
+            - TopicName: offers
+              DisplayName: Offers
+              DefaultSubscriptionStatus: OPT_IN
     Outputs:
       Dkim1:
         Value: !GetAtt Sender.DkimDNSTokenName1
+      ListName:
+        Value: !Ref Customers
     """)
 
 
@@ -192,10 +216,15 @@ def test_template_resources_are_the_apis_rows(tmp_path):
         assert dests[0]["SnsDestination"]["TopicArn"].endswith(":Bounces") or "Bounces" in \
             dests[0]["SnsDestination"]["TopicArn"]
         assert v2.get_email_template(TemplateName="welcome")["TemplateContent"]["Subject"] == "Welcome {{name}}"
+        contact_list = v2.get_contact_list(ContactListName="customers")
+        assert contact_list["Description"] == "everyone who bought"
+        assert contact_list["Topics"] == [{"TopicName": "offers", "DisplayName": "Offers",
+                                           "DefaultSubscriptionStatus": "OPT_IN"}]
         rule = server.client("ses").describe_receipt_rule(RuleSetName="inbound", RuleName="store")["Rule"]
         assert rule["Enabled"] is True and rule["Recipients"] == ["mail.example"]
         stack = server.client("cloudformation").describe_stacks()["Stacks"][0]
-        (out,) = stack["Outputs"]
-        assert out["OutputValue"] == f"{ident['DkimAttributes']['Tokens'][0]}._domainkey.mail.example"
+        out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+        assert out["Dkim1"] == f"{ident['DkimAttributes']['Tokens'][0]}._domainkey.mail.example"
+        assert out["ListName"] == "customers"
     finally:
         server.stop()

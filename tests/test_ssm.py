@@ -66,11 +66,19 @@ def test_put_get_overwrite_and_history(ssm, env):
     assert code(exc) == "ParameterVersionNotFound"
 
 
-def test_secure_string_and_string_list(ssm, env):
-    ssm.put_parameter(Name=f"{env}/secret", Value="s3cr3t", Type="SecureString")
+def test_secure_string_and_string_list(ssm, env, unkai):
+    secret = f"s3cr3t-{uuid.uuid4().hex}"
+    ssm.put_parameter(Name=f"{env}/secret", Value=secret, Type="SecureString")
+    ssm.put_parameter(Name=f"{env}/secret", Value=secret + "-v2", Type="SecureString", Overwrite=True)
     sealed = ssm.get_parameter(Name=f"{env}/secret")["Parameter"]["Value"]
-    assert sealed != "s3cr3t"
-    assert ssm.get_parameter(Name=f"{env}/secret", WithDecryption=True)["Parameter"]["Value"] == "s3cr3t"
+    assert secret not in sealed
+    assert ssm.get_parameter(Name=f"{env}/secret", WithDecryption=True)["Parameter"]["Value"] == secret + "-v2"
+    assert ssm.get_parameter(Name=f"{env}/secret:1", WithDecryption=True)["Parameter"]["Value"] == secret
+    history = ssm.get_parameter_history(Name=f"{env}/secret", WithDecryption=True)["Parameters"]
+    assert [h["Value"] for h in history] == [secret, secret + "-v2"]
+    # at rest the value is sealed (issue 11, finding 10): not in the database's files, WAL included
+    for path in unkai.state_dir.glob("unkai.db*"):
+        assert secret.encode() not in path.read_bytes(), path.name
     meta = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [f"{env}/secret"]}])["Parameters"]
     assert meta[0]["KeyId"] == "alias/aws/ssm" and meta[0]["Type"] == "SecureString"
     ssm.put_parameter(Name=f"{env}/list", Value="a,b", Type="StringList")

@@ -111,3 +111,87 @@ def test_a_handler_runs_as_its_execution_role(server):
                         Code={"ZipFile": buf.getvalue()})
     result = lam.invoke(FunctionName="whoami")
     assert json.loads(result["Payload"].read()) == "arn:aws:sts::000000000000:assumed-role/fn-role/whoami"
+
+
+class _Issuer:
+    """An OpenID Connect issuer on loopback: its configuration and JWKS, and tokens it signs."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                doc = {"/.well-known/openid-configuration": {"issuer": issuer.url,
+                                                            "jwks_uri": issuer.url + "/keys"},
+                       "/keys": {"keys": [{**public, "kid": "k1", "alg": "RS256", "use": "sig"}]}}.get(self.path)
+                body = json.dumps(doc).encode()
+                self.send_response(200 if doc else 404)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def token(self, key=None, **claims) -> str:
+        import time
+
+        import jwt
+
+        body = {"iss": self.url, "sub": "device-7", "aud": "my-app", "exp": int(time.time()) + 365 * 86400, **claims}  # unkai's clock may be ahead
+        return jwt.encode(body, key or self.key, algorithm="RS256", headers={"kid": "k1"})
+
+
+def test_web_identity_tokens_are_verified_against_the_issuers_keys(server):
+    """AssumeRoleWithWebIdentity checks the token's signature with the keys its issuer
+    publishes (an OIDC provider's JWKS, or a Cognito pool's), as AWS does."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    sts = client(server, "sts")
+    role = "arn:aws:iam::000000000000:role/web-role"
+    issuer = _Issuer()
+    try:
+        out = sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="web",
+                                                WebIdentityToken=issuer.token())
+        assert out["SubjectFromWebIdentityToken"] == "device-7" and out["Provider"] == issuer.url
+        forged = issuer.token(key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        with pytest.raises(ClientError) as exc:
+            sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="web", WebIdentityToken=forged)
+        assert _code(exc) == "InvalidIdentityToken" and "could not be validated" in str(exc.value)
+    finally:
+        issuer.http.shutdown()
+    with pytest.raises(ClientError) as exc:  # the issuer is gone
+        sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="web",
+                                          WebIdentityToken=_Issuer.token(issuer, iss="http://127.0.0.1:9"))
+    assert _code(exc) == "IDPCommunicationError"
+
+    # a Cognito user pool's ID token, checked with the pool's own keys
+    idp = client(server, "cognito-idp")
+    pool = idp.create_user_pool(PoolName="web")["UserPool"]["Id"]
+    app = idp.create_user_pool_client(UserPoolId=pool, ClientName="app",
+                                      ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH",
+                                                         "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool, Username="ann", TemporaryPassword="Passw0rd!x", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool, Username="ann", Password="Passw0rd!x", Permanent=True)
+    tokens = idp.admin_initiate_auth(UserPoolId=pool, ClientId=app, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                                     AuthParameters={"USERNAME": "ann", "PASSWORD": "Passw0rd!x"})
+    id_token = tokens["AuthenticationResult"]["IdToken"]
+    out = sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="ann", WebIdentityToken=id_token)
+    assert out["Provider"].endswith(pool)
+    head, body, signature = id_token.split(".")
+    tampered = f"{head}.{body}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="ann", WebIdentityToken=tampered)
+    assert _code(exc) == "InvalidIdentityToken"

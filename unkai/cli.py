@@ -57,6 +57,31 @@ stack_name_option = click.option("--stack-name", default=None,
                                  help="The stack's name [default: samconfig.toml's, else the template's directory].")
 
 
+def _set_config_env(ctx: click.Context, param: Any, value: str | None) -> str | None:
+    from unkai.template import samconfig
+
+    samconfig.ENVIRONMENT = value or "default"
+    return value
+
+
+config_env_option = click.option("--config-env", default=None, metavar="NAME", callback=_set_config_env,
+                                 expose_value=False, is_eager=True,
+                                 help="The samconfig.toml environment to read, as in SAM CLI [default: default].")
+
+
+def _check_config_env(template: Path | None) -> None:
+    """Fail early, naming the file, when --config-env names an environment the config lacks."""
+    from unkai.template import samconfig
+
+    if template is None or samconfig.ENVIRONMENT == "default":
+        return
+    try:
+        samconfig.read(template)
+    except samconfig.MissingEnvironment as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+
+
 def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
     from unkai.template.samconfig import BadOverride, parse_overrides
 
@@ -64,6 +89,16 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
         return parse_overrides(chunks)
     except BadOverride as exc:
         raise click.BadParameter(str(exc), param_hint="--parameter-overrides") from None
+
+
+def _tf_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{pair!r}: a variable is given as NAME=VALUE", param_hint="-var")
+        out[name.strip()] = value
+    return out
 
 
 @main.command()
@@ -90,19 +125,33 @@ def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
 @click.option("--ses-production", is_flag=True, default=False,
               help="SES out of the sandbox in every region, as if production access were granted.")
 @click.option("--smtp-port", type=int, default=None, help="Serve SES's SMTP interface on this port (0: any free one).")
+@click.option("--mqtt-port", type=int, default=None,
+              help="Serve AWS IoT's MQTT broker (TLS, client certificates) on this port (0: any free one).")
 @overrides_option
 @stack_name_option
+@config_env_option
 @click.option("-t", "--template-file", "template_file", default=None, type=click.Path(exists=True, path_type=Path),
               help="The template, as SAM CLI names it (same as TEMPLATE).")
 @click.option("--no-template", is_flag=True, help="Serve the AWS APIs alone, even where ./template.yaml exists.")
+@click.option("-var", "--var", "tf_vars", multiple=True, metavar="NAME=VALUE",
+              help="A Terraform root module's input variable, as terraform's -var; repeatable.")
+@click.option("-var-file", "--var-file", "tf_var_files", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="A .tfvars file for a Terraform root module, as terraform's -var-file; repeatable.")
+@click.option("--debug", "debug", multiple=True, metavar="FUNCTION[,FUNCTION]",
+              help="Run these functions (names or logical ids) under debugpy for your IDE to attach (docs/debugging.md).")
+@click.option("--debug-port", default=5678, show_default=True, type=int,
+              help="The first --debug function's port; the next ones follow.")
+@click.option("--debug-no-wait", is_flag=True, help="Do not wait for a debugger at a debugged function's first invocation.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures of what happens (not every invocation).")
 @click.option("-v", "--verbose", is_flag=True, help="Print everything that happens, with handlers' stack traces.")
 def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: bool, region: str | None,
        access_key: str | None, secret_key: str | None, allow_hosts: tuple[str, ...], allow_origins: tuple[str, ...],
-       enforce_iam: str | None, ses_production: bool, smtp_port: int | None,
+       enforce_iam: str | None, ses_production: bool, smtp_port: int | None, mqtt_port: int | None,
        parameter_overrides: tuple[str, ...], stack_name: str | None, template_file: Path | None, no_template: bool,
-       quiet: bool, verbose: bool) -> None:
+       tf_vars: tuple[str, ...], tf_var_files: tuple[Path, ...], debug: tuple[str, ...], debug_port: int,
+       debug_no_wait: bool, quiet: bool, verbose: bool) -> None:
     """Start the cloud; with TEMPLATE (a SAM template or its directory), run that stack too.
+    A directory of .tf files is applied as a Terraform root module (docs/terraform.md).
 
     While it runs, one line per thing that happens (invocations, API requests, retries,
     dead-letter moves) is printed; failures in red with where the handler raised.
@@ -115,19 +164,31 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
         os.environ["UNKAI_SES_PRODUCTION"] = "1"
     if smtp_port is not None:
         os.environ["UNKAI_SMTP_PORT"] = str(smtp_port)
+    if mqtt_port is not None:  # IoT's broker reads it (unkai/services/iot/broker.py)
+        os.environ["UNKAI_IOT_MQTT_PORT"] = str(mqtt_port)
     template = template or template_file
     if template is None and not no_template:
         template = _template_here()
         if template is not None:
             click.echo(f"unkai: using {template} (found in this directory; --no-template to serve the APIs alone)")
+    _check_config_env(template)
 
+    debugged = [name.strip() for chunk in debug for name in chunk.split(",") if name.strip()]
+    if debugged:
+        import importlib.util
+
+        if importlib.util.find_spec("debugpy") is None:
+            click.echo("Error: --debug needs debugpy: pip install 'unkai[debug]'", err=True)
+            sys.exit(1)
     config = Config(
         state_dir=state_dir, host=host, port=port, region=region or default_region(), ephemeral=ephemeral,
         access_key=access_key, secret_key=_secret(secret_key), template=template,
         parameter_overrides=_overrides(parameter_overrides), stack_name=stack_name,
+        tf_vars=_tf_vars(tf_vars), tf_var_files=list(tf_var_files),
         allow_hosts=list(allow_hosts), allow_origins=list(allow_origins),
         activity="verbose" if verbose else "quiet" if quiet else "normal",
         enforce_iam="" if enforce_iam in (None, "off") else enforce_iam,
+        debug=debugged, debug_port=debug_port, debug_wait=not debug_no_wait,
     )
     try:
         run(config)
@@ -145,7 +206,11 @@ def _template_here() -> Path | None:
     here = Path.cwd()
     for name in samconfig.CONFIG_FILES:
         if (here / name).is_file():
-            found = samconfig.read(here / name).get("template_file") or samconfig.read(here / name).get("template")
+            try:
+                params = samconfig.read(here / name)
+            except samconfig.MissingEnvironment:  # reported once the template is known
+                params = {}
+            found = params.get("template_file") or params.get("template")
             if isinstance(found, str) and (here / found).is_file():
                 return Path(found)
     for name in ("template.yaml", "template.yml", "template.json"):
@@ -159,11 +224,13 @@ def _template_here() -> Path | None:
 @click.option("--region", default=None, help="Region to check against [default: AWS_REGION, AWS_DEFAULT_REGION or us-east-1].")
 @overrides_option
 @stack_name_option
+@config_env_option
 def validate(template: Path, region: str | None, parameter_overrides: tuple[str, ...], stack_name: str | None) -> None:
     """Check TEMPLATE (a SAM template or its directory) as `unkai up` would, without starting anything."""
     from unkai.template.check import validate as check
     from unkai.template.loader import TemplateError
 
+    _check_config_env(template)
     try:
         lines = check(template, region or default_region(), _overrides(parameter_overrides), stack_name)
     except TemplateError as exc:
@@ -190,8 +257,11 @@ _control_token: dict[str, str] = {}
 
 
 def _endpoint(endpoint: str | None, state_dir: Path) -> str:
+    """The server as every client command finds it (``cli_client.find_endpoint``: --endpoint-url,
+    UNKAI_ENDPOINT, the state directory's server.json, the default port), remembered for errors."""
     import os
 
+    from unkai.cli_client import find_endpoint
     from unkai.server import read_server_file
 
     info = read_server_file(state_dir) or {}
@@ -199,15 +269,14 @@ def _endpoint(endpoint: str | None, state_dir: Path) -> str:
     token = os.environ.get("UNKAI_TOKEN") or info.get("token")
     if token:
         _control_token["token"] = token
-    if endpoint:
-        return endpoint.rstrip("/")
-    if "endpoint" in info:
-        return info["endpoint"]
-    return f"http://127.0.0.1:{DEFAULT_PORT}"
+    url, source = find_endpoint(endpoint, state_dir)
+    _control_token["where"] = f"unkai at {url}, from {source}"
+    return url
 
 
 def _get(url: str, timeout: float = 30) -> Any:
     headers = {"x-unkai-token": _control_token["token"]} if "token" in _control_token else {}
+    where = _control_token.get("where") or f"unkai at {url.split('/_unkai')[0]}"
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
             return json.loads(resp.read())
@@ -216,10 +285,10 @@ def _get(url: str, timeout: float = 30) -> Any:
             message = json.loads(exc.read()).get("message")
         except ValueError:
             message = str(exc)
-        click.echo(f"Error: {message}", err=True)
+        click.echo(f"Error: {message} ({where})", err=True)
         sys.exit(1)
-    except urllib.error.URLError as exc:
-        click.echo(f"Error: cannot reach unkai at {url.split('/_unkai')[0]} ({exc.reason}). Is `unkai up` running?",
+    except (urllib.error.URLError, OSError) as exc:
+        click.echo(f"Error: cannot reach unkai ({getattr(exc, 'reason', exc)}). Is `unkai up` running? ({where})",
                    err=True)
         sys.exit(1)
 
@@ -387,3 +456,7 @@ def logs(function: str, follow: bool, region: str | None, endpoint_url: str | No
 
 for _command in COMMANDS:
     main.add_command(_command)
+
+from unkai.tf_endpoints import tf_endpoints  # noqa: E402  (imports cli_client, as the loop above)
+
+main.add_command(tf_endpoints)

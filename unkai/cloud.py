@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from unkai.clock import Clock
@@ -88,13 +89,14 @@ class Cloud:
                     found[f"{name}.{k}"] = v
         return found
 
-    async def drain(self, timeout: float) -> dict[str, int]:
-        """Wait until no work is pending (or the timeout passes); what is left."""
+    async def drain(self, timeout: float, ignore: tuple[str, ...] = ()) -> dict[str, int]:
+        """Wait until no work is pending (or the timeout passes); what is left. Kinds of work
+        whose name ends with one of ``ignore`` are not waited for."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         quiet = 0
         while True:
-            left = self.pending()
+            left = {k: v for k, v in self.pending().items() if not k.endswith(ignore)} if ignore else self.pending()
             quiet = quiet + 1 if not left else 0
             if quiet >= 2:  # twice in a row: nothing was mid-handoff between two parts
                 return {}
@@ -112,9 +114,16 @@ class Cloud:
         A template error is raised (TemplateError) and ``unkai up`` stops."""
         if self.config.template is not None:
             from unkai.template.runner import StackRunner
+            from unkai.terraform.config import is_root_module
 
-            self.stack = StackRunner(self, self.config.template, self.config.stack_name, self.config.region,
-                                     self.config.parameter_overrides)
+            if is_root_module(Path(self.config.template)):  # a directory of .tf files: unkai/terraform/
+                from unkai.terraform.runner import TerraformRunner
+
+                self.stack = TerraformRunner(self, Path(self.config.template), self.config.region,
+                                             self.config.tf_var_files, self.config.tf_vars)
+            else:
+                self.stack = StackRunner(self, self.config.template, self.config.stack_name, self.config.region,
+                                         self.config.parameter_overrides)
             await self.stack.start()
         await self.resetter.settle_and_take()
         self.started = True

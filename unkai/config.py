@@ -29,6 +29,8 @@ class Config:
     template: Path | None = None
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     stack_name: str | None = None  # default: samconfig.toml's, else the template directory's name
+    tf_vars: dict[str, str] = field(default_factory=dict)  # -var NAME=VALUE for a Terraform root module
+    tf_var_files: list[Path] = field(default_factory=list)  # -var-file FILE
     # Host names besides loopback, *.localhost and AWS's that may reach unkai (``--allow-host``),
     # and foreign browser origins allowed to call the AWS APIs (``--allow-origin``): docs/security.md.
     allow_hosts: list[str] = field(default_factory=list)
@@ -37,6 +39,10 @@ class Config:
     control_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     activity: str = "normal"  # what the terminal prints of the event feed: off, quiet, normal, verbose
     enforce_iam: str = ""  # "on": deny as IAM would; "log": only report; "": off
+    # ``--debug``: functions (names or logical ids) whose workers run under debugpy, from this port up
+    debug: list[str] = field(default_factory=list)
+    debug_port: int = 5678
+    debug_wait: bool = True
 
     @property
     def endpoint(self) -> str:

@@ -21,9 +21,9 @@ def parse(text: str) -> dict[str, Any]:
     try:
         pattern = json.loads(text)
     except (ValueError, RecursionError):
-        raise InvalidPattern("Event pattern is not valid JSON") from None
+        raise InvalidPattern("Event pattern is not valid. Reason: Invalid JSON") from None
     if not isinstance(pattern, dict) or not pattern:
-        raise InvalidPattern("Event pattern must be a non-empty JSON object")
+        raise InvalidPattern("Event pattern is not valid. Reason: Filter is not an object")
     _check(pattern, 1)
     return pattern
 
@@ -45,7 +45,9 @@ def _check(pattern: dict[str, Any], depth: int) -> None:
         elif isinstance(value, dict):
             _check(value, depth + 1)
         elif not isinstance(value, list):
-            raise InvalidPattern(f"Event pattern is not valid. Reason: \"{key}\" must be an object or an array")
+            raise InvalidPattern(f"Event pattern is not valid. Reason: '{key}' must be an object or an array")
+        elif not value:
+            raise InvalidPattern("Event pattern is not valid. Reason: Empty arrays are not allowed")
 
 
 def matches(pattern: dict[str, Any], event: Any) -> bool:

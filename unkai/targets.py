@@ -22,25 +22,41 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+RESOURCE_POLICY_SOURCES = ("events", "s3")  # services whose deliveries a target's own policy must allow
+
 
 def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, event_id: str,
-            rule_arn: str = "", *, subject: str | None = None, sender: str | None = None) -> None:
+            rule_arn: str = "", *, subject: str | None = None, sender: str | None = None,
+            source_arn: str = "", strict: bool = False) -> None:
     """Hand ``payload`` to ``target["Arn"]``'s service, in the current transaction.
 
     ``source`` names the caller (``events``, ``scheduler``, ``s3``...): the Lambda job's
     source and, unless ``sender`` is given, the SQS SenderId ``{source}.amazonaws.com``.
     ``subject`` is the SNS Subject. A target that cannot take the payload sends it to the
-    target's DeadLetterConfig queue, as AWS does, or is logged as dropped."""
+    target's DeadLetterConfig queue, as AWS does, or is logged as dropped; with ``strict``
+    it raises the ``ServiceError`` instead (IoT rules hand it to their error action). With
+    ``--enforce-iam``, an EventBridge rule's or a bucket's (``source_arn``) delivery must be
+    let in by the target's resource policy, as on AWS."""
     arn = target.get("Arn") or ""
     parts = arn.split(":")
     service = parts[2] if len(parts) > 5 else ""
     region = parts[3] if len(parts) > 5 else cloud.config.region
+    if source in RESOURCE_POLICY_SOURCES and cloud.config.enforce_iam:
+        from unkai.services.iam.enforcement import service_denied
+
+        denied = service_denied(cloud, f"{source}.amazonaws.com", arn, source_arn or rule_arn)
+        if denied is not None:
+            _dead_letter(cloud, target, payload, source, rule_arn, "AccessDenied", denied)
+            return
     if service == "lambda":
         cloud.jobs.enqueue("lambda.invoke", {"function": arn, "payload": payload, "source": source})
     elif service == "sqs":
         sqs = cloud.services.get("sqs")
         queue = sqs.queue_by_arn(arn) if sqs else None
         if queue is None:
+            if strict:
+                raise ServiceError("AWS.SimpleQueueService.NonExistentQueue",
+                                   f"The specified queue does not exist: {arn}")
             _dead_letter(cloud, target, payload, source, rule_arn, "SQS.NonExistentQueue",
                          f"The specified queue does not exist: {arn}")
             return
@@ -54,6 +70,8 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
         try:
             cloud.call("sns", "Publish", params, region)
         except ServiceError as exc:
+            if strict:
+                raise
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
     elif service == "kinesis" and "kinesis" in cloud.services:
         key = (target.get("KinesisParameters") or {}).get("PartitionKeyPath") or event_id or "-"
@@ -62,12 +80,22 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
         try:
             cloud.service("kinesis").append(arn, payload.encode(), key)
         except ServiceError as exc:
+            if strict:
+                raise
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
     elif service == "firehose" and "firehose" in cloud.services:
         try:
             cloud.service("firehose").deliver(arn, payload.encode())
         except ServiceError as exc:
+            if strict:
+                raise
             _dead_letter(cloud, target, payload, source, rule_arn, exc.code, exc.message)
+    elif service == "logs" and "logs" in cloud.services:  # a log group: one stream per event, named by its id
+        group = arn.split(":log-group:", 1)[-1].removesuffix(":*")
+        cloud.service("logs").append(parts[4], region, group, event_id or source,
+                                     [(int(cloud.clock.now() * 1000), payload)])
+    elif service == "events" and "events" in cloud.services:  # another event bus, or an API destination
+        cloud.service("events").accept(target, payload, event_id, rule_arn)
     else:
         log.warning("unkai does not deliver %s events to %s targets yet (%s)", source, service or "unknown", arn)
 
@@ -102,3 +130,6 @@ def _dead_letter(cloud: "Cloud", target: dict[str, Any], payload: str, source: s
                   "RETRY_ATTEMPTS": str(retries)}
     sqs.enqueue(dlq, payload, {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v},
                 sender=f"{source}.amazonaws.com")
+
+
+dead_letter = _dead_letter  # for deliveries that fail later, in a job (EventBridge API destinations)

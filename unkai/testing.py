@@ -9,8 +9,10 @@ In a ``conftest.py``::
         sqs = unkai.client("sqs")
         ...
 
-The ``unkai`` fixture is one server per test session with throwaway state; start
-more with ``UnkaiServer(tmp_path).start()`` (e.g. with a template).
+The ``unkai`` fixture is one server per test session with throwaway state (under
+pytest-xdist, one per worker process: parallel tests never share one); ``unkai_clean``
+resets it before a test. Start more with ``UnkaiServer(tmp_path).start()`` (e.g. with a
+template).
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ class UnkaiServer:
         self.endpoint = ""
         self.token: str | None = None  # the control token, when the server verifies signatures
         self.log_path = self.state_dir.parent / f"{self.state_dir.name}.log"
+        self.credentials = dict(CREDENTIALS)  # what client() signs with: the server's own when it verifies
+        for flag, key in (("--access-key", "aws_access_key_id"), ("--secret-key", "aws_secret_access_key")):
+            if flag in self.args[:-1] and not self.args[self.args.index(flag) + 1].startswith(("@", "-")):
+                self.credentials[key] = self.args[self.args.index(flag) + 1]
 
     def start(self, timeout: float = 30.0) -> "UnkaiServer":
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -115,13 +121,13 @@ class UnkaiServer:
         config = kwargs.pop("config", None) or Config(retries={"max_attempts": 1, "mode": "standard"})
         endpoint = kwargs.pop("endpoint_url", None) or self.endpoint
         return boto3.client(service, endpoint_url=endpoint, region_name=region or self.region,
-                            config=config, **CREDENTIALS, **kwargs)
+                            config=config, **{**self.credentials, **kwargs})
 
     def resource(self, service: str, region: str | None = None, **kwargs: Any) -> Any:
         import boto3
 
         return boto3.resource(service, endpoint_url=self.endpoint, region_name=region or self.region,
-                              **CREDENTIALS, **kwargs)
+                              **{**self.credentials, **kwargs})
 
     def url(self, path: str) -> str:
         return self.endpoint + path

@@ -126,6 +126,20 @@ Resources:
       ApiId: !Ref Ws
       StageName: live
       AutoDeploy: true
+  WsDomain:
+    Type: AWS::ApiGatewayV2::DomainName
+    Properties:
+      DomainName: ws.handmade.example.com
+      DomainNameConfigurations:
+        - CertificateArn: arn:aws:acm:us-east-1:000000000000:certificate/0f1e2d3c-0000-0000-0000-000000000000
+          EndpointType: REGIONAL
+  WsMapping:
+    Type: AWS::ApiGatewayV2::ApiMapping
+    DependsOn: WsStage
+    Properties:
+      ApiId: !Ref Ws
+      DomainName: !Ref WsDomain
+      Stage: live
 
 Outputs:
   ApiId:
@@ -136,6 +150,12 @@ Outputs:
     Value: !Ref Ws
   WsUrl:
     Value: !Sub wss://${Ws}.execute-api.${AWS::Region}.amazonaws.com/live
+  WsTarget:
+    Value: !GetAtt WsDomain.RegionalDomainName
+  WsZone:
+    Value: !GetAtt WsDomain.RegionalHostedZoneId
+  WsMappingId:
+    Value: !Ref WsMapping
 """
 
 
@@ -175,3 +195,14 @@ def test_websocket_resources_from_a_template(deployed):
     with connect(server.endpoint.replace("http", "ws") + f"/_unkai/execute-api/{out['WsId']}/live") as ws:
         ws.send("{}")
         assert "Forbidden" in ws.recv(timeout=5)
+
+
+def test_a_custom_domain_and_its_api_mapping_from_a_template(deployed):
+    server, out = deployed
+    v2 = server.client("apigatewayv2")
+    domain = v2.get_domain_name(DomainName="ws.handmade.example.com")
+    config = domain["DomainNameConfigurations"][0]
+    assert out["WsTarget"] == config["ApiGatewayDomainName"] and out["WsZone"] == config["HostedZoneId"]
+    assert config["DomainNameStatus"] == "AVAILABLE"
+    mapping = v2.get_api_mapping(DomainName="ws.handmade.example.com", ApiMappingId=out["WsMappingId"])
+    assert (mapping["ApiId"], mapping["Stage"], mapping["ApiMappingKey"]) == (out["WsId"], "live", "")

@@ -263,7 +263,11 @@ def build_message(sender: str, to: list[str], subject: str, text: str | None, ht
         del main[k]
     for k, v in heads + [("MIME-Version", "1.0")] + [(k, v) for k, v in existing if k != "MIME-Version"]:
         main[k] = v
-    return main.as_bytes()
+    # CRLF, as every message on the wire (RFC 5322 2.1): the raw .eml, SendRawEmail's
+    # readers and an SMTP relay all see what an SES recipient would
+    from email.policy import compat32
+
+    return main.as_bytes(policy=compat32.clone(linesep="\r\n"))
 
 
 def _header(value: str) -> str:
@@ -310,6 +314,7 @@ def parse(raw: bytes) -> dict[str, Any]:
             content = payload.decode(charset, "replace")
         except LookupError:  # an unknown charset: keep the bytes as well as we can
             content = payload.decode("utf-8", "replace")
+        content = content.replace("\r\n", "\n")  # a reader's lines: the wire's CRLF is the raw's business
         if ctype == "text/plain":
             text = content
         else:

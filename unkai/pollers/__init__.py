@@ -90,10 +90,14 @@ class Mappings:
             poller.start()
 
     def pending(self) -> dict[str, int]:
-        total = 0
+        total = interrupted = 0
         for poller in self.pollers.values():
             total += poller.pending()
-        return {"event_source_batches": total}
+            interrupted += poller.interrupted()
+        found = {"event_source_batches": total}
+        if interrupted:  # received before a crash; back after their visibility timeout
+            found["messages_interrupted_by_a_restart"] = interrupted
+        return found
 
     # -- state ------------------------------------------------------------------------------
 
@@ -130,6 +134,24 @@ class Mappings:
         except ServiceError:
             raise ServiceError("ResourceNotFoundException", "Function does not exist", Type="User") from None
         return target.invoked_arn
+
+    def _check_role(self, kind: str, source: str, function_arn: str, ctx: "RequestContext") -> None:
+        """``--enforce-iam``: the function's execution role must be able to read the source,
+        as AWS checks when a mapping is created."""
+        if not self.cloud.config.enforce_iam:
+            return
+        from unkai.services.iam.enforcement import role_cannot_read
+
+        role = self.service.resolve(ctx.account, ctx.region, function_arn).config.get("Role") or ""
+        missing = role_cannot_read(self.cloud, role, kind, source)
+        if missing is None:
+            return
+        if kind == "sqs":
+            message = f"The provided execution role does not have permissions to call {missing.split(':')[1]} on SQS"
+        else:
+            message = (f"Cannot access stream {source}. Please ensure the role can perform the GetRecords, "
+                       "GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM.")
+        raise ServiceError("InvalidParameterValueException", message, Type="User")
 
     def _validate(self, kind: str, config: dict, source: str, function_arn: str, ctx: "RequestContext") -> None:
         batch = config["BatchSize"]
@@ -218,6 +240,7 @@ class Mappings:
             if params.get(key) is not None:
                 config[key] = params[key]
         self._validate(kind, config, source, function_arn, ctx)
+        self._check_role(kind, source, function_arn, ctx)
         config.update({
             "UUID": uid, "EventSourceArn": source, "FunctionArn": function_arn,
             "LastModified": self.service.clock.now(), "LastProcessingResult": "No records processed",

@@ -27,6 +27,10 @@ class Poller:
     def pending(self) -> int:
         raise NotImplementedError
 
+    def interrupted(self) -> int:
+        """Records a crash left in flight that will be delivered again (0 where a source has none)."""
+        return 0
+
     def cancel(self) -> None:
         for task in self.tasks:
             task.cancel()

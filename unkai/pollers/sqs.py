@@ -87,6 +87,13 @@ class QueuePoller(Poller):
     def __init__(self, mappings: "Mappings", uid: str, config: dict) -> None:
         super().__init__(mappings, uid, config)
         self.busy = 0
+        # Messages already in flight when this poller starts were received by a process that is
+        # gone (a crash, a kill -9): no invocation holds them, and they come back only after their
+        # visibility timeout. Until then they are reported as interrupted, so a drain does not
+        # answer "drained" while a message is on its way back.
+        sqs = self.cloud.service("sqs")
+        queue = sqs.queue_by_arn(self.arn)
+        self.orphans: dict[int, int] = sqs.in_flight(queue) if queue is not None else {}
 
     def start(self) -> None:
         workers = (self.config.get("ScalingConfig") or {}).get("MaximumConcurrency") or DEFAULT_MAX_ENVIRONMENTS
@@ -97,6 +104,17 @@ class QueuePoller(Poller):
         queue = sqs.queue_by_arn(self.arn)
         visible = sqs.counts(queue)[0] if queue is not None else 0
         return self.busy + visible
+
+    def interrupted(self) -> int:
+        """Messages a crash left in flight that are not back yet (see ``__init__``)."""
+        if not self.orphans:
+            return 0
+        sqs = self.cloud.service("sqs")
+        queue = sqs.queue_by_arn(self.arn)
+        left = sqs.still_in_flight(queue, self.orphans) if queue is not None else 0
+        if not left:
+            self.orphans = {}
+        return left
 
     async def _worker(self) -> None:
         sqs = self.cloud.service("sqs")

@@ -531,6 +531,7 @@ class StreamPoller(Poller):
             start = (int(self.source.arrival(batch[0]) or self.cloud.clock.now()) // tumbling) * tumbling
             current = self._state().get("windows", {}).get(shard) or {"start": start, "state": {}}
             event.update(self._window_fields(shard, start, tumbling, current.get("state") or {}, final=False))
+        self._iterator_age(batch)
         result = await self._call(event)
         if result is not None and not result.function_error:
             with self.cloud.store.transaction():
@@ -538,6 +539,20 @@ class StreamPoller(Poller):
             if tumbling:
                 self._keep_window(shard, start, result.payload)
         return result
+
+    def _iterator_age(self, batch: list[dict]) -> None:
+        """AWS/Lambda IteratorAge: how long the batch's last record waited in the stream
+        before this invocation (milliseconds), per function and across functions."""
+        cw = self.cloud.services.get("cloudwatch")
+        arrival = self.source.arrival(batch[-1]) if batch else None
+        if cw is None or arrival is None:
+            return
+        parts = str(self.config.get("FunctionArn") or "").split(":")
+        if len(parts) < 7:
+            return
+        age = max(0.0, (self.cloud.clock.now() - float(arrival)) * 1000.0)
+        for dims in ([{"Name": "FunctionName", "Value": parts[6]}], None):
+            cw.count(parts[4], parts[3], "AWS/Lambda", "IteratorAge", dims, round(age), "Milliseconds")
 
     def _window_fields(self, shard: str, start: int, size: int, state: dict, final: bool) -> dict:
         return {"window": {"start": _window_iso(start), "end": _window_iso(start + size)}, "state": state,

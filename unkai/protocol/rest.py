@@ -297,9 +297,13 @@ class RestJsonProtocol(RestProtocol):
     def serialize_error(self, model: ServiceModel, error: ServiceError, request_id: str,
                         op: OperationModel | None = None) -> Response:
         resolved = ResolvedError(model, error)
-        body: dict[str, Any] = {"message": error.message}
+        # the message goes under the key the error shape names (Lambda's and Scheduler's
+        # ResourceNotFoundException say ``Message``), so the modeled member reaches clients
+        key = next((m for m in (resolved.shape.members if resolved.shape is not None else ())
+                    if m.lower() == "message"), "message")
+        body: dict[str, Any] = {key: error.message}
         if model is not None and model.service_name == "lambda":
-            body = {"Type": "User" if resolved.sender_fault else "Service", "message": error.message}
+            body = {"Type": "User" if resolved.sender_fault else "Service", key: error.message}
         body.update(error.fields)
         headers = [("content-type", "application/json"), ("x-amzn-requestid", request_id),
                    ("x-amzn-errortype", resolved.code)] + list(error.headers.items())

@@ -130,6 +130,10 @@ def zygote(control_fd, sdk_dir):
     del sys.path[0]  # this script's directory is not the handler's business
     STDLIB[:] = sys.path
     warm_sdk(sdk_dir)
+    try:
+        import ctypes  # noqa: F401 - every worker's sandbox and limits use it: load it once, here
+    except ImportError:
+        pass
     control = socket.socket(fileno=control_fd)
     rfd, wfd = os.pipe()
     os.set_blocking(wfd, False)
@@ -340,6 +344,9 @@ def worker(spec, sock_fd):
         pass
     setup_process(spec, channel)
     redirect_aws_hosts(spec.get("endpoint") or "")
+    redirect_default_port(spec.get("endpoint") or "")
+    if spec.get("debug"):
+        start_debugger(spec["debug"])
     handler, error = None, None
     try:
         handler = load_handler(spec["handler"])
@@ -358,14 +365,32 @@ def worker(spec, sock_fd):
     serve(handler, channel, sock)
 
 
+def start_debugger(debug):
+    """``unkai up --debug``: listen for a DAP client (VS Code, PyCharm) and, unless told not
+    to, wait for it before the handler is loaded. debugpy comes from the directory unkai
+    links it into; its compiled speed-ups are for unkai's interpreter, so they are off."""
+    for key in ("PYDEVD_USE_CYTHON", "PYDEVD_USE_FRAME_EVAL"):
+        os.environ[key] = "NO"
+    os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    sys.path.insert(0, debug["path"])
+    try:
+        import debugpy
+
+        debugpy.listen(("127.0.0.1", debug["port"]))
+    except Exception as exc:  # the port is taken, or debugpy cannot run here: run undebugged, and say why
+        print("unkai: debugpy could not listen on 127.0.0.1:%s: %s" % (debug["port"], exc), file=sys.stderr)
+        return
+    print("unkai: debugpy listening on 127.0.0.1:%s%s" % (
+        debug["port"], "; waiting for a debugger to attach" if debug.get("wait") else ""), file=sys.stderr)
+    sys.stderr.flush()
+    if debug.get("wait"):
+        debugpy.wait_for_client()
+
+
 def setup_process(spec, channel):
-    limit = spec.get("memory_mb")
+    enter_sandbox(spec)  # first, while the worker has a single thread (user namespaces need that)
+    limit = None if spec.get("debug") else spec.get("memory_mb")  # a debugger's memory is not the function's
     if limit and resource is not None:
-        try:
-            floor = data_size() + 16 * MiB
-            resource.setrlimit(resource.RLIMIT_DATA, (max(limit * MiB, floor), max(limit * MiB, floor)))
-        except (ValueError, OSError):
-            pass
         limit_address_space(limit)
     limit_file_size(spec.get("ephemeral_mb") or 512)
     os.environ.clear()
@@ -423,6 +448,181 @@ def redirect_aws_hosts(endpoint):
     httpsession.URLLib3Session.send = send
 
 
+DEFAULT_PORT = 4566  # unkai's default port (unkai/config.py)
+
+
+def redirect_default_port(endpoint):
+    """Inside a worker, ``localhost:4566`` (unkai's default port, which templates' local
+    defaults name, such as a webhook URL pointing at ``/_unkai/inbox/...``) reaches the unkai
+    running the worker whatever its ``--port``: a connection to the loopback address on
+    port 4566 is made to unkai's own port instead. A template keeps a plain URL that
+    deploys to AWS unchanged (where it is overridden), and examples run on any port."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    if parts.port in (None, DEFAULT_PORT) or parts.hostname not in ("127.0.0.1", "localhost"):
+        return
+    target = (parts.hostname, parts.port)
+    loopback = ("127.0.0.1", "localhost")
+
+    def mapped(address):
+        if isinstance(address, tuple) and len(address) == 2 and address[1] == DEFAULT_PORT \
+                and address[0] in loopback:
+            return target
+        return address
+
+    original_connect, original_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    socket.socket.connect = lambda self, address: original_connect(self, mapped(address))
+    socket.socket.connect_ex = lambda self, address: original_connect_ex(self, mapped(address))
+
+
+# -- sandbox ---------------------------------------------------------------------------
+# A Lambda function sees its code, the runtime and a /tmp of its own, and cannot write
+# anywhere else; here it must also not see unkai's state dir (every function's environment,
+# SecureStrings, objects) nor other workers' /proc entries. Linux only, best effort: without
+# Landlock or namespaces the worker runs as before (docs/security.md says what then differs).
+
+CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
+PR_SET_NO_NEW_PRIVS = 38
+LANDLOCK_CREATE_RULESET, LANDLOCK_ADD_RULE, LANDLOCK_RESTRICT_SELF = 444, 445, 446  # one number on every arch
+FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1, 2, 4, 8
+FS_REFER, FS_TRUNCATE, FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
+
+
+def enter_sandbox(spec):
+    if not sys.platform.startswith("linux") or not spec.get("hide"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+    except (ImportError, OSError):
+        return
+    private = private_tmp(libc, spec)
+    restrict_files(libc, ctypes, spec, private)
+    if os.getuid() == 0:
+        drop_capabilities(libc, ctypes)
+
+
+def private_tmp(libc, spec):
+    """Give the worker a /tmp of its own, in a mount namespace of its own (a user namespace
+    too when not root), as on AWS: a tmpfs of the function's EphemeralStorage size, so that
+    writing past it fails with ENOSPC as there (or the environment's directory, where tmpfs
+    cannot be mounted). Not when a path the worker needs lives under /tmp (a state dir
+    there, as in test suites): the mount would hide it."""
+    shared = os.path.realpath("/tmp").rstrip("/") + "/"
+    needed = [spec["tmp"], spec["sdk_dir"], *spec["sys_path"], *spec["hide"], __file__, sys.prefix,
+              (spec.get("debug") or {}).get("path"),
+              sys.base_prefix, *STDLIB]
+    if any(os.path.realpath(p).startswith(shared) for p in needed if p):
+        return False
+    tmp = spec["tmp"]
+    uid, gid = os.getuid(), os.getgid()
+    flags = CLONE_NEWNS if uid == 0 else CLONE_NEWNS | CLONE_NEWUSER
+    if libc.unshare(flags) != 0:
+        return False
+    if flags & CLONE_NEWUSER:
+        try:
+            for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+                with open(f"/proc/self/{name}", "w") as f:
+                    f.write(text)
+        except OSError:
+            return False
+    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return False
+    size = f"size={int(spec.get('ephemeral_mb') or 512)}m,mode=0700,uid={uid},gid={gid}".encode()
+    if libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, size) != 0 and \
+            libc.mount(tmp.encode(), b"/tmp", None, MS_BIND, None) != 0:
+        return False
+    for name in ("TMPDIR", "HOME"):
+        if spec["env"].get(name) == tmp:
+            spec["env"][name] = "/tmp"
+    return True
+
+
+def drop_capabilities(libc, ctypes):
+    """Lambda runs a function as an unprivileged user. A worker of a root unkai keeps uid 0
+    (its files stay its own) but loses every capability, so it cannot read past file modes
+    or other processes' memory and environment (CAP_SYS_PTRACE would bypass Landlock's scope)."""
+    for cap in range(64):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP, until past the last capability
+            break
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable: twice 32 bits, all empty
+    libc.capset(header, data)
+
+
+def restrict_files(libc, ctypes, spec, private):
+    """Landlock: read everything but the hidden dirs, write only /tmp (and /dev/null).
+    Being in a Landlock domain also keeps the worker from reading other processes'
+    /proc/PID/environ (ptrace access is scoped to the domain). A /tmp shared with the
+    machine (no private mount) stays writable as a whole."""
+    abi = libc.syscall(LANDLOCK_CREATE_RULESET, None, 0, 1)
+    if abi < 1:
+        return False
+    handled = (1 << 13) - 1 | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0) \
+        | (FS_IOCTL_DEV if abi >= 5 else 0)
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    attr = ctypes.c_uint64(handled)
+    ruleset = libc.syscall(LANDLOCK_CREATE_RULESET, ctypes.byref(attr), 8, 0)
+    if ruleset < 0:
+        return False
+    hidden = [os.path.realpath(p) for p in spec["hide"]]
+
+    def add(path, rights):
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            if not os.path.isdir(path):
+                rights &= FILE_RIGHTS
+            rule = PathBeneath(rights & handled, fd)
+            libc.syscall(LANDLOCK_ADD_RULE, ruleset, 1, ctypes.byref(rule), 0)
+        finally:
+            os.close(fd)
+
+    def grant(path, rights):
+        """Grant ``path``'s tree, stepping around the hidden dirs inside it: a rule covers a
+        whole tree, so an ancestor of a hidden dir is granted through its other entries."""
+        real = os.path.realpath(path)
+        inside = [h for h in hidden if h.startswith(real.rstrip("/") + "/")]
+        if not inside:
+            add(real, rights)
+            return
+        try:
+            entries = [e.path for e in os.scandir(real)]
+        except OSError:
+            return
+        for entry in entries:
+            child = os.path.realpath(entry)
+            if child in hidden or any(child.startswith(h + "/") for h in hidden):
+                continue
+            grant(child, rights)
+
+    read = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR | FS_IOCTL_DEV
+    try:
+        grant("/", read)
+        for path in [*spec["sys_path"], spec["sdk_dir"], os.path.dirname(os.path.abspath(__file__)),
+                     (spec.get("debug") or {}).get("path")]:
+            if path:
+                grant(path, read)
+        grant(spec["tmp"], handled)
+        add(os.path.realpath("/tmp"), handled)  # the private one, or the machine's as a whole
+        add("/dev/null", FS_READ_FILE | FS_WRITE_FILE | FS_TRUNCATE)
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            return False
+        return libc.syscall(LANDLOCK_RESTRICT_SELF, ruleset, 0) == 0
+    finally:
+        os.close(ruleset)
+
+
 def peak_kib():
     """The process's peak resident set size in KiB (what /proc/PID/status calls VmHWM)."""
     if resource is None or not MAXRSS_UNIT:
@@ -470,17 +670,6 @@ def address_space():
         with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def data_size():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmData:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass

@@ -45,6 +45,10 @@ class EnvironmentSpec:
     endpoint: str = ""
     code_sha: str = ""
     ephemeral_mb: int = 512  # EphemeralStorage: the largest file the function may write (its /tmp)
+    # ``unkai up --debug``: the worker listens for a debugger (DAP) on this port (0: not debugged)
+    debug_port: int = 0
+    debug_wait: bool = False  # wait for the debugger to attach before loading the handler
+    debug_path: str = ""  # a directory holding debugpy, put first on the worker's sys.path
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -177,8 +181,9 @@ def _expire(waiter: asyncio.Future) -> None:
 
 class Environment:
     def __init__(self, spec: EnvironmentSpec, zygote: Zygote, tmp_root: str, sdk: str, sink: LogSink,
-                 now_ms: Callable[[], int]) -> None:
+                 now_ms: Callable[[], int], hide: str = "") -> None:
         self.spec = spec
+        self.hide = hide
         self.zygote = zygote
         self.sink = sink
         self.now_ms = now_ms
@@ -249,8 +254,11 @@ class Environment:
         return {
             "handler": spec.handler, "env": env, "tmp": self.tmp, "task_root": spec.task_root,
             "sys_path": [spec.task_root, *spec.extra_paths, *layers], "sdk_dir": str(self.zygote.sdk),
+            "hide": [self.hide] if self.hide else [],
             "memory_mb": spec.memory_mb, "ephemeral_mb": spec.ephemeral_mb, "endpoint": spec.endpoint,
             "watch_roots": [spec.task_root.rstrip("/") + "/", *[p.rstrip("/") + "/" for p in spec.layer_paths]],
+            **({"debug": {"port": spec.debug_port, "wait": spec.debug_wait, "path": spec.debug_path}}
+               if spec.debug_port else {}),
         }
 
     async def start(self) -> None:
@@ -310,11 +318,14 @@ class Environment:
             try:
                 self.transport.write(b"".join((HEADER.pack(b"I", len(header) + 1 + len(payload)), header.encode(),
                                                b"\0", payload)))
-                watch = MemoryWatch(self)
+                # under a debugger the timeout and the memory limit are suspended: a paused handler is
+                # not a hung one, and the debugger's own memory is not the function's
+                watch = MemoryWatch(self) if not spec.debug_port else None
                 try:
-                    kind, body = await self._next_frame(spec.timeout)
+                    kind, body = await self._next_frame(None if spec.debug_port else spec.timeout)
                 finally:
-                    watch.cancel()
+                    if watch is not None:
+                        watch.cancel()
                 if kind == b"R":
                     outcome.payload = body
                     reported = self._frames.peak_mb()

@@ -47,6 +47,7 @@ class Runtime:
     def __init__(self, state_dir: Path, sink: LogSink, now_ms: Callable[[], int]) -> None:
         self.root = state_dir / "lambda" / "runtime"
         self.tmp_root = str(self.root / "tmp")
+        self.hidden = str(state_dir.resolve())  # what no worker may read: every function's state
         self.sink = sink
         self.now_ms = now_ms
         self._sdk: str | None = None
@@ -120,7 +121,7 @@ class Runtime:
             if pool.count < pool.limit:
                 pool.count += 1
                 env = Environment(pool.spec, self.zygote_for(pool.spec.runtime), self.tmp_root, self.sdk,
-                                  self.sink, self.now_ms)
+                                  self.sink, self.now_ms, hide=self.hidden)
                 try:
                     await env.start()
                 except (WorkerExited, ZygoteDied, OSError):

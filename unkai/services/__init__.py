@@ -154,6 +154,12 @@ class Service:
         """Work this service still has in flight, for ``/_unkai/drain``."""
         return {}
 
+    def metric_samples(self, when: float) -> list[tuple[str, str, str, str, list[dict], float, str]]:
+        """The gauges AWS publishes once a minute for this service (SQS queue depths, SES
+        reputation), as ``(account, region, namespace, name, dimensions, value, unit)``:
+        CloudWatch asks at each minute boundary of unkai's clock ``when`` (docs/cloudwatch.md)."""
+        return []
+
     def banner(self) -> list[str]:
         """Lines for the ``unkai up`` banner, e.g. an API's or a website's local URL."""
         return []

@@ -32,9 +32,11 @@ class StackRunner:
         self.applying = 0
         self._watch: asyncio.Task | None = None
         self._stop = asyncio.Event()
+        self._stamps: dict[Path, tuple[int, int] | None] = {}
 
     async def start(self) -> None:
         """Deploy; a template error stops ``unkai up`` (raised)."""
+        self._stamps = _stamp(self._watched())
         self.outcome = await self._deploy()
         self._watch = asyncio.create_task(self._watch_files(), name="unkai-template-watch")
         self.cloud.add_pending_probe(lambda: {"template.apply": self.applying})
@@ -71,17 +73,23 @@ class StackRunner:
         while not self._stop.is_set():
             watched = self._watched()
             dirs = sorted({str(p.parent) for p in watched if p.parent.is_dir()})
+            now = _stamp(watched)
+            # an edit saved while the last apply ran came before this watch began: apply it now
+            edited_meanwhile = any(p in now and now[p] != stamp for p, stamp in self._stamps.items())
+            self._stamps = now
             try:
-                async for changes in awatch(*dirs, stop_event=self._stop, debounce=200, step=20,
-                                            recursive=False, rust_timeout=1000):
-                    if any(Path(path) in watched for _, path in changes):
-                        break
-                else:
-                    return
+                if not edited_meanwhile:
+                    async for changes in awatch(*dirs, stop_event=self._stop, debounce=200, step=20,
+                                                recursive=False, rust_timeout=1000):
+                        if any(Path(path) in watched for _, path in changes):
+                            break
+                    else:
+                        return
             except (OSError, RuntimeError) as exc:
                 say(f"unkai: cannot watch {self.template} for changes: {exc}")
                 return
             self.applying += 1
+            self._stamps = _stamp(watched)
             try:
                 say(f"unkai: {self.template.name} changed; applying it to stack {self.stack_name}")
                 self.outcome = await self._deploy()
@@ -109,8 +117,16 @@ class StackRunner:
         stack = self.outcome.stack if self.outcome else None
         if stack is None or not stack.outputs:
             return []
+        from unkai.localurls import path_form
+
         width = max(len(o["OutputKey"]) for o in stack.outputs)
-        return [f"{o['OutputKey']:<{width}}  {o['OutputValue']}" for o in stack.outputs]
+        lines = []
+        for o in stack.outputs:
+            lines.append(f"{o['OutputKey']:<{width}}  {o['OutputValue']}")
+            other = path_form(o["OutputValue"])
+            if other:  # the browser form above; this one for Python, curl and other clients
+                lines.append(f"{'':<{width}}  {other}   (path form, for any client)")
+        return lines
 
     def banner(self) -> list[str]:
         if self.outcome is None:
@@ -128,3 +144,15 @@ class StackRunner:
             lines.append("outputs")
             lines.extend("  " + line for line in outputs)
         return lines
+
+
+def _stamp(paths: set[Path]) -> dict[Path, tuple[int, int] | None]:
+    """Each file's (mtime, size), None when missing: what tells an edit made between two watches."""
+    out: dict[Path, tuple[int, int] | None] = {}
+    for path in paths:
+        try:
+            st = path.stat()
+            out[path] = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            out[path] = None
+    return out

@@ -2,7 +2,8 @@
 reads them: ``--parameter-overrides`` in every form SAM CLI takes (``K=V`` pairs, several
 after one flag or space-separated in one quoted value, shell-quoted values,
 ``ParameterKey=K,ParameterValue=V``), and ``samconfig.toml`` (or ``.yaml``/``.yml``)
-beside the template: ``[default.deploy.parameters]`` over ``[default.global.parameters]``.
+beside the template: ``[default.deploy.parameters]`` over ``[default.global.parameters]``
+(``--config-env prod``: ``[prod.deploy.parameters]``...).
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from unkai.template import loader
 
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 CONFIG_FILES = ("samconfig.toml", "samconfig.yaml", "samconfig.yml")
+# The environment (top-level table) read, as SAM CLI's ``--config-env`` picks it: one per process.
+ENVIRONMENT = "default"
+
+
+class MissingEnvironment(ValueError):
+    """``--config-env NAME`` names a table that the config file does not have."""
 
 
 class BadOverride(ValueError):
@@ -48,7 +55,8 @@ def parse_overrides(chunks: Any) -> dict[str, str]:
 
 
 def read(template: Path) -> dict[str, Any]:
-    """The ``default`` environment's deploy parameters (over its global ones) from the config beside the template."""
+    """The environment's (``default``, or ``--config-env``'s) deploy parameters, over its global ones, from the
+    config beside the template."""
     folder = loader.find_template(template).resolve().parent
     for name in CONFIG_FILES:
         config = folder / name
@@ -66,8 +74,10 @@ def read(template: Path) -> dict[str, Any]:
         except (OSError, ValueError, ImportError) as exc:
             print(f"unkai: ignoring {config}: {exc}", file=sys.stderr, flush=True)
             return {}
-        env = data.get("default") if isinstance(data, dict) else None
+        env = data.get(ENVIRONMENT) if isinstance(data, dict) else None
         if not isinstance(env, dict):
+            if ENVIRONMENT != "default":
+                raise MissingEnvironment(f"the environment {ENVIRONMENT!r} (--config-env) is not in {config}")
             return {}
         found: dict[str, Any] = {}
         for section in ("global", "deploy"):

@@ -12,7 +12,7 @@ from typing import Any
 from unkai.feed import TRACE, TRIGGER, trace_root, triggered_by
 from unkai.gateway.app import Gateway
 from unkai.http import ClientDisconnected, Request, Response
-from unkai.services.apigateway import http_requests, rest_requests, urls
+from unkai.services.apigateway import domains, http_requests, rest_requests, urls
 from unkai.services.apigateway.authorizers import Authorizers
 from unkai.services.apigateway.documents import Documents
 from unkai.services.apigateway.payloads import Call
@@ -52,6 +52,7 @@ class DataPlane:
         self.websockets = WebSockets(self)
         self._apis: dict[str, tuple[str, str, str, dict]] = {}
         self._stages: dict[tuple[str, str], Any] = {}
+        self._domains: dict[tuple[str, str], tuple[str, str] | None] = {}
         self._generation = -1
 
     def mount(self, gateway: Gateway) -> None:
@@ -73,6 +74,7 @@ class DataPlane:
             self._generation = self.docs.generation
             self._apis.clear()
             self._stages.clear()
+            self._domains.clear()
             self.outbound.endpoint = self.cloud.config.endpoint
 
     def api(self, api_id: str) -> tuple[str, str, str, dict] | None:
@@ -86,10 +88,22 @@ class DataPlane:
             self._apis[api_id] = found
         return found
 
+    def custom_domain(self, host: str, path: str) -> tuple[str, str] | None:
+        """(API id, path under it) when ``host`` is a custom domain name with API mappings (domains.py)."""
+        if not host or ".execute-api." in host or host.split(":", 1)[0].endswith((".amazonaws.com", ".localhost")):
+            return None
+        self._fresh()
+        key = (host.lower(), path)
+        if key not in self._domains:
+            if len(self._domains) > 1000:
+                self._domains.clear()
+            self._domains[key] = domains.route(self.docs, host, path)
+        return self._domains[key]
+
     def accepts(self, request: Request) -> bool:
         host = request.headers.get("host") or ""
         if ".execute-api." not in host:
-            return False
+            return self.custom_domain(host, request.raw_path.split("?", 1)[0]) is not None
         parsed = urls.api_from_host(host)
         if parsed is None:
             return False
@@ -146,7 +160,12 @@ class DataPlane:
     # -- HTTP ---------------------------------------------------------------------------
 
     async def handle(self, request: Request) -> Response:
-        api_id, _ = urls.api_from_host(request.headers.get("host") or "")  # type: ignore[misc]
+        host = request.headers.get("host") or ""
+        mapped = self.custom_domain(host, request.raw_path.split("?", 1)[0])
+        if mapped is not None:  # a custom domain: its API mapping names the API and stage
+            query = request.raw_path.partition("?")[2]
+            return await self.serve(request, mapped[0], mapped[1] + (f"?{query}" if query else ""))
+        api_id, _ = urls.api_from_host(host)  # type: ignore[misc]
         return await self.serve(request, api_id, request.raw_path)
 
     async def handle_path_form(self, request: Request, m: re.Match) -> Response:
@@ -158,6 +177,12 @@ class DataPlane:
                 request.headers = _with_host(request, f"{m['api']}.execute-api.{self.cloud.config.region}"
                                                       ".amazonaws.com")
             return await self.cloud.gateway.call_aws(request)
+        # A $default stage's URL has no stage segment, but ``/$default/...`` (the stage's name
+        # in the path, as older banners printed it) means the same stage here.
+        found = self.api(m["api"])
+        if (found is not None and rest.split("/", 2)[1] in ("$default", "%24default")
+                and found[3].get("ProtocolType") == "HTTP" and self.stage_doc(m["api"], "$default")):
+            rest = "/" + rest.split("/", 2)[2] if rest.count("/") >= 2 else "/"
         return await self.serve(request, m["api"], rest)
 
     async def serve(self, request: Request, api_id: str, raw_path: str) -> Response:
@@ -194,7 +219,8 @@ class DataPlane:
                 "apigateway.request", api_id=api_id, api_kind="rest" if target.kind == "restapi" else "http",
                 api_name=st.api.get("name") if target.kind == "restapi" else None, account=target.account,
                 region=target.region, stage=target.stage, method=request.method, path=raw_path,
-                status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2), request_id=request_id)
+                status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2), request_id=request_id,
+                integration_latency_ms=call.extras.get("integration_latency"))
             TRACE.reset(traced)
 
     def _call(self, request: Request, target: Target, body: bytes, request_id: str) -> Call:

@@ -29,6 +29,21 @@ MIGRATIONS = [
 _ALNUM = string.ascii_lowercase + string.digits
 
 
+def escaped_policy(text: str | None) -> str | None:
+    """A REST API's resource policy as GetRestApi answers it: minified JSON with its quotes and
+    slashes backslash-escaped (``{\\"Version\\":...}``). The Terraform provider unescapes it and
+    fails on plain JSON. Text already in that form (not JSON) is kept as it is."""
+    if not text:
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(value, (dict, list)):
+        return text
+    return json.dumps(json.dumps(value, separators=(",", ":")))[1:-1].replace("/", "\\/")
+
+
 def new_id(length: int = 10) -> str:
     """AWS's lower-case alphanumeric ids (REST API, resource, deployment, key ids)."""
     return "".join(secrets.choice(_ALNUM) for _ in range(length))

@@ -109,6 +109,7 @@ class HttpRequests:
             cors.decorate(conf, headers, response)
         if not any(k.lower() == "apigw-requestid" for k, _ in response.headers):
             response.headers.append(("apigw-requestid", call.extended_id))
+        call.extras["integration_latency"] = state["integration_latency"]  # for AWS/ApiGateway IntegrationLatency
         self._access_log(call, st, state, response, started)
         return response
 

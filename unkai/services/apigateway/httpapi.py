@@ -73,7 +73,9 @@ class HttpApis:
             "ApiId": api_id, "Name": name, "ProtocolType": protocol, "Description": params.get("Description"),
             "CreatedDate": self.clock.now(), "Version": params.get("Version"),
             "ApiKeySelectionExpression": params.get("ApiKeySelectionExpression") or "$request.header.x-api-key",
-            "RouteSelectionExpression": params.get("RouteSelectionExpression") or "${request.method} ${request.path}",
+            # AWS answers "$request.method $request.path" for an HTTP API (the provider's default too)
+            "RouteSelectionExpression": params.get("RouteSelectionExpression") or "$request.method $request.path",
+            "IpAddressType": params.get("IpAddressType") or "ipv4",
             "CorsConfiguration": params.get("CorsConfiguration"),
             "DisableExecuteApiEndpoint": bool(params.get("DisableExecuteApiEndpoint")),
             "DisableSchemaValidation": params.get("DisableSchemaValidation"),

@@ -22,6 +22,7 @@ class ManagementApi(Service):
         """Clients address ``/{stage}/@connections/{id}``; the model knows ``/@connections/{id}``."""
         m = _STAGED.match(request.raw_path)
         if m:
+            request.state["signed_path"] = request.raw_path  # what the client signed
             request.raw_path = m.group(1)
             request._path = None
 

@@ -10,6 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from unkai.protocol import ServiceError
+from unkai.services.apigateway.documents import escaped_policy
 
 if TYPE_CHECKING:
     from unkai.services import RequestContext
@@ -84,7 +85,7 @@ def import_rest(apis: "RestApis", ctx: "RequestContext", api: dict, spec: dict, 
         api["apiKeySource"] = spec["x-amazon-apigateway-api-key-source"]
     if spec.get("x-amazon-apigateway-policy"):
         policy = spec["x-amazon-apigateway-policy"]
-        api["policy"] = policy if isinstance(policy, str) else json.dumps(policy)
+        api["policy"] = escaped_policy(policy if isinstance(policy, str) else json.dumps(policy))
     # models
     schemas = (spec.get("components") or {}).get("schemas") or spec.get("definitions") or {}
     for name, schema in schemas.items():

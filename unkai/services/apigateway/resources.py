@@ -1,6 +1,7 @@
 """AWS::ApiGateway::* and AWS::ApiGatewayV2::* template resources, created through the
 same control-plane code as the API operations (SAM's Api, HttpApi and WebSocketApi
-expand to these)."""
+expand to these). ``AWS::ApiGatewayV2::DomainName``'s Ref is the name (GetAtt
+RegionalDomainName, RegionalHostedZoneId, DomainNameArn); ``ApiMapping``'s is its id."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ REST_TYPES = tuple(f"AWS::ApiGateway::{t}" for t in (
     "RestApi", "Resource", "Method", "Deployment", "Stage", "Authorizer", "ApiKey", "UsagePlan", "UsagePlanKey",
     "RequestValidator", "Model", "GatewayResponse", "Account"))
 V2_TYPES = tuple(f"AWS::ApiGatewayV2::{t}" for t in (
-    "Api", "Route", "Integration", "Stage", "Deployment", "Authorizer", "RouteResponse", "IntegrationResponse"))
+    "Api", "Route", "Integration", "Stage", "Deployment", "Authorizer", "RouteResponse", "IntegrationResponse",
+    "DomainName", "ApiMapping"))
 
 
 def _lower(d: dict | None) -> dict:
@@ -241,6 +243,18 @@ def _create_v2(service: Any, rctx: Any, ctx: ResourceContext, short: str, logica
     if short == "IntegrationResponse":
         resp = apis.create_integration_response(rctx, api_id, props["IntegrationId"], params)
         return Provisioned(resp["IntegrationResponseId"], resp["IntegrationResponseId"])
+    if short == "DomainName":  # Ref: the name; GetAtt: the regional alias target, as CloudFormation gives it
+        domain = service.domains.create(rctx, {"DomainName": props.get("DomainName"), "Tags": props.get("Tags"),
+                                               "DomainNameConfigurations": props.get("DomainNameConfigurations"),
+                                               "MutualTlsAuthentication": props.get("MutualTlsAuthentication")})
+        config = (domain.get("DomainNameConfigurations") or [{}])[0]
+        return Provisioned(domain["DomainName"], domain["DomainName"], {
+            "RegionalDomainName": config.get("ApiGatewayDomainName"),
+            "RegionalHostedZoneId": config.get("HostedZoneId"), "DomainNameArn": domain.get("DomainNameArn")})
+    if short == "ApiMapping":  # Ref: the mapping's id
+        mapping = service.domains.create_mapping(rctx, {k: props[k] for k in ("DomainName", "ApiId", "Stage",
+                                                                              "ApiMappingKey") if k in props})
+        return Provisioned(mapping["ApiMappingId"], mapping["ApiMappingId"])
     raise NotImplementedError(short)
 
 
@@ -254,6 +268,10 @@ def delete(service: Any, ctx: ResourceContext, kind: str, physical_id: str, prop
             api_id = props.get("ApiId", "")
             if short == "Api":
                 service.apis.delete_api(rctx, physical_id)
+            elif short == "DomainName":
+                service.domains.delete(rctx, physical_id)
+            elif short == "ApiMapping":
+                service.domains.delete_mapping(rctx, props.get("DomainName", ""), physical_id)
             else:
                 kind_name = {"Route": "route", "Integration": "integration", "Authorizer": "authorizer",
                              "Stage": "stage", "Deployment": "deployment", "RouteResponse": "routeresponse",

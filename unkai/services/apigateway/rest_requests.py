@@ -105,6 +105,7 @@ class RestRequests:
                                                                            "Internal server error"))
             state["error"] = str(exc)
         response.headers += [("x-amzn-RequestId", call.request_id), ("x-amz-apigw-id", call.extended_id)]
+        call.extras["integration_latency"] = state["integration_latency"]  # for AWS/ApiGateway IntegrationLatency
         self._access_log(call, st, state, response, started)
         return response
 

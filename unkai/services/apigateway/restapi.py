@@ -16,7 +16,7 @@ from typing import Any
 from unkai.protocol import ServiceError
 from unkai.services import RequestContext
 from unkai.services.apigateway import openapi, patch
-from unkai.services.apigateway.documents import Documents, new_id
+from unkai.services.apigateway.documents import Documents, escaped_policy, new_id
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 _PATH_PART = re.compile(r"^(\{[A-Za-z0-9._-]+\+?\}|[A-Za-z0-9._~:@!$&'()*+,;=-]+)$")
@@ -72,7 +72,7 @@ class RestApis:
             "minimumCompressionSize": params.get("minimumCompressionSize"),
             "apiKeySource": params.get("apiKeySource") or "HEADER",
             "endpointConfiguration": params.get("endpointConfiguration") or {"types": ["EDGE"]},
-            "policy": params.get("policy"), "tags": params.get("tags") or {},
+            "policy": escaped_policy(params.get("policy")), "tags": params.get("tags") or {},
             "disableExecuteApiEndpoint": bool(params.get("disableExecuteApiEndpoint")),
             "rootResourceId": root,
         }

@@ -8,7 +8,8 @@ from typing import Any
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.apigateway import patch, resources, urls
-from unkai.services.apigateway.documents import Documents
+from unkai.services.apigateway.documents import Documents, escaped_policy
+from unkai.services.apigateway.domains import Domains, RestDomains
 from unkai.services.apigateway.restapi import RestApis, _clean, _page, bad, not_found
 
 
@@ -20,6 +21,7 @@ class ApiGateway(Service):
         super().__init__(cloud)
         self.docs = Documents(self.store)
         self.rest = RestApis(self.docs, self.clock)
+        self.domains = RestDomains(Domains(self.docs, self.clock), self.docs)
         self.dataplane: Any = None
 
     async def start(self) -> None:
@@ -92,7 +94,44 @@ class ApiGateway(Service):
         patch.apply(api, params.get("patchOperations"), lists=("binaryMediaTypes",))
         for i, t in enumerate(api.get("binaryMediaTypes") or []):
             api["binaryMediaTypes"][i] = t.replace("~1", "/")
+        if api.get("policy"):
+            api["policy"] = escaped_policy(api["policy"])
         return self.docs.put(ctx.account, ctx.region, "restapi", "", api["id"], api)
+
+    # -- custom domain names and base path mappings (domains.py; shared with apigatewayv2) -----------
+
+    def create_domain_name(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.create(ctx, params)
+
+    def get_domain_name(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.get(ctx, params["domainName"])
+
+    def get_domain_names(self, ctx: RequestContext, params: dict) -> dict:
+        return _page(self.domains.all(ctx), params)
+
+    def update_domain_name(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.update(ctx, params["domainName"], params.get("patchOperations") or [])
+
+    def delete_domain_name(self, ctx: RequestContext, params: dict) -> dict:
+        self.domains.delete(ctx, params["domainName"])
+        return {}
+
+    def create_base_path_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.create_mapping(ctx, params)
+
+    def get_base_path_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.mapping(ctx, params["domainName"], params["basePath"])
+
+    def get_base_path_mappings(self, ctx: RequestContext, params: dict) -> dict:
+        return _page(self.domains.mappings(ctx, params["domainName"]), params)
+
+    def update_base_path_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.update_mapping(ctx, params["domainName"], params["basePath"],
+                                           params.get("patchOperations") or [])
+
+    def delete_base_path_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        self.domains.delete_mapping(ctx, params["domainName"], params["basePath"])
+        return {}
 
     def delete_rest_api(self, ctx: RequestContext, params: dict) -> dict:
         self.rest.delete_api(ctx, params["restApiId"])

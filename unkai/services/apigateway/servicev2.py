@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.apigateway import resources
+from unkai.services.apigateway.domains import Domains
 from unkai.services.apigateway.httpapi import _ID, HttpApis, _clean, page
 
 # mutable members per kind for Update* calls (the rest are identity or server-set)
 _UPDATABLE = {
     "api": ("Name", "Description", "Version", "CorsConfiguration", "RouteSelectionExpression",
-            "ApiKeySelectionExpression", "DisableExecuteApiEndpoint", "DisableSchemaValidation"),
+            "ApiKeySelectionExpression", "DisableExecuteApiEndpoint", "DisableSchemaValidation", "IpAddressType"),
     "route": ("RouteKey", "Target", "AuthorizationType", "AuthorizerId", "AuthorizationScopes", "ApiKeyRequired",
               "OperationName", "RouteResponseSelectionExpression", "RequestParameters", "RequestModels",
               "ModelSelectionExpression"),
@@ -39,6 +41,7 @@ class ApiGatewayV2(Service):
         super().__init__(cloud)
         self.v1 = cloud.services["apigateway"]
         self.apis = HttpApis(self.v1.docs, self.clock, lambda: self.cloud.config.endpoint)
+        self.domains = Domains(self.v1.docs, self.clock)
 
     @property
     def docs(self) -> Any:
@@ -88,9 +91,17 @@ class ApiGatewayV2(Service):
 
     def _update(self, kind: str, ctx: RequestContext, params: dict) -> dict:
         doc = self._get(kind, ctx, params)
-        doc.update({k: v for k, v in params.items() if k in _UPDATABLE[kind] and v is not None})
         if kind == "stage":
+            # UpdateStage merges: stage variables by name (an empty value removes one) and route
+            # settings by route key (DeleteRouteSettings removes one), as the Terraform provider expects
+            params = dict(params)
+            if params.get("StageVariables") is not None:
+                merged = {**(doc.get("StageVariables") or {}), **params.pop("StageVariables")}
+                doc["StageVariables"] = {k: v for k, v in merged.items() if v != ""}
+            if params.get("RouteSettings") is not None:
+                doc["RouteSettings"] = {**(doc.get("RouteSettings") or {}), **params.pop("RouteSettings")}
             doc["LastUpdatedDate"] = self.clock.now()
+        doc.update({k: v for k, v in params.items() if k in _UPDATABLE[kind] and v is not None})
         return self.apis.save(ctx, kind, params["ApiId"], doc)
 
     def _delete(self, kind: str, ctx: RequestContext, params: dict) -> dict:
@@ -158,6 +169,17 @@ class ApiGatewayV2(Service):
     def delete_stage(self, ctx: RequestContext, params: dict) -> dict:
         return self._delete("stage", ctx, params)
 
+    def delete_route_settings(self, ctx: RequestContext, params: dict) -> dict:
+        doc = self._get("stage", ctx, params)
+        settings = doc.get("RouteSettings") or {}
+        if params["RouteKey"] not in settings:
+            raise ServiceError("NotFoundException", f"Unable to find route settings for route key "
+                               f"{params['RouteKey']}", ResourceType="RouteSettings")
+        del settings[params["RouteKey"]]
+        doc["RouteSettings"] = settings
+        self.apis.save(ctx, "stage", params["ApiId"], doc)
+        return {}
+
     def delete_access_log_settings(self, ctx: RequestContext, params: dict) -> dict:
         doc = self._get("stage", ctx, params)
         doc.pop("AccessLogSettings", None)
@@ -215,25 +237,67 @@ class ApiGatewayV2(Service):
     def delete_integration_response(self, ctx: RequestContext, params: dict) -> dict:
         return self._delete("integrationresponse", ctx, params)
 
+    # -- custom domain names and API mappings (domains.py) --------------------------------
+
+    def create_domain_name(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.create(ctx, params)
+
+    def get_domain_name(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.get(ctx, params["DomainName"])
+
+    def get_domain_names(self, ctx: RequestContext, params: dict) -> dict:
+        return page(self.domains.all(ctx), params)
+
+    def update_domain_name(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.update(ctx, params)
+
+    def delete_domain_name(self, ctx: RequestContext, params: dict) -> dict:
+        self.domains.delete(ctx, params["DomainName"])
+        return {}
+
+    def create_api_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.create_mapping(ctx, params)
+
+    def get_api_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.mapping(ctx, params["DomainName"], params["ApiMappingId"])
+
+    def get_api_mappings(self, ctx: RequestContext, params: dict) -> dict:
+        return page(self.domains.mappings(ctx, params["DomainName"]), params)
+
+    def update_api_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        return self.domains.update_mapping(ctx, params)
+
+    def delete_api_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        self.domains.delete_mapping(ctx, params["DomainName"], params["ApiMappingId"])
+        return {}
+
     def get_tags(self, ctx: RequestContext, params: dict) -> dict:
         return {"Tags": self._tagged(ctx, params["ResourceArn"]).get("Tags") or {}}
 
     def tag_resource(self, ctx: RequestContext, params: dict) -> dict:
         doc = self._tagged(ctx, params["ResourceArn"])
         doc.setdefault("Tags", {}).update(params.get("Tags") or {})
-        self.docs.put(ctx.account, ctx.region, "api", "", doc["ApiId"], doc)
+        self._save_tagged(ctx, doc)
         return {}
 
     def untag_resource(self, ctx: RequestContext, params: dict) -> dict:
         doc = self._tagged(ctx, params["ResourceArn"])
         for key in params.get("TagKeys") or []:
             (doc.get("Tags") or {}).pop(key, None)
-        self.docs.put(ctx.account, ctx.region, "api", "", doc["ApiId"], doc)
+        self._save_tagged(ctx, doc)
         return {}
 
     def _tagged(self, ctx: RequestContext, arn: str) -> dict:
         parts = arn.split("::", 1)[-1].strip("/").split("/")
+        if parts[0] == "domainnames" and len(parts) == 2:
+            return self.domains.get(ctx, parts[1])
         return self.apis.api(ctx, parts[1] if len(parts) >= 2 else "")
+
+    def _save_tagged(self, ctx: RequestContext, doc: dict) -> None:
+        if "ApiId" in doc:
+            self.docs.put(ctx.account, ctx.region, "api", "", doc["ApiId"], doc)
+        else:
+            self.domains.save(ctx, doc)
 
     # -- template resources -------------------------------------------------------------------------
 

@@ -44,7 +44,9 @@ def local_api_url(endpoint: str, api_id: str, stage: str | None = None, websocke
 
 def path_form_url(endpoint: str, api_id: str, stage: str = "$default", websocket: bool = False) -> str:
     """The path-form URL for clients that cannot resolve ``*.localhost`` or set a Host."""
-    url = f"{endpoint.rstrip('/')}{PATH_PREFIX}{api_id}/{stage}"
+    url = f"{endpoint.rstrip('/')}{PATH_PREFIX}{api_id}"
+    if stage and stage != "$default":  # like AWS's URL of a $default stage: no stage segment
+        url += f"/{stage}"
     return url.replace("http://", "ws://", 1) if websocket else url
 
 

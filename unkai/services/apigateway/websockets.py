@@ -129,6 +129,9 @@ class WebSockets:
         parsed = urls.api_from_host(headers.get("host", ""))
         if parsed is not None:
             return parsed[0], path
+        mapped = self.plane.custom_domain(headers.get("host", ""), path)
+        if mapped is not None:  # a custom domain name's API mapping
+            return mapped
         if path.startswith(urls.PATH_PREFIX):
             api_id, _, rest = path[len(urls.PATH_PREFIX):].partition("/")
             return api_id, "/" + rest

@@ -63,6 +63,27 @@ class Plan:
 
 
 @dataclass
+class WriteSpec:
+    """How CTAS or INSERT INTO writes its rows: the table's format and layout."""
+
+    format: str  # parquet | json | textfile
+    partition_by: list[str]
+    prefix: str  # the written files' name (Athena names them for the query)
+    delimiter: str = "\x01"
+    compression: str | None = None
+    target: list[tuple[str, str]] | None = None  # INSERT INTO: the table's columns and DuckDB types
+    label: str = ""
+    with_data: bool = True
+
+
+@dataclass
+class Written:
+    types: list[tuple[str, str]]  # the rows' columns and DuckDB types
+    count: int
+    files: list[str]  # paths relative to the output folder
+
+
+@dataclass
 class Outcome:
     columns: list[dict]
     rows: list[list[str | None]]
@@ -252,6 +273,11 @@ def _split_top(text: str) -> list[str]:
     return parts
 
 
+def table_format(table: dict) -> str:
+    """parquet, json or csv: how a Glue table's files are read (and written by INSERT INTO)."""
+    return _format(table)
+
+
 def _format(table: dict) -> str:
     sd = table.get("StorageDescriptor") or {}
     serde = ((sd.get("SerdeInfo") or {}).get("SerializationLibrary") or "").lower()
@@ -263,6 +289,10 @@ def _format(table: dict) -> str:
     if "json" in serde or classification == "json":
         return "json"
     return "csv"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _quote(text: str) -> str:
@@ -289,22 +319,29 @@ class Engine:
             except Exception:  # noqa: BLE001 - already finished
                 pass
 
-    def execute(self, text: str, query_plan: Plan) -> Outcome:
+    def _connect(self, query_plan: Plan, tmp: Path) -> Any:
+        """A DuckDB connection with one view per table the query names."""
         import duckdb  # lazily: only a running query needs it
+
+        self.con = duckdb.connect(":memory:", config={"threads": 2})
+        con = self.con
+        for macro in athena_sql.MACROS:
+            con.execute(macro)
+        con.execute(f"ATTACH ':memory:' AS {CATALOG}")
+        schemas = {query_plan.database} | {t.database for t in query_plan.tables}
+        for schema in schemas:
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS {CATALOG}."{schema}"')
+        for tp in query_plan.tables:
+            con.execute(f'CREATE VIEW {CATALOG}."{tp.database}"."{tp.name}" AS {self._view(tp, tmp)}')
+        con.execute(f"SET search_path = '{CATALOG}.{query_plan.database},memory.main'")
+        return con
+
+    def execute(self, text: str, query_plan: Plan) -> Outcome:
+        import duckdb
 
         tmp = tempfile.TemporaryDirectory(dir=self.scratch)
         try:
-            self.con = duckdb.connect(":memory:", config={"threads": 2})
-            con = self.con
-            for macro in athena_sql.MACROS:
-                con.execute(macro)
-            con.execute(f"ATTACH ':memory:' AS {CATALOG}")
-            schemas = {query_plan.database} | {t.database for t in query_plan.tables}
-            for schema in schemas:
-                con.execute(f'CREATE SCHEMA IF NOT EXISTS {CATALOG}."{schema}"')
-            for tp in query_plan.tables:
-                con.execute(f'CREATE VIEW {CATALOG}."{tp.database}"."{tp.name}" AS {self._view(tp, Path(tmp.name))}')
-            con.execute(f"SET search_path = '{CATALOG}.{query_plan.database},memory.main'")
+            con = self._connect(query_plan, Path(tmp.name))
             translated = athena_sql.translate(text)
             try:
                 cursor = con.execute(translated)
@@ -320,6 +357,82 @@ class Engine:
             if self.con is not None:
                 self.con.close()
             tmp.cleanup()
+
+    def write(self, text: str, query_plan: Plan, out: Path, spec: "WriteSpec") -> "Written":
+        """Run ``text`` and write its rows under ``out`` in the table format of ``spec``
+        (CTAS, INSERT INTO): one file, or one per partition in ``key=value/`` folders.
+        With ``spec.target`` the query's columns are matched to it by position and cast to
+        its types, as Athena's INSERT INTO does."""
+        import duckdb
+
+        tmp = tempfile.TemporaryDirectory(dir=self.scratch)
+        try:
+            con = self._connect(query_plan, Path(tmp.name))
+            translated = athena_sql.translate(text)
+            try:
+                con.execute(f"CREATE TEMP TABLE _athena_probe AS SELECT * FROM ({translated}) LIMIT 0")
+                described = con.execute("DESCRIBE _athena_probe").fetchall()
+                names = [str(r[0]) for r in described]
+                if spec.target is not None:
+                    if len(names) != len(spec.target):
+                        raise QueryFailed(f"TYPE_MISMATCH: line 1:1: Insert query has {len(names)} columns, target "
+                                          f"table '{spec.label}' has {len(spec.target)} columns", 2, 1301)
+                    aliases = ", ".join(f'"_c{i}"' for i in range(len(names)))
+                    select = ", ".join(f'CAST("_c{i}" AS {t}) AS "{n}"' for i, (n, t) in enumerate(spec.target))
+                    translated = f"SELECT {select} FROM ({translated}) AS _athena_q({aliases})"
+                elif len({n.lower() for n in names}) != len(names):
+                    raise QueryFailed("SYNTAX_ERROR: line 1:1: Column names of a new table must be unique", 2, 1301)
+                con.execute(f"CREATE TEMP TABLE _athena_out AS {translated}")
+                described = con.execute("DESCRIBE _athena_out").fetchall()
+                types = [(str(r[0]).lower(), str(r[1])) for r in described]
+                missing = [k for k in spec.partition_by if k not in {n for n, _ in types}]
+                if missing:
+                    raise QueryFailed(f"SYNTAX_ERROR: line 1:1: Partition column {missing[0]} is not in the query's "
+                                      "columns", 2, 1301)
+                count = int(con.execute("SELECT count(*) FROM _athena_out").fetchone()[0])
+                if spec.with_data and count:
+                    self._copy(con, out, spec, [n for n, _ in types])
+            except duckdb.InterruptException:
+                raise QueryFailed("Query cancelled by user", 1, 1) from None
+            except duckdb.Error as exc:
+                raise _athena_error(exc, query_plan) from None
+            files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+            return Written(types, count, files)
+        finally:
+            if self.con is not None:
+                self.con.close()
+            tmp.cleanup()
+
+    def _copy(self, con: Any, out: Path, spec: "WriteSpec", names: list[str]) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        # partition columns go last and only into the folder names, as Hive lays tables out
+        ordered = [n for n in names if n not in spec.partition_by] + list(spec.partition_by)
+        select = f"SELECT {', '.join(_ident(n) for n in ordered)} FROM _athena_out"
+        options = []
+        suffix = ""
+        if spec.format == "parquet":
+            options.append("FORMAT PARQUET")
+            codec = (spec.compression or "gzip").lower()
+            options.append(f"COMPRESSION {_quote('uncompressed' if codec == 'none' else codec)}")
+        elif spec.format == "json":
+            options.append("FORMAT JSON")
+            suffix = ".json"
+        else:
+            options += ["FORMAT CSV", f"DELIMITER {_quote(spec.delimiter)}", "HEADER false", "QUOTE ''",
+                        "ESCAPE ''", "NULLSTR '\\N'"]
+        if spec.format != "parquet":
+            codec = (spec.compression or "gzip").lower()
+            if codec not in ("none", "uncompressed"):
+                options.append(f"COMPRESSION {_quote(codec)}")
+                suffix += ".gz" if codec == "gzip" else f".{codec}"
+        if spec.partition_by:
+            options.append("PARTITION_BY (" + ", ".join(_ident(k) for k in spec.partition_by) + ")")
+            options.append(f"FILENAME_PATTERN {_quote(spec.prefix + '_{i}')}")
+            if suffix:
+                options.append(f"FILE_EXTENSION {_quote(suffix.lstrip('.'))}")
+            con.execute(f"COPY ({select}) TO {_quote(str(out))} ({', '.join(options)})")
+        else:
+            con.execute(f"COPY ({select}) TO {_quote(str(out / (spec.prefix + suffix)))} ({', '.join(options)})")
 
     def _view(self, tp: TablePlan, tmp: Path) -> str:
         table = tp.table

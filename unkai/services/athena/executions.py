@@ -80,9 +80,19 @@ class Execution:
                            "ServicePreProcessingTimeInMillis": 0, "QueryPlanningTimeInMillis": 0,
                            "ServiceProcessingTimeInMillis": 0,
                            "ResultReuseInformation": {"ReusedPreviousResult": False}},
-            "SubstatementType": {"DML": "SELECT", "UTILITY": "SHOW", "DDL": "CREATE_TABLE"}.get(self.statement_type),
+            "SubstatementType": _substatement(self.statement_type, self.query),
         }
         return result
+
+
+def _substatement(kind: str, query: str) -> str | None:
+    """Athena's SubstatementType: SELECT, INSERT, CREATE_TABLE_AS_SELECT, CREATE_TABLE..."""
+    from unkai.services.athena import ddl
+
+    words = query.split(None, 2)
+    return {"ctas": "CREATE_TABLE_AS_SELECT", "insert": "INSERT", "create_external": "CREATE_TABLE"}.get(
+        ddl.classify(query) or "") or ({"DML": "SELECT", "UTILITY": "SHOW"}.get(kind) or
+                                       "_".join(w.upper() for w in words[:2]))
 
 
 def from_row(row: tuple) -> Execution:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from unkai.services import RequestContext, Service
+from unkai.services.athena import ddl, writes
 from unkai.services.athena import engine as eng
 from unkai.services.athena import errors
 from unkai.services.athena import sql as athena_sql
@@ -281,8 +282,9 @@ class Athena(Service):
         if token and not token.isdigit():
             raise errors.invalid("The NextToken is not valid.")
         page = all_rows[start:start + size]
+        written = ddl.classify(ex.query) in ("ctas", "insert") and rows and rows[0] and (rows[0][0] or "").isdigit()
         out: dict[str, Any] = {
-            "UpdateCount": 0,
+            "UpdateCount": int(rows[0][0]) if written else 0,  # the rows CTAS or INSERT INTO wrote
             "ResultSet": {"Rows": [{"Data": [{"VarCharValue": v} if v is not None else {} for v in r]} for r in page],
                           "ResultSetMetadata": {"ColumnInfo": columns}}}
         if start + size < len(all_rows):
@@ -319,7 +321,11 @@ class Athena(Service):
             self.store.execute("UPDATE athena_executions SET state='RUNNING' WHERE id=?", (qid,))
         started = time.monotonic()
         try:
-            if ex.statement_type == "DML":
+            write = ddl.classify(ex.query)
+            if write in ("ctas", "insert"):
+                outcome = await writes.run(self, ex, write)
+                scanned = 0
+            elif ex.statement_type == "DML":
                 outcome, scanned = await self._select(ex)
             else:
                 with self.store.transaction():
@@ -348,11 +354,17 @@ class Athena(Service):
         scratch = Path(self.config.state_dir) / "athena"  # inline (small) objects are copied here
         scratch.mkdir(parents=True, exist_ok=True)
         engine = eng.Engine(scratch)
+        outcome = await self.run_engine(ex, engine, engine.execute, ex.query, query_plan)
+        return outcome, query_plan.scanned
+
+    async def run_engine(self, ex: Execution, engine: eng.Engine, work: Any, *args: Any) -> Any:
+        """Run ``work`` (the engine's execute or write) in a worker thread, stoppable by
+        StopQueryExecution and stopped at the timeout."""
         self._running[ex.id] = engine
         loop = asyncio.get_running_loop()
         timer = loop.call_later(self.timeout, engine.interrupt)
         try:
-            outcome = await asyncio.to_thread(engine.execute, ex.query, query_plan)
+            return await asyncio.to_thread(work, *args)
         except eng.QueryFailed as exc:
             if engine.cancelled and not self._is_cancelled(ex.id):
                 raise eng.QueryFailed(f"Query exhausted resources at this scale factor: the query timed out after "
@@ -361,7 +373,6 @@ class Athena(Service):
         finally:
             timer.cancel()
             self._running.pop(ex.id, None)
-        return outcome, query_plan.scanned
 
     def _is_cancelled(self, qid: str) -> bool:
         row = self.store.one("SELECT state FROM athena_executions WHERE id=?", (qid,))

@@ -1,13 +1,17 @@
 """The statements Athena answers from the catalog rather than by scanning data: SHOW
-TABLES / DATABASES / PARTITIONS, DESCRIBE, MSCK REPAIR TABLE and ALTER TABLE ... ADD
-PARTITION. Anything else that is not a query fails with Athena's wording for an
-unsupported statement."""
+TABLES / DATABASES / PARTITIONS, DESCRIBE, MSCK REPAIR TABLE, ALTER TABLE ... ADD
+PARTITION, CREATE EXTERNAL TABLE, CREATE DATABASE, DROP TABLE and DROP DATABASE (the
+last four parsed by ``ddl.py`` and made through Glue's own operations, so a table made
+by DDL is the same row as one made through Glue's API). Anything else that is not a
+query fails with Athena's wording for an unsupported statement."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from unkai.protocol import ServiceError
+from unkai.services.athena import ddl
 from unkai.services.athena.engine import Outcome, QueryFailed, column_info, split_s3
 
 
@@ -25,6 +29,11 @@ def _table_ref(text: str, database: str) -> tuple[str, str]:
 def run(cloud: Any, account: str, region: str, database: str, text: str) -> Outcome:
     glue = cloud.services.get("glue")
     cat = glue.catalog
+    kind = ddl.classify(text)
+    if kind == "create_external":
+        return _create_external(cloud, account, region, ddl.parse_create_external(text, database))
+    if kind == "simple":
+        return _simple(cloud, account, region, ddl.parse_simple(text, database))
     q = " ".join(text.strip().rstrip(";").split())
     m = re.fullmatch(r"(?i)show\s+(?:databases|schemas)(?:\s+like\s+'([^']*)')?", q)
     if m:
@@ -87,18 +96,87 @@ def _table(cat: Any, account: str, region: str, db: str, name: str) -> dict:
     return table
 
 
+def glue(cloud: Any, account: str, region: str, operation: str, params: dict) -> dict:
+    """Call one of Glue's operations as Athena does, in the caller's transaction; Glue's
+    error becomes the query's failure."""
+    from unkai.http import Headers, Request
+    from unkai.services import RequestContext
+
+    ctx = RequestContext(service="glue", operation=operation, region=region, account=account, request_id="",
+                         request=Request("POST", "/", headers=Headers()), protocol="internal")
+    snake = "".join("_" + ch.lower() if ch.isupper() else ch for ch in operation).lstrip("_")
+    try:
+        return getattr(cloud.service("glue"), snake)(ctx, params)
+    except ServiceError as exc:
+        if exc.code == "AlreadyExistsException":
+            raise QueryFailed(f"FAILED: AlreadyExistsException: {exc.message}", 2, 1301) from None
+        if exc.code == "EntityNotFoundException":
+            raise QueryFailed(f"FAILED: SemanticException: {exc.message}", 2, 1301) from None
+        raise QueryFailed(f"FAILED: {exc.code}: {exc.message}", 2, 1301) from None
+
+
+def _create_external(cloud: Any, account: str, region: str, create: "ddl.Create") -> Outcome:
+    cat = cloud.service("glue").catalog
+    if cat.database(account, region, create.database) is None:
+        raise QueryFailed(f"FAILED: SemanticException [Error 10072]: Database does not exist: {create.database}",
+                          2, 1301)
+    if cat.table(account, region, create.database, create.table_input["Name"]) is not None:
+        if create.if_not_exists:
+            return _one_column("result", [])
+        raise QueryFailed(f"FAILED: AlreadyExistsException: Table {create.table_input['Name']} already exists",
+                          2, 1301)
+    glue(cloud, account, region, "CreateTable", {"DatabaseName": create.database, "TableInput": create.table_input})
+    return _one_column("result", [])
+
+
+def _simple(cloud: Any, account: str, region: str, st: "ddl.Simple") -> Outcome:
+    cat = cloud.service("glue").catalog
+    if st.verb == "create_database":
+        if cat.database(account, region, st.database) is not None:
+            if st.if_flag:
+                return _one_column("result", [])
+            raise QueryFailed(f"FAILED: AlreadyExistsException: Database {st.database} already exists", 2, 1301)
+        body: dict[str, Any] = {"Name": st.database}
+        if st.comment:
+            body["Description"] = st.comment
+        if st.location:
+            body["LocationUri"] = st.location
+        if st.properties:
+            body["Parameters"] = st.properties
+        glue(cloud, account, region, "CreateDatabase", {"DatabaseInput": body})
+    elif st.verb == "drop_table":
+        if cat.table(account, region, st.database, st.name or "") is None:
+            if st.if_flag:
+                return _one_column("result", [])
+            raise QueryFailed(f"FAILED: SemanticException [Error 10001]: Table not found {st.database}.{st.name}",
+                              2, 1301)
+        glue(cloud, account, region, "DeleteTable", {"DatabaseName": st.database, "Name": st.name})  # data stay
+    else:
+        if cat.database(account, region, st.database) is None:
+            if st.if_flag:
+                return _one_column("result", [])
+            raise QueryFailed(f"FAILED: SemanticException [Error 10072]: Database does not exist: {st.database}",
+                              2, 1301)
+        if cat.tables(account, region, st.database):
+            raise QueryFailed(f"FAILED: InvalidOperationException: Database {st.database} is not empty. One or more "
+                              "tables exist.", 2, 1301)
+        glue(cloud, account, region, "DeleteDatabase", {"Name": st.database})
+    return _one_column("result", [])
+
+
 def _add_partition(cloud: Any, account: str, region: str, db: str, table: dict, values: list[str],
                    location: str | None) -> None:
-    from unkai.services import RequestContext
-    from unkai.http import Headers, Request
-
     data: dict[str, Any] = {"Values": values}
     if location:
         data["StorageDescriptor"] = dict(table.get("StorageDescriptor") or {}, Location=location)
-    ctx = RequestContext(service="glue", operation="CreatePartition", region=region, account=account, request_id="",
-                         request=Request("POST", "/", headers=Headers()), protocol="internal")
-    cloud.service("glue").create_partition(ctx, {"DatabaseName": db, "TableName": table["Name"],
-                                                 "PartitionInput": data})
+    glue(cloud, account, region, "CreatePartition", {"DatabaseName": db, "TableName": table["Name"],
+                                                     "PartitionInput": data})
+
+
+def add_partition(cloud: Any, account: str, region: str, db: str, table: dict, values: list[str],
+                  location: str | None) -> None:
+    """Register a partition (INSERT INTO a partitioned table adds those it wrote)."""
+    _add_partition(cloud, account, region, db, table, values, location)
 
 
 def _repair(cloud: Any, account: str, region: str, db: str, table: dict) -> Outcome:

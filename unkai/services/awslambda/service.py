@@ -22,6 +22,7 @@ from unkai.runtime import EnvironmentSpec, Runtime
 from unkai.services import RequestContext, Service
 from unkai.services.awslambda import functions as fn
 from unkai.services.awslambda.asynchronous import AsyncInvocations
+from unkai.services.awslambda.debugging import Debugging
 from unkai.services.awslambda.functions import invalid, not_found, parse_name
 
 MIGRATIONS = [
@@ -71,7 +72,11 @@ MIGRATIONS = [
         account TEXT NOT NULL, region TEXT NOT NULL, function_arn TEXT NOT NULL, source_arn TEXT NOT NULL,
         config TEXT NOT NULL, state TEXT NOT NULL DEFAULT '{}'
     );
+    """,
+    # tags of event source mappings (ListTags/TagResource on their ARNs; the Terraform provider reads them)
     """
+    CREATE TABLE lambda_mapping_tags (uuid TEXT PRIMARY KEY, tags TEXT NOT NULL);
+    """,
 ]
 
 
@@ -124,6 +129,8 @@ class Lambda(Service):
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self.runtime = Runtime(cloud.config.state_dir, self._write_logs, self.clock.now_ms)
+        self.debugging = Debugging(cloud.config.debug, cloud.config.debug_port, cloud.config.debug_wait,
+                                   cloud.config.state_dir)
         self._targets: dict[tuple, Target] = {}
         self.inflight: dict[tuple[str, str, str], int] = {}
         self.slot_freed: dict[tuple[str, str, str], asyncio.Event] = {}
@@ -396,6 +403,7 @@ class Lambda(Service):
             self.store.execute("DELETE FROM lambda_functions WHERE id=?", (row[0],))
             self.store.execute("DELETE FROM lambda_mappings WHERE function_arn=? OR function_arn LIKE ?",
                                (arn, arn + ":%"))
+            self.store.execute("DELETE FROM lambda_mapping_tags WHERE uuid NOT IN (SELECT uuid FROM lambda_mappings)")
             if self.mappings is not None:
                 self.store.after_commit(self.mappings.refresh)
         self._recycle(arn)
@@ -538,6 +546,22 @@ class Lambda(Service):
         self.store.after_commit(lambda: self._slot_freed((ctx.account, name.region or ctx.region, name.name)))
         return {}
 
+    def get_function_code_signing_config(self, ctx: RequestContext, params: dict) -> dict:
+        # unkai keeps no code signing configs: AWS answers an empty ARN for a function without one
+        # (the Terraform provider reads this on every refresh of aws_lambda_function)
+        name, _ = self._function(ctx, params["FunctionName"])
+        return {"CodeSigningConfigArn": "", "FunctionName": name.name}
+
+    def delete_function_code_signing_config(self, ctx: RequestContext, params: dict) -> dict:
+        self._function(ctx, params["FunctionName"])
+        return {}
+
+    def put_function_code_signing_config(self, ctx: RequestContext, params: dict) -> dict:
+        self._function(ctx, params["FunctionName"])
+        arn = params.get("CodeSigningConfigArn") or ""
+        raise ServiceError("CodeSigningConfigNotFoundException",
+                           f"Code signing config {arn} not found.", status=404)
+
     def get_account_settings(self, ctx: RequestContext, params: dict) -> dict:
         count, size = self.store.one("SELECT COUNT(*), 0 FROM lambda_functions WHERE account=? AND region=?",
                                      (ctx.account, ctx.region))
@@ -553,19 +577,43 @@ class Lambda(Service):
     def _by_arn(self, ctx: RequestContext, arn: str) -> tuple:
         return self._function(ctx, arn)[1]
 
+    def _mapping_tags(self, ctx: RequestContext, arn: str) -> tuple[str, dict] | None:
+        """(uuid, tags) when ``arn`` names an event source mapping, else None."""
+        if ":event-source-mapping:" not in arn:
+            return None
+        uid = arn.rsplit(":", 1)[1]
+        self.mappings.get(ctx, uid)  # ResourceNotFoundException when there is none
+        row = self.store.one("SELECT tags FROM lambda_mapping_tags WHERE uuid=?", (uid,))
+        return uid, json.loads(row[0]) if row else {}
+
+    def _save_mapping_tags(self, uid: str, tags: dict) -> None:
+        self.store.execute("INSERT INTO lambda_mapping_tags(uuid, tags) VALUES(?,?) "
+                           "ON CONFLICT(uuid) DO UPDATE SET tags=excluded.tags", (uid, json.dumps(tags)))
+
     def tag_resource(self, ctx: RequestContext, params: dict) -> dict:
+        mapping = self._mapping_tags(ctx, params["Resource"])
+        if mapping is not None:
+            self._save_mapping_tags(mapping[0], dict(mapping[1], **params["Tags"]))
+            return {}
         row = self._by_arn(ctx, params["Resource"])
         tags = dict(json.loads(row[5]), **params["Tags"])
         self.store.execute("UPDATE lambda_functions SET tags=? WHERE id=?", (json.dumps(tags), row[0]))
         return {}
 
     def untag_resource(self, ctx: RequestContext, params: dict) -> dict:
+        mapping = self._mapping_tags(ctx, params["Resource"])
+        if mapping is not None:
+            self._save_mapping_tags(mapping[0], {k: v for k, v in mapping[1].items() if k not in params["TagKeys"]})
+            return {}
         row = self._by_arn(ctx, params["Resource"])
         tags = {k: v for k, v in json.loads(row[5]).items() if k not in params["TagKeys"]}
         self.store.execute("UPDATE lambda_functions SET tags=? WHERE id=?", (json.dumps(tags), row[0]))
         return {}
 
     def list_tags(self, ctx: RequestContext, params: dict) -> dict:
+        mapping = self._mapping_tags(ctx, params["Resource"])
+        if mapping is not None:
+            return {"Tags": mapping[1]}
         return {"Tags": json.loads(self._by_arn(ctx, params["Resource"])[5])}
 
     # -- permissions ----------------------------------------------------------------------
@@ -574,11 +622,10 @@ class Lambda(Service):
         name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))
         policy = json.loads(row[4]) if row[4] else {"Version": "2012-10-17", "Id": "default", "Statement": []}
         sid = params["StatementId"]
-        if any(s["Sid"] == sid for s in policy["Statement"]):
+        resource = _policy_resource(row, name)
+        if any(s["Sid"] == sid for s in policy["Statement"] if s["Resource"] == resource):
             raise ServiceError("ResourceConflictException", f"The statement id ({sid}) provided already exists. "
                                "Please provide a new statement id, or remove the existing statement.", Type="User")
-        arn = json.loads(row[1])["FunctionArn"]
-        resource = f"{arn}:{name.qualifier}" if name.qualifier else arn
         principal = params["Principal"]
         statement: dict[str, Any] = {
             "Sid": sid, "Effect": "Allow",
@@ -596,6 +643,10 @@ class Lambda(Service):
             condition.setdefault("StringEquals", {})["lambda:FunctionUrlAuthType"] = params["FunctionUrlAuthType"]
         if params.get("PrincipalOrgID"):
             condition.setdefault("StringEquals", {})["aws:PrincipalOrgID"] = params["PrincipalOrgID"]
+        if params.get("EventSourceToken"):
+            condition.setdefault("StringEquals", {})["lambda:EventSourceToken"] = params["EventSourceToken"]
+        if params.get("InvokedViaFunctionUrl"):
+            condition["Bool"] = {"lambda:InvokedViaFunctionUrl": "true"}
         if condition:
             statement["Condition"] = condition
         policy["Statement"].append(statement)
@@ -605,10 +656,12 @@ class Lambda(Service):
     def remove_permission(self, ctx: RequestContext, params: dict) -> dict:
         name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))
         policy = json.loads(row[4]) if row[4] else {"Statement": []}
-        kept = [s for s in policy["Statement"] if s["Sid"] != params["StatementId"]]
+        resource = _policy_resource(row, name)
+        mine = [s for s in policy["Statement"] if s["Resource"] == resource]
+        kept = [s for s in policy["Statement"] if s["Resource"] != resource or s["Sid"] != params["StatementId"]]
         if len(kept) == len(policy["Statement"]):
             raise ServiceError("ResourceNotFoundException", "No policy is associated with the given resource."
-                               if not policy["Statement"] else
+                               if not mine else
                                f"Statement {params['StatementId']} is not found in resource policy.", Type="User")
         policy["Statement"] = kept
         self.store.execute("UPDATE lambda_functions SET policy=? WHERE id=?",
@@ -617,9 +670,13 @@ class Lambda(Service):
 
     def get_policy(self, ctx: RequestContext, params: dict) -> dict:
         name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))
-        if not row[4]:
+        # each version and alias has its own policy (one row keeps them all, told apart by Resource)
+        resource = _policy_resource(row, name)
+        policy = json.loads(row[4]) if row[4] else {"Statement": []}
+        policy["Statement"] = [s for s in policy["Statement"] if s["Resource"] == resource]
+        if not policy["Statement"]:
             raise ServiceError("ResourceNotFoundException", "The resource you requested does not exist.", Type="User")
-        return {"Policy": row[4], "RevisionId": json.loads(row[1])["RevisionId"]}
+        return {"Policy": json.dumps(policy), "RevisionId": json.loads(row[1])["RevisionId"]}
 
     # -- event invoke configs ----------------------------------------------------------------
 
@@ -807,7 +864,10 @@ class Lambda(Service):
     # -- event source mappings (pollers live in unkai.pollers) ------------------------------------
 
     def create_event_source_mapping(self, ctx: RequestContext, params: dict) -> dict:
-        return self.mappings.create(ctx, params)
+        result = self.mappings.create(ctx, params)
+        if params.get("Tags"):
+            self._save_mapping_tags(result["UUID"], params["Tags"])
+        return result
 
     def get_event_source_mapping(self, ctx: RequestContext, params: dict) -> dict:
         return self.mappings.get(ctx, params["UUID"])
@@ -816,6 +876,7 @@ class Lambda(Service):
         return self.mappings.update(ctx, params)
 
     def delete_event_source_mapping(self, ctx: RequestContext, params: dict) -> dict:
+        self.store.execute("DELETE FROM lambda_mapping_tags WHERE uuid=?", (params["UUID"],))
         return self.mappings.delete(ctx, params["UUID"])
 
     def list_event_source_mappings(self, ctx: RequestContext, params: dict) -> dict:
@@ -865,7 +926,21 @@ class Lambda(Service):
             layer_paths=self.layer_paths(config),
             log_group=(config.get("LoggingConfig") or {}).get("LogGroup", f"/aws/lambda/{target.name}"),
             region=target.region, account=target.account, endpoint=self.config.endpoint, code_sha=code["sha"],
+            **self._debug_settings(target.name),
         )
+
+    def _debug_settings(self, function_name: str) -> dict[str, Any]:
+        """``--debug``: the spec fields that put this function's workers under debugpy (none if not named)."""
+        port = self.debugging.port_for(function_name) if self.debugging else 0
+        if not port:
+            return {}
+        return {"debug_port": port, "debug_wait": self.debugging.wait, "debug_path": self.debugging.path()}
+
+    def banner(self) -> list[str]:
+        if not self.debugging:
+            return []
+        names = [n for (n,) in self.store.all("SELECT name FROM lambda_functions")]
+        return self.debugging.banner(names)
 
     def _write_logs(self, spec: EnvironmentSpec, stream: str, events: list[tuple[int, str]]) -> None:
         self.cloud.service("logs").append(spec.account, spec.region, spec.log_group, stream, events)
@@ -943,12 +1018,13 @@ class Lambda(Service):
                                    f"unkai runs Python functions; {target.config.get('Runtime')} is not supported.")
         key = target.key
         self.inflight[key] = self.inflight.get(key, 0) + 1
+        self._concurrency_metric(target)
         try:
             if target.spec is None or self.cloud.service("sts").stale(target.spec.env):
                 target.spec = self.spec_for(target)
             outcome = await self.runtime.invoke(
                 f"{target.arn}:{target.version}", target.spec, request_id, payload, target.invoked_arn,
-                client_context, limit=target.reserved or None)
+                client_context, limit=1 if target.spec.debug_port else target.reserved or None)
         finally:
             self.inflight[key] -= 1
             self._slot_freed(key)
@@ -971,6 +1047,18 @@ class Lambda(Service):
         if log_type == "Tail":
             result.log_result = base64.b64encode(outcome.log_text.encode()[-4096:]).decode()
         return result
+
+    def _concurrency_metric(self, target: Target) -> None:
+        """AWS/Lambda ConcurrentExecutions (read as its Maximum) for the function and across
+        the account's functions, counted as each invocation starts (CloudWatch's ``count``)."""
+        cw = self.cloud.services.get("cloudwatch")
+        if cw is None:
+            return
+        account, region, _ = key = target.key
+        total = sum(n for k, n in self.inflight.items() if k[0] == account and k[1] == region)
+        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", [{"Name": "FunctionName", "Value": key[2]}],
+                 float(self.inflight[key]))
+        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", None, float(total))
 
     async def invoke_api(self, ctx: RequestContext, params: dict) -> dict:
         payload = params.get("Payload") or b""
@@ -1032,6 +1120,12 @@ def _check_json(payload: bytes) -> None:
     except ValueError as exc:
         raise ServiceError("InvalidRequestContentException", "Could not parse request body into json: Could not "
                            f"parse payload into json: {exc}", Type="User") from None
+
+
+def _policy_resource(row: tuple, name: fn.Name) -> str:
+    """The Resource of a permission's statement: the function's ARN, qualified when the call was."""
+    arn = json.loads(row[1])["FunctionArn"]
+    return f"{arn}:{name.qualifier}" if name.qualifier else arn
 
 
 def _function_error(request_id: str, target: Target, error_type: str, message: str) -> InvokeResult:

@@ -65,6 +65,8 @@ REGION_NAMES = {
     "eu-north-1": "EU (Stockholm)", "ca-central-1": "Canada (Central)", "sa-east-1": "South America (Sao Paulo)",
 }
 MAX_CATCH_UP = 60  # minute boundaries evaluated after one clock advance, at most
+MIN_TRAINING = 5  # periods of history an anomaly-detection band needs before it exists
+TRAINING_PERIODS = 1440  # and the most it trains on (at most two weeks, AWS's training window)
 
 
 @dataclass
@@ -214,20 +216,52 @@ class Verdict:
     reason_data: dict
 
 
+def band(history: list[float], width: float) -> tuple[float, float] | None:
+    """An anomaly-detection band from the metric's earlier values: the mean plus and minus
+    ``width`` standard deviations (at least 1% of the mean, so a flat history still has a
+    band); None while there is too little history to train on (the model is not ready)."""
+    if len(history) < MIN_TRAINING:
+        return None
+    mean = sum(history) / len(history)
+    spread = math.sqrt(sum((v - mean) ** 2 for v in history) / len(history))
+    spread = max(spread, abs(mean) * 0.01, 1e-9)
+    return mean - width * spread, mean + width * spread
+
+
 def judge(config: dict, current: str, points: list[tuple[float, float | None, float]], period: int,
-          when: float) -> Verdict | None:
+          when: float, bounds: tuple[float, float] | None = None) -> Verdict | None:
     """The state an alarm should be in given its datapoints ``[(period start, value or
     None, sample count)]``, oldest first; None when nothing changes (TreatMissingData
-    ``ignore`` with no data)."""
+    ``ignore`` with no data). An anomaly-detection alarm compares with ``bounds``, the
+    band's (lower, upper); without one (the model is not trained yet) its data count as missing."""
     n = len(points)
     m = config.get("DatapointsToAlarm") or n
     treat = config.get("TreatMissingData") or "missing"
     threshold = config.get("Threshold")
     op_name = config.get("ComparisonOperator") or "GreaterThanOrEqualToThreshold"
-    compare, words = OPERATORS[op_name]
+    extra: dict[str, Any] = {}
+    if op_name in BAND_OPERATORS:
+        if bounds is None:
+            points = [(t, None, 0.0) for t, _, _ in points]
+            bounds = (math.nan, math.nan)
+        low, high = bounds
+        compare = {"LessThanLowerOrGreaterThanUpperThreshold": lambda v, _t: v < low or v > high,
+                   "LessThanLowerThreshold": lambda v, _t: v < low,
+                   "GreaterThanUpperThreshold": lambda v, _t: v > high}[op_name]
+        words = {"LessThanLowerOrGreaterThanUpperThreshold": f"less than the lower thresholds [{low}] or greater "
+                 f"than the upper thresholds [{high}]", "LessThanLowerThreshold": f"less than the lower thresholds "
+                 f"[{low}]", "GreaterThanUpperThreshold": f"greater than the upper thresholds [{high}]"}[op_name]
+        extra = {"recentLowerThresholds": [low], "recentUpperThresholds": [high]}
+    else:
+        compare, words = OPERATORS[op_name]
     present = [(t, v, c) for t, v, c in points if v is not None]
     data = {"version": "1.0", "queryDate": iso(when), "startDate": iso(points[0][0]) if points else iso(when),
-            "period": period, "recentDatapoints": [v for _, v, _ in present], "threshold": threshold}
+            "period": period, "recentDatapoints": [v for _, v, _ in present], "threshold": threshold, **extra}
+    if extra:
+        data.pop("threshold")
+        crossed, target = "Thresholds Crossed", words
+    else:
+        crossed, target = "Threshold Crossed", f"{words} the threshold ({threshold})"
     if config.get("Statistic"):
         data["statistic"] = config["Statistic"]
     if not present:
@@ -252,14 +286,14 @@ def judge(config: dict, current: str, points: list[tuple[float, float | None, fl
     if hits >= m:
         state = "ALARM"
         count = hits
-        reason = (f"Threshold Crossed: {count} out of the last {n} datapoints [{shown}] "
-                  f"{'was' if count == 1 else 'were'} {words} the threshold ({threshold}) "
+        reason = (f"{crossed}: {count} out of the last {n} datapoints [{shown}] "
+                  f"{'was' if count == 1 else 'were'} {target} "
                   f"(minimum {m} datapoint{'s' if m != 1 else ''} for OK -> ALARM transition).")
     else:
         state = "OK"
         count = n - hits
-        reason = (f"Threshold Crossed: {count} out of the last {n} datapoints [{shown}] "
-                  f"{'was' if count == 1 else 'were'} not {words} the threshold ({threshold}) "
+        reason = (f"{crossed}: {count} out of the last {n} datapoints [{shown}] "
+                  f"{'was' if count == 1 else 'were'} not {target} "
                   f"(minimum {n - m + 1} datapoint{'s' if n - m + 1 != 1 else ''} for ALARM -> OK transition).")
     return Verdict(state, reason, data)
 

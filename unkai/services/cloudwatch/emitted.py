@@ -6,6 +6,8 @@
 - **AWS/Lambda** ``AsyncEventsDropped`` and ``DeadLetterErrors`` from ``lambda.async_failed``.
 - **AWS/ApiGateway** from ``apigateway.request``: REST APIs by ``ApiName`` (and ``Stage``),
   HTTP APIs by ``ApiId`` (and ``Stage``), through the in-memory ``count`` path.
+- **Gauges** AWS samples once a minute (SQS queue depths, SES reputation): each service's
+  ``metric_samples(when)``, asked at every minute boundary of unkai's clock (``sample``).
 - **Embedded Metric Format**: a function log line that is a JSON object with an ``_aws``
   member (as Powertools' Metrics writes it) becomes metrics, the way Lambda's log
   agent extracts them: each ``CloudWatchMetrics`` directive names a namespace, dimension
@@ -31,6 +33,20 @@ def start(cw: "CloudWatch") -> None:
     logs = cw.cloud.services.get("logs")
     if logs is not None and hasattr(logs, "listeners"):
         logs.listeners.append(lambda *args: _on_logs(cw, *args))
+
+
+def sample(cw: "CloudWatch", when: float) -> None:
+    """The gauges services publish once a minute (``Service.metric_samples``: SQS queue
+    depths and ages, SES reputation), stamped at the minute that ends at ``when``, as AWS's
+    one-minute data points are; called inside the evaluation's transaction."""
+    for service in list(cw.cloud.services.values()):
+        try:
+            samples = service.metric_samples(when)
+        except Exception:  # one service's gauges never stop the others' or the alarms
+            log.exception("%s could not sample its metrics", service.name)
+            continue
+        for account, region, namespace, name, dims, value, unit in samples:
+            cw.record(account, region, namespace, name, dims or None, float(value), unit, when - 60)
 
 
 def _on_feed(cw: "CloudWatch", event: dict[str, Any]) -> None:
@@ -65,6 +81,9 @@ def _apigateway(cw: "CloudWatch", event: dict[str, Any]) -> None:
         cw.count(account, region, "AWS/ApiGateway", server, dims, 1.0 if status >= 500 else 0.0)
         if event.get("latency_ms") is not None:
             cw.count(account, region, "AWS/ApiGateway", "Latency", dims, float(event["latency_ms"]), "Milliseconds")
+        if event.get("integration_latency_ms") is not None:  # only when an integration was called
+            cw.count(account, region, "AWS/ApiGateway", "IntegrationLatency", dims,
+                     float(event["integration_latency_ms"]), "Milliseconds")
 
 
 def _async_failed(cw: "CloudWatch", event: dict[str, Any]) -> None:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from typing import Any
 
 from unkai.services import RequestContext, Service
 from unkai.services.cloudwatch import alarms as al
-from unkai.services.cloudwatch import errors, queries
+from unkai.services.cloudwatch import emitted, errors, queries
 from unkai.services.cloudwatch.metrics import BASIC_STATS, MIGRATIONS as METRIC_MIGRATIONS, MetricStore, Point, valid_stat
 from unkai.services.cloudwatch.metrics import dims_key
 
@@ -30,6 +31,19 @@ MAX_DATUMS = 1000
 MAX_VALUES = 150
 MAX_DIMENSIONS = 30
 TWO_WEEKS = 14 * 86400
+
+
+_BAND = re.compile(r"^\s*ANOMALY_DETECTION_BAND\s*\(\s*([a-z][A-Za-z0-9_]*)\s*(?:,\s*([0-9]+(?:\.[0-9]*)?)\s*)?\)\s*$")
+
+
+def _band_of(metrics: list[dict], threshold_id: str | None) -> tuple[str, float] | None:
+    """The metric id and width (standard deviations, 2 by default) of the
+    ANOMALY_DETECTION_BAND expression an alarm's ThresholdMetricId names."""
+    q = next((q for q in metrics if q.get("Id") == threshold_id), None)
+    m = _BAND.match((q or {}).get("Expression") or "")
+    if m is None or not any(x.get("Id") == m.group(1) for x in metrics):
+        return None
+    return m.group(1), float(m.group(2) or 2)
 
 
 def _page(items: list, token: str | None, size: int) -> tuple[list, str | None]:
@@ -53,8 +67,6 @@ class CloudWatch(Service):
         self._timer: Any = None
 
     async def start(self) -> None:
-        from unkai.services.cloudwatch import emitted
-
         self._last_eval = math.floor(self.clock.now() / 60) * 60
         self._arm()
         emitted.start(self)
@@ -303,6 +315,9 @@ class CloudWatch(Service):
             raise errors.invalid(f"The value {op} for parameter ComparisonOperator is invalid.")
         if band and not params.get("ThresholdMetricId"):
             raise errors.missing("ThresholdMetricId")
+        if band and _band_of(params.get("Metrics") or [], params["ThresholdMetricId"]) is None:
+            raise errors.invalid(f"ThresholdMetricId {params['ThresholdMetricId']} must name an "
+                                 "ANOMALY_DETECTION_BAND expression of a metric in Metrics.")
         if not band and params.get("Threshold") is None and not params.get("ThresholdMetricId"):
             raise errors.missing("Threshold")
         d2a = params.get("DatapointsToAlarm")
@@ -593,6 +608,7 @@ class CloudWatch(Service):
             regions = {(r[1], r[2]) for r in self.store.all(f"SELECT {al.COLUMNS} FROM cloudwatch_alarms "
                                                              "WHERE kind='composite'")}
             for when in boundaries:
+                emitted.sample(self, when)  # the minute's gauges first: alarms at ``when`` read them
                 for row in rows:
                     alarm = al.from_row(row)
                     self._evaluate(alarm, when)
@@ -604,7 +620,8 @@ class CloudWatch(Service):
     def _evaluate(self, alarm: al.Alarm, when: float) -> None:
         c = alarm.config
         if c.get("ComparisonOperator") in al.BAND_OPERATORS:
-            return  # anomaly-detection alarms are stored, not evaluated (docs/cloudwatch.md)
+            self._evaluate_band(alarm, when)
+            return
         n = c["EvaluationPeriods"]
         if c.get("MetricName"):
             period = c["Period"]
@@ -630,6 +647,33 @@ class CloudWatch(Service):
             points = [(start + k * period, series.get(start + k * period), 1.0) for k in range(n)]
         verdict = al.judge(c, alarm.state, points, period, when)
         if verdict is None or (verdict.state == alarm.state):
+            return
+        self._change(alarm, verdict.state, verdict.reason, json.dumps(verdict.reason_data), when)
+
+    def _evaluate_band(self, alarm: al.Alarm, when: float) -> None:
+        """An anomaly-detection alarm: its metric's last EvaluationPeriods compared with the
+        ANOMALY_DETECTION_BAND its ThresholdMetricId names, trained on the periods before them."""
+        c = alarm.config
+        metrics = c.get("Metrics") or []
+        found = _band_of(metrics, c.get("ThresholdMetricId"))
+        if found is None:
+            return
+        source, width = found
+        inputs = [dict(q, ReturnData=q["Id"] == source) for q in metrics if q["Id"] != c["ThresholdMetricId"]]
+        stat = next((q["MetricStat"] for q in inputs if q["Id"] == source and q.get("MetricStat")), None)
+        period = (stat or {}).get("Period") or next((q.get("Period") for q in inputs if q["Id"] == source), None) \
+            or next((q["MetricStat"]["Period"] for q in inputs if q.get("MetricStat")), 60)
+        n = c["EvaluationPeriods"]
+        end = math.floor(when / period) * period
+        start = end - n * period
+        train_from = start - min(al.TRAINING_PERIODS * period, 14 * 86400)
+        results = queries.run(self.metrics, alarm.account, alarm.region, inputs, train_from, end, when)
+        series = next((r.series for r in results if r.id == source), {})
+        history = [v for t, v in sorted(series.items()) if t < start]
+        bounds = al.band(history, width)
+        points = [(start + k * period, series.get(start + k * period), 1.0) for k in range(n)]
+        verdict = al.judge(c, alarm.state, points, period, when, bounds)
+        if verdict is None or verdict.state == alarm.state:
             return
         self._change(alarm, verdict.state, verdict.reason, json.dumps(verdict.reason_data), when)
 

@@ -128,6 +128,8 @@ class Accounts:
         pool, client = self._app(params["ClientId"], params.get("SecretHash"), params["Username"])
         user = self.users.find(pool, params["Username"])
         if user is None:
+            user = await self.migrate_user(pool, client, params["Username"], None, params.get("ClientMetadata") or {})
+        if user is None:
             if client.prevent_user_existence_errors:
                 return {"CodeDeliveryDetails": {"Destination": "u***@e***", "DeliveryMedium": "EMAIL",
                                                 "AttributeName": "email"}}

@@ -277,22 +277,31 @@ class Admin:
     async def admin_respond_to_auth_challenge(self: "CognitoIdp", ctx: RequestContext, params: dict) -> dict:
         return await self.flows.respond(params, admin=True)
 
-    async def migrate_user(self: "CognitoIdp", pool: Pool, client: Client, name: str, password: str,
+    async def migrate_user(self: "CognitoIdp", pool: Pool, client: Client, name: str, password: str | None,
                            metadata: dict) -> User | None:
-        """UserMigration_Authentication: a user the pool lacks, brought in by the trigger."""
+        """A user the pool lacks, brought in by the UserMigration trigger: at sign-in
+        (``UserMigration_Authentication``, with the password the user typed) or, without a
+        password, when they ask for a reset code (``UserMigration_ForgotPassword``); then
+        the user has no password until ConfirmForgotPassword sets one (RESET_REQUIRED)."""
         if not triggers.function_of(pool, "UserMigration")[0]:
             return None
-        answer = await triggers.run(self.cloud, pool, "UserMigration", "UserMigration_Authentication", name,
-                                    {"password": password, "validationData": {}, "clientMetadata": metadata},
+        forgot = password is None
+        request = {"validationData": {}, "clientMetadata": metadata}
+        if not forgot:
+            request["password"] = password
+        answer = await triggers.run(self.cloud, pool, "UserMigration",
+                                    "UserMigration_ForgotPassword" if forgot else "UserMigration_Authentication",
+                                    name, request,
                                     {"userAttributes": None, "finalUserStatus": None, "messageAction": None,
                                      "desiredDeliveryMediums": None, "forceAliasCreation": None}, client.id)
         attributes = {k: str(v) for k, v in ((answer or {}).get("userAttributes") or {}).items()
                       if k not in ("sub", "username")}
         attributes = validate_attributes(pool, [{"Name": k, "Value": v} for k, v in attributes.items()])
-        status = (answer or {}).get("finalUserStatus") or "RESET_REQUIRED"
+        status = "RESET_REQUIRED" if forgot else (answer or {}).get("finalUserStatus") or "RESET_REQUIRED"
         with self.store.transaction():
             now = self.clock.now()
             username = self._username_for(pool, name, attributes)
             user = self.users.create(pool, username or None, attributes, status, now)
-            self.users.set_password(pool, user, password, status, now)
+            if not forgot:
+                self.users.set_password(pool, user, password, status, now)
         return user

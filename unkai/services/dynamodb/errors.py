@@ -25,3 +25,8 @@ def in_use(message: str) -> ServiceError:
 def condition_failed(item: dict | None = None) -> ServiceError:
     fields = {"Item": item} if item is not None else {}
     return ServiceError("ConditionalCheckFailedException", "The conditional request failed", **fields)
+
+
+def table_not_found(name: str) -> ServiceError:
+    """What the backup operations answer for a table that does not exist."""
+    return ServiceError("TableNotFoundException", f"Table not found: {name}")

@@ -20,6 +20,33 @@ from unkai.services.dynamodb.ttl import Sweeper
 # The single-table operations AWS/DynamoDB's SuccessfulRequestLatency is reported for.
 _TIMED = frozenset(("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"))
 
+# Operations whose answer carries a list of per-table ConsumedCapacity.
+_BATCH_CAPACITY = frozenset(("BatchGetItem", "BatchWriteItem"))
+_CAPACITY_METRIC = {"GetItem": "ConsumedReadCapacityUnits", "Query": "ConsumedReadCapacityUnits",
+                    "Scan": "ConsumedReadCapacityUnits", "BatchGetItem": "ConsumedReadCapacityUnits",
+                    "PutItem": "ConsumedWriteCapacityUnits", "UpdateItem": "ConsumedWriteCapacityUnits",
+                    "DeleteItem": "ConsumedWriteCapacityUnits", "BatchWriteItem": "ConsumedWriteCapacityUnits"}
+
+
+def _total(cap: dict) -> dict:
+    """A ConsumedCapacity of mode INDEXES as mode TOTAL words it."""
+    return {"TableName": cap["TableName"], "CapacityUnits": cap["CapacityUnits"]}
+
+
+def _count_capacity(cw: Any, ctx: Any, metric: str, cap: dict) -> None:
+    """AWS/DynamoDB Consumed*CapacityUnits: by TableName, or by TableName and
+    GlobalSecondaryIndexName for what a global index served (AWS's dimensions)."""
+    table = cap["TableName"]
+    for name, used in (cap.get("GlobalSecondaryIndexes") or {}).items():
+        cw.count(ctx.account, ctx.region, "AWS/DynamoDB", metric,
+                 [{"Name": "TableName", "Value": table}, {"Name": "GlobalSecondaryIndexName", "Value": name}],
+                 float(used["CapacityUnits"]))
+    units = (cap.get("Table") or {}).get("CapacityUnits", cap["CapacityUnits"]) + sum(  # a local index is the table's
+        float(used["CapacityUnits"]) for used in (cap.get("LocalSecondaryIndexes") or {}).values())
+    if units or not cap.get("GlobalSecondaryIndexes"):
+        cw.count(ctx.account, ctx.region, "AWS/DynamoDB", metric, [{"Name": "TableName", "Value": table}],
+                 float(units))
+
 
 class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, PartiQLOperations, Service):
     name = "dynamodb"
@@ -38,14 +65,27 @@ class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, 
         """The operation's handler; single-table ones also report AWS/DynamoDB's
         SuccessfulRequestLatency (TableName, Operation) when they succeed, as AWS does."""
         found = super().handler(operation)
-        if found is None or operation not in _TIMED:
+        if found is None or (operation not in _TIMED and operation not in _BATCH_CAPACITY):
             return found
+        unit = _CAPACITY_METRIC[operation]
 
         def timed(ctx: Any, params: dict) -> Any:
-            started = time.perf_counter()
-            result = found(ctx, params)
             cw = self.cloud.services.get("cloudwatch")
-            if cw is not None:
+            if cw is None:
+                return found(ctx, params)
+            started = time.perf_counter()
+            asked = params.get("ReturnConsumedCapacity")
+            # The capacity a request uses is computed (in Python, no SQL) whether or not
+            # the caller asked for it, then shaped back to what the caller asked for.
+            result = found(ctx, {**params, "ReturnConsumedCapacity": "INDEXES"})
+            used = result.pop("ConsumedCapacity", None)
+            if asked == "INDEXES" and used is not None:
+                result["ConsumedCapacity"] = used
+            elif asked == "TOTAL" and used is not None:
+                result["ConsumedCapacity"] = ([_total(u) for u in used] if isinstance(used, list) else _total(used))
+            for cap in used if isinstance(used, list) else [used] if used else []:
+                _count_capacity(cw, ctx, unit, cap)
+            if operation in _TIMED:
                 table = str(params.get("TableName") or "").rsplit("/", 1)[-1]
                 cw.count(ctx.account, ctx.region, "AWS/DynamoDB", "SuccessfulRequestLatency",
                          [{"Name": "TableName", "Value": table}, {"Name": "Operation", "Value": operation}],

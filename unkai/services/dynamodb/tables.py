@@ -246,6 +246,7 @@ def check_definition(params: dict) -> dict:
         "SSESpecification": params.get("SSESpecification"),
         "TableClass": params.get("TableClass") or "STANDARD",
         "DeletionProtectionEnabled": bool(params.get("DeletionProtectionEnabled")),
+        "OnDemandThroughput": params.get("OnDemandThroughput"),
         "Tags": {t["Key"]: t["Value"] for t in params.get("Tags") or []},
         "TableId": str(uuid.uuid4()),
     }
@@ -336,6 +337,8 @@ def describe(table: Table, counts: tuple[int, int], index_counts: dict[str, tupl
                                  f"arn:aws:kms:{table.region}:{table.account}:key/{uuid.uuid5(uuid.NAMESPACE_URL, table.arn)}"}
     if d.get("TableClass", "STANDARD") != "STANDARD":
         out["TableClassSummary"] = {"TableClass": d["TableClass"]}
+    if d.get("OnDemandThroughput"):  # kept and answered; requests are never throttled here
+        out["OnDemandThroughput"] = d["OnDemandThroughput"]
     return out
 
 

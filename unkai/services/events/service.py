@@ -1,5 +1,13 @@
-"""Amazon EventBridge: rules on the default event bus, fired by a schedule or by
-events that match their pattern (PutEvents), delivered to their targets.
+"""Amazon EventBridge: rules on the default bus or a custom bus, fired by a schedule or
+by events that match their pattern (PutEvents), delivered to their targets. The
+operation handlers for buses, policies and tags (``buses.py``), archives and replays
+(``archives.py``), connections and API destinations (``apidestinations.py``) are
+mixed in from their modules; this one holds rules, targets and the event path.
+
+An archive is, as on AWS, a managed rule (``Events-Archive-NAME``, ManagedBy
+``prod.vhs.events.aws.internal``) whose pattern adds ``"replay-name": [{"exists":
+false}]``: an event reaches archives through the same matching as every other rule,
+and replayed events are never archived again.
 
 A scheduled rule runs on unkai's clock (``clock.call_at``), so advancing the clock
 fires whatever falls due, each run with its own scheduled time. Runs missed while
@@ -15,96 +23,42 @@ from dataclasses import dataclass
 from typing import Any
 
 from unkai.clock import Timer
-from unkai.protocol import ServiceError
-from unkai.services import Provisioned, RequestContext, ResourceContext, Service
+from unkai.services import RequestContext, Service
 from unkai import patterns, targets
 from unkai import schedules as schedule
-from unkai.paging import paged
+from unkai.services.events import errors
+from unkai.services.events.apidestinations import ApiDestinationOps
+from unkai.services.events.archives import ArchiveOps
+from unkai.services.events.buses import BusOps
+from unkai.services.events.model import (ARCHIVE_MANAGER, DEFAULT_BUS, MAX_TARGETS, MIGRATIONS, RULE_COLUMNS,
+                                         Rule, bus_name, like, page, rule_arn)
+from unkai.services.events.resources import TYPES
 from unkai.services.events.targets import check_target_input, render
-from unkai.template.names import physical_name
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = [
-    """
-    CREATE TABLE events_rules (
-        id INTEGER PRIMARY KEY,
-        account TEXT NOT NULL,
-        region TEXT NOT NULL,
-        bus TEXT NOT NULL,
-        name TEXT NOT NULL,
-        schedule TEXT,
-        pattern TEXT,
-        state TEXT NOT NULL,
-        description TEXT,
-        role_arn TEXT,
-        managed_by TEXT,
-        created REAL NOT NULL,
-        tags TEXT NOT NULL DEFAULT '{}',
-        UNIQUE(account, region, bus, name)
-    );
-    CREATE TABLE events_targets (
-        rule_id INTEGER NOT NULL REFERENCES events_rules(id) ON DELETE CASCADE,
-        target_id TEXT NOT NULL,
-        target TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        PRIMARY KEY (rule_id, target_id)
-    );
-    """
-]
-
-DEFAULT_BUS = "default"
-MAX_TARGETS = 5
-
-
-@dataclass
-class Rule:
-    id: int
-    account: str
-    region: str
-    bus: str
-    name: str
-    schedule: str | None
-    pattern: str | None
-    state: str
-    description: str | None
-    role_arn: str | None
-    managed_by: str | None
-    created: float
-
-    @property
-    def arn(self) -> str:
-        path = self.name if self.bus == DEFAULT_BUS else f"{self.bus}/{self.name}"
-        return f"arn:aws:events:{self.region}:{self.account}:rule/{path}"
-
-
-_COLUMNS = "id, account, region, bus, name, schedule, pattern, state, description, role_arn, managed_by, created"
-
-
-def _not_found(name: str, bus: str) -> ServiceError:
-    return ServiceError("ResourceNotFoundException", f"Rule {name} does not exist on EventBus {bus}.")
-
-
-def _validation(message: str) -> ServiceError:
-    return ServiceError("ValidationException", message)
-
 
 def _bus(params: dict) -> str:
-    bus = params.get("EventBusName") or DEFAULT_BUS
-    return bus.rsplit("/", 1)[-1] if bus.startswith("arn:") else bus
+    return bus_name(params.get("EventBusName"))
 
 
-class Events(Service):
+class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
     name = "events"
     migrations = MIGRATIONS
-    resource_types = ("AWS::Events::Rule",)
+    resource_types = TYPES
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self._timers: dict[int, Timer] = {}
+        self._http = None
+        self._tokens = {}
+        self._sent = {}
+        self._patterns: dict[str, Any] = {}  # pattern text -> parsed pattern (matching never mutates it)
 
     async def start(self) -> None:
-        for row in self.store.all(f"SELECT {_COLUMNS} FROM events_rules WHERE schedule IS NOT NULL "
+        self.cloud.jobs.register("events.replay", self.run_replay)
+        self.start_http()
+        for row in self.store.all(f"SELECT {RULE_COLUMNS} FROM events_rules WHERE schedule IS NOT NULL "
                                   "AND state='ENABLED'"):
             self._arm(Rule(*row), after=self.clock.now())
 
@@ -112,6 +66,9 @@ class Events(Service):
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        self._tokens.clear()
+        self._sent.clear()
+        await self.stop_http()
 
     async def pausing(self) -> None:
         await self.stop()
@@ -122,32 +79,33 @@ class Events(Service):
     # -- rules --------------------------------------------------------------------
 
     def _rule(self, ctx: RequestContext, name: str, bus: str) -> Rule:
-        row = self.store.one(f"SELECT {_COLUMNS} FROM events_rules WHERE account=? AND region=? AND bus=? AND name=?",
+        row = self.store.one(f"SELECT {RULE_COLUMNS} FROM events_rules WHERE account=? AND region=? AND bus=? AND name=?",
                              (ctx.account, ctx.region, bus, name))
         if row is None:
-            raise _not_found(name, bus)
+            raise errors.rule_not_found(name, bus)
         return Rule(*row)
 
     def put_rule(self, ctx: RequestContext, params: dict) -> dict:
         name, bus = params["Name"], _bus(params)
+        self.require_bus(ctx, bus)
         expression, pattern = params.get("ScheduleExpression"), params.get("EventPattern")
         if not expression and not pattern:
-            raise _validation("Parameter(s) EventPattern and ScheduleExpression cannot be null.")
+            raise errors.validation("Parameter(s) EventPattern and ScheduleExpression cannot be null.")
         if expression:
             if bus != DEFAULT_BUS:
-                raise _validation("ScheduleExpression is supported only on the default event bus.")
+                raise errors.validation("ScheduleExpression is supported only on the default event bus.")
             try:
                 schedule.parse(expression)
             except schedule.InvalidSchedule:
-                raise _validation("Parameter ScheduleExpression is not valid.") from None
+                raise errors.validation("Parameter ScheduleExpression is not valid.") from None
         if pattern:
             try:
                 patterns.parse(pattern)
             except patterns.InvalidPattern as exc:
-                raise ServiceError("InvalidEventPatternException", str(exc)) from None
+                raise errors.invalid_pattern(str(exc)) from None
         state = params.get("State") or "ENABLED"
         if state not in ("ENABLED", "DISABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"):
-            raise _validation(f"1 validation error detected: Value '{state}' at 'state' failed to satisfy constraint")
+            raise errors.validation(f"1 validation error detected: Value '{state}' at 'state' failed to satisfy constraint")
         row = self.store.one("SELECT id, created FROM events_rules WHERE account=? AND region=? AND bus=? AND name=?",
                              (ctx.account, ctx.region, bus, name))
         created = row[1] if row else self.clock.now()
@@ -156,7 +114,7 @@ class Events(Service):
                 "INSERT INTO events_rules(account, region, bus, name, schedule, pattern, state, description, role_arn, "
                 "created, tags) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
                 (ctx.account, ctx.region, bus, name, expression, pattern, state, params.get("Description"),
-                 params.get("RoleArn"), created, json.dumps({t["Key"]: t["Value"] for t in params.get("Tags") or []})))
+                 params.get("RoleArn"), created, "{}"))
         else:
             if expression != self._rule(ctx, name, bus).schedule:
                 created = self.clock.now()  # a new schedule counts from now
@@ -165,6 +123,7 @@ class Events(Service):
                 "WHERE id=?", (expression, pattern, state, params.get("Description"), params.get("RoleArn"),
                                created, row[0]))
         rule = self._rule(ctx, name, bus)
+        self.set_tags(rule.arn, params.get("Tags") or [])
         self.store.after_commit(lambda: self._rearm(rule.id))
         return {"RuleArn": rule.arn}
 
@@ -182,13 +141,14 @@ class Events(Service):
         return out
 
     def list_rules(self, ctx: RequestContext, params: dict) -> dict:
-        rows = self.store.all(f"SELECT {_COLUMNS} FROM events_rules WHERE account=? AND region=? AND bus=? "
+        self.require_bus(ctx, _bus(params))
+        rows = self.store.all(f"SELECT {RULE_COLUMNS} FROM events_rules WHERE account=? AND region=? AND bus=? "
                               "AND name LIKE ? ESCAPE '\\' ORDER BY name",
-                              (ctx.account, ctx.region, _bus(params), _like(params.get("NamePrefix"))))
+                              (ctx.account, ctx.region, _bus(params), like(params.get("NamePrefix"))))
         rules = [self._describe(Rule(*r)) for r in rows]
         for r in rules:
             r.pop("CreatedBy")
-        return _paged("Rules", rules, params)
+        return page("Rules", rules, params)
 
     def enable_rule(self, ctx: RequestContext, params: dict) -> dict:
         return self._set_state(ctx, params, "ENABLED")
@@ -209,37 +169,40 @@ class Events(Service):
         if row is None:
             return {}  # deleting a rule that is not there succeeds, as on AWS
         if self.store.one("SELECT 1 FROM events_targets WHERE rule_id=?", (row[0],)) and not params.get("Force"):
-            raise _validation("Rule can't be deleted since it has targets.")
+            raise errors.validation("Rule can't be deleted since it has targets.")
         self.store.execute("DELETE FROM events_rules WHERE id=?", (row[0],))
+        self.store.execute("DELETE FROM events_tags WHERE arn=?",
+                           (rule_arn(ctx.region, ctx.account, bus, params["Name"]),))
         self.store.after_commit(lambda: self._rearm(row[0]))
         return {}
 
     # -- targets ------------------------------------------------------------------
 
     def put_targets(self, ctx: RequestContext, params: dict) -> dict:
+        wanted = params.get("Targets") or []
+        for target in wanted:  # AWS checks the targets before it looks the rule up
+            arn = target.get("Arn") or ""
+            if not arn.startswith("arn:"):
+                raise errors.validation(f"Parameter {arn} is not valid. Reason: Provided Arn is not in correct "
+                                        "format.")
+            if arn.startswith("arn:aws:sqs:") and arn.endswith(".fifo") and not target.get("SqsParameters"):
+                raise errors.validation(f"Parameter(s) SqsParameters must be specified for target: {target['Id']}.")
+            problem = check_target_input(target)
+            if problem:
+                raise errors.validation(problem)
         rule = self._rule(ctx, params["Rule"], _bus(params))
         existing = {tid for (tid,) in self.store.all("SELECT target_id FROM events_targets WHERE rule_id=?",
                                                      (rule.id,))}
-        failed = []
-        wanted = params.get("Targets") or []
         if len(existing | {t["Id"] for t in wanted}) > MAX_TARGETS:
-            raise ServiceError("LimitExceededException", "The requested resource exceeds the maximum number allowed.")
+            raise errors.limit_exceeded()
         seq = len(existing)
         for target in wanted:
-            problem = check_target_input(target)
-            if problem:
-                raise _validation(problem)
-            if not target.get("Arn", "").startswith("arn:"):
-                failed.append({"TargetId": target["Id"], "ErrorCode": "ValidationException",
-                               "ErrorMessage": f"Parameter {target.get('Arn')} is not valid. Reason: Provided Arn is "
-                                               "not in correct format."})
-                continue
             self.store.execute(
                 "INSERT INTO events_targets(rule_id, target_id, target, seq) VALUES(?,?,?,?) "
                 "ON CONFLICT(rule_id, target_id) DO UPDATE SET target=excluded.target",
                 (rule.id, target["Id"], json.dumps(target), seq))
             seq += 1
-        return {"FailedEntryCount": len(failed), "FailedEntries": failed}
+        return {"FailedEntryCount": 0, "FailedEntries": []}
 
     def _targets(self, rule_id: int) -> list[dict[str, Any]]:
         return [json.loads(t) for (t,) in self.store.all(
@@ -247,7 +210,16 @@ class Events(Service):
 
     def list_targets_by_rule(self, ctx: RequestContext, params: dict) -> dict:
         rule = self._rule(ctx, params["Rule"], _bus(params))
-        return _paged("Targets", self._targets(rule.id), params)
+        return page("Targets", self._targets(rule.id), params)
+
+    def list_rule_names_by_target(self, ctx: RequestContext, params: dict) -> dict:
+        bus = _bus(params)
+        self.require_bus(ctx, bus)
+        rows = self.store.all(
+            "SELECT DISTINCT r.name FROM events_rules r JOIN events_targets t ON t.rule_id = r.id "
+            "WHERE r.account=? AND r.region=? AND r.bus=? AND json_extract(t.target, '$.Arn')=? ORDER BY r.name",
+            (ctx.account, ctx.region, bus, params["TargetArn"]))
+        return page("RuleNames", [n for (n,) in rows], params)
 
     def remove_targets(self, ctx: RequestContext, params: dict) -> dict:
         rule = self._rule(ctx, params["Rule"], _bus(params))
@@ -264,20 +236,22 @@ class Events(Service):
     def put_events(self, ctx: RequestContext, params: dict) -> dict:
         entries = params.get("Entries") or []
         if not 1 <= len(entries) <= 10:
-            raise _validation("1 validation error detected: Value at 'entries' failed to satisfy constraint: Member "
-                              "must have length less than or equal to 10")
+            raise errors.validation("1 validation error detected: Value at 'entries' failed to satisfy constraint: "
+                                    "Member must have length less than or equal to 10")
         results = []
+        rules: dict[str, list[tuple[Rule, dict[str, Any]]]] = {}
         for entry in entries:
-            missing = [k for k in ("Source", "DetailType", "Detail") if not entry.get(k)]
-            if missing:
+            missing = next((k for k in ("Source", "DetailType", "Detail") if not entry.get(k)), None)
+            if missing:  # AWS names the first one missing, in this order
                 results.append({"ErrorCode": "InvalidArgument",
-                                "ErrorMessage": f"Parameter(s) {', '.join(missing)} must be specified."})
+                                "ErrorMessage": f"Parameter {missing} is not valid. Reason: {missing} is a required "
+                                                "argument."})
                 continue
             try:
                 detail = json.loads(entry["Detail"])
                 if not isinstance(detail, dict):
                     raise ValueError
-            except ValueError:
+            except (ValueError, RecursionError):
                 results.append({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."})
                 continue
             event_id = str(uuid.uuid4())
@@ -285,28 +259,79 @@ class Events(Service):
                      "account": ctx.account,
                      "time": schedule.event_time(entry["Time"] if entry.get("Time") else self.clock.now()),
                      "region": ctx.region, "resources": entry.get("Resources") or [], "detail": detail}
+            # An event for a bus that does not exist is accepted and dropped, as AWS does.
             bus = _bus({"EventBusName": entry.get("EventBusName")})
-            for row in self.store.all(f"SELECT {_COLUMNS} FROM events_rules WHERE account=? AND region=? AND bus=? "
-                                      "AND pattern IS NOT NULL AND state LIKE 'ENABLED%'", (ctx.account, ctx.region, bus)):
-                rule = Rule(*row)
-                if patterns.matches(json.loads(rule.pattern), event):
-                    self._deliver(rule, event)
+            if bus not in rules:  # each bus's rules are read once per call, not once per entry
+                rules[bus] = self._pattern_rules(ctx.account, ctx.region, bus)
+            self.route(ctx.account, ctx.region, bus, event, rules=rules[bus])
             results.append({"EventId": event_id})
         failed = sum(1 for r in results if "ErrorCode" in r)
         return {"FailedEntryCount": failed, "Entries": results}
+
+    def route(self, account: str, region: str, bus: str, event: dict[str, Any], only: set[str] | None = None,
+              rules: list[tuple[Rule, dict[str, Any]]] | None = None) -> int:
+        """Deliver ``event`` to every enabled rule on ``bus`` whose pattern matches (only the
+        rules whose ARN is in ``only``, when given: a replay's FilterArns); how many matched.
+        ``rules`` are the bus's pattern rules when the caller has read them already."""
+        matched = 0
+        for rule, pattern in rules if rules is not None else self._pattern_rules(account, region, bus):
+            if only is not None and rule.arn not in only:
+                continue
+            if patterns.matches(pattern, event):
+                matched += 1
+                self._deliver(rule, event)
+        return matched
+
+    def _pattern_rules(self, account: str, region: str, bus: str) -> list[tuple[Rule, dict[str, Any]]]:
+        """The bus's enabled pattern rules with their parsed patterns (parsed once per pattern text)."""
+        out = []
+        for row in self.store.all(f"SELECT {RULE_COLUMNS} FROM events_rules WHERE account=? AND region=? AND bus=? "
+                                  "AND pattern IS NOT NULL AND state LIKE 'ENABLED%'", (account, region, bus)):
+            rule = Rule(*row)
+            pattern = self._patterns.get(rule.pattern)
+            if pattern is None:
+                if len(self._patterns) > 10000:
+                    self._patterns.clear()
+                pattern = self._patterns[rule.pattern] = json.loads(rule.pattern)
+            out.append((rule, pattern))
+        return out
+
+    def accept(self, target: dict[str, Any], payload: str, event_id: str, rule_arn: str) -> None:
+        """A target ARN of EventBridge's own: another event bus, whose rules then see the event
+        (cross-bus targets), or an API destination (an HTTP call, as a durable job).
+
+        The contract ``unkai.targets.deliver`` uses for ``arn:aws:events:...`` targets."""
+        parts = (target.get("Arn") or "").split(":")
+        if len(parts) < 6:
+            return
+        kind, _, rest = parts[5].partition("/")
+        if kind == "event-bus":
+            try:
+                event = json.loads(payload)
+            except ValueError:
+                return
+            if isinstance(event, dict):
+                self.route(parts[4], parts[3], rest, event)
+        elif kind == "api-destination":
+            self.enqueue_http(target, payload, event_id, rule_arn)
+        else:
+            log.warning("unkai does not deliver events to %s", target.get("Arn"))
 
     def test_event_pattern(self, ctx: RequestContext, params: dict) -> dict:
         try:
             pattern = patterns.parse(params["EventPattern"])
         except patterns.InvalidPattern as exc:
-            raise ServiceError("InvalidEventPatternException", str(exc)) from None
+            raise errors.invalid_pattern(str(exc)) from None
         try:
             event = json.loads(params["Event"])
         except ValueError:
-            raise _validation("Parameter Event is not valid.") from None
+            raise errors.validation("Parameter Event is not valid.") from None
         return {"Result": patterns.matches(pattern, event)}
 
     def _deliver(self, rule: Rule, event: dict[str, Any]) -> None:
+        if rule.managed_by == ARCHIVE_MANAGER:
+            self.archive_event(rule, event)
+            return
         for target in self._targets(rule.id):
             payload = render(target, event, rule.arn, rule.name)
             targets.deliver(self.cloud, target, payload, "events", event["id"], rule.arn)
@@ -317,7 +342,7 @@ class Events(Service):
         timer = self._timers.pop(rule_id, None)
         if timer is not None:
             timer.cancel()
-        row = self.store.one(f"SELECT {_COLUMNS} FROM events_rules WHERE id=?", (rule_id,))
+        row = self.store.one(f"SELECT {RULE_COLUMNS} FROM events_rules WHERE id=?", (rule_id,))
         if row is not None:
             rule = Rule(*row)
             if rule.schedule and rule.state == "ENABLED":
@@ -335,7 +360,7 @@ class Events(Service):
         """Run every occurrence due from ``when`` up to now, then wait for the next."""
         self._timers.pop(rule_id, None)
         with self.store.transaction():
-            row = self.store.one(f"SELECT {_COLUMNS} FROM events_rules WHERE id=?", (rule_id,))
+            row = self.store.one(f"SELECT {RULE_COLUMNS} FROM events_rules WHERE id=?", (rule_id,))
             if row is None:
                 return
             rule = Rule(*row)
@@ -355,58 +380,6 @@ class Events(Service):
         if due is not None:
             self._timers[rule.id] = self.clock.call_at(due, lambda: self._fire(rule.id, due))
 
-    # -- template resources -------------------------------------------------------
-
-    def create_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str,
-                        props: dict[str, Any]) -> Provisioned:
-        name = props.get("Name") or physical_name(ctx.stack_name, logical_id, 64)
-        return self._apply_rule(ctx, name, props)
-
-    def update_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, physical_id: str,
-                        old_props: dict[str, Any], props: dict[str, Any]) -> Provisioned:
-        name = physical_id.rsplit("|", 1)[-1]
-        if props.get("Name", name) != name or _bus(props) != _bus(old_props):
-            return super().update_resource(ctx, resource_type, logical_id, physical_id, old_props, props)
-        rctx = ctx.request_context("events", "RemoveTargets")
-        old_ids = [t["Id"] for t in old_props.get("Targets") or []]
-        new_ids = {t["Id"] for t in props.get("Targets") or []}
-        gone = [i for i in old_ids if i not in new_ids]
-        if gone:
-            self.remove_targets(rctx, {"Rule": name, "EventBusName": props.get("EventBusName"), "Ids": gone})
-        return self._apply_rule(ctx, name, props)
-
-    def delete_resource(self, ctx: ResourceContext, resource_type: str, physical_id: str,
-                        props: dict[str, Any]) -> None:
-        rctx = ctx.request_context("events", "DeleteRule")
-        self.delete_rule(rctx, {"Name": physical_id.rsplit("|", 1)[-1], "EventBusName": props.get("EventBusName"),
-                                "Force": True})
-
-    def _apply_rule(self, ctx: ResourceContext, name: str, props: dict[str, Any]) -> Provisioned:
-        rctx = ctx.request_context("events", "PutRule")
-        pattern = props.get("EventPattern")
-        request = {"Name": name, "State": props.get("State") or "ENABLED",
-                   "EventBusName": props.get("EventBusName")}
-        for key in ("ScheduleExpression", "Description", "RoleArn"):
-            if props.get(key):
-                request[key] = props[key]
-        if pattern:
-            request["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
-        arn = self.put_rule(rctx, request)["RuleArn"]
-        wanted = []
-        for target in props.get("Targets") or []:
-            target = dict(target)
-            if isinstance(target.get("InputTransformer"), dict):
-                target["InputTransformer"] = dict(target["InputTransformer"])
-            wanted.append(target)
-        if wanted:
-            result = self.put_targets(rctx, {"Rule": name, "EventBusName": props.get("EventBusName"),
-                                             "Targets": wanted})
-            if result["FailedEntryCount"]:
-                raise _validation(result["FailedEntries"][0]["ErrorMessage"])
-        bus = _bus(props)
-        ref = name if bus == DEFAULT_BUS else f"{bus}|{name}"
-        return Provisioned(ref, ref, {"Arn": arn})
-
 
 def scheduled_event(rule: Rule, when: float) -> dict[str, Any]:
     """AWS's Scheduled Event, for one run of a rule at ``when``."""
@@ -414,11 +387,3 @@ def scheduled_event(rule: Rule, when: float) -> dict[str, Any]:
             "account": rule.account, "time": schedule.event_time(when), "region": rule.region,
             "resources": [rule.arn], "detail": {}}
 
-
-def _like(prefix: str | None) -> str:
-    escaped = (prefix or "").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
-
-
-def _paged(key: str, items: list, params: dict) -> dict:
-    return paged(key, items, params.get("NextToken"), params.get("Limit"))

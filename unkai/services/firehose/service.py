@@ -68,6 +68,16 @@ class Firehose(Service):
         await asyncio.gather(*self._readers.values(), return_exceptions=True)
         self._readers.clear()
 
+    async def pausing(self) -> None:
+        # the Kinesis readers write buffers and shard positions: stop them while the store is replaced
+        await self.stop()
+
+    async def resetting(self) -> None:
+        self._locks.clear()
+        for stream in self.streams.all():  # the delivery streams of the restored state read again
+            if stream.source.get("KinesisStreamARN"):
+                self._start_reader(stream.id)
+
     def pending(self) -> dict[str, int]:
         return {"firehose_flushes": self._flushing}
 

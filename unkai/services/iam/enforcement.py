@@ -246,6 +246,9 @@ def check(cloud: Any, ctx: Any, params: dict) -> None:
             _DECISIONS[key] = decision
         if decision.allowed:
             continue
+        if ctx.service == "kms" and decision.decision == "implicitDeny" and cloud.service("kms").grant_allows(
+                resource, (caller.principal_arn, caller.arn), ctx.operation, params):
+            continue  # a grant allows what no policy does (an explicit deny still wins)
         where = ""
         if decision.statement is not None:
             sid = decision.statement.sid
@@ -256,3 +259,87 @@ def check(cloud: Any, ctx: Any, params: dict) -> None:
             code, status = _DENIED.get(ctx.protocol, ("AccessDenied", 403))
             raise ServiceError(code, f"User: {caller.arn} is not authorized to perform: {action} on resource: "
                                f"{resource} {decision.reason}", status=status)
+
+
+# -- what unkai does on a user's behalf --------------------------------------------------------
+# On AWS a service that hands a payload to a user's resource (SNS delivering to a queue, S3 or
+# EventBridge invoking a function) must be let in by that resource's own policy, which names
+# the service principal and usually the source's ARN; an event source mapping reads its source
+# with the function's execution role. With ``--enforce-iam`` unkai checks both the same way.
+
+ON_BEHALF = {"lambda": "lambda:InvokeFunction", "sqs": "sqs:SendMessage", "sns": "sns:Publish"}
+
+
+def _policy_by_arn(cloud: Any, arn: str) -> str | None:
+    parts = arn.split(":")
+    service, region = parts[2], parts[3]
+    try:
+        if service == "sqs":
+            queue = cloud.service("sqs").queue_by_arn(arn)
+            return queue.attributes.get("Policy") if queue is not None else None
+        if service == "sns":
+            return (cloud.call("sns", "GetTopicAttributes", {"TopicArn": arn}, region).get("Attributes")
+                    or {}).get("Policy")
+        if service == "lambda":
+            return cloud.call("lambda", "GetPolicy", {"FunctionName": arn}, region).get("Policy")
+    except (ServiceError, KeyError):
+        return None
+    return None
+
+
+def service_denied(cloud: Any, principal: str, target_arn: str, source_arn: str) -> str | None:
+    """Why AWS would refuse ``principal`` (``sns.amazonaws.com``...) handing a payload to
+    ``target_arn`` for ``source_arn``, or None when it may (always, without enforcement,
+    and in log mode, where the would-be denial is only reported)."""
+    iam = cloud.services.get("iam")
+    parts = target_arn.split(":")
+    if iam is None or not iam.enforcing or len(parts) < 6 or parts[2] not in ON_BEHALF:
+        return None
+    action = ON_BEHALF[parts[2]]
+    resource = ":".join(parts[:7]) if parts[2] == "lambda" else target_arn  # a function's policy covers its aliases
+    text = _policy_by_arn(cloud, target_arn)
+    source_parts = source_arn.split(":")
+    context = {"aws:PrincipalServiceName": principal, "aws:SourceArn": source_arn,
+               "aws:SourceAccount": source_parts[4] if len(source_parts) > 4 and source_parts[4] else
+               cloud.config.account_id}
+    resource_policy = [policies.Compiled(policies.compile_text(text).statements, "resource:policy")] if text else []
+    decision = policies.evaluate(action, resource, context, [], resource_policy)
+    if decision.allowed:
+        return None
+    reason = ("with an explicit deny in the resource-based policy" if decision.decision == "explicitDeny" else
+              f"because no resource-based policy allows {principal} to perform {action}")
+    iam.denied(_Service(principal), action, target_arn, reason)
+    return None if iam.enforcing != "on" else f"{principal} is not authorized to perform: {action} on resource: " \
+                                              f"{target_arn} {reason}"
+
+
+class _Service:
+    """A service principal where the denial log expects a caller."""
+
+    def __init__(self, name: str) -> None:
+        self.arn = name
+
+
+READS = {"sqs": ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"),
+         "dynamodb": ("dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream",
+                      "dynamodb:ListStreams"),
+         "kinesis": ("kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:DescribeStream",
+                     "kinesis:ListShards")}
+
+
+def role_cannot_read(cloud: Any, role_arn: str, kind: str, source_arn: str) -> str | None:
+    """The first action an event source mapping needs on ``source_arn`` that the function's
+    execution role may not perform (AWS checks this when the mapping is created), or None."""
+    iam = cloud.services.get("iam")
+    if iam is None or not iam.enforcing or kind not in READS or not role_arn:
+        return None
+    parts = role_arn.split(":")
+    found = iam.principal_policies(parts[4] if len(parts) > 4 else cloud.config.account_id, role_arn)
+    identity, boundary = found if found is not None else ([], None)
+    context = {"aws:PrincipalArn": role_arn, "aws:PrincipalType": "AssumedRole"}
+    for action in READS[kind]:
+        decision = policies.evaluate(action, source_arn, context, identity, None, boundary)
+        if not decision.allowed:
+            iam.denied(_Service(role_arn), action, source_arn, decision.reason)
+            return action if iam.enforcing == "on" else None
+    return None

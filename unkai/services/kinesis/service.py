@@ -65,6 +65,11 @@ class Kinesis(Service):
         if self._trimmer is not None:
             self._trimmer.cancel()
 
+    async def resetting(self) -> None:
+        # the open-shard cache and the per-shard write rates describe streams from before the reset
+        self._open.clear()
+        self._rates.clear()
+
     async def _trim_forever(self) -> None:
         """Records past their stream's retention are invisible at once and deleted hourly."""
         while True:

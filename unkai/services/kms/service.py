@@ -333,6 +333,23 @@ class KMS(Service):
         row = self.store.one("SELECT data FROM kms_keys WHERE arn=?", (key_arn,))
         return json.loads(row[0]).get("Policy") if row else None
 
+    def grant_allows(self, key_arn: str, principals: tuple[str, ...], operation: str, params: dict) -> bool:
+        """Whether a grant on the key lets one of ``principals`` perform ``operation`` with the
+        request's encryption context (the grant's constraints), for the policy evaluator."""
+        row = self.store.one("SELECT data FROM kms_keys WHERE arn=?", (key_arn,))
+        context = params.get("EncryptionContext") or {}
+        for grant in (json.loads(row[0]).get("Grants") or []) if row else []:
+            if grant["GranteePrincipal"] not in principals or operation not in grant["Operations"]:
+                continue
+            constraints = grant.get("Constraints") or {}
+            equals, subset = constraints.get("EncryptionContextEquals"), constraints.get("EncryptionContextSubset")
+            if equals is not None and context != equals:
+                continue
+            if subset is not None and any(context.get(k) != v for k, v in subset.items()):
+                continue
+            return True
+        return False
+
     def create_grant(self, ctx: RequestContext, params: dict) -> dict:
         key = self._key(ctx, params.get("KeyId"))
         grant_id = os.urandom(32).hex()

@@ -88,6 +88,11 @@ class Logs(InsightsQueries, Service):
         self._insights_setup()  # Logs Insights and metric filters (queries.py)
         self.subscriptions = subscriptions.Subscriptions(self)
 
+    async def pausing(self) -> None:
+        # running Insights queries would write their results over the restored store
+        for task in list(self._query_tasks.values()):
+            task.cancel()
+
     async def resetting(self) -> None:
         self._streams.clear()
         self._forget_filters()
@@ -276,6 +281,24 @@ class Logs(InsightsQueries, Service):
     def delete_retention_policy(self, ctx: RequestContext, params: dict) -> dict:
         row = self._group(ctx, params)
         self.store.execute("UPDATE logs_groups SET retention=NULL WHERE id=?", (row[0],))
+        return {}
+
+    def associate_kms_key(self, ctx: RequestContext, params: dict) -> dict:
+        """Recorded and answered by DescribeLogGroups (events are not encrypted with it here)."""
+        if params.get("resourceIdentifier") and not params.get("logGroupName"):
+            params = dict(params, logGroupIdentifier=params["resourceIdentifier"])
+        row = self._group(ctx, params)
+        key = params["kmsKeyId"]
+        if not key.startswith("arn:aws") or ":kms:" not in key:
+            raise _invalid(f"Specified KMS key ARN is not valid: {key}")
+        self.store.execute("UPDATE logs_groups SET kms_key=? WHERE id=?", (key, row[0]))
+        return {}
+
+    def disassociate_kms_key(self, ctx: RequestContext, params: dict) -> dict:
+        if params.get("resourceIdentifier") and not params.get("logGroupName"):
+            params = dict(params, logGroupIdentifier=params["resourceIdentifier"])
+        row = self._group(ctx, params)
+        self.store.execute("UPDATE logs_groups SET kms_key=NULL WHERE id=?", (row[0],))
         return {}
 
     def tag_log_group(self, ctx: RequestContext, params: dict) -> dict:

@@ -122,6 +122,8 @@ class BucketOps:
                                   "PublicAccessBlock": dict(DEFAULT_PUBLIC_ACCESS_BLOCK)}
         if acl:
             config["ACL"] = acl
+        if params.get("ObjectLockEnabledForBucket"):
+            config["ObjectLock"] = {"ObjectLockEnabled": "Enabled"}
         self.store.execute("INSERT INTO s3_buckets(name, account, region, created, config) VALUES(?,?,?,?,?)",
                            (name, ctx.account, region, self.clock.now(), json.dumps(config)))
         if params.get("ObjectLockEnabledForBucket"):
@@ -315,18 +317,79 @@ class BucketOps:
         self._set_config(bucket.name, "ACL", params.get("ACL") or "private")
         return {}
 
+    # -- settings kept and read back, not applied (docs/s3.md: accelerate, requester pays, server access
+    #    logging, replication, Object Lock retention): the Terraform provider reads each on every refresh
+
+    def put_bucket_accelerate_configuration(self, ctx: RequestContext, params: dict) -> dict:
+        status = (params.get("AccelerateConfiguration") or {}).get("Status")
+        if status not in ("Enabled", "Suspended"):
+            raise malformed_xml()
+        if "." in params["Bucket"]:
+            raise S3Error("InvalidRequest", "S3 Transfer Acceleration is not supported for buckets with periods "
+                                            "(.) in their names")
+        self._set_config(params["Bucket"], "Accelerate", status)
+        return {}
+
     def get_bucket_accelerate_configuration(self, ctx: RequestContext, params: dict) -> dict:
-        self._bucket(params["Bucket"])
+        status = self._bucket(params["Bucket"]).config.get("Accelerate")
+        return {"Status": status} if status else {}
+
+    def put_bucket_request_payment(self, ctx: RequestContext, params: dict) -> dict:
+        payer = (params.get("RequestPaymentConfiguration") or {}).get("Payer")
+        if payer not in ("Requester", "BucketOwner"):
+            raise malformed_xml()
+        self._set_config(params["Bucket"], "Payer", payer)
         return {}
 
     def get_bucket_request_payment(self, ctx: RequestContext, params: dict) -> dict:
-        self._bucket(params["Bucket"])
-        return {"Payer": "BucketOwner"}
+        return {"Payer": self._bucket(params["Bucket"]).config.get("Payer") or "BucketOwner"}
 
-    def get_bucket_logging(self, ctx: RequestContext, params: dict) -> dict:
-        self._bucket(params["Bucket"])
+    def put_bucket_logging(self, ctx: RequestContext, params: dict) -> dict:
+        enabled = (params.get("BucketLoggingStatus") or {}).get("LoggingEnabled")
+        if enabled:
+            target = enabled.get("TargetBucket") or ""
+            if self.bucket_named(target) is None:
+                raise S3Error("InvalidTargetBucketForLogging", "The target bucket for logging does not exist",
+                              TargetBucket=target)
+        self._set_config(params["Bucket"], "Logging", enabled or None)
         return {}
 
+    def get_bucket_logging(self, ctx: RequestContext, params: dict) -> dict:
+        enabled = self._bucket(params["Bucket"]).config.get("Logging")
+        return {"LoggingEnabled": enabled} if enabled else {}
+
+    def _require_versioning(self, bucket: Bucket, what: str) -> None:
+        if bucket.versioning != "Enabled":
+            raise S3Error("InvalidRequest", f"Versioning must be 'Enabled' on the bucket to apply a {what}")
+
+    def put_bucket_replication(self, ctx: RequestContext, params: dict) -> dict:
+        bucket = self._bucket(params["Bucket"])
+        self._require_versioning(bucket, "replication configuration")
+        self._set_config(bucket.name, "Replication", params["ReplicationConfiguration"])
+        return {}
+
+    def get_bucket_replication(self, ctx: RequestContext, params: dict) -> dict:
+        return {"ReplicationConfiguration": self._get_config(
+            params["Bucket"], "Replication", "ReplicationConfigurationNotFoundError",
+            "The replication configuration was not found")}
+
+    def delete_bucket_replication(self, ctx: RequestContext, params: dict) -> dict:
+        self._set_config(params["Bucket"], "Replication", None)
+        return {}
+
+    def put_object_lock_configuration(self, ctx: RequestContext, params: dict) -> dict:
+        bucket = self._bucket(params["Bucket"])
+        self._require_versioning(bucket, "Object Lock configuration")
+        config = params.get("ObjectLockConfiguration") or {}
+        if config.get("ObjectLockEnabled") != "Enabled":
+            raise malformed_xml()
+        self._set_config(bucket.name, "ObjectLock", config)
+        return {}
+
+    def get_object_lock_configuration(self, ctx: RequestContext, params: dict) -> dict:
+        return {"ObjectLockConfiguration": self._get_config(
+            params["Bucket"], "ObjectLock", "ObjectLockConfigurationNotFoundError",
+            "Object Lock configuration does not exist for this bucket")}
 
 def public_policy(policy: str | None) -> bool:
     """Whether a bucket policy grants anyone (Principal ``*``) something."""

@@ -14,7 +14,8 @@ from unkai.protocol import ServiceError
 from unkai.services import RequestContext
 from unkai.services.s3 import checksums
 from unkai.services.s3.buckets import owner
-from unkai.services.s3.objects import GRANTS, check_key, copy_conditions, object_meta, parse_copy_source, parse_range
+from unkai.services.s3.objects import (GRANTS, check_key, copy_conditions, object_meta, parse_copy_source,
+                                       parse_range, sse_fields)
 from unkai.services.s3.state import Bucket, S3Error, invalid_argument, malformed_xml
 from unkai.services.s3.storage import MAX_PUT, Received
 
@@ -47,6 +48,7 @@ class MultipartOps:
         check_key(key)
         self._acl_allowed(bucket, params.get("ACL"), any(params.get(g) for g in GRANTS))
         meta = object_meta(params)
+        self._encryption(ctx, bucket, params, meta)
         algorithm = params.get("ChecksumAlgorithm")
         if algorithm:
             if algorithm not in checksums.ALGORITHMS:
@@ -60,8 +62,7 @@ class MultipartOps:
         upload_id = secrets.token_urlsafe(48)
         self.store.execute("INSERT INTO s3_uploads(upload_id, bucket_id, key, initiated, meta) VALUES(?,?,?,?,?)",
                            (upload_id, bucket.id, key, self.clock.now(), json.dumps(meta)))
-        result: dict[str, Any] = {"Bucket": bucket.name, "Key": key, "UploadId": upload_id,
-                                  "ServerSideEncryption": "AES256"}
+        result: dict[str, Any] = {"Bucket": bucket.name, "Key": key, "UploadId": upload_id, **sse_fields(meta)}
         if algorithm:
             result["ChecksumAlgorithm"], result["ChecksumType"] = algorithm, meta["ChecksumType"]
         return result
@@ -79,7 +80,7 @@ class MultipartOps:
         received = await self.blobs.receive(params["Body"], meta.get("_algorithm"),
                                             signer=ctx.request.state.get("chunk_signer"), inline=False,
                                             strict=self.config.verify_signatures)
-        return self._save_part(params, received)
+        return dict(self._save_part(params, received), **sse_fields(meta))
 
     def _save_part(self, params: dict, received: Received) -> dict:
         etag = f'"{received.md5}"'
@@ -216,7 +217,7 @@ class MultipartOps:
         bucket, obj = self._store_received(ctx, name, key, received, meta, "ObjectCreated:CompleteMultipartUpload",
                                            params, parts=[c[0] for c in chosen], etag=etag, before_commit=finish)
         result: dict[str, Any] = {"Location": f"{ctx.base_url}/{bucket.name}/{key}", "Bucket": bucket.name,
-                                  "Key": key, "ETag": etag, "ServerSideEncryption": "AES256"}
+                                  "Key": key, "ETag": etag, **sse_fields(obj.meta)}
         if received.checksum:
             result[f"Checksum{received.checksum[0]}"] = received.checksum[1]
             result["ChecksumType"] = meta.get("ChecksumType")

@@ -124,7 +124,7 @@ class NotificationOps:
                                                    "cannot share a common event type.", "Event", event)
                 checked.extend((event, flt) for event in events)
                 if not params.get("SkipDestinationValidation"):
-                    self._check_destination(service, arn)
+                    self._check_destination(service, arn, bucket.name)
                 items.append(dict(item, Id=item.get("Id") or str(uuid.uuid4())))
             if items:
                 stored[section] = items
@@ -135,10 +135,11 @@ class NotificationOps:
         if not params.get("SkipDestinationValidation"):
             for section, arn_field, service in KINDS[:2]:
                 for item in stored.get(section) or []:
-                    self._deliver(service, item[arn_field], self._test_event(ctx, bucket), bucket.region)
+                    self._deliver(service, item[arn_field], self._test_event(ctx, bucket), bucket.region,
+                                  bucket.name)
         return {}
 
-    def _check_destination(self, service: str, arn: str) -> None:
+    def _check_destination(self, service: str, arn: str, bucket: str) -> None:
         parts = arn.split(":")
         if len(parts) < 6 or parts[0] != "arn" or parts[2] != service:
             raise invalid_argument("The ARN is not well formed", arn, arn)
@@ -158,6 +159,14 @@ class NotificationOps:
                 what = "topic" if service == "sns" else "function"
                 raise invalid_argument("Unable to validate the following destination configurations", arn,
                                        f"Error: The destination {what} does not exist") from None
+        if self.cloud.config.enforce_iam:  # the destination's own policy must let S3 in, as on AWS
+            from unkai.services.iam.enforcement import service_denied
+
+            if service_denied(self.cloud, "s3.amazonaws.com", arn, f"arn:aws:s3:::{bucket}") is not None:
+                error = f"Not authorized to invoke function [{arn}]" if service == "lambda" else \
+                    f"Error: Permissions on the destination {'queue' if service == 'sqs' else 'topic'} do not " \
+                    "allow S3 to publish notifications from this bucket"
+                raise invalid_argument("Unable to validate the following destination configurations", arn, error)
 
     def get_bucket_notification_configuration(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self._bucket(params["Bucket"])  # type: ignore[attr-defined]
@@ -181,7 +190,8 @@ class NotificationOps:
                 if not (obj.key.startswith(prefix) and obj.key.endswith(suffix)):
                     continue
                 record = self._record(ctx, bucket, event, obj, item["Id"])
-                self._deliver(service, item[arn_field], json.dumps({"Records": [record]}), bucket.region)
+                self._deliver(service, item[arn_field], json.dumps({"Records": [record]}), bucket.region,
+                              bucket.name)
 
     def _to_eventbridge(self, ctx: RequestContext, bucket: Bucket, event: str, obj: Obj) -> None:
         """The event S3 sends to the default event bus when EventBridge is on for the bucket
@@ -246,10 +256,11 @@ class NotificationOps:
                            "Bucket": bucket.name, "RequestId": ctx.request_id.replace("-", "")[:16].upper(),
                            "HostId": ctx.request_id})
 
-    def _deliver(self, service: str, arn: str, body: str, region: str) -> None:
+    def _deliver(self, service: str, arn: str, body: str, region: str, bucket: str) -> None:
         sender = None
         if service == "sqs":
             sqs = self.cloud.services.get("sqs")
             queue = sqs.queue_by_arn(arn) if sqs else None
             sender = self._principal(queue.account) if queue is not None else None
-        deliver(self.cloud, {"Arn": arn}, body, "s3", "", subject="Amazon S3 Notification", sender=sender)
+        deliver(self.cloud, {"Arn": arn}, body, "s3", "", subject="Amazon S3 Notification", sender=sender,
+                source_arn=f"arn:aws:s3:::{bucket}")

@@ -19,6 +19,16 @@ from unkai.services.s3.storage import Received
 
 CONTENT_FIELDS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl",
                   "Expires", "WebsiteRedirectLocation")
+def sse_fields(meta: dict) -> dict[str, Any]:
+    """How an object is encrypted, as every write and read answers it."""
+    out: dict[str, Any] = {"ServerSideEncryption": meta.get("ServerSideEncryption") or "AES256"}
+    if meta.get("SSEKMSKeyId"):
+        out["SSEKMSKeyId"] = meta["SSEKMSKeyId"]
+    if meta.get("BucketKeyEnabled"):
+        out["BucketKeyEnabled"] = True
+    return out
+
+
 STORED_FIELDS = CONTENT_FIELDS + ("StorageClass", "ServerSideEncryption", "SSEKMSKeyId", "ObjectLockMode",
                                   "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus")
 OVERRIDES = {"ResponseContentType": "ContentType", "ResponseContentDisposition": "ContentDisposition",
@@ -157,6 +167,8 @@ class ObjectOps:
             with self.store.transaction():
                 bucket = self._bucket(name)
                 self._check_write_conditions(bucket, key, conditions)
+                if not event.endswith("CompleteMultipartUpload"):  # an upload settled it when it began
+                    self._encryption(ctx, bucket, conditions, meta)
                 if before_commit is not None:
                     before_commit(bucket)
                 obj = self._write_version(bucket, key, adopt(), received.size, etag or f'"{received.md5}"', meta,
@@ -200,8 +212,38 @@ class ObjectOps:
             if not etag_matches(if_match, current.etag):
                 raise precondition_failed("If-Match")
 
+    def _encryption(self, ctx: RequestContext, bucket: Bucket, params: dict, meta: dict) -> None:
+        """The object's server-side encryption, from the request or the bucket's default
+        (SSE-S3 unless told otherwise), with an SSE-KMS key resolved to its ARN through KMS
+        (``alias/aws/s3`` when none is named), as S3 records and reports it."""
+        from unkai.services.s3.buckets import DEFAULT_ENCRYPTION
+
+        algorithm, key_ref = params.get("ServerSideEncryption"), params.get("SSEKMSKeyId")
+        bucket_key = params.get("BucketKeyEnabled")
+        if algorithm is None:
+            if key_ref:
+                raise invalid_argument("Server Side Encryption with AWS KMS managed key requires HTTP header "
+                                       "x-amz-server-side-encryption : aws:kms", "x-amz-server-side-encryption",
+                                       "null")
+            rule = ((bucket.config.get("Encryption") or DEFAULT_ENCRYPTION).get("Rules") or [{}])[0]
+            default = rule.get("ApplyServerSideEncryptionByDefault") or {}
+            algorithm, key_ref = default.get("SSEAlgorithm") or "AES256", default.get("KMSMasterKeyID")
+            bucket_key = rule.get("BucketKeyEnabled") if bucket_key is None else bucket_key
+        meta["ServerSideEncryption"] = algorithm
+        meta.pop("SSEKMSKeyId", None)
+        meta.pop("BucketKeyEnabled", None)
+        if not str(algorithm).startswith("aws:kms"):
+            return
+        kms = self.cloud.services.get("kms")
+        key = kms.find_key(ctx.account, bucket.region, key_ref or "alias/aws/s3") if kms is not None else None
+        if key is None:
+            raise S3Error("KMS.NotFoundException", f"Invalid keyId {key_ref}")
+        meta["SSEKMSKeyId"] = key.arn
+        if bucket_key:
+            meta["BucketKeyEnabled"] = True
+
     def _write_result(self, bucket: Bucket, obj: Obj) -> dict:
-        result: dict[str, Any] = {"ETag": obj.etag, "ServerSideEncryption": "AES256"}
+        result: dict[str, Any] = {"ETag": obj.etag, **sse_fields(obj.meta)}
         result.update(_checksum_fields(obj))
         if bucket.versioned:
             result["VersionId"] = obj.version_id
@@ -240,6 +282,8 @@ class ObjectOps:
             raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an "
                                "object to itself without changing the object's metadata, storage class, website "
                                "redirect location or encryption attributes.")
+        meta.pop("ServerSideEncryption", None)
+        self._encryption(ctx, bucket, params, meta)  # a copy is encrypted as its request or bucket says
         received = Received(None if src.data is not None else self.blobs.link_copy(src.blob), src.size,
                             src.etag.strip('"'), data=src.data)
         with self._adopted(received) as adopt:
@@ -248,7 +292,7 @@ class ObjectOps:
         copy_result: dict[str, Any] = {"ETag": obj.etag, "LastModified": obj.modified}
         copy_result.update(_checksum_fields(obj))
         copy_result.pop("ChecksumType", None)
-        result: dict[str, Any] = {"CopyObjectResult": copy_result, "ServerSideEncryption": "AES256"}
+        result: dict[str, Any] = {"CopyObjectResult": copy_result, **sse_fields(obj.meta)}
         if src_bucket.versioned:
             result["CopySourceVersionId"] = src.version_id
         if bucket.versioned:
@@ -404,9 +448,8 @@ class ObjectOps:
         meta = obj.meta
         out: dict[str, Any] = {"ETag": obj.etag, "LastModified": int(obj.modified), "ContentLength": obj.size,
                                "ContentType": meta.get("ContentType") or "binary/octet-stream",
-                               "AcceptRanges": "bytes", "ServerSideEncryption": meta.get("ServerSideEncryption")
-                               or "AES256"}
-        for name in CONTENT_FIELDS[1:] + ("StorageClass", "SSEKMSKeyId"):
+                               "AcceptRanges": "bytes", **sse_fields(meta)}
+        for name in CONTENT_FIELDS[1:] + ("StorageClass",):
             if meta.get(name) is not None:
                 out[name] = meta[name]
         if meta.get("Metadata"):

@@ -9,7 +9,9 @@ one account model, with every message delivered to unkai's local mailbox.
 - ``feedback.py``: notifications and events after a send; the mailbox simulator
 - ``templates.py``: templates and SES's Handlebars rendering
 - ``pages.py``: the verification link under ``/_unkai/ses/``
-- ``receiving.py``: receipt rules (not served yet)
+- ``receiving.py``: receipt rule sets and rules, and running their actions
+- ``contacts.py``: v2 list management (contact lists, topics, contacts)
+- ``tracking.py``: open and click tracking, the unsubscribe link and their public routes
 - ``resources.py``: ``AWS::SES::*`` template resources
 - ``errors.py``: every error with AWS's code and message
 """

@@ -152,3 +152,30 @@ def rule_missing(name: str) -> ServiceError:
 
 def cannot_delete(message: str) -> ServiceError:
     return ServiceError("CannotDeleteException", message)
+
+
+# -- v2 list management -----------------------------------------------------------------------
+
+
+def bad(message: str) -> ServiceError:
+    return ServiceError("BadRequestException", message)
+
+
+def list_exists(name: str) -> ServiceError:
+    return ServiceError("AlreadyExistsException", f"List with name {name} already exists.")
+
+
+def list_limit() -> ServiceError:
+    return ServiceError("LimitExceededException", "Maximum number of contact lists per account reached.")
+
+
+def list_missing(name: str) -> ServiceError:
+    return ServiceError("NotFoundException", f"List with name {name} does not exist.")
+
+
+def contact_exists(name: str) -> ServiceError:
+    return ServiceError("AlreadyExistsException", f"Contact already exists in list {name}")
+
+
+def contact_missing(email: str, name: str) -> ServiceError:
+    return ServiceError("NotFoundException", f"Contact {email} does not exist in list {name}.")

@@ -1,7 +1,8 @@
 """What SES reports after a send, from the durable ``ses.feedback`` job: identity
 notifications (Bounce, Complaint, Delivery) published to the identity's SNS topics with
 AWS's JSON, or forwarded by email when no topic is set; configuration-set events (Send,
-Delivery, Bounce, Complaint, Rendering Failure...) to SNS and EventBridge destinations;
+Delivery, Bounce, Complaint, Rendering Failure, Open, Click...) to SNS, EventBridge, Firehose
+and CloudWatch destinations;
 and the mailbox simulator's own mail (out-of-office replies, bounce messages).
 
 Shapes are AWS's, from "Amazon SES notification contents" and "Contents of event data
@@ -35,6 +36,9 @@ DIAGNOSTIC = {
                    "on the suppression list for your account. For more information about removing addresses from "
                    "the suppression list, see the Amazon SES Developer Guide at "
                    "https://docs.aws.amazon.com/ses/latest/DeveloperGuide/sending-email-suppression-list.html"),
+    # list management: the contact opted out of the list or topic the send named
+    "unsubscribed": ("UnsubscribedRecipient", "Amazon SES did not send the message to this address because the "
+                     "recipient unsubscribed from the contact list or topic the message was sent for."),
 }
 # event types: v2's MatchingEventTypes name -> eventType in the JSON, EventBridge detail-type
 EVENT_TYPES = {
@@ -63,20 +67,31 @@ class Feedback:
         account, region, mail = p["account"], p["region"], p["mail"]
         if p.get("failure"):
             message, template = p["failure"]
+            self.metric(p, "RenderingFailure", 1)
             self.event(p, "RENDERING_FAILURE", {"failure": {"errorMessage": message, "templateName": template}})
             return
+        self.metric(p, "Send", 1)
         self.event(p, "SEND", {"send": {}})
         groups: dict[str, list[str]] = {}
         for rcpt, kind in p["outcomes"].items():
             groups.setdefault(kind, []).append(rcpt)
+        if groups.get("reject"):
+            # "Amazon SES accepted the email, determined that it contained a virus, and
+            # rejected it. Amazon SES didn't attempt to deliver the email" (event publishing)
+            self.event(p, "REJECT", {"reject": {"reason": "Bad content"}})
+            return
         delivered = groups.get("delivery", []) + groups.get("ooto", []) + groups.get("complaint", [])
+        self.metric(p, "Delivery", len(delivered))
+        self.metric(p, "Bounce", sum(len(groups.get(k, [])) for k in ("bounce", "suppressionlist", "suppressed",
+                                                                              "unsubscribed")))
+        self.metric(p, "Complaint", len(groups.get("complaint", [])))
         if delivered:
             body = {"timestamp": _iso(now), "processingTimeMillis": max(1, int((now - p["at"]) * 1000)),
                     "recipients": delivered, "smtpResponse": "250 2.6.0 Message received",
                     "remoteMtaIp": "127.0.0.1", "reportingMTA": f"a8-70.smtp-out.{region}.amazonses.com"}
             self.notify(p, "Delivery", {"delivery": body})
             self.event(p, "DELIVERY", {"delivery": body})
-        for kind in ("bounce", "suppressionlist", "suppressed"):
+        for kind in ("bounce", "suppressionlist", "suppressed", "unsubscribed"):
             if not groups.get(kind):
                 continue
             sub, diagnostic = DIAGNOSTIC[kind]
@@ -105,6 +120,13 @@ class Feedback:
                                        "I am out of the office and will reply when I am back.\n",
                                        origin="ses", headers={"Auto-Submitted": "auto-replied",
                                                               "In-Reply-To": mail["messageId"]})
+
+    def metric(self, p: dict[str, Any], name: str, recipients: int) -> None:
+        """AWS/SES's account-wide ``name`` (Send per message; Delivery, Bounce, Complaint per
+        recipient), through CloudWatch's ``count`` contract; nothing when there were none."""
+        cw = self.cloud.services.get("cloudwatch")
+        if cw is not None and recipients:
+            cw.count(p["account"], p["region"], "AWS/SES", name, None, float(recipients))
 
     # -- identity notifications -----------------------------------------------------------
 
@@ -160,13 +182,46 @@ class Feedback:
                 continue
             sns = (dest.get("SnsDestination") or {}).get("TopicArn")
             bus = (dest.get("EventBridgeDestination") or {}).get("EventBusArn")
+            firehose = (dest.get("KinesisFirehoseDestination") or {}).get("DeliveryStreamArn")
+            cloudwatch = dest.get("CloudWatchDestination")
             if sns:
                 self.publish(sns, text, p["region"])
-            elif bus:
+            if bus:
                 self.put_event(bus, detail_type, message, p)
-            else:
-                log.info("ses: event destination %s of %s: only SNS and EventBridge destinations are delivered",
+            if firehose:
+                # "Amazon SES follows each JSON record with a newline character" (AWS's
+                # "Contents of event data that Amazon SES publishes to Firehose")
+                targets.deliver(self.cloud, {"Arn": firehose}, text + "\n", "ses", "")
+            if cloudwatch is not None:
+                self.put_metric(cloudwatch, event_type, message, p)
+            if not (sns or bus or firehose or cloudwatch is not None):
+                log.info("ses: event destination %s of %s: Pinpoint destinations are not delivered",
                          dest["Name"], name)
+
+    def put_metric(self, spec: dict[str, Any], event_type: str, message: dict[str, Any],
+                   p: dict[str, Any]) -> None:
+        """One data point in ``AWS/SES`` named for the event (``RenderingFailure`` without
+        its space), with the destination's dimensions: each takes its value from the
+        message's tag, header or link tag, or else its DefaultDimensionValue, as AWS's
+        "Retrieving Amazon SES event data from CloudWatch" describes."""
+        if "cloudwatch" not in self.cloud.services:
+            return
+        tags = message["mail"].get("tags") or {}
+        headers = {h["name"].lower(): h["value"] for h in message["mail"].get("headers") or []}
+        link_tags = (message.get("click") or {}).get("linkTags") or {}
+        dims = []
+        for conf in spec.get("DimensionConfigurations") or []:
+            source = str(conf.get("DimensionValueSource", "")).replace("_", "").lower()
+            name = conf.get("DimensionName", "")
+            if source == "messagetag":
+                value = (tags.get(name) or [None])[0]
+            elif source == "emailheader":
+                value = headers.get(name.lower())
+            else:
+                value = (link_tags.get(name) or [None])[0]
+            dims.append({"Name": name, "Value": value or conf.get("DefaultDimensionValue", "")})
+        self.cloud.service("cloudwatch").record(p["account"], p["region"], "AWS/SES", event_type.replace(" ", ""),
+                                                dims, 1.0, "Count")
 
     def put_event(self, bus: str, detail_type: str, message: dict[str, Any], p: dict[str, Any]) -> None:
         from unkai.protocol import ServiceError

@@ -121,6 +121,35 @@ MIGRATIONS = [
         PRIMARY KEY (account, region, name)
     );
     """,
+    # v2 list management (one contact list per account and region, as on AWS), and what a
+    # sent message's open pixel, click links and unsubscribe link need to report events
+    """
+    CREATE TABLE ses_contact_lists (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        PRIMARY KEY (account, region, name)
+    );
+    CREATE TABLE ses_contacts (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        list TEXT NOT NULL,
+        email TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        PRIMARY KEY (account, region, list, email)
+    );
+    CREATE TABLE ses_tracked (
+        message_id TEXT PRIMARY KEY,
+        payload TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    """,
 ]
 
 DOMAIN_DELAY = 60.0  # seconds on unkai's clock until a new domain (and its DKIM) verifies
@@ -331,6 +360,15 @@ class Model:
         row = self.store.one("SELECT COALESCE(SUM(recipients), 0) FROM ses_sends WHERE account=? AND region=? "
                              "AND at > ? AND kind='sent'", (account, region, since))
         return int(row[0]) if row else 0
+
+    def reputation(self, since: float, until: float) -> list[tuple[str, str, int, int, int]]:
+        """Per account and region that sent mail in ``(since, until]``: delivery attempts,
+        bounces and complaints (the mailbox simulator's excluded, as on AWS)."""
+        return self.store.all(
+            "SELECT account, region, SUM(CASE WHEN kind='sent' THEN recipients ELSE 0 END), "
+            "SUM(CASE WHEN kind='bounce' THEN recipients ELSE 0 END), "
+            "SUM(CASE WHEN kind='complaint' THEN recipients ELSE 0 END) FROM ses_sends WHERE at > ? AND at <= ? "
+            "GROUP BY account, region", (since, until))
 
     def statistics(self, account: str, region: str, since: float) -> list[dict[str, Any]]:
         """GetSendStatistics' data points: 15-minute buckets of the last two weeks."""

@@ -29,6 +29,9 @@ from unkai.services.ses.sending import _iso, message_id
 log = logging.getLogger(__name__)
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# AWS's receiving quotas ("Service quotas in Amazon SES"): rule sets per account and region, rules per set
+MAX_RULE_SETS = 40
+MAX_RULES = 200
 
 
 class ReceivingOps:
@@ -89,6 +92,10 @@ class ReceivingOps:
         if self.store.one("SELECT 1 FROM ses_rule_sets WHERE account=? AND region=? AND name=?",
                           (ctx.account, ctx.region, name)):
             raise ServiceError("AlreadyExistsException", f"Rule set already exists: {name}", Name=name)
+        count = self.store.one("SELECT COUNT(*) FROM ses_rule_sets WHERE account=? AND region=?",
+                               (ctx.account, ctx.region))[0]
+        if count >= MAX_RULE_SETS:
+            raise errors.limit(f"Maximum number of receipt rule sets ({MAX_RULE_SETS}) exceeded.")
         self.store.execute("INSERT INTO ses_rule_sets(account, region, name, created) VALUES(?, ?, ?, ?)",
                            (ctx.account, ctx.region, name, self.clock.now()))
         return {}
@@ -153,6 +160,8 @@ class ReceivingOps:
         rules, _, _ = self._rule_set(ctx, name)
         if any(r["Name"] == rule["Name"] for r in rules):
             raise ServiceError("AlreadyExistsException", f"Rule already exists: {rule['Name']}", Name=rule["Name"])
+        if len(rules) >= MAX_RULES:
+            raise errors.limit(f"Maximum number of receipt rules per rule set ({MAX_RULES}) exceeded.")
         self._insert(rules, rule, params.get("After"))
         self._save_rules(ctx, name, rules)
         return {}

@@ -10,6 +10,8 @@ resource is v2's), so a template's identity is the same row an API call makes.
 - ``Template``: Ref the template name; GetAtt ``Id``.
 - ``ReceiptRuleSet``: Ref the name. ``ReceiptRule``: Ref the rule's name; a rule's
   changes update it in place (UpdateReceiptRule), a new rule set replaces it.
+- ``ContactList``: Ref the list's name; ``Topics`` and ``Description`` update in place
+  (UpdateContactList), a new ``ContactListName`` replaces it.
 """
 
 from __future__ import annotations
@@ -82,6 +84,11 @@ class ResourceOps:
                 params["After"] = props["After"]
             self.create_receipt_rule(v1, params)
             return Provisioned(f"{props['RuleSetName']}|{rule['Name']}", rule["Name"])
+        if resource_type == "AWS::SES::ContactList":
+            name = props.get("ContactListName") or physical_name(ctx.stack_name, logical_id, 64).replace(".", "-")
+            v2.create_contact_list(rctx, {"ContactListName": name, "Topics": props.get("Topics") or [],
+                                          "Description": props.get("Description"), "Tags": props.get("Tags") or []})
+            return Provisioned(name, name)
         raise NotImplementedError(resource_type)
 
     def update_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, physical_id: str,
@@ -107,6 +114,11 @@ class ResourceOps:
             self.update_receipt_rule(ctx.request_context("ses"), {"RuleSetName": rule_set,
                                                                   "Rule": dict(_typed(props["Rule"]), Name=name)})
             return Provisioned(physical_id, name)
+        if resource_type == "AWS::SES::ContactList" and props.get("ContactListName") == \
+                old_props.get("ContactListName") and physical_id:
+            v2.update_contact_list(rctx, {"ContactListName": physical_id, "Topics": props.get("Topics") or [],
+                                          "Description": props.get("Description")})
+            return Provisioned(physical_id, physical_id)
         self.delete_resource(ctx, resource_type, physical_id, old_props)
         return self.create_resource(ctx, resource_type, logical_id, props)
 
@@ -133,6 +145,8 @@ class ResourceOps:
                 if active == physical_id:  # AWS refuses to delete the active set; a stack's teardown lets go
                     self.set_active_receipt_rule_set(v1, {})
                 self.delete_receipt_rule_set(v1, {"RuleSetName": physical_id})
+            elif resource_type == "AWS::SES::ContactList":
+                v2.delete_contact_list(rctx, {"ContactListName": physical_id})
             elif resource_type == "AWS::SES::ReceiptRule":
                 rule_set, _, name = physical_id.partition("|")
                 self.delete_receipt_rule(ctx.request_context("ses"), {"RuleSetName": rule_set, "RuleName": name})

@@ -13,6 +13,7 @@ seconds after the send."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -21,18 +22,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from unkai.mail import build_message, parse
-from unkai.services.ses import errors, templates
+from unkai.services.ses import errors, templates, tracking
 from unkai.services.ses.identities import (DOMAIN_DELAY, Model, address_of, check_address, domain_of,
                                            is_simulator)
 
 if TYPE_CHECKING:
     from unkai.cloud import Cloud
+    from unkai.services.ses.contacts import Contacts
 
 log = logging.getLogger(__name__)
 
 V1_MAX_BYTES = 10 * 1024 * 1024
 V2_MAX_BYTES = 40 * 1024 * 1024
 MAX_RECIPIENTS = 50
+
+# The EICAR anti-virus test string: a message carrying it is rejected after the call was
+# accepted ("Reject" event, nothing delivered), as SES does with a message it finds a virus in.
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 # The mailbox simulator's local parts and what each does (AWS's "Using the mailbox simulator").
 SIMULATED = {"success": "delivery", "bounce": "bounce", "ooto": "ooto", "complaint": "complaint",
@@ -65,6 +71,7 @@ class Outgoing:
     source_ip: str = "127.0.0.1"
     caller: str = "root"
     via: str = "api"  # api | smtp
+    list_management: dict[str, Any] | None = None  # v2's ListManagementOptions
 
 
 def message_id(now: float) -> str:
@@ -73,9 +80,10 @@ def message_id(now: float) -> str:
 
 
 class Sender:
-    def __init__(self, cloud: "Cloud", model: Model) -> None:
+    def __init__(self, cloud: "Cloud", model: Model, contacts: "Contacts") -> None:
         self.cloud = cloud
         self.model = model
+        self.contacts = contacts
         self.store = cloud.store
         self.clock = cloud.clock
 
@@ -126,6 +134,10 @@ class Sender:
             last_second = model.sent_since(out.account, out.region, now - 1)
             if last_second and last_second + counted > account.rate:
                 raise errors.throttled(v2)
+        opted_out: set[str] = set()
+        if out.list_management:
+            opted_out = {r.lower() for r in self.contacts.opted_out(out.account, out.region, out.list_management,
+                                                                    list(dict.fromkeys(recipients)))}
         mid = message_id(now)
         if out.template_parts is not None:
             try:
@@ -141,6 +153,17 @@ class Sender:
                 self._feedback(out, mid, sender, recipients, now, {}, failure=(str(exc), out.template or ""))
                 return mid
         msg_header = f"<{mid}@email.amazonses.com>"
+        links: list[dict[str, Any]] = []
+        tracked = self._tracked_types(out)
+        if out.raw is None and (tracked or out.list_management):
+            base = f"{self.cloud.config.endpoint}/_unkai/ses"
+            unsubscribe = f"{base}/unsubscribe/{mid}" if out.list_management else None
+            out.html, out.text, links = tracking.rewrite(
+                out.html, out.text, f"{base}/open/{mid}" if "OPEN" in tracked else None,
+                f"{base}/click/{mid}" if "CLICK" in tracked else None, unsubscribe)
+            if unsubscribe:
+                out.headers = out.headers + [("List-Unsubscribe", f"<{unsubscribe}>"),
+                                             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
         if out.raw is None:
             raw = build_message(out.source, out.to, out.subject or "", out.text, out.html, cc=out.cc,
                                 reply_to=out.reply_to, headers=out.headers, attachments=out.attachments, date=now,
@@ -152,13 +175,21 @@ class Sender:
             raise errors.too_large(limit)
         outcomes: dict[str, str] = {}
         reasons = account.suppressed_reasons
+        # what SES's virus scan finds in tests: the EICAR file in the message or an attachment
+        virus = EICAR in raw or any(EICAR in data for _, _, data in out.attachments)
         for r in dict.fromkeys(recipients):
+            if virus:
+                outcomes[r] = "reject"
+                continue
+            if r.lower() in opted_out:
+                outcomes[r] = "unsubscribed"
+                continue
             if is_simulator(r):
                 outcomes[r] = SIMULATED.get(r.partition("@")[0].lower().split("+")[0], "delivery")
                 continue
             row = model.suppressed(out.account, out.region, r)
             outcomes[r] = "suppressed" if row is not None and row[1] in reasons else "delivery"
-        delivered = {r for r, kind in outcomes.items() if kind != "suppressed"}
+        delivered = {r for r, kind in outcomes.items() if kind not in ("suppressed", "unsubscribed", "reject")}
         if delivered:
             self.cloud.mailbox.deliver(
                 out.source, [a for a in out.to if address_of(a).lower() in _lower(delivered)],
@@ -166,7 +197,14 @@ class Sender:
                 cc=[a for a in out.cc if address_of(a).lower() in _lower(delivered)],
                 bcc=[a for a in out.bcc if address_of(a).lower() in _lower(delivered)])
         model.record(out.account, out.region, now, "sent", counted)
-        self._feedback(out, mid, sender, recipients, now, outcomes, raw=raw)
+        if virus:
+            model.record(out.account, out.region, now, "reject", counted)
+        payload = self._feedback(out, mid, sender, recipients, now, outcomes, raw=raw)
+        if tracked or out.list_management:
+            first = address_of(out.to[0]) if out.to else recipients[0]
+            self.store.execute("INSERT OR REPLACE INTO ses_tracked(message_id, payload, created) VALUES(?,?,?)",
+                               (mid, json.dumps({"feedback": payload, "links": links, "list": out.list_management,
+                                                 "recipient": first}), now))
         self.cloud.feed.publish("ses.send", message_id=mid, source=sender, destination=recipients,
                                 subject=out.subject, region=out.region)
         return mid
@@ -204,7 +242,7 @@ class Sender:
 
     def _feedback(self, out: Outgoing, mid: str, sender: str, recipients: list[str], now: float,
                   outcomes: dict[str, str], raw: bytes | None = None,
-                  failure: tuple[str, str] | None = None) -> None:
+                  failure: tuple[str, str] | None = None) -> dict[str, Any]:
         headers: list[dict[str, str]] = []
         common: dict[str, Any] = {"from": [out.source], "to": out.to, "messageId": mid,
                                   "subject": out.subject or ""}
@@ -235,6 +273,14 @@ class Sender:
                    "feedback_to": out.feedback_to or out.return_path or sender, "outcomes": outcomes,
                    "subject": out.subject or "", "at": now, "failure": list(failure) if failure else None}
         self.cloud.jobs.enqueue("ses.feedback", payload)
+        return payload
+
+    def _tracked_types(self, out: Outgoing) -> set[str]:
+        """OPEN and/or CLICK when the configuration set has an enabled destination for them."""
+        if not out.config_set:
+            return set()
+        return {t for d in self.model.destinations(out.account, out.region, out.config_set) if d.get("Enabled")
+                for t in d.get("MatchingEventTypes") or [] if t in ("OPEN", "CLICK")}
 
 
 def _lower(values: set[str]) -> set[str]:

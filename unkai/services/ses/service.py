@@ -12,11 +12,12 @@ from typing import Any
 
 from unkai.protocol import ParamError, ServiceError
 from unkai.services import RequestContext, Service
-from unkai.services.ses import errors, pages, templates
+from unkai.services.ses import errors, pages, templates, tracking
 from unkai.services.ses.feedback import Feedback
 from unkai.services.ses.identities import (MIGRATIONS, Identity, Model, check_address)
 from unkai.services.ses.receiving import ReceivingOps
 from unkai.services.ses.resources import ResourceOps
+from unkai.services.ses.contacts import Contacts
 from unkai.services.ses.sending import Outgoing, Sender
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ class SesBase(Service):
     @property
     def model(self) -> Model:
         return self.cloud.services["ses"]._model
+
+    @property
+    def contacts(self) -> Contacts:
+        return self.cloud.services["ses"]._contacts
 
     @property
     def sender(self) -> Sender:
@@ -98,27 +103,43 @@ class SesBase(Service):
         page = items[start:start + size]
         return page, (str(start + size) if start + size < len(items) else None)
 
+# The mail a reputation rate is computed over: AWS uses "a representative volume" it does not
+# define; unkai takes the two weeks GetSendStatistics reports.
+REPUTATION_WINDOW = 14 * 86400
+
 
 class SES(ResourceOps, ReceivingOps, SesBase):
     name = "ses"
     migrations = MIGRATIONS
     resource_types = ("AWS::SES::EmailIdentity", "AWS::SES::ConfigurationSet",
                       "AWS::SES::ConfigurationSetEventDestination", "AWS::SES::Template",
-                      "AWS::SES::ReceiptRuleSet", "AWS::SES::ReceiptRule")
+                      "AWS::SES::ReceiptRuleSet", "AWS::SES::ReceiptRule", "AWS::SES::ContactList")
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self._model = Model(self.store)
-        self._sender = Sender(cloud, self._model)
+        self._contacts = Contacts(self.store)
+        self._sender = Sender(cloud, self._model, self._contacts)
         self.feedback = Feedback(cloud, self._model)
 
     async def start(self) -> None:
         self.cloud.jobs.register("ses.feedback", self.feedback.run)
         pages.register(self)
+        tracking.register(self)
         await self.start_receiving()
 
     async def stop(self) -> None:
         await self.stop_receiving()
+
+    def metric_samples(self, when: float) -> list[tuple[str, str, str, str, list[dict], float, str]]:
+        """AWS/SES Reputation.BounceRate and Reputation.ComplaintRate (fractions: 0.05 is 5%)
+        of each account that sent mail, over the last REPUTATION_WINDOW of delivery attempts."""
+        out: list[tuple[str, str, str, str, list[dict], float, str]] = []
+        for account, region, sent, bounced, complained in self._model.reputation(when - REPUTATION_WINDOW, when):
+            if sent:
+                out.append((account, region, "AWS/SES", "Reputation.BounceRate", [], bounced / sent, "None"))
+                out.append((account, region, "AWS/SES", "Reputation.ComplaintRate", [], complained / sent, "None"))
+        return out
 
     def param_error(self, error: ParamError, protocol: str) -> ServiceError:
         if error.kind == "missing":
@@ -599,5 +620,6 @@ def _bulk_status(exc: ServiceError) -> str:
             "TemplateDoesNotExistException": "TemplateDoesNotExist",
             "AccountSendingPausedException": "AccountSendingPaused",
             "ConfigurationSetSendingPausedException": "ConfigurationSetSendingPaused",
-            "Throttling": "AccountThrottled", "InvalidParameterValue": "InvalidParameterValue"}.get(
+            "Throttling": "AccountThrottled", "TooManyRequestsException": "AccountThrottled",
+            "InvalidParameterValue": "InvalidParameterValue"}.get(
         exc.code, "Failed") if exc.message != "Daily message quota exceeded." else "AccountDailyQuotaExceeded"

@@ -11,6 +11,7 @@ from typing import Any
 from unkai.protocol import ParamError, ServiceError
 from unkai.services import RequestContext
 from unkai.services.ses import errors, templates
+from unkai.services.ses.contacts import contact_json, matches
 from unkai.services.ses.identities import Identity, check_address
 from unkai.services.ses.sending import Outgoing
 from unkai.services.ses.service import NAME, SesBase, _bulk_status, _domain, render_mime
@@ -294,7 +295,8 @@ class SESv2(SesBase):
             to=list(dest.get("ToAddresses") or []), cc=list(dest.get("CcAddresses") or []),
             bcc=list(dest.get("BccAddresses") or []), reply_to=list(params.get("ReplyToAddresses") or []),
             tags={t["Name"]: t["Value"] for t in params.get("EmailTags") or []},
-            config_set=params.get("ConfigurationSetName"), feedback_to=params.get("FeedbackForwardingEmailAddress"))
+            config_set=params.get("ConfigurationSetName"), feedback_to=params.get("FeedbackForwardingEmailAddress"),
+            list_management=params.get("ListManagementOptions"))
 
     def _template(self, ctx: RequestContext, out: Outgoing, tpl: dict) -> None:
         if tpl.get("TemplateContent"):
@@ -448,6 +450,74 @@ class SESv2(SesBase):
         if not self.model.delete_destination(ctx.account, ctx.region, name, params["EventDestinationName"]):
             raise errors.destination_missing(name, params["EventDestinationName"], True)
         return {}
+
+    # -- list management ----------------------------------------------------------------------
+
+    def create_contact_list(self, ctx: RequestContext, params: dict) -> dict:
+        name = params["ContactListName"]
+        if not NAME.match(name):
+            raise bad("Contact list name must contain only letters, numbers, dashes and underscores, and be at "
+                      "most 64 characters.")
+        self.contacts.create_list(ctx.account, ctx.region, name, params.get("Topics") or [],
+                                  params.get("Description"), params.get("Tags") or [], self.clock.now())
+        return {}
+
+    def get_contact_list(self, ctx: RequestContext, params: dict) -> dict:
+        found = self.contacts.need_list(ctx.account, ctx.region, params["ContactListName"])
+        out: dict[str, Any] = {"ContactListName": found.name, "Topics": found.topics,
+                               "CreatedTimestamp": found.created, "LastUpdatedTimestamp": found.updated,
+                               "Tags": found.tags}
+        if found.description is not None:
+            out["Description"] = found.description
+        return out
+
+    def update_contact_list(self, ctx: RequestContext, params: dict) -> dict:
+        self.contacts.update_list(ctx.account, ctx.region, params["ContactListName"], params.get("Topics"),
+                                  params.get("Description"), self.clock.now())
+        return {}
+
+    def delete_contact_list(self, ctx: RequestContext, params: dict) -> dict:
+        self.contacts.delete_list(ctx.account, ctx.region, params["ContactListName"])
+        return {}
+
+    def list_contact_lists(self, ctx: RequestContext, params: dict) -> dict:
+        items = [{"ContactListName": c.name, "LastUpdatedTimestamp": c.updated}
+                 for c in self.contacts.lists(ctx.account, ctx.region)]
+        page, token = self._paged(items, params.get("NextToken"), params.get("PageSize"), True)
+        return {"ContactLists": page, **({"NextToken": token} if token else {})}
+
+    def create_contact(self, ctx: RequestContext, params: dict) -> dict:
+        contact_list = self.contacts.need_list(ctx.account, ctx.region, params["ContactListName"])
+        email = check_address(params["EmailAddress"], True)
+        self.contacts.put(ctx.account, ctx.region, contact_list, email, params.get("TopicPreferences") or [],
+                          params.get("UnsubscribeAll"), params.get("AttributesData"), self.clock.now(), create=True)
+        return {}
+
+    def get_contact(self, ctx: RequestContext, params: dict) -> dict:
+        contact_list = self.contacts.need_list(ctx.account, ctx.region, params["ContactListName"])
+        found = self.contacts.need(ctx.account, ctx.region, contact_list.name, params["EmailAddress"])
+        return contact_json(found, contact_list, True)
+
+    def update_contact(self, ctx: RequestContext, params: dict) -> dict:
+        contact_list = self.contacts.need_list(ctx.account, ctx.region, params["ContactListName"])
+        self.contacts.put(ctx.account, ctx.region, contact_list, params["EmailAddress"],
+                          params.get("TopicPreferences"), params.get("UnsubscribeAll"), params.get("AttributesData"),
+                          self.clock.now(), create=False)
+        return {}
+
+    def delete_contact(self, ctx: RequestContext, params: dict) -> dict:
+        self.contacts.need_list(ctx.account, ctx.region, params["ContactListName"])
+        self.contacts.delete(ctx.account, ctx.region, params["ContactListName"], params["EmailAddress"])
+        return {}
+
+    def list_contacts(self, ctx: RequestContext, params: dict) -> dict:
+        contact_list = self.contacts.need_list(ctx.account, ctx.region, params["ContactListName"])
+        flt = params.get("Filter") or {}
+        items = [contact_json(c, contact_list, False)
+                 for c in self.contacts.contacts(ctx.account, ctx.region, contact_list.name)
+                 if matches(c, contact_list, flt)]
+        page, token = self._paged(items, params.get("NextToken"), params.get("PageSize"), True)
+        return {"Contacts": page, **({"NextToken": token} if token else {})}
 
     def _config_set(self, ctx: RequestContext, name: str) -> dict:
         spec = self.model.config_set(ctx.account, ctx.region, name)

@@ -19,6 +19,7 @@ import httpx
 from unkai.jobs import Retry
 from unkai.services.sns import attributes as attrs_mod
 from unkai.services.sns import messages
+from unkai.localurls import own_port_hooks
 
 if TYPE_CHECKING:
     from unkai.services.sns.service import SNS, Subscription
@@ -38,7 +39,9 @@ class Delivery:
         jobs = self.sns.cloud.jobs
         jobs.register("sns.http", self.http)
         jobs.register("sns.email", self.email)
-        self.client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=False)
+        config = self.sns.cloud.config
+        self.client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=False,
+                                        event_hooks=own_port_hooks(lambda: config.endpoint))
 
     async def stop(self) -> None:
         if self.client is not None:
@@ -123,6 +126,8 @@ class Delivery:
             if 400 <= status <= 499:
                 log.info("sns: %s answered %s to %s; not retried", payload["endpoint"], status, kind)
                 self._dead_letter(sub, payload, body)
+            elif kind == "Notification":
+                self.sns.delivery_metric(payload["topic"], delivered=True)
             return
         delays = policy.delays
         elapsed = self.sns.clock.now() - payload["t0"]
@@ -172,3 +177,5 @@ class Delivery:
             text, html = messages.confirm_email(fields["TopicArn"], link)
         with self.sns.store.transaction():
             self.sns.cloud.mailbox.deliver(sender, [endpoint], subject, text, html)
+            if kind == "Notification":
+                self.sns.delivery_metric(payload["topic"], delivered=True)

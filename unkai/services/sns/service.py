@@ -825,6 +825,8 @@ class SNS(Service):
                                                                  lambda: msg.flat_body(protocol)):
                 continue
             text = msg.text_for(protocol)
+            if protocol in ("sqs", "lambda") and self.cloud.config.enforce_iam and self._refused(topic, sub):
+                continue
             if protocol == "sqs":
                 self._to_queue(base, sub, msg, text, heads)
             elif protocol == "lambda":
@@ -833,12 +835,26 @@ class SNS(Service):
                                               head.signature, head.cert_url, self.unsubscribe_url(base, sub.arn))
                 self.cloud.jobs.enqueue("lambda.invoke", {"function": sub.endpoint, "payload": event,
                                                           "source": "sns"})
+                self.delivery_metric(topic.arn, delivered=True)  # Lambda took the event, as its async invoke does
             elif protocol in ("http", "https", "email", "email-json"):
                 fields = messages.signed_fields("Notification", msg.message_id, topic.arn, text, msg.timestamp,
                                                 subject=msg.subject)
                 self.delivery.enqueue(sub, base, fields, msg)
             else:
                 log.info("sns: %s delivery to %s is not performed locally", protocol, sub.endpoint)
+
+    def _refused(self, topic: Topic, sub: Subscription) -> bool:
+        """``--enforce-iam``: the queue's or function's own policy must let SNS deliver, as on
+        AWS; a refused delivery fails (the subscription's dead-letter queue gets nothing: AWS
+        counts it as a failed notification)."""
+        from unkai.services.iam.enforcement import service_denied
+
+        denied = service_denied(self.cloud, "sns.amazonaws.com", sub.endpoint, topic.arn)
+        if denied is None:
+            return False
+        self.cloud.feed.publish("delivery.failed", source="sns", target=sub.endpoint, subscription=sub.arn,
+                                error_code="AccessDenied", error_message=denied)
+        return True
 
     def _head(self, base: str, topic: Topic, msg: Outgoing, text: str,
               heads: dict[str, messages.Head]) -> messages.Head:
@@ -870,10 +886,22 @@ class SNS(Service):
         group = msg.group
         dedup = msg.dedup if queue.fifo else None
         sqs.enqueue(queue, body, attributes, None, group, dedup, None, messages.SNS_SENDER)
+        self.delivery_metric(sub.topic.arn, delivered=True)
+
+    def delivery_metric(self, topic_arn: str, delivered: bool) -> None:
+        """AWS/SNS NumberOfNotificationsDelivered or NumberOfNotificationsFailed for the topic
+        (CloudWatch's ``count`` contract), once per subscriber a message reached or was given up for."""
+        cw = self.cloud.services.get("cloudwatch")
+        parts = topic_arn.split(":")
+        if cw is None or len(parts) < 6:
+            return
+        name = "NumberOfNotificationsDelivered" if delivered else "NumberOfNotificationsFailed"
+        cw.count(parts[4], parts[3], "AWS/SNS", name, [{"Name": "TopicName", "Value": parts[5]}])
 
     def dead_letter(self, sub: Subscription, body: str, attributes: dict | None, group: str | None = None,
                     dedup: str | None = None) -> bool:
         """Put an undeliverable message in the subscription's DLQ, if it has one (in this transaction)."""
+        self.delivery_metric(sub.topic.arn, delivered=False)
         self.cloud.feed.publish("delivery.failed", source="sns", target=sub.endpoint, subscription=sub.arn,
                                 dlq=sub.dead_letter or None)
         if not sub.dead_letter:

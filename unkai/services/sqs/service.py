@@ -89,6 +89,7 @@ MIGRATIONS = [
 ]
 
 DEDUP_WINDOW = 300.0
+ACTIVE_WINDOW = 6 * 3600.0  # AWS: a queue's metrics are reported while it was active in the last six hours
 
 
 _OPTIONAL = ("attributes", "md5_attributes", "system_attributes", "group_id", "dedup_id", "seq")
@@ -117,6 +118,7 @@ class SQS(Service):
         self._queues: dict[tuple[str, str, str], Queue] = {}
         self._url_keys: dict[tuple[str, str], tuple[str, str, str]] = {}  # queue URL -> queue key
         self._receive_attempts: dict[tuple[int, str], tuple[float, list[dict]]] = {}
+        self._active: dict[int, float] = {}  # queue id -> when it last sent, received or deleted (in memory)
         self.moves = MoveTasks(self)
 
     async def start(self) -> None:
@@ -133,6 +135,7 @@ class SQS(Service):
         self._queues.clear()
         self._url_keys.clear()
         self._receive_attempts.clear()
+        self._active.clear()
         self.moves.resume()
 
     def param_error(self, error: ParamError, protocol: str) -> ServiceError:
@@ -340,6 +343,46 @@ class SQS(Service):
             (now, now, now, queue.id, now))
         return tuple(int(v or 0) for v in row)  # type: ignore[return-value]
 
+    def in_flight(self, queue: Queue) -> dict[int, int]:
+        """The messages received and not yet visible again, as {row id: receive count}: what a
+        Lambda poller starting up finds in flight, from a process that a crash interrupted."""
+        now = self.clock.now()
+        return dict(self.store.all("SELECT id, receive_count FROM sqs_messages WHERE queue_id=? AND visible_at > ? "
+                                   "AND receive_count > 0 AND expires > ?", (queue.id, now, now)))
+
+    def still_in_flight(self, queue: Queue, seen: dict[int, int]) -> int:
+        """How many of ``seen`` (from ``in_flight``) are still invisible and not received since."""
+        if not seen:
+            return 0
+        now = self.clock.now()
+        found = self.store.all(
+            f"SELECT id, receive_count FROM sqs_messages WHERE id IN ({','.join('?' * len(seen))}) "
+            "AND visible_at > ? AND expires > ?", (*seen, now, now))
+        return sum(1 for row_id, count in found if seen.get(row_id) == count)
+
+    def metric_samples(self, when: float) -> list[tuple[str, str, str, str, list[dict], float, str]]:
+        """AWS/SQS's once-a-minute gauges per queue, as the Approximate* attributes would
+        have read at ``when``: one query over all queues per clock minute, none per request."""
+        out: list[tuple[str, str, str, str, list[dict], float, str]] = []
+        rows = self.store.all(
+            "SELECT q.id, q.modified, q.account, q.region, q.name, COUNT(m.id), SUM(m.visible_at <= ?), "
+            "SUM(m.visible_at > ? AND m.receive_count > 0), SUM(m.visible_at > ? AND m.receive_count = 0), "
+            "MIN(m.sent) FROM sqs_queues q "
+            "LEFT JOIN sqs_messages m ON m.queue_id = q.id AND m.sent <= ? AND m.expires > ? GROUP BY q.id",
+            (when, when, when, when, when))
+        recent = when - ACTIVE_WINDOW
+        for qid, changed, account, region, name, held, visible, hidden, delayed, oldest in rows:
+            if not held and changed < recent and self._active.get(qid, 0.0) < recent:
+                continue  # AWS reports a queue's gauges only while it is active (six hours)
+            dims = [{"Name": "QueueName", "Value": name}]
+            for metric, value in (("ApproximateNumberOfMessagesVisible", visible),
+                                  ("ApproximateNumberOfMessagesNotVisible", hidden),
+                                  ("ApproximateNumberOfMessagesDelayed", delayed)):
+                out.append((account, region, "AWS/SQS", metric, dims, float(value or 0), "Count"))
+            age = max(0.0, when - oldest) if oldest is not None else 0.0
+            out.append((account, region, "AWS/SQS", "ApproximateAgeOfOldestMessage", dims, float(int(age)), "Seconds"))
+        return out
+
     def set_queue_attributes(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])
         wanted = qattrs.validate(params.get("Attributes") or {}, queue.fifo, creating=False)
@@ -510,6 +553,7 @@ class SQS(Service):
         cw = self.cloud.services.get("cloudwatch")
         if cw is not None:
             cw.count(queue.account, queue.region, "AWS/SQS", name, [{"Name": "QueueName", "Value": queue.name}], value)
+            self._active[queue.id] = self.clock.now()  # for metric_samples: an active queue reports its gauges
 
     # -- receiving ----------------------------------------------------------------
 

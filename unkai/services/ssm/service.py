@@ -45,6 +45,7 @@ MIGRATIONS = [
 ]
 
 TYPES = ("String", "StringList", "SecureString")
+SEALED = "unkai-sealed:"  # prefix of a stored SecureString value
 MAX_VERSIONS = 100
 NAME = re.compile(r"^[a-zA-Z0-9_.\-/]+$")
 LABEL = re.compile(r"^[a-zA-Z0-9_.\-]{1,100}$")
@@ -113,13 +114,13 @@ class SSM(Service):
         row = self.store.one(
             "SELECT version, type, value, description, allowed_pattern, key_id, tier, data_type, modified, user, "
             "labels FROM ssm_versions WHERE parameter_id=? AND version=?", (parameter_id, version))
-        return Version(name, *row[:10], json.loads(row[10])) if row else None
+        return self._opened(Version(name, *row[:10], json.loads(row[10]))) if row else None
 
     def _versions(self, parameter_id: int, name: str) -> list[Version]:
         rows = self.store.all(
             "SELECT version, type, value, description, allowed_pattern, key_id, tier, data_type, modified, user, "
             "labels FROM ssm_versions WHERE parameter_id=? ORDER BY version", (parameter_id,))
-        return [Version(name, *r[:10], json.loads(r[10])) for r in rows]
+        return [self._opened(Version(name, *r[:10], json.loads(r[10]))) for r in rows]
 
     def _all(self, account: str, region: str) -> list[Version]:
         rows = self.store.all(
@@ -127,7 +128,21 @@ class SSM(Service):
             "v.data_type, v.modified, v.user, v.labels FROM ssm_parameters p JOIN ssm_versions v "
             "ON v.parameter_id=p.id AND v.version=p.version WHERE p.account=? AND p.region=? ORDER BY p.name",
             (account, region))
-        return [Version(*r[:11], json.loads(r[11])) for r in rows]
+        return [self._opened(Version(*r[:11], json.loads(r[11]))) for r in rows]
+
+    def _opened(self, v: Version) -> Version:
+        """A SecureString's value is stored sealed (unkai/sealing.py): never in the clear in the
+        database. Values written before sealing existed read as they were stored."""
+        if v.type == "SecureString" and v.value.startswith(SEALED):
+            raw = base64.b64decode(v.value[len(SEALED):])
+            v.value = self.cloud.sealer.unseal(raw, f"ssm:{v.name}:{v.version}".encode()).decode()
+        return v
+
+    def _stored(self, name: str, version: int, kind: str, value: str) -> str:
+        if kind != "SecureString":
+            return value
+        sealed = self.cloud.sealer.seal(value.encode(), f"ssm:{name}:{version}".encode())
+        return SEALED + base64.b64encode(sealed).decode()
 
     def _resolve(self, ctx: RequestContext, selector_name: str) -> tuple[Version, str | None]:
         return self._select(ctx.account, ctx.region, selector_name)
@@ -246,7 +261,7 @@ class SSM(Service):
         self.store.execute(
             "INSERT INTO ssm_versions(parameter_id, version, type, value, description, allowed_pattern, key_id, tier, "
             "data_type, modified, user) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-            (pid, version, kind, value,
+            (pid, version, kind, self._stored(name, version, kind, value),
              params.get("Description", keep.description if keep else None),
              pattern if pattern is not None else (keep.allowed_pattern if keep else None),
              (params.get("KeyId") or (keep.key_id if keep else None) or DEFAULT_KEY) if kind == "SecureString" else None,

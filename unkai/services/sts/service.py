@@ -92,11 +92,13 @@ def _secret() -> str:
 class STS(Service):
     name = "sts"
     migrations = MIGRATIONS
+    anonymous_operations = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})  # unsigned, as on AWS
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self._cache: dict[str, Identity | None] = {}
         self._functions: dict[tuple[str, str, str], Identity] = {}
+        self._jwks: dict[str, tuple[float, dict]] = {}  # issuer -> (until, its JWKS)
 
     async def start(self) -> None:
         gateway = getattr(self.cloud, "gateway", None)
@@ -317,7 +319,7 @@ class STS(Service):
         return {"Credentials": self._credentials(identity, key_id),
                 "FederatedUser": {"FederatedUserId": identity.user_id, "Arn": arn}, "PackedPolicySize": 0}
 
-    def assume_role_with_web_identity(self, ctx: RequestContext, params: dict) -> dict:
+    async def assume_role_with_web_identity(self, ctx: RequestContext, params: dict) -> dict:
         import jwt
 
         role_arn, session = params["RoleArn"], params["RoleSessionName"]
@@ -328,6 +330,7 @@ class STS(Service):
             claims = jwt.decode(params["WebIdentityToken"], options={"verify_signature": False})
         except jwt.PyJWTError:
             raise _error("InvalidIdentityToken", "Couldn't parse the incoming token.") from None
+        await self._verify_web_identity(params["WebIdentityToken"], str(claims.get("iss", "")))
         if claims.get("exp") is not None and float(claims["exp"]) < self.clock.now():
             raise _error("ExpiredTokenException", "Token is expired.")
         issuer = str(claims.get("iss", "")).removeprefix("https://").removeprefix("http://").rstrip("/")
@@ -357,6 +360,50 @@ class STS(Service):
                 str(claims.get("sub", "")), "AssumedRoleUser": {"AssumedRoleId": identity.user_id, "Arn": arn},
                 "PackedPolicySize": 0, "Provider": str(claims.get("iss", "")),
                 "Audience": claims["aud"][0] if isinstance(claims.get("aud"), list) else str(claims.get("aud", ""))}
+
+    async def _verify_web_identity(self, token: str, issuer: str) -> None:
+        """The token's signature, checked against its issuer's published keys as AWS does: a
+        Cognito pool's straight from unkai, any other issuer's from its OpenID configuration."""
+        import jwt
+
+        keys = await self._issuer_keys(issuer)
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            jwk = next((k for k in keys.get("keys", []) if kid is None or k.get("kid") == kid), None)
+            if jwk is None:
+                raise jwt.InvalidTokenError("no key")
+            key = jwt.PyJWK(jwk)
+            jwt.decode(token, key.key, algorithms=[jwk.get("alg") or key.algorithm_name],
+                       options={"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False})
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise _error("InvalidIdentityToken", "The web identity token that was passed could not be validated by "
+                         "Amazon Web Services. Get a new identity token from the identity provider and then retry "
+                         "the request.") from None
+
+    async def _issuer_keys(self, issuer: str) -> dict:
+        pool = re.match(r"^https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/([\w-]+)$", issuer)
+        if pool is not None and "cognito-idp" in self.cloud.services:
+            keys = self.cloud.services["cognito-idp"].keys.jwks(pool.group(1))
+            if keys is not None:
+                return keys
+        cached = self._jwks.get(issuer)
+        if cached is not None and cached[0] > self.clock.now():
+            return cached[1]
+        import httpx
+
+        unreachable = _error("IDPCommunicationError", "The request could not be fulfilled because the identity "
+                             "provider (IDP) that was asked to verify the incoming identity token could not be "
+                             "reached.")
+        if not issuer.startswith(("https://", "http://")):
+            raise unreachable
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as http:
+                config = (await http.get(issuer.rstrip("/") + "/.well-known/openid-configuration")).json()
+                keys = (await http.get(config["jwks_uri"])).json()
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            raise unreachable from None
+        self._jwks[issuer] = (self.clock.now() + 600, keys)
+        return keys
 
     def decode_authorization_message(self, ctx: RequestContext, params: dict) -> dict:
         text = params["EncodedMessage"]

@@ -9,13 +9,13 @@ form.addEventListener("submit", async (event) => {
     project_id: document.getElementById("project_id").value,
     contact_detail: document.getElementById("contact_detail").value.replace(/\r?\n/g, "newline"),
   });
-  status.textContent = "送信中…";
+  status.textContent = "送信中… / Sending…";
   try {
     const response = await fetch(`${window.QA_CONFIG.questionUrl}?${params}`, { method: "POST" });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    status.textContent = "質問を送信しました。ありがとうございます。";
+    status.textContent = "質問を送信しました。ありがとうございます。 / Question sent. Thank you.";
     document.getElementById("contact_detail").value = "";
   } catch (error) {
-    status.textContent = `送信できませんでした: ${error.message}`;
+    status.textContent = `送信できませんでした / Could not send: ${error.message}`;
   }
 });

@@ -16,13 +16,13 @@ function show(question) {
 
 function connect() {
   const socket = new WebSocket(window.QA_CONFIG.liveUrl);
-  socket.onopen = () => { state.textContent = "接続しました。新しい質問はここに表示されます。"; };
+  socket.onopen = () => { state.textContent = "接続しました。新しい質問はここに表示されます。 / Connected: new questions appear here."; };
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
     if (message.type === "question") show(message.question);
   };
   socket.onclose = () => {
-    state.textContent = "切断されました。再接続します…";
+    state.textContent = "切断されました。再接続します… / Disconnected: reconnecting…";
     setTimeout(connect, 1000);
   };
 }

@@ -1,0 +1,7 @@
+module "websocket" {
+  source = "../../modules/websocket"
+
+  name        = "example"
+  stage_name  = "example"
+  domain_name = "example.com"
+}

@@ -1,0 +1,107 @@
+"""amqtt's broker with unkai's rules (imported only when the MQTT broker starts).
+
+``IotAmqttBroker`` changes three of amqtt's steps (pinned to amqtt 0.12, whose private
+methods these are): a client's PUBLISH goes to unkai's publish path instead of amqtt's
+fan-out (and may target ``$aws/...`` shadow topics, which amqtt refuses); retained
+messages for a new subscription come from the store; a disconnect publishes the presence
+event. ``Gate`` is the plugin amqtt asks on CONNECT, SUBSCRIBE and before each delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import Any
+
+from amqtt.broker import Broker as AmqttBroker
+from amqtt.contexts import Action
+from amqtt.mqtt.disconnect import DisconnectPacket
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
+
+log = logging.getLogger(__name__)
+
+
+class IotAmqttBroker(AmqttBroker):
+    def __init__(self, config: dict, gate: Any) -> None:
+        self.gate = gate
+        super().__init__(config)
+
+    def _create_ssl_context(self, listener: Any) -> ssl.SSLContext:  # type: ignore[override]
+        context = AmqttBroker._create_ssl_context(listener)
+        context.verify_mode = ssl.CERT_OPTIONAL  # no certificate: refused at CONNECT with a reason
+        self.gate.ssl_context(context)
+        return context
+
+    def bound_port(self, listener: str) -> int:
+        return self._servers[listener].instance.sockets[0].getsockname()[1]
+
+    def fan_out(self, topic: str, payload: bytes, qos: int) -> None:
+        """Hand a committed message to amqtt's delivery loop (each subscriber's QoS)."""
+        self._broadcast_queue.put_nowait({"session": None, "topic": topic, "data": payload})
+
+    async def _handle_message_delivery(self, client_session: Session, handler: Any, wait_deliver: Any) -> bool:
+        app_message = wait_deliver.result()
+        if app_message is None:
+            return True
+        retain = bool(app_message.publish_packet and app_message.publish_packet.retain_flag)
+        try:
+            accepted = self.gate.accept(client_session.client_id, app_message.topic or "", bytes(app_message.data),
+                                        app_message.qos or 0, retain)
+        except Exception:  # noqa: BLE001 - one bad message must not take the broker down
+            log.exception("IoT: a message from %s on %s failed", client_session.client_id, app_message.topic)
+            accepted = True
+        if not accepted:
+            await handler.handle_connection_closed()
+        return True
+
+    async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int],
+                                                          session: Session) -> None:
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        topic_filter, qos = subscription
+        for topic, payload, retained_qos in self.gate.retained_for(topic_filter):
+            if self.gate.may(session.client_id, "iot:Receive", topic):
+                await handler.mqtt_publish(topic, payload, min(qos, retained_qos), retain=True)
+
+    async def _handle_disconnect(self, client_session: Session, handler: Any, disconnect_waiter: Any) -> None:
+        result = disconnect_waiter.result()
+        reason = "CLIENT_INITIATED_DISCONNECT" if isinstance(result, DisconnectPacket) else "CONNECTION_LOST"
+        await super()._handle_disconnect(client_session, handler, disconnect_waiter)
+        try:
+            self.gate.presence(client_session.client_id, False, reason)
+        except Exception:  # noqa: BLE001
+            log.exception("IoT: presence event for %s failed", client_session.client_id)
+
+
+class Gate(BaseAuthPlugin, BaseTopicPlugin):
+    """amqtt's plugin: every decision is the IoT broker's (``broker.Broker``)."""
+
+    @property
+    def _gate(self) -> Any:
+        return self.context._broker_instance.gate
+
+    async def authenticate(self, *, session: Session) -> bool | None:
+        der = session.ssl_object.getpeercert(binary_form=True) if session.ssl_object else None
+        ok, reason = self._gate.authenticate(session.client_id or "", der, session.remote_address or "")
+        if not ok:
+            self._gate.cloud.feed.publish("iot.connect", client_id=session.client_id, status="refused",
+                                          reason=reason)
+        return ok
+
+    async def topic_filtering(self, *, session: Session | None = None, topic: str | None = None,
+                              action: Action | None = None) -> bool | None:
+        if session is None or topic is None:
+            return False
+        if action == Action.SUBSCRIBE:
+            return self._gate.may(session.client_id, "iot:Subscribe", topic)
+        if action == Action.RECEIVE:
+            return self._gate.may(session.client_id, "iot:Receive", topic)
+        return self._gate.may(session.client_id, "iot:Publish", topic)
+
+    async def on_broker_client_connected(self, client_id: str, client_session: Session) -> None:
+        try:
+            self._gate.presence(client_id, True)
+        except Exception:  # noqa: BLE001
+            log.exception("IoT: presence event for %s failed", client_id)

@@ -1,0 +1,275 @@
+"""The MQTT broker: MQTT 3.1.1 over TLS with client certificates, as AWS IoT's device
+endpoint serves it, built on amqtt (a maintained asyncio broker; unkai writes no MQTT
+framing of its own).
+
+Started when ``UNKAI_IOT_MQTT_PORT`` is set (``unkai up --mqtt-port N``; ``0``: any free
+port), on unkai's host, in unkai's event loop; amqtt is imported only then. What unkai
+adds to amqtt:
+
+- **Who connects**: TLS asks for a client certificate and verifies it against the local
+  CA, the registered CA certificates and self-signed certificates registered without a
+  CA. The certificate must be registered and ACTIVE; a certificate signed by a CA with
+  auto-registration that is not registered yet is registered as PENDING_ACTIVATION and
+  ``$aws/events/certificates/registered/{caCertificateId}`` is published (just-in-time
+  registration), and that first connection is refused, as AWS does. Then ``iot:Connect``
+  on ``client/{clientId}`` must be allowed by the certificate's policies.
+- **What a client may do**: ``iot:Publish`` on ``topic/{topic}``, ``iot:Subscribe`` on
+  ``topicfilter/{filter}``, ``iot:Receive`` on ``topic/{topic}``, with the policy
+  variables resolved per connection. An unauthorized publish closes the connection
+  (AWS closes MQTT 3.1.1 connections that do so); an unauthorized subscription gets
+  the failure return code.
+- **Where a message goes**: not amqtt's own fan-out but unkai's one publish path
+  (``IoTData.publish_message``) in a store transaction, so shadows, retained messages
+  and rules see MQTT messages exactly as HTTPS ones; subscribers get every message
+  after its commit, whichever front end accepted it. Retained messages come from the
+  store. ``$aws/things/.../shadow/...`` and ``$aws/rules/...`` may be published to.
+- **Presence**: ``$aws/events/presence/connected/{clientId}`` and ``.../disconnected/...``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import ssl
+import uuid
+from typing import Any
+
+from unkai.services.iot import security
+from unkai.services.iot.sql import topic_matches
+
+log = logging.getLogger(__name__)
+
+
+class Connection:
+    """What the broker knows of one authenticated client."""
+
+    def __init__(self, client_id: str, cert_id: str, cert_arn: str, variables: dict[str, str],
+                 address: str) -> None:
+        self.client_id, self.cert_id, self.cert_arn = client_id, cert_id, cert_arn
+        self.variables = variables
+        self.address = address
+        self.documents: list[str] | None = None
+        self.session_id = str(uuid.uuid4())
+
+
+class Broker:
+    """unkai's side of the broker: authentication, policies, the publish path, presence."""
+
+    def __init__(self, cloud: Any, data: Any) -> None:
+        self.cloud, self.data = cloud, data
+        self.account, self.region = cloud.config.account_id, cloud.config.region
+        self.amqtt: Any = None
+        self.port: int | None = None
+        self.connections: dict[str, Connection] = {}
+        self._ssl: ssl.SSLContext | None = None
+        self._trusted: set[str] = set()
+
+    @property
+    def iot(self) -> Any:
+        return self.cloud.service("iot")
+
+    def address(self) -> dict | None:
+        return {"host": self.cloud.config.host, "port": self.port} if self.port else None
+
+    async def start_if_configured(self) -> None:
+        port = os.environ.get("UNKAI_IOT_MQTT_PORT")
+        if port is None or port == "":
+            return
+        await self.start(int(port))
+
+    async def start(self, port: int) -> None:
+        from unkai.services.iot._amqtt import IotAmqttBroker
+
+        host = self.cloud.config.host
+        names = ["localhost", "127.0.0.1", *([host] if host not in ("localhost", "127.0.0.1", "0.0.0.0") else [])]
+        cert, key = self.iot.authority.server_files(names)
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "ssl": True,
+                                      "certfile": str(cert), "keyfile": str(key),
+                                      "cafile": str(self.iot.authority.ca_path)}},
+            "plugins": {"unkai.services.iot._amqtt.Gate": {}},
+        }
+        self.amqtt = IotAmqttBroker(config, gate=self)
+        await self.amqtt.start()
+        self.port = self.amqtt.bound_port("default")
+        self.trust_registered()
+        self.iot.listeners.append(self._policies_changed)
+        self.data.subscribers.append(self._deliver)
+        log.info("IoT MQTT broker on %s:%s", host, self.port)
+
+    async def stop(self) -> None:
+        if self.amqtt is not None:
+            try:
+                await self.amqtt.shutdown()
+            except Exception:  # noqa: BLE001 - stopping must not fail the server's shutdown
+                log.exception("IoT MQTT broker did not shut down cleanly")
+            self.amqtt = None
+
+    # -- trust -------------------------------------------------------------------------------
+
+    def ssl_context(self, context: ssl.SSLContext) -> None:
+        self._ssl = context
+        self.trust_registered()
+
+    def trust_registered(self) -> None:
+        """Trust registered CA certificates and self-signed device certificates (new ones are
+        added as they are registered; the local CA is trusted from the start)."""
+        if self._ssl is None:
+            return
+        rows = self.cloud.store.all("SELECT id, pem FROM iot_ca_certificates WHERE status='ACTIVE'") + \
+            self.cloud.store.all("SELECT id, pem FROM iot_certificates WHERE ca_id IS NULL")
+        for cert_id, pem in rows:
+            if cert_id in self._trusted:
+                continue
+            self._trusted.add(cert_id)
+            try:
+                self._ssl.load_verify_locations(cadata=pem)
+            except ssl.SSLError:
+                pass
+
+    def _policies_changed(self) -> None:
+        for conn in self.connections.values():
+            conn.documents = None
+        self.trust_registered()
+
+    # -- authentication ----------------------------------------------------------------------
+
+    def authenticate(self, client_id: str, der: bytes | None, address: str) -> tuple[bool, str]:
+        """Whether a CONNECT from a client presenting ``der`` may proceed, and why not."""
+        if not der:
+            return False, "no client certificate"
+        cert_id = hashlib.sha256(der).hexdigest()
+        store = self.cloud.store
+        with store.transaction():
+            row = store.one("SELECT arn, status FROM iot_certificates WHERE account=? AND region=? AND id=?",
+                            (self.account, self.region, cert_id))
+            if row is None:
+                self._just_in_time(der, cert_id)
+                return False, "certificate not registered"
+            cert_arn, status = row
+            if status != "ACTIVE":
+                return False, f"certificate {status}"
+            variables = self._variables(client_id, der, cert_arn)
+            conn = Connection(client_id, cert_id, cert_arn, variables, address)
+            if not self.allowed(conn, "iot:Connect", f"client/{client_id}"):
+                return False, "iot:Connect not allowed"
+            self.connections[client_id] = conn
+        return True, ""
+
+    def _just_in_time(self, der: bytes, cert_id: str) -> None:
+        from unkai.services.iot.certificates import parse_der
+        from unkai.services.iot.model import arn
+
+        cert = parse_der(der)
+        for ca_id, pem in self.cloud.store.all(
+                "SELECT id, pem FROM iot_ca_certificates WHERE account=? AND region=? AND status='ACTIVE' AND "
+                "auto_registration='ENABLE'", (self.account, self.region)):
+            from unkai.services.iot.certificates import parse
+
+            if not cert.signed_by(parse(pem)):
+                continue
+            now = self.cloud.clock.now()
+            self.cloud.store.execute(
+                "INSERT INTO iot_certificates (account, region, id, arn, pem, status, ca_id, created, updated, "
+                "not_before, not_after) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (self.account, self.region, cert_id, arn(self.region, self.account, "cert", cert_id), cert.pem,
+                 "PENDING_ACTIVATION", ca_id, now, now, cert.not_before, cert.not_after))
+            event = {"certificateId": cert_id, "caCertificateId": ca_id, "timestamp": int(now * 1000),
+                     "certificateStatus": "PENDING_ACTIVATION", "awsAccountId": self.account,
+                     "certificateRegistrationTimestamp": int(now * 1000)}
+            self.data.publish_message(self.account, self.region, f"$aws/events/certificates/registered/{ca_id}",
+                                      json.dumps(event).encode(), depth=1)
+            return
+
+    def _variables(self, client_id: str, der: bytes, cert_arn: str) -> dict[str, str]:
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        variables = {"iot:ClientId": client_id}
+        things = self.iot.certificate_things(self.account, self.region, cert_arn)
+        if client_id in things:
+            variables["iot:Connection.Thing.ThingName"] = client_id
+            variables["iot:Connection.Thing.IsAttached"] = "true"
+            row = self.cloud.store.one("SELECT type_name, attributes FROM iot_things WHERE account=? AND region=? "
+                                       "AND name=?", (self.account, self.region, client_id))
+            if row and row[0]:
+                variables["iot:Connection.Thing.ThingTypeName"] = row[0]
+            for key, value in (json.loads(row[1]) if row else {}).items():
+                variables[f"iot:Connection.Thing.Attributes[{key}]"] = str(value)
+        else:
+            variables["iot:Connection.Thing.IsAttached"] = "false"
+        try:
+            subject = x509.load_der_x509_certificate(der).subject
+            for attr in subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+                variables["iot:Certificate.Subject.CommonName"] = str(attr.value)
+        except ValueError:
+            pass
+        return variables
+
+    def allowed(self, conn: Connection, action: str, resource: str) -> bool:
+        if conn.documents is None:
+            conn.documents = self.iot.principal_documents(self.account, self.region, conn.cert_arn)
+        full = f"arn:aws:iot:{self.region}:{self.account}:{resource}"
+        return security.allowed(conn.documents, action, full, conn.variables)
+
+    def may(self, client_id: str | None, action: str, topic: str) -> bool:
+        conn = self.connections.get(client_id or "")
+        if conn is None:
+            return False
+        kind = "topicfilter" if action == "iot:Subscribe" else "topic"
+        return self.allowed(conn, action, f"{kind}/{topic}")
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def accept(self, client_id: str, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
+        """A PUBLISH from a client: False closes the connection (not allowed)."""
+        from unkai.protocol import ServiceError
+        from unkai.services.iot.data import check_topic
+
+        conn = self.connections.get(client_id)
+        if conn is None:
+            return False
+        try:
+            check_topic(topic)
+        except ServiceError:
+            return False
+        if not self.allowed(conn, "iot:Publish", f"topic/{topic}"):
+            self.cloud.feed.publish("iot.connect", client_id=client_id, status="disconnected",
+                                    reason=f"iot:Publish not allowed on {topic}")
+            return False
+        with self.cloud.store.transaction():
+            self.data.publish_message(self.account, self.region, topic, payload, qos, retain, client_id=client_id,
+                                      principal=conn.cert_id)
+        return True
+
+    def _deliver(self, account: str, region: str, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        if self.amqtt is None or account != self.account or region != self.region:
+            return
+        self.amqtt.fan_out(topic, payload, qos)
+
+    def retained_for(self, topic_filter: str) -> list[tuple[str, bytes, int]]:
+        return [(t, p, q) for t, p, q in self.data.retained(self.account, self.region) if topic_matches(topic_filter, t)]
+
+    def presence(self, client_id: str, connected: bool, reason: str = "") -> None:
+        conn = self.connections.get(client_id)
+        if conn is None:
+            return
+        now = self.cloud.clock.now()
+        event: dict[str, Any] = {"clientId": client_id, "timestamp": int(now * 1000),
+                                 "eventType": "connected" if connected else "disconnected",
+                                 "sessionIdentifier": conn.session_id, "principalIdentifier": conn.cert_id,
+                                 "versionNumber": 0}
+        if connected:
+            event["ipAddress"] = conn.address
+        else:
+            event["clientInitiatedDisconnect"] = reason == "CLIENT_INITIATED_DISCONNECT"
+            event["disconnectReason"] = reason or "CONNECTION_LOST"
+            self.connections.pop(client_id, None)
+        self.cloud.feed.publish("iot.connect", client_id=client_id, status=event["eventType"], reason=reason or None)
+        kind = "connected" if connected else "disconnected"
+        with self.cloud.store.transaction():
+            self.data.publish_message(self.account, self.region, f"$aws/events/presence/{kind}/{client_id}",
+                                      json.dumps(event).encode(), depth=1)
+

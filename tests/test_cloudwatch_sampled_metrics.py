@@ -33,6 +33,8 @@ def stats(unkai, cw, namespace: str, name: str, dims: dict[str, str], region: st
 
 def test_sqs_queue_depth_and_oldest_message_age_are_sampled_each_minute_and_can_alarm(unkai, cw):
     sqs = unkai.client("sqs")
+    now = unkai.advance(0)["epoch"]
+    unkai.advance(60 - now % 60 + 0.5)  # just after a minute boundary: the advance(60) below passes one
     name = f"q-{uuid.uuid4().hex[:8]}"
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     for body in ("one", "two", "three"):

@@ -123,7 +123,7 @@ def project(tmp_path_factory):
     (root / "src" / "app.py").write_text(HANDLER)
     (root / "template.yaml").write_text(TEMPLATE)
     port = UnkaiServer.free_port()
-    server = UnkaiServer(root / "state", str(root / "template.yaml"), "--debug", "Worker",
+    server = UnkaiServer(root / "state", str(root / "template.yaml"), "--debug", "Worker,Typo",
                          "--debug-port", str(port)).start(timeout=120)
     try:
         yield server, root, port
@@ -134,6 +134,7 @@ def project(tmp_path_factory):
 def test_a_debugger_stops_in_a_handler_triggered_through_sqs_and_the_invocation_completes(project):
     server, root, port = project
     assert re.search(rf"debug\s+Worker: debugpy on 127\.0\.0\.1:{port} \(waits for your IDE", server.output())
+    assert f"Typo: debugpy on 127.0.0.1:{port + 1} (no function has this name or logical id yet)" in server.output()
     sqs = server.client("sqs")
     queues = {url.rsplit("/", 1)[1]: url for url in sqs.list_queues()["QueueUrls"]}
     jobs = next(u for n, u in queues.items() if "Jobs" in n)

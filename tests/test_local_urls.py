@@ -79,3 +79,23 @@ def test_the_default_stage_answers_on_its_path_form_with_or_without_its_name(ser
     assert banner == f"{server.endpoint}/_unkai/execute-api/{api['ApiId']}"
     assert get(banner + "/hello") == (200, {"path": "/hello"})
     assert get(f"{server.endpoint}/_unkai/execute-api/{api['ApiId']}/$default/hello") == (200, {"path": "/hello"})
+
+
+def test_unkai_delivers_to_localhost_4566_on_its_own_port_whatever_its_port(server):
+    """A template's local default such as ``http://localhost:4566/_unkai/inbox/NAME`` names
+    unkai itself: an SNS HTTP subscription and an HTTP API's HTTP_PROXY integration reach
+    this unkai's inbox although it runs on another port."""
+    assert server.port != 4566
+    sns = server.client("sns")
+    topic = sns.create_topic(Name="hooks")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="http", Endpoint="http://localhost:4566/_unkai/inbox/sns-hook")
+    server.drain()
+    assert [e["json"]["Type"] for e in server.inbox("sns-hook")] == ["SubscriptionConfirmation"]
+
+    v2 = server.client("apigatewayv2")
+    api = v2.create_api(Name="proxy", ProtocolType="HTTP", Target="http://127.0.0.1:4566/_unkai/inbox/proxied")
+    req = urllib.request.Request(f"{server.endpoint}/_unkai/execute-api/{api['ApiId']}/anything", data=b'{"a": 1}',
+                                 method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:  # (a GET to an inbox lists it; a POST is recorded)
+        assert resp.status == 200
+    assert [e["json"] for e in server.inbox("proxied")] == [{"a": 1}]

@@ -12,6 +12,8 @@ banner and ``unkai status`` print both.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 # the prefixes of unkai/services/apigateway/urls.py and unkai/services/s3/website.py, written
 # out so that client commands (`unkai status`) need not import the services
@@ -32,3 +34,36 @@ def path_form(url: str) -> str | None:
         return None
     scheme, bucket, port, rest = m.groups()
     return f"{scheme}://127.0.0.1{port or ''}{WEBSITE_PREFIX}{bucket}{rest or '/'}"
+
+
+DEFAULT_PORT = 4566  # unkai/config.py's, written out for the same reason as the prefixes
+
+
+def to_own_port(url: str, endpoint: str) -> str | None:
+    """``http://localhost:4566/...`` (or 127.0.0.1) as the same URL on unkai's own port when
+    unkai runs on another one; None for any other URL. unkai's default port names unkai
+    itself in templates' local defaults (a webhook at ``/_unkai/inbox/NAME``), so they work
+    on any ``--port`` (workers do the same in ``unkai/runtime/bootstrap.py``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname not in ("localhost", "127.0.0.1") or parts.port != DEFAULT_PORT:
+        return None
+    own = urlsplit(endpoint)
+    if not own.port or own.port == DEFAULT_PORT:
+        return None
+    return urlunsplit(("http", own.netloc, parts.path, parts.query, parts.fragment))
+
+
+def own_port_hooks(endpoint: Callable[[], str]) -> dict[str, list]:
+    """httpx ``event_hooks`` for unkai's outbound clients (SNS HTTP subscriptions, API
+    Gateway HTTP integrations, EventBridge API destinations): see ``to_own_port``."""
+
+    async def redirect(request: Any) -> None:
+        import httpx
+
+        target = to_own_port(str(request.url), endpoint())
+        if target is not None:
+            request.url = httpx.URL(target)
+
+    return {"request": [redirect]}

@@ -9,8 +9,10 @@ In a ``conftest.py``::
         sqs = unkai.client("sqs")
         ...
 
-The ``unkai`` fixture is one server per test session with throwaway state; start
-more with ``UnkaiServer(tmp_path).start()`` (e.g. with a template).
+The ``unkai`` fixture is one server per test session with throwaway state (under
+pytest-xdist, one per worker process: parallel tests never share one); ``unkai_clean``
+resets it before a test. Start more with ``UnkaiServer(tmp_path).start()`` (e.g. with a
+template).
 """
 
 from __future__ import annotations

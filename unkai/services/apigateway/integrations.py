@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from unkai.services.apigateway.responses import GatewayError
+from unkai.localurls import own_port_hooks
 
 _LAMBDA_URI = re.compile(r"^arn:aws[a-z-]*:apigateway:([a-z0-9-]+):lambda:path/[^/]+/functions/(.+)/invocations$")
 _HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
@@ -90,7 +91,8 @@ class Outbound:
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self.client = httpx.AsyncClient(follow_redirects=False, verify=True)
+        self.client = httpx.AsyncClient(follow_redirects=False, verify=True,
+                                        event_hooks=own_port_hooks(lambda: self.endpoint))
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -65,7 +65,14 @@ class Debugging:
             self._path = str(folder)
         return self._path
 
-    def banner(self) -> list[str]:
+    def banner(self, functions: list[str]) -> list[str]:
+        """One line per debugged name; a name that matches none of ``functions`` says so, since
+        an IDE would otherwise wait for an invocation that never comes."""
         waits = "waits for your IDE at its first invocation" if self.wait else "does not wait for an IDE"
-        return [f"debug      {name}: debugpy on 127.0.0.1:{self.base_port + i} ({waits}; docs/debugging.md)"
-                for i, name in enumerate(self.names)]
+        lines = []
+        for i, name in enumerate(self.names):
+            port = self.base_port + i
+            matched = [f for f in functions if self.port_for(f) == port]
+            note = f"{waits}; docs/debugging.md" if matched else "no function has this name or logical id yet"
+            lines.append(f"debug      {name}: debugpy on 127.0.0.1:{port} ({note})")
+        return lines

@@ -297,10 +297,11 @@ class ArchiveOps:
         only = set(destination["FilterArns"]) if destination.get("FilterArns") else None
         bus = bus_name(destination["Arn"])
         last = None
+        rules = self._pattern_rules(account, region, bus)  # type: ignore[attr-defined]
         for event_row_id, at, text in rows:
             event = json.loads(text)
             event["replay-name"] = name
-            self.route(account, region, bus, event, only)  # type: ignore[attr-defined]
+            self.route(account, region, bus, event, only, rules=rules)  # type: ignore[attr-defined]
             cursor, last = event_row_id, at
         if rows:
             self.store.execute(f"UPDATE events_replays SET state='RUNNING', cursor=?, last_replayed=? WHERE {where}",

@@ -53,6 +53,7 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
         self._http = None
         self._tokens = {}
         self._sent = {}
+        self._patterns: dict[str, Any] = {}  # pattern text -> parsed pattern (matching never mutates it)
 
     async def start(self) -> None:
         self.cloud.jobs.register("events.replay", self.run_replay)
@@ -238,6 +239,7 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
             raise errors.validation("1 validation error detected: Value at 'entries' failed to satisfy constraint: "
                                     "Member must have length less than or equal to 10")
         results = []
+        rules: dict[str, list[tuple[Rule, dict[str, Any]]]] = {}
         for entry in entries:
             missing = next((k for k in ("Source", "DetailType", "Detail") if not entry.get(k)), None)
             if missing:  # AWS names the first one missing, in this order
@@ -258,25 +260,41 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
                      "time": schedule.event_time(entry["Time"] if entry.get("Time") else self.clock.now()),
                      "region": ctx.region, "resources": entry.get("Resources") or [], "detail": detail}
             # An event for a bus that does not exist is accepted and dropped, as AWS does.
-            self.route(ctx.account, ctx.region, _bus({"EventBusName": entry.get("EventBusName")}), event)
+            bus = _bus({"EventBusName": entry.get("EventBusName")})
+            if bus not in rules:  # each bus's rules are read once per call, not once per entry
+                rules[bus] = self._pattern_rules(ctx.account, ctx.region, bus)
+            self.route(ctx.account, ctx.region, bus, event, rules=rules[bus])
             results.append({"EventId": event_id})
         failed = sum(1 for r in results if "ErrorCode" in r)
         return {"FailedEntryCount": failed, "Entries": results}
 
-    def route(self, account: str, region: str, bus: str, event: dict[str, Any],
-              only: set[str] | None = None) -> int:
+    def route(self, account: str, region: str, bus: str, event: dict[str, Any], only: set[str] | None = None,
+              rules: list[tuple[Rule, dict[str, Any]]] | None = None) -> int:
         """Deliver ``event`` to every enabled rule on ``bus`` whose pattern matches (only the
-        rules whose ARN is in ``only``, when given: a replay's FilterArns); how many matched."""
+        rules whose ARN is in ``only``, when given: a replay's FilterArns); how many matched.
+        ``rules`` are the bus's pattern rules when the caller has read them already."""
         matched = 0
-        for row in self.store.all(f"SELECT {RULE_COLUMNS} FROM events_rules WHERE account=? AND region=? AND bus=? "
-                                  "AND pattern IS NOT NULL AND state LIKE 'ENABLED%'", (account, region, bus)):
-            rule = Rule(*row)
+        for rule, pattern in rules if rules is not None else self._pattern_rules(account, region, bus):
             if only is not None and rule.arn not in only:
                 continue
-            if patterns.matches(json.loads(rule.pattern), event):
+            if patterns.matches(pattern, event):
                 matched += 1
                 self._deliver(rule, event)
         return matched
+
+    def _pattern_rules(self, account: str, region: str, bus: str) -> list[tuple[Rule, dict[str, Any]]]:
+        """The bus's enabled pattern rules with their parsed patterns (parsed once per pattern text)."""
+        out = []
+        for row in self.store.all(f"SELECT {RULE_COLUMNS} FROM events_rules WHERE account=? AND region=? AND bus=? "
+                                  "AND pattern IS NOT NULL AND state LIKE 'ENABLED%'", (account, region, bus)):
+            rule = Rule(*row)
+            pattern = self._patterns.get(rule.pattern)
+            if pattern is None:
+                if len(self._patterns) > 10000:
+                    self._patterns.clear()
+                pattern = self._patterns[rule.pattern] = json.loads(rule.pattern)
+            out.append((rule, pattern))
+        return out
 
     def accept(self, target: dict[str, Any], payload: str, event_id: str, rule_arn: str) -> None:
         """A target ARN of EventBridge's own: another event bus, whose rules then see the event

@@ -19,6 +19,7 @@ import httpx
 from unkai.jobs import Retry
 from unkai.services.sns import attributes as attrs_mod
 from unkai.services.sns import messages
+from unkai.localurls import own_port_hooks
 
 if TYPE_CHECKING:
     from unkai.services.sns.service import SNS, Subscription
@@ -38,7 +39,9 @@ class Delivery:
         jobs = self.sns.cloud.jobs
         jobs.register("sns.http", self.http)
         jobs.register("sns.email", self.email)
-        self.client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=False)
+        config = self.sns.cloud.config
+        self.client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=False,
+                                        event_hooks=own_port_hooks(lambda: config.endpoint))
 
     async def stop(self) -> None:
         if self.client is not None:

@@ -139,6 +139,11 @@ MAIN = textwrap.dedent("""\
     output "job_urls" {
       value = module.jobs.urls
     }
+
+    output "secret" {
+      value     = sha256(var.prefix)
+      sensitive = true
+    }
     """)
 
 QUEUES = textwrap.dedent("""\
@@ -212,6 +217,7 @@ def test_apply_creates_resources_through_the_services(tf):
     assert table["GlobalSecondaryIndexes"][0]["IndexName"] == "by-sk"
     # the banner shows the root module's outputs, with local URLs
     assert "table_arn  arn:aws:dynamodb:us-east-1:000000000000:table/demo-items" in out
+    assert "secret     <sensitive>" in out
 
 
 def test_expressions_and_functions_evaluate_as_terraform_does(tf):
@@ -312,7 +318,7 @@ def test_unsupported_types_are_reported_once_with_file_and_line_and_skipped(tf):
     (root / "main.tf").write_text(extra)
     after = applied(server, since, "Apply complete!")
     assert after.count("aws_kinesis_video_stream is not supported by unkai yet") == 1
-    assert f"skipped aws_kinesis_video_stream.cam ({root / 'main.tf'}:121)" in after
+    assert f"skipped aws_kinesis_video_stream.cam ({root / 'main.tf'}:126)" in after
     assert "demo-cam" in queue_names(server)
     since = len(server.output())
     (root / "main.tf").write_text(extra + "\n")
@@ -339,7 +345,7 @@ def test_a_failing_apply_keeps_what_it_created_and_the_next_one_continues(tf):
         """)
     (root / "main.tf").write_text(broken)
     after = applied(server, since, "Apply failed!")
-    assert f"{root / 'main.tf'}:125:1: aws_sqs_queue.bad: InvalidParameterValue" in after
+    assert f"{root / 'main.tf'}:130:1: aws_sqs_queue.bad: InvalidParameterValue" in after
     assert "demo-first" in queue_names(server)
     since = len(server.output())
     (root / "main.tf").write_text(broken.replace("demo bad name!", "demo-good"))

@@ -149,7 +149,8 @@ class Terraform:
         if not outputs:
             return []
         width = max(len(k) for k in outputs)
-        return [f"{k:<{width}}  {self._local(v)}" for k, v in sorted(outputs.items())]
+        return [f"{k:<{width}}  {'<sensitive>' if o.get('sensitive') else self._local(o.get('value'))}"
+                for k, o in sorted(outputs.items()) if isinstance(o, dict)]
 
     def _local(self, value: Any) -> str:
         text = value if isinstance(value, str) else json.dumps(value)

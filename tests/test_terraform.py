@@ -509,3 +509,70 @@ def test_terraform_only_types_call_the_services_own_operations(tf):
     applied(server, since, "Apply complete!")
     assert "demo-every-minute" not in [r["Name"] for r in events.list_rules()["Rules"]]
     assert "demo-worker" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+
+
+FUNCTION = textwrap.dedent("""\
+
+    data "archive_file" "fn" {
+      type        = "zip"
+      source_dir  = "${path.module}/fn"
+      output_path = "build/fn.zip"
+    }
+
+    resource "aws_iam_role" "fn" {
+      name               = "demo-fn"
+      assume_role_policy = data.aws_iam_policy_document.assume.json
+    }
+
+    resource "aws_lambda_function" "fn" {
+      function_name    = "demo-fn"
+      filename         = data.archive_file.fn.output_path
+      source_code_hash = data.archive_file.fn.output_base64sha256
+      role             = aws_iam_role.fn.arn
+      handler          = "app.handler"
+      runtime          = "python3.12"
+      environment {
+        variables = { GREETING = "hello" }
+      }
+    }
+    """)
+
+
+def test_editing_packaged_code_rebuilds_the_zip_and_updates_the_function(tf):
+    server, root = tf
+    (root / "fn").mkdir(exist_ok=True)
+    (root / "fn" / "app.py").write_text("import os\n\ndef handler(event, context):\n"
+                                        "    return os.environ['GREETING'] + ' v1'\n")
+    since = len(server.output())
+    (root / "main.tf").write_text(MAIN + FUNCTION)
+    applied(server, since, "Apply complete!")
+    lam = server.client("lambda")
+
+    def invoke() -> str:
+        return json.loads(lam.invoke(FunctionName="demo-fn")["Payload"].read())
+
+    assert invoke() == "hello v1"
+    since = len(server.output())
+    (root / "fn" / "app.py").write_text("import os\n\ndef handler(event, context):\n"
+                                        "    return os.environ['GREETING'] + ' v2'\n")
+    after = applied(server, since, "Apply complete!")
+    assert "~ aws_lambda_function.fn will be updated in-place  (source_code_hash)" in after
+    assert invoke() == "hello v2"
+    since = len(server.output())
+    (root / "main.tf").write_text(MAIN)
+    applied(server, since, "Apply complete!")
+
+
+def test_unkai_validate_checks_a_root_module_without_starting(tmp_path):
+    import subprocess
+
+    write(tmp_path)
+    run = lambda: subprocess.run([sys.executable, "-m", "unkai", "validate", str(tmp_path)],  # noqa: E731
+                                 capture_output=True, text=True, timeout=120)
+    (tmp_path / "modules" / "queues" / "main.tf").write_text(QUEUES.replace('name  = "${var.prefix}-job-${count.index}"',
+                                                                             'nme   = "x"'))
+    bad = run()
+    assert bad.returncode == 1
+    assert f"{tmp_path / 'modules' / 'queues' / 'main.tf'}:12:3: Error: Unsupported argument: An argument named " \
+           '"nme" is not expected here.' in bad.stderr, bad.stderr
+    assert "Traceback" not in bad.stderr

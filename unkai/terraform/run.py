@@ -117,6 +117,7 @@ class Result:
     unsupported: dict[str, list[str]] = field(default_factory=dict)  # type -> ["address (file:line)"]
     outputs: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    sources: set[Path] = field(default_factory=set)  # files archive_file packages
 
     @property
     def changed(self) -> bool:
@@ -373,6 +374,8 @@ class Instance:
             cfg = run.evaluate_body(body, scope, schema[0], schema[1])
             if functions.any_unknown(cfg):
                 return _Pending(cfg)
+            if res.type == "archive_file":  # an edit of the packaged code re-applies, as a .tf edit does
+                run.result.sources.update(data_sources.archive_sources(cfg, run.root_dir))
             return ResourceObject(data_sources.read(res.type, cfg, run.root_dir, run.ctx.region, run.ctx.account,
                                                     res.block.pos, run.cloud) | cfg, None, address)
         entry = TYPES.get(res.type)

@@ -105,8 +105,10 @@ class Terraform:
             finally:  # a broken edit is still watched, so fixing it re-applies
                 self._files.update(p for m in self.modules.values() for p in m.files)
             self.report_plan(plan)
+            self._files.update(plan.sources)
             if not plan.changes:
                 return plan
+            self._files.update(plan.sources)
             result = self.run("apply")
             self.report_apply(result)
             say(f"unkai: terraform {self.name}: planned and applied in "

@@ -153,7 +153,8 @@ def test_buckets_view_uploads_lists_and_downloads(unkai):
     assert status == 200 and data == b"hello" and "attachment" in headers["content-disposition"]
 
 
-def test_unkai_open_prints_the_dashboard_url(unkai):
+def test_the_banner_names_the_dashboard_and_unkai_open_prints_its_url(unkai):
+    assert f"dashboard  {unkai.endpoint}/_unkai/" in unkai.output()
     out = subprocess.run([sys.executable, "-m", "unkai", "open", "--print", "--endpoint-url", unkai.endpoint],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

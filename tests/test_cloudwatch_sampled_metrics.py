@@ -117,3 +117,13 @@ def test_iterator_age_tells_how_far_behind_a_stream_mapping_reads(unkai, cw):
     age = stats(unkai, cw, "AWS/Lambda", "IteratorAge", fn)
     assert age["Unit"] == "Milliseconds" and age["Maximum"] >= 300_000
     assert stats(unkai, cw, "AWS/Lambda", "IteratorAge", {})["Maximum"] >= 300_000
+
+
+def test_list_metrics_recently_active_leaves_out_metrics_quiet_for_three_hours(unkai, cw):
+    ns = f"Quiet/{uuid.uuid4().hex[:6]}"
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Old", "Value": 1}])
+    unkai.advance(4 * 3600)
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "New", "Value": 1}])
+    assert {m["MetricName"] for m in cw.list_metrics(Namespace=ns)["Metrics"]} == {"Old", "New"}
+    recent = cw.list_metrics(Namespace=ns, RecentlyActive="PT3H")["Metrics"]
+    assert [m["MetricName"] for m in recent] == ["New"]

@@ -155,7 +155,8 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
 
     While it runs, one line per thing that happens (invocations, API requests, retries,
     dead-letter moves) is printed; failures in red with where the handler raised.
-    Without TEMPLATE, ./template.yaml (or samconfig.toml's template_file) is used if there is one."""
+    Without TEMPLATE, ./template.yaml (or samconfig.toml's template_file) is used if there is one,
+    else the Terraform root module in this directory (its .tf files)."""
     import os
 
     from unkai.server import AlreadyRunning, CannotListen, run
@@ -216,6 +217,10 @@ def _template_here() -> Path | None:
     for name in ("template.yaml", "template.yml", "template.json"):
         if (here / name).is_file():
             return Path(name)
+    from unkai.terraform.config import is_root_module
+
+    if is_root_module(here):  # where `terraform apply` would run: the .tf files here
+        return Path(".")
     return None
 
 
@@ -231,6 +236,20 @@ def validate(template: Path, region: str | None, parameter_overrides: tuple[str,
     from unkai.template.loader import TemplateError
 
     _check_config_env(template)
+    from unkai.terraform.config import is_root_module
+
+    if is_root_module(template):  # a directory of .tf files (docs/terraform.md)
+        from unkai.terraform.check import validate as check_terraform
+        from unkai.terraform.hcl import HclError
+
+        try:
+            lines = check_terraform(template)
+        except HclError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+        for line in lines:
+            click.echo(line)
+        return
     try:
         lines = check(template, region or default_region(), _overrides(parameter_overrides), stack_name)
     except TemplateError as exc:

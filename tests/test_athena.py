@@ -194,3 +194,29 @@ def test_workgroup_output_location_and_named_queries(clients, lake):
     assert athena.get_named_query(NamedQueryId=nid)["NamedQuery"]["Name"] == "errors"
     assert nid in athena.list_named_queries()["NamedQueryIds"]
     assert {w["Name"] for w in athena.list_work_groups()["WorkGroups"]} >= {"primary", "analysts"}
+
+
+def test_a_long_query_does_not_block_others_and_stop_cancels_it(clients, lake):
+    _, _, athena = clients
+    bucket, db = lake
+    endless = ("SELECT count(*) FROM UNNEST(sequence(1, 5000)) AS a(x) CROSS JOIN UNNEST(sequence(1, 5000)) AS b(y) "
+               "CROSS JOIN UNNEST(sequence(1, 5000)) AS c(z) WHERE x + y + z = 7")
+    qid = athena.start_query_execution(QueryString=endless, QueryExecutionContext={"Database": db},
+                                       ResultConfiguration={"OutputLocation": f"s3://{bucket}/results/"})[
+        "QueryExecutionId"]
+    deadline = time.monotonic() + 30
+    while athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"] == "QUEUED" \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"] == "RUNNING"
+    with pytest.raises(ClientError) as exc:
+        athena.get_query_results(QueryExecutionId=qid)
+    assert exc.value.response["Error"]["Code"] == "InvalidRequestException"
+    quick = run(athena, bucket, db, "SELECT sequence(1, 3) AS s")  # the server keeps answering meanwhile
+    assert rows(athena, quick["QueryExecutionId"]) == [["s"], ["[1, 2, 3]"]]
+    athena.stop_query_execution(QueryExecutionId=qid)
+    while athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"] == "RUNNING" \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
+    assert status["State"] == "CANCELLED" and "CompletionDateTime" in status

@@ -150,3 +150,71 @@ def test_query_protocol_clients_are_served(unkai, ns):
     with pytest.raises(ClientError) as exc:
         client.put_metric_data(Namespace="AWS/X", MetricData=[{"MetricName": "Q", "Value": 3}])
     assert code(exc) == "InvalidParameterValue"
+
+
+def test_high_resolution_data_and_its_three_hour_tier(cw, ns):
+    import time
+    now = int(time.time())
+    base = now // 60 * 60 - 300
+    cw.put_metric_data(Namespace=ns, MetricData=[
+        {"MetricName": "Fast", "Timestamp": base + 1, "Value": 1, "StorageResolution": 1},
+        {"MetricName": "Fast", "Timestamp": base + 2, "Value": 2, "StorageResolution": 1},
+        {"MetricName": "Fast", "Timestamp": base + 11, "Value": 4, "StorageResolution": 1},
+        {"MetricName": "Fast", "Timestamp": now - 4 * 3600, "Value": 8, "StorageResolution": 1},
+    ])
+
+    def sums(start: int, end: int, period: int) -> list[tuple[int, float]]:
+        points = cw.get_metric_statistics(Namespace=ns, MetricName="Fast", StartTime=start, EndTime=end,
+                                          Period=period, Statistics=["Sum"])["Datapoints"]
+        return sorted((int(p["Timestamp"].timestamp()), p["Sum"]) for p in points)
+
+    assert sums(base, base + 60, 1) == [(base + 1, 1.0), (base + 2, 2.0), (base + 11, 4.0)]
+    assert sums(base, base + 60, 10) == [(base, 3.0), (base + 10, 4.0)]
+    old = now - 4 * 3600
+    # older than three hours: only readable at a period of a minute or more, as AWS's tiers
+    assert sums(old - 30, old + 30, 10) == []
+    assert [s for _, s in sums(old - old % 60, old - old % 60 + 60, 60)] == [8.0]
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Fast", "Value": 1, "StorageResolution": 5}])
+    assert code(exc) == "InvalidParameterValue"
+
+
+def test_extended_statistics_percentiles_trimmed_means_and_iqm(cw, ns):
+    import time
+    base = int(time.time()) // 60 * 60 - 120
+    cw.put_metric_data(Namespace=ns, MetricData=[
+        {"MetricName": "Ms", "Timestamp": base, "Values": [float(v) for v in range(1, 101)]}])
+    out = cw.get_metric_statistics(Namespace=ns, MetricName="Ms", StartTime=base, EndTime=base + 60, Period=60,
+                                   ExtendedStatistics=["p50", "p99", "tm90", "IQM"])
+    stats = out["Datapoints"][0]["ExtendedStatistics"]
+    assert stats == {"p50": 50.0, "p99": 99.0, "tm90": 45.5, "IQM": 50.5}
+
+
+def test_metric_math_functions_over_gaps_and_series(cw, ns):
+    import time
+    base = int(time.time()) // 60 * 60 - 600
+    for i, value in enumerate((1.0, None, 5.0)):
+        data = [{"MetricName": "Steps", "Timestamp": base + 60 * i, "Value": float(i)}]
+        if value is not None:
+            data.append({"MetricName": "Gappy", "Timestamp": base + 60 * i, "Value": value})
+        cw.put_metric_data(Namespace=ns, MetricData=data)
+    stat = lambda name: {"Metric": {"Namespace": ns, "MetricName": name}, "Period": 60, "Stat": "Sum"}  # noqa: E731
+    expressions = {
+        "zero": "FILL(g, 0)", "repeat": "FILL(g, REPEAT)", "linear": "FILL(g, LINEAR)",
+        "running": "RUNNING_SUM(s)", "rate": "RATE(s)", "cond": "IF(s > 0, s, -1)", "dist": "ABS(s - 2)",
+        "peak": "MAX(s)", "spread": "STDDEV(s)", "per": "PERIOD(s)", "mean": "AVG([s, g])",
+    }
+    out = cw.get_metric_data(StartTime=base, EndTime=base + 180, ScanBy="TimestampAscending", MetricDataQueries=[
+        {"Id": "s", "MetricStat": stat("Steps"), "ReturnData": False},
+        {"Id": "g", "MetricStat": stat("Gappy"), "ReturnData": False},
+        *({"Id": k, "Expression": v} for k, v in expressions.items()),
+        {"Id": "broken", "Expression": "s # 2"}])  # a bad expression fails its own query, not the request
+    got = {r["Id"]: r["Values"] for r in out["MetricDataResults"]}
+    status = {r["Id"]: r["StatusCode"] for r in out["MetricDataResults"]}
+    assert status.pop("broken") == "InternalError" and set(status.values()) == {"Complete"}
+    assert got["zero"] == [1.0, 0.0, 5.0] and got["repeat"] == [1.0, 1.0, 5.0] and got["linear"] == [1.0, 3.0, 5.0]
+    assert got["running"] == [0.0, 1.0, 3.0] and got["rate"] == [1 / 60, 1 / 60]
+    assert got["cond"] == [-1.0, 1.0, 2.0] and got["dist"] == [2.0, 1.0, 0.0]
+    assert set(got["peak"]) == {2.0} and set(got["per"]) == {60.0}
+    assert abs(got["spread"][0] - (2 / 3) ** 0.5) < 1e-9
+    assert got["mean"][0] == 0.5 and got["mean"][2] == 3.5  # point by point across the two series

@@ -43,6 +43,13 @@ def notifications(unkai, url: str) -> list[dict]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
+def fresh_minute(server) -> float:
+    """Move unkai's clock to just after a minute boundary, so what a test puts next and the
+    ``advance(60)`` after it see exactly one evaluation however slow the machine is."""
+    now = server.advance(0)["epoch"]
+    return server.advance(60 - now % 60 + 0.5)["epoch"]
+
+
 def state(cw, name: str) -> str:
     found = cw.describe_alarms(AlarmNames=[name], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
     return (found["MetricAlarms"] + found["CompositeAlarms"])[0]["StateValue"]
@@ -55,6 +62,7 @@ def test_threshold_alarm_goes_to_alarm_and_notifies_sns(unkai, cw, inbox):
                         Period=60, EvaluationPeriods=1, Threshold=3, ComparisonOperator="GreaterThanOrEqualToThreshold",
                         AlarmActions=[topic], OKActions=[topic], AlarmDescription="too many failures")
     assert state(cw, "orders-failing") == "INSUFFICIENT_DATA"
+    fresh_minute(unkai)
     cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Failures", "Value": 2},
                                                  {"MetricName": "Failures", "Value": 2}])
     unkai.advance(60)
@@ -81,6 +89,7 @@ def test_m_out_of_n_and_treat_missing_as_breaching(unkai, cw):
     cw.put_metric_alarm(AlarmName="two-of-three", Namespace=ns, MetricName="Lag", Statistic="Maximum", Period=60,
                         EvaluationPeriods=3, DatapointsToAlarm=2, Threshold=10,
                         ComparisonOperator="GreaterThanThreshold", TreatMissingData="breaching")
+    fresh_minute(unkai)
     cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Lag", "Value": 1}])
     unkai.advance(60)
     # one OK point and two missing ones, which count as breaching
@@ -189,7 +198,7 @@ def band_alarm(cw, name: str, ns: str, metric: str, operator: str = "LessThanLow
 
 def test_anomaly_detection_alarm_compares_with_a_band_learned_from_history(unkai, cw):
     ns = f"Api/{uuid.uuid4().hex[:6]}"
-    now = unkai.advance(0)["epoch"]
+    now = fresh_minute(unkai)
     minute = now - now % 60
     history = [9, 10, 11, 10, 9, 11, 10, 10, 9, 11]  # mean 10, standard deviation 0.77
     cw.put_metric_data(Namespace=ns, MetricData=[
@@ -203,7 +212,7 @@ def test_anomaly_detection_alarm_compares_with_a_band_learned_from_history(unkai
     assert state(cw, "latency-anomaly") == "OK" and state(cw, "latency-high") == "OK"
     assert state(cw, "untrained") == "INSUFFICIENT_DATA"
 
-    now = unkai.advance(0)["epoch"]
+    now = fresh_minute(unkai)
     cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Latency", "Value": 3, "Timestamp": now}])
     unkai.advance(60)
     alarm = cw.describe_alarms(AlarmNames=["latency-anomaly"])["MetricAlarms"][0]
@@ -221,3 +230,78 @@ def test_anomaly_detection_alarm_compares_with_a_band_learned_from_history(unkai
                                 {"Id": "m1", "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "Latency"},
                                                             "Period": 60, "Stat": "Average"}}])
     assert exc.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_every_comparison_operator_and_extended_statistic_alarms(unkai, cw):
+    ns = f"Ops/{uuid.uuid4().hex[:6]}"
+    simple = dict(Namespace=ns, MetricName="V", Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=5)
+    expected = {"GreaterThanOrEqualToThreshold": "ALARM", "GreaterThanThreshold": "OK",
+                "LessThanThreshold": "OK", "LessThanOrEqualToThreshold": "ALARM"}
+    for op in expected:
+        cw.put_metric_alarm(AlarmName=f"{ns}-{op}", ComparisonOperator=op, **simple)
+    pct = dict(Namespace=ns, MetricName="D", Period=60, EvaluationPeriods=1, Threshold=9,
+               ComparisonOperator="GreaterThanOrEqualToThreshold")
+    cw.put_metric_alarm(AlarmName=f"{ns}-p90", ExtendedStatistic="p90", **pct)
+    cw.put_metric_alarm(AlarmName=f"{ns}-p50", ExtendedStatistic="p50", **pct)
+    fresh_minute(unkai)
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "V", "Value": 5},
+                                                 {"MetricName": "D", "Values": [float(v) for v in range(1, 11)]}])
+    unkai.advance(60)
+    assert {op: state(cw, f"{ns}-{op}") for op in expected} == expected
+    assert state(cw, f"{ns}-p90") == "ALARM" and state(cw, f"{ns}-p50") == "OK"
+    described = cw.describe_alarms(AlarmNames=[f"{ns}-p90"])["MetricAlarms"][0]
+    assert described["ExtendedStatistic"] == "p90" and "Statistic" not in described
+
+
+def test_metric_math_alarm_and_alarms_for_a_metric(unkai, cw):
+    ns = f"Ops/{uuid.uuid4().hex[:6]}"
+    stat = lambda name: {"Metric": {"Namespace": ns, "MetricName": name}, "Period": 60, "Stat": "Sum"}  # noqa: E731
+    cw.put_metric_alarm(AlarmName=f"{ns}-rate", EvaluationPeriods=1, Threshold=10,
+                        ComparisonOperator="GreaterThanThreshold", Metrics=[
+                            {"Id": "e", "MetricStat": stat("Errors"), "ReturnData": False},
+                            {"Id": "r", "MetricStat": stat("Requests"), "ReturnData": False},
+                            {"Id": "rate", "Expression": "100 * e / r", "Label": "error rate"}])
+    cw.put_metric_alarm(AlarmName=f"{ns}-errors", Namespace=ns, MetricName="Errors", Statistic="Sum", Period=60,
+                        EvaluationPeriods=1, Threshold=100, ComparisonOperator="GreaterThanThreshold")
+    fresh_minute(unkai)
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Errors", "Value": 3},
+                                                 {"MetricName": "Requests", "Value": 10}])
+    unkai.advance(60)
+    alarm = cw.describe_alarms(AlarmNames=[f"{ns}-rate"])["MetricAlarms"][0]
+    assert alarm["StateValue"] == "ALARM" and "[30.0" in alarm["StateReason"]  # 3 errors in 10 requests: 30%
+    assert state(cw, f"{ns}-errors") == "OK"
+    found = cw.describe_alarms_for_metric(Namespace=ns, MetricName="Errors", Statistic="Sum")["MetricAlarms"]
+    assert [a["AlarmName"] for a in found] == [f"{ns}-errors"]
+    assert cw.describe_alarms_for_metric(Namespace=ns, MetricName="Errors", Statistic="Average")["MetricAlarms"] == []
+
+
+def test_alarm_actions_invoke_lambda_with_the_alarm_event_and_eventbridge_gets_the_state_change(unkai, cw):
+    lam, events, sqs = unkai.client("lambda"), unkai.client("events"), unkai.client("sqs")
+    name = deploy(lam, """
+        import json
+        def handler(event, context):
+            print("ALARM-EVENT " + json.dumps(event))
+    """)
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    url, queue = new_queue(sqs)
+    rule = f"alarms-{uuid.uuid4().hex[:6]}"
+    alarm_name = f"lambda-action-{uuid.uuid4().hex[:6]}"
+    events.put_rule(Name=rule, EventPattern=json.dumps({"source": ["aws.cloudwatch"],
+                                                        "detail-type": ["CloudWatch Alarm State Change"],
+                                                        "detail": {"alarmName": [alarm_name]}}))
+    events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": queue}])
+    cw.put_metric_alarm(AlarmName=alarm_name, Namespace="Ops/lambda", MetricName="X", Statistic="Sum", Period=60,
+                        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+                        AlarmActions=[arn])
+    cw.set_alarm_state(AlarmName=alarm_name, StateValue="ALARM", StateReason="by hand")
+    unkai.drain(timeout=60)  # a cold start on a busy machine
+    logs = unkai.client("logs")
+    found = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern="ALARM-EVENT")["events"]
+    event = json.loads(found[0]["message"].split(" ", 1)[1])
+    assert event["source"] == "aws.cloudwatch" and event["alarmArn"].endswith(f":alarm:{alarm_name}")
+    assert event["alarmData"]["state"]["value"] == "ALARM" and event["alarmData"]["state"]["reason"] == "by hand"
+    assert event["alarmData"]["previousState"]["value"] == "INSUFFICIENT_DATA"
+    (message,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    bridged = json.loads(message["Body"])
+    assert bridged["detail-type"] == "CloudWatch Alarm State Change" and bridged["source"] == "aws.cloudwatch"
+    assert bridged["detail"]["state"]["value"] == "ALARM" and bridged["resources"][0].endswith(alarm_name)

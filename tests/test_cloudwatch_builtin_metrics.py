@@ -161,11 +161,17 @@ def test_sns_counts_notifications_delivered_and_failed_per_topic(unkai, cw):
     gone_url, gone = new_queue(sqs)
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=kept)
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=gone)
+    lam = unkai.client("lambda")
+    fn = deploy(lam, "def handler(event, context):\n    return None\n")
+    sns.subscribe(TopicArn=topic, Protocol="lambda",
+                  Endpoint=lam.get_function(FunctionName=fn)["Configuration"]["FunctionArn"])
     sqs.delete_queue(QueueUrl=gone_url)  # its subscription can no longer be delivered to
     sns.publish(TopicArn=topic, Message="one")
     sns.publish(TopicArn=topic, Message="two")
+    unkai.drain(timeout=60)
     t = {"TopicName": topic.rsplit(":", 1)[1]}
-    assert stat(unkai, cw, "AWS/SNS", "NumberOfNotificationsDelivered", t) == (2.0, "Count")
+    # the queue and the function got both messages; the deleted queue got neither
+    assert stat(unkai, cw, "AWS/SNS", "NumberOfNotificationsDelivered", t) == (4.0, "Count")
     assert stat(unkai, cw, "AWS/SNS", "NumberOfNotificationsFailed", t) == (2.0, "Count")
     assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]) == 2
 

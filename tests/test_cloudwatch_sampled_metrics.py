@@ -33,6 +33,8 @@ def stats(unkai, cw, namespace: str, name: str, dims: dict[str, str], region: st
 
 def test_sqs_queue_depth_and_oldest_message_age_are_sampled_each_minute_and_can_alarm(unkai, cw):
     sqs = unkai.client("sqs")
+    now = unkai.advance(0)["epoch"]
+    unkai.advance(60 - now % 60 + 0.5)  # just after a minute boundary: the advance(60) below passes one
     name = f"q-{uuid.uuid4().hex[:8]}"
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     for body in ("one", "two", "three"):
@@ -115,3 +117,13 @@ def test_iterator_age_tells_how_far_behind_a_stream_mapping_reads(unkai, cw):
     age = stats(unkai, cw, "AWS/Lambda", "IteratorAge", fn)
     assert age["Unit"] == "Milliseconds" and age["Maximum"] >= 300_000
     assert stats(unkai, cw, "AWS/Lambda", "IteratorAge", {})["Maximum"] >= 300_000
+
+
+def test_list_metrics_recently_active_leaves_out_metrics_quiet_for_three_hours(unkai, cw):
+    ns = f"Quiet/{uuid.uuid4().hex[:6]}"
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Old", "Value": 1}])
+    unkai.advance(4 * 3600)
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "New", "Value": 1}])
+    assert {m["MetricName"] for m in cw.list_metrics(Namespace=ns)["Metrics"]} == {"Old", "New"}
+    recent = cw.list_metrics(Namespace=ns, RecentlyActive="PT3H")["Metrics"]
+    assert [m["MetricName"] for m in recent] == ["New"]

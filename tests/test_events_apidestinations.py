@@ -43,7 +43,11 @@ class Receiver:
                 body = self.rfile.read(length).decode() if length else ""
                 receiver.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
                                           "body": body})
-                if self.path.startswith("/token"):
+                if self.path.startswith("/enrich"):  # a batch of SQS records in, one enriched object each out
+                    out = json.dumps([{"order": json.loads(r["body"])["id"], "enriched": True}
+                                      for r in json.loads(body)])
+                    status = 200
+                elif self.path.startswith("/token"):
                     receiver.tokens += 1
                     out, status = json.dumps({"access_token": f"tok-{receiver.tokens}", "expires_in": 3600}), 200
                 else:
@@ -249,3 +253,24 @@ def test_connection_and_destination_lifecycle_and_errors(unkai):
         events.create_api_destination(Name=uid("d"), ConnectionArn=conn["ConnectionArn"],
                                       InvocationEndpoint="https://example.com", HttpMethod="POST")
     assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_pipe_enriches_its_batch_through_an_api_destination(unkai, receiver):
+    events, sqs, pipes = unkai.client("events"), unkai.client("sqs"), unkai.client("pipes")
+    conn = events.create_connection(Name=uid("enrich"), AuthorizationType="API_KEY",
+                                    AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "x-key",
+                                                                             "ApiKeyValue": "e-1"}})
+    dest = events.create_api_destination(Name=uid("enricher"), ConnectionArn=conn["ConnectionArn"],
+                                         InvocationEndpoint=receiver.url + "/enrich", HttpMethod="POST")
+    src_url, src_arn = new_queue(sqs)
+    out_url, out_arn = new_queue(sqs)
+    name = uid("api-enriched")
+    pipes.create_pipe(Name=name, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/p", Source=src_arn, Target=out_arn,
+                      Enrichment=dest["ApiDestinationArn"],
+                      EnrichmentParameters={"HttpParameters": {"HeaderParameters": {"x-pipe": name}}})
+    sqs.send_message(QueueUrl=src_url, MessageBody=json.dumps({"id": 42}))
+    unkai.drain()
+    assert [json.loads(b) for b in receive_all(sqs, out_url)] == [{"order": 42, "enriched": True}]
+    call = [r for r in receiver.requests if r["path"] == "/enrich"][-1]
+    assert call["headers"]["x-key"] == "e-1" and call["headers"]["x-pipe"] == name
+    pipes.delete_pipe(Name=name)

@@ -89,3 +89,23 @@ def test_fifo_queue_and_cloudwatch_logs_targets_receive_events(unkai):
     logged = [json.loads(e["message"]) for e in logs.filter_log_events(logGroupName=group)["events"]]
     assert sorted(e["detail"]["n"] for e in logged) == [0, 1]
     events.delete_rule(Name=name, Force=True)
+
+
+def test_rule_names_and_target_ids_are_checked_with_aws_constraint_messages(unkai):
+    events = unkai.client("events")
+    with pytest.raises(ClientError) as exc:
+        events.put_rule(Name="bad name!", EventPattern='{"source": ["x"]}')
+    assert error(exc) == ("ValidationException", "1 validation error detected: Value 'bad name!' at 'name' failed to "
+                          "satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+")
+    with pytest.raises(ClientError) as exc:
+        events.put_rule(Name="x" * 65, EventPattern='{"source": ["x"]}')
+    assert error(exc) == ("ValidationException", f"1 validation error detected: Value '{'x' * 65}' at 'name' failed "
+                          "to satisfy constraint: Member must have length less than or equal to 64")
+    name = uid("ids")
+    events.put_rule(Name=name, EventPattern='{"source": ["x"]}')
+    with pytest.raises(ClientError) as exc:
+        events.put_targets(Rule=name, Targets=[{"Id": "ok", "Arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:q"},
+                                               {"Id": "bad id!", "Arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:q"}])
+    assert error(exc) == ("ValidationException", "1 validation error detected: Value 'bad id!' at "
+                          "'targets.2.member.id' failed to satisfy constraint: Member must satisfy regular "
+                          "expression pattern: [\\.\\-_A-Za-z0-9]+")

@@ -1,5 +1,5 @@
 """EventBridge's template resources deployed by ``unkai up TEMPLATE`` and read back through
-the API: a custom bus with a policy, a rule on it, an archive of it, a connection and an
+the API: a SAM function with an EventBridgeRule event on a custom bus, the bus with a policy, a rule on it, an archive of it, a connection and an
 API destination, a pipe from a queue to the bus."""
 
 from __future__ import annotations
@@ -11,7 +11,20 @@ from unkai.testing import UnkaiServer, receive_all
 ACCOUNT = "000000000000"
 
 TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
 Resources:
+  OnBusFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.11
+      Handler: index.handler
+      InlineCode: "def handler(event, context): return event"
+      Events:
+        Paid:
+          Type: EventBridgeRule
+          Properties:
+            EventBusName: !Ref Bus
+            Pattern: {source: [billing]}
   Bus:
     Type: AWS::Events::EventBus
     Properties:
@@ -100,6 +113,10 @@ def test_template_bus_policy_rule_and_archive(tmp_path):
         server.drain()
         assert len(receive_all(server.client("sqs"), outputs["QueueUrl"])) == 1
         assert events.describe_archive(ArchiveName=outputs["ArchiveName"])["EventCount"] == 1
+        sam_rules = [r for r in events.list_rules(EventBusName=name)["Rules"] if "Paid" in r["Name"]]
+        assert len(sam_rules) == 1 and json.loads(sam_rules[0]["EventPattern"]) == {"source": ["billing"]}
+        sam_targets = events.list_targets_by_rule(Rule=sam_rules[0]["Name"], EventBusName=name)["Targets"]
+        assert ":function:" in sam_targets[0]["Arn"] and "OnBusFunction" in sam_targets[0]["Arn"]
         pipe = server.client("pipes").describe_pipe(Name=outputs["PipeName"])
         assert pipe["Arn"] == outputs["PipeArn"] and pipe["CurrentState"] == "RUNNING"
         server.client("sqs").send_message(QueueUrl=outputs["InboundUrl"], MessageBody='{"via": "pipe"}')

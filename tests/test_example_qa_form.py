@@ -99,13 +99,14 @@ def test_unkai_logs_takes_a_functions_logical_id(qa):
     assert "REPORT RequestId:" in done.stdout and "'project_id': 'P-42'" in done.stdout
 
 
-def test_the_form_and_its_config_are_served_from_the_bucket_website(qa):
+def test_the_form_and_its_config_are_served_from_the_bucket_website_in_japanese_and_english(qa):
     server, out = qa
     bucket = out["FormUrl"].split("//", 1)[1].split(".s3-website", 1)[0]
     site = f"{server.endpoint}/_unkai/website/{bucket}"
     status, headers, page = request(site + "/")
     assert status == 200 and headers["content-type"].startswith("text/html")
-    assert "質問" in page.decode()
+    assert "質問" in page.decode() and "Your question" in page.decode()  # English beside the Japanese
+    assert "Questions from students" in request(site + "/instructor.html")[2].decode()
     status, _, script = request(site + "/config.js")
     config = json.loads(script.decode().split("=", 1)[1].rstrip().rstrip(";"))
     assert config == {"questionUrl": out["QuestionApiUrl"], "liveUrl": out["LiveUrl"]}

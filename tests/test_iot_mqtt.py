@@ -312,3 +312,49 @@ def test_a_statement_with_an_unresolvable_variable_leaves_the_others_in_force(io
         assert not client.subscribe("loose-1/#")
     finally:
         client.close()
+
+
+def test_the_device_https_endpoint_publishes_and_reads_shadows_with_the_certificate(iot, unkai, broker, tmp_path):
+    import http.client
+
+    name = f"http-{uuid.uuid4().hex[:6]}"
+    thing = f"box-{uuid.uuid4().hex[:6]}"
+    # over HTTPS there is no client id, so no thing policy variable: the policy names the topics
+    iot.create_policy(policyName=name, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"arn:aws:iot:*:*:topic/post/{thing}/*"},
+        {"Effect": "Allow", "Action": ["iot:UpdateThingShadow", "iot:GetThingShadow"],
+         "Resource": f"arn:aws:iot:*:*:thing/{thing}"}]}))
+    dev = device(iot, tmp_path, policy=name)
+    dev["thing"] = thing
+    port = unkai.get("/_unkai/iot")["mqtt"]["httpsPort"]
+    sqs = unkai.client("sqs")
+    url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    iot.create_topic_rule(ruleName=f"r_{uuid.uuid4().hex[:6]}", topicRulePayload={
+        "sql": f"SELECT *, principal() AS who FROM 'post/{dev['thing']}/+'",
+        "actions": [{"sqs": {"queueUrl": url, "roleArn": ROLE}}]})
+
+    def call(method: str, path: str, body: bytes = b"", cert: dict = dev) -> tuple[int, dict]:
+        context = ssl.create_default_context(cafile=str(broker["ca"]))
+        if cert:
+            context.load_cert_chain(str(cert["cert"]), str(cert["key"]))
+        conn = http.client.HTTPSConnection("localhost", port, context=context, timeout=WAIT)
+        try:
+            conn.request(method, path, body=body)
+            resp = conn.getresponse()
+            return resp.status, json.loads(resp.read())
+        finally:
+            conn.close()
+
+    status, answer = call("POST", f"/topics/post/{dev['thing']}/event?qos=1", b'{"parcel": "in"}')
+    assert status == 200 and answer["message"] == "OK"
+    body = json.loads(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"][0]["Body"])
+    assert body == {"parcel": "in", "who": dev["id"]}
+    assert call("POST", "/topics/post/another-box/event", b"{}")[0] == 403  # the node policy's topics only
+    assert call("POST", f"/topics/post/{dev['thing']}/event", b"{}", cert={})[0] == 403  # no certificate
+    status, answer = call("POST", f"/things/{thing}/shadow", b'{"state": {"reported": {"lock": "closed"}}}')
+    assert status == 200 and answer["version"] == 1
+    status, answer = call("GET", f"/things/{thing}/shadow")
+    assert status == 200 and answer["state"]["reported"] == {"lock": "closed"}
+    assert call("DELETE", f"/things/{thing}/shadow")[0] == 403  # iot:DeleteThingShadow is not allowed
+    iot.update_certificate(certificateId=dev["id"], newStatus="INACTIVE")
+    assert call("POST", f"/topics/post/{dev['thing']}/event", b"{}")[0] == 403

@@ -142,3 +142,31 @@ def test_metric_filters_feed_cloudwatch_metrics(unkai, logs):
     assert [m["eventNumber"] for m in matches] == [1]
     logs.delete_metric_filter(logGroupName=name, filterName="errors")
     assert len(logs.describe_metric_filters(logGroupName=name)["metricFilters"]) == 1
+
+
+def test_dedup_regex_parse_log_fields_functions_and_more_aggregates(logs, group):
+    name, now = group
+    out = query(logs, name, "fields device_id, @logStream, @log | filter ispresent(device_id) "
+                            "| sort @timestamp asc | dedup device_id", now)
+    rows = table(out)
+    assert [r["device_id"] for r in rows] == ["123456789", "555"]
+    assert {r["@logStream"] for r in rows} == {"s1"} and all(r["@log"].endswith(name) for r in rows)
+    out = query(logs, name, r"parse @message /\[(?<lvl>\w+)\] disk (?<used>\d+)% full/ "
+                            "| filter ispresent(lvl) | fields lvl, used * 2 as doubled", now)
+    assert table(out) == [{"lvl": "WARN", "doubled": "182"}]
+    out = query(logs, name, "filter ispresent(log_event) and not level = 'ERROR' "
+                            "| fields toupper(log_event) as up, strlen(device_id) as len, "
+                            "concat(level, '/', detail.hub) as where, coalesce(missing, 'none') as fallback "
+                            "| sort @timestamp asc", now)
+    assert table(out) == [
+        {"up": "NODEREGISTERSTARTED", "len": "9", "where": "INFO/h1", "fallback": "none"},
+        {"up": "NODEREGISTERFINISHED", "len": "3", "where": "INFO/h2", "fallback": "none"}]
+    out = query(logs, name, "filter ispresent(ms) | stats pct(ms, 50) as median, sum(ms) as total, "
+                            "min(ms) as low, earliest(log_event) as first, latest(log_event) as last", now)
+    assert table(out) == [{"median": "12", "total": "60", "low": "8", "first": "NodeRegisterStarted",
+                           "last": "NodeRegisterFinished"}]
+    finished = next(q["queryId"] for q in logs.describe_queries(logGroupName=name)["queries"]
+                    if q["status"] == "Complete")
+    with pytest.raises(ClientError) as exc:  # a finished query cannot be stopped
+        logs.stop_query(queryId=finished)
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterException"

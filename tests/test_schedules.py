@@ -236,6 +236,26 @@ def test_scheduler_schedules_groups_and_one_time_runs(unkai, queue):
     assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
+def test_scheduler_puts_events_on_a_bus_with_its_eventbridge_parameters(unkai, queue):
+    url, arn = queue
+    events, scheduler = unkai.client("events"), unkai.client("scheduler")
+    bus = uid("sched-bus")
+    bus_arn = events.create_event_bus(Name=bus)["EventBusArn"]
+    events.put_rule(Name="from-scheduler", EventBusName=bus, EventPattern='{"source": ["billing.scheduler"]}')
+    events.put_targets(Rule="from-scheduler", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+    name = uid("invoice")
+    schedule_arn = scheduler.create_schedule(
+        Name=name, ScheduleExpression="rate(5 minutes)", FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": bus_arn, "RoleArn": "arn:aws:iam::000000000000:role/s", "Input": '{"run": "monthly"}',
+                "EventBridgeParameters": {"DetailType": "Invoice Due", "Source": "billing.scheduler"}})["ScheduleArn"]
+    unkai.advance(300)
+    bodies = [json.loads(b) for b in drain_queue(unkai, url)]
+    assert len(bodies) == 1
+    assert bodies[0]["detail-type"] == "Invoice Due" and bodies[0]["source"] == "billing.scheduler"
+    assert bodies[0]["detail"] == {"run": "monthly"} and bodies[0]["resources"] == [schedule_arn]
+    scheduler.delete_schedule(Name=name)
+
+
 def _move_clock(state, seconds: float) -> None:
     """As if unkai had been stopped for ``seconds``: the clock it resumes with is later."""
     db = sqlite3.connect(state / "unkai.db")

@@ -81,7 +81,7 @@ def confirmed_http(unkai, sns, endpoint: Endpoint, topic_arn: str, **attributes:
 
 # -- signatures --------------------------------------------------------------------
 
-def test_signatures_verify_with_the_served_certificate(sns, sqs):
+def test_signatures_verify_with_the_served_certificate(sns, sqs, unkai):
     arn = sns.create_topic(Name=name())["TopicArn"]
     url, queue_arn = queue(sqs)
     sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
@@ -95,6 +95,9 @@ def test_signatures_verify_with_the_served_certificate(sns, sqs):
     forged = dict(first, Message="tampered")
     with pytest.raises(InvalidSignature):
         verify_signature(forged)
+    # the signing key is sealed at rest: no private key in the database's files (WAL included)
+    for path in unkai.state_dir.glob("unkai.db*"):
+        assert b"PRIVATE KEY" not in path.read_bytes(), path.name
 
 
 # -- HTTP/S ------------------------------------------------------------------------

@@ -139,6 +139,11 @@ MAIN = textwrap.dedent("""\
     output "job_urls" {
       value = module.jobs.urls
     }
+
+    output "secret" {
+      value     = sha256(var.prefix)
+      sensitive = true
+    }
     """)
 
 QUEUES = textwrap.dedent("""\
@@ -212,6 +217,7 @@ def test_apply_creates_resources_through_the_services(tf):
     assert table["GlobalSecondaryIndexes"][0]["IndexName"] == "by-sk"
     # the banner shows the root module's outputs, with local URLs
     assert "table_arn  arn:aws:dynamodb:us-east-1:000000000000:table/demo-items" in out
+    assert "secret     <sensitive>" in out
 
 
 def test_expressions_and_functions_evaluate_as_terraform_does(tf):
@@ -312,7 +318,7 @@ def test_unsupported_types_are_reported_once_with_file_and_line_and_skipped(tf):
     (root / "main.tf").write_text(extra)
     after = applied(server, since, "Apply complete!")
     assert after.count("aws_kinesis_video_stream is not supported by unkai yet") == 1
-    assert f"skipped aws_kinesis_video_stream.cam ({root / 'main.tf'}:121)" in after
+    assert f"skipped aws_kinesis_video_stream.cam ({root / 'main.tf'}:126)" in after
     assert "demo-cam" in queue_names(server)
     since = len(server.output())
     (root / "main.tf").write_text(extra + "\n")
@@ -339,7 +345,7 @@ def test_a_failing_apply_keeps_what_it_created_and_the_next_one_continues(tf):
         """)
     (root / "main.tf").write_text(broken)
     after = applied(server, since, "Apply failed!")
-    assert f"{root / 'main.tf'}:125:1: aws_sqs_queue.bad: InvalidParameterValue" in after
+    assert f"{root / 'main.tf'}:130:1: aws_sqs_queue.bad: InvalidParameterValue" in after
     assert "demo-first" in queue_names(server)
     since = len(server.output())
     (root / "main.tf").write_text(broken.replace("demo bad name!", "demo-good"))
@@ -509,3 +515,70 @@ def test_terraform_only_types_call_the_services_own_operations(tf):
     applied(server, since, "Apply complete!")
     assert "demo-every-minute" not in [r["Name"] for r in events.list_rules()["Rules"]]
     assert "demo-worker" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+
+
+FUNCTION = textwrap.dedent("""\
+
+    data "archive_file" "fn" {
+      type        = "zip"
+      source_dir  = "${path.module}/fn"
+      output_path = "build/fn.zip"
+    }
+
+    resource "aws_iam_role" "fn" {
+      name               = "demo-fn"
+      assume_role_policy = data.aws_iam_policy_document.assume.json
+    }
+
+    resource "aws_lambda_function" "fn" {
+      function_name    = "demo-fn"
+      filename         = data.archive_file.fn.output_path
+      source_code_hash = data.archive_file.fn.output_base64sha256
+      role             = aws_iam_role.fn.arn
+      handler          = "app.handler"
+      runtime          = "python3.12"
+      environment {
+        variables = { GREETING = "hello" }
+      }
+    }
+    """)
+
+
+def test_editing_packaged_code_rebuilds_the_zip_and_updates_the_function(tf):
+    server, root = tf
+    (root / "fn").mkdir(exist_ok=True)
+    (root / "fn" / "app.py").write_text("import os\n\ndef handler(event, context):\n"
+                                        "    return os.environ['GREETING'] + ' v1'\n")
+    since = len(server.output())
+    (root / "main.tf").write_text(MAIN + FUNCTION)
+    applied(server, since, "Apply complete!")
+    lam = server.client("lambda")
+
+    def invoke() -> str:
+        return json.loads(lam.invoke(FunctionName="demo-fn")["Payload"].read())
+
+    assert invoke() == "hello v1"
+    since = len(server.output())
+    (root / "fn" / "app.py").write_text("import os\n\ndef handler(event, context):\n"
+                                        "    return os.environ['GREETING'] + ' v2'\n")
+    after = applied(server, since, "Apply complete!")
+    assert "~ aws_lambda_function.fn will be updated in-place  (source_code_hash)" in after
+    assert invoke() == "hello v2"
+    since = len(server.output())
+    (root / "main.tf").write_text(MAIN)
+    applied(server, since, "Apply complete!")
+
+
+def test_unkai_validate_checks_a_root_module_without_starting(tmp_path):
+    import subprocess
+
+    write(tmp_path)
+    run = lambda: subprocess.run([sys.executable, "-m", "unkai", "validate", str(tmp_path)],  # noqa: E731
+                                 capture_output=True, text=True, timeout=120)
+    (tmp_path / "modules" / "queues" / "main.tf").write_text(QUEUES.replace('name  = "${var.prefix}-job-${count.index}"',
+                                                                             'nme   = "x"'))
+    bad = run()
+    assert bad.returncode == 1
+    assert f"{tmp_path / 'modules' / 'queues' / 'main.tf'}:12:3: Error: Unsupported argument: An argument named " \
+           '"nme" is not expected here.' in bad.stderr, bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -231,6 +231,20 @@ def validate(template: Path, region: str | None, parameter_overrides: tuple[str,
     from unkai.template.loader import TemplateError
 
     _check_config_env(template)
+    from unkai.terraform.config import is_root_module
+
+    if is_root_module(template):  # a directory of .tf files (docs/terraform.md)
+        from unkai.terraform.check import validate as check_terraform
+        from unkai.terraform.hcl import HclError
+
+        try:
+            lines = check_terraform(template)
+        except HclError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+        for line in lines:
+            click.echo(line)
+        return
     try:
         lines = check(template, region or default_region(), _overrides(parameter_overrides), stack_name)
     except TemplateError as exc:

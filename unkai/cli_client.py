@@ -325,4 +325,28 @@ def generate(source: str | None, event: str | None, **options: Any) -> None:
     click.echo(json.dumps(found, indent=2))
 
 
-COMMANDS = [status, stop, reset, invoke, env, events]
+@click.command("open")
+@click.option("--print", "print_only", is_flag=True, help="Print the dashboard's URL instead of opening it.")
+@endpoint_option
+@state_option
+def open_dashboard(print_only: bool, endpoint_url: str | None, state_dir: Path) -> None:
+    """Open the web dashboard of the running unkai in the browser."""
+    from urllib.parse import quote
+
+    server = Server(endpoint_url, state_dir)
+    server.request("/_unkai/health")  # fails with the usual message when nothing runs there
+    # With credentials configured the browser needs the control token: the login URL puts it
+    # in a same-site cookie and goes on to the overview.
+    url = f"{server.url}/_unkai/ui/login?token={quote(server.token)}" if server.token else f"{server.url}/_unkai/"
+    if print_only:
+        click.echo(url)
+        return
+    import webbrowser
+
+    if not webbrowser.open(url):
+        click.echo(f"No browser to open here; the dashboard is at {url}")
+    else:
+        click.echo(f"Opened {server.url}/_unkai/")
+
+
+COMMANDS = [status, stop, reset, invoke, env, events, open_dashboard]

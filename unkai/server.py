@@ -250,6 +250,7 @@ async def _when_started(server: uvicorn.Server, cloud: Cloud, config: Config,
         f"unkai {__version__} ready in {elapsed * 1000:.0f} ms",
         f"  AWS APIs   {config.endpoint}   (region {config.region}, account {config.account_id})",
         f"  state      {config.state_dir}" + ("   (ephemeral)" if config.ephemeral else ""),
+        f"  dashboard  {config.endpoint}/_unkai/   (`unkai open`)",
     ]
     if config.verify_signatures:
         lines.append(f"  control    X-Unkai-Token: {config.control_token}   (for /_unkai/ endpoints)")

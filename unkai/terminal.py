@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from unkai.feed import Event
+from unkai.feed import Event, is_failure
 
 LEVELS = ("quiet", "normal", "verbose")
 
@@ -65,14 +65,7 @@ class Terminal:
         return [first] + lines[1:]
 
 
-def _is_failure(event: Event) -> bool:
-    kind = event.get("kind", "")
-    if kind == "lambda.invoke":
-        return event.get("status") in ("error", "throttled")
-    if kind == "apigateway.request":
-        return int(event.get("status") or 0) >= 500
-    return kind in ("lambda.async_retry", "lambda.async_failed", "sqs.dlq", "delivery.failed") or \
-        kind.endswith((".error", ".failed"))
+_is_failure = is_failure  # one rule for the terminal and the dashboard (unkai/feed.py)
 
 
 def _ms(value: Any) -> str:

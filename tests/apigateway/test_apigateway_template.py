@@ -126,12 +126,17 @@ Resources:
       ApiId: !Ref Ws
       StageName: live
       AutoDeploy: true
+  WsCertificate:
+    Type: AWS::CertificateManager::Certificate
+    Properties:
+      DomainName: ws.handmade.example.com
+      ValidationMethod: DNS
   WsDomain:
     Type: AWS::ApiGatewayV2::DomainName
     Properties:
       DomainName: ws.handmade.example.com
       DomainNameConfigurations:
-        - CertificateArn: arn:aws:acm:us-east-1:000000000000:certificate/0f1e2d3c-0000-0000-0000-000000000000
+        - CertificateArn: !Ref WsCertificate
           EndpointType: REGIONAL
   WsMapping:
     Type: AWS::ApiGatewayV2::ApiMapping
@@ -204,5 +209,8 @@ def test_a_custom_domain_and_its_api_mapping_from_a_template(deployed):
     config = domain["DomainNameConfigurations"][0]
     assert out["WsTarget"] == config["ApiGatewayDomainName"] and out["WsZone"] == config["HostedZoneId"]
     assert config["DomainNameStatus"] == "AVAILABLE"
+    # its certificate, requested by the template from unkai's ACM and issued at once
+    certificate = server.client("acm").describe_certificate(CertificateArn=config["CertificateArn"])["Certificate"]
+    assert (certificate["DomainName"], certificate["Status"]) == ("ws.handmade.example.com", "ISSUED")
     mapping = v2.get_api_mapping(DomainName="ws.handmade.example.com", ApiMappingId=out["WsMappingId"])
     assert (mapping["ApiId"], mapping["Stage"], mapping["ApiMappingKey"]) == (out["WsId"], "live", "")

@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from unkai.feed import TRACE, trace_root
 from unkai.gateway.auth import Authorizer
 from unkai.gateway.internal import InternalRoutes
 from unkai.gateway.origin import OriginPolicy, refused_origin
@@ -82,7 +83,14 @@ class Gateway:
         return await self.call_aws(request)
 
     async def call_aws(self, request: Request) -> Response:
-        response = await self._call_aws(request)
+        # A traced caller (boto3 in a function sends X-Amzn-Trace-Id) keeps its trace in what it causes.
+        root = trace_root(request.headers.get("x-amzn-trace-id"))
+        traced = TRACE.set(root) if root else None
+        try:
+            response = await self._call_aws(request)
+        finally:
+            if traced is not None:
+                TRACE.reset(traced)
         route = request.state.get("route")
         if route is not None:  # e.g. S3 adds the CORS headers its bucket's rules grant
             finish = getattr(self.cloud.services[route.service], "finish_response", None)

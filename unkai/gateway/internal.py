@@ -81,6 +81,9 @@ class InternalRoutes:
         self.route("GET", r"/_unkai/feed", self.feed)
         self.route("POST", r"/_unkai/reset", self.reset)
         self.route("*", r"/moto-api/reset", self.moto_reset)
+        from unkai.dashboard.routes import register
+
+        self.dashboard = register(self)  # /_unkai/ and /_unkai/ui/*: the web dashboard
 
     def route(self, method: str, pattern: str, handler: RouteHandler, access: str = "control") -> None:
         """Add an endpoint; ``method`` ``*`` matches any. Earlier routes win. ``access`` is
@@ -121,6 +124,10 @@ class InternalRoutes:
         auth = request.headers.get("authorization") or ""
         if not token and auth.lower().startswith("bearer "):
             token = auth[7:].strip()
+        if not token:  # the dashboard's browser: a SameSite=Strict cookie set by /_unkai/ui/login
+            from unkai.dashboard.routes import cookie_token
+
+            token = cookie_token(request)
         expected = self.cloud.config.control_token
         if token:
             return bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
@@ -196,7 +203,11 @@ class InternalRoutes:
             import html
 
             body = f"<pre>{html.escape(msg['text'] or '')}</pre>"
-        return Response(200, [("content-type", "text/html; charset=utf-8")], body.encode())
+        # A mail's HTML is someone else's page: sandboxed (no script, an opaque origin) even when
+        # opened on its own, so it cannot act on unkai's endpoints; its links open in a new tab.
+        return Response(200, [("content-type", "text/html; charset=utf-8"),
+                              ("content-security-policy", "sandbox allow-popups allow-popups-to-escape-sandbox"),
+                              ("x-content-type-options", "nosniff")], body.encode())
 
     async def mail_attachment(self, request: Request, m: re.Match) -> Response:
         found = self.cloud.mailbox.attachment(m["id"], int(m["n"]))

@@ -10,7 +10,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from unkai.feed import triggered_by
+from unkai.feed import TRACE, trace_root, triggered_by
 from unkai.pollers.poller import Poller
 from unkai.protocol import ServiceError
 from unkai.runtime.pool import DEFAULT_MAX_ENVIRONMENTS
@@ -163,6 +163,8 @@ class QueuePoller(Poller):
         payload = json.dumps({"Records": records}).encode()
         service = self.mappings.service
         triggered_by(f"sqs {self.arn.rsplit(':', 1)[-1]}")
+        TRACE.set(next((trace_root(r["attributes"].get("AWSTraceHeader")) for r in records
+                        if r["attributes"].get("AWSTraceHeader")), ""))
         try:
             result = await service.invoke(self.config["FunctionArn"], payload, region=self.region, account=self.account,
                                           wait_for_slot=True)

@@ -793,6 +793,10 @@ def serve(handler, channel, sock):
         raw_header, _, payload = body.partition(b"\0")
         header = json.loads(raw_header.decode())
         CURRENT["request_id"] = header["request_id"]
+        if header.get("trace"):  # as on AWS: boto3 sends it on as X-Amzn-Trace-Id
+            os.environ["_X_AMZN_TRACE_ID"] = header["trace"]
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
         try:
             event = json.loads(payload.decode("utf-8")) if payload.strip() else {}
         except ValueError as exc:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from unkai.feed import TRACE, trace_header
 from unkai.runtime.bootstrap import HEADER
 from unkai.runtime.zygote import Zygote
 
@@ -312,7 +313,8 @@ class Environment:
             await self._ended()
         else:
             header = json.dumps({"request_id": request_id, "invoked_function_arn": invoked_arn,
-                                 "remaining_ms": int(spec.timeout * 1000), "client_context": client_context})
+                                 "remaining_ms": int(spec.timeout * 1000), "client_context": client_context,
+                                 "trace": trace_header(TRACE.get()) if TRACE.get() else None})
             try:
                 self.transport.write(b"".join((HEADER.pack(b"I", len(header) + 1 + len(payload)), header.encode(),
                                                b"\0", payload)))

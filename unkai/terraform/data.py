@@ -94,6 +94,20 @@ def _archive(cfg: dict, base: Path, region: str, account: str, pos: Pos) -> dict
             "output_md5": hashlib.md5(data).hexdigest()}
 
 
+def archive_sources(cfg: dict, base: Path) -> set[Path]:
+    """The files an ``archive_file`` packages (watched, so editing a handler re-applies)."""
+    out: set[Path] = set()
+    if isinstance(cfg.get("source_dir"), str):
+        src = _path(base, cfg["source_dir"]).resolve()
+        if src.is_dir():
+            for root, dirs, files in os.walk(src):
+                dirs[:] = [d for d in dirs if d != "__pycache__"]
+                out.update(Path(root) / f for f in files if not f.endswith(".pyc"))
+    elif isinstance(cfg.get("source_file"), str):
+        out.add(_path(base, cfg["source_file"]).resolve())
+    return out
+
+
 def _path(base: Path, p: str) -> Path:
     path = Path(p)
     return path if path.is_absolute() else base / path

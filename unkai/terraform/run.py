@@ -117,6 +117,8 @@ class Result:
     unsupported: dict[str, list[str]] = field(default_factory=dict)  # type -> ["address (file:line)"]
     outputs: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    sources: set[Path] = field(default_factory=set)  # files archive_file packages
+    sensitive: set[str] = field(default_factory=set)  # outputs marked sensitive: shown as <sensitive>
 
     @property
     def changed(self) -> bool:
@@ -373,6 +375,8 @@ class Instance:
             cfg = run.evaluate_body(body, scope, schema[0], schema[1])
             if functions.any_unknown(cfg):
                 return _Pending(cfg)
+            if res.type == "archive_file":  # an edit of the packaged code re-applies, as a .tf edit does
+                run.result.sources.update(data_sources.archive_sources(cfg, run.root_dir))
             return ResourceObject(data_sources.read(res.type, cfg, run.root_dir, run.ctx.region, run.ctx.account,
                                                     res.block.pos, run.cloud) | cfg, None, address)
         entry = TYPES.get(res.type)
@@ -521,16 +525,20 @@ class Run:
         while done < len(self.instances):
             self.instances[done].visit()
             done += 1
-        for name in self.root.module.outputs:
+        for name, block in self.root.module.outputs.items():
             try:
                 value = self.root.output(name)
                 self.result.outputs[name] = value
+                sensitive = block.body.attributes.get("sensitive")
+                if sensitive is not None and sensitive.expr.evaluate(Scope(self.root)) is True:
+                    self.result.sensitive.add(name)
             except Failed:
                 pass
         self._orphans()
         if self.mode == "apply":
             with self.cloud.store.transaction():
-                self.state.save_outputs({k: v for k, v in self.result.outputs.items() if v is not UNKNOWN})
+                self.state.save_outputs({k: {"value": v, "sensitive": k in self.result.sensitive}
+                                         for k, v in self.result.outputs.items() if v is not UNKNOWN})
         return self.result
 
     def _orphans(self) -> None:

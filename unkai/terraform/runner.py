@@ -105,8 +105,10 @@ class Terraform:
             finally:  # a broken edit is still watched, so fixing it re-applies
                 self._files.update(p for m in self.modules.values() for p in m.files)
             self.report_plan(plan)
+            self._files.update(plan.sources)
             if not plan.changes:
                 return plan
+            self._files.update(plan.sources)
             result = self.run("apply")
             self.report_apply(result)
             say(f"unkai: terraform {self.name}: planned and applied in "
@@ -147,7 +149,8 @@ class Terraform:
         if not outputs:
             return []
         width = max(len(k) for k in outputs)
-        return [f"{k:<{width}}  {self._local(v)}" for k, v in sorted(outputs.items())]
+        return [f"{k:<{width}}  {'<sensitive>' if o.get('sensitive') else self._local(o.get('value'))}"
+                for k, o in sorted(outputs.items()) if isinstance(o, dict)]
 
     def _local(self, value: Any) -> str:
         text = value if isinstance(value, str) else json.dumps(value)

@@ -76,6 +76,7 @@ class MqttEndpoint:
     host: str
     port: int
     ca_path: str
+    https_port: int = 8443  # the IoT HTTP protocol
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +87,7 @@ def mqtt_endpoint(tmp_path_factory) -> MqttEndpoint:
             info = json.loads(response.read())
         ca = tmp_path_factory.mktemp("ca") / "ca.pem"
         ca.write_text(info["caPem"])
-        return MqttEndpoint("localhost", info["mqtt"]["port"], str(ca))
+        return MqttEndpoint("localhost", info["mqtt"]["port"], str(ca), info["mqtt"]["httpsPort"])
     address = boto3.client("iot").describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
     return MqttEndpoint(address, 8883, os.environ["IOT_ROOT_CA"])
 
@@ -100,6 +101,23 @@ def connect(endpoint: MqttEndpoint, cert_path, key_path, client_id):
         ca_filepath=endpoint.ca_path, client_id=client_id, clean_session=True, keep_alive_secs=30)
     connection.connect().result(20)
     return connection
+
+
+def http_publish(endpoint: MqttEndpoint, cert_path, key_path, topic, payload: bytes, qos=1):
+    """The IoT HTTP protocol: POST /topics/{topic} over HTTPS with the device certificate."""
+    import http.client
+    import ssl
+    from urllib.parse import quote
+
+    context = ssl.create_default_context(cafile=endpoint.ca_path)
+    context.load_cert_chain(str(cert_path), str(key_path))
+    connection = http.client.HTTPSConnection(endpoint.host, endpoint.https_port, context=context, timeout=20)
+    try:
+        connection.request("POST", f"/topics/{quote(topic)}?qos={qos}", body=payload)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        connection.close()
 
 
 def _name(common_name):

@@ -8,7 +8,7 @@ from typing import List
 import boto3
 import pytest
 from conftest import (DownloadCertFixture, HubRegisterFixture, IotThingNodeRegisterFixture, JitFixture,
-                      SignUpFixture, SsmParameters, TaskFixture, connect, eventually, invoke)
+                      SignUpFixture, SsmParameters, TaskFixture, connect, eventually, http_publish, invoke)
 
 
 class TestNodeRegister:
@@ -60,9 +60,14 @@ class TestEventTraffic:
             published.result(10)
         finally:
             connection.disconnect().result(10)
-        # the IoT HTTP protocol: the same message as an HTTPS publish
-        boto3.client("iot-data").publish(topic=f"post/{hub}/{box2.node_uuid}/events", qos=1,
-                                         payload=json.dumps({"event_id": http_event, "kind": "collected"}))
+        # the IoT HTTP protocol: the hub POSTs the same kind of message with its certificate
+        status, answer = http_publish(mqtt_endpoint, download_cert_fixture.cert_path, download_cert_fixture.key_path,
+                                      f"post/{hub}/{box2.node_uuid}/events",
+                                      json.dumps({"event_id": http_event, "kind": "collected"}).encode())
+        assert status == 200, answer
+        status, _ = http_publish(mqtt_endpoint, download_cert_fixture.cert_path, download_cert_fixture.key_path,
+                                 f"post/{hub}/someone-elses-box/events", b"{}")
+        assert status == 403  # the node policy names the hub's own boxes only
         table = boto3.resource("dynamodb").Table(ssm_parameters.get("smart-post/event_table"))
         item = eventually(lambda: table.get_item(Key={"node_uuid": box1.node_uuid, "event_id": mqtt_event}).get("Item"))
         assert item["kind"] == "delivered" and item["hub_uuid"] == hub

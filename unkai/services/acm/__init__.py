@@ -7,6 +7,7 @@ the certificates a custom API domain names, found by domain (Terraform's
   ListCertificates, GetCertificate, DeleteCertificate, the tag operations, UpdateCertificateOptions.
 - ``certificates.py``: the records (``acm_certificates``) and the X.509 they hold: a requested
   certificate is issued at once by its own local root (no DNS or mail validation happens here).
+- ``resources.py``: ``AWS::CertificateManager::Certificate`` (Ref: the ARN).
 - ``errors.py``: AWS's errors.
 
 Not served: private CAs, renewal, export, revocation, the ACME operations.

@@ -29,6 +29,7 @@ SUMMARY = ("CertificateArn", "DomainName", "Status", "Type", "KeyAlgorithm", "Ke
 class ACM(Service):
     name = "acm"
     migrations = MIGRATIONS
+    resource_types = ("AWS::CertificateManager::Certificate",)
 
     # -- helpers ------------------------------------------------------------------------------
 

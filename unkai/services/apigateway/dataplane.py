@@ -9,7 +9,7 @@ import time
 import uuid
 from typing import Any
 
-from unkai.feed import TRIGGER, triggered_by
+from unkai.feed import TRACE, TRIGGER, trace_root, triggered_by
 from unkai.gateway.app import Gateway
 from unkai.http import ClientDisconnected, Request, Response
 from unkai.services.apigateway import domains, http_requests, rest_requests, urls
@@ -206,6 +206,8 @@ class DataPlane:
         started = time.perf_counter()
         label = f"{request.method} {raw_path}"
         token = triggered_by(label)
+        traced = TRACE.set(trace_root(request.headers.get("x-amzn-trace-id")) or
+                           trace_root(call.extras.get("trace_id")))
         status = 500
         try:
             response = await (self.rest.handle(call, st) if target.kind == "restapi" else self.http.handle(call, st))
@@ -219,6 +221,7 @@ class DataPlane:
                 region=target.region, stage=target.stage, method=request.method, path=raw_path,
                 status=status, latency_ms=round((time.perf_counter() - started) * 1000, 2), request_id=request_id,
                 integration_latency_ms=call.extras.get("integration_latency"))
+            TRACE.reset(traced)
 
     def _call(self, request: Request, target: Target, body: bytes, request_id: str) -> Call:
         from urllib.parse import parse_qsl, unquote

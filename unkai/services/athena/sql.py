@@ -50,6 +50,7 @@ RENAMES = {
     "split": "str_split",
     "strpos": "strpos",
     "codepoint": "unicode",
+    "sequence": "generate_series",  # Trino's sequence(start, stop[, step]) is inclusive, as generate_series
 }
 
 MACROS = [

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from unkai.feed import TRIGGER, triggered_by
+from unkai.feed import TRACE, TRIGGER, new_trace, triggered_by
 from unkai.protocol import ServiceError
 from unkai.runtime import EnvironmentSpec, Runtime
 from unkai.services import RequestContext, Service
@@ -1001,7 +1001,17 @@ class Lambda(Service):
 
     async def run(self, target: Target, payload: bytes, client_context: Any = None, log_type: str = "None",
                   request_id: str | None = None) -> InvokeResult:
-        """Run one invocation in an execution environment (the caller checked concurrency)."""
+        """Run one invocation in an execution environment (the caller checked concurrency),
+        in the request's trace or a new one: the function's SDK calls carry it
+        (``_X_AMZN_TRACE_ID``), and its feed event shows it."""
+        traced = TRACE.set(TRACE.get() or new_trace(self.clock.now()))
+        try:
+            return await self._run(target, payload, client_context, log_type, request_id)
+        finally:
+            TRACE.reset(traced)
+
+    async def _run(self, target: Target, payload: bytes, client_context: Any, log_type: str,
+                   request_id: str | None) -> InvokeResult:
         request_id = request_id or str(uuid.uuid4())
         if not (target.config.get("Runtime") or "").startswith("python"):
             return _function_error(request_id, target, "Runtime.InvalidRuntime",

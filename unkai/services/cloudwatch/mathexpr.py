@@ -33,7 +33,7 @@ class MathError(ValueError):
 
 
 _TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+)|([A-Za-z_][A-Za-z0-9_]*)|(\"(?:[^\"\\]|\\.)*\"|'[^']*')"
-                    r"|(==|!=|<=|>=|&&|\|\||[-+*/^(),<>]))")
+                    r"|(==|!=|<=|>=|&&|\|\||[-+*/^(),<>\[\]]))")
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:
@@ -104,6 +104,15 @@ class Parser:
             if self.take() != ("op", ")"):
                 raise MathError("Missing ')'")
             return node
+        if tok == ("op", "["):  # an array of time series: AVG([m1, m2])
+            items = []
+            while True:
+                items.append(self.expr(0))
+                sep = self.take()
+                if sep == ("op", "]"):
+                    return ("array", items)
+                if sep != ("op", ","):
+                    raise MathError("Expected ',' or ']'")
         if tok[0] == "num":
             return ("num", float(tok[1]))
         if tok[0] == "str":
@@ -158,6 +167,17 @@ class Evaluator:
             return self.lookup(node[1])
         if kind == "neg":
             return _apply(self.eval(node[1]), lambda a: -a)
+        if kind == "array":
+            out: list[Labelled] = []
+            for item in node[1]:
+                value = self.eval(item)
+                if isinstance(value, list):
+                    out.extend(value)
+                elif isinstance(value, dict):
+                    out.append(Labelled(item[1] if item[0] == "ref" else "", value))
+                else:
+                    raise MathError("An array holds time series, not numbers")
+            return out
         if kind == "bin":
             return _binary(node[1], self.eval(node[2]), self.eval(node[3]))
         name, args = node[1], node[2]

@@ -135,7 +135,13 @@ def run(metrics: MetricStore, account: str, region: str, queries: list[dict], st
 
     for q in queries:
         if q.get("Expression") and q["Id"] not in results:
-            refs = references(q["Expression"])
+            try:
+                refs = references(q["Expression"])
+            except MathError as exc:  # a malformed expression is the query's error, never the request's
+                results[q["Id"]] = Result(q["Id"], q.get("Label") or q["Id"], status="InternalError",
+                                          messages=[{"Code": "InternalError", "Value": str(exc)}],
+                                          return_data=q.get("ReturnData", True))
+                continue
             unknown = [r for r in refs if r not in by_id and r.upper() not in ("REPEAT", "LINEAR")]
             if unknown and not all(r.isupper() for r in unknown):
                 results[q["Id"]] = Result(q["Id"], q.get("Label") or q["Id"], status="InternalError",

@@ -3,6 +3,8 @@ tests and the EventBridge API reference are the sources for the wording)."""
 
 from __future__ import annotations
 
+import re
+
 from unkai.protocol import ServiceError
 
 
@@ -40,3 +42,16 @@ def limit_exceeded(message: str = "The requested resource exceeds the maximum nu
 
 def invalid_parameter(message: str) -> ServiceError:
     return ServiceError("InvalidParameterValue", message)
+
+
+NAME_PATTERN = "[\\.\\-_A-Za-z0-9]+"
+
+
+def check_name(value: str, field: str, longest: int = 64) -> None:
+    """AWS's constraint messages for a rule name, target id...: ``[\\.\\-_A-Za-z0-9]+``, 1 to ``longest``."""
+    if len(value) > longest:
+        raise validation(f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
+                         f"Member must have length less than or equal to {longest}")
+    if not re.fullmatch(r"[\.\-_A-Za-z0-9]+", value):
+        raise validation(f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
+                         f"Member must satisfy regular expression pattern: {NAME_PATTERN}")

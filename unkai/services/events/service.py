@@ -87,6 +87,7 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
 
     def put_rule(self, ctx: RequestContext, params: dict) -> dict:
         name, bus = params["Name"], _bus(params)
+        errors.check_name(name, "name")
         self.require_bus(ctx, bus)
         expression, pattern = params.get("ScheduleExpression"), params.get("EventPattern")
         if not expression and not pattern:
@@ -180,7 +181,8 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
 
     def put_targets(self, ctx: RequestContext, params: dict) -> dict:
         wanted = params.get("Targets") or []
-        for target in wanted:  # AWS checks the targets before it looks the rule up
+        for i, target in enumerate(wanted, 1):  # AWS checks the targets before it looks the rule up
+            errors.check_name(target["Id"], f"targets.{i}.member.id")
             arn = target.get("Arn") or ""
             if not arn.startswith("arn:"):
                 raise errors.validation(f"Parameter {arn} is not valid. Reason: Provided Arn is not in correct "

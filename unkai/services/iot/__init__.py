@@ -12,6 +12,7 @@
 | `data.py` | `IoTData`: Publish, retained messages, device shadows |
 | `shadows.py` | shadow documents: desired/reported/delta, versions, metadata |
 | `broker.py` | the MQTT broker (TLS with client certificates), policy enforcement, presence events |
+| `https.py` | the device HTTPS endpoint (the IoT HTTP protocol) |
 | `model.py` | the tables both front ends share |
 | `errors.py` | every error with AWS's wording |
 | `resources.py` | `AWS::IoT::*` template resources |

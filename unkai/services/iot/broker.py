@@ -63,15 +63,19 @@ class Broker:
         self.amqtt: Any = None
         self.port: int | None = None
         self.connections: dict[str, Connection] = {}
-        self._ssl: ssl.SSLContext | None = None
-        self._trusted: set[str] = set()
+        self._contexts: list[ssl.SSLContext] = []  # the broker's and the device HTTPS endpoint's
+        self._trusted: dict[int, set[str]] = {}
+        self.https: Any = None
 
     @property
     def iot(self) -> Any:
         return self.cloud.service("iot")
 
     def address(self) -> dict | None:
-        return {"host": self.cloud.config.host, "port": self.port} if self.port else None
+        if not self.port:
+            return None
+        return {"host": self.cloud.config.host, "port": self.port,
+                "httpsPort": self.https.port if self.https is not None else None}
 
     async def start_if_configured(self) -> None:
         port = os.environ.get("UNKAI_IOT_MQTT_PORT")
@@ -94,12 +98,22 @@ class Broker:
         self.amqtt = IotAmqttBroker(config, gate=self)
         await self.amqtt.start()
         self.port = self.amqtt.bound_port("default")
+        from unkai.services.iot.https import DeviceHttps
+
+        https_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(self.iot.authority.ca_path))
+        https_context.load_cert_chain(str(cert), str(key))
+        https_context.verify_mode = ssl.CERT_OPTIONAL
+        self._contexts.append(https_context)
+        self.https = DeviceHttps(self)
+        await self.https.start(host, int(os.environ.get("UNKAI_IOT_HTTPS_PORT") or 0), https_context)
         self.trust_registered()
         self.iot.listeners.append(self._policies_changed)
         self.data.subscribers.append(self._deliver)
         log.info("IoT MQTT broker on %s:%s", host, self.port)
 
     async def stop(self) -> None:
+        if self.https is not None:
+            await self.https.stop()
         if self.amqtt is not None:
             try:
                 await self.amqtt.shutdown()
@@ -110,24 +124,26 @@ class Broker:
     # -- trust -------------------------------------------------------------------------------
 
     def ssl_context(self, context: ssl.SSLContext) -> None:
-        self._ssl = context
+        self._contexts.append(context)
         self.trust_registered()
 
     def trust_registered(self) -> None:
         """Trust registered CA certificates and self-signed device certificates (new ones are
         added as they are registered; the local CA is trusted from the start)."""
-        if self._ssl is None:
+        if not self._contexts:
             return
         rows = self.cloud.store.all("SELECT id, pem FROM iot_ca_certificates WHERE status='ACTIVE'") + \
             self.cloud.store.all("SELECT id, pem FROM iot_certificates WHERE ca_id IS NULL")
-        for cert_id, pem in rows:
-            if cert_id in self._trusted:
-                continue
-            self._trusted.add(cert_id)
-            try:
-                self._ssl.load_verify_locations(cadata=pem)
-            except ssl.SSLError:
-                pass
+        for context in self._contexts:
+            trusted = self._trusted.setdefault(id(context), set())
+            for cert_id, pem in rows:
+                if cert_id in trusted:
+                    continue
+                trusted.add(cert_id)
+                try:
+                    context.load_verify_locations(cadata=pem)
+                except ssl.SSLError:
+                    pass
 
     def _policies_changed(self) -> None:
         for conn in self.connections.values():

@@ -64,8 +64,11 @@ class IoTData(Service):
 
     def banner(self) -> list[str]:
         address = self.broker.address() if self.broker else None
+        if not address:
+            return []
         return [f"IoT MQTT   {address['host']}:{address['port']}   (TLS with certificates from "
-                f"CreateKeysAndCertificate; CA {self.iot.authority.ca_path})"] if address else []
+                f"CreateKeysAndCertificate; CA {self.iot.authority.ca_path})",
+                f"IoT HTTPS  {address['host']}:{address['httpsPort']}   (the device HTTP protocol: POST /topics/...)"]
 
     # -- the one publish path ----------------------------------------------------------------
 

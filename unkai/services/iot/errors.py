@@ -64,14 +64,6 @@ def type_not_found(name: str) -> ServiceError:
     return not_found(f"Thing Type {name} does not exist")
 
 
-def policy_not_found(name: str) -> ServiceError:
-    return not_found("Policy not found")
-
-
-def certificate_not_found(cert_id: str) -> ServiceError:
-    return not_found("The certificate given in the principal does not exist.")
-
-
 def rule_not_found(name: str) -> ServiceError:
     return ServiceError("UnauthorizedException", f"Rule {name} does not exist", status=401)
 

@@ -96,13 +96,25 @@ class Consumer:
         if spec.get("Enrichment"):
             template = (spec.get("EnrichmentParameters") or {}).get("InputTemplate")
             inputs = [_as_json(fill(template, e, pipe)) for e in events] if template else events
-            if lam is None:
-                return False
-            result = await lam.invoke(spec["Enrichment"], json.dumps(inputs).encode(), region=pipe.region,
-                                      account=pipe.account, wait_for_slot=True)
-            if result.function_error:
-                return False
-            answer = json.loads(result.payload or b"null")
+            if ":api-destination/" in spec["Enrichment"] and "events" in self.cloud.services:
+                http = (spec.get("EnrichmentParameters") or {}).get("HttpParameters")
+                status, content = await self.cloud.service("events").invoke_api_destination(
+                    spec["Enrichment"], json.dumps(inputs), http)
+                if status is None or not 200 <= status < 300:
+                    return False
+                payload = content
+            else:
+                if lam is None:
+                    return False
+                result = await lam.invoke(spec["Enrichment"], json.dumps(inputs).encode(), region=pipe.region,
+                                          account=pipe.account, wait_for_slot=True)
+                if result.function_error:
+                    return False
+                payload = result.payload
+            try:
+                answer = json.loads(payload or b"null")
+            except ValueError:
+                answer = payload.decode("utf-8", "replace")
             events = answer if isinstance(answer, list) else ([] if answer is None else [answer])
             if not events:
                 return True  # the enrichment filtered everything out

@@ -338,6 +338,14 @@ class Scheduler(Service):
             context = {"aws.scheduler.schedule-arn": entry.arn, "aws.scheduler.scheduled-time": schedule.event_time(when),
                        "aws.scheduler.execution-id": execution, "aws.scheduler.attempt-number": "1"}
             payload = re.sub(r"<(aws\.scheduler\.[a-z\-]+)>", lambda m: context.get(m.group(1), m.group(0)), payload)
+        if ":event-bus/" in (target.get("Arn") or "") and target["Arn"].startswith("arn:aws:events:"):
+            # the EventBridge PutEvents target: an event whose detail is the Input, as AWS sends it
+            params = target.get("EventBridgeParameters") or {}
+            self.cloud.call("events", "PutEvents", {"Entries": [{
+                "Source": params.get("Source") or "aws.scheduler", "DetailType": params.get("DetailType") or
+                "Scheduled Event", "Detail": payload, "Resources": [entry.arn], "EventBusName": target["Arn"]}]},
+                target["Arn"].split(":")[3])
+            return
         targets.deliver(self.cloud, target, payload, "scheduler", execution, entry.arn)
 
     # -- template resources -------------------------------------------------------

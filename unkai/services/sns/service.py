@@ -209,7 +209,7 @@ class SNS(Service):
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
-        self.signer = Signer(self.store)
+        self.signer = Signer(self.store, cloud.sealer)
         self.delivery = Delivery(self)
         self._topics: dict[str, Topic] = {}
         self._subs: dict[int, list[Subscription]] = {}

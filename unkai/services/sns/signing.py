@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import threading
+from typing import Any
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from cryptography import x509
@@ -38,11 +39,15 @@ def canonical(fields: dict[str, str | None]) -> str:
     return "".join(f"{n}\n{fields[n]}\n" for n in names if fields.get(n) is not None)
 
 
+_SEALED = "sealed:"
+
+
 class Signer:
     """The key and certificate; created in the background on first start."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, sealer: Any = None) -> None:
         self.store = store
+        self.sealer = sealer  # the private key is kept sealed (unkai/sealing.py), never in the clear
         self._key: RSAPrivateKey | None = None
         self.cert_pem = b""
         self.cert_name = ""
@@ -53,6 +58,11 @@ class Signer:
         """Load the key, or make one in a thread without holding up startup, then keep it."""
         key_pem, cert_pem = self.store.get_meta(_META_KEY), self.store.get_meta(_META_CERT)
         if key_pem and cert_pem:
+            if key_pem.startswith(_SEALED):
+                key_pem = self.sealer.unseal(base64.b64decode(key_pem[len(_SEALED):]), b"sns-signing").decode()
+            elif self.sealer is not None:  # kept in the clear by an older unkai: seal it now
+                with self.store.transaction():
+                    self._save(key_pem.encode(), cert_pem.encode())
             self._load(key_pem.encode(), cert_pem.encode())
             return
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unkai-sns-key")
@@ -66,7 +76,9 @@ class Signer:
             self._save(*pems)
 
     def _save(self, key_pem: bytes, cert_pem: bytes) -> None:
-        self.store.set_meta(_META_KEY, key_pem.decode())
+        stored = key_pem.decode() if self.sealer is None else \
+            _SEALED + base64.b64encode(self.sealer.seal(key_pem, b"sns-signing")).decode()
+        self.store.set_meta(_META_KEY, stored)
         self.store.set_meta(_META_CERT, cert_pem.decode())
         if self._key is None:
             self._load(key_pem, cert_pem)

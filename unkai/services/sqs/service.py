@@ -18,6 +18,7 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
+from unkai.feed import TRACE, trace_header
 from unkai.ids import uuid4
 from unkai.protocol import ParamError, ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
@@ -514,6 +515,9 @@ class SQS(Service):
         """
         now = self.clock.now()
         md5_attrs = md5_attributes(attributes) if attributes else None
+        if TRACE.get() and not (system or {}).get("AWSTraceHeader"):  # a traced sender's (SNS fan-out too)
+            system = {**(system or {}), "AWSTraceHeader": {"DataType": "String",
+                                                             "StringValue": trace_header(TRACE.get())}}
         seq = None
         if queue.fifo:
             if not dedup:
@@ -668,6 +672,18 @@ class SQS(Service):
         if out:
             self._metric(queue, "NumberOfMessagesReceived", float(len(out)))
         return out
+
+    def peek(self, queue: Queue, limit: int = 10) -> list[dict]:
+        """The oldest ``limit`` messages as they stand, changing nothing: no receive count,
+        no visibility, no dead-lettering (the dashboard shows a queue with it)."""
+        now = self.clock.now()
+        rows = self.store.all(
+            "SELECT message_id, body, attributes, sent, receive_count, visible_at, group_id, dlq_source "
+            "FROM sqs_messages WHERE queue_id=? AND expires > ? ORDER BY id LIMIT ?", (queue.id, now, limit))
+        return [{"MessageId": mid, "Body": body, "MessageAttributes": messages.load_attrs(attrs) if attrs else {},
+                 "SentTimestamp": sent, "ApproximateReceiveCount": count, "Visible": visible_at <= now,
+                 "MessageGroupId": group, "DeadLetterQueueSourceArn": source}
+                for mid, body, attrs, sent, count, visible_at, group, source in rows]
 
     def _move_to_dlq(self, queue: Queue, dlq: Queue, rowid: int) -> None:
         self.store.execute(

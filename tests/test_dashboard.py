@@ -12,6 +12,7 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -153,7 +154,8 @@ def test_buckets_view_uploads_lists_and_downloads(unkai):
     assert status == 200 and data == b"hello" and "attachment" in headers["content-disposition"]
 
 
-def test_unkai_open_prints_the_dashboard_url(unkai):
+def test_the_banner_names_the_dashboard_and_unkai_open_prints_its_url(unkai):
+    assert f"dashboard  {unkai.endpoint}/_unkai/" in unkai.output()
     out = subprocess.run([sys.executable, "-m", "unkai", "open", "--print", "--endpoint-url", unkai.endpoint],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -182,3 +184,28 @@ def test_with_credentials_the_dashboard_needs_the_token_then_keeps_it_in_a_same_
         assert fetch(server, "/_unkai/", headers=jar)[0] == 200
         assert fetch(server, "/_unkai/ui/queues", headers=jar)[0] == 200
         assert fetch(server, "/_unkai/", headers={**jar, "origin": "http://evil.example"})[0] == 403
+
+
+def test_a_function_s_sdk_calls_carry_its_trace_into_the_messages_it_sends(unkai):
+    """X-Ray's path, as AWS runs it: the invocation gets _X_AMZN_TRACE_ID, boto3 sends it as
+    X-Amzn-Trace-Id, SQS keeps it as AWSTraceHeader, and the feed stamps the same root."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from lambda_code import call, deploy
+
+    sqs, lam = unkai.client("sqs"), unkai.client("lambda")
+    url, _ = new_queue(sqs)
+    name = deploy(lam, """
+        import os, boto3
+        def handler(event, context):
+            boto3.client("sqs").send_message(QueueUrl=os.environ["QUEUE_URL"], MessageBody="traced")
+            return os.environ.get("_X_AMZN_TRACE_ID", "")
+        """, Environment={"Variables": {"QUEUE_URL": url}})
+    _, header = call(lam, name)
+    root = header.split(";")[0].removeprefix("Root=")
+    assert root.startswith("1-") and len(root) == 35, header
+    got = sqs.receive_message(QueueUrl=url, AttributeNames=["AWSTraceHeader"])["Messages"][0]
+    assert got["Attributes"]["AWSTraceHeader"].startswith(f"Root={root};")
+    invoked = [ev for ev in unkai.feed(kind="lambda.invoke") if ev.get("function") == name]
+    assert [ev["trace"] for ev in invoked] == [root]
+    status, _, page = fetch(unkai, f"/_unkai/ui/trace/{root}")
+    assert status == 200 and name.encode() in page

@@ -199,3 +199,15 @@ def test_keyboard_reaches_everything_and_every_control_has_a_label(qa, page):
     page.keyboard.press("Enter")
     eventually(lambda: server.get("/_unkai/clock")["offset"] >= before + 600)
 
+
+
+def test_a_message_is_sent_to_an_open_websocket_connection_from_the_apis_view(qa, page):
+    from websockets.sync.client import connect
+
+    server, out = qa
+    with connect(path_form(out["LiveUrl"])) as instructor:
+        page.goto(server.url("/_unkai/ui/apis"))
+        form = page.locator("form", has=page.get_by_role("button", name="Send to connection")).first
+        form.get_by_label("Message").fill("from the dashboard")
+        form.get_by_role("button", name="Send to connection").click()
+        assert instructor.recv(timeout=20) == "from the dashboard"

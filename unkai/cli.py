@@ -155,7 +155,8 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
 
     While it runs, one line per thing that happens (invocations, API requests, retries,
     dead-letter moves) is printed; failures in red with where the handler raised.
-    Without TEMPLATE, ./template.yaml (or samconfig.toml's template_file) is used if there is one."""
+    Without TEMPLATE, ./template.yaml (or samconfig.toml's template_file) is used if there is one,
+    else the Terraform root module in this directory (its .tf files)."""
     import os
 
     from unkai.server import AlreadyRunning, CannotListen, run
@@ -216,6 +217,10 @@ def _template_here() -> Path | None:
     for name in ("template.yaml", "template.yml", "template.json"):
         if (here / name).is_file():
             return Path(name)
+    from unkai.terraform.config import is_root_module
+
+    if is_root_module(here):  # where `terraform apply` would run: the .tf files here
+        return Path(".")
     return None
 
 

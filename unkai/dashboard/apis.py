@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from unkai.dashboard import reads
-from unkai.dashboard.html import e, link, page, table
+from unkai.dashboard.html import e, link, page, table, when
 
 if TYPE_CHECKING:
     from unkai.dashboard.routes import Dashboard
@@ -62,10 +62,46 @@ async def index(dash: "Dashboard", request: "Request", m: object) -> "Response":
         body += (f"<section><h2>{e(protocol)} API {e(api.get('Name'))} <small>{e(api['ApiId'])}</small></h2>"
                  + "".join(f"<p>Stage: <code>{e(u)}</code></p>" for u in urls)
                  + table(["Route", "Integration", "URI"], rows)
-                 + (_runner(urls) if protocol == "HTTP" else "") + "</section>")
+                 + (_runner(urls) if protocol == "HTTP" else _connections(dash, api["ApiId"])) + "</section>")
     if not body:
         body = '<p class="empty">No APIs in this region.</p>'
     return page("APIs and sockets", "ui/apis", body, dash.live(view="apis"))
+
+
+def _connections(dash: "Dashboard", api_id: str) -> str:
+    conns = dash.cloud.service("apigatewaymanagementapi").open_connections(api_id)
+    rows = [[f"<code>{e(c['ConnectionId'])}</code>", e(c["Stage"]), e(when(c["ConnectedAt"])),
+             f'<form class="inline" data-action="post" data-url="/_unkai/ui/apis/{e(api_id)}/connections/'
+             f'{e(c["ConnectionId"])}"><label>Message <input name="data" value="hello"></label>'
+             f'<button type="submit">Send to connection</button></form>'] for c in conns]
+    return ("<h3>Open connections</h3>" + table(["Connection id", "Stage", "Connected", ""], rows,
+                                                   empty="No open connection.")
+            + '<p id="action-result" role="status" aria-live="polite"></p>')
+
+
+async def send_to_connection(dash: "Dashboard", request: "Request", m: object) -> "Response":
+    """PostToConnection, as the API's backend would call it."""
+    import json
+    import uuid
+
+    from unkai.http import BodyTooLarge, Response
+    from unkai.protocol import ServiceError
+    from unkai.services import RequestContext
+
+    try:
+        data = str(json.loads(await request.body(128 * 1024) or b"{}").get("data", ""))
+    except (ValueError, BodyTooLarge, AttributeError):
+        return Response.json({"message": "send a JSON object {\"data\": ...}"}, 400)
+    service = dash.cloud.service("apigatewaymanagementapi")
+    ctx = RequestContext(service=service.name, operation="PostToConnection", region=dash.region,
+                         account=dash.cloud.config.account_id, request_id=str(uuid.uuid4()), request=request,
+                         protocol="internal")
+    try:
+        await service.post_to_connection(ctx, {"ConnectionId": m["id"], "Data": data.encode()})  # type: ignore[index]
+    except ServiceError as exc:
+        return Response.json({"message": f"{exc.code}: the connection is gone" if exc.code == "GoneException"
+                              else f"{exc.code}: {exc.message}"}, 410 if exc.code == "GoneException" else 400)
+    return Response.json({"message": "Sent."})
 
 
 def _runner(urls: list[str]) -> str:

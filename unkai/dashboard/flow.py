@@ -37,7 +37,7 @@ KINDS = {  # CloudFormation type -> node kind
     "AWS::KinesisFirehose::DeliveryStream": "firehose", "AWS::Scheduler::Schedule": "rule",
     "AWS::Cognito::UserPool": "userpool",
 }
-W, H, GAP_X, GAP_Y, PAD = 190, 46, 70, 18, 12
+W, H, GAP_X, GAP_Y, PAD = 180, 46, 56, 18, 12
 
 
 @dataclass
@@ -377,7 +377,7 @@ def describe(ev: dict) -> str:
         return f"{ev.get('method')} {ev.get('path')} → {ev.get('status')} ({ev.get('latency_ms')} ms)"
     if kind == "lambda.invoke":
         return (f"{ev.get('function')} {ev.get('status')} in {ev.get('duration_ms')} ms"
-                f"{' (cold)' if ev.get('cold') else ''}, by {ev.get('trigger', '?')}"
+                f"{' (cold)' if ev.get('cold') else ''}" + (f", by {ev['trigger']}" if ev.get("trigger") else "")
                 + (f": {ev.get('error_type')} {ev.get('error_message', '')}" if ev.get("error_type") else ""))
     rest = {k: v for k, v in ev.items() if k not in ("id", "time", "kind", "trace", "stack")}
     return ", ".join(f"{k}={v}" for k, v in rest.items())

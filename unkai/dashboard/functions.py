@@ -101,6 +101,7 @@ async def detail(dash: "Dashboard", request: Request, m: object) -> Response:
 <label for="event">Event (JSON)</label>
 <textarea id="event" name="event" rows="8" spellcheck="false">{{}}</textarea>
 <button type="submit">Invoke</button>
+<button type="button" id="save-event">Save this event</button>
 </form>
 <pre id="invoke-result" role="status" aria-live="polite" class="result"></pre>
 <div id="samples" hidden data-samples="{e(_samples_json(dash.region))}"></div>

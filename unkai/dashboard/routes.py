@@ -126,5 +126,6 @@ def register(internal: "InternalRoutes") -> Dashboard:
     route("GET", r"/_unkai/ui/mail", b(mail.index))
     route("GET", r"/_unkai/ui/mail/(?P<id>[^/]+)", b(mail.detail))
     route("GET", r"/_unkai/ui/apis", b(apis.index))
+    route("POST", r"/_unkai/ui/apis/(?P<api>[^/]+)/connections/(?P<id>[^/]+)", b(apis.send_to_connection))
     route("GET", r"/_unkai/ui/metrics", b(metrics.index))
     return dash

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from unkai.protocol.values import iso8601
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from unkai.cloud import Cloud
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class Mailbox:
         self.store.migrate("mail", MIGRATIONS)
         self.dir = cloud.config.state_dir / "mail"
         self.relay = os.environ.get("UNKAI_SMTP_RELAY", "")
+        self._files: "ThreadPoolExecutor | None" = None
 
     def deliver(
         self,
@@ -82,20 +85,23 @@ class Mailbox:
         attachments: list[tuple[str, str, bytes]] | None = None,
         origin: str = "",
         message_id: str | None = None,
+        parsed: dict[str, Any] | None = None,
     ) -> str:
         """Store one message (in the caller's transaction) and return its mailbox id.
 
         Either ``raw`` (a MIME message, kept byte for byte) or the parts to build one from.
         ``to``/``cc``/``bcc`` are the envelope recipients (Bcc never appears in headers).
         ``attachments`` are ``(filename, content_type, data)``. ``origin`` names the sending
-        service (``ses``, ``sns``) and ``message_id`` its id for the message there."""
+        service (``ses``, ``sns``) and ``message_id`` its id for the message there.
+        ``parsed`` is ``parse(raw)`` when the caller already has it (a send parses once)."""
         mail_id = str(uuid.uuid4())
         now = self.cloud.clock.now()
         if raw is None:
             raw = build_message(sender, to, subject, text, html, cc=cc, reply_to=reply_to, headers=headers,
                                 attachments=attachments, date=now,
                                 msg_id=make_msgid(idstring=mail_id, domain="unkai.local"))
-        parsed = parse(raw)
+        if parsed is None:
+            parsed = parse(raw)
         sender = sender or parsed["from"]
         subject = subject or parsed["subject"]
         if not to and not cc and not bcc:
@@ -112,7 +118,14 @@ class Mailbox:
 
     def _committed(self, mail_id: str, now: float, raw: bytes, sender: str, recipients: list[str],
                    subject: str) -> None:
-        self._write_file(mail_id, now, raw)
+        # The store already holds the message (it survives kill -9); the .eml copy is
+        # written by one background thread, in order, so no send waits on creating a file.
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._write_file(mail_id, now, raw)
+        else:
+            self._writer().submit(self._write_file, mail_id, now, raw)
         self.cloud.signals.notify(SIGNAL)
         self.cloud.feed.publish("mail.delivered", mail_id=mail_id, sender=sender, to=recipients, subject=subject)
         if self.relay:
@@ -121,6 +134,14 @@ class Mailbox:
             except RuntimeError:
                 return
             loop.run_in_executor(None, self._relay, sender, recipients, raw)
+
+    def _writer(self) -> "ThreadPoolExecutor":
+        if self._files is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            # its thread is joined, queue emptied, when the interpreter exits
+            self._files = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unkai-mail-files")
+        return self._files
 
     def _relay(self, sender: str, recipients: list[str], raw: bytes) -> None:
         import smtplib

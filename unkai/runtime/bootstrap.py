@@ -94,31 +94,44 @@ def read_frames(sock):
 
 # -- the zygote ----------------------------------------------------------------------
 
+class _UniquePaths(list):
+    """The shared loader's search paths: every boto3 Session appends its data directory,
+    once is enough."""
+
+    def append(self, path):
+        if path not in self:
+            super().append(path)
+
+
 def warm_sdk(sdk_dir):
     """Import the SDK and share one model loader between every boto3 session, so a
-    worker's first client reads no JSON from disk."""
+    worker's first client or resource reads no JSON from disk."""
     sys.path = sys.path + [sdk_dir]
     try:
-        import boto3  # noqa: F401
+        import boto3
         import botocore.loaders
         import botocore.session
     except ImportError:  # the SDK does not load on this interpreter: workers import it themselves
         sys.path.remove(sdk_dir)
         return
     shared = botocore.loaders.create_loader()
-    botocore.loaders.create_loader = lambda search_paths_envvar=None: shared
-    session = botocore.session.Session()
-    session.register_component("data_loader", shared)
+    shared._search_paths = _UniquePaths(shared.search_paths)
+    # botocore.session holds its own reference to create_loader (a from-import): patch both
+    botocore.loaders.create_loader = botocore.session.create_loader = lambda search_paths_envvar=None: shared
+    session = boto3.Session(region_name="us-east-1")  # adds boto3's resource models to the shared path
     for name in ("endpoints", "partitions", "sdk-default-configuration", "_retry"):
         try:
             shared.load_data(name)
         except Exception:
             pass
+    resources = set(session.get_available_resources())
     for service in ("sqs", "sns", "s3", "dynamodb", "lambda", "ses", "ssm", "events", "logs", "sts",
                     "apigatewaymanagementapi", "kinesis", "secretsmanager", "scheduler", "sesv2"):
         try:
-            shared.load_service_model(service, "service-2")
-            shared.load_service_model(service, "endpoint-rule-set-1")
+            types = ["service-2", "endpoint-rule-set-1"] + (["resources-1"] if service in resources else [])
+            for kind in types:
+                version = shared.determine_latest_version(service, kind)
+                shared.load_service_model(service, kind, version)  # fills load_data's cache by path
         except Exception:
             pass
 

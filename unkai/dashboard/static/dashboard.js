@@ -219,8 +219,37 @@
     }
   });
 
+  // saved test events: kept in this browser, per function (as the console keeps them per function)
+  const savedKey = `unkai.events.${live.function || ""}`;
+  function savedEvents() { try { return JSON.parse(localStorage.getItem(savedKey) || "{}"); } catch (err) { return {}; } }
+  function listSaved() {
+    const select = document.getElementById("sample");
+    if (!select) return;
+    for (const name of Object.keys(savedEvents())) {
+      if (select.querySelector(`option[value="saved/${CSS.escape(name)}"]`)) continue;
+      const option = document.createElement("option");
+      option.value = `saved/${name}`;
+      option.textContent = `saved: ${name}`;
+      select.append(option);
+    }
+  }
+  const saveButton = document.getElementById("save-event");
+  if (saveButton) saveButton.addEventListener("click", () => {
+    const name = prompt("Name of this test event");
+    if (!name) return;
+    const saved = savedEvents();
+    saved[name] = document.getElementById("event").value;
+    localStorage.setItem(savedKey, JSON.stringify(saved));
+    listSaved();
+  });
+  listSaved();
+
   document.addEventListener("change", (event) => {
     if (event.target.id !== "sample") return;
+    if (event.target.value.startsWith("saved/")) {
+      document.getElementById("event").value = savedEvents()[event.target.value.slice(6)] || "{}";
+      return;
+    }
     const samples = JSON.parse(document.getElementById("samples").dataset.samples || "{}");
     const chosen = samples[event.target.value];
     document.getElementById("event").value = chosen ? JSON.stringify(chosen, null, 2) : "{}";

@@ -15,6 +15,7 @@ from unkai.services.apigateway.integrations import IntegrationTimeout, Outbound,
 from unkai.services.apigateway.responses import GatewayError
 
 JWKS_TTL = 3600.0
+VERIFIED_MAX = 4096  # signature-checked tokens remembered per key set
 
 
 def _glob(pattern: str, text: str) -> bool:
@@ -52,6 +53,9 @@ class Authorizers:
         self.outbound = outbound
         self.cache: dict[tuple, tuple[float, Any]] = {}
         self.jwks: dict[str, tuple[float, dict]] = {}
+        # per key set: (the JWKS document, {token: its claims}) for tokens whose header and
+        # signature were already checked against that document; forgotten when it is refetched
+        self.verified: dict[str, tuple[dict, dict[str, dict]]] = {}
 
     def flush(self, api_id: str, stage: str | None = None) -> None:
         for key in [k for k in self.cache if k[0] == api_id and (stage is None or k[1] == stage)]:
@@ -164,24 +168,27 @@ class Authorizers:
             return GatewayError("UNAUTHORIZED", "Unauthorized", {
                 "www-authenticate": f'Bearer scope="" error="invalid_token" error_description="{description}"'})
 
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise fail("the token is malformed") from None
-        keys = await self._keys(issuer, jwks_uri)
-        candidates = [k for k in keys["keys"] if not header.get("kid") or k.get("kid") == header.get("kid")]
-        if not candidates:
-            raise fail("the token's key is unknown")
-        algorithm = header.get("alg", "RS256")
-        if algorithm == "none" or algorithm.startswith("HS"):
-            raise fail("the token's algorithm is not supported")
-        try:
-            key = jwt.PyJWK(candidates[0], algorithm=algorithm).key
-            claims = jwt.decode(token, key, algorithms=[algorithm],
-                                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                                         "verify_aud": False, "verify_iss": False})
-        except jwt.PyJWTError:
-            raise fail("the token signature is invalid") from None
+        # A signature check costs about a millisecond (RSA, header and JSON decoding); a
+        # token already checked against this very key set has the same claims, so only the
+        # time-dependent and per-API checks below run again.
+        where = jwks_uri or issuer
+        cached, known = self.jwks.get(where), self.verified.get(where)
+        claims = None
+        if cached and cached[0] > self.cloud.clock.now() and known and known[0] is cached[1]:
+            claims = known[1].get(token)
+        if claims is None:
+            try:
+                header = jwt.get_unverified_header(token)
+            except jwt.PyJWTError:
+                raise fail("the token is malformed") from None
+            keys = await self._keys(issuer, jwks_uri)
+            claims = self._check_signature(token, header, keys, fail)
+            known = self.verified.get(where)
+            if known is None or known[0] is not keys:
+                known = self.verified[where] = (keys, {})
+            if len(known[1]) >= VERIFIED_MAX:
+                known[1].pop(next(iter(known[1])))
+            known[1][token] = claims
         now = self.cloud.clock.now()
         if claims.get("iss") != issuer:
             raise fail("the token has an invalid issuer")
@@ -194,7 +201,24 @@ class Authorizers:
             aud_list = aud if isinstance(aud, list) else [aud]
             if not any(a in audiences for a in aud_list if a):
                 raise fail("the token does not have a valid audience")
-        return claims
+        return dict(claims)
+
+    @staticmethod
+    def _check_signature(token: str, header: dict, keys: dict, fail: Any) -> dict:
+        """The claims of a token signed by one of ``keys``; else the 401 ``fail`` makes."""
+        candidates = [k for k in keys["keys"] if not header.get("kid") or k.get("kid") == header.get("kid")]
+        if not candidates:
+            raise fail("the token's key is unknown")
+        algorithm = header.get("alg", "RS256")
+        if algorithm == "none" or algorithm.startswith("HS"):
+            raise fail("the token's algorithm is not supported")
+        try:
+            key = jwt.PyJWK(candidates[0], algorithm=algorithm).key
+            return jwt.decode(token, key, algorithms=[algorithm],
+                              options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
+                                       "verify_aud": False, "verify_iss": False})
+        except jwt.PyJWTError:
+            raise fail("the token signature is invalid") from None
 
 
 def scopes_of(claims: dict) -> list[str]:

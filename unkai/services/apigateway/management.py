@@ -30,6 +30,17 @@ class ManagementApi(Service):
         plane = self.cloud.services["apigateway"].dataplane
         return plane.websockets if plane is not None else None
 
+    def open_connections(self, api_id: str) -> list[dict]:
+        """The open WebSocket connections of an API, as GetConnection describes each, with
+        ``ConnectionId`` and ``Stage`` (the dashboard lists them)."""
+        sockets = self._sockets()
+        found = []
+        for conn in list(sockets.connections.values()) if sockets is not None else []:
+            if conn.api_id == api_id and sockets.find(conn.id) is not None:
+                found.append({"ConnectionId": conn.id, "Stage": conn.stage_name, "ConnectedAt": conn.connected_at,
+                              "LastActiveAt": conn.last_active})
+        return found
+
     def _connection(self, connection_id: str) -> Any:
         sockets = self._sockets()
         conn = sockets.find(connection_id) if sockets is not None else None

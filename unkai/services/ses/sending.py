@@ -190,16 +190,17 @@ class Sender:
             row = model.suppressed(out.account, out.region, r)
             outcomes[r] = "suppressed" if row is not None and row[1] in reasons else "delivery"
         delivered = {r for r, kind in outcomes.items() if kind not in ("suppressed", "unsubscribed", "reject")}
+        parsed = parse(raw)  # once: the mailbox stores its parts, the feedback names its headers
         if delivered:
             self.cloud.mailbox.deliver(
                 out.source, [a for a in out.to if address_of(a).lower() in _lower(delivered)],
                 out.subject or "", raw=raw, origin="ses", message_id=mid,
                 cc=[a for a in out.cc if address_of(a).lower() in _lower(delivered)],
-                bcc=[a for a in out.bcc if address_of(a).lower() in _lower(delivered)])
+                bcc=[a for a in out.bcc if address_of(a).lower() in _lower(delivered)], parsed=parsed)
         model.record(out.account, out.region, now, "sent", counted)
         if virus:
             model.record(out.account, out.region, now, "reject", counted)
-        payload = self._feedback(out, mid, sender, recipients, now, outcomes, raw=raw)
+        payload = self._feedback(out, mid, sender, recipients, now, outcomes, parsed=parsed)
         if tracked or out.list_management:
             first = address_of(out.to[0]) if out.to else recipients[0]
             self.store.execute("INSERT OR REPLACE INTO ses_tracked(message_id, payload, created) VALUES(?,?,?)",
@@ -241,13 +242,12 @@ class Sender:
         out.html = templates.render(html, data)
 
     def _feedback(self, out: Outgoing, mid: str, sender: str, recipients: list[str], now: float,
-                  outcomes: dict[str, str], raw: bytes | None = None,
+                  outcomes: dict[str, str], parsed: dict[str, Any] | None = None,
                   failure: tuple[str, str] | None = None) -> dict[str, Any]:
         headers: list[dict[str, str]] = []
         common: dict[str, Any] = {"from": [out.source], "to": out.to, "messageId": mid,
                                   "subject": out.subject or ""}
-        if raw is not None:
-            parsed = parse(raw)
+        if parsed is not None:
             headers = [{"name": k, "value": v} for k, v in parsed["headers"]]
             heads = {k.lower(): v for k, v in parsed["headers"]}
             common = {"from": [heads.get("from", out.source)], "date": heads.get("date", ""),

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from unkai.services.athena.engine import QueryFailed
+from unkai.services.athena.engine import QueryFailed, split_top
 from unkai.services.athena.sql import Token, tokenize
 
 # Glue's StorageDescriptor for each format a table can be written in (what Athena's CTAS records).
@@ -440,7 +440,7 @@ def hive_type(duck: str) -> str:
     up = t.upper()
     if up.startswith("STRUCT(") and t.endswith(")"):
         fields = []
-        for part in _split_top(t[7:-1]):
+        for part in split_top(t[7:-1]):
             part = part.strip()
             if part.startswith('"'):
                 end = part.index('"', 1)
@@ -450,24 +450,8 @@ def hive_type(duck: str) -> str:
             fields.append(f"{fname.lower()}:{hive_type(ftype)}")
         return f"struct<{','.join(fields)}>"
     if up.startswith("MAP(") and t.endswith(")"):
-        k, v = _split_top(t[4:-1])
+        k, v = split_top(t[4:-1])
         return f"map<{hive_type(k)},{hive_type(v)}>"
     if up.startswith("DECIMAL"):
         return t.lower().replace(" ", "")
     return _HIVE.get(up, "string")
-
-
-def _split_top(text: str) -> list[str]:
-    parts, depth, cur = [], 0, ""
-    for ch in text:
-        if ch in "<([":
-            depth += 1
-        elif ch in ">)]":
-            depth -= 1
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur)
-    return parts

@@ -241,11 +241,11 @@ def duck_type(glue_type: str) -> str:
     if low.startswith("array<") and low.endswith(">"):
         return duck_type(t[6:-1]) + "[]"
     if low.startswith("map<") and low.endswith(">"):
-        k, v = _split_top(t[4:-1])
+        k, v = split_top(t[4:-1])
         return f"MAP({duck_type(k)}, {duck_type(v)})"
     if low.startswith("struct<") and low.endswith(">"):
         fields = []
-        for part in _split_top(t[7:-1]):
+        for part in split_top(t[7:-1]):
             name, _, ftype = part.partition(":")
             fields.append(f'"{name.strip()}" {duck_type(ftype)}')
         return f"STRUCT({', '.join(fields)})"
@@ -257,12 +257,13 @@ def duck_type(glue_type: str) -> str:
     return _SCALARS.get(base, "VARCHAR")
 
 
-def _split_top(text: str) -> list[str]:
+def split_top(text: str) -> list[str]:
+    """``text`` split at its top-level commas (a type's fields: ``a int, b map<string,int>``)."""
     parts, depth, cur = [], 0, ""
     for ch in text:
-        if ch in "<(":
+        if ch in "<([":
             depth += 1
-        elif ch in ">)":
+        elif ch in ">)]":
             depth -= 1
         if ch == "," and depth == 0:
             parts.append(cur)

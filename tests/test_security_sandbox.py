@@ -77,7 +77,12 @@ def landlock_abi() -> int:
 
 
 def namespaces() -> bool:
-    """Whether a worker can have a mount namespace of its own (root, or user namespaces allowed)."""
+    """Whether a worker can have a /tmp of its own: a mount namespace (root, or user namespaces
+    allowed), and nothing it needs under /tmp (unkai, its interpreter), which the mount hides."""
+    import unkai
+
+    if any(os.path.realpath(p).startswith("/tmp/") for p in (sys.prefix, sys.base_prefix, unkai.__file__)):
+        return False
     if os.getuid() == 0:
         return True
     import subprocess
@@ -89,7 +94,7 @@ def namespaces() -> bool:
 
 
 needs_namespaces = pytest.mark.skipif(not sys.platform.startswith("linux") or not namespaces(),
-                                      reason="no mount namespaces here: workers share the machine's /tmp")
+                                      reason="no private /tmp here (no mount namespaces, or unkai itself lives under /tmp)")
 needs_landlock = pytest.mark.skipif(not sys.platform.startswith("linux") or landlock_abi() < 1,
                                     reason="this kernel has no Landlock: unkai's workers run unsandboxed here")
 

@@ -209,3 +209,39 @@ def test_a_function_s_sdk_calls_carry_its_trace_into_the_messages_it_sends(unkai
     assert [ev["trace"] for ev in invoked] == [root]
     status, _, page = fetch(unkai, f"/_unkai/ui/trace/{root}")
     assert status == 200 and name.encode() in page
+
+
+def test_functions_overview_metrics_and_apis_views_show_what_the_services_hold(unkai):
+    """View 3 (configuration, secret-looking variables masked, invoke with an event, the
+    invocation listed), view 1 (the clock and its advance), view 9 (an alarm and its state)
+    and view 8 (an HTTP API's routes), each from what the services answer."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from lambda_code import deploy
+
+    lam = unkai.client("lambda")
+    name = deploy(lam, "def handler(event, context):\n    return {'echo': event}\n",
+                  Environment={"Variables": {"DB_PASSWORD": "hunter2-secret", "STAGE": "dev-stage"}})
+    status, _, page = fetch(unkai, f"/_unkai/ui/functions/{name}")
+    assert status == 200 and b"dev-stage" in page and b"hunter2-secret" not in page and b"STAGE" in page
+    status, _, body = fetch(unkai, f"/_unkai/ui/functions/{name}/invoke", "POST", b'{"n": 7}',
+                            {"Content-Type": "application/json"})
+    out = json.loads(body)
+    assert status == 200 and out["status"] == 200 and json.loads(out["payload"]) == {"echo": {"n": 7}}
+    assert "REPORT RequestId: " + out["request_id"] in out["log"]
+    assert fetch(unkai, f"/_unkai/ui/functions/{name}/invoke", "POST", b"{not json")[0] == 400
+    assert out["request_id"].encode() in fetch(unkai, f"/_unkai/ui/functions/{name}")[2]
+
+    before = fetch(unkai, "/_unkai/")[2]
+    assert b'data-action="advance"' in before and b'id="clock-now"' in before
+
+    unkai.client("cloudwatch").put_metric_alarm(
+        AlarmName=f"errors-{name}", Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Dimensions=[{"Name": "FunctionName", "Value": name}])
+    metrics = fetch(unkai, "/_unkai/ui/metrics")[2]
+    assert f"errors-{name}".encode() in metrics and b"INSUFFICIENT_DATA" in metrics
+
+    api = unkai.client("apigatewayv2").create_api(Name=f"api-{name}", ProtocolType="HTTP")["ApiId"]
+    unkai.client("apigatewayv2").create_route(ApiId=api, RouteKey="GET /orders/{id}")
+    apis = fetch(unkai, "/_unkai/ui/apis")[2]
+    assert f"api-{name}".encode() in apis and b"GET /orders/{id}" in apis

@@ -231,6 +231,7 @@ def test_functions_overview_metrics_and_apis_views_show_what_the_services_hold(u
     assert fetch(unkai, f"/_unkai/ui/functions/{name}/invoke", "POST", b"{not json")[0] == 400
     assert out["request_id"].encode() in fetch(unkai, f"/_unkai/ui/functions/{name}")[2]
 
+    assert fetch(unkai, "/_unkai/", headers={"Host": "evil.example:4566"})[0] == 421  # DNS rebinding
     before = fetch(unkai, "/_unkai/")[2]
     assert b'data-action="advance"' in before and b'id="clock-now"' in before
 

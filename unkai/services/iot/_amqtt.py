@@ -1,10 +1,12 @@
 """amqtt's broker with unkai's rules (imported only when the MQTT broker starts).
 
-``IotAmqttBroker`` changes three of amqtt's steps (pinned to amqtt 0.12, whose private
+``IotAmqttBroker`` changes four of amqtt's steps (pinned to amqtt 0.12, whose private
 methods these are): a client's PUBLISH goes to unkai's publish path instead of amqtt's
 fan-out (and may target ``$aws/...`` shadow topics, which amqtt refuses); retained
 messages for a new subscription come from the store; a disconnect publishes the presence
-event. ``Gate`` is the plugin amqtt asks on CONNECT, SUBSCRIBE and before each delivery.
+event; a TLS connection's reader and writer go through ``mqtt5`` (MQTT 5 clients are
+translated, 3.1.1 ones pass through). ``Gate`` is the plugin amqtt asks on CONNECT,
+SUBSCRIBE and before each delivery.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import logging
 import ssl
 from typing import Any
 
+from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
 from amqtt.broker import Broker as AmqttBroker
 from amqtt.contexts import Action
 from amqtt.mqtt.disconnect import DisconnectPacket
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
+
+from unkai.services.iot import mqtt5
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +37,11 @@ class IotAmqttBroker(AmqttBroker):
         context.verify_mode = ssl.CERT_OPTIONAL  # no certificate: refused at CONNECT with a reason
         self.gate.ssl_context(context)
         return context
+
+    async def stream_connected(self, reader: Any, writer: Any, listener_name: str) -> None:  # type: ignore[override]
+        """A TLS connection: MQTT 3.1.1 as amqtt speaks it, or MQTT 5 through ``mqtt5``."""
+        versioned_reader, versioned_writer = mqtt5.adapters(StreamReaderAdapter(reader), StreamWriterAdapter(writer))
+        await self._client_connected(listener_name, versioned_reader, versioned_writer)
 
     def bound_port(self, listener: str) -> int:
         return self._servers[listener].instance.sockets[0].getsockname()[1]
@@ -52,6 +62,9 @@ class IotAmqttBroker(AmqttBroker):
             log.exception("IoT: a message from %s on %s failed", client_session.client_id, app_message.topic)
             accepted = True
         if not accepted:
+            translation = getattr(getattr(handler, "writer", None), "translation", None)
+            if translation is not None:  # an MQTT 5 client learns why (DISCONNECT 0x87 Not authorized)
+                translation.closing_reason = 0x87
             await handler.handle_connection_closed()
         return True
 

@@ -338,6 +338,8 @@ class Broker:
         self.cloud.feed.publish("iot.connect", client_id=client_id, status=event["eventType"], reason=reason or None)
         kind = "connected" if connected else "disconnected"
         with self.cloud.store.transaction():
+            self.iot.record_connectivity(self.account, self.region, client_id, connected,
+                                         "" if connected else reason or "CONNECTION_LOST")
             self.data.publish_message(self.account, self.region, f"$aws/events/presence/{kind}/{client_id}",
                                       json.dumps(event).encode(), depth=1)
 

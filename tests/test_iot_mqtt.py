@@ -463,3 +463,47 @@ def test_a_malformed_mqtt5_connect_is_answered_and_closed(iot, broker, tmp_path)
             tls.sendall(bytes([0x10, len(body)]) + body)
             assert tls.recv(1024) == b"\x20\x03\x00\x81\x00"  # CONNACK: Malformed Packet
             assert tls.recv(1024) == b""
+
+
+def test_jobs_over_mqtt_get_start_next_and_update_answer_on_accepted_and_rejected(iot, broker, tmp_path):
+    name = f"jobs-{uuid.uuid4().hex[:6]}"
+    things = "arn:aws:iot:*:*:topic/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*"
+    iot.create_policy(policyName=name, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
+        {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"], "Resource": things},
+        {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": things.replace(":topic/", ":topicfilter/")}]}))
+    dev = device(iot, tmp_path, policy=name)
+    thing, prefix = dev["thing"], f"$aws/things/{dev['thing']}/jobs"
+    job_id = f"fw-{uuid.uuid4().hex[:6]}"
+    iot.create_job(jobId=job_id, targets=[iot.describe_thing(thingName=thing)["thingArn"]],
+                   document=json.dumps({"firmware": "3.1"}))
+    client = Paho(broker, dev)
+    try:
+        assert client.accepted()
+        assert client.subscribe(f"{prefix}/#")
+
+        def ask(topic: str, body: dict | bytes, answer: str) -> dict:
+            client.client.publish(f"{prefix}/{topic}", body if isinstance(body, bytes) else json.dumps(body), qos=1)
+            while True:
+                got, payload, _ = client.messages.get(timeout=WAIT)
+                if got == f"{prefix}/{topic}/{answer}":
+                    return json.loads(payload)
+
+        pending = ask("get", {"clientToken": "t1"}, "accepted")
+        assert pending["clientToken"] == "t1" and [j["jobId"] for j in pending["queuedJobs"]] == [job_id]
+        started = ask("start-next", {"clientToken": "t2", "statusDetails": {"step": "download"}}, "accepted")
+        assert started["execution"]["status"] == "IN_PROGRESS"
+        assert json.loads(started["execution"]["jobDocument"]) == {"firmware": "3.1"}
+        version = started["execution"]["versionNumber"]
+        stale = ask(f"{job_id}/update", {"status": "SUCCEEDED", "expectedVersion": version + 5, "clientToken": "t3"},
+                    "rejected")
+        assert stale["code"] == "VersionMismatch" and stale["executionState"]["status"] == "IN_PROGRESS"
+        assert ask(f"{job_id}/update", b"{not json", "rejected")["code"] == "InvalidJson"
+        done = ask(f"{job_id}/update", {"status": "SUCCEEDED", "expectedVersion": version,
+                                        "includeJobExecutionState": True, "clientToken": "t4"}, "accepted")
+        assert done["executionState"]["status"] == "SUCCEEDED" and done["clientToken"] == "t4"
+        assert ask(f"{job_id}/get", {}, "accepted")["execution"]["status"] == "SUCCEEDED"
+        assert ask("nope-job/get", {}, "rejected")["code"] == "ResourceNotFound"
+    finally:
+        client.close()
+    assert iot.describe_job(jobId=job_id)["job"]["status"] == "COMPLETED"

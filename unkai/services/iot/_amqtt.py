@@ -15,7 +15,6 @@ import logging
 import ssl
 from typing import Any
 
-from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
 from amqtt.broker import Broker as AmqttBroker
 from amqtt.contexts import Action
 from amqtt.mqtt.disconnect import DisconnectPacket
@@ -40,7 +39,7 @@ class IotAmqttBroker(AmqttBroker):
 
     async def stream_connected(self, reader: Any, writer: Any, listener_name: str) -> None:  # type: ignore[override]
         """A TLS connection: MQTT 3.1.1 as amqtt speaks it, or MQTT 5 through ``mqtt5``."""
-        versioned_reader, versioned_writer = mqtt5.adapters(StreamReaderAdapter(reader), StreamWriterAdapter(writer))
+        versioned_reader, versioned_writer = mqtt5.stream_adapters(reader, writer, self.gate.accept)
         await self._client_connected(listener_name, versioned_reader, versioned_writer)
 
     def bound_port(self, listener: str) -> int:

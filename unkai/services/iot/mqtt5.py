@@ -27,9 +27,13 @@ apply unchanged:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import struct
 import uuid
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 MAX_QOS = 1
 TOPIC_ALIAS_MAXIMUM = 8
@@ -146,6 +150,8 @@ class Translation:
         self.unsubscribes: dict[int, int] = {}  # packet id -> number of filters
         self.subscribes: dict[int, list[bool]] = {}  # packet id -> whether each filter is valid
         self.closing_reason: int | None = None
+        self.keep_alive = 0
+        self.client_id = ""
 
     # client (MQTT 5) -> amqtt (MQTT 3.1.1): None means the connection ends here ---------------
 
@@ -163,7 +169,8 @@ class Translation:
             client_id = self.assigned_id.encode()
         if props.get(0x11, 0) == 0:
             flags |= 0x02  # no session expiry: nothing outlives the connection (a clean session in 3.1.1)
-        out = bytearray(_string(b"MQTT") + bytes([4, flags]) + struct.pack("!H", keep_alive) + _string(client_id))
+        self.keep_alive, self.client_id = keep_alive, client_id.decode("utf-8", "replace")
+        out = bytearray(_string(b"MQTT") + bytes([4, flags]) + b"\x00\x00" + _string(client_id))
         if flags & 0x04:
             c.properties()  # will properties
             out += _string(c.binary()) + _string(c.binary())
@@ -262,106 +269,197 @@ def disconnect(reason: int) -> bytes:
     return packet(0xE0, bytes([reason, 0]))
 
 
-async def _read_packet(reader: Any) -> tuple[int, bytes] | None:
-    first = await reader.read(1)
-    if not first:
-        return None
+def _remaining(buffer: bytearray | bytes, at: int = 1) -> tuple[int, int] | None:
+    """(remaining length, where the body starts) of the packet at the start of ``buffer``,
+    None while incomplete; ProtocolError when the length takes more than 4 bytes."""
     length, shift = 0, 0
-    for _ in range(4):
-        byte = await reader.read(1)
-        if not byte:
-            return None
-        length |= (byte[0] & 0x7F) << shift
-        if not byte[0] & 0x80:
-            break
+    for i in range(at, min(at + 4, len(buffer))):
+        byte = buffer[i]
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return length, i + 1
         shift += 7
-    else:
+    if len(buffer) >= at + 4:
         raise ProtocolError(0x81)
-    body = await reader.read(length) if length else b""
-    if len(body) < length:
-        return None
-    return first[0], body
+    return None
+
+
+def _connect_v3(body: bytes) -> tuple[bytes, int, str]:
+    """A 3.1.1 CONNECT's body with keep-alive 0 for amqtt, the real keep-alive, the client id."""
+    c = _Cursor(body)
+    c.binary()
+    c.byte()
+    c.byte()
+    keep_alive = c.u16()
+    client_id = c.binary().decode("utf-8", "replace")
+    return body[:8] + b"\x00\x00" + body[10:], keep_alive, client_id
 
 
 class VersionedReader:
-    """amqtt's reader for one connection: MQTT 3.1.1 passes through, MQTT 5 is translated."""
+    """amqtt's reader for one connection (see the module's docstring), which also:
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    - answers a connected client's QoS 0 and 1 PUBLISH itself (``on_publish``: the broker's
+      ``accept``, i.e. its policy check and the publish path in one store transaction),
+      PUBACK after the commit, so amqtt never parses, queues or acknowledges them;
+    - enforces the keep-alive (a connection silent for 1.5 times its keep-alive is closed),
+      amqtt being told 0, since amqtt no longer sees every packet.
+
+    Everything else (CONNECT, SUBSCRIBE, PINGREQ, PUBACKs of deliveries, QoS 2...) is handed
+    to amqtt as bytes, translated from MQTT 5 first when the client speaks 5.
+    """
+
+    CHUNK = 65536
+
+    def __init__(self, chunk: Any, on_publish: Any = None) -> None:
+        self._chunk = chunk  # async () -> bytes; b"" at the end of the stream
+        self.on_publish = on_publish
         self.translation: Translation | None = None
         self.writer: VersionedWriter | None = None
-        self._buffer = b""
+        self.client_id = ""
+        self.keep_alive = 0
+        self._in = bytearray()
+        self._out = bytearray()
         self._started = False
+        self._eof = False
+        self._last = 0.0
+        self._timer: Any = None
 
     async def read(self, n: int = -1) -> bytes:
-        if not self._started:
-            self._started = True
-            await self._first()
-        while self.translation is not None and len(self._buffer) < max(n, 1):
-            if not await self._next():
-                break
-        if n < 0:
-            out, self._buffer = self._buffer, b""
+        while (len(self._out) < max(n, 1)) and not self._eof:
+            await self._pump()
+        if n < 0 or n >= len(self._out):
+            out = bytes(self._out)
+            self._out.clear()
         else:
-            out, self._buffer = self._buffer[:n], self._buffer[n:]
-        if self.translation is None and not self._buffer:
-            self.read = self.inner.read  # type: ignore[method-assign]  # 3.1.1 from here: no layer at all
+            out = bytes(self._out[:n])
+            del self._out[:n]
         return out
 
-    async def _first(self) -> None:
+    def feed_eof(self) -> None:
+        self._eof = True
+
+    async def _pump(self) -> None:
         try:
-            found = await _read_packet(self.inner)
-        except Exception:  # noqa: BLE001 - malformed: amqtt sees the end of the stream, the socket closes
-            found = None
-        if found is None:
-            if self.writer is not None:
-                try:
-                    await self.writer.inner.close()
-                except Exception:  # noqa: BLE001
-                    pass
+            data = await self._chunk()
+        except Exception:  # noqa: BLE001 - a reset connection is the end of its stream
+            data = b""
+        if not data:
+            self._end()
             return
-        first, body = found
-        if first >> 4 == 1 and len(body) > 7 and body[:6] == b"\x00\x04MQTT" and body[6] == 5:
+        self._last = asyncio.get_running_loop().time()
+        self._in += data
+        acked = False
+        try:
+            while self._in and not self._eof:
+                found = _remaining(self._in)
+                if found is None:
+                    break
+                length, at = found
+                if len(self._in) < at + length:
+                    break
+                first, body = self._in[0], bytes(self._in[at:at + length])
+                del self._in[:at + length]
+                if not self._started:
+                    self._started = True
+                    await self._connect(first, body)
+                    continue
+                packet_bytes = packet(first, body) if self.translation is None else \
+                    self.translation.inbound(first, body)
+                if packet_bytes is None:  # MQTT 5 DISCONNECT with the will: end as if lost
+                    self._end()
+                    break
+                if packet_bytes[0] >> 4 == 3 and self._fast(packet_bytes):
+                    acked |= (packet_bytes[0] >> 1) & 3 == 1
+                    continue
+                self._out += packet_bytes
+        except ProtocolError as exc:
+            await self._refuse(exc.reason)
+            self._end()
+        if acked and self.writer is not None and not self._eof:
+            try:
+                await self.writer.inner.drain()
+            except Exception:  # noqa: BLE001
+                self._end()
+
+    def _end(self) -> None:
+        self._eof = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def _connect(self, first: int, body: bytes) -> None:
+        if first >> 4 != 1 or len(body) < 10 or body[:6] != b"\x00\x04MQTT":
+            raise ProtocolError(0x81)
+        if body[6] == 5:
             self.translation = Translation()
             if self.writer is not None:
                 self.writer.start(self.translation)
-            try:
-                self._buffer = self.translation.connect(body)
-            except ProtocolError as exc:
-                await self._refuse(exc.reason)
-            return
-        self._buffer = packet(first, body)
+            connect = self.translation.connect(body)
+            self.keep_alive, self.client_id = self.translation.keep_alive, self.translation.client_id
+        elif body[6] == 4:
+            rewritten, self.keep_alive, self.client_id = _connect_v3(body)
+            connect = packet(first, rewritten)
+        else:
+            connect = packet(first, body)  # amqtt answers an unknown level with return code 0x01
+        self._out += connect
+        if self.keep_alive:
+            self._arm(self.keep_alive * 1.5)
 
-    async def _next(self) -> bool:
-        try:
-            found = await _read_packet(self.inner)
-            if found is None:
-                return False
-            translated = self.translation.inbound(*found)  # type: ignore[union-attr]
-        except ProtocolError as exc:
-            await self._refuse(exc.reason)
+    def _arm(self, delay: float) -> None:
+        self._timer = asyncio.get_running_loop().call_later(delay, self._check)
+
+    def _check(self) -> None:
+        """The keep-alive: [MQTT-3.1.2-24] a client silent for 1.5 keep-alives is disconnected."""
+        self._timer = None
+        if self._eof:
+            return
+        idle = asyncio.get_running_loop().time() - self._last
+        limit = self.keep_alive * 1.5
+        if idle < limit:
+            self._arm(limit - idle)
+            return
+        log.info("MQTT client %s: no packet for %.0f s (keep-alive %d s), closing", self.client_id, idle,
+                 self.keep_alive)
+        if self.writer is not None:
+            asyncio.ensure_future(self.writer.inner.close())
+
+    def _fast(self, data: bytes) -> bool:
+        """Handle a 3.1.1 PUBLISH here, or False to hand it to amqtt (QoS 2, not connected yet,
+        a client id amqtt generated)."""
+        qos = (data[0] >> 1) & 3
+        writer = self.writer
+        if self.on_publish is None or qos > 1 or writer is None or not writer.connected or not self.client_id:
             return False
-        if translated is None:
-            return False
-        self._buffer += translated
+        found = _remaining(data)
+        assert found is not None
+        c = _Cursor(data, found[1])
+        topic = c.binary().decode("utf-8", "replace")
+        packet_id = c.take(2) if qos else b""
+        payload = c.rest()
+        if not self.on_publish(self.client_id, topic, payload, qos, bool(data[0] & 1)):
+            if self.translation is not None:  # an MQTT 5 client learns why (DISCONNECT 0x87 Not authorized)
+                self.translation.closing_reason = 0x87
+                writer.inner.write(disconnect(0x87))
+            self._end()
+            asyncio.ensure_future(writer.inner.close())
+            return True
+        if qos:
+            writer.inner.write(b"\x40\x02" + packet_id)  # PUBACK (the same bytes in MQTT 5: Success)
         return True
 
     async def _refuse(self, reason: int) -> None:
-        """End a 5 connection with a reason code (CONNACK before it is connected, else DISCONNECT)."""
-        if self.writer is None:
+        """End a connection: an MQTT 5 client gets the reason code (in CONNACK before it is
+        connected, else in DISCONNECT); a malformed 3.1.1 stream is just closed."""
+        writer = self.writer
+        if writer is None:
             return
-        connected = self.writer.connected
-        data = packet(0x20, bytes([0, reason, 0])) if not connected else disconnect(reason)
         try:
-            self.writer.inner.write(data)
-            await self.writer.inner.drain()
-            if not connected:  # amqtt never got a CONNECT: nothing else closes this socket
-                await self.writer.inner.close()
+            if self.translation is not None:
+                writer.inner.write(disconnect(reason) if writer.connected else packet(0x20, bytes([0, reason, 0])))
+                await writer.inner.drain()
+            await writer.inner.close()
         except Exception:  # noqa: BLE001 - the peer may be gone already
             pass
-
-    def feed_eof(self) -> None:
-        self.inner.feed_eof()
 
 
 class VersionedWriter:
@@ -374,32 +472,32 @@ class VersionedWriter:
         self._pending = b""
         reader.writer = self
         self.drain = inner.drain  # type: ignore[method-assign]
-        self.write = inner.write  # type: ignore[method-assign]  # until a 5 CONNECT arrives
 
     def start(self, translation: Translation) -> None:
         self.translation = translation
-        self.write = self._translate  # type: ignore[method-assign]
 
-    def _translate(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:  # type: ignore[method-assign]
+        if self.translation is None:
+            # 3.1.1: amqtt's first packet is its CONNACK; after it, amqtt writes straight through
+            if not self.connected and len(data) >= 4 and data[0] >> 4 == 2:
+                self.connected = data[3] == 0
+            if self.connected:
+                self.write = self.inner.write  # type: ignore[method-assign]
+            self.inner.write(data)
+            return
         self._pending += data
         while len(self._pending) >= 2:
-            length, shift, at = 0, 0, 1
-            while at < len(self._pending):
-                byte = self._pending[at]
-                length |= (byte & 0x7F) << shift
-                at += 1
-                if not byte & 0x80:
-                    break
-                shift += 7
-            else:
+            found = _remaining(self._pending)
+            if found is None:
                 return
+            length, at = found
             if len(self._pending) < at + length:
                 return
             first, body = self._pending[0], self._pending[at:at + length]
             self._pending = self._pending[at + length:]
             if first >> 4 == 2:
                 self.connected = len(body) > 1 and body[1] == 0
-            self.inner.write(self.translation.outbound(first, body))  # type: ignore[union-attr]
+            self.inner.write(self.translation.outbound(first, body))
 
     def get_peer_info(self) -> Any:
         return self.inner.get_peer_info()
@@ -417,7 +515,21 @@ class VersionedWriter:
         await self.inner.close()
 
 
-def adapters(reader: Any, writer: Any) -> tuple[VersionedReader, VersionedWriter]:
-    """Wrap amqtt's reader and writer adapters of a new connection."""
-    versioned = VersionedReader(reader)
-    return versioned, VersionedWriter(writer, versioned)
+def stream_adapters(reader: Any, writer: Any, on_publish: Any = None) -> tuple[VersionedReader, VersionedWriter]:
+    """A TLS connection's reader and writer for amqtt (``reader``/``writer``: asyncio streams)."""
+    from amqtt.adapters import StreamWriterAdapter
+
+    versioned = VersionedReader(lambda: reader.read(VersionedReader.CHUNK), on_publish)
+    return versioned, VersionedWriter(StreamWriterAdapter(writer), versioned)
+
+
+def websocket_adapters(connection: Any, on_publish: Any = None) -> tuple[VersionedReader, VersionedWriter]:
+    """A WebSocket connection's reader and writer for amqtt (MQTT packets in binary messages)."""
+    from amqtt.adapters import WebSocketsWriter
+
+    async def chunk() -> bytes:
+        message = await connection.recv()
+        return message.encode() if isinstance(message, str) else message
+
+    versioned = VersionedReader(chunk, on_publish)
+    return versioned, VersionedWriter(WebSocketsWriter(connection), versioned)

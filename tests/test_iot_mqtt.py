@@ -507,3 +507,20 @@ def test_jobs_over_mqtt_get_start_next_and_update_answer_on_accepted_and_rejecte
     finally:
         client.close()
     assert iot.describe_job(jobId=job_id)["job"]["status"] == "COMPLETED"
+
+
+def test_a_client_silent_past_its_keep_alive_is_disconnected(iot, broker, tmp_path):
+    dev = device(iot, tmp_path)
+    context = ssl.create_default_context(cafile=str(broker["ca"]))
+    context.load_cert_chain(str(dev["cert"]), str(dev["key"]))
+    thing = dev["thing"].encode()
+    connect = b"\x00\x04MQTT\x04\x02\x00\x01" + len(thing).to_bytes(2, "big") + thing  # keep-alive: 1 s
+    with socket.create_connection(("127.0.0.1", broker["port"]), timeout=WAIT) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(bytes([0x10, len(connect)]) + connect)
+            assert tls.recv(4) == b"\x20\x02\x00\x00"
+            topic = f"post/{dev['thing']}/beat".encode()
+            tls.sendall(bytes([0x32, len(topic) + 4]) + len(topic).to_bytes(2, "big") + topic + b"\x00\x07")
+            assert tls.recv(4) == b"\x40\x02\x00\x07"  # PUBACK, once the message is committed
+            # then nothing: after 1.5 keep-alives the broker closes the connection
+            assert tls.recv(1024) == b""

@@ -46,7 +46,10 @@ class IotAmqttBroker(AmqttBroker):
         return self._servers[listener].instance.sockets[0].getsockname()[1]
 
     def fan_out(self, topic: str, payload: bytes, qos: int) -> None:
-        """Hand a committed message to amqtt's delivery loop (each subscriber's QoS)."""
+        """Hand a committed message to amqtt's delivery loop (each subscriber's QoS), unless
+        no subscription's filter matches it (most device telemetry has no subscriber)."""
+        if not any(self._matches(topic, topic_filter) for topic_filter in self._subscriptions):
+            return
         self._broadcast_queue.put_nowait({"session": None, "topic": topic, "data": payload})
 
     async def _handle_message_delivery(self, client_session: Session, handler: Any, wait_deliver: Any) -> bool:

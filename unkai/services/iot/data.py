@@ -96,7 +96,7 @@ class IoTData(Service):
                                    (account, region, topic))
         self.cloud.feed.publish("iot.publish", topic=topic, bytes=len(payload), qos=qos,
                                 client_id=client_id or None)
-        msg = Message(topic, payload, client_id, principal, int(now * 1000), str(uuid.uuid4()))
+        msg = Message(topic, payload, client_id, principal, int(now * 1000))  # the trace id: when a rule runs
         self.iot.engine.fire(account, region, msg, self._republish, depth)
         if self.subscribers:
             subscribers = list(self.subscribers)

@@ -319,6 +319,7 @@ class VersionedReader:
         self.keep_alive = 0
         self._in = bytearray()
         self._out = bytearray()
+        self._acks = bytearray()
         self._started = False
         self._eof = False
         self._last = 0.0
@@ -363,20 +364,22 @@ class VersionedReader:
                     self._started = True
                     await self._connect(first, body)
                     continue
-                packet_bytes = packet(first, body) if self.translation is None else \
-                    self.translation.inbound(first, body)
-                if packet_bytes is None:  # MQTT 5 DISCONNECT with the will: end as if lost
-                    self._end()
-                    break
-                if packet_bytes[0] >> 4 == 3 and self._fast(packet_bytes):
-                    acked |= (packet_bytes[0] >> 1) & 3 == 1
+                if self.translation is not None:
+                    translated = self.translation.inbound(first, body)
+                    if translated is None:  # MQTT 5 DISCONNECT with the will: end as if lost
+                        self._end()
+                        break
+                    first, body = translated[0], translated[_remaining(translated)[1]:]  # type: ignore[index]
+                if first >> 4 == 3 and self._fast(first, body):
+                    acked |= (first >> 1) & 3 == 1
                     continue
-                self._out += packet_bytes
+                self._out += packet(first, body)
         except ProtocolError as exc:
             await self._refuse(exc.reason)
             self._end()
-        if acked and self.writer is not None and not self._eof:
+        if acked and self.writer is not None:
             try:
+                self._flush()
                 await self.writer.inner.drain()
             except Exception:  # noqa: BLE001
                 self._end()
@@ -423,20 +426,19 @@ class VersionedReader:
         if self.writer is not None:
             asyncio.ensure_future(self.writer.inner.close())
 
-    def _fast(self, data: bytes) -> bool:
+    def _fast(self, first: int, body: bytes) -> bool:
         """Handle a 3.1.1 PUBLISH here, or False to hand it to amqtt (QoS 2, not connected yet,
         a client id amqtt generated)."""
-        qos = (data[0] >> 1) & 3
+        qos = (first >> 1) & 3
         writer = self.writer
         if self.on_publish is None or qos > 1 or writer is None or not writer.connected or not self.client_id:
             return False
-        found = _remaining(data)
-        assert found is not None
-        c = _Cursor(data, found[1])
+        c = _Cursor(body)
         topic = c.binary().decode("utf-8", "replace")
         packet_id = c.take(2) if qos else b""
         payload = c.rest()
-        if not self.on_publish(self.client_id, topic, payload, qos, bool(data[0] & 1)):
+        if not self.on_publish(self.client_id, topic, payload, qos, bool(first & 1)):
+            self._flush()
             if self.translation is not None:  # an MQTT 5 client learns why (DISCONNECT 0x87 Not authorized)
                 self.translation.closing_reason = 0x87
                 writer.inner.write(disconnect(0x87))
@@ -444,8 +446,14 @@ class VersionedReader:
             asyncio.ensure_future(writer.inner.close())
             return True
         if qos:
-            writer.inner.write(b"\x40\x02" + packet_id)  # PUBACK (the same bytes in MQTT 5: Success)
+            self._acks += b"\x40\x02" + packet_id  # PUBACK (the same bytes in MQTT 5: Success)
         return True
+
+    def _flush(self) -> None:
+        """Write the PUBACKs of one read's messages at once (one TLS record, one send)."""
+        if self._acks and self.writer is not None:
+            self.writer.inner.write(bytes(self._acks))
+            self._acks.clear()
 
     async def _refuse(self, reason: int) -> None:
         """End a connection: an MQTT 5 client gets the reason code (in CONNACK before it is

@@ -638,10 +638,16 @@ def _sort_key(v: Any) -> tuple:
     return (0, n, "") if n is not None else (1, 0.0, str(v))
 
 
-def run(q: Query, records: list[Record]) -> list[Record]:
+class Stopped(Exception):
+    """A running query was stopped (StopQuery, or its timeout) between two of its steps."""
+
+
+def run(q: Query, records: list[Record], stopped: Callable[[], bool] | None = None) -> list[Record]:
     if not q.sorted and not q.stats:
         records.sort(key=lambda r: r.get("@timestamp") or 0, reverse=True)
     for step in q.steps:
+        if stopped is not None and stopped():
+            raise Stopped
         records = step(records)
     return records
 

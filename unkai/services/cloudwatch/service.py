@@ -209,7 +209,7 @@ class CloudWatch(Service):
         mid = self.metrics.find(ctx.account, ctx.region, params["Namespace"], params["MetricName"],
                                 params.get("Dimensions"))
         buckets = self.metrics.buckets(mid, math.floor(start / period) * period, end, period, params.get("Unit"),
-                                       self.clock.now())
+                                       self.clock.now(), distribution=bool(extended))
         points = []
         for ts in sorted(buckets):
             b = buckets[ts]
@@ -634,8 +634,9 @@ class CloudWatch(Service):
             start = end - n * period
             mid = self.metrics.find(alarm.account, alarm.region, c.get("Namespace") or "", c["MetricName"],
                                     c.get("Dimensions"))
-            buckets = self.metrics.buckets(mid, start, end, period, c.get("Unit"), when)
             stat = c.get("Statistic") or c.get("ExtendedStatistic")
+            buckets = self.metrics.buckets(mid, start, end, period, c.get("Unit"), when,
+                                           distribution=stat not in BASIC_STATS)
             points = []
             for k in range(n):
                 ts = start + k * period

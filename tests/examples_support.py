@@ -1,7 +1,6 @@
 """Helpers for the examples' end-to-end tests: start an example's template on a known
-port (its webhook parameters must name the port), read its stack outputs, and reach
-its ``*.execute-api.localhost`` URLs from Python, whose resolver, unlike a browser's,
-does not map ``*.localhost`` to loopback."""
+port, read its stack outputs (URLs that Python calls as they are), and run its README's
+commands as a reader would."""
 
 from __future__ import annotations
 
@@ -35,12 +34,11 @@ def outputs(server: UnkaiServer, stack: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 
 
-def path_form(url: str) -> str:
-    """``http://ID.execute-api.localhost:PORT/stage/x`` as ``http://127.0.0.1:PORT/_unkai/execute-api/ID/stage/x``."""
-    m = re.fullmatch(r"(https?|wss?)://([a-z0-9]+)\.execute-api\.localhost:(\d+)(/.*)?", url)
-    assert m, url
-    scheme, api_id, port, rest = m.groups()
-    return f"{scheme}://127.0.0.1:{port}/_unkai/execute-api/{api_id}{rest or ''}"
+def browser_url(server: UnkaiServer, key: str) -> str:
+    """The ``*.localhost`` form ``unkai up`` prints under output ``key`` for browsers."""
+    m = re.search(rf"^\s*{key}\s+\S+\n\s+(\S+)\s+\(in a browser\)$", server.output(), re.M)
+    assert m, server.output()
+    return m.group(1)
 
 
 def request(url: str, method: str = "GET", body: bytes | None = None,

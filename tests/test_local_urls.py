@@ -110,7 +110,8 @@ def test_the_default_stage_answers_on_its_path_form_with_or_without_its_name(ser
     assert api["ApiEndpoint"] == f"{server.endpoint}/_unkai/execute-api/{api['ApiId']}"
     banner = re.search(r"API\s+(\S+)\s+\(.*; in a browser also (\S+)\)", server.output())
     assert banner.group(1) == api["ApiEndpoint"]
-    assert banner.group(2) == f"http://{api['ApiId']}.execute-api.localhost:{server.endpoint.rsplit(":", 1)[1]}"
+    port = server.endpoint.rsplit(":", 1)[1]
+    assert banner.group(2) == f"http://{api['ApiId']}.execute-api.localhost:{port}"
     assert get(api["ApiEndpoint"] + "/hello") == (200, {"path": "/hello"})
     assert get(f"{server.endpoint}/_unkai/execute-api/{api['ApiId']}/$default/hello") == (200, {"path": "/hello"})
 

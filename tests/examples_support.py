@@ -66,6 +66,31 @@ def readme_commands(example: str, containing: str) -> list[str]:
     raise AssertionError(f"no sh block with {containing!r} in examples/{example}/README.md")
 
 
+def reader_steps(example: str, containing: str, pause_after: tuple[str, ...] = ()) -> list[list[str]]:
+    """The commands of the README block containing ``containing`` without the lines that
+    start, stop or install things (the test runs the server), split after each line that
+    starts with one of ``pause_after``: where the reader acts (follows a link) or waits.
+    Each later step begins with the ``eval`` lines before it: the reader's shell keeps them."""
+    steps: list[list[str]] = [[]]
+    kept: list[str] = []
+    for line in readme_commands(example, containing):
+        if line.startswith(("unkai up", "unkai stop", "pip install")):
+            continue
+        steps[-1].append(line)
+        if line.startswith("eval "):
+            kept.append(line)
+        if line.startswith(pause_after):
+            steps.append(list(kept))
+    return [step for step in steps if step != kept]
+
+
+def follow_verification(server: UnkaiServer, address: str) -> None:
+    """Open the link of the SES verification mail to ``address``, as its reader does."""
+    (mail,) = server.wait_for_mail(to=address, subject="Email Address Verification Request")
+    link = re.search(r"http://\S+/_unkai/ses/verify\?\S+", mail["text"]).group(0)
+    assert request(link)[0] == 200
+
+
 def run_readme(lines: list[str], server: UnkaiServer, cwd: Path, home: Path) -> Any:
     """Run README lines in bash as a reader would, in a clean shell whose only hint of the
     server is ``UNKAI_ENDPOINT`` (no AWS config, region or credentials); stops at the

@@ -83,8 +83,7 @@ def test_a_browser_get_fails_as_on_aws(stack):
 
 
 def test_the_readme_curl_command_works_as_written(stack, tmp_path):
-    """curl resolves ``*.localhost`` itself: the README's command posts to the PublishUrl
-    output as printed."""
+    """The README's command posts to the PublishUrl output as it is."""
     import shutil
 
     if shutil.which("curl") is None:

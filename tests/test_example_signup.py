@@ -13,13 +13,14 @@ from decimal import Decimal
 
 import pytest
 
-from examples_support import EXAMPLES, outputs, request
+from examples_support import EXAMPLES, follow_verification, outputs, reader_steps, request, run_readme
 from tests.ses_support import verify
 from unkai.testing import UnkaiServer
 
 REGION = "ap-northeast-1"
 SENDER = "shop@example.com"
 READER = "yamada@example.co.jp"
+YOU = "you@example.com"  # the README's reader
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
@@ -29,9 +30,14 @@ def stack(tmp_path_factory):
     server = UnkaiServer(tmp_path_factory.mktemp("signup") / "state", str(EXAMPLES / "signup"),
                          "--parameter-overrides", f"MailFrom={SENDER}", region=REGION, port=port).start(timeout=120)
     try:
-        ses = server.client("ses", "us-east-1")
-        verify(server, ses, SENDER)
-        verify(server, ses, READER)
+        # the README's set-up (it verifies the sender and you@example.com), then the links followed
+        first, _ = reader_steps("signup", "verify-email-identity", pause_after=("unkai mail ",))
+        done = run_readme(first, server, EXAMPLES.parent, tmp_path_factory.mktemp("home"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.count("Email Address Verification Request") == 2, done.stdout
+        follow_verification(server, SENDER)
+        follow_verification(server, YOU)
+        verify(server, server.client("ses", "us-east-1"), READER)
         yield server, outputs(server, "signup")
     finally:
         server.stop()
@@ -111,3 +117,16 @@ def test_a_database_failure_gets_the_error_page(stack):
         assert status == 500 and "内部エラーが発生しました。" in body.decode()
     finally:
         table.put_item(Item=seed)
+
+
+def test_the_readmes_last_command_shows_the_signup_mail(stack, tmp_path):
+    """After the README's set-up (in the fixture) and a signup as you@example.com, its last
+    line lists that mail."""
+    server, out = stack
+    server.advance(1.1)  # the sandbox sends 1 message per second
+    assert post(out["RegistUrl"], username="you", email=YOU)[0] == 200
+    server.wait_for_mail(to=YOU, subject="登録ありがとうございました")
+    _, last = reader_steps("signup", "verify-email-identity", pause_after=("unkai mail ",))
+    assert last[-1] == "unkai mail --to you@example.com"
+    done = run_readme(last, server, EXAMPLES.parent, tmp_path)
+    assert done.returncode == 0 and "登録ありがとうございました" in done.stdout, done.stdout + done.stderr

@@ -200,7 +200,7 @@ class Sender:
         model.record(out.account, out.region, now, "sent", counted)
         if virus:
             model.record(out.account, out.region, now, "reject", counted)
-        payload = self._feedback(out, mid, sender, recipients, now, outcomes, parsed=parsed)
+        payload = self._feedback(out, mid, sender, recipients, now, outcomes, parsed=parsed, identity=identity)
         if tracked or out.list_management:
             first = address_of(out.to[0]) if out.to else recipients[0]
             self.store.execute("INSERT OR REPLACE INTO ses_tracked(message_id, payload, created) VALUES(?,?,?)",
@@ -243,7 +243,7 @@ class Sender:
 
     def _feedback(self, out: Outgoing, mid: str, sender: str, recipients: list[str], now: float,
                   outcomes: dict[str, str], parsed: dict[str, Any] | None = None,
-                  failure: tuple[str, str] | None = None) -> dict[str, Any]:
+                  failure: tuple[str, str] | None = None, identity: Any = False) -> dict[str, Any]:
         headers: list[dict[str, str]] = []
         common: dict[str, Any] = {"from": [out.source], "to": out.to, "messageId": mid,
                                   "subject": out.subject or ""}
@@ -256,7 +256,8 @@ class Sender:
                 common["cc"] = parsed["cc"]
             if out.reply_to:
                 common["replyTo"] = out.reply_to
-        identity = self.model.sending_identity(out.account, out.region, sender)
+        if identity is False:  # not looked up by the caller yet
+            identity = self.model.sending_identity(out.account, out.region, sender)
         mail = {"timestamp": _iso(now), "source": out.source,
                 "sourceArn": (identity.arn if identity else
                               f"arn:aws:ses:{out.region}:{out.account}:identity/{sender}"),

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from unkai.mail import build_message, parse
+from unkai.mail import build_parsed, parse
 from unkai.services.ses import errors, templates, tracking
 from unkai.services.ses.identities import (DOMAIN_DELAY, Model, address_of, check_address, domain_of,
                                            is_simulator)
@@ -108,7 +108,11 @@ class Sender:
         account = model.account(out.account, out.region)
         if not account.sending:
             raise errors.account_paused(v2)
-        identity = model.sending_identity(out.account, out.region, sender)
+        # the sender's own identity and its domain's, each read once: they decide both whose
+        # settings apply (the address's own when it has one) and whether it may send
+        own = model.identity(out.account, out.region, sender)
+        dom = model.identity(out.account, out.region, domain_of(sender))
+        identity = own or dom
         if not out.config_set and identity is not None and identity.config_set:
             out.config_set = identity.config_set  # v2's default configuration set of an identity
         if out.config_set:
@@ -117,7 +121,8 @@ class Sender:
                 raise errors.config_set_missing(out.config_set, v2)
             if (spec.get("SendingOptions") or {}).get("SendingEnabled") is False:
                 raise errors.config_set_paused(out.config_set, v2)
-        failed = [] if model.verified_for(out.account, out.region, sender, now) else [sender]
+        verified = any(i is not None and i.status(now) == "Success" for i in (own, dom))
+        failed = [] if verified else [sender]
         if not account.production:
             failed += [r for r in dict.fromkeys(recipients)
                        if not is_simulator(r) and not model.verified_for(out.account, out.region, r, now)]
@@ -164,10 +169,11 @@ class Sender:
             if unsubscribe:
                 out.headers = out.headers + [("List-Unsubscribe", f"<{unsubscribe}>"),
                                              ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
-        if out.raw is None:
-            raw = build_message(out.source, out.to, out.subject or "", out.text, out.html, cc=out.cc,
-                                reply_to=out.reply_to, headers=out.headers, attachments=out.attachments, date=now,
-                                msg_id=msg_header)
+        parsed: dict[str, Any] | None = None
+        if out.raw is None:  # built and parsed at once: the mailbox stores its parts, the feedback its headers
+            raw, parsed = build_parsed(out.source, out.to, out.subject or "", out.text, out.html, cc=out.cc,
+                                       reply_to=out.reply_to, headers=out.headers, attachments=out.attachments,
+                                       date=now, msg_id=msg_header)
         else:
             raw = _with_message_id(out.raw, msg_header)
         limit = V2_MAX_BYTES if v2 else V1_MAX_BYTES
@@ -190,7 +196,8 @@ class Sender:
             row = model.suppressed(out.account, out.region, r)
             outcomes[r] = "suppressed" if row is not None and row[1] in reasons else "delivery"
         delivered = {r for r, kind in outcomes.items() if kind not in ("suppressed", "unsubscribed", "reject")}
-        parsed = parse(raw)  # once: the mailbox stores its parts, the feedback names its headers
+        if parsed is None:
+            parsed = parse(raw)  # once: the mailbox stores its parts, the feedback names its headers
         if delivered:
             self.cloud.mailbox.deliver(
                 out.source, [a for a in out.to if address_of(a).lower() in _lower(delivered)],
@@ -273,6 +280,16 @@ class Sender:
                    "config_set": out.config_set, "sender": sender,
                    "feedback_to": out.feedback_to or out.return_path or sender, "outcomes": outcomes,
                    "subject": out.subject or "", "at": now, "failure": list(failure) if failure else None}
+        if (failure is None and not out.config_set and outcomes and all(k == "delivery" for k in outcomes.values())
+                and not (identity and identity.notify.get("Delivery"))):
+            # Delivered to every recipient, with no Delivery topic and no configuration set:
+            # the feedback would only count Send and Delivery, so count them now (after the
+            # commit, in memory) and spare the send a durable job and its transaction.
+            cw = self.cloud.services.get("cloudwatch")
+            if cw is not None:
+                cw.count(out.account, out.region, "AWS/SES", "Send", None, 1.0)
+                cw.count(out.account, out.region, "AWS/SES", "Delivery", None, float(len(outcomes)))
+            return payload
         self.cloud.jobs.enqueue("ses.feedback", payload)
         return payload
 

@@ -68,6 +68,7 @@ class Mailbox:
         self.dir = cloud.config.state_dir / "mail"
         self.relay = os.environ.get("UNKAI_SMTP_RELAY", "")
         self._pending: list[tuple[str, float, bytes]] = []  # .eml copies not written yet
+        self._dir_made = False
 
     def deliver(
         self,
@@ -157,15 +158,26 @@ class Mailbox:
             log.warning("mail: relaying to %s failed: %s", self.relay, exc)
 
     def _write_file(self, mail_id: str, now: float, raw: bytes) -> None:
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%S")
-            path = self.dir / f"{stamp}-{mail_id}.eml"
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(raw)
-            tmp.replace(path)
-        except OSError as exc:  # the store has it; the file is a convenience
-            log.warning("mail: cannot write %s: %s", mail_id, exc)
+        stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%S")
+        path = os.path.join(self.dir, f"{stamp}-{mail_id}.eml")
+        tmp = path[:-4] + ".tmp"
+        for attempt in (0, 1):
+            try:
+                if not self._dir_made:
+                    self.dir.mkdir(parents=True, exist_ok=True)
+                    self._dir_made = True
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                try:
+                    os.write(fd, raw)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, path)
+                return
+            except FileNotFoundError:  # the directory went (a reset): make it again, once
+                self._dir_made = False
+            except OSError as exc:  # the store has it; the file is a convenience
+                log.warning("mail: cannot write %s: %s", mail_id, exc)
+                return
 
     _SUMMARY = "seq, id, sender, recipients, subject, text, html, sent_at, attachments, origin, message_id"
 

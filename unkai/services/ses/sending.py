@@ -207,12 +207,15 @@ class Sender:
         model.record(out.account, out.region, now, "sent", counted)
         if virus:
             model.record(out.account, out.region, now, "reject", counted)
-        payload = self._feedback(out, mid, sender, recipients, now, outcomes, parsed=parsed, identity=identity)
         if tracked or out.list_management:
+            payload = self._feedback(out, mid, sender, recipients, now, outcomes, parsed=parsed, identity=identity)
             first = address_of(out.to[0]) if out.to else recipients[0]
             self.store.execute("INSERT OR REPLACE INTO ses_tracked(message_id, payload, created) VALUES(?,?,?)",
                                (mid, json.dumps({"feedback": payload, "links": links, "list": out.list_management,
                                                  "recipient": first}), now))
+        else:
+            self._feedback(out, mid, sender, recipients, now, outcomes, parsed=parsed, identity=identity,
+                           payload_needed=False)
         self.cloud.feed.publish("ses.send", message_id=mid, source=sender, destination=recipients,
                                 subject=out.subject, region=out.region)
         return mid
@@ -250,7 +253,26 @@ class Sender:
 
     def _feedback(self, out: Outgoing, mid: str, sender: str, recipients: list[str], now: float,
                   outcomes: dict[str, str], parsed: dict[str, Any] | None = None,
-                  failure: tuple[str, str] | None = None, identity: Any = False) -> dict[str, Any]:
+                  failure: tuple[str, str] | None = None, identity: Any = False,
+                  payload_needed: bool = True) -> dict[str, Any] | None:
+        """Enqueue the ``ses.feedback`` job that reports what happened, and return its
+        payload (None when the caller needs no payload and no job is needed)."""
+        if identity is False:  # not looked up by the caller yet
+            identity = self.model.sending_identity(out.account, out.region, sender)
+        if (failure is None and not out.config_set and outcomes and all(k == "delivery" for k in outcomes.values())
+                and not (identity and identity.notify.get("Delivery"))):
+            # Delivered to every recipient, with no Delivery topic and no configuration set:
+            # the feedback would only count Send and Delivery, so count them now (after the
+            # commit, in memory) and spare the send a durable job and its transaction.
+            cw = self.cloud.services.get("cloudwatch")
+            if cw is not None:
+                cw.count(out.account, out.region, "AWS/SES", "Send", None, 1.0)
+                cw.count(out.account, out.region, "AWS/SES", "Delivery", None, float(len(outcomes)))
+            if not payload_needed:
+                return None
+            enqueue = False
+        else:
+            enqueue = True
         headers: list[dict[str, str]] = []
         common: dict[str, Any] = {"from": [out.source], "to": out.to, "messageId": mid,
                                   "subject": out.subject or ""}
@@ -263,8 +285,6 @@ class Sender:
                 common["cc"] = parsed["cc"]
             if out.reply_to:
                 common["replyTo"] = out.reply_to
-        if identity is False:  # not looked up by the caller yet
-            identity = self.model.sending_identity(out.account, out.region, sender)
         mail = {"timestamp": _iso(now), "source": out.source,
                 "sourceArn": (identity.arn if identity else
                               f"arn:aws:ses:{out.region}:{out.account}:identity/{sender}"),
@@ -280,17 +300,8 @@ class Sender:
                    "config_set": out.config_set, "sender": sender,
                    "feedback_to": out.feedback_to or out.return_path or sender, "outcomes": outcomes,
                    "subject": out.subject or "", "at": now, "failure": list(failure) if failure else None}
-        if (failure is None and not out.config_set and outcomes and all(k == "delivery" for k in outcomes.values())
-                and not (identity and identity.notify.get("Delivery"))):
-            # Delivered to every recipient, with no Delivery topic and no configuration set:
-            # the feedback would only count Send and Delivery, so count them now (after the
-            # commit, in memory) and spare the send a durable job and its transaction.
-            cw = self.cloud.services.get("cloudwatch")
-            if cw is not None:
-                cw.count(out.account, out.region, "AWS/SES", "Send", None, 1.0)
-                cw.count(out.account, out.region, "AWS/SES", "Delivery", None, float(len(outcomes)))
-            return payload
-        self.cloud.jobs.enqueue("ses.feedback", payload)
+        if enqueue:
+            self.cloud.jobs.enqueue("ses.feedback", payload)
         return payload
 
     def _tracked_types(self, out: Outgoing) -> set[str]:

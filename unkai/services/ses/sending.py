@@ -91,7 +91,10 @@ class Sender:
         """Check, store and schedule the feedback of one message; its SES MessageId.
         Runs in the caller's transaction."""
         v2, now, model = out.v2, self.clock.now(), self.model
+        limit = V2_MAX_BYTES if v2 else V1_MAX_BYTES
         if out.raw is not None:
+            if len(out.raw) > limit:  # the message as the caller sent it, refused before it is parsed
+                raise errors.too_large(limit, len(out.raw), v2)
             self._from_raw(out)
         if not out.source:
             raise errors.invalid("Missing required header 'From'." if out.raw is not None
@@ -176,9 +179,8 @@ class Sender:
                                        date=now, msg_id=msg_header)
         else:
             raw = _with_message_id(out.raw, msg_header)
-        limit = V2_MAX_BYTES if v2 else V1_MAX_BYTES
-        if len(raw) > limit:
-            raise errors.too_large(limit)
+        if out.raw is None and len(raw) > limit:
+            raise errors.too_large(limit, len(raw), v2)
         outcomes: dict[str, str] = {}
         reasons = account.suppressed_reasons
         # what SES's virus scan finds in tests: the EICAR file in the message or an attachment

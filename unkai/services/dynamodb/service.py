@@ -54,6 +54,12 @@ class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, 
     migrations = MIGRATIONS
     resource_types = resources.TYPES
 
+    def check_unimplemented(self, ctx: Any, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers "Requested resource not found" for a
+        missing table first, as AWS does."""
+        if isinstance(params.get("TableName"), str):
+            self.table(ctx, params["TableName"])
+
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self._init_catalog()

@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 from unkai.services import Provisioned, ResourceContext, Service
-from unkai.services.dynamodb import resources
+from unkai.services.dynamodb import backups, resources
+from unkai.services.dynamodb.backups import BackupOperations
 from unkai.services.dynamodb.catalog import Catalog
 from unkai.services.dynamodb.items import ItemOperations
 from unkai.services.dynamodb.partiql import PartiQLOperations
@@ -48,10 +49,11 @@ def _count_capacity(cw: Any, ctx: Any, metric: str, cap: dict) -> None:
                  float(units))
 
 
-class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, PartiQLOperations, Service):
+class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, PartiQLOperations,
+               BackupOperations, Service):
     name = "dynamodb"
     max_body = 16 * 1024 * 1024  # AWS: an HTTP request to DynamoDB is at most 16 MB
-    migrations = MIGRATIONS
+    migrations = MIGRATIONS + backups.MIGRATIONS
     resource_types = resources.TYPES
 
     def check_unimplemented(self, ctx: Any, operation: str, params: dict) -> None:
@@ -65,7 +67,7 @@ class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, 
         self._init_catalog()
         self.streams = StreamLog(self)
         self.ttl = Sweeper(self)
-        self.items = Items(self.store, self.streams, self.ttl.note)
+        self.items = Items(self.store, self.streams, self.ttl.note, self.clock)
 
     def handler(self, operation: str) -> Any:
         """The operation's handler; single-table ones also report AWS/DynamoDB's

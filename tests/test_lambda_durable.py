@@ -69,6 +69,38 @@ def handler(event, context: DurableContext):
     raise ValueError("order " + str(event["order"]) + " is not valid")
 """
 
+RETRIES = """
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+from aws_durable_execution_sdk_python.config import Duration, JitterStrategy, StepConfig
+from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
+
+def flaky(step_context):
+    print("attempt", step_context.attempt)
+    if step_context.attempt < 2:
+        raise ConnectionError("the warehouse did not answer")
+    return step_context.attempt
+
+@durable_execution
+def handler(event, context: DurableContext):
+    retry = create_retry_strategy(RetryStrategyConfig(max_attempts=3, initial_delay=Duration.from_seconds(30),
+                                                      jitter_strategy=JitterStrategy.NONE))
+    return {"attempts": context.step(flaky, name="call-warehouse", config=StepConfig(retry_strategy=retry))}
+"""
+
+CHAINED = """
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+
+@durable_execution
+def handler(event, context: DurableContext):
+    quote = context.invoke(event["pricer"], {"item": event["item"]}, name="price")
+    return {"item": event["item"], "price": quote["price"]}
+"""
+
+PRICER = """
+def handler(event, context):
+    return {"price": len(event["item"]) * 10}
+"""
+
 PLAIN = """
 def handler(event, context):
     return {"plain": True}
@@ -261,6 +293,39 @@ def test_a_running_execution_rejects_a_stale_checkpoint_token(lam, unkai):
             {"Id": "x", "Type": "STEP", "Action": "START"}])
     assert code(exc) == "InvalidParameterValueException"
     lam.stop_durable_execution(DurableExecutionArn=arn)
+
+
+def test_a_failing_step_is_retried_after_its_delay_on_unkais_clock(lam, unkai):
+    name = durable(lam, RETRIES)
+    arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["DurableExecutionArn"]
+    unkai.drain()
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "RUNNING"
+    failed = [e for e in history(lam, arn) if e["EventType"] == "StepFailed"]
+    assert failed[0]["StepFailedDetails"]["RetryDetails"]["NextAttemptDelaySeconds"] == 30
+    assert "the warehouse did not answer" in failed[0]["StepFailedDetails"]["Error"]["Payload"]["ErrorMessage"]
+    assert logged(unkai, name, "attempt") == 1
+    unkai.advance(31)
+    unkai.drain()
+    ex = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert ex["Status"] == "SUCCEEDED" and json.loads(ex["Result"]) == {"attempts": 2}
+    assert logged(unkai, name, "attempt") == 2
+
+
+def test_a_chained_invoke_runs_the_other_function_and_resumes_with_its_result(lam):
+    pricer = deploy(lam, PRICER)
+    name = durable(lam, CHAINED)
+    resp, body = call(lam, name, {"item": "lamp", "pricer": pricer})
+    assert body == {"item": "lamp", "price": 40}, body
+    types = [e["EventType"] for e in history(lam, resp["DurableExecutionArn"])]
+    assert "ChainedInvokeStarted" in types and "ChainedInvokeSucceeded" in types
+
+
+def test_operations_unkai_does_not_serve_answer_not_implemented(lam):
+    name = durable(lam, STEPS)
+    resp, _ = call(lam, name, {"n": 0})
+    with pytest.raises(ClientError) as exc:
+        lam.pause_durable_execution(DurableExecutionArn=resp["DurableExecutionArn"])
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
 
 
 def test_a_function_without_durable_config_gets_its_event_as_before(lam):

@@ -328,6 +328,19 @@ def test_operations_unkai_does_not_serve_answer_not_implemented(lam):
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
 
 
+def test_an_ended_execution_is_kept_for_its_retention_period(lam, unkai):
+    name = deploy(lam, STEPS, DurableConfig={"ExecutionTimeout": 60, "RetentionPeriodInDays": 1})
+    arn = call(lam, name, {"n": 5})[0]["DurableExecutionArn"]
+    unkai.advance(23 * 3600)
+    unkai.drain()
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "SUCCEEDED"
+    unkai.advance(3600 + 1)
+    unkai.drain()
+    with pytest.raises(ClientError) as exc:
+        lam.get_durable_execution(DurableExecutionArn=arn)
+    assert code(exc) == "ResourceNotFoundException"
+
+
 def test_a_function_without_durable_config_gets_its_event_as_before(lam):
     name = deploy(lam, PLAIN)
     resp, body = call(lam, name, {"a": 1})

@@ -79,6 +79,7 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 B64_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 PREFIX = {"EXECUTION": "Execution", "CONTEXT": "Context", "STEP": "Step", "WAIT": "Wait", "CALLBACK": "Callback",
           "CHAINED_INVOKE": "ChainedInvoke"}
+ENVELOPE_LIMIT = 5 * 1024 * 1024  # operations beyond this are read with GetDurableExecutionState
 SYNC_LIMIT = 900.0  # a synchronous Invoke waits at most 15 minutes for the execution, as on AWS
 
 
@@ -190,6 +191,9 @@ class DurableExecutions:
             sql += " AND changed > ?"
             args = (eid, since)
         return [json.loads(b) for (b,) in self.store.all(sql + " ORDER BY seq", args)]
+
+    def _count(self, eid: int) -> int:
+        return self.store.one("SELECT COUNT(*) FROM lambda_durable_operations WHERE execution_id=?", (eid,))[0]
 
     def _op(self, eid: int, op_id: str) -> tuple[dict, dict] | None:
         row = self.store.one("SELECT body, meta FROM lambda_durable_operations WHERE execution_id=? AND op_id=?",
@@ -335,9 +339,16 @@ class DurableExecutions:
             ex.token += 1
             self.store.execute("UPDATE lambda_durable_executions SET token=?, seen=?, wake=0, invoking=1 WHERE id=?",
                                (ex.token, ex.changes, ex.id))
-            operations = [envelope_operation(op) for op in self._ops(ex.id)]
+            operations, size = [], 0
+            for op in self._ops(ex.id):  # what fits in the invoke payload; the SDK pages in the rest
+                operation = envelope_operation(op)
+                size += len(json.dumps(operation))
+                if size > ENVELOPE_LIMIT and operations:
+                    break
+                operations.append(operation)
+            more = str(len(operations)) if len(operations) < self._count(ex.id) else ""
         envelope = {"DurableExecutionArn": arn, "CheckpointToken": self._token(ex.id, ex.token),
-                    "InitialExecutionState": {"Operations": operations, "NextMarker": ""}}
+                    "InitialExecutionState": {"Operations": operations, "NextMarker": more}}
         request_id = str(uuid.uuid4())
         started = self.clock.now()
         await self.service.wait_for_slot(target)
@@ -415,6 +426,8 @@ class DurableExecutions:
             fields["error_type"] = error.get("ErrorType")
             fields["error_message"] = str(error.get("ErrorMessage") or "")[:2000]
         self.cloud.feed.publish("lambda.durable", **fields)
+        days = int(ex.config.get("RetentionPeriodInDays") or 14)
+        self.cloud.jobs.enqueue("lambda.durable.timer", {"arn": ex.arn, "what": "expire"}, delay=days * 86400.0)
         key = ("lambda.durable", ex.arn)
         self.store.after_commit(lambda: self.cloud.signals.notify(key))
 
@@ -428,9 +441,13 @@ class DurableExecutions:
     async def _timer_job(self, job: dict, attempt: int) -> None:
         with self.store.transaction():
             ex = self._by_arn(job["arn"])
+            what = job["what"]
+            if ex is not None and what == "expire" and ex.status in TERMINAL:
+                # the execution's history is kept for RetentionPeriodInDays after it ends, as on AWS
+                self.store.execute("DELETE FROM lambda_durable_executions WHERE id=?", (ex.id,))
+                return
             if ex is None or ex.status != "RUNNING":
                 return
-            what = job["what"]
             if what == "timeout":
                 self._finish(ex, "TIMED_OUT", error={"ErrorType": "Lambda.ExecutionTimedOut", "ErrorMessage":
                                                      "The durable execution exceeded its ExecutionTimeout."})

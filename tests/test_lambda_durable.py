@@ -346,6 +346,9 @@ def test_a_function_without_durable_config_gets_its_event_as_before(lam):
     resp, body = call(lam, name, {"a": 1})
     assert body == {"plain": True} and "DurableExecutionArn" not in resp
     assert "DurableConfig" not in lam.get_function_configuration(FunctionName=name)
+    with pytest.raises(ClientError) as exc:  # AWS enables durable execution only when a function is created
+        lam.update_function_configuration(FunctionName=name, DurableConfig={"ExecutionTimeout": 60})
+    assert code(exc) == "InvalidParameterValueException"
 
 
 def test_the_durable_order_app_comes_up_and_completes_its_workflow(tmp_path):

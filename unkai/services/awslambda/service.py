@@ -390,6 +390,10 @@ class Lambda(Service):
         self._check_revision(config, params)
         fn.check_config(params, creating=False)
         self._check_dlq(params)
+        if (params.get("DurableConfig") or {}) and not config.get("DurableConfig"):
+            # AWS: "You can only enable durable execution when creating a function."
+            raise invalid("Durable execution can only be enabled when the function is created; it cannot be "
+                          "enabled on an existing function.")
         arn = config["FunctionArn"].split(":")
         config = fn.build_config(arn[3], arn[4], name.name, params, json.loads(row[2]), self.clock.now(), old=config)
         self._resolve_layers(ctx, config)

@@ -7,13 +7,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-
-from botocore.model import ServiceModel
+from typing import TYPE_CHECKING
 
 from unkai.gateway.auth import Signature, read_signature
 from unkai.http import Request
 from unkai.protocol import models
 from unkai.protocol.query import form_body
+
+if TYPE_CHECKING:  # botocore.model is imported with the first model (it pulls in awscrt and urllib3)
+    from botocore.model import ServiceModel
 
 _SERVED = ("query", "json", "rest-json", "rest-xml")
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
@@ -28,14 +30,14 @@ class Route:
     signature: Signature | None
 
 
-class _Models(Mapping[str, ServiceModel]):
+class _Models(Mapping):
     """Each served service's model, loaded on first use: routing needs only the few
     metadata fields in ``models.service_index``, and a model costs megabytes."""
 
     def __init__(self, names: list[str]) -> None:
         self._names = names
 
-    def __getitem__(self, name: str) -> ServiceModel:
+    def __getitem__(self, name: str) -> "ServiceModel":
         if name not in self._names:
             raise KeyError(name)
         return models.load_model(name)

@@ -15,18 +15,21 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore
-import botocore.loaders
-import botocore.model
-from botocore.model import OperationModel, ServiceModel
+
+if TYPE_CHECKING:  # botocore.loaders and .model are imported with the first model: they pull in awscrt and urllib3
+    import botocore.loaders
+    from botocore.model import OperationModel, ServiceModel
 
 OVERLAYS = Path(__file__).with_name("overlays")
 
 
 @functools.lru_cache(maxsize=None)
 def _loader() -> botocore.loaders.Loader:
+    import botocore.loaders
+
     return botocore.loaders.create_loader()
 
 
@@ -58,6 +61,8 @@ def load_model(service: str, protocol: str | None = None) -> ServiceModel:
         for p in patches:
             _merge(raw, json.loads(p.read_text()))
         raw["metadata"]["protocol"] = protocol
+    from botocore.model import ServiceModel
+
     return ServiceModel(raw, service_name=service)
 
 

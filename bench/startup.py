@@ -29,8 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import harness  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-_FROM_SRC = ("import runpy, sys; sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()];"
-             " sys.path.insert(0, {src!r}); sys.argv[0] = 'unkai'; runpy.run_module('unkai', run_name='__main__')")
+_FROM_SRC = harness._FROM_SRC
 
 
 def start(argv: list[str], url: str, env: dict[str, str], cwd: str | None = None,

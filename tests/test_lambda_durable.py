@@ -360,12 +360,48 @@ def test_map_parallel_and_wait_for_condition_run_through_child_contexts_and_poll
     assert types.count("ContextSucceeded") >= 2 + 3  # map, parallel and their branches
 
 
-def test_operations_unkai_does_not_serve_answer_not_implemented(lam):
-    name = durable(lam, STEPS)
-    resp, _ = call(lam, name, {"n": 0})
+def test_a_paused_execution_is_not_invoked_until_resumed_and_only_ended_ones_are_deleted(lam, unkai):
+    name = durable(lam, WAITS)
+    arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["DurableExecutionArn"]
+    unkai.drain()
+    lam.pause_durable_execution(DurableExecutionArn=arn, Reason="maintenance")
+    paused = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert paused["Status"] == "PAUSED" and paused["PauseDetails"]["Reason"] == "maintenance"
     with pytest.raises(ClientError) as exc:
-        lam.pause_durable_execution(DurableExecutionArn=resp["DurableExecutionArn"])
-    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+        lam.delete_durable_execution(DurableExecutionArn=arn)
+    assert code(exc) == "ResourceConflictException"
+    unkai.advance(61)  # the wait completes while paused, but the function is not invoked
+    unkai.drain()
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "PAUSED"
+    assert logged(unkai, name, "after the wait") == 0
+    lam.resume_durable_execution(DurableExecutionArn=arn)
+    unkai.drain()
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "SUCCEEDED"
+    types = [e["EventType"] for e in history(lam, arn)]
+    assert "ExecutionPaused" in types and "ExecutionResumed" in types
+    with pytest.raises(ClientError) as exc:
+        lam.resume_durable_execution(DurableExecutionArn=arn)
+    assert code(exc) == "ResourceConflictException"
+    assert lam.delete_durable_execution(DurableExecutionArn=arn)["DeletionRequestTimestamp"]
+    with pytest.raises(ClientError) as exc:
+        lam.get_durable_execution(DurableExecutionArn=arn)
+    assert code(exc) == "ResourceNotFoundException"
+
+
+def test_a_pause_stops_the_execution_timeout_only_when_asked(lam, unkai):
+    name = deploy(lam, WAITS, DurableConfig={"ExecutionTimeout": 100}, Timeout=30)
+    kept = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["DurableExecutionArn"]
+    counted = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["DurableExecutionArn"]
+    unkai.drain()
+    lam.pause_durable_execution(DurableExecutionArn=kept, ExecutionTimeoutPaused=True)
+    lam.pause_durable_execution(DurableExecutionArn=counted)
+    unkai.advance(200)
+    unkai.drain()
+    assert lam.get_durable_execution(DurableExecutionArn=counted)["Status"] == "TIMED_OUT"
+    assert lam.get_durable_execution(DurableExecutionArn=kept)["Status"] == "PAUSED"
+    lam.resume_durable_execution(DurableExecutionArn=kept)
+    unkai.drain()
+    assert lam.get_durable_execution(DurableExecutionArn=kept)["Status"] == "SUCCEEDED"
 
 
 def test_an_ended_execution_is_kept_for_its_retention_period(lam, unkai):

@@ -254,3 +254,39 @@ def test_kms_grants_allow_what_no_policy_does(server):
         granted.decrypt(CiphertextBlob=other, EncryptionContext={"app": "billing"})
     with pytest.raises(ClientError):  # not one of its operations
         granted.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"app": "orders"})
+
+
+def test_sse_kms_objects_need_the_callers_permission_on_their_key(server):
+    """Reading an SSE-KMS object needs kms:Decrypt on its key (writing one kms:GenerateDataKey),
+    checked for the S3 caller as S3 asks KMS for them; ``alias/aws/s3``'s key policy lets every
+    principal of the account use it through S3, and only through S3."""
+    s3, kms = server.client("s3"), server.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    s3.create_bucket(Bucket="sealed-enforced")
+    s3.put_object(Bucket="sealed-enforced", Key="own-key", Body=b"secret", ServerSideEncryption="aws:kms",
+                  SSEKMSKeyId=key)
+    s3.put_object(Bucket="sealed-enforced", Key="aws-key", Body=b"managed", ServerSideEncryption="aws:kms")
+    creds = _session(server, "sealed-reader")
+    server.client("iam").put_role_policy(RoleName="sealed-reader", PolicyName="objects", PolicyDocument=_doc(
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::sealed-enforced/*"}))
+    reader, reader_kms = _client(server, "s3", creds), _client(server, "kms", creds)
+    assert reader.get_object(Bucket="sealed-enforced", Key="aws-key")["Body"].read() == b"managed"
+    reader.put_object(Bucket="sealed-enforced", Key="aws-key-2", Body=b"x", ServerSideEncryption="aws:kms")
+    with pytest.raises(ClientError) as exc:  # the managed key is for S3's use, not direct calls
+        reader_kms.encrypt(KeyId="alias/aws/s3", Plaintext=b"x")
+    assert _code(exc) == "AccessDeniedException"
+    with pytest.raises(ClientError) as exc:
+        reader.get_object(Bucket="sealed-enforced", Key="own-key")
+    assert (_code(exc), exc.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDenied", 403)
+    assert exc.value.response["Error"]["Message"] == (
+        "User: arn:aws:sts::000000000000:assumed-role/sealed-reader/tt is not authorized to perform: kms:Decrypt "
+        f"on resource: {key} because no identity-based policy allows the kms:Decrypt action")
+    with pytest.raises(ClientError) as exc:
+        reader.put_object(Bucket="sealed-enforced", Key="own-key-2", Body=b"x", ServerSideEncryption="aws:kms",
+                          SSEKMSKeyId=key)
+    assert "kms:GenerateDataKey on resource: " + key in exc.value.response["Error"]["Message"]
+    server.client("iam").put_role_policy(RoleName="sealed-reader", PolicyName="key", PolicyDocument=_doc(
+        {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": key}))
+    assert reader.get_object(Bucket="sealed-enforced", Key="own-key")["Body"].read() == b"secret"
+    reader.put_object(Bucket="sealed-enforced", Key="own-key-2", Body=b"x", ServerSideEncryption="aws:kms",
+                      SSEKMSKeyId=key)

@@ -209,9 +209,11 @@ def context_of(ctx: Any, caller: Any, params: dict) -> dict[str, Any]:
                 keys += [str(next(iter(v.values()))) for v in source.values() if isinstance(v, dict) and v][:1]
         if keys:
             out["dynamodb:LeadingKeys"] = keys
-    for key in ("aws:SourceArn", "aws:SourceAccount"):
+    for key in ("aws:SourceArn", "aws:SourceAccount", "kms:ViaService"):
         if key in ctx.extra:
             out[key] = ctx.extra[key]
+    if ctx.service == "kms":
+        out["kms:CallerAccount"] = caller.account
     del clock_now
     return out
 

@@ -63,6 +63,7 @@ MIGRATIONS = [
     );
     """,
     "ALTER TABLE s3_objects ADD COLUMN data BLOB",  # small objects' bytes, kept in the row
+    "ALTER TABLE s3_parts ADD COLUMN iv BLOB",  # where an SSE-KMS upload's part starts its counter (sse.py)
 ]
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

@@ -17,7 +17,7 @@ from unkai.services import RequestContext
 from unkai.services.s3.buckets import check_tags
 from unkai.services.s3.state import Bucket, Obj, S3Error, invalid_argument, malformed_xml
 from unkai.services.s3.sse import ENVELOPE, recrypt
-from unkai.services.s3.storage import INLINE, SMALL, Received
+from unkai.services.s3.storage import INLINE, Received
 
 CONTENT_FIELDS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl",
                   "Expires", "WebsiteRedirectLocation")
@@ -388,9 +388,9 @@ class ObjectOps:
         """An object's content, in-process (Lambda reads deployment packages with it);
         raises the ServiceError S3 would answer (NoSuchBucket, NoSuchKey...)."""
         obj = self._existing(self._bucket(bucket), key, version_id)
-        if ENVELOPE in obj.meta and obj.size:
-            return bytes(self._plain_body(None, obj, 0, obj.size)) if obj.size <= SMALL else \
-                self._reader(None, obj).read()
+        if ENVELOPE in obj.meta and obj.size:  # sealed at rest: decrypted with its data key
+            with self._reader(None, obj) as reader:
+                return reader.read()
         if obj.data is not None:
             return bytes(obj.data)
         return self.blobs.read_all(obj.blob, 0, obj.size) if obj.size else b""

@@ -1,7 +1,8 @@
-"""S3 SSE-KMS at rest: an object stored with ``aws:kms`` (from the request or the bucket's default,
-``alias/aws/s3`` when no key is named) is kept on disk encrypted with a data key KMS made under
-its key; GET decrypts it (whole, ranges, part numbers, copies, multipart) while the key is
-usable, and fails as S3 fails once the key is disabled or pending deletion."""
+"""What a KMS key protects in other services. S3 SSE-KMS at rest: an object stored with ``aws:kms``
+(from the request or the bucket's default, ``alias/aws/s3`` when no key is named) is kept on disk
+encrypted with a data key KMS made under its key; GET decrypts it (whole, ranges, part numbers,
+copies, multipart) while the key is usable, and fails as S3 fails once the key is disabled or
+pending deletion. Lambda's environment variables under a KMSKeyArn likewise."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import uuid
 
 import pytest
 from botocore.exceptions import ClientError
+from lambda_code import call, deploy
 
 
 def _code(exc: pytest.ExceptionInfo) -> tuple[str, int]:
@@ -104,3 +106,24 @@ def test_sse_kms_objects_are_encrypted_at_rest_and_need_a_usable_key(unkai):
     kms.cancel_key_deletion(KeyId=key_arn)
     kms.enable_key(KeyId=key_arn)
     assert s3.get_object(Bucket=bucket, Key="small")["Body"].read() == small
+
+
+def test_a_function_whose_environment_key_is_disabled_cannot_run(unkai):
+    """Lambda decrypts a function's environment variables with its KMSKeyArn on every cold start
+    on AWS: while that key is disabled or pending deletion, Invoke answers KMSDisabledException /
+    KMSInvalidStateException (502) as Lambda does, and runs again once the key is enabled."""
+    lam, kms = unkai.client("lambda"), unkai.client("kms")
+    key_arn = kms.create_key()["KeyMetadata"]["Arn"]
+    name = deploy(lam, "import os\ndef handler(e, c):\n    return os.environ['GREETING']\n",
+                  Environment={"Variables": {"GREETING": "hi"}}, KMSKeyArn=key_arn)
+    assert lam.get_function_configuration(FunctionName=name)["KMSKeyArn"] == key_arn
+    kms.disable_key(KeyId=key_arn)
+    with pytest.raises(ClientError) as exc:
+        call(lam, name)
+    assert _code(exc) == ("KMSDisabledException", 502)
+    kms.enable_key(KeyId=key_arn)
+    assert call(lam, name)[1] == "hi"
+    kms.schedule_key_deletion(KeyId=key_arn, PendingWindowInDays=7)
+    with pytest.raises(ClientError) as exc:
+        call(lam, name)
+    assert _code(exc) == ("KMSInvalidStateException", 502)

@@ -381,6 +381,49 @@ def test_the_durable_order_app_comes_up_and_completes_its_workflow(tmp_path):
         assert table["Item"]["status"]["S"] == "shipped"
 
 
+CFN_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]
+      ManagedPolicyArns: [arn:aws:iam::aws:policy/service-role/AWSLambdaBasicDurableExecutionRolePolicy]
+  Greeter:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.13
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      DurableConfig:
+        ExecutionTimeout: 600
+      Code:
+        ZipFile: |
+          from aws_durable_execution_sdk_python import durable_execution
+
+          @durable_execution
+          def handler(event, context):
+              return context.step(lambda _: "hello " + event["name"], name="greet")
+Outputs:
+  Greeter:
+    Value: !Ref Greeter
+"""
+
+
+def test_a_cloudformation_function_with_durable_config_and_inline_code_runs_durably(tmp_path):
+    (tmp_path / "template.yaml").write_text(CFN_TEMPLATE)
+    with UnkaiServer(tmp_path / "state", str(tmp_path / "template.yaml")) as server:
+        lam = server.client("lambda")
+        outputs = server.client("cloudformation").describe_stacks()["Stacks"][0]["Outputs"]
+        config = lam.get_function_configuration(FunctionName=outputs[0]["OutputValue"])
+        assert config["DurableConfig"] == {"ExecutionTimeout": 600, "RetentionPeriodInDays": 14}
+        resp, body = call(lam, config["FunctionName"], {"name": "ana"}, Qualifier="$LATEST")
+        assert body == "hello ana"
+        assert lam.get_durable_execution(DurableExecutionArn=resp["DurableExecutionArn"])["Status"] == "SUCCEEDED"
+
+
 def test_a_waiting_execution_survives_kill_9_and_finishes_after_the_restart(tmp_path):
     state = tmp_path / "state"
     server = UnkaiServer(state).start()

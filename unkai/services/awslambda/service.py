@@ -24,6 +24,7 @@ from unkai.services.awslambda import functions as fn
 from unkai.services.awslambda.asynchronous import AsyncInvocations
 from unkai.services.awslambda.debugging import Debugging
 from unkai.services.awslambda.durable import MIGRATION as DURABLE_MIGRATION
+from unkai.services.awslambda.durable import MIGRATION_PAUSE as DURABLE_PAUSE_MIGRATION
 from unkai.services.awslambda.durable import DurableExecutions
 from unkai.services.awslambda.functions import invalid, not_found, parse_name
 
@@ -80,6 +81,7 @@ MIGRATIONS = [
     CREATE TABLE lambda_mapping_tags (uuid TEXT PRIMARY KEY, tags TEXT NOT NULL);
     """,
     DURABLE_MIGRATION,  # durable executions, their operations and history (durable.py)
+    DURABLE_PAUSE_MIGRATION,  # their pause details and timeout deadline
 ]
 
 

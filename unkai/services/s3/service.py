@@ -36,7 +36,11 @@ class S3(BucketOps, ObjectOps, VersionOps, ListingOps, MultipartOps, Notificatio
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self.blobs = Blobs(self.config.state_dir / "s3")
-        self.model = models.load_model("s3")
+
+    @property
+    def model(self) -> Any:
+        """S3's model, loaded on first use (not at start: it is megabytes)."""
+        return models.load_model("s3")
 
     async def start(self) -> None:
         self.start_website()

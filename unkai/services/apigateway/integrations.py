@@ -129,3 +129,31 @@ class Outbound:
             raise IntegrationTimeout() from None
         except httpx.HTTPError:
             raise GatewayError("INTEGRATION_FAILURE", "Internal server error") from None
+
+
+INVALID_LAMBDA_PERMISSIONS = "Execution failed due to configuration error: Invalid permissions on Lambda function"
+
+
+def lambda_permission_denied(cloud: Any, uri: str, stage_variables: dict[str, str] | None, source_arn: str,
+                             credentials: str | None) -> str | None:
+    """Under ``--enforce-iam``: why API Gateway may not invoke the integration's function, or None.
+    With an integration role (``credentials``) the role must trust apigateway.amazonaws.com and
+    allow lambda:InvokeFunction; without one the function's own policy must allow
+    apigateway.amazonaws.com for ``source_arn`` (the method's execute-api ARN), as on AWS."""
+    if not cloud.config.enforce_iam:
+        return None
+    try:
+        arn, _ = function_arn(uri, stage_variables)
+    except GatewayError:
+        return None
+    if not arn.startswith("arn:"):
+        return None
+    from unkai.services.iam import enforcement
+
+    with cloud.store.transaction():
+        if credentials and ":role/" in credentials:
+            return enforcement.role_denied(cloud, "apigateway.amazonaws.com", credentials, "lambda:InvokeFunction",
+                                           arn, source_arn)
+        if credentials:  # arn:aws:iam::*:user/*: the caller's own credentials
+            return None
+        return enforcement.service_denied(cloud, "apigateway.amazonaws.com", arn, source_arn)

@@ -16,12 +16,13 @@ from unkai.runtime.bootstrap import HEADER
 log = logging.getLogger("unkai.lambda")
 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
-SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+# what AWS's Python runtime image has on its path besides the standard library: the SDK, and pip
+SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3", "pip")
 
 
 def sdk_dir(root: Path) -> Path:
     """A directory holding only what AWS's Python runtime provides (boto3 and its
-    dependencies), linked from unkai's own environment."""
+    dependencies, and pip), linked from unkai's own environment."""
     import importlib
 
     target = root / "sdk"

@@ -151,6 +151,8 @@ def build_config(region: str, account: str, name: str, params: dict, code: dict,
             cfg.pop("Layers")
     cfg["Architectures"] = params.get("Architectures") or cfg.get("Architectures") or ["x86_64"]
     cfg["EphemeralStorage"] = params.get("EphemeralStorage") or cfg.get("EphemeralStorage") or {"Size": 512}
+    if params.get("TenancyConfig"):  # set at creation only, as AWS allows
+        cfg["TenancyConfig"] = {"TenantIsolationMode": params["TenancyConfig"].get("TenantIsolationMode")}
     cfg.setdefault("SnapStart", {"ApplyOn": "None", "OptimizationStatus": "Off"})
     if params.get("SnapStart"):
         cfg["SnapStart"] = {"ApplyOn": params["SnapStart"].get("ApplyOn", "None"), "OptimizationStatus": "Off"}
@@ -220,3 +222,27 @@ def inline_code(state_dir: Path, source: str, runtime: str | None) -> dict:
         if (runtime or "python").startswith("python"):
             archive.writestr("cfnresponse.py", CFNRESPONSE.read_text())
     return zip_code(state_dir, buf.getvalue())
+
+
+def bootstrap_path(task_root: str, layer_paths: list[str]) -> str:
+    """A custom runtime's entry point: ``bootstrap`` in the code (``/var/task``), else in a layer
+    (``/opt``), as Lambda looks for it; the code's path when there is none (init then fails)."""
+    for base in [task_root, *layer_paths]:
+        path = os.path.join(base, "bootstrap")
+        if os.path.isfile(path):
+            return path
+    return os.path.join(task_root, "bootstrap")
+
+
+def extension_paths(layer_paths: list[str]) -> list[str]:
+    """External extensions: the executables in the layers' ``extensions/`` (``/opt/extensions``), by name."""
+    found: dict[str, str] = {}
+    for base in layer_paths:
+        folder = os.path.join(base, "extensions")
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if os.path.isfile(path) and os.access(path, os.X_OK):
+                found[name] = path  # a later layer's file of the same name wins, as it overwrites /opt
+    return [found[name] for name in sorted(found)]

@@ -84,6 +84,12 @@ def check_config(params: dict, creating: bool) -> None:
                            ("less than or equal to 10240" if memory > 10240 else "greater than or equal to 128"))
     if creating and params.get("PackageType", "Zip") == "Zip" and not (params.get("Runtime") and params.get("Handler")):
         raise invalid("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+    tenancy = params.get("TenancyConfig")
+    if tenancy is not None and tenancy.get("TenantIsolationMode") != "PER_TENANT":
+        raise ServiceError("ValidationException",
+                           f"1 validation error detected: Value '{tenancy.get('TenantIsolationMode')}' at "
+                           "'tenancyConfig.tenantIsolationMode' failed to satisfy constraint: Member must satisfy "
+                           "enum value set: [PER_TENANT]")
     role = params.get("Role")
     if role is not None and not re.match(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$", role):
         raise ServiceError("ValidationException",

@@ -77,6 +77,10 @@ MIGRATIONS = [
     """
     CREATE TABLE lambda_mapping_tags (uuid TEXT PRIMARY KEY, tags TEXT NOT NULL);
     """,
+    # the tenant of an asynchronous invocation of a tenant-isolated function (TenancyConfig)
+    """
+    ALTER TABLE lambda_async ADD COLUMN tenant TEXT;
+    """,
 ]
 
 
@@ -986,7 +990,7 @@ class Lambda(Service):
             _check_json(payload)
             request_id = request_id or str(uuid.uuid4())
             with self.store.transaction():
-                self.asynchronous.enqueue(target, payload.decode("utf-8"), request_id, "invoke")
+                self.asynchronous.enqueue(target, payload.decode("utf-8"), request_id, "invoke", tenant_id)
             return InvokeResult(202, b"", request_id=request_id)
         if invocation_type == "DryRun":
             return InvokeResult(204, b"")

@@ -13,13 +13,16 @@ from botocore.exceptions import ClientError
 from lambda_code import ROLE, call, deploy
 
 COUNTER = """
-import os
+import json, os
 count = 0
 def handler(event, context):
     global count
     count += 1
     print("tenant=%s" % context.tenant_id)
-    return {"tenant": context.tenant_id, "count": count, "pid": os.getpid()}
+    out = {"tenant": context.tenant_id, "count": count, "pid": os.getpid()}
+    if "httpMethod" in event:  # through API Gateway's Lambda proxy
+        return {"statusCode": 200, "body": json.dumps(out)}
+    return out
 """
 
 

@@ -108,6 +108,9 @@ class Frames(asyncio.Protocol):
             frame = self._take()
             if frame is not None:
                 waiter.set_result(frame)
+        elif self.env.api is not None:  # extensions and custom runtimes write between invocations too
+            self._take(logs_only=True)
+            self.env.flush_logs()
         elif len(self.buffer) > BUFFER_LIMIT and not self.paused:
             self.paused = True  # output nobody waits for: the worker blocks until someone does
             self.transport.pause_reading()
@@ -129,14 +132,15 @@ class Frames(asyncio.Protocol):
             else:
                 waiter.set_exception(WorkerExited())
 
-    def _take(self) -> tuple[bytes, bytes] | None:
-        """The next complete frame that is not log output; log frames before it are recorded."""
+    def _take(self, logs_only: bool = False) -> tuple[bytes, bytes] | None:
+        """The next complete frame that is not log output; log frames before it are recorded
+        (``logs_only``: record the log frames at the front, leave the rest buffered)."""
         buffer, pos, size, env = self.buffer, 0, HEADER.size, self.env
         found = None
         while len(buffer) - pos >= size:
             kind, length = HEADER.unpack_from(buffer, pos)
             end = pos + size + length
-            if end > len(buffer):
+            if end > len(buffer) or (logs_only and kind not in (b"L", b"G", b"T", b"K")):
                 break
             body = bytes(buffer[pos + size:end])
             pos = end

@@ -83,8 +83,12 @@ class Gate(BaseAuthPlugin, BaseTopicPlugin):
         return self.context._broker_instance.gate
 
     async def authenticate(self, *, session: Session) -> bool | None:
-        der = session.ssl_object.getpeercert(binary_form=True) if session.ssl_object else None
-        ok, reason = self._gate.authenticate(session.client_id or "", der, session.remote_address or "")
+        front = self._gate.websocket
+        signer = front.pending.get((session.remote_address, session.remote_port)) if front is not None else None
+        der = None
+        if signer is None and session.ssl_object is not None:
+            der = session.ssl_object.getpeercert(binary_form=True)
+        ok, reason = self._gate.authenticate(session.client_id or "", der, session.remote_address or "", signer)
         if not ok:
             self._gate.cloud.feed.publish("iot.connect", client_id=session.client_id, status="refused",
                                           reason=reason)

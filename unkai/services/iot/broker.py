@@ -46,12 +46,21 @@ class Connection:
     """What the broker knows of one authenticated client."""
 
     def __init__(self, client_id: str, cert_id: str, cert_arn: str, variables: dict[str, str],
-                 address: str) -> None:
+                 address: str, signer: Any = None) -> None:
         self.client_id, self.cert_id, self.cert_arn = client_id, cert_id, cert_arn
         self.variables = variables
         self.address = address
+        self.signer = signer  # a WebSocket connection's SigV4 signer (websocket.Identity); no certificate then
         self.documents: list[str] | None = None
         self.session_id = str(uuid.uuid4())
+
+    @property
+    def principal(self) -> str:
+        """What ``principal()`` and presence events name: the certificate id, or the signer."""
+        if self.signer is None:
+            return self.cert_id
+        caller = self.signer.caller
+        return caller.user_id if caller is not None else self.signer.access_key
 
 
 class Broker:
@@ -66,6 +75,7 @@ class Broker:
         self._contexts: list[ssl.SSLContext] = []  # the broker's and the device HTTPS endpoint's
         self._trusted: dict[int, set[str]] = {}
         self.https: Any = None
+        self.websocket: Any = None
 
     @property
     def iot(self) -> Any:
@@ -75,7 +85,8 @@ class Broker:
         if not self.port:
             return None
         return {"host": self.cloud.config.host, "port": self.port,
-                "httpsPort": self.https.port if self.https is not None else None}
+                "httpsPort": self.https.port if self.https is not None else None,
+                "wsPort": self.websocket.port if self.websocket is not None else None}
 
     async def start_if_configured(self) -> None:
         port = os.environ.get("UNKAI_IOT_MQTT_PORT")
@@ -92,7 +103,9 @@ class Broker:
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "ssl": True,
                                       "certfile": str(cert), "keyfile": str(key),
-                                      "cafile": str(self.iot.authority.ca_path)}},
+                                      "cafile": str(self.iot.authority.ca_path)},
+                          # MQTT over WebSocket: websocket.py does the SigV4 handshake, then hands over
+                          "ws": {"type": "external", "bind": f"{host}:0"}},
             "plugins": {"unkai.services.iot._amqtt.Gate": {}},
         }
         self.amqtt = IotAmqttBroker(config, gate=self)
@@ -106,6 +119,12 @@ class Broker:
         self._contexts.append(https_context)
         self.https = DeviceHttps(self)
         await self.https.start(host, int(os.environ.get("UNKAI_IOT_HTTPS_PORT") or 0), https_context)
+        from unkai.services.iot.websocket import WebSocketFront
+
+        ws_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ws_context.load_cert_chain(str(cert), str(key))
+        self.websocket = WebSocketFront(self)
+        await self.websocket.start(host, int(os.environ.get("UNKAI_IOT_WS_PORT") or 0), ws_context)
         self.trust_registered()
         self.iot.listeners.append(self._policies_changed)
         self.data.subscribers.append(self._deliver)
@@ -114,6 +133,8 @@ class Broker:
     async def stop(self) -> None:
         if self.https is not None:
             await self.https.stop()
+        if self.websocket is not None:
+            await self.websocket.stop()
         if self.amqtt is not None:
             try:
                 await self.amqtt.shutdown()
@@ -152,8 +173,16 @@ class Broker:
 
     # -- authentication ----------------------------------------------------------------------
 
-    def authenticate(self, client_id: str, der: bytes | None, address: str) -> tuple[bool, str]:
-        """Whether a CONNECT from a client presenting ``der`` may proceed, and why not."""
+    def authenticate(self, client_id: str, der: bytes | None, address: str,
+                     signer: Any = None) -> tuple[bool, str]:
+        """Whether a CONNECT from a client presenting ``der`` (or a WebSocket connection's
+        SigV4 ``signer``) may proceed, and why not."""
+        if signer is not None:
+            conn = Connection(client_id, "", "", {"iot:ClientId": client_id}, address, signer)
+            if not self.allowed(conn, "iot:Connect", f"client/{client_id}"):
+                return False, "iot:Connect not allowed"
+            self.connections[client_id] = conn
+            return True, ""
         if not der:
             return False, "no client certificate"
         cert_id = hashlib.sha256(der).hexdigest()
@@ -225,10 +254,33 @@ class Broker:
         return variables
 
     def allowed(self, conn: Connection, action: str, resource: str) -> bool:
+        if conn.signer is not None:
+            return self._iam_allows(conn, action, f"arn:aws:iot:{self.region}:{self.account}:{resource}")
         if conn.documents is None:
             conn.documents = self.iot.principal_documents(self.account, self.region, conn.cert_arn)
         full = f"arn:aws:iot:{self.region}:{self.account}:{resource}"
         return security.allowed(conn.documents, action, full, conn.variables)
+
+    def _iam_allows(self, conn: Connection, action: str, resource: str) -> bool:
+        """A SigV4 connection is the signer's IAM identity policies' to allow, as on AWS; they
+        are evaluated with ``unkai up --enforce-iam`` (``log``: reported, allowed), and the
+        account's root user may do anything."""
+        caller = conn.signer.caller
+        iam = self.cloud.services.get("iam")
+        if caller is None or caller.kind == "root" or iam is None or not iam.enforcing:
+            return True
+        from unkai.services.iam import policies
+
+        found = iam.principal_policies(caller.account, caller.principal_arn)
+        identity, boundary = found if found is not None else ([], None)
+        session = [policies.compile_text(caller.policy)] if caller.policy else None
+        context = {"aws:PrincipalArn": caller.principal_arn, "aws:PrincipalAccount": caller.account,
+                   "aws:userid": caller.user_id, "aws:SecureTransport": "true", "iot:ClientId": conn.client_id}
+        decision = policies.evaluate(action, resource, context, identity, None, boundary, session)
+        if decision.allowed:
+            return True
+        iam.denied(caller, action, resource, decision.reason)
+        return iam.enforcing != "on"
 
     def may(self, client_id: str | None, action: str, topic: str) -> bool:
         conn = self.connections.get(client_id or "")
@@ -257,7 +309,7 @@ class Broker:
             return False
         with self.cloud.store.transaction():
             self.data.publish_message(self.account, self.region, topic, payload, qos, retain, client_id=client_id,
-                                      principal=conn.cert_id)
+                                      principal=conn.principal)
         return True
 
     def _deliver(self, account: str, region: str, topic: str, payload: bytes, qos: int, retain: bool) -> None:
@@ -275,7 +327,7 @@ class Broker:
         now = self.cloud.clock.now()
         event: dict[str, Any] = {"clientId": client_id, "timestamp": int(now * 1000),
                                  "eventType": "connected" if connected else "disconnected",
-                                 "sessionIdentifier": conn.session_id, "principalIdentifier": conn.cert_id,
+                                 "sessionIdentifier": conn.session_id, "principalIdentifier": conn.principal,
                                  "versionNumber": 0}
         if connected:
             event["ipAddress"] = conn.address

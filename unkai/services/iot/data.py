@@ -68,7 +68,8 @@ class IoTData(Service):
             return []
         return [f"IoT MQTT   {address['host']}:{address['port']}   (TLS with certificates from "
                 f"CreateKeysAndCertificate; CA {self.iot.authority.ca_path})",
-                f"IoT HTTPS  {address['host']}:{address['httpsPort']}   (the device HTTP protocol: POST /topics/...)"]
+                f"IoT HTTPS  {address['host']}:{address['httpsPort']}   (the device HTTP protocol: POST /topics/...)",
+                f"IoT WSS    {address['host']}:{address['wsPort']}   (MQTT over WebSocket with SigV4: wss://.../mqtt)"]
 
     # -- the one publish path ----------------------------------------------------------------
 

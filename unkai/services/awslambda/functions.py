@@ -157,6 +157,11 @@ def build_config(region: str, account: str, name: str, params: dict, code: dict,
             cfg.pop("Layers")
     cfg["Architectures"] = params.get("Architectures") or cfg.get("Architectures") or ["x86_64"]
     cfg["EphemeralStorage"] = params.get("EphemeralStorage") or cfg.get("EphemeralStorage") or {"Size": 512}
+    if "ImageConfig" in params:
+        if params["ImageConfig"]:
+            cfg["ImageConfigResponse"] = {"ImageConfig": params["ImageConfig"]}
+        else:
+            cfg.pop("ImageConfigResponse", None)
     if params.get("TenancyConfig"):  # set at creation only, as AWS allows
         cfg["TenancyConfig"] = {"TenantIsolationMode": params["TenancyConfig"].get("TenantIsolationMode")}
     cfg.setdefault("SnapStart", {"ApplyOn": "None", "OptimizationStatus": "Off"})

@@ -258,7 +258,9 @@ class Lambda(Service):
             return fn.zip_code(self.config.state_dir, self._s3_object(code["S3Bucket"], code["S3Key"],
                                                                       code.get("S3ObjectVersion")))
         if code.get("ImageUri"):
-            raise invalid("unkai runs zip-packaged Python functions; container images are not supported.")
+            from unkai.services.awslambda import images
+
+            return images.image_code(self.config.state_dir, code["ImageUri"], code.get("LocalImageDirs") or [])
         raise invalid("Please provide a source for function code.")
 
     def _s3_object(self, bucket: str, key: str, version: str | None) -> bytes:
@@ -324,6 +326,11 @@ class Lambda(Service):
             "Configuration": self._config_out(target),
             "Code": {"RepositoryType": "S3", "Location": f"{ctx.base_url}/_unkai/lambda/code/{target.name}"},
         }
+        image = target.code.get("image")
+        if image:
+            repo = image["uri"].split("@", 1)[0].rsplit(":", 1)[0] if "/" in image["uri"] else image["uri"]
+            result["Code"] = {"RepositoryType": "ECR", "ImageUri": image["uri"],
+                              "ResolvedImageUri": f"{repo}@{image['digest']}"}
         tags = json.loads(row[5])
         if tags:
             result["Tags"] = tags
@@ -357,7 +364,8 @@ class Lambda(Service):
         config = json.loads(row[1])
         self._check_revision(config, params)
         code = self._code({"Code": {k: params[k] for k in ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion",
-                                                           "ImageUri", "LocalPath", "ExtraPaths") if k in params}},
+                                                           "ImageUri", "LocalPath", "ExtraPaths", "LocalImageDirs")
+                                    if k in params}},
                           config.get("Runtime"))
         config = fn.build_config(config["FunctionArn"].split(":")[3], config["FunctionArn"].split(":")[4], name.name,
                                  {}, code, self.clock.now(), old=config)
@@ -919,16 +927,24 @@ class Lambda(Service):
         config, code = target.config, target.code
         layer_paths = self.layer_paths(config)
         runtime = config.get("Runtime") or "python3.12"
+        handler, task_root, image_env, image_extra = config.get("Handler") or "", code["path"], {}, []
+        if code.get("kind") == "image":  # a container image's Python handler, as its entrypoint runs it
+            from unkai.services.awslambda import images
+
+            image = images.function_settings(code, (config.get("ImageConfigResponse") or {}).get("ImageConfig"))
+            handler, runtime, task_root = image["handler"], image["runtime"], image["task_root"]
+            image_env, image_extra = image["env"], image["extra"]
         return EnvironmentSpec(
             function_name=target.name, function_arn=target.arn, version=target.version,
-            handler=config.get("Handler") or "", runtime=runtime,
+            handler=handler, runtime=runtime,
             memory_mb=config.get("MemorySize") or 128, timeout=float(config.get("Timeout") or 3),
             ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size") or 512),
-            env={**((config.get("Environment") or {}).get("Variables") or {}),
+            env={**image_env, **((config.get("Environment") or {}).get("Variables") or {}),
                  # the execution role's session, as AWS gives workers (renewed: a new spec, new workers)
                  **self.cloud.service("sts").function_credentials(target.account, config.get("Role") or "",
                                                                   target.name)},
-            task_root=code["path"], extra_paths=[*(code.get("extra") or []), *self.layer_extra_paths(config)],
+            task_root=task_root,
+            extra_paths=[*(code.get("extra") or []), *image_extra, *self.layer_extra_paths(config)],
             layer_paths=layer_paths,
             bootstrap=fn.bootstrap_path(code["path"], layer_paths) if runtime.startswith("provided") else "",
             extensions=fn.extension_paths(layer_paths),
@@ -1024,7 +1040,8 @@ class Lambda(Service):
     async def _run(self, target: Target, payload: bytes, client_context: Any, log_type: str,
                    request_id: str | None, tenant_id: str | None = None, stream: Any = None) -> InvokeResult:
         request_id = request_id or str(uuid.uuid4())
-        if not (target.config.get("Runtime") or "").startswith(("python", "provided")):
+        if not (target.config.get("Runtime") or ("python" if target.code.get("kind") == "image" else "")
+                ).startswith(("python", "provided")):
             return _function_error(request_id, target, "Runtime.InvalidRuntime",
                                    f"unkai runs Python functions; {target.config.get('Runtime')} is not supported.")
         key = target.key

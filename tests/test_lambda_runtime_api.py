@@ -301,3 +301,11 @@ def test_inline_code_answers_a_custom_resource_with_cfnresponse(tmp_path):
         stack = server.client("cloudformation").describe_stacks()["Stacks"][0]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         assert outputs == {"Greeting": "hello world", "GreetingId": "greeting-world"}
+
+
+def test_a_plain_invoke_of_a_streaming_runtime_gets_the_whole_answer_or_its_error(lam, echo):
+    resp, _ = lam.invoke(FunctionName=echo, Payload=json.dumps({"stream": ["a", "b", "c"]})), None
+    assert "FunctionError" not in resp and resp["Payload"].read() == b"abc"
+    resp, payload = call(lam, echo, {"stream": ["partial"], "stream_error": True})
+    assert resp["FunctionError"] == "Unhandled"
+    assert payload == {"errorMessage": "broke mid-stream", "errorType": "Stream.Broke"}

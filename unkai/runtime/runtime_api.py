@@ -273,14 +273,18 @@ class RuntimeApi:
             error = _error_body(body, headers.get("lambda-runtime-function-error-type"))
             _resolve(inv, ("error", error))
             return 202, {}, b'{"status":"OK"}'
-        if streaming and inv.on_stream is not None and "chunked" in headers.get("transfer-encoding", "").lower():
-            inv.streamed = True
-            inv.on_stream("start", headers.get("content-type") or STREAM_CONTENT_TYPE)
+        if streaming and "chunked" in headers.get("transfer-encoding", "").lower():
+            # passed on as it comes when the caller streams (InvokeWithResponseStream, RESPONSE_STREAM
+            # URLs); a plain Invoke gets it whole
+            inv.streamed = inv.on_stream is not None
+            if inv.on_stream is not None:
+                inv.on_stream("start", headers.get("content-type") or STREAM_CONTENT_TYPE)
             trailers: dict[str, str] = {}
             total = []
             async for chunk in _chunks(reader, trailers):
                 total.append(chunk)
-                inv.on_stream("chunk", chunk)
+                if inv.on_stream is not None:
+                    inv.on_stream("chunk", chunk)
             if trailers.get("lambda-runtime-function-error-type"):
                 error = _error_body(base64.b64decode(trailers.get("lambda-runtime-function-error-body") or ""),
                                     trailers["lambda-runtime-function-error-type"])

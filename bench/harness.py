@@ -211,6 +211,31 @@ def _proc_mb(pid: int, file: str, field: str) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU seconds of a process (with ``children``: also of its children that
+    exited and were waited for); 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Lambda workers, their fork server...)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            kids = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        found += [int(k) for k in kids]
+        todo += [int(k) for k in kids]
+    return found
+
+
 def rss_mb(pid: int) -> float:
     return _proc_mb(pid, "status", "VmRSS:")
 

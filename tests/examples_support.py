@@ -1,7 +1,6 @@
 """Helpers for the examples' end-to-end tests: start an example's template on a known
-port (its webhook parameters must name the port), read its stack outputs, and reach
-its ``*.execute-api.localhost`` URLs from Python, whose resolver, unlike a browser's,
-does not map ``*.localhost`` to loopback."""
+port, read its stack outputs (URLs that Python calls as they are), and run its README's
+commands as a reader would."""
 
 from __future__ import annotations
 
@@ -35,12 +34,11 @@ def outputs(server: UnkaiServer, stack: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 
 
-def path_form(url: str) -> str:
-    """``http://ID.execute-api.localhost:PORT/stage/x`` as ``http://127.0.0.1:PORT/_unkai/execute-api/ID/stage/x``."""
-    m = re.fullmatch(r"(https?|wss?)://([a-z0-9]+)\.execute-api\.localhost:(\d+)(/.*)?", url)
-    assert m, url
-    scheme, api_id, port, rest = m.groups()
-    return f"{scheme}://127.0.0.1:{port}/_unkai/execute-api/{api_id}{rest or ''}"
+def browser_url(server: UnkaiServer, key: str) -> str:
+    """The ``*.localhost`` form ``unkai up`` prints under output ``key`` for browsers."""
+    m = re.search(rf"^\s*{key}\s+\S+\n\s+(\S+)\s+\(in a browser\)$", server.output(), re.M)
+    assert m, server.output()
+    return m.group(1)
 
 
 def request(url: str, method: str = "GET", body: bytes | None = None,
@@ -66,6 +64,31 @@ def readme_commands(example: str, containing: str) -> list[str]:
         if containing in block:
             return [line for line in block.replace("\\\n", " ").splitlines() if line.strip()]
     raise AssertionError(f"no sh block with {containing!r} in examples/{example}/README.md")
+
+
+def reader_steps(example: str, containing: str, pause_after: tuple[str, ...] = ()) -> list[list[str]]:
+    """The commands of the README block containing ``containing`` without the lines that
+    start, stop or install things (the test runs the server), split after each line that
+    starts with one of ``pause_after``: where the reader acts (follows a link) or waits.
+    Each later step begins with the ``eval`` lines before it: the reader's shell keeps them."""
+    steps: list[list[str]] = [[]]
+    kept: list[str] = []
+    for line in readme_commands(example, containing):
+        if line.startswith(("unkai up", "unkai stop", "pip install")):
+            continue
+        steps[-1].append(line)
+        if line.startswith("eval "):
+            kept.append(line)
+        if line.startswith(pause_after):
+            steps.append(list(kept))
+    return [step for step in steps if step != kept]
+
+
+def follow_verification(server: UnkaiServer, address: str) -> None:
+    """Open the link of the SES verification mail to ``address``, as its reader does."""
+    (mail,) = server.wait_for_mail(to=address, subject="Email Address Verification Request")
+    link = re.search(r"http://\S+/_unkai/ses/verify\?\S+", mail["text"]).group(0)
+    assert request(link)[0] == 200
 
 
 def run_readme(lines: list[str], server: UnkaiServer, cwd: Path, home: Path) -> Any:

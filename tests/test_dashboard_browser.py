@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser import chromium  # noqa: E402
-from examples_support import eventually, outputs, path_form, request, start_example  # noqa: E402
+from examples_support import eventually, outputs, request, start_example  # noqa: E402
 
 from unkai.testing import new_queue  # noqa: E402
 
@@ -67,7 +67,7 @@ def snap(page, path: Path) -> None:
 
 def ask(out: dict, project: str, text: str) -> None:
     query = urllib.parse.urlencode({"project_id": project, "contact_detail": text})
-    status, _, body = request(f"{path_form(out['QuestionApiUrl'])}?{query}", "POST")
+    status, _, body = request(f"{out['QuestionApiUrl']}?{query}", "POST")
     assert status == 200, body
 
 
@@ -205,7 +205,7 @@ def test_a_message_is_sent_to_an_open_websocket_connection_from_the_apis_view(qa
     from websockets.sync.client import connect
 
     server, out = qa
-    with connect(path_form(out["LiveUrl"])) as instructor:
+    with connect(out["LiveUrl"]) as instructor:
         page.goto(server.url("/_unkai/ui/apis"))
         form = page.locator("form", has=page.get_by_role("button", name="Send to connection")).first
         form.get_by_label("Message").fill("from the dashboard")

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from examples_support import EXAMPLES, outputs
-from tests.ses_support import verify
+from examples_support import EXAMPLES, follow_verification, outputs, reader_steps, run_readme
 from unkai.testing import UnkaiServer
 
 REGION = "ap-northeast-1"
@@ -24,13 +23,19 @@ BODY = "週刊ニュース\n\n{username}様\n\n今週のお知らせです。\n�
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("mailing") / "state"
-    # What the book does by hand before deploying: verify the sender and create the topic
-    # SES publishes bounces to, in SES's region.
+    # What the book does by hand before deploying, as the README's commands do it: verify the
+    # sender (its reader follows the link) and create the topic SES publishes bounces to.
+    home = tmp_path_factory.mktemp("home")
     with UnkaiServer(state, region=REGION) as setup:
-        ses = setup.client("ses", "us-east-1")
-        verify(setup, ses, SENDER)
-        topic = setup.client("sns", "us-east-1").create_topic(Name="bounce-notifications")["TopicArn"]
-        ses.set_identity_notification_topic(Identity=SENDER, NotificationType="Bounce", SnsTopic=topic)
+        verifying, rest = reader_steps("mailing-list", "verify-email-identity", pause_after=("unkai mail ",))
+        done = run_readme(verifying, setup, EXAMPLES.parent, home)
+        assert done.returncode == 0 and "Email Address Verification Request" in done.stdout, done.stdout + done.stderr
+        follow_verification(setup, SENDER)
+        done = run_readme(rest, setup, EXAMPLES.parent, home)
+        assert done.returncode == 0, done.stdout + done.stderr
+        topic = "arn:aws:sns:us-east-1:000000000000:bounce-notifications"
+        attributes = setup.client("ses", "us-east-1").get_identity_notification_attributes(Identities=[SENDER])
+        assert attributes["NotificationAttributes"][SENDER]["BounceTopic"] == topic
     server = UnkaiServer(state, str(EXAMPLES / "mailing-list"), "--parameter-overrides", f"MailFrom={SENDER}",
                          "--parameter-overrides", f"BounceTopicArn={topic}", region=REGION).start(timeout=120)
     try:

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser import chromium  # noqa: E402
 from examples_support import (  # noqa: E402
-    EXAMPLES, eventually, json_body, outputs, path_form, readme_commands, request, run_readme, start_example,
+    EXAMPLES, browser_url, eventually, json_body, outputs, readme_commands, request, run_readme, start_example,
 )
 
 QUESTION = "ラムダの同時実行数はnewline何で決まりますか？newlineアカウント全体の上限との関係も知りたいです。" * 2
@@ -37,7 +37,7 @@ def qa(tmp_path_factory):
 
 def ask(question_url: str, project_id: str, text: str) -> tuple[int, bytes]:
     query = urllib.parse.urlencode({"project_id": project_id, "contact_detail": text})
-    status, _, body = request(f"{path_form(question_url)}?{query}", "POST")
+    status, _, body = request(f"{question_url}?{query}", "POST")
     return status, body
 
 
@@ -50,7 +50,7 @@ def function_log(server, logical_id: str) -> str:
 
 def test_a_question_reaches_teams_backlog_the_table_and_the_instructor(qa):
     server, out = qa
-    with connect(path_form(out["LiveUrl"])) as instructor:
+    with connect(out["LiveUrl"]) as instructor:
         status, body = ask(out["QuestionApiUrl"], "P-42", QUESTION)
         assert status == 200, body
         assert json_body(body) == {"result": "ok"}
@@ -101,8 +101,7 @@ def test_unkai_logs_takes_a_functions_logical_id(qa):
 
 def test_the_form_and_its_config_are_served_from_the_bucket_website_in_japanese_and_english(qa):
     server, out = qa
-    bucket = out["FormUrl"].split("//", 1)[1].split(".s3-website", 1)[0]
-    site = f"{server.endpoint}/_unkai/website/{bucket}"
+    site = out["FormUrl"]
     status, headers, page = request(site + "/")
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert "質問" in page.decode() and "Your question" in page.decode()  # English beside the Japanese
@@ -114,13 +113,14 @@ def test_the_form_and_its_config_are_served_from_the_bucket_website_in_japanese_
 
 def test_a_get_is_refused_as_on_aws(qa):
     server, out = qa
-    status, _, body = request(path_form(out["QuestionApiUrl"]))
+    status, _, body = request(out["QuestionApiUrl"])
     assert status == 403 and json_body(body) == {"message": "Missing Authentication Token"}
 
 
 def test_a_student_asks_in_the_browser_and_the_instructor_page_shows_it(qa):
-    """Headless Chromium: the form at its website URL posts across origins to the API;
-    the instructor page, open in another tab, shows the question pushed over its WebSocket."""
+    """Headless Chromium: the form at its website's browser URL (``*.localhost``) posts
+    across origins to the API; the instructor page, open in another tab at its output URL
+    as it is, shows the question pushed over its WebSocket."""
     server, out = qa
     with chromium() as browser:
         instructor = browser.new_page()
@@ -128,7 +128,7 @@ def test_a_student_asks_in_the_browser_and_the_instructor_page_shows_it(qa):
         instructor.wait_for_function("document.getElementById('connection').textContent.startsWith('接続しました')",
                                      timeout=15000)
         student = browser.new_page()
-        student.goto(out["FormUrl"])
+        student.goto(browser_url(server, "FormUrl"))
         student.fill("#project_id", "BROWSER-1")
         student.fill("#contact_detail", "S3 のバージョニングは\nいつ有効にすべきですか？")
         student.click("#ask")

@@ -13,13 +13,14 @@ from decimal import Decimal
 
 import pytest
 
-from examples_support import EXAMPLES, outputs, path_form, request
+from examples_support import EXAMPLES, follow_verification, outputs, reader_steps, request, run_readme
 from tests.ses_support import verify
 from unkai.testing import UnkaiServer
 
 REGION = "ap-northeast-1"
 SENDER = "shop@example.com"
 READER = "yamada@example.co.jp"
+YOU = "you@example.com"  # the README's reader
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
@@ -29,16 +30,21 @@ def stack(tmp_path_factory):
     server = UnkaiServer(tmp_path_factory.mktemp("signup") / "state", str(EXAMPLES / "signup"),
                          "--parameter-overrides", f"MailFrom={SENDER}", region=REGION, port=port).start(timeout=120)
     try:
-        ses = server.client("ses", "us-east-1")
-        verify(server, ses, SENDER)
-        verify(server, ses, READER)
+        # the README's set-up (it verifies the sender and you@example.com), then the links followed
+        first, _ = reader_steps("signup", "verify-email-identity", pause_after=("unkai mail ",))
+        done = run_readme(first, server, EXAMPLES.parent, tmp_path_factory.mktemp("home"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.stdout.count("Email Address Verification Request") == 2, done.stdout
+        follow_verification(server, SENDER)
+        follow_verification(server, YOU)
+        verify(server, server.client("ses", "us-east-1"), READER)
         yield server, outputs(server, "signup")
     finally:
         server.stop()
 
 
 def post(url: str, **fields: str) -> tuple[int, dict, bytes]:
-    return request(path_form(url), "POST", urllib.parse.urlencode(fields).encode(), FORM)
+    return request(url, "POST", urllib.parse.urlencode(fields).encode(), FORM)
 
 
 def test_a_signup_is_stored_and_mailed_a_link_that_works_for_48_hours(stack):
@@ -74,7 +80,7 @@ def test_the_ajax_form_gets_json_with_the_websites_cors_header(stack):
     server.advance(1.1)  # the sandbox sends 1 message per second
     status, headers, body = post(out["RegistUrl"] + "-ajax", username="ajax", email=READER)
     assert status == 200 and json.loads(body) == {"result": 1}
-    bucket = out["FormUrl"].split("//", 1)[1].split(".", 1)[0]
+    bucket = out["FormUrl"].rsplit("/", 1)[1]
     website = f"http://{bucket}.s3-website-{REGION}.amazonaws.com"
     assert {k.lower(): v for k, v in headers.items()}["access-control-allow-origin"] == website
 
@@ -85,7 +91,7 @@ def test_concurrent_signups_get_distinct_ids_and_the_list_shows_json_numbers(sta
         answers = list(pool.map(lambda i: post(out["RegistUrl"], username=f"u{i}",
                                                 email="success@simulator.amazonses.com"), range(6)))
     assert all(a[0] == 200 for a in answers), answers
-    status, _, body = request(path_form(out["UsersUrl"]))
+    status, _, body = request(out["UsersUrl"])
     users = json.loads(body)
     ids = [u["id"] for u in users]
     assert len(ids) == len(set(ids)) and all(isinstance(i, int) for i in ids)
@@ -111,3 +117,16 @@ def test_a_database_failure_gets_the_error_page(stack):
         assert status == 500 and "内部エラーが発生しました。" in body.decode()
     finally:
         table.put_item(Item=seed)
+
+
+def test_the_readmes_last_command_shows_the_signup_mail(stack, tmp_path):
+    """After the README's set-up (in the fixture) and a signup as you@example.com, its last
+    line lists that mail."""
+    server, out = stack
+    server.advance(1.1)  # the sandbox sends 1 message per second
+    assert post(out["RegistUrl"], username="you", email=YOU)[0] == 200
+    server.wait_for_mail(to=YOU, subject="登録ありがとうございました")
+    _, last = reader_steps("signup", "verify-email-identity", pause_after=("unkai mail ",))
+    assert last[-1] == "unkai mail --to you@example.com"
+    done = run_readme(last, server, EXAMPLES.parent, tmp_path)
+    assert done.returncode == 0 and "登録ありがとうございました" in done.stdout, done.stdout + done.stderr

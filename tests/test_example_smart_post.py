@@ -1,13 +1,11 @@
 """examples/smart-post end to end: the stack is deployed as on AWS (its Env comes from
 Parameter Store, the MQTT broker on a port of its own), then the example's own E2E suite
 (examples/smart-post/itest, written to run against AWS in the talk's structure) runs
-against unkai unchanged, pointed at it with AWS_ENDPOINT_URL."""
+against unkai unchanged, pointed at it by the README's commands."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,15 +13,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from examples_support import EXAMPLES, outputs  # noqa: E402
+from examples_support import EXAMPLES, outputs, reader_steps, run_readme  # noqa: E402
 from unkai.testing import UnkaiServer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("smart-post") / "state"
-    with UnkaiServer(state).start() as setup:  # the environment's name, as the team keeps it
-        setup.client("ssm").put_parameter(Name="/dev/lambda/Env", Value="dev", Type="String")
+    with UnkaiServer(state).start() as setup:  # the environment's name, as the README keeps it
+        (setup_lines,) = reader_steps("smart-post", "ssm put-parameter")
+        done = run_readme(setup_lines, setup, EXAMPLES.parent, tmp_path_factory.mktemp("home"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert setup.client("ssm").get_parameter(Name="/dev/lambda/Env")["Parameter"]["Value"] == "dev"
     server = UnkaiServer(state, str(EXAMPLES / "smart-post"), "--mqtt-port", "0").start(timeout=120)
     try:
         yield server, outputs(server, "smart-post")
@@ -31,15 +32,14 @@ def stack(tmp_path_factory):
         server.stop()
 
 
-def test_the_examples_itest_passes_against_unkai(stack):
+def test_the_examples_itest_passes_against_unkai_as_the_readme_runs_it(stack, tmp_path):
+    """The README's lines (`eval "$(unkai env)"`, then pytest on the itest) in a clean shell
+    whose only hint of the server is ``UNKAI_ENDPOINT``."""
     server, out = stack
-    env = dict(os.environ, AWS_ENDPOINT_URL=server.endpoint, AWS_ACCESS_KEY_ID="itest", AWS_SECRET_ACCESS_KEY="itest",
-               AWS_DEFAULT_REGION=server.region)
-    env.pop("AWS_PROFILE", None)
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", str(EXAMPLES / "smart-post" / "itest"), "--env", "dev"],
-                          capture_output=True, text=True, timeout=300, env=env, cwd=EXAMPLES / "smart-post")
-    assert done.returncode == 0, (done.stdout[-4000:] + done.stderr[-2000:] + str(server.feed(kind="iot.connect"))
-                                  + server.output()[-3000:])
+    (lines,) = reader_steps("smart-post", "pytest examples/smart-post/itest")
+    assert lines[-1] == "pytest examples/smart-post/itest --env dev"
+    done = run_readme(lines, server, EXAMPLES.parent, tmp_path)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:] + server.output()[-3000:]
     assert "3 passed" in done.stdout
 
 

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError  # noqa: F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from examples_support import eventually, outputs, request, start_example  # noqa: E402
+from examples_support import EXAMPLES, eventually, outputs, reader_steps, request, run_readme, start_example  # noqa: E402,E501
 
 OPERATOR = "operator@example.com"
 DEVICE = "123456789"
@@ -52,26 +52,30 @@ def athena_rows(server, out: dict, query: str) -> list[list]:
 
 
 @pytest.fixture(scope="module")
-def logged(stack):
-    """The operator confirmed the subscription; the device registered nodes once, failed once,
-    and another device registered once; a minute passed (Firehose flushed, the alarm ran)."""
+def logged(stack, tmp_path_factory):
+    """The README's commands, run as written in a clean shell: the operator confirmed the
+    subscription; the device registered a node once and failed once (another device, with
+    boto3, registered once); a minute passed (Firehose flushed, the alarm ran); the talk's
+    query answered."""
     server, out = stack
     (confirmation,) = eventually(lambda: mails(server))
     link = re.search(r"http://\S+/_unkai/sns/confirmation\.html\?\S+", confirmation["text"]).group(0)
-    assert request(link)[0] == 200
-    lam = server.client("lambda")
-
-    def invoke(event: dict) -> dict:
-        return lam.invoke(FunctionName=out["FunctionName"], Payload=json.dumps(event).encode())
-
-    assert "FunctionError" not in invoke({"device_id": DEVICE, "hub_uuid": "hub-1", "nodes": ["node-1", "node-2"]})
-    assert "FunctionError" not in invoke({"device_id": "555", "hub_uuid": "hub-2", "nodes": ["node-9"]})
-    failed = invoke({"device_id": DEVICE, "hub_uuid": "hub-1", "nodes": ["bad-node"]})
-    assert failed["FunctionError"] == "Unhandled"
-    assert json.loads(failed["Payload"].read())["errorType"] == "ValueError"
-    server.drain()
-    server.advance(61)
-    server.drain()
+    assert request(link)[0] == 200  # what the reader does after the README's first `unkai mail`
+    invoked = server.client("lambda").invoke(FunctionName=out["FunctionName"], Payload=json.dumps(
+        {"device_id": "555", "hub_uuid": "hub-2", "nodes": ["node-9"]}).encode())
+    assert "FunctionError" not in invoked
+    home = tmp_path_factory.mktemp("home")
+    invoking, querying = reader_steps("structured-logs", "lambda invoke", pause_after=("curl ",))
+    done = run_readme(invoking, server, EXAMPLES.parent, home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert '"errorType": "ValueError"' in done.stdout and '"StatusCode": 200' in done.stdout
+    server.drain()  # the reader's pause: Firehose's flush and the alarm run after the clock moved
+    done = run_readme(querying, server, EXAMPLES.parent, home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f'ALARM: "{out["AlarmName"]}"' in done.stdout  # `unkai mail`
+    rows = re.findall(r"^(ERROR|INFO)\t(\w+)\t", done.stdout, re.M)  # the query's rows
+    assert rows == [("ERROR", "ValueError"), ("INFO", "NodeRegisterStarted"), ("INFO", "NodeRegisterFinished"),
+                    ("INFO", "NodeRegisterStarted")], done.stdout
     return server, out
 
 

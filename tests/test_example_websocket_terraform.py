@@ -52,7 +52,7 @@ def test_the_plan_and_outputs_are_printed(stack):
     assert 'backend "s3" ignored' in out
     assert "+ module.websocket.aws_apigatewayv2_deployment.example will be created" in out
     assert "Plan: 24 to add, 0 to change, 0 to destroy." in out
-    assert f"websocket_url  ws://{api_id}.execute-api.localhost:" in out
+    assert f"websocket_url  {server.endpoint.replace('http', 'ws')}/_unkai/execute-api/{api_id}" in out
     assert "custom_domain  example.com" in out
     fn = server.client("lambda", region=REGION).get_function_configuration(FunctionName="connect_handler")
     assert (fn["Runtime"], fn["Timeout"], fn["MemorySize"], fn["TracingConfig"]["Mode"]) == \

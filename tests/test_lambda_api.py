@@ -150,10 +150,10 @@ def test_function_url_serves_payload_format_2(lam, unkai):
     """
     name = deploy(lam, code)
     url = lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
-    url_id = url.split("//")[1].split(".")[0]
-    assert url.startswith(f"http://{url_id}.lambda-url.us-east-1.localhost:")
+    url_id = url.split("/")[-2]
+    assert url == f"{unkai.endpoint}/_unkai/lambda-url/{url_id}/"
     assert lam.get_function_url_config(FunctionName=name)["FunctionUrl"] == url
-    req = urllib.request.Request(f"{unkai.endpoint}/_unkai/lambda-url/{url_id}/items?a=1&a=2", data=b'{"k": 1}',
+    req = urllib.request.Request(f"{url}items?a=1&a=2", data=b'{"k": 1}',
                                  headers={"content-type": "application/json"}, method="POST")
     with urllib.request.urlopen(req) as resp:
         assert resp.status == 201 and resp.headers["x-echo"] == "POST"

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from examples_support import eventually, outputs, path_form, request, start_example  # noqa: E402
+from examples_support import eventually, outputs, request, start_example  # noqa: E402
 
 READER = "reader@example.com"
 STACK = "pubsub-stream-email"
@@ -37,7 +37,7 @@ def confirm_and_publish(server, out: dict, text: str) -> None:
     mail = eventually(lambda: [m for m in server.mail() if "Confirmation" in m["subject"]])
     link = re.search(r"http://\S+/_unkai/sns/confirmation\.html\?\S+", mail[0]["text"]).group(0)
     assert request(link)[0] == 200
-    status, _, _ = request(path_form(out["PublishUrl"]), "POST", json.dumps({"message": text}).encode(),
+    status, _, _ = request(out["PublishUrl"], "POST", json.dumps({"message": text}).encode(),
                            {"Content-Type": "application/json"})
     assert status == 200
 

@@ -67,7 +67,7 @@ def test_bucket_resources_from_a_template(tmp_path):
         assert outputs["Name"] == "tmpl-site" and outputs["Arn"] == "arn:aws:s3:::tmpl-site"
         assert outputs["DomainName"] == "tmpl-site.s3.amazonaws.com"
         assert outputs["RegionalDomainName"] == "tmpl-site.s3.us-east-1.amazonaws.com"
-        assert outputs["WebsiteURL"] == f"http://tmpl-site.s3-website-us-east-1.localhost:{port}"
+        assert outputs["WebsiteURL"] == f"{server.endpoint}/_unkai/website/tmpl-site"
         assert outputs["AwsWebsite"] == outputs["WebsiteURL"]
         generated = outputs["Generated"]
         assert generated.startswith("demo-generated-") and generated == generated.lower()
@@ -85,9 +85,10 @@ def test_bucket_resources_from_a_template(tmp_path):
 
         s3.put_object(Bucket="tmpl-site", Key="index.html", Body=b"<h1>deployed</h1>", ContentType="text/html")
         s3.put_object(Bucket="tmpl-site", Key="notes.txt", Body=b"n")
-        page = httpx.get(server.endpoint + "/", headers={"Host": outputs["WebsiteURL"].split("//")[1]})
-        assert page.text == "<h1>deployed</h1>"
-        assert f"{outputs['WebsiteURL']}/" in server.output()
+        assert httpx.get(outputs["WebsiteURL"], follow_redirects=True).text == "<h1>deployed</h1>"
+        browser = f"tmpl-site.s3-website-us-east-1.localhost:{port}"
+        assert httpx.get(server.endpoint + "/", headers={"Host": browser}).text == "<h1>deployed</h1>"
+        assert f"{outputs['WebsiteURL']}/" in server.output() and f"http://{browser}/" in server.output()
 
         sqs = server.client("sqs")
         bodies = [json.loads(m["Body"]) for m in sqs.receive_message(

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from examples_support import EXAMPLES, eventually, json_body, outputs, path_form, request  # noqa: E402
+from examples_support import EXAMPLES, eventually, json_body, outputs, request  # noqa: E402
 from ses_support import verify  # noqa: E402
 from unkai.testing import UnkaiServer  # noqa: E402
 
@@ -104,7 +104,7 @@ def test_pubsub_stream_email_runs_end_to_end_signed(pubsub):
     status, _, page = request(link.group(0))
     assert status == 200 and b"Subscription confirmed!" in page
 
-    status, _, body = request(path_form(out["PublishUrl"]), "POST",
+    status, _, body = request(out["PublishUrl"], "POST",
                               json.dumps({"message": "Signed all the way"}).encode(),
                               {"Content-Type": "application/json"})
     assert status == 200 and json_body(body) == "A new message has been published", body
@@ -120,7 +120,7 @@ def test_signup_runs_end_to_end_signed(signup):
     """The handler's DynamoDB counter, its presigned S3 URL (signed with a session token)
     and its SES mail all pass signature verification."""
     server, out = signup
-    status, _, body = request(path_form(out["RegistUrl"]), "POST",
+    status, _, body = request(out["RegistUrl"], "POST",
                               urllib.parse.urlencode({"username": "signed", "email": READER}).encode(),
                               {"content-type": "application/x-www-form-urlencoded"})
     assert status == 200 and "登録ありがとうございました。" in body.decode(), body.decode()
@@ -143,9 +143,9 @@ def test_the_flagship_runs_end_to_end_signed(tmp_path):
                    BacklogUrl="{endpoint}/_unkai/inbox/backlog?apiKey=")
     try:
         out = signed_outputs(server, "qa-form")
-        with connect(path_form(out["LiveUrl"]), open_timeout=60) as instructor:
+        with connect(out["LiveUrl"], open_timeout=60) as instructor:
             query = urllib.parse.urlencode({"project_id": "P-7", "contact_detail": "signed question"})
-            status, _, body = request(f"{path_form(out['QuestionApiUrl'])}?{query}", "POST")
+            status, _, body = request(f"{out['QuestionApiUrl']}?{query}", "POST")
             assert status == 200 and json_body(body) == {"result": "ok"}, body
             pushed = json.loads(instructor.recv(timeout=30))
         assert pushed["question"]["contact_detail"] == "signed question"
@@ -165,7 +165,7 @@ def test_websocket_notices_run_signed(tmp_path):
     server = start(tmp_path / "state", "websocket-notify")
     try:
         out = signed_outputs(server, "websocket-notify")
-        url = path_form(out["WebSocketUrl"])
+        url = out["WebSocketUrl"]
         with connect(url, open_timeout=60) as alice, connect(url, open_timeout=60) as bob:
             alice.send(json.dumps({"action": "sendmessage", "message": "signed notice"}))
             assert {json.loads(ws.recv(timeout=30))["message"] for ws in (alice, bob)} == {"signed notice"}

@@ -90,8 +90,7 @@ def test_custom_resource_lifecycle(tmp_path):
         props = create["ResourceProperties"]
         assert props["Color"] == "blue" and props["Count"] == "3"  # scalars arrive as strings, as from CloudFormation
         assert props["ServiceToken"].startswith("arn:aws:lambda:us-east-1:000000000000:function:")
-        port = server.endpoint.rsplit(":", 1)[1]
-        assert props["Site"] == f"http://abc123defg.execute-api.localhost:{port}/Prod/page"
+        assert props["Site"] == f"{server.endpoint}/_unkai/execute-api/abc123defg/Prod/page"
         assert create["ResponseURL"].startswith(server.endpoint + "/")
         assert create["StackId"].startswith("arn:aws:cloudformation:us-east-1:000000000000:stack/")
 

@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from unkai.config import DEFAULT_PORT, default_region
-from unkai.localurls import path_form
+from unkai.localurls import browser_form
 
 endpoint_option = click.option("--endpoint-url", default=None,
                                help="A running unkai [default: UNKAI_ENDPOINT, else the one of --state-dir].")
@@ -104,8 +104,9 @@ def status(endpoint_url: str | None, state_dir: Path, as_json: bool) -> None:
         cfn = server.client("cloudformation", health.get("region"))
         for stack in cfn.describe_stacks().get("Stacks", []):
             outs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+            browser = {k: browser_form(v, health.get("region") or "us-east-1") for k, v in outs.items()}
             stacks.append({"name": stack["StackName"], "status": stack["StackStatus"], "outputs": outs,
-                           "path_forms": {k: path_form(v) for k, v in outs.items() if path_form(v)}})
+                           "browser_forms": {k: v for k, v in browser.items() if v}})
     except Exception as exc:  # the stack is extra information: never fail status for it
         stacks = [{"error": str(exc)}]
     info = {**health, "pending": pending, "stacks": stacks}
@@ -122,8 +123,8 @@ def status(endpoint_url: str | None, state_dir: Path, as_json: bool) -> None:
         click.echo(f"  stack     {stack['name']} ({stack['status']})")
         for key, value in stack["outputs"].items():
             click.echo(f"    {key}  {value}")
-            if path_form(value):
-                click.echo(f"    {' ' * len(key)}  {path_form(value)}   (path form, for any client)")
+            if key in stack["browser_forms"]:
+                click.echo(f"    {' ' * len(key)}  {stack['browser_forms'][key]}   (in a browser)")
     if not stacks:
         click.echo("  stack     none (start one with `unkai up TEMPLATE`)")
     if pending:

@@ -1,12 +1,13 @@
 """The two local forms of a URL that unkai serves on its one port.
 
-Browsers resolve ``*.localhost`` to the loopback address, so stack outputs, banners and
-``ApiEndpoint`` keep AWS's shape there (``http://ID.execute-api.localhost:4566/Prod``,
-``http://BUCKET.s3-website-REGION.localhost:4566``). Python, Node and curl on most
-Linux machines do not (``Name or service not known``), so every such URL also has a
-path form on ``127.0.0.1`` (``/_unkai/execute-api/ID/...``, ``/_unkai/website/BUCKET/...``)
-that any client reaches as it is. ``path_form`` turns the first into the second; the
-banner and ``unkai status`` print both.
+Every API, function URL and website answers at a path form on unkai's own address
+(``http://127.0.0.1:4566/_unkai/execute-api/ID/Prod``, ``/_unkai/lambda-url/ID/``,
+``/_unkai/website/BUCKET/``), which Python, Node and curl reach as it is, and at an
+AWS-shaped ``*.localhost`` host name (``http://ID.execute-api.localhost:4566/Prod``)
+that browsers resolve to loopback and most other clients do not
+(``Name or service not known``). Values a program reads (stack Outputs, ``ApiEndpoint``,
+``FunctionUrl``, ``WebsiteURL``) are path forms, so a script calls them as they are;
+the banner and ``unkai status`` print the browser form beside each (``browser_form``).
 """
 
 from __future__ import annotations
@@ -15,25 +16,30 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-# the prefixes of unkai/services/apigateway/urls.py and unkai/services/s3/website.py, written
-# out so that client commands (`unkai status`) need not import the services
+# the prefixes of the services' data planes, written out so that client commands
+# (`unkai status`) need not import the services
 API_PREFIX = "/_unkai/execute-api/"
+LAMBDA_URL_PREFIX = "/_unkai/lambda-url/"
 WEBSITE_PREFIX = "/_unkai/website/"
-_API = re.compile(r"(https?|wss?)://([a-z0-9]{10})\.execute-api\.localhost(:\d+)?(/.*)?$")
-_WEBSITE = re.compile(r"(https?)://([^/]+)\.s3-website[.-][a-z0-9-]+\.localhost(:\d+)?(/.*)?$")
+_PATH_FORM = re.compile(r"(https?|wss?)://[^/]+?(:\d+)?/_unkai/(execute-api|lambda-url|website)/([^/]+)(/.*)?$")
 
 
-def path_form(url: str) -> str | None:
-    """``url``'s path form when it is a local ``*.localhost`` URL unkai serves, else None."""
-    m = _API.match(url)
-    if m is not None:
-        scheme, api_id, port, rest = m.groups()
-        return f"{scheme}://127.0.0.1{port or ''}{API_PREFIX}{api_id}{rest or ''}"
-    m = _WEBSITE.match(url)
+def path_url(endpoint: str, prefix: str, name: str, rest: str = "", websocket: bool = False) -> str:
+    """The path form of ``name`` (an API id, a function URL id, a bucket) under ``prefix``."""
+    url = f"{endpoint.rstrip('/')}{prefix}{name}{rest}"
+    return url.replace("http", "ws", 1) if websocket else url
+
+
+def browser_form(url: str, region: str = "us-east-1") -> str | None:
+    """``url``'s ``*.localhost`` form when it is a path form unkai serves, else None
+    (``region`` names a website's endpoint, which the path form does not carry)."""
+    m = _PATH_FORM.match(url)
     if m is None:
         return None
-    scheme, bucket, port, rest = m.groups()
-    return f"{scheme}://127.0.0.1{port or ''}{WEBSITE_PREFIX}{bucket}{rest or '/'}"
+    scheme, port, kind, name, rest = m.groups()
+    host = {"execute-api": f"{name}.execute-api", "lambda-url": f"{name}.lambda-url.{region}",
+            "website": f"{name}.s3-website-{region}"}[kind]
+    return f"{scheme}://{host}.localhost{port or ''}{rest or ('/' if kind != 'execute-api' else '')}"
 
 
 DEFAULT_PORT = 4566  # unkai/config.py's, written out for the same reason as the prefixes

@@ -32,8 +32,7 @@ def proxy_api(v2, unkai, inbox: str, route: str = "ANY /{proxy+}", **api_kwargs)
 def test_control_plane_reads(v2, unkai):
     api, integ = proxy_api(v2, unkai, "reads")
     found = [a for a in v2.get_apis()["Items"] if a["ApiId"] == api["ApiId"]]
-    port = unkai.endpoint.rsplit(":", 1)[1]
-    assert found[0]["ApiEndpoint"] == f"http://{api['ApiId']}.execute-api.localhost:{port}"
+    assert found[0]["ApiEndpoint"] == f"{unkai.endpoint}/_unkai/execute-api/{api['ApiId']}"
     assert [r["RouteKey"] for r in v2.get_routes(ApiId=api["ApiId"])["Items"]] == ["ANY /{proxy+}"]
     assert [s["StageName"] for s in v2.get_stages(ApiId=api["ApiId"])["Items"]] == ["$default"]
     assert v2.get_integrations(ApiId=api["ApiId"])["Items"][0]["IntegrationId"] == integ["IntegrationId"]

@@ -40,10 +40,11 @@ def url(server, api_id: str, path: str) -> str:
 def test_outputs_and_banner_show_local_urls(stack):
     server, out = stack
     port = server.endpoint.rsplit(":", 1)[1]
-    assert out["RestUrl"] == f"http://{out['RestApiId']}.execute-api.localhost:{port}/prod"
-    assert out["WsUrl"] == f"ws://{out['SocketsId']}.execute-api.localhost:{port}/live"
-    assert out["HttpUrl"] == f"http://{out['HttpApiId']}.execute-api.localhost:{port}"
-    assert f"http://{out['RestApiId']}.execute-api.localhost:{port}/prod" in server.output()
+    base = f"127.0.0.1:{port}/_unkai/execute-api"
+    assert out["RestUrl"] == f"http://{base}/{out['RestApiId']}/prod"
+    assert out["WsUrl"] == f"ws://{base}/{out['SocketsId']}/live"
+    assert out["HttpUrl"] == f"http://{base}/{out['HttpApiId']}"
+    assert f"http://{out['RestApiId']}.execute-api.localhost:{port}/prod" in server.output()  # for browsers
 
 
 def test_rest_proxy_event(stack):

@@ -36,7 +36,7 @@ def connection_id(ws) -> str:
 
 def test_api_endpoint_is_a_local_websocket_url(unkai, ws_api):
     api, _, _ = ws_api
-    assert api["ApiEndpoint"].startswith(f"ws://{api['ApiId']}.execute-api.localhost:")
+    assert api["ApiEndpoint"] == unkai.endpoint.replace("http", "ws") + f"/_unkai/execute-api/{api['ApiId']}"
 
 
 def test_post_get_and_delete_connection(ws_api):

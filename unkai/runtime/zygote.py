@@ -16,8 +16,10 @@ from unkai.runtime.bootstrap import HEADER
 log = logging.getLogger("unkai.lambda")
 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
-# what AWS's Python runtime image has on its path besides the standard library: the SDK, and pip
-SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3", "pip")
+# what AWS's Python runtime provides besides the standard library: the SDK, pip, and
+# aws_durable_execution_sdk_python for durable functions
+SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3", "pip",
+                "aws_durable_execution_sdk_python")
 
 
 def sdk_dir(root: Path) -> Path:

@@ -117,15 +117,15 @@ class StackRunner:
         stack = self.outcome.stack if self.outcome else None
         if stack is None or not stack.outputs:
             return []
-        from unkai.localurls import path_form
+        from unkai.localurls import browser_form
 
         width = max(len(o["OutputKey"]) for o in stack.outputs)
         lines = []
         for o in stack.outputs:
             lines.append(f"{o['OutputKey']:<{width}}  {o['OutputValue']}")
-            other = path_form(o["OutputValue"])
-            if other:  # the browser form above; this one for Python, curl and other clients
-                lines.append(f"{'':<{width}}  {other}   (path form, for any client)")
+            other = browser_form(o["OutputValue"], self.cloud.config.region)
+            if other:  # the value works for any client; this AWS-shaped one in browsers
+                lines.append(f"{'':<{width}}  {other}   (in a browser)")
         return lines
 
     def banner(self) -> list[str]:

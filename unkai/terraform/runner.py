@@ -148,9 +148,19 @@ class Terraform:
         outputs = self.state.outputs()
         if not outputs:
             return []
+        from unkai.localurls import browser_form
+
         width = max(len(k) for k in outputs)
-        return [f"{k:<{width}}  {'<sensitive>' if o.get('sensitive') else self._local(o.get('value'))}"
-                for k, o in sorted(outputs.items()) if isinstance(o, dict)]
+        lines = []
+        for key, output in sorted(outputs.items()):
+            if not isinstance(output, dict):
+                continue
+            value = "<sensitive>" if output.get("sensitive") else self._local(output.get("value"))
+            lines.append(f"{key:<{width}}  {value}")
+            browser = browser_form(value, self.region)
+            if browser:  # the value works for any client; this AWS-shaped one in browsers
+                lines.append(f"{'':<{width}}  {browser}   (in a browser)")
+        return lines
 
     def _local(self, value: Any) -> str:
         text = value if isinstance(value, str) else json.dumps(value)

@@ -12,6 +12,7 @@ from typing import Any
 from unkai.feed import TRACE, TRIGGER, trace_root, triggered_by
 from unkai.gateway.app import Gateway
 from unkai.http import ClientDisconnected, Request, Response
+from unkai.localurls import browser_form
 from unkai.services.apigateway import domains, http_requests, rest_requests, urls
 from unkai.services.apigateway.authorizers import Authorizers
 from unkai.services.apigateway.documents import Documents
@@ -255,7 +256,7 @@ class DataPlane:
                 for stage in self.docs.list(account, region, "stage", api_id):
                     stage_name = stage.get("stageName") or stage.get("StageName")
                     url = urls.local_api_url(endpoint, api_id, stage_name, websocket=websocket)
-                    lines.append(f"API        {url}   ({name}; or {urls.path_form_url(endpoint, api_id, stage_name, websocket)})")
+                    lines.append(f"API        {url}   ({name}; in a browser also {browser_form(url)})")
         return lines
 
 

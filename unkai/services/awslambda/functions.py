@@ -102,6 +102,16 @@ def check_config(params: dict, creating: bool) -> None:
             raise invalid(f"Lambda was unable to configure your environment variables because the environment "
                           f"variables you have provided contains reserved keys that are currently not supported for "
                           f"modification. Reserved keys used in this request: {key}")
+    durable = params.get("DurableConfig")
+    if durable:
+        for key, field, low, high in (("ExecutionTimeout", "durableConfig.executionTimeout", 1, 31622400),
+                                      ("RetentionPeriodInDays", "durableConfig.retentionPeriodInDays", 1, 90)):
+            value = durable.get(key)
+            if value is not None and not low <= value <= high:
+                raise ServiceError("ValidationException", f"1 validation error detected: Value '{value}' at '{field}' "
+                                   "failed to satisfy constraint: Member must have value " +
+                                   (f"less than or equal to {high}" if value > high else
+                                    f"greater than or equal to {low}"))
     size = sum(len(k) + len(v) for k, v in env.items())
     if size > 4096:
         raise invalid("Lambda was unable to configure your environment variables because the environment variables "
@@ -143,6 +153,13 @@ def build_config(region: str, account: str, name: str, params: dict, code: dict,
             cfg["DeadLetterConfig"] = {"TargetArn": target}
         else:
             cfg.pop("DeadLetterConfig", None)
+    if "DurableConfig" in params:  # durable functions (durable.py): kept as given, with AWS's default retention
+        durable = {k: v for k, v in (params["DurableConfig"] or {}).items() if v is not None}
+        if durable:
+            durable.setdefault("RetentionPeriodInDays", 14)
+            cfg["DurableConfig"] = durable
+        else:
+            cfg.pop("DurableConfig", None)
     if "TracingConfig" in params:
         cfg["TracingConfig"] = {"Mode": (params["TracingConfig"] or {}).get("Mode") or "PassThrough"}
     cfg.setdefault("TracingConfig", {"Mode": "PassThrough"})

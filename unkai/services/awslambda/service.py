@@ -23,6 +23,8 @@ from unkai.services import RequestContext, Service
 from unkai.services.awslambda import functions as fn
 from unkai.services.awslambda.asynchronous import AsyncInvocations
 from unkai.services.awslambda.debugging import Debugging
+from unkai.services.awslambda.durable import MIGRATION as DURABLE_MIGRATION
+from unkai.services.awslambda.durable import DurableExecutions
 from unkai.services.awslambda.functions import invalid, not_found, parse_name
 
 MIGRATIONS = [
@@ -77,6 +79,7 @@ MIGRATIONS = [
     """
     CREATE TABLE lambda_mapping_tags (uuid TEXT PRIMARY KEY, tags TEXT NOT NULL);
     """,
+    DURABLE_MIGRATION,  # durable executions, their operations and history (durable.py)
     # the tenant of an asynchronous invocation of a tenant-isolated function (TenancyConfig)
     """
     ALTER TABLE lambda_async ADD COLUMN tenant TEXT;
@@ -121,6 +124,7 @@ class InvokeResult:
     executed_version: str | None = None
     request_id: str = ""
     error_type: str | None = None
+    durable_execution_arn: str | None = None  # the execution an invoke of a durable function started
 
 
 class Lambda(Service):
@@ -139,12 +143,15 @@ class Lambda(Service):
         self.inflight: dict[tuple[str, str, str], int] = {}
         self.slot_freed: dict[tuple[str, str, str], asyncio.Event] = {}
         self.asynchronous = AsyncInvocations(self)
+        self.durable = DurableExecutions(self)
         self.mappings: Any = None
         self._background: set[asyncio.Task] = set()
 
     def handler(self, operation: str) -> Any:
         if operation == "Invoke":
             return self.invoke_api
+        if "DurableExecution" in operation:  # the durable functions API lives in durable.py
+            return getattr(self.durable, re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower(), None)
         return super().handler(operation)
 
     async def start(self) -> None:
@@ -152,6 +159,7 @@ class Lambda(Service):
 
         self.cloud.jobs.register("lambda.invoke", self.asynchronous.from_job)
         self.asynchronous.start()
+        self.durable.start()
         self.mappings = Mappings(self.cloud, self)
         self.mappings.start()
         from unkai.services.awslambda.urls import mount_function_urls
@@ -188,6 +196,7 @@ class Lambda(Service):
     def pending(self) -> dict[str, int]:
         found = {"invocations": self.runtime.busy}
         found.update(self.asynchronous.pending())
+        found.update(self.durable.pending())
         if self.mappings is not None:
             found.update(self.mappings.pending())
         return found
@@ -393,6 +402,10 @@ class Lambda(Service):
         self._check_revision(config, params)
         fn.check_config(params, creating=False)
         self._check_dlq(params)
+        if (params.get("DurableConfig") or {}) and not config.get("DurableConfig"):
+            # AWS: "You can only enable durable execution when creating a function."
+            raise invalid("Durable execution can only be enabled when the function is created; it cannot be "
+                          "enabled on an existing function.")
         arn = config["FunctionArn"].split(":")
         config = fn.build_config(arn[3], arn[4], name.name, params, json.loads(row[2]), self.clock.now(), old=config)
         self._resolve_layers(ctx, config)
@@ -988,8 +1001,8 @@ class Lambda(Service):
     async def invoke(self, function: str, payload: bytes, *, region: str, invocation_type: str = "RequestResponse",
                      qualifier: str | None = None, client_context: Any = None, log_type: str = "None",
                      account: str | None = None, wait_for_slot: bool = False,
-                     request_id: str | None = None, tenant_id: str | None = None,
-                     stream: Any = None) -> InvokeResult:
+                     request_id: str | None = None, durable_execution_name: str | None = None,
+                     tenant_id: str | None = None, stream: Any = None) -> InvokeResult:
         """Invoke a function as the Invoke API does (the contract other services use).
         ``request_id`` is the invocation's ``context.aws_request_id`` (the Invoke API passes its own
         x-amzn-RequestId, as AWS does). Raises ServiceError for what AWS answers with an error
@@ -998,6 +1011,14 @@ class Lambda(Service):
         account = account or self.config.account_id
         target = self.resolve(account, region, function, qualifier)
         _check_tenant(target, tenant_id)
+        if target.config.get("DurableConfig") and invocation_type in ("Event", "RequestResponse"):
+            limit = fn.ASYNC_PAYLOAD_LIMIT if invocation_type == "Event" else fn.SYNC_PAYLOAD_LIMIT
+            if len(payload) > limit:
+                raise ServiceError("RequestEntityTooLargeException", f"Request must be smaller than {limit} bytes "
+                                   "for the InvokeFunction operation", status=413, Type="User")
+            _check_json(payload)
+            return await self.durable.invoke(target, payload, invocation_type, durable_execution_name,
+                                             request_id or str(uuid.uuid4()))
         if invocation_type == "Event":
             if len(payload) > fn.ASYNC_PAYLOAD_LIMIT:
                 raise ServiceError("RequestEntityTooLargeException", f"Request must be smaller than "
@@ -1027,10 +1048,15 @@ class Lambda(Service):
         return await self.run(target, payload, client_context, log_type, request_id, tenant_id, stream)
 
     async def run(self, target: Target, payload: bytes, client_context: Any = None, log_type: str = "None",
-                  request_id: str | None = None, tenant_id: str | None = None, stream: Any = None) -> InvokeResult:
+                  request_id: str | None = None, tenant_id: str | None = None, stream: Any = None,
+                  durable: bool = False) -> InvokeResult:
         """Run one invocation in an execution environment (the caller checked concurrency),
         in the request's trace or a new one: the function's SDK calls carry it
-        (``_X_AMZN_TRACE_ID``), and its feed event shows it."""
+        (``_X_AMZN_TRACE_ID``), and its feed event shows it. An event for a durable function
+        (asynchronous invocations) starts its execution instead; ``durable`` marks the
+        execution's own invocations, whose payload is the durable envelope."""
+        if not durable and target.config.get("DurableConfig"):
+            return await self.durable.invoke(target, payload, "Event", None, request_id or str(uuid.uuid4()))
         traced = TRACE.set(TRACE.get() or new_trace(self.clock.now()))
         try:
             return await self._run(target, payload, client_context, log_type, request_id, tenant_id, stream)
@@ -1107,8 +1133,11 @@ class Lambda(Service):
                                    invocation_type=params.get("InvocationType") or "RequestResponse",
                                    qualifier=params.get("Qualifier"), client_context=client_context,
                                    log_type=params.get("LogType") or "None", request_id=ctx.request_id or None,
+                                   durable_execution_name=params.get("DurableExecutionName"),
                                    tenant_id=params.get("TenantId"))
         out: dict[str, Any] = {"StatusCode": result.status_code}
+        if result.durable_execution_arn:
+            out["DurableExecutionArn"] = result.durable_execution_arn
         if result.status_code == 200:
             out["Payload"] = result.payload
             out["ExecutedVersion"] = result.executed_version

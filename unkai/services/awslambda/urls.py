@@ -1,10 +1,11 @@
 """Function URLs: the configuration API, and serving them on the gateway with
 payload format 2.0 as AWS does.
 
-A URL answers at ``http://{url-id}.lambda-url.{region}.localhost:{port}/`` (browsers
-resolve ``*.localhost``), at the AWS host name ``{url-id}.lambda-url.{region}.on.aws``
-in the Host header, and at ``/_unkai/lambda-url/{url-id}/...`` for clients that cannot
-set a Host.
+A URL answers at ``/_unkai/lambda-url/{url-id}/...`` on unkai's address (the
+FunctionUrl, which any client calls as it is: ``unkai/localurls.py``), at
+``http://{url-id}.lambda-url.{region}.localhost:{port}/`` (browsers resolve
+``*.localhost``) and at the AWS host name ``{url-id}.lambda-url.{region}.on.aws`` in the
+Host header.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import parse_qsl
 
 from unkai.gateway.signed import is_signed
 from unkai.http import BodyTooLarge, Request, Response
+from unkai.localurls import LAMBDA_URL_PREFIX, path_url
 from unkai.protocol import ServiceError
 from unkai.protocol.values import iso8601
 
@@ -33,9 +35,8 @@ MAX_PAYLOAD = 6 * 1024 * 1024  # Lambda's synchronous request payload
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded")
 
 
-def _url(service: "Lambda", url_id: str, region: str) -> str:
-    port = service.config.port
-    return f"http://{url_id}.lambda-url.{region}.localhost:{port}/"
+def _url(service: "Lambda", url_id: str) -> str:
+    return path_url(service.config.endpoint, LAMBDA_URL_PREFIX, url_id, "/")
 
 
 def _key(service: "Lambda", ctx: "RequestContext", params: dict) -> tuple[tuple, str, str]:
@@ -55,7 +56,7 @@ def create(service: "Lambda", ctx: "RequestContext", params: dict) -> dict:
                            f"{arn}]. Error message:  FunctionUrlConfig exists for this Lambda function", Type="User")
     url_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(32))
     now = iso8601(service.clock.now()).replace("Z", "000Z")
-    config = {"FunctionUrl": _url(service, url_id, ctx.region), "FunctionArn": arn, "AuthType": params["AuthType"],
+    config = {"FunctionUrl": _url(service, url_id), "FunctionArn": arn, "AuthType": params["AuthType"],
               "CreationTime": now, "LastModifiedTime": now, "InvokeMode": params.get("InvokeMode") or "BUFFERED"}
     if params.get("Cors"):
         config["Cors"] = params["Cors"]

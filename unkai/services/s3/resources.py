@@ -136,7 +136,7 @@ class ResourceOps:
             "DomainName": f"{name}.s3.amazonaws.com",
             "RegionalDomainName": f"{name}.s3.{bucket.region}.amazonaws.com",
             "DualStackDomainName": f"{name}.s3.dualstack.{bucket.region}.amazonaws.com",
-            "WebsiteURL": website_url(name, bucket.region, self.config.port),
+            "WebsiteURL": website_url(name, self.config.endpoint),
         })
 
     def _apply(self, ctx: ResourceContext, name: str, old: dict, props: dict) -> None:

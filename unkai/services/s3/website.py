@@ -1,9 +1,9 @@
 """Static website hosting: the bucket's WebsiteConfiguration and the website
-endpoint that serves it, at the host names AWS uses mapped to the local port
-(``http://{bucket}.s3-website-{region}.localhost:4566/``, also
-``{bucket}.s3-website.{region}.localhost``) and, for clients that cannot set a
-Host, at ``/_unkai/website/{bucket}/``. Index and error documents, routing rules
-and redirects behave as on AWS; pages are HTML as AWS's are."""
+endpoint that serves it: at ``/_unkai/website/{bucket}/`` on unkai's address (the
+bucket's WebsiteURL, which any client calls as it is), and at the host names AWS uses
+mapped to the local port (``http://{bucket}.s3-website-{region}.localhost:4566/``, also
+``{bucket}.s3-website.{region}.localhost``), which browsers resolve. Index and error
+documents, routing rules and redirects behave as on AWS; pages are HTML as AWS's are."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from unkai.http import Request, Response
+from unkai.localurls import WEBSITE_PREFIX as PATH_PREFIX
+from unkai.localurls import browser_form, path_url
 from unkai.protocol.values import rfc822
 from unkai.services import RequestContext
 from unkai.services.s3 import addressing
@@ -20,13 +22,14 @@ from unkai.services.s3.buckets import public_policy
 from unkai.services.s3.cors import cors_headers, match_rule
 from unkai.services.s3.state import Bucket, S3Error, invalid_argument
 
-PATH_PREFIX = "/_unkai/website/"
 _AWS_WEBSITE = re.compile(r"^https?://(?P<bucket>[^/]+)\.s3-website[.-](?P<region>[a-z]{2}(?:-[a-z]+)+-\d)"
                           r"\.amazonaws\.com(?P<rest>/.*)?$")
 
 
-def website_url(bucket: str, region: str, port: int) -> str:
-    return f"http://{bucket}.s3-website-{region}.localhost:{port}"
+def website_url(bucket: str, endpoint: str) -> str:
+    """A bucket website's local URL that any client calls as it is (``unkai/localurls.py``):
+    the bucket's WebsiteURL and what a stack's Outputs carry."""
+    return path_url(endpoint, PATH_PREFIX, bucket)
 
 
 class WebsiteOps:
@@ -84,8 +87,8 @@ class WebsiteOps:
         lines = []
         for name, region in self.store.all("SELECT name, region FROM s3_buckets WHERE config LIKE '%\"Website\"%' "
                                            "ORDER BY name"):
-            lines.append(f"Website    {website_url(name, region, self.config.port)}/   "
-                         f"(or {self.config.endpoint}{PATH_PREFIX}{name}/)")
+            url = website_url(name, self.config.endpoint) + "/"
+            lines.append(f"Website    {url}   (in a browser also {browser_form(url, region)})")
         return lines
 
     def local_url(self, url: str) -> str | None:
@@ -93,7 +96,7 @@ class WebsiteOps:
         m = _AWS_WEBSITE.match(url)
         if m is None:
             return None
-        return website_url(m["bucket"], m["region"], self.config.port) + (m["rest"] or "")
+        return website_url(m["bucket"], self.config.endpoint) + (m["rest"] or "")
 
     # -- serving ------------------------------------------------------------------------
 

@@ -899,9 +899,11 @@ class SNS(Service):
         cw.count(parts[4], parts[3], "AWS/SNS", name, [{"Name": "TopicName", "Value": parts[5]}])
 
     def dead_letter(self, sub: Subscription, body: str, attributes: dict | None, group: str | None = None,
-                    dedup: str | None = None) -> bool:
-        """Put an undeliverable message in the subscription's DLQ, if it has one (in this transaction)."""
-        self.delivery_metric(sub.topic.arn, delivered=False)
+                    dedup: str | None = None, counted: bool = False) -> bool:
+        """Put an undeliverable message in the subscription's DLQ, if it has one (in this transaction);
+        ``counted`` when its failure is already in NumberOfNotificationsFailed (HTTP/S counts attempts)."""
+        if not counted:
+            self.delivery_metric(sub.topic.arn, delivered=False)
         self.cloud.feed.publish("delivery.failed", source="sns", target=sub.endpoint, subscription=sub.arn,
                                 dlq=sub.dead_letter or None)
         if not sub.dead_letter:

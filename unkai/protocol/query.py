@@ -161,10 +161,12 @@ class QueryProtocol(Protocol):
         ns = model.metadata.get("xmlNamespace", "") if model is not None else ""
         fault = "Sender" if resolved.sender_fault else "Receiver"
         extra = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in error.fields.items())
+        # SQS's query errors carry an empty <Detail/>; SNS, IAM, STS and CloudWatch send none
+        detail = "<Detail/>" if model is not None and model.metadata.get("endpointPrefix") == "sqs" else ""
         body = (
             f'<?xml version="1.0"?><ErrorResponse xmlns="{ns}"><Error><Type>{fault}</Type>'
             f"<Code>{escape(resolved.code)}</Code><Message>{escape(error.message)}</Message>{extra}"
-            f"<Detail/></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+            f"{detail}</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
         )
         headers = XML_TYPE + [("x-amzn-requestid", request_id)] + list(error.headers.items())
         return Response(resolved.status, headers, body.encode())

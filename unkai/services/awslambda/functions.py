@@ -125,6 +125,26 @@ RESERVED_ENV = ("_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGIO
                 "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR")
 
 
+# What AWS answers while a function is being created or updated (Lambda function states,
+# docs.aws.amazon.com/lambda/latest/dg/functions-states.html). unkai is ready at once, so the
+# stored configuration is Active/Successful and only the create/update response shows the transition.
+CREATING = {"State": "Pending", "StateReason": "The function is being created.", "StateReasonCode": "Creating"}
+UPDATING = {"LastUpdateStatus": "InProgress", "LastUpdateStatusReason": "The function is being created.",
+            "LastUpdateStatusReasonCode": "Creating"}
+
+
+def as_created(config: dict) -> dict:
+    """The CreateFunction response: Pending, no LastUpdateStatus yet."""
+    out = {k: v for k, v in config.items() if k != "LastUpdateStatus"}
+    out.update(CREATING)
+    return out
+
+
+def as_updating(config: dict) -> dict:
+    """An UpdateFunctionCode/Configuration response: Active, LastUpdateStatus InProgress."""
+    return dict(config, **UPDATING)
+
+
 def build_config(region: str, account: str, name: str, params: dict, code: dict, now: float,
                  old: dict | None = None) -> dict:
     """The FunctionConfiguration AWS returns, from CreateFunction / UpdateFunctionConfiguration parameters."""
@@ -143,10 +163,13 @@ def build_config(region: str, account: str, name: str, params: dict, code: dict,
         if cfg.get(key) is None and value is not None:
             cfg[key] = value
     if "Environment" in params:
+        # AWS echoes an Environment given with no variables as {"Variables": {}} on create, omits it
+        # when never given, and drops it when an update empties it.
         variables = (params["Environment"] or {}).get("Variables") or {}
-        cfg["Environment"] = {"Variables": variables} if variables else {"Variables": {}}
-        if not variables:
-            cfg.pop("Environment")
+        if variables or not old:
+            cfg["Environment"] = {"Variables": variables}
+        else:
+            cfg.pop("Environment", None)
     if "DeadLetterConfig" in params:
         target = (params["DeadLetterConfig"] or {}).get("TargetArn")
         if target:

@@ -24,6 +24,7 @@ from unkai.services.awslambda import functions as fn
 from unkai.services.awslambda.asynchronous import AsyncInvocations
 from unkai.services.awslambda.debugging import Debugging
 from unkai.services.awslambda.durable import MIGRATION as DURABLE_MIGRATION
+from unkai.services.awslambda.durable import MIGRATION_PAUSE as DURABLE_PAUSE_MIGRATION
 from unkai.services.awslambda.durable import DurableExecutions
 from unkai.services.awslambda.functions import invalid, not_found, parse_name
 
@@ -80,6 +81,7 @@ MIGRATIONS = [
     CREATE TABLE lambda_mapping_tags (uuid TEXT PRIMARY KEY, tags TEXT NOT NULL);
     """,
     DURABLE_MIGRATION,  # durable executions, their operations and history (durable.py)
+    DURABLE_PAUSE_MIGRATION,  # their pause details and timeout deadline
     # the tenant of an asynchronous invocation of a tenant-isolated function (TenancyConfig)
     """
     ALTER TABLE lambda_async ADD COLUMN tenant TEXT;
@@ -306,7 +308,7 @@ class Lambda(Service):
         self.store.after_commit(lambda: self._warm(config.get("Runtime") or ""))
         if params.get("Publish"):
             return self._publish(fid, account, region, name.name, params.get("Description"))
-        return config
+        return fn.as_created(config)
 
     def _check_dlq(self, params: dict) -> None:
         target = (params.get("DeadLetterConfig") or {}).get("TargetArn")
@@ -327,6 +329,11 @@ class Lambda(Service):
             return None
         return self.store.one("SELECT config, code FROM lambda_layers WHERE account=? AND region=? AND name=? AND "
                               "version=?", (parts[4], parts[3], parts[6], int(parts[7])))
+
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers "Function not found" first, as AWS does."""
+        if params.get("FunctionName"):
+            self.resolve(ctx.account, ctx.region, params["FunctionName"], params.get("Qualifier"))
 
     def get_function(self, ctx: RequestContext, params: dict) -> dict:
         target = self.resolve(ctx.account, ctx.region, params["FunctionName"], params.get("Qualifier"))
@@ -384,7 +391,7 @@ class Lambda(Service):
         if params.get("Publish"):
             arn = config["FunctionArn"].split(":")
             return self._publish(row[0], arn[4], arn[3], name.name, None)
-        return config
+        return fn.as_updating(config)
 
     def _check_revision(self, config: dict, params: dict) -> None:
         if params.get("RevisionId") and params["RevisionId"] != config.get("RevisionId"):
@@ -411,7 +418,7 @@ class Lambda(Service):
         self._resolve_layers(ctx, config)
         self.store.execute("UPDATE lambda_functions SET config=? WHERE id=?", (json.dumps(config), row[0]))
         self._recycle(config["FunctionArn"])
-        return config
+        return fn.as_updating(config)
 
     def delete_function(self, ctx: RequestContext, params: dict) -> dict:
         name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))

@@ -39,6 +39,8 @@ from unkai.feed import triggered_by
 from unkai.protocol import ServiceError
 from unkai.services import RequestContext
 from unkai.services.awslambda import functions as fn
+from unkai.services.awslambda.errors import (already_started, callback_closed, callback_not_found, conflict,
+                                             execution_not_found, invalid, validation)
 
 if TYPE_CHECKING:
     from unkai.services.awslambda.service import InvokeResult, Lambda, Target
@@ -88,15 +90,6 @@ PREFIX = {"EXECUTION": "Execution", "CONTEXT": "Context", "STEP": "Step", "WAIT"
           "CHAINED_INVOKE": "ChainedInvoke"}
 ENVELOPE_LIMIT = 5 * 1024 * 1024  # operations beyond this are read with GetDurableExecutionState
 SYNC_LIMIT = 900.0  # a synchronous Invoke waits at most 15 minutes for the execution, as on AWS
-
-
-def invalid(message: str) -> ServiceError:
-    return fn.invalid(message)
-
-
-def validation(value: str, field: str, pattern: str) -> ServiceError:
-    return ServiceError("ValidationException", f"1 validation error detected: Value '{value}' at '{field}' failed to "
-                        f"satisfy constraint: Member must satisfy regular expression pattern: {pattern}")
 
 
 @dataclass
@@ -190,7 +183,7 @@ class DurableExecutions:
         ex = self._by_arn(arn)
         if ex is None or (ctx is not None and ex.account != ctx.account):
             if missing == "ResourceNotFoundException":
-                raise ServiceError("ResourceNotFoundException", f"Durable execution not found: {arn}", Type="User")
+                raise execution_not_found(arn)
             raise invalid(f"Durable execution not found: {arn}")
         return ex
 
@@ -282,8 +275,7 @@ class DurableExecutions:
                                    "AND function=? AND name=?", (target.account, target.region, target.name, name))
             if found is not None:
                 if found[1] != text:
-                    raise ServiceError("DurableExecutionAlreadyStartedException", f"Durable execution with name "
-                                       f"{name} already exists with a different input.", status=409, Type="User")
+                    raise already_started(name)
                 return found[0]
         name = name or str(uuid.uuid4())
         invocation = str(uuid.uuid4())
@@ -729,11 +721,10 @@ class DurableExecutions:
             ex = None
         found = self._op(ex.id, oid) if ex is not None else None
         if ex is None or found is None or (found[0].get("CallbackDetails") or {}).get("CallbackId") != callback_id:
-            raise ServiceError("ResourceNotFoundException", f"Callback not found: {callback_id}", Type="User")
+            raise callback_not_found(callback_id)
         op, meta = found
         if op["Status"] != "STARTED" or ex.status not in LIVE:
-            raise ServiceError("CallbackTimeoutException", "The callback ID token has either expired or the callback "
-                               "associated with the token has already been closed.", Type="User")
+            raise callback_closed()
         return ex, op, meta
 
     def send_durable_execution_callback_success(self, ctx: RequestContext, params: dict) -> dict:
@@ -861,8 +852,7 @@ class DurableExecutions:
     def pause_durable_execution(self, ctx: RequestContext, params: dict) -> dict:
         ex = self._lookup(ctx, params["DurableExecutionArn"])
         if ex.status != "RUNNING":
-            raise ServiceError("ResourceConflictException", f"Durable execution {ex.arn} cannot be paused: it is "
-                               f"{ex.status}.", Type="User")
+            raise conflict(f"Durable execution {ex.arn} cannot be paused: it is {ex.status}.")
         now = self.clock.now()
         pause: dict[str, Any] = {"PauseRequestTimestamp": now,
                                  "ExecutionTimeoutPaused": bool(params.get("ExecutionTimeoutPaused"))}
@@ -885,8 +875,7 @@ class DurableExecutions:
     def resume_durable_execution(self, ctx: RequestContext, params: dict) -> dict:
         ex = self._lookup(ctx, params["DurableExecutionArn"])
         if ex.status not in ("PAUSING", "PAUSED"):
-            raise ServiceError("ResourceConflictException", f"Durable execution {ex.arn} is not paused: it is "
-                               f"{ex.status}.", Type="User")
+            raise conflict(f"Durable execution {ex.arn} is not paused: it is {ex.status}.")
         now = self.clock.now()
         deadline = ex.deadline
         pause = ex.pause or {}
@@ -909,9 +898,8 @@ class DurableExecutions:
     def delete_durable_execution(self, ctx: RequestContext, params: dict) -> dict:
         ex = self._lookup(ctx, params["DurableExecutionArn"])
         if ex.status not in TERMINAL:
-            raise ServiceError("ResourceConflictException", f"Durable execution {ex.arn} is {ex.status}: only an "
-                               "execution in a terminal state (SUCCEEDED, FAILED, STOPPED or TIMED_OUT) can be "
-                               "deleted.", Type="User")
+            raise conflict(f"Durable execution {ex.arn} is {ex.status}: only an execution in a terminal state "
+                           "(SUCCEEDED, FAILED, STOPPED or TIMED_OUT) can be deleted.")
         self.store.execute("DELETE FROM lambda_durable_executions WHERE id=?", (ex.id,))
         return {"DeletionRequestTimestamp": self.clock.now()}
 

@@ -45,6 +45,13 @@ TEMPLATE = textwrap.dedent("""\
           InlineCode: |
             def handler(event, context):
                 return {"statusCode": 200, "body": "hi"}
+          Events:
+            Rest:
+              Type: Api
+              Properties: {Path: "/greet/{name}", Method: get}
+            Http:
+              Type: HttpApi
+              Properties: {Path: /hi, Method: get}
     Outputs:
       RoleName:
         Value: !Ref SenderRole
@@ -442,3 +449,13 @@ def test_a_pipe_delivers_with_its_role(server):
     server.drain()
     got = sqs.receive_message(QueueUrl=dst_url, WaitTimeSeconds=2)["Messages"]
     assert json.loads(got[0]["Body"])["body"] == "second"
+
+
+def test_sam_apis_invoke_their_functions_with_the_permissions_sam_generates(server):
+    """SAM's Api and HttpApi events come with the AWS::Lambda::Permission SAM generates
+    (apigateway.amazonaws.com for the API's execute-api ARN), so they work under enforcement."""
+    rest = next(a for a in server.client("apigateway").get_rest_apis()["items"] if a["name"] != "enforced")["id"]
+    http = server.client("apigatewayv2").get_apis()["Items"][0]["ApiId"]
+    for path in (f"/_unkai/execute-api/{rest}/Prod/greet/bob", f"/_unkai/execute-api/{http}/hi"):
+        with urllib.request.urlopen(server.url(path)) as r:
+            assert (r.status, r.read()) == (200, b"hi"), path

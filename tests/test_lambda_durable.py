@@ -101,6 +101,31 @@ def handler(event, context):
     return {"price": len(event["item"]) * 10}
 """
 
+FAN_OUT = """
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+from aws_durable_execution_sdk_python.config import Duration
+from aws_durable_execution_sdk_python.waits import WaitForConditionConfig, WaitForConditionDecision
+
+def poll(state, check_context):
+    return {"polls": state["polls"] + 1}
+
+def every_20_seconds(state, attempts):
+    if state["polls"] >= 2:
+        return WaitForConditionDecision.stop_polling()
+    return WaitForConditionDecision.continue_waiting(Duration.from_seconds(20))
+
+@durable_execution
+def handler(event, context: DurableContext):
+    squares = context.map(event["items"], lambda ctx, item, index, items: ctx.step(lambda _: item * item,
+                                                                                   name=f"square-{index}"),
+                          name="squares").get_results()
+    pair = context.parallel([lambda ctx: ctx.step(lambda _: "left", name="l"),
+                             lambda ctx: ctx.step(lambda _: "right", name="r")], name="pair").get_results()
+    polled = context.wait_for_condition(poll, WaitForConditionConfig(wait_strategy=every_20_seconds,
+                                                                     initial_state={"polls": 0}), name="poll")
+    return {"squares": squares, "pair": pair, "polls": polled["polls"]}
+"""
+
 PLAIN = """
 def handler(event, context):
     return {"plain": True}
@@ -320,12 +345,63 @@ def test_a_chained_invoke_runs_the_other_function_and_resumes_with_its_result(la
     assert "ChainedInvokeStarted" in types and "ChainedInvokeSucceeded" in types
 
 
-def test_operations_unkai_does_not_serve_answer_not_implemented(lam):
-    name = durable(lam, STEPS)
-    resp, _ = call(lam, name, {"n": 0})
+def test_map_parallel_and_wait_for_condition_run_through_child_contexts_and_polls(lam, unkai):
+    name = durable(lam, FAN_OUT)
+    arn = lam.invoke(FunctionName=name, InvocationType="Event",
+                     Payload=json.dumps({"items": [1, 2, 3]}).encode())["DurableExecutionArn"]
+    unkai.drain()
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "RUNNING"  # polling, 20 s apart
+    unkai.advance(21)
+    unkai.drain()
+    ex = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert ex["Status"] == "SUCCEEDED", ex
+    assert json.loads(ex["Result"]) == {"squares": [1, 4, 9], "pair": ["left", "right"], "polls": 2}
+    types = [e["EventType"] for e in history(lam, arn)]
+    assert types.count("ContextSucceeded") >= 2 + 3  # map, parallel and their branches
+
+
+def test_a_paused_execution_is_not_invoked_until_resumed_and_only_ended_ones_are_deleted(lam, unkai):
+    name = durable(lam, WAITS)
+    arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["DurableExecutionArn"]
+    unkai.drain()
+    lam.pause_durable_execution(DurableExecutionArn=arn, Reason="maintenance")
+    paused = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert paused["Status"] == "PAUSED" and paused["PauseDetails"]["Reason"] == "maintenance"
     with pytest.raises(ClientError) as exc:
-        lam.pause_durable_execution(DurableExecutionArn=resp["DurableExecutionArn"])
-    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+        lam.delete_durable_execution(DurableExecutionArn=arn)
+    assert code(exc) == "ResourceConflictException"
+    unkai.advance(61)  # the wait completes while paused, but the function is not invoked
+    unkai.drain()
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "PAUSED"
+    assert logged(unkai, name, "after the wait") == 0
+    lam.resume_durable_execution(DurableExecutionArn=arn)
+    unkai.drain()
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "SUCCEEDED"
+    types = [e["EventType"] for e in history(lam, arn)]
+    assert "ExecutionPaused" in types and "ExecutionResumed" in types
+    with pytest.raises(ClientError) as exc:
+        lam.resume_durable_execution(DurableExecutionArn=arn)
+    assert code(exc) == "ResourceConflictException"
+    assert lam.delete_durable_execution(DurableExecutionArn=arn)["DeletionRequestTimestamp"]
+    with pytest.raises(ClientError) as exc:
+        lam.get_durable_execution(DurableExecutionArn=arn)
+    assert code(exc) == "ResourceNotFoundException"
+
+
+def test_a_pause_stops_the_execution_timeout_only_when_asked(lam, unkai):
+    name = deploy(lam, WAITS, DurableConfig={"ExecutionTimeout": 100}, Timeout=30)
+    kept = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["DurableExecutionArn"]
+    counted = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["DurableExecutionArn"]
+    unkai.drain()
+    lam.pause_durable_execution(DurableExecutionArn=kept, ExecutionTimeoutPaused=True)
+    lam.pause_durable_execution(DurableExecutionArn=counted)
+    unkai.advance(200)
+    unkai.drain()
+    assert lam.get_durable_execution(DurableExecutionArn=counted)["Status"] == "TIMED_OUT"
+    assert lam.get_durable_execution(DurableExecutionArn=kept)["Status"] == "PAUSED"
+    lam.resume_durable_execution(DurableExecutionArn=kept)
+    unkai.drain()
+    assert lam.get_durable_execution(DurableExecutionArn=kept)["Status"] == "SUCCEEDED"
 
 
 def test_an_ended_execution_is_kept_for_its_retention_period(lam, unkai):

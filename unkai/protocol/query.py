@@ -3,16 +3,17 @@ STS, CloudFormation, and SQS for older SDKs)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
-
-from botocore.model import OperationModel, ServiceModel, Shape
 
 from unkai.http import Request, Response
 from unkai.protocol import models, values, xmlshape
 from unkai.protocol.base import Protocol, ResolvedError
 from unkai.protocol.errors import ParamError, SerializationError, ServiceError
 from unkai.protocol.xml import escape
+
+if TYPE_CHECKING:  # botocore.model is imported with the first model (it pulls in awscrt and urllib3)
+    from botocore.model import OperationModel, ServiceModel, Shape
 
 XML_TYPE = [("content-type", "text/xml")]
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 
 from unkai.services.apigateway.responses import GatewayError
 from unkai.localurls import own_port_hooks
@@ -91,11 +90,20 @@ class Outbound:
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self.client = httpx.AsyncClient(follow_redirects=False, verify=True,
-                                        event_hooks=own_port_hooks(lambda: self.endpoint))
+        self._client: Any = None  # an httpx.AsyncClient, made at the first call (httpx is slow to import)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(follow_redirects=False, verify=True,
+                                             event_hooks=own_port_hooks(lambda: self.endpoint))
+        return self._client
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     def target(self, url: str) -> tuple[str, dict[str, str]]:
         """The URL to connect to and headers to add: AWS hosts and ``*.localhost`` are
@@ -109,7 +117,9 @@ class Outbound:
         return url, {}
 
     async def request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes,
-                      timeout: float) -> httpx.Response:
+                      timeout: float) -> "httpx.Response":
+        import httpx
+
         url, extra = self.target(url)
         sent = [(k, v) for k, v in headers if k.lower() not in _HOP] + list(extra.items())
         try:
@@ -119,3 +129,31 @@ class Outbound:
             raise IntegrationTimeout() from None
         except httpx.HTTPError:
             raise GatewayError("INTEGRATION_FAILURE", "Internal server error") from None
+
+
+INVALID_LAMBDA_PERMISSIONS = "Execution failed due to configuration error: Invalid permissions on Lambda function"
+
+
+def lambda_permission_denied(cloud: Any, uri: str, stage_variables: dict[str, str] | None, source_arn: str,
+                             credentials: str | None) -> str | None:
+    """Under ``--enforce-iam``: why API Gateway may not invoke the integration's function, or None.
+    With an integration role (``credentials``) the role must trust apigateway.amazonaws.com and
+    allow lambda:InvokeFunction; without one the function's own policy must allow
+    apigateway.amazonaws.com for ``source_arn`` (the method's execute-api ARN), as on AWS."""
+    if not cloud.config.enforce_iam:
+        return None
+    try:
+        arn, _ = function_arn(uri, stage_variables)
+    except GatewayError:
+        return None
+    if not arn.startswith("arn:"):
+        return None
+    from unkai.services.iam import enforcement
+
+    with cloud.store.transaction():
+        if credentials and ":role/" in credentials:
+            return enforcement.role_denied(cloud, "apigateway.amazonaws.com", credentials, "lambda:InvokeFunction",
+                                           arn, source_arn)
+        if credentials:  # arn:aws:iam::*:user/*: the caller's own credentials
+            return None
+        return enforcement.service_denied(cloud, "apigateway.amazonaws.com", arn, source_arn)

@@ -5,6 +5,8 @@ gateway responses for everything that stops a request on the way."""
 
 from __future__ import annotations
 
+import logging
+
 import base64
 import json
 import re
@@ -12,16 +14,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-
 from unkai.gateway.signed import is_signed
 from unkai.http import Response
 from unkai.services.apigateway import access_logs, payloads, responses, vtl
 from unkai.services.apigateway.payloads import Call
 from unkai.services.apigateway.integrations import DROPPED_RESPONSE_HEADERS as _DROPPED
-from unkai.services.apigateway.integrations import IntegrationTimeout, invoke_lambda, substitute_stage_variables
+from unkai.services.apigateway.integrations import (INVALID_LAMBDA_PERMISSIONS, IntegrationTimeout, invoke_lambda,
+                                                    lambda_permission_denied, substitute_stage_variables)
 from unkai.services.apigateway.responses import GatewayError, resolve_source
 from unkai.services.apigateway.routing import Router
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -134,6 +138,14 @@ class RestRequests:
         integration = method.get("methodIntegration") or {}
         kind = integration.get("type")
         timeout = (integration.get("timeoutInMillis") or 29000) / 1000.0
+        if kind in ("AWS_PROXY", "AWS") and self.cloud.config.enforce_iam:
+            source_arn = (f"arn:aws:execute-api:{st.region}:{st.account}:{call.api_id}/{call.stage}/{call.method}"
+                          f"{res['path']}")
+            if lambda_permission_denied(self.cloud, integration.get("uri", ""), st.variables, source_arn,
+                                        integration.get("credentials")) is not None:
+                log.warning("API %s %s %s: %s", call.api_id, call.method, res["path"], INVALID_LAMBDA_PERMISSIONS)
+                state["error"] = INVALID_LAMBDA_PERMISSIONS
+                raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error")
         began = time.perf_counter()
         try:
             if kind == "AWS_PROXY":
@@ -276,6 +288,8 @@ class RestRequests:
             schema = st.schemas.get(model_name)
             if schema is None:
                 schema = st.schemas[model_name] = _model_schema(model_name, st.models)
+            import jsonschema  # here, not at the top: slow to import, and only request validators need it
+
             if not jsonschema.Draft4Validator(schema).is_valid(data):
                 raise GatewayError("BAD_REQUEST_BODY", "Invalid request body")
 

@@ -39,6 +39,8 @@ from unkai.feed import triggered_by
 from unkai.protocol import ServiceError
 from unkai.services import RequestContext
 from unkai.services.awslambda import functions as fn
+from unkai.services.awslambda.errors import (already_started, callback_closed, callback_not_found, conflict,
+                                             execution_not_found, invalid, validation)
 
 if TYPE_CHECKING:
     from unkai.services.awslambda.service import InvokeResult, Lambda, Target
@@ -72,7 +74,14 @@ MIGRATION = """
     );
 """
 
+# PauseDurableExecution's details, and when ExecutionTimeout strikes (it moves while a pause stops the clock)
+MIGRATION_PAUSE = """
+    ALTER TABLE lambda_durable_executions ADD COLUMN pause TEXT;
+    ALTER TABLE lambda_durable_executions ADD COLUMN deadline REAL;
+"""
+
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
+LIVE = ("RUNNING", "PAUSING", "PAUSED")  # not ended: operations (waits, callbacks) still complete
 ARN_RE = re.compile(r"^arn:([a-zA-Z0-9-]+):lambda:([a-zA-Z0-9-]+):(\d{12}):function:([a-zA-Z0-9_-]+):"
                     r"(\$LATEST(?:\.PUBLISHED)?|[0-9]+)/durable-execution/([a-zA-Z0-9_-]+)/([a-zA-Z0-9_-]+)$")
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -81,15 +90,6 @@ PREFIX = {"EXECUTION": "Execution", "CONTEXT": "Context", "STEP": "Step", "WAIT"
           "CHAINED_INVOKE": "ChainedInvoke"}
 ENVELOPE_LIMIT = 5 * 1024 * 1024  # operations beyond this are read with GetDurableExecutionState
 SYNC_LIMIT = 900.0  # a synchronous Invoke waits at most 15 minutes for the execution, as on AWS
-
-
-def invalid(message: str) -> ServiceError:
-    return fn.invalid(message)
-
-
-def validation(value: str, field: str, pattern: str) -> ServiceError:
-    return ServiceError("ValidationException", f"1 validation error detected: Value '{value}' at '{field}' failed to "
-                        f"satisfy constraint: Member must satisfy regular expression pattern: {pattern}")
 
 
 @dataclass
@@ -114,6 +114,8 @@ class Execution:
     changes: int
     wake: int
     invoking: int
+    pause: dict | None
+    deadline: float | None
 
     @property
     def function_arn(self) -> str:
@@ -121,7 +123,7 @@ class Execution:
 
 
 COLUMNS = ("id, arn, account, region, function, version, name, invocation, status, input, result, error, config, "
-           "started, ended, token, seen, changes, wake, invoking")
+           "started, ended, token, seen, changes, wake, invoking, pause, deadline")
 
 
 def _execution(row: tuple | None) -> Execution | None:
@@ -130,6 +132,7 @@ def _execution(row: tuple | None) -> Execution | None:
     values = list(row)
     values[11] = json.loads(values[11]) if values[11] else None
     values[12] = json.loads(values[12])
+    values[20] = json.loads(values[20]) if values[20] else None
     return Execution(*values)
 
 
@@ -180,7 +183,7 @@ class DurableExecutions:
         ex = self._by_arn(arn)
         if ex is None or (ctx is not None and ex.account != ctx.account):
             if missing == "ResourceNotFoundException":
-                raise ServiceError("ResourceNotFoundException", f"Durable execution not found: {arn}", Type="User")
+                raise execution_not_found(arn)
             raise invalid(f"Durable execution not found: {arn}")
         return ex
 
@@ -272,8 +275,7 @@ class DurableExecutions:
                                    "AND function=? AND name=?", (target.account, target.region, target.name, name))
             if found is not None:
                 if found[1] != text:
-                    raise ServiceError("DurableExecutionAlreadyStartedException", f"Durable execution with name "
-                                       f"{name} already exists with a different input.", status=409, Type="User")
+                    raise already_started(name)
                 return found[0]
         name = name or str(uuid.uuid4())
         invocation = str(uuid.uuid4())
@@ -295,6 +297,8 @@ class DurableExecutions:
                                                  "ExecutionTimeout": int(config.get("ExecutionTimeout") or 0)})
         self.cloud.jobs.enqueue("lambda.durable.resume", {"arn": arn})
         if config.get("ExecutionTimeout"):
+            self.store.execute("UPDATE lambda_durable_executions SET deadline=? WHERE id=?",
+                               (now + float(config["ExecutionTimeout"]), eid))
             self.cloud.jobs.enqueue("lambda.durable.timer", {"arn": arn, "what": "timeout"},
                                     delay=float(config["ExecutionTimeout"]))
         self.cloud.feed.publish("lambda.durable", function=target.name, execution=arn, name=name, status="RUNNING")
@@ -378,7 +382,7 @@ class DurableExecutions:
             if error:
                 done["Error"] = {"Payload": error, "Truncated": False}
             self._event(ex, "InvocationCompleted", {"Id": ex.invocation}, done)
-            if ex.status != "RUNNING":
+            if ex.status not in ("RUNNING", "PAUSING"):
                 return
             status = output.get("Status")
             if failed:
@@ -392,7 +396,9 @@ class DurableExecutions:
                 self._finish(ex, "FAILED", error=output.get("Error") or {"ErrorMessage": "The execution failed."})
             elif status == "PENDING":
                 fresh = self._by_id(ex.id)
-                if fresh is not None and fresh.wake:
+                if fresh is not None and fresh.status == "PAUSING":
+                    self._paused(fresh)
+                elif fresh is not None and fresh.wake:
                     self.cloud.jobs.enqueue("lambda.durable.resume", {"arn": arn})
             else:
                 self._finish(ex, "FAILED", error={
@@ -446,9 +452,12 @@ class DurableExecutions:
                 # the execution's history is kept for RetentionPeriodInDays after it ends, as on AWS
                 self.store.execute("DELETE FROM lambda_durable_executions WHERE id=?", (ex.id,))
                 return
-            if ex is None or ex.status != "RUNNING":
+            if ex is None or ex.status not in LIVE:
                 return
             if what == "timeout":
+                if ex.deadline is not None and (ex.deadline > self.clock.now() + 1e-6 or (
+                        ex.status == "PAUSED" and (ex.pause or {}).get("ExecutionTimeoutPaused"))):
+                    return  # a pause moved the deadline: the timer set at resume decides
                 self._finish(ex, "TIMED_OUT", error={"ErrorType": "Lambda.ExecutionTimedOut", "ErrorMessage":
                                                      "The durable execution exceeded its ExecutionTimeout."})
                 return
@@ -480,7 +489,7 @@ class DurableExecutions:
 
     async def _chained_job(self, job: dict, attempt: int) -> None:
         ex = self._by_arn(job["arn"])
-        if ex is None or ex.status != "RUNNING":
+        if ex is None or ex.status not in LIVE:
             return
         triggered_by(f"durable execution {ex.name}")
         try:
@@ -493,7 +502,7 @@ class DurableExecutions:
             failed, text, error = True, "", {"ErrorType": exc.code, "ErrorMessage": exc.message}
         with self.store.transaction():
             ex = self._by_arn(job["arn"])
-            if ex is None or ex.status != "RUNNING":
+            if ex is None or ex.status not in LIVE:
                 return
             found = self._op(ex.id, job["op"])
             if found is None or found[0]["Status"] != "STARTED":
@@ -522,18 +531,21 @@ class DurableExecutions:
 
     def checkpoint_durable_execution(self, ctx: RequestContext, params: dict) -> dict:
         ex = self._lookup(ctx, params["DurableExecutionArn"], missing="InvalidParameterValueException")
-        if ex.status != "RUNNING":
-            # no token: the SDK reads this as "the execution is over", and ends the invocation
+        if ex.status not in ("RUNNING", "PAUSING"):
+            # no token: the SDK reads this as "the execution is over" (or paused), and ends the invocation
             return {"NewExecutionState": {"Operations": []}}
         self._check_token(ex, params["CheckpointToken"])
         seen = ex.seen
         for update in params.get("Updates") or []:
             self._apply(ex, update)
-            if ex.status != "RUNNING":
+            if ex.status in TERMINAL:
                 break
         ex_now = self._by_id(ex.id)
         assert ex_now is not None
         changed = self._ops(ex.id, since=seen)
+        if ex_now.status == "PAUSING":  # the pause takes effect at this checkpoint: replay after the resume
+            self._paused(ex_now)
+            self.store.execute("UPDATE lambda_durable_executions SET wake=1 WHERE id=?", (ex.id,))
         if ex_now.status != "RUNNING":
             return {"NewExecutionState": {"Operations": changed}}
         ex_now.token += 1
@@ -543,7 +555,7 @@ class DurableExecutions:
 
     def get_durable_execution_state(self, ctx: RequestContext, params: dict) -> dict:
         ex = self._lookup(ctx, params["DurableExecutionArn"], missing="InvalidParameterValueException")
-        if ex.status == "RUNNING":
+        if ex.status in ("RUNNING", "PAUSING"):
             self._check_token(ex, params["CheckpointToken"])
         ops = self._ops(ex.id)
         start = _offset(params.get("Marker"))
@@ -709,11 +721,10 @@ class DurableExecutions:
             ex = None
         found = self._op(ex.id, oid) if ex is not None else None
         if ex is None or found is None or (found[0].get("CallbackDetails") or {}).get("CallbackId") != callback_id:
-            raise ServiceError("ResourceNotFoundException", f"Callback not found: {callback_id}", Type="User")
+            raise callback_not_found(callback_id)
         op, meta = found
-        if op["Status"] != "STARTED" or ex.status != "RUNNING":
-            raise ServiceError("CallbackTimeoutException", "The callback ID token has either expired or the callback "
-                               "associated with the token has already been closed.", Type="User")
+        if op["Status"] != "STARTED" or ex.status not in LIVE:
+            raise callback_closed()
         return ex, op, meta
 
     def send_durable_execution_callback_success(self, ctx: RequestContext, params: dict) -> dict:
@@ -759,8 +770,10 @@ class DurableExecutions:
             out["DurableConfig"] = ex.config
         if ex.ended is not None:
             out["EndTimestamp"] = ex.ended
-        if ex.config.get("ExecutionTimeout"):
-            out["ExpectedExecutionTimeoutTimestamp"] = ex.started + ex.config["ExecutionTimeout"]
+        if ex.deadline is not None:
+            out["ExpectedExecutionTimeoutTimestamp"] = ex.deadline
+        if ex.pause and ex.status in ("PAUSING", "PAUSED"):
+            out["PauseDetails"] = ex.pause
         if include:
             out["InputPayload"] = ex.input or ""
             if ex.result is not None:
@@ -829,12 +842,66 @@ class DurableExecutions:
 
     def stop_durable_execution(self, ctx: RequestContext, params: dict) -> dict:
         ex = self._lookup(ctx, params["DurableExecutionArn"])
-        if ex.status != "RUNNING":
+        if ex.status not in LIVE:
             raise invalid(f"Durable execution {ex.arn} is not running: it is {ex.status}.")
         error = params.get("Error") or {"ErrorType": "ExecutionStopped",
                                         "ErrorMessage": "The execution was stopped by StopDurableExecution."}
         self._finish(ex, "STOPPED", error=error)
         return {"StopTimestamp": self.clock.now()}
+
+    def pause_durable_execution(self, ctx: RequestContext, params: dict) -> dict:
+        ex = self._lookup(ctx, params["DurableExecutionArn"])
+        if ex.status != "RUNNING":
+            raise conflict(f"Durable execution {ex.arn} cannot be paused: it is {ex.status}.")
+        now = self.clock.now()
+        pause: dict[str, Any] = {"PauseRequestTimestamp": now,
+                                 "ExecutionTimeoutPaused": bool(params.get("ExecutionTimeoutPaused"))}
+        if params.get("Reason") is not None:
+            pause["Reason"] = params["Reason"]
+        in_flight = ex.arn in self.running or ex.invoking
+        self.store.execute("UPDATE lambda_durable_executions SET status=?, pause=? WHERE id=?",
+                           ("PAUSING" if in_flight else "PAUSED", json.dumps(pause), ex.id))
+        details: dict[str, Any] = {"PauseRequestTimestamp": now,
+                                   "ExecutionTimeoutPaused": pause["ExecutionTimeoutPaused"]}
+        if "Reason" in pause:
+            details["Reason"] = {"Payload": pause["Reason"], "Truncated": False}
+        self._event(ex, "ExecutionPaused", {"Id": ex.invocation}, details)
+        return {}
+
+    def _paused(self, ex: Execution) -> None:
+        self.store.execute("UPDATE lambda_durable_executions SET status='PAUSED' WHERE id=?", (ex.id,))
+        ex.status = "PAUSED"
+
+    def resume_durable_execution(self, ctx: RequestContext, params: dict) -> dict:
+        ex = self._lookup(ctx, params["DurableExecutionArn"])
+        if ex.status not in ("PAUSING", "PAUSED"):
+            raise conflict(f"Durable execution {ex.arn} is not paused: it is {ex.status}.")
+        now = self.clock.now()
+        deadline = ex.deadline
+        pause = ex.pause or {}
+        if deadline is not None and pause.get("ExecutionTimeoutPaused"):
+            # the time the pause took does not count against ExecutionTimeout
+            deadline += now - float(pause.get("PauseRequestTimestamp") or now)
+            self.cloud.jobs.enqueue("lambda.durable.timer", {"arn": ex.arn, "what": "timeout"},
+                                    delay=max(0.0, deadline - now))
+        self.store.execute("UPDATE lambda_durable_executions SET status='RUNNING', pause=NULL, deadline=? WHERE id=?",
+                           (deadline, ex.id))
+        details: dict[str, Any] = {"ResumeRequestTimestamp": now}
+        if params.get("Reason") is not None:
+            details["Reason"] = {"Payload": params["Reason"], "Truncated": False}
+        self._event(ex, "ExecutionResumed", {"Id": ex.invocation}, details)
+        if ex.status == "PAUSED" and (ex.wake or ex.invoking):
+            # interrupted, or something finished meanwhile: Lambda invokes the function again
+            self.cloud.jobs.enqueue("lambda.durable.resume", {"arn": ex.arn})
+        return {}
+
+    def delete_durable_execution(self, ctx: RequestContext, params: dict) -> dict:
+        ex = self._lookup(ctx, params["DurableExecutionArn"])
+        if ex.status not in TERMINAL:
+            raise conflict(f"Durable execution {ex.arn} is {ex.status}: only an execution in a terminal state "
+                           "(SUCCEEDED, FAILED, STOPPED or TIMED_OUT) can be deleted.")
+        self.store.execute("DELETE FROM lambda_durable_executions WHERE id=?", (ex.id,))
+        return {"DeletionRequestTimestamp": self.clock.now()}
 
     def pending(self) -> dict[str, int]:
         return {"durable_invocations": len(self.running)} if self.running else {}

@@ -24,6 +24,7 @@ from unkai.services.awslambda import functions as fn
 from unkai.services.awslambda.asynchronous import AsyncInvocations
 from unkai.services.awslambda.debugging import Debugging
 from unkai.services.awslambda.durable import MIGRATION as DURABLE_MIGRATION
+from unkai.services.awslambda.durable import MIGRATION_PAUSE as DURABLE_PAUSE_MIGRATION
 from unkai.services.awslambda.durable import DurableExecutions
 from unkai.services.awslambda.functions import invalid, not_found, parse_name
 
@@ -80,6 +81,7 @@ MIGRATIONS = [
     CREATE TABLE lambda_mapping_tags (uuid TEXT PRIMARY KEY, tags TEXT NOT NULL);
     """,
     DURABLE_MIGRATION,  # durable executions, their operations and history (durable.py)
+    DURABLE_PAUSE_MIGRATION,  # their pause details and timeout deadline
 ]
 
 
@@ -1016,6 +1018,8 @@ class Lambda(Service):
             raise ServiceError("RequestEntityTooLargeException", f"Request must be smaller than "
                                f"{fn.SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation", status=413,
                                Type="User")
+        if target.config.get("KMSKeyArn") and (target.config.get("Environment") or {}).get("Variables"):
+            self._environment_key_usable(target.config["KMSKeyArn"])
         if not self.has_slot(target):
             if not wait_for_slot:
                 self.cloud.feed.publish("lambda.invoke", function=target.config.get("FunctionName"), arn=target.arn,
@@ -1024,6 +1028,24 @@ class Lambda(Service):
                                    Reason="ReservedFunctionConcurrentInvocationLimitExceeded")
             await self.wait_for_slot(target)
         return await self.run(target, payload, client_context, log_type, request_id)
+
+    def _environment_key_usable(self, key_arn: str) -> None:
+        """A function whose environment variables are encrypted with a customer managed KMS key
+        runs only while Lambda can decrypt them: AWS's KMS*Exception (502) otherwise."""
+        kms = self.cloud.services.get("kms")
+        with self.store.transaction():
+            key = kms.find_key(self.config.account_id, self.config.region, key_arn) if kms is not None else None
+        if key is None:
+            raise ServiceError("KMSNotFoundException", "Lambda couldn't decrypt the environment variables because the "
+                               "KMS key was not found. Check the function's KMS key settings.", status=502, Type="User")
+        if key.state == "Disabled":
+            raise ServiceError("KMSDisabledException", "Lambda couldn't decrypt the environment variables because the "
+                               "KMS key used is disabled. Check the Lambda function's KMS key settings.", status=502,
+                               Type="User")
+        if key.state == "PendingDeletion":
+            raise ServiceError("KMSInvalidStateException", "Lambda couldn't decrypt the environment variables because "
+                               "the state of the KMS key used is not valid for Decrypt. Check the function's KMS key "
+                               "settings.", status=502, Type="User")
 
     async def run(self, target: Target, payload: bytes, client_context: Any = None, log_type: str = "None",
                   request_id: str | None = None, durable: bool = False) -> InvokeResult:

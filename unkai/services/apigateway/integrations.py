@@ -59,7 +59,7 @@ def substitute_stage_variables(text: str, stage_variables: dict[str, str] | None
 
 async def invoke_lambda(cloud: Any, uri: str, payload: bytes, timeout: float,
                         stage_variables: dict[str, str] | None = None,
-                        invocation_type: str = "RequestResponse") -> LambdaResult:
+                        invocation_type: str = "RequestResponse", tenant_id: str | None = None) -> LambdaResult:
     """Invoke the function (synchronously unless ``invocation_type`` is Event);
     IntegrationTimeout past ``timeout`` seconds."""
     arn, region = function_arn(uri, stage_variables)
@@ -72,7 +72,7 @@ async def invoke_lambda(cloud: Any, uri: str, payload: bytes, timeout: float,
         raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error")
     try:
         result = await asyncio.wait_for(lam.invoke(arn, payload, region=region, qualifier=qualifier,
-                                                   invocation_type=invocation_type), timeout)
+                                                   invocation_type=invocation_type, tenant_id=tenant_id), timeout)
     except asyncio.TimeoutError:
         raise IntegrationTimeout() from None
     except GatewayError:

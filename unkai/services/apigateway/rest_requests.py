@@ -318,7 +318,7 @@ class RestRequests:
         event = payloads.rest_proxy_event(call, state["resource_path"], state["resource_id"], state["path_params"],
                                         st.variables, binary, authorizer, state["api_key"], state["api_key_id"])
         result = await invoke_lambda(self.cloud, integration.get("uri", ""), json.dumps(event).encode(), timeout,
-                                     st.variables)
+                                     st.variables, tenant_id=self._tenant(call, st, state, integration))
         state["integration_status"] = 200
         if result.function_error:
             return _bad_gateway()
@@ -338,12 +338,14 @@ class RestRequests:
         payload = self._request_body(call, st, state, integration)
         params = integration.get("requestParameters") or {}
         invocation = (params.get("integration.request.header.X-Amz-Invocation-Type") or "").strip("'")
+        tenant = self._tenant(call, st, state, integration)
         if invocation == "Event":
             await invoke_lambda(self.cloud, integration.get("uri", ""), payload, timeout, st.variables,
-                                invocation_type="Event")
+                                invocation_type="Event", tenant_id=tenant)
             state["integration_status"] = 202
             return self._integration_response(call, st, state, integration, "202", b"", {}, error_message=None)
-        result = await invoke_lambda(self.cloud, integration.get("uri", ""), payload, timeout, st.variables)
+        result = await invoke_lambda(self.cloud, integration.get("uri", ""), payload, timeout, st.variables,
+                                     tenant_id=tenant)
         state["integration_status"] = 200
         message = None
         if result.function_error:
@@ -467,6 +469,15 @@ class RestRequests:
                               context=context, stage_variables=st.variables)
         state["request_override"] = vtl.overrides(context["requestOverride"])
         return rendered.encode()
+
+    def _tenant(self, call: Call, st: RestStage, state: dict, integration: dict) -> str | None:
+        """The tenant of a tenant-isolated function: the integration maps a request value to the Invoke
+        call's ``X-Amz-Tenant-Id`` header (``integration.request.header.X-Amz-Tenant-Id``), as AWS documents."""
+        params = integration.get("requestParameters") or {}
+        if not any(k.lower() == "integration.request.header.x-amz-tenant-id" for k in params):
+            return None
+        mapped = self._map_request_parameters(call, st, state, integration)["header"]
+        return next((v for k, v in mapped.items() if k.lower() == "x-amz-tenant-id" and v), None)
 
     def _map_request_parameters(self, call: Call, st: RestStage, state: dict,
                                 integration: dict) -> dict[str, dict[str, str]]:

@@ -191,6 +191,8 @@ class Engine:
             if result is sql.UNDEFINED:
                 continue
             fired += 1
+            if not msg.trace_id:  # made when a rule first needs it (most messages match no rule)
+                msg.trace_id = str(uuid.uuid4())
             body = result if isinstance(result, bytes) else json.dumps(result, separators=(",", ":")).encode()
             failures = []
             for action in payload.get("actions") or []:

@@ -16,7 +16,9 @@ from unkai.runtime.bootstrap import HEADER
 log = logging.getLogger("unkai.lambda")
 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
-SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+# what AWS's Python runtime provides; aws_durable_execution_sdk_python is there for durable functions
+SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3",
+                "aws_durable_execution_sdk_python")
 
 
 def sdk_dir(root: Path) -> Path:

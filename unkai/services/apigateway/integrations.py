@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 
 from unkai.services.apigateway.responses import GatewayError
 from unkai.localurls import own_port_hooks
@@ -91,11 +90,20 @@ class Outbound:
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self.client = httpx.AsyncClient(follow_redirects=False, verify=True,
-                                        event_hooks=own_port_hooks(lambda: self.endpoint))
+        self._client: Any = None  # an httpx.AsyncClient, made at the first call (httpx is slow to import)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(follow_redirects=False, verify=True,
+                                             event_hooks=own_port_hooks(lambda: self.endpoint))
+        return self._client
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     def target(self, url: str) -> tuple[str, dict[str, str]]:
         """The URL to connect to and headers to add: AWS hosts and ``*.localhost`` are
@@ -109,7 +117,9 @@ class Outbound:
         return url, {}
 
     async def request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes,
-                      timeout: float) -> httpx.Response:
+                      timeout: float) -> "httpx.Response":
+        import httpx
+
         url, extra = self.target(url)
         sent = [(k, v) for k, v in headers if k.lower() not in _HOP] + list(extra.items())
         try:

@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-
 from unkai.gateway.signed import is_signed
 from unkai.http import Response
 from unkai.services.apigateway import access_logs, payloads, responses, vtl
@@ -276,6 +274,8 @@ class RestRequests:
             schema = st.schemas.get(model_name)
             if schema is None:
                 schema = st.schemas[model_name] = _model_schema(model_name, st.models)
+            import jsonschema  # here, not at the top: slow to import, and only request validators need it
+
             if not jsonschema.Draft4Validator(schema).is_valid(data):
                 raise GatewayError("BAD_REQUEST_BODY", "Invalid request body")
 

@@ -83,6 +83,12 @@ class ApiGateway(Service):
         return self.rest.import_body(ctx, params["restApiId"], params.get("body") or b"",
                                      mode=params.get("mode") or "merge", base_path=base)
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers "Invalid API identifier specified" for
+        a missing REST API first, as AWS does."""
+        if isinstance(params.get("restApiId"), str):
+            self.rest.api(ctx, params["restApiId"])
+
     def get_rest_api(self, ctx: RequestContext, params: dict) -> dict:
         return self.rest.api(ctx, params["restApiId"])
 

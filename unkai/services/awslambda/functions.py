@@ -96,6 +96,16 @@ def check_config(params: dict, creating: bool) -> None:
             raise invalid(f"Lambda was unable to configure your environment variables because the environment "
                           f"variables you have provided contains reserved keys that are currently not supported for "
                           f"modification. Reserved keys used in this request: {key}")
+    durable = params.get("DurableConfig")
+    if durable:
+        for key, field, low, high in (("ExecutionTimeout", "durableConfig.executionTimeout", 1, 31622400),
+                                      ("RetentionPeriodInDays", "durableConfig.retentionPeriodInDays", 1, 90)):
+            value = durable.get(key)
+            if value is not None and not low <= value <= high:
+                raise ServiceError("ValidationException", f"1 validation error detected: Value '{value}' at '{field}' "
+                                   "failed to satisfy constraint: Member must have value " +
+                                   (f"less than or equal to {high}" if value > high else
+                                    f"greater than or equal to {low}"))
     size = sum(len(k) + len(v) for k, v in env.items())
     if size > 4096:
         raise invalid("Lambda was unable to configure your environment variables because the environment variables "
@@ -107,6 +117,26 @@ RESERVED_ENV = ("_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGIO
                 "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
                 "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                 "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR")
+
+
+# What AWS answers while a function is being created or updated (Lambda function states,
+# docs.aws.amazon.com/lambda/latest/dg/functions-states.html). unkai is ready at once, so the
+# stored configuration is Active/Successful and only the create/update response shows the transition.
+CREATING = {"State": "Pending", "StateReason": "The function is being created.", "StateReasonCode": "Creating"}
+UPDATING = {"LastUpdateStatus": "InProgress", "LastUpdateStatusReason": "The function is being created.",
+            "LastUpdateStatusReasonCode": "Creating"}
+
+
+def as_created(config: dict) -> dict:
+    """The CreateFunction response: Pending, no LastUpdateStatus yet."""
+    out = {k: v for k, v in config.items() if k != "LastUpdateStatus"}
+    out.update(CREATING)
+    return out
+
+
+def as_updating(config: dict) -> dict:
+    """An UpdateFunctionCode/Configuration response: Active, LastUpdateStatus InProgress."""
+    return dict(config, **UPDATING)
 
 
 def build_config(region: str, account: str, name: str, params: dict, code: dict, now: float,
@@ -127,16 +157,26 @@ def build_config(region: str, account: str, name: str, params: dict, code: dict,
         if cfg.get(key) is None and value is not None:
             cfg[key] = value
     if "Environment" in params:
+        # AWS echoes an Environment given with no variables as {"Variables": {}} on create, omits it
+        # when never given, and drops it when an update empties it.
         variables = (params["Environment"] or {}).get("Variables") or {}
-        cfg["Environment"] = {"Variables": variables} if variables else {"Variables": {}}
-        if not variables:
-            cfg.pop("Environment")
+        if variables or not old:
+            cfg["Environment"] = {"Variables": variables}
+        else:
+            cfg.pop("Environment", None)
     if "DeadLetterConfig" in params:
         target = (params["DeadLetterConfig"] or {}).get("TargetArn")
         if target:
             cfg["DeadLetterConfig"] = {"TargetArn": target}
         else:
             cfg.pop("DeadLetterConfig", None)
+    if "DurableConfig" in params:  # durable functions (durable.py): kept as given, with AWS's default retention
+        durable = {k: v for k, v in (params["DurableConfig"] or {}).items() if v is not None}
+        if durable:
+            durable.setdefault("RetentionPeriodInDays", 14)
+            cfg["DurableConfig"] = durable
+        else:
+            cfg.pop("DurableConfig", None)
     if "TracingConfig" in params:
         cfg["TracingConfig"] = {"Mode": (params["TracingConfig"] or {}).get("Mode") or "PassThrough"}
     cfg.setdefault("TracingConfig", {"Mode": "PassThrough"})

@@ -19,7 +19,7 @@ INTS = ("MemorySize", "Timeout", "BatchSize", "MaximumBatchingWindowInSeconds", 
 BOOLS = ("Enabled", "BisectBatchOnFunctionError")
 FUNCTION_KEYS = ("Runtime", "Role", "Handler", "Description", "Timeout", "MemorySize", "Environment", "Layers",
                  "DeadLetterConfig", "TracingConfig", "VpcConfig", "Architectures", "EphemeralStorage",
-                 "LoggingConfig", "KmsKeyArn", "SnapStart", "PackageType")
+                 "LoggingConfig", "KmsKeyArn", "SnapStart", "PackageType", "DurableConfig")
 MAPPING_KEYS = ("BatchSize", "MaximumBatchingWindowInSeconds", "FilterCriteria", "FunctionResponseTypes",
                 "ScalingConfig", "ParallelizationFactor", "MaximumRecordAgeInSeconds", "BisectBatchOnFunctionError",
                 "MaximumRetryAttempts", "DestinationConfig", "TumblingWindowInSeconds", "StartingPosition",
@@ -34,6 +34,9 @@ def _coerce(props: dict) -> dict:
     for key in BOOLS:
         if isinstance(out.get(key), str):
             out[key] = out[key].lower() == "true"
+    durable = out.get("DurableConfig")
+    if isinstance(durable, dict):  # its numbers may come as strings from parameters
+        out["DurableConfig"] = {k: int(v) if isinstance(v, str) and v.isdigit() else v for k, v in durable.items()}
     env = out.get("Environment")
     if isinstance(env, dict) and isinstance(env.get("Variables"), dict):  # CloudFormation makes them strings
         out["Environment"] = {**env, "Variables": {k: _text(v) for k, v in env["Variables"].items()}}

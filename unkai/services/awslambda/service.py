@@ -23,6 +23,9 @@ from unkai.services import RequestContext, Service
 from unkai.services.awslambda import functions as fn
 from unkai.services.awslambda.asynchronous import AsyncInvocations
 from unkai.services.awslambda.debugging import Debugging
+from unkai.services.awslambda.durable import MIGRATION as DURABLE_MIGRATION
+from unkai.services.awslambda.durable import MIGRATION_PAUSE as DURABLE_PAUSE_MIGRATION
+from unkai.services.awslambda.durable import DurableExecutions
 from unkai.services.awslambda.functions import invalid, not_found, parse_name
 
 MIGRATIONS = [
@@ -77,6 +80,8 @@ MIGRATIONS = [
     """
     CREATE TABLE lambda_mapping_tags (uuid TEXT PRIMARY KEY, tags TEXT NOT NULL);
     """,
+    DURABLE_MIGRATION,  # durable executions, their operations and history (durable.py)
+    DURABLE_PAUSE_MIGRATION,  # their pause details and timeout deadline
 ]
 
 
@@ -117,6 +122,7 @@ class InvokeResult:
     executed_version: str | None = None
     request_id: str = ""
     error_type: str | None = None
+    durable_execution_arn: str | None = None  # the execution an invoke of a durable function started
 
 
 class Lambda(Service):
@@ -135,12 +141,15 @@ class Lambda(Service):
         self.inflight: dict[tuple[str, str, str], int] = {}
         self.slot_freed: dict[tuple[str, str, str], asyncio.Event] = {}
         self.asynchronous = AsyncInvocations(self)
+        self.durable = DurableExecutions(self)
         self.mappings: Any = None
         self._background: set[asyncio.Task] = set()
 
     def handler(self, operation: str) -> Any:
         if operation == "Invoke":
             return self.invoke_api
+        if "DurableExecution" in operation:  # the durable functions API lives in durable.py
+            return getattr(self.durable, re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower(), None)
         return super().handler(operation)
 
     async def start(self) -> None:
@@ -148,6 +157,7 @@ class Lambda(Service):
 
         self.cloud.jobs.register("lambda.invoke", self.asynchronous.from_job)
         self.asynchronous.start()
+        self.durable.start()
         self.mappings = Mappings(self.cloud, self)
         self.mappings.start()
         from unkai.services.awslambda.urls import mount_function_urls
@@ -184,6 +194,7 @@ class Lambda(Service):
     def pending(self) -> dict[str, int]:
         found = {"invocations": self.runtime.busy}
         found.update(self.asynchronous.pending())
+        found.update(self.durable.pending())
         if self.mappings is not None:
             found.update(self.mappings.pending())
         return found
@@ -291,7 +302,7 @@ class Lambda(Service):
         self.store.after_commit(lambda: self._warm(config.get("Runtime") or ""))
         if params.get("Publish"):
             return self._publish(fid, account, region, name.name, params.get("Description"))
-        return config
+        return fn.as_created(config)
 
     def _check_dlq(self, params: dict) -> None:
         target = (params.get("DeadLetterConfig") or {}).get("TargetArn")
@@ -312,6 +323,11 @@ class Lambda(Service):
             return None
         return self.store.one("SELECT config, code FROM lambda_layers WHERE account=? AND region=? AND name=? AND "
                               "version=?", (parts[4], parts[3], parts[6], int(parts[7])))
+
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers "Function not found" first, as AWS does."""
+        if params.get("FunctionName"):
+            self.resolve(ctx.account, ctx.region, params["FunctionName"], params.get("Qualifier"))
 
     def get_function(self, ctx: RequestContext, params: dict) -> dict:
         target = self.resolve(ctx.account, ctx.region, params["FunctionName"], params.get("Qualifier"))
@@ -363,7 +379,7 @@ class Lambda(Service):
         if params.get("Publish"):
             arn = config["FunctionArn"].split(":")
             return self._publish(row[0], arn[4], arn[3], name.name, None)
-        return config
+        return fn.as_updating(config)
 
     def _check_revision(self, config: dict, params: dict) -> None:
         if params.get("RevisionId") and params["RevisionId"] != config.get("RevisionId"):
@@ -381,12 +397,16 @@ class Lambda(Service):
         self._check_revision(config, params)
         fn.check_config(params, creating=False)
         self._check_dlq(params)
+        if (params.get("DurableConfig") or {}) and not config.get("DurableConfig"):
+            # AWS: "You can only enable durable execution when creating a function."
+            raise invalid("Durable execution can only be enabled when the function is created; it cannot be "
+                          "enabled on an existing function.")
         arn = config["FunctionArn"].split(":")
         config = fn.build_config(arn[3], arn[4], name.name, params, json.loads(row[2]), self.clock.now(), old=config)
         self._resolve_layers(ctx, config)
         self.store.execute("UPDATE lambda_functions SET config=? WHERE id=?", (json.dumps(config), row[0]))
         self._recycle(config["FunctionArn"])
-        return config
+        return fn.as_updating(config)
 
     def delete_function(self, ctx: RequestContext, params: dict) -> dict:
         name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))
@@ -964,13 +984,21 @@ class Lambda(Service):
     async def invoke(self, function: str, payload: bytes, *, region: str, invocation_type: str = "RequestResponse",
                      qualifier: str | None = None, client_context: Any = None, log_type: str = "None",
                      account: str | None = None, wait_for_slot: bool = False,
-                     request_id: str | None = None) -> InvokeResult:
+                     request_id: str | None = None, durable_execution_name: str | None = None) -> InvokeResult:
         """Invoke a function as the Invoke API does (the contract other services use).
         ``request_id`` is the invocation's ``context.aws_request_id`` (the Invoke API passes its own
         x-amzn-RequestId, as AWS does). Raises ServiceError for what AWS answers with an error
         (not found, throttled, too large)."""
         account = account or self.config.account_id
         target = self.resolve(account, region, function, qualifier)
+        if target.config.get("DurableConfig") and invocation_type in ("Event", "RequestResponse"):
+            limit = fn.ASYNC_PAYLOAD_LIMIT if invocation_type == "Event" else fn.SYNC_PAYLOAD_LIMIT
+            if len(payload) > limit:
+                raise ServiceError("RequestEntityTooLargeException", f"Request must be smaller than {limit} bytes "
+                                   "for the InvokeFunction operation", status=413, Type="User")
+            _check_json(payload)
+            return await self.durable.invoke(target, payload, invocation_type, durable_execution_name,
+                                             request_id or str(uuid.uuid4()))
         if invocation_type == "Event":
             if len(payload) > fn.ASYNC_PAYLOAD_LIMIT:
                 raise ServiceError("RequestEntityTooLargeException", f"Request must be smaller than "
@@ -1000,10 +1028,14 @@ class Lambda(Service):
         return await self.run(target, payload, client_context, log_type, request_id)
 
     async def run(self, target: Target, payload: bytes, client_context: Any = None, log_type: str = "None",
-                  request_id: str | None = None) -> InvokeResult:
+                  request_id: str | None = None, durable: bool = False) -> InvokeResult:
         """Run one invocation in an execution environment (the caller checked concurrency),
         in the request's trace or a new one: the function's SDK calls carry it
-        (``_X_AMZN_TRACE_ID``), and its feed event shows it."""
+        (``_X_AMZN_TRACE_ID``), and its feed event shows it. An event for a durable function
+        (asynchronous invocations) starts its execution instead; ``durable`` marks the
+        execution's own invocations, whose payload is the durable envelope."""
+        if not durable and target.config.get("DurableConfig"):
+            return await self.durable.invoke(target, payload, "Event", None, request_id or str(uuid.uuid4()))
         traced = TRACE.set(TRACE.get() or new_trace(self.clock.now()))
         try:
             return await self._run(target, payload, client_context, log_type, request_id)
@@ -1075,8 +1107,11 @@ class Lambda(Service):
         result = await self.invoke(params["FunctionName"], payload, region=ctx.region, account=ctx.account,
                                    invocation_type=params.get("InvocationType") or "RequestResponse",
                                    qualifier=params.get("Qualifier"), client_context=client_context,
-                                   log_type=params.get("LogType") or "None", request_id=ctx.request_id or None)
+                                   log_type=params.get("LogType") or "None", request_id=ctx.request_id or None,
+                                   durable_execution_name=params.get("DurableExecutionName"))
         out: dict[str, Any] = {"StatusCode": result.status_code}
+        if result.durable_execution_arn:
+            out["DurableExecutionArn"] = result.durable_execution_arn
         if result.status_code == 200:
             out["Payload"] = result.payload
             out["ExecutedVersion"] = result.executed_version

@@ -214,8 +214,11 @@ def _response(payload: bytes) -> Response:
         headers = [(k, str(v)) for k, v in (value.get("headers") or {}).items()]
         for cookie in value.get("cookies") or []:
             headers.append(("set-cookie", cookie))
-        body = value.get("body") or ""
-        data = base64.b64decode(body) if value.get("isBase64Encoded") else str(body).encode()
+        body = value.get("body")
+        body = "" if body is None else body
+        # A body that is not a string is sent as its JSON (never Python's repr), as HTTP APIs do.
+        text = body if isinstance(body, str) else json.dumps(body)
+        data = base64.b64decode(text) if value.get("isBase64Encoded") else text.encode()
         if not any(k.lower() == "content-type" for k, _ in headers):
             headers.append(("content-type", "application/json"))
         try:

@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 from unkai.services import Provisioned, ResourceContext, Service
-from unkai.services.dynamodb import errors, resources, throughput
+from unkai.services.dynamodb import backups, errors, resources, throughput
+from unkai.services.dynamodb.backups import BackupOperations
 from unkai.services.dynamodb.catalog import Catalog
 from unkai.services.dynamodb.items import ItemOperations
 from unkai.services.dynamodb.partiql import PartiQLOperations
@@ -48,18 +49,25 @@ def _count_capacity(cw: Any, ctx: Any, metric: str, cap: dict) -> None:
                  float(units))
 
 
-class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, PartiQLOperations, Service):
+class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, PartiQLOperations,
+               BackupOperations, Service):
     name = "dynamodb"
     max_body = 16 * 1024 * 1024  # AWS: an HTTP request to DynamoDB is at most 16 MB
-    migrations = MIGRATIONS
+    migrations = MIGRATIONS + backups.MIGRATIONS
     resource_types = resources.TYPES
+
+    def check_unimplemented(self, ctx: Any, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers "Requested resource not found" for a
+        missing table first, as AWS does."""
+        if isinstance(params.get("TableName"), str):
+            self.table(ctx, params["TableName"])
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self._init_catalog()
         self.streams = StreamLog(self)
         self.ttl = Sweeper(self)
-        self.items = Items(self.store, self.streams, self.ttl.note)
+        self.items = Items(self.store, self.streams, self.ttl.note, self.clock)
         self.buckets = throughput.Buckets()
 
     def handler(self, operation: str) -> Any:

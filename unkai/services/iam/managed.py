@@ -31,6 +31,10 @@ POLICIES: dict[str, tuple[str, str, str]] = {
          "logs:FilterLogEvents", "logs:StartQuery", "sqs:ReceiveMessage"]))),
     "AWSLambdaBasicExecutionRole": ("/service-role/", "Provides write permissions to CloudWatch Logs.",
                                     _doc(_allow(_LOGS))),
+    "AWSLambdaBasicDurableExecutionRolePolicy": ("/service-role/", "Provides write permissions to CloudWatch Logs "
+                                                 "and read/write permissions to durable execution APIs used by "
+                                                 "Lambda durable functions", _doc(_allow(
+        [*_LOGS, "lambda:CheckpointDurableExecution", "lambda:GetDurableExecutionState"]))),
     "AWSLambdaExecute": ("/", "Provides Put, Get access to S3 and full access to CloudWatch Logs.", _doc(
         _allow("logs:*", "arn:aws:logs:*:*:*"), _allow(["s3:GetObject", "s3:PutObject"], "arn:aws:s3:::*"))),
     "AWSLambdaRole": ("/service-role/", "Default policy for AWS Lambda service role.",

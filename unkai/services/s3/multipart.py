@@ -164,7 +164,13 @@ class MultipartOps:
                                "against our published schema")
         with self.store.transaction():
             bucket = self._bucket(name)
-            meta = self._upload(bucket, key, upload_id)
+            try:
+                meta = self._upload(bucket, key, upload_id)
+            except ServiceError:
+                done = self._completed(bucket, key, upload_id)
+                if done is not None:
+                    return done
+                raise
             stored = {n: (size, etag, md5, blob, checksum) for n, size, etag, md5, blob, checksum in self.store.all(
                 "SELECT part_number, size, etag, md5, blob, checksum FROM s3_parts WHERE upload_id=?",
                 (upload_id,))}
@@ -223,7 +229,22 @@ class MultipartOps:
             result["ChecksumType"] = meta.get("ChecksumType")
         if bucket.versioned:
             result["VersionId"] = obj.version_id
+        with self.store.transaction():
+            self.store.execute("INSERT OR REPLACE INTO s3_completed_uploads(upload_id, bucket_id, key, result) "
+                               "VALUES(?,?,?,?)", (upload_id, bucket.id, key, json.dumps(result)))
         return result
+
+    def _completed(self, bucket: Bucket, key: str, upload_id: str) -> dict | None:
+        """The answer of an upload already completed, while its object is still the current one
+        (AWS answers a repeated CompleteMultipartUpload with the same result)."""
+        row = self.store.one("SELECT result FROM s3_completed_uploads WHERE upload_id=? AND bucket_id=? AND key=?",
+                             (upload_id, bucket.id, key))
+        if row is None:
+            return None
+        result = json.loads(row[0])
+        current = self.store.one("SELECT etag FROM s3_objects WHERE bucket_id=? AND key=? AND latest=1 AND "
+                                 "delete_marker=0", (bucket.id, key))
+        return result if current is not None and current[0] == result["ETag"] else None
 
     @staticmethod
     def _file_checksum(path: Any, algorithm: str) -> str:

@@ -301,6 +301,10 @@ class ObjectOps:
 
     def delete_object(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self._bucket(params["Bucket"])
+        if params.get("IfMatch") is not None:  # a conditional delete: 404 when absent, 412 when changed
+            current = self._existing(bucket, params["Key"], params.get("VersionId"))
+            if not etag_matches(params["IfMatch"], current.etag):
+                raise precondition_failed("If-Match")
         result = self._delete(bucket, params["Key"], params.get("VersionId"))
         self._emit_delete(ctx, bucket, result)
         return {k: v for k, v in result.items() if not k.startswith("_")}

@@ -14,7 +14,6 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
 
 from unkai.jobs import Retry
 from unkai.services.sns import attributes as attrs_mod
@@ -33,15 +32,12 @@ USER_AGENT = "Amazon Simple Notification Service Agent"
 class Delivery:
     def __init__(self, sns: "SNS") -> None:
         self.sns = sns
-        self.client: httpx.AsyncClient | None = None
+        self.client: Any = None  # an httpx.AsyncClient, made at the first HTTP delivery (httpx is slow to import)
 
     def start(self) -> None:
         jobs = self.sns.cloud.jobs
         jobs.register("sns.http", self.http)
         jobs.register("sns.email", self.email)
-        config = self.sns.cloud.config
-        self.client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=False,
-                                        event_hooks=own_port_hooks(lambda: config.endpoint))
 
     async def stop(self) -> None:
         if self.client is not None:
@@ -144,7 +140,12 @@ class Delivery:
 
     async def _post(self, url: str, body: str, headers: dict[str, str]) -> int | None:
         """The endpoint's status, or None when it could not be reached in time."""
-        assert self.client is not None
+        import httpx
+
+        if self.client is None:
+            config = self.sns.cloud.config
+            self.client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=False,
+                                            event_hooks=own_port_hooks(lambda: config.endpoint))
         started = time.monotonic()
         try:
             response = await self.client.post(url, content=body.encode(), headers=headers)

@@ -109,9 +109,10 @@ def insights(events: int) -> dict[str, Any]:
             cpu, t = server_cpu(unkai), time.perf_counter()
             qid = logs.start_query(logGroupName="/bench", startTime=start // 1000 - 1,
                                    endTime=start // 1000 + events, queryString="stats count(*) by bin(5m)")["queryId"]
-            while logs.get_query_results(queryId=qid)["status"] == "Running":
+            while (out := logs.get_query_results(queryId=qid))["status"] == "Running":
                 time.sleep(0.05)
             runs.append((time.perf_counter() - t, server_cpu(unkai) - cpu))
+            assert out["status"] == "Complete" and out["statistics"]["recordsScanned"] == events, out
         took, cpu = min(runs)
         return {"events": events, "seconds": round(took, 3), "server_cpu_seconds": round(cpu, 3),
                 "runs": [[round(w, 3), round(c, 3)] for w, c in runs], "rss_mb": round(unkai.rss_mb(), 1)}

@@ -183,3 +183,28 @@ def test_simulate_custom_policy_explicit_deny_wildcards_and_conditions(iam):
         result = iam.simulate_custom_policy(PolicyInputList=[allow_all], ActionNames=["sqs:SendMessage"], ContextEntries=[
             {"ContextKeyName": "aws:SourceAccount", "ContextKeyValues": [account], "ContextKeyType": "string"}])
         assert result["EvaluationResults"][0]["EvalDecision"] == decision
+
+
+def test_aws_managed_policies_carry_awss_current_documents(iam):
+    """AWS managed policies answer GetPolicy / GetPolicyVersion with AWS's policy id, default
+    version and full document (not an abbreviation), and the simulator evaluates them."""
+    policy = iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess")["Policy"]
+    assert (policy["PolicyId"], policy["DefaultVersionId"], policy["Path"]) == ("ANPAINUGF2JSOSUY76KYA", "v15", "/")
+    doc = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId="v15")["PolicyVersion"]["Document"]
+    assert doc["Statement"][1] == {"Action": "cloudwatch:GetInsightRuleReport", "Effect": "Allow",
+                                   "Resource": "arn:aws:cloudwatch:*:*:insight-rule/DynamoDBContributorInsights*"}
+    assert doc["Statement"][2]["Condition"]["StringLike"]["iam:PassedToService"][-1] == "dax.amazonaws.com"
+    read_only = iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")["Policy"]
+    text = json.dumps(iam.get_policy_version(PolicyArn=read_only["Arn"], VersionId=read_only["DefaultVersionId"])[
+        "PolicyVersion"]["Document"])
+    assert "dynamodb:Query" in text and "kms:Describe*" in text and "sqs:ReceiveMessage" not in text
+    assert len(text) > 50_000  # the whole document, thousands of actions
+    role = iam.create_role(RoleName=f"reader-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=TRUST)["Role"]
+    iam.attach_role_policy(RoleName=role["RoleName"], PolicyArn=read_only["Arn"])
+    results = iam.simulate_principal_policy(PolicySourceArn=role["Arn"], ActionNames=[
+        "dynamodb:Query", "s3:GetObject", "sqs:DeleteMessage"])["EvaluationResults"]
+    assert {r["EvalActionName"]: r["EvalDecision"] for r in results} == {
+        "dynamodb:Query": "allowed", "s3:GetObject": "allowed", "sqs:DeleteMessage": "implicitDeny"}
+    names = {p["PolicyName"] for p in iam.list_policies(Scope="AWS", MaxItems=1000)["Policies"]}
+    assert {"AWSLambdaBasicExecutionRole", "AmazonEventBridgeSchedulerFullAccess", "AWSIoTRuleActions",
+            "AmazonKinesisFirehoseFullAccess", "AmazonAPIGatewayInvokeFullAccess"} <= names

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from lambda_code import call, deploy, private_server
 
-from unkai.testing import UnkaiServer
+from unkai.testing import UnkaiServer, new_queue
 
 unkai = private_server("durable")
 DURABLE = {"ExecutionTimeout": 3600, "RetentionPeriodInDays": 7}
@@ -249,6 +249,18 @@ def test_a_handler_that_raises_fails_the_execution_and_the_invoke(lam):
     assert body["errorType"] == "ValueError" and body["errorMessage"] == "order 7 is not valid"
     ex = lam.get_durable_execution(DurableExecutionArn=resp["DurableExecutionArn"])
     assert ex["Status"] == "FAILED" and ex["Error"]["ErrorType"] == "ValueError"
+
+
+def test_an_asynchronously_started_execution_that_fails_sends_its_event_to_the_dead_letter_queue(lam, unkai):
+    sqs = unkai.client("sqs")
+    url, arn = new_queue(sqs)
+    name = deploy(lam, FAILS, DurableConfig=DURABLE, DeadLetterConfig={"TargetArn": arn})
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"order": 9}).encode())
+    call(lam, name, {"order": 10})  # a synchronous caller gets the error itself: nothing goes to the queue
+    unkai.drain()
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    assert [json.loads(m["Body"]) for m in messages] == [{"order": 9}]
+    assert messages[0]["MessageAttributes"]["ErrorMessage"]["StringValue"] == "order 9 is not valid"
 
 
 def test_executions_are_listed_by_function_and_can_be_stopped(lam, unkai):

@@ -59,7 +59,7 @@ def substitute_stage_variables(text: str, stage_variables: dict[str, str] | None
 
 async def invoke_lambda(cloud: Any, uri: str, payload: bytes, timeout: float,
                         stage_variables: dict[str, str] | None = None,
-                        invocation_type: str = "RequestResponse") -> LambdaResult:
+                        invocation_type: str = "RequestResponse", tenant_id: str | None = None) -> LambdaResult:
     """Invoke the function (synchronously unless ``invocation_type`` is Event);
     IntegrationTimeout past ``timeout`` seconds."""
     arn, region = function_arn(uri, stage_variables)
@@ -72,7 +72,7 @@ async def invoke_lambda(cloud: Any, uri: str, payload: bytes, timeout: float,
         raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error")
     try:
         result = await asyncio.wait_for(lam.invoke(arn, payload, region=region, qualifier=qualifier,
-                                                   invocation_type=invocation_type), timeout)
+                                                   invocation_type=invocation_type, tenant_id=tenant_id), timeout)
     except asyncio.TimeoutError:
         raise IntegrationTimeout() from None
     except GatewayError:
@@ -129,3 +129,31 @@ class Outbound:
             raise IntegrationTimeout() from None
         except httpx.HTTPError:
             raise GatewayError("INTEGRATION_FAILURE", "Internal server error") from None
+
+
+INVALID_LAMBDA_PERMISSIONS = "Execution failed due to configuration error: Invalid permissions on Lambda function"
+
+
+def lambda_permission_denied(cloud: Any, uri: str, stage_variables: dict[str, str] | None, source_arn: str,
+                             credentials: str | None) -> str | None:
+    """Under ``--enforce-iam``: why API Gateway may not invoke the integration's function, or None.
+    With an integration role (``credentials``) the role must trust apigateway.amazonaws.com and
+    allow lambda:InvokeFunction; without one the function's own policy must allow
+    apigateway.amazonaws.com for ``source_arn`` (the method's execute-api ARN), as on AWS."""
+    if not cloud.config.enforce_iam:
+        return None
+    try:
+        arn, _ = function_arn(uri, stage_variables)
+    except GatewayError:
+        return None
+    if not arn.startswith("arn:"):
+        return None
+    from unkai.services.iam import enforcement
+
+    with cloud.store.transaction():
+        if credentials and ":role/" in credentials:
+            return enforcement.role_denied(cloud, "apigateway.amazonaws.com", credentials, "lambda:InvokeFunction",
+                                           arn, source_arn)
+        if credentials:  # arn:aws:iam::*:user/*: the caller's own credentials
+            return None
+        return enforcement.service_denied(cloud, "apigateway.amazonaws.com", arn, source_arn)

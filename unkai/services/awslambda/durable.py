@@ -39,6 +39,8 @@ from unkai.feed import triggered_by
 from unkai.protocol import ServiceError
 from unkai.services import RequestContext
 from unkai.services.awslambda import functions as fn
+from unkai.services.awslambda.errors import (already_started, callback_closed, callback_not_found, conflict,
+                                             execution_not_found, invalid, validation)
 
 if TYPE_CHECKING:
     from unkai.services.awslambda.service import InvokeResult, Lambda, Target
@@ -78,6 +80,11 @@ MIGRATION_PAUSE = """
     ALTER TABLE lambda_durable_executions ADD COLUMN deadline REAL;
 """
 
+# executions started by an asynchronous invocation: their event goes to the function's DLQ when they fail
+MIGRATION_ASYNC = """
+    ALTER TABLE lambda_durable_executions ADD COLUMN asynchronous INTEGER NOT NULL DEFAULT 0;
+"""
+
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
 LIVE = ("RUNNING", "PAUSING", "PAUSED")  # not ended: operations (waits, callbacks) still complete
 ARN_RE = re.compile(r"^arn:([a-zA-Z0-9-]+):lambda:([a-zA-Z0-9-]+):(\d{12}):function:([a-zA-Z0-9_-]+):"
@@ -88,15 +95,6 @@ PREFIX = {"EXECUTION": "Execution", "CONTEXT": "Context", "STEP": "Step", "WAIT"
           "CHAINED_INVOKE": "ChainedInvoke"}
 ENVELOPE_LIMIT = 5 * 1024 * 1024  # operations beyond this are read with GetDurableExecutionState
 SYNC_LIMIT = 900.0  # a synchronous Invoke waits at most 15 minutes for the execution, as on AWS
-
-
-def invalid(message: str) -> ServiceError:
-    return fn.invalid(message)
-
-
-def validation(value: str, field: str, pattern: str) -> ServiceError:
-    return ServiceError("ValidationException", f"1 validation error detected: Value '{value}' at '{field}' failed to "
-                        f"satisfy constraint: Member must satisfy regular expression pattern: {pattern}")
 
 
 @dataclass
@@ -123,6 +121,7 @@ class Execution:
     invoking: int
     pause: dict | None
     deadline: float | None
+    asynchronous: int
 
     @property
     def function_arn(self) -> str:
@@ -130,7 +129,7 @@ class Execution:
 
 
 COLUMNS = ("id, arn, account, region, function, version, name, invocation, status, input, result, error, config, "
-           "started, ended, token, seen, changes, wake, invoking, pause, deadline")
+           "started, ended, token, seen, changes, wake, invoking, pause, deadline, asynchronous")
 
 
 def _execution(row: tuple | None) -> Execution | None:
@@ -190,7 +189,7 @@ class DurableExecutions:
         ex = self._by_arn(arn)
         if ex is None or (ctx is not None and ex.account != ctx.account):
             if missing == "ResourceNotFoundException":
-                raise ServiceError("ResourceNotFoundException", f"Durable execution not found: {arn}", Type="User")
+                raise execution_not_found(arn)
             raise invalid(f"Durable execution not found: {arn}")
         return ex
 
@@ -250,7 +249,7 @@ class DurableExecutions:
             raise validation(name, "durableExecutionName", "[a-zA-Z0-9-_]+")
         text = payload.decode("utf-8") if payload.strip() else "{}"
         with self.store.transaction():
-            arn = self.begin(target, text, name)
+            arn = self.begin(target, text, name, asynchronous=invocation_type == "Event")
         if invocation_type == "Event":
             return InvokeResult(202, b"", request_id=request_id, durable_execution_arn=arn)
         ex = await self.wait_for_end(arn)
@@ -273,7 +272,7 @@ class DurableExecutions:
             result.payload = json.dumps(body).encode()
         return result
 
-    def begin(self, target: "Target", text: str, name: str | None) -> str:
+    def begin(self, target: "Target", text: str, name: str | None, asynchronous: bool = False) -> str:
         """Create the execution (in the caller's transaction) and queue its first invocation;
         an existing execution of the same name and input is returned as it is, as on AWS."""
         version = target.version
@@ -282,8 +281,7 @@ class DurableExecutions:
                                    "AND function=? AND name=?", (target.account, target.region, target.name, name))
             if found is not None:
                 if found[1] != text:
-                    raise ServiceError("DurableExecutionAlreadyStartedException", f"Durable execution with name "
-                                       f"{name} already exists with a different input.", status=409, Type="User")
+                    raise already_started(name)
                 return found[0]
         name = name or str(uuid.uuid4())
         invocation = str(uuid.uuid4())
@@ -293,9 +291,9 @@ class DurableExecutions:
         now = self.clock.now()
         eid = self.store.execute(
             "INSERT INTO lambda_durable_executions(arn, account, region, function, version, name, invocation, status, "
-            "input, config, started) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+            "input, config, started, asynchronous) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
             (arn, target.account, target.region, target.name, version, name, invocation, "RUNNING", text,
-             json.dumps(config), now)).lastrowid
+             json.dumps(config), now, int(asynchronous))).lastrowid
         ex = self._by_id(eid)
         assert ex is not None
         op = {"Id": invocation, "Type": "EXECUTION", "Status": "STARTED", "StartTimestamp": now,
@@ -440,10 +438,29 @@ class DurableExecutions:
             fields["error_type"] = error.get("ErrorType")
             fields["error_message"] = str(error.get("ErrorMessage") or "")[:2000]
         self.cloud.feed.publish("lambda.durable", **fields)
+        if ex.asynchronous and status != "SUCCEEDED":
+            self._dead_letter(ex, error)
         days = int(ex.config.get("RetentionPeriodInDays") or 14)
         self.cloud.jobs.enqueue("lambda.durable.timer", {"arn": ex.arn, "what": "expire"}, delay=days * 86400.0)
         key = ("lambda.durable", ex.arn)
         self.store.after_commit(lambda: self.cloud.signals.notify(key))
+
+    def _dead_letter(self, ex: Execution, error: dict | None) -> None:
+        """A durable execution started asynchronously that ends FAILED, STOPPED or TIMED_OUT: its event
+        goes to the function's dead-letter queue, as AWS's durable functions guide describes."""
+        try:
+            target = self.service.resolve(ex.account, ex.region, ex.function,
+                                          None if ex.version == "$LATEST" else ex.version)
+        except ServiceError:
+            return
+        dlq = (target.config.get("DeadLetterConfig") or {}).get("TargetArn")
+        if not dlq:
+            return
+        message = str((error or {}).get("ErrorMessage") or f"The durable execution ended {ex.status}.")
+        attributes = {"RequestID": {"DataType": "String", "StringValue": ex.invocation},
+                      "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                      "ErrorMessage": {"DataType": "String", "StringValue": message[:1024]}}
+        self.service.asynchronous._send(target, dlq, ex.input or "{}", attributes)
 
     def _wake(self, ex: Execution) -> None:
         """Something the execution waits for happened: replay it (now, or when its invocation ends)."""
@@ -729,11 +746,10 @@ class DurableExecutions:
             ex = None
         found = self._op(ex.id, oid) if ex is not None else None
         if ex is None or found is None or (found[0].get("CallbackDetails") or {}).get("CallbackId") != callback_id:
-            raise ServiceError("ResourceNotFoundException", f"Callback not found: {callback_id}", Type="User")
+            raise callback_not_found(callback_id)
         op, meta = found
         if op["Status"] != "STARTED" or ex.status not in LIVE:
-            raise ServiceError("CallbackTimeoutException", "The callback ID token has either expired or the callback "
-                               "associated with the token has already been closed.", Type="User")
+            raise callback_closed()
         return ex, op, meta
 
     def send_durable_execution_callback_success(self, ctx: RequestContext, params: dict) -> dict:
@@ -861,8 +877,7 @@ class DurableExecutions:
     def pause_durable_execution(self, ctx: RequestContext, params: dict) -> dict:
         ex = self._lookup(ctx, params["DurableExecutionArn"])
         if ex.status != "RUNNING":
-            raise ServiceError("ResourceConflictException", f"Durable execution {ex.arn} cannot be paused: it is "
-                               f"{ex.status}.", Type="User")
+            raise conflict(f"Durable execution {ex.arn} cannot be paused: it is {ex.status}.")
         now = self.clock.now()
         pause: dict[str, Any] = {"PauseRequestTimestamp": now,
                                  "ExecutionTimeoutPaused": bool(params.get("ExecutionTimeoutPaused"))}
@@ -885,8 +900,7 @@ class DurableExecutions:
     def resume_durable_execution(self, ctx: RequestContext, params: dict) -> dict:
         ex = self._lookup(ctx, params["DurableExecutionArn"])
         if ex.status not in ("PAUSING", "PAUSED"):
-            raise ServiceError("ResourceConflictException", f"Durable execution {ex.arn} is not paused: it is "
-                               f"{ex.status}.", Type="User")
+            raise conflict(f"Durable execution {ex.arn} is not paused: it is {ex.status}.")
         now = self.clock.now()
         deadline = ex.deadline
         pause = ex.pause or {}
@@ -909,9 +923,8 @@ class DurableExecutions:
     def delete_durable_execution(self, ctx: RequestContext, params: dict) -> dict:
         ex = self._lookup(ctx, params["DurableExecutionArn"])
         if ex.status not in TERMINAL:
-            raise ServiceError("ResourceConflictException", f"Durable execution {ex.arn} is {ex.status}: only an "
-                               "execution in a terminal state (SUCCEEDED, FAILED, STOPPED or TIMED_OUT) can be "
-                               "deleted.", Type="User")
+            raise conflict(f"Durable execution {ex.arn} is {ex.status}: only an execution in a terminal state "
+                           "(SUCCEEDED, FAILED, STOPPED or TIMED_OUT) can be deleted.")
         self.store.execute("DELETE FROM lambda_durable_executions WHERE id=?", (ex.id,))
         return {"DeletionRequestTimestamp": self.clock.now()}
 

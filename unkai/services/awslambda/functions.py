@@ -84,6 +84,12 @@ def check_config(params: dict, creating: bool) -> None:
                            ("less than or equal to 10240" if memory > 10240 else "greater than or equal to 128"))
     if creating and params.get("PackageType", "Zip") == "Zip" and not (params.get("Runtime") and params.get("Handler")):
         raise invalid("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+    tenancy = params.get("TenancyConfig")
+    if tenancy is not None and tenancy.get("TenantIsolationMode") != "PER_TENANT":
+        raise ServiceError("ValidationException",
+                           f"1 validation error detected: Value '{tenancy.get('TenantIsolationMode')}' at "
+                           "'tenancyConfig.tenantIsolationMode' failed to satisfy constraint: Member must satisfy "
+                           "enum value set: [PER_TENANT]")
     role = params.get("Role")
     if role is not None and not re.match(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$", role):
         raise ServiceError("ValidationException",
@@ -191,6 +197,13 @@ def build_config(region: str, account: str, name: str, params: dict, code: dict,
             cfg.pop("Layers")
     cfg["Architectures"] = params.get("Architectures") or cfg.get("Architectures") or ["x86_64"]
     cfg["EphemeralStorage"] = params.get("EphemeralStorage") or cfg.get("EphemeralStorage") or {"Size": 512}
+    if "ImageConfig" in params:
+        if params["ImageConfig"]:
+            cfg["ImageConfigResponse"] = {"ImageConfig": params["ImageConfig"]}
+        else:
+            cfg.pop("ImageConfigResponse", None)
+    if params.get("TenancyConfig"):  # set at creation only, as AWS allows
+        cfg["TenancyConfig"] = {"TenantIsolationMode": params["TenancyConfig"].get("TenantIsolationMode")}
     cfg.setdefault("SnapStart", {"ApplyOn": "None", "OptimizationStatus": "Off"})
     if params.get("SnapStart"):
         cfg["SnapStart"] = {"ApplyOn": params["SnapStart"].get("ApplyOn", "None"), "OptimizationStatus": "Off"}
@@ -260,3 +273,27 @@ def inline_code(state_dir: Path, source: str, runtime: str | None) -> dict:
         if (runtime or "python").startswith("python"):
             archive.writestr("cfnresponse.py", CFNRESPONSE.read_text())
     return zip_code(state_dir, buf.getvalue())
+
+
+def bootstrap_path(task_root: str, layer_paths: list[str]) -> str:
+    """A custom runtime's entry point: ``bootstrap`` in the code (``/var/task``), else in a layer
+    (``/opt``), as Lambda looks for it; the code's path when there is none (init then fails)."""
+    for base in [task_root, *layer_paths]:
+        path = os.path.join(base, "bootstrap")
+        if os.path.isfile(path):
+            return path
+    return os.path.join(task_root, "bootstrap")
+
+
+def extension_paths(layer_paths: list[str]) -> list[str]:
+    """External extensions: the executables in the layers' ``extensions/`` (``/opt/extensions``), by name."""
+    found: dict[str, str] = {}
+    for base in layer_paths:
+        folder = os.path.join(base, "extensions")
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if os.path.isfile(path) and os.access(path, os.X_OK):
+                found[name] = path  # a later layer's file of the same name wins, as it overwrites /opt
+    return [found[name] for name in sorted(found)]

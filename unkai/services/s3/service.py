@@ -20,6 +20,7 @@ from unkai.services.s3.multipart import MultipartOps
 from unkai.services.s3.notifications import NotificationOps
 from unkai.services.s3.objects import ObjectOps
 from unkai.services.s3.resources import ResourceOps
+from unkai.services.s3.sse import EncryptionOps
 from unkai.services.s3.state import MIGRATIONS, S3Error, malformed_xml
 from unkai.services.s3.storage import Blobs
 from unkai.services.s3.versions import VersionOps
@@ -27,7 +28,7 @@ from unkai.services.s3.website import WebsiteOps
 
 
 class S3(BucketOps, ObjectOps, VersionOps, ListingOps, MultipartOps, NotificationOps, CorsOps, WebsiteOps,
-         FormOps, ResourceOps, Service):
+         FormOps, ResourceOps, EncryptionOps, Service):
     name = "s3"
     migrations = MIGRATIONS
     resource_types = ("AWS::S3::Bucket", "AWS::S3::BucketPolicy")

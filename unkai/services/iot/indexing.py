@@ -329,7 +329,8 @@ class IndexingOps:
             if groups.get("thingGroupIndexingMode") not in ("OFF", "ON"):
                 raise errors.invalid(f"Invalid thingGroupIndexingMode: {groups.get('thingGroupIndexingMode')}")
             config["thingGroupIndexingConfiguration"] = groups
-        self.store.execute("INSERT OR REPLACE INTO iot_indexing VALUES (?,?,?)", (ctx.account, ctx.region, dumps(config)))
+        self.store.execute("INSERT OR REPLACE INTO iot_indexing VALUES (?,?,?)",
+                           (ctx.account, ctx.region, dumps(config)))
         return {}
 
     def get_indexing_configuration(self, ctx: RequestContext, params: dict) -> dict:

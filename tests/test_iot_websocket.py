@@ -106,9 +106,15 @@ def test_the_device_sdk_connects_over_websocket_with_sigv4(unkai, broker):
 
     sqs = unkai.client("sqs")
     url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    iam = unkai.client("iam")  # the server enforces IAM: the rule acts with a role IoT may assume
+    role = iam.create_role(RoleName=f"iot-rule-{uuid.uuid4().hex[:6]}", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "iot.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]
+    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="send", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]}))
     unkai.client("iot").create_topic_rule(ruleName=f"r_{uuid.uuid4().hex[:6]}", topicRulePayload={
         "sql": "SELECT *, clientid() AS client FROM 'browser/+/event'",
-        "actions": [{"sqs": {"queueUrl": url, "roleArn": "arn:aws:iam::000000000000:role/iot"}}]})
+        "actions": [{"sqs": {"queueUrl": url, "roleArn": role["Arn"]}}]})
 
     def connection(secret: str) -> mqtt.Connection:
         return mqtt_connection_builder.websockets_with_default_aws_signing(

@@ -9,11 +9,12 @@ from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.apigateway import patch, resources, urls
 from unkai.services.apigateway.documents import Documents, escaped_policy
+from unkai.services.apigateway.eventtargets import EventTargets
 from unkai.services.apigateway.domains import Domains, RestDomains
 from unkai.services.apigateway.restapi import RestApis, _clean, _page, bad, not_found
 
 
-class ApiGateway(Service):
+class ApiGateway(EventTargets, Service):
     name = "apigateway"
     resource_types = resources.REST_TYPES
 
@@ -29,6 +30,7 @@ class ApiGateway(Service):
 
         self.dataplane = DataPlane(self.cloud, self.docs)
         self.dataplane.mount(self.cloud.gateway)
+        self.start_event_targets()
 
     async def stop(self) -> None:
         if self.dataplane is not None:

@@ -12,6 +12,7 @@ data is readable for 3 hours, the rest is kept 455 days.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -40,14 +41,42 @@ MIGRATIONS = [
     """
 ]
 
-RETENTION = 455 * 86400  # one-hour data points live 15 months
+RETENTION = 455 * 86400  # one-hour data points live 15 months (5-minute ones 63 days, 1-minute ones 15)
 HIGH_RES_RETENTION = 3 * 3600  # sub-minute periods are readable for 3 hours
 BASIC_STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 
 
+def readable_for(period: int) -> float:
+    """How far back a period can read, by AWS's tiers (GetMetricStatistics' StartTime rules):
+    under a minute 3 hours; a period that is not a multiple of 5 minutes 15 days; not a
+    multiple of an hour 63 days; an hour's multiples the whole 455 days."""
+    if period < 60:
+        return HIGH_RES_RETENTION
+    if period % 300:
+        return 15 * 86400
+    if period % 3600:
+        return 63 * 86400
+    return RETENTION
+
+
 def dims_key(dimensions: list[dict] | None) -> str:
     """The canonical text of a dimension set (sorted by name), the metric's identity."""
-    return json.dumps(sorted([d["Name"], d["Value"]] for d in dimensions or []), separators=(",", ":"))
+    if not dimensions:
+        return "[]"
+    pairs = tuple([(d["Name"], d["Value"]) for d in dimensions])
+    for name, value in pairs:
+        if type(name) is not str or type(value) is not str:  # only text is cached: 1 and True hash alike
+            return _dims_text(pairs)
+    return _dims_key(pairs)
+
+
+@functools.lru_cache(maxsize=4096)  # hot paths (SQS, SNS, DynamoDB requests) name the same few sets over and over
+def _dims_key(pairs: tuple) -> str:
+    return _dims_text(pairs)
+
+
+def _dims_text(pairs: tuple) -> str:
+    return json.dumps(sorted([n, v] for n, v in pairs), separators=(",", ":"))
 
 
 def dims_list(key: str) -> list[dict]:
@@ -268,8 +297,7 @@ class MetricStore:
         self.flush(now)
         if metric_id is None:
             return {}
-        if period < 60:
-            start = max(start, now - HIGH_RES_RETENTION)
+        start = max(start, now - readable_for(period))
         if not distribution:
             return self._merged(metric_id, start, end, period, unit)
         rows = self.store.all("SELECT ts, unit, count, sum, min, max, vals, resolution FROM cloudwatch_data "

@@ -1,7 +1,7 @@
 """Start-up time and idle memory: unkai with no template, unkai with examples/qa-form,
 moto's server and ministack, started in turns (round-robin) in one run.
 
-    python bench/startup.py [--rounds 5] [--src DIR] [--no-peers]
+    python bench/startup.py [--rounds 5] [--src DIR] [--before DIR] [--no-peers]
 
 "Ready" is the first answer from the server's health URL that says so (unkai:
 ``/_unkai/health`` with ``"status": "ready"``, after the template is deployed), timed
@@ -83,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--src", help="run unkai from this source tree instead of the installed one")
+    parser.add_argument("--before", help="also start the unkai in this source tree (an older commit), in turns")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--no-template", action="store_true", help="skip unkai up examples/qa-form")
     parser.add_argument("--out", default="startup")
@@ -93,18 +94,23 @@ def main() -> None:
     nocache_env = dict(base_env, PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=tempfile.mkdtemp(prefix="nopyc-"))
     targets: dict[str, Any] = {}
 
-    def unkai(extra: list[str], env: dict[str, str]) -> Any:
+    def unkai(src: str | None, extra: list[str], env: dict[str, str]) -> Any:
+        root = Path(src) if src else src_root
+
         def run() -> dict[str, Any]:
             port = harness.free_port()
-            return start(unkai_argv(args.src) + ["up", "--ephemeral", "--port", str(port), *extra],
-                         f"http://127.0.0.1:{port}/_unkai/health", env, cwd=str(src_root), ready='"ready"')
+            return start(unkai_argv(src) + ["up", "--ephemeral", "--port", str(port), *extra],
+                         f"http://127.0.0.1:{port}/_unkai/health", env, cwd=str(root), ready='"ready"')
         return run
 
-    targets["unkai, no template (bytecode cached)"] = unkai(["--no-template"], base_env)
-    targets["unkai, no template (PYTHONDONTWRITEBYTECODE=1)"] = unkai(["--no-template"], nocache_env)
-    if not args.no_template:
-        targets["unkai examples/qa-form (warm: bytecode and requirements cached)"] = unkai(
-            [str(src_root / "examples" / "qa-form")], base_env)
+    trees = [(args.before, "unkai before"), (args.src, "unkai")] if args.before else [(args.src, "unkai")]
+    for src, label in trees:
+        root = Path(src) if src else src_root
+        targets[f"{label}, no template (bytecode cached)"] = unkai(src, ["--no-template"], base_env)
+        targets[f"{label}, no template (PYTHONDONTWRITEBYTECODE=1)"] = unkai(src, ["--no-template"], nocache_env)
+        if not args.no_template:
+            targets[f"{label} examples/qa-form (warm: bytecode and requirements cached)"] = unkai(
+                src, [str(root / "examples" / "qa-form")], base_env)
     if not args.no_peers:
         def moto() -> dict[str, Any]:
             port = harness.free_port()
@@ -131,7 +137,7 @@ def main() -> None:
         load.append(os.getloadavg())
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=src_root).stdout.strip()
-    results: dict[str, Any] = {"rounds": args.rounds, "commit": commit, "load_average": load, "targets": {}}
+    results: dict[str, Any] = {"rounds": args.rounds, "commit": commit, "before": args.before or "", "load_average": load, "targets": {}}
     rows = []
     for name, runs in samples.items():
         r = {key: round(statistics.median(s[key] for s in runs), 1) for key in ("ready_ms", "cpu_ms", "rss_mb", "pss_mb")}

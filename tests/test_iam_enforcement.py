@@ -45,6 +45,13 @@ TEMPLATE = textwrap.dedent("""\
           InlineCode: |
             def handler(event, context):
                 return {"statusCode": 200, "body": "hi"}
+          Events:
+            Rest:
+              Type: Api
+              Properties: {Path: "/greet/{name}", Method: get}
+            Http:
+              Type: HttpApi
+              Properties: {Path: /hi, Method: get}
     Outputs:
       RoleName:
         Value: !Ref SenderRole
@@ -399,6 +406,23 @@ def test_scheduler_and_firehose_act_with_the_role_they_are_given(server):
     server.drain()
     assert s3.list_objects_v2(Bucket="firehose-enforced")["KeyCount"] == 1
 
+    # A Lambda transform is invoked with the stream's role too: without lambda:InvokeFunction the
+    # records land under processing-failed/ with Firehose's Lambda.InvokeAccessDenied.
+    fn = server.client("lambda").get_function(FunctionName="hello")["Configuration"]["FunctionArn"]
+    firehose.create_delivery_stream(DeliveryStreamName="transformed", ExtendedS3DestinationConfiguration={
+        "RoleARN": role, "BucketARN": "arn:aws:s3:::firehose-enforced", "Prefix": "ok/",
+        "BufferingHints": {"IntervalInSeconds": 60, "SizeInMBs": 1},
+        "ProcessingConfiguration": {"Enabled": True, "Processors": [{"Type": "Lambda", "Parameters": [
+            {"ParameterName": "LambdaArn", "ParameterValue": fn}]}]}})
+    firehose.put_record(DeliveryStreamName="transformed", Record={"Data": b"row\n"})
+    server.advance(61)
+    server.drain()
+    failed = [o["Key"] for o in s3.list_objects_v2(Bucket="firehose-enforced", Prefix="processing-failed/")
+              .get("Contents", [])]
+    assert len(failed) == 1
+    record = json.loads(s3.get_object(Bucket="firehose-enforced", Key=failed[0])["Body"].read().splitlines()[0])
+    assert record["errorCode"] == "Lambda.InvokeAccessDenied"
+
 
 def test_iot_rule_actions_act_with_their_role(server):
     """An IoT rule's SQS action sends with its roleArn, which must trust iot.amazonaws.com and
@@ -442,3 +466,13 @@ def test_a_pipe_delivers_with_its_role(server):
     server.drain()
     got = sqs.receive_message(QueueUrl=dst_url, WaitTimeSeconds=2)["Messages"]
     assert json.loads(got[0]["Body"])["body"] == "second"
+
+
+def test_sam_apis_invoke_their_functions_with_the_permissions_sam_generates(server):
+    """SAM's Api and HttpApi events come with the AWS::Lambda::Permission SAM generates
+    (apigateway.amazonaws.com for the API's execute-api ARN), so they work under enforcement."""
+    rest = next(a for a in server.client("apigateway").get_rest_apis()["items"] if a["name"] != "enforced")["id"]
+    http = server.client("apigatewayv2").get_apis()["Items"][0]["ApiId"]
+    for path in (f"/_unkai/execute-api/{rest}/Prod/greet/bob", f"/_unkai/execute-api/{http}/hi"):
+        with urllib.request.urlopen(server.url(path)) as r:
+            assert (r.status, r.read()) == (200, b"hi"), path

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from lambda_code import call, deploy, private_server
 
-from unkai.testing import UnkaiServer
+from unkai.testing import UnkaiServer, new_queue
 
 unkai = private_server("durable")
 DURABLE = {"ExecutionTimeout": 3600, "RetentionPeriodInDays": 7}
@@ -124,6 +124,27 @@ def handler(event, context: DurableContext):
     polled = context.wait_for_condition(poll, WaitForConditionConfig(wait_strategy=every_20_seconds,
                                                                      initial_state={"polls": 0}), name="poll")
     return {"squares": squares, "pair": pair, "polls": polled["polls"]}
+"""
+
+CRASHES_ONCE = """
+import os
+import boto3
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+
+@durable_execution
+def handler(event, context: DurableContext):
+    before = context.step(lambda _: print("checkpointed step") or 1, name="before")
+    ssm = boto3.client("ssm")
+    try:
+        ssm.delete_parameter(Name=event["flag"])
+        os._exit(3)  # the worker dies mid-invocation, once
+    except ssm.exceptions.ParameterNotFound:
+        pass
+    return {"before": before, "after": context.step(lambda _: 2, name="after")}
+"""
+
+BROKEN = """
+raise RuntimeError("this module cannot be imported")
 """
 
 PLAIN = """
@@ -249,6 +270,47 @@ def test_a_handler_that_raises_fails_the_execution_and_the_invoke(lam):
     assert body["errorType"] == "ValueError" and body["errorMessage"] == "order 7 is not valid"
     ex = lam.get_durable_execution(DurableExecutionArn=resp["DurableExecutionArn"])
     assert ex["Status"] == "FAILED" and ex["Error"]["ErrorType"] == "ValueError"
+
+
+def test_an_asynchronously_started_execution_that_fails_sends_its_event_to_the_dead_letter_queue(lam, unkai):
+    sqs = unkai.client("sqs")
+    url, arn = new_queue(sqs)
+    name = deploy(lam, FAILS, DurableConfig=DURABLE, DeadLetterConfig={"TargetArn": arn})
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"order": 9}).encode())
+    call(lam, name, {"order": 10})  # a synchronous caller gets the error itself: nothing goes to the queue
+    unkai.drain()
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    assert [json.loads(m["Body"]) for m in messages] == [{"order": 9}]
+    assert messages[0]["MessageAttributes"]["ErrorMessage"]["StringValue"] == "order 9 is not valid"
+
+
+def test_a_crashed_invocation_is_run_again_from_its_last_checkpoint(lam, unkai):
+    unkai.client("ssm").put_parameter(Name="/durable/crash-once", Value="1", Type="String")
+    name = durable(lam, CRASHES_ONCE)
+    arn = lam.invoke(FunctionName=name, InvocationType="Event",
+                     Payload=json.dumps({"flag": "/durable/crash-once"}).encode())["DurableExecutionArn"]
+    unkai.drain()
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "RUNNING"  # re-driven after 1 s
+    unkai.advance(1.5)
+    unkai.drain()
+    ex = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert ex["Status"] == "SUCCEEDED" and json.loads(ex["Result"]) == {"before": 1, "after": 2}
+    assert logged(unkai, name, "checkpointed step") == 1
+    completed = [e for e in history(lam, arn) if e["EventType"] == "InvocationCompleted"]
+    assert len(completed) == 2 and "Error" in completed[0]["InvocationCompletedDetails"]
+
+
+def test_an_invocation_that_keeps_failing_fails_the_execution_after_three_redrives(lam, unkai):
+    name = deploy(lam, BROKEN, DurableConfig=DURABLE)
+    arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["DurableExecutionArn"]
+    unkai.drain()
+    for delay in (1, 2, 4):  # run again after 1, 2 and 4 s
+        assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "RUNNING"
+        unkai.advance(delay + 0.5)
+        unkai.drain()
+    ex = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert ex["Status"] == "FAILED" and ex["Error"]["ErrorMessage"] == "this module cannot be imported"
+    assert [e["EventType"] for e in history(lam, arn)].count("InvocationCompleted") == 4
 
 
 def test_executions_are_listed_by_function_and_can_be_stopped(lam, unkai):

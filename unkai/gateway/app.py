@@ -132,7 +132,7 @@ class Gateway:
             if self.authorizer is not None and not (route.signature is None
                                                     and op.name in service.anonymous_operations):
                 outcome = self.authorizer(request, route, body)
-                if inspect.isawaitable(outcome):
+                if outcome is not None and inspect.isawaitable(outcome):
                     await outcome
             params = protocol.parse(op, request, _inflated(request, body))  # signed as sent, parsed as meant
             handler = service.handler(op.name)

@@ -80,6 +80,11 @@ MIGRATION_PAUSE = """
     ALTER TABLE lambda_durable_executions ADD COLUMN deadline REAL;
 """
 
+# executions started by an asynchronous invocation: their event goes to the function's DLQ when they fail
+MIGRATION_ASYNC = """
+    ALTER TABLE lambda_durable_executions ADD COLUMN asynchronous INTEGER NOT NULL DEFAULT 0;
+"""
+
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
 LIVE = ("RUNNING", "PAUSING", "PAUSED")  # not ended: operations (waits, callbacks) still complete
 ARN_RE = re.compile(r"^arn:([a-zA-Z0-9-]+):lambda:([a-zA-Z0-9-]+):(\d{12}):function:([a-zA-Z0-9_-]+):"
@@ -89,7 +94,11 @@ B64_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 PREFIX = {"EXECUTION": "Execution", "CONTEXT": "Context", "STEP": "Step", "WAIT": "Wait", "CALLBACK": "Callback",
           "CHAINED_INVOKE": "ChainedInvoke"}
 ENVELOPE_LIMIT = 5 * 1024 * 1024  # operations beyond this are read with GetDurableExecutionState
-SYNC_LIMIT = 900.0  # a synchronous Invoke waits at most 15 minutes for the execution, as on AWS
+SYNC_LIMIT = 900.0
+# An invocation that fails outside the handler's reach (a crash, a timeout, a retryable checkpoint error the SDK
+# re-raises "to trigger Lambda retry") is run again from the last checkpoint after 1, 2, 4 s on the clock; AWS
+# documents such backend retries but not their count.
+REDRIVES = 3  # a synchronous Invoke waits at most 15 minutes for the execution, as on AWS
 
 
 @dataclass
@@ -116,6 +125,7 @@ class Execution:
     invoking: int
     pause: dict | None
     deadline: float | None
+    asynchronous: int
 
     @property
     def function_arn(self) -> str:
@@ -123,7 +133,7 @@ class Execution:
 
 
 COLUMNS = ("id, arn, account, region, function, version, name, invocation, status, input, result, error, config, "
-           "started, ended, token, seen, changes, wake, invoking, pause, deadline")
+           "started, ended, token, seen, changes, wake, invoking, pause, deadline, asynchronous")
 
 
 def _execution(row: tuple | None) -> Execution | None:
@@ -243,7 +253,7 @@ class DurableExecutions:
             raise validation(name, "durableExecutionName", "[a-zA-Z0-9-_]+")
         text = payload.decode("utf-8") if payload.strip() else "{}"
         with self.store.transaction():
-            arn = self.begin(target, text, name)
+            arn = self.begin(target, text, name, asynchronous=invocation_type == "Event")
         if invocation_type == "Event":
             return InvokeResult(202, b"", request_id=request_id, durable_execution_arn=arn)
         ex = await self.wait_for_end(arn)
@@ -266,7 +276,7 @@ class DurableExecutions:
             result.payload = json.dumps(body).encode()
         return result
 
-    def begin(self, target: "Target", text: str, name: str | None) -> str:
+    def begin(self, target: "Target", text: str, name: str | None, asynchronous: bool = False) -> str:
         """Create the execution (in the caller's transaction) and queue its first invocation;
         an existing execution of the same name and input is returned as it is, as on AWS."""
         version = target.version
@@ -285,9 +295,9 @@ class DurableExecutions:
         now = self.clock.now()
         eid = self.store.execute(
             "INSERT INTO lambda_durable_executions(arn, account, region, function, version, name, invocation, status, "
-            "input, config, started) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+            "input, config, started, asynchronous) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
             (arn, target.account, target.region, target.name, version, name, invocation, "RUNNING", text,
-             json.dumps(config), now)).lastrowid
+             json.dumps(config), now, int(asynchronous))).lastrowid
         ex = self._by_id(eid)
         assert ex is not None
         op = {"Id": invocation, "Type": "EXECUTION", "Status": "STARTED", "StartTimestamp": now,
@@ -331,11 +341,11 @@ class DurableExecutions:
             return
         self.running.add(arn)
         try:
-            await self._invoke_once(arn, target)
+            await self._invoke_once(arn, target, int(job.get("redrive") or 0))
         finally:
             self.running.discard(arn)
 
-    async def _invoke_once(self, arn: str, target: "Target") -> None:
+    async def _invoke_once(self, arn: str, target: "Target", redrive: int = 0) -> None:
         with self.store.transaction():
             ex = self._by_arn(arn)
             if ex is None or ex.status != "RUNNING":
@@ -385,7 +395,11 @@ class DurableExecutions:
             if ex.status not in ("RUNNING", "PAUSING"):
                 return
             status = output.get("Status")
-            if failed:
+            if failed and redrive < REDRIVES and ex.status == "RUNNING":
+                self.store.execute("UPDATE lambda_durable_executions SET wake=1 WHERE id=?", (ex.id,))
+                self.cloud.jobs.enqueue("lambda.durable.resume", {"arn": arn, "redrive": redrive + 1},
+                                        delay=float(2 ** redrive))
+            elif failed:
                 self._finish(ex, "FAILED", error=error)
             elif status == "SUCCEEDED":
                 result_text = output.get("Result")
@@ -432,10 +446,29 @@ class DurableExecutions:
             fields["error_type"] = error.get("ErrorType")
             fields["error_message"] = str(error.get("ErrorMessage") or "")[:2000]
         self.cloud.feed.publish("lambda.durable", **fields)
+        if ex.asynchronous and status != "SUCCEEDED":
+            self._dead_letter(ex, error)
         days = int(ex.config.get("RetentionPeriodInDays") or 14)
         self.cloud.jobs.enqueue("lambda.durable.timer", {"arn": ex.arn, "what": "expire"}, delay=days * 86400.0)
         key = ("lambda.durable", ex.arn)
         self.store.after_commit(lambda: self.cloud.signals.notify(key))
+
+    def _dead_letter(self, ex: Execution, error: dict | None) -> None:
+        """A durable execution started asynchronously that ends FAILED, STOPPED or TIMED_OUT: its event
+        goes to the function's dead-letter queue, as AWS's durable functions guide describes."""
+        try:
+            target = self.service.resolve(ex.account, ex.region, ex.function,
+                                          None if ex.version == "$LATEST" else ex.version)
+        except ServiceError:
+            return
+        dlq = (target.config.get("DeadLetterConfig") or {}).get("TargetArn")
+        if not dlq:
+            return
+        message = str((error or {}).get("ErrorMessage") or f"The durable execution ended {ex.status}.")
+        attributes = {"RequestID": {"DataType": "String", "StringValue": ex.invocation},
+                      "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                      "ErrorMessage": {"DataType": "String", "StringValue": message[:1024]}}
+        self.service.asynchronous._send(target, dlq, ex.input or "{}", attributes)
 
     def _wake(self, ex: Execution) -> None:
         """Something the execution waits for happened: replay it (now, or when its invocation ends)."""

@@ -24,6 +24,7 @@ from unkai.services.awslambda import functions as fn
 from unkai.services.awslambda.asynchronous import AsyncInvocations
 from unkai.services.awslambda.debugging import Debugging
 from unkai.services.awslambda.durable import MIGRATION as DURABLE_MIGRATION
+from unkai.services.awslambda.durable import MIGRATION_ASYNC as DURABLE_ASYNC_MIGRATION
 from unkai.services.awslambda.durable import MIGRATION_PAUSE as DURABLE_PAUSE_MIGRATION
 from unkai.services.awslambda.durable import DurableExecutions
 from unkai.services.awslambda.functions import invalid, not_found, parse_name
@@ -86,6 +87,7 @@ MIGRATIONS = [
     """
     ALTER TABLE lambda_async ADD COLUMN tenant TEXT;
     """,
+    DURABLE_ASYNC_MIGRATION,  # whether an asynchronous invocation started durable executions (dead-letter queue)
 ]
 
 

@@ -12,6 +12,7 @@ data is readable for 3 hours, the rest is kept 455 days.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -47,7 +48,22 @@ BASIC_STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 
 def dims_key(dimensions: list[dict] | None) -> str:
     """The canonical text of a dimension set (sorted by name), the metric's identity."""
-    return json.dumps(sorted([d["Name"], d["Value"]] for d in dimensions or []), separators=(",", ":"))
+    if not dimensions:
+        return "[]"
+    pairs = tuple([(d["Name"], d["Value"]) for d in dimensions])
+    for name, value in pairs:
+        if type(name) is not str or type(value) is not str:  # only text is cached: 1 and True hash alike
+            return _dims_text(pairs)
+    return _dims_key(pairs)
+
+
+@functools.lru_cache(maxsize=4096)  # hot paths (SQS, SNS, DynamoDB requests) name the same few sets over and over
+def _dims_key(pairs: tuple) -> str:
+    return _dims_text(pairs)
+
+
+def _dims_text(pairs: tuple) -> str:
+    return json.dumps(sorted([n, v] for n, v in pairs), separators=(",", ":"))
 
 
 def dims_list(key: str) -> list[dict]:

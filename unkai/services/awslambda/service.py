@@ -145,6 +145,7 @@ class Lambda(Service):
                                    cloud.config.state_dir)
         self._targets: dict[tuple, Target] = {}
         self.inflight: dict[tuple[str, str, str], int] = {}
+        self.reserved_keys: set[tuple[str, str, str]] = set()  # functions last seen with reserved concurrency
         self.slot_freed: dict[tuple[str, str, str], asyncio.Event] = {}
         self.asynchronous = AsyncInvocations(self)
         self.durable = DurableExecutions(self)
@@ -1136,15 +1137,22 @@ class Lambda(Service):
 
     def _concurrency_metric(self, target: Target) -> None:
         """AWS/Lambda ConcurrentExecutions (read as its Maximum) for the function and across
-        the account's functions, counted as each invocation starts (CloudWatch's ``count``)."""
+        the account's functions, and UnreservedConcurrentExecutions (those of functions without
+        reserved concurrency), counted as each invocation starts (CloudWatch's ``count``)."""
         cw = self.cloud.services.get("cloudwatch")
         if cw is None:
             return
         account, region, _ = key = target.key
-        total = sum(n for k, n in self.inflight.items() if k[0] == account and k[1] == region)
+        if target.reserved is None:
+            self.reserved_keys.discard(key)
+        else:
+            self.reserved_keys.add(key)
+        here = [(k, n) for k, n in self.inflight.items() if k[0] == account and k[1] == region]
         cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", [{"Name": "FunctionName", "Value": key[2]}],
                  float(self.inflight[key]))
-        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", None, float(total))
+        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", None, float(sum(n for _, n in here)))
+        cw.count(account, region, "AWS/Lambda", "UnreservedConcurrentExecutions", None,
+                 float(sum(n for k, n in here if k not in self.reserved_keys)))
 
     async def invoke_api(self, ctx: RequestContext, params: dict) -> dict:
         payload = params.get("Payload") or b""

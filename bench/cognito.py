@@ -127,8 +127,19 @@ def list_users_scaling(server: harness.Server, sizes: tuple[int, ...], n: int) -
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=("authorizer", "list"), help="run one part only (while profiling)")
     args = parser.parse_args()
     n = 100 if args.quick else 500
+    if args.only:
+        server = harness.start_unkai()
+        try:
+            if args.only == "authorizer":
+                print(authorizer_overhead(server, n))
+            else:
+                print(list_users_scaling(server, (100, 1000) if args.quick else (100, 10_000), n // 2))
+        finally:
+            server.stop()
+        return
     results: dict[str, Any] = {"machine": harness.machine()}
     rows = []
     server = harness.start_unkai()

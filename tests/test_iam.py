@@ -208,3 +208,36 @@ def test_aws_managed_policies_carry_awss_current_documents(iam):
     names = {p["PolicyName"] for p in iam.list_policies(Scope="AWS", MaxItems=1000)["Policies"]}
     assert {"AWSLambdaBasicExecutionRole", "AmazonEventBridgeSchedulerFullAccess", "AWSIoTRuleActions",
             "AmazonKinesisFirehoseFullAccess", "AmazonAPIGatewayInvokeFullAccess"} <= names
+
+
+def test_the_aws_cli_asks_sts_iam_secrets_manager_and_kms(unkai, name, tmp_path):
+    """The issue's first check, with the AWS CLI itself: ``aws sts get-caller-identity``,
+    ``aws iam create-role``, ``aws secretsmanager`` and ``aws kms`` against unkai."""
+    import base64
+    import os
+    import subprocess
+    import sys
+
+    from unkai.testing import CREDENTIALS
+
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=CREDENTIALS["aws_access_key_id"],
+               AWS_SECRET_ACCESS_KEY=CREDENTIALS["aws_secret_access_key"], AWS_DEFAULT_REGION="us-east-1",
+               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+
+    def aws(*args: str) -> dict:
+        out = subprocess.run([sys.executable, "-m", "awscli", "--endpoint-url", unkai.endpoint, "--output", "json",
+                              *args], capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else {}
+
+    assert aws("sts", "get-caller-identity")["Account"] == "000000000000"
+    role = aws("iam", "create-role", "--role-name", name, "--assume-role-policy-document", TRUST)["Role"]
+    assert role["Arn"] == f"arn:aws:iam::000000000000:role/{name}"
+    aws("secretsmanager", "create-secret", "--name", name, "--secret-string", "pw")
+    assert aws("secretsmanager", "get-secret-value", "--secret-id", name)["SecretString"] == "pw"
+    key = aws("kms", "create-key")["KeyMetadata"]["KeyId"]
+    (tmp_path / "plain").write_bytes(b"hello")
+    blob = aws("kms", "encrypt", "--key-id", key, "--plaintext", f"fileb://{tmp_path / 'plain'}")["CiphertextBlob"]
+    (tmp_path / "blob").write_bytes(base64.b64decode(blob))
+    plain = aws("kms", "decrypt", "--ciphertext-blob", f"fileb://{tmp_path / 'blob'}")["Plaintext"]
+    assert base64.b64decode(plain) == b"hello"

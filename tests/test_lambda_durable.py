@@ -126,6 +126,27 @@ def handler(event, context: DurableContext):
     return {"squares": squares, "pair": pair, "polls": polled["polls"]}
 """
 
+CRASHES_ONCE = """
+import os
+import boto3
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
+
+@durable_execution
+def handler(event, context: DurableContext):
+    before = context.step(lambda _: print("checkpointed step") or 1, name="before")
+    ssm = boto3.client("ssm")
+    try:
+        ssm.delete_parameter(Name=event["flag"])
+        os._exit(3)  # the worker dies mid-invocation, once
+    except ssm.exceptions.ParameterNotFound:
+        pass
+    return {"before": before, "after": context.step(lambda _: 2, name="after")}
+"""
+
+BROKEN = """
+raise RuntimeError("this module cannot be imported")
+"""
+
 PLAIN = """
 def handler(event, context):
     return {"plain": True}
@@ -261,6 +282,35 @@ def test_an_asynchronously_started_execution_that_fails_sends_its_event_to_the_d
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
     assert [json.loads(m["Body"]) for m in messages] == [{"order": 9}]
     assert messages[0]["MessageAttributes"]["ErrorMessage"]["StringValue"] == "order 9 is not valid"
+
+
+def test_a_crashed_invocation_is_run_again_from_its_last_checkpoint(lam, unkai):
+    unkai.client("ssm").put_parameter(Name="/durable/crash-once", Value="1", Type="String")
+    name = durable(lam, CRASHES_ONCE)
+    arn = lam.invoke(FunctionName=name, InvocationType="Event",
+                     Payload=json.dumps({"flag": "/durable/crash-once"}).encode())["DurableExecutionArn"]
+    unkai.drain()
+    assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "RUNNING"  # re-driven after 1 s
+    unkai.advance(1.5)
+    unkai.drain()
+    ex = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert ex["Status"] == "SUCCEEDED" and json.loads(ex["Result"]) == {"before": 1, "after": 2}
+    assert logged(unkai, name, "checkpointed step") == 1
+    completed = [e for e in history(lam, arn) if e["EventType"] == "InvocationCompleted"]
+    assert len(completed) == 2 and "Error" in completed[0]["InvocationCompletedDetails"]
+
+
+def test_an_invocation_that_keeps_failing_fails_the_execution_after_three_redrives(lam, unkai):
+    name = deploy(lam, BROKEN, DurableConfig=DURABLE)
+    arn = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")["DurableExecutionArn"]
+    unkai.drain()
+    for delay in (1, 2, 4):  # run again after 1, 2 and 4 s
+        assert lam.get_durable_execution(DurableExecutionArn=arn)["Status"] == "RUNNING"
+        unkai.advance(delay + 0.5)
+        unkai.drain()
+    ex = lam.get_durable_execution(DurableExecutionArn=arn)
+    assert ex["Status"] == "FAILED" and ex["Error"]["ErrorMessage"] == "this module cannot be imported"
+    assert [e["EventType"] for e in history(lam, arn)].count("InvocationCompleted") == 4
 
 
 def test_executions_are_listed_by_function_and_can_be_stopped(lam, unkai):
@@ -510,6 +560,47 @@ def test_a_cloudformation_function_with_durable_config_and_inline_code_runs_dura
         resp, body = call(lam, config["FunctionName"], {"name": "ana"}, Qualifier="$LATEST")
         assert body == "hello ana"
         assert lam.get_durable_execution(DurableExecutionArn=resp["DurableExecutionArn"])["Status"] == "SUCCEEDED"
+
+
+TERRAFORM = """
+data "archive_file" "fn" {
+  type        = "zip"
+  source_dir  = "${path.module}/fn"
+  output_path = "build/fn.zip"
+}
+
+resource "aws_iam_role" "fn" {
+  name               = "durable-fn"
+  assume_role_policy = jsonencode({Version = "2012-10-17", Statement = [{Effect = "Allow",
+    Principal = {Service = "lambda.amazonaws.com"}, Action = "sts:AssumeRole"}]})
+}
+
+resource "aws_lambda_function" "fn" {
+  function_name    = "durable-tf"
+  filename         = data.archive_file.fn.output_path
+  source_code_hash = data.archive_file.fn.output_base64sha256
+  role             = aws_iam_role.fn.arn
+  handler          = "app.handler"
+  runtime          = "python3.13"
+  durable_config {
+    execution_timeout = 900
+    retention_period  = 3
+  }
+}
+"""
+
+
+def test_a_terraform_function_with_durable_config_runs_durably(tmp_path):
+    root = tmp_path / "tf"
+    (root / "fn").mkdir(parents=True)
+    (root / "fn" / "app.py").write_text(STEPS)
+    (root / "main.tf").write_text(TERRAFORM)
+    with UnkaiServer(tmp_path / "state", str(root)) as server:
+        lam = server.client("lambda")
+        config = lam.get_function_configuration(FunctionName="durable-tf")
+        assert config["DurableConfig"] == {"ExecutionTimeout": 900, "RetentionPeriodInDays": 3}
+        _, body = call(lam, "durable-tf", {"n": 40}, Qualifier="$LATEST")
+        assert body == {"result": 42}
 
 
 def test_a_waiting_execution_survives_kill_9_and_finishes_after_the_restart(tmp_path):

@@ -28,6 +28,8 @@ from unkai.services.awslambda.durable import MIGRATION_ASYNC as DURABLE_ASYNC_MI
 from unkai.services.awslambda.durable import MIGRATION_PAUSE as DURABLE_PAUSE_MIGRATION
 from unkai.services.awslambda.durable import DurableExecutions
 from unkai.services.awslambda.functions import invalid, not_found, parse_name
+from unkai.services.awslambda.settings import MIGRATION as SETTINGS_MIGRATION
+from unkai.services.awslambda.settings import SettingsOps
 
 MIGRATIONS = [
     """
@@ -88,6 +90,7 @@ MIGRATIONS = [
     ALTER TABLE lambda_async ADD COLUMN tenant TEXT;
     """,
     DURABLE_ASYNC_MIGRATION,  # whether an asynchronous invocation started durable executions (dead-letter queue)
+    SETTINGS_MIGRATION,  # recursion, runtime management and provisioned concurrency settings (settings.py)
 ]
 
 
@@ -131,7 +134,7 @@ class InvokeResult:
     durable_execution_arn: str | None = None  # the execution an invoke of a durable function started
 
 
-class Lambda(Service):
+class Lambda(SettingsOps, Service):
     name = "lambda"
     migrations = MIGRATIONS
     resource_types = ("AWS::Lambda::Function", "AWS::Lambda::Version", "AWS::Lambda::Alias",
@@ -145,6 +148,7 @@ class Lambda(Service):
                                    cloud.config.state_dir)
         self._targets: dict[tuple, Target] = {}
         self.inflight: dict[tuple[str, str, str], int] = {}
+        self.reserved_keys: set[tuple[str, str, str]] = set()  # functions last seen with reserved concurrency
         self.slot_freed: dict[tuple[str, str, str], asyncio.Event] = {}
         self.asynchronous = AsyncInvocations(self)
         self.durable = DurableExecutions(self)
@@ -435,6 +439,7 @@ class Lambda(Service):
             raise invalid("$LATEST version cannot be deleted without deleting the function.")
         else:
             self.store.execute("DELETE FROM lambda_functions WHERE id=?", (row[0],))
+            self.forget_settings(row[0])
             self.store.execute("DELETE FROM lambda_mappings WHERE function_arn=? OR function_arn LIKE ?",
                                (arn, arn + ":%"))
             self.store.execute("DELETE FROM lambda_mapping_tags WHERE uuid NOT IN (SELECT uuid FROM lambda_mappings)")
@@ -1136,15 +1141,22 @@ class Lambda(Service):
 
     def _concurrency_metric(self, target: Target) -> None:
         """AWS/Lambda ConcurrentExecutions (read as its Maximum) for the function and across
-        the account's functions, counted as each invocation starts (CloudWatch's ``count``)."""
+        the account's functions, and UnreservedConcurrentExecutions (those of functions without
+        reserved concurrency), counted as each invocation starts (CloudWatch's ``count``)."""
         cw = self.cloud.services.get("cloudwatch")
         if cw is None:
             return
         account, region, _ = key = target.key
-        total = sum(n for k, n in self.inflight.items() if k[0] == account and k[1] == region)
+        if target.reserved is None:
+            self.reserved_keys.discard(key)
+        else:
+            self.reserved_keys.add(key)
+        here = [(k, n) for k, n in self.inflight.items() if k[0] == account and k[1] == region]
         cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", [{"Name": "FunctionName", "Value": key[2]}],
                  float(self.inflight[key]))
-        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", None, float(total))
+        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", None, float(sum(n for _, n in here)))
+        cw.count(account, region, "AWS/Lambda", "UnreservedConcurrentExecutions", None,
+                 float(sum(n for k, n in here if k not in self.reserved_keys)))
 
     async def invoke_api(self, ctx: RequestContext, params: dict) -> dict:
         payload = params.get("Payload") or b""

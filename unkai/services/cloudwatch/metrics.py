@@ -41,9 +41,22 @@ MIGRATIONS = [
     """
 ]
 
-RETENTION = 455 * 86400  # one-hour data points live 15 months
+RETENTION = 455 * 86400  # one-hour data points live 15 months (5-minute ones 63 days, 1-minute ones 15)
 HIGH_RES_RETENTION = 3 * 3600  # sub-minute periods are readable for 3 hours
 BASIC_STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+
+
+def readable_for(period: int) -> float:
+    """How far back a period can read, by AWS's tiers (GetMetricStatistics' StartTime rules):
+    under a minute 3 hours; a period that is not a multiple of 5 minutes 15 days; not a
+    multiple of an hour 63 days; an hour's multiples the whole 455 days."""
+    if period < 60:
+        return HIGH_RES_RETENTION
+    if period % 300:
+        return 15 * 86400
+    if period % 3600:
+        return 63 * 86400
+    return RETENTION
 
 
 def dims_key(dimensions: list[dict] | None) -> str:
@@ -284,8 +297,7 @@ class MetricStore:
         self.flush(now)
         if metric_id is None:
             return {}
-        if period < 60:
-            start = max(start, now - HIGH_RES_RETENTION)
+        start = max(start, now - readable_for(period))
         if not distribution:
             return self._merged(metric_id, start, end, period, unit)
         rows = self.store.all("SELECT ts, unit, count, sum, min, max, vals, resolution FROM cloudwatch_data "

@@ -386,6 +386,41 @@ def evaluate(node: Any, rec: Record) -> Any:
     raise InsightsError(f"{kind} cannot be used here")
 
 
+def _constant_bin_ms(node: Any) -> int | None:
+    """The period of ``bin(<constant>)`` in whole milliseconds, else None."""
+    if node[0] == "call" and node[1] == "bin" and len(node[2]) == 1 and node[2][0][0] in ("period", "lit"):
+        seconds = _num(node[2][0][1])
+        if seconds is not None and seconds > 0 and float(seconds * 1000).is_integer():
+            return int(seconds * 1000)
+    return None
+
+
+def counted_rows(q: Query, groups: list[tuple[Any, int]]) -> list[Record]:
+    """The rows the stats step of a ``counted`` query makes, from SQLite's (bin start or None,
+    count) groups: then the query's later commands run over them."""
+    _, names, group, _ = q.counted or (0, [], None, None)
+    out = []
+    for key, n in groups:
+        row: Record = {}
+        if group is not None:
+            row[group] = key
+            row["__timestamps"] = {group}
+        for name in names:
+            row[name] = n
+        out.append(row)
+    return out
+
+
+def run_after(q: Query, records: list[Record], first: int, stopped: Callable[[], bool] | None = None
+              ) -> list[Record]:
+    """The query's commands from step ``first`` on (after a step SQLite did)."""
+    for step in q.steps[first:]:
+        if stopped is not None and stopped():
+            raise Stopped
+        records = step(records)
+    return records
+
+
 def _reader(node: Any) -> Callable[[Record], Any]:
     """``evaluate(node, r)`` as a function of the record, shortened for the two commonest
     group keys (a field, and bin() of a constant period) since stats runs it per event."""
@@ -429,6 +464,9 @@ class Query:
     sorted: bool = False
     stats: bool = False
     discover: bool = True  # whether the query may read fields discovered in messages
+    # A first command `stats count(*) [by bin(<constant>)]`, which SQLite can count:
+    # (its step's index, the aggregates' names, the group's name or None, the bin in ms or None)
+    counted: tuple[int, list[str], str | None, int | None] | None = None
     pointers: bool = False  # whether it names @ptr (a stats query shows none otherwise)
 
 
@@ -607,6 +645,10 @@ def compile_query(text: str) -> Query:
                         row[name] = _aggregate(fn, args, members)
                     out.append(row)
                 return out
+            if not q.steps and all(fn == "count" and (not args or args[0][0] == "star") for _, fn, args in aggs):
+                bin_ms = _constant_bin_ms(groups[0][1]) if len(groups) == 1 else None
+                if not groups or bin_ms is not None:
+                    q.counted = (len(q.steps), [a[0] for a in aggs], groups[0][0] if groups else None, bin_ms)
             q.steps.append(step)
             q.shown = [n for n, _ in groups] + [a[0] for a in aggs]
             q.stats = True

@@ -39,14 +39,14 @@ class Server:
     """A server process under test."""
 
     def __init__(self, name: str, argv: list[str], port: int, env: dict[str, str] | None = None,
-                 ready_path: str = "/", cwd: str | None = None) -> None:
+                 ready_path: str = "/", cwd: str | None = None, timeout: float = 60) -> None:
         self.name = name
         self.port = port
         self.endpoint = f"http://127.0.0.1:{port}"
         self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, **(env or {})), cwd=cwd)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{name} exited: {Path(self.log.name).read_text()[-2000:]}")
@@ -79,9 +79,21 @@ class Server:
                 self.proc.kill()
 
 
+# UNKAI_BENCH_SRC=DIR runs the unkai in DIR (e.g. an older commit unpacked with `git archive`)
+# instead of the installed one, for before/after figures from the same script. The editable
+# install's finder sits on sys.meta_path and would win over sys.path, so it is dropped first.
+_FROM_SRC = ("import runpy, sys; sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()];"
+             " sys.path.insert(0, {src!r}); sys.argv[0] = 'unkai'; runpy.run_module('unkai', run_name='__main__')")
+
+
+def unkai_command() -> list[str]:
+    src = os.environ.get("UNKAI_BENCH_SRC")
+    return [sys.executable, "-c", _FROM_SRC.format(src=src)] if src else [sys.executable, "-m", "unkai"]
+
+
 def start_unkai(*args: str) -> Server:
     port = free_port()
-    return Server("unkai", [sys.executable, "-m", "unkai", "up", "--ephemeral", "--port", str(port), *args],
+    return Server("unkai", [*unkai_command(), "up", "--ephemeral", "--port", str(port), *args],
                   port, ready_path="/_unkai/health")
 
 
@@ -209,6 +221,31 @@ def _proc_mb(pid: int, file: str, field: str) -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU seconds of a process (with ``children``: also of its children that
+    exited and were waited for); 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Lambda workers, their fork server...)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            kids = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        found += [int(k) for k in kids]
+        todo += [int(k) for k in kids]
+    return found
 
 
 def rss_mb(pid: int) -> float:

@@ -217,3 +217,21 @@ def test_metric_math_functions_over_gaps_and_series(cw, ns):
     assert set(got["peak"]) == {2.0} and set(got["per"]) == {60.0}
     assert abs(got["spread"][0] - (2 / 3) ** 0.5) < 1e-9
     assert got["mean"][0] == 0.5 and got["mean"][2] == 3.5  # point by point across the two series
+
+
+def test_botocore_gzips_a_large_put_metric_data_and_it_is_stored(unkai, ns):
+    """PutMetricData has botocore's requestcompression trait: a body over 10 KB goes out gzip."""
+    client = unkai.client("cloudwatch")
+    encodings: list[str] = []
+    client.meta.events.register("before-send.cloudwatch.PutMetricData",
+                                lambda request, **_: encodings.append(request.headers.get("Content-Encoding")))
+    data = [{"MetricName": "Big", "Dimensions": [{"Name": "Shard", "Value": f"shard-{i:04d}"}], "Value": float(i)}
+            for i in range(400)]
+    client.put_metric_data(Namespace=ns, MetricData=data)
+    assert [e.decode() if isinstance(e, bytes) else e for e in encodings] == ["gzip"]
+    assert len(client.list_metrics(Namespace=ns, MetricName="Big")["Metrics"]) == 400
+    now = int(unkai.get("/_unkai/clock")["epoch"])
+    points = client.get_metric_statistics(Namespace=ns, MetricName="Big", Dimensions=[
+        {"Name": "Shard", "Value": "shard-0007"}], StartTime=now - 600, EndTime=now + 600, Period=1200,
+        Statistics=["Sum"])["Datapoints"]
+    assert [p["Sum"] for p in points] == [7.0]

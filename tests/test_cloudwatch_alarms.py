@@ -118,9 +118,16 @@ def test_set_alarm_state_composite_alarm_and_actions_disabled(unkai, cw, inbox):
     children = cw.describe_alarms(ChildrenOfAlarmName="both")["MetricAlarms"]
     assert sorted(a["AlarmName"] for a in children) == ["child-a", "child-b"]
     cw.disable_alarm_actions(AlarmNames=["both"])
+    assert cw.describe_alarms(AlarmNames=["both"], AlarmTypes=["CompositeAlarm"])["CompositeAlarms"][0][
+        "ActionsEnabled"] is False
     cw.set_alarm_state(AlarmName="child-b", StateValue="OK", StateReason="testing")
     assert state(cw, "both") == "OK"
     assert notifications(unkai, url) == []
+    cw.enable_alarm_actions(AlarmNames=["both"])  # actions run again from the next state change
+    cw.set_alarm_state(AlarmName="child-b", StateValue="ALARM", StateReason="testing")
+    assert state(cw, "both") == "ALARM"
+    (again,) = notifications(unkai, url)
+    assert json.loads(again["Message"])["NewStateValue"] == "ALARM"
     with pytest.raises(ClientError) as exc:
         cw.delete_alarms(AlarmNames=["child-a"])
     assert exc.value.response["Error"]["Code"] == "InvalidParameterValue"

@@ -234,3 +234,5 @@ def test_lambda_concurrent_executions_is_the_peak_of_invocations_in_flight(unkai
     assert answers == [2, 2]
     assert stat(unkai, cw, "AWS/Lambda", "ConcurrentExecutions", {"FunctionName": name}, "Maximum") == (2.0, "Count")
     assert stat(unkai, cw, "AWS/Lambda", "ConcurrentExecutions", {}, "Maximum")[0] >= 2.0
+    # the function has no reserved concurrency: both count in the account's unreserved pool
+    assert stat(unkai, cw, "AWS/Lambda", "UnreservedConcurrentExecutions", {}, "Maximum")[0] >= 2.0

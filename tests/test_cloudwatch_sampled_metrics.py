@@ -1,4 +1,4 @@
-"""AWS's own metrics that need unkai's clock to move: the gauges AWS samples once a minute
+"""AWS's own metrics that need unkai's clock to move (and how long data are kept): the gauges AWS samples once a minute
 (SQS queue depths and the age of the oldest message, SES's reputation bounce rate), SES's
 sending counts, and Lambda's IteratorAge for a stream mapping that starts behind. The
 module has its own server, since it moves the clock."""
@@ -127,3 +127,24 @@ def test_list_metrics_recently_active_leaves_out_metrics_quiet_for_three_hours(u
     assert {m["MetricName"] for m in cw.list_metrics(Namespace=ns)["Metrics"]} == {"Old", "New"}
     recent = cw.list_metrics(Namespace=ns, RecentlyActive="PT3H")["Metrics"]
     assert [m["MetricName"] for m in recent] == ["New"]
+
+
+def test_data_are_read_back_by_awss_retention_tiers(unkai, cw):
+    now = unkai.advance(0)["epoch"]
+    ns = f"Retention/{uuid.uuid4().hex[:8]}"
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Kept", "Value": 5, "Timestamp": now}])
+
+    def sums(period: int) -> list[float]:
+        return [p["Sum"] for p in cw.get_metric_statistics(
+            Namespace=ns, MetricName="Kept", StartTime=now - 3600, EndTime=now + 3600, Period=period,
+            Statistics=["Sum"])["Datapoints"]]
+
+    assert sums(60) == sums(300) == sums(3600) == [5.0]
+    unkai.advance(16 * 86400)  # one-minute periods read 15 days back; five-minute ones 63 days
+    assert (sums(60), sums(300), sums(3600)) == ([], [5.0], [5.0])
+    unkai.advance(48 * 86400)
+    assert (sums(300), sums(3600)) == ([], [5.0])
+    unkai.advance(390 * 86400)  # 454 days: one-hour periods read 455 days back
+    assert sums(3600) == [5.0]
+    unkai.advance(2 * 86400)  # and then the data are gone
+    assert sums(3600) == []

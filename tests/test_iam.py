@@ -183,3 +183,61 @@ def test_simulate_custom_policy_explicit_deny_wildcards_and_conditions(iam):
         result = iam.simulate_custom_policy(PolicyInputList=[allow_all], ActionNames=["sqs:SendMessage"], ContextEntries=[
             {"ContextKeyName": "aws:SourceAccount", "ContextKeyValues": [account], "ContextKeyType": "string"}])
         assert result["EvaluationResults"][0]["EvalDecision"] == decision
+
+
+def test_aws_managed_policies_carry_awss_current_documents(iam):
+    """AWS managed policies answer GetPolicy / GetPolicyVersion with AWS's policy id, default
+    version and full document (not an abbreviation), and the simulator evaluates them."""
+    policy = iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess")["Policy"]
+    assert (policy["PolicyId"], policy["DefaultVersionId"], policy["Path"]) == ("ANPAINUGF2JSOSUY76KYA", "v15", "/")
+    doc = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId="v15")["PolicyVersion"]["Document"]
+    assert doc["Statement"][1] == {"Action": "cloudwatch:GetInsightRuleReport", "Effect": "Allow",
+                                   "Resource": "arn:aws:cloudwatch:*:*:insight-rule/DynamoDBContributorInsights*"}
+    assert doc["Statement"][2]["Condition"]["StringLike"]["iam:PassedToService"][-1] == "dax.amazonaws.com"
+    read_only = iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")["Policy"]
+    text = json.dumps(iam.get_policy_version(PolicyArn=read_only["Arn"], VersionId=read_only["DefaultVersionId"])[
+        "PolicyVersion"]["Document"])
+    assert "dynamodb:Query" in text and "kms:Describe*" in text and "sqs:ReceiveMessage" not in text
+    assert len(text) > 50_000  # the whole document, thousands of actions
+    role = iam.create_role(RoleName=f"reader-{uuid.uuid4().hex[:8]}", AssumeRolePolicyDocument=TRUST)["Role"]
+    iam.attach_role_policy(RoleName=role["RoleName"], PolicyArn=read_only["Arn"])
+    results = iam.simulate_principal_policy(PolicySourceArn=role["Arn"], ActionNames=[
+        "dynamodb:Query", "s3:GetObject", "sqs:DeleteMessage"])["EvaluationResults"]
+    assert {r["EvalActionName"]: r["EvalDecision"] for r in results} == {
+        "dynamodb:Query": "allowed", "s3:GetObject": "allowed", "sqs:DeleteMessage": "implicitDeny"}
+    names = {p["PolicyName"] for p in iam.list_policies(Scope="AWS", MaxItems=1000)["Policies"]}
+    assert {"AWSLambdaBasicExecutionRole", "AmazonEventBridgeSchedulerFullAccess", "AWSIoTRuleActions",
+            "AmazonKinesisFirehoseFullAccess", "AmazonAPIGatewayInvokeFullAccess"} <= names
+
+
+def test_the_aws_cli_asks_sts_iam_secrets_manager_and_kms(unkai, name, tmp_path):
+    """The issue's first check, with the AWS CLI itself: ``aws sts get-caller-identity``,
+    ``aws iam create-role``, ``aws secretsmanager`` and ``aws kms`` against unkai."""
+    import base64
+    import os
+    import subprocess
+    import sys
+
+    from unkai.testing import CREDENTIALS
+
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=CREDENTIALS["aws_access_key_id"],
+               AWS_SECRET_ACCESS_KEY=CREDENTIALS["aws_secret_access_key"], AWS_DEFAULT_REGION="us-east-1",
+               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+
+    def aws(*args: str) -> dict:
+        out = subprocess.run([sys.executable, "-m", "awscli", "--endpoint-url", unkai.endpoint, "--output", "json",
+                              *args], capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else {}
+
+    assert aws("sts", "get-caller-identity")["Account"] == "000000000000"
+    role = aws("iam", "create-role", "--role-name", name, "--assume-role-policy-document", TRUST)["Role"]
+    assert role["Arn"] == f"arn:aws:iam::000000000000:role/{name}"
+    aws("secretsmanager", "create-secret", "--name", name, "--secret-string", "pw")
+    assert aws("secretsmanager", "get-secret-value", "--secret-id", name)["SecretString"] == "pw"
+    key = aws("kms", "create-key")["KeyMetadata"]["KeyId"]
+    (tmp_path / "plain").write_bytes(b"hello")
+    blob = aws("kms", "encrypt", "--key-id", key, "--plaintext", f"fileb://{tmp_path / 'plain'}")["CiphertextBlob"]
+    (tmp_path / "blob").write_bytes(base64.b64decode(blob))
+    plain = aws("kms", "decrypt", "--ciphertext-blob", f"fileb://{tmp_path / 'blob'}")["Plaintext"]
+    assert base64.b64decode(plain) == b"hello"

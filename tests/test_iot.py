@@ -307,3 +307,101 @@ def test_template_resources_create_things_policies_groups_and_rules(unkai, iot):
     assert rule["ruleArn"] == out["RuleArn"]
     assert rule["rule"]["actions"][0]["republish"] == {"topic": "copy/${topic()}", "qos": 1,
                                                       "roleArn": "arn:aws:iam::000000000000:role/r"}
+
+
+# -- fleet indexing and dynamic thing groups ---------------------------------------------------
+
+
+def search(iot, query: str, **kwargs) -> list[str]:
+    return sorted(t["thingName"] for t in iot.search_index(queryString=query, **kwargs)["things"])
+
+
+def test_fleet_indexing_searches_the_registry_and_shadows_with_aws_query_syntax(iot, unkai):
+    iot.update_indexing_configuration(thingIndexingConfiguration={"thingIndexingMode": "OFF"},
+                                      thingGroupIndexingConfiguration={"thingGroupIndexingMode": "OFF"})
+    with pytest.raises(ClientError) as exc:
+        iot.search_index(queryString="thingName:*")
+    assert code(exc) == "ResourceNotFoundException"
+    assert "Please enable index by calling UpdateIndexingConfiguration" in exc.value.response["Error"]["Message"]
+    iot.update_indexing_configuration(
+        thingIndexingConfiguration={"thingIndexingMode": "REGISTRY_AND_SHADOW"},
+        thingGroupIndexingConfiguration={"thingGroupIndexingMode": "ON"})
+    config = iot.get_indexing_configuration()
+    assert config["thingIndexingConfiguration"]["thingIndexingMode"] == "REGISTRY_AND_SHADOW"
+    assert set(iot.list_indices()["indexNames"]) == {"AWS_Things", "AWS_ThingGroups"}
+    assert iot.describe_index(indexName="AWS_Things")["schema"] == "REGISTRY_AND_SHADOW"
+    for name, attrs in (("idx-a", {"temp": "75", "site": "tokyo"}), ("idx-b", {"temp": "82", "site": "osaka"}),
+                        ("idx-c", {"temp": "60", "site": "nagoya"})):
+        iot.create_thing(thingName=name, attributePayload={"attributes": {"suite": "idx", **attrs}})
+    iot.create_thing_group(thingGroupName="idx-group", thingGroupProperties={
+        "thingGroupDescription": "indexed", "attributePayload": {"attributes": {"floor": "3"}}})
+    iot.add_thing_to_thing_group(thingGroupName="idx-group", thingName="idx-c")
+    unkai.client("iot-data").update_thing_shadow(thingName="idx-a", payload=json.dumps(
+        {"state": {"reported": {"battery": 90, "led": "off"}, "desired": {"led": "on"}}}))
+    s = "attributes.suite:idx AND "
+    assert search(iot, s + "attributes.temp:[70 TO 80]") == ["idx-a"]
+    assert search(iot, s + "attributes.temp:{60 TO 75]") == ["idx-a"]
+    assert search(iot, s + "attributes.temp>70") == ["idx-a", "idx-b"]
+    assert search(iot, "thingName:idx-? -attributes.site:tokyo") == ["idx-b", "idx-c"]
+    assert search(iot, s + "(attributes.site:TOKYO OR attributes.site:osaka)") == ["idx-a", "idx-b"]
+    assert search(iot, s + "attributes.site:(tok* OR nag*)") == ["idx-a", "idx-c"]
+    assert search(iot, "thingGroupNames:idx-group") == ["idx-c"]
+    assert search(iot, "shadow.reported.battery>=90 AND shadow.hasDelta:true") == ["idx-a"]
+    assert search(iot, s + "NOT shadow.reported.battery:*") == ["idx-b", "idx-c"]
+    assert search(iot, "osaka") == ["idx-b"]  # a bare term searches every field
+    found = iot.search_index(queryString="thingName:idx-a")["things"][0]
+    assert found["attributes"] == {"suite": "idx", "temp": "75", "site": "tokyo"}
+    assert json.loads(found["shadow"])["reported"] == {"battery": 90, "led": "off"}
+    first = iot.search_index(queryString="thingName:idx-*", maxResults=2)
+    assert len(first["things"]) == 2
+    rest = iot.search_index(queryString="thingName:idx-*", maxResults=2, nextToken=first["nextToken"])
+    assert len(rest["things"]) == 1 and "nextToken" not in rest
+    groups = iot.search_index(indexName="AWS_ThingGroups", queryString="thingGroupName:idx-* attributes.floor:3")
+    assert [(g["thingGroupName"], g["thingGroupDescription"]) for g in groups["thingGroups"]] == [
+        ("idx-group", "indexed")]
+    for bad in ("thingName:(idx-a", "attributes.temp:[1 TO", "AND", "thingName:"):
+        with pytest.raises(ClientError) as exc:
+            iot.search_index(queryString=bad)
+        assert code(exc) == "InvalidQueryException"
+    with pytest.raises(ClientError) as exc:
+        iot.update_indexing_configuration(thingIndexingConfiguration={"thingIndexingMode": "SOMETIMES"})
+    assert code(exc) == "InvalidRequestException"
+
+
+def test_dynamic_thing_groups_follow_registry_changes(iot):
+    iot.update_indexing_configuration(thingIndexingConfiguration={"thingIndexingMode": "REGISTRY"})
+    iot.create_thing(thingName="dyn-1", attributePayload={"attributes": {"dynsuite": "yes", "fw": "1.0"}})
+    iot.create_thing(thingName="dyn-2", attributePayload={"attributes": {"dynsuite": "yes", "fw": "2.0"}})
+    out = iot.create_dynamic_thing_group(thingGroupName="old-firmware",
+                                         queryString="attributes.dynsuite:yes AND attributes.fw:1.*")
+    assert out["indexName"] == "AWS_Things" and out["queryVersion"] == "2017-09-30"
+    members = lambda: iot.list_things_in_thing_group(thingGroupName="old-firmware")["things"]  # noqa: E731
+    assert members() == ["dyn-1"]
+    iot.update_thing(thingName="dyn-2", attributePayload={"attributes": {"fw": "1.5"}, "merge": True})
+    assert members() == ["dyn-1", "dyn-2"]
+    assert "old-firmware" in [g["groupName"] for g in iot.list_thing_groups_for_thing(thingName="dyn-2")["thingGroups"]]
+    described = iot.describe_thing_group(thingGroupName="old-firmware")
+    assert described["queryString"] == "attributes.dynsuite:yes AND attributes.fw:1.*"
+    # a job to the dynamic group reaches the members it has when the job is created
+    job = iot.create_job(jobId="dyn-job", targets=[out["thingGroupArn"]], document="{}")
+    assert sorted(e["thingArn"].rsplit("/", 1)[1] for e in iot.list_job_executions_for_job(
+        jobId=job["jobId"])["executionSummaries"]) == ["dyn-1", "dyn-2"]
+    assert iot.update_dynamic_thing_group(thingGroupName="old-firmware", thingGroupProperties={},
+                                          queryString="attributes.dynsuite:yes AND attributes.fw<1.2")["version"] == 2
+    assert members() == ["dyn-1"]
+    with pytest.raises(ClientError) as exc:
+        iot.add_thing_to_thing_group(thingGroupName="old-firmware", thingName="dyn-2")
+    assert code(exc) == "InvalidRequestException"
+    with pytest.raises(ClientError) as exc:
+        iot.create_dynamic_thing_group(thingGroupName="old-firmware", queryString="thingName:*")
+    assert code(exc) == "ResourceAlreadyExistsException"
+    with pytest.raises(ClientError) as exc:
+        iot.create_dynamic_thing_group(thingGroupName="broken", queryString="attributes.fw:(1")
+    assert code(exc) == "InvalidQueryException"
+    with pytest.raises(ClientError) as exc:
+        iot.update_indexing_configuration(thingIndexingConfiguration={"thingIndexingMode": "OFF"})
+    assert code(exc) == "InvalidRequestException"  # dynamic groups need the index
+    iot.delete_dynamic_thing_group(thingGroupName="old-firmware")
+    with pytest.raises(ClientError) as exc:
+        iot.describe_thing_group(thingGroupName="old-firmware")
+    assert code(exc) == "ResourceNotFoundException"

@@ -358,3 +358,169 @@ def test_the_device_https_endpoint_publishes_and_reads_shadows_with_the_certific
     assert call("DELETE", f"/things/{thing}/shadow")[0] == 403  # iot:DeleteThingShadow is not allowed
     iot.update_certificate(certificateId=dev["id"], newStatus="INACTIVE")
     assert call("POST", f"/topics/post/{dev['thing']}/event", b"{}")[0] == 403
+
+
+# -- MQTT 5 (translated in front of amqtt, see unkai/services/iot/mqtt5.py) -----------------------
+
+
+def test_the_device_sdk_mqtt5_client_connects_and_policies_answer_with_reason_codes(iot, unkai, broker, tmp_path):
+    from concurrent.futures import Future
+
+    from awscrt import mqtt5
+    from awsiot import mqtt5_client_builder
+
+    dev = device(iot, tmp_path)
+    connected: Future = Future()
+    got: queue.Queue = queue.Queue()
+    client = mqtt5_client_builder.mtls_from_path(
+        endpoint="localhost", port=broker["port"], cert_filepath=str(dev["cert"]), pri_key_filepath=str(dev["key"]),
+        ca_filepath=str(broker["ca"]), client_id=dev["thing"],
+        on_lifecycle_connection_success=lambda data: connected.set_result(data.connack_packet),
+        on_lifecycle_connection_failure=lambda data: connected.set_exception(data.exception),
+        on_publish_received=lambda data: got.put((data.publish_packet.topic, data.publish_packet.payload)))
+    client.start()
+    try:
+        connack = connected.result(WAIT)
+        assert connack.reason_code == mqtt5.ConnectReasonCode.SUCCESS
+        assert connack.maximum_qos == mqtt5.QoS.AT_LEAST_ONCE  # as AWS IoT announces
+        subscribed = client.subscribe(mqtt5.SubscribePacket(subscriptions=[
+            mqtt5.Subscription(f"post/{dev['thing']}/#", mqtt5.QoS.AT_LEAST_ONCE),
+            mqtt5.Subscription("post/someone-else/#", mqtt5.QoS.AT_LEAST_ONCE)])).result(WAIT)
+        assert subscribed.reason_codes == [mqtt5.SubackReasonCode.GRANTED_QOS_1,
+                                           mqtt5.SubackReasonCode.NOT_AUTHORIZED]
+        published = client.publish(mqtt5.PublishPacket(topic=f"post/{dev['thing']}/event", payload=b"five",
+                                                       qos=mqtt5.QoS.AT_LEAST_ONCE)).result(WAIT)
+        assert published.puback.reason_code == mqtt5.PubackReasonCode.SUCCESS
+        assert got.get(timeout=WAIT) == (f"post/{dev['thing']}/event", b"five")
+        unkai.client("iot-data").publish(topic=f"post/{dev['thing']}/command", payload=b"open", qos=1)
+        assert got.get(timeout=WAIT) == (f"post/{dev['thing']}/command", b"open")
+        unsubscribed = client.unsubscribe(mqtt5.UnsubscribePacket(
+            topic_filters=[f"post/{dev['thing']}/#"])).result(WAIT)
+        assert unsubscribed.reason_codes == [mqtt5.UnsubackReasonCode.SUCCESS]
+    finally:
+        client.stop()
+
+
+class Paho5(Paho):
+    """paho speaking MQTT 5: CONNACK's reason code and properties, DISCONNECT's reason code."""
+
+    def __init__(self, broker: dict, dev: dict, client_id: str | None = None) -> None:
+        self.connack: queue.Queue = queue.Queue()
+        self.disconnects: queue.Queue = queue.Queue()
+        self.messages: queue.Queue = queue.Queue()
+        self.subacks: queue.Queue = queue.Queue()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=dev["thing"] if client_id is None
+                                  else client_id, protocol=paho.MQTTv5)
+        self.client.tls_set(ca_certs=str(broker["ca"]), certfile=str(dev["cert"]), keyfile=str(dev["key"]))
+        self.client.on_connect = lambda c, u, f, rc, p=None: self.connack.put((rc, p))
+        self.client.on_disconnect = lambda c, u, f, rc, p=None: self.disconnects.put(rc)
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload, m.retain))
+        self.client.on_subscribe = lambda c, u, mid, codes, p=None: self.subacks.put(codes)
+        self.client.connect("localhost", broker["port"])
+        self.client.loop_start()
+
+
+def test_mqtt5_refusals_carry_reason_codes(iot, broker, tmp_path):
+    dev = device(iot, tmp_path)
+    client = Paho5(broker, dev)
+    try:
+        reason, _ = client.connack.get(timeout=WAIT)
+        assert not reason.is_failure
+        client.client.publish("post/someone-else/event", b"x", qos=1)  # iot:Publish denied
+        assert client.disconnects.get(timeout=WAIT).value == 0x87  # Not authorized, then closed
+    finally:
+        client.close()
+    iot.update_certificate(certificateId=dev["id"], newStatus="REVOKED")
+    client = Paho5(broker, dev)
+    try:
+        reason, _ = client.connack.get(timeout=WAIT)
+        assert reason.value == 0x87
+    finally:
+        client.close()
+    # an empty client id gets one assigned (the policy allows any client id)
+    anyone = f"any-{uuid.uuid4().hex[:6]}"
+    iot.create_policy(policyName=anyone, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]}))
+    dev2 = device(iot, tmp_path, policy=anyone)
+    client = Paho5(broker, dev2, client_id="")
+    try:
+        reason, props = client.connack.get(timeout=WAIT)
+        assert not reason.is_failure and props.AssignedClientIdentifier.startswith("unkai-")
+        client.client.publish("anything", b"x", qos=2)  # AWS IoT has no QoS 2: a protocol error
+        assert client.disconnects.get(timeout=WAIT).value == 0x9B  # QoS not supported
+    finally:
+        client.close()
+
+
+def test_a_malformed_mqtt5_connect_is_answered_and_closed(iot, broker, tmp_path):
+    dev = device(iot, tmp_path)
+    context = ssl.create_default_context(cafile=str(broker["ca"]))
+    context.load_cert_chain(str(dev["cert"]), str(dev["key"]))
+    # a version 5 CONNECT whose properties claim more bytes than the packet has
+    body = b"\x00\x04MQTT\x05\x02\x00\x3c\x20\x11"
+    with socket.create_connection(("127.0.0.1", broker["port"]), timeout=WAIT) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(bytes([0x10, len(body)]) + body)
+            assert tls.recv(1024) == b"\x20\x03\x00\x81\x00"  # CONNACK: Malformed Packet
+            assert tls.recv(1024) == b""
+
+
+def test_jobs_over_mqtt_get_start_next_and_update_answer_on_accepted_and_rejected(iot, broker, tmp_path):
+    name = f"jobs-{uuid.uuid4().hex[:6]}"
+    things = "arn:aws:iot:*:*:topic/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*"
+    iot.create_policy(policyName=name, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
+        {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"], "Resource": things},
+        {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": things.replace(":topic/", ":topicfilter/")}]}))
+    dev = device(iot, tmp_path, policy=name)
+    thing, prefix = dev["thing"], f"$aws/things/{dev['thing']}/jobs"
+    job_id = f"fw-{uuid.uuid4().hex[:6]}"
+    iot.create_job(jobId=job_id, targets=[iot.describe_thing(thingName=thing)["thingArn"]],
+                   document=json.dumps({"firmware": "3.1"}))
+    client = Paho(broker, dev)
+    try:
+        assert client.accepted()
+        assert client.subscribe(f"{prefix}/#")
+
+        def ask(topic: str, body: dict | bytes, answer: str) -> dict:
+            client.client.publish(f"{prefix}/{topic}", body if isinstance(body, bytes) else json.dumps(body), qos=1)
+            while True:
+                got, payload, _ = client.messages.get(timeout=WAIT)
+                if got == f"{prefix}/{topic}/{answer}":
+                    return json.loads(payload)
+
+        pending = ask("get", {"clientToken": "t1"}, "accepted")
+        assert pending["clientToken"] == "t1" and [j["jobId"] for j in pending["queuedJobs"]] == [job_id]
+        started = ask("start-next", {"clientToken": "t2", "statusDetails": {"step": "download"}}, "accepted")
+        assert started["execution"]["status"] == "IN_PROGRESS"
+        assert json.loads(started["execution"]["jobDocument"]) == {"firmware": "3.1"}
+        version = started["execution"]["versionNumber"]
+        stale = ask(f"{job_id}/update", {"status": "SUCCEEDED", "expectedVersion": version + 5, "clientToken": "t3"},
+                    "rejected")
+        assert stale["code"] == "VersionMismatch" and stale["executionState"]["status"] == "IN_PROGRESS"
+        assert ask(f"{job_id}/update", b"{not json", "rejected")["code"] == "InvalidJson"
+        done = ask(f"{job_id}/update", {"status": "SUCCEEDED", "expectedVersion": version,
+                                        "includeJobExecutionState": True, "clientToken": "t4"}, "accepted")
+        assert done["executionState"]["status"] == "SUCCEEDED" and done["clientToken"] == "t4"
+        assert ask(f"{job_id}/get", {}, "accepted")["execution"]["status"] == "SUCCEEDED"
+        assert ask("nope-job/get", {}, "rejected")["code"] == "ResourceNotFound"
+    finally:
+        client.close()
+    assert iot.describe_job(jobId=job_id)["job"]["status"] == "COMPLETED"
+
+
+def test_a_client_silent_past_its_keep_alive_is_disconnected(iot, broker, tmp_path):
+    dev = device(iot, tmp_path)
+    context = ssl.create_default_context(cafile=str(broker["ca"]))
+    context.load_cert_chain(str(dev["cert"]), str(dev["key"]))
+    thing = dev["thing"].encode()
+    connect = b"\x00\x04MQTT\x04\x02\x00\x01" + len(thing).to_bytes(2, "big") + thing  # keep-alive: 1 s
+    with socket.create_connection(("127.0.0.1", broker["port"]), timeout=WAIT) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(bytes([0x10, len(connect)]) + connect)
+            assert tls.recv(4) == b"\x20\x02\x00\x00"
+            topic = f"post/{dev['thing']}/beat".encode()
+            tls.sendall(bytes([0x32, len(topic) + 4]) + len(topic).to_bytes(2, "big") + topic + b"\x00\x07")
+            assert tls.recv(4) == b"\x40\x02\x00\x07"  # PUBACK, once the message is committed
+            # then nothing: after 1.5 keep-alives the broker closes the connection
+            assert tls.recv(1024) == b""

@@ -106,9 +106,15 @@ def test_the_device_sdk_connects_over_websocket_with_sigv4(unkai, broker):
 
     sqs = unkai.client("sqs")
     url = sqs.create_queue(QueueName=f"q-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    iam = unkai.client("iam")  # the server enforces IAM: the rule acts with a role IoT may assume
+    role = iam.create_role(RoleName=f"iot-rule-{uuid.uuid4().hex[:6]}", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "iot.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]
+    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="send", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]}))
     unkai.client("iot").create_topic_rule(ruleName=f"r_{uuid.uuid4().hex[:6]}", topicRulePayload={
         "sql": "SELECT *, clientid() AS client FROM 'browser/+/event'",
-        "actions": [{"sqs": {"queueUrl": url, "roleArn": "arn:aws:iam::000000000000:role/iot"}}]})
+        "actions": [{"sqs": {"queueUrl": url, "roleArn": role["Arn"]}}]})
 
     def connection(secret: str) -> mqtt.Connection:
         return mqtt_connection_builder.websockets_with_default_aws_signing(
@@ -183,3 +189,28 @@ def test_handshakes_without_a_valid_signature_are_refused(broker):
     assert handshake_status(broker, "/other" + presigned_path(port, ACCESS, SECRET)[len("/mqtt"):]) == 404
     tampered = presigned_path(port, ACCESS, SECRET).replace("X-Amz-Expires=300", "X-Amz-Expires=600")
     assert handshake_status(broker, tampered) == 403
+
+
+def test_the_device_sdk_mqtt5_client_over_websocket(broker):
+    from concurrent.futures import Future
+
+    from awscrt import auth, mqtt5
+    from awsiot import mqtt5_client_builder
+
+    connected: Future = Future()
+    got: queue.Queue = queue.Queue()
+    client = mqtt5_client_builder.websockets_with_default_aws_signing(
+        endpoint="localhost", port=broker["port"], region="us-east-1",
+        credentials_provider=auth.AwsCredentialsProvider.new_static(ACCESS, SECRET), ca_filepath=str(broker["ca"]),
+        client_id="web-five", on_lifecycle_connection_success=lambda data: connected.set_result(data.connack_packet),
+        on_lifecycle_connection_failure=lambda data: connected.set_exception(data.exception),
+        on_publish_received=lambda data: got.put((data.publish_packet.topic, data.publish_packet.payload)))
+    client.start()
+    try:
+        assert connected.result(WAIT).reason_code == mqtt5.ConnectReasonCode.SUCCESS
+        client.subscribe(mqtt5.SubscribePacket(subscriptions=[
+            mqtt5.Subscription("five/#", mqtt5.QoS.AT_LEAST_ONCE)])).result(WAIT)
+        client.publish(mqtt5.PublishPacket(topic="five/ws", payload=b"x", qos=mqtt5.QoS.AT_LEAST_ONCE)).result(WAIT)
+        assert got.get(timeout=WAIT) == ("five/ws", b"x")
+    finally:
+        client.stop()

@@ -70,6 +70,13 @@ def test_stats_by_group_and_bin(logs, group):
     out = query(logs, name, "stats count(*) as c by bin(1h)", now)
     rows = table(out)
     assert sum(int(r["c"]) for r in rows) == 4 and rows[0]["bin(1h)"].endswith(":00:00.000")
+    # counted by SQLite (a first `stats count(*) by bin()`) or event by event (after a filter): the same answer
+    counted = query(logs, name, "stats count(*) by bin(2s) | sort bin(2s) desc | limit 2", now)
+    scanned = query(logs, name, "filter @message like /./ | stats count(*) by bin(2s) | sort bin(2s) desc "
+                                "| limit 2", now)
+    assert table(counted) == table(scanned) and len(table(counted)) == 2
+    assert counted["statistics"] == scanned["statistics"]
+    assert counted["statistics"]["recordsScanned"] == 4.0 and counted["statistics"]["recordsMatched"] == 2.0
 
 
 def test_parse_like_regex_in_and_limit(logs, group):

@@ -91,3 +91,37 @@ def test_a_mail_ses_answered_for_survives_kill_9(tmp_path):
         assert kept["subject"] == "kept" and kept["text"].strip() == "still here"
     finally:
         server.stop()
+
+
+def test_a_simple_message_is_written_and_read_as_the_email_package_would():
+    """A send builds its common messages (text and/or HTML, no attachments) by hand, with
+    their parse known without reading them back: the bytes must be the ``email`` package's
+    and the parse what ``parse`` reads from them (Japanese, CR/LF mixes, long Message-IDs
+    and links, encoded names, multipart/alternative, empty bodies)."""
+    import random
+    import re
+
+    from unkai.mail import _build_mime, build_parsed, parse
+
+    rng = random.Random(13)
+    pieces = ["Hello", " ", "From me", "\n", "\r\n", "\r", "é", "登録ありがとうございました", "=?utf-8?q?x?=", "--",
+              "x" * 90, ".", "<p>", "&amp;"]
+    mid = "<0100018c12345678-0b2b0e2c-5f0e-4c59-9a3b-1a2b3c4d5e6f-000000@email.amazonses.com>"
+    unsubscribe = [("List-Unsubscribe", "<http://127.0.0.1:4566/_unkai/ses/unsubscribe/0100018c1234-0b2b0e2c-"
+                                        "5f0e-4c59-9a3b-1a2b3c4d5e6f-000000>"),
+                   ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+    boundary = re.compile(r"={15}\d{19}==")
+    for i in range(400):
+        def text(k: int) -> str:
+            return "".join(rng.choice(pieces) for _ in range(rng.randint(0, k)))
+
+        kw = dict(cc=rng.choice([None, ["c@example.com"]]), reply_to=rng.choice([None, ["r@example.com"]]),
+                  headers=rng.choice([None, unsubscribe]), date=1e9 + i, msg_id=rng.choice([mid, "<m@x>"]))
+        args = (rng.choice(["b@example.com", "Bé <b@example.com>", "Shop <b@example.com>"]),
+                rng.sample(["s@example.com", "t@example.com", "東京 <u@example.com>"], rng.randint(1, 2)),
+                rng.choice(["bench", "登録ありがとうございました", "Your order", text(2)]),
+                rng.choice([None, text(8)]), rng.choice([None, text(8)]))
+        raw, parsed = build_parsed(*args, **kw)
+        slow = _build_mime(*args, **kw)
+        assert boundary.sub("B", raw.decode()) == boundary.sub("B", slow.decode())
+        assert boundary.sub("B", json.dumps(parsed)) == boundary.sub("B", json.dumps(parse(slow)))

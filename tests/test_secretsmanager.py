@@ -154,3 +154,33 @@ def test_secret_values_are_not_stored_in_the_clear(unkai, sm, name):
     finally:
         db.close()
     assert b"hunter2-very-secret" not in blobs
+
+
+def test_a_secret_under_a_disabled_kms_key_cannot_be_read_or_written(unkai, sm, name):
+    """A secret encrypted with a customer managed key answers DecryptionFailure while the key is
+    disabled or pending deletion (EncryptionFailure for new values), and reads again once the
+    key is enabled; secrets under the AWS managed key are not affected."""
+    kms = unkai.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    sm.create_secret(Name=name, SecretString="s3cr3t", KmsKeyId=key)
+    kms.disable_key(KeyId=key)
+    with pytest.raises(ClientError) as exc:
+        sm.get_secret_value(SecretId=name)
+    assert exc.value.response["Error"] == {
+        "Code": "DecryptionFailure", "Message": "Secrets Manager can't decrypt the protected secret text using the "
+        "provided KMS key."}
+    with pytest.raises(ClientError) as exc:
+        sm.put_secret_value(SecretId=name, SecretString="next")
+    assert exc.value.response["Error"]["Code"] == "EncryptionFailure"
+    with pytest.raises(ClientError) as exc:
+        sm.create_secret(Name=name + "-2", SecretString="x", KmsKeyId=key)
+    assert exc.value.response["Error"]["Code"] == "EncryptionFailure"
+    assert sm.describe_secret(SecretId=name)["KmsKeyId"] == key  # metadata still reads
+    kms.enable_key(KeyId=key)
+    kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    with pytest.raises(ClientError) as exc:
+        sm.get_secret_value(SecretId=name)
+    assert exc.value.response["Error"]["Code"] == "DecryptionFailure"
+    kms.cancel_key_deletion(KeyId=key)
+    kms.enable_key(KeyId=key)
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "s3cr3t"

@@ -5,6 +5,7 @@ configuration-set events to SNS and EventBridge, and the account suppression lis
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from email.message import EmailMessage
 
@@ -123,7 +124,33 @@ def test_limits_on_recipients_and_size(unkai, sandbox):
     big = {"Subject": {"Data": "big"}, "Body": {"Text": {"Data": "x" * (10 * 1024 * 1024)}}}
     with pytest.raises(ClientError) as exc:
         ses.send_email(Source="shop@example.com", Destination={"ToAddresses": ["buyer@example.com"]}, Message=big)
-    assert code(exc) == "MessageRejected" and "10485760" in message(exc)
+    # AWS's words (a real SendRawEmail answer, aws/aws-sdk-go-v2 issue 1774): the limit, then the length
+    assert code(exc) == "InvalidParameterValue"
+    assert re.fullmatch(r"Message length is more than 10485760 bytes long: '1048\d{4}'\.", message(exc))
+
+
+def test_v2_takes_a_raw_message_of_40_mb_and_refuses_one_byte_more(unkai, sandbox):
+    """SES v2's limit is 40 MB (v1's 10 MB): a raw message of exactly 41,943,040 bytes is
+    sent and stored; one byte more is refused in AWS's words, before it is parsed. The
+    message is one attachment in long lines, so neither side spends long parsing it."""
+    limit = 40 * 1024 * 1024
+    head = (b"From: shop@example.com\r\nTo: buyer@example.com\r\nSubject: forty\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=big.bin\r\n\r\n")
+    line = b"A" * 1048574 + b"\r\n"
+    body = line * ((limit - len(head)) // len(line))
+    raw = head + body + b"B" * (limit - len(head) - len(body))
+    assert len(raw) == limit
+    v2 = unkai.client("sesv2", sandbox)
+    unkai.advance(1.1)
+    mid = v2.send_email(Content={"Raw": {"Data": raw}})["MessageId"]
+    mail = unkai.mail_message(mid)
+    assert mail["subject"] == "forty"
+    assert [(a["filename"], a["size"]) for a in mail["attachments"]] == [("big.bin", len(raw) - len(head))]
+    unkai.advance(1.1)
+    with pytest.raises(ClientError) as exc:
+        v2.send_email(Content={"Raw": {"Data": raw + b"B"}})
+    assert code(exc) == "BadRequestException"
+    assert message(exc) == f"Message length is more than {limit} bytes long: '{limit + 1}'."
 
 
 def test_the_daily_quota_counts_recipients_and_refuses_the_201st(unkai):

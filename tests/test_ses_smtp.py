@@ -102,6 +102,17 @@ def test_smtplib_sends_with_starttls_and_the_derived_smtp_password(server):
     assert mail["text"].strip() == "sent with smtplib"
 
 
+def test_the_smtp_password_is_derived_as_awss_published_vector_says():
+    """AWS's documented derivation (HMAC-SHA256 chain over "11111111", the region, "ses",
+    "aws4_request", "SendRawEmail", version byte 0x04, base64), checked against a published
+    vector: the AWS SDK for PHP's test (tests/Ses/SesClientTest.php), made with the sample
+    code of AWS's "Obtaining Amazon SES SMTP credentials", for AWS's example secret key in
+    us-east-2. The region is part of the key: another region gives another password."""
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    assert smtp_password(secret, "us-east-2") == "BMPPgbAHoFVbze1Ud0oA5uNdXRwUXUZ+qOwphGJbl/cS"
+    assert smtp_password(secret, "us-east-1") != smtp_password(secret, "us-east-2")
+
+
 def test_a_wrong_password_and_the_sandbox_are_refused_as_ses_refuses_them(server):
     where = server.get("/_unkai/ses/smtp")
     with smtplib.SMTP(where["host"], where["port"], timeout=30) as client:

@@ -79,6 +79,20 @@ def confirmed_http(unkai, sns, endpoint: Endpoint, topic_arn: str, **attributes:
     return sub
 
 
+def notifications(unkai, topic_arn: str) -> tuple[float, float]:
+    """AWS/SNS NumberOfNotificationsDelivered and NumberOfNotificationsFailed (Sums) for the topic
+    over the last day of unkai's clock."""
+    now = unkai.advance(0)["epoch"]
+    cw = unkai.client("cloudwatch")
+    sums = []
+    for metric in ("NumberOfNotificationsDelivered", "NumberOfNotificationsFailed"):
+        points = cw.get_metric_statistics(
+            Namespace="AWS/SNS", MetricName=metric, StartTime=now - 86400, EndTime=now + 60, Period=86400 + 3600,
+            Dimensions=[{"Name": "TopicName", "Value": topic_arn.rsplit(":", 1)[1]}], Statistics=["Sum"])
+        sums.append(points["Datapoints"][0]["Sum"] if points["Datapoints"] else 0.0)
+    return sums[0], sums[1]
+
+
 # -- signatures --------------------------------------------------------------------
 
 def test_signatures_verify_with_the_served_certificate(sns, sqs, unkai):
@@ -149,6 +163,8 @@ def test_http_handshake_notifications_and_unsubscribe(unkai, sns, endpoint):
     raw = endpoint.of_type("Notification")[-1]
     assert raw["body"] == '{"raw": true}' and raw["headers"]["x-amz-sns-rawdelivery"] == "true"
     assert raw["headers"]["content-type"] == "application/json"
+    # two notifications delivered; the one published while pending confirmation went to no one
+    assert notifications(unkai, arn) == (2.0, 0.0)
 
     sns.unsubscribe(SubscriptionArn=sub)
     unkai.drain()
@@ -211,6 +227,8 @@ def test_http_retries_follow_the_delivery_policy_on_the_clock(unkai, sns, sqs, e
     unkai.drain()
     assert sum(1 for a in endpoint.of_type("Notification") if a["headers"]["x-amz-sns-message-id"] == gone) == 1
     assert [b["MessageId"] for b in bodies(sqs, dlq_url)] == [gone]
+    # AWS counts every failed HTTP/S attempt, retries included: 2 + 4 + 1; the handshake is not counted
+    assert notifications(unkai, arn) == (1.0, 7.0)
 
 
 def test_custom_delivery_policy_phases(unkai, sns, endpoint):
@@ -269,6 +287,7 @@ def test_email_confirm_link_notifications_and_unsubscribe_link(unkai, sns):
     assert sale["text"].startswith("Sale starts today\n\n--\nIf you wish to stop receiving notifications from this "
                                    "topic, please click or visit the link below to unsubscribe:\n")
     unsubscribe = re.search(r"http://\S+/_unkai/sns/unsubscribe\.html\?\S+", sale["text"]).group(0)
+    assert notifications(unkai, arn) == (2.0, 0.0)  # the confirmation mail is not a notification
     status, page = get(unsubscribe)
     assert status == 200 and "Subscription removed!" in page
     assert sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"] == []
@@ -290,6 +309,7 @@ def test_email_json(unkai, sns):
     doc = json.loads(note["text"])
     assert (doc["Type"], doc["MessageId"], doc["Message"], note["subject"]) == ("Notification", message_id,
                                                                               "json mail", "hi")
+    assert notifications(unkai, arn) == (1.0, 0.0)
     verify_signature(doc)
 
 

@@ -145,6 +145,7 @@ class Cloud:
             except Exception:  # keep stopping the rest
                 log.exception("error stopping %s", service.name)
         await self.jobs.stop()
+        self.mailbox.flush_files()  # the .eml copies still waiting to be written
 
 
 def _offset(saved: str | None) -> float:

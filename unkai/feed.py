@@ -79,6 +79,8 @@ def is_failure(event: Event) -> bool:
         return event.get("status") in ("error", "throttled")
     if kind == "apigateway.request":
         return int(event.get("status") or 0) >= 500
+    if kind == "lambda.durable":
+        return event.get("status") in ("FAILED", "TIMED_OUT")
     return kind in ("lambda.async_retry", "lambda.async_failed", "sqs.dlq", "delivery.failed") or \
         kind.endswith((".error", ".failed"))
 

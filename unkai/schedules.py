@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 MAX_RUNS_PER_FIRE = 1000  # a huge clock advance fires every run due, up to this many
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\((.+)\)$")
@@ -47,6 +45,8 @@ class Schedule:
         return self._next_cron(after)
 
     def _next_cron(self, after: float) -> float | None:
+        from croniter import croniter  # here, not at the top: slow to import, and only cron schedules need it
+
         start = dt.datetime.fromtimestamp(after, self.zone)
         for _ in range(1000):
             when = croniter(self.cron, start).get_next(dt.datetime)
@@ -97,6 +97,8 @@ def _cron(text: str, fields: list[str], zone: dt.tzinfo) -> Schedule:
     dow = "*" if dow == "?" else _aws_dow(dow, text)
     dom = "*" if dom == "?" else dom
     spec = f"{minutes} {hours} {dom} {month} {dow}"
+    from croniter import croniter
+
     try:
         croniter(spec)
     except (ValueError, KeyError, TypeError):

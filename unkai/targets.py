@@ -27,7 +27,7 @@ RESOURCE_POLICY_SOURCES = ("events", "s3")  # services whose deliveries a target
 
 def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, event_id: str,
             rule_arn: str = "", *, subject: str | None = None, sender: str | None = None,
-            source_arn: str = "", strict: bool = False) -> None:
+            source_arn: str = "", strict: bool = False, role_arn: str | None = None) -> None:
     """Hand ``payload`` to ``target["Arn"]``'s service, in the current transaction.
 
     ``source`` names the caller (``events``, ``scheduler``, ``s3``...): the Lambda job's
@@ -36,7 +36,9 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
     target's DeadLetterConfig queue, as AWS does, or is logged as dropped; with ``strict``
     it raises the ``ServiceError`` instead (IoT rules hand it to their error action). With
     ``--enforce-iam``, an EventBridge rule's or a bucket's (``source_arn``) delivery must be
-    let in by the target's resource policy, as on AWS."""
+    let in by the target's resource policy, as on AWS; a delivery made with a role the user
+    gave (``role_arn``: Scheduler, Pipes, IoT rules) needs the role to trust the service and
+    allow the action on the target."""
     arn = target.get("Arn") or ""
     parts = arn.split(":")
     service = parts[2] if len(parts) > 5 else ""
@@ -46,6 +48,17 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
 
         denied = service_denied(cloud, f"{source}.amazonaws.com", arn, source_arn or rule_arn)
         if denied is not None:
+            _dead_letter(cloud, target, payload, source, rule_arn, "AccessDenied", denied)
+            return
+    if role_arn is not None and cloud.config.enforce_iam:
+        from unkai.services.iam.enforcement import role_denied, target_action
+
+        action = target_action(arn)
+        denied = role_denied(cloud, f"{source}.amazonaws.com", role_arn, action, arn, source_arn or rule_arn) \
+            if action else None
+        if denied is not None:
+            if strict:
+                raise ServiceError("AccessDeniedException", denied, status=403)
             _dead_letter(cloud, target, payload, source, rule_arn, "AccessDenied", denied)
             return
     if service == "lambda":
@@ -94,6 +107,8 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
         group = arn.split(":log-group:", 1)[-1].removesuffix(":*")
         cloud.service("logs").append(parts[4], region, group, event_id or source,
                                      [(int(cloud.clock.now() * 1000), payload)])
+    elif service == "execute-api" and "apigateway" in cloud.services:  # a REST API stage's method
+        cloud.service("apigateway").deliver_event(target, payload, event_id, rule_arn)
     elif service == "events" and "events" in cloud.services:  # another event bus, or an API destination
         cloud.service("events").accept(target, payload, event_id, rule_arn)
     else:

@@ -131,6 +131,14 @@ def _delivery_failed(term: Terminal, e: Event) -> list[str]:
     return [f"✗ {e.get('source')} delivery to {e.get('target')} failed{why}{to}"]
 
 
+def _durable(term: Terminal, e: Event) -> list[str]:
+    status = str(e.get("status") or "")
+    why = f"  {e.get('error_type')}: {e.get('error_message', '')}" if e.get("error_type") else ""
+    word = "started" if status == "RUNNING" else status.lower().replace("_", " ")
+    return [f"{'✗ ' if status in ('FAILED', 'TIMED_OUT') else ''}λ {e.get('function')} durable execution "
+            f"{e.get('name')} {word}{why}"]
+
+
 def _generic(term: Terminal, e: Event) -> list[str]:
     fields = " ".join(f"{k}={v}" for k, v in e.items() if k not in ("id", "time", "kind"))
     return [f"· {e.get('kind')}  {fields}"]
@@ -141,6 +149,7 @@ _FORMATTERS: dict[str, Callable[[Terminal, Event], list[str]]] = {
     "apigateway.request": _request,
     "lambda.async_retry": _retry,
     "lambda.async_failed": _async_failed,
+    "lambda.durable": _durable,
     "sqs.dlq": _dlq,
     "delivery.failed": _delivery_failed,
 }

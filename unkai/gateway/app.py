@@ -132,19 +132,20 @@ class Gateway:
             if self.authorizer is not None and not (route.signature is None
                                                     and op.name in service.anonymous_operations):
                 outcome = self.authorizer(request, route, body)
-                if inspect.isawaitable(outcome):
+                if outcome is not None and inspect.isawaitable(outcome):
                     await outcome
             params = protocol.parse(op, request, _inflated(request, body))  # signed as sent, parsed as meant
             handler = service.handler(op.name)
-            if handler is None:
-                raise ServiceError(
-                    "NotImplemented", f"unkai does not implement {route.service}:{op.name} yet.", status=501
-                )
             ctx = RequestContext(
                 service=route.service, operation=op.name, region=route.region,
                 account=self.cloud.config.account_id, request_id=request_id, request=request,
                 protocol=route.protocol, access_key=route.signature.access_key if route.signature else "",
             )
+            if handler is None:  # validation came first (parse); then AWS's not-found, if any
+                service.check_unimplemented(ctx, op.name, params)
+                raise ServiceError(
+                    "NotImplemented", f"unkai does not implement {route.service}:{op.name} yet.", status=501
+                )
             if self.cloud.config.enforce_iam:  # `unkai up --enforce-iam`: IAM's decision first
                 from unkai.services.iam.enforcement import check
 

@@ -23,6 +23,7 @@ Where each check applies is decided by the caller: the gateway for the AWS APIs
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,6 +47,7 @@ def split_host(host: str) -> str:
     return host.rstrip(".")
 
 
+@functools.lru_cache(maxsize=256)  # asked for every request's Host: parse each name once
 def _is_ip(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
@@ -54,6 +56,7 @@ def _is_ip(name: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=256)
 def _is_loopback_ip(name: str) -> bool:
     try:
         return ipaddress.ip_address(name).is_loopback

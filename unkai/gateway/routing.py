@@ -5,14 +5,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-
-from botocore.model import ServiceModel
+from typing import TYPE_CHECKING
 
 from unkai.gateway.auth import Signature, read_signature
 from unkai.http import Request
 from unkai.protocol import models
 from unkai.protocol.query import form_body
+
+if TYPE_CHECKING:  # botocore.model is imported with the first model (it pulls in awscrt and urllib3)
+    from botocore.model import ServiceModel
 
 _SERVED = ("query", "json", "rest-json", "rest-xml")
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
@@ -27,24 +30,47 @@ class Route:
     signature: Signature | None
 
 
+class _Models(Mapping):
+    """Each served service's model, loaded on first use: routing needs only the few
+    metadata fields in ``models.service_index``, and a model costs megabytes."""
+
+    def __init__(self, names: list[str]) -> None:
+        self._names = names
+
+    def __getitem__(self, name: str) -> "ServiceModel":
+        if name not in self._names:
+            raise KeyError(name)
+        return models.load_model(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 class Router:
     def __init__(self, service_names: list[str], default_region: str) -> None:
         self.default_region = default_region
-        self.models: dict[str, ServiceModel] = {}
+        self.models: Mapping[str, ServiceModel] = _Models(list(service_names))
         self.by_target: dict[str, str] = {}
         self.by_signing: dict[str, list[str]] = {}
         self.by_endpoint: dict[str, str] = {}
         self.query_services: list[str] = []
         self.protocols: dict[str, list[str]] = {}
+        self.native: dict[str, str] = {}
+        index = models.service_index(service_names)
         for name in service_names:
-            model = models.load_model(name)
-            self.models[name] = model
-            meta = model.metadata
-            if meta.get("targetPrefix"):
-                self.by_target[meta["targetPrefix"]] = name
-            self.by_signing.setdefault(model.signing_name or name, []).append(name)
-            self.by_endpoint.setdefault(meta.get("endpointPrefix", name), name)
-            self.protocols[name] = models.protocols(name)
+            meta = index[name]
+            if meta["target_prefix"]:
+                self.by_target[meta["target_prefix"]] = name
+            self.by_signing.setdefault(meta["signing_name"] or name, []).append(name)
+            self.by_endpoint.setdefault(meta["endpoint_prefix"] or name, name)
+            self.protocols[name] = meta["protocols"]
+            self.native[name] = meta["protocols"][0]
             if "query" in self.protocols[name]:
                 self.query_services.append(name)
         if "sqs" in self.models:
@@ -89,7 +115,7 @@ class Router:
             name = "s3"
         if name is None:
             return None
-        protocol = self.models[name].metadata["protocol"]
+        protocol = self.native[name]
         if protocol not in _SERVED:  # a protocol we do not speak (CloudWatch's CBOR): answer in one we do
             protocol = next((p for p in self.protocols[name] if p in _SERVED), "json")
         return Route(name, protocol, self.models[name], region, sig)

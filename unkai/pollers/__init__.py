@@ -31,6 +31,20 @@ UPDATABLE = ("BatchSize", "MaximumBatchingWindowInSeconds", "FilterCriteria", "F
              "MaximumRetryAttempts", "DestinationConfig", "TumblingWindowInSeconds")
 
 
+def describe(config: dict) -> dict:
+    """An event source mapping as AWS describes it: ``FunctionResponseTypes`` always listed; for
+    streams ``StateTransitionReason`` "User action" and a ``LastProcessingResult``; for SQS
+    "USER_INITIATED" and no ``LastProcessingResult`` (AWS's create/get answers for each kind)."""
+    out = dict(config)
+    out.setdefault("FunctionResponseTypes", [])
+    if kind_of(out.get("EventSourceArn") or "") == "sqs":
+        out.pop("LastProcessingResult", None)
+        out["StateTransitionReason"] = "USER_INITIATED"
+    else:
+        out["StateTransitionReason"] = "User action"
+    return out
+
+
 def _invalid(message: str) -> ServiceError:
     return ServiceError("InvalidParameterValueException", message)
 
@@ -255,7 +269,7 @@ class Mappings:
                            "VALUES(?,?,?,?,?,?,?)", (uid, ctx.account, ctx.region, function_arn, source,
                                                      json.dumps(config), json.dumps(state)))
         self.store.after_commit(self.refresh)
-        return dict(config, State="Creating")
+        return describe(dict(config, State="Creating"))
 
     def _initial_state(self, kind: str, config: dict) -> dict:
         from unkai.pollers.streams import SOURCES, initial_state
@@ -275,7 +289,7 @@ class Mappings:
         return json.loads(row[0])
 
     def get(self, ctx: "RequestContext", uid: str) -> dict:
-        return self._row(ctx, uid)
+        return describe(self._row(ctx, uid))
 
     def update(self, ctx: "RequestContext", params: dict) -> dict:
         config = self._row(ctx, params["UUID"])
@@ -292,13 +306,13 @@ class Mappings:
         self.store.execute("UPDATE lambda_mappings SET config=?, function_arn=? WHERE uuid=?",
                            (json.dumps(config), config["FunctionArn"], params["UUID"]))
         self.store.after_commit(self.refresh)
-        return dict(config, State="Updating")
+        return describe(dict(config, State="Updating"))
 
     def delete(self, ctx: "RequestContext", uid: str) -> dict:
         config = self._row(ctx, uid)
         self.store.execute("DELETE FROM lambda_mappings WHERE uuid=?", (uid,))
         self.store.after_commit(self.refresh)
-        return dict(config, State="Deleting")
+        return describe(dict(config, State="Deleting"))
 
     def list(self, ctx: "RequestContext", params: dict) -> dict:
         where, args = "account=? AND region=?", [ctx.account, ctx.region]
@@ -312,7 +326,8 @@ class Mappings:
         rows = self.store.all(f"SELECT config FROM lambda_mappings WHERE {where} ORDER BY uuid", args)
         start = int(params.get("Marker") or 0)
         limit = params.get("MaxItems") or 100
-        result: dict[str, Any] = {"EventSourceMappings": [json.loads(c) for (c,) in rows[start:start + limit]]}
+        result: dict[str, Any] = {"EventSourceMappings": [describe(json.loads(c))
+                                                                 for (c,) in rows[start:start + limit]]}
         if start + limit < len(rows):
             result["NextMarker"] = str(start + limit)
         return result

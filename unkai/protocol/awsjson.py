@@ -7,14 +7,15 @@ from __future__ import annotations
 import functools
 import json
 import re
-from typing import Any
-
-from botocore.model import OperationModel, ServiceModel, Shape
+from typing import TYPE_CHECKING, Any
 
 from unkai.http import Request, Response
 from unkai.protocol import models, values
 from unkai.protocol.base import Protocol, ResolvedError
 from unkai.protocol.errors import ParamError, SerializationError, ServiceError
+
+if TYPE_CHECKING:  # botocore.model is imported with the first model (it pulls in awscrt and urllib3)
+    from botocore.model import OperationModel, ServiceModel, Shape
 
 _SCALAR_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),

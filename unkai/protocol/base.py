@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from botocore.model import OperationModel, ServiceModel
+from typing import TYPE_CHECKING, Any
 
 from unkai.http import Request, Response
 from unkai.protocol import models
 from unkai.protocol.errors import ServiceError
+
+if TYPE_CHECKING:  # botocore.model is imported with the first model (it pulls in awscrt and urllib3)
+    from botocore.model import OperationModel, ServiceModel
 
 
 class Protocol:

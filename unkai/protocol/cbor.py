@@ -11,14 +11,15 @@ reads them. A CBOR tag-1 datetime is accepted too. Errors keep JSON's ``__type``
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
-from botocore.model import OperationModel, ServiceModel, Shape
+from typing import TYPE_CHECKING, Any
 
 from unkai.http import Request, Response
 from unkai.protocol import awsjson
 from unkai.protocol.base import ResolvedError
 from unkai.protocol.errors import SerializationError, ServiceError
+
+if TYPE_CHECKING:  # botocore.model is imported with the first model (it pulls in awscrt and urllib3)
+    from botocore.model import OperationModel, ServiceModel, Shape
 
 CONTENT_TYPE = "application/x-amz-cbor-1.1"
 

@@ -8,21 +8,28 @@ applies only when serving that protocol.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import hashlib
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import botocore.loaders
-import botocore.model
-from botocore.model import OperationModel, ServiceModel
+import botocore
+
+if TYPE_CHECKING:  # botocore.loaders and .model are imported with the first model: they pull in awscrt and urllib3
+    import botocore.loaders
+    from botocore.model import OperationModel, ServiceModel
 
 OVERLAYS = Path(__file__).with_name("overlays")
 
 
 @functools.lru_cache(maxsize=None)
 def _loader() -> botocore.loaders.Loader:
+    import botocore.loaders
+
     return botocore.loaders.create_loader()
 
 
@@ -54,7 +61,52 @@ def load_model(service: str, protocol: str | None = None) -> ServiceModel:
         for p in patches:
             _merge(raw, json.loads(p.read_text()))
         raw["metadata"]["protocol"] = protocol
+    from botocore.model import ServiceModel
+
     return ServiceModel(raw, service_name=service)
+
+
+def service_index(services: list[str]) -> dict[str, dict[str, Any]]:
+    """What routing needs of each service's model (target prefix, signing name, endpoint
+    prefix, the protocols served, its own first), without holding the models: kept in a
+    small cache file per botocore version and overlay set, so that a start loads no model
+    (31 models take about 40 MB and a third of a second to load). A missing or stale
+    cache is rebuilt from the models and rewritten; an unwritable one is only slower."""
+    key = _index_key()
+    path = _cache_dir() / f"service-index-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    cached: dict[str, Any] = {}
+    try:
+        data = json.loads(path.read_text())
+        if data.get("key") == key:
+            cached = data["services"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    missing = [s for s in services if s not in cached]
+    for service in missing:
+        model = load_model(service)
+        meta = model.metadata
+        cached[service] = {"target_prefix": meta.get("targetPrefix") or "",
+                           "signing_name": model.signing_name or "",
+                           "endpoint_prefix": meta.get("endpointPrefix") or "",
+                           "protocols": protocols(service)}
+    if missing:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"key": key, "services": cached}))
+            tmp.replace(path)
+    return {s: cached[s] for s in services}
+
+
+def _index_key() -> str:
+    """What the index depends on: botocore's version and data path, and every overlay file."""
+    overlays = sorted(f"{p.name}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in OVERLAYS.glob("*.json"))
+    return json.dumps([botocore.__version__, os.path.dirname(botocore.__file__), overlays])
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "unkai"
 
 
 def protocols(service: str) -> list[str]:

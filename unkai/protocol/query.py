@@ -3,16 +3,17 @@ STS, CloudFormation, and SQS for older SDKs)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
-
-from botocore.model import OperationModel, ServiceModel, Shape
 
 from unkai.http import Request, Response
 from unkai.protocol import models, values, xmlshape
 from unkai.protocol.base import Protocol, ResolvedError
 from unkai.protocol.errors import ParamError, SerializationError, ServiceError
 from unkai.protocol.xml import escape
+
+if TYPE_CHECKING:  # botocore.model is imported with the first model (it pulls in awscrt and urllib3)
+    from botocore.model import OperationModel, ServiceModel, Shape
 
 XML_TYPE = [("content-type", "text/xml")]
 
@@ -161,10 +162,12 @@ class QueryProtocol(Protocol):
         ns = model.metadata.get("xmlNamespace", "") if model is not None else ""
         fault = "Sender" if resolved.sender_fault else "Receiver"
         extra = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in error.fields.items())
+        # SQS's query errors carry an empty <Detail/>; SNS, IAM, STS and CloudWatch send none
+        detail = "<Detail/>" if model is not None and model.metadata.get("endpointPrefix") == "sqs" else ""
         body = (
             f'<?xml version="1.0"?><ErrorResponse xmlns="{ns}"><Error><Type>{fault}</Type>'
             f"<Code>{escape(resolved.code)}</Code><Message>{escape(error.message)}</Message>{extra}"
-            f"<Detail/></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+            f"{detail}</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
         )
         headers = XML_TYPE + [("x-amzn-requestid", request_id)] + list(error.headers.items())
         return Response(resolved.status, headers, body.encode())

@@ -8,16 +8,17 @@ import base64
 import functools
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
-
-from botocore.model import OperationModel, ServiceModel, Shape
 
 from unkai.http import Request, Response
 from unkai.protocol import awsjson, models, values, xml, xmlshape
 from unkai.protocol.base import Protocol, ResolvedError
 from unkai.protocol.errors import ParamError, SerializationError, ServiceError
 from unkai.protocol.xml import escape
+
+if TYPE_CHECKING:  # botocore.model is imported with the first model (it pulls in awscrt and urllib3)
+    from botocore.model import OperationModel, ServiceModel, Shape
 
 _LABEL = re.compile(r"\{([^}]+)\}")
 

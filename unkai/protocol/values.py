@@ -11,11 +11,12 @@ import binascii
 import datetime as dt
 import email.utils
 import math
-from typing import Any
-
-from botocore.model import Shape
+from typing import TYPE_CHECKING, Any
 
 from unkai.protocol.errors import ParamError
+
+if TYPE_CHECKING:  # botocore.model is imported with the first model (it pulls in awscrt and urllib3)
+    from botocore.model import Shape
 
 
 def to_epoch(value: Any) -> float:

@@ -8,13 +8,14 @@ serializer, so whatever botocore writes we read, and whatever we write it reads.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
-
-from botocore.model import Shape
+from typing import TYPE_CHECKING, Any
 
 from unkai.protocol import values
 from unkai.protocol.errors import ParamError
 from unkai.protocol.xml import escape, strip_ns
+
+if TYPE_CHECKING:  # botocore.model is imported with the first model (it pulls in awscrt and urllib3)
+    from botocore.model import Shape
 
 SKIP_LOCATIONS = ("header", "headers", "uri", "querystring", "statusCode")
 

@@ -18,7 +18,13 @@ Worker socket (unkai <-> one worker):
   unkai -> ``I`` JSON header + NUL + event payload
   worker -> ``L`` output (one event per line), ``G`` one log event, ``R`` response payload,
   ``E`` error JSON, ``J`` the event is not JSON; each of ``R``, ``E`` and ``J`` comes
-  right after (in the same write as) ``M``, the worker's peak RSS so far in KiB
+  right after (in the same write as) ``M``, the worker's peak RSS so far in KiB;
+  ``T`` an external extension's output, ``K`` {"name", "status"} an extension exited
+
+A custom runtime (``exec`` in the spec: a ``bootstrap`` executable) and external
+extensions (``extensions``: executables from the layers' ``extensions/``) are started by
+the worker after its sandbox and limits are in place, so they inherit both; they talk to
+unkai over the Runtime API (``AWS_LAMBDA_RUNTIME_API``), not over this socket.
 """
 
 from __future__ import annotations
@@ -356,6 +362,10 @@ def worker(spec, sock_fd):
     except OSError:
         pass
     setup_process(spec, channel)
+    if spec.get("extensions"):
+        start_extensions(spec["extensions"], channel)
+    if spec.get("exec"):
+        run_executable(spec["exec"], channel, sock)  # a custom runtime: never returns
     redirect_aws_hosts(spec.get("endpoint") or "")
     redirect_default_port(spec.get("endpoint") or "")
     if spec.get("debug"):
@@ -527,6 +537,7 @@ def private_tmp(libc, spec):
     there, as in test suites): the mount would hide it."""
     shared = os.path.realpath("/tmp").rstrip("/") + "/"
     needed = [spec["tmp"], spec["sdk_dir"], *spec["sys_path"], *spec["hide"], __file__, sys.prefix,
+              *spec.get("layers", []), spec.get("exec"),
               (spec.get("debug") or {}).get("path"),
               sys.base_prefix, *STDLIB]
     if any(os.path.realpath(p).startswith(shared) for p in needed if p):
@@ -622,7 +633,8 @@ def restrict_files(libc, ctypes, spec, private):
     read = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR | FS_IOCTL_DEV
     try:
         grant("/", read)
-        for path in [*spec["sys_path"], spec["sdk_dir"], os.path.dirname(os.path.abspath(__file__)),
+        for path in [*spec["sys_path"], *spec.get("layers", []), spec["sdk_dir"],
+                     os.path.dirname(os.path.abspath(__file__)),
                      (spec.get("debug") or {}).get("path")]:
             if path:
                 grant(path, read)
@@ -689,7 +701,7 @@ def address_space():
     return 0
 
 
-def pump_fd(fd, channel):
+def pump_fd(fd, channel, kind=b"L"):
     while True:
         try:
             data = os.read(fd, 65536)
@@ -699,7 +711,7 @@ def pump_fd(fd, channel):
             return
         if not data:
             return
-        channel.send(b"L", data)
+        channel.send(kind, data)
 
 
 CURRENT = {"request_id": None}
@@ -829,7 +841,85 @@ def serve(handler, channel, sock):
             continue
         flush_std()
         channel.answer(b"R", out)
+    end_extensions()
     os._exit(0)
+
+
+EXTENSIONS = {}  # pid -> name of the external extensions this worker started
+
+
+def start_extensions(paths, channel):
+    """Start each external extension (``/opt/extensions/*``) beside the runtime, as Lambda's
+    init phase does; their output is logged as extension output, and each exit is reported."""
+    rfd, wfd = os.pipe()
+    threading.Thread(target=pump_fd, args=(rfd, channel, b"T"), daemon=True).start()
+    for path in paths:
+        name = os.path.basename(path)
+        try:
+            pid = os.posix_spawn(path, [path], dict(os.environ),
+                                 file_actions=[(os.POSIX_SPAWN_DUP2, wfd, 1), (os.POSIX_SPAWN_DUP2, wfd, 2)])
+        except OSError as exc:
+            channel.event("[ERROR] could not start extension %s: %s\n" % (name, exc))
+            continue
+        EXTENSIONS[pid] = name
+        threading.Thread(target=watch_extension, args=(pid, name, channel), daemon=True).start()
+    os.close(wfd)
+
+
+def watch_extension(pid, name, channel):
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return
+    EXTENSIONS.pop(pid, None)
+    try:
+        channel.send(b"K", json.dumps({"name": name, "status": describe_status(status)}).encode())
+    except OSError:
+        pass
+
+
+def end_extensions():
+    for pid in list(EXTENSIONS):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def run_executable(path, channel, sock):
+    """A custom runtime: run ``bootstrap`` (output to the log), and end as it ends. When unkai
+    closes the socket, the runtime and the extensions go too."""
+    try:
+        pid = os.posix_spawn(path, [path], dict(os.environ))
+    except OSError as exc:
+        channel.event("[ERROR] could not start %s: %s\n" % (path, exc))
+        end_extensions()
+        os._exit(127)
+
+    def watch_socket():
+        for _ in read_frames(sock):
+            pass
+        end_extensions()
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        os._exit(0)
+
+    threading.Thread(target=watch_socket, daemon=True).start()
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    time.sleep(0.05)  # let the pump pass on the runtime's last output
+    end_extensions()
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
 def flush_std():

@@ -49,6 +49,9 @@ class EnvironmentSpec:
     debug_port: int = 0
     debug_wait: bool = False  # wait for the debugger to attach before loading the handler
     debug_path: str = ""  # a directory holding debugpy, put first on the worker's sys.path
+    # a custom runtime (provided.al2023...): the bootstrap executable the worker runs, speaking the Runtime API
+    bootstrap: str = ""
+    extensions: list[str] = field(default_factory=list)  # external extensions' executables (layers' extensions/)
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -67,6 +70,7 @@ class Outcome:
     log_text: str = ""  # START..REPORT of this invocation, for LogType=Tail
     invalid_request: str | None = None  # the payload was not JSON
     log_stream: str = ""
+    streamed: bool = False  # the function streamed its response (the stream callback saw it as it came)
 
     @property
     def failed(self) -> bool:
@@ -104,6 +108,9 @@ class Frames(asyncio.Protocol):
             frame = self._take()
             if frame is not None:
                 waiter.set_result(frame)
+        elif self.env.api is not None:  # extensions and custom runtimes write between invocations too
+            self._take(logs_only=True)
+            self.env.flush_logs()
         elif len(self.buffer) > BUFFER_LIMIT and not self.paused:
             self.paused = True  # output nobody waits for: the worker blocks until someone does
             self.transport.pause_reading()
@@ -125,14 +132,15 @@ class Frames(asyncio.Protocol):
             else:
                 waiter.set_exception(WorkerExited())
 
-    def _take(self) -> tuple[bytes, bytes] | None:
-        """The next complete frame that is not log output; log frames before it are recorded."""
+    def _take(self, logs_only: bool = False) -> tuple[bytes, bytes] | None:
+        """The next complete frame that is not log output; log frames before it are recorded
+        (``logs_only``: record the log frames at the front, leave the rest buffered)."""
         buffer, pos, size, env = self.buffer, 0, HEADER.size, self.env
         found = None
         while len(buffer) - pos >= size:
             kind, length = HEADER.unpack_from(buffer, pos)
             end = pos + size + length
-            if end > len(buffer):
+            if end > len(buffer) or (logs_only and kind not in (b"L", b"G", b"T", b"K")):
                 break
             body = bytes(buffer[pos + size:end])
             pos = end
@@ -140,8 +148,14 @@ class Frames(asyncio.Protocol):
                 env._log_output(body.decode("utf-8", "replace"))
             elif kind == b"G":
                 env.log(body.decode("utf-8", "replace"))
+                if env.api is not None:
+                    env.api.telemetry("function", body.decode("utf-8", "replace").rstrip("\n"), env.now_ms())
             elif kind == b"M":
                 self.peak_kb = int(body)
+            elif kind == b"T":
+                env._log_output(body.decode("utf-8", "replace"), "extension")
+            elif kind == b"K":
+                env.extension_exited()
             else:
                 found = kind, body
                 break
@@ -203,6 +217,9 @@ class Environment:
         self.uses = 0
         self._collect: list[str] | None = None
         self._pending: list[tuple[int, str]] = []
+        self.api: Any = None  # the Runtime API server of a custom runtime or of external extensions
+        self.extensions_running = 0
+        self._exited = asyncio.Event()
 
     # -- logging ---------------------------------------------------------------------
 
@@ -216,10 +233,18 @@ class Environment:
             events, self._pending = self._pending, []
             self.sink(self.spec, self.log_stream, events)
 
-    def _log_output(self, text: str) -> None:
+    def _log_output(self, text: str, source: str = "function") -> None:
         lines = text.splitlines(keepends=True)
         for line in lines:
             self.log(line)
+        if self.api is not None:
+            for line in lines:
+                self.api.telemetry(source, line.rstrip("\n"), self.now_ms())
+
+    def extension_exited(self) -> None:
+        self.extensions_running -= 1
+        if self.extensions_running <= 0:
+            self._exited.set()
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -245,6 +270,10 @@ class Environment:
             "AWS_ENDPOINT_URL": spec.endpoint,
             "UNKAI_ENDPOINT": spec.endpoint,
         }
+        if self.api is not None:
+            env["AWS_LAMBDA_RUNTIME_API"] = self.api.address
+        if spec.bootstrap:  # an OS-only runtime: AWS names no execution environment
+            env.pop("AWS_EXECUTION_ENV")
         env.update(spec.env)
         layers = []
         for layer in spec.layer_paths:
@@ -257,6 +286,9 @@ class Environment:
             "hide": [self.hide] if self.hide else [],
             "memory_mb": spec.memory_mb, "ephemeral_mb": spec.ephemeral_mb, "endpoint": spec.endpoint,
             "watch_roots": [spec.task_root.rstrip("/") + "/", *[p.rstrip("/") + "/" for p in spec.layer_paths]],
+            **({"exec": spec.bootstrap} if spec.bootstrap else {}),
+            **({"extensions": spec.extensions, "layers": spec.layer_paths} if spec.extensions or spec.bootstrap
+               else {}),
             **({"debug": {"port": spec.debug_port, "wait": spec.debug_wait, "path": spec.debug_path}}
                if spec.debug_port else {}),
         }
@@ -267,13 +299,25 @@ class Environment:
         spec = self.spec
         self.log(f"INIT_START Runtime Version: {spec.runtime.replace('python', 'python:')}.v1\t"
                  f"Runtime Version ARN: arn:aws:lambda:{spec.region}::runtime:unkai-local\n")
+        if spec.bootstrap and not (os.path.isfile(spec.bootstrap) and os.access(spec.bootstrap, os.X_OK)):
+            self.init_ms = 0.0
+            self.init_error = {"errorType": "Runtime.InvalidEntrypoint", "errorMessage":
+                               f"RequestId: {{request_id}} Error: Couldn't find valid bootstrap(s): "
+                               f"[{spec.task_root.rstrip('/')}/bootstrap /opt/bootstrap]"}
+            return
         await self.zygote.ensure()  # the zygote picks the SDK this interpreter imports
+        if spec.bootstrap or spec.extensions:
+            await self._start_api()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.pid = await self.zygote.fork(self.id, self._worker_spec(), theirs)
         finally:
             theirs.close()
+        self.extensions_running = len(spec.extensions)
         self.transport, _ = await asyncio.get_running_loop().create_unix_connection(lambda: self._frames, sock=ours)
+        if spec.bootstrap:
+            await self._init_custom()
+            return
         kind, body = await self._next_frame()
         while kind != b"N":
             kind, body = await self._next_frame()
@@ -283,6 +327,75 @@ class Environment:
             self.init_error = info["error"]
             return
         self.files = {path: _stat(path) for path in info["files"]}
+        if self.api is not None:
+            await self._extensions_ready(INIT_TIMEOUT)
+            self._init_telemetry(info["init_ms"], "success")
+
+    # -- the Runtime API (custom runtimes, external extensions) --------------------------------
+
+    async def _start_api(self) -> None:
+        from unkai.runtime.runtime_api import RuntimeApi
+
+        spec = self.spec
+        self.api = RuntimeApi(spec.function_name, spec.version, spec.handler, spec.account)
+        await self.api.start()
+        self.api.telemetry("platform.initStart", {
+            "initializationType": "on-demand", "phase": "init", "runtimeVersion": spec.runtime,
+            "runtimeVersionArn": f"arn:aws:lambda:{spec.region}::runtime:unkai-local",
+            "functionName": spec.function_name, "functionVersion": spec.version}, self.now_ms())
+
+    async def _extensions_ready(self, timeout: float) -> None:
+        """Lambda's init ends when every extension has registered and asked for its first event."""
+        api, expected = self.api, len(self.spec.extensions)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.dead and not self._exited.is_set():
+            if len(api.extensions) >= expected and all(e.idle.is_set() for e in api.extensions.values()):
+                break
+            if self._frames.closed:
+                break
+            await asyncio.sleep(0.005)
+        api.init_done = True
+
+    def _init_telemetry(self, init_ms: float, status: str) -> None:
+        now = self.now_ms()
+        self.api.telemetry("platform.initRuntimeDone", {"initializationType": "on-demand", "phase": "init",
+                                                        "status": status}, now)
+        self.api.telemetry("platform.initReport", {"initializationType": "on-demand", "phase": "init",
+                                                   "status": status, "metrics": {"durationMs": round(init_ms, 3)}}, now)
+        self.api.backlog.clear()
+
+    async def _init_custom(self) -> None:
+        """A custom runtime's init ends when its bootstrap asks for the first event (or reports an init error)."""
+        started = time.monotonic()
+        api = self.api
+        waits = {asyncio.ensure_future(api.runtime_ready.wait()): "ready",
+                 asyncio.ensure_future(api.init_failed.wait()): "failed",
+                 asyncio.ensure_future(self._frames.next(None)): "exited"}
+        done, pending = await asyncio.wait(waits, timeout=INIT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        outcome = waits[next(iter(done))] if done else "timeout"
+        for task in done:
+            if not task.cancelled():
+                task.exception()  # a worker that exited: WorkerExited, expected here
+        self.init_ms = (time.monotonic() - started) * 1000
+        if outcome == "ready":
+            await self._extensions_ready(INIT_TIMEOUT)
+            self._init_telemetry(self.init_ms, "success")
+            return
+        if outcome == "failed":
+            self.init_error = api.init_error
+        elif outcome == "exited":
+            how = await self._exit_status()
+            self.init_error = {"errorType": "Runtime.ExitError",
+                               "errorMessage": f"RequestId: {{request_id}} Error: Runtime exited with error: {how}"}
+        else:
+            self.init_error = {"errorType": "Sandbox.Timedout",
+                               "errorMessage": f"RequestId: {{request_id}} Error: Task timed out after "
+                                               f"{INIT_TIMEOUT:.2f} seconds"}
+        self._init_telemetry(self.init_ms, "error")
+        self.log(f"INIT_REPORT Init Duration: {self.init_ms:.2f} ms\tPhase: init\tStatus: error\t"
+                 f"Error Type: {self.init_error['errorType']}\n")
 
     async def _next_frame(self, timeout: float | None = None) -> tuple[bytes, bytes]:
         """The next frame that is not log output (log output is recorded as it comes)."""
@@ -296,7 +409,10 @@ class Environment:
         return False
 
     async def invoke(self, request_id: str, payload: bytes, invoked_arn: str, client_context: Any = None,
-                     cold: bool = False) -> Outcome:
+                     cold: bool = False, tenant_id: str | None = None,
+                     stream: Callable[[str, Any], None] | None = None) -> Outcome:
+        """Run one event. ``stream`` receives ``("start", content_type)`` and ``("chunk", bytes)`` when the
+        function streams its response (a custom runtime's streaming mode); the Outcome still has it all."""
         spec = self.spec
         self._collect = []
         self.uses += 1
@@ -307,14 +423,23 @@ class Environment:
         error_type = None
         peak = 0
         reported = None  # Max Memory Used as the worker reported it with its answer
+        if self.api is not None:
+            self.api.telemetry("platform.start", {"requestId": request_id, "version": spec.version}, self.now_ms())
         if self.init_error is not None:
-            outcome = self._error_outcome(dict(self.init_error, requestId=request_id))
+            outcome = self._error_outcome(dict(self.init_error, requestId=request_id, errorMessage=str(
+                self.init_error.get("errorMessage", "")).replace("{request_id}", request_id)))
             status, error_type = "error", self.init_error["errorType"]
             await self._ended()
+        elif spec.bootstrap:
+            outcome, status, error_type, peak = await self._invoke_custom(request_id, payload, invoked_arn,
+                                                                          client_context, tenant_id, stream)
         else:
+            if self.api is not None:
+                self._dispatch_invoke(request_id, invoked_arn)
             header = json.dumps({"request_id": request_id, "invoked_function_arn": invoked_arn,
                                  "remaining_ms": int(spec.timeout * 1000), "client_context": client_context,
-                                 "trace": trace_header(TRACE.get()) if TRACE.get() else None})
+                                 "trace": trace_header(TRACE.get()) if TRACE.get() else None,
+                                 "tenant_id": tenant_id})
             try:
                 self.transport.write(b"".join((HEADER.pack(b"I", len(header) + 1 + len(payload)), header.encode(),
                                                b"\0", payload)))
@@ -341,7 +466,7 @@ class Environment:
                     reported = self._frames.peak_mb()
             except TimeoutError:
                 peak = self._max_memory_mb()
-                self.kill()
+                self.kill(graceful=False)
                 self.log(f"{_iso(self.now_ms())} {request_id} Task timed out after {spec.timeout:.2f} seconds\n")
                 outcome = self._error_outcome({
                     "errorType": "Sandbox.Timedout",
@@ -370,16 +495,88 @@ class Environment:
             if error_type and status == "error":
                 report += f"Error Type: {error_type}\t"
         self.log(report + "\n")
+        if self.api is not None:
+            self._report_telemetry(request_id, status, duration, billed, outcome, cold)
         outcome.log_text = "".join(self._collect)
         self._collect = None
         self.flush_logs()
         return outcome
 
+    def _dispatch_invoke(self, request_id: str, invoked_arn: str) -> None:
+        deadline = int(time.time() * 1000 + self.spec.timeout * 1000)
+        event = {"eventType": "INVOKE", "deadlineMs": deadline, "requestId": request_id,
+                 "invokedFunctionArn": invoked_arn}
+        if TRACE.get():
+            event["tracing"] = {"type": "X-Amzn-Trace-Id", "value": trace_header(TRACE.get())}
+        self.api.dispatch(event)
+
+    def _report_telemetry(self, request_id: str, status: str, duration: float, billed: int, outcome: Outcome,
+                          cold: bool) -> None:
+        now = self.now_ms()
+        self.api.telemetry("platform.runtimeDone", {"requestId": request_id, "status": status, "metrics": {
+            "durationMs": round(duration, 3), "producedBytes": len(outcome.payload)}}, now)
+        metrics: dict[str, Any] = {"durationMs": round(duration, 3), "billedDurationMs": billed,
+                                   "memorySizeMB": self.spec.memory_mb, "maxMemoryUsedMB": outcome.max_memory_mb}
+        if cold and self.init_ms is not None:
+            metrics["initDurationMs"] = round(self.init_ms, 3)
+        self.api.telemetry("platform.report", {"requestId": request_id, "status": status, "metrics": metrics}, now)
+        self.api.flush()
+
+    async def _invoke_custom(self, request_id: str, payload: bytes, invoked_arn: str, client_context: Any,
+                             tenant_id: str | None, stream: Callable[[str, Any], None] | None
+                             ) -> tuple[Outcome, str, str | None, int]:
+        """One event through the Runtime API: the bootstrap takes it from invocation/next and answers."""
+        from unkai.runtime.runtime_api import Invocation
+
+        spec = self.spec
+        headers = {}
+        if client_context is not None:
+            headers["Lambda-Runtime-Client-Context"] = json.dumps(client_context)
+        if tenant_id:
+            headers["Lambda-Runtime-Aws-Tenant-Id"] = tenant_id
+        inv = Invocation(request_id, payload, headers, int(time.time() * 1000 + spec.timeout * 1000), invoked_arn,
+                         trace_header(TRACE.get()) if TRACE.get() else None, on_stream=stream)
+        self.api.submit(inv)
+        self._dispatch_invoke(request_id, invoked_arn)
+        watch = MemoryWatch(self)
+        exited = asyncio.ensure_future(self._frames.next(None))
+        try:
+            done, _ = await asyncio.wait({inv.done, exited}, timeout=spec.timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watch.cancel()
+            if not exited.done():
+                exited.cancel()
+            self.api.forget(request_id)
+        if inv.done in done:
+            kind, value = inv.done.result()
+            if kind == "response":
+                return Outcome(value, log_stream=self.log_stream, streamed=inv.streamed), "success", None, 0
+            return self._error_outcome(value), "error", value["errorType"], 0
+        if exited in done:
+            how = await self._exit_status()
+            error_type = "Runtime.OutOfMemory" if _oom(how, self) else "Runtime.ExitError"
+            message = f"RequestId: {request_id} Error: Runtime exited with error: {how}"
+            self.log(f"{message}\n{error_type}\n")
+            return self._error_outcome({"errorType": error_type, "errorMessage": message}), "error", error_type, 0
+        peak = self._max_memory_mb()
+        self.kill(graceful=False)
+        self.log(f"{_iso(self.now_ms())} {request_id} Task timed out after {spec.timeout:.2f} seconds\n")
+        return self._error_outcome({
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": f"RequestId: {request_id} Error: Task timed out after {spec.timeout:.2f} seconds",
+        }), "timeout", "Sandbox.Timedout", peak
+
+    async def settle(self) -> None:
+        """After an invocation: the environment is free once every extension asked for its next event."""
+        if self.api is not None and self.api.extensions and not self.dead:
+            await self.api.extensions_idle(self.spec.timeout)
+
     def _error_outcome(self, error: dict) -> Outcome:
         return Outcome(json.dumps(error).encode(), error_type=error["errorType"], log_stream=self.log_stream)
 
     async def _ended(self) -> None:
-        self.kill()
+        self.kill(graceful=False)
 
     async def _exit_status(self) -> str:
         self.dead = True
@@ -398,9 +595,22 @@ class Environment:
             pass
         return 0
 
-    def kill(self) -> None:
-        """End the worker and everything it started."""
+    def kill(self, graceful: bool = True) -> None:
+        """End the worker and everything it started. Running external extensions first get
+        the Extensions API's SHUTDOWN event and up to two seconds to finish (``graceful``)."""
+        if graceful and not self.dead and self.api is not None and self.api.extensions and self.pid:
+            self.dead = True
+            try:
+                task = asyncio.get_running_loop().create_task(self._shutdown())
+            except RuntimeError:
+                pass
+            else:
+                _SHUTTING_DOWN.add(task)
+                task.add_done_callback(_SHUTTING_DOWN.discard)
+                return
         self.dead = True
+        if self.api is not None:
+            self.api.close()
         if self.pid:
             for target in (lambda: os.killpg(self.pid, 9), lambda: os.kill(self.pid, 9)):
                 try:
@@ -414,6 +624,27 @@ class Environment:
         import shutil
 
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+    async def _shutdown(self) -> None:
+        api = self.api
+        api.flush()
+        await api.flushed()
+        api.dispatch({"eventType": "SHUTDOWN", "shutdownReason": "spindown",
+                      "deadlineMs": int(time.time() * 1000) + SHUTDOWN_MS})
+        if self.extensions_running > 0:
+            try:
+                await asyncio.wait_for(self._exited.wait(), SHUTDOWN_MS / 1000)
+            except asyncio.TimeoutError:
+                pass
+        api.flush()
+        await api.flushed()
+        self.kill(graceful=False)
+
+
+_SHUTTING_DOWN: set[asyncio.Task] = set()
+INIT_TIMEOUT = 10.0  # Lambda's init phase limit
+SHUTDOWN_MS = 2000  # what Lambda gives external extensions after SHUTDOWN
 
 
 def _stat(path: str) -> tuple[int, int]:
@@ -462,7 +693,7 @@ class MemoryWatch:
             return
         if used_kb > env.spec.memory_mb * 1024:
             env.over_memory = True
-            env.kill()
+            env.kill(graceful=False)
             return
         self.handle = asyncio.get_running_loop().call_later(self.EVERY, self._check)
 

@@ -31,14 +31,14 @@ class Pool:
         self.freed = asyncio.Event()
         self.retired = False
 
-    def retire(self) -> None:
+    def retire(self, graceful: bool = True) -> None:
         """This configuration is gone: no environment of it is reused."""
         self.retired = True
-        self.drop_idle()
+        self.drop_idle(graceful)
 
-    def drop_idle(self) -> None:
+    def drop_idle(self, graceful: bool = True) -> None:
         for env in self.idle:
-            env.kill()
+            env.kill(graceful)
         self.count -= len(self.idle)
         self.idle.clear()
 
@@ -54,6 +54,7 @@ class Runtime:
         self.zygotes: dict[str, Zygote] = {}
         self.pools: dict[str, Pool] = {}  # by qualified function ARN
         self.busy = 0
+        self._settling: set[asyncio.Task] = set()
 
     @property
     def sdk(self) -> str:
@@ -91,19 +92,36 @@ class Runtime:
             self.pools.pop(key).retire()
 
     async def invoke(self, key: str, spec: EnvironmentSpec, request_id: str, payload: bytes, invoked_arn: str,
-                     client_context: Any = None, limit: int | None = None) -> Outcome:
+                     client_context: Any = None, limit: int | None = None, tenant_id: str | None = None,
+                     stream: Callable[[str, Any], None] | None = None) -> Outcome:
         pool = self._pool(key, spec, limit or DEFAULT_MAX_ENVIRONMENTS)
         env, cold = await self._acquire(pool)
         self.busy += 1
+        settling = False
         try:
-            outcome = await env.invoke(request_id, payload, invoked_arn, client_context, cold=cold)
+            outcome = await env.invoke(request_id, payload, invoked_arn, client_context, cold=cold,
+                                       tenant_id=tenant_id, stream=stream)
+            if env.api is not None and env.api.extensions:
+                # the caller has its answer; the environment is free once its extensions are done too
+                settling = True
+                task = asyncio.get_running_loop().create_task(self._settle(pool, env))
+                self._settling.add(task)
+                task.add_done_callback(self._settling.discard)
         except asyncio.CancelledError:  # the worker may still be running it: never hand it the next event
-            env.kill()
+            env.kill(graceful=False)
             raise
+        finally:
+            if not settling:
+                self.busy -= 1
+                self._release(pool, env)
+        return outcome
+
+    async def _settle(self, pool: Pool, env: Environment) -> None:
+        try:
+            await env.settle()
         finally:
             self.busy -= 1
             self._release(pool, env)
-        return outcome
 
     async def _acquire(self, pool: Pool) -> tuple[Environment, bool]:
         while True:
@@ -146,7 +164,7 @@ class Runtime:
 
     def close(self) -> None:
         for pool in self.pools.values():
-            pool.retire()
+            pool.retire(graceful=False)
         self.pools.clear()
         for zygote in self.zygotes.values():
             zygote.close()

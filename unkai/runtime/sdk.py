@@ -60,7 +60,7 @@ async def sdk_for(executable: str, own: Path) -> Path:
     lock = _locks.setdefault(executable, asyncio.Lock())
     async with lock:
         digest = hashlib.sha256(os.path.realpath(executable).encode()).hexdigest()[:12]
-        target = cache_root() / f"{Path(executable).name}-{digest}"
+        target = cache_root() / f"{Path(executable).name}-{digest}-pip"  # boto3 and pip, as AWS's image has
         if (target / _DONE).exists():
             return target
         work = target.with_name(target.name + f".partial-{os.getpid()}")
@@ -68,7 +68,7 @@ async def sdk_for(executable: str, own: Path) -> Path:
         log.warning("installing boto3 for %s (its own AWS SDK, as AWS's runtime has) into %s", executable, target)
         proc = await asyncio.create_subprocess_exec(
             executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
-            "--target", str(work), "boto3", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            "--target", str(work), "boto3", "pip", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL, env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")})
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), PIP_TIMEOUT)

@@ -16,12 +16,15 @@ from unkai.runtime.bootstrap import HEADER
 log = logging.getLogger("unkai.lambda")
 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
-SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+# what AWS's Python runtime provides besides the standard library: the SDK, pip, and
+# aws_durable_execution_sdk_python for durable functions
+SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3", "pip",
+                "aws_durable_execution_sdk_python")
 
 
 def sdk_dir(root: Path) -> Path:
     """A directory holding only what AWS's Python runtime provides (boto3 and its
-    dependencies), linked from unkai's own environment."""
+    dependencies, and pip), linked from unkai's own environment."""
     import importlib
 
     target = root / "sdk"

@@ -123,6 +123,10 @@ class Service:
     def handler(self, operation: str) -> Any:
         return getattr(self, _snake(operation), None)
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """Before answering 501 for an operation unkai does not serve: raise the error AWS would
+        answer first for this input (the named resource does not exist). Default: nothing."""
+
     def serialization_error(self, error: SerializationError, protocol: str) -> ServiceError:
         """The wire error for a body that cannot be decoded (S3 says MalformedXML)."""
         return error

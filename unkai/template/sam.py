@@ -120,8 +120,7 @@ def _swap_local_paths(source: Source, template: dict[str, Any], paths: LocalPath
         path = ("Resources", logical_id, "Properties")
         if kind == "AWS::Serverless::Function":
             if props.get("PackageType") == "Image":
-                raise source.error("container image functions (PackageType: Image) are not supported by unkai",
-                                   path + ("PackageType",))
+                continue  # the ImageUri's image, found on this machine (awslambda/images.py)
             if "CodeUri" not in props and "InlineCode" not in props and "CodeUri" not in function_globals:
                 props["CodeUri"] = "."  # as sam build does
             if "CodeUri" in props:

@@ -9,8 +9,6 @@ import json
 import re
 from typing import Any
 
-import jwt
-
 from unkai.services.apigateway.integrations import IntegrationTimeout, Outbound, invoke_lambda
 from unkai.services.apigateway.responses import GatewayError
 
@@ -177,6 +175,8 @@ class Authorizers:
         if cached and cached[0] > self.cloud.clock.now() and known and known[0] is cached[1]:
             claims = known[1].get(token)
         if claims is None:
+            import jwt  # here, not at the top: slow to import, and most stacks have no JWT authorizer
+
             try:
                 header = jwt.get_unverified_header(token)
             except jwt.PyJWTError:
@@ -212,6 +212,8 @@ class Authorizers:
         algorithm = header.get("alg", "RS256")
         if algorithm == "none" or algorithm.startswith("HS"):
             raise fail("the token's algorithm is not supported")
+        import jwt
+
         try:
             key = jwt.PyJWK(candidates[0], algorithm=algorithm).key
             return jwt.decode(token, key, algorithms=[algorithm],

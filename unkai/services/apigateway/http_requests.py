@@ -5,6 +5,8 @@ error answers (404 Not Found, 500 Internal Server Error...)."""
 
 from __future__ import annotations
 
+import logging
+
 import base64
 import json
 import re
@@ -17,10 +19,14 @@ from unkai.http import Response
 from unkai.services.apigateway import access_logs, authorizers, cors, payloads, service_integrations
 from unkai.services.apigateway.payloads import Call
 from unkai.services.apigateway.integrations import DROPPED_RESPONSE_HEADERS as _DROPPED
-from unkai.services.apigateway.integrations import IntegrationTimeout, invoke_lambda, substitute_stage_variables
+from unkai.services.apigateway.integrations import (INVALID_LAMBDA_PERMISSIONS, IntegrationTimeout, invoke_lambda,
+                                                    lambda_permission_denied, substitute_stage_variables)
 from unkai.services.apigateway.responses import GatewayError, plain
 from unkai.services.apigateway.rest_requests import proxy_response
 from unkai.services.apigateway.routing import Router
+
+log = logging.getLogger(__name__)
+
 
 MESSAGES = {"UNAUTHORIZED": (401, "Unauthorized"), "ACCESS_DENIED": (403, "Forbidden"),
             "THROTTLED": (429, "Too Many Requests"), "REQUEST_TOO_LARGE": (413, "Request Entity Too Large")}
@@ -141,6 +147,15 @@ class HttpRequests:
                 state["integration_status"] = response.status
                 return response
             if integration["IntegrationType"] == "AWS_PROXY":
+                if self.cloud.config.enforce_iam:
+                    path = route["RouteKey"].split(" ", 1)[-1] if " " in route["RouteKey"] else call.raw_path
+                    source_arn = (f"arn:aws:execute-api:{st.region}:{st.account}:{call.api_id}/{call.stage}/"
+                                  f"{call.method}{path}")
+                    if lambda_permission_denied(self.cloud, integration.get("IntegrationUri", ""), st.variables,
+                                                source_arn, integration.get("CredentialsArn")) is not None:
+                        log.warning("API %s %s: %s", call.api_id, route["RouteKey"], INVALID_LAMBDA_PERMISSIONS)
+                        state["error"] = INVALID_LAMBDA_PERMISSIONS
+                        raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error")
                 return await self._lambda(call, st, state, route, template, path_params, integration, timeout)
             return await self._http_proxy(call, st, state, path_params, integration, timeout)
         finally:

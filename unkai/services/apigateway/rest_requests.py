@@ -5,6 +5,8 @@ gateway responses for everything that stops a request on the way."""
 
 from __future__ import annotations
 
+import logging
+
 import base64
 import json
 import re
@@ -12,16 +14,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
-
 from unkai.gateway.signed import is_signed
 from unkai.http import Response
 from unkai.services.apigateway import access_logs, payloads, responses, vtl
 from unkai.services.apigateway.payloads import Call
 from unkai.services.apigateway.integrations import DROPPED_RESPONSE_HEADERS as _DROPPED
-from unkai.services.apigateway.integrations import IntegrationTimeout, invoke_lambda, substitute_stage_variables
+from unkai.services.apigateway.integrations import (INVALID_LAMBDA_PERMISSIONS, IntegrationTimeout, invoke_lambda,
+                                                    lambda_permission_denied, streamed_proxy_response,
+                                                    substitute_stage_variables)
 from unkai.services.apigateway.responses import GatewayError, resolve_source
 from unkai.services.apigateway.routing import Router
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -134,6 +139,14 @@ class RestRequests:
         integration = method.get("methodIntegration") or {}
         kind = integration.get("type")
         timeout = (integration.get("timeoutInMillis") or 29000) / 1000.0
+        if kind in ("AWS_PROXY", "AWS") and self.cloud.config.enforce_iam:
+            source_arn = (f"arn:aws:execute-api:{st.region}:{st.account}:{call.api_id}/{call.stage}/{call.method}"
+                          f"{res['path']}")
+            if lambda_permission_denied(self.cloud, integration.get("uri", ""), st.variables, source_arn,
+                                        integration.get("credentials")) is not None:
+                log.warning("API %s %s %s: %s", call.api_id, call.method, res["path"], INVALID_LAMBDA_PERMISSIONS)
+                state["error"] = INVALID_LAMBDA_PERMISSIONS
+                raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error")
         began = time.perf_counter()
         try:
             if kind == "AWS_PROXY":
@@ -276,6 +289,8 @@ class RestRequests:
             schema = st.schemas.get(model_name)
             if schema is None:
                 schema = st.schemas[model_name] = _model_schema(model_name, st.models)
+            import jsonschema  # here, not at the top: slow to import, and only request validators need it
+
             if not jsonschema.Draft4Validator(schema).is_valid(data):
                 raise GatewayError("BAD_REQUEST_BODY", "Invalid request body")
 
@@ -303,11 +318,20 @@ class RestRequests:
             authorizer = {k: v for k, v in state["authorizer"].items() if not k.startswith("_")}
         event = payloads.rest_proxy_event(call, state["resource_path"], state["resource_id"], state["path_params"],
                                         st.variables, binary, authorizer, state["api_key"], state["api_key_id"])
+        streaming = integration.get("responseTransferMode") == "STREAM"
         result = await invoke_lambda(self.cloud, integration.get("uri", ""), json.dumps(event).encode(), timeout,
-                                     st.variables)
+                                     st.variables, tenant_id=self._tenant(call, st, state, integration),
+                                     streaming=streaming)
         state["integration_status"] = 200
         if result.function_error:
             return _bad_gateway()
+        if streaming:  # InvokeWithResponseStream: metadata, eight NUL bytes, then the body as it comes
+            answer = await streamed_proxy_response(result)
+            if answer is None:
+                return _bad_gateway()
+            status, headers, body = answer
+            headers.append(("X-Amzn-Trace-Id", call.extras["trace_id"]))
+            return Response(status, headers, body)
         try:
             out = result.json()
         except ValueError:
@@ -324,12 +348,14 @@ class RestRequests:
         payload = self._request_body(call, st, state, integration)
         params = integration.get("requestParameters") or {}
         invocation = (params.get("integration.request.header.X-Amz-Invocation-Type") or "").strip("'")
+        tenant = self._tenant(call, st, state, integration)
         if invocation == "Event":
             await invoke_lambda(self.cloud, integration.get("uri", ""), payload, timeout, st.variables,
-                                invocation_type="Event")
+                                invocation_type="Event", tenant_id=tenant)
             state["integration_status"] = 202
             return self._integration_response(call, st, state, integration, "202", b"", {}, error_message=None)
-        result = await invoke_lambda(self.cloud, integration.get("uri", ""), payload, timeout, st.variables)
+        result = await invoke_lambda(self.cloud, integration.get("uri", ""), payload, timeout, st.variables,
+                                     tenant_id=tenant)
         state["integration_status"] = 200
         message = None
         if result.function_error:
@@ -453,6 +479,15 @@ class RestRequests:
                               context=context, stage_variables=st.variables)
         state["request_override"] = vtl.overrides(context["requestOverride"])
         return rendered.encode()
+
+    def _tenant(self, call: Call, st: RestStage, state: dict, integration: dict) -> str | None:
+        """The tenant of a tenant-isolated function: the integration maps a request value to the Invoke
+        call's ``X-Amz-Tenant-Id`` header (``integration.request.header.X-Amz-Tenant-Id``), as AWS documents."""
+        params = integration.get("requestParameters") or {}
+        if not any(k.lower() == "integration.request.header.x-amz-tenant-id" for k in params):
+            return None
+        mapped = self._map_request_parameters(call, st, state, integration)["header"]
+        return next((v for k, v in mapped.items() if k.lower() == "x-amz-tenant-id" and v), None)
 
     def _map_request_parameters(self, call: Call, st: RestStage, state: dict,
                                 integration: dict) -> dict[str, dict[str, str]]:

@@ -207,6 +207,7 @@ class RestApis:
             "passthroughBehavior": params.get("passthroughBehavior") or "WHEN_NO_MATCH",
             "contentHandling": params.get("contentHandling"),
             "timeoutInMillis": params.get("timeoutInMillis") or 29000,
+            "responseTransferMode": params.get("responseTransferMode") or "BUFFERED",
             "cacheNamespace": params.get("cacheNamespace") or resource_id,
             "cacheKeyParameters": params.get("cacheKeyParameters") or [],
             "integrationResponses": (method.get("methodIntegration") or {}).get("integrationResponses"),

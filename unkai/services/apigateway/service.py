@@ -9,11 +9,12 @@ from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.apigateway import patch, resources, urls
 from unkai.services.apigateway.documents import Documents, escaped_policy
+from unkai.services.apigateway.eventtargets import EventTargets
 from unkai.services.apigateway.domains import Domains, RestDomains
 from unkai.services.apigateway.restapi import RestApis, _clean, _page, bad, not_found
 
 
-class ApiGateway(Service):
+class ApiGateway(EventTargets, Service):
     name = "apigateway"
     resource_types = resources.REST_TYPES
 
@@ -29,6 +30,7 @@ class ApiGateway(Service):
 
         self.dataplane = DataPlane(self.cloud, self.docs)
         self.dataplane.mount(self.cloud.gateway)
+        self.start_event_targets()
 
     async def stop(self) -> None:
         if self.dataplane is not None:
@@ -82,6 +84,12 @@ class ApiGateway(Service):
         base = (params.get("parameters") or {}).get("basepath", "ignore")
         return self.rest.import_body(ctx, params["restApiId"], params.get("body") or b"",
                                      mode=params.get("mode") or "merge", base_path=base)
+
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers "Invalid API identifier specified" for
+        a missing REST API first, as AWS does."""
+        if isinstance(params.get("restApiId"), str):
+            self.rest.api(ctx, params["restApiId"])
 
     def get_rest_api(self, ctx: RequestContext, params: dict) -> dict:
         return self.rest.api(ctx, params["restApiId"])

@@ -11,9 +11,6 @@ import re
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
-import airspeed
-from jsonpath_ng import parse as jsonpath_parse
-from jsonpath_ng.exceptions import JsonPathParserError
 
 
 class TemplateError(Exception):
@@ -27,7 +24,11 @@ _DASH = "__unkai_dash__"
 
 
 @functools.lru_cache(maxsize=512)
-def _compile(text: str) -> airspeed.Template:
+def _compile(text: str) -> Any:
+    """An airspeed Template (airspeed and jsonpath_ng are imported at first use: slow to
+    import, and many stacks have no mapping template)."""
+    import airspeed
+
     if "Override." in text:
         text = _OVERRIDE.sub(lambda m: m.group(1) + m.group(2).replace("-", _DASH), text)
     return airspeed.Template(text)
@@ -41,9 +42,11 @@ def overrides(values: dict[str, Any]) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=512)
 def _jsonpath(expr: str) -> tuple[Any, bool]:
+    from jsonpath_ng import parse as jsonpath_parse
+
     try:
         compiled = jsonpath_parse(expr)
-    except (JsonPathParserError, Exception) as exc:
+    except Exception as exc:  # jsonpath_ng's JsonPathParserError, and whatever else a bad path raises
         raise TemplateError(f"Invalid JSONPath expression {expr!r}: {exc}") from None
     definite = not re.search(r"\*|\.\.|\?\(|:|,", expr)
     return compiled, definite

@@ -345,6 +345,8 @@ class Engine:
             con = self._connect(query_plan, Path(tmp.name))
             translated = athena_sql.translate(text)
             try:
+                if self.cancelled:  # stopped (or timed out) before DuckDB began
+                    raise duckdb.InterruptException("interrupted")
                 cursor = con.execute(translated)
                 rows = cursor.fetchall()
                 description = cursor.description or []

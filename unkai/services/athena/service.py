@@ -361,14 +361,16 @@ class Athena(Service):
         """Run ``work`` (the engine's execute or write) in a worker thread, stoppable by
         StopQueryExecution and stopped at the timeout."""
         self._running[ex.id] = engine
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(self.timeout, engine.interrupt)
+        # the timeout runs on unkai's clock (which follows wall time unless it is moved),
+        # from the query's submission: a clock moved before the engine starts counts too
+        timer = self.clock.call_at(ex.submitted + self.timeout, engine.interrupt)
         try:
             return await asyncio.to_thread(work, *args)
         except eng.QueryFailed as exc:
             if engine.cancelled and not self._is_cancelled(ex.id):
-                raise eng.QueryFailed(f"Query exhausted resources at this scale factor: the query timed out after "
-                                      f"{self.timeout} seconds", 1, 1) from None
+                # Athena runs Trino, which words its time limit so (EXCEEDED_TIME_LIMIT)
+                raise eng.QueryFailed(f"EXCEEDED_TIME_LIMIT: Query exceeded maximum time limit of "
+                                      f"{self.timeout / 60:.2f}m", 1, 1) from None
             raise exc
         finally:
             timer.cancel()

@@ -59,13 +59,15 @@ class AsyncInvocations:
         due = self.store.one("SELECT COUNT(*) FROM lambda_async WHERE due <= ?", (self.clock.now(),))[0]
         return {"async_invocations": max(due, len(self.inflight))}
 
-    def enqueue(self, target: "Target", payload: str, request_id: str, source: str | None) -> None:
-        """Queue an event for ``target`` in the current transaction."""
+    def enqueue(self, target: "Target", payload: str, request_id: str, source: str | None,
+                tenant_id: str | None = None) -> None:
+        """Queue an event for ``target`` in the current transaction (for a tenant of a tenant-isolated function)."""
         now = self.clock.now()
         self.store.execute(
-            "INSERT INTO lambda_async(account, region, function, qualifier, payload, request_id, source, due, created) "
-            "VALUES(?,?,?,?,?,?,?,?,?)",
-            (target.account, target.region, target.name, target.qualifier, payload, request_id, source, now, now))
+            "INSERT INTO lambda_async(account, region, function, qualifier, payload, request_id, source, due, created, "
+            "tenant) VALUES(?,?,?,?,?,?,?,?,?,?)",
+            (target.account, target.region, target.name, target.qualifier, payload, request_id, source, now, now,
+             tenant_id))
         self.store.after_commit(self.wake)
 
     async def from_job(self, job: dict, attempt: int) -> None:
@@ -89,8 +91,8 @@ class AsyncInvocations:
             now = self.clock.now()
             scan = SCAN + len(self.inflight)
             rows = self.store.all(
-                "SELECT id, account, region, function, qualifier, payload, request_id, source, attempts, created "
-                "FROM lambda_async WHERE due <= ? ORDER BY due, id LIMIT ?", (now, scan))
+                "SELECT id, account, region, function, qualifier, payload, request_id, source, attempts, created, "
+                "tenant FROM lambda_async WHERE due <= ? ORDER BY due, id LIMIT ?", (now, scan))
             self.waiting = len(rows) >= scan  # more may be due than this pass saw
             started: dict[tuple, int] = {}
             for row in rows:
@@ -117,7 +119,7 @@ class AsyncInvocations:
             await self.signals.wait(SIGNAL, until=nxt if nxt is not None else now + 3600)
 
     async def _run(self, row: tuple, target: "Target") -> None:
-        rid, _, _, _, _, payload, request_id, source, attempts, created = row
+        rid, _, _, _, _, payload, request_id, source, attempts, created, tenant = row
         try:
             settings = self.service.event_invoke_config(target)
             max_age = settings.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE)
@@ -128,7 +130,7 @@ class AsyncInvocations:
                 return
             triggered_by(f"{source} (async)" if source else "async Invoke")
             try:
-                result = await self.service.run(target, payload.encode(), request_id=request_id)
+                result = await self.service.run(target, payload.encode(), request_id=request_id, tenant_id=tenant)
             except ServiceError as exc:  # the event is not valid JSON, or the like: not retryable
                 log.warning("async invocation of %s failed: %s", target.invoked_arn, exc.message)
                 with self.store.transaction():

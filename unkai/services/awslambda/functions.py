@@ -84,6 +84,12 @@ def check_config(params: dict, creating: bool) -> None:
                            ("less than or equal to 10240" if memory > 10240 else "greater than or equal to 128"))
     if creating and params.get("PackageType", "Zip") == "Zip" and not (params.get("Runtime") and params.get("Handler")):
         raise invalid("Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+    tenancy = params.get("TenancyConfig")
+    if tenancy is not None and tenancy.get("TenantIsolationMode") != "PER_TENANT":
+        raise ServiceError("ValidationException",
+                           f"1 validation error detected: Value '{tenancy.get('TenantIsolationMode')}' at "
+                           "'tenancyConfig.tenantIsolationMode' failed to satisfy constraint: Member must satisfy "
+                           "enum value set: [PER_TENANT]")
     role = params.get("Role")
     if role is not None and not re.match(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$", role):
         raise ServiceError("ValidationException",
@@ -96,6 +102,16 @@ def check_config(params: dict, creating: bool) -> None:
             raise invalid(f"Lambda was unable to configure your environment variables because the environment "
                           f"variables you have provided contains reserved keys that are currently not supported for "
                           f"modification. Reserved keys used in this request: {key}")
+    durable = params.get("DurableConfig")
+    if durable:
+        for key, field, low, high in (("ExecutionTimeout", "durableConfig.executionTimeout", 1, 31622400),
+                                      ("RetentionPeriodInDays", "durableConfig.retentionPeriodInDays", 1, 90)):
+            value = durable.get(key)
+            if value is not None and not low <= value <= high:
+                raise ServiceError("ValidationException", f"1 validation error detected: Value '{value}' at '{field}' "
+                                   "failed to satisfy constraint: Member must have value " +
+                                   (f"less than or equal to {high}" if value > high else
+                                    f"greater than or equal to {low}"))
     size = sum(len(k) + len(v) for k, v in env.items())
     if size > 4096:
         raise invalid("Lambda was unable to configure your environment variables because the environment variables "
@@ -107,6 +123,26 @@ RESERVED_ENV = ("_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGIO
                 "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
                 "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                 "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR")
+
+
+# What AWS answers while a function is being created or updated (Lambda function states,
+# docs.aws.amazon.com/lambda/latest/dg/functions-states.html). unkai is ready at once, so the
+# stored configuration is Active/Successful and only the create/update response shows the transition.
+CREATING = {"State": "Pending", "StateReason": "The function is being created.", "StateReasonCode": "Creating"}
+UPDATING = {"LastUpdateStatus": "InProgress", "LastUpdateStatusReason": "The function is being created.",
+            "LastUpdateStatusReasonCode": "Creating"}
+
+
+def as_created(config: dict) -> dict:
+    """The CreateFunction response: Pending, no LastUpdateStatus yet."""
+    out = {k: v for k, v in config.items() if k != "LastUpdateStatus"}
+    out.update(CREATING)
+    return out
+
+
+def as_updating(config: dict) -> dict:
+    """An UpdateFunctionCode/Configuration response: Active, LastUpdateStatus InProgress."""
+    return dict(config, **UPDATING)
 
 
 def build_config(region: str, account: str, name: str, params: dict, code: dict, now: float,
@@ -127,16 +163,26 @@ def build_config(region: str, account: str, name: str, params: dict, code: dict,
         if cfg.get(key) is None and value is not None:
             cfg[key] = value
     if "Environment" in params:
+        # AWS echoes an Environment given with no variables as {"Variables": {}} on create, omits it
+        # when never given, and drops it when an update empties it.
         variables = (params["Environment"] or {}).get("Variables") or {}
-        cfg["Environment"] = {"Variables": variables} if variables else {"Variables": {}}
-        if not variables:
-            cfg.pop("Environment")
+        if variables or not old:
+            cfg["Environment"] = {"Variables": variables}
+        else:
+            cfg.pop("Environment", None)
     if "DeadLetterConfig" in params:
         target = (params["DeadLetterConfig"] or {}).get("TargetArn")
         if target:
             cfg["DeadLetterConfig"] = {"TargetArn": target}
         else:
             cfg.pop("DeadLetterConfig", None)
+    if "DurableConfig" in params:  # durable functions (durable.py): kept as given, with AWS's default retention
+        durable = {k: v for k, v in (params["DurableConfig"] or {}).items() if v is not None}
+        if durable:
+            durable.setdefault("RetentionPeriodInDays", 14)
+            cfg["DurableConfig"] = durable
+        else:
+            cfg.pop("DurableConfig", None)
     if "TracingConfig" in params:
         cfg["TracingConfig"] = {"Mode": (params["TracingConfig"] or {}).get("Mode") or "PassThrough"}
     cfg.setdefault("TracingConfig", {"Mode": "PassThrough"})
@@ -151,6 +197,13 @@ def build_config(region: str, account: str, name: str, params: dict, code: dict,
             cfg.pop("Layers")
     cfg["Architectures"] = params.get("Architectures") or cfg.get("Architectures") or ["x86_64"]
     cfg["EphemeralStorage"] = params.get("EphemeralStorage") or cfg.get("EphemeralStorage") or {"Size": 512}
+    if "ImageConfig" in params:
+        if params["ImageConfig"]:
+            cfg["ImageConfigResponse"] = {"ImageConfig": params["ImageConfig"]}
+        else:
+            cfg.pop("ImageConfigResponse", None)
+    if params.get("TenancyConfig"):  # set at creation only, as AWS allows
+        cfg["TenancyConfig"] = {"TenantIsolationMode": params["TenancyConfig"].get("TenantIsolationMode")}
     cfg.setdefault("SnapStart", {"ApplyOn": "None", "OptimizationStatus": "Off"})
     if params.get("SnapStart"):
         cfg["SnapStart"] = {"ApplyOn": params["SnapStart"].get("ApplyOn", "None"), "OptimizationStatus": "Off"}
@@ -220,3 +273,27 @@ def inline_code(state_dir: Path, source: str, runtime: str | None) -> dict:
         if (runtime or "python").startswith("python"):
             archive.writestr("cfnresponse.py", CFNRESPONSE.read_text())
     return zip_code(state_dir, buf.getvalue())
+
+
+def bootstrap_path(task_root: str, layer_paths: list[str]) -> str:
+    """A custom runtime's entry point: ``bootstrap`` in the code (``/var/task``), else in a layer
+    (``/opt``), as Lambda looks for it; the code's path when there is none (init then fails)."""
+    for base in [task_root, *layer_paths]:
+        path = os.path.join(base, "bootstrap")
+        if os.path.isfile(path):
+            return path
+    return os.path.join(task_root, "bootstrap")
+
+
+def extension_paths(layer_paths: list[str]) -> list[str]:
+    """External extensions: the executables in the layers' ``extensions/`` (``/opt/extensions``), by name."""
+    found: dict[str, str] = {}
+    for base in layer_paths:
+        folder = os.path.join(base, "extensions")
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if os.path.isfile(path) and os.access(path, os.X_OK):
+                found[name] = path  # a later layer's file of the same name wins, as it overwrites /opt
+    return [found[name] for name in sorted(found)]

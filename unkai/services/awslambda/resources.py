@@ -19,7 +19,8 @@ INTS = ("MemorySize", "Timeout", "BatchSize", "MaximumBatchingWindowInSeconds", 
 BOOLS = ("Enabled", "BisectBatchOnFunctionError")
 FUNCTION_KEYS = ("Runtime", "Role", "Handler", "Description", "Timeout", "MemorySize", "Environment", "Layers",
                  "DeadLetterConfig", "TracingConfig", "VpcConfig", "Architectures", "EphemeralStorage",
-                 "LoggingConfig", "KmsKeyArn", "SnapStart", "PackageType")
+                 "LoggingConfig", "KmsKeyArn", "SnapStart", "PackageType", "DurableConfig", "TenancyConfig",
+                 "ImageConfig")
 MAPPING_KEYS = ("BatchSize", "MaximumBatchingWindowInSeconds", "FilterCriteria", "FunctionResponseTypes",
                 "ScalingConfig", "ParallelizationFactor", "MaximumRecordAgeInSeconds", "BisectBatchOnFunctionError",
                 "MaximumRetryAttempts", "DestinationConfig", "TumblingWindowInSeconds", "StartingPosition",
@@ -34,6 +35,9 @@ def _coerce(props: dict) -> dict:
     for key in BOOLS:
         if isinstance(out.get(key), str):
             out[key] = out[key].lower() == "true"
+    durable = out.get("DurableConfig")
+    if isinstance(durable, dict):  # its numbers may come as strings from parameters
+        out["DurableConfig"] = {k: int(v) if isinstance(v, str) and v.isdigit() else v for k, v in durable.items()}
     env = out.get("Environment")
     if isinstance(env, dict) and isinstance(env.get("Variables"), dict):  # CloudFormation makes them strings
         out["Environment"] = {**env, "Variables": {k: _text(v) for k, v in env["Variables"].items()}}
@@ -60,7 +64,10 @@ def create(service: "Lambda", ctx: ResourceContext, resource_type: str, logical_
     if resource_type == "AWS::Lambda::Function":
         name = props.get("FunctionName") or physical_name(ctx.stack_name, logical_id, 64)
         params = _function_params(props)
-        params.update(FunctionName=name, Code=props.get("Code") or {},
+        code = dict(props.get("Code") or {})
+        if code.get("ImageUri"):  # a container image may be saved beside the template
+            code["LocalImageDirs"] = [str(ctx.base_dir)]
+        params.update(FunctionName=name, Code=code,
                       Tags={t["Key"]: t["Value"] for t in props.get("Tags") or []})
         params.setdefault("Role", f"arn:aws:iam::{ctx.account}:role/{name}-role")
         config = service.create_function(rctx, params)
@@ -126,10 +133,12 @@ def update(service: "Lambda", ctx: ResourceContext, resource_type: str, logical_
     old, new = _coerce(old), _coerce(new)
     rctx = ctx.request_context("lambda")
     if resource_type == "AWS::Lambda::Function":
-        if old.get("FunctionName") != new.get("FunctionName"):
-            return None
+        if any(old.get(k) != new.get(k) for k in ("FunctionName", "TenancyConfig", "PackageType")):
+            return None  # TenancyConfig and the package type are set at creation only: a new function
         code = new.get("Code") or {}
         if code != (old.get("Code") or {}):
+            if code.get("ImageUri"):
+                code = dict(code, LocalImageDirs=[str(ctx.base_dir)])
             service.update_function_code(rctx, dict(FunctionName=physical_id, **code))
         params = _function_params(new)
         for key in ("Environment", "Layers", "DeadLetterConfig"):

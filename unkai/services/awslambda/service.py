@@ -23,6 +23,10 @@ from unkai.services import RequestContext, Service
 from unkai.services.awslambda import functions as fn
 from unkai.services.awslambda.asynchronous import AsyncInvocations
 from unkai.services.awslambda.debugging import Debugging
+from unkai.services.awslambda.durable import MIGRATION as DURABLE_MIGRATION
+from unkai.services.awslambda.durable import MIGRATION_ASYNC as DURABLE_ASYNC_MIGRATION
+from unkai.services.awslambda.durable import MIGRATION_PAUSE as DURABLE_PAUSE_MIGRATION
+from unkai.services.awslambda.durable import DurableExecutions
 from unkai.services.awslambda.functions import invalid, not_found, parse_name
 
 MIGRATIONS = [
@@ -77,6 +81,13 @@ MIGRATIONS = [
     """
     CREATE TABLE lambda_mapping_tags (uuid TEXT PRIMARY KEY, tags TEXT NOT NULL);
     """,
+    DURABLE_MIGRATION,  # durable executions, their operations and history (durable.py)
+    DURABLE_PAUSE_MIGRATION,  # their pause details and timeout deadline
+    # the tenant of an asynchronous invocation of a tenant-isolated function (TenancyConfig)
+    """
+    ALTER TABLE lambda_async ADD COLUMN tenant TEXT;
+    """,
+    DURABLE_ASYNC_MIGRATION,  # whether an asynchronous invocation started durable executions (dead-letter queue)
 ]
 
 
@@ -117,6 +128,7 @@ class InvokeResult:
     executed_version: str | None = None
     request_id: str = ""
     error_type: str | None = None
+    durable_execution_arn: str | None = None  # the execution an invoke of a durable function started
 
 
 class Lambda(Service):
@@ -133,14 +145,18 @@ class Lambda(Service):
                                    cloud.config.state_dir)
         self._targets: dict[tuple, Target] = {}
         self.inflight: dict[tuple[str, str, str], int] = {}
+        self.reserved_keys: set[tuple[str, str, str]] = set()  # functions last seen with reserved concurrency
         self.slot_freed: dict[tuple[str, str, str], asyncio.Event] = {}
         self.asynchronous = AsyncInvocations(self)
+        self.durable = DurableExecutions(self)
         self.mappings: Any = None
         self._background: set[asyncio.Task] = set()
 
     def handler(self, operation: str) -> Any:
         if operation == "Invoke":
             return self.invoke_api
+        if "DurableExecution" in operation:  # the durable functions API lives in durable.py
+            return getattr(self.durable, re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower(), None)
         return super().handler(operation)
 
     async def start(self) -> None:
@@ -148,6 +164,7 @@ class Lambda(Service):
 
         self.cloud.jobs.register("lambda.invoke", self.asynchronous.from_job)
         self.asynchronous.start()
+        self.durable.start()
         self.mappings = Mappings(self.cloud, self)
         self.mappings.start()
         from unkai.services.awslambda.urls import mount_function_urls
@@ -184,6 +201,7 @@ class Lambda(Service):
     def pending(self) -> dict[str, int]:
         found = {"invocations": self.runtime.busy}
         found.update(self.asynchronous.pending())
+        found.update(self.durable.pending())
         if self.mappings is not None:
             found.update(self.mappings.pending())
         return found
@@ -254,7 +272,9 @@ class Lambda(Service):
             return fn.zip_code(self.config.state_dir, self._s3_object(code["S3Bucket"], code["S3Key"],
                                                                       code.get("S3ObjectVersion")))
         if code.get("ImageUri"):
-            raise invalid("unkai runs zip-packaged Python functions; container images are not supported.")
+            from unkai.services.awslambda import images
+
+            return images.image_code(self.config.state_dir, code["ImageUri"], code.get("LocalImageDirs") or [])
         raise invalid("Please provide a source for function code.")
 
     def _s3_object(self, bucket: str, key: str, version: str | None) -> bytes:
@@ -291,7 +311,7 @@ class Lambda(Service):
         self.store.after_commit(lambda: self._warm(config.get("Runtime") or ""))
         if params.get("Publish"):
             return self._publish(fid, account, region, name.name, params.get("Description"))
-        return config
+        return fn.as_created(config)
 
     def _check_dlq(self, params: dict) -> None:
         target = (params.get("DeadLetterConfig") or {}).get("TargetArn")
@@ -313,6 +333,11 @@ class Lambda(Service):
         return self.store.one("SELECT config, code FROM lambda_layers WHERE account=? AND region=? AND name=? AND "
                               "version=?", (parts[4], parts[3], parts[6], int(parts[7])))
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers "Function not found" first, as AWS does."""
+        if params.get("FunctionName"):
+            self.resolve(ctx.account, ctx.region, params["FunctionName"], params.get("Qualifier"))
+
     def get_function(self, ctx: RequestContext, params: dict) -> dict:
         target = self.resolve(ctx.account, ctx.region, params["FunctionName"], params.get("Qualifier"))
         row = self._row(target.account, target.region, target.name)
@@ -320,6 +345,11 @@ class Lambda(Service):
             "Configuration": self._config_out(target),
             "Code": {"RepositoryType": "S3", "Location": f"{ctx.base_url}/_unkai/lambda/code/{target.name}"},
         }
+        image = target.code.get("image")
+        if image:
+            repo = image["uri"].split("@", 1)[0].rsplit(":", 1)[0] if "/" in image["uri"] else image["uri"]
+            result["Code"] = {"RepositoryType": "ECR", "ImageUri": image["uri"],
+                              "ResolvedImageUri": f"{repo}@{image['digest']}"}
         tags = json.loads(row[5])
         if tags:
             result["Tags"] = tags
@@ -353,7 +383,8 @@ class Lambda(Service):
         config = json.loads(row[1])
         self._check_revision(config, params)
         code = self._code({"Code": {k: params[k] for k in ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion",
-                                                           "ImageUri", "LocalPath", "ExtraPaths") if k in params}},
+                                                           "ImageUri", "LocalPath", "ExtraPaths", "LocalImageDirs")
+                                    if k in params}},
                           config.get("Runtime"))
         config = fn.build_config(config["FunctionArn"].split(":")[3], config["FunctionArn"].split(":")[4], name.name,
                                  {}, code, self.clock.now(), old=config)
@@ -363,7 +394,7 @@ class Lambda(Service):
         if params.get("Publish"):
             arn = config["FunctionArn"].split(":")
             return self._publish(row[0], arn[4], arn[3], name.name, None)
-        return config
+        return fn.as_updating(config)
 
     def _check_revision(self, config: dict, params: dict) -> None:
         if params.get("RevisionId") and params["RevisionId"] != config.get("RevisionId"):
@@ -381,12 +412,16 @@ class Lambda(Service):
         self._check_revision(config, params)
         fn.check_config(params, creating=False)
         self._check_dlq(params)
+        if (params.get("DurableConfig") or {}) and not config.get("DurableConfig"):
+            # AWS: "You can only enable durable execution when creating a function."
+            raise invalid("Durable execution can only be enabled when the function is created; it cannot be "
+                          "enabled on an existing function.")
         arn = config["FunctionArn"].split(":")
         config = fn.build_config(arn[3], arn[4], name.name, params, json.loads(row[2]), self.clock.now(), old=config)
         self._resolve_layers(ctx, config)
         self.store.execute("UPDATE lambda_functions SET config=? WHERE id=?", (json.dumps(config), row[0]))
         self._recycle(config["FunctionArn"])
-        return config
+        return fn.as_updating(config)
 
     def delete_function(self, ctx: RequestContext, params: dict) -> dict:
         name, row = self._function(ctx, params["FunctionName"], params.get("Qualifier"))
@@ -913,17 +948,29 @@ class Lambda(Service):
 
     def spec_for(self, target: Target) -> EnvironmentSpec:
         config, code = target.config, target.code
+        layer_paths = self.layer_paths(config)
+        runtime = config.get("Runtime") or "python3.12"
+        handler, task_root, image_env, image_extra = config.get("Handler") or "", code["path"], {}, []
+        if code.get("kind") == "image":  # a container image's Python handler, as its entrypoint runs it
+            from unkai.services.awslambda import images
+
+            image = images.function_settings(code, (config.get("ImageConfigResponse") or {}).get("ImageConfig"))
+            handler, runtime, task_root = image["handler"], image["runtime"], image["task_root"]
+            image_env, image_extra = image["env"], image["extra"]
         return EnvironmentSpec(
             function_name=target.name, function_arn=target.arn, version=target.version,
-            handler=config.get("Handler") or "", runtime=config.get("Runtime") or "python3.12",
+            handler=handler, runtime=runtime,
             memory_mb=config.get("MemorySize") or 128, timeout=float(config.get("Timeout") or 3),
             ephemeral_mb=int((config.get("EphemeralStorage") or {}).get("Size") or 512),
-            env={**((config.get("Environment") or {}).get("Variables") or {}),
+            env={**image_env, **((config.get("Environment") or {}).get("Variables") or {}),
                  # the execution role's session, as AWS gives workers (renewed: a new spec, new workers)
                  **self.cloud.service("sts").function_credentials(target.account, config.get("Role") or "",
                                                                   target.name)},
-            task_root=code["path"], extra_paths=[*(code.get("extra") or []), *self.layer_extra_paths(config)],
-            layer_paths=self.layer_paths(config),
+            task_root=task_root,
+            extra_paths=[*(code.get("extra") or []), *image_extra, *self.layer_extra_paths(config)],
+            layer_paths=layer_paths,
+            bootstrap=fn.bootstrap_path(code["path"], layer_paths) if runtime.startswith("provided") else "",
+            extensions=fn.extension_paths(layer_paths),
             log_group=(config.get("LoggingConfig") or {}).get("LogGroup", f"/aws/lambda/{target.name}"),
             region=target.region, account=target.account, endpoint=self.config.endpoint, code_sha=code["sha"],
             **self._debug_settings(target.name),
@@ -964,13 +1011,24 @@ class Lambda(Service):
     async def invoke(self, function: str, payload: bytes, *, region: str, invocation_type: str = "RequestResponse",
                      qualifier: str | None = None, client_context: Any = None, log_type: str = "None",
                      account: str | None = None, wait_for_slot: bool = False,
-                     request_id: str | None = None) -> InvokeResult:
+                     request_id: str | None = None, durable_execution_name: str | None = None,
+                     tenant_id: str | None = None, stream: Any = None) -> InvokeResult:
         """Invoke a function as the Invoke API does (the contract other services use).
         ``request_id`` is the invocation's ``context.aws_request_id`` (the Invoke API passes its own
         x-amzn-RequestId, as AWS does). Raises ServiceError for what AWS answers with an error
-        (not found, throttled, too large)."""
+        (not found, throttled, too large). ``tenant_id`` is the caller's tenant (a function with
+        TenancyConfig needs one); ``stream(kind, value)`` sees a streamed response as it comes."""
         account = account or self.config.account_id
         target = self.resolve(account, region, function, qualifier)
+        _check_tenant(target, tenant_id)
+        if target.config.get("DurableConfig") and invocation_type in ("Event", "RequestResponse"):
+            limit = fn.ASYNC_PAYLOAD_LIMIT if invocation_type == "Event" else fn.SYNC_PAYLOAD_LIMIT
+            if len(payload) > limit:
+                raise ServiceError("RequestEntityTooLargeException", f"Request must be smaller than {limit} bytes "
+                                   "for the InvokeFunction operation", status=413, Type="User")
+            _check_json(payload)
+            return await self.durable.invoke(target, payload, invocation_type, durable_execution_name,
+                                             request_id or str(uuid.uuid4()))
         if invocation_type == "Event":
             if len(payload) > fn.ASYNC_PAYLOAD_LIMIT:
                 raise ServiceError("RequestEntityTooLargeException", f"Request must be smaller than "
@@ -979,7 +1037,7 @@ class Lambda(Service):
             _check_json(payload)
             request_id = request_id or str(uuid.uuid4())
             with self.store.transaction():
-                self.asynchronous.enqueue(target, payload.decode("utf-8"), request_id, "invoke")
+                self.asynchronous.enqueue(target, payload.decode("utf-8"), request_id, "invoke", tenant_id)
             return InvokeResult(202, b"", request_id=request_id)
         if invocation_type == "DryRun":
             return InvokeResult(204, b"")
@@ -990,6 +1048,8 @@ class Lambda(Service):
             raise ServiceError("RequestEntityTooLargeException", f"Request must be smaller than "
                                f"{fn.SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation", status=413,
                                Type="User")
+        if target.config.get("KMSKeyArn") and (target.config.get("Environment") or {}).get("Variables"):
+            self._environment_key_usable(target.config["KMSKeyArn"])
         if not self.has_slot(target):
             if not wait_for_slot:
                 self.cloud.feed.publish("lambda.invoke", function=target.config.get("FunctionName"), arn=target.arn,
@@ -997,23 +1057,47 @@ class Lambda(Service):
                 raise ServiceError("TooManyRequestsException", "Rate Exceeded.", status=429, Type="User",
                                    Reason="ReservedFunctionConcurrentInvocationLimitExceeded")
             await self.wait_for_slot(target)
-        return await self.run(target, payload, client_context, log_type, request_id)
+        return await self.run(target, payload, client_context, log_type, request_id, tenant_id, stream)
+
+    def _environment_key_usable(self, key_arn: str) -> None:
+        """A function whose environment variables are encrypted with a customer managed KMS key
+        runs only while Lambda can decrypt them: AWS's KMS*Exception (502) otherwise."""
+        kms = self.cloud.services.get("kms")
+        with self.store.transaction():
+            key = kms.find_key(self.config.account_id, self.config.region, key_arn) if kms is not None else None
+        if key is None:
+            raise ServiceError("KMSNotFoundException", "Lambda couldn't decrypt the environment variables because the "
+                               "KMS key was not found. Check the function's KMS key settings.", status=502, Type="User")
+        if key.state == "Disabled":
+            raise ServiceError("KMSDisabledException", "Lambda couldn't decrypt the environment variables because the "
+                               "KMS key used is disabled. Check the Lambda function's KMS key settings.", status=502,
+                               Type="User")
+        if key.state == "PendingDeletion":
+            raise ServiceError("KMSInvalidStateException", "Lambda couldn't decrypt the environment variables because "
+                               "the state of the KMS key used is not valid for Decrypt. Check the function's KMS key "
+                               "settings.", status=502, Type="User")
 
     async def run(self, target: Target, payload: bytes, client_context: Any = None, log_type: str = "None",
-                  request_id: str | None = None) -> InvokeResult:
+                  request_id: str | None = None, tenant_id: str | None = None, stream: Any = None,
+                  durable: bool = False) -> InvokeResult:
         """Run one invocation in an execution environment (the caller checked concurrency),
         in the request's trace or a new one: the function's SDK calls carry it
-        (``_X_AMZN_TRACE_ID``), and its feed event shows it."""
+        (``_X_AMZN_TRACE_ID``), and its feed event shows it. An event for a durable function
+        (asynchronous invocations) starts its execution instead; ``durable`` marks the
+        execution's own invocations, whose payload is the durable envelope."""
+        if not durable and target.config.get("DurableConfig"):
+            return await self.durable.invoke(target, payload, "Event", None, request_id or str(uuid.uuid4()))
         traced = TRACE.set(TRACE.get() or new_trace(self.clock.now()))
         try:
-            return await self._run(target, payload, client_context, log_type, request_id)
+            return await self._run(target, payload, client_context, log_type, request_id, tenant_id, stream)
         finally:
             TRACE.reset(traced)
 
     async def _run(self, target: Target, payload: bytes, client_context: Any, log_type: str,
-                   request_id: str | None) -> InvokeResult:
+                   request_id: str | None, tenant_id: str | None = None, stream: Any = None) -> InvokeResult:
         request_id = request_id or str(uuid.uuid4())
-        if not (target.config.get("Runtime") or "").startswith("python"):
+        if not (target.config.get("Runtime") or ("python" if target.code.get("kind") == "image" else "")
+                ).startswith(("python", "provided")):
             return _function_error(request_id, target, "Runtime.InvalidRuntime",
                                    f"unkai runs Python functions; {target.config.get('Runtime')} is not supported.")
         key = target.key
@@ -1022,16 +1106,19 @@ class Lambda(Service):
         try:
             if target.spec is None or self.cloud.service("sts").stale(target.spec.env):
                 target.spec = self.spec_for(target)
+            # a tenant's environments are its own, never shared with another tenant (TenancyConfig)
+            pool = f"{target.arn}:{target.version}" + (f"#tenant:{tenant_id}" if tenant_id else "")
             outcome = await self.runtime.invoke(
-                f"{target.arn}:{target.version}", target.spec, request_id, payload, target.invoked_arn,
-                client_context, limit=1 if target.spec.debug_port else target.reserved or None)
+                pool, target.spec, request_id, payload, target.invoked_arn,
+                client_context, limit=1 if target.spec.debug_port else target.reserved or None,
+                tenant_id=tenant_id, stream=stream)
         finally:
             self.inflight[key] -= 1
             self._slot_freed(key)
         if outcome.invalid_request is not None:
             raise ServiceError("InvalidRequestContentException", "Could not parse request body into json: Could not "
                                f"parse payload into json: {outcome.invalid_request}", Type="User")
-        if len(outcome.payload) > fn.SYNC_PAYLOAD_LIMIT and not outcome.failed:
+        if len(outcome.payload) > fn.SYNC_PAYLOAD_LIMIT and not outcome.failed and not outcome.streamed:
             outcome.payload = json.dumps({
                 "errorMessage": f"Response payload size ({len(outcome.payload)} bytes) exceeded maximum allowed "
                 f"payload size ({fn.SYNC_PAYLOAD_LIMIT} bytes).", "errorType": "Function.ResponseSizeTooLarge"}).encode()
@@ -1050,15 +1137,22 @@ class Lambda(Service):
 
     def _concurrency_metric(self, target: Target) -> None:
         """AWS/Lambda ConcurrentExecutions (read as its Maximum) for the function and across
-        the account's functions, counted as each invocation starts (CloudWatch's ``count``)."""
+        the account's functions, and UnreservedConcurrentExecutions (those of functions without
+        reserved concurrency), counted as each invocation starts (CloudWatch's ``count``)."""
         cw = self.cloud.services.get("cloudwatch")
         if cw is None:
             return
         account, region, _ = key = target.key
-        total = sum(n for k, n in self.inflight.items() if k[0] == account and k[1] == region)
+        if target.reserved is None:
+            self.reserved_keys.discard(key)
+        else:
+            self.reserved_keys.add(key)
+        here = [(k, n) for k, n in self.inflight.items() if k[0] == account and k[1] == region]
         cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", [{"Name": "FunctionName", "Value": key[2]}],
                  float(self.inflight[key]))
-        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", None, float(total))
+        cw.count(account, region, "AWS/Lambda", "ConcurrentExecutions", None, float(sum(n for _, n in here)))
+        cw.count(account, region, "AWS/Lambda", "UnreservedConcurrentExecutions", None,
+                 float(sum(n for k, n in here if k not in self.reserved_keys)))
 
     async def invoke_api(self, ctx: RequestContext, params: dict) -> dict:
         payload = params.get("Payload") or b""
@@ -1075,8 +1169,12 @@ class Lambda(Service):
         result = await self.invoke(params["FunctionName"], payload, region=ctx.region, account=ctx.account,
                                    invocation_type=params.get("InvocationType") or "RequestResponse",
                                    qualifier=params.get("Qualifier"), client_context=client_context,
-                                   log_type=params.get("LogType") or "None", request_id=ctx.request_id or None)
+                                   log_type=params.get("LogType") or "None", request_id=ctx.request_id or None,
+                                   durable_execution_name=params.get("DurableExecutionName"),
+                                   tenant_id=params.get("TenantId"))
         out: dict[str, Any] = {"StatusCode": result.status_code}
+        if result.durable_execution_arn:
+            out["DurableExecutionArn"] = result.durable_execution_arn
         if result.status_code == 200:
             out["Payload"] = result.payload
             out["ExecutedVersion"] = result.executed_version
@@ -1085,6 +1183,91 @@ class Lambda(Service):
         if result.log_result is not None:
             out["LogResult"] = result.log_result
         return out
+
+    async def invoke_with_response_stream(self, ctx: RequestContext, params: dict) -> Any:
+        """InvokeWithResponseStream: the response as an event stream of ``PayloadChunk`` events and a
+        closing ``InvokeComplete``, sent as the function streams it (a custom runtime's streaming
+        response mode). A function that answers at once (Python's runtime, which does not stream)
+        gives one chunk, as AWS does for a buffered response."""
+        from unkai.http import Response
+        from unkai.protocol import eventstream
+
+        if not TRIGGER.get():
+            triggered_by("Invoke API")
+        invocation_type = params.get("InvocationType") or "RequestResponse"
+        if invocation_type not in ("RequestResponse", "DryRun"):
+            raise invalid(f"1 validation error detected: Value '{invocation_type}' at 'invocationType' failed to "
+                          "satisfy constraint: Member must satisfy enum value set: [RequestResponse, DryRun]")
+        payload = params.get("Payload") or b""
+        _check_json(payload)
+        client_context = None
+        if params.get("ClientContext"):
+            try:
+                client_context = json.loads(base64.b64decode(params["ClientContext"]))
+            except ValueError:
+                raise invalid("Client context must be a valid Base64-encoded JSON object.") from None
+        events: asyncio.Queue = asyncio.Queue()
+        task = asyncio.ensure_future(self.invoke(
+            params["FunctionName"], payload, region=ctx.region, account=ctx.account, invocation_type=invocation_type,
+            qualifier=params.get("Qualifier"), client_context=client_context,
+            log_type=params.get("LogType") or "None", request_id=ctx.request_id or None,
+            tenant_id=params.get("TenantId"), stream=lambda kind, value: events.put_nowait((kind, value))))
+        first = asyncio.ensure_future(events.get())
+        await asyncio.wait({task, first}, return_when=asyncio.FIRST_COMPLETED)
+        if not first.done():
+            first.cancel()
+            result = task.result()  # raises the ServiceError AWS answers with (not found, throttled...)
+            if result.status_code == 204:
+                return Response(204, [("x-amzn-requestid", ctx.request_id)])
+        headers = [("content-type", eventstream.CONTENT_TYPE), ("x-amzn-requestid", ctx.request_id)]
+        target = self.resolve(ctx.account, ctx.region, params["FunctionName"], params.get("Qualifier"))
+        headers.append(("x-amz-executed-version", target.version))
+
+        def complete(result: InvokeResult) -> bytes:
+            done: dict[str, Any] = {}
+            if result.function_error:
+                try:
+                    error = json.loads(result.payload)
+                except ValueError:
+                    error = {}
+                done["ErrorCode"] = str(error.get("errorType") or result.error_type or "Unhandled")
+                done["ErrorDetails"] = str(error.get("errorMessage") or "")
+            if result.log_result is not None:
+                done["LogResult"] = result.log_result
+            return eventstream.event("InvokeComplete", json.dumps(done).encode())
+
+        async def body():  # type: ignore[no-untyped-def]
+            if first.done():  # streamed: pass each chunk on as it comes
+                pending = first
+                while True:
+                    if pending is None:
+                        pending = asyncio.ensure_future(events.get())
+                        await asyncio.wait({pending, task}, return_when=asyncio.FIRST_COMPLETED)
+                        if not pending.done():
+                            pending.cancel()
+                            break
+                    kind, value = pending.result()
+                    pending = None
+                    if kind == "chunk" and value:
+                        yield eventstream.event("PayloadChunk", value, "application/octet-stream")
+                while not events.empty():
+                    kind, value = events.get_nowait()
+                    if kind == "chunk" and value:
+                        yield eventstream.event("PayloadChunk", value, "application/octet-stream")
+                try:
+                    result = await task
+                except ServiceError as exc:
+                    yield eventstream.event("InvokeComplete", json.dumps({"ErrorCode": exc.code,
+                                                                          "ErrorDetails": exc.message}).encode())
+                    return
+                yield complete(result)
+                return
+            result = task.result()
+            if not result.function_error and result.payload:
+                yield eventstream.event("PayloadChunk", result.payload, "application/octet-stream")
+            yield complete(result)
+
+        return Response(200, headers, body())
 
     async def invoke_async(self, ctx: RequestContext, params: dict) -> dict:
         await self.invoke(params["FunctionName"], params.get("InvokeArgs") or b"", region=ctx.region,
@@ -1120,6 +1303,18 @@ def _check_json(payload: bytes) -> None:
     except ValueError as exc:
         raise ServiceError("InvalidRequestContentException", "Could not parse request body into json: Could not "
                            f"parse payload into json: {exc}", Type="User") from None
+
+
+def _check_tenant(target: Target, tenant_id: str | None) -> None:
+    """A tenant-isolated function needs a TenantId on every invoke; any other function refuses one
+    (AWS's messages)."""
+    isolated = (target.config.get("TenancyConfig") or {}).get("TenantIsolationMode") == "PER_TENANT"
+    if isolated and not tenant_id:
+        raise invalid("The invoked function is enabled with tenancy configuration. Add a valid tenant ID in your "
+                      "request and try again.")
+    if tenant_id and not isolated:
+        raise invalid("The invoked function is not enabled with tenancy configuration. Remove the tenant ID from "
+                      "your request and try again.")
 
 
 def _policy_resource(row: tuple, name: fn.Name) -> str:

@@ -145,6 +145,8 @@ async def serve(service: "Lambda", request: Request, url_id: str, path: str) -> 
     if config.get("AuthType") == "AWS_IAM" and not is_signed(service.cloud, request, body):
         return _error(403, "Forbidden")  # as AWS: unsigned, or signed wrongly
     event = _event(request, url_id, region, account, path, body)
+    if config.get("InvokeMode") == "RESPONSE_STREAM":
+        return await _serve_stream(service, name, event, region, account, qualifier, cors, origin)
     try:
         result = await service.invoke(name, json.dumps(event).encode(), region=region, account=account,
                                       qualifier=None if qualifier == "$LATEST" else qualifier)
@@ -160,6 +162,83 @@ async def serve(service: "Lambda", request: Request, url_id: str, path: str) -> 
     if cors and origin:
         response.headers += _cors_headers(cors, origin, preflight=False)
     return response
+
+
+HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
+PRELUDE_END = b"\0" * 8
+
+
+async def _serve_stream(service: "Lambda", name: str, event: dict, region: str, account: str, qualifier: str,
+                        cors: dict, origin: str | None) -> Response:
+    """``InvokeMode: RESPONSE_STREAM``: the body goes to the client as the function streams it. A
+    streamed ``application/vnd.awslambda.http-integration-response`` starts with a JSON prelude
+    (statusCode, headers, cookies) ended by eight NUL bytes, as ``awslambda.HttpResponseStream``
+    writes it; a function that does not stream is answered as a buffered one."""
+    import asyncio
+
+    events: asyncio.Queue = asyncio.Queue()
+    task = asyncio.ensure_future(service.invoke(
+        name, json.dumps(event).encode(), region=region, account=account,
+        qualifier=None if qualifier == "$LATEST" else qualifier,
+        stream=lambda kind, value: events.put_nowait((kind, value))))
+    first = asyncio.ensure_future(events.get())
+    await asyncio.wait({task, first}, return_when=asyncio.FIRST_COMPLETED)
+    extra = _cors_headers(cors, origin, preflight=False) if cors and origin else []
+    if not first.done():
+        first.cancel()
+        try:
+            result = task.result()
+        except ServiceError as exc:
+            return _error(429, "Rate Exceeded.") if exc.code == "TooManyRequestsException" else \
+                _error(502, "Internal Server Error")
+        if result.function_error:
+            return Response(502, [("content-type", "application/json"), ("x-amzn-requestid", result.request_id)],
+                            b'{"Message":"Internal Server Error"}')
+        response = _response(result.payload)
+        response.headers += [("x-amzn-requestid", result.request_id), *extra]
+        return response
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        while True:
+            item = asyncio.ensure_future(events.get())
+            await asyncio.wait({item, task}, return_when=asyncio.FIRST_COMPLETED)
+            if not item.done():
+                item.cancel()
+                break
+            kind, value = item.result()
+            if kind == "chunk" and value:
+                yield value
+        while not events.empty():
+            kind, value = events.get_nowait()
+            if kind == "chunk" and value:
+                yield value
+
+    _, content_type = first.result()
+    stream = chunks()
+    status, headers, head = 200, [("content-type", content_type)], b""
+    if content_type == HTTP_INTEGRATION:
+        async for chunk in stream:  # the prelude comes first, maybe over several chunks
+            head += chunk
+            if PRELUDE_END in head:
+                break
+        prelude, _, head = head.partition(PRELUDE_END)
+        try:
+            meta = json.loads(prelude or b"{}")
+            status = int(meta.get("statusCode") or 200)
+        except (ValueError, TypeError, AttributeError):
+            meta, status = {}, 200
+        headers = [(k, str(v)) for k, v in (meta.get("headers") or {}).items()]
+        headers += [("set-cookie", c) for c in meta.get("cookies") or []]
+        if not any(k.lower() == "content-type" for k, _ in headers):
+            headers.append(("content-type", "application/octet-stream"))
+
+    async def body():  # type: ignore[no-untyped-def]
+        if head:
+            yield head
+        async for chunk in stream:
+            yield chunk
+
+    return Response(status, [*headers, ("x-amzn-requestid", event["requestContext"]["requestId"]), *extra], body())
 
 
 def _event(request: Request, url_id: str, region: str, account: str, path: str, body: bytes) -> dict:
@@ -214,8 +293,11 @@ def _response(payload: bytes) -> Response:
         headers = [(k, str(v)) for k, v in (value.get("headers") or {}).items()]
         for cookie in value.get("cookies") or []:
             headers.append(("set-cookie", cookie))
-        body = value.get("body") or ""
-        data = base64.b64decode(body) if value.get("isBase64Encoded") else str(body).encode()
+        body = value.get("body")
+        body = "" if body is None else body
+        # A body that is not a string is sent as its JSON (never Python's repr), as HTTP APIs do.
+        text = body if isinstance(body, str) else json.dumps(body)
+        data = base64.b64decode(text) if value.get("isBase64Encoded") else text.encode()
         if not any(k.lower() == "content-type" for k, _ in headers):
             headers.append(("content-type", "application/json"))
         try:

@@ -255,42 +255,44 @@ def judge(config: dict, current: str, points: list[tuple[float, float | None, fl
     else:
         compare, words = OPERATORS[op_name]
     present = [(t, v, c) for t, v, c in points if v is not None]
-    data = {"version": "1.0", "queryDate": iso(when), "startDate": iso(points[0][0]) if points else iso(when),
-            "period": period, "recentDatapoints": [v for _, v, _ in present], "threshold": threshold, **extra}
-    if extra:
-        data.pop("threshold")
-        crossed, target = "Thresholds Crossed", words
-    else:
-        crossed, target = "Threshold Crossed", f"{words} the threshold ({threshold})"
-    if config.get("Statistic"):
-        data["statistic"] = config["Statistic"]
+
+    def details() -> dict[str, Any]:
+        """StateReasonData, built only for a change of state (most evaluations change nothing)."""
+        data = {"version": "1.0", "queryDate": iso(when), "startDate": iso(points[0][0]) if points else iso(when),
+                "period": period, "recentDatapoints": [v for _, v, _ in present], "threshold": threshold, **extra}
+        if extra:
+            data.pop("threshold")
+        if config.get("Statistic"):
+            data["statistic"] = config["Statistic"]
+        return data
+
+    crossed, target = ("Thresholds Crossed", words) if extra else \
+        ("Threshold Crossed", f"{words} the threshold ({threshold})")
     if not present:
         if treat == "ignore":
             return None
         if treat == "missing":
+            if current == "INSUFFICIENT_DATA":
+                return Verdict(current, "", {})
+            data = details()
             data["evaluatedDatapoints"] = []
             return Verdict("INSUFFICIENT_DATA", f"Insufficient Data: {n} datapoint{'s' if n != 1 else ''} were "
                            "unknown.", data)
-    breaching = []
-    for t, v, c in points:
-        if v is None:
-            hit = treat == "breaching"
-        else:
-            hit = compare(v, threshold)
-        breaching.append(hit)
-    hits = sum(breaching)
+    hits = sum(1 for _, v, _ in points if (treat == "breaching" if v is None else compare(v, threshold)))
+    state = "ALARM" if hits >= m else "OK"
+    if state == current:
+        return Verdict(state, "", {})
+    data = details()
     shown = ", ".join(f"{v} ({short_time(t)})" for t, v, _ in reversed(present))
     data["evaluatedDatapoints"] = [
         {"timestamp": iso(t), **({"sampleCount": c, "value": v} if v is not None else {})}
         for t, v, c in reversed(points)]
-    if hits >= m:
-        state = "ALARM"
+    if state == "ALARM":
         count = hits
         reason = (f"{crossed}: {count} out of the last {n} datapoints [{shown}] "
                   f"{'was' if count == 1 else 'were'} {target} "
                   f"(minimum {m} datapoint{'s' if m != 1 else ''} for OK -> ALARM transition).")
     else:
-        state = "OK"
         count = n - hits
         reason = (f"{crossed}: {count} out of the last {n} datapoints [{shown}] "
                   f"{'was' if count == 1 else 'were'} not {target} "

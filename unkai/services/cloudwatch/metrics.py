@@ -12,6 +12,7 @@ data is readable for 3 hours, the rest is kept 455 days.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -40,14 +41,42 @@ MIGRATIONS = [
     """
 ]
 
-RETENTION = 455 * 86400  # one-hour data points live 15 months
+RETENTION = 455 * 86400  # one-hour data points live 15 months (5-minute ones 63 days, 1-minute ones 15)
 HIGH_RES_RETENTION = 3 * 3600  # sub-minute periods are readable for 3 hours
 BASIC_STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 
 
+def readable_for(period: int) -> float:
+    """How far back a period can read, by AWS's tiers (GetMetricStatistics' StartTime rules):
+    under a minute 3 hours; a period that is not a multiple of 5 minutes 15 days; not a
+    multiple of an hour 63 days; an hour's multiples the whole 455 days."""
+    if period < 60:
+        return HIGH_RES_RETENTION
+    if period % 300:
+        return 15 * 86400
+    if period % 3600:
+        return 63 * 86400
+    return RETENTION
+
+
 def dims_key(dimensions: list[dict] | None) -> str:
     """The canonical text of a dimension set (sorted by name), the metric's identity."""
-    return json.dumps(sorted([d["Name"], d["Value"]] for d in dimensions or []), separators=(",", ":"))
+    if not dimensions:
+        return "[]"
+    pairs = tuple([(d["Name"], d["Value"]) for d in dimensions])
+    for name, value in pairs:
+        if type(name) is not str or type(value) is not str:  # only text is cached: 1 and True hash alike
+            return _dims_text(pairs)
+    return _dims_key(pairs)
+
+
+@functools.lru_cache(maxsize=4096)  # hot paths (SQS, SNS, DynamoDB requests) name the same few sets over and over
+def _dims_key(pairs: tuple) -> str:
+    return _dims_text(pairs)
+
+
+def _dims_text(pairs: tuple) -> str:
+    return json.dumps(sorted([n, v] for n, v in pairs), separators=(",", ":"))
 
 
 def dims_list(key: str) -> list[dict]:
@@ -170,6 +199,7 @@ class MetricStore:
         self.store = store
         self.clock = clock
         self._ids: dict[tuple[str, str, str, str, str], int] = {}
+        self._touched: dict[int, float] = {}  # metric id -> the last_put written
         # Values services count on their hot paths, summed per metric and minute in memory
         # (count, sum, min, max) until the next read writes them (``flush``).
         self._pending: dict[tuple[str, str, str, str, str, str, float], list[float]] = {}
@@ -177,6 +207,7 @@ class MetricStore:
     def forget(self) -> None:
         """Drop the id cache and the unwritten counts (the store was reset under them)."""
         self._ids.clear()
+        self._touched.clear()
         self._pending.clear()
 
     def _now(self) -> float:
@@ -213,7 +244,11 @@ class MetricStore:
         key = (account, region, namespace, name, dims)
         mid = self._ids.get(key)
         if mid is not None:
-            self.store.execute("UPDATE cloudwatch_metrics SET last_put=? WHERE id=?", (now, mid))
+            # last_put only feeds ListMetrics' RecentlyActive (three hours): a minute's precision
+            # spares a hot metric an UPDATE on every put
+            if now - self._touched.get(mid, 0.0) >= 60:
+                self.store.execute("UPDATE cloudwatch_metrics SET last_put=? WHERE id=?", (now, mid))
+                self.store.after_commit(lambda: self._touched.__setitem__(mid, now))
             return mid
         row = self.store.one("SELECT id FROM cloudwatch_metrics WHERE account=? AND region=? AND namespace=? AND "
                              "name=? AND dims=?", key)
@@ -223,34 +258,48 @@ class MetricStore:
         else:
             mid = self.store.execute("INSERT INTO cloudwatch_metrics(account, region, namespace, name, dims, last_put) "
                                      "VALUES(?,?,?,?,?,?)", (*key, now)).lastrowid
-        self.store.after_commit(lambda: self._ids.__setitem__(key, mid))  # never cache a rolled-back id
+        self.store.after_commit(lambda: (self._ids.__setitem__(key, mid),  # never cache a rolled-back id
+                                         self._touched.__setitem__(mid, now)))
         return mid
 
     def put(self, account: str, region: str, namespace: str, name: str, dimensions: list[dict] | None,
             points: list[Point], now: float) -> None:
         """Record ``points`` for one metric (joins the caller's transaction)."""
-        with self.store.transaction():
-            mid = self.metric_id(account, region, namespace, name, dims_key(dimensions), now)
-            self.store.db.executemany(
-                "INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max, vals) "
-                "VALUES(?,?,?,?,?,?,?,?,?)",
-                [(mid, p.ts, p.unit, p.resolution, p.count, p.sum, p.min, p.max,
-                  json.dumps(p.values) if p.values else None) for p in points])
+        if not self.store.in_transaction:
+            with self.store.transaction():
+                self.put(account, region, namespace, name, dimensions, points, now)
+            return
+        mid = self.metric_id(account, region, namespace, name, dims_key(dimensions), now)
+        rows = [(mid, p.ts, p.unit, p.resolution, p.count, p.sum, p.min, p.max,
+                 json.dumps(p.values) if p.values else None) for p in points]
+        sql = ("INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max, vals) "
+               "VALUES(?,?,?,?,?,?,?,?,?)")
+        if len(rows) == 1:
+            self.store.execute(sql, rows[0])
+        else:
+            self.store.db.executemany(sql, rows)
 
     def find(self, account: str, region: str, namespace: str, name: str, dimensions: list[dict] | None) -> int | None:
         self.flush(self._now())
+        key = (account, region, namespace, name, dims_key(dimensions))
+        mid = self._ids.get(key)  # a metric put since the start (ids are never reused while cached)
+        if mid is not None:
+            return mid
         row = self.store.one("SELECT id FROM cloudwatch_metrics WHERE account=? AND region=? AND namespace=? AND "
-                             "name=? AND dims=?", (account, region, namespace, name, dims_key(dimensions)))
+                             "name=? AND dims=?", key)
         return row[0] if row else None
 
     def buckets(self, metric_id: int | None, start: float, end: float, period: int, unit: str | None,
-                now: float) -> dict[float, Bucket]:
-        """The data in ``[start, end)`` merged per period (aligned to the epoch), by period start."""
+                now: float, distribution: bool = True) -> dict[float, Bucket]:
+        """The data in ``[start, end)`` merged per period (aligned to the epoch), by period start.
+        Without ``distribution`` (only SampleCount, Sum, Average, Minimum, Maximum are read)
+        SQLite merges the rows, and the buckets carry no values for percentiles."""
         self.flush(now)
         if metric_id is None:
             return {}
-        if period < 60:
-            start = max(start, now - HIGH_RES_RETENTION)
+        start = max(start, now - readable_for(period))
+        if not distribution:
+            return self._merged(metric_id, start, end, period, unit)
         rows = self.store.all("SELECT ts, unit, count, sum, min, max, vals, resolution FROM cloudwatch_data "
                               "WHERE metric_id=? AND ts>=? AND ts<?", (metric_id, start, end))
         out: dict[float, Bucket] = {}
@@ -267,6 +316,34 @@ class MetricStore:
                 bucket = out[key] = Bucket(key)
             bucket.add(Point(ts, row_unit, count, total, low, high,
                              [tuple(v) for v in json.loads(vals)] if vals else None))
+        return out
+
+    def _merged(self, metric_id: int, start: float, end: float, period: int, unit: str | None
+                ) -> dict[float, Bucket]:
+        """``buckets`` without values, merged in SQL: one row per period and unit rather than per
+        datum. ts is positive, so CAST(... AS INTEGER) floors it as math.floor does."""
+        aligned = "CASE WHEN resolution >= 60 THEN CAST(ts / 60 AS INTEGER) * 60.0 ELSE ts END" if period < 60 \
+            else "ts"
+        sql = (f"SELECT CAST(({aligned}) / ? AS INTEGER) * ? AS k, unit, SUM(count), SUM(sum), MIN(min), MAX(max), "
+               "MAX(rowid) FROM cloudwatch_data WHERE metric_id=? AND ts>=? AND ts<?")
+        args: list[Any] = [period, float(period), metric_id, start, end]
+        if unit:
+            sql += " AND unit=?"
+            args.append(unit)
+        out: dict[float, Bucket] = {}
+        last: dict[float, int] = {}
+        for key, row_unit, count, total, low, high, latest in self.store.all(sql + " GROUP BY k, unit", args):
+            bucket = out.get(key)
+            if bucket is None:
+                out[key] = Bucket(key, count, total, low, high, unit=row_unit)
+                last[key] = latest
+                continue
+            bucket.count += count
+            bucket.sum += total
+            bucket.min = min(bucket.min, low)
+            bucket.max = max(bucket.max, high)
+            if latest > last[key]:  # the unit of the period's last datum, as Bucket.add keeps
+                bucket.unit, last[key] = row_unit, latest
         return out
 
     def list(self, account: str, region: str, namespace: str | None, name: str | None,

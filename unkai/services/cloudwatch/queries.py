@@ -10,7 +10,7 @@ from typing import Any
 
 from unkai.services.cloudwatch import errors
 from unkai.services.cloudwatch.mathexpr import Evaluator, Labelled, MathError, Series, references
-from unkai.services.cloudwatch.metrics import MetricStore, valid_stat
+from unkai.services.cloudwatch.metrics import BASIC_STATS, MetricStore, valid_stat
 
 _ID = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 
@@ -74,7 +74,8 @@ def run(metrics: MetricStore, account: str, region: str, queries: list[dict], st
             period = ms["Period"]
             mid = metrics.find(account, region, metric.get("Namespace") or "", metric.get("MetricName") or "",
                                metric.get("Dimensions"))
-            buckets = metrics.buckets(mid, math.floor(start / period) * period, end, period, ms.get("Unit"), now)
+            buckets = metrics.buckets(mid, math.floor(start / period) * period, end, period, ms.get("Unit"), now,
+                                      distribution=ms["Stat"] not in BASIC_STATS)
             series = {}
             for ts, bucket in buckets.items():
                 value = bucket.stat(ms["Stat"])

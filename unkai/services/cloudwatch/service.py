@@ -88,12 +88,17 @@ class CloudWatch(Service):
                          [Point(ts, unit, 1.0, value, value, value, None, resolution)], self.clock.now())
 
     def count(self, account: str, region: str, namespace: str, name: str, dimensions: list[dict] | None,
-              value: float = 1.0, unit: str = "Count") -> None:
+              value: float = 1.0, unit: str = "Count", now: bool = False) -> None:
         """Add one value to a metric from a hot path (SQS, SNS, DynamoDB requests): once the
         caller's transaction commits, it joins an in-memory per-minute statistic set that is
-        written before the next metric read, so a request pays no SQL for its metrics."""
+        written before the next metric read, so a request pays no SQL for its metrics.
+        ``now=True`` counts at once, for a request that is about to fail (a throttle) and
+        whose transaction will roll back."""
         ts = self.clock.now()
         key = dims_key(dimensions)
+        if now:
+            self.metrics.tally(account, region, namespace, name, key, value, unit, ts)
+            return
         self.store.after_commit(lambda: self.metrics.tally(account, region, namespace, name, key, value, unit, ts))
 
     # -- metrics ------------------------------------------------------------------------------
@@ -204,7 +209,7 @@ class CloudWatch(Service):
         mid = self.metrics.find(ctx.account, ctx.region, params["Namespace"], params["MetricName"],
                                 params.get("Dimensions"))
         buckets = self.metrics.buckets(mid, math.floor(start / period) * period, end, period, params.get("Unit"),
-                                       self.clock.now())
+                                       self.clock.now(), distribution=bool(extended))
         points = []
         for ts in sorted(buckets):
             b = buckets[ts]
@@ -629,8 +634,9 @@ class CloudWatch(Service):
             start = end - n * period
             mid = self.metrics.find(alarm.account, alarm.region, c.get("Namespace") or "", c["MetricName"],
                                     c.get("Dimensions"))
-            buckets = self.metrics.buckets(mid, start, end, period, c.get("Unit"), when)
             stat = c.get("Statistic") or c.get("ExtendedStatistic")
+            buckets = self.metrics.buckets(mid, start, end, period, c.get("Unit"), when,
+                                           distribution=stat not in BASIC_STATS)
             points = []
             for k in range(n):
                 ts = start + k * period

@@ -5,6 +5,7 @@ sign-in (``accounts.py``)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -36,8 +37,11 @@ class CognitoIdp(Admin, Accounts, resources.Resources, Service):
     name = "cognito-idp"
     migrations = pools.MIGRATIONS
     resource_types = resources.TYPES
-    # The operations botocore sends unsigned (sign-up, sign-in, the user's own calls).
-    anonymous_operations = frozenset(_unsigned())
+    @functools.cached_property
+    def anonymous_operations(self) -> frozenset[str]:  # type: ignore[override]
+        """The operations botocore sends unsigned (sign-up, sign-in, the user's own calls),
+        read from the model at the first request, not at start-up."""
+        return frozenset(_unsigned())
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)

@@ -22,8 +22,6 @@ import secrets
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import jwt
-
 from unkai.http import Request, Response
 from unkai.services.cognito import errors
 from unkai.services.cognito.pools import Client, Pool
@@ -46,6 +44,7 @@ class Keys:
         self._cache: dict[str, tuple[str, Any]] = {}
 
     def create(self, pool_id: str) -> None:
+        import jwt
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -85,6 +84,8 @@ class Keys:
         return cached
 
     def public(self, pool_id: str, kid: str) -> Any | None:
+        import jwt  # PyJWT is imported at first use throughout: it is slow to import
+
         found = self.jwks(pool_id)
         for jwk in (found or {}).get("keys", []):
             if jwk["kid"] == kid:
@@ -92,6 +93,8 @@ class Keys:
         return None
 
     def sign(self, pool_id: str, claims: dict) -> str:
+        import jwt
+
         kid, key = self.private(pool_id)
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
@@ -153,6 +156,8 @@ def refresh_digest(token: str) -> str:
 
 def unverified_pool(token: str) -> str | None:
     """The pool id a token claims to be from (its ``iss``), before any check."""
+    import jwt
+
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
@@ -165,6 +170,8 @@ def unverified_pool(token: str) -> str | None:
 
 def verify(keys: Keys, pool: Pool, token: str, now: float, token_use: str = "access") -> dict:
     """The claims of a token this pool signed and that is still valid, else NotAuthorized."""
+    import jwt
+
     invalid = errors.not_authorized("Invalid Access Token" if token_use == "access" else "Invalid ID Token")
     try:
         header = jwt.get_unverified_header(token)

@@ -443,7 +443,7 @@ class Catalog:
             raise table_not_found(name) from None
 
     def update_continuous_backups(self, ctx: RequestContext, params: dict) -> dict:
-        """Kept as a setting: unkai has no backups to restore from, but the setting reads back as written."""
+        """Turns point-in-time recovery on (writes from now on can be undone by a restore) or off."""
         table = self._backups_table(ctx, params["TableName"])
         spec = params["PointInTimeRecoverySpecification"]
         days = spec.get("RecoveryPeriodInDays")
@@ -458,6 +458,7 @@ class Catalog:
         else:
             table.definition["PITR"] = {"Enabled": False}
         self._save(table)
+        self.pitr_changed(table, bool(spec["PointInTimeRecoveryEnabled"]))
         return self._continuous_backups(table)
 
     def describe_continuous_backups(self, ctx: RequestContext, params: dict) -> dict:

@@ -30,3 +30,21 @@ def condition_failed(item: dict | None = None) -> ServiceError:
 def table_not_found(name: str) -> ServiceError:
     """What the backup operations answer for a table that does not exist."""
     return ServiceError("TableNotFoundException", f"Table not found: {name}")
+
+
+def throughput_exceeded(arn: str, kind: str, index: str = "") -> ServiceError:
+    """A request over a PROVISIONED table's (or global index's) capacity and burst, in AWS's
+    words, with the ThrottlingReasons (``Table``/``Index`` + ``Read``/``Write`` +
+    ``ProvisionedThroughputExceeded``, and the table's or index's ARN) AWS now adds."""
+    op = "Read" if kind == "R" else "Write"
+    if index:
+        reason = {"reason": f"Index{op}ProvisionedThroughputExceeded", "resource": f"{arn}/index/{index}"}
+        return ServiceError("ProvisionedThroughputExceededException",
+                            "The level of configured provisioned throughput for one or more global secondary "
+                            "indexes of the table was exceeded. Consider increasing your provisioning level for "
+                            "the under-provisioned global secondary indexes with the UpdateTable API",
+                            ThrottlingReasons=[reason])
+    return ServiceError("ProvisionedThroughputExceededException",
+                        "The level of configured provisioned throughput for the table was exceeded. Consider "
+                        "increasing your provisioning level with the UpdateTable API.",
+                        ThrottlingReasons=[{"reason": f"Table{op}ProvisionedThroughputExceeded", "resource": arn}])

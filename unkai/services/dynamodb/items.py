@@ -26,6 +26,7 @@ from unkai.services.dynamodb.storage import check_index_keys
 from unkai.services.dynamodb.tables import Table
 
 MAX_BATCH_WRITE = 25
+MAX_BATCH_GET_BYTES = 16 * 1024 * 1024  # AWS's cap on one BatchGetItem answer
 MAX_BATCH_GET = 100
 
 
@@ -319,18 +320,27 @@ class ItemOperations:
                 if (pk, rk) in seen:
                     raise validation("Provided list of item keys contains duplicates")
                 seen.add((pk, rk))
-                keys.append((pk, rk))
+                keys.append((pk, rk, raw))
             plans.append((name, table, paths, keys, bool(request.get("ConsistentRead"))))
         responses: dict[str, list] = {}
         used: dict[str, float] = {}
+        unprocessed: dict[str, dict] = {}
+        size, full = 0, False
         for name, table, paths, keys, consistent in plans:
             found = responses.setdefault(name, [])
-            for pk, rk in keys:
-                item = self.items.get(table, pk, rk)
+            for pk, rk, raw in keys:
+                item = None if full else self.items.get(table, pk, rk)
+                item_size = attributes.item_size(item) if item is not None else 0
+                if full or size + item_size > MAX_BATCH_GET_BYTES:
+                    full = True  # AWS answers at most 16 MB; the keys left over come back unprocessed
+                    left = unprocessed.setdefault(name, {k: v for k, v in requests[name].items() if k != "Keys"})
+                    left.setdefault("Keys", []).append(raw)
+                    continue
                 if item is not None:
+                    size += item_size
                     found.append(project(item, paths) if paths is not None else item)
-                    used[name] = used.get(name, 0.0) + read_units(attributes.item_size(item), consistent)
-        out: dict[str, Any] = {"Responses": responses, "UnprocessedKeys": {}}
+                    used[name] = used.get(name, 0.0) + read_units(item_size, consistent)
+        out: dict[str, Any] = {"Responses": responses, "UnprocessedKeys": unprocessed}
         mode = params.get("ReturnConsumedCapacity")
         if mode in ("TOTAL", "INDEXES"):
             out["ConsumedCapacity"] = [capacity(self.table(ctx, n), used.get(n, 0.0), mode) for n in responses]

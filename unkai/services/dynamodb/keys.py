@@ -77,6 +77,28 @@ class KeyAttr:
     type: str  # S, N or B
 
 
+# AWS's limits on key values, with AWS's messages (the hash one has no space before the number).
+MAX_HASH_BYTES = 2048
+MAX_RANGE_BYTES = 1024
+
+
+def check_key_size(value: Value, is_hash: bool) -> None:
+    """Raise AWS's ValidationException for a key value past its size limit (S in UTF-8, B raw)."""
+    kind = next(iter(value))
+    if kind == "S":
+        size = len(value["S"].encode("utf-8"))
+    elif kind == "B":
+        size = len(value["B"])
+    else:
+        return
+    if is_hash and size > MAX_HASH_BYTES:
+        raise validation("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size "
+                         f"limit of{MAX_HASH_BYTES} bytes")
+    if not is_hash and size > MAX_RANGE_BYTES:
+        raise validation("One or more parameter values were invalid: Aggregated size of all range keys has exceeded "
+                         f"the size limit of {MAX_RANGE_BYTES} bytes")
+
+
 @dataclass(frozen=True)
 class KeySchema:
     hash: KeyAttr
@@ -123,6 +145,8 @@ class KeySchema:
                 raise validation(f"One or more parameter values are not valid. A value specified for a secondary "
                                  f"index key is not supported. The AttributeValue for a key attribute cannot "
                                  f"contain an empty {kind} value. IndexName: {index}, IndexKey: {attr.name}")
+            if index is None:
+                check_key_size(value, attr is self.hash)
         return True
 
     def check_key(self, key: Item) -> Item:
@@ -140,4 +164,5 @@ class KeySchema:
                 kind = "string" if actual == "S" else "binary"
                 raise validation(f"One or more parameter values are not valid. The AttributeValue for a key "
                                  f"attribute cannot contain an empty {kind} value. Key: {attr.name}")
+            check_key_size(value, attr is self.hash)
         return key

@@ -78,6 +78,7 @@ def key_range(node: Any, schema: KeySchema, env: Any) -> KeyRange:
     if op != "=":
         raise validation("Query key condition not supported")
     _check_type(values, schema.hash.type)
+    _check_not_empty(values, schema.hash.name)
     result.pk = partition(encode(values[0]))
     if not found:
         return result
@@ -90,6 +91,7 @@ def key_range(node: Any, schema: KeySchema, env: Any) -> KeyRange:
         raise validation("Invalid KeyConditionExpression: Incorrect operand type for operator or function; "
                          "operator or function: begins_with, operand type: N")
     _check_type(values, schema.range.type)
+    _check_not_empty(values, schema.range.name)
     encoded = [encode(v) for v in values]
     if op == "=":
         result.lower = result.upper = encoded[0]
@@ -107,6 +109,27 @@ def key_range(node: Any, schema: KeySchema, env: Any) -> KeyRange:
         result.lower = encoded[0]
         result.upper, result.upper_inclusive = successor(encoded[0]), False
     return result
+
+
+def _check_not_empty(values: list, name: str) -> None:
+    """AWS refuses an empty string or binary as a key condition's value, as it does in a key."""
+    for v in values:
+        kind = attributes.type_of(v)
+        if kind in ("S", "B") and len(v[kind]) == 0:
+            raise validation("One or more parameter values are not valid. The AttributeValue for a key attribute "
+                             f"cannot contain an empty {'string' if kind == 'S' else 'binary'} value. Key: {name}")
+
+
+SELECT_VALUES = "[SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]"  # AWS's order
+
+
+def check_select(params: dict) -> None:
+    """Select outside the enum fails first, with AWS's "1 validation error detected" wording."""
+    select = params.get("Select")
+    if select is not None and select not in ("SPECIFIC_ATTRIBUTES", "COUNT", "ALL_ATTRIBUTES",
+                                             "ALL_PROJECTED_ATTRIBUTES"):
+        raise validation(f"1 validation error detected: Value '{select}' at 'select' failed to satisfy constraint: "
+                         f"Member must satisfy enum value set: {SELECT_VALUES}")
 
 
 def _check_type(values: list, expected: str) -> None:
@@ -229,6 +252,7 @@ class QueryOperations:
     # -- Query ----------------------------------------------------------------------
 
     def query(self, ctx: RequestContext, params: dict) -> dict:
+        check_select(params)
         table = self.table(ctx, params["TableName"])
         index = self._index(table, params)
         schema = index.schema if index is not None else table.schema
@@ -317,6 +341,7 @@ class QueryOperations:
         return (row[0] for row in self.store.execute(sql + f" ORDER BY {cols[1:-1]}", args))
 
     def scan(self, ctx: RequestContext, params: dict) -> dict:
+        check_select(params)
         table = self.table(ctx, params["TableName"])
         index = self._index(table, params)
         env = make_env(params, ("FilterExpression", "ProjectionExpression"))

@@ -88,9 +88,10 @@ FIVE_YEARS = 5 * 365 * 24 * 3600.0
 
 
 class Items:
-    def __init__(self, store: Any, streams: Any, on_expiry: Any) -> None:
+    def __init__(self, store: Any, streams: Any, on_expiry: Any, clock: Any = None) -> None:
         self.store = store
         self.streams = streams
+        self.clock = clock  # stamps point-in-time recovery's log
         self.on_expiry = on_expiry  # told each new TTL deadline, to wake the sweeper in time
         # Item count and size per table, counted once then kept by committed deltas
         # (cheaper than updating a counter row in every write's transaction).
@@ -154,6 +155,10 @@ class Items:
                            "VALUES(?, ?, ?, ?, ?)", (index.id, after[0], after[1], pk, rk))
         if table.stream is not None:
             self.streams.append(table, keys, old, new, identity, old_size + new_size)
+        if (table.definition.get("PITR") or {}).get("Enabled") and self.clock is not None:
+            from unkai.services.dynamodb.backups import log_write
+
+            log_write(self.store, table, self.clock.now(), pk, rk, old)
         return True
 
 

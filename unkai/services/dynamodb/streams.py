@@ -281,10 +281,14 @@ class DynamoDBStreams(Service):
                 raise validation(f"SequenceNumber is required for {kind} shard iterator type")
             seq = parse_sequence(seq_text)
             last = self._last(stream)
-            if not stream.first_seq <= seq <= last:
+            # the shard's advertised StartingSequenceNumber (first_seq) is valid even before any record
+            if not stream.first_seq <= seq <= max(last, stream.first_seq):
                 raise validation(f"Invalid SequenceNumber for ShardIterator: {seq_text} is not in this shard")
             oldest = self._rows(stream, 0, 1)
-            if seq < (oldest[0][0] if oldest else last + 1):
+            # sequence numbers are shared by every stream, so a gap before this stream's oldest record
+            # is only trimmed data once the stream is older than the retention period
+            trimmed = stream.created < self.clock.now() - RETENTION
+            if trimmed and seq < (oldest[0][0] if oldest else last + 1):
                 raise ServiceError("TrimmedDataAccessException",
                                    "The operation attempted to read past the oldest stream record in a shard.")
             after = seq - 1 if kind == "AT_SEQUENCE_NUMBER" else seq

@@ -281,6 +281,15 @@ def check_gsi(spec: dict, seen: set[str], billing: str) -> dict:
 
 # -- descriptions ---------------------------------------------------------------------
 
+def warm_throughput(billing: str, throughput: dict) -> dict:
+    """What AWS reports a table or index can serve at once: 12,000 reads and 4,000 writes a
+    second for on-demand (AWS's default for new tables), the provisioned units otherwise."""
+    if billing == "PAY_PER_REQUEST":
+        return {"ReadUnitsPerSecond": 12000, "WriteUnitsPerSecond": 4000, "Status": "ACTIVE"}
+    return {"ReadUnitsPerSecond": throughput.get("ReadCapacityUnits", 0),
+            "WriteUnitsPerSecond": throughput.get("WriteCapacityUnits", 0), "Status": "ACTIVE"}
+
+
 def describe(table: Table, counts: tuple[int, int], index_counts: dict[str, tuple[int, int]],
              status: str | None = None) -> dict[str, Any]:
     d = table.definition
@@ -301,6 +310,7 @@ def describe(table: Table, counts: tuple[int, int], index_counts: dict[str, tupl
         "TableId": d["TableId"],
         "DeletionProtectionEnabled": d.get("DeletionProtectionEnabled", False),
     }
+    out["WarmThroughput"] = warm_throughput(billing, throughput)
     if billing == "PAY_PER_REQUEST":
         out["BillingModeSummary"] = {"BillingMode": "PAY_PER_REQUEST",
                                      "LastUpdateToPayPerRequestDateTime": d.get("BillingModeUpdated", table.created)}
@@ -321,6 +331,7 @@ def describe(table: Table, counts: tuple[int, int], index_counts: dict[str, tupl
                 gsi_throughput = {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
                 gsi_throughput.update(spec.get("ProvisionedThroughput") or {})
                 entry["ProvisionedThroughput"] = gsi_throughput
+                entry["WarmThroughput"] = warm_throughput(billing, gsi_throughput)
             described.append(entry)
         out[key] = described
     if table.stream is not None:
@@ -337,6 +348,8 @@ def describe(table: Table, counts: tuple[int, int], index_counts: dict[str, tupl
                                  f"arn:aws:kms:{table.region}:{table.account}:key/{uuid.uuid5(uuid.NAMESPACE_URL, table.arn)}"}
     if d.get("TableClass", "STANDARD") != "STANDARD":
         out["TableClassSummary"] = {"TableClass": d["TableClass"]}
+    if d.get("RestoreSummary"):
+        out["RestoreSummary"] = d["RestoreSummary"]
     if d.get("OnDemandThroughput"):  # kept and answered; requests are never throttled here
         out["OnDemandThroughput"] = d["OnDemandThroughput"]
     return out

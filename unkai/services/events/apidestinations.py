@@ -55,7 +55,7 @@ class ApiDestinationOps:
     store: "Store"
     clock: Any
     cloud: Any
-    _http: Any  # the httpx client, made in start_http
+    _http: Any  # the httpx client, made by _client() at the first call
     _tokens: dict[str, tuple[str, float]]  # connection ARN -> (access token, expiry on unkai's clock)
     _sent: dict[str, list[float]]  # API destination ARN -> call times in the last second (rate limit)
 
@@ -270,14 +270,18 @@ class ApiDestinationOps:
     # -- invoking (jobs) -------------------------------------------------------------
 
     def start_http(self) -> None:
-        import httpx
-
         self.cloud.jobs.register("events.http", self.run_http)
         self.cloud.jobs.register("events.authorize", self.run_authorize)
+
+    def _client(self) -> Any:
+        """The httpx client, made at the first call (httpx is slow to import)."""
         if self._http is None:
+            import httpx
+
             config = self.cloud.config
             self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=False,
                                            event_hooks=own_port_hooks(lambda: config.endpoint))
+        return self._http
 
     async def stop_http(self) -> None:
         client, self._http = self._http, None
@@ -315,9 +319,9 @@ class ApiDestinationOps:
         token, expires, reason = None, 0.0, ""
         try:
             if method == "GET":
-                response = await self._http.get(_with_query(url, body), headers=headers)
+                response = await self._client().get(_with_query(url, body), headers=headers)
             else:
-                response = await self._http.request(method, url, headers=headers, data=body)
+                response = await self._client().request(method, url, headers=headers, data=body)
             if 200 <= response.status_code < 300:
                 answer = response.json()
                 token = answer.get("access_token")
@@ -439,7 +443,7 @@ class ApiDestinationOps:
         method = dest["HttpMethod"]
         started = time.monotonic()
         try:
-            response = await self._http.request(
+            response = await self._client().request(
                 method, _with_query(url, query), headers=headers,
                 content=None if method in ("GET", "HEAD") else body.encode())
         except Exception as exc:

@@ -212,6 +212,13 @@ class Builder:
         payload = json.dumps(event).encode()
         lam = self.cloud.service("lambda")
         attempts, error = 0, ("Lambda.FunctionError", "")
+        denied = self._role_denied("lambda:InvokeFunction", arn)
+        if denied is not None:  # Firehose invokes the function with the stream's role
+            attempts, retries = 1, -1
+            error = ("Lambda.AssumeRoleAccessDenied", "Access was denied. Ensure that the trust policy for the "
+                     "provided IAM role allows Firehose to assume the role.") if "sts:AssumeRole" in denied else \
+                ("Lambda.InvokeAccessDenied", "Access was denied. Ensure that the access policy allows access to "
+                 "the Lambda function.")
         while attempts <= retries:
             attempts += 1
             try:
@@ -228,6 +235,16 @@ class Builder:
         for r in batch:
             self.failed.append(Failed(r, "processing-failed", error[0], error[1], attempts, arn))
         return []
+
+    def _role_denied(self, action: str, resource: str) -> str | None:
+        """Under ``--enforce-iam``: why the stream's role (``RoleARN``) may not do ``action``."""
+        if not self.cloud.config.enforce_iam:
+            return None
+        from unkai.services.iam.enforcement import role_denied
+
+        with self.cloud.store.transaction():
+            return role_denied(self.cloud, "firehose.amazonaws.com", self.config.get("RoleARN") or "", action,
+                               resource, self.stream.arn)
 
     def _answer(self, arn: str, ids: dict[str, Record], payload: bytes, attempts: int) -> list[Record]:
         try:

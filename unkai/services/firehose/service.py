@@ -345,6 +345,7 @@ class Firehose(Service):
         try:
             with self.store.transaction():
                 for obj in objects:
+                    self._may_write(stream, obj.bucket, obj.key)
                     s3.put_object_bytes(obj.bucket, obj.key, obj.body, "application/octet-stream", stream.region,
                                         principal="firehose.amazonaws.com")
                 self.streams.forget(sid, batch[-1][0])
@@ -360,6 +361,18 @@ class Firehose(Service):
             self.cloud.feed.publish("firehose.delivery_failed", stream=stream.name, error=exc.code)
             raise Retry(60, exc.code) from None
         self.cloud.feed.publish("firehose.delivery", stream=stream.name, records=len(batch), objects=len(objects))
+
+    def _may_write(self, stream: DeliveryStream, bucket: str, key: str) -> None:
+        """Under ``--enforce-iam`` the stream's role must trust Firehose and allow s3:PutObject."""
+        if not self.cloud.config.enforce_iam:
+            return
+        from unkai.services.iam.enforcement import role_denied
+
+        if role_denied(self.cloud, "firehose.amazonaws.com", stream.destination.get("RoleARN") or "",
+                       "s3:PutObject", f"arn:aws:s3:::{bucket}/{key}", stream.arn) is not None:
+            raise ServiceError("S3.AccessDenied", "Access was denied. Ensure that the trust policy for the provided "
+                               "IAM role allows Firehose to assume the role, and the access policy allows access to "
+                               "the S3 bucket.")
 
     # -- Kinesis source --------------------------------------------------------------------------
 

@@ -209,9 +209,11 @@ def context_of(ctx: Any, caller: Any, params: dict) -> dict[str, Any]:
                 keys += [str(next(iter(v.values()))) for v in source.values() if isinstance(v, dict) and v][:1]
         if keys:
             out["dynamodb:LeadingKeys"] = keys
-    for key in ("aws:SourceArn", "aws:SourceAccount"):
+    for key in ("aws:SourceArn", "aws:SourceAccount", "kms:ViaService"):
         if key in ctx.extra:
             out[key] = ctx.extra[key]
+    if ctx.service == "kms":
+        out["kms:CallerAccount"] = caller.account
     del clock_now
     return out
 
@@ -343,3 +345,66 @@ def role_cannot_read(cloud: Any, role_arn: str, kind: str, source_arn: str) -> s
             iam.denied(_Service(role_arn), action, source_arn, decision.reason)
             return action if iam.enforcing == "on" else None
     return None
+
+
+# A service that acts with a role the user hands it (a Scheduler target's RoleArn, a Firehose
+# stream's RoleARN, an IoT rule action's roleArn, a pipe's RoleArn, an API Gateway integration's
+# credentials) first assumes the role, which its trust policy must allow for the service
+# principal, then acts with the role's own permissions.
+
+TARGET_ACTIONS = {"lambda": "lambda:InvokeFunction", "sqs": "sqs:SendMessage", "sns": "sns:Publish",
+                  "kinesis": "kinesis:PutRecord", "firehose": "firehose:PutRecord", "events": "events:PutEvents",
+                  "logs": "logs:PutLogEvents", "states": "states:StartExecution", "s3": "s3:PutObject",
+                  "dynamodb": "dynamodb:PutItem"}
+
+
+def target_action(target_arn: str) -> str | None:
+    """The IAM action a role needs to hand a payload to ``target_arn``."""
+    parts = target_arn.split(":")
+    return TARGET_ACTIONS.get(parts[2]) if len(parts) > 5 else None
+
+
+def role_denied(cloud: Any, principal: str, role_arn: str, action: str, resource: str,
+                source_arn: str = "") -> str | None:
+    """Why ``principal`` (``scheduler.amazonaws.com``...) acting with ``role_arn`` may not perform
+    ``action`` on ``resource`` (the role is missing, does not trust the service, or its policies
+    do not allow it), or None when it may: always without enforcement, and in log mode, where
+    the would-be denial is only reported."""
+    iam = cloud.services.get("iam")
+    if iam is None or not iam.enforcing:
+        return None
+    parts = role_arn.split(":") if role_arn else []
+    account = parts[4] if len(parts) > 5 and parts[4] else cloud.config.account_id
+    role = iam.role(account, role_arn.rsplit("/", 1)[-1]) if len(parts) > 5 and ":role/" in role_arn else None
+    if role is None:
+        reason = f"because the role {role_arn or '(none)'} does not exist"
+        iam.denied(_Service(principal), "sts:AssumeRole", role_arn or "*", reason)
+        return None if iam.enforcing != "on" else \
+            f"{principal} is not authorized to perform: sts:AssumeRole on resource: {role_arn} {reason}"
+    source_parts = source_arn.split(":")
+    trust_context = {"aws:PrincipalServiceName": principal, "aws:SourceArn": source_arn,
+                     "aws:SourceAccount": source_parts[4] if len(source_parts) > 4 and source_parts[4] else account}
+    if not source_arn:
+        trust_context = {"aws:PrincipalServiceName": principal}
+    if principal == "firehose.amazonaws.com":  # Firehose passes the account as the external id
+        trust_context["sts:ExternalId"] = account
+    trust = policies.compile_text(role["AssumeRolePolicyDocument"])
+    if not policies.evaluate("sts:AssumeRole", role_arn, trust_context, [],
+                             [policies.Compiled(trust.statements, "resource:trust")]).allowed:
+        reason = "because the role's trust policy does not allow it"
+        iam.denied(_Service(principal), "sts:AssumeRole", role_arn, reason)
+        return None if iam.enforcing != "on" else \
+            f"{principal} is not authorized to perform: sts:AssumeRole on resource: {role_arn} {reason}"
+    found = iam.principal_policies(account, role_arn)
+    identity, boundary = found if found is not None else ([], None)
+    session_arn = f"arn:aws:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[-1]}/{principal.split('.')[0]}"
+    context = {"aws:PrincipalArn": role_arn, "unkai:SessionArn": session_arn, "aws:PrincipalAccount": account,
+               "aws:PrincipalType": "AssumedRole"}
+    text = _policy_by_arn(cloud, resource) if resource.count(":") >= 5 else None
+    resource_policy = [policies.Compiled(policies.compile_text(text).statements, "resource:policy")] if text else None
+    decision = policies.evaluate(action, resource, context, identity, resource_policy, boundary)
+    if decision.allowed:
+        return None
+    iam.denied(_Service(session_arn), action, resource, decision.reason)
+    return None if iam.enforcing != "on" else \
+        f"User: {session_arn} is not authorized to perform: {action} on resource: {resource} {decision.reason}"

@@ -123,11 +123,13 @@ class Entities:
         name = managed.BY_ARN.get(policy_arn)
         if name is not None:
             path, description, document = managed.POLICIES[name]
-            return {"PolicyName": name, "Arn": policy_arn, "Path": path, "PolicyId": "ANPA" + base64.b32encode(
-                name.encode()).decode()[:17].upper(), "Description": description, "CreateDate": managed.CREATED,
-                "UpdateDate": managed.CREATED, "DefaultVersionId": "v1", "IsAttachable": True, "Tags": [],
-                "Versions": [{"VersionId": "v1", "Document": document, "CreateDate": managed.CREATED}],
-                "NextVersion": 2, "aws": True}
+            meta = managed.metadata(name)
+            return {"PolicyName": name, "Arn": policy_arn, "Path": path, "PolicyId": meta["PolicyId"],
+                    "Description": description, "CreateDate": meta["CreateDate"], "UpdateDate": meta["UpdateDate"],
+                    "DefaultVersionId": meta["DefaultVersionId"], "IsAttachable": True, "Tags": [],
+                    "Versions": [{"VersionId": meta["DefaultVersionId"], "Document": document,
+                                  "CreateDate": meta["UpdateDate"]}],
+                    "NextVersion": int(meta["DefaultVersionId"][1:]) + 1, "aws": True}
         return self.get(account, "policy", policy_arn)
 
     def default_document(self, policy: dict) -> str:

@@ -1,10 +1,12 @@
 """amqtt's broker with unkai's rules (imported only when the MQTT broker starts).
 
-``IotAmqttBroker`` changes three of amqtt's steps (pinned to amqtt 0.12, whose private
+``IotAmqttBroker`` changes four of amqtt's steps (pinned to amqtt 0.12, whose private
 methods these are): a client's PUBLISH goes to unkai's publish path instead of amqtt's
 fan-out (and may target ``$aws/...`` shadow topics, which amqtt refuses); retained
 messages for a new subscription come from the store; a disconnect publishes the presence
-event. ``Gate`` is the plugin amqtt asks on CONNECT, SUBSCRIBE and before each delivery.
+event; a TLS connection's reader and writer go through ``mqtt5`` (MQTT 5 clients are
+translated, 3.1.1 ones pass through). ``Gate`` is the plugin amqtt asks on CONNECT,
+SUBSCRIBE and before each delivery.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from amqtt.contexts import Action
 from amqtt.mqtt.disconnect import DisconnectPacket
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
+
+from unkai.services.iot import mqtt5
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +37,19 @@ class IotAmqttBroker(AmqttBroker):
         self.gate.ssl_context(context)
         return context
 
+    async def stream_connected(self, reader: Any, writer: Any, listener_name: str) -> None:  # type: ignore[override]
+        """A TLS connection: MQTT 3.1.1 as amqtt speaks it, or MQTT 5 through ``mqtt5``."""
+        versioned_reader, versioned_writer = mqtt5.stream_adapters(reader, writer, self.gate.accept)
+        await self._client_connected(listener_name, versioned_reader, versioned_writer)
+
     def bound_port(self, listener: str) -> int:
         return self._servers[listener].instance.sockets[0].getsockname()[1]
 
     def fan_out(self, topic: str, payload: bytes, qos: int) -> None:
-        """Hand a committed message to amqtt's delivery loop (each subscriber's QoS)."""
+        """Hand a committed message to amqtt's delivery loop (each subscriber's QoS), unless
+        no subscription's filter matches it (most device telemetry has no subscriber)."""
+        if not any(self._matches(topic, topic_filter) for topic_filter in self._subscriptions):
+            return
         self._broadcast_queue.put_nowait({"session": None, "topic": topic, "data": payload})
 
     async def _handle_message_delivery(self, client_session: Session, handler: Any, wait_deliver: Any) -> bool:
@@ -52,6 +64,9 @@ class IotAmqttBroker(AmqttBroker):
             log.exception("IoT: a message from %s on %s failed", client_session.client_id, app_message.topic)
             accepted = True
         if not accepted:
+            translation = getattr(getattr(handler, "writer", None), "translation", None)
+            if translation is not None:  # an MQTT 5 client learns why (DISCONNECT 0x87 Not authorized)
+                translation.closing_reason = 0x87
             await handler.handle_connection_closed()
         return True
 

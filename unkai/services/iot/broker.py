@@ -52,6 +52,8 @@ class Connection:
         self.address = address
         self.signer = signer  # a WebSocket connection's SigV4 signer (websocket.Identity); no certificate then
         self.documents: list[str] | None = None
+        self.compiled: list | None = None  # the documents with this connection's variables, compiled
+        self.decisions: dict[tuple[str, str], bool] = {}  # (action, resource) -> allowed, until policies change
         self.session_id = str(uuid.uuid4())
 
     @property
@@ -168,7 +170,8 @@ class Broker:
 
     def _policies_changed(self) -> None:
         for conn in self.connections.values():
-            conn.documents = None
+            conn.documents = conn.compiled = None
+            conn.decisions = {}
         self.trust_registered()
 
     # -- authentication ----------------------------------------------------------------------
@@ -256,10 +259,18 @@ class Broker:
     def allowed(self, conn: Connection, action: str, resource: str) -> bool:
         if conn.signer is not None:
             return self._iam_allows(conn, action, f"arn:aws:iot:{self.region}:{self.account}:{resource}")
-        if conn.documents is None:
+        key = (action, resource)
+        found = conn.decisions.get(key)
+        if found is not None and conn.documents is not None:
+            return found
+        if conn.documents is None or conn.compiled is None:
             conn.documents = self.iot.principal_documents(self.account, self.region, conn.cert_arn)
-        full = f"arn:aws:iot:{self.region}:{self.account}:{resource}"
-        return security.allowed(conn.documents, action, full, conn.variables)
+            conn.compiled = security.compile_documents(conn.documents, conn.variables)
+            conn.decisions = {}
+        found = security.allowed_compiled(conn.compiled, action, f"arn:aws:iot:{self.region}:{self.account}:{resource}")
+        if len(conn.decisions) < 1024:
+            conn.decisions[key] = found
+        return found
 
     def _iam_allows(self, conn: Connection, action: str, resource: str) -> bool:
         """A SigV4 connection is the signer's IAM identity policies' to allow, as on AWS; they
@@ -338,6 +349,8 @@ class Broker:
         self.cloud.feed.publish("iot.connect", client_id=client_id, status=event["eventType"], reason=reason or None)
         kind = "connected" if connected else "disconnected"
         with self.cloud.store.transaction():
+            self.iot.record_connectivity(self.account, self.region, client_id, connected,
+                                         "" if connected else reason or "CONNECTION_LOST")
             self.data.publish_message(self.account, self.region, f"$aws/events/presence/{kind}/{client_id}",
                                       json.dumps(event).encode(), depth=1)
 

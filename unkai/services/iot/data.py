@@ -22,6 +22,7 @@ from unkai.services.iot import errors, shadows
 from unkai.services.iot.model import dumps, loads
 from unkai.services.iot.sql import Message
 
+_JOBS_TOPIC = re.compile(r"^\$aws/things/([a-zA-Z0-9:_-]+)/jobs/(?:(get|start-next)|([a-zA-Z0-9_$-]+)/(get|update))$")
 _SHADOW_TOPIC = re.compile(r"^\$aws/things/([a-zA-Z0-9:_-]+)/shadow(?:/name/([a-zA-Z0-9:_-]+))?/"
                            r"(update|get|delete)$")
 _SHADOW_NAME = re.compile(r"^[a-zA-Z0-9:_-]{1,64}$")
@@ -95,7 +96,7 @@ class IoTData(Service):
                                    (account, region, topic))
         self.cloud.feed.publish("iot.publish", topic=topic, bytes=len(payload), qos=qos,
                                 client_id=client_id or None)
-        msg = Message(topic, payload, client_id, principal, int(now * 1000), str(uuid.uuid4()))
+        msg = Message(topic, payload, client_id, principal, int(now * 1000))  # the trace id: when a rule runs
         self.iot.engine.fire(account, region, msg, self._republish, depth)
         if self.subscribers:
             subscribers = list(self.subscribers)
@@ -103,6 +104,10 @@ class IoTData(Service):
         shadow = _SHADOW_TOPIC.match(topic)
         if shadow and depth == 0:
             self._shadow_request(account, region, shadow.group(1), shadow.group(2), shadow.group(3), payload)
+        jobs = _JOBS_TOPIC.match(topic) if depth == 0 else None
+        if jobs:
+            thing, job_id, verb = jobs.group(1), jobs.group(3), jobs.group(2) or jobs.group(4)
+            self.cloud.service("iot-jobs-data").mqtt_request(account, region, thing, job_id, verb, payload)
 
     def _republish(self, account: str, region: str, topic: str, payload: bytes, qos: int, depth: int) -> None:
         self.publish_message(account, region, topic, payload, qos, depth=depth)
@@ -280,8 +285,9 @@ class IoTData(Service):
 
 def check_topic(topic: str) -> None:
     """A topic a client may publish to: no wildcards, at most 256 bytes, no reserved
-    ``$aws`` topic other than a shadow request."""
+    ``$aws`` topic other than a shadow or jobs request."""
     if not topic or len(topic.encode()) > 256 or "+" in topic or "#" in topic:
         raise errors.invalid(f"Invalid topic name: {topic}")
-    if topic.startswith("$") and not _SHADOW_TOPIC.match(topic) and not topic.startswith("$aws/rules/"):
+    if topic.startswith("$") and not _SHADOW_TOPIC.match(topic) and not _JOBS_TOPIC.match(topic) \
+            and not topic.startswith("$aws/rules/"):
         raise errors.unauthorized()

@@ -342,3 +342,62 @@ class JobsData(Service):
         if params.get("includeJobDocument"):
             out["jobDocument"] = self.executions.document(ctx.account, ctx.region, job_id)
         return out
+
+    # -- the jobs MQTT API: $aws/things/{thing}/jobs/... requests answered on .../accepted|rejected --
+
+    _REJECTED = {"InvalidRequestException": "InvalidRequest", "ResourceNotFoundException": "ResourceNotFound",
+                 "InvalidStateTransitionException": "InvalidStateTransition",
+                 "VersionConflictException": "VersionMismatch"}
+
+    def mqtt_request(self, account: str, region: str, thing: str, job_id: str | None, verb: str,
+                     payload: bytes) -> None:
+        """A device's request on ``jobs/get``, ``jobs/start-next``, ``jobs/{jobId}/get`` or
+        ``jobs/{jobId}/update`` (inside the message's transaction), answered as AWS does."""
+        data = self.cloud.service("iot-data")
+        topic = f"$aws/things/{thing}/jobs/" + (f"{job_id}/{verb}" if job_id else verb)
+        now = int(self.cloud.clock.now())
+        token: Any = None
+        try:
+            request = json.loads(payload) if payload.strip() else {}
+            if not isinstance(request, dict):
+                raise ValueError
+            token = request.get("clientToken")
+        except (ValueError, UnicodeDecodeError):
+            request = None
+        ctx = RequestContext(service=self.name, operation=verb, region=region, account=account, request_id="",
+                             request=None, protocol="rest-json")  # type: ignore[arg-type]
+        try:
+            if request is None:
+                raise ServiceError("InvalidJson", "Request payload is not valid JSON")
+            with self.store.transaction():  # a savepoint: a rejected request changes nothing
+                if verb == "get" and job_id is None:
+                    body = self.get_pending_job_executions(ctx, {"thingName": thing})
+                elif verb == "start-next":
+                    body = self.start_next_pending_job_execution(ctx, {
+                        "thingName": thing, "statusDetails": request.get("statusDetails")})
+                elif verb == "get":
+                    body = self.describe_job_execution(ctx, {
+                        "thingName": thing, "jobId": job_id,
+                        "includeJobDocument": request.get("includeJobDocument", True)})
+                else:
+                    if "status" not in request:
+                        raise errors.invalid("status is required")
+                    body = self.update_job_execution(ctx, {**{k: request[k] for k in (
+                        "status", "statusDetails", "expectedVersion", "includeJobExecutionState",
+                        "includeJobDocument") if k in request}, "thingName": thing, "jobId": job_id})
+        except ServiceError as exc:
+            rejected: dict[str, Any] = {"code": self._REJECTED.get(exc.code, exc.code), "message": exc.message,
+                                        "timestamp": now}
+            if token is not None:
+                rejected["clientToken"] = token
+            if exc.code == "VersionConflictException" and job_id:
+                row = self.executions.row(account, region, job_id, thing)
+                if row is not None:
+                    rejected["executionState"] = {"status": row[2], "statusDetails": loads(row[5]),
+                                                  "versionNumber": row[4]}
+            data.publish_message(account, region, f"{topic}/rejected", json.dumps(rejected).encode(), depth=1)
+            return
+        body = {**body, "timestamp": now}
+        if token is not None:
+            body["clientToken"] = token
+        data.publish_message(account, region, f"{topic}/accepted", json.dumps(body).encode(), depth=1)

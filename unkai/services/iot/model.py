@@ -92,6 +92,18 @@ MIGRATIONS = [
         PRIMARY KEY (account, region, job_id, thing)
     );
     """,
+    # fleet indexing and dynamic thing groups (indexing.py); connectivity from presence events
+    """
+    ALTER TABLE iot_thing_groups ADD COLUMN query TEXT;
+    ALTER TABLE iot_thing_groups ADD COLUMN query_version TEXT;
+    CREATE TABLE iot_indexing (
+        account TEXT NOT NULL, region TEXT NOT NULL, config TEXT NOT NULL, PRIMARY KEY (account, region)
+    );
+    CREATE TABLE iot_connectivity (
+        account TEXT NOT NULL, region TEXT NOT NULL, client_id TEXT NOT NULL, connected INTEGER NOT NULL,
+        timestamp REAL NOT NULL, reason TEXT, PRIMARY KEY (account, region, client_id)
+    );
+""",
 ]
 
 

@@ -11,6 +11,7 @@ import re
 import uuid
 from typing import Any
 
+from unkai.protocol import ServiceError
 from unkai.services import RequestContext
 from unkai.services.iot import errors
 from unkai.services.iot.model import arn, dumps, loads, page
@@ -119,6 +120,9 @@ class RegistryOps:
         self.store.execute("UPDATE iot_things SET attributes=?, type_name=?, version=version+1 "
                            "WHERE account=? AND region=? AND name=?",
                            (dumps(attrs), type_name, ctx.account, ctx.region, name))
+        if self.store.one("SELECT 1 FROM iot_thing_groups WHERE account=? AND region=? AND query IS NOT NULL",
+                          (ctx.account, ctx.region)):
+            self._policies_changed()  # type: ignore[attr-defined]  # dynamic groups' members may have changed
         return {}
 
     def delete_thing(self, ctx: RequestContext, params: dict) -> dict:
@@ -213,6 +217,17 @@ class RegistryOps:
             raise errors.group_not_found(name)
         return row
 
+    def _query_of(self, ctx: RequestContext, name: str) -> str | None:
+        """A dynamic group's query (None: a static group)."""
+        row = self.store.one("SELECT query FROM iot_thing_groups WHERE account=? AND region=? AND name=?",
+                             (ctx.account, ctx.region, name))
+        return row[0] if row else None
+
+    def _static(self, ctx: RequestContext, name: str, message: str | None = None) -> None:
+        if self._query_of(ctx, name) is not None:
+            raise errors.invalid(message or f"Cannot add or remove things of dynamic thing group {name}: its "
+                                 "query decides its members")
+
     def _group_name(self, ctx: RequestContext, params: dict) -> str:
         name = params.get("thingGroupName") or (params.get("thingGroupArn") or "").rpartition("/")[2]
         if not name:
@@ -230,6 +245,7 @@ class RegistryOps:
         parent = params.get("parentGroupName")
         if parent:
             self._group(ctx, parent)
+            self._static(ctx, parent, "Dynamic thing groups cannot be part of a hierarchy")
         props = params.get("thingGroupProperties") or {}
         row = self.store.one("SELECT id, arn, parent, properties FROM iot_thing_groups WHERE account=? AND "
                              "region=? AND name=?", (ctx.account, ctx.region, name))
@@ -263,8 +279,13 @@ class RegistryOps:
             meta["parentGroupName"] = parent
             meta["rootToParentThingGroups"] = [{"groupName": n, "groupArn": a}
                                                for n, a, _ in reversed(self._ancestors(ctx, parent))]
-        return {"thingGroupName": name, "thingGroupId": group_id, "thingGroupArn": group_arn, "version": version,
-                "thingGroupProperties": loads(props), "thingGroupMetadata": meta, "status": "ACTIVE"}
+        out = {"thingGroupName": name, "thingGroupId": group_id, "thingGroupArn": group_arn, "version": version,
+               "thingGroupProperties": loads(props), "thingGroupMetadata": meta, "status": "ACTIVE"}
+        row = self.store.one("SELECT query, query_version FROM iot_thing_groups WHERE account=? AND region=? AND "
+                             "name=?", (ctx.account, ctx.region, name))
+        if row and row[0] is not None:
+            out.update({"indexName": "AWS_Things", "queryString": row[0], "queryVersion": row[1]})
+        return out
 
     def update_thing_group(self, ctx: RequestContext, params: dict) -> dict:
         name, _, _, _, props, version, _ = self._group(ctx, params["thingGroupName"])
@@ -327,25 +348,34 @@ class RegistryOps:
 
     def add_thing_to_thing_group(self, ctx: RequestContext, params: dict) -> dict:
         group, thing = self._group_name(ctx, params), self._thing_name(ctx, params)
+        self._static(ctx, group)
         self.store.execute("INSERT OR IGNORE INTO iot_group_members VALUES (?,?,?,?)",
                            (ctx.account, ctx.region, group, thing))
+        self._policies_changed()  # type: ignore[attr-defined]  # a group's policies now reach the thing
         return {}
 
     def remove_thing_from_thing_group(self, ctx: RequestContext, params: dict) -> dict:
         group, thing = self._group_name(ctx, params), self._thing_name(ctx, params)
+        self._static(ctx, group)
         self.store.execute("DELETE FROM iot_group_members WHERE account=? AND region=? AND group_name=? AND "
                            "thing_name=?", (ctx.account, ctx.region, group, thing))
+        self._policies_changed()  # type: ignore[attr-defined]
         return {}
 
     def update_thing_groups_for_thing(self, ctx: RequestContext, params: dict) -> dict:
         thing = self._thing(ctx, params["thingName"])[0]
         for group in params.get("thingGroupsToAdd") or []:
             self._group(ctx, group)
+            self._static(ctx, group)
+        for group in params.get("thingGroupsToRemove") or []:
+            self._static(ctx, group)
+        for group in params.get("thingGroupsToAdd") or []:
             self.store.execute("INSERT OR IGNORE INTO iot_group_members VALUES (?,?,?,?)",
                                (ctx.account, ctx.region, group, thing))
         for group in params.get("thingGroupsToRemove") or []:
             self.store.execute("DELETE FROM iot_group_members WHERE account=? AND region=? AND group_name=? AND "
                                "thing_name=?", (ctx.account, ctx.region, group, thing))
+        self._policies_changed()  # type: ignore[attr-defined]
         return {}
 
     def _descendants(self, ctx: RequestContext, name: str) -> list[str]:
@@ -359,6 +389,9 @@ class RegistryOps:
 
     def list_things_in_thing_group(self, ctx: RequestContext, params: dict) -> dict:
         name = self._group(ctx, params["thingGroupName"])[0]
+        query = self._query_of(ctx, name)
+        if query is not None:  # a dynamic group: whatever its query selects now
+            return page("things", self.dynamic_members(ctx.account, ctx.region, query), params)  # type: ignore
         groups = self._descendants(ctx, name) if params.get("recursive") else [name]
         marks = ",".join("?" * len(groups))
         rows = self.store.all(f"SELECT DISTINCT thing_name FROM iot_group_members WHERE account=? AND region=? "
@@ -372,7 +405,16 @@ class RegistryOps:
                               "ON g.account=m.account AND g.region=m.region AND g.name=m.group_name "
                               "WHERE m.account=? AND m.region=? AND m.thing_name=? ORDER BY g.name",
                               (account, region, thing))
-        return [(r[0], r[1]) for r in rows]
+        found = [(r[0], r[1]) for r in rows]
+        for name, group_arn, query in self.store.all("SELECT name, arn, query FROM iot_thing_groups WHERE account=? "
+                                                     "AND region=? AND query IS NOT NULL ORDER BY name",
+                                                     (account, region)):
+            try:
+                if self.dynamic_members(account, region, query, [thing]):  # type: ignore[attr-defined]
+                    found.append((name, group_arn))
+            except ServiceError:  # a query that no longer parses selects nothing
+                continue
+        return found
 
     def list_thing_groups_for_thing(self, ctx: RequestContext, params: dict) -> dict:
         thing = self._thing(ctx, params["thingName"])[0]

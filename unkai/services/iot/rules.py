@@ -191,6 +191,8 @@ class Engine:
             if result is sql.UNDEFINED:
                 continue
             fired += 1
+            if not msg.trace_id:  # made when a rule first needs it (most messages match no rule)
+                msg.trace_id = str(uuid.uuid4())
             body = result if isinstance(result, bytes) else json.dumps(result, separators=(",", ":")).encode()
             failures = []
             for action in payload.get("actions") or []:
@@ -216,6 +218,18 @@ class Engine:
                 log.warning("IoT rule %s: %s action failed on %s: %s", name, _kind(action), exc.resource, exc.message)
         return fired
 
+    def _role_allows(self, spec: dict, action: str, resource: str, target: str, account: str, region: str,
+                     rule: str) -> None:
+        """Under ``--enforce-iam`` an action's role must trust ``iot.amazonaws.com`` and allow it."""
+        if not self.cloud.config.enforce_iam:
+            return
+        from unkai.services.iam.enforcement import role_denied
+
+        denied = role_denied(self.cloud, "iot.amazonaws.com", spec.get("roleArn") or "", action, resource,
+                             f"arn:aws:iot:{region}:{account}:rule/{rule}")
+        if denied is not None:
+            raise ActionFailed(target, f"AccessDeniedException: {denied}")
+
     def _run(self, account: str, region: str, rule: str, action: dict, body: bytes, result: Any,
              msg: sql.Message, publish: Any, depth: int) -> None:
         kind = _kind(action)
@@ -225,27 +239,39 @@ class Engine:
         try:
             if kind == "lambda":
                 target = spec["functionArn"]
+                if self.cloud.config.enforce_iam:  # IoT invokes a function as itself: its policy must let it
+                    from unkai.services.iam.enforcement import service_denied
+
+                    denied = service_denied(self.cloud, "iot.amazonaws.com", target,
+                                            f"arn:aws:iot:{region}:{account}:rule/{rule}")
+                    if denied is not None:
+                        raise ActionFailed(target, f"AccessDeniedException: {denied}")
                 targets.deliver(self.cloud, {"Arn": target}, text, "iot", msg.trace_id, strict=True)
             elif kind == "sqs":
                 target = _queue_arn(spec["queueUrl"], region, account)
                 data = base64.b64encode(body).decode() if spec.get("useBase64") else text
                 targets.deliver(self.cloud, {"Arn": target}, data, "iot", msg.trace_id, strict=True,
-                                sender="iot.amazonaws.com")
+                                sender="iot.amazonaws.com", role_arn=spec.get("roleArn") or "")
             elif kind == "sns":
                 target = sub(spec["targetArn"])
-                targets.deliver(self.cloud, {"Arn": target}, text, "iot", msg.trace_id, strict=True)
+                targets.deliver(self.cloud, {"Arn": target}, text, "iot", msg.trace_id, strict=True,
+                                role_arn=spec.get("roleArn") or "")
             elif kind == "kinesis":
                 target = f"arn:aws:kinesis:{region}:{account}:stream/{spec['streamName']}"
                 key = sub(spec["partitionKey"]) if spec.get("partitionKey") else str(uuid.uuid4())
                 targets.deliver(self.cloud, {"Arn": target, "KinesisParameters": {"PartitionKeyPath": key}}, text,
-                                "iot", msg.trace_id, strict=True)
+                                "iot", msg.trace_id, strict=True,
+                                role_arn=spec.get("roleArn") or "")
             elif kind == "firehose":
                 target = f"arn:aws:firehose:{region}:{account}:deliverystream/{spec['deliveryStreamName']}"
                 separator = {"\\n": "\n", "\\r\\n": "\r\n", "\\t": "\t"}.get(spec.get("separator") or "",
                                                                            spec.get("separator") or "")
-                targets.deliver(self.cloud, {"Arn": target}, text + separator, "iot", msg.trace_id, strict=True)
+                targets.deliver(self.cloud, {"Arn": target}, text + separator, "iot", msg.trace_id, strict=True,
+                                role_arn=spec.get("roleArn") or "")
             elif kind == "dynamoDB":
                 target = spec["tableName"]
+                self._role_allows(spec, "dynamodb:PutItem", f"arn:aws:dynamodb:{region}:{account}:table/{target}",
+                                  target, account, region, rule)
                 item = {spec["hashKeyField"]: _typed(sub(spec["hashKeyValue"]), spec.get("hashKeyType"))}
                 if spec.get("rangeKeyField"):
                     item[spec["rangeKeyField"]] = _typed(sub(spec["rangeKeyValue"]), spec.get("rangeKeyType"))
@@ -259,12 +285,16 @@ class Engine:
                     self.cloud.call("dynamodb", "PutItem", {"TableName": target, "Item": item}, region)
             elif kind == "dynamoDBv2":
                 target = sub(spec["putItem"]["tableName"])
+                self._role_allows(spec, "dynamodb:PutItem", f"arn:aws:dynamodb:{region}:{account}:table/{target}",
+                                  target, account, region, rule)
                 if not isinstance(result, dict):
                     raise ActionFailed(target, "The payload is not a JSON object")
                 item = {k: _attribute(v) for k, v in result.items()}
                 self.cloud.call("dynamodb", "PutItem", {"TableName": target, "Item": item}, region)
             elif kind == "s3":
                 target = spec["bucketName"]
+                self._role_allows(spec, "s3:PutObject", f"arn:aws:s3:::{target}/{sub(spec['key'])}", target, account,
+                                  region, rule)
                 self.cloud.service("s3").put_object_bytes(target, sub(spec["key"]), body, "application/octet-stream",
                                                           region, "iot.amazonaws.com")
             elif kind == "cloudwatchLogs":

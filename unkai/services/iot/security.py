@@ -495,10 +495,10 @@ class SecurityOps:
 _VARIABLE = re.compile(r"\$\{(iot:[^}]+)\}")
 
 
-def allowed(documents: list[str], action: str, resource: str, variables: dict[str, str]) -> bool:
-    """Whether IoT policies allow ``action`` on ``resource``: an explicit deny wins, else
-    any allow. Unresolvable policy variables make the statement match nothing, as AWS's do."""
-    from unkai.services.iam.policies import compile_text, evaluate
+def compile_documents(documents: list[str], variables: dict[str, str]) -> list:
+    """IoT policy documents with one connection's policy variables resolved, compiled once.
+    Unresolvable policy variables make the statement match nothing, as AWS's do."""
+    from unkai.services.iam.policies import compile_text
 
     compiled = []
     for text in documents:
@@ -506,4 +506,17 @@ def allowed(documents: list[str], action: str, resource: str, variables: dict[st
         # unresolvable variable becomes a NUL no topic or client id can contain
         resolved = _VARIABLE.sub(lambda m: json.dumps(variables.get(m.group(1), "\x00"))[1:-1], text)
         compiled.append(compile_text(resolved))
+    return compiled
+
+
+def allowed_compiled(compiled: list, action: str, resource: str) -> bool:
+    """Whether compiled IoT policies allow ``action`` on ``resource``: an explicit deny wins,
+    else any allow."""
+    from unkai.services.iam.policies import evaluate
+
     return evaluate(action, resource, {}, compiled).allowed
+
+
+def allowed(documents: list[str], action: str, resource: str, variables: dict[str, str]) -> bool:
+    """``allowed_compiled`` for documents not compiled yet (the device HTTPS endpoint)."""
+    return allowed_compiled(compile_documents(documents, variables), action, resource)

@@ -165,11 +165,11 @@ class WebSocketFront:
         return None
 
     async def _connected(self, connection: Any) -> None:
-        from amqtt.adapters import WebSocketsReader, WebSocketsWriter
+        from unkai.services.iot import mqtt5
 
         peer = tuple(connection.remote_address[:2])
         try:
-            await self.broker.amqtt.external_connected(WebSocketsReader(connection), WebSocketsWriter(connection),
-                                                       "ws")
+            reader, writer = mqtt5.websocket_adapters(connection, self.broker.accept)
+            await self.broker.amqtt.external_connected(reader, writer, "ws")
         finally:
             self.pending.pop(peer, None)

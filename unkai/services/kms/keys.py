@@ -48,6 +48,22 @@ def default_policy(account: str) -> str:
          "Action": "kms:*", "Resource": "*"}]})
 
 
+def managed_policy(account: str, region: str, service: str) -> str:
+    """The key policy of an AWS managed key (``alias/aws/<service>``): every principal of the
+    account may use it through that service, and read its metadata directly."""
+    name = {"s3": "S3", "secretsmanager": "Secrets Manager", "sqs": "SQS", "sns": "SNS", "lambda": "Lambda",
+            "dynamodb": "DynamoDB"}.get(service, service)
+    return json.dumps({"Version": "2012-10-17", "Id": f"auto-{service}-2", "Statement": [
+        {"Sid": f"Allow access through {name} for all principals in the account that are authorized to use {name}",
+         "Effect": "Allow", "Principal": {"AWS": "*"},
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+         "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": account,
+                                                          "kms:ViaService": f"{service}.{region}.amazonaws.com"}}},
+        {"Sid": "Allow direct access to key metadata to the account", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+         "Action": ["kms:Describe*", "kms:Get*", "kms:List*"], "Resource": "*"}]})
+
+
 def not_found(what: str) -> ServiceError:
     return ServiceError("NotFoundException", what)
 

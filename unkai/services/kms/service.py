@@ -13,7 +13,7 @@ from typing import Any
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.kms import crypto
-from unkai.services.kms.keys import MIGRATIONS, Key, Keys, default_policy, new_key_data, not_found
+from unkai.services.kms.keys import MIGRATIONS, Key, Keys, default_policy, managed_policy, new_key_data, not_found
 
 _ALIAS = re.compile(r"^alias/[a-zA-Z0-9/_-]+$")
 _USAGES = ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC")
@@ -65,7 +65,7 @@ class KMS(Service):
         service = alias.split("/", 2)[2]
         data = new_key_data("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", self.clock.now(), KeyManager="AWS",
                             Description=f"Default key that protects my {service} data when no other key is "
-                                        f"defined", Policy=default_policy(account))
+                                        f"defined", Policy=managed_policy(account, region, service))
         key = self.keys.create(account, region, data, [crypto.new_material("SYMMETRIC_DEFAULT")])
         self.keys.set_alias(account, region, alias, key.key_id)
         return key
@@ -537,6 +537,43 @@ class KMS(Service):
         out = self.generate_data_key(ctx, params)
         out.pop("Plaintext")
         return out
+
+    # -- for services that encrypt with a customer's key (S3 SSE-KMS) ---------------------------
+    # The contract: a service keeps an object's data key only as the ciphertext blob KMS made
+    # under the customer's key (envelope encryption), and asks KMS for the plaintext each time it
+    # needs it, so disabling or deleting the key makes the data unreadable as on AWS.
+
+    def _usable_symmetric(self, key_arn: str) -> Key:
+        key = self.find_key("", "", key_arn)
+        if key is None:
+            raise not_found(f"Key '{key_arn}' does not exist")
+        self._usable(key)
+        self._need_usage(key, "ENCRYPT_DECRYPT")
+        if key.spec != "SYMMETRIC_DEFAULT":
+            raise ServiceError("InvalidKeyUsageException", f"{key.arn} key usage is not valid for this operation.")
+        return key
+
+    def new_data_key(self, key_arn: str, context: dict) -> tuple[bytes, bytes]:
+        """A fresh 256-bit data key and its ciphertext blob under the key ``key_arn``.
+        Raises KMS's ServiceError (NotFoundException, DisabledException, KMSInvalidStateException)."""
+        key = self._usable_symmetric(key_arn)
+        self._rotate_due(key)
+        materials = self.keys.materials(key)
+        plaintext = os.urandom(32)
+        return plaintext, crypto.encrypt(key.key_id, len(materials) - 1, materials[-1], plaintext, context)
+
+    def open_data_key(self, key_arn: str, blob: bytes, context: dict) -> bytes:
+        """The plaintext of a data key ``new_data_key`` made, while its key is usable.
+        Raises KMS's ServiceError (as above, and InvalidCiphertextException)."""
+        key = self._usable_symmetric(key_arn)
+        named = crypto.blob_key(blob)
+        materials = self.keys.materials(key)
+        plaintext = None
+        if named is not None and named[0] == key.key_id and named[1] < len(materials):
+            plaintext = crypto.decrypt(materials[named[1]], blob, context)
+        if plaintext is None:
+            raise ServiceError("InvalidCiphertextException", "")
+        return plaintext
 
     def generate_random(self, ctx: RequestContext, params: dict) -> dict:
         count = params.get("NumberOfBytes")

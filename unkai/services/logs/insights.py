@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import operator
 import re
 import statistics
 from collections.abc import Callable
@@ -51,9 +52,14 @@ def flatten(value: Any, prefix: str, out: Record) -> None:
         out[prefix] = value
 
 
-def record(ts: int, ingest: int, message: str, stream: str, log: str, lambda_group: bool) -> Record:
+def record(ts: int, ingest: int, message: str, stream: str, log: str, lambda_group: bool,
+           discover: bool = True) -> Record:
+    """An event as a query sees it; ``discover=False`` leaves out the fields found in the
+    message (JSON members, Lambda's REPORT values) for a query that reads none of them."""
     rec: Record = {"@timestamp": ts, "@message": message, "@logStream": stream, "@log": log,
                    "@ingestionTime": ingest}
+    if not discover:
+        return rec
     text = message.lstrip()
     if text.startswith("{"):
         try:
@@ -265,7 +271,12 @@ def _cmp(op: str, a: Any, b: Any) -> bool:
         a, b = na, nb
     else:
         a, b = str(a), str(b)
-    return {"=": a == b, "==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    return _COMPARE[op](a, b)
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq, "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+    ">": operator.gt, ">=": operator.ge}
 
 
 def _like(value: Any, pattern: Any) -> bool:
@@ -375,6 +386,70 @@ def evaluate(node: Any, rec: Record) -> Any:
     raise InsightsError(f"{kind} cannot be used here")
 
 
+def _constant_bin_ms(node: Any) -> int | None:
+    """The period of ``bin(<constant>)`` in whole milliseconds, else None."""
+    if node[0] == "call" and node[1] == "bin" and len(node[2]) == 1 and node[2][0][0] in ("period", "lit"):
+        seconds = _num(node[2][0][1])
+        if seconds is not None and seconds > 0 and float(seconds * 1000).is_integer():
+            return int(seconds * 1000)
+    return None
+
+
+def counted_rows(q: Query, groups: list[tuple[Any, int]]) -> list[Record]:
+    """The rows the stats step of a ``counted`` query makes, from SQLite's (bin start or None,
+    count) groups: then the query's later commands run over them."""
+    _, names, group, _ = q.counted or (0, [], None, None)
+    out = []
+    for key, n in groups:
+        row: Record = {}
+        if group is not None:
+            row[group] = key
+            row["__timestamps"] = {group}
+        for name in names:
+            row[name] = n
+        out.append(row)
+    return out
+
+
+def run_after(q: Query, records: list[Record], first: int, stopped: Callable[[], bool] | None = None
+              ) -> list[Record]:
+    """The query's commands from step ``first`` on (after a step SQLite did)."""
+    for step in q.steps[first:]:
+        if stopped is not None and stopped():
+            raise Stopped
+        records = step(records)
+    return records
+
+
+def _reader(node: Any) -> Callable[[Record], Any]:
+    """``evaluate(node, r)`` as a function of the record, shortened for the two commonest
+    group keys (a field, and bin() of a constant period) since stats runs it per event."""
+    if node[0] == "field":
+        return lambda r, name=node[1]: r.get(name)
+    if node[0] == "call" and node[1] == "bin" and len(node[2]) == 1 and node[2][0][0] in ("period", "lit") \
+            and _num(node[2][0][1]) is not None:
+        ms = _num(node[2][0][1]) * 1000
+        if ms > 0:
+            def bin_of(r: Record) -> Any:
+                ts = r.get("@timestamp")
+                if not isinstance(ts, int) or isinstance(ts, bool):
+                    return _bin_ts(ts, ms / 1000)
+                return int(ts // ms * ms)
+            return bin_of
+    return lambda r: evaluate(node, r)
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _group_key(v: Any) -> Any:
+    """A stats group's key for a value: a scalar with its type (1, 1.0 and true stay apart,
+    as their JSON texts would), else its JSON text."""
+    if isinstance(v, _SCALARS):
+        return (type(v), v)
+    return json.dumps(v, default=str)
+
+
 def _truthy(v: Any) -> bool:
     return bool(v) and v != 0
 
@@ -388,6 +463,34 @@ class Query:
     limit: int | None = None
     sorted: bool = False
     stats: bool = False
+    discover: bool = True  # whether the query may read fields discovered in messages
+    # A first command `stats count(*) [by bin(<constant>)]`, which SQLite can count:
+    # (its step's index, the aggregates' names, the group's name or None, the bin in ms or None)
+    counted: tuple[int, list[str], str | None, int | None] | None = None
+    pointers: bool = False  # whether it names @ptr (a stats query shows none otherwise)
+
+
+# Fields every event has without reading its message, and the words of the query language
+# that the tokenizer also reads as field names.
+_BUILTIN_FIELDS = frozenset(("@timestamp", "@message", "@logStream", "@log", "@ingestionTime", "@ptr"))
+_WORDS = frozenset(("fields", "display", "filter", "stats", "sort", "limit", "head", "parse", "dedup", "by", "as",
+                    "asc", "desc", "and", "or", "not", "in", "like", "true", "false", "null"))
+
+
+def _needs_discovery(tokens: list[Tok]) -> bool:
+    """Whether a query names any field other than the built-in ones (conservatively: any
+    name that is not a function call or a word of the language)."""
+    for i, t in enumerate(tokens):
+        if t.kind != "field":
+            continue
+        if i + 1 < len(tokens) and tokens[i + 1].text == "(":
+            continue  # a function
+        name = t.text.strip("`")
+        if name.lower() in _WORDS and not t.text.startswith("`"):
+            continue
+        if name not in _BUILTIN_FIELDS:
+            return True
+    return False
 
 
 def _name_of(node: Any, text: str) -> str:
@@ -460,7 +563,10 @@ def compile_query(text: str) -> Query:
     if not text.strip():
         raise InsightsError("Query string cannot be empty", 0, 0)
     q = Query()
-    for part in _split_pipes(tokenize(text)):
+    tokens = tokenize(text)
+    q.discover = _needs_discovery(tokens)
+    q.pointers = any(t.text.strip("`") == "@ptr" for t in tokens)
+    for part in _split_pipes(tokens):
         if not part:
             raise InsightsError("unexpected symbol found | at line 1", 0, 0)
         head = part[0]
@@ -518,11 +624,16 @@ def compile_query(text: str) -> Query:
             def step(records: list[Record], aggs: list = aggs, groups: list = groups) -> list[Record]:
                 buckets: dict[tuple, list[Record]] = {}
                 keys: dict[tuple, list] = {}
+                readers = [_reader(node) for _, node in groups]
                 for r in records:
-                    key_values = [evaluate(node, r) for _, node in groups]
-                    key = tuple(json.dumps(v, default=str) for v in key_values)
-                    buckets.setdefault(key, []).append(r)
-                    keys.setdefault(key, key_values)
+                    key_values = [read(r) for read in readers]
+                    key = tuple(map(_group_key, key_values))
+                    members = buckets.get(key)
+                    if members is None:
+                        buckets[key] = [r]
+                        keys[key] = key_values
+                    else:
+                        members.append(r)
                 out = []
                 for key, members in buckets.items():
                     row: Record = {}
@@ -534,6 +645,10 @@ def compile_query(text: str) -> Query:
                         row[name] = _aggregate(fn, args, members)
                     out.append(row)
                 return out
+            if not q.steps and all(fn == "count" and (not args or args[0][0] == "star") for _, fn, args in aggs):
+                bin_ms = _constant_bin_ms(groups[0][1]) if len(groups) == 1 else None
+                if not groups or bin_ms is not None:
+                    q.counted = (len(q.steps), [a[0] for a in aggs], groups[0][0] if groups else None, bin_ms)
             q.steps.append(step)
             q.shown = [n for n, _ in groups] + [a[0] for a in aggs]
             q.stats = True
@@ -638,10 +753,16 @@ def _sort_key(v: Any) -> tuple:
     return (0, n, "") if n is not None else (1, 0.0, str(v))
 
 
-def run(q: Query, records: list[Record]) -> list[Record]:
+class Stopped(Exception):
+    """A running query was stopped (StopQuery, or its timeout) between two of its steps."""
+
+
+def run(q: Query, records: list[Record], stopped: Callable[[], bool] | None = None) -> list[Record]:
     if not q.sorted and not q.stats:
         records.sort(key=lambda r: r.get("@timestamp") or 0, reverse=True)
     for step in q.steps:
+        if stopped is not None and stopped():
+            raise Stopped
         records = step(records)
     return records
 

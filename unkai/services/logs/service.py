@@ -90,6 +90,8 @@ class Logs(InsightsQueries, Service):
 
     async def pausing(self) -> None:
         # running Insights queries would write their results over the restored store
+        for stop in list(self._query_stops.values()):
+            stop.set()
         for task in list(self._query_tasks.values()):
             task.cancel()
 

@@ -127,10 +127,20 @@ class Consumer:
             fire = (params.get("LambdaFunctionParameters") or {}).get("InvocationType") == "FIRE_AND_FORGET"
             if fire:
                 with self.cloud.store.transaction():
-                    targets.deliver(self.cloud, {"Arn": target}, body, "pipes", "", pipe.arn)
+                    targets.deliver(self.cloud, {"Arn": target}, body, "pipes", "", pipe.arn,
+                                    role_arn=spec.get("RoleArn") or "")
                 return True
             if lam is None:
                 return False
+            if self.cloud.config.enforce_iam:
+                from unkai.services.iam.enforcement import role_denied
+
+                with self.cloud.store.transaction():
+                    denied = role_denied(self.cloud, "pipes.amazonaws.com", spec.get("RoleArn") or "",
+                                         "lambda:InvokeFunction", target, pipe.arn)
+                if denied is not None:
+                    log.warning("pipe %s cannot invoke %s: %s", pipe.name, target, denied)
+                    return False
             result = await lam.invoke(target, body.encode(), region=pipe.region, account=pipe.account,
                                       wait_for_slot=True)
             return not result.function_error
@@ -157,7 +167,8 @@ class Consumer:
         with self.cloud.store.transaction():
             for payload, event in zip(payloads, events):
                 event_id = (event.get("messageId") or event.get("eventID") or "") if isinstance(event, dict) else ""
-                targets.deliver(self.cloud, shaped, payload, "pipes", event_id, pipe.arn)
+                targets.deliver(self.cloud, shaped, payload, "pipes", event_id, pipe.arn,
+                                role_arn=spec.get("RoleArn") or "")
         return True
 
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 from typing import Any
 
+from unkai.http import Response
 from unkai.protocol import ServiceError
 from unkai.services import RequestContext
 from unkai.services.s3.state import Bucket, S3Error, invalid_argument, malformed_xml, no_such_bucket, valid_bucket_name
@@ -96,7 +97,8 @@ class BucketOps:
         if constraint == "us-east-1" or (constraint == "" and ctx.region != "us-east-1"):
             raise S3Error("InvalidLocationConstraint", "The specified location-constraint is not valid",
                                LocationConstraint=constraint)
-        if constraint and constraint != ctx.region:
+        # the us-east-1 (global) endpoint creates a bucket in any region; a regional one only in its own
+        if constraint and constraint != ctx.region and ctx.region != "us-east-1":
             raise S3Error("IllegalLocationConstraintException", f"The {constraint} location constraint is "
                                "incompatible for the region specific endpoint this request was sent to.")
         if not constraint and ctx.region != "us-east-1":
@@ -182,10 +184,11 @@ class BucketOps:
 
     # -- stored configurations --------------------------------------------------------
 
-    def put_bucket_tagging(self, ctx: RequestContext, params: dict) -> dict:
+    def put_bucket_tagging(self, ctx: RequestContext, params: dict) -> Response:
         tags = check_tags(params["Tagging"].get("TagSet") or [], 50)
         self._set_config(params["Bucket"], "Tags", tags)
-        return {}
+        # AWS answers 204 No Content (botocore's model leaves the code unset, so say it here)
+        return Response(204, [("x-amz-request-id", str(ctx.request_id)), ("x-amz-id-2", str(ctx.request_id))], b"")
 
     def get_bucket_tagging(self, ctx: RequestContext, params: dict) -> dict:
         tags = self._get_config(params["Bucket"], "Tags", "NoSuchTagSet", "The TagSet does not exist")

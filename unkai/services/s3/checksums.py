@@ -9,8 +9,6 @@ import hashlib
 import zlib
 from typing import Any
 
-from awscrt import checksums as crt
-
 from unkai.protocol import ServiceError
 from unkai.services.s3.state import S3Error
 
@@ -35,10 +33,10 @@ def hasher(algorithm: str) -> Any:
     """An object with update(bytes) and digest() for a flexible checksum algorithm."""
     if algorithm == "CRC32":
         return _Crc(zlib.crc32, 4)
-    if algorithm == "CRC32C":
-        return _Crc(crt.crc32c, 4)
-    if algorithm == "CRC64NVME":
-        return _Crc(crt.crc64nvme, 8)
+    if algorithm in ("CRC32C", "CRC64NVME"):
+        from awscrt import checksums as crt  # here, not at the top: a native library slow to load
+
+        return _Crc(crt.crc32c, 4) if algorithm == "CRC32C" else _Crc(crt.crc64nvme, 8)
     if algorithm == "SHA1":
         return hashlib.sha1()
     if algorithm == "SHA256":

@@ -5,8 +5,10 @@ and the composite or full-object checksum."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
+import os
 import secrets
 from typing import Any
 
@@ -16,6 +18,7 @@ from unkai.services.s3 import checksums
 from unkai.services.s3.buckets import owner
 from unkai.services.s3.objects import (GRANTS, check_key, copy_conditions, object_meta, parse_copy_source,
                                        parse_range, sse_fields)
+from unkai.services.s3.sse import ENVELOPE, Reader, recrypt
 from unkai.services.s3.state import Bucket, S3Error, invalid_argument, malformed_xml
 from unkai.services.s3.storage import MAX_PUT, Received
 
@@ -49,6 +52,7 @@ class MultipartOps:
         self._acl_allowed(bucket, params.get("ACL"), any(params.get(g) for g in GRANTS))
         meta = object_meta(params)
         self._encryption(ctx, bucket, params, meta)
+        self._new_envelope(ctx, bucket.name, key, meta)  # the upload's data key, for its parts and object
         algorithm = params.get("ChecksumAlgorithm")
         if algorithm:
             if algorithm not in checksums.ALGORITHMS:
@@ -80,9 +84,24 @@ class MultipartOps:
         received = await self.blobs.receive(params["Body"], meta.get("_algorithm"),
                                             signer=ctx.request.state.get("chunk_signer"), inline=False,
                                             strict=self.config.verify_signatures)
-        return dict(self._save_part(params, received), **sse_fields(meta))
+        iv = await self._seal_part(ctx, meta, received)
+        return dict(self._save_part(params, received, iv), **sse_fields(meta))
 
-    def _save_part(self, params: dict, received: Received) -> dict:
+    async def _seal_part(self, ctx: RequestContext, meta: dict, received: Received) -> bytes | None:
+        """Encrypt a part of an SSE-KMS upload with the upload's data key, from a counter of its own."""
+        try:
+            with self.store.transaction():
+                opened = self._open_envelope(ctx, meta)
+            if opened is None:
+                return None
+            iv = os.urandom(16)
+            await self._seal((opened[0], iv), received)
+        except BaseException:
+            received.discard()
+            raise
+        return iv
+
+    def _save_part(self, params: dict, received: Received, iv: bytes | None = None) -> dict:
         etag = f'"{received.md5}"'
         with self._adopted(received) as adopt:
             with self.store.transaction():
@@ -90,18 +109,18 @@ class MultipartOps:
                 self._upload(bucket, params["Key"], params["UploadId"])
                 blob = adopt()
                 old = self.store.one(
-                    "INSERT INTO s3_parts(upload_id, part_number, size, etag, md5, modified, blob, checksum) "
-                    "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(upload_id, part_number) DO UPDATE SET size=excluded.size, "
-                    "etag=excluded.etag, md5=excluded.md5, modified=excluded.modified, blob=excluded.blob, "
-                    "checksum=excluded.checksum RETURNING (SELECT blob FROM s3_parts WHERE upload_id=? AND "
-                    "part_number=?)",
+                    "INSERT INTO s3_parts(upload_id, part_number, size, etag, md5, modified, blob, checksum, iv) "
+                    "VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(upload_id, part_number) DO UPDATE SET "
+                    "size=excluded.size, etag=excluded.etag, md5=excluded.md5, modified=excluded.modified, "
+                    "blob=excluded.blob, checksum=excluded.checksum, iv=excluded.iv RETURNING (SELECT blob FROM "
+                    "s3_parts WHERE upload_id=? AND part_number=?)",
                     (params["UploadId"], params["PartNumber"], received.size, etag, received.md5, self.clock.now(),
-                     blob, json.dumps(received.checksum) if received.checksum else None,
+                     blob, json.dumps(received.checksum) if received.checksum else None, iv,
                      params["UploadId"], params["PartNumber"]))
                 if old and old[0] and old[0] != blob:
                     stale = old[0]
                     self.store.after_commit(lambda: self.blobs.discard(stale))
-        result: dict[str, Any] = {"ETag": etag, "ServerSideEncryption": "AES256"}
+        result: dict[str, Any] = {"ETag": etag}
         if received.checksum:
             result[f"Checksum{received.checksum[0]}"] = received.checksum[1]
         return result
@@ -114,7 +133,7 @@ class MultipartOps:
             meta = self._upload(bucket, params["Key"], params["UploadId"])
             src = self._existing(self._bucket(src_bucket_name), src_key, src_version)
             copy_conditions(src, params)
-            handle = self.blobs.open(src.blob, src.data)
+            handle = self._reader(ctx, src)  # decrypted when the source is SSE-KMS
         start, end = 0, src.size - 1
         if params.get("CopySourceRange"):
             found = parse_range(params["CopySourceRange"], src.size)
@@ -129,10 +148,11 @@ class MultipartOps:
             raise S3Error("InvalidRequest", "The specified copy source is larger than the maximum allowable "
                                "size for a copy source: 5368709120")
         received = await asyncio.to_thread(self._copy_range, handle, start, end - start + 1, meta.get("_algorithm"))
-        result = self._save_part(params, received)
+        iv = await self._seal_part(ctx, meta, received)
+        result = self._save_part(params, received, iv)
         copy: dict[str, Any] = {"ETag": result.pop("ETag"), "LastModified": self.clock.now()}
         copy.update({k: v for k, v in result.items() if k.startswith("Checksum")})
-        out: dict[str, Any] = {"CopyPartResult": copy, "ServerSideEncryption": "AES256"}
+        out: dict[str, Any] = {"CopyPartResult": copy, **sse_fields(meta)}
         if src_version:
             out["CopySourceVersionId"] = src.version_id
         return out
@@ -164,10 +184,17 @@ class MultipartOps:
                                "against our published schema")
         with self.store.transaction():
             bucket = self._bucket(name)
-            meta = self._upload(bucket, key, upload_id)
-            stored = {n: (size, etag, md5, blob, checksum) for n, size, etag, md5, blob, checksum in self.store.all(
-                "SELECT part_number, size, etag, md5, blob, checksum FROM s3_parts WHERE upload_id=?",
-                (upload_id,))}
+            try:
+                meta = self._upload(bucket, key, upload_id)
+            except ServiceError:
+                done = self._completed(bucket, key, upload_id)
+                if done is not None:
+                    return done
+                raise
+            stored = {n: (size, etag, md5, blob, checksum, iv) for n, size, etag, md5, blob, checksum, iv in
+                      self.store.all("SELECT part_number, size, etag, md5, blob, checksum, iv FROM s3_parts "
+                                     "WHERE upload_id=?", (upload_id,))}
+            opened = self._open_envelope(ctx, meta)
         previous = 0
         chosen = []
         for part in wanted:
@@ -190,14 +217,26 @@ class MultipartOps:
                 raise S3Error("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed "
                               "size", ProposedSize=str(found[0]), MinSizeAllowed=str(MIN_PART),
                               PartNumber=str(wanted[i]["PartNumber"]), ETag=found[1])
-        temp = await self.blobs.concat([c[3] for c in chosen])
+        sealing = None
+        if opened is None:
+            temp = await self.blobs.concat([c[3] for c in chosen])
+        else:  # each part decrypted from its own counter, the object encrypted from a new one
+            sealing = (opened[0], os.urandom(16))
+            meta[ENVELOPE] = dict(meta[ENVELOPE], iv=base64.b64encode(sealing[1]).decode())
+            temp = self.blobs.temp_path()
+            try:
+                await asyncio.to_thread(recrypt, [(open(self.blobs.path(c[3]), "rb"), (opened[0], c[5]))
+                                                  for c in chosen], temp, sealing)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
         size = sum(c[0] for c in chosen)
         received = Received(temp, size, "")
         algorithm = meta.pop("_algorithm", None)
         if algorithm:
             part_sums = [json.loads(c[4])[1] if c[4] else None for c in chosen]
             if meta.get("ChecksumType") == "FULL_OBJECT" or None in part_sums:
-                value = await asyncio.to_thread(self._file_checksum, temp, algorithm)
+                value = await asyncio.to_thread(self._file_checksum, temp, algorithm, sealing)
                 meta["ChecksumType"] = "FULL_OBJECT"
             else:
                 value = checksums.composite(algorithm, part_sums)
@@ -215,7 +254,8 @@ class MultipartOps:
             self.store.execute("DELETE FROM s3_uploads WHERE upload_id=?", (upload_id,))
             self.store.after_commit(lambda: [self.blobs.discard(b) for b in all_blobs])
         bucket, obj = self._store_received(ctx, name, key, received, meta, "ObjectCreated:CompleteMultipartUpload",
-                                           params, parts=[c[0] for c in chosen], etag=etag, before_commit=finish)
+                                           params, parts=[c[0] for c in chosen], etag=etag, before_commit=finish,
+                                           settled=True)
         result: dict[str, Any] = {"Location": f"{ctx.base_url}/{bucket.name}/{key}", "Bucket": bucket.name,
                                   "Key": key, "ETag": etag, **sse_fields(obj.meta)}
         if received.checksum:
@@ -223,12 +263,27 @@ class MultipartOps:
             result["ChecksumType"] = meta.get("ChecksumType")
         if bucket.versioned:
             result["VersionId"] = obj.version_id
+        with self.store.transaction():
+            self.store.execute("INSERT OR REPLACE INTO s3_completed_uploads(upload_id, bucket_id, key, result) "
+                               "VALUES(?,?,?,?)", (upload_id, bucket.id, key, json.dumps(result)))
         return result
 
+    def _completed(self, bucket: Bucket, key: str, upload_id: str) -> dict | None:
+        """The answer of an upload already completed, while its object is still the current one
+        (AWS answers a repeated CompleteMultipartUpload with the same result)."""
+        row = self.store.one("SELECT result FROM s3_completed_uploads WHERE upload_id=? AND bucket_id=? AND key=?",
+                             (upload_id, bucket.id, key))
+        if row is None:
+            return None
+        result = json.loads(row[0])
+        current = self.store.one("SELECT etag FROM s3_objects WHERE bucket_id=? AND key=? AND latest=1 AND "
+                                 "delete_marker=0", (bucket.id, key))
+        return result if current is not None and current[0] == result["ETag"] else None
+
     @staticmethod
-    def _file_checksum(path: Any, algorithm: str) -> str:
+    def _file_checksum(path: Any, algorithm: str, sealing: tuple[bytes, bytes] | None = None) -> str:
         h = checksums.hasher(algorithm)
-        with open(path, "rb") as f:
+        with (Reader(open(path, "rb"), *sealing) if sealing else open(path, "rb")) as f:
             while chunk := f.read(1024 * 1024):
                 h.update(chunk)
         return checksums.b64(h.digest())

@@ -3,6 +3,7 @@ and attributes, with ranges, conditional requests and checksums as S3 answers th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -15,7 +16,8 @@ from unkai.protocol import ServiceError
 from unkai.services import RequestContext
 from unkai.services.s3.buckets import check_tags
 from unkai.services.s3.state import Bucket, Obj, S3Error, invalid_argument, malformed_xml
-from unkai.services.s3.storage import Received
+from unkai.services.s3.sse import ENVELOPE, recrypt
+from unkai.services.s3.storage import INLINE, Received
 
 CONTENT_FIELDS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl",
                   "Expires", "WebsiteRedirectLocation")
@@ -143,20 +145,31 @@ class ObjectOps:
     async def put_object(self, ctx: RequestContext, params: dict) -> dict:
         name, key = params["Bucket"], params["Key"]
         check_key(key)
-        with self.store.transaction():
-            self._acl_allowed(self._bucket(name), params.get("ACL"), any(params.get(g) for g in GRANTS))
         meta = object_meta(params)
+        with self.store.transaction():
+            bucket = self._bucket(name)
+            self._acl_allowed(bucket, params.get("ACL"), any(params.get(g) for g in GRANTS))
+            self._encryption(ctx, bucket, params, meta)  # settled before the body is read, as S3 does
+            sealing = self._new_envelope(ctx, name, key, meta)
         received = await self.blobs.receive(params["Body"], params.get("ChecksumAlgorithm"),
                                             signer=ctx.request.state.get("chunk_signer"),
                                             strict=self.config.verify_signatures)
-        bucket, obj = self._store_received(ctx, name, key, received, meta, "ObjectCreated:Put", params)
+        try:
+            await self._seal(sealing, received)
+        except BaseException:
+            received.discard()
+            raise
+        bucket, obj = self._store_received(ctx, name, key, received, meta, "ObjectCreated:Put", params,
+                                           settled=True)
         return self._write_result(bucket, obj)
 
     def _store_received(self, ctx: RequestContext, name: str, key: str, received: Received, meta: dict,
                         event: str, conditions: dict, parts: list[int] | None = None,
-                        etag: str | None = None, before_commit: Any = None) -> tuple[Bucket, Obj]:
+                        etag: str | None = None, before_commit: Any = None,
+                        settled: bool = False) -> tuple[Bucket, Obj]:
         """Commit a received body as the key's new version: the file moves into place and the
-        metadata and its event notifications commit together, before the client hears back."""
+        metadata and its event notifications commit together, before the client hears back.
+        ``settled``: the caller already decided (and applied) the object's encryption."""
         if received.checksum:
             algorithm, value = received.checksum
             meta["Checksum"] = {algorithm: value}
@@ -167,8 +180,9 @@ class ObjectOps:
             with self.store.transaction():
                 bucket = self._bucket(name)
                 self._check_write_conditions(bucket, key, conditions)
-                if not event.endswith("CompleteMultipartUpload"):  # an upload settled it when it began
+                if not settled:
                     self._encryption(ctx, bucket, conditions, meta)
+                    self._seal_now(self._new_envelope(ctx, name, key, meta), received)
                 if before_commit is not None:
                     before_commit(bucket)
                 obj = self._write_version(bucket, key, adopt(), received.size, etag or f'"{received.md5}"', meta,
@@ -249,7 +263,44 @@ class ObjectOps:
             result["VersionId"] = obj.version_id
         return result
 
-    def copy_object(self, ctx: RequestContext, params: dict) -> dict:
+    async def copy_object(self, ctx: RequestContext, params: dict) -> dict:
+        with self.store.transaction():
+            bucket, src, meta, src_handle, sealing = self._copy_plan(ctx, params)
+            src_versioned = self._bucket(parse_copy_source(params["CopySource"])[0]).versioned
+            if src_handle is None:  # the same bytes: a hard link to the source's file
+                received = Received(None if src.data is not None else self.blobs.link_copy(src.blob), src.size,
+                                    src.etag.strip('"'), data=src.data)
+        if src_handle is not None:  # the bytes change: decrypted from the source, encrypted for the copy
+            temp = self.blobs.temp_path()
+            try:
+                await asyncio.to_thread(recrypt, [(src_handle, None)], temp, sealing)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+            received = Received(temp, src.size, src.etag.strip('"'))
+            if src.size <= INLINE:
+                received = Received(None, src.size, src.etag.strip('"'), data=temp.read_bytes())
+                temp.unlink(missing_ok=True)
+        with self._adopted(received) as adopt:
+            with self.store.transaction():
+                bucket = self._bucket(params["Bucket"])
+                obj = self._write_version(bucket, params["Key"], adopt(), src.size, src.etag, meta,
+                                          data=received.data)
+                self.emit(ctx, bucket, "ObjectCreated:Copy", obj)
+        copy_result: dict[str, Any] = {"ETag": obj.etag, "LastModified": obj.modified}
+        copy_result.update(_checksum_fields(obj))
+        copy_result.pop("ChecksumType", None)
+        result: dict[str, Any] = {"CopyObjectResult": copy_result, **sse_fields(obj.meta)}
+        if src_versioned:
+            result["CopySourceVersionId"] = src.version_id
+        if bucket.versioned:
+            result["VersionId"] = obj.version_id
+        return result
+
+    def _copy_plan(self, ctx: RequestContext, params: dict) -> tuple[Bucket, Obj, dict, Any, Any]:
+        """What a copy writes: the target bucket, the source version, the copy's metadata and,
+        when either side is SSE-KMS, an open decrypting reader of the source and the copy's
+        ``(data_key, iv)``."""
         src_bucket_name, src_key, src_version = parse_copy_source(params["CopySource"])
         bucket = self._bucket(params["Bucket"])
         key = params["Key"]
@@ -284,23 +335,17 @@ class ObjectOps:
                                "redirect location or encryption attributes.")
         meta.pop("ServerSideEncryption", None)
         self._encryption(ctx, bucket, params, meta)  # a copy is encrypted as its request or bucket says
-        received = Received(None if src.data is not None else self.blobs.link_copy(src.blob), src.size,
-                            src.etag.strip('"'), data=src.data)
-        with self._adopted(received) as adopt:
-            obj = self._write_version(bucket, key, adopt(), src.size, src.etag, meta, data=src.data)
-            self.emit(ctx, bucket, "ObjectCreated:Copy", obj)
-        copy_result: dict[str, Any] = {"ETag": obj.etag, "LastModified": obj.modified}
-        copy_result.update(_checksum_fields(obj))
-        copy_result.pop("ChecksumType", None)
-        result: dict[str, Any] = {"CopyObjectResult": copy_result, **sse_fields(obj.meta)}
-        if src_bucket.versioned:
-            result["CopySourceVersionId"] = src.version_id
-        if bucket.versioned:
-            result["VersionId"] = obj.version_id
-        return result
+        sealing = self._new_envelope(ctx, bucket.name, key, meta)
+        if sealing is None and ENVELOPE not in src.meta:
+            return bucket, src, meta, None, None
+        return bucket, src, meta, self._reader(ctx, src), sealing
 
     def delete_object(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self._bucket(params["Bucket"])
+        if params.get("IfMatch") is not None:  # a conditional delete: 404 when absent, 412 when changed
+            current = self._existing(bucket, params["Key"], params.get("VersionId"))
+            if not etag_matches(params["IfMatch"], current.etag):
+                raise precondition_failed("If-Match")
         result = self._delete(bucket, params["Key"], params.get("VersionId"))
         self._emit_delete(ctx, bucket, result)
         return {k: v for k, v in result.items() if not k.startswith("_")}
@@ -347,6 +392,9 @@ class ObjectOps:
         """An object's content, in-process (Lambda reads deployment packages with it);
         raises the ServiceError S3 would answer (NoSuchBucket, NoSuchKey...)."""
         obj = self._existing(self._bucket(bucket), key, version_id)
+        if ENVELOPE in obj.meta and obj.size:  # sealed at rest: decrypted with its data key
+            with self._reader(None, obj) as reader:
+                return reader.read()
         if obj.data is not None:
             return bytes(obj.data)
         return self.blobs.read_all(obj.blob, 0, obj.size) if obj.size else b""
@@ -365,7 +413,9 @@ class ObjectOps:
             obj = obj_from_row(row)
             if not obj.key.startswith(prefix):
                 break
-            if obj.data is not None or not obj.size:
+            if ENVELOPE in obj.meta:  # sealed at rest: its plaintext, from KMS's data key
+                out.append((obj.key, self.object_bytes(bucket, obj.key, obj.version_id)))
+            elif obj.data is not None or not obj.size:
                 out.append((obj.key, bytes(obj.data or b"")))
             else:
                 out.append((obj.key, self.blobs.path(obj.blob)))
@@ -441,7 +491,7 @@ class ObjectOps:
                                            _QUERY_NAMES.get(param, param), value)
                 headers[field] = value
         if not head and length:
-            headers["Body"] = self.blobs.body(obj.blob, obj.data, start, length)
+            headers["Body"] = self._plain_body(ctx, obj, start, length)
         return self._serialize(ctx, headers, status=status)
 
     def _object_headers(self, bucket: Bucket, obj: Obj, with_checksum: bool) -> dict[str, Any]:

@@ -14,11 +14,13 @@ from unkai.services import RequestContext, Service
 from unkai.services.s3 import addressing
 from unkai.services.s3.buckets import BucketOps
 from unkai.services.s3.cors import CorsOps
+from unkai.services.s3.forms import FormOps
 from unkai.services.s3.listing import ListingOps
 from unkai.services.s3.multipart import MultipartOps
 from unkai.services.s3.notifications import NotificationOps
 from unkai.services.s3.objects import ObjectOps
 from unkai.services.s3.resources import ResourceOps
+from unkai.services.s3.sse import EncryptionOps
 from unkai.services.s3.state import MIGRATIONS, S3Error, malformed_xml
 from unkai.services.s3.storage import Blobs
 from unkai.services.s3.versions import VersionOps
@@ -26,7 +28,7 @@ from unkai.services.s3.website import WebsiteOps
 
 
 class S3(BucketOps, ObjectOps, VersionOps, ListingOps, MultipartOps, NotificationOps, CorsOps, WebsiteOps,
-         ResourceOps, Service):
+         FormOps, ResourceOps, EncryptionOps, Service):
     name = "s3"
     migrations = MIGRATIONS
     resource_types = ("AWS::S3::Bucket", "AWS::S3::BucketPolicy")
@@ -34,11 +36,16 @@ class S3(BucketOps, ObjectOps, VersionOps, ListingOps, MultipartOps, Notificatio
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self.blobs = Blobs(self.config.state_dir / "s3")
-        self.model = models.load_model("s3")
+
+    @property
+    def model(self) -> Any:
+        """S3's model, loaded on first use (not at start: it is megabytes)."""
+        return models.load_model("s3")
 
     async def start(self) -> None:
         self.start_website()
         self.start_cors()
+        self.start_forms()
 
     def rewrite_request(self, request: Request) -> None:
         addressing.to_path_style(request)

@@ -63,6 +63,10 @@ MIGRATIONS = [
     );
     """,
     "ALTER TABLE s3_objects ADD COLUMN data BLOB",  # small objects' bytes, kept in the row
+    # completed multipart uploads' answers: AWS answers a repeated CompleteMultipartUpload with the same result
+    "CREATE TABLE s3_completed_uploads (upload_id TEXT PRIMARY KEY, bucket_id INTEGER NOT NULL, key TEXT NOT NULL, "
+    "result TEXT NOT NULL)",
+    "ALTER TABLE s3_parts ADD COLUMN iv BLOB",  # where an SSE-KMS upload's part starts its counter (sse.py)
 ]
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

@@ -57,6 +57,7 @@ class VersionOps:
         if obj.delete_marker:
             headers = {"x-amz-delete-marker": "true", "x-amz-version-id": obj.version_id}
             if version_id is not None:
+                headers["Allow"] = "DELETE"  # AWS names the one method a delete marker's version takes
                 raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.",
                                    status=405, headers=headers, Method="GET" if not head else "HEAD",
                                    ResourceType="DeleteMarker")

@@ -195,7 +195,7 @@ class WebsiteOps:
             headers.append((f"x-amz-meta-{k}", v))
         if request.method == "HEAD" or not obj.size:
             return Response(status, headers, b"")
-        return Response(status, headers, self.blobs.body(obj.blob, obj.data, 0, obj.size))
+        return Response(status, headers, self._plain_body(None, obj, 0, obj.size))
 
 
 def _redirect(location: str, status: int) -> Response:

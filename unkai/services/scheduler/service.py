@@ -340,13 +340,22 @@ class Scheduler(Service):
             payload = re.sub(r"<(aws\.scheduler\.[a-z\-]+)>", lambda m: context.get(m.group(1), m.group(0)), payload)
         if ":event-bus/" in (target.get("Arn") or "") and target["Arn"].startswith("arn:aws:events:"):
             # the EventBridge PutEvents target: an event whose detail is the Input, as AWS sends it
+            if self.cloud.config.enforce_iam:
+                from unkai.services.iam.enforcement import role_denied
+
+                denied = role_denied(self.cloud, "scheduler.amazonaws.com", target.get("RoleArn") or "",
+                                     "events:PutEvents", target["Arn"], entry.arn)
+                if denied is not None:
+                    targets.dead_letter(self.cloud, target, payload, "scheduler", entry.arn, "AccessDenied", denied)
+                    return
             params = target.get("EventBridgeParameters") or {}
             self.cloud.call("events", "PutEvents", {"Entries": [{
                 "Source": params.get("Source") or "aws.scheduler", "DetailType": params.get("DetailType") or
                 "Scheduled Event", "Detail": payload, "Resources": [entry.arn], "EventBusName": target["Arn"]}]},
                 target["Arn"].split(":")[3])
             return
-        targets.deliver(self.cloud, target, payload, "scheduler", execution, entry.arn)
+        targets.deliver(self.cloud, target, payload, "scheduler", execution, entry.arn,
+                        role_arn=target.get("RoleArn") or "")
 
     # -- template resources -------------------------------------------------------
 

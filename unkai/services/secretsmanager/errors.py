@@ -44,3 +44,14 @@ def malformed_policy(message: str) -> ServiceError:
 
 def limit(message: str) -> ServiceError:
     return ServiceError("LimitExceededException", message)
+
+
+def decryption_failure() -> ServiceError:
+    """The secret's KMS key is disabled, pending deletion or gone: its value cannot be read."""
+    return ServiceError("DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the "
+                        "provided KMS key.")
+
+
+def encryption_failure() -> ServiceError:
+    return ServiceError("EncryptionFailure", "Secrets Manager can't encrypt the protected secret text using the "
+                        "provided KMS key. Check that the KMS key is available, enabled, and not in an invalid state.")

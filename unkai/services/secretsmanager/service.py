@@ -63,7 +63,18 @@ class SecretsManager(Service):
         out["PrimaryRegion"] = secret.region
         return out
 
+    def _key_usable(self, account: str, region: str, key_ref: str | None, writing: bool) -> None:
+        """A secret under a customer managed KMS key is readable (writable) only while the key is
+        enabled, as on AWS: DecryptionFailure (EncryptionFailure) otherwise."""
+        if not key_ref or str(key_ref).endswith("alias/aws/secretsmanager"):
+            return
+        kms = self.cloud.services.get("kms")
+        key = kms.find_key(account, region, key_ref) if kms is not None else None
+        if key is None or key.state in ("Disabled", "PendingDeletion"):
+            raise errors.encryption_failure() if writing else errors.decryption_failure()
+
     def _value_out(self, secret: Secret, version_id: str | None, stage: str | None) -> dict:
+        self._key_usable(secret.account, secret.region, secret.data.get("KmsKeyId"), writing=False)
         version = self.secrets.version(secret, version_id, stage)
         out = {"ARN": secret.arn, "Name": secret.name, "VersionId": version.version_id,
                "VersionStages": version.stages, "CreatedDate": version.created}
@@ -91,6 +102,8 @@ class SecretsManager(Service):
             raise errors.exists(name)
         token = self._token(params)
         value = stored_value(params)
+        if value is not None:
+            self._key_usable(ctx.account, ctx.region, params.get("KmsKeyId"), writing=True)
         now = self.clock.now()
         arn = f"arn:aws:secretsmanager:{ctx.region}:{ctx.account}:secret:{name}-{suffix()}"
         data: dict[str, Any] = {"CreatedDate": now, "LastChangedDate": now, "Description": params.get("Description"),
@@ -148,6 +161,7 @@ class SecretsManager(Service):
         value = stored_value(params)
         if value is None:
             raise errors.invalid_parameter("You must provide either SecretString or SecretBinary.")
+        self._key_usable(secret.account, secret.region, secret.data.get("KmsKeyId"), writing=True)
         token = self._token(params)
         stages = params.get("VersionStages") or ["AWSCURRENT"]
         if any(v.version_id == token for v in self.secrets.versions(secret)):
@@ -172,6 +186,7 @@ class SecretsManager(Service):
         out: dict[str, Any] = {"ARN": secret.arn, "Name": secret.name}
         value = stored_value(params)
         if value is not None:
+            self._key_usable(secret.account, secret.region, secret.data.get("KmsKeyId"), writing=True)
             token = self._token(params)
             self.secrets.add_version(secret, token, value, ["AWSCURRENT"])
             out["VersionId"] = token

@@ -30,8 +30,10 @@ def throttled(v2: bool = False) -> ServiceError:
     return ServiceError("Throttling", "Maximum sending rate exceeded.")
 
 
-def too_large(limit: int) -> ServiceError:
-    return rejected(f"Message length is more than {limit} bytes long: '{limit}'.")
+def too_large(limit: int, length: int, v2: bool = False) -> ServiceError:
+    # AWS's answer, as SendRawEmail gives it: "InvalidParameterValue: Message length is
+    # more than 10485760 bytes long: '12078147'." (aws/aws-sdk-go-v2 issue 1774)
+    return invalid(f"Message length is more than {limit} bytes long: '{length}'.", v2)
 
 
 def too_many_recipients(v2: bool = False) -> ServiceError:

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from unkai.mail import build_message, parse
+from unkai.mail import build_parsed, parse
 from unkai.services.ses import errors, templates, tracking
 from unkai.services.ses.identities import (DOMAIN_DELAY, Model, address_of, check_address, domain_of,
                                            is_simulator)
@@ -91,7 +91,10 @@ class Sender:
         """Check, store and schedule the feedback of one message; its SES MessageId.
         Runs in the caller's transaction."""
         v2, now, model = out.v2, self.clock.now(), self.model
+        limit = V2_MAX_BYTES if v2 else V1_MAX_BYTES
         if out.raw is not None:
+            if len(out.raw) > limit:  # the message as the caller sent it, refused before it is parsed
+                raise errors.too_large(limit, len(out.raw), v2)
             self._from_raw(out)
         if not out.source:
             raise errors.invalid("Missing required header 'From'." if out.raw is not None
@@ -108,7 +111,11 @@ class Sender:
         account = model.account(out.account, out.region)
         if not account.sending:
             raise errors.account_paused(v2)
-        identity = model.sending_identity(out.account, out.region, sender)
+        # the sender's own identity and its domain's, each read once: they decide both whose
+        # settings apply (the address's own when it has one) and whether it may send
+        own = model.identity(out.account, out.region, sender)
+        dom = model.identity(out.account, out.region, domain_of(sender))
+        identity = own or dom
         if not out.config_set and identity is not None and identity.config_set:
             out.config_set = identity.config_set  # v2's default configuration set of an identity
         if out.config_set:
@@ -117,7 +124,8 @@ class Sender:
                 raise errors.config_set_missing(out.config_set, v2)
             if (spec.get("SendingOptions") or {}).get("SendingEnabled") is False:
                 raise errors.config_set_paused(out.config_set, v2)
-        failed = [] if model.verified_for(out.account, out.region, sender, now) else [sender]
+        verified = any(i is not None and i.status(now) == "Success" for i in (own, dom))
+        failed = [] if verified else [sender]
         if not account.production:
             failed += [r for r in dict.fromkeys(recipients)
                        if not is_simulator(r) and not model.verified_for(out.account, out.region, r, now)]
@@ -164,15 +172,15 @@ class Sender:
             if unsubscribe:
                 out.headers = out.headers + [("List-Unsubscribe", f"<{unsubscribe}>"),
                                              ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
-        if out.raw is None:
-            raw = build_message(out.source, out.to, out.subject or "", out.text, out.html, cc=out.cc,
-                                reply_to=out.reply_to, headers=out.headers, attachments=out.attachments, date=now,
-                                msg_id=msg_header)
+        parsed: dict[str, Any] | None = None
+        if out.raw is None:  # built and parsed at once: the mailbox stores its parts, the feedback its headers
+            raw, parsed = build_parsed(out.source, out.to, out.subject or "", out.text, out.html, cc=out.cc,
+                                       reply_to=out.reply_to, headers=out.headers, attachments=out.attachments,
+                                       date=now, msg_id=msg_header)
         else:
             raw = _with_message_id(out.raw, msg_header)
-        limit = V2_MAX_BYTES if v2 else V1_MAX_BYTES
-        if len(raw) > limit:
-            raise errors.too_large(limit)
+        if out.raw is None and len(raw) > limit:
+            raise errors.too_large(limit, len(raw), v2)
         outcomes: dict[str, str] = {}
         reasons = account.suppressed_reasons
         # what SES's virus scan finds in tests: the EICAR file in the message or an attachment
@@ -190,7 +198,8 @@ class Sender:
             row = model.suppressed(out.account, out.region, r)
             outcomes[r] = "suppressed" if row is not None and row[1] in reasons else "delivery"
         delivered = {r for r, kind in outcomes.items() if kind not in ("suppressed", "unsubscribed", "reject")}
-        parsed = parse(raw)  # once: the mailbox stores its parts, the feedback names its headers
+        if parsed is None:
+            parsed = parse(raw)  # once: the mailbox stores its parts, the feedback names its headers
         if delivered:
             self.cloud.mailbox.deliver(
                 out.source, [a for a in out.to if address_of(a).lower() in _lower(delivered)],
@@ -200,12 +209,15 @@ class Sender:
         model.record(out.account, out.region, now, "sent", counted)
         if virus:
             model.record(out.account, out.region, now, "reject", counted)
-        payload = self._feedback(out, mid, sender, recipients, now, outcomes, parsed=parsed)
         if tracked or out.list_management:
+            payload = self._feedback(out, mid, sender, recipients, now, outcomes, parsed=parsed, identity=identity)
             first = address_of(out.to[0]) if out.to else recipients[0]
             self.store.execute("INSERT OR REPLACE INTO ses_tracked(message_id, payload, created) VALUES(?,?,?)",
                                (mid, json.dumps({"feedback": payload, "links": links, "list": out.list_management,
                                                  "recipient": first}), now))
+        else:
+            self._feedback(out, mid, sender, recipients, now, outcomes, parsed=parsed, identity=identity,
+                           payload_needed=False)
         self.cloud.feed.publish("ses.send", message_id=mid, source=sender, destination=recipients,
                                 subject=out.subject, region=out.region)
         return mid
@@ -243,7 +255,26 @@ class Sender:
 
     def _feedback(self, out: Outgoing, mid: str, sender: str, recipients: list[str], now: float,
                   outcomes: dict[str, str], parsed: dict[str, Any] | None = None,
-                  failure: tuple[str, str] | None = None) -> dict[str, Any]:
+                  failure: tuple[str, str] | None = None, identity: Any = False,
+                  payload_needed: bool = True) -> dict[str, Any] | None:
+        """Enqueue the ``ses.feedback`` job that reports what happened, and return its
+        payload (None when the caller needs no payload and no job is needed)."""
+        if identity is False:  # not looked up by the caller yet
+            identity = self.model.sending_identity(out.account, out.region, sender)
+        if (failure is None and not out.config_set and outcomes and all(k == "delivery" for k in outcomes.values())
+                and not (identity and identity.notify.get("Delivery"))):
+            # Delivered to every recipient, with no Delivery topic and no configuration set:
+            # the feedback would only count Send and Delivery, so count them now (after the
+            # commit, in memory) and spare the send a durable job and its transaction.
+            cw = self.cloud.services.get("cloudwatch")
+            if cw is not None:
+                cw.count(out.account, out.region, "AWS/SES", "Send", None, 1.0)
+                cw.count(out.account, out.region, "AWS/SES", "Delivery", None, float(len(outcomes)))
+            if not payload_needed:
+                return None
+            enqueue = False
+        else:
+            enqueue = True
         headers: list[dict[str, str]] = []
         common: dict[str, Any] = {"from": [out.source], "to": out.to, "messageId": mid,
                                   "subject": out.subject or ""}
@@ -256,7 +287,6 @@ class Sender:
                 common["cc"] = parsed["cc"]
             if out.reply_to:
                 common["replyTo"] = out.reply_to
-        identity = self.model.sending_identity(out.account, out.region, sender)
         mail = {"timestamp": _iso(now), "source": out.source,
                 "sourceArn": (identity.arn if identity else
                               f"arn:aws:ses:{out.region}:{out.account}:identity/{sender}"),
@@ -272,7 +302,8 @@ class Sender:
                    "config_set": out.config_set, "sender": sender,
                    "feedback_to": out.feedback_to or out.return_path or sender, "outcomes": outcomes,
                    "subject": out.subject or "", "at": now, "failure": list(failure) if failure else None}
-        self.cloud.jobs.enqueue("ses.feedback", payload)
+        if enqueue:
+            self.cloud.jobs.enqueue("ses.feedback", payload)
         return payload
 
     def _tracked_types(self, out: Outgoing) -> set[str]:

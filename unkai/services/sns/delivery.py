@@ -14,7 +14,6 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
 
 from unkai.jobs import Retry
 from unkai.services.sns import attributes as attrs_mod
@@ -33,15 +32,12 @@ USER_AGENT = "Amazon Simple Notification Service Agent"
 class Delivery:
     def __init__(self, sns: "SNS") -> None:
         self.sns = sns
-        self.client: httpx.AsyncClient | None = None
+        self.client: Any = None  # an httpx.AsyncClient, made at the first HTTP delivery (httpx is slow to import)
 
     def start(self) -> None:
         jobs = self.sns.cloud.jobs
         jobs.register("sns.http", self.http)
         jobs.register("sns.email", self.email)
-        config = self.sns.cloud.config
-        self.client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=False,
-                                        event_hooks=own_port_hooks(lambda: config.endpoint))
 
     async def stop(self) -> None:
         if self.client is not None:
@@ -84,12 +80,15 @@ class Delivery:
         topic = self.sns.topic_by_arn(payload["topic"])
         return topic.signature_version if topic is not None else "1"
 
-    def _dead_letter(self, sub: "Subscription | None", payload: dict, body: str) -> None:
+    def _dead_letter(self, sub: "Subscription | None", payload: dict, body: str, counted: bool = False) -> None:
+        """Hand a notification given up on to the subscription's DLQ (``counted``: its failed
+        attempts are already in NumberOfNotificationsFailed)."""
         if sub is None or payload["fields"]["Type"] != "Notification":
             return
         attrs = messages.from_sns_attributes(payload.get("attrs") or {}) if sub.raw else None
         with self.sns.store.transaction():
-            self.sns.dead_letter(sub, body, attrs or None, payload.get("group"), payload.get("dedup"))
+            self.sns.dead_letter(sub, body, attrs or None, payload.get("group"), payload.get("dedup"),
+                                 counted=counted)
 
     # -- HTTP/S -----------------------------------------------------------------------
 
@@ -122,12 +121,14 @@ class Delivery:
         if kind == "Notification":
             headers["Content-Type"] = policy.content_type
         status = await self._post(payload["endpoint"], body, headers)
+        delivered = status is not None and not (100 <= status <= 101 or status >= 400)
+        if kind == "Notification" and sub is not None:
+            # AWS: for HTTP/S, NumberOfNotificationsFailed counts every failed attempt, retries included
+            self.sns.delivery_metric(payload["topic"], delivered=delivered)
         if status is not None and not (100 <= status <= 101 or status >= 500):
             if 400 <= status <= 499:
                 log.info("sns: %s answered %s to %s; not retried", payload["endpoint"], status, kind)
-                self._dead_letter(sub, payload, body)
-            elif kind == "Notification":
-                self.sns.delivery_metric(payload["topic"], delivered=True)
+                self._dead_letter(sub, payload, body, counted=True)
             return
         delays = policy.delays
         elapsed = self.sns.clock.now() - payload["t0"]
@@ -135,11 +136,16 @@ class Delivery:
             raise Retry(delays[attempt], f"{payload['endpoint']} answered {status}")
         log.info("sns: gave up delivering %s to %s after %d attempts", fields["MessageId"], payload["endpoint"],
                  attempt + 1)
-        self._dead_letter(sub, payload, body)
+        self._dead_letter(sub, payload, body, counted=True)
 
     async def _post(self, url: str, body: str, headers: dict[str, str]) -> int | None:
         """The endpoint's status, or None when it could not be reached in time."""
-        assert self.client is not None
+        import httpx
+
+        if self.client is None:
+            config = self.sns.cloud.config
+            self.client = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=False,
+                                            event_hooks=own_port_hooks(lambda: config.endpoint))
         started = time.monotonic()
         try:
             response = await self.client.post(url, content=body.encode(), headers=headers)

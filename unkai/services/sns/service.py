@@ -523,13 +523,22 @@ class SNS(Service):
                 return {"SubscriptionArn": existing.arn if params.get("ReturnSubscriptionArn")
                         else "pending confirmation"}
             return {"SubscriptionArn": existing.arn}
-        sub = self._add_subscription(topic, protocol, endpoint, ctx.account,
-                                     {k: v for k, v in wanted.items() if v != ""})
+        stored = {k: v for k, v in wanted.items() if v != ""}
+        principal = self._caller_arn(ctx)
+        if principal:  # AWS reports who subscribed as SubscriptionPrincipal
+            stored["SubscriptionPrincipal"] = principal
+        sub = self._add_subscription(topic, protocol, endpoint, ctx.account, stored)
         if sub.pending:
             self._ask_confirmation(ctx.base_url, sub)
             if not params.get("ReturnSubscriptionArn"):
                 return {"SubscriptionArn": "pending confirmation"}
         return {"SubscriptionArn": sub.arn}
+
+    def _caller_arn(self, ctx: RequestContext) -> str:
+        try:
+            return self.cloud.service("sts").identity_of(ctx).arn
+        except (KeyError, AttributeError):  # no STS in this cloud
+            return f"arn:aws:iam::{ctx.account}:root"
 
     def _check_endpoint(self, topic: Topic, protocol: str, endpoint: str, given: dict) -> None:
         if protocol not in attrs_mod.PROTOCOLS:
@@ -899,9 +908,11 @@ class SNS(Service):
         cw.count(parts[4], parts[3], "AWS/SNS", name, [{"Name": "TopicName", "Value": parts[5]}])
 
     def dead_letter(self, sub: Subscription, body: str, attributes: dict | None, group: str | None = None,
-                    dedup: str | None = None) -> bool:
-        """Put an undeliverable message in the subscription's DLQ, if it has one (in this transaction)."""
-        self.delivery_metric(sub.topic.arn, delivered=False)
+                    dedup: str | None = None, counted: bool = False) -> bool:
+        """Put an undeliverable message in the subscription's DLQ, if it has one (in this transaction);
+        ``counted`` when its failure is already in NumberOfNotificationsFailed (HTTP/S counts attempts)."""
+        if not counted:
+            self.delivery_metric(sub.topic.arn, delivered=False)
         self.cloud.feed.publish("delivery.failed", source="sns", target=sub.endpoint, subscription=sub.arn,
                                 dlq=sub.dead_letter or None)
         if not sub.dead_letter:

@@ -10,24 +10,20 @@ import base64
 import datetime as dt
 import hashlib
 import threading
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from cryptography.x509.oid import NameOID
-
 from unkai.store import Store
+
+if TYPE_CHECKING:  # cryptography is imported where it is used: it is slow to import, and start-up need not wait
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 # AWS signs with 2048-bit keys; a 1024-bit key verifies the same way everywhere (OpenSSL,
 # cryptography, Go, Java, Node) and costs a third as much per publish: see docs/sns.md.
 KEY_BITS = 1024
 _META_KEY = "sns.signing_key"
 _META_CERT = "sns.signing_cert"
-_PAD = padding.PKCS1v15()
-_HASHES = {"1": hashes.SHA1(), "2": hashes.SHA256()}
 
 NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 CONFIRMATION_FIELDS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
@@ -94,6 +90,8 @@ class Signer:
     def _load(self, key_pem: bytes, cert_pem: bytes) -> None:
         self.cert_pem = cert_pem
         self.cert_name = f"SimpleNotificationService-{hashlib.md5(cert_pem).hexdigest()}.pem"
+        from cryptography.hazmat.primitives import serialization
+
         self._key = serialization.load_pem_private_key(key_pem, password=None)  # type: ignore[assignment]
 
     def certificate(self) -> tuple[str, bytes]:
@@ -103,10 +101,24 @@ class Signer:
 
     def sign(self, string_to_sign: str, version: str = "1") -> str:
         key = self._ready()
-        return base64.b64encode(key.sign(string_to_sign.encode(), _PAD, _HASHES.get(version, _HASHES["1"]))).decode()
+        pad, hashes = _padding_and_hashes()
+        return base64.b64encode(key.sign(string_to_sign.encode(), pad, hashes.get(version, hashes["1"]))).decode()
+
+
+@functools.cache
+def _padding_and_hashes() -> tuple[Any, dict[str, Any]]:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    return padding.PKCS1v15(), {"1": hashes.SHA1(), "2": hashes.SHA256()}
 
 
 def _generate() -> tuple[bytes, bytes]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     name = x509.Name([
         x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),

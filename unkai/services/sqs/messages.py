@@ -21,9 +21,10 @@ VALID_BODY = re.compile("^[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*
 RECEIPT_PREFIX = "AQEB"
 
 
-def check_batch(entries: list[dict]) -> list[dict]:
+def check_batch(entries: list[dict], entry_type: str = "SendMessageBatchRequestEntry") -> list[dict]:
+    """AWS's batch checks; ``entry_type`` names the operation's entry shape in the empty-batch message."""
     if not entries:
-        raise ServiceError("EmptyBatchRequest", "There should be at least one SendMessageBatchRequestEntry in the request.")
+        raise ServiceError("EmptyBatchRequest", f"There should be at least one {entry_type} in the request.")
     if len(entries) > MAX_BATCH:
         raise ServiceError("TooManyEntriesInBatchRequest",
                            f"Maximum number of entries per request are 10. You have sent {len(entries)}.")
@@ -53,7 +54,7 @@ def check_entry(queue: Queue, params: dict) -> dict:
         raise invalid(f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes.")
     delay = params.get("DelaySeconds")
     if delay is not None:
-        if queue.fifo:
+        if queue.fifo and delay != 0:  # AWS accepts an explicit 0 on a FIFO queue
             raise invalid(f"Value {delay} for parameter DelaySeconds is invalid. Reason: The request include "
                            "parameter that is not valid for this queue type.")
         if not 0 <= delay <= 900:

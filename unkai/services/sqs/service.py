@@ -401,10 +401,12 @@ class SQS(Service):
 
     def tag_queue(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])
+        if not params.get("Tags"):
+            raise missing("Tags")
         tags = dict(queue.tags)
-        tags.update(params.get("Tags") or {})
+        tags.update(params["Tags"])
         if len(tags) > 50:
-            raise invalid("Too many tags added for queue. Queues can have at most 50 tags.")
+            raise invalid(f"Too many tags added for queue {queue.name}.")
         self._save_tags(queue, tags)
         return {}
 
@@ -424,14 +426,18 @@ class SQS(Service):
 
     def add_permission(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])
-        policy = json.loads(queue.attributes.get("Policy") or '{"Version":"2012-10-17","Statement":[]}')
+        # the policy AWS generates: Id "<arn>/SQSDefaultPolicy", one principal or action as a plain string
+        policy = json.loads(queue.attributes.get("Policy") or json.dumps(
+            {"Version": "2012-10-17", "Id": f"{queue.arn}/SQSDefaultPolicy", "Statement": []}))
         label = params["Label"]
         if any(s.get("Sid") == label for s in policy.get("Statement", [])):
             raise invalid(f"Value {label} for parameter Label is invalid. Reason: Already exists.")
+        principals = [f"arn:aws:iam::{a}:root" for a in params["AWSAccountIds"]]
+        actions = [f"SQS:{a}" for a in params["Actions"]]
         policy.setdefault("Statement", []).append({
             "Sid": label, "Effect": "Allow",
-            "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in params["AWSAccountIds"]]},
-            "Action": [f"SQS:{a}" for a in params["Actions"]], "Resource": queue.arn,
+            "Principal": {"AWS": principals[0] if len(principals) == 1 else principals},
+            "Action": actions[0] if len(actions) == 1 else actions, "Resource": queue.arn,
         })
         self._set_policy(queue, policy)
         return {}
@@ -478,8 +484,10 @@ class SQS(Service):
         entries = messages.check_batch(params.get("Entries") or [])
         total = sum(len(e.get("MessageBody", "").encode()) + attributes_size(e.get("MessageAttributes"))
                     for e in entries)
-        if total > queue.attr_int("MaximumMessageSize"):
-            raise ServiceError("BatchRequestTooLong", f"Batch requested message too long: {total} bytes.")
+        limit = queue.attr_int("MaximumMessageSize")
+        if total > limit:
+            raise ServiceError("BatchRequestTooLong", f"Batch requests cannot be longer than {limit} bytes. "
+                               f"You have sent {total} bytes.")
         ok, failed = [], []
         for entry in entries:
             try:
@@ -713,7 +721,7 @@ class SQS(Service):
 
     def delete_message_batch(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])
-        entries = messages.check_batch(params.get("Entries") or [])
+        entries = messages.check_batch(params.get("Entries") or [], "DeleteMessageBatchRequestEntry")
         ok, failed = [], []
         for entry in entries:
             try:
@@ -749,7 +757,7 @@ class SQS(Service):
 
     def change_message_visibility_batch(self, ctx: RequestContext, params: dict) -> dict:
         queue = self._queue(ctx, params["QueueUrl"])
-        entries = messages.check_batch(params.get("Entries") or [])
+        entries = messages.check_batch(params.get("Entries") or [], "ChangeMessageVisibilityBatchRequestEntry")
         ok, failed = [], []
         for entry in entries:
             try:

@@ -148,8 +148,14 @@ class SSM(Service):
         return self._select(ctx.account, ctx.region, selector_name)
 
     def _select(self, account: str, region: str, selector_name: str) -> tuple[Version, str | None]:
-        """A parameter by name, ``name:version`` or ``name:label``; (version, selector)."""
-        name, _, selector = selector_name.partition(":")
+        """A parameter by name, its ARN, ``name:version`` or ``name:label``; (version, selector)."""
+        text = selector_name
+        arn = re.match(r"^arn:aws[a-z-]*:ssm:[^:]*:[^:]*:parameter(/.*)$", text)
+        if arn:  # the ARN of a parameter names it (with its leading slash, or one added for a plain name)
+            text = arn[1] if "/" in arn[1][1:].split(":", 1)[0] else arn[1][1:]
+            if self._row(account, region, text.partition(":")[0]) is None:
+                text = arn[1]
+        name, _, selector = text.partition(":")
         found = self._row(account, region, name)
         if found is None:
             raise _not_found(selector_name)
@@ -290,10 +296,10 @@ class SSM(Service):
     def get_parameters_by_path(self, ctx: RequestContext, params: dict) -> dict:
         path = params["Path"]
         if not path.startswith("/") or len(path) > 2048:
-            raise _validation("The parameter doesn't meet the parameter name requirements. The parameter name must "
-                              "begin with a forward slash \"/\". ")
+            raise _validation(PATH_REQUIREMENTS)
         if path.lower().lstrip("/").startswith(("aws", "ssm")) and not path.startswith("/aws/"):
             raise _validation("Paths can't be prefixed with \"aws\" or \"ssm\" (case-insensitive).")
+        check_filters(params.get("ParameterFilters"), by_path=True)
         limit = _limit(params.get("MaxResults"), 10)
         prefix = path if path.endswith("/") else path + "/"
         recursive = bool(params.get("Recursive"))
@@ -329,6 +335,7 @@ class SSM(Service):
     def describe_parameters(self, ctx: RequestContext, params: dict) -> dict:
         limit = _limit(params.get("MaxResults"), 50)
         filters = list(params.get("ParameterFilters") or [])
+        check_filters(filters, by_path=False)
         for old in params.get("Filters") or []:  # the older form: Key Name/Type/KeyId, BeginsWith-less Equals
             filters.append({"Key": old["Key"], "Option": "Equals", "Values": old["Values"]})
         matches = [v for v in self._all(ctx.account, ctx.region)
@@ -499,6 +506,60 @@ def _page(items: list, token: str | None, limit: int) -> tuple[list, dict[str, s
     page = items[start:start + limit]
     more = start + limit < len(items)
     return page, ({"NextToken": base64.b64encode(str(start + limit).encode()).decode()} if more else {})
+
+
+# AWS's whole message for a bad hierarchy path (it ends with a period; older unkai cut it short)
+PATH_REQUIREMENTS = ('The parameter doesn\'t meet the parameter name requirements. The parameter name must begin '
+                     'with a forward slash "/". It can\'t be prefixed with "aws" or "ssm" (case-insensitive). It '
+                     "must use only letters, numbers, or the following symbols: . (period), - (hyphen), _ "
+                     "(underscore). Special characters are not allowed. All sub-paths, if specified, must use the "
+                     'forward slash symbol "/". Valid example: /get/parameters2-/by1./path0_.')
+
+
+def check_filters(filters: list[dict] | None, by_path: bool) -> None:
+    """ParameterFilters checked as AWS checks them, with its codes and messages (InvalidFilterKey,
+    InvalidFilterValue, InvalidFilterOption; the trailing periods are AWS's)."""
+    seen: set[str] = set()
+    for f in filters or []:
+        key, values = f.get("Key", ""), f.get("Values")
+        option = f.get("Option") or ("OneLevel" if key == "Path" else "Equals")
+        if not by_path and key == "Label":
+            raise ServiceError("InvalidFilterKey", "The following filter key is not valid: Label. Valid filter keys "
+                               "include: [Path, Name, Type, KeyId, Tier].")
+        if by_path and key in ("Name", "Path", "Tier"):
+            raise ServiceError("InvalidFilterKey", f"The following filter key is not valid: {key}. Valid filter keys "
+                               "include: [Type, KeyId].")
+        if key not in ("Name", "Type", "KeyId", "Path", "Label", "Tier", "DataType") and not key.startswith("tag:"):
+            raise ServiceError("ValidationException", f"1 validation error detected: Value '{key}' at "
+                               "'parameterFilters.1.member.key' failed to satisfy constraint: Member must satisfy "
+                               "regular expression pattern: tag:.+|Name|Type|KeyId|Path|Label|Tier|DataType")
+        if not values and not key.startswith("tag:"):
+            raise ServiceError("InvalidFilterValue", f"The following filter values are missing : null for filter "
+                               f"key {key}.")
+        if key in seen:
+            raise ServiceError("InvalidFilterKey", f"The following filter is duplicated in the request: {key}. A "
+                               "request can contain only one occurrence of a specific filter.")
+        seen.add(key)
+        if key == "Path":
+            if option not in ("Recursive", "OneLevel"):
+                raise ServiceError("InvalidFilterOption", f"The following filter option is not valid: {option}. "
+                                   "Valid options include: [Recursive, OneLevel].")
+            for value in values or []:
+                if value.lower().lstrip("/").startswith(("aws", "ssm")):
+                    raise ServiceError("ValidationException", "Filters for common parameters can't be prefixed with "
+                                       '"aws" or "ssm" (case-insensitive). When using global parameters, please '
+                                       "specify within a global namespace.")
+            continue
+        allowed = {"Tier": ("Standard", "Advanced", "Intelligent-Tiering"),
+                   "Type": ("String", "StringList", "SecureString")}.get(key)
+        for value in values or []:
+            if allowed and value not in allowed:
+                raise ServiceError("InvalidFilterValue", f"The following filter value is not valid: {value}. Valid "
+                                   f"values include: [{', '.join(allowed)}].")
+        options = ("BeginsWith", "Equals", "Contains") if key == "Name" else ("BeginsWith", "Equals")
+        if key != "Label" and option not in options:
+            raise ServiceError("InvalidFilterOption", f"The following filter option is not valid: {option}. Valid "
+                               "options include: [BeginsWith, Equals].")
 
 
 def _filtered(v: Version, filters: list[dict] | None, tags: dict[str, str], by_path: bool) -> bool:

@@ -1,0 +1,197 @@
+"""Server CPU instructions per operation, counted by valgrind's callgrind: the stable
+figure on a shared, noisy machine (wall time moves by ±30% there; instruction counts
+by well under 1%).
+
+    python bench/callgrind.py [--n 40] [--src DIR] [--peers] [--out NAME]
+
+Each server runs under ``valgrind --tool=callgrind --instr-atstart=no``; once its
+resources exist and each operation has been warmed, instrumentation is switched on,
+and for each operation the counters are zeroed, N calls are made through boto3 and
+the counters dumped; then again with 2N calls. (2N - N) / N cancels the fixed cost of
+switching and dumping; the least of three such measurements is kept. ``--src DIR`` runs the unkai found in DIR (e.g. an older commit
+unpacked with ``git archive``) instead of the installed one, for before/after.
+``--peers`` also counts moto's server, ministack and the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).parent))
+import harness  # noqa: E402
+
+BODY = "bench-message-0123456789"
+KIB = b"x" * 1024
+
+_FROM_SRC = harness._FROM_SRC
+
+
+class Ops:
+    """The resources and the calls measured, made through one target's own API."""
+
+    def __init__(self, endpoint: str, services: tuple[str, ...]) -> None:
+        import boto3
+        from botocore.config import Config
+
+        def client(name: str) -> Any:
+            return boto3.client(name, endpoint_url=endpoint, config=Config(retries={"max_attempts": 0}),
+                                **harness.CREDS)
+
+        self.calls: dict[str, Callable[[], Any]] = {}
+        if "sqs" in services:
+            sqs = self.sqs = client("sqs")
+            self.url = sqs.create_queue(QueueName="cg")["QueueUrl"]
+            self.calls["sqs send_message"] = lambda: sqs.send_message(QueueUrl=self.url, MessageBody=BODY)
+            self.calls["sqs receive+delete"] = self.receive_delete
+        if "sns" in services:
+            sns = client("sns")
+            topic = sns.create_topic(Name="cg-topic")["TopicArn"]
+            self.fan = []
+            for i in range(3):
+                url = self.sqs.create_queue(QueueName=f"cg-fan-{i}")["QueueUrl"]
+                self.fan.append(url)
+                arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+            self.calls["sns publish (3 SQS)"] = lambda: sns.publish(TopicArn=topic, Message=BODY, Subject="cg")
+        if "dynamodb" in services:
+            ddb = client("dynamodb")
+            ddb.create_table(TableName="cg-table", BillingMode="PAY_PER_REQUEST",
+                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                   {"AttributeName": "sk", "AttributeType": "N"}],
+                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                        {"AttributeName": "sk", "KeyType": "RANGE"}])
+            for i in range(10):
+                ddb.put_item(TableName="cg-table", Item={"pk": {"S": "q"}, "sk": {"N": str(i)}, "v": {"S": BODY}})
+            self.calls["dynamodb put_item"] = lambda: ddb.put_item(
+                TableName="cg-table", Item={"pk": {"S": "p"}, "sk": {"N": "1"}, "v": {"S": BODY}, "n": {"N": "42"}})
+            self.calls["dynamodb get_item"] = lambda: ddb.get_item(
+                TableName="cg-table", Key={"pk": {"S": "p"}, "sk": {"N": "1"}})
+            self.calls["dynamodb query (10 items)"] = lambda: ddb.query(
+                TableName="cg-table", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "q"}})
+        if "s3" in services:
+            s3 = client("s3")
+            s3.create_bucket(Bucket="cg-bucket")
+            self.calls["s3 put_object 1 KiB"] = lambda: s3.put_object(Bucket="cg-bucket", Key="k", Body=KIB)
+            self.calls["s3 get_object 1 KiB"] = lambda: s3.get_object(Bucket="cg-bucket", Key="k")["Body"].read()
+
+    def receive_delete(self) -> None:
+        self.sqs.send_message(QueueUrl=self.url, MessageBody=BODY)  # not measured: see measure()
+        msgs = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=1).get("Messages")
+        self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=msgs[0]["ReceiptHandle"])
+
+
+def _control(pid: int, *args: str) -> None:
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True, timeout=600)
+
+
+def _total(out_dir: str, pid: int) -> int:
+    """The instruction count of the newest dump of ``pid``."""
+    files = sorted(glob.glob(f"{out_dir}/cg.{pid}.*"), key=os.path.getmtime)
+    for line in Path(files[-1]).read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in {files[-1]}")
+
+
+def count(name: str, argv: list[str], ready: str, services: tuple[str, ...], n: int,
+          env: dict[str, str] | None = None, cwd: str | None = None, repeats: int = 3) -> dict[str, int]:
+    """Instructions per call of each operation for one server."""
+    out_dir = tempfile.mkdtemp(prefix=f"cg-{name}-")
+    port = harness.free_port()
+    argv = [a.replace("{port}", str(port)) for a in argv]
+    env = {k: v.replace("{port}", str(port)) for k, v in (env or {}).items()}
+    vg = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out_dir}/cg.%p"]
+    print(f"starting {name} under callgrind ...", flush=True)
+    server = harness.Server(name, vg + argv, port, env=env, ready_path=ready, cwd=cwd, timeout=600)
+    try:
+        ops = Ops(server.endpoint, services)
+        for call in ops.calls.values():
+            for _ in range(5):
+                call()
+        _control(server.proc.pid, "-i", "on")
+        result = {}
+        for op, call in ops.calls.items():
+            if op == "sqs receive+delete":  # the sends that refill the queue are not counted
+                call = _receive_delete_only(ops)
+            per_call = []
+            for _ in range(repeats):
+                counts = []
+                for reps in (n, 2 * n):
+                    prepare = getattr(call, "prepare", None)
+                    if prepare:
+                        prepare(reps)
+                    _control(server.proc.pid, "-z")
+                    for _ in range(reps):
+                        call()
+                    _control(server.proc.pid, "-d")
+                    counts.append(_total(out_dir, server.proc.pid))
+                per_call.append((counts[1] - counts[0]) / n)
+            # the least of the repeats: the server's timers and background tasks run meanwhile,
+            # and a garbage collection may fall in either half; the minimum is the steadiest
+            result[op] = round(min(per_call))
+            print(f"  {name} {op}: {result[op]:,} instructions", flush=True)
+        return result
+    finally:
+        server.stop()
+
+
+def _receive_delete_only(ops: Ops) -> Callable[[], None]:
+    sqs, url = ops.sqs, ops.url
+
+    def call() -> None:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1).get("Messages")
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=msgs[0]["ReceiptHandle"])
+
+    def prepare(reps: int) -> None:  # fill the queue first, with instrumentation on but before the zeroing
+        for start in range(0, reps, 10):
+            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": BODY}
+                                                          for i in range(start, min(reps, start + 10))])
+
+    call.prepare = prepare  # type: ignore[attr-defined]
+    return call
+
+
+SERVICES = ("sqs", "sns", "dynamodb", "s3")
+
+
+def unkai_argv(src: str | None) -> list[str]:
+    head = [sys.executable, "-c", _FROM_SRC.format(src=src)] if src else [sys.executable, "-m", "unkai"]
+    return head + ["up", "--ephemeral", "--port", "{port}"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=40, help="calls per operation (and then twice as many)")
+    parser.add_argument("--src", help="run unkai from this source tree instead of the installed one")
+    parser.add_argument("--peers", action="store_true", help="count moto's server and ministack too")
+    parser.add_argument("--out", default="callgrind", help="results file name (bench/results/NAME.json)")
+    args = parser.parse_args()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=args.src or Path(__file__).parent).stdout.strip()
+    results: dict[str, Any] = {"n": args.n, "src": args.src or "installed", "commit": commit,
+                               "load_average": os.getloadavg()}
+    results["unkai"] = count("unkai", unkai_argv(args.src), "/_unkai/health", SERVICES, args.n)
+    if args.peers:
+        exe = Path(sys.executable)
+        results["moto"] = count("moto", [str(exe.with_name("moto_server")), "-p", "{port}"], "/moto-api/",
+                                SERVICES, args.n)
+        home = tempfile.mkdtemp(prefix="cg-ministack-")
+        results["ministack"] = count("ministack", [str(exe.with_name("ministack"))], "/_localstack/health",
+                                     SERVICES, args.n, env={"GATEWAY_PORT": "{port}", "LOG_LEVEL": "WARNING"},
+                                     cwd=home)
+    path = harness.write(args.out, results)
+    names = [k for k in ("unkai", "moto", "ministack") if k in results]
+    rows = [[op, *(f"{results[k].get(op, 0):,}" for k in names)] for op in results["unkai"]]
+    print(harness.table(rows, ["instructions per call (server)", *names]))
+    print(f"\nwritten to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""The issue-20 operations side by side, in one run: SQS send, receive+delete, SNS
+publish to 3 queues, DynamoDB put/get/query, S3 put/get 1 KiB, through boto3, against
+the floor (unkai's own answers replayed by a trivial keep-alive server), unkai, moto's
+server and ministack; optionally an older unkai too (``--before DIR``, a tree unpacked
+with ``git archive``). Targets take turns: each round runs a few calls of every operation
+on every target, so a burst of load from elsewhere on a shared machine falls on all of
+them alike. Medians and ratios to the floor are printed and written to
+bench/results/ratios.json with the load average.
+
+    python bench/ratios.py [--rounds 20] [--calls 10] [--before DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+import harness  # noqa: E402
+
+BODY = "bench-message-0123456789"
+KIB = b"x" * 1024
+OPS = ("sqs send", "sqs receive+delete", "sns publish (3 SQS)", "dynamodb put_item", "dynamodb get_item",
+       "dynamodb query (10 items)", "s3 put_object 1 KiB", "s3 get_object 1 KiB")
+
+
+class Target:
+    """One server's clients, resources and the calls measured."""
+
+    def __init__(self, server: harness.Server, make: bool = True, names: "Target | None" = None) -> None:
+        self.server = server
+        self.c = {s: server.client(s) for s in ("sqs", "sns", "dynamodb", "s3")}
+        if make:
+            self._make()
+        else:  # the floor: the same names as unkai's, on the floor's address
+            self.url = names.url.replace(names.server.endpoint, server.endpoint)  # type: ignore[union-attr]
+            self.topic = names.topic  # type: ignore[union-attr]
+
+    def _make(self) -> None:
+        sqs, sns, ddb, s3 = self.c["sqs"], self.c["sns"], self.c["dynamodb"], self.c["s3"]
+        self.url = sqs.create_queue(QueueName="ratios")["QueueUrl"]
+        self.topic = sns.create_topic(Name="ratios-topic")["TopicArn"]
+        for i in range(3):
+            url = sqs.create_queue(QueueName=f"ratios-fan-{i}")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=arn)
+        ddb.create_table(TableName="ratios", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "sk", "AttributeType": "N"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
+        for i in range(10):
+            ddb.put_item(TableName="ratios", Item={"pk": {"S": "q"}, "sk": {"N": str(i)}, "v": {"S": BODY}})
+        s3.create_bucket(Bucket="ratios-bucket")
+        s3.put_object(Bucket="ratios-bucket", Key="k", Body=KIB)
+
+    def calls(self) -> dict[str, Callable[[], Any]]:
+        sqs, sns, ddb, s3 = self.c["sqs"], self.c["sns"], self.c["dynamodb"], self.c["s3"]
+
+        def receive_delete() -> None:
+            msgs = sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=1).get("Messages")
+            if not msgs:
+                raise RuntimeError(f"{self.server.name}: queue unexpectedly empty")
+            sqs.delete_message(QueueUrl=self.url, ReceiptHandle=msgs[0]["ReceiptHandle"])
+
+        return {
+            "sqs send": lambda: sqs.send_message(QueueUrl=self.url, MessageBody=BODY),
+            "sqs receive+delete": receive_delete,
+            "sns publish (3 SQS)": lambda: sns.publish(TopicArn=self.topic, Message=BODY, Subject="ratios"),
+            "dynamodb put_item": lambda: ddb.put_item(
+                TableName="ratios", Item={"pk": {"S": "p"}, "sk": {"N": "1"}, "v": {"S": BODY}, "n": {"N": "42"}}),
+            "dynamodb get_item": lambda: ddb.get_item(TableName="ratios", Key={"pk": {"S": "p"}, "sk": {"N": "1"}}),
+            "dynamodb query (10 items)": lambda: ddb.query(
+                TableName="ratios", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "q"}}),
+            "s3 put_object 1 KiB": lambda: s3.put_object(Bucket="ratios-bucket", Key="k", Body=KIB),
+            "s3 get_object 1 KiB": lambda: s3.get_object(Bucket="ratios-bucket", Key="k")["Body"].read(),
+        }
+
+    def refill(self, n: int) -> None:
+        """Messages for the next receive+deletes (not timed); the floor needs none."""
+        if self.server.name == "floor":
+            return
+        for start in range(0, n, 10):
+            self.c["sqs"].send_message_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(i), "MessageBody": BODY} for i in range(start, min(n, start + 10))])
+
+
+def floor_for(unkai: Target) -> harness.Server:
+    """Record unkai's answer to each call the benchmark makes; the floor replays them."""
+    unkai.refill(1)
+    canned: dict[str, Any] = {}
+    calls = unkai.calls()
+    for op in OPS:
+        if op == "sqs receive+delete":
+            msg = unkai.c["sqs"].receive_message(QueueUrl=unkai.url, MaxNumberOfMessages=1, VisibilityTimeout=0)
+            for call in (lambda c: c.receive_message(QueueUrl=unkai.url, MaxNumberOfMessages=1),
+                         lambda c: c.delete_message(QueueUrl=unkai.url,
+                                                    ReceiptHandle=msg["Messages"][0]["ReceiptHandle"])):
+                rec = harness.record(unkai.c["sqs"], call)
+                canned[rec["key"]] = rec
+            continue
+        service = op.split(" ", 1)[0]
+        if op == "s3 get_object 1 KiB":  # the recorder reads the streamed body itself
+            rec = harness.record(unkai.c["s3"], lambda c: c.get_object(Bucket="ratios-bucket", Key="k"))
+        else:
+            rec = harness.record(unkai.c[service], lambda c, op=op: calls[op]())
+        canned[rec["key"]] = rec
+    unkai.c["sqs"].purge_queue(QueueUrl=unkai.url)
+    return harness.start_floor(canned)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--calls", type=int, default=10, help="calls of each operation per target per round")
+    parser.add_argument("--before", help="also measure the unkai in this source tree (an older commit)")
+    parser.add_argument("--out", default="ratios")
+    args = parser.parse_args()
+    targets: dict[str, Target] = {}
+    try:
+        unkai = targets["unkai"] = Target(harness.start_unkai())
+        targets = {"floor": Target(floor_for(unkai), make=False, names=unkai), **targets}
+        if args.before:
+            os.environ["UNKAI_BENCH_SRC"] = args.before
+            try:
+                server = harness.start_unkai()
+                server.name = "unkai before"
+                targets["unkai before"] = Target(server)
+            finally:
+                del os.environ["UNKAI_BENCH_SRC"]
+        for start in (harness.start_moto, harness.start_ministack):
+            try:
+                targets[start.__name__[6:]] = Target(start())
+            except Exception as exc:  # not installed, or it would not start: measure the rest
+                print(f"could not use {start.__name__[6:]}: {exc}")
+        calls = {name: t.calls() for name, t in targets.items()}
+        samples: dict[str, dict[str, list[float]]] = {name: {op: [] for op in OPS} for name in targets}
+        for name, t in targets.items():  # warm every path once
+            t.refill(5)
+            for op in OPS:
+                for _ in range(3):
+                    calls[name][op]()
+        load = [os.getloadavg()]
+        for _ in range(args.rounds):
+            for name, t in targets.items():
+                t.refill(args.calls)
+                for op in OPS:
+                    call = calls[name][op]
+                    for _ in range(args.calls):
+                        started = time.perf_counter()
+                        call()
+                        samples[name][op].append(time.perf_counter() - started)
+            load.append(os.getloadavg())
+    finally:
+        for t in targets.values():
+            t.server.stop()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
+    results: dict[str, Any] = {"rounds": args.rounds, "calls_per_round": args.calls, "commit": commit,
+                               "before": args.before or "", "load_average": load, "median_ms": {}, "ratio": {}}
+    floor = {op: statistics.median(samples["floor"][op]) for op in OPS}
+    for name in targets:
+        results["median_ms"][name] = {op: round(statistics.median(samples[name][op]) * 1000, 3) for op in OPS}
+        results["ratio"][name] = {op: round(statistics.median(samples[name][op]) / floor[op], 2) for op in OPS}
+    path = harness.write(args.out, results)
+    names = [n for n in targets if n != "floor"]
+    rows = [[op, f"{results['median_ms']['floor'][op]:.2f}",
+             *(f"{results['median_ms'][n][op]:.2f} ({results['ratio'][n][op]:.2f}x)" for n in names)] for op in OPS]
+    print(harness.table(rows, ["median ms (ratio to the floor)", "floor", *names]))
+    print(f"load average during the run: {load[0]} .. {load[-1]}")
+    print(f"\nwritten to {path}")
+
+
+if __name__ == "__main__":
+    main()

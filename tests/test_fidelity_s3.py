@@ -1,0 +1,135 @@
+"""S3 answers as AWS does, in the details clients branch on (issue 23, item 3: S3), and browser
+form uploads (POST Object with a presigned policy, as boto3's ``generate_presigned_post`` makes).
+
+Expected codes and messages are S3's own (S3 API reference; "Invalid according to Policy: ..."
+as S3 words a POST policy failure)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+
+@pytest.fixture(scope="module")
+def s3(unkai):
+    return unkai.client("s3", config=Config(s3={"addressing_style": "path"}))
+
+
+@pytest.fixture
+def bucket(s3):
+    name = f"fid-{time.time_ns()}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+# Other tests move the shared server's clock ahead; a policy valid for years stays valid on it.
+LONG = 10 * 365 * 86400
+
+
+def error_of(exc: pytest.ExceptionInfo) -> tuple[str, int]:
+    return exc.value.response["Error"]["Code"], exc.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_bucket_tagging_put_answers_204_and_a_missing_tag_set_is_no_such_tag_set(s3, bucket):
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_tagging(Bucket=bucket)
+    assert error_of(exc) == ("NoSuchTagSet", 404)
+    assert exc.value.response["Error"]["Message"] == "The TagSet does not exist"
+    put = s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "team", "Value": "a"}]})
+    assert put["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "team", "Value": "a"}]
+
+
+def test_the_us_east_1_endpoint_creates_a_bucket_in_another_region(s3):
+    name = f"fid-eu-{time.time_ns()}"
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == "eu-west-1"
+
+
+def test_complete_multipart_upload_is_idempotent_and_parts_are_readable_by_number(s3, bucket):
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="big")["UploadId"]
+    first = s3.upload_part(Bucket=bucket, Key="big", UploadId=upload, PartNumber=1, Body=b"a" * 5 * 1024 * 1024)
+    second = s3.upload_part(Bucket=bucket, Key="big", UploadId=upload, PartNumber=2, Body=b"b" * 100)
+    parts = {"Parts": [{"PartNumber": 1, "ETag": first["ETag"]}, {"PartNumber": 2, "ETag": second["ETag"]}]}
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=upload, MultipartUpload=parts)
+    again = s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=upload, MultipartUpload=parts)
+    assert again["ETag"] == done["ETag"] and done["ETag"].endswith('-2"')
+    part = s3.get_object(Bucket=bucket, Key="big", PartNumber=2)
+    assert part["ResponseMetadata"]["HTTPStatusCode"] == 206 and part["PartsCount"] == 2
+    assert part["ContentRange"] == f"bytes {5 * 1024 * 1024}-{5 * 1024 * 1024 + 99}/{5 * 1024 * 1024 + 100}"
+    assert s3.head_object(Bucket=bucket, Key="big", PartNumber=1)["ContentLength"] == 5 * 1024 * 1024
+    other = s3.create_multipart_upload(Bucket=bucket, Key="big")["UploadId"]
+    s3.abort_multipart_upload(Bucket=bucket, Key="big", UploadId=other)
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=other, MultipartUpload=parts)
+    assert error_of(exc) == ("NoSuchUpload", 404)
+
+
+def test_delete_object_if_match_refuses_a_changed_object_and_keeps_it(s3, bucket):
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=b"v1")["ETag"]
+    with pytest.raises(ClientError) as exc:
+        s3.delete_object(Bucket=bucket, Key="k", IfMatch='"0123456789abcdef0123456789abcdef"')
+    assert error_of(exc) == ("PreconditionFailed", 412)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v1"
+    s3.delete_object(Bucket=bucket, Key="k", IfMatch=etag)
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="k")
+    assert error_of(exc) == ("404", 404)
+
+
+def test_reading_a_delete_marker_version_is_405_with_allow_delete(s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v1")
+    marker = s3.delete_object(Bucket=bucket, Key="k")["VersionId"]
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="k", VersionId=marker)
+    assert error_of(exc) == ("MethodNotAllowed", 405)
+    assert exc.value.response["ResponseMetadata"]["HTTPHeaders"]["allow"] == "DELETE"
+    assert exc.value.response["Error"]["Method"] == "GET"
+
+
+def test_a_browser_form_upload_with_a_presigned_post_policy(s3, bucket):
+    post = s3.generate_presigned_post(
+        bucket, "uploads/${filename}", Fields={"acl": "private", "success_action_status": "201"},
+        Conditions=[["starts-with", "$key", "uploads/"], {"acl": "private"}, {"success_action_status": "201"},
+                    ["content-length-range", 1, 100]], ExpiresIn=LONG)
+    body = b"line one\r\n\r\n--not a boundary\r\n"
+    answer = requests.post(post["url"], data=post["fields"],
+                           files={"file": ("note.txt", body, "text/plain")}, timeout=30)
+    assert answer.status_code == 201 and "<Key>uploads/note.txt</Key>" in answer.text
+    got = s3.get_object(Bucket=bucket, Key="uploads/note.txt")
+    assert got["Body"].read() == body and got["ContentType"] == "text/plain"
+    assert answer.headers["ETag"] == got["ETag"]
+
+
+@pytest.mark.parametrize("change,status,code,message", [
+    ({"acl": "public-read"}, 403, "AccessDenied",
+     'Invalid according to Policy: Policy Condition failed: ["eq", "$acl", "private"]'),
+    ({"x-amz-meta-extra": "1"}, 403, "AccessDenied", "Invalid according to Policy: Extra input fields: x-amz-meta-extra"),
+    ({"key": "elsewhere/x"}, 403, "AccessDenied",
+     'Invalid according to Policy: Policy Condition failed: ["starts-with", "$key", "uploads/"]'),
+])
+def test_a_form_that_breaks_its_policy_is_refused(s3, bucket, change, status, code, message):
+    post = s3.generate_presigned_post(bucket, "uploads/${filename}", Fields={"acl": "private"},
+                                      Conditions=[["starts-with", "$key", "uploads/"], {"acl": "private"}],
+                                      ExpiresIn=LONG)
+    answer = requests.post(post["url"], data={**post["fields"], **change}, files={"file": ("a.txt", b"x")},
+                           timeout=30)
+    assert answer.status_code == status
+    assert f"<Code>{code}</Code>" in answer.text
+    assert message.replace('"', "&quot;") in answer.text or message in answer.text
+
+
+def test_a_form_past_its_size_range_or_its_expiration_is_refused(unkai, s3, bucket):
+    post = s3.generate_presigned_post(bucket, "small", Conditions=[["content-length-range", 1, 10]],
+                                      ExpiresIn=LONG)
+    answer = requests.post(post["url"], data=post["fields"], files={"file": ("a", b"x" * 11)}, timeout=30)
+    assert answer.status_code == 400 and "<Code>EntityTooLarge</Code>" in answer.text
+    soon = s3.generate_presigned_post(bucket, "late", ExpiresIn=60)
+    unkai.advance(120)
+    answer = requests.post(soon["url"], data=soon["fields"], files={"file": ("a", b"x")}, timeout=30)
+    assert answer.status_code == 403 and "Invalid according to Policy: Policy expired." in answer.text

@@ -524,3 +524,28 @@ def test_a_client_silent_past_its_keep_alive_is_disconnected(iot, broker, tmp_pa
             assert tls.recv(4) == b"\x40\x02\x00\x07"  # PUBACK, once the message is committed
             # then nothing: after 1.5 keep-alives the broker closes the connection
             assert tls.recv(1024) == b""
+
+
+def test_a_dynamic_groups_policy_follows_the_things_registry_entry(iot, broker, tmp_path):
+    iot.update_indexing_configuration(thingIndexingConfiguration={"thingIndexingMode": "REGISTRY"})
+    suffix = uuid.uuid4().hex[:6]
+    connect_only = f"connect-{suffix}"
+    iot.create_policy(policyName=connect_only, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]}))
+    group = iot.create_dynamic_thing_group(thingGroupName=f"fleet-{suffix}", queryString=f"attributes.fleet:{suffix}")
+    iot.create_policy(policyName=f"fleet-{suffix}", policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": f"arn:aws:iot:*:*:topicfilter/{suffix}/*"}]}))
+    iot.attach_policy(policyName=f"fleet-{suffix}", target=group["thingGroupArn"])
+    dev = device(iot, tmp_path, policy=connect_only)
+    client = Paho(broker, dev)
+    try:
+        assert client.accepted()
+        assert not client.subscribe(f"{suffix}/a")  # not in the group: only iot:Connect
+        iot.update_thing(thingName=dev["thing"], attributePayload={"attributes": {"fleet": suffix}})
+        assert client.subscribe(f"{suffix}/b")  # the group's query selects it now, and its policy applies
+        iot.update_thing(thingName=dev["thing"], attributePayload={"attributes": {"fleet": "other"}})
+        assert not client.subscribe(f"{suffix}/c")
+    finally:
+        client.close()
+        iot.detach_policy(policyName=f"fleet-{suffix}", target=group["thingGroupArn"])
+        iot.delete_dynamic_thing_group(thingGroupName=f"fleet-{suffix}")

@@ -329,7 +329,8 @@ class IndexingOps:
             if groups.get("thingGroupIndexingMode") not in ("OFF", "ON"):
                 raise errors.invalid(f"Invalid thingGroupIndexingMode: {groups.get('thingGroupIndexingMode')}")
             config["thingGroupIndexingConfiguration"] = groups
-        self.store.execute("INSERT OR REPLACE INTO iot_indexing VALUES (?,?,?)", (ctx.account, ctx.region, dumps(config)))
+        self.store.execute("INSERT OR REPLACE INTO iot_indexing VALUES (?,?,?)",
+                           (ctx.account, ctx.region, dumps(config)))
         return {}
 
     def get_indexing_configuration(self, ctx: RequestContext, params: dict) -> dict:
@@ -556,3 +557,11 @@ class IndexingOps:
     def record_connectivity(self, account: str, region: str, client_id: str, connected: bool, reason: str) -> None:
         self.store.execute("INSERT OR REPLACE INTO iot_connectivity VALUES (?,?,?,?,?,?)",
                            (account, region, client_id, int(connected), self.clock.now(), reason or None))
+        self.dynamic_inputs_changed(account, region, "connectivity.")
+
+    def dynamic_inputs_changed(self, account: str, region: str, prefix: str) -> None:
+        """A shadow or a connection changed: when a dynamic group's query reads such fields,
+        its members (and so the policies that reach things through it) may have changed."""
+        if self.store.one("SELECT 1 FROM iot_thing_groups WHERE account=? AND region=? AND query LIKE ?",
+                          (account, region, f"%{prefix}%")):
+            self._policies_changed()  # type: ignore[attr-defined]

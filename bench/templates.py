@@ -90,7 +90,7 @@ def main() -> None:
             (app / "template.yaml").write_text(template(args.functions, timeout_of_first=4 + attempt))
             while stack_updated(port) == before:
                 time.sleep(0.005)
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_unkai/drain").read()
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/_unkai/drain", method="POST")).read()
             edits.append(time.perf_counter() - began)
             proc.terminate()
             proc.wait()

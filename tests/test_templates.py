@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -373,6 +375,81 @@ def test_editing_the_template_reapplies_it_keeping_data(tmp_path):
         keep = sqs.get_queue_url(QueueName="keep")["QueueUrl"]
         attrs = sqs.get_queue_attributes(QueueUrl=keep, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
         assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+SAM_EDITABLE = textwrap.dedent("""\
+    Transform: AWS::Serverless-2016-10-31
+    Resources:
+      Hello:
+        Type: AWS::Serverless::Function
+        Properties:
+          FunctionName: edited-hello
+          Runtime: python3.12
+          Handler: index.handler
+          Timeout: 3
+          InlineCode: |
+            import json, os
+            def handler(event, context):
+                return {"statusCode": 200, "body": json.dumps([event["rawPath"], os.environ.get("GREETING")])}
+          Events:
+            Get:
+              Type: HttpApi
+              Properties: {Path: /hello, Method: GET}
+      Other:
+        Type: AWS::Serverless::Function
+        Properties:
+          FunctionName: edited-other
+          Runtime: python3.12
+          Handler: index.handler
+          InlineCode: "def handler(event, context):\\n    return {'statusCode': 200, 'body': event['path']}\\n"
+          Events:
+            Get:
+              Type: HttpApi
+              Properties: {Path: /other, Method: GET}
+            Rest:
+              Type: Api
+              Properties: {Path: /rest, Method: GET}
+    Outputs:
+      Url:
+        Value: !Sub "https://${ServerlessHttpApi}.execute-api.${AWS::Region}.amazonaws.com"
+      RestUrl:
+        Value: !Sub "https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/Prod"
+    """)
+
+
+def test_sam_edits_of_a_functions_settings_and_of_its_events_both_reach_the_stack(tmp_path):
+    """An edit of only a function's settings re-uses the last SAM translation (unkai/template/sam.py);
+    the result must be what translating again gives, and any other edit still translates again."""
+    template = write(tmp_path, SAM_EDITABLE)
+    with UnkaiServer(tmp_path / "state", str(template)) as server:
+        lam = server.client("lambda")
+        url, rest_url = outputs(server)["Url"], outputs(server)["RestUrl"]
+
+        def apply(text: str) -> None:
+            applied = server.output().count("unkai: stack app UPDATE_COMPLETE")
+            template.write_text(text)
+            wait_for(lambda: server.output().count("unkai: stack app UPDATE_COMPLETE") > applied)
+            server.drain()
+
+        settings = SAM_EDITABLE.replace("Timeout: 3", "Timeout: 7\n      Environment: {Variables: {GREETING: hi}}")
+        apply(settings)
+        config = lam.get_function_configuration(FunctionName="edited-hello")
+        assert (config["Timeout"], config["Environment"]["Variables"]) == (7, {"GREETING": "hi"})
+        assert lam.get_function_configuration(FunctionName="edited-other")["Timeout"] == 3  # SAM's default
+        with urllib.request.urlopen(url + "/hello") as resp:
+            assert json.loads(resp.read()) == ["/hello", "hi"]
+        moved = settings.replace("Path: /hello", "Path: /greeting").replace("Path: /rest", "Path: /moved")
+        apply(moved)  # events: SAM runs again; the APIs are re-imported in place, their URLs kept
+        assert outputs(server) == {"Url": url, "RestUrl": rest_url}
+        with urllib.request.urlopen(url + "/greeting") as resp:
+            assert json.loads(resp.read()) == ["/greeting", "hi"]
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(url + "/hello")
+        with urllib.request.urlopen(rest_url + "/moved") as resp:
+            assert resp.read() == b"/moved"
+        apply(moved.replace("Timeout: 7\n      Environment: {Variables: {GREETING: hi}}", "Timeout: 3"))  # removed again
+        config = lam.get_function_configuration(FunctionName="edited-hello")
+        assert config["Timeout"] == 3 and not (config.get("Environment") or {}).get("Variables")
 
 
 FUNCTIONS = textwrap.dedent("""\

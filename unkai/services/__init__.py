@@ -190,10 +190,13 @@ class Service:
 
     def update_resource(self, ctx: ResourceContext, resource_type: str, logical_id: str, physical_id: str,
                         old_props: dict[str, Any], props: dict[str, Any]) -> Provisioned:
-        """The module's ``update``, else replace the resource (delete, then create)."""
+        """The module's ``update``; when it has none or answers None (CloudFormation replaces the resource
+        for that change), replace it: delete, then create."""
         update = getattr(self._resources(), "update", None)
         if update is not None:
-            return update(self, ctx, resource_type, logical_id, physical_id, old_props, props)
+            got = update(self, ctx, resource_type, logical_id, physical_id, old_props, props)
+            if got is not None:
+                return got
         self.delete_resource(ctx, resource_type, physical_id, old_props)
         return self.create_resource(ctx, resource_type, logical_id, props)
 

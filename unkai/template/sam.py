@@ -150,7 +150,73 @@ def _read_local(source: Source, uri: str, path: tuple, what: str) -> Any:
         raise source.error(f"cannot read {what} {uri}: {exc.message}", path) from None
 
 
+# Function properties the translator copies onto the AWS::Lambda::Function unchanged (checked against
+# aws-sam-translator): an edit of only these re-uses the last translation instead of running SAM again,
+# which for a 50-function template with API events costs over a second.
+_PASSTHROUGH = frozenset({"Timeout", "MemorySize", "Description", "Environment", "Runtime", "Handler", "Layers",
+                          "Architectures", "EphemeralStorage", "ReservedConcurrentExecutions", "LoggingConfig",
+                          "KmsKeyArn"})
+# ... unless the function publishes versions (their logical ids hash its properties) or Globals merge into them
+_VERSIONED = ("AutoPublishAlias", "AutoPublishCodeSha256", "AutoPublishAliasAllProperties", "DeploymentPreference",
+              "ProvisionedConcurrencyConfig", "SnapStart")
+_last: dict[tuple, tuple[dict[str, Any], dict[str, Any]]] = {}  # (file, region, parameters) -> (input, output)
+
+
 def _translate(source: Source, template: dict[str, Any], parameters: dict[str, Any], region: str) -> dict[str, Any]:
+    key = (str(source.file), region, repr(sorted(parameters.items())))
+    cached = _last.get(key)
+    if cached is not None:
+        reused = _reuse(cached[0], cached[1], template)
+        if reused is not None:
+            return reused
+    translated = _run_translator(source, copy.deepcopy(template), parameters, region)
+    _last.clear()  # one stack per file is re-applied at a time: keep only the last
+    _last[key] = (template, copy.deepcopy(translated))
+    return translated
+
+
+def _reuse(before: dict[str, Any], translated: dict[str, Any], template: dict[str, Any]) -> dict[str, Any] | None:
+    """The last translation with the edited pass-through properties applied, when those are the only
+    differences from the template it was made from; else None (translate again)."""
+    if {k: v for k, v in before.items() if k != "Resources"} != {k: v for k, v in template.items() if k != "Resources"}:
+        return None
+    old, new = before.get("Resources") or {}, template.get("Resources") or {}
+    if old.keys() != new.keys():
+        return None
+    function_globals = ((template.get("Globals") or {}).get("Function") or {})
+    edits: dict[str, dict[str, Any]] = {}
+    for logical_id, resource in new.items():
+        if resource == old[logical_id]:
+            continue
+        was = old[logical_id]
+        if not (isinstance(resource, dict) and isinstance(was, dict) and resource.get("Type") == was.get("Type")
+                == "AWS::Serverless::Function" and {k: v for k, v in resource.items() if k != "Properties"}
+                == {k: v for k, v in was.items() if k != "Properties"}):
+            return None
+        props, old_props = resource.get("Properties") or {}, was.get("Properties") or {}
+        changed = {k for k in props.keys() | old_props.keys() if props.get(k, _MISSING) != old_props.get(k, _MISSING)}
+        if not changed <= _PASSTHROUGH or changed & function_globals.keys() or any(k in props for k in _VERSIONED):
+            return None
+        target = (translated.get("Resources") or {}).get(logical_id)
+        if not isinstance(target, dict) or target.get("Type") != "AWS::Lambda::Function":
+            return None
+        edits[logical_id] = {k: props.get(k, _MISSING) for k in changed}
+    out = copy.deepcopy(translated)
+    for logical_id, changed_props in edits.items():
+        target_props = out["Resources"][logical_id].setdefault("Properties", {})
+        for name, value in changed_props.items():
+            if value is _MISSING:
+                target_props.pop(name, None)
+            else:
+                target_props[name] = copy.deepcopy(value)
+    return out
+
+
+_MISSING = object()
+
+
+def _run_translator(source: Source, template: dict[str, Any], parameters: dict[str, Any],
+                    region: str) -> dict[str, Any]:
     import boto3
     from samtranslator.model.exceptions import InvalidDocumentException, InvalidEventException, \
         InvalidResourceException

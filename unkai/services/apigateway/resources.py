@@ -258,6 +258,35 @@ def _create_v2(service: Any, rctx: Any, ctx: ResourceContext, short: str, logica
     raise NotImplementedError(short)
 
 
+def update(service: Any, ctx: ResourceContext, kind: str, logical_id: str, physical_id: str, old: dict[str, Any],
+           new: dict[str, Any]) -> Provisioned | None:
+    """An API whose OpenAPI ``Body`` changed is re-imported in place, as CloudFormation updates it: its id, and
+    so its URLs and the permissions naming it, are kept (an edited SAM event route must not move the API).
+    None otherwise: the resource is replaced."""
+    changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+    if old.get("Body") is None or new.get("Body") is None or not changed <= {"Body", "Name", "Description"}:
+        return None
+    rctx = ctx.request_context(service.name)
+    if kind == "AWS::ApiGatewayV2::Api":
+        api = service.apis.import_body(rctx, physical_id, new["Body"])
+        doc = service.apis.api(rctx, physical_id)
+        for key in ("Name", "Description"):
+            if new.get(key) is not None:
+                doc[key] = new[key]
+        service.docs.put(rctx.account, rctx.region, "api", "", physical_id, doc)
+        endpoint = f"{'wss' if api['ProtocolType'] == 'WEBSOCKET' else 'https'}://{physical_id}.execute-api." \
+                   f"{ctx.region}.amazonaws.com"
+        return Provisioned(physical_id, physical_id, {"ApiId": physical_id, "ApiEndpoint": endpoint})
+    if kind == "AWS::ApiGateway::RestApi" and not new.get("CloneFrom"):
+        api = service.rest.import_body(rctx, physical_id, new["Body"], mode=new.get("Mode") or "overwrite",
+                                       base_path=(new.get("Parameters") or {}).get("basepath", "ignore"))
+        if new.get("Name"):
+            api["name"] = new["Name"]
+        service.docs.put(rctx.account, rctx.region, "restapi", "", physical_id, api)
+        return Provisioned(physical_id, physical_id, {"RestApiId": physical_id, "RootResourceId": api["rootResourceId"]})
+    return None
+
+
 def delete(service: Any, ctx: ResourceContext, kind: str, physical_id: str, props: dict[str, Any]) -> None:
     short = kind.rsplit("::", 1)[1]
     rctx = ctx.request_context(service.name)

@@ -1285,14 +1285,6 @@ class Lambda(SettingsOps, Service):
 
         return resources.create(self, ctx, resource_type, logical_id, props)
 
-    def update_resource(self, ctx, resource_type, logical_id, physical_id, old_props, props):  # type: ignore[no-untyped-def]
-        from unkai.services.awslambda import resources
-
-        updated = resources.update(self, ctx, resource_type, logical_id, physical_id, old_props, props)
-        if updated is not None:
-            return updated
-        return super().update_resource(ctx, resource_type, logical_id, physical_id, old_props, props)
-
     def delete_resource(self, ctx, resource_type, physical_id, props):  # type: ignore[no-untyped-def]
         from unkai.services.awslambda import resources
 

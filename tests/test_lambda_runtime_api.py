@@ -356,3 +356,21 @@ def test_a_rest_api_streams_a_lambda_proxy_response(lam, unkai, echo):
         assert resp.status == 201
         assert resp.headers["x-made-by"] == "stream"
         assert resp.read() == b"hello world"
+
+
+def test_json_log_format_sets_aws_variables_and_writes_json_records(lam, unkai):
+    name = deploy(lam, """
+import logging, os
+logger = logging.getLogger("app")
+def handler(event, context):
+    logger.info("filtered out at WARN")
+    logger.warning("something to see")
+    return {k: os.environ.get(k) for k in ("AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL")}
+""", LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "WARN"})
+    resp, payload = call(lam, name)
+    assert payload == {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "WARN"}
+    events = unkai.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+    records = [json.loads(e["message"]) for e in events if e["message"].startswith("{")]
+    assert [(r["level"], r["message"], r["logger"]) for r in records] == [("WARN", "something to see", "app")]
+    assert records[0]["requestId"] == resp["ResponseMetadata"]["RequestId"]
+    assert records[0]["timestamp"].endswith("Z")

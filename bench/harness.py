@@ -266,8 +266,15 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "os": platform.platform(), "date": dt.date.today().isoformat()}
+            "os": platform.platform(), "date": dt.date.today().isoformat(),
+            "time_utc": dt.datetime.now(dt.timezone.utc).strftime("%H:%M"), "commit": commit,
+            "load_average": [round(x, 1) for x in os.getloadavg()]}  # a shared machine: how busy it was
 
 
 def write(name: str, data: dict[str, Any]) -> Path:
@@ -275,6 +282,20 @@ def write(name: str, data: dict[str, Any]) -> Path:
     data = {"benchmark": name, "machine": machine(), **data}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def merge(name: str, data: dict[str, Any]) -> Path:
+    """Update some measures of ``results/NAME.json`` (a part run on its own), each with the
+    machine it was measured on."""
+    path = RESULTS / f"{name}.json"
+    try:
+        current = json.loads(path.read_text())
+    except (OSError, ValueError):
+        current = {"benchmark": name}
+    for key, value in data.items():
+        current[key] = {**value, "measured_on": machine()} if isinstance(value, dict) else value
+    path.write_text(json.dumps(current, indent=2) + "\n")
     return path
 
 

@@ -81,7 +81,7 @@ def test_an_operation_unkai_does_not_serve_answers_not_found_first_then_a_json_e
                                  "000000000000:function:no-such-function:1")
     name = deploy(lam, "x = 1\n")
     with pytest.raises(ClientError) as exc:  # botocore parsed it: the body is JSON, not XML
-        lam.get_runtime_management_config(FunctionName=name)
+        lam.get_function_scaling_config(FunctionName=name, Qualifier="$LATEST")
     assert error_of(exc)[0] == "NotImplemented" and error_of(exc)[2] == 501
 
 
@@ -121,3 +121,30 @@ def test_a_function_url_handler_returning_a_dict_body_sends_json_not_a_python_re
         raw = resp.read()
     assert json.loads(raw) == {"ok": True, "none": None}
     assert b"True" not in raw and b"None" not in raw
+
+
+def test_recursion_runtime_and_provisioned_concurrency_settings_read_back(lam):
+    name = deploy(lam, "x = 1\n")
+    assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Terminate"
+    assert lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Allow")["RecursiveLoop"] == "Allow"
+    assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Allow"
+    runtime = lam.get_runtime_management_config(FunctionName=name)
+    assert runtime["UpdateRuntimeOn"] == "Auto" and runtime["FunctionArn"].endswith(f":function:{name}")
+    version = lam.publish_version(FunctionName=name)["Version"]
+    with pytest.raises(ClientError) as exc:
+        lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+    assert error_of(exc)[:2] == ("ProvisionedConcurrencyConfigNotFoundException",
+                                 "No Provisioned Concurrency Config found for this function")
+    put = lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier=version,
+                                                 ProvisionedConcurrentExecutions=2)
+    assert (put["RequestedProvisionedConcurrentExecutions"], put["Status"]) == (2, "IN_PROGRESS")
+    got = lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+    assert (got["AllocatedProvisionedConcurrentExecutions"], got["Status"]) == (2, "READY")
+    listed = lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"]
+    assert [c["FunctionArn"].rsplit(":", 1)[1] for c in listed] == [version]
+    with pytest.raises(ClientError) as exc:
+        lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="$LATEST",
+                                               ProvisionedConcurrentExecutions=1)
+    assert error_of(exc)[0] == "InvalidParameterValueException"
+    lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+    assert lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"] == []

@@ -42,7 +42,7 @@ def test_validation_comes_before_not_found_and_not_implemented(unkai):
 def test_api_gateway_answers_an_unknown_api_before_not_implemented(unkai):
     apigw = unkai.client("apigateway")
     with pytest.raises(ClientError) as exc:
-        apigw.get_documentation_versions(restApiId="nope123")
+        apigw.get_sdk(restApiId="nope123", stageName="prod", sdkType="javascript")
     assert error_of(exc) == ("NotFoundException", "Invalid API identifier specified 000000000000:nope123", 404)
 
 

@@ -524,3 +524,62 @@ def test_a_client_silent_past_its_keep_alive_is_disconnected(iot, broker, tmp_pa
             assert tls.recv(4) == b"\x40\x02\x00\x07"  # PUBACK, once the message is committed
             # then nothing: after 1.5 keep-alives the broker closes the connection
             assert tls.recv(1024) == b""
+
+
+def test_a_dynamic_groups_policy_follows_the_things_registry_entry(iot, broker, tmp_path):
+    iot.update_indexing_configuration(thingIndexingConfiguration={"thingIndexingMode": "REGISTRY"})
+    suffix = uuid.uuid4().hex[:6]
+    connect_only = f"connect-{suffix}"
+    iot.create_policy(policyName=connect_only, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]}))
+    group = iot.create_dynamic_thing_group(thingGroupName=f"fleet-{suffix}", queryString=f"attributes.fleet:{suffix}")
+    iot.create_policy(policyName=f"fleet-{suffix}", policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": f"arn:aws:iot:*:*:topicfilter/{suffix}/*"}]}))
+    iot.attach_policy(policyName=f"fleet-{suffix}", target=group["thingGroupArn"])
+    dev = device(iot, tmp_path, policy=connect_only)
+    client = Paho(broker, dev)
+    try:
+        assert client.accepted()
+        assert not client.subscribe(f"{suffix}/a")  # not in the group: only iot:Connect
+        iot.update_thing(thingName=dev["thing"], attributePayload={"attributes": {"fleet": suffix}})
+        assert client.subscribe(f"{suffix}/b")  # the group's query selects it now, and its policy applies
+        iot.update_thing(thingName=dev["thing"], attributePayload={"attributes": {"fleet": "other"}})
+        assert not client.subscribe(f"{suffix}/c")
+    finally:
+        client.close()
+        iot.detach_policy(policyName=f"fleet-{suffix}", target=group["thingGroupArn"])
+        iot.delete_dynamic_thing_group(thingGroupName=f"fleet-{suffix}")
+
+
+def test_malformed_packets_after_connect_close_only_their_connection(iot, broker, tmp_path):
+    dev = device(iot, tmp_path)
+    context = ssl.create_default_context(cafile=str(broker["ca"]))
+    context.load_cert_chain(str(dev["cert"]), str(dev["key"]))
+    thing = dev["thing"].encode()
+    v5 = b"\x00\x04MQTT\x05\x02\x00\x3c\x00" + len(thing).to_bytes(2, "big") + thing
+    v3 = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(thing).to_bytes(2, "big") + thing
+    cases = [
+        (v5, b"\x82\x06\x00\x01\x09\x00\x00\x00", b"\xe0\x02\x81\x00"),  # SUBSCRIBE, properties overrun
+        (v5, b"\x30\x04\x00\x09ab", b"\xe0\x02\x81\x00"),  # PUBLISH, topic overruns the packet
+        (v5, b"\xf0\x00", b"\xe0\x02\x8c\x00"),  # AUTH: enhanced authentication is not served
+        (v3, b"\x30\x04\x00\x09ab", b""),  # 3.1.1: just closed
+    ]
+    for connect, bad, answer in cases:
+        with socket.create_connection(("127.0.0.1", broker["port"]), timeout=WAIT) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(bytes([0x10, len(connect)]) + connect)
+                assert tls.recv(1)[0] == 0x20
+                tls.recv(1024)  # the rest of CONNACK
+                tls.sendall(bad)
+                got = b""
+                try:
+                    while chunk := tls.recv(1024):
+                        got += chunk
+                except (ConnectionResetError, ssl.SSLError):
+                    pass
+                assert got == answer
+    client = Paho(broker, dev)
+    try:
+        assert client.accepted()
+    finally:
+        client.close()

@@ -562,6 +562,47 @@ def test_a_cloudformation_function_with_durable_config_and_inline_code_runs_dura
         assert lam.get_durable_execution(DurableExecutionArn=resp["DurableExecutionArn"])["Status"] == "SUCCEEDED"
 
 
+TERRAFORM = """
+data "archive_file" "fn" {
+  type        = "zip"
+  source_dir  = "${path.module}/fn"
+  output_path = "build/fn.zip"
+}
+
+resource "aws_iam_role" "fn" {
+  name               = "durable-fn"
+  assume_role_policy = jsonencode({Version = "2012-10-17", Statement = [{Effect = "Allow",
+    Principal = {Service = "lambda.amazonaws.com"}, Action = "sts:AssumeRole"}]})
+}
+
+resource "aws_lambda_function" "fn" {
+  function_name    = "durable-tf"
+  filename         = data.archive_file.fn.output_path
+  source_code_hash = data.archive_file.fn.output_base64sha256
+  role             = aws_iam_role.fn.arn
+  handler          = "app.handler"
+  runtime          = "python3.13"
+  durable_config {
+    execution_timeout = 900
+    retention_period  = 3
+  }
+}
+"""
+
+
+def test_a_terraform_function_with_durable_config_runs_durably(tmp_path):
+    root = tmp_path / "tf"
+    (root / "fn").mkdir(parents=True)
+    (root / "fn" / "app.py").write_text(STEPS)
+    (root / "main.tf").write_text(TERRAFORM)
+    with UnkaiServer(tmp_path / "state", str(root)) as server:
+        lam = server.client("lambda")
+        config = lam.get_function_configuration(FunctionName="durable-tf")
+        assert config["DurableConfig"] == {"ExecutionTimeout": 900, "RetentionPeriodInDays": 3}
+        _, body = call(lam, "durable-tf", {"n": 40}, Qualifier="$LATEST")
+        assert body == {"result": 42}
+
+
 def test_a_waiting_execution_survives_kill_9_and_finishes_after_the_restart(tmp_path):
     state = tmp_path / "state"
     server = UnkaiServer(state).start()

@@ -33,7 +33,7 @@ while True:
     event = json.loads(resp.read() or b"{{}}")
     rid = resp.getheader("Lambda-Runtime-Aws-Request-Id")
     base = "/2018-06-01/runtime/invocation/%s/" % rid
-    if event.get("rawPath") == "/streamed":
+    if event.get("rawPath") == "/streamed" or event.get("path") == "/streamed":
         prelude = json.dumps({{"statusCode": 201, "headers": {{"x-made-by": "stream"}}, "cookies": ["a=1"]}})
         event = {{"stream": [prelude, "\\x00" * 8, "hello ", "world"],
                  "type": "application/vnd.awslambda.http-integration-response"}}
@@ -308,3 +308,23 @@ def test_a_plain_invoke_of_a_streaming_runtime_gets_the_whole_answer_or_its_erro
     resp, payload = call(lam, echo, {"stream": ["partial"], "stream_error": True})
     assert resp["FunctionError"] == "Unhandled"
     assert payload == {"errorMessage": "broke mid-stream", "errorType": "Stream.Broke"}
+
+
+def test_a_rest_api_streams_a_lambda_proxy_response(lam, unkai, echo):
+    apigw = unkai.client("apigateway")
+    api = apigw.create_rest_api(name="streaming")["id"]
+    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+    res = apigw.create_resource(restApiId=api, parentId=root, pathPart="streamed")["id"]
+    arn = lam.get_function_configuration(FunctionName=echo)["FunctionArn"]
+    apigw.put_method(restApiId=api, resourceId=res, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(
+        restApiId=api, resourceId=res, httpMethod="GET", type="AWS_PROXY", integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:us-east-1:lambda:path/2021-11-15/functions/{arn}/response-streaming-invocations",
+        responseTransferMode="STREAM")
+    lam.add_permission(FunctionName=echo, StatementId="apigw-stream", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com")
+    apigw.create_deployment(restApiId=api, stageName="prod")
+    with urllib.request.urlopen(f"{unkai.endpoint}/_unkai/execute-api/{api}/prod/streamed") as resp:
+        assert resp.status == 201
+        assert resp.headers["x-made-by"] == "stream"
+        assert resp.read() == b"hello world"

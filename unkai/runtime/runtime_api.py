@@ -96,6 +96,7 @@ class RuntimeApi:
         self.backlog: list[dict] = []  # telemetry since the environment started, for late subscribers
         self.init_done = False
         self._tasks: set[asyncio.Task] = set()
+        self._connections: set[asyncio.Task] = set()  # each waits in invocation/next or event/next
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
@@ -108,7 +109,7 @@ class RuntimeApi:
         for inv in self.current.values():
             if not inv.done.done():
                 inv.done.cancel()
-        for task in list(self._tasks):
+        for task in list(self._tasks) + list(self._connections):
             task.cancel()
 
     # -- what the environment asks -------------------------------------------------------
@@ -192,6 +193,10 @@ class RuntimeApi:
     # -- HTTP ------------------------------------------------------------------------------
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:  # cancelled when the environment goes, wherever it waits
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
         try:
             while True:
                 line = await reader.readline()

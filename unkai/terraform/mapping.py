@@ -200,6 +200,10 @@ def _function_props(cfg: dict, ctx: ResourceContext) -> dict:
     if vpc:
         props["VpcConfig"] = _copy(vpc, "subnet_ids security_group_ids", {"subnet_ids": "SubnetIds",
                                                                           "security_group_ids": "SecurityGroupIds"})
+    durable = _first(cfg, "durable_config")
+    if durable:  # Lambda durable functions
+        props["DurableConfig"] = _copy(durable, "execution_timeout retention_period",
+                                       {"retention_period": "RetentionPeriodInDays"})
     tags = _tags(cfg)
     if tags:
         props["Tags"] = tags
@@ -594,7 +598,8 @@ TYPES: dict[str, TfType] = {
         {"environment": _words("variables"), "tracing_config": _words("mode"),
          "dead_letter_config": _words("target_arn"), "vpc_config": None, "ephemeral_storage": _words("size"),
          "logging_config": _words("log_format log_group application_log_level system_log_level"),
-         "snap_start": None, "image_config": None, "file_system_config": None, "timeouts": None},
+         "snap_start": None, "image_config": None, "file_system_config": None, "timeouts": None,
+         "durable_config": _words("execution_timeout retention_period")},
         _function_props, _function_attrs, _words("function_name"),
         ("id", "arn", "invoke_arn", "qualified_arn", "version")),
     "aws_lambda_permission": TfType(

@@ -15,7 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 from unkai.services.apigateway.responses import GatewayError
 from unkai.localurls import own_port_hooks
 
-_LAMBDA_URI = re.compile(r"^arn:aws[a-z-]*:apigateway:([a-z0-9-]+):lambda:path/[^/]+/functions/(.+)/invocations$")
+_LAMBDA_URI = re.compile(r"^arn:aws[a-z-]*:apigateway:([a-z0-9-]+):lambda:path/[^/]+/functions/(.+)/"
+                         r"(?:invocations|response-streaming-invocations)$")
 _HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
         "transfer-encoding", "upgrade", "host", "content-length"}
 
@@ -33,6 +34,7 @@ class IntegrationTimeout(Exception):
 class LambdaResult:
     payload: bytes
     function_error: str | None
+    stream: Any = None  # a streamed answer: (content type, async iterator of the chunks after the first)
 
     def json(self) -> Any:
         return json.loads(self.payload) if self.payload else None
@@ -59,7 +61,8 @@ def substitute_stage_variables(text: str, stage_variables: dict[str, str] | None
 
 async def invoke_lambda(cloud: Any, uri: str, payload: bytes, timeout: float,
                         stage_variables: dict[str, str] | None = None,
-                        invocation_type: str = "RequestResponse", tenant_id: str | None = None) -> LambdaResult:
+                        invocation_type: str = "RequestResponse", tenant_id: str | None = None,
+                        streaming: bool = False) -> LambdaResult:
     """Invoke the function (synchronously unless ``invocation_type`` is Event);
     IntegrationTimeout past ``timeout`` seconds."""
     arn, region = function_arn(uri, stage_variables)
@@ -70,6 +73,8 @@ async def invoke_lambda(cloud: Any, uri: str, payload: bytes, timeout: float,
     lam = cloud.services.get("lambda")
     if lam is None or not hasattr(lam, "invoke"):
         raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error")
+    if streaming:
+        return await _invoke_streaming(lam, arn, payload, region, qualifier, timeout, tenant_id)
     try:
         result = await asyncio.wait_for(lam.invoke(arn, payload, region=region, qualifier=qualifier,
                                                    invocation_type=invocation_type, tenant_id=tenant_id), timeout)
@@ -83,6 +88,85 @@ async def invoke_lambda(cloud: Any, uri: str, payload: bytes, timeout: float,
             raise GatewayError("THROTTLED") from None
         raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error") from None
     return LambdaResult(result.payload or b"", result.function_error)
+
+
+async def _invoke_streaming(lam: Any, arn: str, payload: bytes, region: str, qualifier: str | None, timeout: float,
+                            tenant_id: str | None) -> LambdaResult:
+    """InvokeWithResponseStream, as a streaming integration calls it (Lambda's ``stream`` contract):
+    the result has ``stream`` once the function starts streaming, else the whole answer."""
+    events: asyncio.Queue = asyncio.Queue()
+    task = asyncio.ensure_future(lam.invoke(arn, payload, region=region, qualifier=qualifier, tenant_id=tenant_id,
+                                            stream=lambda kind, value: events.put_nowait((kind, value))))
+    first = asyncio.ensure_future(events.get())
+    done, _ = await asyncio.wait({task, first}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    if not done:
+        first.cancel()
+        task.cancel()
+        raise IntegrationTimeout()
+    if not first.done():
+        first.cancel()
+        try:
+            result = task.result()
+        except Exception as exc:  # the function is missing, throttled...: API Gateway answers 500
+            if getattr(exc, "code", "") == "TooManyRequestsException":
+                raise GatewayError("THROTTLED") from None
+            raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error") from None
+        return LambdaResult(result.payload or b"", result.function_error)
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        while True:
+            item = asyncio.ensure_future(events.get())
+            await asyncio.wait({item, task}, return_when=asyncio.FIRST_COMPLETED)
+            if not item.done():
+                item.cancel()
+                break
+            kind, value = item.result()
+            if kind == "chunk" and value:
+                yield value
+        while not events.empty():
+            kind, value = events.get_nowait()
+            if kind == "chunk" and value:
+                yield value
+
+    return LambdaResult(b"", None, (first.result()[1], chunks()))
+
+
+STREAM_DELIMITER = b"\0" * 8
+
+
+async def streamed_proxy_response(result: LambdaResult) -> tuple[int, list[tuple[str, str]], Any] | None:
+    """A Lambda proxy integration in response streaming mode: the function writes the metadata JSON
+    (statusCode, headers, multiValueHeaders, cookies), eight NUL bytes, then the payload, which
+    goes to the client as it comes. None when the metadata is not valid (API Gateway's 502)."""
+    if result.stream is None:
+        head, rest = result.payload, None
+    else:
+        head, rest = b"", result.stream[1]
+        async for chunk in rest:
+            head += chunk
+            if STREAM_DELIMITER in head:
+                break
+    if STREAM_DELIMITER not in head:
+        return None
+    prelude, _, body = head.partition(STREAM_DELIMITER)
+    try:
+        meta = json.loads(prelude or b"{}")
+        status = int(meta.get("statusCode") or 200)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    headers = [(k, str(v)) for k, v in (meta.get("headers") or {}).items()]
+    for key, values in (meta.get("multiValueHeaders") or {}).items():
+        headers += [(key, str(v)) for v in values or []]
+    headers += [("set-cookie", str(c)) for c in meta.get("cookies") or []]
+
+    async def stream():  # type: ignore[no-untyped-def]
+        if body:
+            yield body
+        if rest is not None:
+            async for chunk in rest:
+                yield chunk
+
+    return status, headers, stream()
 
 
 class Outbound:

@@ -20,7 +20,8 @@ from unkai.services.apigateway import access_logs, payloads, responses, vtl
 from unkai.services.apigateway.payloads import Call
 from unkai.services.apigateway.integrations import DROPPED_RESPONSE_HEADERS as _DROPPED
 from unkai.services.apigateway.integrations import (INVALID_LAMBDA_PERMISSIONS, IntegrationTimeout, invoke_lambda,
-                                                    lambda_permission_denied, substitute_stage_variables)
+                                                    lambda_permission_denied, streamed_proxy_response,
+                                                    substitute_stage_variables)
 from unkai.services.apigateway.responses import GatewayError, resolve_source
 from unkai.services.apigateway.routing import Router
 
@@ -317,11 +318,20 @@ class RestRequests:
             authorizer = {k: v for k, v in state["authorizer"].items() if not k.startswith("_")}
         event = payloads.rest_proxy_event(call, state["resource_path"], state["resource_id"], state["path_params"],
                                         st.variables, binary, authorizer, state["api_key"], state["api_key_id"])
+        streaming = integration.get("responseTransferMode") == "STREAM"
         result = await invoke_lambda(self.cloud, integration.get("uri", ""), json.dumps(event).encode(), timeout,
-                                     st.variables, tenant_id=self._tenant(call, st, state, integration))
+                                     st.variables, tenant_id=self._tenant(call, st, state, integration),
+                                     streaming=streaming)
         state["integration_status"] = 200
         if result.function_error:
             return _bad_gateway()
+        if streaming:  # InvokeWithResponseStream: metadata, eight NUL bytes, then the body as it comes
+            answer = await streamed_proxy_response(result)
+            if answer is None:
+                return _bad_gateway()
+            status, headers, body = answer
+            headers.append(("X-Amzn-Trace-Id", call.extras["trace_id"]))
+            return Response(status, headers, body)
         try:
             out = result.json()
         except ValueError:

@@ -44,6 +44,15 @@ def _clean(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if not k.startswith("_") and v is not None}
 
 
+def endpoint_configuration(given: dict[str, Any] | None) -> dict[str, Any]:
+    """AWS's answer: the types (EDGE by default) and an ``ipAddressType`` (ipv4 unless asked;
+    a PRIVATE API's default is dualstack)."""
+    config = dict(given or {"types": ["EDGE"]})
+    config.setdefault("types", ["EDGE"])
+    config.setdefault("ipAddressType", "dualstack" if "PRIVATE" in config["types"] else "ipv4")
+    return config
+
+
 class RestApis:
     """The REST API control plane, shared by the service operations, the OpenAPI
     importer and the CloudFormation resource providers."""
@@ -71,7 +80,7 @@ class RestApis:
             "binaryMediaTypes": params.get("binaryMediaTypes") or [],
             "minimumCompressionSize": params.get("minimumCompressionSize"),
             "apiKeySource": params.get("apiKeySource") or "HEADER",
-            "endpointConfiguration": params.get("endpointConfiguration") or {"types": ["EDGE"]},
+            "endpointConfiguration": endpoint_configuration(params.get("endpointConfiguration")),
             "policy": escaped_policy(params.get("policy")), "tags": params.get("tags") or {},
             "disableExecuteApiEndpoint": bool(params.get("disableExecuteApiEndpoint")),
             "rootResourceId": root,
@@ -207,6 +216,7 @@ class RestApis:
             "passthroughBehavior": params.get("passthroughBehavior") or "WHEN_NO_MATCH",
             "contentHandling": params.get("contentHandling"),
             "timeoutInMillis": params.get("timeoutInMillis") or 29000,
+            "responseTransferMode": params.get("responseTransferMode") or "BUFFERED",
             "cacheNamespace": params.get("cacheNamespace") or resource_id,
             "cacheKeyParameters": params.get("cacheKeyParameters") or [],
             "integrationResponses": (method.get("methodIntegration") or {}).get("integrationResponses"),

@@ -8,13 +8,14 @@ from typing import Any
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
 from unkai.services.apigateway import patch, resources, urls
+from unkai.services.apigateway.documentation import DocumentationOps
 from unkai.services.apigateway.documents import Documents, escaped_policy
 from unkai.services.apigateway.eventtargets import EventTargets
 from unkai.services.apigateway.domains import Domains, RestDomains
 from unkai.services.apigateway.restapi import RestApis, _clean, _page, bad, not_found
 
 
-class ApiGateway(EventTargets, Service):
+class ApiGateway(EventTargets, DocumentationOps, Service):
     name = "apigateway"
     resource_types = resources.REST_TYPES
 
@@ -174,6 +175,9 @@ class ApiGateway(EventTargets, Service):
     def api_update_resource(self, ctx: RequestContext, params: dict) -> dict:
         res = self.rest.resource(ctx, params["restApiId"], params["resourceId"])
         for op in params.get("patchOperations") or []:
+            if not res.get("parentId") and op.get("path") in ("/pathPart", "/parentId"):
+                raise bad("Root resource cannot update its pathPart." if op.get("path") == "/pathPart"
+                          else "Root resource cannot update its parent.")
             if op.get("path") == "/pathPart":
                 self.rest.delete_resource(ctx, params["restApiId"], res["id"])
                 parent = self.rest.resource(ctx, params["restApiId"], res["parentId"])

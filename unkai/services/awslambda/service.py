@@ -28,6 +28,8 @@ from unkai.services.awslambda.durable import MIGRATION_ASYNC as DURABLE_ASYNC_MI
 from unkai.services.awslambda.durable import MIGRATION_PAUSE as DURABLE_PAUSE_MIGRATION
 from unkai.services.awslambda.durable import DurableExecutions
 from unkai.services.awslambda.functions import invalid, not_found, parse_name
+from unkai.services.awslambda.settings import MIGRATION as SETTINGS_MIGRATION
+from unkai.services.awslambda.settings import SettingsOps
 
 MIGRATIONS = [
     """
@@ -88,6 +90,7 @@ MIGRATIONS = [
     ALTER TABLE lambda_async ADD COLUMN tenant TEXT;
     """,
     DURABLE_ASYNC_MIGRATION,  # whether an asynchronous invocation started durable executions (dead-letter queue)
+    SETTINGS_MIGRATION,  # recursion, runtime management and provisioned concurrency settings (settings.py)
 ]
 
 
@@ -131,7 +134,7 @@ class InvokeResult:
     durable_execution_arn: str | None = None  # the execution an invoke of a durable function started
 
 
-class Lambda(Service):
+class Lambda(SettingsOps, Service):
     name = "lambda"
     migrations = MIGRATIONS
     resource_types = ("AWS::Lambda::Function", "AWS::Lambda::Version", "AWS::Lambda::Alias",
@@ -436,6 +439,7 @@ class Lambda(Service):
             raise invalid("$LATEST version cannot be deleted without deleting the function.")
         else:
             self.store.execute("DELETE FROM lambda_functions WHERE id=?", (row[0],))
+            self.forget_settings(row[0])
             self.store.execute("DELETE FROM lambda_mappings WHERE function_arn=? OR function_arn LIKE ?",
                                (arn, arn + ":%"))
             self.store.execute("DELETE FROM lambda_mapping_tags WHERE uuid NOT IN (SELECT uuid FROM lambda_mappings)")

@@ -298,7 +298,9 @@ class Users:
                     where.append(f"substr({column}, 1, ?)=?")
                     args += [len(value), value]
             else:
-                joins += " JOIN cognito_user_attributes a ON a.user_id=u.id AND a.name=?"
+                # the pool named too, so the (pool_id, name, value) index finds the matches:
+                # a filter's cost follows the users it matches, not the pool's size
+                joins += " JOIN cognito_user_attributes a ON a.user_id=u.id AND a.pool_id=u.pool_id AND a.name=?"
                 join_args.append(name)
                 if name == "email":
                     value = value.lower()

@@ -159,6 +159,7 @@ class IoTData(Service):
         version += 1
         self.store.execute("INSERT OR REPLACE INTO iot_shadows VALUES (?,?,?,?,?,?,?,?)",
                            (account, region, thing, name or "", dumps(new_state), dumps(new_meta), version, now))
+        self.iot.dynamic_inputs_changed(account, region, "shadow.")
         accepted: dict[str, Any] = {"state": echoed, "metadata": echoed_meta, "version": version, "timestamp": now}
         token = request.get("clientToken")
         if token:
@@ -199,6 +200,7 @@ class IoTData(Service):
         # the version is kept: a shadow created again continues from it, as AWS's does
         self.store.execute("UPDATE iot_shadows SET state='null', metadata='{}', updated=? WHERE account=? AND "
                            "region=? AND thing=? AND name=?", (now, account, region, thing, name or ""))
+        self.iot.dynamic_inputs_changed(account, region, "shadow.")
         doc = {"version": row[2], "timestamp": now}
         self.publish_message(account, region, f"{shadow_prefix(thing, name)}/delete/accepted",
                              dumps(doc).encode(), depth=1)

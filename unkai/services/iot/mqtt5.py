@@ -243,7 +243,7 @@ class Translation:
             reason = _CONNACK.get(body[1], 0x80) if len(body) > 1 else 0x80
             props = b""
             if reason == 0:
-                props = bytes([0x24, MAX_QOS, 0x29, 0, 0x2A, 0]) + bytes([0x22]) + struct.pack("!H", TOPIC_ALIAS_MAXIMUM)
+                props = bytes([0x24, MAX_QOS, 0x29, 0, 0x2A, 0, 0x22]) + struct.pack("!H", TOPIC_ALIAS_MAXIMUM)
                 if self.assigned_id:
                     props += bytes([0x12]) + _string(self.assigned_id.encode())
             return packet(first, body[:1] + bytes([reason]) + varint(len(props)) + props)

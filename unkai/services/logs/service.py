@@ -12,7 +12,8 @@ from typing import Any
 
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
-from unkai.services.logs import subscriptions
+from unkai.services.logs import policies, subscriptions
+from unkai.services.logs.policies import PolicyOps
 from unkai.services.logs.patterns import compile_pattern
 from unkai.services.logs.queries import InsightsQueries
 
@@ -43,6 +44,7 @@ MIGRATIONS = [
 ]
 
 MIGRATIONS.append(subscriptions.MIGRATION)
+MIGRATIONS.append(policies.MIGRATION)
 
 GROUP_NAME = re.compile(r"^[\.\-_/#A-Za-z0-9]{1,512}$")
 STREAM_NAME = re.compile(r"^[^:*]{1,512}$")
@@ -73,7 +75,7 @@ def _parse_token(token: str | None, prefix: str) -> int | None:
     return int(m.group(1))
 
 
-class Logs(InsightsQueries, Service):
+class Logs(InsightsQueries, PolicyOps, Service):
     name = "logs"
     migrations = MIGRATIONS
     resource_types = ("AWS::Logs::LogGroup", "AWS::Logs::LogStream", "AWS::Logs::SubscriptionFilter",
@@ -365,6 +367,9 @@ class Logs(InsightsQueries, Service):
     def describe_log_streams(self, ctx: RequestContext, params: dict) -> dict:
         row = self._group(ctx, params)
         limit = params.get("limit") or 50
+        if not 1 <= limit <= 50:
+            raise _invalid("1 validation error detected: Value at 'limit' failed to satisfy constraint: Member "
+                           "must have value less than or equal to 50")
         order = params.get("orderBy") or "LogStreamName"
         prefix = params.get("logStreamNamePrefix") or ""
         if prefix and order == "LastEventTime":
@@ -492,6 +497,9 @@ class Logs(InsightsQueries, Service):
 
     def filter_log_events(self, ctx: RequestContext, params: dict) -> dict:
         row = self._group(ctx, params)
+        if (params.get("limit") or 0) > 10000:
+            raise _invalid(f"1 validation error detected: Value '{params['limit']}' at 'limit' failed to satisfy "
+                           "constraint: Member must have value less than or equal to 10000")
         if params.get("logStreamNames") and params.get("logStreamNamePrefix"):
             raise _invalid("logStreamNames and logStreamNamePrefix are mutually exclusive")
         try:

@@ -51,6 +51,7 @@ class MultipartOps:
         check_key(key)
         self._acl_allowed(bucket, params.get("ACL"), any(params.get(g) for g in GRANTS))
         meta = object_meta(params)
+        self.apply_lock_defaults(bucket, meta)  # type: ignore[attr-defined]
         self._encryption(ctx, bucket, params, meta)
         self._new_envelope(ctx, bucket.name, key, meta)  # the upload's data key, for its parts and object
         algorithm = params.get("ChecksumAlgorithm")

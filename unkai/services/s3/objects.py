@@ -180,6 +180,8 @@ class ObjectOps:
             with self.store.transaction():
                 bucket = self._bucket(name)
                 self._check_write_conditions(bucket, key, conditions)
+                if not event.endswith("CompleteMultipartUpload"):
+                    self.apply_lock_defaults(bucket, meta)  # type: ignore[attr-defined]
                 if not settled:
                     self._encryption(ctx, bucket, conditions, meta)
                     self._seal_now(self._new_envelope(ctx, name, key, meta), received)
@@ -342,6 +344,8 @@ class ObjectOps:
 
     def delete_object(self, ctx: RequestContext, params: dict) -> dict:
         bucket = self._bucket(params["Bucket"])
+        self.check_lock(bucket, params["Key"], params.get("VersionId"),  # type: ignore[attr-defined]
+                        bool(params.get("BypassGovernanceRetention")))
         if params.get("IfMatch") is not None:  # a conditional delete: 404 when absent, 412 when changed
             current = self._existing(bucket, params["Key"], params.get("VersionId"))
             if not etag_matches(params["IfMatch"], current.etag):
@@ -367,6 +371,8 @@ class ObjectOps:
             key, version = entry["Key"], entry.get("VersionId")
             try:
                 with self.store.transaction():
+                    self.check_lock(bucket, key, version,  # type: ignore[attr-defined]
+                                    bool(params.get("BypassGovernanceRetention")))
                     result = self._delete(bucket, key, version)
                     self._emit_delete(ctx, bucket, result)
             except ServiceError as exc:

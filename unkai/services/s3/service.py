@@ -15,7 +15,9 @@ from unkai.services.s3 import addressing
 from unkai.services.s3.buckets import BucketOps
 from unkai.services.s3.cors import CorsOps
 from unkai.services.s3.forms import FormOps
+from unkai.services.s3.lifecycle import LifecycleOps
 from unkai.services.s3.listing import ListingOps
+from unkai.services.s3.locks import LockOps
 from unkai.services.s3.multipart import MultipartOps
 from unkai.services.s3.notifications import NotificationOps
 from unkai.services.s3.objects import ObjectOps
@@ -28,7 +30,7 @@ from unkai.services.s3.website import WebsiteOps
 
 
 class S3(BucketOps, ObjectOps, VersionOps, ListingOps, MultipartOps, NotificationOps, CorsOps, WebsiteOps,
-         FormOps, ResourceOps, EncryptionOps, Service):
+         FormOps, LifecycleOps, LockOps, ResourceOps, EncryptionOps, Service):
     name = "s3"
     migrations = MIGRATIONS
     resource_types = ("AWS::S3::Bucket", "AWS::S3::BucketPolicy")
@@ -46,6 +48,7 @@ class S3(BucketOps, ObjectOps, VersionOps, ListingOps, MultipartOps, Notificatio
         self.start_website()
         self.start_cors()
         self.start_forms()
+        self.start_lifecycle()
 
     def rewrite_request(self, request: Request) -> None:
         addressing.to_path_style(request)

@@ -92,10 +92,13 @@ class Sender:
         Runs in the caller's transaction."""
         v2, now, model = out.v2, self.clock.now(), self.model
         limit = V2_MAX_BYTES if v2 else V1_MAX_BYTES
+        mid = message_id(now)
+        msg_header = f"<{mid}@email.amazonses.com>"
+        from_raw: tuple[bytes, dict[str, Any]] | None = None
         if out.raw is not None:
             if len(out.raw) > limit:  # the message as the caller sent it, refused before it is parsed
                 raise errors.too_large(limit, len(out.raw), v2)
-            self._from_raw(out)
+            from_raw = self._from_raw(out, msg_header)
         if not out.source:
             raise errors.invalid("Missing required header 'From'." if out.raw is not None
                                  else "Missing final '@domain'", v2)
@@ -146,7 +149,6 @@ class Sender:
         if out.list_management:
             opted_out = {r.lower() for r in self.contacts.opted_out(out.account, out.region, out.list_management,
                                                                     list(dict.fromkeys(recipients)))}
-        mid = message_id(now)
         if out.template_parts is not None:
             try:
                 self._render(out)
@@ -160,7 +162,6 @@ class Sender:
                 model.record(out.account, out.region, now, "sent", counted)
                 self._feedback(out, mid, sender, recipients, now, {}, failure=(str(exc), out.template or ""))
                 return mid
-        msg_header = f"<{mid}@email.amazonses.com>"
         links: list[dict[str, Any]] = []
         tracked = self._tracked_types(out)
         if out.raw is None and (tracked or out.list_management):
@@ -178,7 +179,7 @@ class Sender:
                                        reply_to=out.reply_to, headers=out.headers, attachments=out.attachments,
                                        date=now, msg_id=msg_header)
         else:
-            raw = _with_message_id(out.raw, msg_header)
+            raw, parsed = from_raw  # type: ignore[misc]
         if out.raw is None and len(raw) > limit:
             raise errors.too_large(limit, len(raw), v2)
         outcomes: dict[str, str] = {}
@@ -224,13 +225,15 @@ class Sender:
 
     # -- pieces -------------------------------------------------------------------------
 
-    def _from_raw(self, out: Outgoing) -> None:
+    def _from_raw(self, out: Outgoing, msg_header: str) -> tuple[bytes, dict[str, Any]]:
         """Fill sender and recipients from a raw message's headers, as SES does when the
-        call leaves them out; malformed MIME is SES's InvalidParameterValue."""
+        call leaves them out; malformed MIME is SES's InvalidParameterValue. The message as
+        sent (with SES's Message-ID when it had none) and its parse, made once."""
         raw = out.raw or b""
         head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
         if not raw.strip() or not re.match(rb"^[!-9;-~]+:", head):
             raise errors.invalid("Illegal header line in the message: no header before the body.", out.v2)
+        raw = _with_message_id(raw, msg_header)
         try:
             parsed = parse(raw)
         except Exception as exc:  # the standard library parser gave up: SES refuses it too
@@ -245,6 +248,7 @@ class Sender:
 
                 out.bcc = [a for _, a in getaddresses(bcc) if a]
         out.subject = out.subject or parsed["subject"]
+        return raw, parsed
 
     def _render(self, out: Outgoing) -> None:
         subject, text, html = out.template_parts  # type: ignore[misc]

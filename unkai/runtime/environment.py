@@ -575,7 +575,11 @@ class Environment:
     async def settle(self) -> None:
         """After an invocation: the environment is free once every extension asked for its next event."""
         if self.api is not None and self.api.extensions and not self.dead:
-            await self.api.extensions_idle(self.spec.timeout)
+            idle = asyncio.ensure_future(self.api.extensions_idle(self.spec.timeout))
+            gone = asyncio.ensure_future(self._exited.wait())  # every extension exited: none will ask again
+            await asyncio.wait({idle, gone}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (idle, gone):
+                task.cancel()
 
     def _error_outcome(self, error: dict) -> Outcome:
         return Outcome(json.dumps(error).encode(), error_type=error["errorType"], log_stream=self.log_stream)

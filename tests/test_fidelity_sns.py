@@ -53,3 +53,34 @@ def test_fifo_throughput_scope_only_on_fifo_topics(sns):
     fifo = sns.create_topic(Name=f"fid-{time.time_ns()}.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
     assert "FifoThroughputScope" not in sns.get_topic_attributes(TopicArn=standard)["Attributes"]
     assert sns.get_topic_attributes(TopicArn=fifo)["Attributes"]["FifoThroughputScope"] == "Topic"
+
+
+def test_an_sms_publish_lands_in_the_local_outbox_unless_the_number_opted_out(unkai, sns):
+    phone = f"+1555{time.time_ns() % 10_000_000:07d}"
+    assert sns.publish(PhoneNumber=phone, Message="your code is 1234")["MessageId"]
+    texts = unkai.mail(to=phone)
+    assert [(m["subject"], m.get("text", "").strip()) for m in texts] == [("SMS message", "your code is 1234")]
+    assert sns.check_if_phone_number_is_opted_out(phoneNumber=phone)["isOptedOut"] is False
+    unkai.post(f"/_unkai/sns/sms/opt-out?phoneNumber=%2B{phone[1:]}")  # the recipient replies STOP
+    assert sns.check_if_phone_number_is_opted_out(phoneNumber=phone)["isOptedOut"] is True
+    assert phone in sns.list_phone_numbers_opted_out()["phoneNumbers"]
+    sns.publish(PhoneNumber=phone, Message="not delivered")
+    assert len(unkai.mail(to=phone)) == 1
+    sns.opt_in_phone_number(phoneNumber=phone)
+    assert sns.check_if_phone_number_is_opted_out(phoneNumber=phone)["isOptedOut"] is False
+
+
+def test_sms_topic_subscriptions_and_attributes(unkai, sns):
+    phone = f"+1555{time.time_ns() % 10_000_000:07d}"
+    topic = sns.create_topic(Name=f"fid-{time.time_ns()}")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sms", Endpoint=phone)
+    sns.publish(TopicArn=topic, Message="to every subscriber")
+    assert [m.get("text", "").strip() for m in unkai.mail(to=phone)] == ["to every subscriber"]
+    sns.set_sms_attributes(attributes={"DefaultSMSType": "Transactional", "DefaultSenderID": "MyShop"})
+    assert sns.get_sms_attributes(attributes=["DefaultSMSType"])["attributes"] == {"DefaultSMSType": "Transactional"}
+    with pytest.raises(Exception) as exc:
+        sns.publish(PhoneNumber="12ab", Message="x")
+    assert exc.value.response["Error"]["Code"] == "InvalidParameter"
+    with pytest.raises(Exception) as exc:
+        sns.check_if_phone_number_is_opted_out(phoneNumber="not-a-number")
+    assert exc.value.response["Error"]["Message"] == "Invalid parameter: PhoneNumber Reason: input incorrectly formatted"

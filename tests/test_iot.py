@@ -359,6 +359,13 @@ def test_fleet_indexing_searches_the_registry_and_shadows_with_aws_query_syntax(
     groups = iot.search_index(indexName="AWS_ThingGroups", queryString="thingGroupName:idx-* attributes.floor:3")
     assert [(g["thingGroupName"], g["thingGroupDescription"]) for g in groups["thingGroups"]] == [
         ("idx-group", "indexed")]
+    stats = iot.get_statistics(queryString="attributes.suite:idx", aggregationField="attributes.temp")["statistics"]
+    assert (stats["count"], stats["minimum"], stats["maximum"], stats["sum"]) == (3, 60, 82, 217)
+    assert iot.get_statistics(queryString="attributes.suite:idx")["statistics"] == {"count": 3}
+    assert iot.get_cardinality(queryString="thingName:idx-*", aggregationField="attributes.site")["cardinality"] == 3
+    with pytest.raises(ClientError) as exc:
+        iot.get_statistics(queryString="attributes.suite:idx", aggregationField="attributes.site")
+    assert code(exc) == "InvalidAggregationException"
     for bad in ("thingName:(idx-a", "attributes.temp:[1 TO", "AND", "thingName:"):
         with pytest.raises(ClientError) as exc:
             iot.search_index(queryString=bad)

@@ -478,6 +478,45 @@ class IndexingOps:
         found = [view for doc, view in self.thing_documents(ctx.account, ctx.region) if match(doc)]
         return {**page("things", found, {**params, "maxResults": max_results}), "thingGroups": []}
 
+    def _matching_docs(self, ctx: RequestContext, params: dict) -> list[Doc]:
+        name = params.get("indexName") or THINGS
+        if name not in (THINGS, GROUPS):
+            raise errors.not_found(f"Index {name} does not exist")
+        if name not in self._enabled_indices(ctx.account, ctx.region):
+            raise index_missing(name)
+        match = parse(params["queryString"])
+        docs = self._group_documents(ctx.account, ctx.region) if name == GROUPS else \
+            self.thing_documents(ctx.account, ctx.region)
+        return [doc for doc, _ in docs if match(doc)]
+
+    def get_statistics(self, ctx: RequestContext, params: dict) -> dict:
+        """Count of the matching things, and with ``aggregationField`` the statistics of its
+        numeric values (a field with no numeric value is InvalidAggregationException)."""
+        docs = self._matching_docs(ctx, params)
+        field = params.get("aggregationField")
+        if not field:
+            return {"statistics": {"count": len(docs)}}
+        values = [float(v) for doc in docs for v in doc.get(field, ()) if not isinstance(v, bool)
+                  and _number(v) is not None]
+        if not values and any(doc.get(field) for doc in docs):
+            raise ServiceError("InvalidAggregationException", f"The aggregation field {field} is not numeric")
+        if not values:
+            return {"statistics": {"count": 0}}
+        count, total = len(values), sum(values)
+        average = total / count
+        squares = sum(v * v for v in values)
+        variance = squares / count - average * average
+        return {"statistics": {"count": count, "average": average, "sum": total, "minimum": min(values),
+                               "maximum": max(values), "sumOfSquares": squares, "variance": max(variance, 0.0),
+                               "stdDeviation": max(variance, 0.0) ** 0.5}}
+
+    def get_cardinality(self, ctx: RequestContext, params: dict) -> dict:
+        """How many distinct values ``aggregationField`` has among the matching things
+        (exact here; AWS's is an approximation)."""
+        docs = self._matching_docs(ctx, params)
+        field = params.get("aggregationField") or "thingName"
+        return {"cardinality": len({_text(v) for doc in docs for v in doc.get(field, ())})}
+
     # -- dynamic thing groups ----------------------------------------------------------------
 
     def dynamic_members(self, account: str, region: str, query: str, names: list[str] | None = None) -> list[str]:

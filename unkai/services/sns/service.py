@@ -31,6 +31,8 @@ from unkai.services.sns.delivery import Delivery
 from unkai.services.sns.filters import FilterPolicy, compile_policy
 from unkai.services.sns.messages import Outgoing
 from unkai.services.sns.signing import Signer, canonical
+from unkai.services.sns.sms import MIGRATION as SMS_MIGRATION
+from unkai.services.sns.sms import SmsOps
 
 log = logging.getLogger("unkai.sns")
 
@@ -78,7 +80,8 @@ MIGRATIONS = [
         expires REAL NOT NULL,
         PRIMARY KEY (topic_id, dedup_key)
     );
-    """
+    """,
+    SMS_MIGRATION,  # SMS attributes and the opt-out list (sms.py)
 ]
 
 DEDUP_WINDOW = 300.0
@@ -201,7 +204,7 @@ def _after(token: str | None) -> int:
         raise invalid("NextToken") from None
 
 
-class SNS(Service):
+class SNS(SmsOps, Service):
     name = "sns"
     migrations = MIGRATIONS
     resource_types = resources.TYPES
@@ -219,6 +222,7 @@ class SNS(Service):
         await self.signer.prepare()
         self.delivery.start()
         pages.register(self)
+        self.start_sms()
 
     async def stop(self) -> None:
         await self.delivery.stop()
@@ -747,7 +751,7 @@ class SNS(Service):
             if params.get("TopicArn") or params.get("TargetArn"):
                 raise invalid("PhoneNumber Reason: Only one of the following parameters can be used: TopicArn, "
                               "TargetArn, PhoneNumber")
-            raise invalid("PhoneNumber Reason: unkai sends no SMS; publish to a topic instead")
+            return self.publish_sms(ctx, params)
         topic_arn, target = params.get("TopicArn"), params.get("TargetArn")
         if topic_arn and target:
             raise invalid("TargetArn Reason: Only one of the following parameters can be used: TopicArn, TargetArn")
@@ -849,6 +853,8 @@ class SNS(Service):
                 fields = messages.signed_fields("Notification", msg.message_id, topic.arn, text, msg.timestamp,
                                                 subject=msg.subject)
                 self.delivery.enqueue(sub, base, fields, msg)
+            elif protocol == "sms":
+                self.send_sms(topic.account, topic.region, sub.endpoint, text)
             else:
                 log.info("sns: %s delivery to %s is not performed locally", protocol, sub.endpoint)
 

@@ -1,6 +1,7 @@
-"""The MQTT broker: MQTT 3.1.1 over TLS with client certificates, as AWS IoT's device
-endpoint serves it, built on amqtt (a maintained asyncio broker; unkai writes no MQTT
-framing of its own).
+"""The MQTT broker: MQTT 3.1.1 and 5 over TLS with client certificates and over WebSocket
+with SigV4, as AWS IoT's device endpoint serves them, built on amqtt (a maintained asyncio
+broker, which speaks 3.1.1). ``mqtt5.py`` sits between each socket and amqtt: it
+translates MQTT 5 and answers PUBLISH itself; ``websocket.py`` does the SigV4 handshake.
 
 Started when ``UNKAI_IOT_MQTT_PORT`` is set (``unkai up --mqtt-port N``; ``0``: any free
 port), on unkai's host, in unkai's event loop; amqtt is imported only then. What unkai

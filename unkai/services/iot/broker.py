@@ -329,10 +329,12 @@ class Broker:
         self.amqtt.fan_out(topic, payload, qos)
 
     def retained_for(self, topic_filter: str) -> list[tuple[str, bytes, int]]:
-        return [(t, p, q) for t, p, q in self.data.retained(self.account, self.region) if topic_matches(topic_filter, t)]
+        return [(t, p, q) for t, p, q in self.data.retained(self.account, self.region)
+                if topic_matches(topic_filter, t)]
 
-    def presence(self, client_id: str, connected: bool, reason: str = "") -> None:
-        conn = self.connections.get(client_id)
+    def presence(self, client_id: str, connected: bool, reason: str = "", conn: Connection | None = None) -> None:
+        current = self.connections.get(client_id)
+        conn = conn or current
         if conn is None:
             return
         now = self.cloud.clock.now()
@@ -345,12 +347,14 @@ class Broker:
         else:
             event["clientInitiatedDisconnect"] = reason == "CLIENT_INITIATED_DISCONNECT"
             event["disconnectReason"] = reason or "CONNECTION_LOST"
-            self.connections.pop(client_id, None)
+            if current is conn:  # not a newer connection that took the client id over
+                self.connections.pop(client_id, None)
         self.cloud.feed.publish("iot.connect", client_id=client_id, status=event["eventType"], reason=reason or None)
         kind = "connected" if connected else "disconnected"
         with self.cloud.store.transaction():
-            self.iot.record_connectivity(self.account, self.region, client_id, connected,
-                                         "" if connected else reason or "CONNECTION_LOST")
+            if connected or current is conn:  # a displaced connection leaves the newer one connected
+                self.iot.record_connectivity(self.account, self.region, client_id, connected,
+                                             "" if connected else reason or "CONNECTION_LOST")
             self.data.publish_message(self.account, self.region, f"$aws/events/presence/{kind}/{client_id}",
                                       json.dumps(event).encode(), depth=1)
 

@@ -38,6 +38,8 @@ def local(url: str, endpoint: str) -> str:
     """An ``ID.execute-api.localhost`` URL in its path form on the server's address."""
     scheme, rest = url.split("://", 1)
     host, _, path = rest.partition("/")
+    if ".execute-api." not in host:  # already the path form on unkai's address (outputs are, since 1f54ad8)
+        return url
     api_id = host.split(".", 1)[0]
     base = endpoint if scheme.startswith("http") else endpoint.replace("http://", "ws://")
     return f"{base}/_unkai/execute-api/{api_id}/{path}"

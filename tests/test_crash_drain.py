@@ -22,7 +22,7 @@ Resources:
     Type: AWS::SQS::Queue
   Jobs:
     Type: AWS::SQS::Queue
-    Properties: {{VisibilityTimeout: 30}}
+    Properties: {{VisibilityTimeout: 300}}  # longer than a slow restart on a loaded machine
   Worker:
     Type: AWS::Serverless::Function
     Properties:
@@ -82,7 +82,7 @@ def test_a_message_interrupted_by_kill_9_is_pending_until_it_is_delivered_again(
         pending = next(line for line in status.stdout.splitlines() if line.startswith("  pending"))
         assert "lambda.messages_interrupted_by_a_restart: 1" in pending, status.stdout + status.stderr
 
-        server.advance(31)  # its visibility timeout passes: delivered again, and this time it completes
+        server.advance(301)  # its visibility timeout passes: delivered again, and this time it completes
         server.drain(timeout=30)
         got = server.client("sqs").receive_message(QueueUrl=done, WaitTimeSeconds=5,
                                                    MaxNumberOfMessages=10).get("Messages") or []

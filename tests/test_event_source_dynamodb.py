@@ -109,14 +109,17 @@ def test_failing_batch_blocks_the_shard_until_it_succeeds(lam, ddb, unkai, tmp_p
     put(ddb, table, "bad", poison={"BOOL": True})
     put(ddb, table, "next")
     unkai.drain()
-    assert batches(unkai, name) == [["bad"]]
+    first = batches(unkai, name)  # (a loaded machine may pass the 1 s backoff in wall time: retried already)
+    assert first and all(b == ["bad"] for b in first)  # "next" waits behind it
     unkai.advance(1)
     unkai.drain()
-    assert batches(unkai, name) == [["bad"], ["bad"]]  # retried; "next" waits behind it
+    retried = batches(unkai, name)
+    assert len(retried) > len(first) and all(b == ["bad"] for b in retried)  # retried; "next" still waits
     cure.write_text("fixed")
     unkai.advance(2)
     unkai.drain()
-    assert batches(unkai, name) == [["bad"], ["bad"], ["bad"], ["next"]]
+    done = batches(unkai, name)
+    assert done[-1] == ["next"] and len(done) >= 4 and all(b == ["bad"] for b in done[:-1])
 
 
 def test_retry_limit_sends_the_batch_to_on_failure(lam, ddb, unkai, tmp_path):

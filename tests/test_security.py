@@ -279,12 +279,17 @@ def test_an_aws_iam_function_url_needs_a_valid_signature(strict):
     lam.create_function(FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r",
                         Handler="app.handler", Code={"ZipFile": code.getvalue()})
     url = lam.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")["FunctionUrl"]
-    host = urlsplit(url).netloc
-    status, body = raw(strict, "GET", "/", host=host)
+    path = urlsplit(url).path  # the URL as returned: unkai's address, any client calls it
+    status, body = raw(strict, "GET", path)
     assert status == 403 and json.loads(body) == {"Message": "Forbidden"}
-    assert raw(strict, "GET", "/", host=host, authorization="garbage")[0] == 403
-    wrong = _sign_for(strict, "lambda", "GET", f"http://{host}/", secret="wrong")
-    assert raw(strict, "GET", "/", **wrong)[0] == 403
+    assert raw(strict, "GET", path, authorization="garbage")[0] == 403
+    assert raw(strict, "GET", path, **_sign_for(strict, "lambda", "GET", url, secret="wrong"))[0] == 403
+    status, body = raw(strict, "GET", path, **_sign_for(strict, "lambda", "GET", url))
+    assert status == 200 and body == b"hello"
+    # and its browser form, by Host
+    host = f"{path.split('/')[3]}.lambda-url.us-east-1.localhost:{urlsplit(url).port}"
+    assert raw(strict, "GET", "/", host=host)[0] == 403
+    assert raw(strict, "GET", "/", **_sign_for(strict, "lambda", "GET", f"http://{host}/", secret="wrong"))[0] == 403
     status, body = raw(strict, "GET", "/", **_sign_for(strict, "lambda", "GET", f"http://{host}/"))
     assert status == 200 and body == b"hello"
 

@@ -171,3 +171,17 @@ def test_object_lock_calls_on_a_bucket_without_it(s3, bucket):
     with pytest.raises(ClientError) as exc:
         s3.put_object(Bucket=bucket, Key="k2", Body=b"x", ObjectLockLegalHoldStatus="ON")
     assert error_of(exc) == ("InvalidRequest", 400)
+
+
+def test_an_upload_without_a_checksum_gets_a_crc64nvme_as_on_aws(s3, bucket):
+    import base64
+
+    from awscrt import checksums
+
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "plain"}, ExpiresIn=LONG)
+    answer = requests.put(url, data=b"hello", timeout=30)  # no x-amz-checksum-* header at all
+    expected = base64.b64encode(checksums.crc64nvme(b"hello").to_bytes(8, "big")).decode()
+    assert answer.headers["x-amz-checksum-crc64nvme"] == expected
+    assert answer.headers["x-amz-checksum-type"] == "FULL_OBJECT"
+    head = s3.head_object(Bucket=bucket, Key="plain", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC64NVME"], head["ChecksumType"]) == (expected, "FULL_OBJECT")

@@ -151,7 +151,8 @@ class ObjectOps:
             self._acl_allowed(bucket, params.get("ACL"), any(params.get(g) for g in GRANTS))
             self._encryption(ctx, bucket, params, meta)  # settled before the body is read, as S3 does
             sealing = self._new_envelope(ctx, name, key, meta)
-        received = await self.blobs.receive(params["Body"], params.get("ChecksumAlgorithm"),
+        # AWS computes a CRC64NVME for every new object whose upload names no checksum
+        received = await self.blobs.receive(params["Body"], params.get("ChecksumAlgorithm") or "CRC64NVME",
                                             signer=ctx.request.state.get("chunk_signer"),
                                             strict=self.config.verify_signatures)
         try:

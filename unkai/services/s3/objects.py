@@ -506,7 +506,8 @@ class ObjectOps:
         out: dict[str, Any] = {"ETag": obj.etag, "LastModified": int(obj.modified), "ContentLength": obj.size,
                                "ContentType": meta.get("ContentType") or "binary/octet-stream",
                                "AcceptRanges": "bytes", **sse_fields(meta)}
-        for name in CONTENT_FIELDS[1:] + ("StorageClass",):
+        for name in CONTENT_FIELDS[1:] + ("StorageClass", "Restore", "ObjectLockMode", "ObjectLockRetainUntilDate",
+                                          "ObjectLockLegalHoldStatus"):
             if meta.get(name) is not None:
                 out[name] = meta[name]
         if meta.get("Metadata"):

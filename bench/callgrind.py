@@ -82,6 +82,16 @@ class Ops:
             s3.create_bucket(Bucket="cg-bucket")
             self.calls["s3 put_object 1 KiB"] = lambda: s3.put_object(Bucket="cg-bucket", Key="k", Body=KIB)
             self.calls["s3 get_object 1 KiB"] = lambda: s3.get_object(Bucket="cg-bucket", Key="k")["Body"].read()
+        if "sts" in services:
+            sts = client("sts")
+            self.calls["sts get_caller_identity"] = lambda: sts.get_caller_identity()
+        if "kms" in services:
+            kms = client("kms")
+            key = kms.create_key()["KeyMetadata"]["KeyId"]
+            blob = kms.encrypt(KeyId=key, Plaintext=b"x" * 64)["CiphertextBlob"]
+            self.calls["kms describe_key"] = lambda: kms.describe_key(KeyId=key)
+            self.calls["kms encrypt 64 B"] = lambda: kms.encrypt(KeyId=key, Plaintext=b"x" * 64)
+            self.calls["kms decrypt 64 B"] = lambda: kms.decrypt(CiphertextBlob=blob)
 
     def receive_delete(self) -> None:
         self.sqs.send_message(QueueUrl=self.url, MessageBody=BODY)  # not measured: see measure()
@@ -173,6 +183,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40, help="calls per operation (and then twice as many)")
     parser.add_argument("--src", help="run unkai from this source tree instead of the installed one")
     parser.add_argument("--peers", action="store_true", help="count moto's server and ministack too")
+    parser.add_argument("--services", default=",".join(SERVICES),
+                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms'))}")
     parser.add_argument("--peer-n", type=int, default=5,
                         help="calls per operation for the peers (a moto call costs ~50x unkai's)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per operation; the least is kept")
@@ -183,16 +195,17 @@ def main() -> None:
                             cwd=args.src or Path(__file__).parent).stdout.strip()
     results: dict[str, Any] = {"n": args.n, "src": args.src or "installed", "commit": commit,
                                "load_average": os.getloadavg()}
+    services = tuple(args.services.split(","))
     if not args.no_unkai:
-        results["unkai"] = count("unkai", unkai_argv(args.src), "/_unkai/health", SERVICES, args.n,
+        results["unkai"] = count("unkai", unkai_argv(args.src), "/_unkai/health", services, args.n,
                                  repeats=args.repeats)
     if args.peers:
         exe = Path(sys.executable)
         results["moto"] = count("moto", [str(exe.with_name("moto_server")), "-p", "{port}"], "/moto-api/",
-                                SERVICES, args.peer_n, repeats=1)
+                                services, args.peer_n, repeats=1)
         home = tempfile.mkdtemp(prefix="cg-ministack-")
         results["ministack"] = count("ministack", [str(exe.with_name("ministack"))], "/_localstack/health",
-                                     SERVICES, args.peer_n, env={"GATEWAY_PORT": "{port}", "LOG_LEVEL": "WARNING"},
+                                     services, args.peer_n, env={"GATEWAY_PORT": "{port}", "LOG_LEVEL": "WARNING"},
                                      cwd=home, repeats=1)
     path = harness.write(args.out, results)
     names = [k for k in ("unkai", "moto", "ministack") if k in results]

@@ -11,7 +11,7 @@
   the time its threads waited, runnable, for a CPU (a loaded machine's share), the
   generators' CPU, the load average; and PUBACK latency percentiles.
 
-    python bench/iot.py [--quick] [--clients N] [--seconds S] [--procs 2] [--batch 1] [--load-only]
+    python bench/iot.py [--quick] [--clients N] [--seconds S] [--procs 2] [--batch 1] [--drain 5] [--load-only]
 
 ``--batch B`` makes each client write B PUBLISH packets at once every B/10 s (still 10
 msg/s); ``--load-only`` runs only the many-clients part and merges it into results/iot.json.
@@ -152,7 +152,7 @@ def _percentiles(latencies_us: list[int]) -> dict:
 
 
 def many_clients(server: harness.Server, port: int, ca: str, cert: str, key: str, clients: int,
-                 seconds: float, procs: int = 2, batch: int = 1, rate: float = 10) -> dict:
+                 seconds: float, procs: int = 2, batch: int = 1, rate: float = 10, drain: float = 5) -> dict:
     """N TLS clients publishing RATE QoS 1 messages/s each, from PROCS generator processes
     (bench/iot_load.py): offered and acknowledged messages per second, PUBACK latency, and
     the CPU of the server and of the generators, second by second, with the load average."""
@@ -165,7 +165,7 @@ def many_clients(server: harness.Server, port: int, ca: str, cert: str, key: str
         gens.append(subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("iot_load.py")), "--port", str(port), "--ca", ca,
              "--cert", cert, "--key", key, "--first", str(first), "--count", str(count), "--seconds", str(seconds),
-             "--batch", str(batch), "--rate", str(rate)],
+             "--batch", str(batch), "--rate", str(rate), "--drain", str(drain)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
         first += count
     connect_started = time.monotonic()
@@ -226,7 +226,7 @@ def many_clients(server: harness.Server, port: int, ca: str, cert: str, key: str
     return {
         "clients": clients, "connected": connected, "generator_processes": procs,
         "messages_per_client_per_s": rate, "publish_packets_per_write": batch,
-        "connect_seconds": round(connect_s, 1), "publish_seconds": seconds,
+        "connect_seconds": round(connect_s, 1), "publish_seconds": seconds, "drain_seconds": drain,
         "offered": offered_total, "acknowledged": acked_total,
         "offered_per_s": round(offered_total / seconds, 1),
         "acknowledged_per_s_steady_median": statistics.median([r["acknowledged"] for r in steady]) if steady else None,
@@ -253,6 +253,7 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=2, help="load generator processes (one per core)")
     parser.add_argument("--batch", type=int, default=1, help="PUBLISH packets per write of a client")
     parser.add_argument("--rate", type=float, default=10, help="messages/s per client")
+    parser.add_argument("--drain", type=float, default=5, help="seconds to wait for the last PUBACKs")
     parser.add_argument("--load-only", action="store_true",
                         help="only the many-clients run, merged into results/iot.json")
     args = parser.parse_args()
@@ -280,7 +281,7 @@ def main() -> None:
             results.update(publish_to_lambda(server, mqtt_port, str(ca), cert, key, n // 5))
         name = "many_clients" if args.batch == 1 else f"many_clients_batch{args.batch}"
         results[name] = many_clients(server, mqtt_port, str(ca), cert, key, clients, seconds,
-                                               procs=args.procs, batch=args.batch, rate=args.rate)
+                                               procs=args.procs, batch=args.batch, rate=args.rate, drain=args.drain)
     finally:
         server.stop()
     path = harness.merge("iot", results) if args.load_only else harness.write("iot", results)

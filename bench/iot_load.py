@@ -194,13 +194,14 @@ class Generator:
         while self.total_acked < offered and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         cpu = time.process_time() - cpu0
+        lost = self.lost  # before our own closes
         for client in clients:
             client.transport.write(b"\xe0\x00")
             client.transport.close()
         print(json.dumps({"connected": len(clients), "refused": args.count - len(clients), "offered": offered,
                           "acknowledged": self.total_acked, "offered_per_second": self.offered,
                           "acknowledged_per_second": self.acked, "send_seconds": round(sent_end - t0, 3),
-                          "max_behind_schedule_s": round(behind, 4), "connections_lost": self.lost,
+                          "max_behind_schedule_s": round(behind, 4), "connections_lost": lost,
                           "cpu_seconds": round(cpu, 3),
                           "latencies_us": [int(x * 1e6) for x in self.latencies]}), flush=True)
 

@@ -1,18 +1,20 @@
-"""Server CPU instructions per operation, counted by valgrind's callgrind: the stable
-figure on a shared, noisy machine (wall time moves by ±30% there; instruction counts
-by well under 1%).
+"""Server CPU instructions per operation, counted by valgrind's callgrind: steadier than
+wall time on a shared, loaded machine, but not steady (see below).
 
-    python bench/callgrind.py [--n 40] [--src DIR] [--peers] [--out NAME]
+    python bench/callgrind.py [--n 30] [--src DIR] [--peers [--peer-n 5] [--no-unkai]] [--out NAME]
 
 Each server runs under ``valgrind --tool=callgrind --instr-atstart=no``; once its
 resources exist and each operation has been warmed, instrumentation is switched on,
 and for each operation the counters are zeroed, N calls are made through boto3 and
 the counters dumped; then again with 2N calls. (2N - N) / N cancels the fixed cost of
-switching and dumping; the least of three such measurements is kept. ``--src DIR`` runs the unkai found in DIR (e.g. an older commit
+switching and dumping; the least of ``--repeats`` (3) such measurements is kept.
+Under valgrind a call takes ~50x longer, so the server's timers and background loops
+run ~50x more often per call and are counted with it: the same code measured twice
+moved by up to ±15%. ``--src DIR`` runs the unkai found in DIR (e.g. an older commit
 unpacked with ``git archive``) instead of the installed one, for before/after.
-``--peers`` also counts moto's server, ministack and the floor.
+``--peers`` also counts moto's server and ministack (fewer calls: a moto call costs
+about 50x an unkai one under valgrind).
 """
-
 from __future__ import annotations
 
 import argparse
@@ -80,6 +82,16 @@ class Ops:
             s3.create_bucket(Bucket="cg-bucket")
             self.calls["s3 put_object 1 KiB"] = lambda: s3.put_object(Bucket="cg-bucket", Key="k", Body=KIB)
             self.calls["s3 get_object 1 KiB"] = lambda: s3.get_object(Bucket="cg-bucket", Key="k")["Body"].read()
+        if "sts" in services:
+            sts = client("sts")
+            self.calls["sts get_caller_identity"] = lambda: sts.get_caller_identity()
+        if "kms" in services:
+            kms = client("kms")
+            key = kms.create_key()["KeyMetadata"]["KeyId"]
+            blob = kms.encrypt(KeyId=key, Plaintext=b"x" * 64)["CiphertextBlob"]
+            self.calls["kms describe_key"] = lambda: kms.describe_key(KeyId=key)
+            self.calls["kms encrypt 64 B"] = lambda: kms.encrypt(KeyId=key, Plaintext=b"x" * 64)
+            self.calls["kms decrypt 64 B"] = lambda: kms.decrypt(CiphertextBlob=blob)
 
     def receive_delete(self) -> None:
         self.sqs.send_message(QueueUrl=self.url, MessageBody=BODY)  # not measured: see measure()
@@ -171,24 +183,34 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40, help="calls per operation (and then twice as many)")
     parser.add_argument("--src", help="run unkai from this source tree instead of the installed one")
     parser.add_argument("--peers", action="store_true", help="count moto's server and ministack too")
+    parser.add_argument("--services", default=",".join(SERVICES),
+                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms'))}")
+    parser.add_argument("--peer-n", type=int, default=5,
+                        help="calls per operation for the peers (a moto call costs ~50x unkai's)")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per operation; the least is kept")
+    parser.add_argument("--no-unkai", action="store_true", help="count only the peers")
     parser.add_argument("--out", default="callgrind", help="results file name (bench/results/NAME.json)")
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=args.src or Path(__file__).parent).stdout.strip()
     results: dict[str, Any] = {"n": args.n, "src": args.src or "installed", "commit": commit,
                                "load_average": os.getloadavg()}
-    results["unkai"] = count("unkai", unkai_argv(args.src), "/_unkai/health", SERVICES, args.n)
+    services = tuple(args.services.split(","))
+    if not args.no_unkai:
+        results["unkai"] = count("unkai", unkai_argv(args.src), "/_unkai/health", services, args.n,
+                                 repeats=args.repeats)
     if args.peers:
         exe = Path(sys.executable)
         results["moto"] = count("moto", [str(exe.with_name("moto_server")), "-p", "{port}"], "/moto-api/",
-                                SERVICES, args.n)
+                                services, args.peer_n, repeats=1)
         home = tempfile.mkdtemp(prefix="cg-ministack-")
         results["ministack"] = count("ministack", [str(exe.with_name("ministack"))], "/_localstack/health",
-                                     SERVICES, args.n, env={"GATEWAY_PORT": "{port}", "LOG_LEVEL": "WARNING"},
-                                     cwd=home)
+                                     services, args.peer_n, env={"GATEWAY_PORT": "{port}", "LOG_LEVEL": "WARNING"},
+                                     cwd=home, repeats=1)
     path = harness.write(args.out, results)
     names = [k for k in ("unkai", "moto", "ministack") if k in results]
-    rows = [[op, *(f"{results[k].get(op, 0):,}" for k in names)] for op in results["unkai"]]
+    ops = next(results[k] for k in names)
+    rows = [[op, *(f"{results[k].get(op, 0):,}" for k in names)] for op in ops]
     print(harness.table(rows, ["instructions per call (server)", *names]))
     print(f"\nwritten to {path}")
 

@@ -47,7 +47,7 @@ def client(server: harness.Server, service: str, region: str = "us-east-1"):
 def start(*args: str, state: str | None = None, region: str = "us-east-1") -> harness.Server:
     port = harness.free_port()
     where = ["--state-dir", state] if state else ["--ephemeral"]
-    return harness.Server("unkai", [sys.executable, "-m", "unkai", "up", *where, "--port", str(port),
+    return harness.Server("unkai", [*harness.unkai_command(), "up", *where, "--port", str(port),
                                     "--region", region, *args], port, ready_path="/_unkai/health")
 
 

@@ -271,6 +271,11 @@ def test_migration_authentication_and_confirmation_triggers(unkai, idp):
     with pytest.raises(ClientError) as exc:
         sign_in(idp, client, "held")
     assert exc.value.response["Error"]["Message"] == "PreAuthentication failed with error Account is on hold."
+    # a user who signs up and confirms with the mailed code: PostConfirmation_ConfirmSignUp
+    idp.sign_up(ClientId=client, Username="newcomer", Password=PASSWORD,
+                UserAttributes=[{"Name": "email", "Value": "newcomer@new.example"}])
+    idp.confirm_sign_up(ClientId=client, Username="newcomer",
+                        ConfirmationCode=last_code(unkai, "newcomer@new.example"))
     unkai.drain()
     seen = [json.loads(e["message"].split("TRIGGER ", 1)[1]) for e in unkai.client("logs").filter_log_events(
         logGroupName=f"/aws/lambda/{name}", filterPattern="TRIGGER")["events"]]
@@ -279,5 +284,8 @@ def test_migration_authentication_and_confirmation_triggers(unkai, idp):
     assert "password" not in next(s["request"] for s in seen if s["source"] == "UserMigration_ForgotPassword")
     assert ("PostAuthentication_Authentication", "legacy") in sources
     assert ("PostConfirmation_ConfirmForgotPassword", "forgetful") in sources
+    confirmed = next(s["request"] for s in seen if s["source"] == "PostConfirmation_ConfirmSignUp")
+    assert confirmed["userAttributes"]["email"] == "newcomer@new.example"
+    assert confirmed["userAttributes"]["cognito:user_status"] == "CONFIRMED"
     assert ("PreAuthentication_Authentication", "held") in sources
     assert ("PostAuthentication_Authentication", "held") not in sources

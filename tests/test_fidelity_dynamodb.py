@@ -173,3 +173,24 @@ def test_a_stream_iterator_at_the_shards_starting_sequence_number_reads_from_the
         records = streams.get_records(ShardIterator=iterator)["Records"]
         assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["one", "two"]
     assert len(streams.get_records(ShardIterator=early)["Records"]) == 2
+
+
+def test_resource_policies_are_stored_with_revision_ids(ddb):
+    import json as _json
+
+    name = make_table(ddb)
+    arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+    with pytest.raises(ClientError) as exc:
+        ddb.get_resource_policy(ResourceArn=arn)
+    assert error_of(exc) == ("PolicyNotFoundException", f"Resource-based policy not found for the provided "
+                             f"ResourceArn: {arn}")
+    policy = _json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "dynamodb:GetItem",
+        "Resource": arn}]})
+    revision = ddb.put_resource_policy(ResourceArn=arn, Policy=policy)["RevisionId"]
+    got = ddb.get_resource_policy(ResourceArn=arn)
+    assert (got["Policy"], got["RevisionId"]) == (policy, revision)
+    ddb.delete_resource_policy(ResourceArn=arn)
+    with pytest.raises(ClientError) as exc:
+        ddb.delete_resource_policy(ResourceArn=arn)
+    assert error_of(exc)[0] == "PolicyNotFoundException"

@@ -148,3 +148,18 @@ def test_recursion_runtime_and_provisioned_concurrency_settings_read_back(lam):
     assert error_of(exc)[0] == "InvalidParameterValueException"
     lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
     assert lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"] == []
+
+
+def test_a_bad_function_name_quotes_the_current_pattern_and_counts_every_broken_constraint(lam):
+    pattern = ("(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:)?"
+               "(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST(\\.PUBLISHED)?|[a-zA-Z0-9-_]+))?")
+    with pytest.raises(ClientError) as exc:
+        lam.get_function(FunctionName="bad name!")
+    assert error_of(exc)[:2] == ("ValidationException", "1 validation error detected: Value 'bad name!' at "
+                                 "'functionName' failed to satisfy constraint: Member must satisfy regular expression "
+                                 f"pattern: {pattern}")
+    long_bad = "!" * 257
+    with pytest.raises(ClientError) as exc:
+        lam.get_function(FunctionName=long_bad)
+    assert error_of(exc)[1].startswith("2 validation errors detected: ")
+    assert error_of(exc)[1].endswith("Member must have length less than or equal to 256")

@@ -171,3 +171,57 @@ def test_object_lock_calls_on_a_bucket_without_it(s3, bucket):
     with pytest.raises(ClientError) as exc:
         s3.put_object(Bucket=bucket, Key="k2", Body=b"x", ObjectLockLegalHoldStatus="ON")
     assert error_of(exc) == ("InvalidRequest", 400)
+
+
+def test_an_upload_without_a_checksum_gets_a_crc64nvme_as_on_aws(s3, bucket):
+    import base64
+
+    from awscrt import checksums
+
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "plain"}, ExpiresIn=LONG)
+    answer = requests.put(url, data=b"hello", timeout=30)  # no x-amz-checksum-* header at all
+    expected = base64.b64encode(checksums.crc64nvme(b"hello").to_bytes(8, "big")).decode()
+    assert answer.headers["x-amz-checksum-crc64nvme"] == expected
+    assert answer.headers["x-amz-checksum-type"] == "FULL_OBJECT"
+    head = s3.head_object(Bucket=bucket, Key="plain", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC64NVME"], head["ChecksumType"]) == (expected, "FULL_OBJECT")
+
+
+@pytest.mark.parametrize("kind,member,config", [
+    ("inventory", "InventoryConfiguration", {"Id": "weekly", "IsEnabled": True, "IncludedObjectVersions": "Current",
+                                             "Schedule": {"Frequency": "Weekly"}, "Destination": {
+                                                 "S3BucketDestination": {"Bucket": "arn:aws:s3:::reports",
+                                                                         "Format": "CSV"}}}),
+    ("metrics", "MetricsConfiguration", {"Id": "weekly"}),
+    ("intelligent_tiering", "IntelligentTieringConfiguration", {
+        "Id": "weekly", "Status": "Enabled", "Tierings": [{"Days": 90, "AccessTier": "ARCHIVE_ACCESS"}]}),
+])
+def test_bucket_configurations_by_id_are_stored(s3, bucket, kind, member, config):
+    getter = getattr(s3, f"get_bucket_{kind}_configuration")
+    with pytest.raises(ClientError) as exc:
+        getter(Bucket=bucket, Id="weekly")
+    assert error_of(exc) == ("NoSuchConfiguration", 404)
+    getattr(s3, f"put_bucket_{kind}_configuration")(Bucket=bucket, Id="weekly", **{member: config})
+    assert getter(Bucket=bucket, Id="weekly")[member]["Id"] == "weekly"
+    listed = getattr(s3, f"list_bucket_{kind}_configurations")(Bucket=bucket)
+    assert [c["Id"] for c in listed[f"{member}List"]] == ["weekly"]
+    getattr(s3, f"delete_bucket_{kind}_configuration")(Bucket=bucket, Id="weekly")
+    assert f"{member}List" not in getattr(s3, f"list_bucket_{kind}_configurations")(Bucket=bucket)
+
+
+def test_restore_object_and_the_lifecycle_minimum_size(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="hot", Body=b"x")
+    with pytest.raises(ClientError) as exc:
+        s3.restore_object(Bucket=bucket, Key="hot", RestoreRequest={"Days": 1})
+    assert error_of(exc) == ("InvalidObjectState", 403)
+    s3.put_object(Bucket=bucket, Key="cold", Body=b"x", StorageClass="GLACIER")
+    first = s3.restore_object(Bucket=bucket, Key="cold", RestoreRequest={"Days": 2})
+    assert first["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert s3.head_object(Bucket=bucket, Key="cold")["Restore"].startswith('ongoing-request="false", expiry-date=')
+    again = s3.restore_object(Bucket=bucket, Key="cold", RestoreRequest={"Days": 2})
+    assert again["ResponseMetadata"]["HTTPStatusCode"] == 200
+    put = s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
+        {"ID": "r", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 30}}]})
+    assert put["TransitionDefaultMinimumObjectSize"] == "all_storage_classes_128K"
+    assert s3.get_bucket_lifecycle_configuration(Bucket=bucket)["TransitionDefaultMinimumObjectSize"] == \
+        "all_storage_classes_128K"

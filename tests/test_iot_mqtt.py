@@ -583,3 +583,20 @@ def test_malformed_packets_after_connect_close_only_their_connection(iot, broker
         assert client.accepted()
     finally:
         client.close()
+
+
+def test_a_second_connection_with_the_same_client_id_takes_over_and_keeps_working(iot, broker, tmp_path):
+    dev = device(iot, tmp_path)
+    first = Paho(broker, dev)
+    assert first.accepted()
+    first.client.reconnect_delay_set(min_delay=60, max_delay=60)  # it must not come back and take over again
+    second = Paho(broker, dev)  # the same client id: the first connection is dropped, as AWS does
+    try:
+        assert second.accepted()
+        assert first.closed.wait(WAIT)
+        first.client.loop_stop()
+        assert second.subscribe(f"post/{dev['thing']}/#")
+        second.client.publish(f"post/{dev['thing']}/after", b"still here", qos=1)
+        assert second.messages.get(timeout=WAIT)[:2] == (f"post/{dev['thing']}/after", b"still here")
+    finally:
+        second.close()

@@ -55,15 +55,22 @@ def test_symmetric_encryption_is_authenticated_and_bound_to_its_context(kms):
     kms.rotate_key_on_demand(KeyId=key["KeyId"])
     assert kms.decrypt(CiphertextBlob=out["CiphertextBlob"], EncryptionContext={"order": "42"})["Plaintext"] == \
         b"card 4111"  # older material still opens what it sealed
+    fresh = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"after rotation")["CiphertextBlob"]
+    assert fresh[17:21] == b"\x00\x00\x00\x01"  # unkai's blob names the material: the rotated one seals now
+    assert kms.decrypt(CiphertextBlob=fresh)["Plaintext"] == b"after rotation"
     assert len(kms.list_key_rotations(KeyId=key["KeyId"])["Rotations"]) == 1
 
 
 def test_disabled_and_deleted_keys_follow_the_clock(unkai, kms):
     key = kms.create_key()["KeyMetadata"]
     blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"  # the key's material has been opened once
     kms.disable_key(KeyId=key["KeyId"])
     with pytest.raises(ClientError) as exc:
         kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    assert exc.value.response["Error"] == {"Code": "DisabledException", "Message": f"{key['Arn']} is disabled."}
+    with pytest.raises(ClientError) as exc:  # and the key's state is still asked on every call
+        kms.decrypt(CiphertextBlob=blob)
     assert exc.value.response["Error"] == {"Code": "DisabledException", "Message": f"{key['Arn']} is disabled."}
     kms.enable_key(KeyId=key["KeyId"])
     scheduled = kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)

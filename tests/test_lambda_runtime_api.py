@@ -283,6 +283,22 @@ CFN_TEMPLATE = textwrap.dedent("""\
         Properties:
           ServiceToken: !GetAtt Greeter.Arn
           Name: world
+      Custom:                       # a custom runtime from a code directory beside the template
+        Type: AWS::Lambda::Function
+        Properties:
+          FunctionName: custom-from-template
+          Runtime: provided.al2023
+          Handler: my.handler
+          Role: !GetAtt Role.Arn
+          Code: ./custom
+          TenancyConfig:
+            TenantIsolationMode: PER_TENANT
+      CustomUrl:
+        Type: AWS::Lambda::Url
+        Properties:
+          TargetFunctionArn: !GetAtt Custom.Arn
+          AuthType: NONE
+          InvokeMode: RESPONSE_STREAM
     Outputs:
       Greeting:
         Value: !GetAtt Greeting.Greeting
@@ -291,15 +307,27 @@ CFN_TEMPLATE = textwrap.dedent("""\
     """)
 
 
-def test_inline_code_answers_a_custom_resource_with_cfnresponse(tmp_path):
+def test_a_template_with_cfnresponse_inline_code_and_a_custom_runtime(tmp_path):
     from unkai.testing import UnkaiServer
 
     template = tmp_path / "template.yaml"
     template.write_text(CFN_TEMPLATE)
+    (tmp_path / "custom").mkdir()
+    bootstrap = tmp_path / "custom" / "bootstrap"
+    bootstrap.write_text(BOOTSTRAP.format(python=sys.executable, init=""))
+    bootstrap.chmod(0o755)
     with UnkaiServer(tmp_path / "state", str(template)) as server:
         stack = server.client("cloudformation").describe_stacks()["Stacks"][0]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        assert outputs == {"Greeting": "hello world", "GreetingId": "greeting-world"}
+        assert outputs["Greeting"] == "hello world" and outputs["GreetingId"] == "greeting-world"
+        # the template's custom runtime, tenant-isolated, behind a RESPONSE_STREAM URL
+        lam = server.client("lambda")
+        config = lam.get_function_configuration(FunctionName="custom-from-template")
+        assert config["TenancyConfig"] == {"TenantIsolationMode": "PER_TENANT"}
+        resp, payload = call(lam, "custom-from-template", {"from": "template"}, TenantId="t1")
+        assert payload["echo"] == {"from": "template"} and payload["cwd"] == str(tmp_path / "custom")
+        url = lam.get_function_url_config(FunctionName="custom-from-template")
+        assert url["InvokeMode"] == "RESPONSE_STREAM"
 
 
 def test_a_plain_invoke_of_a_streaming_runtime_gets_the_whole_answer_or_its_error(lam, echo):
@@ -328,3 +356,21 @@ def test_a_rest_api_streams_a_lambda_proxy_response(lam, unkai, echo):
         assert resp.status == 201
         assert resp.headers["x-made-by"] == "stream"
         assert resp.read() == b"hello world"
+
+
+def test_json_log_format_sets_aws_variables_and_writes_json_records(lam, unkai):
+    name = deploy(lam, """
+import logging, os
+logger = logging.getLogger("app")
+def handler(event, context):
+    logger.info("filtered out at WARN")
+    logger.warning("something to see")
+    return {k: os.environ.get(k) for k in ("AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL")}
+""", LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "WARN"})
+    resp, payload = call(lam, name)
+    assert payload == {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "WARN"}
+    events = unkai.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+    records = [json.loads(e["message"]) for e in events if e["message"].startswith("{")]
+    assert [(r["level"], r["message"], r["logger"]) for r in records] == [("WARN", "something to see", "app")]
+    assert records[0]["requestId"] == resp["ResponseMetadata"]["RequestId"]
+    assert records[0]["timestamp"].endswith("Z")

@@ -58,6 +58,8 @@ stack_name_option = click.option("--stack-name", default=None,
 
 
 def _set_config_env(ctx: click.Context, param: Any, value: str | None) -> str | None:
+    if value is None and "unkai.template.samconfig" not in sys.modules:
+        return value  # its default already; importing it (and the template loader) costs start-up time
     from unkai.template import samconfig
 
     samconfig.ENVIRONMENT = value or "default"
@@ -71,9 +73,11 @@ config_env_option = click.option("--config-env", default=None, metavar="NAME", c
 
 def _check_config_env(template: Path | None) -> None:
     """Fail early, naming the file, when --config-env names an environment the config lacks."""
+    if template is None:
+        return
     from unkai.template import samconfig
 
-    if template is None or samconfig.ENVIRONMENT == "default":
+    if samconfig.ENVIRONMENT == "default":
         return
     try:
         samconfig.read(template)
@@ -83,6 +87,8 @@ def _check_config_env(template: Path | None) -> None:
 
 
 def _overrides(chunks: tuple[str, ...]) -> dict[str, str]:
+    if not chunks:
+        return {}  # without importing samconfig and the template loader (start-up time)
     from unkai.template.samconfig import BadOverride, parse_overrides
 
     try:

@@ -80,7 +80,10 @@ def parse(expression: str, timezone: str | None = None, allow_at: bool = False) 
         return Schedule(text, "rate", period=value * _UNIT[unit.rstrip("s")], zone=zone)
     m = _AT.match(text)
     if m and allow_at:
-        when = dt.datetime.fromisoformat(m.group(1)).replace(tzinfo=zone)
+        try:
+            when = dt.datetime.fromisoformat(m.group(1)).replace(tzinfo=zone)
+        except ValueError:  # a date that does not exist (month 13...): AWS's invalid expression
+            raise InvalidSchedule(text) from None
         return Schedule(text, "at", at=when.timestamp(), zone=zone)
     m = _CRON.match(text)
     if m:

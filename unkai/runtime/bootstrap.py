@@ -715,6 +715,7 @@ def pump_fd(fd, channel, kind=b"L"):
 
 
 CURRENT = {"request_id": None}
+JSON_LEVELS = {"WARNING": "WARN", "CRITICAL": "FATAL"}  # AWS's level names in JSON logs
 
 
 def setup_logging(channel):
@@ -732,16 +733,34 @@ def setup_logging(channel):
             record.aws_request_id = CURRENT["request_id"] or ""
             return True
 
+    class JsonFormatter(logging.Formatter):
+        """LoggingConfig LogFormat JSON: each record as AWS's Python runtime writes it."""
+
+        def format(self, record):
+            out = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                   + ".%03dZ" % record.msecs,
+                   "level": JSON_LEVELS.get(record.levelname, record.levelname), "message": record.getMessage(),
+                   "logger": record.name, "requestId": getattr(record, "aws_request_id", "")}
+            if record.exc_info and record.exc_info[1] is not None:
+                out["errorType"] = type(record.exc_info[1]).__name__
+                out["errorMessage"] = str(record.exc_info[1])
+                out["stackTrace"] = traceback.format_tb(record.exc_info[2])
+            out["location"] = "%s:%s:%d" % (record.pathname, record.funcName, record.lineno)
+            return json.dumps(out, default=str) + "\n"
+
     logging.Formatter.converter = time.gmtime
     handler = LambdaLoggerHandler()
-    handler.setFormatter(logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"))
+    if os.environ.get("AWS_LAMBDA_LOG_FORMAT") == "JSON":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"))
     handler.addFilter(LambdaLoggerFilter())
     root = logging.getLogger()
     root.addHandler(handler)
     level = os.environ.get("AWS_LAMBDA_LOG_LEVEL")
     if level:
-        root.setLevel(level.upper())
+        root.setLevel({"TRACE": "DEBUG"}.get(level.upper(), level.upper()))
 
 
 def load_handler(name):

@@ -52,6 +52,8 @@ class EnvironmentSpec:
     # a custom runtime (provided.al2023...): the bootstrap executable the worker runs, speaking the Runtime API
     bootstrap: str = ""
     extensions: list[str] = field(default_factory=list)  # external extensions' executables (layers' extensions/)
+    log_format: str = "Text"  # LoggingConfig.LogFormat; JSON sets AWS_LAMBDA_LOG_FORMAT and _LOG_LEVEL as AWS does
+    app_log_level: str = ""  # LoggingConfig.ApplicationLogLevel
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -272,6 +274,9 @@ class Environment:
         }
         if self.api is not None:
             env["AWS_LAMBDA_RUNTIME_API"] = self.api.address
+        if spec.log_format == "JSON":
+            env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+            env["AWS_LAMBDA_LOG_LEVEL"] = spec.app_log_level or "INFO"
         if spec.bootstrap:  # an OS-only runtime: AWS names no execution environment
             env.pop("AWS_EXECUTION_ENV")
         env.update(spec.env)
@@ -570,7 +575,11 @@ class Environment:
     async def settle(self) -> None:
         """After an invocation: the environment is free once every extension asked for its next event."""
         if self.api is not None and self.api.extensions and not self.dead:
-            await self.api.extensions_idle(self.spec.timeout)
+            idle = asyncio.ensure_future(self.api.extensions_idle(self.spec.timeout))
+            gone = asyncio.ensure_future(self._exited.wait())  # every extension exited: none will ask again
+            await asyncio.wait({idle, gone}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (idle, gone):
+                task.cancel()
 
     def _error_outcome(self, error: dict) -> Outcome:
         return Outcome(json.dumps(error).encode(), error_type=error["errorType"], log_stream=self.log_stream)

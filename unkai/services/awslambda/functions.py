@@ -18,9 +18,13 @@ from unkai.protocol import ServiceError
 from unkai.protocol.values import iso8601
 
 NAME_RE = re.compile(
-    r"^(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z]{2}(?:-gov)?-[a-z]+-\d):(?P<account>\d{12}):function:|"
+    r"^(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):(?P<account>\d{12})"
+    r":function:|"
     r"(?P<account2>\d{12}):function:)?(?P<name>[a-zA-Z0-9_-]{1,140})(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9_-]{1,128}))?$"
 )
+# botocore's NamespacedFunctionName pattern, which AWS quotes in its validation message
+NAME_PATTERN = ("(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:)?"
+                "(\\d{12}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST(\\.PUBLISHED)?|[a-zA-Z0-9-_]+))?")
 PYTHON_RUNTIMES = ("python3.8", "python3.9", "python3.10", "python3.11", "python3.12", "python3.13", "python3.14")
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 ASYNC_PAYLOAD_LIMIT = 1024 * 1024
@@ -46,12 +50,17 @@ class Name:
 def parse_name(text: str, qualifier: str | None = None) -> Name:
     """A FunctionName parameter: a name, a partial ARN or an ARN, maybe with a qualifier."""
     m = NAME_RE.match(text or "")
+    problems = []
     if m is None:
-        raise ServiceError(
-            "ValidationException",
-            f"1 validation error detected: Value '{text}' at 'functionName' failed to satisfy constraint: Member "
-            "must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?"
-            "(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?")
+        problems.append(f"Value '{text}' at 'functionName' failed to satisfy constraint: Member must satisfy "
+                        f"regular expression pattern: {NAME_PATTERN}")
+    if len(text or "") > 256:
+        problems.append(f"Value '{text}' at 'functionName' failed to satisfy constraint: Member must have length "
+                        "less than or equal to 256")
+    if problems:  # AWS counts every constraint the value breaks
+        count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "
+        raise ServiceError("ValidationException", count + "; ".join(problems))
+    assert m is not None
     inline = m.group("qualifier")
     if inline and qualifier and inline != qualifier:
         raise invalid("The derived qualifier from the function name does not match the specified qualifier.")

@@ -975,6 +975,8 @@ class Lambda(SettingsOps, Service):
             layer_paths=layer_paths,
             bootstrap=fn.bootstrap_path(code["path"], layer_paths) if runtime.startswith("provided") else "",
             extensions=fn.extension_paths(layer_paths),
+            log_format=(config.get("LoggingConfig") or {}).get("LogFormat") or "Text",
+            app_log_level=(config.get("LoggingConfig") or {}).get("ApplicationLogLevel") or "",
             log_group=(config.get("LoggingConfig") or {}).get("LogGroup", f"/aws/lambda/{target.name}"),
             region=target.region, account=target.account, endpoint=self.config.endpoint, code_sha=code["sha"],
             **self._debug_settings(target.name),

@@ -232,6 +232,46 @@ class BackupOperations:
         summary = {"SourceTableArn": table.arn, "RestoreDateTime": when}
         return {"TableDescription": self._restored(restored, summary)}
 
+    # -- resource policies (stored, not enforced) -----------------------------------------
+
+    def _policy_table(self, ctx: RequestContext, arn: str) -> Table:
+        return self._table_by_arn(ctx, arn.split("/stream/")[0])  # type: ignore[attr-defined]
+
+    def put_resource_policy(self, ctx: RequestContext, params: dict) -> dict:
+        table = self._policy_table(ctx, params["ResourceArn"])
+        try:
+            json.loads(params["Policy"])
+        except ValueError:
+            raise validation("Invalid policy document: the policy is not valid JSON") from None
+        current = table.definition.get("ResourcePolicy")
+        expected = params.get("ExpectedRevisionId")
+        if expected is not None and (current is None or current["RevisionId"] != expected):
+            raise ServiceError("PolicyNotFoundException", f"Resource-based policy not found for the provided "
+                               f"ResourceArn: Requested update for policy with revision id {expected}, but the "
+                               f"policy associated to target table {table.name} has revision id "
+                               f"{current['RevisionId'] if current else 'None'}.")
+        revision = str(int(self.clock.now() * 1000))
+        table.definition["ResourcePolicy"] = {"Policy": params["Policy"], "RevisionId": revision}
+        self._save(table)
+        return {"RevisionId": revision}
+
+    def get_resource_policy(self, ctx: RequestContext, params: dict) -> dict:
+        table = self._policy_table(ctx, params["ResourceArn"])
+        policy = table.definition.get("ResourcePolicy")
+        if policy is None:
+            raise ServiceError("PolicyNotFoundException", f"Resource-based policy not found for the provided "
+                               f"ResourceArn: {params['ResourceArn']}")
+        return dict(policy)
+
+    def delete_resource_policy(self, ctx: RequestContext, params: dict) -> dict:
+        table = self._policy_table(ctx, params["ResourceArn"])
+        policy = table.definition.pop("ResourcePolicy", None)
+        if policy is None:
+            raise ServiceError("PolicyNotFoundException", f"Resource-based policy not found for the provided "
+                               f"ResourceArn: {params['ResourceArn']}")
+        self._save(table)
+        return {"RevisionId": str(int(self.clock.now() * 1000))}
+
     def pitr_changed(self, table: Table, enabled: bool) -> None:
         """UpdateContinuousBackups turned recovery off: the history goes with it, as on AWS."""
         if not enabled:

@@ -29,7 +29,17 @@ log = logging.getLogger(__name__)
 class IotAmqttBroker(AmqttBroker):
     def __init__(self, config: dict, gate: Any) -> None:
         self.gate = gate
+        self.displaced: dict[str, Any] = {}  # client id -> the connected handler a newcomer replaces
         super().__init__(config)
+
+    async def _delete_session(self, client_id: str) -> None:
+        """A clean-session CONNECT with a connected client's id: amqtt forgets the old session
+        but leaves its connection open; it is closed once the newcomer is authenticated
+        (AWS disconnects the older client, ``DUPLICATE_CLIENTID``)."""
+        session, handler = self._sessions.get(client_id, (None, None))
+        if session is not None and handler is not None and session.transitions.is_connected():
+            self.displaced[client_id] = (session, handler)
+        await super()._delete_session(client_id)
 
     def _create_ssl_context(self, listener: Any) -> ssl.SSLContext:  # type: ignore[override]
         context = AmqttBroker._create_ssl_context(listener)
@@ -83,9 +93,11 @@ class IotAmqttBroker(AmqttBroker):
     async def _handle_disconnect(self, client_session: Session, handler: Any, disconnect_waiter: Any) -> None:
         result = disconnect_waiter.result()
         reason = "CLIENT_INITIATED_DISCONNECT" if isinstance(result, DisconnectPacket) else "CONNECTION_LOST"
+        if getattr(client_session, "iot_displaced", False):
+            reason = "DUPLICATE_CLIENTID"
         await super()._handle_disconnect(client_session, handler, disconnect_waiter)
         try:
-            self.gate.presence(client_session.client_id, False, reason)
+            self.gate.presence(client_session.client_id, False, reason, getattr(client_session, "iot_connection", None))
         except Exception:  # noqa: BLE001
             log.exception("IoT: presence event for %s failed", client_session.client_id)
 
@@ -104,9 +116,16 @@ class Gate(BaseAuthPlugin, BaseTopicPlugin):
         if signer is None and session.ssl_object is not None:
             der = session.ssl_object.getpeercert(binary_form=True)
         ok, reason = self._gate.authenticate(session.client_id or "", der, session.remote_address or "", signer)
+        broker = self.context._broker_instance
+        displaced = broker.displaced.pop(session.client_id or "", None)
         if not ok:
             self._gate.cloud.feed.publish("iot.connect", client_id=session.client_id, status="refused",
                                           reason=reason)
+            return ok
+        session.iot_connection = self._gate.connections.get(session.client_id or "")
+        if displaced is not None and displaced[0] is not session:
+            displaced[0].iot_displaced = True
+            await displaced[1].handle_connection_closed()
         return ok
 
     async def topic_filtering(self, *, session: Session | None = None, topic: str | None = None,

@@ -1,6 +1,7 @@
-"""The MQTT broker: MQTT 3.1.1 over TLS with client certificates, as AWS IoT's device
-endpoint serves it, built on amqtt (a maintained asyncio broker; unkai writes no MQTT
-framing of its own).
+"""The MQTT broker: MQTT 3.1.1 and 5 over TLS with client certificates and over WebSocket
+with SigV4, as AWS IoT's device endpoint serves them, built on amqtt (a maintained asyncio
+broker, which speaks 3.1.1). ``mqtt5.py`` sits between each socket and amqtt: it
+translates MQTT 5 and answers PUBLISH itself; ``websocket.py`` does the SigV4 handshake.
 
 Started when ``UNKAI_IOT_MQTT_PORT`` is set (``unkai up --mqtt-port N``; ``0``: any free
 port), on unkai's host, in unkai's event loop; amqtt is imported only then. What unkai
@@ -329,10 +330,12 @@ class Broker:
         self.amqtt.fan_out(topic, payload, qos)
 
     def retained_for(self, topic_filter: str) -> list[tuple[str, bytes, int]]:
-        return [(t, p, q) for t, p, q in self.data.retained(self.account, self.region) if topic_matches(topic_filter, t)]
+        return [(t, p, q) for t, p, q in self.data.retained(self.account, self.region)
+                if topic_matches(topic_filter, t)]
 
-    def presence(self, client_id: str, connected: bool, reason: str = "") -> None:
-        conn = self.connections.get(client_id)
+    def presence(self, client_id: str, connected: bool, reason: str = "", conn: Connection | None = None) -> None:
+        current = self.connections.get(client_id)
+        conn = conn or current
         if conn is None:
             return
         now = self.cloud.clock.now()
@@ -345,12 +348,14 @@ class Broker:
         else:
             event["clientInitiatedDisconnect"] = reason == "CLIENT_INITIATED_DISCONNECT"
             event["disconnectReason"] = reason or "CONNECTION_LOST"
-            self.connections.pop(client_id, None)
+            if current is conn:  # not a newer connection that took the client id over
+                self.connections.pop(client_id, None)
         self.cloud.feed.publish("iot.connect", client_id=client_id, status=event["eventType"], reason=reason or None)
         kind = "connected" if connected else "disconnected"
         with self.cloud.store.transaction():
-            self.iot.record_connectivity(self.account, self.region, client_id, connected,
-                                         "" if connected else reason or "CONNECTION_LOST")
+            if connected or current is conn:  # a displaced connection leaves the newer one connected
+                self.iot.record_connectivity(self.account, self.region, client_id, connected,
+                                             "" if connected else reason or "CONNECTION_LOST")
             self.data.publish_message(self.account, self.region, f"$aws/events/presence/{kind}/{client_id}",
                                       json.dumps(event).encode(), depth=1)
 

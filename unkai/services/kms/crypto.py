@@ -9,6 +9,7 @@ opens it, and a changed context or a flipped bit is InvalidCiphertextException.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -52,15 +53,24 @@ def new_material(spec: str) -> bytes:
 
 
 def _context(context: dict | None) -> bytes:
-    return json.dumps(context or {}, sort_keys=True, separators=(",", ":")).encode()
+    if not context:
+        return b"{}"
+    return json.dumps(context, sort_keys=True, separators=(",", ":")).encode()
+
+
+@functools.lru_cache(maxsize=256)
+def _aead(material: bytes) -> Any:
+    """The AES-GCM cipher of one key material, kept for the next call (the key schedule is
+    set up once instead of on every Encrypt/Decrypt)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(material)
 
 
 def encrypt(key_id: str, version: int, material: bytes, plaintext: bytes, context: dict | None) -> bytes:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     nonce = os.urandom(12)
     head = _BLOB + uuid.UUID(key_id).bytes + struct.pack(">I", version)
-    return head + nonce + AESGCM(material).encrypt(nonce, plaintext, head + _context(context))
+    return head + nonce + _aead(material).encrypt(nonce, plaintext, head + _context(context))
 
 
 def blob_key(blob: bytes) -> tuple[str, int] | None:
@@ -72,11 +82,10 @@ def blob_key(blob: bytes) -> tuple[str, int] | None:
 
 def decrypt(material: bytes, blob: bytes, context: dict | None) -> bytes | None:
     from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     head, nonce, body = blob[:21], blob[21:33], blob[33:]
     try:
-        return AESGCM(material).decrypt(nonce, body, head + _context(context))
+        return _aead(material).decrypt(nonce, body, head + _context(context))
     except (InvalidTag, ValueError):
         return None
 

@@ -89,6 +89,10 @@ class Key:
 class Keys:
     def __init__(self, store: Any, sealer: Any, clock: Any) -> None:
         self.store, self.sealer, self.clock = store, sealer, clock
+        # (arn, sealed bytes) -> opened materials: the row is still read on every call (state,
+        # rotation), but a sealed value already opened is not unsealed and parsed again. The
+        # sealed bytes are the cache key, so a rotation (new sealed value) is never missed.
+        self._opened: dict[tuple[str, bytes], tuple[bytes, ...]] = {}
 
     def _row(self, row: tuple) -> Key:
         return Key(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
@@ -107,7 +111,14 @@ class Keys:
         return self.sealer.seal(text, arn.encode())
 
     def materials(self, key: Key) -> list[bytes]:
-        return [base64.b64decode(m) for m in json.loads(self.sealer.unseal(key.sealed, key.arn.encode()))]
+        """The key's materials, oldest first (opened from its sealed value, once per value)."""
+        opened = self._opened.get((key.arn, key.sealed))
+        if opened is None:
+            opened = tuple(base64.b64decode(m) for m in json.loads(self.sealer.unseal(key.sealed, key.arn.encode())))
+            if len(self._opened) >= 256:
+                self._opened.pop(next(iter(self._opened)))
+            self._opened[(key.arn, key.sealed)] = opened
+        return list(opened)
 
     def add_material(self, key: Key, material: bytes) -> None:
         materials = self.materials(key) + [material]
@@ -125,6 +136,7 @@ class Keys:
         key = self._row(row)
         if key.state == "PendingDeletion" and (key.data.get("DeletionDate") or 0) <= self.clock.now():
             self.store.execute("DELETE FROM kms_keys WHERE arn=?", (key.arn,))
+            self._opened.pop((key.arn, key.sealed), None)
             self.store.execute("DELETE FROM kms_aliases WHERE account=? AND region=? AND key_id=?",
                                (account, region, key.key_id))
             return None

@@ -237,12 +237,15 @@ class BucketOps:
             if len(rule.get("ID") or "") > 255:
                 raise invalid_argument("ID length should not exceed allowed limit of 255")
         self._set_config(params["Bucket"], "Lifecycle", rules)
-        return {}
+        size = params.get("TransitionDefaultMinimumObjectSize") or "all_storage_classes_128K"  # AWS's default
+        self._set_config(params["Bucket"], "LifecycleMinimumSize", size)
+        return {"TransitionDefaultMinimumObjectSize": size}
 
     def get_bucket_lifecycle_configuration(self, ctx: RequestContext, params: dict) -> dict:
         rules = self._get_config(params["Bucket"], "Lifecycle", "NoSuchLifecycleConfiguration",
                                  "The lifecycle configuration does not exist")
-        return {"Rules": rules}
+        size = self._bucket(params["Bucket"]).config.get("LifecycleMinimumSize") or "all_storage_classes_128K"
+        return {"Rules": rules, "TransitionDefaultMinimumObjectSize": size}
 
     def delete_bucket_lifecycle(self, ctx: RequestContext, params: dict) -> dict:
         self._set_config(params["Bucket"], "Lifecycle", None)

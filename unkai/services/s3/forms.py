@@ -226,7 +226,7 @@ class FormOps:
         ctx = _context(self, request)
         with self.store.transaction():  # type: ignore[attr-defined]
             self._acl_allowed(self._bucket(bucket_name), params.get("ACL"), False)  # type: ignore[attr-defined]
-        received = await self.blobs.receive(_FormBody(file_data))  # type: ignore[attr-defined]
+        received = await self.blobs.receive(_FormBody(file_data), "CRC64NVME")  # type: ignore[attr-defined]
         bucket, obj = self._store_received(ctx, bucket_name, key, received, object_meta(params),  # type: ignore
                                            "ObjectCreated:Post", params)
         location = f"{ctx.base_url}/{bucket.name}/{urllib.parse.quote(key)}"

@@ -151,7 +151,8 @@ class ObjectOps:
             self._acl_allowed(bucket, params.get("ACL"), any(params.get(g) for g in GRANTS))
             self._encryption(ctx, bucket, params, meta)  # settled before the body is read, as S3 does
             sealing = self._new_envelope(ctx, name, key, meta)
-        received = await self.blobs.receive(params["Body"], params.get("ChecksumAlgorithm"),
+        # AWS computes a CRC64NVME for every new object whose upload names no checksum
+        received = await self.blobs.receive(params["Body"], params.get("ChecksumAlgorithm") or "CRC64NVME",
                                             signer=ctx.request.state.get("chunk_signer"),
                                             strict=self.config.verify_signatures)
         try:
@@ -505,7 +506,8 @@ class ObjectOps:
         out: dict[str, Any] = {"ETag": obj.etag, "LastModified": int(obj.modified), "ContentLength": obj.size,
                                "ContentType": meta.get("ContentType") or "binary/octet-stream",
                                "AcceptRanges": "bytes", **sse_fields(meta)}
-        for name in CONTENT_FIELDS[1:] + ("StorageClass",):
+        for name in CONTENT_FIELDS[1:] + ("StorageClass", "Restore", "ObjectLockMode", "ObjectLockRetainUntilDate",
+                                          "ObjectLockLegalHoldStatus"):
             if meta.get(name) is not None:
                 out[name] = meta[name]
         if meta.get("Metadata"):

@@ -13,6 +13,7 @@ from unkai.protocol import PROTOCOLS, ParamError, SerializationError, ServiceErr
 from unkai.services import RequestContext, Service
 from unkai.services.s3 import addressing
 from unkai.services.s3.buckets import BucketOps
+from unkai.services.s3.configs import ConfigOps
 from unkai.services.s3.cors import CorsOps
 from unkai.services.s3.forms import FormOps
 from unkai.services.s3.lifecycle import LifecycleOps
@@ -30,7 +31,7 @@ from unkai.services.s3.website import WebsiteOps
 
 
 class S3(BucketOps, ObjectOps, VersionOps, ListingOps, MultipartOps, NotificationOps, CorsOps, WebsiteOps,
-         FormOps, LifecycleOps, LockOps, ResourceOps, EncryptionOps, Service):
+         FormOps, LifecycleOps, LockOps, ConfigOps, ResourceOps, EncryptionOps, Service):
     name = "s3"
     migrations = MIGRATIONS
     resource_types = ("AWS::S3::Bucket", "AWS::S3::BucketPolicy")
@@ -49,6 +50,9 @@ class S3(BucketOps, ObjectOps, VersionOps, ListingOps, MultipartOps, Notificatio
         self.start_cors()
         self.start_forms()
         self.start_lifecycle()
+
+    def handler(self, operation: str) -> Any:
+        return super().handler(operation) or self.configuration_handler(operation)
 
     def rewrite_request(self, request: Request) -> None:
         addressing.to_path_style(request)

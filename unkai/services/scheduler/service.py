@@ -197,6 +197,21 @@ class Scheduler(Service):
             raise _validation(f"Invalid State {spec.get('State')}.")
         if spec.get("StartDate") and spec.get("EndDate") and spec["EndDate"] <= spec["StartDate"]:
             raise _validation("The EndDate must be after the StartDate.")
+        problems = []  # the model's ranges, checked server-side as AWS does (botocore checks only minimums)
+        retry = target.get("RetryPolicy") or {}
+        for field, member, high in (("target.retryPolicy.maximumRetryAttempts", "MaximumRetryAttempts", 185),
+                                    ("target.retryPolicy.maximumEventAgeInSeconds", "MaximumEventAgeInSeconds",
+                                     86400)):
+            if retry.get(member) is not None and retry[member] > high:
+                problems.append(f"Value '{retry[member]}' at '{field}' failed to satisfy constraint: Member must "
+                                f"have value less than or equal to {high}")
+        window = (spec.get("FlexibleTimeWindow") or {}).get("MaximumWindowInMinutes")
+        if window is not None and window > 1440:
+            problems.append(f"Value '{window}' at 'flexibleTimeWindow.maximumWindowInMinutes' failed to satisfy "
+                            "constraint: Member must have value less than or equal to 1440")
+        if problems:
+            count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected: "
+            raise _validation(count + "; ".join(problems))
         return group, name, spec
 
     def create_schedule(self, ctx: RequestContext, params: dict) -> dict:

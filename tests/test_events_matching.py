@@ -2,7 +2,8 @@
 the literal ``source``/``detail-type`` they pin (unkai/services/events/matching.py), and
 the rules an event reaches must be exactly those whose pattern matches it, as
 TestEventPattern (which evaluates the pattern itself) answers; a changed or disabled rule
-routes by its new state at once."""
+routes by its new state at once (rules and targets are kept in memory
+between calls until any rule or target changes)."""
 
 from __future__ import annotations
 
@@ -84,3 +85,13 @@ def test_indexed_routing_reaches_exactly_the_matching_rules(unkai):
     changed["or"] = PATTERNS["or"]
     del changed["dt"]
     assert routed(unkai, events, sqs, url, bus) == expected(events, changed)
+
+    # targets read from memory follow RemoveTargets/PutTargets at once too
+    events.remove_targets(Rule="detail", EventBusName=bus, Ids=["q"])
+    del changed["detail"]
+    assert routed(unkai, events, sqs, url, bus) == expected(events, changed)
+    renamed = dict(target, InputTransformer=dict(target["InputTransformer"],
+                                                 InputTemplate='{"rule": "renamed", "id": "<id>"}'))
+    events.put_targets(Rule="case", EventBusName=bus, Targets=[renamed])
+    got = routed(unkai, events, sqs, url, bus)
+    assert ("renamed", 2) in got and not any(name == "case" for name, _ in got)

@@ -9,7 +9,7 @@ rule order, and each is still matched in full by ``unkai.patterns.matches``."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 INDEX_KEYS = ("source", "detail-type")
 
@@ -27,12 +27,13 @@ def index_key(pattern: dict[str, Any]) -> tuple[str, frozenset[str]] | None:
 class RuleSet:
     """A bus's enabled pattern rules, in order, indexed by their pinned literal."""
 
-    __slots__ = ("rules", "_index", "_rest")
+    __slots__ = ("rules", "_index", "_rest", "_targets")
 
     def __init__(self, rules: list[tuple[Any, dict[str, Any], tuple[str, frozenset[str]] | None]]) -> None:
         self.rules = [(rule, pattern) for rule, pattern, _ in rules]
         self._index: dict[str, dict[str, list[int]]] = {}
         self._rest: list[int] = []
+        self._targets: dict[int, list[str]] = {}
         for i, (_, _, key) in enumerate(rules):
             if key is None:
                 self._rest.append(i)
@@ -63,3 +64,9 @@ class RuleSet:
         rules = self.rules
         return [rules[i] for i in sorted(picked)]
 
+    def targets(self, rule_id: int, read: Callable[[int], list[str]]) -> list[str]:
+        """A rule's targets (their stored JSON), read once for as long as this set is current."""
+        texts = self._targets.get(rule_id)
+        if texts is None:
+            texts = self._targets[rule_id] = read(rule_id)
+        return texts

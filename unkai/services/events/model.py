@@ -114,6 +114,25 @@ MIGRATIONS = [
         PRIMARY KEY (account, region, name)
     );
     """,
+    # PutEvents keeps each bus's parsed rules and targets in memory while this number is
+    # unchanged. Every write to rules or targets sets a new random one (never a counter: a
+    # rolled-back write must not leave a number a later write could reach again).
+    """
+    CREATE TABLE events_generation (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
+    INSERT INTO events_generation(id, n) VALUES (0, 0);
+    CREATE TRIGGER events_rules_ins AFTER INSERT ON events_rules
+        BEGIN UPDATE events_generation SET n = random(); END;
+    CREATE TRIGGER events_rules_upd AFTER UPDATE ON events_rules
+        BEGIN UPDATE events_generation SET n = random(); END;
+    CREATE TRIGGER events_rules_del AFTER DELETE ON events_rules
+        BEGIN UPDATE events_generation SET n = random(); END;
+    CREATE TRIGGER events_targets_ins AFTER INSERT ON events_targets
+        BEGIN UPDATE events_generation SET n = random(); END;
+    CREATE TRIGGER events_targets_upd AFTER UPDATE ON events_targets
+        BEGIN UPDATE events_generation SET n = random(); END;
+    CREATE TRIGGER events_targets_del AFTER DELETE ON events_targets
+        BEGIN UPDATE events_generation SET n = random(); END;
+    """,
 ]
 
 DEFAULT_BUS = "default"

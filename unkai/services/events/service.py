@@ -56,6 +56,8 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
         self._sent = {}
         # pattern text -> (parsed pattern, its index key); matching never mutates a pattern
         self._patterns: dict[str, tuple[Any, Any]] = {}
+        self._rulesets: dict[tuple[str, str, str], tuple[int, RuleSet]] = {}  # see _pattern_rules
+        self._generation: int | None = None
 
     async def start(self) -> None:
         self.cloud.jobs.register("events.replay", self.run_replay)
@@ -68,6 +70,7 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        self._rulesets.clear()
         self._tokens.clear()
         self._sent.clear()
         await self.stop_http()
@@ -209,7 +212,10 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
         return {"FailedEntryCount": 0, "FailedEntries": []}
 
     def _targets(self, rule_id: int) -> list[dict[str, Any]]:
-        return [json.loads(t) for (t,) in self.store.all(
+        return [json.loads(t) for t in self._target_texts(rule_id)]
+
+    def _target_texts(self, rule_id: int) -> list[str]:
+        return [t for (t,) in self.store.all(
             "SELECT target FROM events_targets WHERE rule_id=? ORDER BY seq, target_id", (rule_id,))]
 
     def list_targets_by_rule(self, ctx: RequestContext, params: dict) -> dict:
@@ -284,12 +290,21 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
                 continue
             if patterns.matches(pattern, event):
                 matched += 1
-                self._deliver(rule, event)
+                self._deliver(rule, event, ruleset)
         return matched
 
     def _pattern_rules(self, account: str, region: str, bus: str) -> RuleSet:
-        """The bus's enabled pattern rules with their parsed patterns (parsed and analysed
-        once per pattern text), indexed so an event is matched only against rules it may match."""
+        """The bus's enabled pattern rules with their parsed patterns, indexed so an event is
+        matched only against rules it may match. Kept in memory until a write to any rule or
+        target changes ``events_generation`` (a trigger does), so a call reads one row."""
+        (generation,) = self.store.one("SELECT n FROM events_generation")
+        key = (account, region, bus)
+        cached = self._rulesets.get(key)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        if len(self._rulesets) > 1000 or (self._rulesets and self._generation != generation):
+            self._rulesets.clear()
+        self._generation = generation
         out = []
         cache = self._patterns
         for row in self.store.all(f"SELECT {RULE_COLUMNS} FROM events_rules WHERE account=? AND region=? AND bus=? "
@@ -302,7 +317,9 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
                 pattern = json.loads(rule.pattern)
                 parsed = cache[rule.pattern] = (pattern, index_key(pattern) if isinstance(pattern, dict) else None)
             out.append((rule, *parsed))
-        return RuleSet(out)
+        ruleset = RuleSet(out)
+        self._rulesets[key] = (generation, ruleset)
+        return ruleset
 
     def accept(self, target: dict[str, Any], payload: str, event_id: str, rule_arn: str) -> None:
         """A target ARN of EventBridge's own: another event bus, whose rules then see the event
@@ -336,11 +353,12 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
             raise errors.validation("Parameter Event is not valid.") from None
         return {"Result": patterns.matches(pattern, event)}
 
-    def _deliver(self, rule: Rule, event: dict[str, Any]) -> None:
+    def _deliver(self, rule: Rule, event: dict[str, Any], rules: RuleSet | None = None) -> None:
         if rule.managed_by == ARCHIVE_MANAGER:
             self.archive_event(rule, event)
             return
-        for target in self._targets(rule.id):
+        texts = rules.targets(rule.id, self._target_texts) if rules is not None else self._target_texts(rule.id)
+        for target in map(json.loads, texts):  # parsed afresh: a delivery may keep or change its target
             payload = render(target, event, rule.arn, rule.name)
             targets.deliver(self.cloud, target, payload, "events", event["id"], rule.arn)
 

@@ -85,6 +85,10 @@ class Ops:
         if "sts" in services:
             sts = client("sts")
             self.calls["sts get_caller_identity"] = lambda: sts.get_caller_identity()
+        if "secretsmanager" in services:
+            sm = client("secretsmanager")
+            sm.create_secret(Name="cg/db", SecretString="s3cret-value")
+            self.calls["secretsmanager get_secret_value"] = lambda: sm.get_secret_value(SecretId="cg/db")
         if "kms" in services:
             kms = client("kms")
             key = kms.create_key()["KeyMetadata"]["KeyId"]
@@ -199,7 +203,7 @@ def main() -> None:
     parser.add_argument("--src", help="run unkai from this source tree instead of the installed one")
     parser.add_argument("--peers", action="store_true", help="count moto's server and ministack too")
     parser.add_argument("--services", default=",".join(SERVICES),
-                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms', 'events'))}")
+                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms', 'secretsmanager', 'events'))}")
     parser.add_argument("--peer-n", type=int, default=5,
                         help="calls per operation for the peers (a moto call costs ~50x unkai's)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per operation; the least is kept")

@@ -85,6 +85,10 @@ class Ops:
         if "sts" in services:
             sts = client("sts")
             self.calls["sts get_caller_identity"] = lambda: sts.get_caller_identity()
+        if "secretsmanager" in services:
+            sm = client("secretsmanager")
+            sm.create_secret(Name="cg/db", SecretString="s3cret-value")
+            self.calls["secretsmanager get_secret_value"] = lambda: sm.get_secret_value(SecretId="cg/db")
         if "kms" in services:
             kms = client("kms")
             key = kms.create_key()["KeyMetadata"]["KeyId"]
@@ -92,6 +96,21 @@ class Ops:
             self.calls["kms describe_key"] = lambda: kms.describe_key(KeyId=key)
             self.calls["kms encrypt 64 B"] = lambda: kms.encrypt(KeyId=key, Plaintext=b"x" * 64)
             self.calls["kms decrypt 64 B"] = lambda: kms.decrypt(CiphertextBlob=blob)
+
+        if "events" in services:  # issue 23's PutEvents: 10 entries, a bus with 100 rules, one SQS target each
+            import json
+
+            events, esqs = client("events"), client("sqs")
+            events.create_event_bus(Name="cg-bus")
+            url = esqs.create_queue(QueueName="cg-events")["QueueUrl"]
+            arn = esqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            for i in range(100):
+                events.put_rule(Name=f"r{i}", EventBusName="cg-bus", EventPattern=json.dumps(
+                    {"source": [f"src{i}"], "detail": {"n": [{"numeric": [">=", 0]}]}}))
+                events.put_targets(Rule=f"r{i}", EventBusName="cg-bus", Targets=[{"Id": "q", "Arn": arn}])
+            entries = [{"Source": f"src{i * 7}", "DetailType": "t", "Detail": json.dumps({"n": i}),
+                        "EventBusName": "cg-bus"} for i in range(10)]
+            self.calls["events put_events (10 entries, 100 rules)"] = lambda: events.put_events(Entries=entries)
 
     def receive_delete(self) -> None:
         self.sqs.send_message(QueueUrl=self.url, MessageBody=BODY)  # not measured: see measure()
@@ -184,7 +203,7 @@ def main() -> None:
     parser.add_argument("--src", help="run unkai from this source tree instead of the installed one")
     parser.add_argument("--peers", action="store_true", help="count moto's server and ministack too")
     parser.add_argument("--services", default=",".join(SERVICES),
-                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms'))}")
+                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms', 'secretsmanager', 'events'))}")
     parser.add_argument("--peer-n", type=int, default=5,
                         help="calls per operation for the peers (a moto call costs ~50x unkai's)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per operation; the least is kept")

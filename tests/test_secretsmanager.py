@@ -101,6 +101,21 @@ def test_deletion_waits_for_the_recovery_window_on_the_clock(unkai, sm, name):
     assert _code(exc) in ("InvalidParameterException", "ResourceNotFoundException")
 
 
+def test_last_accessed_date_is_the_day_of_the_last_read(unkai, sm, name):
+    sm.create_secret(Name=name, SecretString="v")
+    assert "LastAccessedDate" not in sm.describe_secret(SecretId=name)
+    sm.get_secret_value(SecretId=name)
+    first = sm.describe_secret(SecretId=name)["LastAccessedDate"]
+    assert first.timestamp() % 86400 == 0  # AWS keeps the day only
+    sm.get_secret_value(SecretId=name)  # the same day: the same date
+    assert sm.describe_secret(SecretId=name)["LastAccessedDate"] == first
+    unkai.advance(2 * 86400)
+    sm.describe_secret(SecretId=name)  # describing is no access
+    assert sm.describe_secret(SecretId=name)["LastAccessedDate"] == first
+    sm.get_secret_value(SecretId=name)
+    assert (sm.describe_secret(SecretId=name)["LastAccessedDate"] - first).days == 2
+
+
 def test_rotation_runs_the_four_steps_now_and_on_schedule(unkai, sm, name):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:

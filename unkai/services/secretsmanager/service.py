@@ -79,8 +79,10 @@ class SecretsManager(Service):
         out = {"ARN": secret.arn, "Name": secret.name, "VersionId": version.version_id,
                "VersionStages": version.stages, "CreatedDate": version.created}
         out.update(self.secrets.value(secret, version))
-        secret.data["LastAccessedDate"] = float(int(self.clock.now() // 86400) * 86400)
-        self.secrets.save(secret)
+        accessed = float(int(self.clock.now() // 86400) * 86400)  # AWS keeps the day only
+        if secret.data.get("LastAccessedDate") != accessed:  # so a read writes once a day, not every time
+            secret.data["LastAccessedDate"] = accessed
+            self.secrets.save(secret)
         return out
 
     def _kms_key(self, ctx: RequestContext, key_id: str | None) -> str | None:

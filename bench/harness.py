@@ -17,6 +17,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 import urllib.request
@@ -104,8 +105,11 @@ def start_moto() -> Server:
 
 
 def start_ministack() -> Server:
+    """ministack from ``MINISTACK`` (its executable, in a venv of its own: it pins botocore exactly),
+    else from this venv or PATH."""
     port = free_port()
-    exe = Path(sys.executable).with_name("ministack")
+    beside = Path(sys.executable).with_name("ministack")
+    exe = os.environ.get("MINISTACK") or (str(beside) if beside.exists() else shutil.which("ministack") or str(beside))
     home = tempfile.mkdtemp(prefix="bench-ministack-")
     return Server("ministack", [str(exe)], port, env={"GATEWAY_PORT": str(port), "LOG_LEVEL": "WARNING"},
                   ready_path="/_localstack/health", cwd=home)

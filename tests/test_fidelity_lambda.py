@@ -163,3 +163,19 @@ def test_a_bad_function_name_quotes_the_current_pattern_and_counts_every_broken_
         lam.get_function(FunctionName=long_bad)
     assert error_of(exc)[1].startswith("2 validation errors detected: ")
     assert error_of(exc)[1].endswith("Member must have length less than or equal to 256")
+
+
+def test_get_layer_version_by_arn_checks_the_arn_before_looking_it_up(unkai):
+    """A malformed Arn is AWS's ValidationException with the model's pattern (it was a 500)."""
+    from botocore.config import Config
+
+    raw = unkai.client("lambda", config=Config(parameter_validation=False, retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as exc:
+        raw.get_layer_version_by_arn(Arn="not-an-arn")
+    code, message, status = error_of(exc)
+    assert (code, status) == ("ValidationException", 400)
+    assert message.startswith("1 validation error detected: Value 'not-an-arn' at 'arn' failed to satisfy constraint: "
+                              "Member must satisfy regular expression pattern: ((arn:")
+    with pytest.raises(ClientError) as exc:
+        raw.get_layer_version_by_arn(Arn="arn:aws:lambda:us-east-1:000000000000:layer:no-such-layer:1")
+    assert error_of(exc)[0] == "ResourceNotFoundException"

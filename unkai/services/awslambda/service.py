@@ -94,6 +94,11 @@ MIGRATIONS = [
 ]
 
 
+# botocore's pattern for GetLayerVersionByArn's Arn
+_LAYER_VERSION_ARN = re.compile(r"((arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:"
+                                r"\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+))")
+
+
 @dataclass
 class Target:
     """A resolved function version: what runs, and what an invocation reports."""
@@ -838,7 +843,14 @@ class Lambda(SettingsOps, Service):
         return json.loads(self._layer(ctx, params)[1][0])
 
     def get_layer_version_by_arn(self, ctx: RequestContext, params: dict) -> dict:
-        parts = params["Arn"].split(":")
+        arn = params["Arn"]
+        if not _LAYER_VERSION_ARN.fullmatch(arn):
+            from unkai.services.awslambda.errors import validation
+
+            raise validation(arn, "arn", _LAYER_VERSION_ARN.pattern)
+        parts = arn.split(":")
+        if parts[5] == "awslayer":  # AWS's own layers: none here
+            raise ServiceError("ResourceNotFoundException", "The resource you requested does not exist.", Type="User")
         return self.get_layer_version(ctx, {"LayerName": parts[6], "VersionNumber": int(parts[7])})
 
     def delete_layer_version(self, ctx: RequestContext, params: dict) -> dict:

@@ -4,7 +4,7 @@
   second start; the first one installs them), seconds from the process start to
   /_unkai/health saying ready;
 - edit: one function's Timeout changed in the running stack's template, seconds from the
-  write to the stack's LastUpdatedTime moving and /_unkai/drain answering.
+  write to Lambda reporting the new Timeout (then /_unkai/drain answers).
 
     python bench/templates.py [--functions 50]
 
@@ -56,13 +56,16 @@ def start(app: Path, state: Path, port: int) -> tuple[subprocess.Popen, float]:
         time.sleep(0.01)
 
 
-def stack_updated(port: int) -> str:
+def first_timeout(port: int) -> int:
+    """Fn0's Timeout as Lambda reports it: the edit is applied when it is the new one."""
     import boto3
 
-    cfn = boto3.client("cloudformation", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                       aws_access_key_id="x", aws_secret_access_key="x")
-    stack = cfn.describe_stacks()["Stacks"][0]
-    return str(stack.get("LastUpdatedTime"))
+    kw = dict(endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1", aws_access_key_id="x",
+              aws_secret_access_key="x")
+    cfn, lam = boto3.client("cloudformation", **kw), boto3.client("lambda", **kw)
+    name = cfn.describe_stack_resource(StackName="app", LogicalResourceId="Fn0")["StackResourceDetail"][
+        "PhysicalResourceId"]
+    return lam.get_function_configuration(FunctionName=name)["Timeout"]
 
 
 def main() -> None:
@@ -85,10 +88,11 @@ def main() -> None:
         for attempt in range(3):
             proc, cold = start(app, state, port)
             colds.append(cold)
-            before = stack_updated(port)
+            while first_timeout(port) != 3:  # a restart re-applies the template: wait until it has
+                time.sleep(0.05)
             began = time.perf_counter()
             (app / "template.yaml").write_text(template(args.functions, timeout_of_first=4 + attempt))
-            while stack_updated(port) == before:
+            while first_timeout(port) != 4 + attempt:
                 time.sleep(0.005)
             urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/_unkai/drain", method="POST")).read()
             edits.append(time.perf_counter() - began)
@@ -100,7 +104,7 @@ def main() -> None:
     result = {"functions": args.functions, "first_start_with_install_s": round(first, 3),
               "cold_s": [round(c, 3) for c in colds], "edit_s": [round(e, 3) for e in edits]}
     print(harness.table([["cold (requirements cached)", f"{min(colds):.2f} s", "<= 2 s"],
-                         ["one-function edit (includes the file watcher's 200 ms debounce)",
+                         ["one-function edit (from the file's write, through the watcher, to Lambda's new Timeout)",
                           f"{min(edits) * 1000:.0f} ms", "<= 200 ms"]],
                         ["unkai up, {} functions".format(args.functions), "best of 3", "target"]))
     print(harness.write("templates", result))

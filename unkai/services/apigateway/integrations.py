@@ -92,43 +92,19 @@ async def invoke_lambda(cloud: Any, uri: str, payload: bytes, timeout: float,
 
 async def _invoke_streaming(lam: Any, arn: str, payload: bytes, region: str, qualifier: str | None, timeout: float,
                             tenant_id: str | None) -> LambdaResult:
-    """InvokeWithResponseStream, as a streaming integration calls it (Lambda's ``stream`` contract):
+    """InvokeWithResponseStream, as a streaming integration calls it (``Lambda.invoke_streaming``):
     the result has ``stream`` once the function starts streaming, else the whole answer."""
-    events: asyncio.Queue = asyncio.Queue()
-    task = asyncio.ensure_future(lam.invoke(arn, payload, region=region, qualifier=qualifier, tenant_id=tenant_id,
-                                            stream=lambda kind, value: events.put_nowait((kind, value))))
-    first = asyncio.ensure_future(events.get())
-    done, _ = await asyncio.wait({task, first}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    if not done:
-        first.cancel()
-        task.cancel()
-        raise IntegrationTimeout()
-    if not first.done():
-        first.cancel()
-        try:
-            result = task.result()
-        except Exception as exc:  # the function is missing, throttled...: API Gateway answers 500
-            if getattr(exc, "code", "") == "TooManyRequestsException":
-                raise GatewayError("THROTTLED") from None
-            raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error") from None
-        return LambdaResult(result.payload or b"", result.function_error)
-
-    async def chunks():  # type: ignore[no-untyped-def]
-        while True:
-            item = asyncio.ensure_future(events.get())
-            await asyncio.wait({item, task}, return_when=asyncio.FIRST_COMPLETED)
-            if not item.done():
-                item.cancel()
-                break
-            kind, value = item.result()
-            if kind == "chunk" and value:
-                yield value
-        while not events.empty():
-            kind, value = events.get_nowait()
-            if kind == "chunk" and value:
-                yield value
-
-    return LambdaResult(b"", None, (first.result()[1], chunks()))
+    try:
+        got = await lam.invoke_streaming(arn, payload, timeout, region=region, qualifier=qualifier, tenant_id=tenant_id)
+    except asyncio.TimeoutError:
+        raise IntegrationTimeout() from None
+    except Exception as exc:  # the function is missing, throttled...: API Gateway answers 500
+        if getattr(exc, "code", "") == "TooManyRequestsException":
+            raise GatewayError("THROTTLED") from None
+        raise GatewayError("API_CONFIGURATION_ERROR", "Internal server error") from None
+    if hasattr(got, "chunks"):
+        return LambdaResult(b"", None, (got.content_type, got.chunks))
+    return LambdaResult(got.payload or b"", got.function_error)
 
 
 STREAM_DELIMITER = b"\0" * 8

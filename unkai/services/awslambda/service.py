@@ -14,6 +14,7 @@ import os
 import re
 import uuid
 from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
 from unkai.feed import TRACE, TRIGGER, new_trace, triggered_by
@@ -137,6 +138,16 @@ class InvokeResult:
     request_id: str = ""
     error_type: str | None = None
     durable_execution_arn: str | None = None  # the execution an invoke of a durable function started
+
+
+@dataclass
+class Streamed:
+    """An invocation whose function streams its response (Lambda's ``stream`` contract): the chunks as
+    the function writes them, and the invocation itself, which ends with its InvokeResult."""
+
+    content_type: str
+    chunks: AsyncIterator[bytes]
+    invocation: "asyncio.Future[InvokeResult]"
 
 
 class Lambda(SettingsOps, Service):
@@ -1202,6 +1213,42 @@ class Lambda(SettingsOps, Service):
             out["LogResult"] = result.log_result
         return out
 
+    async def invoke_streaming(self, name: str, payload: bytes, timeout: float | None = None,
+                               **invoke: Any) -> "InvokeResult | Streamed":
+        """``invoke`` for the callers that pass a streamed response on (InvokeWithResponseStream,
+        RESPONSE_STREAM function URLs, API Gateway's streaming integrations): the whole InvokeResult
+        when the function answered without streaming (raising what ``invoke`` raises), else Streamed
+        once it starts. asyncio.TimeoutError when nothing came within ``timeout`` seconds."""
+        events: asyncio.Queue = asyncio.Queue()
+        task = asyncio.ensure_future(self.invoke(name, payload, stream=lambda kind, value: events.put_nowait(
+            (kind, value)), **invoke))
+        first = asyncio.ensure_future(events.get())
+        done, _ = await asyncio.wait({task, first}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            first.cancel()
+            task.cancel()
+            raise asyncio.TimeoutError()
+        if not first.done():
+            first.cancel()
+            return task.result()
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while True:
+                item = asyncio.ensure_future(events.get())
+                await asyncio.wait({item, task}, return_when=asyncio.FIRST_COMPLETED)
+                if not item.done():
+                    item.cancel()
+                    break
+                kind, value = item.result()
+                if kind == "chunk" and value:
+                    yield value
+            while not events.empty():
+                kind, value = events.get_nowait()
+                if kind == "chunk" and value:
+                    yield value
+
+        return Streamed(first.result()[1], chunks(), task)
+
     async def invoke_with_response_stream(self, ctx: RequestContext, params: dict) -> Any:
         """InvokeWithResponseStream: the response as an event stream of ``PayloadChunk`` events and a
         closing ``InvokeComplete``, sent as the function streams it (a custom runtime's streaming
@@ -1224,19 +1271,13 @@ class Lambda(SettingsOps, Service):
                 client_context = json.loads(base64.b64decode(params["ClientContext"]))
             except ValueError:
                 raise invalid("Client context must be a valid Base64-encoded JSON object.") from None
-        events: asyncio.Queue = asyncio.Queue()
-        task = asyncio.ensure_future(self.invoke(
+        got = await self.invoke_streaming(  # raises the ServiceError AWS answers with (not found, throttled...)
             params["FunctionName"], payload, region=ctx.region, account=ctx.account, invocation_type=invocation_type,
             qualifier=params.get("Qualifier"), client_context=client_context,
             log_type=params.get("LogType") or "None", request_id=ctx.request_id or None,
-            tenant_id=params.get("TenantId"), stream=lambda kind, value: events.put_nowait((kind, value))))
-        first = asyncio.ensure_future(events.get())
-        await asyncio.wait({task, first}, return_when=asyncio.FIRST_COMPLETED)
-        if not first.done():
-            first.cancel()
-            result = task.result()  # raises the ServiceError AWS answers with (not found, throttled...)
-            if result.status_code == 204:
-                return Response(204, [("x-amzn-requestid", ctx.request_id)])
+            tenant_id=params.get("TenantId"))
+        if isinstance(got, InvokeResult) and got.status_code == 204:
+            return Response(204, [("x-amzn-requestid", ctx.request_id)])
         headers = [("content-type", eventstream.CONTENT_TYPE), ("x-amzn-requestid", ctx.request_id)]
         target = self.resolve(ctx.account, ctx.region, params["FunctionName"], params.get("Qualifier"))
         headers.append(("x-amz-executed-version", target.version))
@@ -1255,32 +1296,18 @@ class Lambda(SettingsOps, Service):
             return eventstream.event("InvokeComplete", json.dumps(done).encode())
 
         async def body():  # type: ignore[no-untyped-def]
-            if first.done():  # streamed: pass each chunk on as it comes
-                pending = first
-                while True:
-                    if pending is None:
-                        pending = asyncio.ensure_future(events.get())
-                        await asyncio.wait({pending, task}, return_when=asyncio.FIRST_COMPLETED)
-                        if not pending.done():
-                            pending.cancel()
-                            break
-                    kind, value = pending.result()
-                    pending = None
-                    if kind == "chunk" and value:
-                        yield eventstream.event("PayloadChunk", value, "application/octet-stream")
-                while not events.empty():
-                    kind, value = events.get_nowait()
-                    if kind == "chunk" and value:
-                        yield eventstream.event("PayloadChunk", value, "application/octet-stream")
+            if isinstance(got, Streamed):  # pass each chunk on as it comes
+                async for chunk in got.chunks:
+                    yield eventstream.event("PayloadChunk", chunk, "application/octet-stream")
                 try:
-                    result = await task
+                    result = await got.invocation
                 except ServiceError as exc:
                     yield eventstream.event("InvokeComplete", json.dumps({"ErrorCode": exc.code,
                                                                           "ErrorDetails": exc.message}).encode())
                     return
                 yield complete(result)
                 return
-            result = task.result()
+            result = got
             if not result.function_error and result.payload:
                 yield eventstream.event("PayloadChunk", result.payload, "application/octet-stream")
             yield complete(result)

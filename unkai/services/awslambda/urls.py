@@ -174,47 +174,23 @@ async def _serve_stream(service: "Lambda", name: str, event: dict, region: str, 
     streamed ``application/vnd.awslambda.http-integration-response`` starts with a JSON prelude
     (statusCode, headers, cookies) ended by eight NUL bytes, as ``awslambda.HttpResponseStream``
     writes it; a function that does not stream is answered as a buffered one."""
-    import asyncio
+    from unkai.services.awslambda.service import Streamed
 
-    events: asyncio.Queue = asyncio.Queue()
-    task = asyncio.ensure_future(service.invoke(
-        name, json.dumps(event).encode(), region=region, account=account,
-        qualifier=None if qualifier == "$LATEST" else qualifier,
-        stream=lambda kind, value: events.put_nowait((kind, value))))
-    first = asyncio.ensure_future(events.get())
-    await asyncio.wait({task, first}, return_when=asyncio.FIRST_COMPLETED)
     extra = _cors_headers(cors, origin, preflight=False) if cors and origin else []
-    if not first.done():
-        first.cancel()
-        try:
-            result = task.result()
-        except ServiceError as exc:
-            return _error(429, "Rate Exceeded.") if exc.code == "TooManyRequestsException" else \
-                _error(502, "Internal Server Error")
-        if result.function_error:
-            return Response(502, [("content-type", "application/json"), ("x-amzn-requestid", result.request_id)],
+    try:
+        got = await service.invoke_streaming(name, json.dumps(event).encode(), region=region, account=account,
+                                             qualifier=None if qualifier == "$LATEST" else qualifier)
+    except ServiceError as exc:
+        return _error(429, "Rate Exceeded.") if exc.code == "TooManyRequestsException" else \
+            _error(502, "Internal Server Error")
+    if not isinstance(got, Streamed):
+        if got.function_error:
+            return Response(502, [("content-type", "application/json"), ("x-amzn-requestid", got.request_id)],
                             b'{"Message":"Internal Server Error"}')
-        response = _response(result.payload)
-        response.headers += [("x-amzn-requestid", result.request_id), *extra]
+        response = _response(got.payload)
+        response.headers += [("x-amzn-requestid", got.request_id), *extra]
         return response
-
-    async def chunks():  # type: ignore[no-untyped-def]
-        while True:
-            item = asyncio.ensure_future(events.get())
-            await asyncio.wait({item, task}, return_when=asyncio.FIRST_COMPLETED)
-            if not item.done():
-                item.cancel()
-                break
-            kind, value = item.result()
-            if kind == "chunk" and value:
-                yield value
-        while not events.empty():
-            kind, value = events.get_nowait()
-            if kind == "chunk" and value:
-                yield value
-
-    _, content_type = first.result()
-    stream = chunks()
+    content_type, stream = got.content_type, got.chunks
     status, headers, head = 200, [("content-type", content_type)], b""
     if content_type == HTTP_INTEGRATION:
         async for chunk in stream:  # the prelude comes first, maybe over several chunks

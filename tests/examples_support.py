@@ -91,6 +91,35 @@ def follow_verification(server: UnkaiServer, address: str) -> None:
     assert request(link)[0] == 200
 
 
+def run_readme_websockets_line(example: str, server: UnkaiServer, api_id: str, url: str) -> None:
+    """The README's ``python -m websockets`` line with the API id and this server's port filled
+    in (it must be ``url``, the output unkai prints), typed into as the README says: the sender
+    receives its own notice."""
+    import subprocess
+    import sys
+
+    lines = readme_commands(example, "python -m websockets")
+    command = next(line for line in lines if line.startswith("python -m websockets"))
+    typed = next(line for line in lines if line.startswith("> ")).removeprefix("> ")
+    port = server.endpoint.rsplit(":", 1)[1]
+    argv = re.sub(r"<api[-_]id>", api_id, command).replace(":4566/", f":{port}/").split()
+    assert argv[-1] == url
+    proc = subprocess.Popen([sys.executable, *argv[1:]], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        proc.stdin.write(typed + "\n")
+        proc.stdin.flush()
+        received = ""
+        for line in proc.stdout:
+            received += line
+            if "hello" in line and "from" in line:
+                break
+        assert json.loads(received[received.index("{"):].splitlines()[0])["message"] == "hello", received
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def run_readme(lines: list[str], server: UnkaiServer, cwd: Path, home: Path) -> Any:
     """Run README lines in bash as a reader would, in a clean shell whose only hint of the
     server is ``UNKAI_ENDPOINT`` (no AWS config, region or credentials); stops at the

@@ -14,7 +14,7 @@ from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from examples_support import eventually, outputs, readme_commands, start_example  # noqa: E402
+from examples_support import eventually, outputs, run_readme_websockets_line, start_example  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -79,26 +79,6 @@ def test_stage_settings_and_access_logs(stack):
 def test_the_readme_websocket_command_works_as_written(stack):
     """The README's `python -m websockets` line, with the API id (and the port this test's
     unkai runs on) filled in: the sender receives its own notice."""
-    import subprocess
-
     server, out = stack
-    lines = readme_commands("websocket-notify", "python -m websockets")
-    command = next(line for line in lines if line.startswith("python -m websockets"))
-    typed = next(line for line in lines if line.startswith("> ")).removeprefix("> ")
     api_id = server.client("apigatewayv2").get_apis()["Items"][0]["ApiId"]
-    argv = command.replace("<api-id>", api_id).replace(":4566/", f":{server.port}/").split()
-    assert argv[-1] == out["WebSocketUrl"]  # what unkai prints under the output
-    proc = subprocess.Popen([sys.executable, *argv[1:]], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        proc.stdin.write(typed + "\n")
-        proc.stdin.flush()
-        received = ""
-        for line in proc.stdout:
-            received += line
-            if "hello" in line and "from" in line:
-                break
-        assert json.loads(received[received.index("{"):].splitlines()[0])["message"] == "hello", received
-    finally:
-        proc.kill()
-        proc.wait()
+    run_readme_websockets_line("websocket-notify", server, api_id, out["WebSocketUrl"])

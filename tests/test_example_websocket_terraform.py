@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from examples_support import EXAMPLES, eventually  # noqa: E402
+from examples_support import EXAMPLES, eventually, run_readme_websockets_line  # noqa: E402
 from unkai.testing import UnkaiServer  # noqa: E402
 
 REGION = "ap-northeast-1"  # the provider block's region, where the resources are made
@@ -119,3 +119,11 @@ def test_the_custom_domain_is_answered_by_its_host_name(stack):
         ws.send(json.dumps({"action": "sendmessage", "message": "via example.com"}))
         assert json.loads(other.recv(timeout=10))["message"] == "via example.com"
         assert json.loads(ws.recv(timeout=10))["message"] == "via example.com"
+
+
+def test_the_readme_websocket_command_works_as_written(stack):
+    """The README's `python -m websockets` line with the API id filled in: the websocket_url
+    output, and the sender receives its own notice."""
+    server, api_id = stack
+    assert f"websocket_url  {url(server, api_id)}\n" in server.output()
+    run_readme_websockets_line("websocket-terraform", server, api_id, url(server, api_id))

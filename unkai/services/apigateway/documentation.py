@@ -46,11 +46,7 @@ class DocumentationOps:
     clock: Any
 
     def _doc_part(self, ctx: RequestContext, api_id: str, part_id: str) -> dict:
-        self.rest.api(ctx, api_id)
-        doc = self.docs.get(ctx.account, ctx.region, "docpart", api_id, part_id)
-        if doc is None:
-            raise ServiceError("NotFoundException", "Invalid Documentation part identifier specified")
-        return doc
+        return self.rest.part(ctx, "docpart", api_id, part_id, "Documentation part")
 
     def create_documentation_part(self, ctx: RequestContext, params: dict) -> dict:
         api_id = params["restApiId"]
@@ -99,11 +95,7 @@ class DocumentationOps:
     # -- versions ----------------------------------------------------------------------
 
     def _doc_version(self, ctx: RequestContext, api_id: str, version: str) -> dict:
-        self.rest.api(ctx, api_id)
-        doc = self.docs.get(ctx.account, ctx.region, "docversion", api_id, version)
-        if doc is None:
-            raise ServiceError("NotFoundException", "Invalid Documentation version identifier specified")
-        return doc
+        return self.rest.part(ctx, "docversion", api_id, version, "Documentation version")
 
     def create_documentation_version(self, ctx: RequestContext, params: dict) -> dict:
         api_id, version = params["restApiId"], params["documentationVersion"]

@@ -100,6 +100,16 @@ _LAYER_VERSION_ARN = re.compile(r"((arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}
                                 r"\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+))")
 
 
+
+def _client_context(params: dict) -> Any:
+    """Invoke's ClientContext: base64 of a JSON object, as the Invoke APIs take it."""
+    if not params.get("ClientContext"):
+        return None
+    try:
+        return json.loads(base64.b64decode(params["ClientContext"]))
+    except ValueError:
+        raise invalid("Client context must be a valid Base64-encoded JSON object.") from None
+
 @dataclass
 class Target:
     """A resolved function version: what runs, and what an invocation reports."""
@@ -1187,12 +1197,7 @@ class Lambda(SettingsOps, Service):
         payload = params.get("Payload") or b""
         if not TRIGGER.get():
             triggered_by("Invoke API")
-        client_context = None
-        if params.get("ClientContext"):
-            try:
-                client_context = json.loads(base64.b64decode(params["ClientContext"]))
-            except ValueError:
-                raise invalid("Client context must be a valid Base64-encoded JSON object.") from None
+        client_context = _client_context(params)
         if params.get("InvocationType") == "RequestResponse" or not params.get("InvocationType"):
             _check_json(payload)
         result = await self.invoke(params["FunctionName"], payload, region=ctx.region, account=ctx.account,
@@ -1265,12 +1270,7 @@ class Lambda(SettingsOps, Service):
                           "satisfy constraint: Member must satisfy enum value set: [RequestResponse, DryRun]")
         payload = params.get("Payload") or b""
         _check_json(payload)
-        client_context = None
-        if params.get("ClientContext"):
-            try:
-                client_context = json.loads(base64.b64decode(params["ClientContext"]))
-            except ValueError:
-                raise invalid("Client context must be a valid Base64-encoded JSON object.") from None
+        client_context = _client_context(params)
         got = await self.invoke_streaming(  # raises the ServiceError AWS answers with (not found, throttled...)
             params["FunctionName"], payload, region=ctx.region, account=ctx.account, invocation_type=invocation_type,
             qualifier=params.get("Qualifier"), client_context=client_context,

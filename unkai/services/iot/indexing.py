@@ -463,12 +463,7 @@ class IndexingOps:
     def search_index(self, ctx: RequestContext, params: dict) -> dict:
         from unkai.services.iot.model import page
 
-        name = params.get("indexName") or THINGS
-        if name not in (THINGS, GROUPS):
-            raise errors.not_found(f"Index {name} does not exist")
-        if name not in self._enabled_indices(ctx.account, ctx.region):
-            raise index_missing(name)
-        match = parse(params["queryString"])
+        name, match = self._index_query(ctx, params)
         max_results = int(params.get("maxResults") or 500)
         if not 1 <= max_results <= 500:
             raise errors.invalid("maxResults must be between 1 and 500")
@@ -478,13 +473,17 @@ class IndexingOps:
         found = [view for doc, view in self.thing_documents(ctx.account, ctx.region) if match(doc)]
         return {**page("things", found, {**params, "maxResults": max_results}), "thingGroups": []}
 
-    def _matching_docs(self, ctx: RequestContext, params: dict) -> list[Doc]:
+    def _index_query(self, ctx: RequestContext, params: dict) -> tuple[str, Any]:
+        """The index a request names (which must exist and be enabled) and its compiled query."""
         name = params.get("indexName") or THINGS
         if name not in (THINGS, GROUPS):
             raise errors.not_found(f"Index {name} does not exist")
         if name not in self._enabled_indices(ctx.account, ctx.region):
             raise index_missing(name)
-        match = parse(params["queryString"])
+        return name, parse(params["queryString"])
+
+    def _matching_docs(self, ctx: RequestContext, params: dict) -> list[Doc]:
+        name, match = self._index_query(ctx, params)
         docs = self._group_documents(ctx.account, ctx.region) if name == GROUPS else \
             self.thing_documents(ctx.account, ctx.region)
         return [doc for doc, _ in docs if match(doc)]

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from lambda_code import deploy, private_server
 
+from tests.metrics_support import day_stats
 from tests.ses_support import verify
 
 unkai = private_server("sampled-metrics")
@@ -22,13 +23,8 @@ def cw(unkai):
 
 def stats(unkai, cw, namespace: str, name: str, dims: dict[str, str], region: str | None = None) -> dict:
     """Sum, Minimum, Maximum and SampleCount over the last day of unkai's clock (0s when none)."""
-    now = unkai.advance(0)["epoch"]
-    client = unkai.client("cloudwatch", region) if region else cw
-    points = client.get_metric_statistics(
-        Namespace=namespace, MetricName=name, Dimensions=[{"Name": k, "Value": v} for k, v in dims.items()],
-        StartTime=now - 86400, EndTime=now + 60, Period=86400 + 3600,
-        Statistics=["Sum", "Minimum", "Maximum", "SampleCount"])["Datapoints"]
-    return points[0] if points else {"Sum": 0.0, "Minimum": 0.0, "Maximum": 0.0, "SampleCount": 0.0, "Unit": ""}
+    return day_stats(unkai.client("cloudwatch", region) if region else cw, namespace, name, dims,
+                     unkai.advance(0)["epoch"])
 
 
 def test_sqs_queue_depth_and_oldest_message_age_are_sampled_each_minute_and_can_alarm(unkai, cw):

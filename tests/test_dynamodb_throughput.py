@@ -16,6 +16,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from lambda_code import private_server
 
+from tests.metrics_support import day_stats
+
 unkai = private_server("dynamodb-throughput")
 
 TABLE_MESSAGE = ("The level of configured provisioned throughput for the table was exceeded. Consider increasing "
@@ -57,11 +59,7 @@ def throttled(call, *args, **kwargs) -> dict:
 
 def total(unkai, name: str, dims: dict[str, str]) -> float:
     """The Sum of an AWS/DynamoDB metric over the last day of unkai's clock (0 when none)."""
-    now = unkai.advance(0)["epoch"]
-    points = unkai.client("cloudwatch").get_metric_statistics(
-        Namespace="AWS/DynamoDB", MetricName=name, Dimensions=[{"Name": k, "Value": v} for k, v in dims.items()],
-        StartTime=now - 86400, EndTime=now + 60, Period=86400 + 3600, Statistics=["Sum"])["Datapoints"]
-    return points[0]["Sum"] if points else 0.0
+    return day_stats(unkai.client("cloudwatch"), "AWS/DynamoDB", name, dims, unkai.advance(0)["epoch"])["Sum"]
 
 
 def test_a_provisioned_table_throttles_past_its_burst_and_refills_on_the_clock(unkai, ddb):

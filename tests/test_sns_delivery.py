@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from unkai.testing import UnkaiServer
 
+from tests.metrics_support import day_stats
+
 from sns_support import sns, sqs, Endpoint, bodies, code, drain_queue, message, name, queue  # noqa: F401 (fixtures)
 
 
@@ -84,12 +86,9 @@ def notifications(unkai, topic_arn: str) -> tuple[float, float]:
     over the last day of unkai's clock."""
     now = unkai.advance(0)["epoch"]
     cw = unkai.client("cloudwatch")
-    sums = []
-    for metric in ("NumberOfNotificationsDelivered", "NumberOfNotificationsFailed"):
-        points = cw.get_metric_statistics(
-            Namespace="AWS/SNS", MetricName=metric, StartTime=now - 86400, EndTime=now + 60, Period=86400 + 3600,
-            Dimensions=[{"Name": "TopicName", "Value": topic_arn.rsplit(":", 1)[1]}], Statistics=["Sum"])
-        sums.append(points["Datapoints"][0]["Sum"] if points["Datapoints"] else 0.0)
+    dims = {"TopicName": topic_arn.rsplit(":", 1)[1]}
+    sums = [day_stats(cw, "AWS/SNS", metric, dims, now)["Sum"]
+            for metric in ("NumberOfNotificationsDelivered", "NumberOfNotificationsFailed")]
     return sums[0], sums[1]
 
 

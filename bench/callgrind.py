@@ -112,6 +112,32 @@ class Ops:
                         "EventBusName": "cg-bus"} for i in range(10)]
             self.calls["events put_events (10 entries, 100 rules)"] = lambda: events.put_events(Entries=entries)
 
+        if "cloudwatch" in services:  # issue 16's PutMetricData / GetMetricData
+            import time as _time
+
+            cw = client("cloudwatch")
+            now = _time.time()
+            dims = [{"Name": "Api", "Value": "orders"}]
+            self.calls["cloudwatch put_metric_data"] = lambda: cw.put_metric_data(Namespace="Bench/App", MetricData=[
+                {"MetricName": "Latency", "Dimensions": dims, "Value": 12.5, "Unit": "Milliseconds"}])
+            for _ in range(20):
+                self.calls["cloudwatch put_metric_data"]()
+            self.calls["cloudwatch get_metric_data"] = lambda: cw.get_metric_data(
+                StartTime=now - 3600, EndTime=now + 60, MetricDataQueries=[
+                    {"Id": "m", "MetricStat": {"Metric": {"Namespace": "Bench/App", "MetricName": "Latency",
+                                                          "Dimensions": dims}, "Period": 60, "Stat": "Average"}}])
+        if "ses" in services:  # issue 13's SendEmail (to the mailbox simulator: no mail kept)
+            ses = client("ses")
+            ses.verify_domain_identity(Domain="bench.example")
+            import urllib.request
+
+            urllib.request.urlopen(urllib.request.Request(endpoint + "/_unkai/clock/advance?seconds=61", data=b"",
+                                                          method="POST"), timeout=60).read()
+            message = {"Subject": {"Data": "bench"}, "Body": {"Text": {"Data": "hello " * 40}}}
+            self.calls["ses send_email"] = lambda: ses.send_email(
+                Source="b@bench.example", Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+                Message=message)
+
     def receive_delete(self) -> None:
         self.sqs.send_message(QueueUrl=self.url, MessageBody=BODY)  # not measured: see measure()
         msgs = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=1).get("Messages")
@@ -190,6 +216,42 @@ def _receive_delete_only(ops: Ops) -> Callable[[], None]:
 
 
 SERVICES = ("sqs", "sns", "dynamodb", "s3")
+EXTRA = ("sts", "secretsmanager", "kms", "cloudwatch", "events", "ses")
+ALL = SERVICES + EXTRA
+
+
+def _cpu_ns(pid: int) -> int:
+    """Nanoseconds on CPU of every thread of ``pid`` (schedstat: finer than /proc's 10 ms ticks)."""
+    total = 0
+    for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        try:
+            total += int(Path(path).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def cpu(servers: dict[str, harness.Server], services: tuple[str, ...], n: int, repeats: int) -> dict[str, dict]:
+    """Server CPU microseconds per call of each operation, for servers measured in turns
+    (each repeat of each operation runs on every server before the next), least of ``repeats``."""
+    ops = {name: Ops(server.endpoint, services) for name, server in servers.items()}
+    per: dict[str, dict[str, list[float]]] = {name: {} for name in servers}
+    first = next(iter(ops.values()))
+    for op in first.calls:
+        for _ in range(repeats):
+            for name, server in servers.items():
+                call = ops[name].calls[op]
+                if op == "sqs receive+delete":
+                    call = _receive_delete_only(ops[name])
+                    call.prepare(n + 5)  # type: ignore[attr-defined]
+                for _ in range(5):
+                    call()
+                before = _cpu_ns(server.proc.pid)
+                for _ in range(n):
+                    call()
+                per[name].setdefault(op, []).append((_cpu_ns(server.proc.pid) - before) / n / 1000)
+        print("  " + op + ": " + ", ".join(f"{name} {min(per[name][op]):.0f} us" for name in servers), flush=True)
+    return {name: {op: round(min(v), 1) for op, v in found.items()} for name, found in per.items()}
 
 
 def unkai_argv(src: str | None) -> list[str]:
@@ -203,13 +265,21 @@ def main() -> None:
     parser.add_argument("--src", help="run unkai from this source tree instead of the installed one")
     parser.add_argument("--peers", action="store_true", help="count moto's server and ministack too")
     parser.add_argument("--services", default=",".join(SERVICES),
-                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms', 'secretsmanager', 'events'))}")
+                        help=f"comma-separated, of {','.join(ALL)}, or all")
     parser.add_argument("--peer-n", type=int, default=5,
                         help="calls per operation for the peers (a moto call costs ~50x unkai's)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per operation; the least is kept")
     parser.add_argument("--no-unkai", action="store_true", help="count only the peers")
     parser.add_argument("--out", default="callgrind", help="results file name (bench/results/NAME.json)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="server CPU time per call (no valgrind; N*10 calls a measurement) instead of instructions")
+    parser.add_argument("--before", help="with --cpu: also an older unkai from this source tree, measured in turns")
     args = parser.parse_args()
+    if args.services == "all":
+        args.services = ",".join(ALL)
+    if args.cpu:
+        main_cpu(args)
+        return
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=args.src or Path(__file__).parent).stdout.strip()
     results: dict[str, Any] = {"n": args.n, "src": args.src or "installed", "commit": commit,
@@ -231,6 +301,33 @@ def main() -> None:
     ops = next(results[k] for k in names)
     rows = [[op, *(f"{results[k].get(op, 0):,}" for k in names)] for op in ops]
     print(harness.table(rows, ["instructions per call (server)", *names]))
+    print(f"\nwritten to {path}")
+
+
+def main_cpu(args: argparse.Namespace) -> None:
+    """``--cpu``: server CPU per call, unkai (and ``--before``'s tree) in turns in one run."""
+    servers: dict[str, harness.Server] = {}
+    try:
+        for name, src in (("after", args.src), ("before", args.before)):
+            if name == "before" and not src:
+                continue
+            port = harness.free_port()
+            argv = [a.replace("{port}", str(port)) for a in unkai_argv(src)]
+            servers[name if args.before else "unkai"] = harness.Server(name, argv, port, ready_path="/_unkai/health")
+        found = cpu(servers, tuple(args.services.split(",")), args.n * 10, args.repeats)
+    finally:
+        for server in servers.values():
+            server.stop()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=args.src or Path(__file__).parent).stdout.strip()
+    results = {"calls": args.n * 10, "repeats": args.repeats, "commit": commit, "before": args.before or "",
+               "load_average": os.getloadavg(), "server_cpu_us_per_call": found}
+    path = harness.write(args.out if args.out != "callgrind" else "server-cpu", results)
+    names = list(found)
+    rows = [[op, *(f"{found[k][op]:.0f}" for k in names)] for op in found[names[0]]]
+    if len(names) == 2:
+        rows = [r + [f"{found['after'][r[0]] / found['before'][r[0]]:.2f}"] for r in rows]
+    print(harness.table(rows, ["server CPU us per call", *names] + (["after/before"] if len(names) == 2 else [])))
     print(f"\nwritten to {path}")
 
 

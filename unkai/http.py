@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -20,14 +20,16 @@ class Headers:
 
     __slots__ = ("_raw", "_map")
 
-    def __init__(self, raw: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    def __init__(self, raw: Sequence[tuple[bytes, bytes]] = ()) -> None:
         # ASGI servers give lower-case names; repeated headers are joined as HTTP allows.
         self._raw = raw
-        m: dict[str, str] = {}
-        for k, v in raw:
-            key = k.decode("latin-1").lower()
-            value = v.decode("latin-1")
-            m[key] = f"{m[key]},{value}" if key in m else value
+        m = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}  # one pass, no repeats: the usual
+        if len(m) != len(raw):
+            m = {}
+            for k, v in raw:
+                key = k.decode("latin-1").lower()
+                value = v.decode("latin-1")
+                m[key] = f"{m[key]},{value}" if key in m else value
         self._map = m
 
     @classmethod

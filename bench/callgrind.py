@@ -35,16 +35,41 @@ KIB = b"x" * 1024
 _FROM_SRC = harness._FROM_SRC
 
 
+def _client(name: str, endpoint: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(name, endpoint_url=endpoint, config=Config(retries={"max_attempts": 0}), **harness.CREDS)
+
+
+class _Switch:
+    """A client whose calls go to whichever endpoint ``Ops.point`` names (bench/ratios.py
+    replays unkai's recorded answers from the floor through the very same calls)."""
+
+    def __init__(self, name: str, endpoint: str) -> None:
+        self.name = name
+        self.clients = {endpoint: _client(name, endpoint)}
+        self.target = self.clients[endpoint]
+
+    def point(self, endpoint: str) -> None:
+        if endpoint not in self.clients:
+            self.clients[endpoint] = _client(self.name, endpoint)
+        self.target = self.clients[endpoint]
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.target, attr)
+
+
 class Ops:
     """The resources and the calls measured, made through one target's own API."""
 
     def __init__(self, endpoint: str, services: tuple[str, ...]) -> None:
-        import boto3
-        from botocore.config import Config
+        self.switches: list[_Switch] = []
 
         def client(name: str) -> Any:
-            return boto3.client(name, endpoint_url=endpoint, config=Config(retries={"max_attempts": 0}),
-                                **harness.CREDS)
+            switch = _Switch(name, endpoint)
+            self.switches.append(switch)
+            return switch
 
         self.calls: dict[str, Callable[[], Any]] = {}
         if "sqs" in services:
@@ -137,6 +162,15 @@ class Ops:
             self.calls["ses send_email"] = lambda: ses.send_email(
                 Source="b@bench.example", Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
                 Message=message)
+
+    def point(self, endpoint: str) -> None:
+        """Make every call go to ``endpoint`` from now on."""
+        for switch in self.switches:
+            switch.point(endpoint)
+
+    def clients(self) -> list[Any]:
+        """The clients the calls go through now."""
+        return [switch.target for switch in self.switches]
 
     def receive_delete(self) -> None:
         self.sqs.send_message(QueueUrl=self.url, MessageBody=BODY)  # not measured: see measure()

@@ -49,5 +49,5 @@ def test_api_gateway_answers_an_unknown_api_before_not_implemented(unkai):
 def test_a_query_protocol_service_answers_not_implemented_in_xml(unkai):
     sns = unkai.client("sns")
     with pytest.raises(ClientError) as exc:
-        sns.list_platform_applications()
+        sns.list_origination_numbers()
     assert error_of(exc)[0] == "NotImplemented" and error_of(exc)[2] == 501

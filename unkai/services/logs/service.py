@@ -12,7 +12,9 @@ from typing import Any
 
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
-from unkai.services.logs import policies, subscriptions
+from unkai.services.logs import deliveries, policies, subscriptions
+from unkai.services.logs.deliveries import DeliveryOps
+from unkai.services.logs.livetail import LiveTail
 from unkai.services.logs.policies import PolicyOps
 from unkai.services.logs.patterns import compile_pattern
 from unkai.services.logs.queries import InsightsQueries
@@ -45,6 +47,7 @@ MIGRATIONS = [
 
 MIGRATIONS.append(subscriptions.MIGRATION)
 MIGRATIONS.append(policies.MIGRATION)
+MIGRATIONS.append(deliveries.MIGRATION)
 
 GROUP_NAME = re.compile(r"^[\.\-_/#A-Za-z0-9]{1,512}$")
 STREAM_NAME = re.compile(r"^[^:*]{1,512}$")
@@ -75,7 +78,7 @@ def _parse_token(token: str | None, prefix: str) -> int | None:
     return int(m.group(1))
 
 
-class Logs(InsightsQueries, PolicyOps, Service):
+class Logs(InsightsQueries, PolicyOps, DeliveryOps, LiveTail, Service):
     name = "logs"
     migrations = MIGRATIONS
     resource_types = ("AWS::Logs::LogGroup", "AWS::Logs::LogStream", "AWS::Logs::SubscriptionFilter",

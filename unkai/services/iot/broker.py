@@ -303,8 +303,10 @@ class Broker:
 
     # -- messages ----------------------------------------------------------------------------
 
-    def accept(self, client_id: str, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
-        """A PUBLISH from a client: False closes the connection (not allowed)."""
+    def accept(self, client_id: str, topic: str, payload: bytes, qos: int, retain: bool,
+               properties: Any = None) -> bool:
+        """A PUBLISH from a client (``properties``: an MQTT 5 client's ``Properties``): False
+        closes the connection (not allowed)."""
         from unkai.protocol import ServiceError
         from unkai.services.iot.data import check_topic
 
@@ -321,17 +323,19 @@ class Broker:
             return False
         with self.cloud.store.transaction():
             self.data.publish_message(self.account, self.region, topic, payload, qos, retain, client_id=client_id,
-                                      principal=conn.principal)
+                                      principal=conn.principal, properties=properties)
         return True
 
-    def _deliver(self, account: str, region: str, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+    def _deliver(self, account: str, region: str, topic: str, payload: bytes, qos: int, retain: bool,
+                 properties: Any = None) -> None:
         if self.amqtt is None or account != self.account or region != self.region:
             return
-        self.amqtt.fan_out(topic, payload, qos)
+        self.amqtt.fan_out(topic, payload, qos, properties)
 
-    def retained_for(self, topic_filter: str) -> list[tuple[str, bytes, int]]:
-        return [(t, p, q) for t, p, q in self.data.retained(self.account, self.region)
-                if topic_matches(topic_filter, t)]
+    def retained_for(self, topic_filter: str) -> list[tuple[str, bytes, int, Any]]:
+        """The retained messages (not expired) a new subscription to ``topic_filter`` gets,
+        with their MQTT 5 properties."""
+        return [m for m in self.data.retained(self.account, self.region) if topic_matches(topic_filter, m[0])]
 
     def presence(self, client_id: str, connected: bool, reason: str = "", conn: Connection | None = None) -> None:
         current = self.connections.get(client_id)

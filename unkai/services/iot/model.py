@@ -104,6 +104,11 @@ MIGRATIONS = [
         timestamp REAL NOT NULL, reason TEXT, PRIMARY KEY (account, region, client_id)
     );
 """,
+    # MQTT 5: a retained message keeps its properties (properties.Properties.to_json) and expires
+    """
+    ALTER TABLE iot_retained ADD COLUMN properties TEXT;
+    ALTER TABLE iot_retained ADD COLUMN expires REAL;
+""",
 ]
 
 

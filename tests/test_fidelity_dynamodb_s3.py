@@ -230,3 +230,51 @@ def test_an_import_with_nothing_under_its_prefix_fails_and_leaves_no_table(unkai
     failed = ddb.describe_import(ImportArn=arn)["ImportTableDescription"]
     assert failed["ImportStatus"] == "FAILED" and failed["FailureCode"]
     assert target not in ddb.list_tables()["TableNames"]
+
+
+def test_an_ion_export_imports_back_with_every_attribute_type(unkai, ddb, s3):
+    name, arn = make_table(ddb)
+    item = {"pk": {"S": "all"}, "n": {"N": "103"}, "f": {"N": "-1.5"}, "b": {"B": b"\x00\xff"},
+            "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": [b"\x01"]}, "t": {"BOOL": True},
+            "z": {"NULL": True}, "l": {"L": [{"S": "x"}, {"N": "1"}]}, "m": {"M": {"k": {"S": "v"}}}}
+    ddb.put_item(TableName=name, Item=item)
+    export_arn = ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket="ddb-exports", S3Prefix="ion",
+                                                   ExportFormat="ION")["ExportDescription"]["ExportArn"]
+    unkai.drain()
+    done = ddb.describe_export(ExportArn=export_arn)["ExportDescription"]
+    assert done["ExportStatus"] == "COMPLETED" and done["ExportFormat"] == "ION"
+    assert json.loads(body(s3, done["ExportManifest"]))["outputFormat"] == "ION"
+    export_id = export_arn.rsplit("/", 1)[-1]
+    (data_key,) = [o["Key"] for o in s3.list_objects_v2(Bucket="ddb-exports",
+                                                        Prefix=f"ion/AWSDynamoDB/{export_id}/data/")["Contents"]]
+    assert data_key.endswith(".ion.gz")
+    text = gzip.decompress(body(s3, data_key)).decode()
+    assert text.startswith("$ion_1_0 {Item:{") and "$dynamodb_SS::[" in text  # AWS's set annotations
+    target = f"{name}-ion"
+    import_arn = ddb.import_table(
+        S3BucketSource={"S3Bucket": "ddb-exports", "S3KeyPrefix": f"ion/AWSDynamoDB/{export_id}/data/"},
+        InputFormat="ION", InputCompressionType="GZIP", TableCreationParameters={
+            "TableName": target, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST"})["ImportTableDescription"]["ImportArn"]
+    unkai.drain()
+    assert ddb.describe_import(ImportArn=import_arn)["ImportTableDescription"]["ImportedItemCount"] == 1
+    assert ddb.get_item(TableName=target, Key={"pk": {"S": "all"}})["Item"] == item
+
+
+def test_a_zstd_compressed_import_is_read(unkai, ddb, s3):
+    import cramjam
+
+    lines = "".join(json.dumps({"Item": {"pk": {"S": f"z{i}"}, "v": {"N": str(i)}}}) + "\n" for i in range(3))
+    s3.put_object(Bucket="ddb-exports", Key="zstd/part.json.zst", Body=bytes(cramjam.zstd.compress(lines.encode())))
+    target = f"zstd-{time.time_ns()}"
+    arn = ddb.import_table(
+        S3BucketSource={"S3Bucket": "ddb-exports", "S3KeyPrefix": "zstd/"}, InputFormat="DYNAMODB_JSON",
+        InputCompressionType="ZSTD", TableCreationParameters={
+            "TableName": target, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST"})["ImportTableDescription"]["ImportArn"]
+    unkai.drain()
+    done = ddb.describe_import(ImportArn=arn)["ImportTableDescription"]
+    assert (done["ImportStatus"], done["ImportedItemCount"]) == ("COMPLETED", 3)
+    assert sorted(i["pk"]["S"] for i in ddb.scan(TableName=target)["Items"]) == ["z0", "z1", "z2"]

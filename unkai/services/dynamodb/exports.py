@@ -18,7 +18,8 @@ objects are laid out as AWS lays them out::
     <prefix>/AWSDynamoDB/<export id>/data/<26 random chars>.json.gz: one ``{"Item": ...}`` a line
 
 An import creates its table in the call (ResourceInUseException when it exists), then reads
-every object under the source prefix (DYNAMODB_JSON lines or CSV; GZIP or no compression).
+every object under the source prefix (DYNAMODB_JSON lines, ION or CSV; GZIP, ZSTD or none).
+ION is read and written by ``ion.py``.
 A line that is not a valid item is counted in ErrorCount and written, as AWS writes it, to
 the log group ``/aws-dynamodb/imports``."""
 
@@ -125,11 +126,16 @@ class ExportOperations:
         if table is None:
             raise table_not_found(arn)
         export_format = params.get("ExportFormat") or "DYNAMODB_JSON"
-        if export_format != "DYNAMODB_JSON":
+        if export_format not in ("DYNAMODB_JSON", "ION"):
             raise validation(f"1 validation error detected: Value '{export_format}' at 'exportFormat' failed to "
-                             "satisfy constraint: Member must satisfy enum value set: [DYNAMODB_JSON]"
-                             if export_format != "ION" else "unkai exports DYNAMODB_JSON only (ION is not served)")
+                             "satisfy constraint: Member must satisfy enum value set: [DYNAMODB_JSON, ION]")
         kind = params.get("ExportType") or "FULL_EXPORT"
+        if kind not in ("FULL_EXPORT", "INCREMENTAL_EXPORT"):
+            raise validation(f"1 validation error detected: Value '{kind}' at 'exportType' failed to satisfy "
+                             "constraint: Member must satisfy enum value set: [FULL_EXPORT, INCREMENTAL_EXPORT]")
+        if kind == "INCREMENTAL_EXPORT" and export_format == "ION":
+            raise validation("unkai writes incremental exports in DYNAMODB_JSON only (ION is served for full "
+                             "exports)")
         token = params.get("ClientToken")
         now = self.clock.now()
         if token:
@@ -242,6 +248,11 @@ class ExportOperations:
                 spec = d["IncrementalExportSpecification"]
                 lines = self._changes(table, spec["ExportFromTime"], spec["ExportToTime"],
                                       spec["ExportViewType"] == "NEW_AND_OLD_IMAGES")
+            elif d["ExportFormat"] == "ION":
+                from unkai.services.dynamodb.ion import export_line
+
+                lines = [export_line(attributes.loads(text))
+                         for text in items_at(self.store, table.id, d["ExportTime"]).values() if text is not None]
             else:
                 lines = ['{"Item":' + text + "}" for text in items_at(self.store, table.id, d["ExportTime"]).values()
                          if text is not None]
@@ -301,7 +312,7 @@ class ExportOperations:
                             principal="dynamodb.amazonaws.com")
         raw = "".join(line + "\n" for line in lines).encode()
         data = gzip.compress(raw, mtime=0)
-        data_key = f"{base}/data/{_data_name()}.json.gz"
+        data_key = f"{base}/data/{_data_name()}.{'ion' if d['ExportFormat'] == 'ION' else 'json'}.gz"
         put = s3.put_object_bytes(bucket, data_key, data, "application/x-gzip", region,
                                   principal="dynamodb.amazonaws.com")
         files = json.dumps({"itemCount": len(lines), "md5Checksum": base64.b64encode(
@@ -362,9 +373,12 @@ class ExportOperations:
                                        "specified S3 source: an import with this ClientToken exists with other "
                                        "parameters")
                 return {"ImportTableDescription": earlier}
-        if fmt == "ION" or compression == "ZSTD":
-            raise validation(f"unkai does not import {'ION' if fmt == 'ION' else 'ZSTD-compressed'} data "
-                             "(DYNAMODB_JSON and CSV, GZIP or uncompressed, are served)")
+        if fmt not in ("DYNAMODB_JSON", "ION", "CSV"):
+            raise validation(f"1 validation error detected: Value '{fmt}' at 'inputFormat' failed to satisfy "
+                             "constraint: Member must satisfy enum value set: [DYNAMODB_JSON, ION, CSV]")
+        if compression not in ("GZIP", "ZSTD", "NONE"):
+            raise validation(f"1 validation error detected: Value '{compression}' at 'inputCompressionType' failed "
+                             "to satisfy constraint: Member must satisfy enum value set: [GZIP, ZSTD, NONE]")
         created = self.create_table(ctx, creation)["TableDescription"]  # ResourceInUseException when it exists
         import_id = _job_id(now)
         import_arn = f"{created['TableArn']}/import/{import_id}"
@@ -439,12 +453,7 @@ class ExportOperations:
                 for key, content in objects:
                     data = content if isinstance(content, bytes) else content.read_bytes()
                     d["ProcessedSizeBytes"] += len(data)
-                    if d["InputCompressionType"] == "GZIP":
-                        try:
-                            data = gzip.decompress(data)
-                        except (OSError, EOFError) as e:
-                            raise ServiceError("InvalidCompressionFormat",
-                                               f"Unable to decompress s3://{source['S3Bucket']}/{key}: {e}") from None
+                    data = self._decompressed(d["InputCompressionType"], source["S3Bucket"], key, data)
                     self._import_object(table, d, source["S3Bucket"], key, data, errors)
                 if errors:
                     self.cloud.service("logs").append(account, region, IMPORT_LOG_GROUP,
@@ -462,18 +471,42 @@ class ExportOperations:
                 d.update({"ImportStatus": "COMPLETED", "EndTime": self.clock.now()})
             self.store.execute("UPDATE dynamodb_imports SET description=? WHERE arn=?", (json.dumps(d), d["ImportArn"]))
 
+    @staticmethod
+    def _decompressed(compression: str, bucket: str, key: str, data: bytes) -> bytes:
+        try:
+            if compression == "GZIP":
+                return gzip.decompress(data)
+            if compression == "ZSTD":
+                import cramjam  # a dependency already (Firehose's Snappy); imported only here
+
+                return bytes(cramjam.zstd.decompress(data))
+        except Exception as e:  # gzip's OSError/EOFError, cramjam's DecompressionError
+            raise ServiceError("InvalidCompressionFormat",
+                               f"Unable to decompress s3://{bucket}/{key} as {compression}: {e}") from None
+        return data
+
     def _import_object(self, table: Table, d: dict, bucket: str, key: str, data: bytes,
                        errors: list[tuple[int, str]]) -> None:
         """One object's items into the table; a line that is no valid item is an error, logged."""
         text = data.decode("utf-8", errors="replace")
+        rows: list[Any]
         if d["InputFormat"] == "CSV":
             rows = self._csv_items(table, d.get("InputFormatOptions", {}).get("Csv") or {}, text)
+        elif d["InputFormat"] == "ION":
+            from unkai.services.dynamodb.ion import import_items
+
+            try:
+                rows = import_items(text)
+            except Exception as e:  # amazon-ion's IonException: the whole object is unreadable
+                rows = [f"Unable to parse the Ion object: {e}"]
         else:
             rows = [line for line in text.splitlines() if line.strip()]
         now_ms = self.clock.now_ms()
         for index, raw in enumerate(rows):
             d["ProcessedItemCount"] += 1
             try:
+                if isinstance(raw, str) and d["InputFormat"] == "ION":
+                    raise ValueError(raw)  # an Ion value import_items could not read as an item
                 item = json.loads(raw)["Item"] if isinstance(raw, str) else raw
                 if not isinstance(item, dict):
                     raise ValueError("Item must be a map of attribute values")
@@ -482,7 +515,8 @@ class ExportOperations:
                 d["ImportedItemCount"] += 1
             except (ServiceError, ValueError, KeyError, TypeError, AttributeError) as e:
                 d["ErrorCount"] += 1
-                message = e.message if isinstance(e, ServiceError) else f"Unable to parse the item: {e}"
+                message = e.message if isinstance(e, ServiceError) else \
+                    str(e) if d["InputFormat"] == "ION" else f"Unable to parse the item: {e}"
                 errors.append((now_ms, json.dumps({"itemS3Pointer": {"bucket": bucket, "key": key,
                                                                      "itemIndex": index},
                                                    "importArn": d["ImportArn"], "errorMessages": [message]})))

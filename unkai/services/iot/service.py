@@ -29,6 +29,11 @@ class IoT(RegistryOps, IndexingOps, SecurityOps, RuleOps, JobOps, AuthorizerOps,
     migrations = MIGRATIONS
     resource_types = resources.TYPES
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers ResourceNotFoundException for a missing thing first, as AWS does."""
+        if isinstance(params.get("thingName"), str):
+            self._thing(ctx, params["thingName"])
+
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self.authority = Authority(self.config.state_dir / "iot")

@@ -195,7 +195,12 @@ class Gate(BaseAuthPlugin, BaseTopicPlugin):
         der = None
         if signer is None and session.ssl_object is not None:
             der = session.ssl_object.getpeercert(binary_form=True)
-        ok, reason = self._gate.authenticate(session.client_id or "", der, session.remote_address or "", signer)
+        if signer is None and not der and session.username is not None:  # a custom authorizer's to judge
+            ok, reason = await self._gate.authenticate_custom(
+                session.client_id or "", session.username, session.password, session.remote_address or "",
+                getattr(session.ssl_object, "iot_server_name", None))
+        else:
+            ok, reason = self._gate.authenticate(session.client_id or "", der, session.remote_address or "", signer)
         broker = self.context._broker_instance
         displaced = broker.displaced.pop(session.client_id or "", None)
         if not ok:

@@ -84,6 +84,11 @@ class Logs(InsightsQueries, PolicyOps, DeliveryOps, LiveTail, Service):
     resource_types = ("AWS::Logs::LogGroup", "AWS::Logs::LogStream", "AWS::Logs::SubscriptionFilter",
                       "AWS::Logs::Destination", "AWS::Logs::MetricFilter")
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers ResourceNotFoundException for a missing log group first, as AWS does."""
+        if isinstance(params.get("logGroupName"), str) or isinstance(params.get("logGroupIdentifier"), str):
+            self._group(ctx, params)
+
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self._streams: dict[tuple[str, str, str, str], int] = {}

@@ -17,9 +17,41 @@ from unkai.testing import UnkaiServer
 CERT = "arn:aws:acm:us-east-1:000000000000:certificate/0d3c1f52-5b7a-4a5e-9a55-5f0f0d2b7a11"
 
 
+TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  ShopApi:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: live
+      Domain:
+        DomainName: shop.example.com
+        CertificateArn: %s
+        BasePath: [catalog]
+      DefinitionBody:
+        openapi: "3.0.1"
+        info: {title: shop, version: "1"}
+        paths:
+          /items:
+            get:
+              x-amazon-apigateway-integration:
+                type: mock
+                requestTemplates: {application/json: '{"statusCode": 200}'}
+                responses:
+                  default:
+                    statusCode: "200"
+                    responseTemplates: {application/json: 'items of the shop'}
+              responses:
+                "200": {description: ok}
+""" % CERT
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    started = UnkaiServer(tmp_path_factory.mktemp("domains") / "state", "--allow-host", "*.example.com").start()
+    folder = tmp_path_factory.mktemp("domains")
+    (folder / "template.yaml").write_text(TEMPLATE)
+    started = UnkaiServer(folder / "state", "--allow-host", "*.example.com", str(folder / "template.yaml")).start(
+        timeout=120)
     try:
         yield started
     finally:
@@ -83,3 +115,14 @@ def test_http_api_mappings_answer_on_the_custom_domain_host(server):
     status, body = get(server, "orders.example.com", "/orders/v1/health")
     assert status == 200 and "ready" in body
     assert get(server, "orders.example.com", "/elsewhere/health")[0] in (403, 404)
+
+
+def test_sams_domain_on_an_api_is_served_by_its_host_and_base_path(server):
+    # SAM's Domain expands to AWS::ApiGateway::DomainName and a BasePathMapping per base path
+    ag = server.client("apigateway")
+    domain = ag.get_domain_name(domainName="shop.example.com")
+    assert domain["endpointConfiguration"]["types"] == ["REGIONAL"] and domain["regionalCertificateArn"] == CERT
+    assert domain["regionalDomainName"].endswith(".execute-api.us-east-1.amazonaws.com")
+    assert [(m["basePath"], m["stage"]) for m in ag.get_base_path_mappings(domainName="shop.example.com")[
+        "items"]] == [("catalog", "live")]
+    assert get(server, "shop.example.com", "/catalog/items") == (200, "items of the shop")

@@ -106,6 +106,8 @@ def test_a_full_export_writes_the_table_as_of_export_time_in_awss_layout(unkai, 
     lines = [json.loads(line) for line in gzip.decompress(body(s3, entry["dataFileS3Key"])).splitlines()]
     assert sorted(line["Item"]["pk"]["S"] for line in lines) == ["k0", "k1", "k2"]
     assert lines[0]["Item"]["b"] == {"B": "AAE="}  # binary as base64, as DynamoDB JSON writes it
+    ended = [e for e in unkai.feed(kind="dynamodb.export") if e["export"] == export_arn]
+    assert [(e["status"], e["items"], e["table"]) for e in ended] == [("COMPLETED", 3, name)]
     listed = ddb.list_exports(TableArn=arn)["ExportSummaries"]
     assert listed == [{"ExportArn": export_arn, "ExportStatus": "COMPLETED", "ExportType": "FULL_EXPORT"}]
 
@@ -229,6 +231,8 @@ def test_an_import_with_nothing_under_its_prefix_fails_and_leaves_no_table(unkai
     unkai.drain()
     failed = ddb.describe_import(ImportArn=arn)["ImportTableDescription"]
     assert failed["ImportStatus"] == "FAILED" and failed["FailureCode"]
+    ended = [e for e in unkai.feed(kind="dynamodb.import") if e["import"] == arn]
+    assert [(e["status"], e["failure_code"]) for e in ended] == [("FAILED", failed["FailureCode"])]
     assert target not in ddb.list_tables()["TableNames"]
 
 
@@ -278,3 +282,36 @@ def test_a_zstd_compressed_import_is_read(unkai, ddb, s3):
     done = ddb.describe_import(ImportArn=arn)["ImportTableDescription"]
     assert (done["ImportStatus"], done["ImportedItemCount"]) == ("COMPLETED", 3)
     assert sorted(i["pk"]["S"] for i in ddb.scan(TableName=target)["Items"]) == ["z0", "z1", "z2"]
+
+
+def test_acknowledged_exports_and_imports_complete_after_kill_9(tmp_path):
+    from unkai.testing import UnkaiServer
+
+    server = UnkaiServer(tmp_path / "state").start()
+    try:
+        ddb, s3 = server.client("dynamodb"), server.client("s3")
+        s3.create_bucket(Bucket="durable")
+        s3.put_object(Bucket="durable", Key="in/items.json",
+                      Body="".join(json.dumps({"Item": {"pk": {"S": f"i{i}"}}}) + "\n" for i in range(20)).encode())
+        name, arn = make_table(ddb)
+        for i in range(30):
+            ddb.put_item(TableName=name, Item={"pk": {"S": f"k{i}"}})
+        export_arn = ddb.export_table_to_point_in_time(TableArn=arn, S3Bucket="durable")["ExportDescription"][
+            "ExportArn"]
+        import_arn = ddb.import_table(
+            S3BucketSource={"S3Bucket": "durable", "S3KeyPrefix": "in/"}, InputFormat="DYNAMODB_JSON",
+            TableCreationParameters={"TableName": f"{name}-in", "BillingMode": "PAY_PER_REQUEST",
+                                     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                                     "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]})[
+            "ImportTableDescription"]["ImportArn"]
+        server.kill()  # the jobs may not have run: they were acknowledged, so they must complete
+        server.start()
+        server.drain()
+        ddb = server.client("dynamodb")
+        export = ddb.describe_export(ExportArn=export_arn)["ExportDescription"]
+        assert (export["ExportStatus"], export["ItemCount"]) == ("COMPLETED", 30)
+        imported = ddb.describe_import(ImportArn=import_arn)["ImportTableDescription"]
+        assert (imported["ImportStatus"], imported["ImportedItemCount"]) == ("COMPLETED", 20)
+        assert ddb.scan(TableName=f"{name}-in", Select="COUNT")["Count"] == 20
+    finally:
+        server.stop()

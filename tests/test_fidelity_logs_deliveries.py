@@ -150,3 +150,18 @@ def test_live_tail_validates_its_groups_and_stream_filters(tail_client, logs):
     with pytest.raises(ClientError) as exc:
         tail_client.start_live_tail(logGroupIdentifiers=[group, group], logStreamNames=["a"])
     assert error_of(exc)[0] == "InvalidParameterException"
+
+
+def test_live_tail_sends_at_most_500_events_an_update_and_says_it_sampled(logs, tail_client):
+    group = f"/tail/{time.time_ns()}"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="burst")
+    response = tail_client.start_live_tail(logGroupIdentifiers=[group])
+    stream = iter(response["responseStream"])
+    assert "sessionStart" in next(stream)
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName="burst",
+                        logEvents=[{"timestamp": now, "message": f"line {i}"} for i in range(600)])
+    update = next(u["sessionUpdate"] for _, u in zip(range(30), stream) if u["sessionUpdate"]["sessionResults"])
+    response["responseStream"].close()
+    assert update["sessionMetadata"] == {"sampled": True} and len(update["sessionResults"]) == 500

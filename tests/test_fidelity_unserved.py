@@ -84,6 +84,8 @@ UNSERVED = [
     ("sesv2", "put_configuration_set_archiving_options", {"ConfigurationSetName": "no-such-set"},
      "get_configuration_set", {"ConfigurationSetName": "no-such-set"}, "NotFoundException"),
     ("apigatewayv2", "get_models", {"ApiId": "nosuch1"}, "get_api", {"ApiId": "nosuch1"}, "NotFoundException"),
+    ("glue", "get_column_statistics_for_table", {"DatabaseName": "nodb", "TableName": "t", "ColumnNames": ["c"]},
+     "get_table", {"DatabaseName": "nodb", "Name": "t"}, "EntityNotFoundException"),
     ("athena", "list_prepared_statements", {"WorkGroup": "no-such-workgroup"},
      "get_work_group", {"WorkGroup": "no-such-workgroup"}, "InvalidRequestException"),
 ]

@@ -351,6 +351,11 @@ class ExportOperations:
         else:
             d.update({"ItemCount": items, "BilledSizeBytes": billed})
         self.store.execute("UPDATE dynamodb_exports SET description=? WHERE arn=?", (json.dumps(d), d["ExportArn"]))
+        fields = {"export": d["ExportArn"], "table": d["TableArn"].rsplit("/", 1)[-1], "status": status,
+                  "bucket": d["S3Bucket"], "items": items if status == "COMPLETED" else None,
+                  "failure_code": (failure or (None,))[0]}
+        self.store.after_commit(lambda: self.cloud.feed.publish(
+            "dynamodb.export", **{k: v for k, v in fields.items() if v is not None}))
 
     # -- imports -------------------------------------------------------------------------
 
@@ -470,6 +475,11 @@ class ExportOperations:
             else:
                 d.update({"ImportStatus": "COMPLETED", "EndTime": self.clock.now()})
             self.store.execute("UPDATE dynamodb_imports SET description=? WHERE arn=?", (json.dumps(d), d["ImportArn"]))
+            fields = {"import": d["ImportArn"], "table": d["TableCreationParameters"]["TableName"],
+                      "status": d["ImportStatus"], "imported": d["ImportedItemCount"], "errors": d["ErrorCount"],
+                      "failure_code": d.get("FailureCode")}
+            self.store.after_commit(lambda: self.cloud.feed.publish(
+                "dynamodb.import", **{k: v for k, v in fields.items() if v is not None}))
 
     @staticmethod
     def _decompressed(compression: str, bucket: str, key: str, data: bytes) -> bytes:

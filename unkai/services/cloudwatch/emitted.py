@@ -116,8 +116,10 @@ def _lambda(cw: "CloudWatch", event: dict[str, Any]) -> None:
             if throttled:
                 cw.record(account, region, "AWS/Lambda", "Throttles", dims, 1.0, "Count", ts)
                 continue
-            cw.record(account, region, "AWS/Lambda", "Invocations", dims, 1.0, "Count", ts)
-            cw.record(account, region, "AWS/Lambda", "Errors", dims, 1.0 if failed else 0.0, "Count", ts)
+            # counts are summed in memory, as a request's are (``count``); Duration keeps each
+            # value, for its percentiles (p99 alarms on a function's duration are common)
+            cw.count(account, region, "AWS/Lambda", "Invocations", dims, 1.0)
+            cw.count(account, region, "AWS/Lambda", "Errors", dims, 1.0 if failed else 0.0)
             if event.get("duration_ms") is not None:
                 cw.record(account, region, "AWS/Lambda", "Duration", dims, float(event["duration_ms"]),
                           "Milliseconds", ts)

@@ -1072,11 +1072,7 @@ class Lambda(SettingsOps, Service):
             if streams:
                 logs = self.cloud.service("logs")
                 for (account, region, group, stream), lines in streams.items():
-                    try:
-                        with self.store.transaction():  # one stream's failure never loses the others'
-                            logs.append(account, region, group, stream, lines)
-                    except Exception:
-                        log.exception("could not store the log lines of %s", stream)
+                    logs.append(account, region, group, stream, lines)
             for publish in events:  # each invocation's event after its log lines
                 publish()
 

@@ -274,3 +274,30 @@ def test_whole_minutes_and_partial_minutes_read_the_same_statistics(cw, ns):
         {"Id": "s", "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "Hits", "Dimensions": dims},
                                    "Period": 60, "Stat": "Sum"}}])["MetricDataResults"][0]
     assert out["Values"] == [3.0, 12.0, 32.0]
+
+
+def test_data_stored_before_the_rollup_existed_are_rolled_up_by_its_migration(tmp_path):
+    """A state directory written by an unkai without the per-minute rollup: the migration
+    that adds it folds the stored points in, so reads over whole minutes still see them."""
+    from unkai.services.cloudwatch.metrics import ROLLUP_MIGRATIONS
+    from unkai.services.cloudwatch.service import CloudWatch
+    from unkai.store import Store
+
+    steps = CloudWatch.migrations
+    older = steps[:len(steps) - len(ROLLUP_MIGRATIONS)]
+    store = Store(tmp_path / "state.db")
+    store.migrate("cloudwatch", older)
+    mid = store.db.execute("INSERT INTO cloudwatch_metrics(account, region, namespace, name, dims, last_put) "
+                           "VALUES('1', 'r', 'N', 'M', '[]', 0)").lastrowid
+    store.db.executemany("INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max) "
+                         "VALUES(?,?,?,60,1,?,?,?)", [(mid, 600 + t, u, v, v, v) for t, v, u in
+                                                     ((1, 5, "Count"), (59, 7, "Seconds"), (60, 1, "Count"))])
+    store.migrate("cloudwatch", steps)
+    assert store.db.execute("SELECT minute, unit, count, sum, min, max FROM cloudwatch_minutes ORDER BY minute, unit"
+                            ).fetchall() == [(600.0, "Count", 1.0, 5.0, 5.0, 5.0), (600.0, "Seconds", 1.0, 7.0, 7.0, 7.0),
+                                             (660.0, "Count", 1.0, 1.0, 1.0, 1.0)]
+    store.db.execute("INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max) "
+                     "VALUES(?, 665, 'Count', 60, 2, 6, 2, 4)", (mid,))  # and the trigger keeps it from then on
+    assert store.db.execute("SELECT count, sum, min, max FROM cloudwatch_minutes WHERE minute=660").fetchall() == [
+        (3.0, 7.0, 1.0, 4.0)]
+    store.close()

@@ -45,27 +45,55 @@ def metric_calls(cw: Any, now: float) -> tuple[Any, Any]:
     return put, get
 
 
-def metrics(n: int) -> dict[str, Any]:
+def metrics(n: int, calls_per_round: int = 10) -> dict[str, Any]:
+    """PutMetricData, GetMetricData and, as the reference on the same path, SQS SendMessage,
+    against the floor. Targets take turns in rounds (``calls_per_round`` calls of each
+    operation on the floor, then on unkai), as bench/ratios.py does, so a burst of load from
+    elsewhere falls on both alike; unkai's server CPU is summed over its own turns only."""
     unkai = harness.start_unkai()
     floor = None
     try:
-        cw = unkai.client("cloudwatch")
+        cw, sqs = unkai.client("cloudwatch"), unkai.client("sqs")
+        url = sqs.create_queue(QueueName="bench")["QueueUrl"]
         now = time.time()
         put, get = metric_calls(cw, now)
         for _ in range(200):
             put()
         canned = {}
-        for call in (lambda c: metric_calls(c, now)[0](), lambda c: metric_calls(c, now)[1]()):
-            rec = harness.record(cw, call)
+        for client, call in ((cw, lambda c: metric_calls(c, now)[0]()), (cw, lambda c: metric_calls(c, now)[1]()),
+                             (sqs, lambda c: c.send_message(QueueUrl=url, MessageBody="bench-message-0123456789"))):
+            rec = harness.record(client, call)
             canned[rec["key"]] = rec
         floor = harness.start_floor(canned)
+        fsqs = floor.client("sqs")
         fput, fget = metric_calls(floor.client("cloudwatch"), now)
-        out: dict[str, Any] = {"floor": {}, "unkai": {}, "unkai_server_cpu_ms": {}}
-        for op, fcall, call in (("put", fput, put), ("get", fget, get)):  # each op next to its floor
-            out["floor"][op] = harness.stats(harness.timed(fcall, n))
-            cpu = server_cpu(unkai)
-            out["unkai"][op] = harness.stats(harness.timed(call, n))
-            out["unkai_server_cpu_ms"][op] = round((server_cpu(unkai) - cpu) / (n + 50) * 1000, 3)  # with warm-up
+        furl = url.replace(unkai.endpoint, floor.endpoint)
+        ops = {"put": (fput, put), "get": (fget, get),
+               "sqs send": (lambda: fsqs.send_message(QueueUrl=furl, MessageBody="bench-message-0123456789"),
+                            lambda: sqs.send_message(QueueUrl=url, MessageBody="bench-message-0123456789"))}
+        samples: dict[str, dict[str, list[float]]] = {"floor": {op: [] for op in ops}, "unkai": {op: [] for op in ops}}
+        cpu = {op: 0.0 for op in ops}
+        for fcall, call in ops.values():  # warm both
+            for _ in range(50):
+                fcall()
+                call()
+        for _ in range(max(1, n // calls_per_round)):
+            for op, (fcall, call) in ops.items():
+                for name, fn in (("floor", fcall), ("unkai", call)):
+                    before = server_cpu(unkai)
+                    for _ in range(calls_per_round):
+                        t = time.perf_counter()
+                        fn()
+                        samples[name][op].append(time.perf_counter() - t)
+                    if name == "unkai":
+                        cpu[op] += server_cpu(unkai) - before
+        out: dict[str, Any] = {"calls_per_round": calls_per_round, "floor": {}, "unkai": {},
+                               "unkai_server_cpu_ms": {}, "ratio": {}}
+        for op in ops:
+            out["floor"][op] = harness.stats(samples["floor"][op])
+            out["unkai"][op] = harness.stats(samples["unkai"][op])
+            out["ratio"][op] = round(out["unkai"][op]["median_ms"] / out["floor"][op]["median_ms"], 2)
+            out["unkai_server_cpu_ms"][op] = round(cpu[op] / len(samples["unkai"][op]) * 1000, 3)
         out["alarms"] = alarms(unkai)
         return out
     finally:
@@ -220,7 +248,7 @@ def main() -> None:
     if "metrics" in results:
         m = results["metrics"]
         rows = [[op, f"{m['floor'][op]['median_ms']}", f"{m['unkai'][op]['median_ms']}",
-                 f"{m['unkai'][op]['median_ms'] / m['floor'][op]['median_ms']:.2f}x"] for op in ("put", "get")]
+                 f"{m['unkai'][op]['median_ms'] / m['floor'][op]['median_ms']:.2f}x"] for op in m["floor"]]
         print(harness.table(rows, ["operation (median ms)", "floor", "unkai", "ratio"]))
         print(f"unkai server CPU per request: {m['unkai_server_cpu_ms']} ms")
         print(f"alarm evaluation, {m['alarms']['alarms']} alarms: advance(60) median "

@@ -29,6 +29,7 @@ adds to amqtt:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -56,10 +57,16 @@ class Connection:
         self.compiled: list | None = None  # the documents with this connection's variables, compiled
         self.decisions: dict[tuple[str, str], bool] = {}  # (action, resource) -> allowed, until policies change
         self.session_id = str(uuid.uuid4())
+        # a custom authorizer's connection: the policies and principal id its function answered
+        self.custom_documents: list[str] | None = None
+        self.custom_principal = ""
 
     @property
     def principal(self) -> str:
-        """What ``principal()`` and presence events name: the certificate id, or the signer."""
+        """What ``principal()`` and presence events name: the certificate id, the signer, or a
+        custom authorizer's principal id."""
+        if self.custom_documents is not None:
+            return self.custom_principal
         if self.signer is None:
             return self.cert_id
         caller = self.signer.caller
@@ -151,6 +158,14 @@ class Broker:
         self._contexts.append(context)
         self.trust_registered()
 
+        def server_name(sslobj: Any, name: str | None, _context: Any) -> None:
+            try:  # a custom authorizer's event carries the SNI host name (protocolData.tls.serverName)
+                sslobj.iot_server_name = name
+            except AttributeError:
+                pass
+
+        context.sni_callback = server_name
+
     def trust_registered(self) -> None:
         """Trust registered CA certificates and self-signed device certificates (new ones are
         added as they are registered; the local CA is trusted from the start)."""
@@ -205,6 +220,34 @@ class Broker:
             if not self.allowed(conn, "iot:Connect", f"client/{client_id}"):
                 return False, "iot:Connect not allowed"
             self.connections[client_id] = conn
+        return True, ""
+
+    async def authenticate_custom(self, client_id: str, username: str | None, password: Any, address: str,
+                                  server_name: str | None = None) -> tuple[bool, str]:
+        """A CONNECT without a client certificate: the authorizer its username names
+        (``?x-amz-customauthorizer-name=...``), else the default authorizer, judges it; the
+        policy documents it answers decide ``iot:Connect`` and everything after."""
+        from unkai.services.iot import authorizers
+
+        name, query = authorizers.mqtt_request(username)
+        found = self.iot.authorizer(self.account, self.region, name)
+        if found is None:
+            return False, f"authorizer {name} not found" if name else "no client certificate"
+        token = query.get(found.get("tokenKeyName") or "") if found.get("tokenKeyName") else None
+        raw = password.encode() if isinstance(password, str) else password
+        mqtt: dict[str, Any] = {"username": username or "", "clientId": client_id}
+        if raw is not None:
+            mqtt["password"] = base64.b64encode(raw).decode()
+        protocol_data = {"tls": {"serverName": server_name} if server_name else {}, "mqtt": mqtt}
+        verdict = await authorizers.authorize(self.cloud, self.account, self.region, found, token,
+                                              query.get(authorizers.SIGNATURE_PARAMETER), protocol_data)
+        if not verdict.authenticated:
+            return False, verdict.reason
+        conn = Connection(client_id, "", "", {"iot:ClientId": client_id}, address)
+        conn.custom_documents, conn.custom_principal = verdict.documents, verdict.principal_id
+        if not self.allowed(conn, "iot:Connect", f"client/{client_id}"):
+            return False, "iot:Connect not allowed"
+        self.connections[client_id] = conn
         return True, ""
 
     def _just_in_time(self, der: bytes, cert_id: str) -> None:
@@ -265,7 +308,8 @@ class Broker:
         if found is not None and conn.documents is not None:
             return found
         if conn.documents is None or conn.compiled is None:
-            conn.documents = self.iot.principal_documents(self.account, self.region, conn.cert_arn)
+            conn.documents = conn.custom_documents if conn.custom_documents is not None else \
+                self.iot.principal_documents(self.account, self.region, conn.cert_arn)
             conn.compiled = security.compile_documents(conn.documents, conn.variables)
             conn.decisions = {}
         found = security.allowed_compiled(conn.compiled, action, f"arn:aws:iot:{self.region}:{self.account}:{resource}")
@@ -303,8 +347,10 @@ class Broker:
 
     # -- messages ----------------------------------------------------------------------------
 
-    def accept(self, client_id: str, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
-        """A PUBLISH from a client: False closes the connection (not allowed)."""
+    def accept(self, client_id: str, topic: str, payload: bytes, qos: int, retain: bool,
+               properties: Any = None) -> bool:
+        """A PUBLISH from a client (``properties``: an MQTT 5 client's ``Properties``): False
+        closes the connection (not allowed)."""
         from unkai.protocol import ServiceError
         from unkai.services.iot.data import check_topic
 
@@ -321,17 +367,19 @@ class Broker:
             return False
         with self.cloud.store.transaction():
             self.data.publish_message(self.account, self.region, topic, payload, qos, retain, client_id=client_id,
-                                      principal=conn.principal)
+                                      principal=conn.principal, properties=properties)
         return True
 
-    def _deliver(self, account: str, region: str, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+    def _deliver(self, account: str, region: str, topic: str, payload: bytes, qos: int, retain: bool,
+                 properties: Any = None) -> None:
         if self.amqtt is None or account != self.account or region != self.region:
             return
-        self.amqtt.fan_out(topic, payload, qos)
+        self.amqtt.fan_out(topic, payload, qos, properties)
 
-    def retained_for(self, topic_filter: str) -> list[tuple[str, bytes, int]]:
-        return [(t, p, q) for t, p, q in self.data.retained(self.account, self.region)
-                if topic_matches(topic_filter, t)]
+    def retained_for(self, topic_filter: str) -> list[tuple[str, bytes, int, Any]]:
+        """The retained messages (not expired) a new subscription to ``topic_filter`` gets,
+        with their MQTT 5 properties."""
+        return [m for m in self.data.retained(self.account, self.region) if topic_matches(topic_filter, m[0])]
 
     def presence(self, client_id: str, connected: bool, reason: str = "", conn: Connection | None = None) -> None:
         current = self.connections.get(client_id)

@@ -44,6 +44,15 @@ from unkai.services.iot.sql import topic_matches
 log = logging.getLogger(__name__)
 
 
+def _remember_server_name(sslobj: Any, name: str | None, _context: Any) -> None:
+    """TLS's SNI callback: a custom authorizer's event carries the host name the client asked
+    for (``protocolData.tls.serverName``)."""
+    try:
+        sslobj.iot_server_name = name
+    except AttributeError:
+        pass
+
+
 class Connection:
     """What the broker knows of one authenticated client."""
 
@@ -133,6 +142,7 @@ class Broker:
 
         ws_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ws_context.load_cert_chain(str(cert), str(key))
+        ws_context.sni_callback = _remember_server_name
         self.websocket = WebSocketFront(self)
         await self.websocket.start(host, int(os.environ.get("UNKAI_IOT_WS_PORT") or 0), ws_context)
         self.trust_registered()
@@ -157,14 +167,7 @@ class Broker:
     def ssl_context(self, context: ssl.SSLContext) -> None:
         self._contexts.append(context)
         self.trust_registered()
-
-        def server_name(sslobj: Any, name: str | None, _context: Any) -> None:
-            try:  # a custom authorizer's event carries the SNI host name (protocolData.tls.serverName)
-                sslobj.iot_server_name = name
-            except AttributeError:
-                pass
-
-        context.sni_callback = server_name
+        context.sni_callback = _remember_server_name
 
     def trust_registered(self) -> None:
         """Trust registered CA certificates and self-signed device certificates (new ones are
@@ -195,7 +198,10 @@ class Broker:
     def authenticate(self, client_id: str, der: bytes | None, address: str,
                      signer: Any = None) -> tuple[bool, str]:
         """Whether a CONNECT from a client presenting ``der`` (or a WebSocket connection's
-        SigV4 ``signer``) may proceed, and why not."""
+        SigV4 ``signer``, or a custom authorizer's ``Verdict`` from the handshake) may
+        proceed, and why not."""
+        if signer is not None and hasattr(signer, "authenticated"):
+            return self.admit(client_id, signer, address)
         if signer is not None:
             conn = Connection(client_id, "", "", {"iot:ClientId": client_id}, address, signer)
             if not self.allowed(conn, "iot:Connect", f"client/{client_id}"):
@@ -241,6 +247,35 @@ class Broker:
         protocol_data = {"tls": {"serverName": server_name} if server_name else {}, "mqtt": mqtt}
         verdict = await authorizers.authorize(self.cloud, self.account, self.region, found, token,
                                               query.get(authorizers.SIGNATURE_PARAMETER), protocol_data)
+        return self.admit(client_id, verdict, address)
+
+    async def authorize_handshake(self, query: str, headers: Any, server_name: str | None = None) -> Any:
+        """A WebSocket handshake for a custom authorizer (``x-amz-customauthorizer-name`` in
+        its query or headers, or no SigV4 while a default authorizer is set): the authorizer's
+        ``Verdict``, or None when the handshake is SigV4's to judge."""
+        from urllib.parse import parse_qsl
+
+        from unkai.services.iot import authorizers
+
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        lowered = {k.lower(): v for k, v in params.items()}
+        name = lowered.get(authorizers.NAME_PARAMETER) or headers.get(authorizers.NAME_PARAMETER)
+        if name is None and ("X-Amz-Signature" in params or "x-amz-signature" in lowered):
+            return None
+        found = self.iot.authorizer(self.account, self.region, name)
+        if found is None:
+            return None if name is None else authorizers.Verdict(False, reason=f"authorizer {name} not found")
+        key = found.get("tokenKeyName")
+        token = (headers.get(key) or params.get(key)) if key else None
+        signature = headers.get(authorizers.SIGNATURE_PARAMETER) or lowered.get(authorizers.SIGNATURE_PARAMETER)
+        protocol_data = {"tls": {"serverName": server_name} if server_name else {},
+                         "http": {"headers": {k: v for k, v in headers.raw_items()} if hasattr(headers, "raw_items")
+                                  else dict(headers), "queryString": f"?{query}" if query else ""}}
+        return await authorizers.authorize(self.cloud, self.account, self.region, found, token, signature,
+                                           protocol_data)
+
+    def admit(self, client_id: str, verdict: Any, address: str) -> tuple[bool, str]:
+        """A connection a custom authorizer judged: its policy documents decide from now on."""
         if not verdict.authenticated:
             return False, verdict.reason
         conn = Connection(client_id, "", "", {"iot:ClientId": client_id}, address)

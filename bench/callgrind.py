@@ -108,6 +108,21 @@ class Ops:
             self.calls["ses send_email"] = lambda: ses.send_email(
                 Source="cg@cg.example", Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
                 Message=message)
+
+        if "cloudwatch" in services:  # issue 16's PutMetricData / GetMetricData (bench/observability.py's calls)
+            import time
+
+            cw, now = client("cloudwatch"), time.time()
+            metric = {"Namespace": "Bench/App", "MetricName": "Latency", "Dimensions": [{"Name": "Api", "Value": "orders"}]}
+            datum = [{"MetricName": "Latency", "Dimensions": metric["Dimensions"], "Value": 12.5, "Unit": "Milliseconds"}]
+            for _ in range(200):  # a metric with data, as the bench has when it reads
+                cw.put_metric_data(Namespace="Bench/App", MetricData=datum)
+            self.calls["cloudwatch put_metric_data"] = lambda: cw.put_metric_data(Namespace="Bench/App",
+                                                                                  MetricData=datum)
+            self.calls["cloudwatch get_metric_data"] = lambda: cw.get_metric_data(
+                StartTime=now - 3600, EndTime=now + 60,
+                MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": metric, "Period": 60, "Stat": "Average"}}])
+
         if "events" in services:  # issue 23's PutEvents: 10 entries, a bus with 100 rules, one SQS target each
             import json
 
@@ -214,7 +229,7 @@ def main() -> None:
     parser.add_argument("--src", help="run unkai from this source tree instead of the installed one")
     parser.add_argument("--peers", action="store_true", help="count moto's server and ministack too")
     parser.add_argument("--services", default=",".join(SERVICES),
-                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms', 'secretsmanager', 'events', 'ses'))}")
+                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms', 'secretsmanager', 'events', 'ses', 'cloudwatch'))}")
     parser.add_argument("--peer-n", type=int, default=5,
                         help="calls per operation for the peers (a moto call costs ~50x unkai's)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per operation; the least is kept")

@@ -163,5 +163,9 @@ def test_live_tail_sends_at_most_500_events_an_update_and_says_it_sampled(logs, 
     logs.put_log_events(logGroupName=group, logStreamName="burst",
                         logEvents=[{"timestamp": now, "message": f"line {i}"} for i in range(600)])
     update = next(u["sessionUpdate"] for _, u in zip(range(30), stream) if u["sessionUpdate"]["sessionResults"])
-    response["responseStream"].close()
     assert update["sessionMetadata"] == {"sampled": True} and len(update["sessionResults"]) == 500
+    messages = [e["message"] for e in update["sessionResults"]]
+    assert messages[0] == "line 0" and messages[-1] != "line 499"  # spread over the 600, not the first 500
+    quiet = next(stream)["sessionUpdate"]  # the next second had nothing: an empty update, as AWS sends
+    response["responseStream"].close()
+    assert quiet == {"sessionMetadata": {"sampled": False}, "sessionResults": []}

@@ -33,8 +33,13 @@ POLICY = {"Version": "2012-10-17", "Statement": [
 def handler(event, context):
     mqtt = event.get("protocolData", {}).get("mqtt", {})
     password = base64.b64decode(mqtt.get("password") or "").decode()
-    ok = password == "open-sesame" or (event.get("token") == "good-token" and event.get("signatureVerified"))
+    headers = {k.lower(): v for k, v in (event.get("protocolData", {}).get("http", {}).get("headers") or {}).items()}
+    ok = "open-sesame" in (password, headers.get("x-password")) or (
+        event.get("token") == "good-token" and event.get("signatureVerified"))
     user = (mqtt.get("username") or "").split("?")[0]
+    if user == "watch":  # may see everything, for as long as it likes
+        return {"isAuthenticated": ok, "principalId": "watcher", "policyDocuments": [
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}]}
     return {"isAuthenticated": ok, "principalId": f"{user or 'token'}-{mqtt.get('clientId', 'none')}",
             "disconnectAfterInSeconds": 3600, "refreshAfterInSeconds": 300, "policyDocuments": [POLICY]}
 """
@@ -58,7 +63,7 @@ def broker(unkai, tmp_path_factory):
     info = unkai.get("/_unkai/iot")
     ca = tmp_path_factory.mktemp("ca") / "ca.pem"
     ca.write_text(info["caPem"])
-    return {"port": info["mqtt"]["port"], "ca": ca}
+    return {"port": info["mqtt"]["port"], "wsPort": info["mqtt"]["wsPort"], "ca": ca}
 
 
 @pytest.fixture(scope="module")
@@ -243,3 +248,90 @@ def test_mqtt_clients_without_certificates_connect_through_the_authorizer(iot, u
         assert forged.connack.get(timeout=WAIT).value == 0x87
     finally:
         forged.close()
+
+
+def handshake_status(broker: dict, path: str, headers: dict | None = None) -> int:
+    """The HTTP status the WebSocket upgrade gets (101 when it is accepted)."""
+    import ssl
+
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    context = ssl.create_default_context(cafile=str(broker["ca"]))
+    try:
+        with connect(f"wss://localhost:{broker['wsPort']}{path}", ssl=context, subprotocols=["mqtt"],
+                     additional_headers=headers, open_timeout=WAIT):
+            return 101
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+def test_websocket_handshakes_through_the_authorizer(iot, broker, function_arn, signing_key):
+    signed = authorizer(iot, function_arn, signingDisabled=False, tokenKeyName="token",
+                        tokenSigningPublicKeys={"main": public_pem(signing_key)})
+    path = (f"/mqtt?x-amz-customauthorizer-name={signed}&token=good-token"
+            f"&x-amz-customauthorizer-signature={quote(sign(signing_key, 'good-token'), safe='')}")
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"ws-{uuid.uuid4().hex[:6]}",
+                         transport="websockets")
+    got: queue.Queue = queue.Queue()
+    connack: queue.Queue = queue.Queue()
+    subacks: queue.Queue = queue.Queue()
+    client.ws_set_options(path=path)
+    client.tls_set(ca_certs=str(broker["ca"]))
+    client.on_connect = lambda c, u, f, rc, p=None: connack.put(rc)
+    client.on_message = lambda c, u, m: got.put((m.topic, m.payload))
+    client.on_subscribe = lambda c, u, mid, codes, p=None: subacks.put(codes)
+    client.connect("localhost", broker["wsPort"])
+    client.loop_start()
+    try:
+        assert connack.get(timeout=WAIT).value == 0
+        client.subscribe("custom/ws", qos=1)
+        assert not subacks.get(timeout=WAIT)[0].is_failure
+        client.publish("custom/ws", b"over wss", qos=1).wait_for_publish(WAIT)
+        assert got.get(timeout=WAIT) == ("custom/ws", b"over wss")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    forged = sign(rsa.generate_private_key(public_exponent=65537, key_size=2048), "good-token")
+    assert handshake_status(broker, f"/mqtt?x-amz-customauthorizer-name={signed}&token=good-token"
+                                    f"&x-amz-customauthorizer-signature={quote(forged, safe='')}") == 401
+    # headers instead of the query; an authorizer without signing whose function reads a header
+    plain = authorizer(iot, function_arn)
+    assert handshake_status(broker, "/mqtt", {"x-amz-customauthorizer-name": plain, "x-password": "open-sesame"}) \
+        == 101
+    assert handshake_status(broker, "/mqtt", {"x-amz-customauthorizer-name": plain, "x-password": "wrong"}) == 401
+    assert handshake_status(broker, "/mqtt", {"x-amz-customauthorizer-name": "nobody"}) == 401
+    assert handshake_status(broker, "/mqtt") == 403  # neither SigV4 nor an authorizer
+
+
+def test_authorized_connections_are_judged_again_and_expire_on_the_clock(iot, unkai, broker, function_arn):
+    first, second = authorizer(iot, function_arn), authorizer(iot, function_arn)
+    watcher = Client(broker, f"watch?x-amz-customauthorizer-name={first}", "open-sesame")
+    assert watcher.connack.get(timeout=WAIT).value == 0
+    watcher.client.subscribe("$aws/events/presence/disconnected/+", qos=1)
+    assert not watcher.subacks.get(timeout=WAIT)[0].is_failure
+    carol, dave = f"carol-{uuid.uuid4().hex[:6]}", f"dave-{uuid.uuid4().hex[:6]}"
+    refused = Client(broker, f"carol?x-amz-customauthorizer-name={first}", "open-sesame", client_id=carol)
+    kept = Client(broker, f"dave?x-amz-customauthorizer-name={second}", "open-sesame", client_id=dave)
+    try:
+        assert refused.connack.get(timeout=WAIT).value == 0 and kept.connack.get(timeout=WAIT).value == 0
+        kept.client.subscribe("custom/dave", qos=1)
+        assert not kept.subacks.get(timeout=WAIT)[0].is_failure
+        # refreshAfterInSeconds (300): the first authorizer, now INACTIVE, refuses on refresh
+        iot.update_authorizer(authorizerName=first, status="INACTIVE")
+        unkai.advance(301)
+        topic, payload = watcher.messages.get(timeout=WAIT)
+        event = json.loads(payload)
+        assert (event["clientId"], event["disconnectReason"]) == (carol, "AUTH_ERROR")
+        assert refused.closed.get(timeout=WAIT) is not None
+        kept.client.publish("custom/dave", b"still here", qos=1).wait_for_publish(WAIT)
+        assert kept.messages.get(timeout=WAIT) == ("custom/dave", b"still here")
+        # disconnectAfterInSeconds (3600) ends the other one
+        unkai.advance(3300)
+        topic, payload = watcher.messages.get(timeout=WAIT)
+        event = json.loads(payload)
+        assert (event["clientId"], event["disconnectReason"]) == (dave, "CUSTOMAUTH_TTL_EXPIRATION")
+        assert kept.closed.get(timeout=WAIT) is not None
+    finally:
+        for c in (refused, kept, watcher):
+            c.close()

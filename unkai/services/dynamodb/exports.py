@@ -32,8 +32,10 @@ import hashlib
 import io
 import json
 import logging
+import re
 import secrets
 import time
+import uuid
 from typing import Any
 
 from unkai.paging import paged
@@ -74,6 +76,12 @@ _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 # AWS: an incremental export covers at least 15 minutes and at most 24 hours
 _MIN_WINDOW, _MAX_WINDOW = 15 * 60, 24 * 3600
 _IDEMPOTENT_FOR = 8 * 3600  # AWS: a ClientToken is remembered for 8 hours
+_IMPORT_ARN = re.compile(r"^arn:aws[\w-]*:dynamodb:[\w-]+:\d{12}:table/[\w.-]{3,255}/import/[\w-]+$")
+_S3_BUCKET = re.compile(r"^[a-z0-9A-Z]+[\.\-\w]*[a-z0-9A-Z]+$")  # botocore's S3Bucket pattern
+
+
+class ItemsRefused(Exception):
+    """An import read lines that are no valid items: it ends FAILED (ItemValidationError)."""
 
 
 def export_not_found(arn: str) -> ServiceError:
@@ -118,6 +126,11 @@ class ExportOperations:
 
     def export_table_to_point_in_time(self, ctx: RequestContext, params: dict) -> dict:
         arn = params["TableArn"]
+        bucket = params["S3Bucket"]
+        if not _S3_BUCKET.match(bucket) or len(bucket) > 255:
+            raise validation(f"1 validation error detected: Value '{bucket}' at 's3Bucket' failed to satisfy "
+                             "constraint: Member must satisfy regular expression pattern: "
+                             "^[a-z0-9A-Z]+[\\.\\-\\w]*[a-z0-9A-Z]+$")
         prefix = f"arn:aws:dynamodb:{ctx.region}:{ctx.account}:table/"
         if not arn.startswith("arn:aws:dynamodb:") or ":table/" not in arn:
             raise validation(f"Invalid TableArn: Invalid ResourceArn provided as input {arn}")
@@ -128,7 +141,7 @@ class ExportOperations:
         export_format = params.get("ExportFormat") or "DYNAMODB_JSON"
         if export_format not in ("DYNAMODB_JSON", "ION"):
             raise validation(f"1 validation error detected: Value '{export_format}' at 'exportFormat' failed to "
-                             "satisfy constraint: Member must satisfy enum value set: [DYNAMODB_JSON, ION]")
+                             "satisfy constraint: Member must satisfy enum value set: [ION, DYNAMODB_JSON]")
         kind = params.get("ExportType") or "FULL_EXPORT"
         if kind not in ("FULL_EXPORT", "INCREMENTAL_EXPORT"):
             raise validation(f"1 validation error detected: Value '{kind}' at 'exportType' failed to satisfy "
@@ -143,7 +156,7 @@ class ExportOperations:
                                  "AND client_token=? ORDER BY created DESC LIMIT 1", (ctx.account, ctx.region, token))
             if row is not None and now - row[1] < _IDEMPOTENT_FOR:
                 earlier = json.loads(row[0])
-                if (earlier["TableArn"], earlier["S3Bucket"], earlier.get("S3Prefix"), earlier["ExportType"]) != (
+                if (earlier["TableArn"], earlier["S3Bucket"], earlier.get("S3Prefix"), earlier.get("ExportType", "FULL_EXPORT")) != (
                         table.arn, params["S3Bucket"], params.get("S3Prefix"), kind):
                     raise ServiceError("ExportConflictException", "There was a conflict when writing to the specified "
                                        "S3 bucket: an export with this ClientToken exists with other parameters")
@@ -181,8 +194,7 @@ class ExportOperations:
         else:
             when = float(params["ExportTime"]) if params.get("ExportTime") is not None else now
             if not earliest - 1 <= when <= now:
-                raise invalid_export_time(f"ExportTime {_iso(when)} is outside the point in time recovery window "
-                                          f"({_iso(earliest)} to {_iso(now)})")
+                raise invalid_export_time("Export Time is invalid")  # AWS's words, whatever the reason
         export_id = _job_id(now)
         export_arn = f"{table.arn}/export/{export_id}"
         description.update({
@@ -190,11 +202,14 @@ class ExportOperations:
             "TableId": table.definition.get("TableId", ""), "ExportTime": when, "S3Bucket": params["S3Bucket"],
             "S3SseAlgorithm": params.get("S3SseAlgorithm") or "AES256", "ExportFormat": export_format,
             "ExportType": kind})
-        for key in ("ClientToken", "S3BucketOwner", "S3Prefix", "S3SseKmsKeyId"):
+        for key in ("S3BucketOwner", "S3Prefix", "S3SseKmsKeyId"):
             if params.get(key):
                 description[key] = params[key]
+        description["ClientToken"] = token or str(uuid.uuid4())  # AWS always answers one
         if kind == "INCREMENTAL_EXPORT":
             description.pop("ExportTime")
+        if not params.get("ExportType"):
+            description.pop("ExportType")  # AWS leaves the default FULL_EXPORT out (ScyllaDB's AWS-run suite)
         self.store.execute("INSERT INTO dynamodb_exports(arn, account, region, table_arn, client_token, created, "
                            "description) VALUES(?,?,?,?,?,?,?)",
                            (export_arn, ctx.account, ctx.region, table.arn, token, now, json.dumps(description)))
@@ -225,8 +240,7 @@ class ExportOperations:
         for (text,) in self.store.all(f"SELECT description FROM dynamodb_exports WHERE {where} ORDER BY created, arn",
                                       args):
             d = json.loads(text)
-            summaries.append({"ExportArn": d["ExportArn"], "ExportStatus": d["ExportStatus"],
-                              "ExportType": d["ExportType"]})
+            summaries.append({k: d[k] for k in ("ExportArn", "ExportStatus", "ExportType") if k in d})
         return paged("ExportSummaries", summaries, params.get("NextToken"), limit, default=25)
 
     async def _run_export(self, payload: dict, attempt: int) -> None:
@@ -244,7 +258,7 @@ class ExportOperations:
                 self._finish_export(d, "FAILED", failure=("DynamoDBTableNotFound", "The table was deleted before "
                                                           "the export completed"))
                 return
-            if d["ExportType"] == "INCREMENTAL_EXPORT":
+            if d.get("ExportType") == "INCREMENTAL_EXPORT":
                 spec = d["IncrementalExportSpecification"]
                 lines = self._changes(table, spec["ExportFromTime"], spec["ExportToTime"],
                                       spec["ExportViewType"] == "NEW_AND_OLD_IMAGES")
@@ -319,10 +333,10 @@ class ExportOperations:
             hashlib.md5(data).digest()).decode(), "etag": str(put.get("ETag", "")).strip('"'),
             "dataFileS3Key": data_key}, separators=(",", ":")) + "\n"
         summary: dict[str, Any] = {
-            "version": "2023-08-01" if d["ExportType"] == "INCREMENTAL_EXPORT" else "2020-06-30",
+            "version": "2023-08-01" if d.get("ExportType") == "INCREMENTAL_EXPORT" else "2020-06-30",
             "exportArn": d["ExportArn"], "startTime": _iso(d["StartTime"]), "endTime": _iso(self.clock.now()),
             "tableArn": d["TableArn"], "tableId": d["TableId"]}
-        if d["ExportType"] == "INCREMENTAL_EXPORT":
+        if d.get("ExportType") == "INCREMENTAL_EXPORT":
             spec = d["IncrementalExportSpecification"]
             summary.update({"exportFromTime": _iso(spec["ExportFromTime"]), "exportToTime": _iso(spec["ExportToTime"])})
         else:
@@ -331,8 +345,8 @@ class ExportOperations:
             "s3Bucket": bucket, "s3Prefix": d.get("S3Prefix"), "s3SseAlgorithm": d["S3SseAlgorithm"],
             "s3SseKmsKeyId": d.get("S3SseKmsKeyId"), "manifestFilesS3Key": f"{base}/manifest-files.json",
             "billedSizeBytes": len(raw), "itemCount": len(lines), "outputFormat": d["ExportFormat"],
-            "exportType": d["ExportType"]})
-        if d["ExportType"] == "INCREMENTAL_EXPORT":
+            "exportType": d.get("ExportType", "FULL_EXPORT")})
+        if d.get("ExportType") == "INCREMENTAL_EXPORT":
             summary["outputView"] = d["IncrementalExportSpecification"]["ExportViewType"]
         manifest = json.dumps(summary, separators=(",", ":")).encode()
         for name, body in (("manifest-files", files.encode()), ("manifest-summary", manifest)):
@@ -360,31 +374,50 @@ class ExportOperations:
     # -- imports -------------------------------------------------------------------------
 
     def import_table(self, ctx: RequestContext, params: dict) -> dict:
+        """Creates the table and records the import; the job reads S3 after the commit. As AWS
+        answers (measured by ScyllaDB's AWS-run conformance suite, test/alternator/test_import.py):
+        an existing table is ResourceInUseException before the ClientToken is looked at; a token
+        replayed while its import runs returns that import, whatever else changed, unless the
+        TableName differs (ImportConflictException)."""
         source, fmt = params["S3BucketSource"], params["InputFormat"]
         creation = dict(params["TableCreationParameters"])
         compression = params.get("InputCompressionType") or "NONE"
-        if params.get("InputFormatOptions") and fmt != "CSV":
-            raise validation("InputFormatOptions can only be specified when InputFormat is CSV")
-        token = params.get("ClientToken")
-        now = self.clock.now()
-        if token:
-            row = self.store.one("SELECT description, created FROM dynamodb_imports WHERE account=? AND region=? "
-                                 "AND client_token=? ORDER BY created DESC LIMIT 1", (ctx.account, ctx.region, token))
-            if row is not None and now - row[1] < _IDEMPOTENT_FOR:
-                earlier = json.loads(row[0])
-                if (earlier["S3BucketSource"], earlier["InputFormat"],
-                        earlier["TableCreationParameters"]["TableName"]) != (source, fmt, creation["TableName"]):
-                    raise ServiceError("ImportConflictException", "There was a conflict when importing from the "
-                                       "specified S3 source: an import with this ClientToken exists with other "
-                                       "parameters")
-                return {"ImportTableDescription": earlier}
         if fmt not in ("DYNAMODB_JSON", "ION", "CSV"):
             raise validation(f"1 validation error detected: Value '{fmt}' at 'inputFormat' failed to satisfy "
                              "constraint: Member must satisfy enum value set: [DYNAMODB_JSON, ION, CSV]")
         if compression not in ("GZIP", "ZSTD", "NONE"):
             raise validation(f"1 validation error detected: Value '{compression}' at 'inputCompressionType' failed "
                              "to satisfy constraint: Member must satisfy enum value set: [GZIP, ZSTD, NONE]")
+        bucket = source.get("S3Bucket") or ""
+        if not _S3_BUCKET.match(bucket) or len(bucket) > 255:
+            raise validation(f"1 validation error detected: Value '{bucket}' at 's3BucketSource.s3Bucket' failed to "
+                             "satisfy constraint: Member must " + (
+                                 "have length less than or equal to 255" if len(bucket) > 255 else
+                                 "satisfy regular expression pattern: ^[a-z0-9A-Z]+[\\.\\-\\w]*[a-z0-9A-Z]+$"))
+        if len(source.get("S3KeyPrefix") or "") > 1024:
+            raise validation("1 validation error detected: Value at 's3BucketSource.s3KeyPrefix' failed to satisfy "
+                             "constraint: Member must have length less than or equal to 1024")
+        if params.get("InputFormatOptions") and fmt != "CSV":
+            raise validation("InputFormatOptions can only be specified when InputFormat is CSV")
+        token = params.get("ClientToken")
+        if token is not None and (not token or "$" in token):
+            raise validation(f"1 validation error detected: Value '{token}' at 'clientToken' failed to satisfy "
+                             "constraint: Member must satisfy regular expression pattern: ^[^\\$]+$")
+        now = self.clock.now()
+        if token:  # only a running import answers for its token: a finished one's table exists
+            row = self.store.one("SELECT description, created FROM dynamodb_imports WHERE account=? AND region=? "
+                                 "AND client_token=? ORDER BY created DESC LIMIT 1", (ctx.account, ctx.region, token))
+            earlier = json.loads(row[0]) if row is not None and now - row[1] < _IDEMPOTENT_FOR else None
+            if earlier is not None and earlier["ImportStatus"] == "IN_PROGRESS":
+                if earlier["TableCreationParameters"]["TableName"] != creation.get("TableName"):
+                    raise ServiceError("ImportConflictException",
+                                       "Duplicate request detected with conflicting parameters")
+                return {"ImportTableDescription": earlier}
         created = self.create_table(ctx, creation)["TableDescription"]  # ResourceInUseException when it exists
+        # AWS shows the table CREATING until its import ends (the job sets it ACTIVE)
+        self.store.execute("UPDATE dynamodb_tables SET status='CREATING' WHERE account=? AND region=? AND name=?",
+                           (ctx.account, ctx.region, creation["TableName"]))
+        self._changed()  # type: ignore[attr-defined]
         import_id = _job_id(now)
         import_arn = f"{created['TableArn']}/import/{import_id}"
         description: dict[str, Any] = {
@@ -393,9 +426,8 @@ class ExportOperations:
             "CloudWatchLogGroupArn": f"arn:aws:logs:{ctx.region}:{ctx.account}:log-group:{IMPORT_LOG_GROUP}:*",
             "InputFormat": fmt, "InputCompressionType": compression,
             "TableCreationParameters": params["TableCreationParameters"], "StartTime": now,
-            "ProcessedSizeBytes": 0, "ProcessedItemCount": 0, "ImportedItemCount": 0, "ErrorCount": 0}
-        if token:
-            description["ClientToken"] = token
+            "ProcessedItemCount": 0, "ImportedItemCount": 0, "ErrorCount": 0,
+            "ClientToken": token or str(uuid.uuid4())}  # AWS always answers one (botocore always sends one)
         if params.get("InputFormatOptions"):
             description["InputFormatOptions"] = params["InputFormatOptions"]
         self.store.execute("INSERT INTO dynamodb_imports(arn, account, region, table_arn, client_token, created, "
@@ -406,6 +438,8 @@ class ExportOperations:
         return {"ImportTableDescription": description}
 
     def _import_row(self, ctx: RequestContext, arn: str) -> dict:
+        if not _IMPORT_ARN.match(arn):
+            raise validation(f"Invalid Import ARN: {arn}")
         row = self.store.one("SELECT description FROM dynamodb_imports WHERE arn=? AND account=? AND region=?",
                              (arn, ctx.account, ctx.region))
         if row is None:
@@ -447,33 +481,43 @@ class ExportOperations:
                 return
             table = self.find_table(account, region, d["TableCreationParameters"]["TableName"])
             source = d["S3BucketSource"]
+            removed = False
             try:
                 if table is None:
                     raise ServiceError("DynamoDBTableNotFound", "The table was deleted before the import completed")
+                # a prefix that matches nothing is an empty success, its table kept (AWS)
                 objects = self.cloud.service("s3").object_files(source["S3Bucket"], source.get("S3KeyPrefix") or "")
-                if not objects:
-                    raise ServiceError("S3NoSuchKey", "No objects found under the S3 source prefix "
-                                       f"s3://{source['S3Bucket']}/{source.get('S3KeyPrefix') or ''}")
                 errors: list[tuple[int, str]] = []
                 for key, content in objects:
                     data = content if isinstance(content, bytes) else content.read_bytes()
-                    d["ProcessedSizeBytes"] += len(data)
                     data = self._decompressed(d["InputCompressionType"], source["S3Bucket"], key, data)
+                    if data:  # AWS counts the bytes read, uncompressed, and reports none until then
+                        d["ProcessedSizeBytes"] = d.get("ProcessedSizeBytes", 0) + len(data)
                     self._import_object(table, d, source["S3Bucket"], key, data, errors)
                 if errors:
                     self.cloud.service("logs").append(account, region, IMPORT_LOG_GROUP,
                                                       d["ImportArn"].rsplit("/", 1)[-1], errors)
+                    # AWS: an import that skipped any item FAILED, its table kept with what was valid
+                    raise ItemsRefused(f"{d['ErrorCount']} item(s) could not be imported; see the log group "
+                                       f"{IMPORT_LOG_GROUP}")
+            except ItemsRefused as e:
+                d.update({"ImportStatus": "FAILED", "EndTime": self.clock.now(), "FailureCode": "ItemValidationError",
+                          "FailureMessage": str(e)})
             except ServiceError as e:
                 code = "S3NoSuchBucket" if e.code == "NoSuchBucket" else e.code
                 d.update({"ImportStatus": "FAILED", "EndTime": self.clock.now(), "FailureCode": code,
                           "FailureMessage": e.message})
                 if table is not None:
+                    removed = True
                     self.delete_table(RequestContext(service="dynamodb", operation="DeleteTable",  # type: ignore
                                                      region=region, account=account, request_id="import",
                                                      request=None, protocol="internal"),
                                       {"TableName": table.name})
             else:
                 d.update({"ImportStatus": "COMPLETED", "EndTime": self.clock.now()})
+            if table is not None and not removed:
+                self.store.execute("UPDATE dynamodb_tables SET status='ACTIVE' WHERE id=?", (table.id,))
+                self._changed()  # type: ignore[attr-defined]
             self.store.execute("UPDATE dynamodb_imports SET description=? WHERE arn=?", (json.dumps(d), d["ImportArn"]))
             fields = {"import": d["ImportArn"], "table": d["TableCreationParameters"]["TableName"],
                       "status": d["ImportStatus"], "imported": d["ImportedItemCount"], "errors": d["ErrorCount"],
@@ -530,6 +574,7 @@ class ExportOperations:
                 errors.append((now_ms, json.dumps({"itemS3Pointer": {"bucket": bucket, "key": key,
                                                                      "itemIndex": index},
                                                    "importArn": d["ImportArn"], "errorMessages": [message]})))
+                return  # AWS abandons the rest of an object at its first line that is no item
 
     @staticmethod
     def _csv_items(table: Table, options: dict, text: str) -> list[dict]:

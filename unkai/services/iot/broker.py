@@ -44,6 +44,15 @@ from unkai.services.iot.sql import topic_matches
 log = logging.getLogger(__name__)
 
 
+def _remember_server_name(sslobj: Any, name: str | None, _context: Any) -> None:
+    """TLS's SNI callback: a custom authorizer's event carries the host name the client asked
+    for (``protocolData.tls.serverName``)."""
+    try:
+        sslobj.iot_server_name = name
+    except AttributeError:
+        pass
+
+
 class Connection:
     """What the broker knows of one authenticated client."""
 
@@ -133,6 +142,7 @@ class Broker:
 
         ws_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ws_context.load_cert_chain(str(cert), str(key))
+        ws_context.sni_callback = _remember_server_name
         self.websocket = WebSocketFront(self)
         await self.websocket.start(host, int(os.environ.get("UNKAI_IOT_WS_PORT") or 0), ws_context)
         self.trust_registered()
@@ -157,14 +167,7 @@ class Broker:
     def ssl_context(self, context: ssl.SSLContext) -> None:
         self._contexts.append(context)
         self.trust_registered()
-
-        def server_name(sslobj: Any, name: str | None, _context: Any) -> None:
-            try:  # a custom authorizer's event carries the SNI host name (protocolData.tls.serverName)
-                sslobj.iot_server_name = name
-            except AttributeError:
-                pass
-
-        context.sni_callback = server_name
+        context.sni_callback = _remember_server_name
 
     def trust_registered(self) -> None:
         """Trust registered CA certificates and self-signed device certificates (new ones are
@@ -195,7 +198,10 @@ class Broker:
     def authenticate(self, client_id: str, der: bytes | None, address: str,
                      signer: Any = None) -> tuple[bool, str]:
         """Whether a CONNECT from a client presenting ``der`` (or a WebSocket connection's
-        SigV4 ``signer``) may proceed, and why not."""
+        SigV4 ``signer``, or a custom authorizer's ``Verdict`` from the handshake) may
+        proceed, and why not."""
+        if signer is not None and hasattr(signer, "authenticated"):
+            return self.admit(client_id, signer, address)
         if signer is not None:
             conn = Connection(client_id, "", "", {"iot:ClientId": client_id}, address, signer)
             if not self.allowed(conn, "iot:Connect", f"client/{client_id}"):
@@ -239,8 +245,42 @@ class Broker:
         if raw is not None:
             mqtt["password"] = base64.b64encode(raw).decode()
         protocol_data = {"tls": {"serverName": server_name} if server_name else {}, "mqtt": mqtt}
-        verdict = await authorizers.authorize(self.cloud, self.account, self.region, found, token,
-                                              query.get(authorizers.SIGNATURE_PARAMETER), protocol_data)
+        request = (found, token, query.get(authorizers.SIGNATURE_PARAMETER), protocol_data)
+        verdict = await authorizers.authorize(self.cloud, self.account, self.region, *request)
+        return self.admit(client_id, verdict, address, request)
+
+    async def authorize_handshake(self, query: str, headers: Any, server_name: str | None = None) -> Any:
+        """A WebSocket handshake for a custom authorizer (``x-amz-customauthorizer-name`` in
+        its query or headers, or no SigV4 while a default authorizer is set): the authorizer's
+        ``Verdict``, or None when the handshake is SigV4's to judge."""
+        from urllib.parse import parse_qsl
+
+        from unkai.services.iot import authorizers
+
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        lowered = {k.lower(): v for k, v in params.items()}
+        name = lowered.get(authorizers.NAME_PARAMETER) or headers.get(authorizers.NAME_PARAMETER)
+        if name is None and ("X-Amz-Signature" in params or "x-amz-signature" in lowered):
+            return None
+        found = self.iot.authorizer(self.account, self.region, name)
+        if found is None:
+            return None if name is None else authorizers.Verdict(False, reason=f"authorizer {name} not found")
+        key = found.get("tokenKeyName")
+        token = (headers.get(key) or params.get(key)) if key else None
+        signature = headers.get(authorizers.SIGNATURE_PARAMETER) or lowered.get(authorizers.SIGNATURE_PARAMETER)
+        protocol_data = {"tls": {"serverName": server_name} if server_name else {},
+                         "http": {"headers": {k: v for k, v in headers.raw_items()} if hasattr(headers, "raw_items")
+                                  else dict(headers), "queryString": f"?{query}" if query else ""}}
+        verdict = await authorizers.authorize(self.cloud, self.account, self.region, found, token, signature,
+                                              protocol_data)
+        verdict.request = (found, token, signature, protocol_data)
+        return verdict
+
+    def admit(self, client_id: str, verdict: Any, address: str, request: Any = None) -> tuple[bool, str]:
+        """A connection a custom authorizer judged: its policy documents decide from now on.
+        On unkai's clock it is closed after ``disconnectAfterInSeconds``
+        (``CUSTOMAUTH_TTL_EXPIRATION``) and judged again every ``refreshAfterInSeconds``
+        (the new policies apply; a refusal closes it), as AWS does."""
         if not verdict.authenticated:
             return False, verdict.reason
         conn = Connection(client_id, "", "", {"iot:ClientId": client_id}, address)
@@ -248,7 +288,49 @@ class Broker:
         if not self.allowed(conn, "iot:Connect", f"client/{client_id}"):
             return False, "iot:Connect not allowed"
         self.connections[client_id] = conn
+        clock = self.cloud.clock
+        if verdict.disconnect_after:
+            clock.call_later(verdict.disconnect_after, lambda: self._close(conn, "CUSTOMAUTH_TTL_EXPIRATION"))
+        request = request or getattr(verdict, "request", None)
+        if verdict.refresh_after and request is not None:
+            self._schedule_refresh(conn, verdict.refresh_after, request)
         return True, ""
+
+    def _schedule_refresh(self, conn: Connection, delay: int, request: Any) -> None:
+        import asyncio
+
+        self.cloud.clock.call_later(delay, lambda: asyncio.ensure_future(self._refresh(conn, request)))
+
+    async def _refresh(self, conn: Connection, request: Any) -> None:
+        from unkai.services.iot import authorizers
+
+        if self.connections.get(conn.client_id) is not conn:
+            return
+        found = self.iot.authorizer(self.account, self.region, request[0]["authorizerName"]) or request[0]
+        verdict = await authorizers.authorize(self.cloud, self.account, self.region, found, *request[1:])
+        if self.connections.get(conn.client_id) is not conn:
+            return
+        if not verdict.authenticated:
+            self._close(conn, "AUTH_ERROR")
+            return
+        conn.custom_documents, conn.custom_principal = verdict.documents, verdict.principal_id
+        conn.documents = conn.compiled = None
+        conn.decisions = {}
+        if verdict.refresh_after:
+            self._schedule_refresh(conn, verdict.refresh_after, (found, *request[1:]))
+
+    def _close(self, conn: Connection, reason: str) -> None:
+        """Close a connection the broker ends itself; its presence event says ``reason``."""
+        import asyncio
+
+        if self.amqtt is None or self.connections.get(conn.client_id) is not conn:
+            return
+        session, handler = self.amqtt._sessions.get(conn.client_id, (None, None))
+        if session is None or handler is None:
+            return
+        log.info("IoT MQTT client %s disconnected: %s", conn.client_id, reason)
+        session.iot_disconnect_reason = reason
+        asyncio.ensure_future(handler.handle_connection_closed())
 
     def _just_in_time(self, der: bytes, cert_id: str) -> None:
         from unkai.services.iot.certificates import parse_der

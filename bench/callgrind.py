@@ -97,6 +97,20 @@ class Ops:
             self.calls["kms encrypt 64 B"] = lambda: kms.encrypt(KeyId=key, Plaintext=b"x" * 64)
             self.calls["kms decrypt 64 B"] = lambda: kms.decrypt(CiphertextBlob=blob)
 
+        if "cloudwatch" in services:  # issue 16's PutMetricData / GetMetricData (bench/observability.py's calls)
+            import time
+
+            cw, now = client("cloudwatch"), time.time()
+            metric = {"Namespace": "Bench/App", "MetricName": "Latency", "Dimensions": [{"Name": "Api", "Value": "orders"}]}
+            datum = [{"MetricName": "Latency", "Dimensions": metric["Dimensions"], "Value": 12.5, "Unit": "Milliseconds"}]
+            for _ in range(200):  # a metric with data, as the bench has when it reads
+                cw.put_metric_data(Namespace="Bench/App", MetricData=datum)
+            self.calls["cloudwatch put_metric_data"] = lambda: cw.put_metric_data(Namespace="Bench/App",
+                                                                                  MetricData=datum)
+            self.calls["cloudwatch get_metric_data"] = lambda: cw.get_metric_data(
+                StartTime=now - 3600, EndTime=now + 60,
+                MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": metric, "Period": 60, "Stat": "Average"}}])
+
         if "events" in services:  # issue 23's PutEvents: 10 entries, a bus with 100 rules, one SQS target each
             import json
 
@@ -203,7 +217,7 @@ def main() -> None:
     parser.add_argument("--src", help="run unkai from this source tree instead of the installed one")
     parser.add_argument("--peers", action="store_true", help="count moto's server and ministack too")
     parser.add_argument("--services", default=",".join(SERVICES),
-                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms', 'secretsmanager', 'events'))}")
+                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms', 'secretsmanager', 'events', 'cloudwatch'))}")
     parser.add_argument("--peer-n", type=int, default=5,
                         help="calls per operation for the peers (a moto call costs ~50x unkai's)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per operation; the least is kept")

@@ -97,6 +97,18 @@ class Ops:
             self.calls["kms encrypt 64 B"] = lambda: kms.encrypt(KeyId=key, Plaintext=b"x" * 64)
             self.calls["kms decrypt 64 B"] = lambda: kms.decrypt(CiphertextBlob=blob)
 
+        if "ses" in services:  # issue 13's SendEmail: a verified domain, to the mailbox simulator
+            import urllib.request
+
+            ses = client("ses")
+            ses.verify_domain_identity(Domain="cg.example")
+            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/_unkai/clock/advance?seconds=61", data=b"",
+                                                          method="POST"), timeout=600).read()
+            message = {"Subject": {"Data": "cg"}, "Body": {"Text": {"Data": BODY}}}
+            self.calls["ses send_email"] = lambda: ses.send_email(
+                Source="cg@cg.example", Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+                Message=message)
+
         if "cloudwatch" in services:  # issue 16's PutMetricData / GetMetricData (bench/observability.py's calls)
             import time
 
@@ -217,7 +229,7 @@ def main() -> None:
     parser.add_argument("--src", help="run unkai from this source tree instead of the installed one")
     parser.add_argument("--peers", action="store_true", help="count moto's server and ministack too")
     parser.add_argument("--services", default=",".join(SERVICES),
-                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms', 'secretsmanager', 'events', 'cloudwatch'))}")
+                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms', 'secretsmanager', 'events', 'ses', 'cloudwatch'))}")
     parser.add_argument("--peer-n", type=int, default=5,
                         help="calls per operation for the peers (a moto call costs ~50x unkai's)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per operation; the least is kept")

@@ -335,3 +335,4 @@ def test_authorized_connections_are_judged_again_and_expire_on_the_clock(iot, un
     finally:
         for c in (refused, kept, watcher):
             c.close()
+

@@ -63,7 +63,8 @@ def broker(unkai, tmp_path_factory):
     info = unkai.get("/_unkai/iot")
     ca = tmp_path_factory.mktemp("ca") / "ca.pem"
     ca.write_text(info["caPem"])
-    return {"port": info["mqtt"]["port"], "wsPort": info["mqtt"]["wsPort"], "ca": ca}
+    return {"port": info["mqtt"]["port"], "wsPort": info["mqtt"]["wsPort"], "httpsPort": info["mqtt"]["httpsPort"],
+            "ca": ca}
 
 
 @pytest.fixture(scope="module")
@@ -335,3 +336,36 @@ def test_authorized_connections_are_judged_again_and_expire_on_the_clock(iot, un
     finally:
         for c in (refused, kept, watcher):
             c.close()
+
+
+
+def test_the_device_https_endpoint_publishes_through_the_authorizer(iot, broker, function_arn):
+    import http.client
+    import ssl
+
+    name = authorizer(iot, function_arn)
+    watcher = Client(broker, f"watch?x-amz-customauthorizer-name={name}", "open-sesame")
+    assert watcher.connack.get(timeout=WAIT).value == 0
+    watcher.client.subscribe("custom/#", qos=1, properties=None)
+    assert not watcher.subacks.get(timeout=WAIT)[0].is_failure
+
+    def post(path: str, headers: dict) -> int:
+        context = ssl.create_default_context(cafile=str(broker["ca"]))  # no client certificate
+        conn = http.client.HTTPSConnection("localhost", broker["httpsPort"], context=context, timeout=WAIT)
+        try:
+            conn.request("POST", path, body=b"via https", headers=headers)
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    try:
+        assert post("/topics/custom/http?qos=1", {"x-amz-customauthorizer-name": name, "x-password": "open-sesame"}) \
+            == 200
+        assert watcher.messages.get(timeout=WAIT) == ("custom/http", b"via https")
+        assert post("/topics/custom/http?qos=1", {"x-amz-customauthorizer-name": name, "x-password": "no"}) == 403
+        # the function's policy allows custom/* only
+        assert post("/topics/other/http?qos=1", {"x-amz-customauthorizer-name": name, "x-password": "open-sesame"}) \
+            == 403
+        assert post("/topics/custom/http?qos=1", {}) == 403  # neither a certificate nor an authorizer
+    finally:
+        watcher.close()

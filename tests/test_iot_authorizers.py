@@ -369,3 +369,39 @@ def test_the_device_https_endpoint_publishes_through_the_authorizer(iot, broker,
         assert post("/topics/custom/http?qos=1", {}) == 403  # neither a certificate nor an authorizer
     finally:
         watcher.close()
+
+
+AUTHORIZER_TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  Gate:
+    Type: AWS::IoT::Authorizer
+    Properties:
+      AuthorizerName: gate
+      AuthorizerFunctionArn: arn:aws:lambda:us-east-1:000000000000:function:gate
+      SigningDisabled: true
+      Status: ACTIVE
+"""
+
+
+def test_a_template_authorizer_is_updated_in_place_and_deleted_with_the_template(tmp_path):
+    from tests.template_helpers import wait_for
+    from unkai.testing import UnkaiServer
+
+    template = tmp_path / "app" / "template.yaml"
+    template.parent.mkdir()
+    template.write_text(AUTHORIZER_TEMPLATE)
+    with UnkaiServer(tmp_path / "state", str(template)) as server:
+        iot, cfn = server.client("iot"), server.client("cloudformation")
+        created = iot.describe_authorizer(authorizerName="gate")["authorizerDescription"]
+        assert created["status"] == "ACTIVE"
+        template.write_text(AUTHORIZER_TEMPLATE.replace("Status: ACTIVE", "Status: INACTIVE"))
+        wait_for(lambda: iot.describe_authorizer(authorizerName="gate")["authorizerDescription"]["status"]
+                 == "INACTIVE")
+        updated = iot.describe_authorizer(authorizerName="gate")["authorizerDescription"]
+        assert updated["creationDate"] == created["creationDate"]  # the same authorizer, not a new one
+        stack = cfn.list_stacks()["StackSummaries"][0]["StackName"]
+        wait_for(lambda: cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE")
+        template.write_text(AUTHORIZER_TEMPLATE.replace("Status: INACTIVE", "Status: ACTIVE").replace(
+            "  Gate:\n", "  Other:\n").replace("AuthorizerName: gate", "AuthorizerName: other"))
+        wait_for(lambda: [a["authorizerName"] for a in iot.list_authorizers()["authorizers"]] == ["other"])

@@ -9,11 +9,20 @@ store transaction, so a sync operation is atomic and durable when answered.
 
 Each service package exposes ``SERVICES``, a list of its Service classes; they are
 found by ``discover()``, so adding a service touches no shared file.
+
+A running cloud loads a package only when it is first needed (``unkai.cloud.Services``):
+``catalog()`` says, without importing them, which services each package holds and what
+they declare (resource types, routes outside the AWS APIs, whom they listen to), from a
+small cache file rebuilt whenever a file under this folder changes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib
+import json
+import os
 import pkgutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -96,6 +105,16 @@ class Service:
     # Operations AWS serves to unsigned requests even when signatures are verified
     # (SNS's SubscribeURL and UnsubscribeURL links).
     anonymous_operations: ClassVar[frozenset[str]] = frozenset()
+    # Serves requests outside the AWS API routing (a gateway mount, an ``/_unkai/`` route,
+    # websockets), set up in ``start()``: the package is loaded before such a request is
+    # matched (a lazily loaded cloud), so the first one is answered as any later one.
+    serves_routes: ClassVar[bool] = False
+    # Environment variables that make ``start()`` listen on a port of its own (SMTP, MQTT):
+    # when one is set the package is loaded as unkai starts, not at its first use.
+    start_env: ClassVar[tuple[str, ...]] = ()
+    # Services whose events this one listens to from ``start()`` (CloudWatch: Lambda's and
+    # API Gateway's feed events, log lines): it is loaded together with any of them.
+    listens_to: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cloud: "Cloud") -> None:
         self.cloud = cloud
@@ -227,3 +246,115 @@ def discover() -> dict[str, type[Service]]:
         for cls in getattr(module, "SERVICES", []):
             found[cls.name] = cls
     return found
+
+
+# -- the catalog: what each package holds, known without importing it ------------------------
+
+CatalogEntry = dict[str, Any]  # package, resource_types, serves_routes, start_env, listens_to
+
+
+def catalog() -> dict[str, Any]:
+    """``{"services": {name: entry}, "migrations": [[component, steps], ...], "seeded": {table:
+    rows}}``: every service by name with its package and what its class declares, every schema
+    step their set-up runs, in order (so a cloud creates every table at start and a service
+    loaded inside a transaction has none to create), and the tables that set-up fills (the
+    default event bus), with how many rows. Read from a cache file keyed by every file under
+    ``unkai/services`` (name, size, mtime), so a start imports none of the 40 packages; a
+    missing, stale or corrupt cache is rebuilt by setting all of them up once in a scratch
+    cloud, an unwritable one only costs that time at every start."""
+    key = _catalog_key()
+    path = _cache_dir() / f"services-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    try:
+        data = json.loads(path.read_text())
+        if data.get("key") == key and isinstance(data.get("services"), dict) and \
+                isinstance(data.get("migrations"), list) and isinstance(data.get("seeded"), dict):
+            return data
+    except (OSError, ValueError, AttributeError):
+        pass
+    data = {"key": key, **_survey()}
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(path)
+    return data
+
+
+def _survey() -> dict[str, Any]:
+    """Import every package and set up every service in a scratch cloud, noting the schema
+    steps they run."""
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from unkai.cloud import Cloud
+    from unkai.config import Config
+    from unkai.store import Store
+
+    services = {name: describe(cls) for name, cls in sorted(discover().items())}
+    with tempfile.TemporaryDirectory(prefix="unkai-survey-") as tmp:
+        store = Store(Path(tmp) / "unkai.db")
+        try:
+            cloud = Cloud(Config(state_dir=Path(tmp)), store, catalog={"services": services, "migrations": []})
+            migrations: list[list[Any]] = []
+            real = store.migrate
+
+            def noted(component: str, steps: list[str]) -> None:
+                migrations.append([component, list(steps)])
+                real(component, steps)
+
+            store.migrate = noted  # type: ignore[method-assign]
+            for name in services:
+                cloud.services[name]
+            asyncio.run(_start_and_stop(cloud))  # what start() sets up (API Gateway's usage plans' tables)
+            seeded = {table: n for table, n in _row_counts(store).items() if n}
+        finally:
+            store.close()
+    return {"services": services, "migrations": migrations, "seeded": seeded}
+
+
+def _row_counts(store: Any) -> dict[str, int]:
+    tables = [n for (n,) in store.db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    return {t: store.db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+
+
+async def _start_and_stop(cloud: Any) -> None:
+    from unkai.gateway import Gateway
+
+    cloud.gateway = Gateway(cloud)
+    try:
+        await cloud.services.start()
+    finally:
+        await cloud.stop()
+
+
+def describe(cls: type[Service]) -> CatalogEntry:
+    """What the catalog keeps of a Service class."""
+    return {"package": cls.__module__.split(".")[2], "resource_types": list(cls.resource_types),
+            "serves_routes": cls.serves_routes, "start_env": list(cls.start_env),
+            "listens_to": list(cls.listens_to)}
+
+
+def package_services(package: str) -> list[type[Service]]:
+    """The Service classes of one package (importing it)."""
+    return list(getattr(importlib.import_module(f"{__name__}.{package}"), "SERVICES", []))
+
+
+def _catalog_key() -> str:
+    from unkai import __version__
+
+    files = []
+    for base, dirs, names in os.walk(__path__[0]):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in names:
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(base, name))
+                files.append(f"{os.path.relpath(os.path.join(base, name), __path__[0])}:{st.st_mtime_ns}:{st.st_size}")
+    return json.dumps([__version__, __path__[0], sorted(files)])
+
+
+def _cache_dir() -> "Path":
+    from pathlib import Path
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "unkai"

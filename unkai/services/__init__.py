@@ -263,7 +263,7 @@ def catalog() -> dict[str, Any]:
     missing, stale or corrupt cache is rebuilt by setting all of them up once in a scratch
     cloud, an unwritable one only costs that time at every start."""
     key = _catalog_key()
-    path = _cache_dir() / f"services-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    path = cache_dir() / f"services-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
     try:
         data = json.loads(path.read_text())
         if data.get("key") == key and isinstance(data.get("services"), dict) and \
@@ -353,7 +353,7 @@ def _catalog_key() -> str:
     return json.dumps([__version__, __path__[0], sorted(files)])
 
 
-def _cache_dir() -> "Path":
+def cache_dir() -> "Path":
     from pathlib import Path
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

@@ -71,3 +71,43 @@ def test_a_target_the_stage_refuses_goes_to_the_dead_letter_queue(unkai):
     failed = receive_one(sqs, dlq)
     assert failed["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "SDK_CLIENT_ERROR"
     assert json.loads(failed["Body"])["source"] == "nowhere"
+
+
+HTTP_FORWARDER = """
+import json, os
+import boto3
+
+def handler(event, context):
+    boto3.client("sqs").send_message(QueueUrl=os.environ["QUEUE"], MessageBody=json.dumps({
+        "version": event["version"], "routeKey": event["routeKey"], "path": event["rawPath"],
+        "pathParameters": event.get("pathParameters"), "query": event.get("queryStringParameters"),
+        "team": event["headers"].get("x-team"), "body": json.loads(event["body"])}))
+    return {"statusCode": 200, "body": "ok"}
+"""
+
+
+def test_a_rule_calls_an_http_api_route_on_its_default_stage(unkai):
+    # AWS takes an HTTP API (v2) stage as a target too (CDK's events_targets.ApiGatewayV2 names it
+    # with the route's execute-api ARN, "$default" for the default stage)
+    sqs, lam, v2, events = (unkai.client(s) for s in ("sqs", "lambda", "apigatewayv2", "events"))
+    url = sqs.create_queue(QueueName=f"httpapi-target-{time.time_ns()}")["QueueUrl"]
+    fn = deploy(lam, HTTP_FORWARDER, Environment={"Variables": {"QUEUE": url}})
+    fn_arn = lam.get_function(FunctionName=fn)["Configuration"]["FunctionArn"]
+    api = v2.create_api(Name=f"orders-{time.time_ns()}", ProtocolType="HTTP")
+    integration = v2.create_integration(ApiId=api["ApiId"], IntegrationType="AWS_PROXY", IntegrationUri=fn_arn,
+                                        PayloadFormatVersion="2.0")
+    v2.create_route(ApiId=api["ApiId"], RouteKey="POST /orders/{id}",
+                    Target=f"integrations/{integration['IntegrationId']}")
+    v2.create_stage(ApiId=api["ApiId"], StageName="$default", AutoDeploy=True)
+    rule = f"to-http-api-{time.time_ns()}"
+    events.put_rule(Name=rule, EventPattern=json.dumps({"source": ["shop-v2"]}))
+    events.put_targets(Rule=rule, Targets=[{
+        "Id": "api", "Arn": f"arn:aws:execute-api:us-east-1:000000000000:{api['ApiId']}/$default/POST/orders/*",
+        "HttpParameters": {"PathParameterValues": ["o-7"], "QueryStringParameters": {"source": "bus"},
+                           "HeaderParameters": {"x-team": "billing"}}}])
+    events.put_events(Entries=[{"Source": "shop-v2", "DetailType": "Order", "Detail": json.dumps({"total": 3})}])
+    seen = json.loads(receive_one(sqs, url)["Body"])
+    assert seen["body"]["detail"] == {"total": 3} and seen["body"]["source"] == "shop-v2"
+    assert {k: seen[k] for k in ("version", "routeKey", "path", "pathParameters", "query", "team")} == {
+        "version": "2.0", "routeKey": "POST /orders/{id}", "path": "/orders/o-7", "pathParameters": {"id": "o-7"},
+        "query": {"source": "bus"}, "team": "billing"}

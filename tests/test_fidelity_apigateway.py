@@ -75,3 +75,29 @@ def test_documentation_versions_are_created_listed_and_deleted(ag, api):
     with pytest.raises(ClientError) as exc:
         ag.get_documentation_parts(restApiId="nosuchapi1")
     assert error_of(exc) == ("NotFoundException", "Invalid API identifier specified 000000000000:nosuchapi1")
+
+
+def _mock_get(ag, api: dict, path_part: str, text: str) -> None:
+    res = ag.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart=path_part)
+    ag.put_method(restApiId=api["id"], resourceId=res["id"], httpMethod="GET", authorizationType="NONE",
+                  apiKeyRequired=True)
+    ag.put_integration(restApiId=api["id"], resourceId=res["id"], httpMethod="GET", type="MOCK",
+                       requestTemplates={"application/json": '{"statusCode": 200}'})
+    ag.put_method_response(restApiId=api["id"], resourceId=res["id"], httpMethod="GET", statusCode="200")
+    ag.put_integration_response(restApiId=api["id"], resourceId=res["id"], httpMethod="GET", statusCode="200",
+                                responseTemplates={"application/json": text})
+
+
+def test_a_deployment_shows_its_api_summary_only_when_asked_to_embed_it(ag, api):
+    # AWS: CreateDeployment, GetDeployments and a plain GetDeployment omit apiSummary; GetDeployment
+    # with embed=apisummary is the one way to read it
+    _mock_get(ag, api, "pets", "pets")
+    created = ag.create_deployment(restApiId=api["id"], stageName="prod")
+    assert "apiSummary" not in created and {"id", "createdDate"} <= set(created)
+    assert "apiSummary" not in ag.get_deployment(restApiId=api["id"], deploymentId=created["id"])
+    assert all("apiSummary" not in d for d in ag.get_deployments(restApiId=api["id"])["items"])
+    embedded = ag.get_deployment(restApiId=api["id"], deploymentId=created["id"], embed=["apisummary"])
+    assert embedded["apiSummary"] == {"/pets": {"GET": {"authorizationType": "NONE", "apiKeyRequired": True}}}
+    updated = ag.update_deployment(restApiId=api["id"], deploymentId=created["id"], patchOperations=[
+        {"op": "replace", "path": "/description", "value": "first"}])
+    assert updated["description"] == "first" and "apiSummary" not in updated

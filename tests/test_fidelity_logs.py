@@ -71,3 +71,22 @@ def test_data_protection_policies_are_stored_per_log_group(logs, group):
     with pytest.raises(ClientError) as exc:
         logs.put_data_protection_policy(logGroupIdentifier="/no/such/group", policyDocument=document)
     assert error_of(exc) == ("ResourceNotFoundException", "The specified log group does not exist.")
+
+
+def test_a_log_groups_kms_key_must_exist_and_be_enabled(unkai, logs):
+    kms = unkai.client("kms")
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    name = f"/fid/kms/{time.time_ns()}"
+    logs.create_log_group(logGroupName=name, kmsKeyId=key)
+    assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["kmsKeyId"] == key
+    arn = f"arn:aws:logs:us-east-1:000000000000:log-group:{name}"
+    missing = key.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+    with pytest.raises(ClientError) as exc:
+        logs.associate_kms_key(logGroupName=name, kmsKeyId=missing)
+    assert error_of(exc) == ("AccessDeniedException", "The specified KMS key does not exist or is not allowed to be "
+                             f"used with Arn '{arn}'")
+    kms.disable_key(KeyId=key)
+    with pytest.raises(ClientError) as exc:
+        logs.create_log_group(logGroupName=f"{name}-2", kmsKeyId=key)
+    assert error_of(exc)[0] == "AccessDeniedException"
+    assert logs.describe_log_groups(logGroupNamePrefix=f"{name}-2")["logGroups"] == []

@@ -93,3 +93,65 @@ def test_add_permission_generates_the_policy_aws_generates(sqs):
     assert policy == {"Version": "2012-10-17", "Id": f"{arn}/SQSDefaultPolicy", "Statement": [{
         "Sid": "one", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
         "Action": "SQS:SendMessage", "Resource": arn}]}
+
+
+# -- queue URLs (issue 23, item 3: "queue URLs per region and endpoint strategy as AWS forms them") ---
+
+
+def raw_json_call(unkai, host: str, target: str, body: dict) -> tuple[int, dict, dict]:
+    """An SQS JSON call sent to unkai's port with ``host`` as its Host header (what a client that
+    reaches unkai through a regional host name sends)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", int(unkai.endpoint.rsplit(":", 1)[1]), timeout=30)
+    try:
+        conn.request("POST", "/", json.dumps(body), {"Host": host, "X-Amz-Target": f"AmazonSQS.{target}",
+                                                     "Content-Type": "application/x-amz-json-1.0"})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def test_every_aws_queue_url_form_reaches_the_queue_of_the_requests_region(sqs):
+    url = new_queue(sqs)
+    name = url.rsplit("/", 1)[1]
+    forms = [f"https://sqs.us-east-1.amazonaws.com/000000000000/{name}",  # today's form
+             f"https://us-east-1.queue.amazonaws.com/000000000000/{name}",  # the legacy regional form
+             f"https://queue.amazonaws.com/000000000000/{name}",  # the legacy us-east-1 form
+             f"https://sqs-fips.us-east-1.amazonaws.com/000000000000/{name}",
+             f"http://sqs.us-east-1.localhost:4566/000000000000/{name}"]
+    for form in forms:
+        sqs.send_message(QueueUrl=form, MessageBody=form)
+    assert sqs.get_queue_attributes(QueueUrl=forms[0], AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == str(len(forms))
+
+
+def test_a_queue_url_of_another_region_finds_no_queue_as_on_aws(unkai):
+    # AWS looks the queue up in the region the request went to: a client in us-east-2 given a
+    # us-west-2 queue's URL gets AWS.SimpleQueueService.NonExistentQueue
+    name = f"fid-{time.time_ns()}"
+    west = unkai.client("sqs", region="us-west-2")
+    west_url = west.create_queue(QueueName=name)["QueueUrl"]
+    east = unkai.client("sqs", region="us-east-2")
+    with pytest.raises(ClientError) as exc:
+        east.send_message(QueueUrl=f"https://sqs.us-west-2.amazonaws.com/000000000000/{name}", MessageBody="x")
+    assert error_of(exc) == ("AWS.SimpleQueueService.NonExistentQueue", "The specified queue does not exist.")
+    west.send_message(QueueUrl=f"https://sqs.us-west-2.amazonaws.com/000000000000/{name}", MessageBody="x")
+    assert west.receive_message(QueueUrl=west_url)["Messages"][0]["Body"] == "x"
+
+
+def test_queue_urls_are_formed_on_the_host_the_client_called(unkai, sqs):
+    # through a regional host name (sqs.REGION.amazonaws.com, as a proxy or a hosts entry sends it)
+    # the URL has AWS's form for that region; through 127.0.0.1 it is the endpoint the SDK was
+    # given, which every SDK (including those that send to the QueueUrl's own host) can reach
+    name = f"fid-{time.time_ns()}"
+    status, _, body = raw_json_call(unkai, "sqs.eu-west-1.amazonaws.com", "CreateQueue", {"QueueName": name})
+    assert status == 200 and body["QueueUrl"] == f"http://sqs.eu-west-1.amazonaws.com/000000000000/{name}"
+    status, _, body = raw_json_call(unkai, "sqs.eu-west-1.amazonaws.com", "GetQueueUrl", {"QueueName": name})
+    assert body["QueueUrl"] == f"http://sqs.eu-west-1.amazonaws.com/000000000000/{name}"
+    status, headers, body = raw_json_call(unkai, "sqs.us-east-1.amazonaws.com", "GetQueueUrl", {"QueueName": name})
+    assert status == 400 and headers["x-amzn-query-error"] == "AWS.SimpleQueueService.NonExistentQueue;Sender"
+    local = unkai.client("sqs", region="eu-west-1").get_queue_url(QueueName=name)["QueueUrl"]
+    assert local == f"{unkai.endpoint}/000000000000/{name}"
+    assert sqs.create_queue(QueueName=name)["QueueUrl"] == f"{unkai.endpoint}/000000000000/{name}"  # us-east-1's own

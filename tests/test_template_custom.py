@@ -96,14 +96,14 @@ def test_custom_resource_lifecycle(tmp_path):
 
         cfn = server.client("cloudformation")
         template.write_text(TEMPLATE.replace("Color: blue", "Color: green"))
-        wait_for(lambda: outputs(server).get("Greeting") == "hello green", timeout=60)
+        wait_for(lambda: outputs(server).get("Greeting") == "hello green", timeout=120)
         update, delete = requests(server)
         assert update["RequestType"] == "Update" and update["PhysicalResourceId"] == "thing-blue"
         assert update["OldResourceProperties"]["Color"] == "blue"
         assert delete["RequestType"] == "Delete" and delete["PhysicalResourceId"] == "thing-blue"
 
         template.write_text(TEMPLATE.replace("Color: blue", "Color: red"))
-        wait_for(lambda: cfn.describe_stacks()["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", timeout=60)
+        wait_for(lambda: cfn.describe_stacks()["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", timeout=120)
         thing = cfn.describe_stack_resource(StackName=cfn.describe_stacks()["Stacks"][0]["StackName"],
                                             LogicalResourceId="Thing")["StackResourceDetail"]
         assert thing["ResourceStatus"] == "UPDATE_FAILED"
@@ -111,8 +111,8 @@ def test_custom_resource_lifecycle(tmp_path):
         assert thing["PhysicalResourceId"] == "thing-green"  # the old resource is kept
 
         template.write_text(TEMPLATE.replace("Color: blue", "Color: crash"))
-        wait_for(lambda: "boom" in server.output(), timeout=60)
+        wait_for(lambda: "boom" in server.output(), timeout=120)
 
         template.write_text(TEMPLATE.split("  Thing:")[0] + "\n")
         wait_for(lambda: any(r["RequestType"] == "Delete" and r["PhysicalResourceId"] == "thing-green"
-                             for r in requests(server)), timeout=60)
+                             for r in requests(server)), timeout=120)

@@ -93,7 +93,7 @@ def test_schedules_invoke_functions_with_the_scheduled_event(tmp_path):
             StackName="app", LogicalResourceId="HelloMyScheduleRule")["StackResourceDetail"]["PhysicalResourceId"]
         rule_arn = events.describe_rule(Name=rule)["Arn"]
         server.advance(300)
-        server.drain()
+        server.drain(timeout=60)  # the first invocation starts a worker: slow on a loaded machine
         hello = logged(server, "hello")
         assert "Hello" in hello
         event = json.loads(next(line for line in hello if line.startswith("{")))

@@ -107,7 +107,7 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
         group = arn.split(":log-group:", 1)[-1].removesuffix(":*")
         cloud.service("logs").append(parts[4], region, group, event_id or source,
                                      [(int(cloud.clock.now() * 1000), payload)])
-    elif service == "execute-api" and "apigateway" in cloud.services:  # a REST API stage's method
+    elif service == "execute-api" and "apigateway" in cloud.services:  # a REST or HTTP API stage's route
         cloud.service("apigateway").deliver_event(target, payload, event_id, rule_arn)
     elif service == "events" and "events" in cloud.services:  # another event bus, or an API destination
         cloud.service("events").accept(target, payload, event_id, rule_arn)

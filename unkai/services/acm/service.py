@@ -33,6 +33,11 @@ class ACM(Service):
 
     # -- helpers ------------------------------------------------------------------------------
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers ResourceNotFoundException for a missing certificate first, as AWS does."""
+        if isinstance(params.get("CertificateArn"), str):
+            self._certificate(ctx, params["CertificateArn"])
+
     def _certificate(self, ctx: RequestContext, arn: str) -> Certificate:
         if not ARN.match(arn or ""):
             raise errors.invalid_arn(arn)

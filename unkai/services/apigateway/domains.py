@@ -354,4 +354,6 @@ def route(docs: Documents, host: str, path: str) -> tuple[str, str] | None:
         return None
     rest = segments[len(best.get("ApiMappingKey") or ""):].lstrip("/")
     stage = best["Stage"]
-    return best["ApiId"], (f"/{rest}" if stage == "$default" else f"/{stage}/{rest}")
+    # a base path mapping without a stage (REST's "(none)") leaves the stage to the caller: the
+    # first segment after the base path names it, as API Gateway documents
+    return best["ApiId"], (f"/{rest}" if stage in ("$default", "") else f"/{stage}/{rest}")

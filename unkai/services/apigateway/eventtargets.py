@@ -1,6 +1,7 @@
 """API Gateway as a target of EventBridge rules (and anything else ``unkai/targets.py``
-delivers): a REST API stage's method, named by an ``execute-api`` ARN,
-``arn:aws:execute-api:REGION:ACCOUNT:API_ID/STAGE/METHOD/PATH``.
+delivers): a REST API's or an HTTP API's stage and route, named by an ``execute-api`` ARN,
+``arn:aws:execute-api:REGION:ACCOUNT:API_ID/STAGE/METHOD/PATH`` (``$default`` for an HTTP API's
+default stage, as in the ARNs of its routes; CDK's ``events_targets.ApiGatewayV2`` targets it so).
 
 As AWS does (docs.aws.amazon.com/eventbridge/latest/userguide/eb-api-gateway-target.html), the
 event (after the target's InputTransformer) is the request body, each ``*`` of the ARN's path
@@ -70,7 +71,8 @@ class EventTargets:
         headers.update({k.lower(): str(v) for k, v in (http.get("HeaderParameters") or {}).items()})
         body = job["body"].encode()
         headers["content-length"] = str(len(body))
-        raw_path = f"/{stage}{path}"
+        # an HTTP API's $default stage serves at the root: its path carries no stage name
+        raw_path = path if stage == "$default" else f"/{stage}{path}"
         request = Request(method, raw_path, query, Headers.from_dict(headers), body=body)
         response = await self.dataplane.serve(request, api_id, raw_path)
         status = response.status

@@ -1,7 +1,12 @@
 """AWS::ApiGateway::* and AWS::ApiGatewayV2::* template resources, created through the
 same control-plane code as the API operations (SAM's Api, HttpApi and WebSocketApi
 expand to these). ``AWS::ApiGatewayV2::DomainName``'s Ref is the name (GetAtt
-RegionalDomainName, RegionalHostedZoneId, DomainNameArn); ``ApiMapping``'s is its id."""
+RegionalDomainName, RegionalHostedZoneId, DomainNameArn); ``ApiMapping``'s is its id.
+``AWS::ApiGateway::DomainName`` (what SAM's ``Domain`` on an Api expands to, with a
+``BasePathMapping`` per base path): Ref the name, GetAtt DistributionDomainName and
+DistributionHostedZoneId (EDGE) or RegionalDomainName and RegionalHostedZoneId (REGIONAL), and
+DomainNameArn; both are the same domain names and mappings as the API operations' (domains.py),
+so the stage answers on the name's Host."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from unkai.services import Provisioned, ResourceContext
 
 REST_TYPES = tuple(f"AWS::ApiGateway::{t}" for t in (
     "RestApi", "Resource", "Method", "Deployment", "Stage", "Authorizer", "ApiKey", "UsagePlan", "UsagePlanKey",
-    "RequestValidator", "Model", "GatewayResponse", "Account"))
+    "RequestValidator", "Model", "GatewayResponse", "Account", "DomainName", "BasePathMapping"))
 V2_TYPES = tuple(f"AWS::ApiGatewayV2::{t}" for t in (
     "Api", "Route", "Integration", "Stage", "Deployment", "Authorizer", "RouteResponse", "IntegrationResponse",
     "DomainName", "ApiMapping"))
@@ -171,6 +176,25 @@ def create(service: Any, ctx: ResourceContext, kind: str, logical_id: str, props
         return Provisioned(physical, physical)
     if short == "Account":
         return Provisioned(f"{ctx.account}-apigateway-account")
+    if short == "DomainName":
+        view = service.domains.create(rctx, {
+            "domainName": props.get("DomainName"), "certificateArn": props.get("CertificateArn"),
+            "regionalCertificateArn": props.get("RegionalCertificateArn"),
+            "endpointConfiguration": _lower(props.get("EndpointConfiguration")) or None,
+            "securityPolicy": props.get("SecurityPolicy"),
+            "mutualTlsAuthentication": _lower(props.get("MutualTlsAuthentication")) or None,
+            "ownershipVerificationCertificateArn": props.get("OwnershipVerificationCertificateArn"),
+            "routingMode": props.get("RoutingMode"), "tags": _tags(props)})
+        attributes = {"DistributionDomainName": view.get("distributionDomainName"),
+                      "DistributionHostedZoneId": view.get("distributionHostedZoneId"),
+                      "RegionalDomainName": view.get("regionalDomainName"),
+                      "RegionalHostedZoneId": view.get("regionalHostedZoneId"), "DomainNameArn": view["domainNameArn"]}
+        return Provisioned(view["domainName"], view["domainName"], {k: v for k, v in attributes.items() if v})
+    if short == "BasePathMapping":
+        mapping = service.domains.create_mapping(rctx, {"domainName": props.get("DomainName"), "restApiId": api_id,
+                                                        "stage": props.get("Stage"), "basePath": props.get("BasePath")})
+        physical = f"{props.get('DomainName')}|{mapping['basePath']}"
+        return Provisioned(physical, physical)
     raise NotImplementedError(kind)
 
 
@@ -333,6 +357,11 @@ def delete(service: Any, ctx: ResourceContext, kind: str, physical_id: str, prop
         elif short == "UsagePlanKey":
             plan, key = physical_id.split("|")
             docs.delete(a, r, "usageplankey", plan, key)
+        elif short == "DomainName":
+            service.domains.delete(rctx, physical_id)
+        elif short == "BasePathMapping":
+            domain, base_path = physical_id.split("|", 1)
+            service.domains.delete_mapping(rctx, domain, base_path)
     except ServiceError as exc:
         if exc.code != "NotFoundException":
             raise

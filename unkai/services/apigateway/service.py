@@ -275,23 +275,37 @@ class ApiGateway(EventTargets, DocumentationOps, Service):
 
     # -- deployments and stages ----------------------------------------------------------
 
+    # AWS answers a deployment's apiSummary only to GetDeployment with embed=apisummary (its docs: "this
+    # request supports only retrieval of the embedded API summary this way"); the other calls omit it
+    @staticmethod
+    def _deployment_view(doc: dict, embed: list | None = None) -> dict:
+        shown = {k: v for k, v in doc.items() if not k.startswith("_") and k != "apiSummary"}
+        if "apisummary" in [e.lower() for e in embed or []]:
+            shown["apiSummary"] = doc.get("apiSummary") or {}
+        return shown
+
     def create_deployment(self, ctx: RequestContext, params: dict) -> dict:
-        return self.rest.create_deployment(ctx, params["restApiId"], params)
+        return self._deployment_view(self.rest.create_deployment(ctx, params["restApiId"], params))
+
+    def _deployment(self, ctx: RequestContext, params: dict) -> dict:
+        return self.rest.part(ctx, "deployment", params["restApiId"], params["deploymentId"], "Deployment")
 
     def get_deployment(self, ctx: RequestContext, params: dict) -> dict:
-        return self.rest.part(ctx, "deployment", params["restApiId"], params["deploymentId"], "Deployment")
+        return self._deployment_view(self._deployment(ctx, params), params.get("embed"))
 
     def get_deployments(self, ctx: RequestContext, params: dict) -> dict:
         self.rest.api(ctx, params["restApiId"])
-        return _page(self.docs.list(ctx.account, ctx.region, "deployment", params["restApiId"]), params)
+        return _page([self._deployment_view(d) for d in
+                      self.docs.list(ctx.account, ctx.region, "deployment", params["restApiId"])], params)
 
     def update_deployment(self, ctx: RequestContext, params: dict) -> dict:
-        doc = self.get_deployment(ctx, params)
+        doc = self._deployment(ctx, params)
         patch.apply(doc, params.get("patchOperations"))
-        return self.docs.put(ctx.account, ctx.region, "deployment", params["restApiId"], doc["id"], doc)
+        return self._deployment_view(
+            self.docs.put(ctx.account, ctx.region, "deployment", params["restApiId"], doc["id"], doc))
 
     def delete_deployment(self, ctx: RequestContext, params: dict) -> dict:
-        self.get_deployment(ctx, params)
+        self._deployment(ctx, params)
         for stage in self.docs.list(ctx.account, ctx.region, "stage", params["restApiId"]):
             if stage["deploymentId"] == params["deploymentId"]:
                 raise bad("Active stages pointing to this deployment must be moved or deleted")

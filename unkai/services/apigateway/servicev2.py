@@ -37,6 +37,11 @@ class ApiGatewayV2(Service):
     name = "apigatewayv2"
     resource_types = resources.V2_TYPES
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers NotFoundException for a missing API first, as AWS does."""
+        if isinstance(params.get("ApiId"), str):
+            self.apis.api(ctx, params["ApiId"])
+
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self.v1 = cloud.services["apigateway"]

@@ -38,6 +38,11 @@ class Athena(Service):
     migrations = MIGRATIONS
     resource_types = ("AWS::Athena::WorkGroup", "AWS::Athena::NamedQuery")
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers InvalidRequestException for a missing workgroup first, as AWS does."""
+        if isinstance(params.get("WorkGroup"), str):
+            self._workgroup(ctx, params["WorkGroup"])
+
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self._running: dict[str, eng.Engine] = {}

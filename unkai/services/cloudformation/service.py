@@ -22,6 +22,11 @@ def _not_found(name: str) -> ServiceError:
 class CloudFormation(Service):
     name = "cloudformation"
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers ValidationError "Stack with id NAME does not exist" first, as AWS does."""
+        if isinstance(params.get("StackName"), str):
+            self._stack(ctx, params["StackName"])
+
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self.stacks = Stacks(self.store)

@@ -38,6 +38,11 @@ class CognitoIdp(Admin, Accounts, resources.Resources, Service):
     serves_routes = True  # JWKS, the hosted UI and OAuth endpoints
     migrations = pools.MIGRATIONS
     resource_types = resources.TYPES
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers ResourceNotFoundException for a missing user pool first, as AWS does."""
+        if isinstance(params.get("UserPoolId"), str):
+            self._pool(params["UserPoolId"])
+
     @functools.cached_property
     def anonymous_operations(self) -> frozenset[str]:  # type: ignore[override]
         """The operations botocore sends unsigned (sign-up, sign-in, the user's own calls),

@@ -67,6 +67,20 @@ def log_write(store: Any, table: Table, now: float, pk: bytes, rk: bytes, old: A
                      (table.id, now, pk, rk, attributes.dumps(old) if old is not None else None))
 
 
+def items_at(store: Any, table_id: int, when: float) -> dict[tuple[bytes, bytes], str | None]:
+    """The table's items as they were at ``when`` (JSON text by key; None: absent then): the
+    current items with the logged writes made after ``when`` undone, newest first. Restores
+    and exports to S3 both read a point in time this way."""
+    state: dict[tuple[bytes, bytes], str | None] = {
+        (pk, rk): text for pk, rk, text in store.execute(
+            "SELECT pk, rk, item FROM dynamodb_items WHERE table_id=?", (table_id,))}
+    for pk, rk, before in store.execute(
+            "SELECT pk, rk, before FROM dynamodb_pitr_log WHERE table_id=? AND at>? ORDER BY seq DESC",
+            (table_id, when)):
+        state[(pk, rk)] = before
+    return dict(sorted(state.items()))
+
+
 class BackupOperations:
     """Mixed into the DynamoDB service."""
 
@@ -219,15 +233,9 @@ class BackupOperations:
                                    f"earliest restorable {earliest:.3f}")
         else:
             raise validation("RestoreDateTime must be set when UseLatestRestorableTime is false")
-        state: dict[tuple[bytes, bytes], str | None] = {
-            (pk, rk): text for pk, rk, text in self.store.execute(
-                "SELECT pk, rk, item FROM dynamodb_items WHERE table_id=?", (table.id,))}
-        for pk, rk, before in self.store.execute(
-                "SELECT pk, rk, before FROM dynamodb_pitr_log WHERE table_id=? AND at>? ORDER BY seq DESC",
-                (table.id, when)):
-            state[(pk, rk)] = before
+        state = items_at(self.store, table.id, when)
         source = self._describe(table)
-        items = (attributes.loads(text) for _, text in sorted(state.items()) if text is not None)
+        items = (attributes.loads(text) for text in state.values() if text is not None)
         restored = self._restore(ctx, source, target, params, items)
         summary = {"SourceTableArn": table.arn, "RestoreDateTime": when}
         return {"TableDescription": self._restored(restored, summary)}

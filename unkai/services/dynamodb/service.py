@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 from unkai.services import Provisioned, ResourceContext, Service
-from unkai.services.dynamodb import backups, errors, resources, throughput
+from unkai.services.dynamodb import backups, errors, exports, resources, throughput
 from unkai.services.dynamodb.backups import BackupOperations
 from unkai.services.dynamodb.catalog import Catalog
+from unkai.services.dynamodb.exports import ExportOperations
 from unkai.services.dynamodb.items import ItemOperations
 from unkai.services.dynamodb.partiql import PartiQLOperations
 from unkai.services.dynamodb.query import QueryOperations
@@ -50,10 +51,10 @@ def _count_capacity(cw: Any, ctx: Any, metric: str, cap: dict) -> None:
 
 
 class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, PartiQLOperations,
-               BackupOperations, Service):
+               BackupOperations, ExportOperations, Service):
     name = "dynamodb"
     max_body = 16 * 1024 * 1024  # AWS: an HTTP request to DynamoDB is at most 16 MB
-    migrations = MIGRATIONS + backups.MIGRATIONS
+    migrations = MIGRATIONS + backups.MIGRATIONS + exports.MIGRATIONS
     resource_types = resources.TYPES
 
     def check_unimplemented(self, ctx: Any, operation: str, params: dict) -> None:
@@ -188,6 +189,8 @@ class DynamoDB(Catalog, ItemOperations, QueryOperations, TransactionOperations, 
     async def start(self) -> None:
         self.cloud.jobs.register("dynamodb.backfill", self._backfill)
         self.cloud.jobs.register("dynamodb.purge", self._purge)
+        self.cloud.jobs.register("dynamodb.export", self._run_export)
+        self.cloud.jobs.register("dynamodb.import", self._run_import)
         self.ttl.start()
 
     async def stop(self) -> None:

@@ -28,6 +28,16 @@ class Glue(Service):
         super().__init__(cloud)
         self.catalog = Catalog(self.store)
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers EntityNotFoundException for a missing
+        database or table first, as AWS does (a crawler's DatabaseName is where it will write, and
+        need not exist yet)."""
+        if isinstance(params.get("DatabaseName"), str) and operation not in ("CreateCrawler", "UpdateCrawler"):
+            if isinstance(params.get("TableName"), str):
+                self._table(ctx, params["DatabaseName"], params["TableName"])
+            else:
+                self._db(ctx, params["DatabaseName"])
+
     # -- databases -----------------------------------------------------------------------
 
     def _db(self, ctx: RequestContext, name: str) -> dict:

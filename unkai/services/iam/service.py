@@ -69,6 +69,12 @@ class IAM(Service):
                       "AWS::IAM::AccessKey", "AWS::IAM::InstanceProfile", "AWS::IAM::UserToGroupAddition",
                       "AWS::IAM::ServiceLinkedRole", "AWS::IAM::OIDCProvider")
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers NoSuchEntity for a missing user, group or role first, as AWS does."""
+        for kind, key in _NAME_KEY.items():
+            if isinstance(params.get(key), str):
+                self.entities.need(ctx.account, kind, params[key])
+
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self.entities = Entities(self.store)

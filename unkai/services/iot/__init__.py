@@ -11,14 +11,17 @@
 | `sql.py` | AWS IoT SQL: parser, evaluation, substitution templates |
 | `data.py` | `IoTData`: Publish, retained messages, device shadows |
 | `shadows.py` | shadow documents: desired/reported/delta, versions, metadata |
+| `authorizers.py` | custom authorizers: their operations, TestInvokeAuthorizer, the Lambda call the broker shares |
 | `broker.py` | the MQTT broker (TLS with client certificates), policy enforcement, presence events |
+| `mqtt5.py` | MQTT 5 translated to and from amqtt's 3.1.1 |
+| `properties.py` | MQTT 5 message properties (user properties, content type, expiry...) on every path |
 | `https.py` | the device HTTPS endpoint (the IoT HTTP protocol) |
 | `model.py` | the tables both front ends share |
 | `errors.py` | every error with AWS's wording |
 | `resources.py` | `AWS::IoT::*` template resources |
 
-Fleet indexing, dynamic thing groups, job templates, provisioning templates, Device Defender,
-custom authorizers and domain configurations answer 501 (docs/iot.md).
+Job templates, provisioning templates, Device Defender and domain configurations answer 501
+(docs/iot.md).
 """
 
 from unkai.services.iot.data import IoTData

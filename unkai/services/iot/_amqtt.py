@@ -1,22 +1,29 @@
 """amqtt's broker with unkai's rules (imported only when the MQTT broker starts).
 
-``IotAmqttBroker`` changes four of amqtt's steps (pinned to amqtt 0.12, whose private
+``IotAmqttBroker`` changes some of amqtt's steps (pinned to amqtt 0.12, whose private
 methods these are): a client's PUBLISH goes to unkai's publish path instead of amqtt's
 fan-out (and may target ``$aws/...`` shadow topics, which amqtt refuses); retained
 messages for a new subscription come from the store; a disconnect publishes the presence
 event; a TLS connection's reader and writer go through ``mqtt5`` (MQTT 5 clients are
-translated, 3.1.1 ones pass through). ``Gate`` is the plugin amqtt asks on CONNECT,
+translated, 3.1.1 ones pass through). The fan-out (``_run_broadcast``) and the messages
+queued for a disconnected persistent session carry each message's MQTT 5 properties
+(``properties.Properties``): an MQTT 5 subscriber's connection is told them before amqtt
+writes the PUBLISH (``mqtt5.Translation.expect``), and an expired message is not sent. ``Gate`` is the plugin amqtt asks on CONNECT,
 SUBSCRIBE and before each delivery.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from typing import Any
 
 from amqtt.broker import Broker as AmqttBroker
+from amqtt.broker import RetainedApplicationMessage
 from amqtt.contexts import Action
+from amqtt.events import BrokerEvents
+from amqtt.mqtt.constants import QOS_1, QOS_2
 from amqtt.mqtt.disconnect import DisconnectPacket
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
@@ -24,6 +31,16 @@ from amqtt.session import Session
 from unkai.services.iot import mqtt5
 
 log = logging.getLogger(__name__)
+
+
+class _Queued(RetainedApplicationMessage):
+    """A message queued for a disconnected persistent session, with its properties."""
+
+    __slots__ = ("properties",)
+
+    def __init__(self, topic: str, data: bytes, qos: int, properties: Any) -> None:
+        super().__init__(None, topic, data, qos)
+        self.properties = properties
 
 
 class IotAmqttBroker(AmqttBroker):
@@ -55,12 +72,73 @@ class IotAmqttBroker(AmqttBroker):
     def bound_port(self, listener: str) -> int:
         return self._servers[listener].instance.sockets[0].getsockname()[1]
 
-    def fan_out(self, topic: str, payload: bytes, qos: int) -> None:
+    def fan_out(self, topic: str, payload: bytes, qos: int, properties: Any = None) -> None:
         """Hand a committed message to amqtt's delivery loop (each subscriber's QoS), unless
         no subscription's filter matches it (most device telemetry has no subscriber)."""
         if not any(self._matches(topic, topic_filter) for topic_filter in self._subscriptions):
             return
-        self._broadcast_queue.put_nowait({"session": None, "topic": topic, "data": payload})
+        self._broadcast_queue.put_nowait({"session": None, "topic": topic, "data": payload,
+                                          "iot_properties": properties})
+
+    def _send(self, handler: Any, topic: str, data: bytes, qos: int, retain: bool, properties: Any) -> Any:
+        """``handler.mqtt_publish``, with the message's properties for an MQTT 5 subscriber;
+        None (nothing sent) once the message has expired."""
+        if properties is not None:
+            now = self.gate.cloud.clock.now()
+            if properties.expired(now):
+                return None
+            translation = getattr(getattr(handler, "writer", None), "translation", None)
+            if translation is not None:
+                translation.expect(topic, data, properties.encode(now))
+        return handler.mqtt_publish(topic, data, qos, retain=retain)
+
+    async def _run_broadcast(self, running_tasks: Any) -> None:  # type: ignore[override]
+        """amqtt 0.12's ``_run_broadcast`` (one message to each matching subscription the
+        policy lets receive it), with the message's MQTT 5 properties and expiry."""
+        broadcast = await self._broadcast_queue.get()
+        topic, data = broadcast["topic"], broadcast["data"]
+        properties = broadcast.get("iot_properties")
+        for topic_filter, subscriptions in list(self._subscriptions.items()):
+            if not self._matches(topic, topic_filter):
+                continue
+            for target_session, sub_qos in subscriptions:
+                qos = broadcast.get("qos", sub_qos)
+                # a persistent session that is away keeps QoS 1 messages; iot:Receive is asked when
+                # they are sent (amqtt asked now, when the client has no connection to ask about)
+                if (target_session.transitions.state != "connected" and not target_session.clean_session
+                        and qos in (QOS_1, QOS_2) and not target_session.is_anonymous):
+                    queued = _Queued(topic, data, qos, properties)
+                    await target_session.retained_messages.put(queued)
+                    await self.plugins_manager.fire_event(BrokerEvents.RETAINED_MESSAGE,
+                                                          client_id=target_session.client_id,
+                                                          retained_message=queued)
+                    continue
+                if target_session.transitions.state != "connected":
+                    continue
+                if not await self._topic_filtering(target_session, topic=topic, action=Action.RECEIVE):
+                    continue
+                handler = self._get_handler(target_session)
+                if handler:
+                    sending = self._send(handler, topic, data, qos, False, properties)
+                    if sending is not None:
+                        running_tasks.append(asyncio.ensure_future(sending))
+
+    async def _publish_session_retained_messages(self, session: Session) -> None:
+        """Messages queued while a persistent session was away, except those that expired
+        meanwhile (each with what remains of its Message Expiry Interval)."""
+        handler = self._get_handler(session)
+        tasks = []
+        if handler:
+            while not session.retained_messages.empty():
+                queued = await session.retained_messages.get()
+                if not self.gate.may(session.client_id, "iot:Receive", queued.topic):
+                    continue
+                sending = self._send(handler, queued.topic, queued.data, queued.qos, True,
+                                     getattr(queued, "properties", None))
+                if sending is not None:
+                    tasks.append(asyncio.ensure_future(sending))
+        if tasks:
+            await asyncio.wait(tasks)
 
     async def _handle_message_delivery(self, client_session: Session, handler: Any, wait_deliver: Any) -> bool:
         app_message = wait_deliver.result()
@@ -86,9 +164,11 @@ class IotAmqttBroker(AmqttBroker):
         if handler is None:
             return
         topic_filter, qos = subscription
-        for topic, payload, retained_qos in self.gate.retained_for(topic_filter):
+        for topic, payload, retained_qos, properties in self.gate.retained_for(topic_filter):
             if self.gate.may(session.client_id, "iot:Receive", topic):
-                await handler.mqtt_publish(topic, payload, min(qos, retained_qos), retain=True)
+                sending = self._send(handler, topic, payload, min(qos, retained_qos), True, properties)
+                if sending is not None:
+                    await sending
 
     async def _handle_disconnect(self, client_session: Session, handler: Any, disconnect_waiter: Any) -> None:
         result = disconnect_waiter.result()
@@ -115,7 +195,12 @@ class Gate(BaseAuthPlugin, BaseTopicPlugin):
         der = None
         if signer is None and session.ssl_object is not None:
             der = session.ssl_object.getpeercert(binary_form=True)
-        ok, reason = self._gate.authenticate(session.client_id or "", der, session.remote_address or "", signer)
+        if signer is None and not der and session.username is not None:  # a custom authorizer's to judge
+            ok, reason = await self._gate.authenticate_custom(
+                session.client_id or "", session.username, session.password, session.remote_address or "",
+                getattr(session.ssl_object, "iot_server_name", None))
+        else:
+            ok, reason = self._gate.authenticate(session.client_id or "", der, session.remote_address or "", signer)
         broker = self.context._broker_instance
         displaced = broker.displaced.pop(session.client_id or "", None)
         if not ok:

@@ -29,6 +29,7 @@ adds to amqtt:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -41,6 +42,15 @@ from unkai.services.iot import security
 from unkai.services.iot.sql import topic_matches
 
 log = logging.getLogger(__name__)
+
+
+def _remember_server_name(sslobj: Any, name: str | None, _context: Any) -> None:
+    """TLS's SNI callback: a custom authorizer's event carries the host name the client asked
+    for (``protocolData.tls.serverName``)."""
+    try:
+        sslobj.iot_server_name = name
+    except AttributeError:
+        pass
 
 
 class Connection:
@@ -56,10 +66,16 @@ class Connection:
         self.compiled: list | None = None  # the documents with this connection's variables, compiled
         self.decisions: dict[tuple[str, str], bool] = {}  # (action, resource) -> allowed, until policies change
         self.session_id = str(uuid.uuid4())
+        # a custom authorizer's connection: the policies and principal id its function answered
+        self.custom_documents: list[str] | None = None
+        self.custom_principal = ""
 
     @property
     def principal(self) -> str:
-        """What ``principal()`` and presence events name: the certificate id, or the signer."""
+        """What ``principal()`` and presence events name: the certificate id, the signer, or a
+        custom authorizer's principal id."""
+        if self.custom_documents is not None:
+            return self.custom_principal
         if self.signer is None:
             return self.cert_id
         caller = self.signer.caller
@@ -126,6 +142,7 @@ class Broker:
 
         ws_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ws_context.load_cert_chain(str(cert), str(key))
+        ws_context.sni_callback = _remember_server_name
         self.websocket = WebSocketFront(self)
         await self.websocket.start(host, int(os.environ.get("UNKAI_IOT_WS_PORT") or 0), ws_context)
         self.trust_registered()
@@ -150,6 +167,7 @@ class Broker:
     def ssl_context(self, context: ssl.SSLContext) -> None:
         self._contexts.append(context)
         self.trust_registered()
+        context.sni_callback = _remember_server_name
 
     def trust_registered(self) -> None:
         """Trust registered CA certificates and self-signed device certificates (new ones are
@@ -180,7 +198,10 @@ class Broker:
     def authenticate(self, client_id: str, der: bytes | None, address: str,
                      signer: Any = None) -> tuple[bool, str]:
         """Whether a CONNECT from a client presenting ``der`` (or a WebSocket connection's
-        SigV4 ``signer``) may proceed, and why not."""
+        SigV4 ``signer``, or a custom authorizer's ``Verdict`` from the handshake) may
+        proceed, and why not."""
+        if signer is not None and hasattr(signer, "authenticated"):
+            return self.admit(client_id, signer, address)
         if signer is not None:
             conn = Connection(client_id, "", "", {"iot:ClientId": client_id}, address, signer)
             if not self.allowed(conn, "iot:Connect", f"client/{client_id}"):
@@ -205,6 +226,63 @@ class Broker:
             if not self.allowed(conn, "iot:Connect", f"client/{client_id}"):
                 return False, "iot:Connect not allowed"
             self.connections[client_id] = conn
+        return True, ""
+
+    async def authenticate_custom(self, client_id: str, username: str | None, password: Any, address: str,
+                                  server_name: str | None = None) -> tuple[bool, str]:
+        """A CONNECT without a client certificate: the authorizer its username names
+        (``?x-amz-customauthorizer-name=...``), else the default authorizer, judges it; the
+        policy documents it answers decide ``iot:Connect`` and everything after."""
+        from unkai.services.iot import authorizers
+
+        name, query = authorizers.mqtt_request(username)
+        found = self.iot.authorizer(self.account, self.region, name)
+        if found is None:
+            return False, f"authorizer {name} not found" if name else "no client certificate"
+        token = query.get(found.get("tokenKeyName") or "") if found.get("tokenKeyName") else None
+        raw = password.encode() if isinstance(password, str) else password
+        mqtt: dict[str, Any] = {"username": username or "", "clientId": client_id}
+        if raw is not None:
+            mqtt["password"] = base64.b64encode(raw).decode()
+        protocol_data = {"tls": {"serverName": server_name} if server_name else {}, "mqtt": mqtt}
+        verdict = await authorizers.authorize(self.cloud, self.account, self.region, found, token,
+                                              query.get(authorizers.SIGNATURE_PARAMETER), protocol_data)
+        return self.admit(client_id, verdict, address)
+
+    async def authorize_handshake(self, query: str, headers: Any, server_name: str | None = None) -> Any:
+        """A WebSocket handshake for a custom authorizer (``x-amz-customauthorizer-name`` in
+        its query or headers, or no SigV4 while a default authorizer is set): the authorizer's
+        ``Verdict``, or None when the handshake is SigV4's to judge."""
+        from urllib.parse import parse_qsl
+
+        from unkai.services.iot import authorizers
+
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        lowered = {k.lower(): v for k, v in params.items()}
+        name = lowered.get(authorizers.NAME_PARAMETER) or headers.get(authorizers.NAME_PARAMETER)
+        if name is None and ("X-Amz-Signature" in params or "x-amz-signature" in lowered):
+            return None
+        found = self.iot.authorizer(self.account, self.region, name)
+        if found is None:
+            return None if name is None else authorizers.Verdict(False, reason=f"authorizer {name} not found")
+        key = found.get("tokenKeyName")
+        token = (headers.get(key) or params.get(key)) if key else None
+        signature = headers.get(authorizers.SIGNATURE_PARAMETER) or lowered.get(authorizers.SIGNATURE_PARAMETER)
+        protocol_data = {"tls": {"serverName": server_name} if server_name else {},
+                         "http": {"headers": {k: v for k, v in headers.raw_items()} if hasattr(headers, "raw_items")
+                                  else dict(headers), "queryString": f"?{query}" if query else ""}}
+        return await authorizers.authorize(self.cloud, self.account, self.region, found, token, signature,
+                                           protocol_data)
+
+    def admit(self, client_id: str, verdict: Any, address: str) -> tuple[bool, str]:
+        """A connection a custom authorizer judged: its policy documents decide from now on."""
+        if not verdict.authenticated:
+            return False, verdict.reason
+        conn = Connection(client_id, "", "", {"iot:ClientId": client_id}, address)
+        conn.custom_documents, conn.custom_principal = verdict.documents, verdict.principal_id
+        if not self.allowed(conn, "iot:Connect", f"client/{client_id}"):
+            return False, "iot:Connect not allowed"
+        self.connections[client_id] = conn
         return True, ""
 
     def _just_in_time(self, der: bytes, cert_id: str) -> None:
@@ -265,7 +343,8 @@ class Broker:
         if found is not None and conn.documents is not None:
             return found
         if conn.documents is None or conn.compiled is None:
-            conn.documents = self.iot.principal_documents(self.account, self.region, conn.cert_arn)
+            conn.documents = conn.custom_documents if conn.custom_documents is not None else \
+                self.iot.principal_documents(self.account, self.region, conn.cert_arn)
             conn.compiled = security.compile_documents(conn.documents, conn.variables)
             conn.decisions = {}
         found = security.allowed_compiled(conn.compiled, action, f"arn:aws:iot:{self.region}:{self.account}:{resource}")
@@ -303,8 +382,10 @@ class Broker:
 
     # -- messages ----------------------------------------------------------------------------
 
-    def accept(self, client_id: str, topic: str, payload: bytes, qos: int, retain: bool) -> bool:
-        """A PUBLISH from a client: False closes the connection (not allowed)."""
+    def accept(self, client_id: str, topic: str, payload: bytes, qos: int, retain: bool,
+               properties: Any = None) -> bool:
+        """A PUBLISH from a client (``properties``: an MQTT 5 client's ``Properties``): False
+        closes the connection (not allowed)."""
         from unkai.protocol import ServiceError
         from unkai.services.iot.data import check_topic
 
@@ -321,17 +402,19 @@ class Broker:
             return False
         with self.cloud.store.transaction():
             self.data.publish_message(self.account, self.region, topic, payload, qos, retain, client_id=client_id,
-                                      principal=conn.principal)
+                                      principal=conn.principal, properties=properties)
         return True
 
-    def _deliver(self, account: str, region: str, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+    def _deliver(self, account: str, region: str, topic: str, payload: bytes, qos: int, retain: bool,
+                 properties: Any = None) -> None:
         if self.amqtt is None or account != self.account or region != self.region:
             return
-        self.amqtt.fan_out(topic, payload, qos)
+        self.amqtt.fan_out(topic, payload, qos, properties)
 
-    def retained_for(self, topic_filter: str) -> list[tuple[str, bytes, int]]:
-        return [(t, p, q) for t, p, q in self.data.retained(self.account, self.region)
-                if topic_matches(topic_filter, t)]
+    def retained_for(self, topic_filter: str) -> list[tuple[str, bytes, int, Any]]:
+        """The retained messages (not expired) a new subscription to ``topic_filter`` gets,
+        with their MQTT 5 properties."""
+        return [m for m in self.data.retained(self.account, self.region) if topic_matches(topic_filter, m[0])]
 
     def presence(self, client_id: str, connected: bool, reason: str = "", conn: Connection | None = None) -> None:
         current = self.connections.get(client_id)

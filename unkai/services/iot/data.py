@@ -20,6 +20,7 @@ from unkai.protocol import ServiceError
 from unkai.services import RequestContext, Service
 from unkai.services.iot import errors, shadows
 from unkai.services.iot.model import dumps, loads
+from unkai.services.iot.properties import InvalidProperties, Properties
 from unkai.services.iot.sql import Message
 
 _JOBS_TOPIC = re.compile(r"^\$aws/things/([a-zA-Z0-9:_-]+)/jobs/(?:(get|start-next)|([a-zA-Z0-9_$-]+)/(get|update))$")
@@ -40,7 +41,8 @@ class IoTData(Service):
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
-        self.subscribers: list[Any] = []  # called after commit with (account, region, topic, payload, qos, retain)
+        # called after commit with (account, region, topic, payload, qos, retain, properties)
+        self.subscribers: list[Any] = []
         self.broker: Any = None
 
     @property
@@ -78,31 +80,41 @@ class IoTData(Service):
 
     def publish_message(self, account: str, region: str, topic: str, payload: bytes, qos: int = 0,
                         retain: bool = False, client_id: str = "", principal: str = "", depth: int = 0,
-                        user_properties: list | None = None) -> None:
+                        properties: Properties | None = None) -> None:
         """Accept one message (inside the caller's transaction): retain it, answer a shadow
-        request, run the rules, and hand it to MQTT subscribers once committed."""
+        request, run the rules, and hand it to MQTT subscribers once committed. ``properties``:
+        its MQTT 5 properties (kept with a retained copy, given to rules and MQTT 5 subscribers;
+        a Message Expiry Interval counts from now)."""
         now = self.clock.now()
+        if properties is not None:
+            properties = properties.stamped(now)
         if topic.startswith("$aws/rules/"):
             # Basic Ingest: straight to the named rule, which sees the topic without the
             # prefix; no subscriber and no retained copy (the broker is not in the path)
             _, _, rule, *rest = topic.split("/", 3)
-            msg = Message(rest[0] if rest else "", payload, client_id, principal, int(now * 1000), str(uuid.uuid4()))
+            msg = Message(rest[0] if rest else "", payload, client_id, principal, int(now * 1000), str(uuid.uuid4()),
+                          properties=properties)
             self.iot.engine.fire(account, region, msg, self._republish, depth, only=rule)
             return
         if retain:
             if payload:
-                self.store.execute("INSERT OR REPLACE INTO iot_retained VALUES (?,?,?,?,?,?)",
-                                   (account, region, topic, payload, qos, now))
+                self.store.execute("INSERT OR REPLACE INTO iot_retained (account, region, topic, payload, qos, "
+                                   "updated, properties, expires) VALUES (?,?,?,?,?,?,?,?)",
+                                   (account, region, topic, payload, qos, now,
+                                    properties.to_json() if properties else None,
+                                    properties.expires_at if properties else None))
             else:  # an empty retained message clears the topic's retained message
                 self.store.execute("DELETE FROM iot_retained WHERE account=? AND region=? AND topic=?",
                                    (account, region, topic))
         self.cloud.feed.publish("iot.publish", topic=topic, bytes=len(payload), qos=qos,
                                 client_id=client_id or None)
-        msg = Message(topic, payload, client_id, principal, int(now * 1000))  # the trace id: when a rule runs
+        msg = Message(topic, payload, client_id, principal, int(now * 1000),  # the trace id: when a rule runs
+                      properties=properties)
         self.iot.engine.fire(account, region, msg, self._republish, depth)
         if self.subscribers:
             subscribers = list(self.subscribers)
-            self.store.after_commit(lambda: [s(account, region, topic, payload, qos, retain) for s in subscribers])
+            self.store.after_commit(lambda: [s(account, region, topic, payload, qos, retain, properties)
+                                             for s in subscribers])
         shadow = _SHADOW_TOPIC.match(topic)
         if shadow and depth == 0:
             self._shadow_request(account, region, shadow.group(1), shadow.group(2), shadow.group(3), payload)
@@ -111,8 +123,9 @@ class IoTData(Service):
             thing, job_id, verb = jobs.group(1), jobs.group(3), jobs.group(2) or jobs.group(4)
             self.cloud.service("iot-jobs-data").mqtt_request(account, region, thing, job_id, verb, payload)
 
-    def _republish(self, account: str, region: str, topic: str, payload: bytes, qos: int, depth: int) -> None:
-        self.publish_message(account, region, topic, payload, qos, depth=depth)
+    def _republish(self, account: str, region: str, topic: str, payload: bytes, qos: int, depth: int,
+                   properties: Properties | None = None) -> None:
+        self.publish_message(account, region, topic, payload, qos, depth=depth, properties=properties)
 
     def _shadow_request(self, account: str, region: str, thing: str, name: str | None, verb: str,
                         payload: bytes) -> None:
@@ -258,21 +271,32 @@ class IoTData(Service):
         qos = int(params.get("qos") or 0)
         if qos not in (0, 1):
             raise errors.invalid("QoS must be 0 or 1")
+        try:
+            properties = Properties.from_publish(params)
+        except InvalidProperties as exc:
+            raise errors.invalid(str(exc)) from None
         self.publish_message(ctx.account, ctx.region, topic, payload, qos, bool(params.get("retain")),
-                             principal=ctx.access_key or "")
+                             principal=ctx.access_key or "", properties=properties)
         return {}
 
     def get_retained_message(self, ctx: RequestContext, params: dict) -> dict:
-        row = self.store.one("SELECT payload, qos, updated FROM iot_retained WHERE account=? AND region=? AND "
-                             "topic=?", (ctx.account, ctx.region, params["topic"]))
+        row = self.store.one("SELECT payload, qos, updated, properties FROM iot_retained WHERE account=? AND "
+                             "region=? AND topic=? AND (expires IS NULL OR expires>?)",
+                             (ctx.account, ctx.region, params["topic"], self.clock.now()))
         if row is None:
             raise errors.not_found("The retained message was not found")
-        return {"topic": params["topic"], "payload": bytes(row[0]), "qos": row[1],
-                "lastModifiedTime": int(row[2] * 1000)}
+        out = {"topic": params["topic"], "payload": bytes(row[0]), "qos": row[1],
+               "lastModifiedTime": int(row[2] * 1000)}
+        properties = Properties.from_json(row[3])
+        user = properties.user_json() if properties else None
+        if user:
+            out["userProperties"] = user
+        return out
 
     def list_retained_messages(self, ctx: RequestContext, params: dict) -> dict:
         rows = self.store.all("SELECT topic, length(payload), qos, updated FROM iot_retained WHERE account=? AND "
-                              "region=? ORDER BY topic", (ctx.account, ctx.region))
+                              "region=? AND (expires IS NULL OR expires>?) ORDER BY topic",
+                              (ctx.account, ctx.region, self.clock.now()))
         items = [{"topic": t, "payloadSize": n, "qos": q, "lastModifiedTime": int(u * 1000)} for t, n, q, u in rows]
         size = int(params.get("maxResults") or 200)
         start = int(params["nextToken"]) if str(params.get("nextToken") or "").isdigit() else 0
@@ -281,10 +305,12 @@ class IoTData(Service):
             out["nextToken"] = str(start + size)
         return out
 
-    def retained(self, account: str, region: str) -> list[tuple[str, bytes, int]]:
-        """Every retained message (the broker sends matching ones to a new subscription)."""
-        return [(t, bytes(p), q) for t, p, q in self.store.all(
-            "SELECT topic, payload, qos FROM iot_retained WHERE account=? AND region=?", (account, region))]
+    def retained(self, account: str, region: str) -> list[tuple[str, bytes, int, Properties | None]]:
+        """Every retained message that has not expired, with its properties (the broker sends
+        matching ones to a new subscription)."""
+        return [(t, bytes(p), q, Properties.from_json(props)) for t, p, q, props in self.store.all(
+            "SELECT topic, payload, qos, properties FROM iot_retained WHERE account=? AND region=? AND "
+            "(expires IS NULL OR expires>?)", (account, region, self.clock.now()))]
 
 
 def check_topic(topic: str) -> None:

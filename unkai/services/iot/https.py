@@ -69,7 +69,8 @@ class DeviceHttps:
                         break
                 if request is None:
                     return
-                status, answer = self.handle(request.method.decode(), request.target.decode(), body, der)
+                headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
+                status, answer = self.handle(request.method.decode(), request.target.decode(), body, der, headers)
                 payload = json.dumps(answer).encode() if not isinstance(answer, bytes) else answer
                 writer.write(conn.send(h11.Response(status_code=status, headers=[
                     ("content-type", "application/json"), ("content-length", str(len(payload)))])))
@@ -84,7 +85,8 @@ class DeviceHttps:
         finally:
             writer.close()
 
-    def handle(self, method: str, target: str, body: bytes, der: bytes | None) -> tuple[int, Any]:
+    def handle(self, method: str, target: str, body: bytes, der: bytes | None,
+               headers: dict[str, str] | None = None) -> tuple[int, Any]:
         trace = str(uuid.uuid4())
         forbidden = (403, {"message": "Forbidden", "traceId": trace})
         broker = self.broker
@@ -113,7 +115,8 @@ class DeviceHttps:
                     check_topic(topic)
                     qos = int(query.get("qos") or 0)
                     data.publish_message(broker.account, broker.region, topic, body, qos,
-                                         query.get("retain") == "true", principal=cert_id)
+                                         query.get("retain") == "true", principal=cert_id,
+                                         properties=_properties(query, headers or {}))
                     return 200, {"message": "OK", "traceId": trace}
                 if len(parts) == 3 and parts[0] == "things" and parts[2] == "shadow":
                     thing, name = parts[1], query.get("name")
@@ -131,3 +134,28 @@ class DeviceHttps:
         except ServiceError as exc:
             return exc.status or 400, {"message": exc.message, "traceId": trace}
         return 404, {"message": "Not Found", "traceId": trace}
+
+
+def _properties(query: dict[str, str], headers: dict[str, str]) -> Any:
+    """A publish's MQTT 5 properties as iot-data Publish takes them: ``contentType``,
+    ``responseTopic`` and ``messageExpiry`` in the query, the user properties (base64 JSON),
+    payload format indicator and correlation data in ``x-amz-mqtt5-*`` headers."""
+    import base64
+    import binascii
+
+    from unkai.services.iot import errors
+    from unkai.services.iot.properties import InvalidProperties, Properties
+
+    params: dict[str, Any] = {k: query[k] for k in ("contentType", "responseTopic") if k in query}
+    try:
+        if "messageExpiry" in query:
+            params["messageExpiry"] = int(query["messageExpiry"])
+        if "x-amz-mqtt5-user-properties" in headers:
+            params["userProperties"] = base64.b64decode(headers["x-amz-mqtt5-user-properties"]).decode()
+        if "x-amz-mqtt5-payload-format-indicator" in headers:
+            params["payloadFormatIndicator"] = headers["x-amz-mqtt5-payload-format-indicator"]
+        if "x-amz-mqtt5-correlation-data" in headers:
+            params["correlationData"] = headers["x-amz-mqtt5-correlation-data"]
+        return Properties.from_publish(params)
+    except (InvalidProperties, ValueError, binascii.Error) as exc:
+        raise errors.invalid(str(exc)) from None

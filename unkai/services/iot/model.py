@@ -104,6 +104,23 @@ MIGRATIONS = [
         timestamp REAL NOT NULL, reason TEXT, PRIMARY KEY (account, region, client_id)
     );
 """,
+    # MQTT 5: a retained message keeps its properties (properties.Properties.to_json) and expires
+    """
+    ALTER TABLE iot_retained ADD COLUMN properties TEXT;
+    ALTER TABLE iot_retained ADD COLUMN expires REAL;
+""",
+    # custom authorizers (authorizers.py)
+    """
+    CREATE TABLE iot_authorizers (
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, arn TEXT NOT NULL,
+        function_arn TEXT NOT NULL, token_key_name TEXT, public_keys TEXT NOT NULL, status TEXT NOT NULL,
+        signing_disabled INTEGER NOT NULL, caching INTEGER NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
+        PRIMARY KEY (account, region, name)
+    );
+    CREATE TABLE iot_default_authorizer (
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (account, region)
+    );
+""",
 ]
 
 

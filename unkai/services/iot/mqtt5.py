@@ -15,8 +15,11 @@ apply unchanged:
   valid, 0x86 Bad User Name or Password...) and the server's limits as AWS IoT announces
   them: Maximum QoS 1, Topic Alias Maximum 8, no subscription identifiers, no shared
   subscriptions.
-- PUBLISH: properties dropped (topic aliases resolved first); QoS 2 is a protocol error
-  (DISCONNECT 0x9B QoS not supported), as on AWS. Messages to a 5 client carry no properties.
+- PUBLISH: topic aliases resolved; the message properties (``properties.Properties``)
+  travel beside the 3.1.1 packet to the broker's publish path, and a message for a 5
+  client gets its properties back (``expect``: the broker names the properties of each
+  delivery before amqtt writes it); QoS 2 is a protocol error (DISCONNECT 0x9B QoS not
+  supported), as on AWS.
 - SUBSCRIBE: the options byte's QoS (at most 1) kept, No Local / Retain As Published /
   Retain Handling dropped; SUBACK's failure becomes 0x87 Not authorized (0x8F for a filter
   that is not valid). UNSUBACK gets a Success reason code per filter.
@@ -31,7 +34,10 @@ import asyncio
 import logging
 import struct
 import uuid
+from collections import deque
 from typing import Any
+
+from unkai.services.iot.properties import InvalidProperties, Properties
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +124,8 @@ class _Cursor:
                 value = self.binary()
             else:
                 value = (self.binary(), self.binary())
+                found.setdefault(ident, []).append(value)  # a User Property may repeat
+                continue
             found[ident] = value
         if self.at != end:
             raise ProtocolError(0x81)
@@ -152,6 +160,14 @@ class Translation:
         self.closing_reason: int | None = None
         self.keep_alive = 0
         self.client_id = ""
+        self.publish_properties: Properties | None = None  # those of the PUBLISH last read
+        self.deliveries: deque[tuple[bytes, bytes, bytes]] = deque()  # (topic, payload, encoded properties)
+
+    def expect(self, topic: str, payload: bytes, encoded: bytes) -> None:
+        """The next PUBLISH amqtt writes with this topic and payload carries ``encoded``."""
+        if len(self.deliveries) >= 1024:  # never written (the subscriber went away): forget the oldest
+            self.deliveries.popleft()
+        self.deliveries.append((topic.encode(), bytes(payload), encoded))
 
     # client (MQTT 5) -> amqtt (MQTT 3.1.1): None means the connection ends here ---------------
 
@@ -200,6 +216,10 @@ class Translation:
                     topic = self.aliases[alias]
                 else:
                     raise ProtocolError(0x82)
+            try:
+                self.publish_properties = Properties.from_mqtt(props)
+            except InvalidProperties:
+                raise ProtocolError(0x81) from None
             return packet(first, _string(topic) + packet_id + c.rest())
         if kind in (4, 5, 6, 7):  # PUBACK, PUBREC, PUBREL, PUBCOMP: the packet id alone
             return packet(first, c.take(2))
@@ -247,11 +267,19 @@ class Translation:
                 if self.assigned_id:
                     props += bytes([0x12]) + _string(self.assigned_id.encode())
             return packet(first, body[:1] + bytes([reason]) + varint(len(props)) + props)
-        if kind == 3:  # PUBLISH: no properties
+        if kind == 3:  # PUBLISH: the properties the broker named for it, if any
             c = _Cursor(body)
             topic = c.binary()
             packet_id = c.take(2) if (first >> 1) & 3 else b""
-            return packet(first, _string(topic) + packet_id + b"\x00" + c.rest())
+            payload = c.rest()
+            encoded = b"\x00"
+            if self.deliveries:
+                for i, (t, p, e) in enumerate(self.deliveries):
+                    if t == topic and p == payload:
+                        encoded = e
+                        del self.deliveries[i]
+                        break
+            return packet(first, _string(topic) + packet_id + encoded + payload)
         if kind == 9:  # SUBACK
             packet_id = body[:2]
             valid = self.subscribes.pop(struct.unpack("!H", packet_id)[0], [])
@@ -431,13 +459,16 @@ class VersionedReader:
         a client id amqtt generated)."""
         qos = (first >> 1) & 3
         writer = self.writer
+        properties = None
+        if self.translation is not None:  # read with this PUBLISH (amqtt's own path drops them)
+            properties, self.translation.publish_properties = self.translation.publish_properties, None
         if self.on_publish is None or qos > 1 or writer is None or not writer.connected or not self.client_id:
             return False
         c = _Cursor(body)
         topic = c.binary().decode("utf-8", "replace")
         packet_id = c.take(2) if qos else b""
         payload = c.rest()
-        if not self.on_publish(self.client_id, topic, payload, qos, bool(first & 1)):
+        if not self.on_publish(self.client_id, topic, payload, qos, bool(first & 1), properties):
             self._flush()
             if self.translation is not None:  # an MQTT 5 client learns why (DISCONNECT 0x87 Not authorized)
                 self.translation.closing_reason = 0x87

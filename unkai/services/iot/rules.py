@@ -25,6 +25,7 @@ from unkai.protocol import ServiceError
 from unkai.services import RequestContext
 from unkai.services.iot import errors, sql
 from unkai.services.iot.model import arn, dumps, loads, page
+from unkai.services.iot.properties import InvalidProperties, Properties
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +309,11 @@ class Engine:
                 target = sub(spec["topic"])
                 if depth >= MAX_REPUBLISH_DEPTH:
                     raise ActionFailed(target, "Republish depth exceeded")
-                publish(account, region, target, body, int(spec.get("qos") or 0), depth + 1)
+                try:
+                    properties = Properties.from_headers(spec.get("headers") or {}, sub)
+                except InvalidProperties as exc:
+                    raise ActionFailed(target, f"Invalid MQTT 5 headers: {exc}") from None
+                publish(account, region, target, body, int(spec.get("qos") or 0), depth + 1, properties)
             else:
                 log.warning("IoT rule %s: unkai does not run %s actions (docs/iot.md)", rule, kind)
         except ServiceError as exc:

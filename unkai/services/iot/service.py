@@ -2,7 +2,7 @@
 certificates from a local CA, policies with versions and attachments, topic rules.
 
 The class is put together from one mixin per concern (``registry.py``, ``security.py``,
-``rules.py``, ``indexing.py``, ``jobs.py``); the data plane (``iot-data``: publish, retained messages, shadows) is the
+``rules.py``, ``indexing.py``, ``jobs.py``, ``authorizers.py``); the data plane (``iot-data``: publish, retained messages, shadows) is the
 ``IoTData`` service in ``data.py``, and the MQTT broker (``broker.py``) is started by it.
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from unkai.services import RequestContext, Service
 from unkai.services.iot import errors, resources
+from unkai.services.iot.authorizers import AuthorizerOps
 from unkai.services.iot.certificates import Authority
 from unkai.services.iot.indexing import IndexingOps
 from unkai.services.iot.jobs import JobOps
@@ -23,10 +24,15 @@ from unkai.services.iot.security import SecurityOps
 ENDPOINT_TYPES = ("iot:Data", "iot:Data-ATS", "iot:CredentialProvider", "iot:Jobs")
 
 
-class IoT(RegistryOps, IndexingOps, SecurityOps, RuleOps, JobOps, Service):
+class IoT(RegistryOps, IndexingOps, SecurityOps, RuleOps, JobOps, AuthorizerOps, Service):
     name = "iot"
     migrations = MIGRATIONS
     resource_types = resources.TYPES
+
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers ResourceNotFoundException for a missing thing first, as AWS does."""
+        if isinstance(params.get("thingName"), str):
+            self._thing(ctx, params["thingName"])
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)

@@ -9,7 +9,8 @@ result, and a WHERE clause that is not exactly ``true`` drops the message.
 
 Functions served: topic(n), clientid(), principal(), timestamp(), newuuid(), traceid(),
 concat, upper, lower, trim, length, substring, startswith, endswith, abs, round, floor,
-ceil, power, sqrt, mod, cast, coalesce, isundefined, isnull, get, encode(*, 'base64');
+ceil, power, sqrt, mod, cast, coalesce, isundefined, isnull, get, encode(*, 'base64'),
+and the MQTT 5 ones, get_mqtt_property(name) and get_user_properties([key]);
 the others (aws_lambda(), get_thing_shadow()...) are listed in docs/iot.md as not served.
 """
 
@@ -82,6 +83,7 @@ class Message:
     principal: str = ""
     timestamp_ms: int = 0
     trace_id: str = ""
+    properties: Any = None  # properties.Properties: its MQTT 5 properties, if any
     _json: Any = field(default=None, repr=False)
     _parsed: bool = False
 
@@ -511,6 +513,29 @@ def _encode(msg: Message, value: Any, scheme: Any) -> Any:
     return base64.b64encode(data).decode()
 
 
+def _mqtt_property(msg: Message, name: Any) -> Any:
+    """``get_mqtt_property('content_type' | 'format_indicator' | 'response_topic' |
+    'correlation_data')``: the message's MQTT 5 header (correlation data base64-encoded,
+    the format ``UNSPECIFIED_BYTES`` or ``UTF8_DATA``), Undefined when it has none."""
+    if not isinstance(name, str):
+        return UNDEFINED
+    if msg.properties is None:
+        return "UNSPECIFIED_BYTES" if name == "format_indicator" else UNDEFINED
+    value = msg.properties.mqtt_property(name)
+    return UNDEFINED if value is None else value
+
+
+def _user_properties(msg: Message, key: Any = None) -> Any:
+    """``get_user_properties(key)``: the values of the message's user properties named
+    ``key``, in order (a key may repeat), Undefined when there are none;
+    ``get_user_properties()``: every user property as ``{"key": "value"}`` objects."""
+    pairs = msg.properties.user if msg.properties is not None else ()
+    if key is None:
+        return [{k: v} for k, v in pairs] or UNDEFINED
+    values = [v for k, v in pairs if k == key]
+    return values or UNDEFINED
+
+
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "topic": _topic,
     "clientid": lambda msg: msg.client_id or UNDEFINED,
@@ -541,6 +566,8 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
                                    and -len(base) <= key < len(base) else base.get(key, UNDEFINED)
                                    if isinstance(base, dict) else UNDEFINED),
     "encode": _encode,
+    "get_mqtt_property": _mqtt_property,
+    "get_user_properties": _user_properties,
 }
 
 

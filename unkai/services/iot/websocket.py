@@ -132,7 +132,8 @@ class WebSocketFront:
         self.broker = broker
         self.server: Any = None
         self.port: int | None = None
-        self.pending: dict[tuple[str, int], Identity] = {}  # peer address -> signer, until CONNECT
+        # peer address -> signer (or a custom authorizer's Verdict), until CONNECT
+        self.pending: dict[tuple[str, int], Any] = {}
 
     async def start(self, host: str, port: int, context: Any) -> None:
         import websockets
@@ -148,12 +149,23 @@ class WebSocketFront:
             await self.server.wait_closed()
             self.server = None
 
-    def _handshake(self, connection: Any, request: Any) -> Any:
+    async def _handshake(self, connection: Any, request: Any) -> Any:
         from http import HTTPStatus
 
         path, _, query = request.path.partition("?")
         if path != "/mqtt":
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        # a custom authorizer's handshake: its Lambda judges it now, its policies decide later
+        server_name = getattr(connection.transport.get_extra_info("ssl_object"), "iot_server_name", None)
+        verdict = await self.broker.authorize_handshake(query, request.headers, server_name)
+        if verdict is not None:
+            if not verdict.authenticated:
+                log.info("IoT WebSocket handshake refused by a custom authorizer: %s", verdict.reason)
+                self.broker.cloud.feed.publish("iot.connect", client_id=None, status="refused",
+                                               reason=f"custom authorizer: {verdict.reason}")
+                return connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
+            self.pending[tuple(connection.remote_address[:2])] = verdict
+            return None
         try:
             identity = verify(self.broker.cloud, path, query, request.headers)
         except Refused as exc:

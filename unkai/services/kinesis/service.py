@@ -51,6 +51,11 @@ class Kinesis(Service):
     migrations = MIGRATIONS
     resource_types = resources.TYPES
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers ResourceNotFoundException for a missing stream first, as AWS does."""
+        if isinstance(params.get("StreamName"), str) or isinstance(params.get("StreamARN"), str):
+            self._stream(ctx, params)
+
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self.streams = Streams(self.store)

@@ -37,6 +37,11 @@ class S3(BucketOps, ObjectOps, VersionOps, ListingOps, MultipartOps, Notificatio
     migrations = MIGRATIONS
     resource_types = ("AWS::S3::Bucket", "AWS::S3::BucketPolicy")
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers NoSuchBucket for a missing bucket first, as AWS does."""
+        if isinstance(params.get("Bucket"), str):
+            self._bucket(params["Bucket"])
+
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self.blobs = Blobs(self.config.state_dir / "s3")

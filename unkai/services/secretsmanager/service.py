@@ -22,6 +22,11 @@ class SecretsManager(Service):
     resource_types = ("AWS::SecretsManager::Secret", "AWS::SecretsManager::SecretTargetAttachment",
                       "AWS::SecretsManager::RotationSchedule", "AWS::SecretsManager::ResourcePolicy")
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers ResourceNotFoundException for a missing secret first, as AWS does."""
+        if isinstance(params.get("SecretId"), str):
+            self.secrets.need(ctx.account, ctx.region, params["SecretId"])
+
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self.secrets = Secrets(self.store, cloud.sealer, self.clock)

@@ -43,6 +43,11 @@ class SesBase(Service):
 
     v2 = False
 
+    def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        """An operation unkai does not serve still answers ConfigurationSetDoesNotExist (v1) or NotFoundException (v2) for a missing configuration set first, as AWS does."""
+        if isinstance(params.get("ConfigurationSetName"), str):
+            self._config_set(ctx, params["ConfigurationSetName"])
+
     @property
     def model(self) -> Model:
         return self.cloud.services["ses"]._model

@@ -31,6 +31,8 @@ from unkai.services.sns.delivery import Delivery
 from unkai.services.sns.filters import FilterPolicy, compile_policy
 from unkai.services.sns.messages import Outgoing
 from unkai.services.sns.signing import Signer, canonical
+from unkai.services.sns.push import MIGRATION as PUSH_MIGRATION
+from unkai.services.sns.push import PushOps
 from unkai.services.sns.sms import MIGRATION as SMS_MIGRATION
 from unkai.services.sns.sms import SmsOps
 
@@ -82,6 +84,7 @@ MIGRATIONS = [
     );
     """,
     SMS_MIGRATION,  # SMS attributes and the opt-out list (sms.py)
+    PUSH_MIGRATION,  # platform applications, endpoints and the push outbox (push.py)
 ]
 
 DEDUP_WINDOW = 300.0
@@ -204,7 +207,7 @@ def _after(token: str | None) -> int:
         raise invalid("NextToken") from None
 
 
-class SNS(SmsOps, Service):
+class SNS(SmsOps, PushOps, Service):
     name = "sns"
     serves_routes = True  # the signing certificate, confirmation and unsubscribe pages, SMS opt-out
     migrations = MIGRATIONS
@@ -224,6 +227,7 @@ class SNS(SmsOps, Service):
         self.delivery.start()
         pages.register(self)
         self.start_sms()
+        self.start_push()
 
     async def stop(self) -> None:
         await self.delivery.stop()
@@ -575,7 +579,8 @@ class SNS(SmsOps, Service):
             if not PHONE.match(endpoint):
                 raise ServiceError("InvalidParameter", f"Invalid SMS endpoint: {endpoint}")
         elif protocol == "application":
-            raise ServiceError("NotFound", "Endpoint does not exist")
+            if not self.endpoint_exists(endpoint):
+                raise invalid(f"Endpoint Reason: Endpoint does not exist for endpoint arn{endpoint}")
         elif protocol == "firehose":
             if not FIREHOSE_ARN.match(endpoint):
                 raise invalid("Firehose endpoint ARN")
@@ -758,8 +763,12 @@ class SNS(SmsOps, Service):
             raise invalid("TargetArn Reason: Only one of the following parameters can be used: TopicArn, TargetArn")
         if not topic_arn and not target:
             raise invalid("TopicArn or TargetArn Reason: no value for required parameter")
-        if target and ":endpoint/" in target:
-            raise invalid("TargetArn Reason: No endpoint found for the target arn specified")
+        if target and ":endpoint/" in target:  # a mobile endpoint (push.py): disabled is answered first
+            self.check_push_target(target)
+            msg = messages.check_message(params, False, False)
+            message_id = uuid4()
+            self.push(target, message_id, msg.message, msg.structure)
+            return {"MessageId": message_id}
         topic = self._topic(topic_arn or target, "TopicArn" if topic_arn else "TargetArn")
         msg = messages.check_message(params, topic.fifo, topic.content_dedup, topic.max_size)
         return self._publish(ctx.base_url, topic, msg)
@@ -856,6 +865,8 @@ class SNS(SmsOps, Service):
                 self.delivery.enqueue(sub, base, fields, msg)
             elif protocol == "sms":
                 self.send_sms(topic.account, topic.region, sub.endpoint, text)
+            elif protocol == "application":
+                self.push(sub.endpoint, msg.message_id, msg.message, msg.structure, topic.arn)
             else:
                 log.info("sns: %s delivery to %s is not performed locally", protocol, sub.endpoint)
 

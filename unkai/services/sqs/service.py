@@ -106,6 +106,21 @@ def _insert_sql(present: tuple[bool, ...]) -> str:
     return sql
 
 
+_REGIONAL_HOST = re.compile(r"^(?:sqs(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d)\.|([a-z]{2}(?:-[a-z]+)+-\d)\.queue\.)")
+
+
+def url_region(host: str) -> str | None:
+    """The region a queue URL's host names, in every form AWS has used: ``sqs.REGION.amazonaws.com``
+    (today's, also ``.amazonaws.com.cn``, ``sqs.REGION.api.aws`` and ``sqs-fips.``), the legacy
+    ``REGION.queue.amazonaws.com`` and ``queue.amazonaws.com`` (us-east-1), and the same shapes
+    under a local suffix (``sqs.REGION.localhost``). None for a host that names no region
+    (127.0.0.1, localhost): such a URL means the request's own region."""
+    if host == "queue.amazonaws.com":
+        return "us-east-1"
+    m = _REGIONAL_HOST.match(host)
+    return (m.group(1) or m.group(2)) if m else None
+
+
 class SQS(Service):
     name = "sqs"
     max_body = 4 * 1024 * 1024  # 1 MiB of messages a call, percent- or JSON-encoded, with room to spare
@@ -194,12 +209,13 @@ class SQS(Service):
             raise missing("QueueUrl")
         parts = urlsplit(url)
         segments = [s for s in parts.path.split("/") if s]
+        # As AWS: the queue is looked up in the region the request went to, by the account and name
+        # of the URL's path; a URL whose host names another region finds nothing there
+        # ("The specified queue does not exist.", AWS.SimpleQueueService.NonExistentQueue)
         region = ctx.region
-        host = (parts.hostname or "").lower()
-        if host.endswith(".amazonaws.com"):
-            for label in host.split("."):
-                if re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", label):
-                    region = label
+        named = url_region((parts.hostname or "").lower())
+        if named is not None and named != region:
+            raise ServiceError("QueueDoesNotExist", "The specified queue does not exist.")
         if len(segments) >= 2 and re.fullmatch(r"\d{12}", segments[-2]):
             account, name = segments[-2], segments[-1]
         elif len(segments) == 1 and not parts.scheme:

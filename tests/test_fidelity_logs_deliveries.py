@@ -1,0 +1,167 @@
+"""CloudWatch Logs deliveries and StartLiveTail as AWS answers them (issue 23, item 3: Logs).
+
+Shapes and ARNs from botocore's model and AWS's API reference; the live tail is read with boto3's
+own event-stream parser, as a client on AWS reads it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+
+@pytest.fixture(scope="module")
+def logs(unkai):
+    return unkai.client("logs")
+
+
+@pytest.fixture(scope="module")
+def tail_client(unkai):
+    # StartLiveTail's model asks for a "stream-" host prefix; a local endpoint has no such host
+    return unkai.client("logs", config=Config(inject_host_prefix=False, retries={"max_attempts": 1}))
+
+
+def error_of(exc: pytest.ExceptionInfo) -> tuple[str, str]:
+    return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
+
+
+def test_a_delivery_pairs_a_source_and_a_destination_and_guards_them(unkai, logs):
+    tag = str(time.time_ns())
+    group = f"/vended/{tag}"
+    logs.create_log_group(logGroupName=group)
+    group_arn = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["arn"].removesuffix(":*")
+    source = logs.put_delivery_source(name=f"src-{tag}", logType="ACCESS_LOGS",
+                                      resourceArn="arn:aws:cloudfront::123456789012:distribution/E1ABCDEF")[
+        "deliverySource"]
+    assert source["arn"].endswith(f":delivery-source:src-{tag}") and source["arn"].startswith("arn:aws:logs:")
+    assert source["service"] == "cloudfront" and source["logType"] == "ACCESS_LOGS"
+    assert source["resourceArns"] == ["arn:aws:cloudfront::123456789012:distribution/E1ABCDEF"]
+    destination = logs.put_delivery_destination(
+        name=f"dst-{tag}", outputFormat="json",
+        deliveryDestinationConfiguration={"destinationResourceArn": group_arn})["deliveryDestination"]
+    assert destination["deliveryDestinationType"] == "CWL"
+    assert destination["arn"].endswith(f":delivery-destination:dst-{tag}")
+    s3_destination = logs.put_delivery_destination(
+        name=f"s3-{tag}", deliveryDestinationConfiguration={"destinationResourceArn": "arn:aws:s3:::logs-bucket"})[
+        "deliveryDestination"]
+    assert s3_destination["deliveryDestinationType"] == "S3"
+    delivery = logs.create_delivery(deliverySourceName=f"src-{tag}", deliveryDestinationArn=destination["arn"],
+                                    recordFields=["date", "time"], fieldDelimiter=",")["delivery"]
+    assert delivery["deliveryDestinationType"] == "CWL" and delivery["arn"].endswith(f":delivery:{delivery['id']}")
+    assert delivery["id"].isalnum() and delivery["recordFields"] == ["date", "time"]
+    assert logs.get_delivery(id=delivery["id"])["delivery"] == delivery
+    with pytest.raises(ClientError) as exc:
+        logs.create_delivery(deliverySourceName=f"src-{tag}", deliveryDestinationArn=destination["arn"])
+    assert error_of(exc)[0] == "ConflictException"
+    with pytest.raises(ClientError) as exc:
+        logs.delete_delivery_source(name=f"src-{tag}")
+    assert error_of(exc)[0] == "ConflictException"
+    with pytest.raises(ClientError) as exc:
+        logs.delete_delivery_destination(name=f"dst-{tag}")
+    assert error_of(exc)[0] == "ConflictException"
+    with pytest.raises(ClientError) as exc:
+        logs.create_delivery(deliverySourceName=f"none-{tag}", deliveryDestinationArn=destination["arn"])
+    assert error_of(exc)[0] == "ResourceNotFoundException"
+    listed = logs.describe_deliveries(deliverySourceNames=[f"src-{tag}"])["deliveries"]
+    assert [d["id"] for d in listed] == [delivery["id"]]
+    assert f"src-{tag}" in [s["name"] for s in logs.describe_delivery_sources()["deliverySources"]]
+    assert [d["name"] for d in logs.describe_delivery_destinations(names=[f"dst-{tag}"])["deliveryDestinations"]] \
+        == [f"dst-{tag}"]
+    logs.delete_delivery(id=delivery["id"])
+    with pytest.raises(ClientError) as exc:
+        logs.get_delivery(id=delivery["id"])
+    assert error_of(exc)[0] == "ResourceNotFoundException"
+    logs.delete_delivery_source(name=f"src-{tag}")
+    logs.delete_delivery_destination(name=f"dst-{tag}")
+    with pytest.raises(ClientError) as exc:
+        logs.get_delivery_source(name=f"src-{tag}")
+    assert error_of(exc)[0] == "ResourceNotFoundException"
+
+
+def test_delivery_destination_policies_are_stored_and_names_validated(logs):
+    tag = str(time.time_ns())
+    logs.put_delivery_destination(name=f"pol-{tag}", deliveryDestinationConfiguration={
+        "destinationResourceArn": "arn:aws:firehose:us-east-1:000000000000:deliverystream/s"})
+    assert logs.get_delivery_destination(name=f"pol-{tag}")["deliveryDestination"]["deliveryDestinationType"] == "FH"
+    policy = '{"Version":"2012-10-17","Statement":[]}'
+    assert logs.put_delivery_destination_policy(deliveryDestinationName=f"pol-{tag}",
+                                                deliveryDestinationPolicy=policy)["policy"] == {
+        "deliveryDestinationPolicy": policy}
+    assert logs.get_delivery_destination_policy(deliveryDestinationName=f"pol-{tag}")["policy"][
+        "deliveryDestinationPolicy"] == policy
+    logs.delete_delivery_destination_policy(deliveryDestinationName=f"pol-{tag}")
+    assert logs.get_delivery_destination_policy(deliveryDestinationName=f"pol-{tag}")["policy"] == {}
+    with pytest.raises(ClientError) as exc:
+        logs.put_delivery_destination_policy(deliveryDestinationName=f"none-{tag}", deliveryDestinationPolicy=policy)
+    assert error_of(exc)[0] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as exc:
+        logs.put_delivery_source(name="bad name!", logType="ACCESS_LOGS",
+                                 resourceArn="arn:aws:cloudfront::123456789012:distribution/E1")
+    assert error_of(exc) == ("ValidationException", "1 validation error detected: Value 'bad name!' at 'name' "
+                             "failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w-]*")
+    with pytest.raises(ClientError) as exc:
+        logs.describe_deliveries(limit=51)
+    assert error_of(exc)[0] == "ValidationException"
+
+
+def test_live_tail_streams_a_session_start_then_the_matching_events_while_open(logs, tail_client):
+    group = f"/tail/{time.time_ns()}"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="app")
+    logs.create_log_stream(logGroupName=group, logStreamName="other")
+    logs.put_log_events(logGroupName=group, logStreamName="app",
+                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "ERROR before the session"}])
+    response = tail_client.start_live_tail(logGroupIdentifiers=[group], logStreamNamePrefixes=["ap"],
+                                           logEventFilterPattern="ERROR")
+    stream = iter(response["responseStream"])
+    first = next(stream)
+    start = first["sessionStart"]
+    assert start["logGroupIdentifiers"] == [group] and start["logEventFilterPattern"] == "ERROR"
+    assert start["sessionId"] and start["requestId"] and start["logStreamNamePrefixes"] == ["ap"]
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName="app", logEvents=[
+        {"timestamp": now, "message": "INFO skipped"}, {"timestamp": now + 1, "message": "ERROR one"}])
+    logs.put_log_events(logGroupName=group, logStreamName="other",
+                        logEvents=[{"timestamp": now, "message": "ERROR in another stream"}])
+    seen: list[dict] = []
+    for _, event in zip(range(30), stream):  # updates come at least once a second: 30 is ample
+        update = event["sessionUpdate"]
+        assert update["sessionMetadata"] == {"sampled": False}
+        seen += update["sessionResults"]
+        if seen:
+            break
+    response["responseStream"].close()
+    assert [(e["message"], e["logStreamName"], e["logGroupIdentifier"]) for e in seen] == [
+        ("ERROR one", "app", group)]
+    assert seen[0]["timestamp"] == now + 1 and seen[0]["ingestionTime"] >= seen[0]["timestamp"] - 60_000
+
+
+def test_live_tail_validates_its_groups_and_stream_filters(tail_client, logs):
+    with pytest.raises(ClientError) as exc:
+        tail_client.start_live_tail(logGroupIdentifiers=["/no/such/group"])
+    assert error_of(exc)[0] == "ResourceNotFoundException"
+    group = f"/tail/{time.time_ns()}"
+    logs.create_log_group(logGroupName=group)
+    with pytest.raises(ClientError) as exc:
+        tail_client.start_live_tail(logGroupIdentifiers=[group], logStreamNames=["a"], logStreamNamePrefixes=["b"])
+    assert error_of(exc)[0] == "InvalidParameterException"
+    with pytest.raises(ClientError) as exc:
+        tail_client.start_live_tail(logGroupIdentifiers=[group, group], logStreamNames=["a"])
+    assert error_of(exc)[0] == "InvalidParameterException"
+
+
+def test_live_tail_sends_at_most_500_events_an_update_and_says_it_sampled(logs, tail_client):
+    group = f"/tail/{time.time_ns()}"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="burst")
+    response = tail_client.start_live_tail(logGroupIdentifiers=[group])
+    stream = iter(response["responseStream"])
+    assert "sessionStart" in next(stream)
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName="burst",
+                        logEvents=[{"timestamp": now, "message": f"line {i}"} for i in range(600)])
+    update = next(u["sessionUpdate"] for _, u in zip(range(30), stream) if u["sessionUpdate"]["sessionResults"])
+    response["responseStream"].close()
+    assert update["sessionMetadata"] == {"sampled": True} and len(update["sessionResults"]) == 500

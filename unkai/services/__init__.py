@@ -18,6 +18,7 @@ small cache file rebuilt whenever a file under this folder changes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import importlib
@@ -271,7 +272,16 @@ def catalog() -> dict[str, Any]:
             return data
     except (OSError, ValueError, AttributeError):
         pass
-    data = {"key": key, **_survey()}
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        surveyed = _survey()
+    else:  # a cloud made inside a running loop: the survey runs its own, in a thread
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            surveyed = pool.submit(_survey).result()
+    data = {"key": key, **surveyed}
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -283,7 +293,16 @@ def catalog() -> dict[str, Any]:
 def _survey() -> dict[str, Any]:
     """Import every package and set up every service in a scratch cloud, noting the schema
     steps they run."""
-    import asyncio
+    services = {name: describe(cls) for name, cls in sorted(discover().items())}
+    # the scratch services must not open the ports their variables name (SMTP, MQTT)
+    ports = {var: os.environ.pop(var) for e in services.values() for var in e["start_env"] if var in os.environ}
+    try:
+        return _survey_in(services)
+    finally:
+        os.environ.update(ports)
+
+
+def _survey_in(services: dict[str, CatalogEntry]) -> dict[str, Any]:
     import tempfile
     from pathlib import Path
 
@@ -291,7 +310,6 @@ def _survey() -> dict[str, Any]:
     from unkai.config import Config
     from unkai.store import Store
 
-    services = {name: describe(cls) for name, cls in sorted(discover().items())}
     with tempfile.TemporaryDirectory(prefix="unkai-survey-") as tmp:
         store = Store(Path(tmp) / "unkai.db")
         try:

@@ -50,6 +50,7 @@ class Cloud:
         self.inbox = Inbox(self)
         self._probes: list[Callable[[], dict[str, int]]] = [self.jobs.due_pending]
         catalog = catalog or read_catalog()
+        _from_schema_file(store, catalog)  # a new state directory: every table at once
         for component, steps in catalog["migrations"]:  # every table, so no load inside a transaction makes one
             store.migrate(component, steps)
         self.services = Services(self, catalog["services"], catalog.get("seeded", {}))
@@ -169,6 +170,36 @@ def _offset(saved: str | None) -> float:
         return float(saved or 0)
     except ValueError:
         return 0.0
+
+
+def _from_schema_file(store: Store, catalog: dict[str, Any]) -> None:
+    """Copy the catalog's empty database (every service's tables) over a store that holds
+    nothing yet: a page copy instead of running ~300 schema statements (~25 ms of a ~250 ms
+    start). Any doubt (a row anywhere, a schema version the file does not have, no file)
+    leaves the store to the migrations."""
+    import sqlite3
+
+    path = catalog.get("schema_file")
+    if not path or store.in_transaction:
+        return
+    try:
+        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return
+    try:
+        theirs = dict(source.execute("SELECT component, version FROM unkai_schema").fetchall())
+        ours = dict(store.db.execute("SELECT component, version FROM unkai_schema").fetchall())
+        if any(theirs.get(c) != v for c, v in ours.items()):
+            return
+        tables = [n for (n,) in store.db.execute("SELECT name FROM sqlite_master WHERE type='table' "
+                                                 "AND name NOT LIKE 'sqlite_%' AND name != 'unkai_schema'")]
+        if any(store.db.execute(f'SELECT 1 FROM "{t}" LIMIT 1').fetchone() for t in tables):
+            return
+        source.backup(store.db)
+    except sqlite3.Error:
+        log.debug("the catalog's schema file was not used", exc_info=True)
+    finally:
+        source.close()
 
 
 class Services(Mapping[str, Any]):

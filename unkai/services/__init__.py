@@ -25,6 +25,7 @@ import importlib
 import json
 import os
 import pkgutil
+import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -259,7 +260,8 @@ def catalog() -> dict[str, Any]:
     rows}}``: every service by name with its package and what its class declares, every schema
     step their set-up runs, in order (so a cloud creates every table at start and a service
     loaded inside a transaction has none to create), and the tables that set-up fills (the
-    default event bus), with how many rows. Read from a cache file keyed by every file under
+    default event bus), with how many rows; ``schema_file`` is a database holding all those
+    tables, empty, which a new state directory is copied from. Read from a cache file keyed by every file under
     ``unkai/services`` (name, size, mtime), so a start imports none of the 40 packages; a
     missing, stale or corrupt cache is rebuilt by setting all of them up once in a scratch
     cloud, an unwritable one only costs that time at every start."""
@@ -281,13 +283,34 @@ def catalog() -> dict[str, Any]:
 
         with ThreadPoolExecutor(max_workers=1) as pool:
             surveyed = pool.submit(_survey).result()
+    schema = surveyed.pop("schema")
     data = {"key": key, **surveyed}
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, sqlite3.Error):
         path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_db = path.with_name(f"{path.stem}.{os.getpid()}.db.tmp")
+        tmp_db.unlink(missing_ok=True)
+        copy = sqlite3.connect(str(tmp_db))
+        try:
+            schema.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")  # one plain file, opened read-only
+        finally:
+            copy.close()
+        tmp_db.replace(path.with_suffix(".db"))
+        data["schema_file"] = str(path.with_suffix(".db"))
+    schema.close()
+    with contextlib.suppress(OSError):
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(path)
+        # one catalog per source tree and change: keep the newest few
+        kept = sorted(path.parent.glob("services-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[_KEEP_CATALOGS:]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".db").unlink(missing_ok=True)
     return data
+
+
+_KEEP_CATALOGS = 16
 
 
 def _survey() -> dict[str, Any]:
@@ -324,11 +347,16 @@ def _survey_in(services: dict[str, CatalogEntry]) -> dict[str, Any]:
             store.migrate = noted  # type: ignore[method-assign]
             for name in services:
                 cloud.services[name]
+            # every table, empty: what a new state directory starts from (``Cloud`` copies it in)
+            schema = sqlite3.connect(":memory:", check_same_thread=False)
+            store.db.backup(schema)
+            schema.execute("DELETE FROM unkai_meta")
+            schema.commit()
             asyncio.run(_start_and_stop(cloud))  # what start() sets up (API Gateway's usage plans' tables)
             seeded = {table: n for table, n in _row_counts(store).items() if n}
         finally:
             store.close()
-    return {"services": services, "migrations": migrations, "seeded": seeded}
+    return {"services": services, "migrations": migrations, "seeded": seeded, "schema": schema}
 
 
 def _row_counts(store: Any) -> dict[str, int]:

@@ -261,6 +261,11 @@ class Services(Mapping[str, Any]):
                 return name
         return None
 
+    def url_rewriters(self) -> list[Any]:
+        """The services that know local URLs for AWS URLs (``Service.local_url``: API Gateway's
+        execute-api, S3 websites), loaded: the rewrite is the URL's, not the state's."""
+        return [self[name] for name, entry in self._entries.items() if entry.get("local_urls")]
+
     def resource_types(self) -> dict[str, str]:
         """Every resource type a service provisions -> that service's name."""
         return {t: name for name, entry in self._entries.items() for t in entry.get("resource_types", ())}

@@ -378,7 +378,7 @@ def describe(cls: type[Service]) -> CatalogEntry:
     """What the catalog keeps of a Service class."""
     return {"package": cls.__module__.split(".")[2], "resource_types": list(cls.resource_types),
             "serves_routes": cls.serves_routes, "start_env": list(cls.start_env),
-            "listens_to": list(cls.listens_to)}
+            "listens_to": list(cls.listens_to), "local_urls": cls.local_url is not Service.local_url}
 
 
 def package_services(package: str) -> list[type[Service]]:

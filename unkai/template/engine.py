@@ -414,7 +414,7 @@ class Deployer:
         """An AWS URL (execute-api, S3 website...) as the local URL that serves it, when a service knows one."""
         if "://" not in value:
             return value
-        for service in list(self.cloud.services.loaded().values()):
+        for service in self.cloud.services.url_rewriters():
             rewrite = getattr(service, "local_url", None)
             local = rewrite(value) if rewrite is not None else None
             if local:

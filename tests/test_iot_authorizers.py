@@ -37,6 +37,9 @@ def handler(event, context):
     ok = "open-sesame" in (password, headers.get("x-password")) or (
         event.get("token") == "good-token" and event.get("signatureVerified"))
     user = (mqtt.get("username") or "").split("?")[0]
+    if user == "watch":  # may see everything, for as long as it likes
+        return {"isAuthenticated": ok, "principalId": "watcher", "policyDocuments": [
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}]}
     return {"isAuthenticated": ok, "principalId": f"{user or 'token'}-{mqtt.get('clientId', 'none')}",
             "disconnectAfterInSeconds": 3600, "refreshAfterInSeconds": 300, "policyDocuments": [POLICY]}
 """
@@ -299,3 +302,36 @@ def test_websocket_handshakes_through_the_authorizer(iot, broker, function_arn, 
     assert handshake_status(broker, "/mqtt", {"x-amz-customauthorizer-name": plain, "x-password": "wrong"}) == 401
     assert handshake_status(broker, "/mqtt", {"x-amz-customauthorizer-name": "nobody"}) == 401
     assert handshake_status(broker, "/mqtt") == 403  # neither SigV4 nor an authorizer
+
+
+def test_authorized_connections_are_judged_again_and_expire_on_the_clock(iot, unkai, broker, function_arn):
+    first, second = authorizer(iot, function_arn), authorizer(iot, function_arn)
+    watcher = Client(broker, f"watch?x-amz-customauthorizer-name={first}", "open-sesame")
+    assert watcher.connack.get(timeout=WAIT).value == 0
+    watcher.client.subscribe("$aws/events/presence/disconnected/+", qos=1)
+    assert not watcher.subacks.get(timeout=WAIT)[0].is_failure
+    carol, dave = f"carol-{uuid.uuid4().hex[:6]}", f"dave-{uuid.uuid4().hex[:6]}"
+    refused = Client(broker, f"carol?x-amz-customauthorizer-name={first}", "open-sesame", client_id=carol)
+    kept = Client(broker, f"dave?x-amz-customauthorizer-name={second}", "open-sesame", client_id=dave)
+    try:
+        assert refused.connack.get(timeout=WAIT).value == 0 and kept.connack.get(timeout=WAIT).value == 0
+        kept.client.subscribe("custom/dave", qos=1)
+        assert not kept.subacks.get(timeout=WAIT)[0].is_failure
+        # refreshAfterInSeconds (300): the first authorizer, now INACTIVE, refuses on refresh
+        iot.update_authorizer(authorizerName=first, status="INACTIVE")
+        unkai.advance(301)
+        topic, payload = watcher.messages.get(timeout=WAIT)
+        event = json.loads(payload)
+        assert (event["clientId"], event["disconnectReason"]) == (carol, "AUTH_ERROR")
+        assert refused.closed.get(timeout=WAIT) is not None
+        kept.client.publish("custom/dave", b"still here", qos=1).wait_for_publish(WAIT)
+        assert kept.messages.get(timeout=WAIT) == ("custom/dave", b"still here")
+        # disconnectAfterInSeconds (3600) ends the other one
+        unkai.advance(3300)
+        topic, payload = watcher.messages.get(timeout=WAIT)
+        event = json.loads(payload)
+        assert (event["clientId"], event["disconnectReason"]) == (dave, "CUSTOMAUTH_TTL_EXPIRATION")
+        assert kept.closed.get(timeout=WAIT) is not None
+    finally:
+        for c in (refused, kept, watcher):
+            c.close()

@@ -245,9 +245,9 @@ class Broker:
         if raw is not None:
             mqtt["password"] = base64.b64encode(raw).decode()
         protocol_data = {"tls": {"serverName": server_name} if server_name else {}, "mqtt": mqtt}
-        verdict = await authorizers.authorize(self.cloud, self.account, self.region, found, token,
-                                              query.get(authorizers.SIGNATURE_PARAMETER), protocol_data)
-        return self.admit(client_id, verdict, address)
+        request = (found, token, query.get(authorizers.SIGNATURE_PARAMETER), protocol_data)
+        verdict = await authorizers.authorize(self.cloud, self.account, self.region, *request)
+        return self.admit(client_id, verdict, address, request)
 
     async def authorize_handshake(self, query: str, headers: Any, server_name: str | None = None) -> Any:
         """A WebSocket handshake for a custom authorizer (``x-amz-customauthorizer-name`` in
@@ -271,11 +271,16 @@ class Broker:
         protocol_data = {"tls": {"serverName": server_name} if server_name else {},
                          "http": {"headers": {k: v for k, v in headers.raw_items()} if hasattr(headers, "raw_items")
                                   else dict(headers), "queryString": f"?{query}" if query else ""}}
-        return await authorizers.authorize(self.cloud, self.account, self.region, found, token, signature,
-                                           protocol_data)
+        verdict = await authorizers.authorize(self.cloud, self.account, self.region, found, token, signature,
+                                              protocol_data)
+        verdict.request = (found, token, signature, protocol_data)
+        return verdict
 
-    def admit(self, client_id: str, verdict: Any, address: str) -> tuple[bool, str]:
-        """A connection a custom authorizer judged: its policy documents decide from now on."""
+    def admit(self, client_id: str, verdict: Any, address: str, request: Any = None) -> tuple[bool, str]:
+        """A connection a custom authorizer judged: its policy documents decide from now on.
+        On unkai's clock it is closed after ``disconnectAfterInSeconds``
+        (``CUSTOMAUTH_TTL_EXPIRATION``) and judged again every ``refreshAfterInSeconds``
+        (the new policies apply; a refusal closes it), as AWS does."""
         if not verdict.authenticated:
             return False, verdict.reason
         conn = Connection(client_id, "", "", {"iot:ClientId": client_id}, address)
@@ -283,7 +288,49 @@ class Broker:
         if not self.allowed(conn, "iot:Connect", f"client/{client_id}"):
             return False, "iot:Connect not allowed"
         self.connections[client_id] = conn
+        clock = self.cloud.clock
+        if verdict.disconnect_after:
+            clock.call_later(verdict.disconnect_after, lambda: self._close(conn, "CUSTOMAUTH_TTL_EXPIRATION"))
+        request = request or getattr(verdict, "request", None)
+        if verdict.refresh_after and request is not None:
+            self._schedule_refresh(conn, verdict.refresh_after, request)
         return True, ""
+
+    def _schedule_refresh(self, conn: Connection, delay: int, request: Any) -> None:
+        import asyncio
+
+        self.cloud.clock.call_later(delay, lambda: asyncio.ensure_future(self._refresh(conn, request)))
+
+    async def _refresh(self, conn: Connection, request: Any) -> None:
+        from unkai.services.iot import authorizers
+
+        if self.connections.get(conn.client_id) is not conn:
+            return
+        found = self.iot.authorizer(self.account, self.region, request[0]["authorizerName"]) or request[0]
+        verdict = await authorizers.authorize(self.cloud, self.account, self.region, found, *request[1:])
+        if self.connections.get(conn.client_id) is not conn:
+            return
+        if not verdict.authenticated:
+            self._close(conn, "AUTH_ERROR")
+            return
+        conn.custom_documents, conn.custom_principal = verdict.documents, verdict.principal_id
+        conn.documents = conn.compiled = None
+        conn.decisions = {}
+        if verdict.refresh_after:
+            self._schedule_refresh(conn, verdict.refresh_after, (found, *request[1:]))
+
+    def _close(self, conn: Connection, reason: str) -> None:
+        """Close a connection the broker ends itself; its presence event says ``reason``."""
+        import asyncio
+
+        if self.amqtt is None or self.connections.get(conn.client_id) is not conn:
+            return
+        session, handler = self.amqtt._sessions.get(conn.client_id, (None, None))
+        if session is None or handler is None:
+            return
+        log.info("IoT MQTT client %s disconnected: %s", conn.client_id, reason)
+        session.iot_disconnect_reason = reason
+        asyncio.ensure_future(handler.handle_connection_closed())
 
     def _just_in_time(self, der: bytes, cert_id: str) -> None:
         from unkai.services.iot.certificates import parse_der

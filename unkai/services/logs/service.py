@@ -12,8 +12,9 @@ from typing import Any
 
 from unkai.protocol import ServiceError
 from unkai.services import Provisioned, RequestContext, ResourceContext, Service
-from unkai.services.logs import deliveries, policies, subscriptions
+from unkai.services.logs import deliveries, exports, policies, subscriptions
 from unkai.services.logs.deliveries import DeliveryOps
+from unkai.services.logs.exports import ExportTasks
 from unkai.services.logs.livetail import LiveTail
 from unkai.services.logs.policies import PolicyOps
 from unkai.services.logs.patterns import compile_pattern
@@ -48,6 +49,7 @@ MIGRATIONS = [
 MIGRATIONS.append(subscriptions.MIGRATION)
 MIGRATIONS.append(policies.MIGRATION)
 MIGRATIONS.append(deliveries.MIGRATION)
+MIGRATIONS.append(exports.MIGRATION)
 
 GROUP_NAME = re.compile(r"^[\.\-_/#A-Za-z0-9]{1,512}$")
 STREAM_NAME = re.compile(r"^[^:*]{1,512}$")
@@ -78,7 +80,7 @@ def _parse_token(token: str | None, prefix: str) -> int | None:
     return int(m.group(1))
 
 
-class Logs(InsightsQueries, PolicyOps, DeliveryOps, LiveTail, Service):
+class Logs(InsightsQueries, PolicyOps, DeliveryOps, LiveTail, ExportTasks, Service):
     name = "logs"
     serves_routes = True  # /_unkai/logs
     migrations = MIGRATIONS
@@ -111,6 +113,7 @@ class Logs(InsightsQueries, PolicyOps, DeliveryOps, LiveTail, Service):
         self._forget_filters()
 
     async def start(self) -> None:
+        self.cloud.jobs.register("logs.export", self._run_export_task)
         gateway = getattr(self.cloud, "gateway", None)
         if gateway is not None:
             gateway.internal.route("GET", r"/_unkai/logs", self._tail)

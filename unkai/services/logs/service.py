@@ -83,6 +83,7 @@ def _parse_token(token: str | None, prefix: str) -> int | None:
 
 class Logs(InsightsQueries, PolicyOps, DeliveryOps, LiveTail, ExportTasks, Service):
     name = "logs"
+    serves_routes = True  # /_unkai/logs
     migrations = MIGRATIONS
     resource_types = ("AWS::Logs::LogGroup", "AWS::Logs::LogStream", "AWS::Logs::SubscriptionFilter",
                       "AWS::Logs::Destination", "AWS::Logs::MetricFilter")

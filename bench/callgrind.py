@@ -122,6 +122,32 @@ class Ops:
             self.calls["kms encrypt 64 B"] = lambda: kms.encrypt(KeyId=key, Plaintext=b"x" * 64)
             self.calls["kms decrypt 64 B"] = lambda: kms.decrypt(CiphertextBlob=blob)
 
+        if "ses" in services:  # issue 13's SendEmail: a verified domain, to the mailbox simulator
+            import urllib.request
+
+            ses = client("ses")
+            ses.verify_domain_identity(Domain="cg.example")
+            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/_unkai/clock/advance?seconds=61", data=b"",
+                                                          method="POST"), timeout=600).read()
+            message = {"Subject": {"Data": "cg"}, "Body": {"Text": {"Data": BODY}}}
+            self.calls["ses send_email"] = lambda: ses.send_email(
+                Source="cg@cg.example", Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+                Message=message)
+
+        if "cloudwatch" in services:  # issue 16's PutMetricData / GetMetricData (bench/observability.py's calls)
+            import time
+
+            cw, now = client("cloudwatch"), time.time()
+            metric = {"Namespace": "Bench/App", "MetricName": "Latency", "Dimensions": [{"Name": "Api", "Value": "orders"}]}
+            datum = [{"MetricName": "Latency", "Dimensions": metric["Dimensions"], "Value": 12.5, "Unit": "Milliseconds"}]
+            for _ in range(200):  # a metric with data, as the bench has when it reads
+                cw.put_metric_data(Namespace="Bench/App", MetricData=datum)
+            self.calls["cloudwatch put_metric_data"] = lambda: cw.put_metric_data(Namespace="Bench/App",
+                                                                                  MetricData=datum)
+            self.calls["cloudwatch get_metric_data"] = lambda: cw.get_metric_data(
+                StartTime=now - 3600, EndTime=now + 60,
+                MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": metric, "Period": 60, "Stat": "Average"}}])
+
         if "events" in services:  # issue 23's PutEvents: 10 entries, a bus with 100 rules, one SQS target each
             import json
 
@@ -137,31 +163,38 @@ class Ops:
                         "EventBusName": "cg-bus"} for i in range(10)]
             self.calls["events put_events (10 entries, 100 rules)"] = lambda: events.put_events(Entries=entries)
 
-        if "cloudwatch" in services:  # issue 16's PutMetricData / GetMetricData
-            import time as _time
-
-            cw = client("cloudwatch")
-            now = _time.time()
-            dims = [{"Name": "Api", "Value": "orders"}]
-            self.calls["cloudwatch put_metric_data"] = lambda: cw.put_metric_data(Namespace="Bench/App", MetricData=[
-                {"MetricName": "Latency", "Dimensions": dims, "Value": 12.5, "Unit": "Milliseconds"}])
-            for _ in range(20):
-                self.calls["cloudwatch put_metric_data"]()
-            self.calls["cloudwatch get_metric_data"] = lambda: cw.get_metric_data(
-                StartTime=now - 3600, EndTime=now + 60, MetricDataQueries=[
-                    {"Id": "m", "MetricStat": {"Metric": {"Namespace": "Bench/App", "MetricName": "Latency",
-                                                          "Dimensions": dims}, "Period": 60, "Stat": "Average"}}])
-        if "ses" in services:  # issue 13's SendEmail (to the mailbox simulator: no mail kept)
-            ses = client("ses")
-            ses.verify_domain_identity(Domain="bench.example")
+        if "lambda" in services:  # the server's share of an invocation (the worker runs natively, not counted)
+            import io
+            import json
+            import time
             import urllib.request
+            import zipfile
 
-            urllib.request.urlopen(urllib.request.Request(endpoint + "/_unkai/clock/advance?seconds=61", data=b"",
-                                                          method="POST"), timeout=60).read()
-            message = {"Subject": {"Data": "bench"}, "Body": {"Text": {"Data": "hello " * 40}}}
-            self.calls["ses send_email"] = lambda: ses.send_email(
-                Source="b@bench.example", Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
-                Message=message)
+            lam, lsqs = client("lambda"), client("sqs")
+            code = io.BytesIO()
+            with zipfile.ZipFile(code, "w") as z:
+                z.writestr("app.py", "def handler(event, context):\n    return {'n': len(event.get('Records', []))}\n")
+            for name in ("cg-fn", "cg-mapped"):
+                lam.create_function(FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/cg",
+                                    Handler="app.handler", Code={"ZipFile": code.getvalue()}, Timeout=20)
+            for _ in range(600):  # until the functions are Active
+                if lam.get_function(FunctionName="cg-mapped")["Configuration"].get("State") == "Active":
+                    break
+                time.sleep(0.1)
+            murl = lsqs.create_queue(QueueName="cg-mapped")["QueueUrl"]
+            marn = lsqs.get_queue_attributes(QueueUrl=murl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            lam.create_event_source_mapping(EventSourceArn=marn, FunctionName="cg-mapped", BatchSize=1)
+
+            def drain() -> None:
+                req = urllib.request.Request(f"{endpoint}/_unkai/drain?timeout=120", data=b"", method="POST")
+                urllib.request.urlopen(req, timeout=130).read()
+
+            def mapped() -> None:
+                lsqs.send_message(QueueUrl=murl, MessageBody=BODY)
+                drain()
+
+            self.calls["lambda invoke (RequestResponse)"] = lambda: lam.invoke(FunctionName="cg-fn", Payload=b"{}")
+            self.calls["sqs send -> mapped lambda (+ drain)"] = mapped
 
     def point(self, endpoint: str) -> None:
         """Make every call go to ``endpoint`` from now on."""
@@ -299,7 +332,7 @@ def main() -> None:
     parser.add_argument("--src", help="run unkai from this source tree instead of the installed one")
     parser.add_argument("--peers", action="store_true", help="count moto's server and ministack too")
     parser.add_argument("--services", default=",".join(SERVICES),
-                        help=f"comma-separated, of {','.join(ALL)}, or all")
+                        help=f"comma-separated, of {','.join(ALL + ('lambda',))}, or all (all but lambda)")
     parser.add_argument("--peer-n", type=int, default=5,
                         help="calls per operation for the peers (a moto call costs ~50x unkai's)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per operation; the least is kept")

@@ -12,6 +12,7 @@ import argparse
 import gzip
 import io
 import json
+import os
 import random
 import sys
 import time
@@ -45,33 +46,83 @@ def metric_calls(cw: Any, now: float) -> tuple[Any, Any]:
     return put, get
 
 
-def metrics(n: int) -> dict[str, Any]:
-    unkai = harness.start_unkai()
-    floor = None
+def start_unkai(src: str | None = None) -> Any:
+    """unkai, installed or (``src``) from an older tree unpacked with ``git archive``."""
+    if not src:
+        return harness.start_unkai()
+    os.environ["UNKAI_BENCH_SRC"] = src
     try:
-        cw = unkai.client("cloudwatch")
+        return harness.start_unkai()
+    finally:
+        del os.environ["UNKAI_BENCH_SRC"]
+
+
+SQS_BODY = "bench-message-0123456789"
+
+
+def metrics(n: int, calls_per_round: int = 10, before: str | None = None) -> dict[str, Any]:
+    """PutMetricData, GetMetricData and, as the reference on the same path, SQS SendMessage,
+    against the floor (and ``before``, an older unkai). Targets take turns in rounds
+    (``calls_per_round`` calls of each operation on each), as bench/ratios.py does, so a
+    burst of load from elsewhere falls on all alike; each unkai's server CPU is summed over
+    its own turns only."""
+    servers: dict[str, Any] = {}
+    try:
+        servers["unkai"] = start_unkai()
+        if before:
+            servers["unkai before"] = start_unkai(before)
         now = time.time()
-        put, get = metric_calls(cw, now)
-        for _ in range(200):
-            put()
+        ops: dict[str, dict[str, Any]] = {"put": {}, "get": {}, "sqs send": {}}
         canned = {}
-        for call in (lambda c: metric_calls(c, now)[0](), lambda c: metric_calls(c, now)[1]()):
-            rec = harness.record(cw, call)
-            canned[rec["key"]] = rec
-        floor = harness.start_floor(canned)
-        fput, fget = metric_calls(floor.client("cloudwatch"), now)
-        out: dict[str, Any] = {"floor": {}, "unkai": {}, "unkai_server_cpu_ms": {}}
-        for op, fcall, call in (("put", fput, put), ("get", fget, get)):  # each op next to its floor
-            out["floor"][op] = harness.stats(harness.timed(fcall, n))
-            cpu = server_cpu(unkai)
-            out["unkai"][op] = harness.stats(harness.timed(call, n))
-            out["unkai_server_cpu_ms"][op] = round((server_cpu(unkai) - cpu) / (n + 50) * 1000, 3)  # with warm-up
-        out["alarms"] = alarms(unkai)
+        for name, server in servers.items():
+            cw, sqs = server.client("cloudwatch"), server.client("sqs")
+            url = sqs.create_queue(QueueName="bench")["QueueUrl"]
+            put, get = metric_calls(cw, now)
+            for _ in range(200):
+                put()
+            ops["put"][name], ops["get"][name] = put, get
+            ops["sqs send"][name] = lambda sqs=sqs, url=url: sqs.send_message(QueueUrl=url, MessageBody=SQS_BODY)
+            if name == "unkai":
+                for client, call in ((cw, lambda c: metric_calls(c, now)[0]()),
+                                     (cw, lambda c: metric_calls(c, now)[1]()),
+                                     (sqs, lambda c, url=url: c.send_message(QueueUrl=url, MessageBody=SQS_BODY))):
+                    rec = harness.record(client, call)
+                    canned[rec["key"]] = rec
+                floor_url = url
+        floor = servers["floor"] = harness.start_floor(canned)
+        fsqs = floor.client("sqs")
+        ops["put"]["floor"], ops["get"]["floor"] = metric_calls(floor.client("cloudwatch"), now)
+        furl = floor_url.replace(servers["unkai"].endpoint, floor.endpoint)
+        ops["sqs send"]["floor"] = lambda: fsqs.send_message(QueueUrl=furl, MessageBody=SQS_BODY)
+        names = ["floor", *(k for k in servers if k != "floor")]
+        samples = {name: {op: [] for op in ops} for name in names}
+        cpu = {name: {op: 0.0 for op in ops} for name in names}
+        for calls in ops.values():  # warm every path
+            for fn in calls.values():
+                for _ in range(50):
+                    fn()
+        for _ in range(max(1, n // calls_per_round)):
+            for op, calls in ops.items():
+                for name in names:
+                    fn, was = calls[name], server_cpu(servers[name])
+                    for _ in range(calls_per_round):
+                        t = time.perf_counter()
+                        fn()
+                        samples[name][op].append(time.perf_counter() - t)
+                    cpu[name][op] += server_cpu(servers[name]) - was
+        out: dict[str, Any] = {"calls_per_round": calls_per_round, "before": before or ""}
+        for name in names:
+            key = name.replace(" ", "_")
+            out[key] = {op: harness.stats(samples[name][op]) for op in ops}
+            out[f"{key}_server_cpu_ms"] = {op: round(cpu[name][op] / len(samples[name][op]) * 1000, 3) for op in ops}
+            if name != "floor":
+                out[f"{key}_ratio"] = {op: round(out[key][op]["median_ms"] / out["floor"][op]["median_ms"], 2)
+                                       for op in ops}
+        out["alarms"] = alarms(servers["unkai"])
         return out
     finally:
-        unkai.stop()
-        if floor is not None:
-            floor.stop()
+        for server in servers.values():
+            server.stop()
 
 
 def alarms(unkai: Any, count: int = 1000) -> dict[str, Any]:
@@ -120,10 +171,13 @@ def insights(events: int) -> dict[str, Any]:
         unkai.stop()
 
 
-def athena(megabytes: int) -> dict[str, Any]:
-    """The talk's query over ``megabytes`` of JSON lines in 8 gzip objects, through Athena and
-    through a plain Python scan (json.loads per line). The lines are generated and compressed
-    part by part, so 1 GB needs no gigabyte of memory."""
+def athena_parts(megabytes: int, cache: str | None = None) -> tuple[list[bytes], int]:
+    """``megabytes`` of JSON lines in 8 gzip objects, and the number of lines. The lines are
+    generated and compressed part by part, so 1 GB needs no gigabyte of memory; with
+    ``cache`` (a directory) they are kept there and reused by the next run of the same size."""
+    folder = Path(cache) / f"athena-{megabytes}mb" if cache else None
+    if folder is not None and (folder / "lines").exists():
+        return [(folder / f"part-{i}.gz").read_bytes() for i in range(8)], int((folder / "lines").read_text())
     rng = random.Random(7)
     devices = [str(100000000 + i) for i in range(1000)]
     per_part = megabytes * 1_000_000 // 8
@@ -145,34 +199,61 @@ def athena(megabytes: int) -> dict[str, Any]:
             packer.write(("\n".join(chunk) + "\n").encode())
         packer.close()
         parts.append(buf.getvalue())
-    unkai = harness.start_unkai()
-    try:
-        s3, glue, ath = unkai.client("s3"), unkai.client("glue"), unkai.client("athena")
-        s3.create_bucket(Bucket="lake")
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
         for i, part in enumerate(parts):
-            s3.put_object(Bucket="lake", Key=f"app/part-{i}.gz", Body=part)
-        glue.create_database(DatabaseInput={"Name": "logs"})
-        glue.create_table(DatabaseName="logs", TableInput={"Name": "application", "StorageDescriptor": {
-            "Columns": [{"Name": "device_id", "Type": "string"}, {"Name": "level", "Type": "string"},
-                        {"Name": "log_event", "Type": "string"}, {"Name": "timestamp", "Type": "bigint"},
-                        {"Name": "message", "Type": "string"}],
-            "Location": "s3://lake/app/", "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"}}})
-        query = ("SELECT level, count(*) AS n FROM application WHERE device_id='100000007' AND "
-                 "timestamp>=1527744698 GROUP BY level ORDER BY level")
-        runs = []
-        for _ in range(2):
-            cpu, t = server_cpu(unkai), time.perf_counter()
-            qid = ath.start_query_execution(QueryString=query, QueryExecutionContext={"Database": "logs"},
-                                            ResultConfiguration={"OutputLocation": "s3://lake/results/"})[
-                "QueryExecutionId"]
-            while ath.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"] in (
-                    "QUEUED", "RUNNING"):
-                time.sleep(0.01)
-            runs.append((time.perf_counter() - t, server_cpu(unkai) - cpu))
-        took, athena_cpu = min(runs)
-        state = ath.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"]
-    finally:
-        unkai.stop()
+            (folder / f"part-{i}.gz").write_bytes(part)
+        (folder / "lines").write_text(str(n))
+    return parts, n
+
+
+ATHENA_QUERY = ("SELECT level, count(*) AS n FROM application WHERE device_id='100000007' AND "
+                "timestamp>=1527744698 GROUP BY level ORDER BY level")
+
+
+def athena_runs(unkai: Any, parts: list[bytes], runs: int) -> tuple[list[tuple[float, float]], str, list]:
+    """The query ``runs`` times on ``unkai`` over ``parts``: (wall, server CPU) per run, the
+    last state and its rows."""
+    s3, glue, ath = unkai.client("s3"), unkai.client("glue"), unkai.client("athena")
+    s3.create_bucket(Bucket="lake")
+    for i, part in enumerate(parts):
+        s3.put_object(Bucket="lake", Key=f"app/part-{i}.gz", Body=part)
+    glue.create_database(DatabaseInput={"Name": "logs"})
+    glue.create_table(DatabaseName="logs", TableInput={"Name": "application", "StorageDescriptor": {
+        "Columns": [{"Name": "device_id", "Type": "string"}, {"Name": "level", "Type": "string"},
+                    {"Name": "log_event", "Type": "string"}, {"Name": "timestamp", "Type": "bigint"},
+                    {"Name": "message", "Type": "string"}],
+        "Location": "s3://lake/app/", "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"}}})
+    out = []
+    for _ in range(runs):
+        cpu, t = server_cpu(unkai), time.perf_counter()
+        qid = ath.start_query_execution(QueryString=ATHENA_QUERY, QueryExecutionContext={"Database": "logs"},
+                                        ResultConfiguration={"OutputLocation": "s3://lake/results/"})[
+            "QueryExecutionId"]
+        while ath.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"] in (
+                "QUEUED", "RUNNING"):
+            time.sleep(0.01)
+        out.append((time.perf_counter() - t, server_cpu(unkai) - cpu))
+    state = ath.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"]
+    rows = []
+    if state == "SUCCEEDED":
+        rows = [[c.get("VarCharValue") for c in r["Data"]]
+                for r in ath.get_query_results(QueryExecutionId=qid)["ResultSet"]["Rows"][1:]]
+    return out, state, rows
+
+
+def athena(megabytes: int, before: str | None = None, runs: int = 3, cache: str | None = None) -> dict[str, Any]:
+    """The talk's query over ``megabytes`` of JSON lines in 8 gzip objects, through Athena (and
+    through ``before``, an older unkai, on the same data) and through a plain Python scan
+    (json.loads per line); the best of ``runs`` for each unkai, whose rows must equal the scan's."""
+    parts, n = athena_parts(megabytes, cache)
+    measured: dict[str, Any] = {}
+    for name, src in (("unkai before", before), ("unkai", None)) if before else (("unkai", None),):
+        server = start_unkai(src)
+        try:
+            measured[name] = athena_runs(server, parts, runs)
+        finally:
+            server.stop()
     t, cpu = time.perf_counter(), time.process_time()
     counts: dict[str, int] = {}
     for part in parts:
@@ -181,11 +262,17 @@ def athena(megabytes: int) -> dict[str, Any]:
             if row["device_id"] == "100000007" and row["timestamp"] >= 1527744698:
                 counts[row["level"]] = counts.get(row["level"], 0) + 1
     python, python_cpu = time.perf_counter() - t, time.process_time() - cpu
-    return {"megabytes": megabytes, "gzip_mb": round(sum(map(len, parts)) / 1e6, 1), "state": state,
-            "athena_seconds": round(took, 3), "python_scan_seconds": round(python, 3),
-            "athena_cpu_seconds": round(athena_cpu, 3), "python_scan_cpu_seconds": round(python_cpu, 3),
-            "lines": n, "speedup": round(python / took, 2), "cpu_speedup": round(python_cpu / athena_cpu, 2),
-            "runs": [[round(w, 3), round(c, 3)] for w, c in runs]}
+    expected = [[level, str(count)] for level, count in sorted(counts.items())]
+    out: dict[str, Any] = {"megabytes": megabytes, "gzip_mb": round(sum(map(len, parts)) / 1e6, 1), "lines": n,
+                           "python_scan_seconds": round(python, 3), "python_scan_cpu_seconds": round(python_cpu, 3)}
+    for name, (timings, state, rows) in measured.items():
+        took, athena_cpu = min(timings)
+        prefix = "" if name == "unkai" else "before_"
+        out.update({f"{prefix}state": state, f"{prefix}rows_match_scan": rows == expected,
+                    f"{prefix}athena_seconds": round(took, 3), f"{prefix}athena_cpu_seconds": round(athena_cpu, 3),
+                    f"{prefix}speedup": round(python / took, 2), f"{prefix}cpu_speedup": round(python_cpu / athena_cpu, 2),
+                    f"{prefix}runs": [[round(w, 3), round(c, 3)] for w, c in timings]})
+    return out
 
 
 def main() -> None:
@@ -193,13 +280,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--athena-mb", type=int, default=None)
+    parser.add_argument("--athena-cache", default=None,
+                        help="a directory to keep the generated Athena data in and reuse it from")
+    parser.add_argument("--before", default=None,
+                        help="also measure the unkai in this source tree (git archive of an older commit) "
+                             "for metrics and Athena, in the same run")
+    parser.add_argument("--out", default=None, help="results file name (bench/results/NAME.json)")
     parser.add_argument("--only", choices=("metrics", "insights", "athena"), default=None,
                         help="run one part (its results are written alone)")
     args = parser.parse_args()
     n = 200 if args.quick else 1000
     events = args.events or (100_000 if args.quick else 1_000_000)
     mb = args.athena_mb or (50 if args.quick else 1000)
-    import os
     import subprocess
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -208,21 +300,23 @@ def main() -> None:
                                "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
     if args.only in (None, "metrics"):
         print("metrics and alarms ...", flush=True)
-        results["metrics"] = metrics(n)
+        results["metrics"] = metrics(n, before=args.before)
     if args.only in (None, "insights"):
         print(f"insights over {events:,} events ...", flush=True)
         results["insights"] = insights(events)
     if args.only in (None, "athena"):
         print(f"athena over {mb} MB of JSON lines ...", flush=True)
-        results["athena"] = athena(mb)
+        results["athena"] = athena(mb, before=args.before, cache=args.athena_cache)
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    path = harness.write("observability" if args.only is None else f"observability-{args.only}", results)
+    path = harness.write(args.out or ("observability" if args.only is None else f"observability-{args.only}"),
+                         results)
     if "metrics" in results:
         m = results["metrics"]
-        rows = [[op, f"{m['floor'][op]['median_ms']}", f"{m['unkai'][op]['median_ms']}",
-                 f"{m['unkai'][op]['median_ms'] / m['floor'][op]['median_ms']:.2f}x"] for op in ("put", "get")]
-        print(harness.table(rows, ["operation (median ms)", "floor", "unkai", "ratio"]))
-        print(f"unkai server CPU per request: {m['unkai_server_cpu_ms']} ms")
+        names = [k for k in ("unkai", "unkai_before") if k in m]
+        rows = [[op, f"{m['floor'][op]['median_ms']}",
+                 *(f"{m[k][op]['median_ms']} ({m[k + '_ratio'][op]:.2f}x), CPU {m[k + '_server_cpu_ms'][op]}"
+                   for k in names)] for op in m["floor"]]
+        print(harness.table(rows, ["median ms (ratio to floor), server CPU ms per call", "floor", *names]))
         print(f"alarm evaluation, {m['alarms']['alarms']} alarms: advance(60) median "
               f"{m['alarms']['advance_60s']['median_ms']} ms")
     if "insights" in results:
@@ -231,9 +325,13 @@ def main() -> None:
               f"(server CPU {i['server_cpu_seconds']} s)")
     if "athena" in results:
         a = results["athena"]
-        print(f"athena over {a['megabytes']} MB ({a['gzip_mb']} MB gzip): {a['athena_seconds']} s, python scan "
-              f"{a['python_scan_seconds']} s ({a['speedup']}x); CPU {a['athena_cpu_seconds']} s vs "
-              f"{a['python_scan_cpu_seconds']} s ({a['cpu_speedup']}x)")
+        for prefix, label in (("before_", "before"), ("", "unkai")):
+            if f"{prefix}athena_seconds" in a:
+                print(f"{label}: athena over {a['megabytes']} MB ({a['gzip_mb']} MB gzip): {a[prefix + 'athena_seconds']}"
+                      f" s, python scan {a['python_scan_seconds']} s ({a[prefix + 'speedup']}x); CPU "
+                      f"{a[prefix + 'athena_cpu_seconds']} s vs {a['python_scan_cpu_seconds']} s "
+                      f"({a[prefix + 'cpu_speedup']}x); {a[prefix + 'state']}, rows match the scan: "
+                      f"{a[prefix + 'rows_match_scan']}")
     print(f"\nwritten to {path}")
 
 

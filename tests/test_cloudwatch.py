@@ -235,3 +235,69 @@ def test_botocore_gzips_a_large_put_metric_data_and_it_is_stored(unkai, ns):
         {"Name": "Shard", "Value": "shard-0007"}], StartTime=now - 600, EndTime=now + 600, Period=1200,
         Statistics=["Sum"])["Datapoints"]
     assert [p["Sum"] for p in points] == [7.0]
+
+
+def test_whole_minutes_and_partial_minutes_read_the_same_statistics(cw, ns):
+    """Reads of the basic statistics sum a per-minute rollup for whole minutes and the data
+    points themselves at a range's partial ends; a percentile read takes every point. Both
+    must give the same statistics, whatever the period, end or unit filter."""
+    import time
+    base = int(time.time()) // 600 * 600 - 1200
+    dims = [{"Name": "Api", "Value": "orders"}]
+    data = [(10, 1, "Count"), (50, 2, "Count"), (61, 4, "Count"), (119, 8, "Seconds"), (121, 32, "Count"),
+            (130, 16, "Count")]
+    cw.put_metric_data(Namespace=ns, MetricData=[
+        {"MetricName": "Hits", "Dimensions": dims, "Timestamp": base + t, "Value": v, "Unit": u} for t, v, u in data])
+    basic = ["SampleCount", "Sum", "Minimum", "Maximum", "Average"]
+
+    def read(period: int, end: int, unit: str | None = None, extended: bool = False) -> list[dict]:
+        kw = {"Unit": unit} if unit else {}
+        if extended:
+            kw["ExtendedStatistics"] = ["p100"]
+        points = cw.get_metric_statistics(Namespace=ns, MetricName="Hits", Dimensions=dims, StartTime=base,
+                                          EndTime=base + end, Period=period, Statistics=basic, **kw)["Datapoints"]
+        return [{k: p[k] for k in ["Timestamp", "Unit", *basic]} for p in sorted(points, key=lambda p: p["Timestamp"])]
+
+    by_minute = read(60, 125)
+    assert [(p["SampleCount"], p["Sum"], p["Minimum"], p["Maximum"], p["Unit"]) for p in by_minute] == [
+        (2.0, 3.0, 1.0, 2.0, "Count"), (2.0, 12.0, 4.0, 8.0, "Seconds"), (1.0, 32.0, 32.0, 32.0, "Count")]
+    two_minutes = read(120, 125)
+    assert [(p["SampleCount"], p["Sum"], p["Unit"]) for p in two_minutes] == [(4.0, 15.0, "Seconds"),
+                                                                               (1.0, 32.0, "Count")]
+    counts = read(120, 180, unit="Count")
+    assert [(p["SampleCount"], p["Sum"], p["Maximum"]) for p in counts] == [(3.0, 7.0, 4.0), (2.0, 48.0, 32.0)]
+    for period, end, unit in ((60, 125, None), (120, 125, None), (120, 180, "Count"), (60, 59, None),
+                              (300, 200, None)):
+        assert read(period, end, unit) == read(period, end, unit, extended=True), (period, end, unit)
+    # GetMetricData reads the same way
+    out = cw.get_metric_data(StartTime=base, EndTime=base + 125, ScanBy="TimestampAscending", MetricDataQueries=[
+        {"Id": "s", "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "Hits", "Dimensions": dims},
+                                   "Period": 60, "Stat": "Sum"}}])["MetricDataResults"][0]
+    assert out["Values"] == [3.0, 12.0, 32.0]
+
+
+def test_data_stored_before_the_rollup_existed_are_rolled_up_by_its_migration(tmp_path):
+    """A state directory written by an unkai without the per-minute rollup: the migration
+    that adds it folds the stored points in, so reads over whole minutes still see them."""
+    from unkai.services.cloudwatch.metrics import ROLLUP_MIGRATIONS
+    from unkai.services.cloudwatch.service import CloudWatch
+    from unkai.store import Store
+
+    steps = CloudWatch.migrations
+    older = steps[:len(steps) - len(ROLLUP_MIGRATIONS)]
+    store = Store(tmp_path / "state.db")
+    store.migrate("cloudwatch", older)
+    mid = store.db.execute("INSERT INTO cloudwatch_metrics(account, region, namespace, name, dims, last_put) "
+                           "VALUES('1', 'r', 'N', 'M', '[]', 0)").lastrowid
+    store.db.executemany("INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max) "
+                         "VALUES(?,?,?,60,1,?,?,?)", [(mid, 600 + t, u, v, v, v) for t, v, u in
+                                                     ((1, 5, "Count"), (59, 7, "Seconds"), (60, 1, "Count"))])
+    store.migrate("cloudwatch", steps)
+    assert store.db.execute("SELECT minute, unit, count, sum, min, max FROM cloudwatch_minutes ORDER BY minute, unit"
+                            ).fetchall() == [(600.0, "Count", 1.0, 5.0, 5.0, 5.0), (600.0, "Seconds", 1.0, 7.0, 7.0, 7.0),
+                                             (660.0, "Count", 1.0, 1.0, 1.0, 1.0)]
+    store.db.execute("INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max) "
+                     "VALUES(?, 665, 'Count', 60, 2, 6, 2, 4)", (mid,))  # and the trigger keeps it from then on
+    assert store.db.execute("SELECT count, sum, min, max FROM cloudwatch_minutes WHERE minute=660").fetchall() == [
+        (3.0, 7.0, 1.0, 4.0)]
+    store.close()

@@ -191,6 +191,7 @@ def test_an_import_from_an_export_creates_the_table_with_its_items(unkai, ddb, s
     assert started["ImportStatus"] == "IN_PROGRESS" and started["TableArn"].endswith(f":table/{target}")
     assert started["ImportArn"].startswith(f"{started['TableArn']}/import/")
     assert started["CloudWatchLogGroupArn"].endswith(":log-group:/aws-dynamodb/imports:*")
+    assert ddb.describe_table(TableName=target)["Table"]["TableStatus"] in ("CREATING", "ACTIVE")  # ACTIVE once done
     with pytest.raises(ClientError) as exc:  # the table is there from the start, as on AWS
         ddb.import_table(S3BucketSource={"S3Bucket": "ddb-exports"}, InputFormat="DYNAMODB_JSON",
                          TableCreationParameters={"TableName": target,
@@ -206,6 +207,7 @@ def test_an_import_from_an_export_creates_the_table_with_its_items(unkai, ddb, s
     data_key = s3.list_objects_v2(Bucket="ddb-exports", Prefix=data_prefix)["Contents"][0]["Key"]
     assert done["ProcessedSizeBytes"] == len(gzip.decompress(body(s3, data_key)))  # uncompressed, as AWS counts
     assert done["EndTime"] >= done["StartTime"] and "EndTime" not in started
+    assert ddb.describe_table(TableName=target)["Table"]["TableStatus"] == "ACTIVE"
     items = ddb.scan(TableName=target)["Items"]
     assert sorted(i["pk"]["S"] for i in items) == [f"i{i}" for i in range(5)]
     assert items[0]["tags"] == {"SS": ["a", "b"]}

@@ -316,3 +316,37 @@ def test_the_device_sdk_mqtt5_client_sends_and_receives_properties(iot, data, br
         assert (answer.topic, answer.payload, raw(answer.correlation_data)) == (f"{topic}/reply", b"pong", b"sdk-1")
     finally:
         client.stop()
+
+
+def test_a_shared_subscription_gives_each_message_to_one_member_of_its_group(iot, data, broker, policy, tmp_path):
+    base = f"jobs{uuid.uuid4().hex[:6]}"
+    members = [Client(broker, device(iot, tmp_path, policy)), Client(broker, device(iot, tmp_path, policy)),
+               Client(broker, device(iot, tmp_path, policy), version=paho.MQTTv311)]
+    everyone = Client(broker, device(iot, tmp_path, policy))
+    try:
+        # a retained message goes to a new ordinary subscription, not to a shared one
+        data.publish(topic=f"{base}/retained", payload=b"kept", retain=True)
+        for member in members:
+            member.subscribe(f"$share/workers/{base}/+")  # MQTT 5 and 3.1.1 members alike
+        everyone.subscribe(f"{base}/+")
+        members[0].client.subscribe(f"$share//{base}/+", qos=1)  # no share name
+        assert members[0].subacks.get(timeout=WAIT)[0].value == 0x8F  # Topic Filter invalid
+        sent = [f"m{i}".encode() for i in range(9)]
+        for payload in sent:
+            data.publish(topic=f"{base}/x", qos=1, payload=payload)
+        assert sorted(everyone.next().payload for _ in range(10)) == sorted([b"kept", *sent])
+        got = [[m.payload for m in drain(member)] for member in members]
+        assert sorted(p for share in got for p in share) == sorted(sent)  # each message once in the group
+        assert all(share for share in got)  # and every member gets its turn
+    finally:
+        for c in (*members, everyone):
+            c.close()
+
+
+def drain(client: Client) -> list:
+    out = []
+    while True:
+        try:
+            out.append(client.messages.get(timeout=1))
+        except queue.Empty:
+            return out

@@ -27,6 +27,7 @@ from typing import Any
 from unkai.services.athena import sql as athena_sql
 
 CATALOG = "awsdatacatalog"
+MAX_ROW_BYTES = 32 * 1024 * 1024  # "The size of a single row or its columns cannot exceed 32 megabytes"
 
 
 class QueryFailed(Exception):
@@ -477,8 +478,10 @@ class Engine:
         if kind == "parquet":
             return f"read_parquet({_list(paths)}, union_by_name=true)"
         if kind == "json":
+            # Athena's limit on a row (32 MB); DuckDB sizes its read buffers from this bound, so a
+            # larger one costs every query memory and page faults (256 MB: +25% CPU on 1 GB of lines)
             return (f"read_json({_list(paths)}, format='newline_delimited', columns={columns}, "
-                    f"compression='{codec}', maximum_object_size=268435456)")
+                    f"compression='{codec}', maximum_object_size={MAX_ROW_BYTES})")
         sd = table.get("StorageDescriptor") or {}
         serde = sd.get("SerdeInfo") or {}
         sp = serde.get("Parameters") or {}

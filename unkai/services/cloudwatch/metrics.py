@@ -41,6 +41,32 @@ MIGRATIONS = [
     """
 ]
 
+# Each metric's data merged per minute and unit, kept by a trigger as rows are inserted:
+# a read of the basic statistics over whole minutes (any period of 60 s or more) sums a
+# few rows per period instead of one row per datum. ``last`` is the newest datum's rowid
+# (the unit a period reports is its last datum's). Appended after the alarms' migrations.
+ROLLUP_MIGRATIONS = [
+    """
+    CREATE TABLE cloudwatch_minutes (
+        metric_id INTEGER NOT NULL REFERENCES cloudwatch_metrics(id) ON DELETE CASCADE,
+        minute REAL NOT NULL, unit TEXT NOT NULL,
+        count REAL NOT NULL, sum REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, last INTEGER NOT NULL,
+        PRIMARY KEY (metric_id, minute, unit)
+    ) WITHOUT ROWID;
+    INSERT INTO cloudwatch_minutes(metric_id, minute, unit, count, sum, min, max, last)
+        SELECT metric_id, CAST(ts / 60 AS INTEGER) * 60.0, unit, SUM(count), SUM(sum), MIN(min), MAX(max), MAX(rowid)
+        FROM cloudwatch_data GROUP BY 1, 2, 3;
+    CREATE TRIGGER cloudwatch_data_minutes AFTER INSERT ON cloudwatch_data BEGIN
+        INSERT INTO cloudwatch_minutes(metric_id, minute, unit, count, sum, min, max, last)
+        VALUES (NEW.metric_id, CAST(NEW.ts / 60 AS INTEGER) * 60.0, NEW.unit, NEW.count, NEW.sum, NEW.min, NEW.max,
+                NEW.rowid)
+        ON CONFLICT(metric_id, minute, unit) DO UPDATE SET count = count + excluded.count,
+            sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max),
+            last = excluded.last;
+    END;
+    """
+]
+
 RETENTION = 455 * 86400  # one-hour data points live 15 months (5-minute ones 63 days, 1-minute ones 15)
 HIGH_RES_RETENTION = 3 * 3600  # sub-minute periods are readable for 3 hours
 BASIC_STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
@@ -214,12 +240,13 @@ class MetricStore:
         return self.clock.now()
 
     def tally(self, account: str, region: str, namespace: str, name: str, dims: str, value: float, unit: str,
-              ts: float) -> None:
-        """Add one value to the metric's statistic set for ts's minute, in memory (O(1), no SQL)."""
+              ts: float, keep: bool = False) -> None:
+        """Add one value to the metric's statistic set for ts's minute, in memory (O(1), no SQL);
+        ``keep`` also keeps the value itself, for percentiles (a duration's p99)."""
         key = (account, region, namespace, name, dims, unit, ts - ts % 60)
         agg = self._pending.get(key)
         if agg is None:
-            self._pending[key] = [1.0, value, value, value]
+            self._pending[key] = [1.0, value, value, value, [value] if keep else None]
         else:
             agg[0] += 1.0
             agg[1] += value
@@ -227,6 +254,10 @@ class MetricStore:
                 agg[2] = value
             if value > agg[3]:
                 agg[3] = value
+            if keep:
+                if agg[4] is None:
+                    agg[4] = []
+                agg[4].append(value)
 
     def flush(self, now: float) -> None:
         """Write the tallied minutes as statistic sets (before anything reads metrics)."""
@@ -234,11 +265,14 @@ class MetricStore:
             return
         pending, self._pending = self._pending, {}
         with self.store.transaction():
-            for (account, region, namespace, name, dims, unit, minute), (count, total, low, high) in pending.items():
+            for (account, region, namespace, name, dims, unit, minute), (count, total, low, high, kept) \
+                    in pending.items():
                 mid = self.metric_id(account, region, namespace, name, dims, now)
+                # kept values are stored as a distribution, as an EMF line with several values is
+                vals = json.dumps([(v, 1.0) for v in kept]) if kept and len(kept) == count else None
                 self.store.execute(
                     "INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max, vals) "
-                    "VALUES(?,?,?,?,?,?,?,?,NULL)", (mid, minute, unit, 60, count, total, low, high))
+                    "VALUES(?,?,?,?,?,?,?,?,?)", (mid, minute, unit, 60, count, total, low, high, vals))
 
     def metric_id(self, account: str, region: str, namespace: str, name: str, dims: str, now: float) -> int:
         key = (account, region, namespace, name, dims)
@@ -321,18 +355,34 @@ class MetricStore:
     def _merged(self, metric_id: int, start: float, end: float, period: int, unit: str | None
                 ) -> dict[float, Bucket]:
         """``buckets`` without values, merged in SQL: one row per period and unit rather than per
-        datum. ts is positive, so CAST(... AS INTEGER) floors it as math.floor does."""
-        aligned = "CASE WHEN resolution >= 60 THEN CAST(ts / 60 AS INTEGER) * 60.0 ELSE ts END" if period < 60 \
-            else "ts"
-        sql = (f"SELECT CAST(({aligned}) / ? AS INTEGER) * ? AS k, unit, SUM(count), SUM(sum), MIN(min), MAX(max), "
-               "MAX(rowid) FROM cloudwatch_data WHERE metric_id=? AND ts>=? AND ts<?")
-        args: list[Any] = [period, float(period), metric_id, start, end]
-        if unit:
-            sql += " AND unit=?"
-            args.append(unit)
+        datum. ts is positive, so CAST(... AS INTEGER) floors it as math.floor does. A period
+        of whole minutes reads the per-minute rollup for the whole minutes in the range and
+        the data rows only for the partial minutes at its ends."""
+        where_unit = " AND unit=?" if unit else ""
+        if period < 60:
+            aligned = "CASE WHEN resolution >= 60 THEN CAST(ts / 60 AS INTEGER) * 60.0 ELSE ts END"
+            sql = (f"SELECT CAST(({aligned}) / ? AS INTEGER) * ? AS k, unit, SUM(count), SUM(sum), MIN(min), "
+                   f"MAX(max), MAX(rowid) FROM cloudwatch_data WHERE metric_id=? AND ts>=? AND ts<?{where_unit} "
+                   "GROUP BY k, unit")
+            args: list[Any] = [period, float(period), metric_id, start, end]
+            if unit:
+                args.append(unit)
+        else:
+            first, stop = math.ceil(start / 60) * 60.0, math.floor(end / 60) * 60.0
+            if first >= stop:  # no whole minute: the data rows alone
+                first = stop = end
+            edge = (f"SELECT ts, unit, count, sum, min, max, rowid FROM cloudwatch_data "
+                    f"WHERE metric_id=? AND ts>=? AND ts<?{where_unit}")
+            rows = (f"SELECT minute AS t, unit, count, sum, min, max, last FROM cloudwatch_minutes "
+                    f"WHERE metric_id=? AND minute>=? AND minute<?{where_unit} UNION ALL {edge} UNION ALL {edge}")
+            sql = (f"SELECT CAST(t / ? AS INTEGER) * ? AS k, unit, SUM(count), SUM(sum), MIN(min), MAX(max), "
+                   f"MAX(last) FROM ({rows}) GROUP BY k, unit")
+            args = [period, float(period)]
+            for lo, hi in ((first, stop), (start, first), (stop, end)):
+                args += [metric_id, lo, hi] + ([unit] if unit else [])
         out: dict[float, Bucket] = {}
         last: dict[float, int] = {}
-        for key, row_unit, count, total, low, high, latest in self.store.all(sql + " GROUP BY k, unit", args):
+        for key, row_unit, count, total, low, high, latest in self.store.all(sql, args):
             bucket = out.get(key)
             if bucket is None:
                 out[key] = Bucket(key, count, total, low, high, unit=row_unit)
@@ -371,3 +421,6 @@ class MetricStore:
 
     def expire(self, now: float) -> None:
         self.store.execute("DELETE FROM cloudwatch_data WHERE ts<?", (now - RETENTION,))
+        # a minute that straddles the cutoff is read from its data rows (see _merged), so only
+        # minutes wholly before it go
+        self.store.execute("DELETE FROM cloudwatch_minutes WHERE minute<=?", (now - RETENTION - 60,))

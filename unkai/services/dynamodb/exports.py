@@ -43,7 +43,8 @@ from unkai.protocol import ServiceError
 from unkai.services import RequestContext
 from unkai.services.dynamodb import attributes
 from unkai.services.dynamodb.backups import items_at
-from unkai.services.dynamodb.errors import table_not_found, validation
+from unkai.services.dynamodb.errors import (export_not_found, import_not_found, invalid_export_time,
+                                            table_not_found, validation)
 from unkai.services.dynamodb.tables import Table
 
 log = logging.getLogger(__name__)
@@ -82,18 +83,6 @@ _S3_BUCKET = re.compile(r"^[a-z0-9A-Z]+[\.\-\w]*[a-z0-9A-Z]+$")  # botocore's S3
 
 class ItemsRefused(Exception):
     """An import read lines that are no valid items: it ends FAILED (ItemValidationError)."""
-
-
-def export_not_found(arn: str) -> ServiceError:
-    return ServiceError("ExportNotFoundException", f"Export not found: {arn}")
-
-
-def import_not_found(arn: str) -> ServiceError:
-    return ServiceError("ImportNotFoundException", f"Import not found: {arn}")
-
-
-def invalid_export_time(message: str) -> ServiceError:
-    return ServiceError("InvalidExportTimeException", message)
 
 
 def _iso(ts: float) -> str:
@@ -414,6 +403,10 @@ class ExportOperations:
                                        "Duplicate request detected with conflicting parameters")
                 return {"ImportTableDescription": earlier}
         created = self.create_table(ctx, creation)["TableDescription"]  # ResourceInUseException when it exists
+        # AWS shows the table CREATING until its import ends (the job sets it ACTIVE)
+        self.store.execute("UPDATE dynamodb_tables SET status='CREATING' WHERE account=? AND region=? AND name=?",
+                           (ctx.account, ctx.region, creation["TableName"]))
+        self._changed()  # type: ignore[attr-defined]
         import_id = _job_id(now)
         import_arn = f"{created['TableArn']}/import/{import_id}"
         description: dict[str, Any] = {
@@ -477,6 +470,7 @@ class ExportOperations:
                 return
             table = self.find_table(account, region, d["TableCreationParameters"]["TableName"])
             source = d["S3BucketSource"]
+            removed = False
             try:
                 if table is None:
                     raise ServiceError("DynamoDBTableNotFound", "The table was deleted before the import completed")
@@ -503,12 +497,16 @@ class ExportOperations:
                 d.update({"ImportStatus": "FAILED", "EndTime": self.clock.now(), "FailureCode": code,
                           "FailureMessage": e.message})
                 if table is not None:
+                    removed = True
                     self.delete_table(RequestContext(service="dynamodb", operation="DeleteTable",  # type: ignore
                                                      region=region, account=account, request_id="import",
                                                      request=None, protocol="internal"),
                                       {"TableName": table.name})
             else:
                 d.update({"ImportStatus": "COMPLETED", "EndTime": self.clock.now()})
+            if table is not None and not removed:
+                self.store.execute("UPDATE dynamodb_tables SET status='ACTIVE' WHERE id=?", (table.id,))
+                self._changed()  # type: ignore[attr-defined]
             self.store.execute("UPDATE dynamodb_imports SET description=? WHERE arn=?", (json.dumps(d), d["ImportArn"]))
             fields = {"import": d["ImportArn"], "table": d["TableCreationParameters"]["TableName"],
                       "status": d["ImportStatus"], "imported": d["ImportedItemCount"], "errors": d["ErrorCount"],

@@ -33,6 +33,14 @@ from unkai.services.iot import mqtt5
 log = logging.getLogger(__name__)
 
 
+def shared_filter(topic_filter: str) -> tuple[str, str] | None:
+    """``(share name, filter)`` of a shared subscription's ``$share/{name}/{filter}``."""
+    if not topic_filter.startswith("$share/"):
+        return None
+    parts = topic_filter.split("/", 2)
+    return (parts[1], parts[2]) if len(parts) == 3 else None
+
+
 class _Queued(RetainedApplicationMessage):
     """A message queued for a disconnected persistent session, with its properties."""
 
@@ -47,6 +55,7 @@ class IotAmqttBroker(AmqttBroker):
     def __init__(self, config: dict, gate: Any) -> None:
         self.gate = gate
         self.displaced: dict[str, Any] = {}  # client id -> the connected handler a newcomer replaces
+        self.turns: dict[str, int] = {}  # shared subscription ($share/...) -> its next member's turn
         super().__init__(config)
 
     async def _delete_session(self, client_id: str) -> None:
@@ -75,10 +84,16 @@ class IotAmqttBroker(AmqttBroker):
     def fan_out(self, topic: str, payload: bytes, qos: int, properties: Any = None) -> None:
         """Hand a committed message to amqtt's delivery loop (each subscriber's QoS), unless
         no subscription's filter matches it (most device telemetry has no subscriber)."""
-        if not any(self._matches(topic, topic_filter) for topic_filter in self._subscriptions):
+        if not any(self._filter_matches(topic, topic_filter) for topic_filter in self._subscriptions):
             return
         self._broadcast_queue.put_nowait({"session": None, "topic": topic, "data": payload,
                                           "iot_properties": properties})
+
+    def _filter_matches(self, topic: str, topic_filter: str) -> bool:
+        """amqtt's match, with a shared subscription's filter (``$share/{name}/{filter}``)
+        matched by its filter part."""
+        shared = shared_filter(topic_filter)
+        return self._matches(topic, shared[1] if shared else topic_filter)
 
     def _send(self, handler: Any, topic: str, data: bytes, qos: int, retain: bool, properties: Any) -> Any:
         """``handler.mqtt_publish``, with the message's properties for an MQTT 5 subscriber;
@@ -99,7 +114,10 @@ class IotAmqttBroker(AmqttBroker):
         topic, data = broadcast["topic"], broadcast["data"]
         properties = broadcast.get("iot_properties")
         for topic_filter, subscriptions in list(self._subscriptions.items()):
-            if not self._matches(topic, topic_filter):
+            if not self._filter_matches(topic, topic_filter):
+                continue
+            if shared_filter(topic_filter):
+                await self._share(topic_filter, subscriptions, broadcast, running_tasks)
                 continue
             for target_session, sub_qos in subscriptions:
                 qos = broadcast.get("qos", sub_qos)
@@ -122,6 +140,26 @@ class IotAmqttBroker(AmqttBroker):
                     sending = self._send(handler, topic, data, qos, False, properties)
                     if sending is not None:
                         running_tasks.append(asyncio.ensure_future(sending))
+
+    async def _share(self, topic_filter: str, subscriptions: list, broadcast: dict, running_tasks: Any) -> None:
+        """A shared subscription: the message goes to one connected member allowed to receive
+        it, in turn (AWS IoT Core sends it to one member of the group)."""
+        members = [(s, q) for s, q in subscriptions if s.transitions.state == "connected"]
+        if not members:
+            return
+        start = self.turns.get(topic_filter, 0)
+        for i in range(len(members)):
+            target_session, sub_qos = members[(start + i) % len(members)]
+            if not await self._topic_filtering(target_session, topic=broadcast["topic"], action=Action.RECEIVE):
+                continue
+            self.turns[topic_filter] = start + i + 1
+            handler = self._get_handler(target_session)
+            if handler:
+                sending = self._send(handler, broadcast["topic"], broadcast["data"], broadcast.get("qos", sub_qos),
+                                     False, broadcast.get("iot_properties"))
+                if sending is not None:
+                    running_tasks.append(asyncio.ensure_future(sending))
+            return
 
     async def _publish_session_retained_messages(self, session: Session) -> None:
         """Messages queued while a persistent session was away, except those that expired
@@ -175,6 +213,8 @@ class IotAmqttBroker(AmqttBroker):
         reason = "CLIENT_INITIATED_DISCONNECT" if isinstance(result, DisconnectPacket) else "CONNECTION_LOST"
         if getattr(client_session, "iot_displaced", False):
             reason = "DUPLICATE_CLIENTID"
+        reason = getattr(client_session, "iot_disconnect_reason", None) or reason
+        client_session.iot_disconnect_reason = None
         await super()._handle_disconnect(client_session, handler, disconnect_waiter)
         try:
             self.gate.presence(client_session.client_id, False, reason, getattr(client_session, "iot_connection", None))

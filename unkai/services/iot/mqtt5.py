@@ -13,8 +13,8 @@ apply unchanged:
   client id gets one assigned and CONNACK names it (Assigned Client Identifier).
 - CONNACK carries the MQTT 5 reason code (0x87 Not authorized, 0x85 Client Identifier not
   valid, 0x86 Bad User Name or Password...) and the server's limits as AWS IoT announces
-  them: Maximum QoS 1, Topic Alias Maximum 8, no subscription identifiers, no shared
-  subscriptions.
+  them: Maximum QoS 1, Topic Alias Maximum 8, no subscription identifiers, shared
+  subscriptions available.
 - PUBLISH: topic aliases resolved; the message properties (``properties.Properties``)
   travel beside the 3.1.1 packet to the broker's publish path, and a message for a 5
   client gets its properties back (``expect``: the broker names the properties of each
@@ -142,6 +142,11 @@ def _string(value: bytes) -> bytes:
 
 
 def _valid_filter(topic_filter: str) -> bool:
+    if topic_filter.startswith("$share/"):  # a shared subscription: $share/{name}/{filter}
+        parts = topic_filter.split("/", 2)
+        if len(parts) < 3 or not parts[1] or "+" in parts[1] or "#" in parts[1]:
+            return False
+        topic_filter = parts[2]
     levels = topic_filter.split("/")
     if not topic_filter or any(("#" in level and (level != "#" or i != len(levels) - 1)) or
                                ("+" in level and level != "+") for i, level in enumerate(levels)):
@@ -229,8 +234,10 @@ class Translation:
             out, valid = bytearray(packet_id), []
             while c.at < len(body):
                 topic_filter, options = c.binary(), c.byte()
-                ok = _valid_filter(topic_filter.decode("utf-8", "replace")) and not topic_filter.startswith(b"$share/")
+                ok = _valid_filter(topic_filter.decode("utf-8", "replace"))
                 valid.append(ok)
+                if not ok:  # a filter amqtt refuses too, so SUBACK says so (0x8F Topic Filter invalid)
+                    topic_filter = b"#/invalid"
                 out += _string(topic_filter) + bytes([min(options & 3, MAX_QOS)])
             if not valid:
                 raise ProtocolError(0x82)
@@ -263,7 +270,7 @@ class Translation:
             reason = _CONNACK.get(body[1], 0x80) if len(body) > 1 else 0x80
             props = b""
             if reason == 0:
-                props = bytes([0x24, MAX_QOS, 0x29, 0, 0x2A, 0, 0x22]) + struct.pack("!H", TOPIC_ALIAS_MAXIMUM)
+                props = bytes([0x24, MAX_QOS, 0x29, 0, 0x2A, 1, 0x22]) + struct.pack("!H", TOPIC_ALIAS_MAXIMUM)
                 if self.assigned_id:
                     props += bytes([0x12]) + _string(self.assigned_id.encode())
             return packet(first, body[:1] + bytes([reason]) + varint(len(props)) + props)

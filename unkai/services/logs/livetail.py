@@ -2,12 +2,11 @@
 of ``unkai/protocol/eventstream.py``) that boto3 reads as ``responseStream``.
 
 As AWS sends it: an ``initial-response``, then one ``sessionStart`` echoing the request, then
-``sessionUpdate`` events while the call is open, each with the events stored since the last
-one in the session's log groups (optionally only some streams or stream prefixes, and only
-those the filter pattern matches; the same pattern engine as FilterLogEvents). An update is
-sent as soon as events arrive, else once a second as a heartbeat with no results; at most 500
-events go in one update, the rest are dropped and the update says ``sampled`` (AWS samples
-too). A session ends when the client goes or after AWS's 3 hours on unkai's clock, with a
+``sessionUpdate`` event every second while the call is open, each with the events stored since
+the last one in the session's log groups (optionally only some streams or stream prefixes, and
+only those the filter pattern matches; the same pattern engine as FilterLogEvents), empty when
+there were none; past 500 events an update carries 500 spread over them and says ``sampled``
+(AWS's API reference). A session ends when the client goes or after AWS's 3 hours on unkai's clock, with a
 ``SessionTimeoutException`` event. At most 15 sessions are open per account and region
 (AWS's quota): one more is refused with ``LimitExceededException``.
 
@@ -30,7 +29,7 @@ from unkai.services.logs.patterns import compile_pattern
 MAX_SESSIONS = 15  # AWS: concurrent Live Tail sessions per account and region
 MAX_EVENTS = 500  # AWS: log events in one sessionUpdate
 SESSION_SECONDS = 3 * 3600  # AWS: a session lasts at most 3 hours
-HEARTBEAT = 1.0
+TICK = 1.0  # seconds between two sessionUpdate events
 
 
 def _invalid(message: str) -> ServiceError:
@@ -100,7 +99,6 @@ class LiveTail:
         by_id = {gid: ident for gid, _, ident in groups}
         placeholders = ",".join("?" * len(by_id))
         request = ctx.request
-        signals = self.cloud.signals
 
         def read(after: int) -> tuple[list[dict], int, bool]:
             with self.store.transaction():
@@ -119,7 +117,10 @@ class LiveTail:
                     continue
                 results.append({"logStreamName": stream, "logGroupIdentifier": by_id[gid], "message": message,
                                 "timestamp": ts, "ingestionTime": ingest})
-            return results[:MAX_EVENTS], after, len(results) > MAX_EVENTS
+            if len(results) > MAX_EVENTS:  # sampled down to 500, spread over the second's events
+                step = len(results) / MAX_EVENTS
+                return [results[int(i * step)] for i in range(MAX_EVENTS)], after, True
+            return results, after, False
 
         async def events():
             gone = asyncio.ensure_future(request.disconnected())
@@ -137,21 +138,12 @@ class LiveTail:
                             json.dumps({"message": "Live Tail session has ended after reaching the maximum "
                                         "session duration of 3 hours."}).encode())
                         return
+                    await asyncio.wait({gone}, timeout=TICK)  # AWS: one update every second
+                    if gone.done():
+                        return
                     results, position, sampled = read(position)
-                    if not results:
-                        waiters = [asyncio.ensure_future(signals.wait(("logs", ctx.account, ctx.region, name),
-                                                                      until=self.clock.now() + HEARTBEAT))
-                                   for _, name, _ in groups]
-                        await asyncio.wait({*waiters, gone}, return_when=asyncio.FIRST_COMPLETED)
-                        for waiter in waiters:
-                            waiter.cancel()
-                        if gone.done():
-                            return
-                        results, position, sampled = read(position)
                     update = {"sessionMetadata": {"sampled": sampled}, "sessionResults": results}
                     yield eventstream.event("sessionUpdate", awsjson.dumps(awsjson.encode(update_shape, update)))
-                    if results:
-                        await asyncio.sleep(0.05)  # let a burst of writes gather into one update
             finally:
                 gone.cancel()
                 sessions[key] -= 1

@@ -63,7 +63,8 @@ def broker(unkai, tmp_path_factory):
     info = unkai.get("/_unkai/iot")
     ca = tmp_path_factory.mktemp("ca") / "ca.pem"
     ca.write_text(info["caPem"])
-    return {"port": info["mqtt"]["port"], "wsPort": info["mqtt"]["wsPort"], "ca": ca}
+    return {"port": info["mqtt"]["port"], "wsPort": info["mqtt"]["wsPort"], "httpsPort": info["mqtt"]["httpsPort"],
+            "ca": ca}
 
 
 @pytest.fixture(scope="module")
@@ -335,3 +336,72 @@ def test_authorized_connections_are_judged_again_and_expire_on_the_clock(iot, un
     finally:
         for c in (refused, kept, watcher):
             c.close()
+
+
+
+def test_the_device_https_endpoint_publishes_through_the_authorizer(iot, broker, function_arn):
+    import http.client
+    import ssl
+
+    name = authorizer(iot, function_arn)
+    watcher = Client(broker, f"watch?x-amz-customauthorizer-name={name}", "open-sesame")
+    assert watcher.connack.get(timeout=WAIT).value == 0
+    watcher.client.subscribe("custom/#", qos=1, properties=None)
+    assert not watcher.subacks.get(timeout=WAIT)[0].is_failure
+
+    def post(path: str, headers: dict) -> int:
+        context = ssl.create_default_context(cafile=str(broker["ca"]))  # no client certificate
+        conn = http.client.HTTPSConnection("localhost", broker["httpsPort"], context=context, timeout=WAIT)
+        try:
+            conn.request("POST", path, body=b"via https", headers=headers)
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    try:
+        assert post("/topics/custom/http?qos=1", {"x-amz-customauthorizer-name": name, "x-password": "open-sesame"}) \
+            == 200
+        assert watcher.messages.get(timeout=WAIT) == ("custom/http", b"via https")
+        assert post("/topics/custom/http?qos=1", {"x-amz-customauthorizer-name": name, "x-password": "no"}) == 403
+        # the function's policy allows custom/* only
+        assert post("/topics/other/http?qos=1", {"x-amz-customauthorizer-name": name, "x-password": "open-sesame"}) \
+            == 403
+        assert post("/topics/custom/http?qos=1", {}) == 403  # neither a certificate nor an authorizer
+    finally:
+        watcher.close()
+
+
+AUTHORIZER_TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  Gate:
+    Type: AWS::IoT::Authorizer
+    Properties:
+      AuthorizerName: gate
+      AuthorizerFunctionArn: arn:aws:lambda:us-east-1:000000000000:function:gate
+      SigningDisabled: true
+      Status: ACTIVE
+"""
+
+
+def test_a_template_authorizer_is_updated_in_place_and_deleted_with_the_template(tmp_path):
+    from tests.template_helpers import wait_for
+    from unkai.testing import UnkaiServer
+
+    template = tmp_path / "app" / "template.yaml"
+    template.parent.mkdir()
+    template.write_text(AUTHORIZER_TEMPLATE)
+    with UnkaiServer(tmp_path / "state", str(template)) as server:
+        iot, cfn = server.client("iot"), server.client("cloudformation")
+        created = iot.describe_authorizer(authorizerName="gate")["authorizerDescription"]
+        assert created["status"] == "ACTIVE"
+        template.write_text(AUTHORIZER_TEMPLATE.replace("Status: ACTIVE", "Status: INACTIVE"))
+        wait_for(lambda: iot.describe_authorizer(authorizerName="gate")["authorizerDescription"]["status"]
+                 == "INACTIVE")
+        updated = iot.describe_authorizer(authorizerName="gate")["authorizerDescription"]
+        assert updated["creationDate"] == created["creationDate"]  # the same authorizer, not a new one
+        stack = cfn.list_stacks()["StackSummaries"][0]["StackName"]
+        wait_for(lambda: cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE")
+        template.write_text(AUTHORIZER_TEMPLATE.replace("Status: INACTIVE", "Status: ACTIVE").replace(
+            "  Gate:\n", "  Other:\n").replace("AuthorizerName: gate", "AuthorizerName: other"))
+        wait_for(lambda: [a["authorizerName"] for a in iot.list_authorizers()["authorizers"]] == ["other"])

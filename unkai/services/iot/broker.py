@@ -135,6 +135,7 @@ class Broker:
         https_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(self.iot.authority.ca_path))
         https_context.load_cert_chain(str(cert), str(key))
         https_context.verify_mode = ssl.CERT_OPTIONAL
+        https_context.sni_callback = _remember_server_name
         self._contexts.append(https_context)
         self.https = DeviceHttps(self)
         await self.https.start(host, int(os.environ.get("UNKAI_IOT_HTTPS_PORT") or 0), https_context)
@@ -259,18 +260,19 @@ class Broker:
 
         params = dict(parse_qsl(query, keep_blank_values=True))
         lowered = {k.lower(): v for k, v in params.items()}
-        name = lowered.get(authorizers.NAME_PARAMETER) or headers.get(authorizers.NAME_PARAMETER)
+        pairs = list(headers.raw_items()) if hasattr(headers, "raw_items") else list(headers.items())
+        header = {k.lower(): v for k, v in pairs}
+        name = lowered.get(authorizers.NAME_PARAMETER) or header.get(authorizers.NAME_PARAMETER)
         if name is None and ("X-Amz-Signature" in params or "x-amz-signature" in lowered):
             return None
         found = self.iot.authorizer(self.account, self.region, name)
         if found is None:
             return None if name is None else authorizers.Verdict(False, reason=f"authorizer {name} not found")
         key = found.get("tokenKeyName")
-        token = (headers.get(key) or params.get(key)) if key else None
-        signature = headers.get(authorizers.SIGNATURE_PARAMETER) or lowered.get(authorizers.SIGNATURE_PARAMETER)
+        token = (header.get(key.lower()) or params.get(key)) if key else None
+        signature = header.get(authorizers.SIGNATURE_PARAMETER) or lowered.get(authorizers.SIGNATURE_PARAMETER)
         protocol_data = {"tls": {"serverName": server_name} if server_name else {},
-                         "http": {"headers": {k: v for k, v in headers.raw_items()} if hasattr(headers, "raw_items")
-                                  else dict(headers), "queryString": f"?{query}" if query else ""}}
+                         "http": {"headers": dict(pairs), "queryString": f"?{query}" if query else ""}}
         verdict = await authorizers.authorize(self.cloud, self.account, self.region, found, token, signature,
                                               protocol_data)
         verdict.request = (found, token, signature, protocol_data)

@@ -97,6 +97,18 @@ class Ops:
             self.calls["kms encrypt 64 B"] = lambda: kms.encrypt(KeyId=key, Plaintext=b"x" * 64)
             self.calls["kms decrypt 64 B"] = lambda: kms.decrypt(CiphertextBlob=blob)
 
+        if "ses" in services:  # issue 13's SendEmail: a verified domain, to the mailbox simulator
+            import urllib.request
+
+            ses = client("ses")
+            ses.verify_domain_identity(Domain="cg.example")
+            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/_unkai/clock/advance?seconds=61", data=b"",
+                                                          method="POST"), timeout=600).read()
+            message = {"Subject": {"Data": "cg"}, "Body": {"Text": {"Data": BODY}}}
+            self.calls["ses send_email"] = lambda: ses.send_email(
+                Source="cg@cg.example", Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+                Message=message)
+
         if "cloudwatch" in services:  # issue 16's PutMetricData / GetMetricData (bench/observability.py's calls)
             import time
 
@@ -125,6 +137,39 @@ class Ops:
             entries = [{"Source": f"src{i * 7}", "DetailType": "t", "Detail": json.dumps({"n": i}),
                         "EventBusName": "cg-bus"} for i in range(10)]
             self.calls["events put_events (10 entries, 100 rules)"] = lambda: events.put_events(Entries=entries)
+
+        if "lambda" in services:  # the server's share of an invocation (the worker runs natively, not counted)
+            import io
+            import json
+            import time
+            import urllib.request
+            import zipfile
+
+            lam, lsqs = client("lambda"), client("sqs")
+            code = io.BytesIO()
+            with zipfile.ZipFile(code, "w") as z:
+                z.writestr("app.py", "def handler(event, context):\n    return {'n': len(event.get('Records', []))}\n")
+            for name in ("cg-fn", "cg-mapped"):
+                lam.create_function(FunctionName=name, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/cg",
+                                    Handler="app.handler", Code={"ZipFile": code.getvalue()}, Timeout=20)
+            for _ in range(600):  # until the functions are Active
+                if lam.get_function(FunctionName="cg-mapped")["Configuration"].get("State") == "Active":
+                    break
+                time.sleep(0.1)
+            murl = lsqs.create_queue(QueueName="cg-mapped")["QueueUrl"]
+            marn = lsqs.get_queue_attributes(QueueUrl=murl, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            lam.create_event_source_mapping(EventSourceArn=marn, FunctionName="cg-mapped", BatchSize=1)
+
+            def drain() -> None:
+                req = urllib.request.Request(f"{endpoint}/_unkai/drain?timeout=120", data=b"", method="POST")
+                urllib.request.urlopen(req, timeout=130).read()
+
+            def mapped() -> None:
+                lsqs.send_message(QueueUrl=murl, MessageBody=BODY)
+                drain()
+
+            self.calls["lambda invoke (RequestResponse)"] = lambda: lam.invoke(FunctionName="cg-fn", Payload=b"{}")
+            self.calls["sqs send -> mapped lambda (+ drain)"] = mapped
 
     def receive_delete(self) -> None:
         self.sqs.send_message(QueueUrl=self.url, MessageBody=BODY)  # not measured: see measure()
@@ -217,7 +262,7 @@ def main() -> None:
     parser.add_argument("--src", help="run unkai from this source tree instead of the installed one")
     parser.add_argument("--peers", action="store_true", help="count moto's server and ministack too")
     parser.add_argument("--services", default=",".join(SERVICES),
-                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms', 'secretsmanager', 'events', 'cloudwatch'))}")
+                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms', 'secretsmanager', 'events', 'ses', 'cloudwatch', 'lambda'))}")
     parser.add_argument("--peer-n", type=int, default=5,
                         help="calls per operation for the peers (a moto call costs ~50x unkai's)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per operation; the least is kept")

@@ -8,6 +8,7 @@ server process; PSS for it with its Lambda workers (the whole process tree). Eac
 starts a fresh server and first sends one warm-up question per client, not measured.
 
     python bench/qa_pipeline.py [--seconds 30] [--clients 8]
+    python bench/qa_pipeline.py --before DIR [--rounds 4] [--seconds 10]   # before/after, interleaved
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def epoch(iso: str) -> float:
     return dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc).timestamp()
 
 
-async def run(endpoint: str, out: dict[str, str], seconds: float, clients: int, drain_timeout: float) -> dict[str, Any]:
+async def run(endpoint: str, out: dict[str, str], seconds: float, clients: int, drain_timeout: float,
+              prefix: str = "") -> dict[str, Any]:
     question_url = local(out["QuestionApiUrl"], endpoint)
     posted: dict[str, float] = {}
     pushed: dict[str, float] = {}
@@ -121,7 +123,7 @@ async def run(endpoint: str, out: dict[str, str], seconds: float, clients: int, 
         nonlocal errors
         seq = 0
         while time.monotonic() < stop_at:
-            tag = f"B{n}-{seq}"
+            tag = f"B{prefix}{n}-{seq}"
             seq += 1
             query = urllib.parse.urlencode({"project_id": tag, "contact_detail": f"q-{tag}newlineload test"})
             posted[tag] = time.time()
@@ -139,7 +141,8 @@ async def run(endpoint: str, out: dict[str, str], seconds: float, clients: int, 
 
             # Warm-up, not measured: a round of questions from every client, all the way through.
             for n in range(clients):
-                query = urllib.parse.urlencode({"project_id": f"W{n}", "contact_detail": f"q-W{n}newlinewarm-up"})
+                query = urllib.parse.urlencode({"project_id": f"W{prefix}{n}",
+                                                "contact_detail": f"q-W{prefix}{n}newlinewarm-up"})
                 await http.post(f"{question_url}?{query}")
             deadline = time.monotonic() + drain_timeout
             while time.monotonic() < deadline:
@@ -190,28 +193,34 @@ async def run(endpoint: str, out: dict[str, str], seconds: float, clients: int, 
     }
 
 
-def measure(clients: int, seconds: float, drain_timeout: float) -> dict[str, Any]:
-    """One load phase against a fresh ``unkai up examples/qa-form``."""
+def start_stack(command: list[str] | None = None) -> tuple[harness.Server, str, dict[str, str]]:
+    """``unkai up examples/qa-form`` (``command``: another unkai's) on a free port, once the stack is applied."""
     port = harness.free_port()
     endpoint = f"http://127.0.0.1:{port}"
     server = harness.Server("unkai", [
-        *harness.unkai_command(), "up", str(EXAMPLE), "--ephemeral", "--port", str(port),
+        *(command or harness.unkai_command()), "up", str(EXAMPLE), "--ephemeral", "--port", str(port),
         "--parameter-overrides", f"TeamsWebhookUrl={endpoint}/_unkai/inbox/teams",
         "--parameter-overrides", f"BacklogUrl={endpoint}/_unkai/inbox/backlog?apiKey=",
     ], port, ready_path="/_unkai/health")
+    deadline = time.monotonic() + 120
+    while True:  # the health check may answer before the stack is applied
+        try:
+            stacks = server.client("cloudformation").describe_stacks(StackName="qa-form")["Stacks"]
+            if stacks[0]["StackStatus"].endswith("_COMPLETE"):
+                break
+        except Exception:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError("the qa-form stack did not come up")
+        time.sleep(0.2)
+    return server, endpoint, {o["OutputKey"]: o["OutputValue"] for o in stacks[0]["Outputs"]}
+
+
+def measure(clients: int, seconds: float, drain_timeout: float) -> dict[str, Any]:
+    """One load phase against a fresh ``unkai up examples/qa-form``."""
+    server, endpoint, out = start_stack()
     try:
-        deadline = time.monotonic() + 120
-        while True:  # the health check may answer before the stack is applied
-            try:
-                stacks = server.client("cloudformation").describe_stacks(StackName="qa-form")["Stacks"]
-                if stacks[0]["StackStatus"].endswith("_COMPLETE"):
-                    break
-            except Exception:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the qa-form stack did not come up")
-            time.sleep(0.2)
-        out = {o["OutputKey"]: o["OutputValue"] for o in stacks[0]["Outputs"]}
         idle_server, idle_tree = tree_rss_mb(server.proc.pid)
         sampler = RssSampler(server.proc.pid)
         sampler.start()
@@ -232,6 +241,42 @@ def measure(clients: int, seconds: float, drain_timeout: float) -> dict[str, Any
         server.stop()
 
 
+def interleaved(before_src: str, clients: int, seconds: float, rounds: int, drain_timeout: float) -> dict[str, Any]:
+    """Before/after on a shared, noisy machine: an older unkai (``before_src``, unpacked with
+    ``git archive``) and this one both serve the stack at once, and take turns at short load
+    phases, so the machine's load swings hit both alike. Per phase: the server's CPU and the
+    workers' CPU per fully processed question, and questions/s; medians over the rounds."""
+    import statistics
+
+    older = [sys.executable, "-c", harness._FROM_SRC.format(src=before_src)]
+    sides = {"before": start_stack(older), "after": start_stack()}
+    phases: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+    try:
+        for n in range(rounds):
+            for label in (("before", "after") if n % 2 == 0 else ("after", "before")):
+                server, endpoint, out = sides[label]
+                cpu0 = cpu_seconds(server.proc.pid)
+                r = asyncio.run(run(endpoint, out, seconds, clients, drain_timeout, prefix=f"{label[0]}{n}x"))
+                cpu1 = cpu_seconds(server.proc.pid)
+                done = max(r["questions_fully_processed"], 1)
+                phases[label].append({"server_ms": (cpu1[0] - cpu0[0]) * 1000 / done,
+                                      "workers_ms": (cpu1[1] - cpu0[1]) * 1000 / done,
+                                      "questions_per_s": r["questions_per_s"], "done": done})
+                print(label, n, {k: round(v, 2) for k, v in phases[label][-1].items()}, flush=True)
+        peaks = {label: tree_rss_mb(sides[label][0].proc.pid) for label in sides}
+    finally:
+        for server, _, _ in sides.values():
+            server.stop()
+    result: dict[str, Any] = {"clients": clients, "seconds_per_phase": seconds, "rounds": rounds, "phases": phases}
+    for label, rows in phases.items():
+        med = {k: round(statistics.median(row[k] for row in rows), 2) for k in ("server_ms", "workers_ms",
+                                                                                  "questions_per_s")}
+        med["handler_limit_questions_per_s"] = round((os.cpu_count() or 1) * 1000 / max(med["workers_ms"], 0.01), 1)
+        med["server_rss_mb_after"], med["pss_with_workers_mb_after"] = (round(x, 1) for x in peaks[label])
+        result[label] = med
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
@@ -239,8 +284,23 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=300)
     parser.add_argument("--out", default="qa_pipeline", help="results file name (bench/results/NAME.json)")
     parser.add_argument("--loaded-only", action="store_true", help="skip the one-client phase")
+    parser.add_argument("--before", metavar="DIR", help="interleave with the unkai unpacked in DIR (git archive): "
+                        "both serve the stack at once and take turns at --seconds phases, --rounds times")
+    parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     load = [os.getloadavg()]
+    if args.before:
+        found = interleaved(args.before, args.clients, args.seconds, args.rounds, args.drain_timeout)
+        load.append(os.getloadavg())
+        path = harness.write(args.out, {"load_average": load, "interleaved": found})
+        print(harness.table([[label, found[label]["server_ms"], found[label]["workers_ms"],
+                              found[label]["questions_per_s"], found[label]["handler_limit_questions_per_s"]]
+                             for label in ("before", "after")],
+                            ["unkai", "server CPU ms/question", "workers CPU ms/question", "questions/s",
+                             "handler limit q/s"]))
+        print(f"medians of {args.rounds} rounds of {args.seconds} s; load average {load[0]} .. {load[-1]}; "
+              f"written to {path}")
+        return
 
     # The issue's load (8 clients, closed loop), then one client alone: the latency of a
     # question when the pipeline is not queueing behind others.

@@ -25,9 +25,14 @@ PATTERNS = {
     "case": {"source": ["A"]},
     "nested-source": {"detail": {"source": ["a"]}},
     "number": {"source": ["1"]},
+    # patterns compiled to matchers (unkai.patterns.matcher): numeric ranges, string lists against arrays
+    "range": {"detail": {"n": [{"numeric": [">", 1, "<=", 2]}]}},
+    "range-or-literal": {"source": ["a", "d"], "detail": {"n": [{"numeric": ["=", 5]}, 1]}},
+    "tags": {"detail": {"tags": ["x", "z"]}},
 }
 EVENTS = [("a", "t", {"n": 1}), ("b", "t2", {}), ("A", "x", {"source": "a"}), ("zzz", "t", {"n": 1}),
-          ("c", "y", {"n": 2}), ("1", "x", {}), ("nobody", "none", {})]
+          ("c", "y", {"n": 2}), ("1", "x", {}), ("nobody", "none", {}), ("d", "t3", {"tags": ["y", "x"], "n": True}),
+          ("d", "t3", {"n": [7, 1.5], "tags": "zz"})]
 
 
 def routed(unkai, events, sqs, url: str, bus: str) -> set[tuple[str, int]]:
@@ -70,6 +75,8 @@ def test_indexed_routing_reaches_exactly_the_matching_rules(unkai):
     assert ("case", 2) in want and ("lit", 2) not in want and ("nested-source", 2) in want
     assert ("mixed", 3) in want and ("mixed", 4) in want and ("number", 5) in want
     assert not any(i == 6 for _, i in want) and not any(name == "absent" for name, _ in want)
+    assert {("range", 4), ("range", 8), ("range-or-literal", 0), ("tags", 7)} <= want
+    assert not {("range", 0), ("range", 7), ("range-or-literal", 7), ("range-or-literal", 3), ("tags", 8)} & want
     assert routed(unkai, events, sqs, url, bus) == want
 
     # a changed pattern and a disabled rule take effect on the next PutEvents

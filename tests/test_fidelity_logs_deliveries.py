@@ -5,6 +5,7 @@ own event-stream parser, as a client on AWS reads it."""
 
 from __future__ import annotations
 
+import gzip
 import time
 
 import pytest
@@ -169,3 +170,52 @@ def test_live_tail_sends_at_most_500_events_an_update_and_says_it_sampled(logs, 
     quiet = next(stream)["sessionUpdate"]  # the next second had nothing: an empty update, as AWS sends
     response["responseStream"].close()
     assert quiet == {"sessionMetadata": {"sampled": False}, "sessionResults": []}
+
+
+def test_an_export_task_writes_each_streams_events_to_s3_as_aws_lays_them_out(unkai, logs):
+    s3 = unkai.client("s3")
+    bucket = f"log-export-{time.time_ns()}"
+    s3.create_bucket(Bucket=bucket)
+    group = f"/export/{time.time_ns()}"
+    logs.create_log_group(logGroupName=group)
+    base = int(time.time() * 1000) - 60_000
+    for stream in ("web", "worker"):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
+            {"timestamp": base + i, "message": f"{stream} {i}"} for i in range(3)])
+    with pytest.raises(ClientError) as exc:
+        logs.create_export_task(logGroupName=group, fromTime=base, to=base + 10, destination="no-such-bucket-x")
+    assert error_of(exc) == ("InvalidParameterException", "GetBucketAcl call on the given bucket failed. Please "
+                             "check if CloudWatch Logs has been granted permission to perform this operation.")
+    with pytest.raises(ClientError) as exc:
+        logs.create_export_task(logGroupName="/no/such/group", fromTime=base, to=base + 10, destination=bucket)
+    assert error_of(exc) == ("ResourceNotFoundException", "The specified log group does not exist.")
+    task_id = logs.create_export_task(taskName="nightly", logGroupName=group, fromTime=base, to=base + 1,
+                                      destination=bucket, destinationPrefix="logs")["taskId"]
+    assert s3.get_object(Bucket=bucket, Key="logs/aws-logs-write-test")["Body"].read()
+    unkai.drain()
+    (task,) = logs.describe_export_tasks(taskId=task_id)["exportTasks"]
+    assert task["status"]["code"] == "COMPLETED" and task["taskName"] == "nightly"
+    assert task["executionInfo"]["completionTime"] >= task["executionInfo"]["creationTime"]
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"logs/{task_id}/")["Contents"])
+    assert keys == [f"logs/{task_id}/web/000000.gz", f"logs/{task_id}/worker/000000.gz"]
+    lines = gzip.decompress(s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read()).decode().splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == ["web 0", "web 1"]  # only [from, to]
+    assert lines[0].split(" ", 1)[0].endswith("Z")
+    with pytest.raises(ClientError) as exc:
+        logs.cancel_export_task(taskId=task_id)
+    assert error_of(exc)[0] == "InvalidOperationException"
+
+
+def test_list_log_groups_matches_awss_name_patterns(logs):
+    tag = str(time.time_ns())[-9:]  # each alternative of a pattern is at most 24 characters
+    for name in (f"/lg/{tag}/api", f"/lg/{tag}/worker", f"/other/{tag}"):
+        logs.create_log_group(logGroupName=name)
+    found = logs.list_log_groups(logGroupNamePattern=f"^/lg/{tag}")["logGroups"]
+    assert [g["logGroupName"] for g in found] == [f"/lg/{tag}/api", f"/lg/{tag}/worker"]
+    assert found[0]["logGroupArn"].endswith(f":log-group:/lg/{tag}/api") and found[0]["logGroupClass"] == "STANDARD"
+    either = logs.list_log_groups(logGroupNamePattern=f"{tag}/worker|^/other/{tag}")["logGroups"]
+    assert sorted(g["logGroupName"] for g in either) == [f"/lg/{tag}/worker", f"/other/{tag}"]
+    with pytest.raises(ClientError) as exc:
+        logs.list_log_groups(logGroupNamePattern="^ab|cd")  # an alternative of 2 characters
+    assert error_of(exc)[0] == "InvalidParameterException"

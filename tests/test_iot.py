@@ -44,11 +44,21 @@ TEMPLATE = """
                 RuleDisabled: false
                 Actions:
                   - Republish: {Topic: 'copy/${topic()}', RoleArn: 'arn:aws:iam::000000000000:role/r', Qos: 1}
+          Gatekeeper:
+            Type: AWS::IoT::Authorizer
+            Properties:
+              AuthorizerName: tmpl-authorizer
+              AuthorizerFunctionArn: arn:aws:lambda:us-east-1:000000000000:function:tmpl-auth
+              SigningDisabled: true
+              Status: INACTIVE
+              Tags: [{Key: from, Value: template}]
         Outputs:
           HubArn: {Value: !GetAtt Hub.Arn}
           Group: {Value: !Ref HubGroup}
           PolicyArn: {Value: !GetAtt NodePolicy.Arn}
           RuleArn: {Value: !GetAtt Events.Arn}
+          Authorizer: {Value: !Ref Gatekeeper}
+          AuthorizerArn: {Value: !GetAtt Gatekeeper.Arn}
     """
 
 
@@ -296,7 +306,7 @@ def test_describe_endpoint_answers_the_local_address(iot, unkai):
     assert code(exc) == "InvalidRequestException"
 
 
-def test_template_resources_create_things_policies_groups_and_rules(unkai, iot):
+def test_template_resources_create_things_policies_groups_rules_and_authorizers(unkai, iot):
     cfn = unkai.client("cloudformation")
     stack = cfn.list_stacks()["StackSummaries"][0]["StackName"]
     out = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}
@@ -307,6 +317,10 @@ def test_template_resources_create_things_policies_groups_and_rules(unkai, iot):
     assert rule["ruleArn"] == out["RuleArn"]
     assert rule["rule"]["actions"][0]["republish"] == {"topic": "copy/${topic()}", "qos": 1,
                                                       "roleArn": "arn:aws:iam::000000000000:role/r"}
+    authorizer = iot.describe_authorizer(authorizerName=out["Authorizer"])["authorizerDescription"]
+    assert (authorizer["authorizerName"], authorizer["authorizerArn"]) == ("tmpl-authorizer", out["AuthorizerArn"])
+    assert (authorizer["status"], authorizer["signingDisabled"]) == ("INACTIVE", True)
+    assert authorizer["authorizerFunctionArn"].endswith(":function:tmpl-auth")
 
 
 # -- fleet indexing and dynamic thing groups ---------------------------------------------------

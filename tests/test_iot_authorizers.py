@@ -37,6 +37,9 @@ def handler(event, context):
     ok = "open-sesame" in (password, headers.get("x-password")) or (
         event.get("token") == "good-token" and event.get("signatureVerified"))
     user = (mqtt.get("username") or "").split("?")[0]
+    if user == "watch":  # may see everything, for as long as it likes
+        return {"isAuthenticated": ok, "principalId": "watcher", "policyDocuments": [
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}]}
     return {"isAuthenticated": ok, "principalId": f"{user or 'token'}-{mqtt.get('clientId', 'none')}",
             "disconnectAfterInSeconds": 3600, "refreshAfterInSeconds": 300, "policyDocuments": [POLICY]}
 """
@@ -60,7 +63,8 @@ def broker(unkai, tmp_path_factory):
     info = unkai.get("/_unkai/iot")
     ca = tmp_path_factory.mktemp("ca") / "ca.pem"
     ca.write_text(info["caPem"])
-    return {"port": info["mqtt"]["port"], "wsPort": info["mqtt"]["wsPort"], "ca": ca}
+    return {"port": info["mqtt"]["port"], "wsPort": info["mqtt"]["wsPort"], "httpsPort": info["mqtt"]["httpsPort"],
+            "ca": ca}
 
 
 @pytest.fixture(scope="module")
@@ -299,3 +303,105 @@ def test_websocket_handshakes_through_the_authorizer(iot, broker, function_arn, 
     assert handshake_status(broker, "/mqtt", {"x-amz-customauthorizer-name": plain, "x-password": "wrong"}) == 401
     assert handshake_status(broker, "/mqtt", {"x-amz-customauthorizer-name": "nobody"}) == 401
     assert handshake_status(broker, "/mqtt") == 403  # neither SigV4 nor an authorizer
+
+
+def test_authorized_connections_are_judged_again_and_expire_on_the_clock(iot, unkai, broker, function_arn):
+    first, second = authorizer(iot, function_arn), authorizer(iot, function_arn)
+    watcher = Client(broker, f"watch?x-amz-customauthorizer-name={first}", "open-sesame")
+    assert watcher.connack.get(timeout=WAIT).value == 0
+    watcher.client.subscribe("$aws/events/presence/disconnected/+", qos=1)
+    assert not watcher.subacks.get(timeout=WAIT)[0].is_failure
+    carol, dave = f"carol-{uuid.uuid4().hex[:6]}", f"dave-{uuid.uuid4().hex[:6]}"
+    refused = Client(broker, f"carol?x-amz-customauthorizer-name={first}", "open-sesame", client_id=carol)
+    kept = Client(broker, f"dave?x-amz-customauthorizer-name={second}", "open-sesame", client_id=dave)
+    try:
+        assert refused.connack.get(timeout=WAIT).value == 0 and kept.connack.get(timeout=WAIT).value == 0
+        kept.client.subscribe("custom/dave", qos=1)
+        assert not kept.subacks.get(timeout=WAIT)[0].is_failure
+        # refreshAfterInSeconds (300): the first authorizer, now INACTIVE, refuses on refresh
+        iot.update_authorizer(authorizerName=first, status="INACTIVE")
+        unkai.advance(301)
+        topic, payload = watcher.messages.get(timeout=WAIT)
+        event = json.loads(payload)
+        assert (event["clientId"], event["disconnectReason"]) == (carol, "AUTH_ERROR")
+        assert refused.closed.get(timeout=WAIT) is not None
+        kept.client.publish("custom/dave", b"still here", qos=1).wait_for_publish(WAIT)
+        assert kept.messages.get(timeout=WAIT) == ("custom/dave", b"still here")
+        # disconnectAfterInSeconds (3600) ends the other one
+        unkai.advance(3300)
+        topic, payload = watcher.messages.get(timeout=WAIT)
+        event = json.loads(payload)
+        assert (event["clientId"], event["disconnectReason"]) == (dave, "CUSTOMAUTH_TTL_EXPIRATION")
+        assert kept.closed.get(timeout=WAIT) is not None
+    finally:
+        for c in (refused, kept, watcher):
+            c.close()
+
+
+
+def test_the_device_https_endpoint_publishes_through_the_authorizer(iot, broker, function_arn):
+    import http.client
+    import ssl
+
+    name = authorizer(iot, function_arn)
+    watcher = Client(broker, f"watch?x-amz-customauthorizer-name={name}", "open-sesame")
+    assert watcher.connack.get(timeout=WAIT).value == 0
+    watcher.client.subscribe("custom/#", qos=1, properties=None)
+    assert not watcher.subacks.get(timeout=WAIT)[0].is_failure
+
+    def post(path: str, headers: dict) -> int:
+        context = ssl.create_default_context(cafile=str(broker["ca"]))  # no client certificate
+        conn = http.client.HTTPSConnection("localhost", broker["httpsPort"], context=context, timeout=WAIT)
+        try:
+            conn.request("POST", path, body=b"via https", headers=headers)
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    try:
+        assert post("/topics/custom/http?qos=1", {"x-amz-customauthorizer-name": name, "x-password": "open-sesame"}) \
+            == 200
+        assert watcher.messages.get(timeout=WAIT) == ("custom/http", b"via https")
+        assert post("/topics/custom/http?qos=1", {"x-amz-customauthorizer-name": name, "x-password": "no"}) == 403
+        # the function's policy allows custom/* only
+        assert post("/topics/other/http?qos=1", {"x-amz-customauthorizer-name": name, "x-password": "open-sesame"}) \
+            == 403
+        assert post("/topics/custom/http?qos=1", {}) == 403  # neither a certificate nor an authorizer
+    finally:
+        watcher.close()
+
+
+AUTHORIZER_TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  Gate:
+    Type: AWS::IoT::Authorizer
+    Properties:
+      AuthorizerName: gate
+      AuthorizerFunctionArn: arn:aws:lambda:us-east-1:000000000000:function:gate
+      SigningDisabled: true
+      Status: ACTIVE
+"""
+
+
+def test_a_template_authorizer_is_updated_in_place_and_deleted_with_the_template(tmp_path):
+    from tests.template_helpers import wait_for
+    from unkai.testing import UnkaiServer
+
+    template = tmp_path / "app" / "template.yaml"
+    template.parent.mkdir()
+    template.write_text(AUTHORIZER_TEMPLATE)
+    with UnkaiServer(tmp_path / "state", str(template)) as server:
+        iot, cfn = server.client("iot"), server.client("cloudformation")
+        created = iot.describe_authorizer(authorizerName="gate")["authorizerDescription"]
+        assert created["status"] == "ACTIVE"
+        template.write_text(AUTHORIZER_TEMPLATE.replace("Status: ACTIVE", "Status: INACTIVE"))
+        wait_for(lambda: iot.describe_authorizer(authorizerName="gate")["authorizerDescription"]["status"]
+                 == "INACTIVE")
+        updated = iot.describe_authorizer(authorizerName="gate")["authorizerDescription"]
+        assert updated["creationDate"] == created["creationDate"]  # the same authorizer, not a new one
+        stack = cfn.list_stacks()["StackSummaries"][0]["StackName"]
+        wait_for(lambda: cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE")
+        template.write_text(AUTHORIZER_TEMPLATE.replace("Status: INACTIVE", "Status: ACTIVE").replace(
+            "  Gate:\n", "  Other:\n").replace("AuthorizerName: gate", "AuthorizerName: other"))
+        wait_for(lambda: [a["authorizerName"] for a in iot.list_authorizers()["authorizers"]] == ["other"])

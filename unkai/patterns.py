@@ -8,7 +8,8 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import json
-from typing import Any
+import operator
+from typing import Any, Callable
 
 _ABSENT = object()
 
@@ -63,6 +64,86 @@ def matches(pattern: dict[str, Any], event: Any) -> bool:
         elif not _any_value(want, have):
             return False
     return True
+
+
+def matcher(pattern: dict[str, Any]) -> Callable[[Any], bool]:
+    """``pattern`` as a function of an event that answers what ``matches(pattern, event)``
+    does, for a pattern matched many times (a bus's rules): the plain-string lists and the
+    numeric ranges that most patterns are made of are checked without ``matches``'s
+    general walk; everything else calls the very helpers ``matches`` calls. A pattern of a
+    shape ``parse`` would refuse is left to ``matches`` whole."""
+    checks: list[Callable[[Any], bool]] = []
+    for key, want in pattern.items():
+        if key == "$or" and isinstance(want, list) and all(isinstance(alt, dict) for alt in want):
+            alts = [matcher(alt) for alt in want]
+            checks.append(lambda event, alts=alts: any(alt(event) for alt in alts))
+        elif key != "$or" and isinstance(want, dict):
+            checks.append(_nested(key, matcher(want)))
+        elif key != "$or" and isinstance(want, list):
+            checks.append(_field(key, want))
+        else:
+            return lambda event: matches(pattern, event)
+    if len(checks) == 1:
+        return checks[0]
+    return lambda event: all(check(event) for check in checks)
+
+
+def _nested(key: str, inner: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    def check(event: Any) -> bool:
+        have = event.get(key, _ABSENT) if isinstance(event, dict) else _ABSENT
+        return isinstance(have, dict) and inner(have)
+    return check
+
+
+_COMPARE = {"<": operator.lt, "<=": operator.le, "=": operator.eq, ">": operator.gt, ">=": operator.ge}
+
+
+def _field(key: str, rules: list[Any]) -> Callable[[Any], bool]:
+    """One field's list of rules: ``_any_value`` with the common cases unrolled."""
+    if rules and all(type(rule) is str for rule in rules):  # exact strings: a set look-up
+        strings = frozenset(rules)
+
+        def exact(event: Any) -> bool:
+            have = event.get(key, _ABSENT) if isinstance(event, dict) else _ABSENT
+            if type(have) is str:
+                return have in strings
+            if isinstance(have, list):
+                return any(type(v) is str and v in strings for v in have)
+            return False
+        return exact
+    ranges = [_numeric(rule) for rule in rules]
+    if rules and all(r is not None for r in ranges):  # numeric ranges only
+        def numeric(event: Any) -> bool:
+            have = event.get(key, _ABSENT) if isinstance(event, dict) else _ABSENT
+            values = have if isinstance(have, list) else (have,)
+            for value in values:
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    for bounds in ranges:
+                        if all(compare(value, bound) for compare, bound in bounds):  # type: ignore[union-attr]
+                            return True
+            return False
+        return numeric
+
+    def general(event: Any) -> bool:
+        return _any_value(rules, event.get(key, _ABSENT) if isinstance(event, dict) else _ABSENT)
+    return general
+
+
+def _numeric(rule: Any) -> list[tuple[Callable[[Any, Any], bool], int | float]] | None:
+    """A ``{"numeric": [op, bound, ...]}`` rule as comparisons, or None for anything else
+    (left to ``_one``)."""
+    if not isinstance(rule, dict) or len(rule) != 1 or not isinstance(rule.get("numeric"), list):
+        return None
+    arg = rule["numeric"]
+    if not arg or len(arg) % 2:
+        return None
+    bounds = []
+    for i in range(0, len(arg), 2):
+        compare, bound = _COMPARE.get(arg[i]) if isinstance(arg[i], str) else None, arg[i + 1]
+        if compare is None or type(bound) not in (int, float):
+            return None
+        bounds.append((compare, bound))
+    return bounds
 
 
 def _any_value(rules: list[Any], have: Any) -> bool:

@@ -14,17 +14,18 @@ server (a Mailpit or MailHog the user already runs), best effort, after the comm
 from __future__ import annotations
 
 import asyncio
+import functools
 import html as htmllib
 import json
 import logging
 import os
 import re
 import sys
-import uuid
 from datetime import datetime, timezone
 from email.utils import format_datetime, getaddresses, make_msgid
 from typing import TYPE_CHECKING, Any
 
+from unkai.ids import uuid4
 from unkai.protocol.values import iso8601
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class Mailbox:
         ``attachments`` are ``(filename, content_type, data)``. ``origin`` names the sending
         service (``ses``, ``sns``) and ``message_id`` its id for the message there.
         ``parsed`` is ``parse(raw)`` when the caller already has it (a send parses once)."""
-        mail_id = str(uuid.uuid4())
+        mail_id = uuid4()
         now = self.cloud.clock.now()
         if raw is None:
             raw = build_message(sender, to, subject, text, html, cc=cc, reply_to=reply_to, headers=headers,
@@ -340,6 +341,11 @@ def _build_simple(sender: str, to: list[str], subject: str, text: str | None, ht
                  "headers": headers_out, "attachments": []}
 
 
+@functools.lru_cache(maxsize=4)  # the sends of one second share their Date
+def _date_header(second: int) -> str:
+    return format_datetime(datetime.fromtimestamp(second, timezone.utc))
+
+
 def _envelope_heads(sender: str, to: list[str], subject: str, cc: list[str] | None, reply_to: list[str] | None,
                     headers: dict[str, str] | list[tuple[str, str]] | None, date: float | None,
                     msg_id: str | None) -> list[tuple[str, str]]:
@@ -354,7 +360,7 @@ def _envelope_heads(sender: str, to: list[str], subject: str, cc: list[str] | No
         heads.append(("Reply-To", _addresses(reply_to)))
     heads.append(("Subject", _header(subject)))
     if date is not None:
-        heads.append(("Date", format_datetime(datetime.fromtimestamp(date, timezone.utc))))
+        heads.append(("Date", _date_header(int(date))))
     if msg_id:
         heads.append(("Message-ID", msg_id))
     for k, v in (headers.items() if isinstance(headers, dict) else headers or []):

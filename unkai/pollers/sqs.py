@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from unkai.feed import TRACE, trace_root, triggered_by
 from unkai.pollers.poller import Poller
 from unkai.protocol import ServiceError
 from unkai.runtime.pool import DEFAULT_MAX_ENVIRONMENTS
+from unkai.services.awslambda.functions import DEFER_RECORDS
 
 if TYPE_CHECKING:
     from unkai.pollers import Mappings
@@ -96,8 +98,22 @@ class QueuePoller(Poller):
         self.orphans: dict[int, int] = sqs.in_flight(queue) if queue is not None else {}
 
     def start(self) -> None:
-        workers = (self.config.get("ScalingConfig") or {}).get("MaximumConcurrency") or DEFAULT_MAX_ENVIRONMENTS
-        self.tasks = [asyncio.create_task(self._worker(), name=f"sqs-mapping-{self.uid}") for _ in range(workers)]
+        # One task receives, and each batch it takes runs in a task of its own, up to the mapping's
+        # concurrency. One receiver per queue (not one per concurrent batch) means a sent message
+        # wakes one reader, not eight that race for it and mostly find nothing.
+        self.limit = (self.config.get("ScalingConfig") or {}).get("MaximumConcurrency") or DEFAULT_MAX_ENVIRONMENTS
+        self.batches: set[asyncio.Task] = set()
+        self.freed = asyncio.Event()
+        self.tasks = [asyncio.create_task(self._receiver(), name=f"sqs-mapping-{self.uid}")]
+
+    def cancel(self) -> None:
+        super().cancel()
+        for task in list(self.batches):
+            task.cancel()
+
+    async def stop(self) -> None:
+        self.cancel()
+        await asyncio.gather(*self.tasks, *self.batches, return_exceptions=True)
 
     def pending(self) -> int:
         sqs = self.cloud.service("sqs")
@@ -116,13 +132,17 @@ class QueuePoller(Poller):
             self.orphans = {}
         return left
 
-    async def _worker(self) -> None:
+    async def _receiver(self) -> None:
         sqs = self.cloud.service("sqs")
         clock = self.cloud.clock
         signals = self.cloud.signals
         batch_size = self.config["BatchSize"]
         window = self.config.get("MaximumBatchingWindowInSeconds") or 0
         while True:
+            if len(self.batches) >= self.limit:  # every slot busy: take nothing the function could not start on
+                self.freed.clear()
+                await self.freed.wait()
+                continue
             queue = sqs.queue_by_arn(self.arn)
             if queue is None:
                 await signals.wait(("lambda-mapping", self.uid), until=clock.now() + 60)
@@ -141,13 +161,28 @@ class QueuePoller(Poller):
                         await signals.wait(("sqs", queue.id), until=deadline)
                         with self.cloud.store.transaction():
                             messages += sqs.receive(queue, batch_size - len(messages))
-                await self._process(sqs, queue, messages)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("SQS event source mapping %s failed", self.uid)
-            finally:
+            except BaseException:
                 self.busy -= 1
+                raise
+            task = asyncio.create_task(self._batch(sqs, queue, messages))
+            self.batches.add(task)
+            task.add_done_callback(functools.partial(self._batch_done, queue))
+
+    def _batch_done(self, queue: Any, task: asyncio.Task) -> None:
+        self.batches.discard(task)
+        self.freed.set()
+        if queue.fifo:  # its message groups are free again: their next messages are visible to the receiver
+            self.cloud.signals.notify(("sqs", queue.id))
+
+    async def _batch(self, sqs: Any, queue: Any, messages: list[dict]) -> None:
+        try:
+            await self._process(sqs, queue, messages)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("SQS event source mapping %s failed", self.uid)
+        finally:
+            self.busy -= 1
 
     async def _process(self, sqs: Any, queue: Any, messages: list[dict]) -> None:
         records = [sqs_record(m, self.arn, self.region) for m in messages]
@@ -163,6 +198,7 @@ class QueuePoller(Poller):
         payload = json.dumps({"Records": records}).encode()
         service = self.mappings.service
         triggered_by(f"sqs {self.arn.rsplit(':', 1)[-1]}")
+        DEFER_RECORDS.set(True)  # the invocation's log lines and event commit with the deletes below
         TRACE.set(next((trace_root(r["attributes"].get("AWSTraceHeader")) for r in records
                         if r["attributes"].get("AWSTraceHeader")), ""))
         try:
@@ -172,6 +208,7 @@ class QueuePoller(Poller):
             log.warning("SQS event source mapping %s could not invoke %s: %s", self.uid, self.config["FunctionArn"],
                         exc.message)
             with self.cloud.store.transaction():
+                service.flush_records()
                 self.mappings.set_result(self.uid, "PROBLEM: Function call failed")
             return
         ids = {r["messageId"] for r in records}
@@ -183,6 +220,7 @@ class QueuePoller(Poller):
         else:
             failed = set()
         with self.cloud.store.transaction():
+            service.flush_records()
             for record in records:
                 if record["messageId"] not in failed:
                     sqs.delete_receipt(queue, record["receiptHandle"])

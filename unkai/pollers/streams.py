@@ -32,6 +32,7 @@ from unkai.feed import triggered_by
 from unkai.pollers.poller import Poller
 from unkai.protocol import ServiceError
 from unkai.protocol.values import iso8601
+from unkai.services.awslambda.functions import DEFER_RECORDS
 
 if TYPE_CHECKING:
     from unkai.cloud import Cloud
@@ -517,6 +518,7 @@ class StreamPoller(Poller):
     async def _call(self, event: dict) -> Any:
         payload = json.dumps(event, default=_json_default).encode()
         triggered_by(self.source.label())
+        DEFER_RECORDS.set(True)  # the invocation's log lines and event commit with this poller's next write
         try:
             return await self.mappings.service.invoke(self.config["FunctionArn"], payload, region=self.region,
                                                       account=self.account, wait_for_slot=True)
@@ -535,6 +537,7 @@ class StreamPoller(Poller):
         result = await self._call(event)
         if result is not None and not result.function_error:
             with self.cloud.store.transaction():
+                self.mappings.service.flush_records()
                 self.mappings.set_result(self.uid, "OK")
             if tumbling:
                 self._keep_window(shard, start, result.payload)

@@ -15,6 +15,7 @@ from unkai.feed import triggered_by
 from unkai.protocol import ServiceError
 from unkai.protocol.values import iso8601
 from unkai.runtime.pool import DEFAULT_MAX_ENVIRONMENTS
+from unkai.services.awslambda.functions import DEFER_RECORDS
 
 if TYPE_CHECKING:
     from unkai.services.awslambda.service import InvokeResult, Lambda, Target
@@ -129,6 +130,7 @@ class AsyncInvocations:
                     self._fail(rid, target, settings, payload, request_id, attempts, None, "EventAgeExceeded")
                 return
             triggered_by(f"{source} (async)" if source else "async Invoke")
+            DEFER_RECORDS.set(True)  # the invocation's log lines and event commit with the bookkeeping below
             try:
                 result = await self.service.run(target, payload.encode(), request_id=request_id, tenant_id=tenant)
             except ServiceError as exc:  # the event is not valid JSON, or the like: not retryable
@@ -138,6 +140,7 @@ class AsyncInvocations:
                 return
             attempts += 1
             with self.store.transaction():
+                self.service.flush_records()
                 if result.function_error is None:
                     self.store.execute("DELETE FROM lambda_async WHERE id=?", (rid,))
                     dest = ((settings.get("DestinationConfig") or {}).get("OnSuccess") or {}).get("Destination")

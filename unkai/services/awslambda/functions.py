@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextvars
 import hashlib
 import io
 import os
@@ -16,6 +17,12 @@ from typing import Any
 
 from unkai.protocol import ServiceError
 from unkai.protocol.values import iso8601
+
+# Set by callers that write their own bookkeeping right after an invocation (the event source
+# pollers deleting messages or moving a stream's position, asynchronous invocations): the
+# invocation's log lines and its ``lambda.invoke`` event (with the metrics CloudWatch counts from
+# it) wait for that transaction (``flush_records``) instead of committing one of their own.
+DEFER_RECORDS: contextvars.ContextVar[bool] = contextvars.ContextVar("unkai_lambda_defer_records", default=False)
 
 NAME_RE = re.compile(
     r"^(?:arn:aws[a-zA-Z-]*:lambda:(?P<region>(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):(?P<account>\d{12})"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
+import logging
 import os
 import re
 import uuid
@@ -28,9 +30,11 @@ from unkai.services.awslambda.durable import MIGRATION as DURABLE_MIGRATION
 from unkai.services.awslambda.durable import MIGRATION_ASYNC as DURABLE_ASYNC_MIGRATION
 from unkai.services.awslambda.durable import MIGRATION_PAUSE as DURABLE_PAUSE_MIGRATION
 from unkai.services.awslambda.durable import DurableExecutions
-from unkai.services.awslambda.functions import invalid, not_found, parse_name
+from unkai.services.awslambda.functions import DEFER_RECORDS, invalid, not_found, parse_name
 from unkai.services.awslambda.settings import MIGRATION as SETTINGS_MIGRATION
 from unkai.services.awslambda.settings import SettingsOps
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = [
     """
@@ -162,6 +166,7 @@ class Streamed:
 
 class Lambda(SettingsOps, Service):
     name = "lambda"
+    serves_routes = True  # function URLs
     migrations = MIGRATIONS
     resource_types = ("AWS::Lambda::Function", "AWS::Lambda::Version", "AWS::Lambda::Alias",
                       "AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping", "AWS::Lambda::LayerVersion",
@@ -180,6 +185,9 @@ class Lambda(SettingsOps, Service):
         self.durable = DurableExecutions(self)
         self.mappings: Any = None
         self._background: set[asyncio.Task] = set()
+        # log lines and invocation events not yet in the store (see flush_records)
+        self._records: list[Any] = []
+        self._flush_handle: asyncio.Handle | None = None
 
     def handler(self, operation: str) -> Any:
         if operation == "Invoke":
@@ -215,11 +223,13 @@ class Lambda(SettingsOps, Service):
             await self.mappings.stop()
         await self.asynchronous.stop()
         self.runtime.close()
+        self.flush_records()
 
     async def pausing(self) -> None:
         if self.mappings is not None:
             await self.mappings.stop()
         await self.asynchronous.stop()
+        self.flush_records()
 
     async def resetting(self) -> None:
         self._targets.clear()  # warm environments stay: code changes are noticed per invoke
@@ -1029,7 +1039,43 @@ class Lambda(SettingsOps, Service):
         return self.debugging.banner(names)
 
     def _write_logs(self, spec: EnvironmentSpec, stream: str, events: list[tuple[int, str]]) -> None:
-        self.cloud.service("logs").append(spec.account, spec.region, spec.log_group, stream, events)
+        """An environment's log lines: written with the next ``flush_records``, in the transaction
+        that ends the invocation (or, for output between invocations, at the loop's next turn)."""
+        self._records.append(("logs", (spec.account, spec.region, spec.log_group, stream), events))
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        if self._flush_handle is None:
+            try:
+                self._flush_handle = asyncio.get_running_loop().call_soon(self.flush_records)
+            except RuntimeError:  # no loop (closing down): write now
+                self.flush_records()
+
+    def flush_records(self) -> None:
+        """Write the log lines and ``lambda.invoke`` events gathered since the last call, in the
+        caller's transaction (an event source poller's, right after its invocation) or one of
+        their own: one commit for several invocations' records instead of one or two each.
+        Lines of one stream are appended together, in the order they came."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if not self._records:
+            return
+        records, self._records = self._records, []
+        streams: dict[tuple, list] = {}
+        events = []
+        for kind, key, value in records:
+            if kind == "logs":
+                streams.setdefault(key, []).extend(value)
+            else:
+                events.append(value)
+        with self.store.transaction():
+            if streams:
+                logs = self.cloud.service("logs")
+                for (account, region, group, stream), lines in streams.items():
+                    logs.append(account, region, group, stream, lines)
+            for publish in events:  # each invocation's event after its log lines
+                publish()
 
     def _slot_freed(self, key: tuple[str, str, str]) -> None:
         event = self.slot_freed.get(key)
@@ -1164,12 +1210,22 @@ class Lambda(SettingsOps, Service):
             outcome.error_type = "Function.ResponseSizeTooLarge"
         result = InvokeResult(200, outcome.payload, "Unhandled" if outcome.failed else None,
                               executed_version=target.version, request_id=request_id, error_type=outcome.error_type)
-        self.cloud.feed.publish(
+        published = functools.partial(
+            self.cloud.feed.publish,
             "lambda.invoke", function=target.config.get("FunctionName"), arn=target.arn, version=target.version,
             request_id=request_id, status="error" if outcome.failed else "ok", error_type=outcome.error_type,
             duration_ms=round(outcome.duration_ms, 2), cold=outcome.init_ms is not None,
             max_memory_mb=outcome.max_memory_mb, trigger=TRIGGER.get() or None,
             **(_error_fields(outcome.payload) if outcome.failed else {}))
+        if TRACE.get():  # the event keeps the invocation's trace wherever it is published from
+            published.keywords.setdefault("trace", TRACE.get())
+        self._records.append(("event", None, published))
+        if DEFER_RECORDS.get():
+            self._flush_soon()  # the caller's next transaction writes them; at the loop's next turn at the latest
+        else:
+            # the log lines are stored before the caller has the answer, in one commit with the
+            # metrics CloudWatch records from the event
+            self.flush_records()
         if log_type == "Tail":
             result.log_result = base64.b64encode(outcome.log_text.encode()[-4096:]).decode()
         return result

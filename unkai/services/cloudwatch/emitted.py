@@ -39,7 +39,7 @@ def sample(cw: "CloudWatch", when: float) -> None:
     """The gauges services publish once a minute (``Service.metric_samples``: SQS queue
     depths and ages, SES reputation), stamped at the minute that ends at ``when``, as AWS's
     one-minute data points are; called inside the evaluation's transaction."""
-    for service in list(cw.cloud.services.values()):
+    for service in list(cw.cloud.services.loaded().values()):  # one not loaded holds no state
         try:
             samples = service.metric_samples(when)
         except Exception:  # one service's gauges never stop the others' or the alarms
@@ -108,19 +108,21 @@ def _lambda(cw: "CloudWatch", event: dict[str, Any]) -> None:
     if len(parts) < 7:
         return
     region, account, name = parts[3], parts[4], parts[6]
-    ts = float(event.get("time") or cw.clock.now())
     failed = event.get("status") == "error"
-    throttled = event.get("status") == "throttled"
-    with cw.store.transaction():
-        for dims in ([{"Name": "FunctionName", "Value": name}], None):
-            if throttled:
+    if event.get("status") == "throttled":
+        ts = float(event.get("time") or cw.clock.now())
+        with cw.store.transaction():
+            for dims in ([{"Name": "FunctionName", "Value": name}], None):
                 cw.record(account, region, "AWS/Lambda", "Throttles", dims, 1.0, "Count", ts)
-                continue
-            cw.record(account, region, "AWS/Lambda", "Invocations", dims, 1.0, "Count", ts)
-            cw.record(account, region, "AWS/Lambda", "Errors", dims, 1.0 if failed else 0.0, "Count", ts)
-            if event.get("duration_ms") is not None:
-                cw.record(account, region, "AWS/Lambda", "Duration", dims, float(event["duration_ms"]),
-                          "Milliseconds", ts)
+        return
+    # an invocation is a hot path: counted in memory (``count``) until the next metric read;
+    # Duration keeps each value, for its percentiles (p99 alarms on a function's duration are common)
+    for dims in ([{"Name": "FunctionName", "Value": name}], None):
+        cw.count(account, region, "AWS/Lambda", "Invocations", dims, 1.0)
+        cw.count(account, region, "AWS/Lambda", "Errors", dims, 1.0 if failed else 0.0)
+        if event.get("duration_ms") is not None:
+            cw.count(account, region, "AWS/Lambda", "Duration", dims, float(event["duration_ms"]), "Milliseconds",
+                     keep=True)
 
 
 def _on_logs(cw: "CloudWatch", account: str, region: str, group: str, stream: str,

@@ -256,12 +256,13 @@ class MetricStore:
         return self.clock.now()
 
     def tally(self, account: str, region: str, namespace: str, name: str, dims: str, value: float, unit: str,
-              ts: float) -> None:
-        """Add one value to the metric's statistic set for ts's minute, in memory (O(1), no SQL)."""
+              ts: float, keep: bool = False) -> None:
+        """Add one value to the metric's statistic set for ts's minute, in memory (O(1), no SQL);
+        ``keep`` also keeps the value itself, for percentiles (a duration's p99)."""
         key = (account, region, namespace, name, dims, unit, ts - ts % 60)
         agg = self._pending.get(key)
         if agg is None:
-            self._pending[key] = [1.0, value, value, value]
+            self._pending[key] = [1.0, value, value, value, [value] if keep else None]
         else:
             agg[0] += 1.0
             agg[1] += value
@@ -269,6 +270,10 @@ class MetricStore:
                 agg[2] = value
             if value > agg[3]:
                 agg[3] = value
+            if keep:
+                if agg[4] is None:
+                    agg[4] = []
+                agg[4].append(value)
 
     def flush(self, now: float) -> None:
         """Write the tallied minutes as statistic sets (before anything reads metrics)."""
@@ -276,11 +281,14 @@ class MetricStore:
             return
         pending, self._pending = self._pending, {}
         with self.store.transaction():
-            for (account, region, namespace, name, dims, unit, minute), (count, total, low, high) in pending.items():
+            for (account, region, namespace, name, dims, unit, minute), (count, total, low, high, kept) \
+                    in pending.items():
                 mid = self.metric_id(account, region, namespace, name, dims, now)
+                # kept values are stored as a distribution, as an EMF line with several values is
+                vals = json.dumps([(v, 1.0) for v in kept]) if kept and len(kept) == count else None
                 self.store.execute(
                     "INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max, vals) "
-                    "VALUES(?,?,?,?,?,?,?,?,NULL)", (mid, minute, unit, 60, count, total, low, high))
+                    "VALUES(?,?,?,?,?,?,?,?,?)", (mid, minute, unit, 60, count, total, low, high, vals))
 
     def metric_id(self, account: str, region: str, namespace: str, name: str, dims: str, now: float) -> int:
         key = (account, region, namespace, name, dims)

@@ -57,6 +57,7 @@ def _page(items: list, token: str | None, size: int) -> tuple[list, str | None]:
 
 class CloudWatch(Service):
     name = "cloudwatch"
+    listens_to = ("lambda", "apigateway", "apigatewayv2", "logs")  # feed events and log lines (emitted.py)
     migrations = METRIC_MIGRATIONS + al.MIGRATIONS + ROLLUP_MIGRATIONS  # appended: steps run by position
     resource_types = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
 
@@ -88,18 +89,19 @@ class CloudWatch(Service):
                          [Point(ts, unit, 1.0, value, value, value, None, resolution)], self.clock.now())
 
     def count(self, account: str, region: str, namespace: str, name: str, dimensions: list[dict] | None,
-              value: float = 1.0, unit: str = "Count", now: bool = False) -> None:
+              value: float = 1.0, unit: str = "Count", now: bool = False, keep: bool = False) -> None:
         """Add one value to a metric from a hot path (SQS, SNS, DynamoDB requests): once the
         caller's transaction commits, it joins an in-memory per-minute statistic set that is
         written before the next metric read, so a request pays no SQL for its metrics.
         ``now=True`` counts at once, for a request that is about to fail (a throttle) and
-        whose transaction will roll back."""
+        whose transaction will roll back. ``keep``: each value is kept too, for percentiles."""
         ts = self.clock.now()
         key = dims_key(dimensions)
         if now:
-            self.metrics.tally(account, region, namespace, name, key, value, unit, ts)
+            self.metrics.tally(account, region, namespace, name, key, value, unit, ts, keep)
             return
-        self.store.after_commit(lambda: self.metrics.tally(account, region, namespace, name, key, value, unit, ts))
+        self.store.after_commit(lambda: self.metrics.tally(account, region, namespace, name, key, value, unit, ts,
+                                                           keep))
 
     # -- metrics ------------------------------------------------------------------------------
 

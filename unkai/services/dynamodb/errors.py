@@ -48,3 +48,16 @@ def throughput_exceeded(arn: str, kind: str, index: str = "") -> ServiceError:
                         "The level of configured provisioned throughput for the table was exceeded. Consider "
                         "increasing your provisioning level with the UpdateTable API.",
                         ThrottlingReasons=[{"reason": f"Table{op}ProvisionedThroughputExceeded", "resource": arn}])
+
+
+def export_not_found(arn: str) -> ServiceError:
+    return ServiceError("ExportNotFoundException", f"Export not found: {arn}")
+
+
+def import_not_found(arn: str) -> ServiceError:
+    return ServiceError("ImportNotFoundException", f"Import not found: {arn}")
+
+
+def invalid_export_time(message: str = "Export Time is invalid") -> ServiceError:
+    """AWS's words for an ExportTime outside the recovery window (ScyllaDB's AWS-run suite)."""
+    return ServiceError("InvalidExportTimeException", message)

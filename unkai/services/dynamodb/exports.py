@@ -43,7 +43,8 @@ from unkai.protocol import ServiceError
 from unkai.services import RequestContext
 from unkai.services.dynamodb import attributes
 from unkai.services.dynamodb.backups import items_at
-from unkai.services.dynamodb.errors import table_not_found, validation
+from unkai.services.dynamodb.errors import (export_not_found, import_not_found, invalid_export_time,
+                                            table_not_found, validation)
 from unkai.services.dynamodb.tables import Table
 
 log = logging.getLogger(__name__)
@@ -82,18 +83,6 @@ _S3_BUCKET = re.compile(r"^[a-z0-9A-Z]+[\.\-\w]*[a-z0-9A-Z]+$")  # botocore's S3
 
 class ItemsRefused(Exception):
     """An import read lines that are no valid items: it ends FAILED (ItemValidationError)."""
-
-
-def export_not_found(arn: str) -> ServiceError:
-    return ServiceError("ExportNotFoundException", f"Export not found: {arn}")
-
-
-def import_not_found(arn: str) -> ServiceError:
-    return ServiceError("ImportNotFoundException", f"Import not found: {arn}")
-
-
-def invalid_export_time(message: str) -> ServiceError:
-    return ServiceError("InvalidExportTimeException", message)
 
 
 def _iso(ts: float) -> str:

@@ -5,7 +5,7 @@ of plain strings can only match an event whose value there is one of those strin
 array holding one): EventBridge compares such values exactly. ``RuleSet`` indexes those
 rules by that literal, so PutEvents to a bus with many rules evaluates only the rules that
 name the event's source, plus the rules that cannot be indexed. Candidates keep the bus's
-rule order, and each is still matched in full by ``unkai.patterns.matches``."""
+rule order, and each is still matched in full, by its pattern's ``unkai.patterns.matcher``."""
 
 from __future__ import annotations
 
@@ -29,11 +29,11 @@ class RuleSet:
 
     __slots__ = ("rules", "_index", "_rest", "_targets")
 
-    def __init__(self, rules: list[tuple[Any, dict[str, Any], tuple[str, frozenset[str]] | None]]) -> None:
-        self.rules = [(rule, pattern) for rule, pattern, _ in rules]
+    def __init__(self, rules: list[tuple[Any, Callable[[Any], bool], tuple[str, frozenset[str]] | None]]) -> None:
+        self.rules = [(rule, match) for rule, match, _ in rules]
         self._index: dict[str, dict[str, list[int]]] = {}
         self._rest: list[int] = []
-        self._targets: dict[int, list[str]] = {}
+        self._targets: dict[int, list[dict[str, Any]]] = {}
         for i, (_, _, key) in enumerate(rules):
             if key is None:
                 self._rest.append(i)
@@ -43,30 +43,36 @@ class RuleSet:
             for value in values:
                 by_value.setdefault(value, []).append(i)
 
-    def __iter__(self) -> Iterator[tuple[Any, dict[str, Any]]]:
+    def __iter__(self) -> Iterator[tuple[Any, Callable[[Any], bool]]]:
         return iter(self.rules)
 
     def __len__(self) -> int:
         return len(self.rules)
 
-    def candidates(self, event: Any) -> list[tuple[Any, dict[str, Any]]]:
-        """The rules that may match ``event``, in the bus's rule order."""
+    def candidates(self, event: Any) -> list[tuple[Any, Callable[[Any], bool]]]:
+        """The rules that may match ``event``, each with its pattern's matcher, in the bus's rule order."""
         if not self._index:
             return self.rules
-        picked = set(self._rest)
+        rest = self._rest
+        picked: list[int] | set[int] | None = None  # one literal's rules (a list, in order), or a merge of several
         for field, by_value in self._index.items():
             have = event.get(field) if isinstance(event, dict) else None
             for value in have if isinstance(have, list) else (have,):
                 if type(value) is str:
                     hits = by_value.get(value)
                     if hits:
-                        picked.update(hits)
+                        picked = hits if picked is None else set(picked).union(hits)
         rules = self.rules
-        return [rules[i] for i in sorted(picked)]
+        if picked is None:
+            return [rules[i] for i in rest]
+        if not rest and type(picked) is list:  # the usual case: the rules of one source, already in order
+            return [rules[i] for i in picked]
+        return [rules[i] for i in sorted(set(picked).union(rest))]
 
-    def targets(self, rule_id: int, read: Callable[[int], list[str]]) -> list[str]:
-        """A rule's targets (their stored JSON), read once for as long as this set is current."""
-        texts = self._targets.get(rule_id)
-        if texts is None:
-            texts = self._targets[rule_id] = read(rule_id)
-        return texts
+    def targets(self, rule_id: int, read: Callable[[int], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """A rule's targets, read and parsed once for as long as this set is current. Shared by
+        every delivery from this set, so they are read-only."""
+        found = self._targets.get(rule_id)
+        if found is None:
+            found = self._targets[rule_id] = read(rule_id)
+        return found

@@ -10,6 +10,7 @@ by ARN, so TagResource works the same on a rule, a bus, a connection or an archi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from unkai.paging import paged
@@ -155,7 +156,7 @@ class Rule:
     managed_by: str | None
     created: float
 
-    @property
+    @cached_property  # a Rule is a row as read, never changed in place
     def arn(self) -> str:
         return rule_arn(self.region, self.account, self.bus, self.name)
 

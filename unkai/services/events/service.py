@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from unkai.clock import Timer
+from unkai.ids import uuid4
 from unkai.services import RequestContext, Service
 from unkai import patterns, targets
 from unkai import schedules as schedule
@@ -250,8 +251,14 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
                                     "Member must have length less than or equal to 10")
         results = []
         rules: dict[str, RuleSet] = {}
+        now = self.clock.now()
+        now_text = schedule.event_time(now)  # the entries without a Time of their own share it
         for entry in entries:
-            missing = next((k for k in ("Source", "DetailType", "Detail") if not entry.get(k)), None)
+            missing = None
+            for key in ("Source", "DetailType", "Detail"):
+                if not entry.get(key):
+                    missing = key
+                    break
             if missing:  # AWS names the first one missing, in this order
                 results.append({"ErrorCode": "InvalidArgument",
                                 "ErrorMessage": f"Parameter {missing} is not valid. Reason: {missing} is a required "
@@ -264,10 +271,10 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
             except (ValueError, RecursionError):
                 results.append({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."})
                 continue
-            event_id = str(uuid.uuid4())
+            event_id = uuid4()
             event = {"version": "0", "id": event_id, "detail-type": entry["DetailType"], "source": entry["Source"],
                      "account": ctx.account,
-                     "time": schedule.event_time(entry["Time"] if entry.get("Time") else self.clock.now()),
+                     "time": schedule.event_time(entry["Time"]) if entry.get("Time") else now_text,
                      "region": ctx.region, "resources": entry.get("Resources") or [], "detail": detail}
             # An event for a bus that does not exist is accepted and dropped, as AWS does.
             bus = _bus({"EventBusName": entry.get("EventBusName")})
@@ -285,16 +292,16 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
         ``rules`` are the bus's pattern rules when the caller has read them already."""
         matched = 0
         ruleset = rules if rules is not None else self._pattern_rules(account, region, bus)
-        for rule, pattern in ruleset.candidates(event):
+        for rule, match in ruleset.candidates(event):
             if only is not None and rule.arn not in only:
                 continue
-            if patterns.matches(pattern, event):
+            if match(event):
                 matched += 1
                 self._deliver(rule, event, ruleset)
         return matched
 
     def _pattern_rules(self, account: str, region: str, bus: str) -> RuleSet:
-        """The bus's enabled pattern rules with their parsed patterns, indexed so an event is
+        """The bus's enabled pattern rules with their patterns as matchers, indexed so an event is
         matched only against rules it may match. Kept in memory until a write to any rule or
         target changes ``events_generation`` (a trigger does), so a call reads one row."""
         (generation,) = self.store.one("SELECT n FROM events_generation")
@@ -315,7 +322,9 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
                 if len(cache) > 10000:
                     cache.clear()
                 pattern = json.loads(rule.pattern)
-                parsed = cache[rule.pattern] = (pattern, index_key(pattern) if isinstance(pattern, dict) else None)
+                parsed = cache[rule.pattern] = (patterns.matcher(pattern) if isinstance(pattern, dict) else
+                                                (lambda event, p=pattern: patterns.matches(p, event)),
+                                                index_key(pattern) if isinstance(pattern, dict) else None)
             out.append((rule, *parsed))
         ruleset = RuleSet(out)
         self._rulesets[key] = (generation, ruleset)
@@ -357,8 +366,9 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
         if rule.managed_by == ARCHIVE_MANAGER:
             self.archive_event(rule, event)
             return
-        texts = rules.targets(rule.id, self._target_texts) if rules is not None else self._target_texts(rule.id)
-        for target in map(json.loads, texts):  # parsed afresh: a delivery may keep or change its target
+        # parsed once per rule set; deliveries only read a target (a job keeps its own JSON copy)
+        found = rules.targets(rule.id, self._targets) if rules is not None else self._targets(rule.id)
+        for target in found:
             payload = render(target, event, rule.arn, rule.name)
             targets.deliver(self.cloud, target, payload, "events", event["id"], rule.arn)
 

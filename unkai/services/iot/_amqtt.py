@@ -213,6 +213,8 @@ class IotAmqttBroker(AmqttBroker):
         reason = "CLIENT_INITIATED_DISCONNECT" if isinstance(result, DisconnectPacket) else "CONNECTION_LOST"
         if getattr(client_session, "iot_displaced", False):
             reason = "DUPLICATE_CLIENTID"
+        reason = getattr(client_session, "iot_disconnect_reason", None) or reason
+        client_session.iot_disconnect_reason = None
         await super()._handle_disconnect(client_session, handler, disconnect_waiter)
         try:
             self.gate.presence(client_session.client_id, False, reason, getattr(client_session, "iot_connection", None))

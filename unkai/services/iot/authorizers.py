@@ -51,6 +51,7 @@ class Verdict:
     refresh_after: int | None = None
     disconnect_after: int | None = None
     reason: str = ""
+    request: Any = None  # (authorizer, token, signature, protocol data): what a refresh asks again
 
 
 def _describe(row: tuple) -> dict:

@@ -135,6 +135,7 @@ class Broker:
         https_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(self.iot.authority.ca_path))
         https_context.load_cert_chain(str(cert), str(key))
         https_context.verify_mode = ssl.CERT_OPTIONAL
+        https_context.sni_callback = _remember_server_name
         self._contexts.append(https_context)
         self.https = DeviceHttps(self)
         await self.https.start(host, int(os.environ.get("UNKAI_IOT_HTTPS_PORT") or 0), https_context)
@@ -245,9 +246,9 @@ class Broker:
         if raw is not None:
             mqtt["password"] = base64.b64encode(raw).decode()
         protocol_data = {"tls": {"serverName": server_name} if server_name else {}, "mqtt": mqtt}
-        verdict = await authorizers.authorize(self.cloud, self.account, self.region, found, token,
-                                              query.get(authorizers.SIGNATURE_PARAMETER), protocol_data)
-        return self.admit(client_id, verdict, address)
+        request = (found, token, query.get(authorizers.SIGNATURE_PARAMETER), protocol_data)
+        verdict = await authorizers.authorize(self.cloud, self.account, self.region, *request)
+        return self.admit(client_id, verdict, address, request)
 
     async def authorize_handshake(self, query: str, headers: Any, server_name: str | None = None) -> Any:
         """A WebSocket handshake for a custom authorizer (``x-amz-customauthorizer-name`` in
@@ -259,23 +260,29 @@ class Broker:
 
         params = dict(parse_qsl(query, keep_blank_values=True))
         lowered = {k.lower(): v for k, v in params.items()}
-        name = lowered.get(authorizers.NAME_PARAMETER) or headers.get(authorizers.NAME_PARAMETER)
+        pairs = list(headers.raw_items()) if hasattr(headers, "raw_items") else list(headers.items())
+        header = {k.lower(): v for k, v in pairs}
+        name = lowered.get(authorizers.NAME_PARAMETER) or header.get(authorizers.NAME_PARAMETER)
         if name is None and ("X-Amz-Signature" in params or "x-amz-signature" in lowered):
             return None
         found = self.iot.authorizer(self.account, self.region, name)
         if found is None:
             return None if name is None else authorizers.Verdict(False, reason=f"authorizer {name} not found")
         key = found.get("tokenKeyName")
-        token = (headers.get(key) or params.get(key)) if key else None
-        signature = headers.get(authorizers.SIGNATURE_PARAMETER) or lowered.get(authorizers.SIGNATURE_PARAMETER)
+        token = (header.get(key.lower()) or params.get(key)) if key else None
+        signature = header.get(authorizers.SIGNATURE_PARAMETER) or lowered.get(authorizers.SIGNATURE_PARAMETER)
         protocol_data = {"tls": {"serverName": server_name} if server_name else {},
-                         "http": {"headers": {k: v for k, v in headers.raw_items()} if hasattr(headers, "raw_items")
-                                  else dict(headers), "queryString": f"?{query}" if query else ""}}
-        return await authorizers.authorize(self.cloud, self.account, self.region, found, token, signature,
-                                           protocol_data)
+                         "http": {"headers": dict(pairs), "queryString": f"?{query}" if query else ""}}
+        verdict = await authorizers.authorize(self.cloud, self.account, self.region, found, token, signature,
+                                              protocol_data)
+        verdict.request = (found, token, signature, protocol_data)
+        return verdict
 
-    def admit(self, client_id: str, verdict: Any, address: str) -> tuple[bool, str]:
-        """A connection a custom authorizer judged: its policy documents decide from now on."""
+    def admit(self, client_id: str, verdict: Any, address: str, request: Any = None) -> tuple[bool, str]:
+        """A connection a custom authorizer judged: its policy documents decide from now on.
+        On unkai's clock it is closed after ``disconnectAfterInSeconds``
+        (``CUSTOMAUTH_TTL_EXPIRATION``) and judged again every ``refreshAfterInSeconds``
+        (the new policies apply; a refusal closes it), as AWS does."""
         if not verdict.authenticated:
             return False, verdict.reason
         conn = Connection(client_id, "", "", {"iot:ClientId": client_id}, address)
@@ -283,7 +290,49 @@ class Broker:
         if not self.allowed(conn, "iot:Connect", f"client/{client_id}"):
             return False, "iot:Connect not allowed"
         self.connections[client_id] = conn
+        clock = self.cloud.clock
+        if verdict.disconnect_after:
+            clock.call_later(verdict.disconnect_after, lambda: self._close(conn, "CUSTOMAUTH_TTL_EXPIRATION"))
+        request = request or getattr(verdict, "request", None)
+        if verdict.refresh_after and request is not None:
+            self._schedule_refresh(conn, verdict.refresh_after, request)
         return True, ""
+
+    def _schedule_refresh(self, conn: Connection, delay: int, request: Any) -> None:
+        import asyncio
+
+        self.cloud.clock.call_later(delay, lambda: asyncio.ensure_future(self._refresh(conn, request)))
+
+    async def _refresh(self, conn: Connection, request: Any) -> None:
+        from unkai.services.iot import authorizers
+
+        if self.connections.get(conn.client_id) is not conn:
+            return
+        found = self.iot.authorizer(self.account, self.region, request[0]["authorizerName"]) or request[0]
+        verdict = await authorizers.authorize(self.cloud, self.account, self.region, found, *request[1:])
+        if self.connections.get(conn.client_id) is not conn:
+            return
+        if not verdict.authenticated:
+            self._close(conn, "AUTH_ERROR")
+            return
+        conn.custom_documents, conn.custom_principal = verdict.documents, verdict.principal_id
+        conn.documents = conn.compiled = None
+        conn.decisions = {}
+        if verdict.refresh_after:
+            self._schedule_refresh(conn, verdict.refresh_after, (found, *request[1:]))
+
+    def _close(self, conn: Connection, reason: str) -> None:
+        """Close a connection the broker ends itself; its presence event says ``reason``."""
+        import asyncio
+
+        if self.amqtt is None or self.connections.get(conn.client_id) is not conn:
+            return
+        session, handler = self.amqtt._sessions.get(conn.client_id, (None, None))
+        if session is None or handler is None:
+            return
+        log.info("IoT MQTT client %s disconnected: %s", conn.client_id, reason)
+        session.iot_disconnect_reason = reason
+        asyncio.ensure_future(handler.handle_connection_closed())
 
     def _just_in_time(self, der: bytes, cert_id: str) -> None:
         from unkai.services.iot.certificates import parse_der

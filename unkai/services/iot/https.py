@@ -70,7 +70,13 @@ class DeviceHttps:
                 if request is None:
                     return
                 headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
-                status, answer = self.handle(request.method.decode(), request.target.decode(), body, der, headers)
+                verdict = None
+                if not der:  # a custom authorizer's request (its name, token and signature in headers or query)
+                    verdict = await self.broker.authorize_handshake(
+                        urlsplit(request.target.decode()).query, headers,
+                        getattr(writer.get_extra_info("ssl_object"), "iot_server_name", None))
+                status, answer = self.handle(request.method.decode(), request.target.decode(), body, der, headers,
+                                             verdict)
                 payload = json.dumps(answer).encode() if not isinstance(answer, bytes) else answer
                 writer.write(conn.send(h11.Response(status_code=status, headers=[
                     ("content-type", "application/json"), ("content-length", str(len(payload)))])))
@@ -86,23 +92,29 @@ class DeviceHttps:
             writer.close()
 
     def handle(self, method: str, target: str, body: bytes, der: bytes | None,
-               headers: dict[str, str] | None = None) -> tuple[int, Any]:
+               headers: dict[str, str] | None = None, verdict: Any = None) -> tuple[int, Any]:
+        """One request, authenticated by the device's certificate or, without one, by a custom
+        authorizer's ``verdict`` (its policy documents decide)."""
+        from unkai.services.iot.broker import Connection
+
         trace = str(uuid.uuid4())
         forbidden = (403, {"message": "Forbidden", "traceId": trace})
         broker = self.broker
         if not der:
-            return forbidden
-        cert_id = hashlib.sha256(der).hexdigest()
-        row = broker.cloud.store.one("SELECT arn, status FROM iot_certificates WHERE account=? AND region=? AND id=?",
-                                     (broker.account, broker.region, cert_id))
-        if row is None or row[1] != "ACTIVE":
-            return forbidden
+            if verdict is None or not verdict.authenticated:
+                return forbidden
+            conn = Connection("", "", "", {}, "")
+            conn.custom_documents, conn.custom_principal = verdict.documents, verdict.principal_id
+        else:
+            cert_id = hashlib.sha256(der).hexdigest()
+            row = broker.cloud.store.one("SELECT arn, status FROM iot_certificates WHERE account=? AND region=? "
+                                         "AND id=?", (broker.account, broker.region, cert_id))
+            if row is None or row[1] != "ACTIVE":
+                return forbidden
+            conn = Connection("", cert_id, row[0], broker._variables("", der, row[0]), "")
         url = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         parts = [unquote(p) for p in url.path.split("/")[1:]]
-        from unkai.services.iot.broker import Connection
-
-        conn = Connection("", cert_id, row[0], broker._variables("", der, row[0]), "")
         data = broker.data
         try:
             with broker.cloud.store.transaction():
@@ -115,7 +127,7 @@ class DeviceHttps:
                     check_topic(topic)
                     qos = int(query.get("qos") or 0)
                     data.publish_message(broker.account, broker.region, topic, body, qos,
-                                         query.get("retain") == "true", principal=cert_id,
+                                         query.get("retain") == "true", principal=conn.principal,
                                          properties=_properties(query, headers or {}))
                     return 200, {"message": "OK", "traceId": trace}
                 if len(parts) == 3 and parts[0] == "things" and parts[2] == "shadow":

@@ -9,9 +9,11 @@
 | `Certificate` | certificate id | `Arn`, `Id` |
 | `CACertificate` | CA certificate id | `Arn`, `Id` |
 | `PolicyPrincipalAttachment`, `ThingPrincipalAttachment` | a generated id | — |
+| `Authorizer` | authorizer name | `Arn` |
 
 Every property change replaces the resource (delete, then create); a TopicRule is
-replaced in place with ReplaceTopicRule, as CloudFormation does.
+replaced in place with ReplaceTopicRule, and an Authorizer with UpdateAuthorizer unless its
+name or SigningDisabled changes, as CloudFormation does.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from unkai.template.names import physical_name
 
 TYPES = ("AWS::IoT::Thing", "AWS::IoT::ThingGroup", "AWS::IoT::Policy", "AWS::IoT::PolicyPrincipalAttachment",
          "AWS::IoT::ThingPrincipalAttachment", "AWS::IoT::TopicRule", "AWS::IoT::Certificate",
-         "AWS::IoT::CACertificate")
+         "AWS::IoT::CACertificate", "AWS::IoT::Authorizer")
 
 
 def _camel(value: Any) -> Any:
@@ -111,7 +113,20 @@ def create(iot: Any, ctx: ResourceContext, resource_type: str, logical_id: str, 
             "certificateMode": props.get("CertificateMode") or "DEFAULT"})
         return Provisioned(out["certificateId"], out["certificateId"], {"Arn": out["certificateArn"],
                                                                         "Id": out["certificateId"]})
+    if kind == "Authorizer":
+        name = props.get("AuthorizerName") or physical_name(ctx.stack_name, logical_id, 128)
+        out = iot.create_authorizer(rctx, {"authorizerName": name, **_authorizer_params(props),
+                                           "signingDisabled": _camel(props.get("SigningDisabled") or False),
+                                           "tags": props.get("Tags") or []})
+        return Provisioned(name, name, {"Arn": out["authorizerArn"]})
     raise ServiceError("InvalidRequestException", f"unkai does not create {resource_type}")
+
+
+def _authorizer_params(props: dict) -> dict:
+    params = {"authorizerFunctionArn": props.get("AuthorizerFunctionArn"), "status": props.get("Status") or "ACTIVE",
+              "tokenKeyName": props.get("TokenKeyName"), "tokenSigningPublicKeys": props.get("TokenSigningPublicKeys"),
+              "enableCachingForHttp": _camel(props.get("EnableCachingForHttp") or False)}
+    return {k: v for k, v in params.items() if v is not None}
 
 
 def update(iot: Any, ctx: ResourceContext, resource_type: str, logical_id: str, physical_id: str,
@@ -121,6 +136,11 @@ def update(iot: Any, ctx: ResourceContext, resource_type: str, logical_id: str, 
                                                             "topicRulePayload": _rule_payload(props)})
         return Provisioned(physical_id, physical_id,
                            {"Arn": f"arn:aws:iot:{ctx.region}:{ctx.account}:rule/{physical_id}"})
+    if resource_type == "AWS::IoT::Authorizer" and (props.get("AuthorizerName") or physical_id) == physical_id \
+            and _camel(props.get("SigningDisabled") or False) == _camel(old_props.get("SigningDisabled") or False):
+        out = iot.update_authorizer(ctx.request_context("iot"), {"authorizerName": physical_id,
+                                                                 **_authorizer_params(props)})
+        return Provisioned(physical_id, physical_id, {"Arn": out["authorizerArn"]})
     delete(iot, ctx, resource_type, physical_id, old_props)
     return create(iot, ctx, resource_type, logical_id, props)
 
@@ -153,6 +173,12 @@ def delete(iot: Any, ctx: ResourceContext, resource_type: str, physical_id: str,
         elif kind == "CACertificate":
             iot.update_ca_certificate(rctx, {"certificateId": physical_id, "newStatus": "INACTIVE"})
             iot.delete_ca_certificate(rctx, {"certificateId": physical_id})
+        elif kind == "Authorizer":
+            default = iot.authorizer(ctx.account, ctx.region, None)
+            if default is not None and default["authorizerName"] == physical_id:
+                iot.clear_default_authorizer(rctx, {})
+            iot.update_authorizer(rctx, {"authorizerName": physical_id, "status": "INACTIVE"})
+            iot.delete_authorizer(rctx, {"authorizerName": physical_id})
     except ServiceError as exc:
         if exc.code not in ("ResourceNotFoundException", "UnauthorizedException"):
             raise

@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from unkai.ids import uuid4
 from unkai.mail import build_parsed, parse
 from unkai.services.ses import errors, templates, tracking
 from unkai.services.ses.identities import (DOMAIN_DELAY, Model, address_of, check_address, domain_of,
@@ -76,7 +77,7 @@ class Outgoing:
 
 def message_id(now: float) -> str:
     """An id shaped like SES's: ``0100`` + 12 hex digits of milliseconds, a UUID, ``-000000``."""
-    return f"0100{int(now * 1000):012x}-{uuid.uuid4()}-000000"
+    return f"0100{int(now * 1000):012x}-{uuid4()}-000000"
 
 
 class Sender:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from unkai.services.sqs import attributes as qattrs
 
@@ -19,8 +20,11 @@ class Queue:
     created: float
     modified: float
     purged: float | None
+    # Settings read on every send, parsed once: a Queue is never changed in place (a change of
+    # attributes or tags stores the row and drops the cached Queue, so the next read builds a new one).
+    _ints: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
+    @cached_property
     def fifo(self) -> bool:
         return self.name.endswith(".fifo")
 
@@ -29,7 +33,10 @@ class Queue:
         return f"arn:aws:sqs:{self.region}:{self.account}:{self.name}"
 
     def attr_int(self, name: str) -> int:
-        return qattrs.as_int(self.attributes, name)
+        value = self._ints.get(name)
+        if value is None:
+            value = self._ints[name] = qattrs.as_int(self.attributes, name)
+        return value
 
     @property
     def redrive(self) -> tuple[str, int] | None:

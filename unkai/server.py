@@ -267,10 +267,18 @@ class _HttpProtocol(Guarded, HttpToolsProtocol):
             cycle.scope["extensions"] = {"unkai.respond": functools.partial(_respond, cycle)}
 
 
+def _websockets(**kwargs: Any) -> Any:
+    """uvicorn's websockets-sansio protocol for an upgraded connection, imported at the first
+    WebSocket upgrade: the websockets library costs ~40 ms of a start that may serve none."""
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    return WebSocketsSansIOProtocol(**kwargs)
+
+
 async def _serve(cloud: Cloud, gateway: Gateway, config: Config, announce: Callable[[str], None],
                  started: float, sock: socket.socket) -> None:
     uv = uvicorn.Config(
-        gateway, host=config.host, port=config.port, loop="none", http=_HttpProtocol, ws="websockets-sansio",
+        gateway, host=config.host, port=config.port, loop="none", http=_HttpProtocol, ws=_websockets,
         lifespan="off", log_level="warning", access_log=False, server_header=False, proxy_headers=False,
         timeout_keep_alive=75, ws_max_size=16 * 1024 * 1024,
     )
@@ -291,7 +299,7 @@ async def _serve(cloud: Cloud, gateway: Gateway, config: Config, announce: Calla
 
 async def _when_started(server: uvicorn.Server, cloud: Cloud, config: Config,
                         announce: Callable[[str], None], started: float, failure: list[str]) -> None:
-    from unkai.template.loader import TemplateError
+    from unkai.template.errors import TemplateError  # not the loader: YAML only with a template
 
     while not server.started:
         await asyncio.sleep(0.005)

@@ -83,7 +83,7 @@ class Gateway:
                     return
 
     async def handle(self, request: Request) -> Response:
-        if self.cloud.services.routes_asleep and _may_be_routed(request):
+        if self.cloud.services.routes_asleep and self._may_be_routed(request):
             self.cloud.services.wake_routes()  # services load on first use: their mounts first (unkai/cloud.py)
         if request.raw_path.startswith(("/_unkai/", "/moto-api/")):  # moto's reset, for moto-style suites
             return await self.internal.handle(request)
@@ -91,6 +91,23 @@ class Gateway:
             if predicate(request):
                 return await handler(request)
         return await self.call_aws(request)
+
+    def _may_be_routed(self, request: Request) -> bool:
+        """Whether a request may be for a route a service mounts (its own host name, a CORS
+        preflight, a browser's form POST, an /_unkai/ page no route here serves yet), so the
+        services with routes of their own must be loaded before it is matched; a plain API
+        call is not (unkai/cloud.py)."""
+        path = request.raw_path
+        if path.startswith("/_unkai/"):
+            path = request.path
+            return not any(regex.match(path) for _, regex, _, _ in self.internal.routes)
+        if request.method == "OPTIONS" or "multipart/form-data" in (request.headers.get("content-type") or ""):
+            return True
+        host = request.headers.get("host") or ""
+        if not host.endswith("]"):
+            host = host.rsplit(":", 1)[0]
+        host = host.strip("[]").lower()
+        return not (host in ("", "localhost", "127.0.0.1", "::1", "0.0.0.0") or host.replace(".", "").isdigit())
 
     async def call_aws(self, request: Request) -> Response:
         # A traced caller (boto3 in a function sends X-Amzn-Trace-Id) keeps its trace in what it causes.
@@ -279,22 +296,3 @@ def _unknown_service(request_id: str) -> Response:
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     ).encode()
     return Response(501, [("content-type", "text/xml"), ("x-amzn-requestid", request_id)], body)
-
-
-_CORE_PAGES = ("/_unkai/health", "/_unkai/reset", "/_unkai/drain", "/_unkai/clock", "/_unkai/feed",
-               "/_unkai/mail", "/_unkai/inbox", "/_unkai/ui/")
-
-
-def _may_be_routed(request: Request) -> bool:
-    """Whether a request may be for a route a service mounts (its own host name, a CORS
-    preflight, a browser's form POST, an /_unkai/ page of a service), so the services with
-    routes of their own must be loaded before it is matched; a plain API call is not."""
-    path = request.raw_path
-    if path.startswith("/_unkai/"):
-        return path != "/_unkai/" and not path.startswith(_CORE_PAGES)
-    if request.method == "OPTIONS" or "multipart/form-data" in (request.headers.get("content-type") or ""):
-        return True
-    host = (request.headers.get("host") or "").rsplit(":", 1)[0] if not (request.headers.get("host") or "").endswith("]") \
-        else request.headers.get("host") or ""
-    host = host.strip("[]").lower()
-    return not (host in ("", "localhost", "127.0.0.1", "::1", "0.0.0.0") or host.replace(".", "").isdigit())

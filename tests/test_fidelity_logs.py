@@ -90,3 +90,17 @@ def test_a_log_groups_kms_key_must_exist_and_be_enabled(unkai, logs):
         logs.create_log_group(logGroupName=f"{name}-2", kmsKeyId=key)
     assert error_of(exc)[0] == "AccessDeniedException"
     assert logs.describe_log_groups(logGroupNamePrefix=f"{name}-2")["logGroups"] == []
+
+
+def test_a_protected_log_group_cannot_be_deleted_until_protection_is_off(logs):
+    name = f"/fid/protected/{time.time_ns()}"
+    logs.create_log_group(logGroupName=name, deletionProtectionEnabled=True)
+    assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["deletionProtectionEnabled"] is True
+    with pytest.raises(ClientError) as exc:
+        logs.delete_log_group(logGroupName=name)
+    assert error_of(exc) == ("ValidationException", "Cannot delete log group with deletion protection enabled. "
+                             "Disable deletion protection first.")
+    logs.put_log_group_deletion_protection(logGroupIdentifier=name, deletionProtectionEnabled=False)
+    assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0]["deletionProtectionEnabled"] is False
+    logs.delete_log_group(logGroupName=name)
+    assert logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] == []

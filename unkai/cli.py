@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -300,6 +298,9 @@ def _endpoint(endpoint: str | None, state_dir: Path) -> str:
 
 
 def _get(url: str, timeout: float = 30) -> Any:
+    import urllib.error  # here, not at import: `unkai up` needs no HTTP client (start-up time)
+    import urllib.request
+
     headers = {"x-unkai-token": _control_token["token"]} if "token" in _control_token else {}
     where = _control_token.get("where") or f"unkai at {url.split('/_unkai')[0]}"
     try:
@@ -392,6 +393,9 @@ def _print_mail(msg: dict, full: bool = False) -> None:
 def mail_show(ctx: click.Context, mail_id: str, raw: bool, save_dir: Path | None, as_json: bool) -> None:
     """Print one mail: its headers, text (HTML rendered as text) and attachments.
     MAIL_ID is the mailbox id or the SES message id."""
+    import urllib.error
+    import urllib.request
+
     base = _endpoint(ctx.obj["endpoint"], ctx.obj["state_dir"]) + "/_unkai/mail/" + urllib.parse.quote(mail_id)
     if raw:
         try:

@@ -15,8 +15,6 @@ import os
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +61,9 @@ class Server:
 
     def request(self, path: str, method: str = "GET", timeout: float = 30) -> Any:
         headers = {"x-unkai-token": self.token} if self.token else {}
+        import urllib.error  # here, not at import: `unkai up` needs no HTTP client (start-up time)
+        import urllib.request
+
         req = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None,
                                      headers=headers)
         try:

@@ -57,6 +57,9 @@ class Jobs:
         self.concurrency = concurrency
         self._task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
+        # Called with a due job's kind when no handler is registered for it: the cloud loads
+        # the service the job belongs to (services are loaded on first use).
+        self.missing: Callable[[str], Awaitable[None]] | None = None
         store.migrate("jobs", MIGRATIONS)
 
     def register(self, kind: str, handler: Handler) -> None:
@@ -129,6 +132,9 @@ class Jobs:
     async def _run_one(self, job_id: int, kind: str, attempts: int, payload: str) -> None:
         handler = self.handlers.get(kind)
         try:
+            if handler is None and self.missing is not None:
+                await self.missing(kind)
+                handler = self.handlers.get(kind)
             if handler is None:
                 raise Retry(60, f"no handler for job kind {kind!r} yet")
             await handler(json.loads(payload), attempts)

@@ -11,6 +11,10 @@ back over the live database in one transaction (a few ms for a stack), deletes f
 created since and re-links the ones deleted since. What services keep in memory is
 derived from the store, so each drops it through ``Service.resetting()``.
 
+Services load on first use (unkai/cloud.py), often after the snapshot was taken: a
+package loaded later hands its new tables (and any rows its set-up wrote) to the
+snapshots (``adopt``), so a reset keeps them, as if it had been loaded before.
+
 Work in flight is stopped first: the job runner, Lambda's async queue and event source
 pollers are cancelled (an invocation cut short kills its worker, never hands it the
 next event), other invocations get a moment to finish, then everything is restarted
@@ -87,6 +91,38 @@ class Resetter:
         await self.cloud.drain(timeout, ignore=("_interrupted_by_a_restart",))
         self.take()
 
+    def schema_now(self) -> set[str] | None:
+        """The names of the store's tables, indexes and triggers now (None with no snapshot yet:
+        nothing to adopt into)."""
+        if self.empty is None and self.deployed is None:
+            return None
+        return {n for (n,) in self.cloud.store.db.execute("SELECT name FROM sqlite_master")}
+
+    def adopt(self, before: set[str]) -> None:
+        """A service package was loaded after the snapshots were taken: copy the tables,
+        indexes and triggers it created since ``before`` (with their rows) and its schema
+        versions into each snapshot, so a reset keeps them."""
+        db = self.cloud.store.db
+        new = [(kind, name, sql) for kind, name, sql in db.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
+            if name not in before]
+        if not new:
+            return
+        components = db.execute("SELECT component, version FROM unkai_schema").fetchall()
+        for snapshot in {id(s): s for s in (self.empty, self.deployed) if s is not None}.values():
+            target = snapshot.db
+            for kind, name, sql in new:
+                if target.execute("SELECT 1 FROM sqlite_master WHERE name=?", (name,)).fetchone():
+                    continue  # there already (a virtual table's own tables come with it)
+                target.execute(sql)
+                if kind == "table":
+                    rows = db.execute(f'SELECT * FROM "{name}"').fetchall()
+                    if rows:
+                        marks = ",".join("?" * len(rows[0]))
+                        target.executemany(f'INSERT INTO "{name}" VALUES ({marks})', rows)
+            target.executemany("INSERT OR IGNORE INTO unkai_schema(component, version) VALUES (?, ?)", components)
+            target.commit()
+
     def _copy(self) -> sqlite3.Connection:
         db = sqlite3.connect(":memory:", check_same_thread=False)
         self.cloud.store.db.backup(db)
@@ -147,7 +183,7 @@ class Resetter:
             self._restore_files(snapshot.files)
             with store.transaction():  # the clock is kept: time never runs backwards
                 store.set_meta("clock_offset", repr(cloud.clock.offset))
-            for service in cloud.services.values():
+            for service in list(cloud.services.loaded().values()):
                 try:
                     await service.resetting()
                 except Exception:  # keep resetting the rest
@@ -161,14 +197,14 @@ class Resetter:
         """Stop the work that would write to the store while it is replaced."""
         cloud = self.cloud
         await cloud.jobs.stop()
-        for service in cloud.services.values():
+        for service in list(cloud.services.loaded().values()):
             try:
                 await service.pausing()
             except Exception:
                 log.exception("pausing %s failed", service.name)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SETTLE_SECONDS
-        lam = cloud.services.get("lambda")
+        lam = cloud.services.loaded().get("lambda")
         while lam is not None and lam.runtime.busy and loop.time() < deadline:
             await asyncio.sleep(0.002)
 

@@ -61,6 +61,8 @@ class Gateway:
             await response.send(send, head_only=request.method == "HEAD")
         elif kind == "websocket":
             host = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"host"), "")
+            if self.cloud.services.routes_asleep:
+                self.cloud.services.wake_routes()  # the websocket handler is a service's (unkai/cloud.py)
             if self.websocket_handler is None or not self.origins.host_allowed(host):
                 await send({"type": "websocket.close", "code": 1008})
                 return
@@ -75,6 +77,8 @@ class Gateway:
                     return
 
     async def handle(self, request: Request) -> Response:
+        if self.cloud.services.routes_asleep and _may_be_routed(request):
+            self.cloud.services.wake_routes()  # services load on first use: their mounts first (unkai/cloud.py)
         if request.raw_path.startswith(("/_unkai/", "/moto-api/")):  # moto's reset, for moto-style suites
             return await self.internal.handle(request)
         for predicate, handler in self.mounts:
@@ -263,3 +267,22 @@ def _unknown_service(request_id: str) -> Response:
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     ).encode()
     return Response(501, [("content-type", "text/xml"), ("x-amzn-requestid", request_id)], body)
+
+
+_CORE_PAGES = ("/_unkai/health", "/_unkai/reset", "/_unkai/drain", "/_unkai/clock", "/_unkai/feed",
+               "/_unkai/mail", "/_unkai/inbox", "/_unkai/ui/")
+
+
+def _may_be_routed(request: Request) -> bool:
+    """Whether a request may be for a route a service mounts (its own host name, a CORS
+    preflight, a browser's form POST, an /_unkai/ page of a service), so the services with
+    routes of their own must be loaded before it is matched; a plain API call is not."""
+    path = request.raw_path
+    if path.startswith("/_unkai/"):
+        return path != "/_unkai/" and not path.startswith(_CORE_PAGES)
+    if request.method == "OPTIONS" or "multipart/form-data" in (request.headers.get("content-type") or ""):
+        return True
+    host = (request.headers.get("host") or "").rsplit(":", 1)[0] if not (request.headers.get("host") or "").endswith("]") \
+        else request.headers.get("host") or ""
+    host = host.strip("[]").lower()
+    return not (host in ("", "localhost", "127.0.0.1", "::1", "0.0.0.0") or host.replace(".", "").isdigit())

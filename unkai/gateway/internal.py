@@ -157,6 +157,7 @@ class InternalRoutes:
             "status": "ready" if self.cloud.started else "starting",
             "version": __version__,
             "services": sorted(self.cloud.services),
+            "loaded": sorted(self.cloud.services.loaded()),  # services load on first use (unkai/cloud.py)
             "region": cfg.region,
             "account": cfg.account_id,
             "endpoint": cfg.endpoint,

@@ -9,12 +9,23 @@ store transaction, so a sync operation is atomic and durable when answered.
 
 Each service package exposes ``SERVICES``, a list of its Service classes; they are
 found by ``discover()``, so adding a service touches no shared file.
+
+A running cloud loads a package only when it is first needed (``unkai.cloud.Services``):
+``catalog()`` says, without importing them, which services each package holds and what
+they declare (resource types, routes outside the AWS APIs, whom they listen to), from a
+small cache file rebuilt whenever a file under this folder changes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import importlib
+import json
+import os
 import pkgutil
+import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -96,6 +107,16 @@ class Service:
     # Operations AWS serves to unsigned requests even when signatures are verified
     # (SNS's SubscribeURL and UnsubscribeURL links).
     anonymous_operations: ClassVar[frozenset[str]] = frozenset()
+    # Serves requests outside the AWS API routing (a gateway mount, an ``/_unkai/`` route,
+    # websockets), set up in ``start()``: the package is loaded before such a request is
+    # matched (a lazily loaded cloud), so the first one is answered as any later one.
+    serves_routes: ClassVar[bool] = False
+    # Environment variables that make ``start()`` listen on a port of its own (SMTP, MQTT):
+    # when one is set the package is loaded as unkai starts, not at its first use.
+    start_env: ClassVar[tuple[str, ...]] = ()
+    # Services whose events this one listens to from ``start()`` (CloudWatch: Lambda's and
+    # API Gateway's feed events, log lines): it is loaded together with any of them.
+    listens_to: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cloud: "Cloud") -> None:
         self.cloud = cloud
@@ -227,3 +248,159 @@ def discover() -> dict[str, type[Service]]:
         for cls in getattr(module, "SERVICES", []):
             found[cls.name] = cls
     return found
+
+
+# -- the catalog: what each package holds, known without importing it ------------------------
+
+CatalogEntry = dict[str, Any]  # package, resource_types, serves_routes, start_env, listens_to
+
+
+def catalog() -> dict[str, Any]:
+    """``{"services": {name: entry}, "migrations": [[component, steps], ...], "seeded": {table:
+    rows}}``: every service by name with its package and what its class declares, every schema
+    step their set-up runs, in order (so a cloud creates every table at start and a service
+    loaded inside a transaction has none to create), and the tables that set-up fills (the
+    default event bus), with how many rows; ``schema_file`` is a database holding all those
+    tables, empty, which a new state directory is copied from. Read from a cache file keyed by every file under
+    ``unkai/services`` (name, size, mtime), so a start imports none of the 40 packages; a
+    missing, stale or corrupt cache is rebuilt by setting all of them up once in a scratch
+    cloud, an unwritable one only costs that time at every start."""
+    key = _catalog_key()
+    path = cache_dir() / f"services-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    try:
+        data = json.loads(path.read_text())
+        if data.get("key") == key and isinstance(data.get("services"), dict) and \
+                isinstance(data.get("migrations"), list) and isinstance(data.get("seeded"), dict):
+            return data
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        surveyed = _survey()
+    else:  # a cloud made inside a running loop: the survey runs its own, in a thread
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            surveyed = pool.submit(_survey).result()
+    schema = surveyed.pop("schema")
+    data = {"key": key, **surveyed}
+    with contextlib.suppress(OSError, sqlite3.Error):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_db = path.with_name(f"{path.stem}.{os.getpid()}.db.tmp")
+        tmp_db.unlink(missing_ok=True)
+        copy = sqlite3.connect(str(tmp_db))
+        try:
+            schema.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")  # one plain file, opened read-only
+        finally:
+            copy.close()
+        tmp_db.replace(path.with_suffix(".db"))
+        data["schema_file"] = str(path.with_suffix(".db"))
+    schema.close()
+    with contextlib.suppress(OSError):
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(path)
+        # one catalog per source tree and change: keep the newest few
+        kept = sorted(path.parent.glob("services-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[_KEEP_CATALOGS:]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".db").unlink(missing_ok=True)
+    return data
+
+
+_KEEP_CATALOGS = 16
+
+
+def _survey() -> dict[str, Any]:
+    """Import every package and set up every service in a scratch cloud, noting the schema
+    steps they run."""
+    services = {name: describe(cls) for name, cls in sorted(discover().items())}
+    # the scratch services must not open the ports their variables name (SMTP, MQTT)
+    ports = {var: os.environ.pop(var) for e in services.values() for var in e["start_env"] if var in os.environ}
+    try:
+        return _survey_in(services)
+    finally:
+        os.environ.update(ports)
+
+
+def _survey_in(services: dict[str, CatalogEntry]) -> dict[str, Any]:
+    import tempfile
+    from pathlib import Path
+
+    from unkai.cloud import Cloud
+    from unkai.config import Config
+    from unkai.store import Store
+
+    with tempfile.TemporaryDirectory(prefix="unkai-survey-") as tmp:
+        store = Store(Path(tmp) / "unkai.db")
+        try:
+            cloud = Cloud(Config(state_dir=Path(tmp)), store, catalog={"services": services, "migrations": []})
+            migrations: list[list[Any]] = []
+            real = store.migrate
+
+            def noted(component: str, steps: list[str]) -> None:
+                migrations.append([component, list(steps)])
+                real(component, steps)
+
+            store.migrate = noted  # type: ignore[method-assign]
+            for name in services:
+                cloud.services[name]
+            # every table, empty: what a new state directory starts from (``Cloud`` copies it in)
+            schema = sqlite3.connect(":memory:", check_same_thread=False)
+            store.db.backup(schema)
+            schema.execute("DELETE FROM unkai_meta")
+            schema.commit()
+            asyncio.run(_start_and_stop(cloud))  # what start() sets up (API Gateway's usage plans' tables)
+            seeded = {table: n for table, n in _row_counts(store).items() if n}
+        finally:
+            store.close()
+    return {"services": services, "migrations": migrations, "seeded": seeded, "schema": schema}
+
+
+def _row_counts(store: Any) -> dict[str, int]:
+    tables = [n for (n,) in store.db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    return {t: store.db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+
+
+async def _start_and_stop(cloud: Any) -> None:
+    from unkai.gateway import Gateway
+
+    cloud.gateway = Gateway(cloud)
+    try:
+        await cloud.services.start()
+    finally:
+        await cloud.stop()
+
+
+def describe(cls: type[Service]) -> CatalogEntry:
+    """What the catalog keeps of a Service class."""
+    return {"package": cls.__module__.split(".")[2], "resource_types": list(cls.resource_types),
+            "serves_routes": cls.serves_routes, "start_env": list(cls.start_env),
+            "listens_to": list(cls.listens_to), "local_urls": cls.local_url is not Service.local_url}
+
+
+def package_services(package: str) -> list[type[Service]]:
+    """The Service classes of one package (importing it)."""
+    return list(getattr(importlib.import_module(f"{__name__}.{package}"), "SERVICES", []))
+
+
+def _catalog_key() -> str:
+    from unkai import __version__
+
+    files = []
+    for base, dirs, names in os.walk(__path__[0]):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in names:
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(base, name))
+                files.append(f"{os.path.relpath(os.path.join(base, name), __path__[0])}:{st.st_mtime_ns}:{st.st_size}")
+    return json.dumps([__version__, __path__[0], sorted(files)])
+
+
+def cache_dir() -> "Path":
+    from pathlib import Path
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "unkai"

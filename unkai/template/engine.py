@@ -44,14 +44,32 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def providers(services: dict[str, Any]) -> dict[str, Any]:
-    """Resource type -> the provider that creates it: the owning service, else unkai's accepted no-ops."""
+def providers(services: Any) -> dict[str, Any]:
+    """Resource type -> the provider that creates it: the owning service, else unkai's accepted
+    no-ops. The cloud's services load on first use: each type's provider loads its service
+    when it is first asked to provision one (unkai/cloud.py)."""
     accepted = Accepted()
     found: dict[str, Any] = {t: accepted for t in accepted.resource_types}
+    if hasattr(services, "resource_types"):
+        lazy: dict[str, _Provider] = {}
+        for resource_type, name in services.resource_types().items():
+            found[resource_type] = lazy.setdefault(name, _Provider(services, name))
+        return found
     for service in services.values():
         for resource_type in getattr(service, "resource_types", ()):
             found[resource_type] = service
     return found
+
+
+class _Provider:
+    """A service's resource provider, loading the service at its first use."""
+
+    def __init__(self, services: Any, name: str) -> None:
+        self._services = services
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._services[self._name], attr)
 
 
 @dataclass
@@ -396,7 +414,7 @@ class Deployer:
         """An AWS URL (execute-api, S3 website...) as the local URL that serves it, when a service knows one."""
         if "://" not in value:
             return value
-        for service in self.cloud.services.values():
+        for service in self.cloud.services.url_rewriters():
             rewrite = getattr(service, "local_url", None)
             local = rewrite(value) if rewrite is not None else None
             if local:

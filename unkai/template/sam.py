@@ -169,7 +169,10 @@ def _translate(source: Source, template: dict[str, Any], parameters: dict[str, A
         reused = _reuse(cached[0], cached[1], template)
         if reused is not None:
             return reused
-    translated = _run_translator(source, copy.deepcopy(template), parameters, region)
+    translated = _stored_translation(template, parameters, region)
+    if translated is None:
+        translated = _run_translator(source, copy.deepcopy(template), parameters, region)
+        _store_translation(template, parameters, region, translated)
     _last.clear()  # one stack per file is re-applied at a time: keep only the last
     _last[key] = (template, copy.deepcopy(translated))
     return translated
@@ -213,6 +216,78 @@ def _reuse(before: dict[str, Any], translated: dict[str, Any], template: dict[st
 
 
 _MISSING = object()
+
+# -- translations kept across starts --------------------------------------------------------
+#
+# Importing aws-sam-translator (pydantic models for every SAM type, boto3) costs about two
+# seconds of CPU, and a warm `unkai up` of a SAM stack translated the same template each
+# time. A successful translation is kept in the user's cache directory, keyed by the
+# template as handed to the translator (local paths already swapped for placeholders), the
+# parameters (pseudo parameters only when the template names them), the region and the installed translator (its path and its files' size and
+# mtime); the translator's output depends on nothing else, and a changed template or
+# translator is translated again. An unreadable or unwritable cache only costs the time.
+
+_KEEP_TRANSLATIONS = 32
+
+
+def _translation_path(template: dict[str, Any], parameters: dict[str, Any], region: str) -> Path | None:
+    import hashlib
+    import importlib.util
+    import json
+    import os
+
+    from unkai.services import cache_dir
+
+    try:
+        spec = importlib.util.find_spec("samtranslator")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    try:
+        package = Path(spec.origin).parent
+        version = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in (package / "__init__.py",
+                                                                              package / "translator" / "translator.py")]
+        text = json.dumps(template, sort_keys=True, default=str)
+        # A pseudo parameter the template never names cannot change its translation (the stack id is new
+        # for each state directory)
+        used = {k: v for k, v in parameters.items() if not k.startswith("AWS::") or k in text}
+        key = json.dumps([text, used, region, str(package), version], sort_keys=True, default=str)
+    except (OSError, TypeError, ValueError):
+        return None
+    return cache_dir() / "sam" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+
+
+def _stored_translation(template: dict[str, Any], parameters: dict[str, Any], region: str) -> dict[str, Any] | None:
+    import json
+
+    path = _translation_path(template, parameters, region)
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("Resources"), dict) else None
+
+
+def _store_translation(template: dict[str, Any], parameters: dict[str, Any], region: str,
+                       translated: dict[str, Any]) -> None:
+    import contextlib
+    import json
+    import os
+
+    path = _translation_path(template, parameters, region)
+    if path is None:
+        return
+    with contextlib.suppress(OSError, TypeError, ValueError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(translated))
+        tmp.replace(path)
+        kept = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[_KEEP_TRANSLATIONS:]:
+            old.unlink(missing_ok=True)
 
 
 def _run_translator(source: Source, template: dict[str, Any], parameters: dict[str, Any],

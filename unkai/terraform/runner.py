@@ -165,7 +165,7 @@ class Terraform:
     def _local(self, value: Any) -> str:
         text = value if isinstance(value, str) else json.dumps(value)
         if "://" in text:
-            for service in self.cloud.services.values():
+            for service in self.cloud.services.url_rewriters():
                 rewrite = getattr(service, "local_url", None)
                 local = rewrite(text) if rewrite is not None else None
                 if local:

@@ -17,6 +17,7 @@ from unkai.services.apigateway.restapi import RestApis, _clean, _page, bad, not_
 
 class ApiGateway(EventTargets, DocumentationOps, Service):
     name = "apigateway"
+    serves_routes = True  # execute-api hosts and paths, custom domains, websockets
     resource_types = resources.REST_TYPES
 
     def __init__(self, cloud: Any) -> None:

@@ -166,6 +166,7 @@ class Streamed:
 
 class Lambda(SettingsOps, Service):
     name = "lambda"
+    serves_routes = True  # function URLs
     migrations = MIGRATIONS
     resource_types = ("AWS::Lambda::Function", "AWS::Lambda::Version", "AWS::Lambda::Alias",
                       "AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping", "AWS::Lambda::LayerVersion",

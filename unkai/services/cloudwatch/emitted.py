@@ -39,7 +39,7 @@ def sample(cw: "CloudWatch", when: float) -> None:
     """The gauges services publish once a minute (``Service.metric_samples``: SQS queue
     depths and ages, SES reputation), stamped at the minute that ends at ``when``, as AWS's
     one-minute data points are; called inside the evaluation's transaction."""
-    for service in list(cw.cloud.services.values()):
+    for service in list(cw.cloud.services.loaded().values()):  # one not loaded holds no state
         try:
             samples = service.metric_samples(when)
         except Exception:  # one service's gauges never stop the others' or the alarms

@@ -57,6 +57,7 @@ def _page(items: list, token: str | None, size: int) -> tuple[list, str | None]:
 
 class CloudWatch(Service):
     name = "cloudwatch"
+    listens_to = ("lambda", "apigateway", "apigatewayv2", "logs")  # feed events and log lines (emitted.py)
     migrations = METRIC_MIGRATIONS + al.MIGRATIONS + ROLLUP_MIGRATIONS  # appended: steps run by position
     resource_types = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
 

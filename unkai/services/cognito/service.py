@@ -35,6 +35,7 @@ def _unsigned() -> list[str]:
 
 class CognitoIdp(Admin, Accounts, resources.Resources, Service):
     name = "cognito-idp"
+    serves_routes = True  # JWKS, the hosted UI and OAuth endpoints
     migrations = pools.MIGRATIONS
     resource_types = resources.TYPES
     def check_unimplemented(self, ctx: RequestContext, operation: str, params: dict) -> None:

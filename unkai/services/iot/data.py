@@ -36,6 +36,8 @@ def shadow_prefix(thing: str, name: str | None) -> str:
 
 class IoTData(Service):
     name = "iot-data"
+    serves_routes = True  # /_unkai/iot
+    start_env = ("UNKAI_IOT_MQTT_PORT",)
 
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)

@@ -50,6 +50,7 @@ MIGRATIONS.append(subscriptions.MIGRATION)
 MIGRATIONS.append(policies.MIGRATION)
 MIGRATIONS.append(deliveries.MIGRATION)
 MIGRATIONS.append(exports.MIGRATION)
+MIGRATIONS.append("ALTER TABLE logs_groups ADD COLUMN deletion_protection INTEGER NOT NULL DEFAULT 0;")
 
 GROUP_NAME = re.compile(r"^[\.\-_/#A-Za-z0-9]{1,512}$")
 STREAM_NAME = re.compile(r"^[^:*]{1,512}$")
@@ -82,6 +83,7 @@ def _parse_token(token: str | None, prefix: str) -> int | None:
 
 class Logs(InsightsQueries, PolicyOps, DeliveryOps, LiveTail, ExportTasks, Service):
     name = "logs"
+    serves_routes = True  # /_unkai/logs
     migrations = MIGRATIONS
     resource_types = ("AWS::Logs::LogGroup", "AWS::Logs::LogStream", "AWS::Logs::SubscriptionFilter",
                       "AWS::Logs::Destination", "AWS::Logs::MetricFilter")
@@ -235,10 +237,16 @@ class Logs(InsightsQueries, PolicyOps, DeliveryOps, LiveTail, ExportTasks, Servi
             "INSERT INTO logs_groups(account, region, name, created, kms_key, class, tags) VALUES(?,?,?,?,?,?,?)",
             (ctx.account, ctx.region, name, self.clock.now_ms(), params.get("kmsKeyId"),
              params.get("logGroupClass") or "STANDARD", json.dumps(params.get("tags") or {})))
+        if params.get("deletionProtectionEnabled"):
+            self.store.execute("UPDATE logs_groups SET deletion_protection=1 WHERE account=? AND region=? AND name=?",
+                               (ctx.account, ctx.region, name))
         return {}
 
     def delete_log_group(self, ctx: RequestContext, params: dict) -> dict:
         row = self._group(ctx, params)
+        if self.store.one("SELECT deletion_protection FROM logs_groups WHERE id=?", (row[0],))[0]:
+            raise ServiceError("ValidationException", "Cannot delete log group with deletion protection enabled. "
+                               "Disable deletion protection first.")  # AWS's words (its user guide)
         self.store.execute("DELETE FROM logs_events WHERE stream_id IN (SELECT id FROM logs_streams WHERE "
                            "group_id=?)", (row[0],))
         self.store.execute("DELETE FROM logs_groups WHERE id=?", (row[0],))
@@ -257,12 +265,13 @@ class Logs(InsightsQueries, PolicyOps, DeliveryOps, LiveTail, ExportTasks, Servi
             raise _invalid("LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.")
         after = params.get("nextToken") or ""
         rows = self.store.all(
-            "SELECT g.id, g.name, g.created, g.retention, g.kms_key, g.class, (SELECT coalesce(sum(stored_bytes), 0) "
+            "SELECT g.id, g.name, g.created, g.retention, g.kms_key, g.class, g.deletion_protection, "
+            "(SELECT coalesce(sum(stored_bytes), 0) "
             "FROM logs_streams WHERE group_id=g.id) FROM logs_groups g WHERE account=? AND region=? AND name > ? "
             "ORDER BY name", (ctx.account, ctx.region, after))
         wanted = set(params.get("logGroupIdentifiers") or [])
         out = []
-        for gid, name, created, retention, kms, cls, stored in rows:
+        for gid, name, created, retention, kms, cls, protected, stored in rows:
             if prefix and not name.startswith(prefix):
                 continue
             if pattern and pattern.lower() not in name.lower():
@@ -273,7 +282,7 @@ class Logs(InsightsQueries, PolicyOps, DeliveryOps, LiveTail, ExportTasks, Servi
                 continue
             group = {"logGroupName": name, "creationTime": created, "metricFilterCount": 0,
                      "arn": self._arn(ctx, name) + ":*", "storedBytes": stored, "logGroupClass": cls,
-                     "logGroupArn": self._arn(ctx, name), "deletionProtectionEnabled": False}
+                     "logGroupArn": self._arn(ctx, name), "deletionProtectionEnabled": bool(protected)}
             if retention:
                 group["retentionInDays"] = retention
             if kms:
@@ -298,6 +307,13 @@ class Logs(InsightsQueries, PolicyOps, DeliveryOps, LiveTail, ExportTasks, Servi
     def delete_retention_policy(self, ctx: RequestContext, params: dict) -> dict:
         row = self._group(ctx, params)
         self.store.execute("UPDATE logs_groups SET retention=NULL WHERE id=?", (row[0],))
+        return {}
+
+    def put_log_group_deletion_protection(self, ctx: RequestContext, params: dict) -> dict:
+        """Protected groups refuse DeleteLogGroup until protection is turned off (AWS)."""
+        row = self._group(ctx, {"logGroupIdentifier": params["logGroupIdentifier"]})
+        self.store.execute("UPDATE logs_groups SET deletion_protection=? WHERE id=?",
+                           (int(bool(params["deletionProtectionEnabled"])), row[0]))
         return {}
 
     def associate_kms_key(self, ctx: RequestContext, params: dict) -> dict:

@@ -33,6 +33,7 @@ from unkai.services.s3.website import WebsiteOps
 class S3(BucketOps, ObjectOps, VersionOps, ListingOps, MultipartOps, NotificationOps, CorsOps, WebsiteOps,
          FormOps, LifecycleOps, LockOps, ConfigOps, ResourceOps, EncryptionOps, Service):
     name = "s3"
+    serves_routes = True  # CORS preflights, browser form POSTs, website hosts
     migrations = MIGRATIONS
     resource_types = ("AWS::S3::Bucket", "AWS::S3::BucketPolicy")
 

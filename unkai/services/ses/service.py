@@ -115,6 +115,8 @@ REPUTATION_WINDOW = 14 * 86400
 
 class SES(ResourceOps, ReceivingOps, SesBase):
     name = "ses"
+    serves_routes = True  # verification and tracking pages
+    start_env = ("UNKAI_SMTP_PORT",)
     migrations = MIGRATIONS
     resource_types = ("AWS::SES::EmailIdentity", "AWS::SES::ConfigurationSet",
                       "AWS::SES::ConfigurationSetEventDestination", "AWS::SES::Template",

@@ -209,6 +209,7 @@ def _after(token: str | None) -> int:
 
 class SNS(SmsOps, PushOps, Service):
     name = "sns"
+    serves_routes = True  # the signing certificate, confirmation and unsubscribe pages, SMS opt-out
     migrations = MIGRATIONS
     resource_types = resources.TYPES
     anonymous_operations = frozenset({"ConfirmSubscription", "Unsubscribe"})  # the links in messages and mail

@@ -164,11 +164,10 @@ class IotAmqttBroker(AmqttBroker):
                     running_tasks.append(asyncio.ensure_future(sending))
             return
 
-    def _expire_later(self, session: Session, handler: Any) -> None:
+    def _expire_later(self, session: Session, translation: Any) -> None:
         """A persistent session that is away ends after its expiry on unkai's clock: an MQTT 5
         client's Session Expiry Interval, a 3.1.1 client's AWS default (one hour), neither
         beyond AWS's default maximum of one hour; its subscriptions and queued messages go."""
-        translation = getattr(getattr(handler, "writer", None), "translation", None)
         expiry = min(translation.session_expiry if translation is not None else SESSION_EXPIRY, SESSION_EXPIRY)
         token = object()
         session.iot_away = token
@@ -179,7 +178,9 @@ class IotAmqttBroker(AmqttBroker):
                     or session.transitions.is_connected():
                 return
             log.info("IoT: the persistent session of %s expired", session.client_id)
-            asyncio.ensure_future(self._delete_session(session.client_id))
+            self._sessions.pop(session.client_id, None)  # at once: a CONNECT right after finds no session
+            session.clear_queues()
+            asyncio.ensure_future(self._del_all_subscriptions(session))
 
         self.gate.cloud.clock.call_later(expiry, expire)
 
@@ -237,9 +238,11 @@ class IotAmqttBroker(AmqttBroker):
             reason = "DUPLICATE_CLIENTID"
         reason = getattr(client_session, "iot_disconnect_reason", None) or reason
         client_session.iot_disconnect_reason = None
+        # read before amqtt stops the handler (which may detach its writer)
+        translation = getattr(getattr(handler, "writer", None), "translation", None)
         await super()._handle_disconnect(client_session, handler, disconnect_waiter)
         if not client_session.clean_session:
-            self._expire_later(client_session, handler)
+            self._expire_later(client_session, translation)
         try:
             self.gate.presence(client_session.client_id, False, reason, getattr(client_session, "iot_connection", None))
         except Exception:  # noqa: BLE001

@@ -277,9 +277,10 @@ def test_whole_minutes_and_partial_minutes_read_the_same_statistics(cw, ns):
 
 
 def test_data_stored_before_the_rollup_existed_are_rolled_up_by_its_migration(tmp_path):
-    """A state directory written by an unkai without the per-minute rollup: the migration
-    that adds it folds the stored points in, so reads over whole minutes still see them."""
-    from unkai.services.cloudwatch.metrics import ROLLUP_MIGRATIONS
+    """A state directory written by an unkai without the per-minute rollup (or with its
+    first, trigger-kept form): the migrations fold the stored points in, and a read folds
+    the points added since, once, so reads over whole minutes see every point."""
+    from unkai.services.cloudwatch.metrics import ROLLUP_MIGRATIONS, MetricStore
     from unkai.services.cloudwatch.service import CloudWatch
     from unkai.store import Store
 
@@ -289,15 +290,22 @@ def test_data_stored_before_the_rollup_existed_are_rolled_up_by_its_migration(tm
     store.migrate("cloudwatch", older)
     mid = store.db.execute("INSERT INTO cloudwatch_metrics(account, region, namespace, name, dims, last_put) "
                            "VALUES('1', 'r', 'N', 'M', '[]', 0)").lastrowid
-    store.db.executemany("INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max) "
-                         "VALUES(?,?,?,60,1,?,?,?)", [(mid, 600 + t, u, v, v, v) for t, v, u in
-                                                     ((1, 5, "Count"), (59, 7, "Seconds"), (60, 1, "Count"))])
+    insert = ("INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max) "
+              "VALUES(?,?,?,60,?,?,?,?)")
+    store.db.executemany(insert, [(mid, 600 + t, u, 1, v, v, v) for t, v, u in
+                                  ((1, 5, "Count"), (59, 7, "Seconds"), (60, 1, "Count"))])
+    store.migrate("cloudwatch", steps[:len(older) + 1])  # the trigger-kept rollup
+    store.db.execute(insert, (mid, 661, "Count", 1, 3, 3, 3))
     store.migrate("cloudwatch", steps)
-    assert store.db.execute("SELECT minute, unit, count, sum, min, max FROM cloudwatch_minutes ORDER BY minute, unit"
-                            ).fetchall() == [(600.0, "Count", 1.0, 5.0, 5.0, 5.0), (600.0, "Seconds", 1.0, 7.0, 7.0, 7.0),
-                                             (660.0, "Count", 1.0, 1.0, 1.0, 1.0)]
-    store.db.execute("INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max) "
-                     "VALUES(?, 665, 'Count', 60, 2, 6, 2, 4)", (mid,))  # and the trigger keeps it from then on
-    assert store.db.execute("SELECT count, sum, min, max FROM cloudwatch_minutes WHERE minute=660").fetchall() == [
-        (3.0, 7.0, 1.0, 4.0)]
+    minutes = "SELECT minute, unit, count, sum, min, max FROM cloudwatch_minutes ORDER BY minute, unit"
+    assert store.db.execute(minutes).fetchall() == [
+        (600.0, "Count", 1.0, 5.0, 5.0, 5.0), (600.0, "Seconds", 1.0, 7.0, 7.0, 7.0),
+        (660.0, "Count", 2.0, 4.0, 1.0, 3.0)]
+    store.db.execute(insert, (mid, 665, "Count", 2, 6, 2, 4))  # no trigger now: folded by the next read
+    metrics = MetricStore(store, None)  # type: ignore[arg-type]
+    buckets = metrics.buckets(mid, 600, 720, 60, None, now=700, distribution=False)
+    assert [(b.ts, b.count, b.sum, b.min, b.max) for b in buckets.values()] == [
+        (600.0, 2.0, 12.0, 5.0, 7.0), (660.0, 4.0, 10.0, 1.0, 4.0)]
+    metrics.buckets(mid, 600, 720, 60, None, now=700, distribution=False)  # a second read folds nothing again
+    assert store.db.execute(minutes).fetchall()[-1] == (660.0, "Count", 4.0, 10.0, 1.0, 4.0)
     store.close()

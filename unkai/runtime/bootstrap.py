@@ -32,6 +32,7 @@ from __future__ import annotations
 import array
 import decimal
 import errno
+import gc
 import io
 import json
 import os
@@ -153,6 +154,11 @@ def zygote(control_fd, sdk_dir):
         import ctypes  # noqa: F401 - every worker's sandbox and limits use it: load it once, here
     except ImportError:
         pass
+    # What the zygote loaded (the SDK, its models) is shared with every worker it forks. The
+    # collector's passes write into each object's header, which would copy every page they sit
+    # on into each worker: frozen, they are never walked, and the pages stay shared.
+    gc.collect()
+    gc.freeze()
     control = socket.socket(fileno=control_fd)
     rfd, wfd = os.pipe()
     os.set_blocking(wfd, False)

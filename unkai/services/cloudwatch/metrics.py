@@ -41,10 +41,13 @@ MIGRATIONS = [
     """
 ]
 
-# Each metric's data merged per minute and unit, kept by a trigger as rows are inserted:
-# a read of the basic statistics over whole minutes (any period of 60 s or more) sums a
-# few rows per period instead of one row per datum. ``last`` is the newest datum's rowid
-# (the unit a period reports is its last datum's). Appended after the alarms' migrations.
+# Each metric's data merged per minute and unit: a read of the basic statistics over whole
+# minutes (any period of 60 s or more) sums a few rows per period instead of one row per
+# datum. ``last`` is the newest datum's rowid (the unit a period reports is its last datum's).
+# Appended after the alarms' migrations. The first step kept it by a trigger on every insert;
+# the second replaces the trigger by a fold at read time of the rows added since the last one
+# (``cloudwatch_rollup.upto``, a rowid), so a put pays nothing for it and a read folds in one
+# statement what the puts since the previous read added.
 ROLLUP_MIGRATIONS = [
     """
     CREATE TABLE cloudwatch_minutes (
@@ -64,8 +67,21 @@ ROLLUP_MIGRATIONS = [
             sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max),
             last = excluded.last;
     END;
+    """,
     """
+    DROP TRIGGER cloudwatch_data_minutes;
+    CREATE TABLE cloudwatch_rollup (id INTEGER PRIMARY KEY CHECK (id = 1), upto INTEGER NOT NULL);
+    INSERT INTO cloudwatch_rollup(id, upto) SELECT 1, COALESCE(MAX(rowid), 0) FROM cloudwatch_data;
+    """,
 ]
+
+_FOLD = """
+    INSERT INTO cloudwatch_minutes(metric_id, minute, unit, count, sum, min, max, last)
+    SELECT metric_id, CAST(ts / 60 AS INTEGER) * 60.0, unit, SUM(count), SUM(sum), MIN(min), MAX(max), MAX(rowid)
+    FROM cloudwatch_data WHERE rowid > ? AND rowid <= ? GROUP BY 1, 2, 3
+    ON CONFLICT(metric_id, minute, unit) DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum,
+        min = min(min, excluded.min), max = max(max, excluded.max), last = max(last, excluded.last)
+"""
 
 RETENTION = 455 * 86400  # one-hour data points live 15 months (5-minute ones 63 days, 1-minute ones 15)
 HIGH_RES_RETENTION = 3 * 3600  # sub-minute periods are readable for 3 hours
@@ -352,6 +368,24 @@ class MetricStore:
                              [tuple(v) for v in json.loads(vals)] if vals else None))
         return out
 
+    def roll_up(self) -> None:
+        """Fold the data rows added since the last fold into the per-minute rollup (in the
+        caller's transaction when there is one: a rolled-back read folds nothing)."""
+        upto, top = self.store.one("SELECT (SELECT upto FROM cloudwatch_rollup), "
+                                   "(SELECT MAX(rowid) FROM cloudwatch_data)")
+        upto = upto or 0  # no row: a reset emptied the table (and the data with it)
+        if top is None or top <= upto:
+            return
+        if not self.store.in_transaction:  # the fold and its mark commit together
+            with self.store.transaction():
+                self._fold(upto, top)
+        else:
+            self._fold(upto, top)
+
+    def _fold(self, upto: int, top: int) -> None:
+        self.store.execute(_FOLD, (upto, top))
+        self.store.execute("INSERT OR REPLACE INTO cloudwatch_rollup(id, upto) VALUES(1, ?)", (top,))
+
     def _merged(self, metric_id: int, start: float, end: float, period: int, unit: str | None
                 ) -> dict[float, Bucket]:
         """``buckets`` without values, merged in SQL: one row per period and unit rather than per
@@ -368,6 +402,7 @@ class MetricStore:
             if unit:
                 args.append(unit)
         else:
+            self.roll_up()
             first, stop = math.ceil(start / 60) * 60.0, math.floor(end / 60) * 60.0
             if first >= stop:  # no whole minute: the data rows alone
                 first = stop = end
@@ -424,3 +459,7 @@ class MetricStore:
         # a minute that straddles the cutoff is read from its data rows (see _merged), so only
         # minutes wholly before it go
         self.store.execute("DELETE FROM cloudwatch_minutes WHERE minute<=?", (now - RETENTION - 60,))
+        # rowids are max + 1: had the newest rows gone too, new ones would reuse rowids at or
+        # under ``upto`` and never be folded
+        self.store.execute("UPDATE cloudwatch_rollup SET upto = MIN(upto, COALESCE((SELECT MAX(rowid) FROM "
+                           "cloudwatch_data), 0))")

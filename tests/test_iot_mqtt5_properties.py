@@ -376,3 +376,23 @@ def test_a_persistent_session_that_stays_away_past_its_expiry_is_gone(iot, data,
     finally:
         back.close()
         watcher.close()
+
+
+def test_a_new_connection_gets_retained_messages_only_for_its_own_subscriptions(iot, data, broker, policy, tmp_path):
+    base = f"leak{uuid.uuid4().hex[:6]}"
+    first = Client(broker, device(iot, tmp_path, policy))
+    try:
+        first.subscribe(f"{base}/+")
+        data.publish(topic=f"{base}/a", payload=b"retained", retain=True)
+        assert first.next().payload == b"retained"
+        later = Client(broker, device(iot, tmp_path, policy), version=paho.MQTTv311)
+        try:
+            with pytest.raises(queue.Empty):  # another client's filter is not this one's
+                later.messages.get(timeout=1)
+            later.subscribe(f"{base}/+")
+            got = later.next()
+            assert (got.payload, got.retain) == (b"retained", True)
+        finally:
+            later.close()
+    finally:
+        first.close()

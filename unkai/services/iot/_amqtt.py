@@ -225,6 +225,10 @@ class IotAmqttBroker(AmqttBroker):
         if handler is None:
             return
         topic_filter, qos = subscription
+        # amqtt 0.12 calls this at every CONNECT for every filter anyone ever subscribed to:
+        # only this session's own subscriptions get retained messages
+        if not any(s is session for s, _ in self._subscriptions.get(topic_filter, ())):
+            return
         for topic, payload, retained_qos, properties in self.gate.retained_for(topic_filter):
             if self.gate.may(session.client_id, "iot:Receive", topic):
                 sending = self._send(handler, topic, payload, min(qos, retained_qos), True, properties)

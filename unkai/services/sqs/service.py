@@ -94,6 +94,7 @@ ACTIVE_WINDOW = 6 * 3600.0  # AWS: a queue's metrics are reported while it was a
 
 _OPTIONAL = ("attributes", "md5_attributes", "system_attributes", "group_id", "dedup_id", "seq")
 _INSERTS: dict[tuple[bool, ...], str] = {}
+_PLAIN = (False,) * len(_OPTIONAL)
 
 
 def _insert_sql(present: tuple[bool, ...]) -> str:
@@ -561,12 +562,15 @@ class SQS(Service):
         message_id = message_id or uuid4()
         if delay is None:
             delay = queue.attr_int("DelaySeconds")
-        optional = (messages.dump_attrs(attributes), md5_attrs, messages.dump_attrs(system), group, dedup, seq)
-        present = tuple(v is not None for v in optional)
-        self.store.execute(
-            _INSERTS.get(present) or _insert_sql(present),
-            (queue.id, message_id, body, md5_body(body), sender, now, now + delay,
-             now + queue.attr_int("MessageRetentionPeriod"), *(v for v in optional if v is not None)))
+        row = (queue.id, message_id, body, md5_body(body), sender, now, now + delay,
+               now + queue.attr_int("MessageRetentionPeriod"))
+        if not attributes and not system and group is None and dedup is None and seq is None:
+            self.store.execute(_INSERTS.get(_PLAIN) or _insert_sql(_PLAIN), row)  # most deliveries: no extras
+        else:
+            optional = (messages.dump_attrs(attributes), md5_attrs, messages.dump_attrs(system), group, dedup, seq)
+            present = tuple(v is not None for v in optional)
+            self.store.execute(_INSERTS.get(present) or _insert_sql(present),
+                               row + tuple(v for v in optional if v is not None))
         qid = queue.id
         self.store.after_commit(lambda: self.signals.notify(("sqs", qid)))
         self._metric(queue, "NumberOfMessagesSent")

@@ -58,6 +58,12 @@ class Gateway:
                 # Answered before the client sent the body it announced (an early error): the
                 # connection cannot be reused, or that body would be read as the next request.
                 response.headers.append(("connection", "close"))
+            body = response.body
+            if isinstance(body, bytes) and "extensions" in scope:  # the server writes it whole, in one go
+                respond = scope["extensions"].get("unkai.respond")
+                if respond is not None and respond(response.status, response.headers, body,
+                                                   request.method == "HEAD"):
+                    return
             await response.send(send, head_only=request.method == "HEAD")
         elif kind == "websocket":
             host = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"host"), "")
@@ -105,7 +111,8 @@ class Gateway:
 
     async def call_aws(self, request: Request) -> Response:
         # A traced caller (boto3 in a function sends X-Amzn-Trace-Id) keeps its trace in what it causes.
-        root = trace_root(request.headers.get("x-amzn-trace-id"))
+        header = request.headers.get("x-amzn-trace-id")
+        root = trace_root(header) if header else ""
         traced = TRACE.set(root) if root else None
         try:
             response = await self._call_aws(request)
@@ -148,7 +155,10 @@ class Gateway:
             op = protocol.find_operation(route.model, request, body)
             if op is None:
                 raise _unknown_operation(route.protocol, request)
-            if body is None and not streaming_input(op):
+            streaming = _STREAMING.get(op)
+            if streaming is None:
+                streaming = _STREAMING[op] = streaming_input(op)
+            if body is None and not streaming:
                 body = await self._read_body(request, service.max_body)
             if self.authorizer is not None and not (route.signature is None
                                                     and op.name in service.anonymous_operations):
@@ -231,7 +241,8 @@ INFLATED_LIMIT = 16 * 1024 * 1024  # what a gzipped JSON or query body may infla
 def _inflated(request: Request, body: bytes | None) -> bytes | None:
     """A JSON or query body botocore gzipped (the model's ``requestcompression`` trait,
     e.g. CloudWatch's PutMetricData), decompressed; S3 keeps Content-Encoding as metadata."""
-    if not body or request.headers.get("content-encoding", "").strip().lower() != "gzip":
+    if not body or "content-encoding" not in request.headers \
+            or request.headers["content-encoding"].strip().lower() != "gzip":
         return body
     route = request.state.get("route")
     if route is None or route.protocol in ("json", "query"):
@@ -253,6 +264,7 @@ def _inflated(request: Request, body: bytes | None) -> bytes | None:
 
 
 _ASYNC: dict[Any, bool] = {}
+_STREAMING: dict[Any, bool] = {}  # operation model -> streaming_input(op): models are loaded once
 
 
 def _is_async(handler: Any) -> bool:

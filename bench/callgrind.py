@@ -35,16 +35,41 @@ KIB = b"x" * 1024
 _FROM_SRC = harness._FROM_SRC
 
 
+def _client(name: str, endpoint: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(name, endpoint_url=endpoint, config=Config(retries={"max_attempts": 0}), **harness.CREDS)
+
+
+class _Switch:
+    """A client whose calls go to whichever endpoint ``Ops.point`` names (bench/ratios.py
+    replays unkai's recorded answers from the floor through the very same calls)."""
+
+    def __init__(self, name: str, endpoint: str) -> None:
+        self.name = name
+        self.clients = {endpoint: _client(name, endpoint)}
+        self.target = self.clients[endpoint]
+
+    def point(self, endpoint: str) -> None:
+        if endpoint not in self.clients:
+            self.clients[endpoint] = _client(self.name, endpoint)
+        self.target = self.clients[endpoint]
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.target, attr)
+
+
 class Ops:
     """The resources and the calls measured, made through one target's own API."""
 
     def __init__(self, endpoint: str, services: tuple[str, ...]) -> None:
-        import boto3
-        from botocore.config import Config
+        self.switches: list[_Switch] = []
 
         def client(name: str) -> Any:
-            return boto3.client(name, endpoint_url=endpoint, config=Config(retries={"max_attempts": 0}),
-                                **harness.CREDS)
+            switch = _Switch(name, endpoint)
+            self.switches.append(switch)
+            return switch
 
         self.calls: dict[str, Callable[[], Any]] = {}
         if "sqs" in services:
@@ -171,6 +196,15 @@ class Ops:
             self.calls["lambda invoke (RequestResponse)"] = lambda: lam.invoke(FunctionName="cg-fn", Payload=b"{}")
             self.calls["sqs send -> mapped lambda (+ drain)"] = mapped
 
+    def point(self, endpoint: str) -> None:
+        """Make every call go to ``endpoint`` from now on."""
+        for switch in self.switches:
+            switch.point(endpoint)
+
+    def clients(self) -> list[Any]:
+        """The clients the calls go through now."""
+        return [switch.target for switch in self.switches]
+
     def receive_delete(self) -> None:
         self.sqs.send_message(QueueUrl=self.url, MessageBody=BODY)  # not measured: see measure()
         msgs = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=1).get("Messages")
@@ -249,6 +283,42 @@ def _receive_delete_only(ops: Ops) -> Callable[[], None]:
 
 
 SERVICES = ("sqs", "sns", "dynamodb", "s3")
+EXTRA = ("sts", "secretsmanager", "kms", "cloudwatch", "events", "ses")
+ALL = SERVICES + EXTRA
+
+
+def _cpu_ns(pid: int) -> int:
+    """Nanoseconds on CPU of every thread of ``pid`` (schedstat: finer than /proc's 10 ms ticks)."""
+    total = 0
+    for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        try:
+            total += int(Path(path).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def cpu(servers: dict[str, harness.Server], services: tuple[str, ...], n: int, repeats: int) -> dict[str, dict]:
+    """Server CPU microseconds per call of each operation, for servers measured in turns
+    (each repeat of each operation runs on every server before the next), least of ``repeats``."""
+    ops = {name: Ops(server.endpoint, services) for name, server in servers.items()}
+    per: dict[str, dict[str, list[float]]] = {name: {} for name in servers}
+    first = next(iter(ops.values()))
+    for op in first.calls:
+        for _ in range(repeats):
+            for name, server in servers.items():
+                call = ops[name].calls[op]
+                if op == "sqs receive+delete":
+                    call = _receive_delete_only(ops[name])
+                    call.prepare(n + 5)  # type: ignore[attr-defined]
+                for _ in range(5):
+                    call()
+                before = _cpu_ns(server.proc.pid)
+                for _ in range(n):
+                    call()
+                per[name].setdefault(op, []).append((_cpu_ns(server.proc.pid) - before) / n / 1000)
+        print("  " + op + ": " + ", ".join(f"{name} {min(per[name][op]):.0f} us" for name in servers), flush=True)
+    return {name: {op: round(min(v), 1) for op, v in found.items()} for name, found in per.items()}
 
 
 def unkai_argv(src: str | None) -> list[str]:
@@ -262,13 +332,21 @@ def main() -> None:
     parser.add_argument("--src", help="run unkai from this source tree instead of the installed one")
     parser.add_argument("--peers", action="store_true", help="count moto's server and ministack too")
     parser.add_argument("--services", default=",".join(SERVICES),
-                        help=f"comma-separated, of {','.join(SERVICES + ('sts', 'kms', 'secretsmanager', 'events', 'ses', 'cloudwatch', 'lambda'))}")
+                        help=f"comma-separated, of {','.join(ALL + ('lambda',))}, or all (all but lambda)")
     parser.add_argument("--peer-n", type=int, default=5,
                         help="calls per operation for the peers (a moto call costs ~50x unkai's)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per operation; the least is kept")
     parser.add_argument("--no-unkai", action="store_true", help="count only the peers")
     parser.add_argument("--out", default="callgrind", help="results file name (bench/results/NAME.json)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="server CPU time per call (no valgrind; N*10 calls a measurement) instead of instructions")
+    parser.add_argument("--before", help="with --cpu: also an older unkai from this source tree, measured in turns")
     args = parser.parse_args()
+    if args.services == "all":
+        args.services = ",".join(ALL)
+    if args.cpu:
+        main_cpu(args)
+        return
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=args.src or Path(__file__).parent).stdout.strip()
     results: dict[str, Any] = {"n": args.n, "src": args.src or "installed", "commit": commit,
@@ -290,6 +368,33 @@ def main() -> None:
     ops = next(results[k] for k in names)
     rows = [[op, *(f"{results[k].get(op, 0):,}" for k in names)] for op in ops]
     print(harness.table(rows, ["instructions per call (server)", *names]))
+    print(f"\nwritten to {path}")
+
+
+def main_cpu(args: argparse.Namespace) -> None:
+    """``--cpu``: server CPU per call, unkai (and ``--before``'s tree) in turns in one run."""
+    servers: dict[str, harness.Server] = {}
+    try:
+        for name, src in (("after", args.src), ("before", args.before)):
+            if name == "before" and not src:
+                continue
+            port = harness.free_port()
+            argv = [a.replace("{port}", str(port)) for a in unkai_argv(src)]
+            servers[name if args.before else "unkai"] = harness.Server(name, argv, port, ready_path="/_unkai/health")
+        found = cpu(servers, tuple(args.services.split(",")), args.n * 10, args.repeats)
+    finally:
+        for server in servers.values():
+            server.stop()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=args.src or Path(__file__).parent).stdout.strip()
+    results = {"calls": args.n * 10, "repeats": args.repeats, "commit": commit, "before": args.before or "",
+               "load_average": os.getloadavg(), "server_cpu_us_per_call": found}
+    path = harness.write(args.out if args.out != "callgrind" else "server-cpu", results)
+    names = list(found)
+    rows = [[op, *(f"{found[k][op]:.0f}" for k in names)] for op in found[names[0]]]
+    if len(names) == 2:
+        rows = [r + [f"{found['after'][r[0]] / found['before'][r[0]]:.2f}"] for r in rows]
+    print(harness.table(rows, ["server CPU us per call", *names] + (["after/before"] if len(names) == 2 else [])))
     print(f"\nwritten to {path}")
 
 

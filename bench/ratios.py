@@ -8,6 +8,14 @@ them alike. Medians and ratios to the floor are printed and written to
 bench/results/ratios.json with the load average.
 
     python bench/ratios.py [--rounds 20] [--calls 10] [--before DIR]
+
+``--all`` measures instead every operation of bench/callgrind.py's ``Ops`` (the issue-20
+eight, plus STS GetCallerIdentity, Secrets Manager GetSecretValue, KMS DescribeKey /
+Encrypt / Decrypt, EventBridge PutEvents, CloudWatch PutMetricData / GetMetricData and SES
+SendEmail) against the floor, unkai and the floor in turns, with unkai's server CPU per
+call from the same calls (bench/results/ratios-all.json):
+
+    python bench/ratios.py --all [--rounds 10] [--calls 20]
 """
 
 from __future__ import annotations
@@ -116,13 +124,126 @@ def floor_for(unkai: Target) -> harness.Server:
     return harness.start_floor(canned)
 
 
+def _record_all(clients: list[Any], call: Callable[[], Any]) -> dict[str, Any]:
+    """Run ``call`` once and capture every request it makes through ``clients`` with its raw
+    answer, as ``harness.record`` does for one client (canned data for the floor)."""
+    canned: dict[str, Any] = {}
+    pending: list[dict[str, Any]] = []
+    hooks = []
+    for client in clients:
+        def on_request(request: Any, **kwargs: Any) -> None:
+            from urllib.parse import parse_qs, urlsplit
+
+            captured: dict[str, Any] = {}
+
+            body = request.body or b""
+            body = body.encode() if isinstance(body, str) else body
+            if not isinstance(body, (bytes, bytearray)):
+                body = b""
+            action = parse_qs(body.decode()).get("Action", [None])[0] if b"Action=" in body else None
+            target = request.headers.get("X-Amz-Target")
+            target = target.decode() if isinstance(target, bytes) else target
+            captured["key"] = harness.request_key(request.method, urlsplit(request.url).path, target, action)
+            pending.append(captured)
+
+        def on_response(response_dict: Any = None, **kwargs: Any) -> None:
+            import base64
+
+            captured = pending.pop()
+            captured["status"] = response_dict["status_code"]
+            captured["headers"] = {k: v for k, v in response_dict["headers"].items()
+                                   if k.lower() not in ("date", "content-length", "connection", "server")}
+            body = response_dict["body"]
+            if not isinstance(body, (bytes, bytearray)):
+                body = body.read()
+            captured["body"] = base64.b64encode(body).decode()
+            canned[captured["key"]] = captured
+
+        client.meta.events.register("before-send", on_request)
+        client.meta.events.register("response-received", on_response)
+        hooks.append((client, on_request, on_response))
+    from botocore.exceptions import IncompleteReadError
+
+    try:
+        call()
+    except IncompleteReadError:  # a streamed body (S3 GetObject) was read here, not by the call
+        pass
+    finally:
+        for client, on_request, on_response in hooks:
+            client.meta.events.unregister("before-send", on_request)
+            client.meta.events.unregister("response-received", on_response)
+    return canned
+
+
+def main_all(args: argparse.Namespace) -> None:
+    """``--all``: every operation of callgrind.Ops, the floor and unkai in turns."""
+    import callgrind
+
+    unkai = harness.start_unkai()
+    floor = None
+    try:
+        ops = callgrind.Ops(unkai.endpoint, callgrind.ALL)
+        names = {op: ("sqs send+receive+delete" if op == "sqs receive+delete" else op) for op in ops.calls}
+        canned: dict[str, Any] = {}
+        for op, call in ops.calls.items():
+            for _ in range(3):
+                call()
+            canned.update(_record_all(ops.clients(), call))
+        floor = harness.start_floor(canned)
+        samples: dict[str, dict[str, list[float]]] = {"floor": {}, "unkai": {}}
+        cpu: dict[str, list[float]] = {}
+        for target in (floor, unkai):  # warm both
+            ops.point(target.endpoint)
+            for call in ops.calls.values():
+                for _ in range(3):
+                    call()
+        load = [os.getloadavg()]
+        for _ in range(args.rounds):
+            for label, target in (("floor", floor), ("unkai", unkai)):
+                ops.point(target.endpoint)
+                for op, call in ops.calls.items():
+                    before = callgrind._cpu_ns(unkai.proc.pid)
+                    for _ in range(args.calls):
+                        started = time.perf_counter()
+                        call()
+                        samples[label].setdefault(names[op], []).append(time.perf_counter() - started)
+                    if label == "unkai":
+                        cpu.setdefault(names[op], []).append(
+                            (callgrind._cpu_ns(unkai.proc.pid) - before) / args.calls / 1000)
+            load.append(os.getloadavg())
+    finally:
+        unkai.stop()
+        if floor is not None:
+            floor.stop()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
+    results: dict[str, Any] = {"rounds": args.rounds, "calls_per_round": args.calls, "commit": commit,
+                               "load_average": load, "median_ms": {}, "ratio": {}, "unkai_server_cpu_us": {}}
+    for label in samples:
+        results["median_ms"][label] = {op: round(statistics.median(v) * 1000, 3) for op, v in samples[label].items()}
+    for op in samples["unkai"]:
+        results["ratio"][op] = round(statistics.median(samples["unkai"][op]) / statistics.median(samples["floor"][op]), 2)
+        results["unkai_server_cpu_us"][op] = round(statistics.median(cpu[op]), 1)
+    path = harness.write(args.out if args.out != "ratios" else "ratios-all", results)
+    rows = [[op, f"{results['median_ms']['floor'][op]:.3f}", f"{results['median_ms']['unkai'][op]:.3f}",
+             f"{results['ratio'][op]:.2f}x", f"{results['unkai_server_cpu_us'][op]:.0f}"] for op in samples["unkai"]]
+    print(harness.table(rows, ["operation", "floor ms", "unkai ms", "ratio", "unkai server CPU us/call"]))
+    print(f"load average during the run: {load[0]} .. {load[-1]}")
+    print(f"\nwritten to {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--calls", type=int, default=10, help="calls of each operation per target per round")
     parser.add_argument("--before", help="also measure the unkai in this source tree (an older commit)")
     parser.add_argument("--out", default="ratios")
+    parser.add_argument("--all", action="store_true",
+                        help="every operation of bench/callgrind.py (issues 12, 13, 16, 20, 23) against the floor")
     args = parser.parse_args()
+    if args.all:
+        main_all(args)
+        return
     targets: dict[str, Target] = {}
     try:
         unkai = targets["unkai"] = Target(harness.start_unkai())

@@ -186,6 +186,13 @@ def test_lambda_publishes_its_metrics_and_emf_lines_become_metrics(unkai, cw):
     duration = cw.get_metric_statistics(Namespace="AWS/Lambda", MetricName="Duration", Dimensions=dims,
                                         StartTime=start, EndTime=end, Period=240, Statistics=["Maximum"])
     assert duration["Datapoints"] and duration["Datapoints"][0]["Unit"] == "Milliseconds"
+    # each invocation's duration is kept, so percentiles read the values themselves (an average of
+    # the two, as a statistic set alone would give, is neither the smallest nor the largest)
+    both = cw.get_metric_statistics(Namespace="AWS/Lambda", MetricName="Duration", Dimensions=dims,
+                                    StartTime=start, EndTime=end, Period=240, Statistics=["Minimum", "Maximum"],
+                                    ExtendedStatistics=["p1", "p100"])["Datapoints"]
+    assert len(both) == 1
+    assert both[0]["ExtendedStatistics"] == {"p1": both[0]["Minimum"], "p100": both[0]["Maximum"]}
     emf = cw.get_metric_statistics(Namespace="Orders", MetricName="OrderTotal",
                                    Dimensions=[{"Name": "service", "Value": "checkout"}],
                                    StartTime=start, EndTime=end, Period=240, Statistics=["Sum", "SampleCount"])

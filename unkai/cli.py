@@ -206,10 +206,13 @@ def up(template: Path | None, host: str, port: int, state_dir: Path, ephemeral: 
 
 def _template_here() -> Path | None:
     """The template `sam` would use here: samconfig's template_file, else ./template.yaml."""
-    from unkai.template import samconfig
-
     here = Path.cwd()
-    for name in samconfig.CONFIG_FILES:
+    configs: tuple[str, ...] = ()
+    if any(here.glob("samconfig.*")):  # else samconfig (the template loader, YAML) is not imported: start-up time
+        from unkai.template import samconfig
+
+        configs = samconfig.CONFIG_FILES
+    for name in configs:
         if (here / name).is_file():
             try:
                 params = samconfig.read(here / name)
@@ -221,6 +224,8 @@ def _template_here() -> Path | None:
     for name in ("template.yaml", "template.yml", "template.json"):
         if (here / name).is_file():
             return Path(name)
+    if not any(here.glob("*.tf")):  # else the HCL reader is not imported (start-up time)
+        return None
     from unkai.terraform.config import is_root_module
 
     if is_root_module(here):  # where `terraform apply` would run: the .tf files here

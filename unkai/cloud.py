@@ -129,9 +129,9 @@ class Cloud:
         A template error is raised (TemplateError) and ``unkai up`` stops."""
         if self.config.template is not None:
             from unkai.template.runner import StackRunner
-            from unkai.terraform.config import is_root_module
 
-            if is_root_module(Path(self.config.template)):  # a directory of .tf files: unkai/terraform/
+            where = Path(self.config.template)
+            if where.is_dir() and any(where.glob("*.tf")) and _is_root_module(where):  # .tf files: unkai/terraform/
                 from unkai.terraform.runner import TerraformRunner
 
                 self.stack = TerraformRunner(self, Path(self.config.template), self.config.region,
@@ -162,6 +162,12 @@ class Cloud:
                 log.exception("error stopping %s", service.name)
         await self.jobs.stop()
         self.mailbox.flush_files()  # the .eml copies still waiting to be written
+
+
+def _is_root_module(path: Path) -> bool:
+    from unkai.terraform.config import is_root_module  # the HCL reader: only for a directory of .tf files
+
+    return is_root_module(path)
 
 
 def _offset(saved: str | None) -> float:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -15,47 +15,49 @@ Receive = Callable[[], Any]
 Send = Callable[[dict], Any]
 
 
-class Headers:
-    """Case-insensitive, multi-valued request headers."""
+class Headers(dict):
+    """Case-insensitive, multi-valued request headers: a dict of lower-case name to value
+    (repeated headers joined with commas, as HTTP allows), so the many look-ups of every
+    request are plain dict look-ups."""
 
-    __slots__ = ("_raw", "_map")
+    __slots__ = ("_raw",)
 
-    def __init__(self, raw: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    def __init__(self, raw: Sequence[tuple[bytes, bytes]] = ()) -> None:
         # ASGI servers give lower-case names; repeated headers are joined as HTTP allows.
+        super().__init__([(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in raw])
         self._raw = raw
-        m: dict[str, str] = {}
-        for k, v in raw:
-            key = k.decode("latin-1").lower()
-            value = v.decode("latin-1")
-            m[key] = f"{m[key]},{value}" if key in m else value
-        self._map = m
+        if len(self) != len(raw):  # a repeated name: join its values
+            self.clear()
+            for k, v in raw:
+                key = k.decode("latin-1").lower()
+                value = v.decode("latin-1")
+                self[key] = f"{self[key]},{value}" if key in self else value
 
     @classmethod
     def from_dict(cls, d: dict[str, str]) -> "Headers":
         h = cls()
         h._raw = [(k.lower(), v) for k, v in d.items()]
-        h._map = {k.lower(): v for k, v in d.items()}
+        h.update({k.lower(): v for k, v in d.items()})
         return h
 
-    def get(self, name: str, default: str | None = None) -> str | None:
-        return self._map.get(name, default)
-
-    def __getitem__(self, name: str) -> str:
-        return self._map[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._map
-
-    def items(self) -> list[tuple[str, str]]:
-        return list(self._map.items())
+    def items(self) -> list[tuple[str, str]]:  # type: ignore[override]
+        return list(super().items())
 
     def raw(self) -> list[tuple[str, str]]:
         """Every header line in order, repeated names kept apart."""
         return [(k.decode("latin-1").lower(), v.decode("latin-1")) if isinstance(k, bytes) else (k, v)
                 for k, v in self._raw]
 
-    def keys(self) -> Iterable[str]:
-        return self._map.keys()
+    def __eq__(self, other: object) -> bool:  # one request's headers, not a value to compare
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:  # headers exist even when there are none
+        return True
 
 
 class Request:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,7 +23,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from unkai import __version__
 from unkai.cloud import Cloud
@@ -187,21 +195,90 @@ class _OneWrite:
         return getattr(self._transport, name)
 
 
+# What uvicorn's send() refuses in a header name or value (a 500, never a split header).
+_BAD_NAME = re.compile(HEADER_RE.pattern.decode("latin-1"))
+_BAD_VALUE = re.compile(HEADER_VALUE_RE.pattern.decode("latin-1"))
+# Headers whose meaning uvicorn's send() acts on: a response carrying one takes that path.
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
+
+
+def _respond(cycle: RequestResponseCycle, status: int, headers: list[tuple[str, str]], body: bytes,
+             head_only: bool) -> bool:
+    """Write a whole response (status, headers, a bytes body) in one write, as uvicorn's
+    ``send()`` would for the two ASGI messages, without building them, checking each header
+    by regular expression twice and holding the head until the body comes. Returns False
+    when the response needs uvicorn's own path (framing headers set by the service, an
+    unknown status, a paused transport), so the caller sends it the ASGI way instead."""
+    if cycle.response_started or cycle.flow.write_paused:
+        return False
+    if cycle.disconnected:
+        return True
+    line = STATUS_LINE.get(status)
+    if line is None:
+        return False
+    names = []
+    values = []
+    for name, value in headers:
+        name = name.lower()
+        if name in _FRAMING:
+            return False
+        names.append(name)
+        values.append(str(value))
+    if _BAD_NAME.search("".join(names)) or _BAD_VALUE.search("".join(values)):
+        return False  # uvicorn's path refuses it (a 500), as before
+    text = "".join([f"{name}: {value}\r\n" for name, value in zip(names, values)])
+    if not cycle.keep_alive:
+        text += "connection: close\r\n"
+    # encoded before anything is marked sent: a value that is not Latin-1 fails here as in
+    # Response.send (uvicorn answers 500), with nothing written
+    head = f"{text}content-length: {len(body)}\r\n\r\n".encode("latin-1")
+    default = cycle.default_headers
+    parts = [line, *(b"%s: %s\r\n" % pair for pair in default), head] if default else [line, head]
+    large = len(body) >= 65536 and not head_only
+    if not head_only and not large:
+        parts.append(body)
+    cycle.response_started = True
+    cycle.waiting_for_100_continue = False
+    transport = cycle.transport
+    if isinstance(transport, _OneWrite):  # nothing held in it yet: this is one write already
+        transport = transport._transport
+    transport.write(b"".join(parts))
+    if large:  # not copied into the head's buffer
+        transport.write(body)
+    cycle.response_complete = True
+    cycle.message_event.set()
+    if not cycle.keep_alive:
+        transport.close()
+    cycle.on_response()
+    return True
+
+
 class _HttpProtocol(Guarded, HttpToolsProtocol):
     """uvicorn's httptools protocol, writing each response through ``_OneWrite``, with
-    head and body timeouts and a cap on connections per client (unkai/connections.py)."""
+    head and body timeouts and a cap on connections per client (unkai/connections.py).
+    A response whose body is bytes is written whole by ``_respond``, offered to the app
+    as the ASGI scope extension ``unkai.respond``."""
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:
             cycle.transport = _OneWrite(self.transport, self.loop)
+            cycle.scope["extensions"] = {"unkai.respond": functools.partial(_respond, cycle)}
+
+
+def _websockets(**kwargs: Any) -> Any:
+    """uvicorn's websockets-sansio protocol for an upgraded connection, imported at the first
+    WebSocket upgrade: the websockets library costs ~40 ms of a start that may serve none."""
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    return WebSocketsSansIOProtocol(**kwargs)
 
 
 async def _serve(cloud: Cloud, gateway: Gateway, config: Config, announce: Callable[[str], None],
                  started: float, sock: socket.socket) -> None:
     uv = uvicorn.Config(
-        gateway, host=config.host, port=config.port, loop="none", http=_HttpProtocol, ws="websockets-sansio",
+        gateway, host=config.host, port=config.port, loop="none", http=_HttpProtocol, ws=_websockets,
         lifespan="off", log_level="warning", access_log=False, server_header=False, proxy_headers=False,
         timeout_keep_alive=75, ws_max_size=16 * 1024 * 1024,
     )
@@ -222,7 +299,7 @@ async def _serve(cloud: Cloud, gateway: Gateway, config: Config, announce: Calla
 
 async def _when_started(server: uvicorn.Server, cloud: Cloud, config: Config,
                         announce: Callable[[str], None], started: float, failure: list[str]) -> None:
-    from unkai.template.loader import TemplateError
+    from unkai.template.errors import TemplateError  # not the loader: YAML only with a template
 
     while not server.started:
         await asyncio.sleep(0.005)

@@ -58,6 +58,12 @@ class Gateway:
                 # Answered before the client sent the body it announced (an early error): the
                 # connection cannot be reused, or that body would be read as the next request.
                 response.headers.append(("connection", "close"))
+            body = response.body
+            if isinstance(body, bytes) and "extensions" in scope:  # the server writes it whole, in one go
+                respond = scope["extensions"].get("unkai.respond")
+                if respond is not None and respond(response.status, response.headers, body,
+                                                   request.method == "HEAD"):
+                    return
             await response.send(send, head_only=request.method == "HEAD")
         elif kind == "websocket":
             host = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"host"), "")
@@ -77,7 +83,7 @@ class Gateway:
                     return
 
     async def handle(self, request: Request) -> Response:
-        if self.cloud.services.routes_asleep and _may_be_routed(request):
+        if self.cloud.services.routes_asleep and self._may_be_routed(request):
             self.cloud.services.wake_routes()  # services load on first use: their mounts first (unkai/cloud.py)
         if request.raw_path.startswith(("/_unkai/", "/moto-api/")):  # moto's reset, for moto-style suites
             return await self.internal.handle(request)
@@ -86,9 +92,27 @@ class Gateway:
                 return await handler(request)
         return await self.call_aws(request)
 
+    def _may_be_routed(self, request: Request) -> bool:
+        """Whether a request may be for a route a service mounts (its own host name, a CORS
+        preflight, a browser's form POST, an /_unkai/ page no route here serves yet), so the
+        services with routes of their own must be loaded before it is matched; a plain API
+        call is not (unkai/cloud.py)."""
+        path = request.raw_path
+        if path.startswith("/_unkai/"):
+            path = request.path
+            return not any(regex.match(path) for _, regex, _, _ in self.internal.routes)
+        if request.method == "OPTIONS" or "multipart/form-data" in (request.headers.get("content-type") or ""):
+            return True
+        host = request.headers.get("host") or ""
+        if not host.endswith("]"):
+            host = host.rsplit(":", 1)[0]
+        host = host.strip("[]").lower()
+        return not (host in ("", "localhost", "127.0.0.1", "::1", "0.0.0.0") or host.replace(".", "").isdigit())
+
     async def call_aws(self, request: Request) -> Response:
         # A traced caller (boto3 in a function sends X-Amzn-Trace-Id) keeps its trace in what it causes.
-        root = trace_root(request.headers.get("x-amzn-trace-id"))
+        header = request.headers.get("x-amzn-trace-id")
+        root = trace_root(header) if header else ""
         traced = TRACE.set(root) if root else None
         try:
             response = await self._call_aws(request)
@@ -131,7 +155,10 @@ class Gateway:
             op = protocol.find_operation(route.model, request, body)
             if op is None:
                 raise _unknown_operation(route.protocol, request)
-            if body is None and not streaming_input(op):
+            streaming = _STREAMING.get(op)
+            if streaming is None:
+                streaming = _STREAMING[op] = streaming_input(op)
+            if body is None and not streaming:
                 body = await self._read_body(request, service.max_body)
             if self.authorizer is not None and not (route.signature is None
                                                     and op.name in service.anonymous_operations):
@@ -214,7 +241,8 @@ INFLATED_LIMIT = 16 * 1024 * 1024  # what a gzipped JSON or query body may infla
 def _inflated(request: Request, body: bytes | None) -> bytes | None:
     """A JSON or query body botocore gzipped (the model's ``requestcompression`` trait,
     e.g. CloudWatch's PutMetricData), decompressed; S3 keeps Content-Encoding as metadata."""
-    if not body or request.headers.get("content-encoding", "").strip().lower() != "gzip":
+    if not body or "content-encoding" not in request.headers \
+            or request.headers["content-encoding"].strip().lower() != "gzip":
         return body
     route = request.state.get("route")
     if route is None or route.protocol in ("json", "query"):
@@ -236,6 +264,7 @@ def _inflated(request: Request, body: bytes | None) -> bytes | None:
 
 
 _ASYNC: dict[Any, bool] = {}
+_STREAMING: dict[Any, bool] = {}  # operation model -> streaming_input(op): models are loaded once
 
 
 def _is_async(handler: Any) -> bool:
@@ -267,22 +296,3 @@ def _unknown_service(request_id: str) -> Response:
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     ).encode()
     return Response(501, [("content-type", "text/xml"), ("x-amzn-requestid", request_id)], body)
-
-
-_CORE_PAGES = ("/_unkai/health", "/_unkai/reset", "/_unkai/drain", "/_unkai/clock", "/_unkai/feed",
-               "/_unkai/mail", "/_unkai/inbox", "/_unkai/ui/")
-
-
-def _may_be_routed(request: Request) -> bool:
-    """Whether a request may be for a route a service mounts (its own host name, a CORS
-    preflight, a browser's form POST, an /_unkai/ page of a service), so the services with
-    routes of their own must be loaded before it is matched; a plain API call is not."""
-    path = request.raw_path
-    if path.startswith("/_unkai/"):
-        return path != "/_unkai/" and not path.startswith(_CORE_PAGES)
-    if request.method == "OPTIONS" or "multipart/form-data" in (request.headers.get("content-type") or ""):
-        return True
-    host = (request.headers.get("host") or "").rsplit(":", 1)[0] if not (request.headers.get("host") or "").endswith("]") \
-        else request.headers.get("host") or ""
-    host = host.strip("[]").lower()
-    return not (host in ("", "localhost", "127.0.0.1", "::1", "0.0.0.0") or host.replace(".", "").isdigit())

@@ -34,17 +34,31 @@ class Signature:
     expires: str | None = None  # X-Amz-Expires (seconds) or v2 Expires (epoch)
 
 
+def _v4_header(auth: str) -> tuple[str, str, str] | None:
+    """Credential, SignedHeaders and Signature of a SigV4 Authorization header, as
+    ``_V4_HEADER`` reads them; the layout every SDK writes is split without the regex."""
+    if auth.startswith("AWS4-HMAC-SHA256 Credential="):
+        cred, sep, rest = auth[28:].partition(", SignedHeaders=")
+        signed, sep2, sig = rest.partition(", Signature=")
+        if (sep and sep2 and sig and not sig.strip("0123456789abcdefABCDEF") and "," not in cred
+                and "," not in signed and len(cred.split()) == 1 == len(signed.split())
+                and cred.strip() == cred and signed.strip() == signed):
+            return cred, signed, sig
+    m = _V4_HEADER.match(auth)
+    return (m.group("cred"), m.group("signed"), m.group("sig")) if m else None
+
+
 def read_signature(request: Request) -> Signature | None:
     """The request's signature details, or None when it is unsigned."""
     auth = request.headers.get("authorization")
     if auth:
-        m = _V4_HEADER.match(auth)
-        if m:
-            parts = m.group("cred").split("/")
+        found = _v4_header(auth)
+        if found:
+            cred, signed, sig = found
+            parts = cred.split("/")
             if len(parts) == 5:
-                return Signature("v4-header", parts[0], parts[2], parts[3], parts[1],
-                                 m.group("signed").split(";"), m.group("sig"))
-            return Signature("v4-header", parts[0], signature=m.group("sig"))
+                return Signature("v4-header", parts[0], parts[2], parts[3], parts[1], signed.split(";"), sig)
+            return Signature("v4-header", parts[0], signature=sig)
         if auth.startswith("AWS ") and ":" in auth:
             key, _, sig = auth[4:].strip().partition(":")
             return Signature("v2-header", key, service="s3", signature=sig)

@@ -80,11 +80,21 @@ class OriginPolicy:
         self.allow_origins = {o.rstrip("/").lower() for o in getattr(config, "allow_origins", None) or []}
         bound = split_host(config.host or "")
         self.bound = bound if bound and bound not in ("0.0.0.0", "::") else None
+        self._allowed: dict[str, bool] = {}  # Host header -> host_allowed(), for the few hosts clients use
 
     # -- Host -------------------------------------------------------------------------
 
     def host_allowed(self, host: str) -> bool:
         """Whether a ``Host`` header names unkai (no DNS-rebinding page sends these)."""
+        found = self._allowed.get(host)
+        if found is None:
+            found = self._host_allowed(host)
+            if len(self._allowed) >= 1024:  # any number of names may be sent: keep the memory bounded
+                self._allowed.clear()
+            self._allowed[host] = found
+        return found
+
+    def _host_allowed(self, host: str) -> bool:
         if not host:  # HTTP/1.0 clients; browsers always send one
             return True
         name = split_host(host)

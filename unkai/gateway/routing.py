@@ -62,6 +62,7 @@ class Router:
         self.query_services: list[str] = []
         self.protocols: dict[str, list[str]] = {}
         self.native: dict[str, str] = {}
+        self._hosts: dict[str, tuple[str | None, str | None]] = {}
         index = models.service_index(service_names)
         for name in service_names:
             meta = index[name]
@@ -122,7 +123,17 @@ class Router:
 
     def _from_host(self, host: str) -> tuple[str | None, str | None]:
         """Service and region from AWS host names: sqs.us-east-1.amazonaws.com,
-        us-east-1.queue.amazonaws.com, streams.dynamodb.eu-west-1.amazonaws.com."""
+        us-east-1.queue.amazonaws.com, streams.dynamodb.eu-west-1.amazonaws.com
+        (worked out once per Host value: clients send the same few)."""
+        found = self._hosts.get(host)
+        if found is None:
+            found = self._parse_host(host)
+            if len(self._hosts) >= 1024:
+                self._hosts.clear()
+            self._hosts[host] = found
+        return found
+
+    def _parse_host(self, host: str) -> tuple[str | None, str | None]:
         host = host.lower().rsplit(":", 1)[0] if ":" in host and not host.endswith("]") else host.lower()
         for suffix in (".amazonaws.com", ".amazonaws.com.cn"):
             if host.endswith(suffix):

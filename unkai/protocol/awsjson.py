@@ -182,6 +182,9 @@ def dumps(data: Any) -> bytes:
     return _ENCODE(data).encode()
 
 
+_PLANS: dict[Any, tuple[Any, str]] = {}  # operation -> (output shape, content type)
+
+
 class JsonProtocol(Protocol):
     name = "json"
 
@@ -205,10 +208,12 @@ class JsonProtocol(Protocol):
         return f"application/x-amz-json-{model.metadata.get('jsonVersion', '1.0')}"
 
     def serialize(self, op: OperationModel, result: dict[str, Any] | None, request_id: str) -> Response:
-        shape = op.output_shape
+        plan = _PLANS.get(op)
+        if plan is None:  # what every response of this operation shares, worked out once
+            plan = _PLANS[op] = (op.output_shape, self.content_type(op.service_model))
+        shape, ctype = plan
         data = encode(shape, result or {}) if shape is not None else {}
-        headers = [("content-type", self.content_type(op.service_model)), ("x-amzn-requestid", request_id)]
-        return Response(200, headers, dumps(data))
+        return Response(200, [("content-type", ctype), ("x-amzn-requestid", request_id)], dumps(data))
 
     def serialize_error(self, model: ServiceModel, error: ServiceError, request_id: str,
                         op: OperationModel | None = None) -> Response:

@@ -9,7 +9,6 @@ applies only when serving that protocol.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import hashlib
 import json
@@ -38,12 +37,17 @@ def _raw_model(service: str) -> dict:
     return _loader().load_service_model(service, "service-2")
 
 
-def _merge(base: dict, patch: dict) -> None:
+def _patched(base: dict, patch: dict) -> dict:
+    """``base`` with ``patch`` merged in, as a new dict sharing every part the patch leaves
+    alone: the cached raw model stays as loaded, without a deep copy of it (~0.1-0.2 s of CPU
+    for a large model, at a service's first request)."""
+    out = dict(base)
     for key, value in patch.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+            out[key] = _patched(base[key], value)
         else:
-            base[key] = value
+            out[key] = value
+    return out
 
 
 @functools.lru_cache(maxsize=None)
@@ -57,10 +61,9 @@ def load_model(service: str, protocol: str | None = None) -> ServiceModel:
         patches.append(OVERLAYS / f"{service}.{protocol}.json")
     patches = [p for p in patches if p.exists()]
     if patches:
-        raw = copy.deepcopy(raw)
         for p in patches:
-            _merge(raw, json.loads(p.read_text()))
-        raw["metadata"]["protocol"] = protocol
+            raw = _patched(raw, json.loads(p.read_text()))
+        raw["metadata"] = {**raw["metadata"], "protocol": protocol}
     from botocore.model import ServiceModel
 
     return ServiceModel(raw, service_name=service)

@@ -67,12 +67,12 @@ class _Route:
 
     def match(self, request: Request, query: dict[str, str]) -> tuple | None:
         """How well this route fits ``request`` (its method already does), or None."""
+        for k, v in self.literal_query.items():  # dict look-ups first: they rule out most routes
+            if k not in query or (v is not None and query[k] != v):
+                return None
         m = self.regex.match(request.raw_path)
         if m is None:
             return None
-        for k, v in self.literal_query.items():
-            if k not in query or (v is not None and query[k] != v):
-                return None
         present = 0
         for location, name in self.required:
             if (name in query) if location == "querystring" else (name in request.headers):
@@ -107,6 +107,73 @@ def match_operation(model: ServiceModel, request: Request) -> tuple[OperationMod
     except UnicodeDecodeError:
         raise ServiceError("InvalidURI", "Couldn't parse the specified URI.", status=400) from None
     return best[2].op, labels
+
+
+class _InPlan:
+    """How a REST operation's input shape is bound to a request, worked out once per shape
+    (models are loaded once): each member's location, wire name and type, in model order."""
+
+    __slots__ = ("members", "query_maps", "payload", "payload_member", "payload_kind", "body_members", "required")
+
+    def __init__(self, shape: Shape) -> None:
+        self.members: list[tuple[str, str, Shape, str, str, str]] = []
+        self.query_maps: list[str] = []
+        self.body_members = False
+        for name, member in shape.members.items():
+            ser = member.serialization
+            location = ser.get("location")
+            wire = ser.get("name", name)
+            if location in ("uri", "querystring", "header", "headers"):
+                self.members.append((location, name, member, wire, wire.lower(), member.type_name))
+                if location == "querystring" and member.type_name == "map":
+                    self.query_maps.append(name)
+            elif location is None:
+                self.body_members = True
+        self.payload = shape.serialization.get("payload")
+        self.payload_member = shape.members[self.payload] if self.payload else None
+        self.payload_kind = ""
+        if self.payload_member is not None:
+            kind = self.payload_member.type_name
+            streaming = self.payload_member.serialization.get("streaming")
+            self.payload_kind = "stream" if kind == "blob" and streaming else kind
+        self.required = list(shape.required_members)
+
+
+_IN_PLANS: dict[Any, _InPlan] = {}
+
+
+def _in_plan(shape: Shape) -> _InPlan:
+    plan = _IN_PLANS.get(shape)
+    if plan is None:
+        plan = _IN_PLANS[shape] = _InPlan(shape)
+    return plan
+
+
+class _OutPlan:
+    """Where a REST operation's output members go (headers, status code, body), per shape, once."""
+
+    __slots__ = ("located", "body_names", "payload")
+
+    def __init__(self, shape: Shape) -> None:
+        self.located: list[tuple[str, str, Shape, str]] = []
+        self.body_names: list[str] = []
+        for name, member in shape.members.items():
+            location = member.serialization.get("location")
+            if location is None:
+                self.body_names.append(name)
+            else:
+                self.located.append((location, name, member, member.serialization.get("name", name)))
+        self.payload = shape.serialization.get("payload")
+
+
+_OUT_PLANS: dict[Any, _OutPlan] = {}
+
+
+def _out_plan(shape: Shape) -> _OutPlan:
+    plan = _OUT_PLANS.get(shape)
+    if plan is None:
+        plan = _OUT_PLANS[shape] = _OutPlan(shape)
+    return plan
 
 
 def _header_value(shape: Shape, text: str, name: str) -> Any:
@@ -152,57 +219,50 @@ class RestProtocol(Protocol):
         labels = request.state.get("uri_labels")
         if labels is None:
             labels = match_operation(op.service_model, request)[1]
+        plan = _in_plan(shape)
         params: dict[str, Any] = {}
         query = request.query
         bound: set[str] = set()
-        body_members: dict[str, Shape] = {}
-        for name, member in shape.members.items():
-            ser = member.serialization
-            location = ser.get("location")
-            wire = ser.get("name", name)
+        headers = request.headers
+        for location, name, member, wire, low, kind in plan.members:
             if location == "uri":
                 if wire in labels:
                     params[name] = values.from_text(labels[wire], member, name)
             elif location == "querystring":
-                if member.type_name == "map":
+                if kind == "map":
                     continue
-                found = [v for k, v in query if k == wire]
+                found = [v for k, v in query if k == wire] if query else []
                 bound.add(wire)
                 if not found:
                     continue
-                if member.type_name == "list":
+                if kind == "list":
                     params[name] = [values.from_text(v, member.member, name) for v in found]
                 else:
                     params[name] = values.from_text(found[0], member, name)
             elif location == "header":
-                text = request.headers.get(wire.lower())
-                if text is not None:
-                    params[name] = _header_value(member, text, wire)
-            elif location == "headers":
-                prefix = wire.lower()
-                params[name] = {k[len(prefix):]: v for k, v in request.headers.items() if k.startswith(prefix)}
-                if not params[name]:
-                    del params[name]
-            elif location is None:
-                body_members[name] = member
-        for name, member in shape.members.items():
-            if member.serialization.get("location") == "querystring" and member.type_name == "map":
-                rest = {k: v for k, v in query if k not in bound}
-                if rest:
-                    params[name] = rest
-        payload = shape.serialization.get("payload")
+                if low in headers:
+                    params[name] = _header_value(member, headers[low], wire)
+            else:  # "headers": every header with the prefix
+                found = {k[len(low):]: v for k, v in headers.items() if k.startswith(low)}
+                if found:
+                    params[name] = found
+        for name in plan.query_maps:
+            rest = {k: v for k, v in query if k not in bound}
+            if rest:
+                params[name] = rest
+        payload = plan.payload
         if payload:
-            member = shape.members[payload]
-            if member.type_name == "blob" and member.serialization.get("streaming"):
+            member = plan.payload_member
+            if plan.payload_kind == "stream":
                 params[payload] = request
-            elif member.type_name in ("blob", "string"):
+            elif plan.payload_kind in ("blob", "string"):
                 if body:
-                    params[payload] = body if member.type_name == "blob" else body.decode("utf-8", "replace")
+                    params[payload] = body if plan.payload_kind == "blob" else body.decode("utf-8", "replace")
             elif body and body.strip():
                 params[payload] = self.decode_body(member, body, payload=True)
-        elif body_members and body and body.strip():
+        elif plan.body_members and body and body.strip():
             params.update(self.decode_body(shape, body, payload=False))
-        for req in shape.required_members:
+        for req in plan.required:
             if req not in params:
                 raise ParamError("missing", req, f"The request must contain the parameter {req}.")
         return params
@@ -224,24 +284,23 @@ class RestProtocol(Protocol):
         shape = op.output_shape
         body: Any = b""
         if shape is not None:
+            plan = _out_plan(shape)
             has_body_members = False
-            for name, member in shape.members.items():
-                ser = member.serialization
-                location = ser.get("location")
+            for name in plan.body_names:
+                if result.get(name) is not None:
+                    has_body_members = True
+                    break
+            for location, name, member, wire in plan.located:
                 value = result.get(name)
-                if location is None:
-                    has_body_members = has_body_members or value is not None
-                    continue
                 if value is None:
                     continue
                 if location == "header":
-                    headers.append((ser.get("name", name), _header_text(member, value)))
+                    headers.append((wire, _header_text(member, value)))
                 elif location == "headers":
-                    prefix = ser.get("name", name)
-                    headers.extend((prefix + k, str(v)) for k, v in value.items())
+                    headers.extend((wire + k, str(v)) for k, v in value.items())
                 elif location == "statusCode":
                     status = int(value)
-            payload = shape.serialization.get("payload")
+            payload = plan.payload
             if payload:
                 member = shape.members[payload]
                 value = result.get(payload)

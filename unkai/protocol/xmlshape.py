@@ -29,6 +29,30 @@ def _flat_name(member: Shape, default: str) -> str:
     return member.serialization.get("name", default)
 
 
+_OUT: dict[Any, list[tuple[str, Shape, str, str]]] = {}
+
+
+def _members_out(shape: Shape) -> list[tuple[str, Shape, str, str]]:
+    """A structure's members as ``to_xml`` writes them: (member, shape, kind, element or
+    attribute name), kind ``attr``, ``list`` / ``map`` (flattened) or ``element``; members
+    bound elsewhere (headers, URI, status code) left out. Worked out once per shape."""
+    found = _OUT.get(shape)
+    if found is None:
+        found = []
+        for key, member in shape.members.items():
+            ser = member.serialization
+            if ser.get("location") in SKIP_LOCATIONS:
+                continue
+            if ser.get("xmlAttribute"):
+                found.append((key, member, "attr", ser["name"]))
+                continue
+            flattened = ser.get("flattened")
+            kind = member.type_name if flattened and member.type_name in ("list", "map") else "element"
+            found.append((key, member, kind, _flat_name(member, key)))
+        _OUT[shape] = found
+    return found
+
+
 def to_xml(shape: Shape, value: Any, name: str, out: list[str], namespace: str | None = None,
            ts_format: str = "iso8601") -> None:
     """Append ``value`` as an element ``name`` of ``shape`` to ``out``."""
@@ -36,22 +60,18 @@ def to_xml(shape: Shape, value: Any, name: str, out: list[str], namespace: str |
     if t == "structure":
         attrs = f' xmlns="{namespace}"' if namespace else ""
         body: list[str] = []
-        for key, member in shape.members.items():
+        for key, member, kind, mname in _members_out(shape):
             v = value.get(key)
-            if v is None or member.serialization.get("location") in SKIP_LOCATIONS:
+            if v is None:
                 continue
-            if member.serialization.get("xmlAttribute"):
-                attr = member.serialization["name"]
-                if ":" in attr and not attrs.count("xmlns:xsi"):
+            if kind == "attr":
+                if ":" in mname and not attrs.count("xmlns:xsi"):
                     attrs += ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
-                attrs += f' {attr}="{escape(str(v))}"'
-                continue
-            flattened = member.serialization.get("flattened")
-            mname = _flat_name(member, key)
-            if member.type_name == "list" and flattened:
+                attrs += f' {mname}="{escape(str(v))}"'
+            elif kind == "list":
                 for item in v:
                     to_xml(member.member, item, mname, body, ts_format=ts_format)
-            elif member.type_name == "map" and flattened:
+            elif kind == "map":
                 _map_entries(member, v, mname, body, ts_format)
             else:
                 to_xml(member, v, mname, body, ts_format=ts_format)

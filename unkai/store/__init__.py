@@ -13,8 +13,7 @@ interleaved with another request's.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,33 +66,9 @@ class Store:
 
     # -- transactions -------------------------------------------------------
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> "_Transaction":
         """A transaction; nested calls become savepoints that roll back on their own."""
-        depth = self._depth
-        mark = len(self._after_commit)
-        self.db.execute("BEGIN" if depth == 0 else f"SAVEPOINT s{depth}")
-        self._depth += 1
-        try:
-            yield self.db
-        except BaseException:
-            self._depth = depth
-            if depth == 0:
-                self.db.execute("ROLLBACK")
-                self._after_commit.clear()
-            else:
-                self.db.execute(f"ROLLBACK TO s{depth}")
-                self.db.execute(f"RELEASE s{depth}")
-                del self._after_commit[mark:]
-            raise
-        self._depth = depth
-        if depth == 0:
-            self.db.execute("COMMIT")
-            callbacks, self._after_commit = self._after_commit, []
-            for callback in callbacks:
-                callback()
-        else:
-            self.db.execute(f"RELEASE s{depth}")
+        return _Transaction(self)
 
     @property
     def in_transaction(self) -> bool:
@@ -126,3 +101,42 @@ class Store:
             "INSERT INTO unkai_meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
             (key, value),
         )
+
+
+class _Transaction:
+    """``Store.transaction()``'s context manager: a class, not a generator, because every
+    request opens one (a generator-based one costs several times more to enter and leave)."""
+
+    __slots__ = ("store", "depth", "mark")
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self.store
+        depth = self.depth = store._depth
+        self.mark = len(store._after_commit)
+        store.db.execute("BEGIN" if depth == 0 else f"SAVEPOINT s{depth}")
+        store._depth = depth + 1
+        return store.db
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        store, depth = self.store, self.depth
+        store._depth = depth
+        if kind is not None:
+            if depth == 0:
+                store.db.execute("ROLLBACK")
+                store._after_commit.clear()
+            else:
+                store.db.execute(f"ROLLBACK TO s{depth}")
+                store.db.execute(f"RELEASE s{depth}")
+                del store._after_commit[self.mark:]
+            return False
+        if depth == 0:
+            store.db.execute("COMMIT")
+            callbacks, store._after_commit = store._after_commit, []
+            for callback in callbacks:
+                callback()
+        else:
+            store.db.execute(f"RELEASE s{depth}")
+        return False

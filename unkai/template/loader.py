@@ -11,32 +11,14 @@ from typing import Any
 
 import yaml
 
+from unkai.template.errors import TemplateError  # noqa: F401  (here since before errors.py: importers keep working)
+
 Path_ = tuple[Any, ...]
 
 # !Tag -> the long form's key. Everything else is Fn::<Tag>.
 _TAGS = {"Ref": "Ref", "Condition": "Condition"}
 _KNOWN = ("Base64", "Cidr", "FindInMap", "GetAtt", "GetAZs", "ImportValue", "Join", "Select", "Split", "Sub",
           "Transform", "And", "Equals", "If", "Not", "Or", "Length", "ToJsonString", "ForEach")
-
-
-class TemplateError(Exception):
-    """A problem with the template, located: file, line and the resource (or section) concerned."""
-
-    def __init__(self, message: str, file: str | Path | None = None, line: int | None = None,
-                 where: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.file = str(file) if file else None
-        self.line = line
-        self.where = where
-
-    def __str__(self) -> str:
-        loc = ""
-        if self.file:
-            loc = self.file + (f":{self.line}" if self.line else "") + ": "
-        elif self.line:
-            loc = f"line {self.line}: "
-        return f"{loc}{self.where + ': ' if self.where else ''}{self.message}"
 
 
 @dataclass

@@ -390,46 +390,68 @@ class MetricStore:
                 ) -> dict[float, Bucket]:
         """``buckets`` without values, merged in SQL: one row per period and unit rather than per
         datum. ts is positive, so CAST(... AS INTEGER) floors it as math.floor does. A period
-        of whole minutes reads the per-minute rollup for the whole minutes in the range and
-        the data rows only for the partial minutes at its ends."""
-        where_unit = " AND unit=?" if unit else ""
-        if period < 60:
-            aligned = "CASE WHEN resolution >= 60 THEN CAST(ts / 60 AS INTEGER) * 60.0 ELSE ts END"
-            sql = (f"SELECT CAST(({aligned}) / ? AS INTEGER) * ? AS k, unit, SUM(count), SUM(sum), MIN(min), "
-                   f"MAX(max), MAX(rowid) FROM cloudwatch_data WHERE metric_id=? AND ts>=? AND ts<?{where_unit} "
-                   "GROUP BY k, unit")
-            args: list[Any] = [period, float(period), metric_id, start, end]
-            if unit:
-                args.append(unit)
-        else:
-            self.roll_up()
-            first, stop = math.ceil(start / 60) * 60.0, math.floor(end / 60) * 60.0
-            if first >= stop:  # no whole minute: the data rows alone
-                first = stop = end
-            edge = (f"SELECT ts, unit, count, sum, min, max, rowid FROM cloudwatch_data "
-                    f"WHERE metric_id=? AND ts>=? AND ts<?{where_unit}")
-            rows = (f"SELECT minute AS t, unit, count, sum, min, max, last FROM cloudwatch_minutes "
-                    f"WHERE metric_id=? AND minute>=? AND minute<?{where_unit} UNION ALL {edge} UNION ALL {edge}")
-            sql = (f"SELECT CAST(t / ? AS INTEGER) * ? AS k, unit, SUM(count), SUM(sum), MIN(min), MAX(max), "
-                   f"MAX(last) FROM ({rows}) GROUP BY k, unit")
-            args = [period, float(period)]
-            for lo, hi in ((first, stop), (start, first), (stop, end)):
-                args += [metric_id, lo, hi] + ([unit] if unit else [])
+        of whole minutes reads the per-minute rollup (``_by_minutes``)."""
+        if period >= 60:
+            return self._by_minutes(metric_id, start, end, period, unit)
+        aligned = "CASE WHEN resolution >= 60 THEN CAST(ts / 60 AS INTEGER) * 60.0 ELSE ts END"
+        sql = (f"SELECT CAST(({aligned}) / ? AS INTEGER) * ? AS k, unit, SUM(count), SUM(sum), MIN(min), "
+               f"MAX(max), MAX(rowid) FROM cloudwatch_data WHERE metric_id=? AND ts>=? AND ts<?"
+               f"{' AND unit=?' if unit else ''} GROUP BY k, unit")
+        args: list[Any] = [period, float(period), metric_id, start, end] + ([unit] if unit else [])
         out: dict[float, Bucket] = {}
         last: dict[float, int] = {}
         for key, row_unit, count, total, low, high, latest in self.store.all(sql, args):
-            bucket = out.get(key)
-            if bucket is None:
-                out[key] = Bucket(key, count, total, low, high, unit=row_unit)
-                last[key] = latest
-                continue
-            bucket.count += count
-            bucket.sum += total
-            bucket.min = min(bucket.min, low)
-            bucket.max = max(bucket.max, high)
-            if latest > last[key]:  # the unit of the period's last datum, as Bucket.add keeps
-                bucket.unit, last[key] = row_unit, latest
+            self._merge(out, last, key, row_unit, count, total, low, high, latest)
         return out
+
+    def _by_minutes(self, metric_id: int, start: float, end: float, period: int, unit: str | None
+                    ) -> dict[float, Bucket]:
+        """``_merged`` for a period of whole minutes: the rollup's rows for the whole minutes in
+        ``[start, end)``, merged per period in SQL, and for each partial minute at its ends one
+        aggregate of its points (a partial minute lies in one period)."""
+        self.roll_up()
+        where_unit = " AND unit=?" if unit else ""
+        first, stop = math.ceil(start / 60) * 60.0, math.floor(end / 60) * 60.0
+        out: dict[float, Bucket] = {}
+        last: dict[float, int] = {}
+        if first > stop:  # start and end inside one minute
+            edges = [(start, end)]
+        else:
+            edges = [(start, first), (stop, end)]
+            args: list[Any] = [period, float(period), metric_id, first, stop] + ([unit] if unit else [])
+            for key, row_unit, count, total, low, high, latest in self.store.all(
+                    "SELECT CAST(minute / ? AS INTEGER) * ? AS k, unit, SUM(count), SUM(sum), MIN(min), MAX(max), "
+                    f"MAX(last) FROM cloudwatch_minutes WHERE metric_id=? AND minute>=? AND minute<?{where_unit} "
+                    "GROUP BY k, unit", args):
+                self._merge(out, last, key, row_unit, count, total, low, high, latest)
+        for lo, hi in edges:
+            if lo >= hi:
+                continue
+            row = self.store.one(
+                "SELECT s.*, (SELECT unit FROM cloudwatch_data WHERE rowid = s.latest) FROM (SELECT SUM(count), "
+                "SUM(sum), MIN(min), MAX(max), MAX(rowid) AS latest FROM cloudwatch_data WHERE metric_id=? AND ts>=? "
+                f"AND ts<?{where_unit}) AS s", [metric_id, lo, hi] + ([unit] if unit else []))
+            if row is not None and row[4] is not None:
+                count, total, low, high, latest, row_unit = row
+                self._merge(out, last, math.floor(lo / period) * float(period), row_unit, count, total, low, high,
+                            latest)
+        return out
+
+    @staticmethod
+    def _merge(out: dict[float, Bucket], last: dict[float, int], key: float, unit: str, count: float,
+               total: float, low: float, high: float, latest: int) -> None:
+        """Add one merged row to its period's bucket; the bucket's unit is its newest datum's."""
+        bucket = out.get(key)
+        if bucket is None:
+            out[key] = Bucket(key, count, total, low, high, unit=unit)
+            last[key] = latest
+            return
+        bucket.count += count
+        bucket.sum += total
+        bucket.min = min(bucket.min, low)
+        bucket.max = max(bucket.max, high)
+        if latest > last[key]:
+            bucket.unit, last[key] = unit, latest
 
     def list(self, account: str, region: str, namespace: str | None, name: str | None,
              dimensions: list[dict] | None, since: float | None) -> list[dict[str, Any]]:

@@ -24,6 +24,12 @@ def tail_client(unkai):
     return unkai.client("logs", config=Config(inject_host_prefix=False, retries={"max_attempts": 1}))
 
 
+def clock_ms(unkai) -> int:
+    """Now on the server's clock, which other tests sharing the server may have moved on: AWS (and unkai)
+    refuses events more than 14 days older than that."""
+    return int(unkai.advance(0)["epoch"] * 1000)
+
+
 def error_of(exc: pytest.ExceptionInfo) -> tuple[str, str]:
     return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
 
@@ -107,13 +113,13 @@ def test_delivery_destination_policies_are_stored_and_names_validated(logs):
     assert error_of(exc)[0] == "ValidationException"
 
 
-def test_live_tail_streams_a_session_start_then_the_matching_events_while_open(logs, tail_client):
+def test_live_tail_streams_a_session_start_then_the_matching_events_while_open(unkai, logs, tail_client):
     group = f"/tail/{time.time_ns()}"
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="app")
     logs.create_log_stream(logGroupName=group, logStreamName="other")
     logs.put_log_events(logGroupName=group, logStreamName="app",
-                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "ERROR before the session"}])
+                        logEvents=[{"timestamp": clock_ms(unkai), "message": "ERROR before the session"}])
     response = tail_client.start_live_tail(logGroupIdentifiers=[group], logStreamNamePrefixes=["ap"],
                                            logEventFilterPattern="ERROR")
     stream = iter(response["responseStream"])
@@ -121,7 +127,7 @@ def test_live_tail_streams_a_session_start_then_the_matching_events_while_open(l
     start = first["sessionStart"]
     assert start["logGroupIdentifiers"] == [group] and start["logEventFilterPattern"] == "ERROR"
     assert start["sessionId"] and start["requestId"] and start["logStreamNamePrefixes"] == ["ap"]
-    now = int(time.time() * 1000)
+    now = clock_ms(unkai)
     logs.put_log_events(logGroupName=group, logStreamName="app", logEvents=[
         {"timestamp": now, "message": "INFO skipped"}, {"timestamp": now + 1, "message": "ERROR one"}])
     logs.put_log_events(logGroupName=group, logStreamName="other",
@@ -153,14 +159,14 @@ def test_live_tail_validates_its_groups_and_stream_filters(tail_client, logs):
     assert error_of(exc)[0] == "InvalidParameterException"
 
 
-def test_live_tail_sends_at_most_500_events_an_update_and_says_it_sampled(logs, tail_client):
+def test_live_tail_sends_at_most_500_events_an_update_and_says_it_sampled(unkai, logs, tail_client):
     group = f"/tail/{time.time_ns()}"
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="burst")
     response = tail_client.start_live_tail(logGroupIdentifiers=[group])
     stream = iter(response["responseStream"])
     assert "sessionStart" in next(stream)
-    now = int(time.time() * 1000)
+    now = clock_ms(unkai)
     logs.put_log_events(logGroupName=group, logStreamName="burst",
                         logEvents=[{"timestamp": now, "message": f"line {i}"} for i in range(600)])
     update = next(u["sessionUpdate"] for _, u in zip(range(30), stream) if u["sessionUpdate"]["sessionResults"])
@@ -178,7 +184,7 @@ def test_an_export_task_writes_each_streams_events_to_s3_as_aws_lays_them_out(un
     s3.create_bucket(Bucket=bucket)
     group = f"/export/{time.time_ns()}"
     logs.create_log_group(logGroupName=group)
-    base = int(time.time() * 1000) - 60_000
+    base = clock_ms(unkai) - 60_000
     for stream in ("web", "worker"):
         logs.create_log_stream(logGroupName=group, logStreamName=stream)
         logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[

@@ -77,7 +77,9 @@ class Client:
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id or dev["thing"],
                                   protocol=version)
         self.client.tls_set(ca_certs=str(broker["ca"]), certfile=str(dev["cert"]), keyfile=str(dev["key"]))
-        self.client.on_connect = lambda c, u, f, rc, p=None: self.connack.put(rc)
+        self.present: queue.Queue = queue.Queue()  # CONNACK's Session Present flag
+        self.client.on_connect = lambda c, u, f, rc, p=None: (self.present.put(f.session_present),
+                                                              self.connack.put(rc))
         self.client.on_message = lambda c, u, m: self.messages.put(m)
         self.client.on_subscribe = lambda c, u, mid, codes, p=None: self.subacks.put(codes)
         if version == paho.MQTTv5:
@@ -350,3 +352,47 @@ def drain(client: Client) -> list:
             out.append(client.messages.get(timeout=1))
         except queue.Empty:
             return out
+
+
+def test_a_persistent_session_that_stays_away_past_its_expiry_is_gone(iot, data, unkai, broker, policy, tmp_path):
+    topic = f"props/{uuid.uuid4().hex[:6]}/session"
+    dev = device(iot, tmp_path, policy)
+    watcher = Client(broker, device(iot, tmp_path, policy))
+    watcher.subscribe(f"$aws/events/presence/disconnected/{dev['thing']}")
+    away = Client(broker, dev, clean=False, expiry=60)
+    away.subscribe(topic)
+    away.close()
+    watcher.next()
+    data.publish(topic=topic, qos=1, payload=b"while away")
+    unkai.advance(61)  # past the Session Expiry Interval: the session, its subscription and queue are gone
+    back = Client(broker, dev, clean=False, expiry=60)
+    try:
+        assert back.present.get(timeout=WAIT) is False
+        with pytest.raises(queue.Empty):
+            back.messages.get(timeout=1)
+        data.publish(topic=topic, qos=1, payload=b"after")  # no subscription survives either
+        with pytest.raises(queue.Empty):
+            back.messages.get(timeout=1)
+    finally:
+        back.close()
+        watcher.close()
+
+
+def test_a_new_connection_gets_retained_messages_only_for_its_own_subscriptions(iot, data, broker, policy, tmp_path):
+    base = f"leak{uuid.uuid4().hex[:6]}"
+    first = Client(broker, device(iot, tmp_path, policy))
+    try:
+        first.subscribe(f"{base}/+")
+        data.publish(topic=f"{base}/a", payload=b"retained", retain=True)
+        assert first.next().payload == b"retained"
+        later = Client(broker, device(iot, tmp_path, policy), version=paho.MQTTv311)
+        try:
+            with pytest.raises(queue.Empty):  # another client's filter is not this one's
+                later.messages.get(timeout=1)
+            later.subscribe(f"{base}/+")
+            got = later.next()
+            assert (got.payload, got.retain) == (b"retained", True)
+        finally:
+            later.close()
+    finally:
+        first.close()

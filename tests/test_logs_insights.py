@@ -17,12 +17,12 @@ def logs(unkai):
 
 
 @pytest.fixture(scope="module")
-def group(logs):
+def group(unkai, logs):
     """A log group with JSON lines from two devices and a plain line."""
     name = f"/app/{uuid.uuid4().hex[:8]}"
     logs.create_log_group(logGroupName=name)
     logs.create_log_stream(logGroupName=name, logStreamName="s1")
-    now = int(time.time() * 1000) - 60_000
+    now = int(unkai.advance(0)["epoch"] * 1000) - 60_000
     lines = [
         {"level": "INFO", "device_id": "123456789", "log_event": "NodeRegisterStarted", "ms": 12,
          "detail": {"hub": "h1"}},
@@ -129,7 +129,7 @@ def test_metric_filters_feed_cloudwatch_metrics(unkai, logs):
                            metricTransformations=[{"metricName": "Latency", "metricNamespace": ns,
                                                    "metricValue": "$.ms", "unit": "Milliseconds",
                                                    "dimensions": {"Device": "$.device_id"}}])
-    now = int(time.time() * 1000)
+    now = int(unkai.advance(0)["epoch"] * 1000)
     logs.put_log_events(logGroupName=name, logStreamName="s", logEvents=[
         {"timestamp": now, "message": json.dumps({"level": "ERROR", "ms": 30, "device_id": "d1"})},
         {"timestamp": now + 1, "message": json.dumps({"level": "INFO", "ms": 10, "device_id": "d1"})},

@@ -12,10 +12,13 @@ import asyncio
 import bisect
 import heapq
 import itertools
+import logging
 import math
 import time
 from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class Timer:
@@ -117,4 +120,7 @@ class Clock:
         self._arm()
         for timer in due:
             timer.cancelled = True
-            timer.callback()
+            try:
+                timer.callback()
+            except Exception:  # one failing timer must not drop the others due at the same moment
+                log.exception("a clock timer's callback failed")

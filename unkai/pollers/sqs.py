@@ -149,7 +149,11 @@ class QueuePoller(Poller):
                 continue
             with self.cloud.store.transaction():
                 messages = sqs.receive(queue, batch_size)
-                nxt = None if messages else sqs._next_visible(queue)
+                # a partial batch that left nothing visible: sleep right after handing it on, without
+                # a receive that would find nothing (nothing can commit before the wait below is
+                # registered: no await in between, and every change happens on this thread)
+                drained = not messages or (not window and len(messages) < batch_size and not sqs.has_visible(queue))
+                nxt = sqs._next_visible(queue) if drained else None
             if not messages:
                 await signals.wait(("sqs", queue.id), until=nxt if nxt is not None else clock.now() + 3600)
                 continue
@@ -167,6 +171,8 @@ class QueuePoller(Poller):
             task = asyncio.create_task(self._batch(sqs, queue, messages))
             self.batches.add(task)
             task.add_done_callback(functools.partial(self._batch_done, queue))
+            if drained:
+                await signals.wait(("sqs", queue.id), until=nxt if nxt is not None else clock.now() + 3600)
 
     def _batch_done(self, queue: Any, task: asyncio.Task) -> None:
         self.batches.discard(task)

@@ -302,15 +302,25 @@ def catalog() -> dict[str, Any]:
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(path)
-        # one catalog per source tree and change: keep the newest few
-        kept = sorted(path.parent.glob("services-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in kept[_KEEP_CATALOGS:]:
-            old.unlink(missing_ok=True)
-            old.with_suffix(".db").unlink(missing_ok=True)
+        prune(path.parent, "services-*.json", ".db")
     return data
 
 
-_KEEP_CATALOGS = 16
+def prune(directory: "Path", pattern: str, *siblings: str, keep: int = 256, days: float = 7.0) -> None:
+    """Drop cache files matching ``pattern`` (and their ``siblings`` suffixes) written more than
+    ``days`` ago, and all but the newest ``keep``: one per source tree and edit (several
+    checkouts share the cache), so an age, not a small count, decides (a count evicted other
+    trees' files, which were then rebuilt)."""
+    import time
+
+    with contextlib.suppress(OSError):
+        found = sorted(((p.stat().st_mtime, p) for p in directory.glob(pattern)), reverse=True)
+        cutoff = time.time() - days * 86400
+        for i, (mtime, old) in enumerate(found):
+            if i >= keep or mtime < cutoff:
+                old.unlink(missing_ok=True)
+                for suffix in siblings:
+                    old.with_suffix(suffix).unlink(missing_ok=True)
 
 
 def _survey() -> dict[str, Any]:

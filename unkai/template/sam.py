@@ -227,9 +227,6 @@ _MISSING = object()
 # mtime); the translator's output depends on nothing else, and a changed template or
 # translator is translated again. An unreadable or unwritable cache only costs the time.
 
-_KEEP_TRANSLATIONS = 32
-
-
 def _translation_path(template: dict[str, Any], parameters: dict[str, Any], region: str) -> Path | None:
     import hashlib
     import importlib.util
@@ -285,9 +282,9 @@ def _store_translation(template: dict[str, Any], parameters: dict[str, Any], reg
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(translated))
         tmp.replace(path)
-        kept = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in kept[_KEEP_TRANSLATIONS:]:
-            old.unlink(missing_ok=True)
+        from unkai.services import prune
+
+        prune(path.parent, "*.json")
 
 
 def _run_translator(source: Source, template: dict[str, Any], parameters: dict[str, Any],

@@ -41,6 +41,9 @@ def shared_filter(topic_filter: str) -> tuple[str, str] | None:
     return (parts[1], parts[2]) if len(parts) == 3 else None
 
 
+SESSION_EXPIRY = 3600  # AWS IoT Core's persistent session expiry (default, and the default maximum)
+
+
 class _Queued(RetainedApplicationMessage):
     """A message queued for a disconnected persistent session, with its properties."""
 
@@ -161,6 +164,26 @@ class IotAmqttBroker(AmqttBroker):
                     running_tasks.append(asyncio.ensure_future(sending))
             return
 
+    def _expire_later(self, session: Session, translation: Any) -> None:
+        """A persistent session that is away ends after its expiry on unkai's clock: an MQTT 5
+        client's Session Expiry Interval, a 3.1.1 client's AWS default (one hour), neither
+        beyond AWS's default maximum of one hour; its subscriptions and queued messages go."""
+        expiry = min(translation.session_expiry if translation is not None else SESSION_EXPIRY, SESSION_EXPIRY)
+        token = object()
+        session.iot_away = token
+
+        def expire() -> None:
+            found = self._sessions.get(session.client_id)
+            if found is None or found[0] is not session or getattr(session, "iot_away", None) is not token \
+                    or session.transitions.is_connected():
+                return
+            log.info("IoT: the persistent session of %s expired", session.client_id)
+            self._sessions.pop(session.client_id, None)  # at once: a CONNECT right after finds no session
+            session.clear_queues()
+            asyncio.ensure_future(self._del_all_subscriptions(session))
+
+        self.gate.cloud.clock.call_later(expiry, expire)
+
     async def _publish_session_retained_messages(self, session: Session) -> None:
         """Messages queued while a persistent session was away, except those that expired
         meanwhile (each with what remains of its Message Expiry Interval)."""
@@ -202,6 +225,10 @@ class IotAmqttBroker(AmqttBroker):
         if handler is None:
             return
         topic_filter, qos = subscription
+        # amqtt 0.12 calls this at every CONNECT for every filter anyone ever subscribed to:
+        # only this session's own subscriptions get retained messages
+        if not any(s is session for s, _ in self._subscriptions.get(topic_filter, ())):
+            return
         for topic, payload, retained_qos, properties in self.gate.retained_for(topic_filter):
             if self.gate.may(session.client_id, "iot:Receive", topic):
                 sending = self._send(handler, topic, payload, min(qos, retained_qos), True, properties)
@@ -215,7 +242,11 @@ class IotAmqttBroker(AmqttBroker):
             reason = "DUPLICATE_CLIENTID"
         reason = getattr(client_session, "iot_disconnect_reason", None) or reason
         client_session.iot_disconnect_reason = None
+        # read before amqtt stops the handler (which may detach its writer)
+        translation = getattr(getattr(handler, "writer", None), "translation", None)
         await super()._handle_disconnect(client_session, handler, disconnect_waiter)
+        if not client_session.clean_session:
+            self._expire_later(client_session, translation)
         try:
             self.gate.presence(client_session.client_id, False, reason, getattr(client_session, "iot_connection", None))
         except Exception:  # noqa: BLE001

@@ -165,6 +165,7 @@ class Translation:
         self.closing_reason: int | None = None
         self.keep_alive = 0
         self.client_id = ""
+        self.session_expiry = 0  # the CONNECT's Session Expiry Interval (seconds)
         self.publish_properties: Properties | None = None  # those of the PUBLISH last read
         self.deliveries: deque[tuple[bytes, bytes, bytes]] = deque()  # (topic, payload, encoded properties)
 
@@ -188,7 +189,8 @@ class Translation:
         if not client_id:
             self.assigned_id = f"unkai-{uuid.uuid4().hex}"
             client_id = self.assigned_id.encode()
-        if props.get(0x11, 0) == 0:
+        self.session_expiry = props.get(0x11, 0)
+        if self.session_expiry == 0:
             flags |= 0x02  # no session expiry: nothing outlives the connection (a clean session in 3.1.1)
         self.keep_alive, self.client_id = keep_alive, client_id.decode("utf-8", "replace")
         out = bytearray(_string(b"MQTT") + bytes([4, flags]) + b"\x00\x00" + _string(client_id))

@@ -623,6 +623,11 @@ class SQS(Service):
             self._receive_attempts[(queue.id, attempt)] = (self.clock.now() + DEDUP_WINDOW, messages)
         return {"Messages": messages} if messages else {}
 
+    def has_visible(self, queue: Queue) -> bool:
+        """Whether a message of the queue is visible now (Lambda's poller asks after a partial batch)."""
+        return self.store.one("SELECT 1 FROM sqs_messages WHERE queue_id=? AND visible_at <= ? LIMIT 1",
+                              (queue.id, self.clock.now())) is not None
+
     def _next_visible(self, queue: Queue) -> float | None:
         row = self.store.one("SELECT MIN(visible_at) FROM sqs_messages WHERE queue_id=? AND visible_at > ?",
                              (queue.id, self.clock.now()))

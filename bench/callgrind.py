@@ -144,8 +144,10 @@ class Ops:
                 cw.put_metric_data(Namespace="Bench/App", MetricData=datum)
             self.calls["cloudwatch put_metric_data"] = lambda: cw.put_metric_data(Namespace="Bench/App",
                                                                                   MetricData=datum)
+            # an hour that ends in whole minutes after every put: what it costs does not hang on
+            # how many puts happened to fall in a partial minute at its end
             self.calls["cloudwatch get_metric_data"] = lambda: cw.get_metric_data(
-                StartTime=now - 3600, EndTime=now + 60,
+                StartTime=now - 3600, EndTime=now + 600,
                 MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": metric, "Period": 60, "Stat": "Average"}}])
 
         if "events" in services:  # issue 23's PutEvents: 10 entries, a bus with 100 rules, one SQS target each
@@ -224,9 +226,27 @@ def _total(out_dir: str, pid: int) -> int:
     raise RuntimeError(f"no totals in {files[-1]}")
 
 
+def _idle_rate(pid: int, out_dir: str, seconds: float) -> float:
+    """Instructions per second the server spends with no request (timers, background loops)."""
+    import time
+
+    _control(pid, "-z")
+    started = time.monotonic()
+    time.sleep(seconds)
+    _control(pid, "-d")
+    return _total(out_dir, pid) / (time.monotonic() - started)
+
+
 def count(name: str, argv: list[str], ready: str, services: tuple[str, ...], n: int,
-          env: dict[str, str] | None = None, cwd: str | None = None, repeats: int = 3) -> dict[str, int]:
-    """Instructions per call of each operation for one server."""
+          env: dict[str, str] | None = None, cwd: str | None = None, repeats: int = 3,
+          idle: float = 0.0) -> dict[str, int]:
+    """Instructions per call of each operation for one server. With ``idle`` seconds, the
+    server's background rate is measured that long (with no request) before each operation
+    and subtracted for the time each batch of calls took: under valgrind a call lasts ~50x
+    longer and a loaded machine stretches it further, so the background work that falls in
+    a batch varies with the load, not with the code."""
+    import time
+
     out_dir = tempfile.mkdtemp(prefix=f"cg-{name}-")
     port = harness.free_port()
     argv = [a.replace("{port}", str(port)) for a in argv]
@@ -245,6 +265,7 @@ def count(name: str, argv: list[str], ready: str, services: tuple[str, ...], n: 
             if op == "sqs receive+delete":  # the sends that refill the queue are not counted
                 call = _receive_delete_only(ops)
             per_call = []
+            rate = _idle_rate(server.proc.pid, out_dir, idle) if idle else 0.0
             for _ in range(repeats):
                 counts = []
                 for reps in (n, 2 * n):
@@ -252,10 +273,12 @@ def count(name: str, argv: list[str], ready: str, services: tuple[str, ...], n: 
                     if prepare:
                         prepare(reps)
                     _control(server.proc.pid, "-z")
+                    started = time.monotonic()
                     for _ in range(reps):
                         call()
                     _control(server.proc.pid, "-d")
-                    counts.append(_total(out_dir, server.proc.pid))
+                    elapsed = time.monotonic() - started
+                    counts.append(_total(out_dir, server.proc.pid) - rate * elapsed)
                 per_call.append((counts[1] - counts[0]) / n)
             # the least of the repeats: the server's timers and background tasks run meanwhile,
             # and a garbage collection may fall in either half; the minimum is the steadiest
@@ -338,6 +361,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="measurements per operation; the least is kept")
     parser.add_argument("--no-unkai", action="store_true", help="count only the peers")
     parser.add_argument("--out", default="callgrind", help="results file name (bench/results/NAME.json)")
+    parser.add_argument("--idle", type=float, default=0.0,
+                        help="seconds to measure the server's background rate before each operation, "
+                             "subtracted for each batch's duration (steadier on a loaded machine)")
     parser.add_argument("--cpu", action="store_true",
                         help="server CPU time per call (no valgrind; N*10 calls a measurement) instead of instructions")
     parser.add_argument("--before", help="with --cpu: also an older unkai from this source tree, measured in turns")
@@ -354,7 +380,8 @@ def main() -> None:
     services = tuple(args.services.split(","))
     if not args.no_unkai:
         results["unkai"] = count("unkai", unkai_argv(args.src), "/_unkai/health", services, args.n,
-                                 repeats=args.repeats)
+                                 repeats=args.repeats, idle=args.idle)
+        results["idle_seconds"] = args.idle
     if args.peers:
         exe = Path(sys.executable)
         results["moto"] = count("moto", [str(exe.with_name("moto_server")), "-p", "{port}"], "/moto-api/",

@@ -65,7 +65,7 @@ class Request:
 
     __slots__ = (
         "method", "raw_path", "query_string", "headers", "client", "scheme",
-        "_receive", "_body", "_consumed", "_query", "_path", "state",
+        "_receive", "_body", "_consumed", "_query", "_path", "state", "_whole",
     )
 
     def __init__(
@@ -91,6 +91,8 @@ class Request:
         self._query: list[tuple[str, str]] | None = None
         self._path: str | None = None
         self.state: dict[str, Any] = {}
+        # the server's ``unkai.body`` extension: the whole body at once when it has all arrived
+        self._whole: Callable[[], bytes | None] | None = None
 
     @classmethod
     def from_scope(cls, scope: dict, receive: Receive) -> "Request":
@@ -99,7 +101,7 @@ class Request:
         if "?" in path:  # some servers leave the query on raw_path
             path = path.split("?", 1)[0]
         client = scope.get("client")
-        return cls(
+        request = cls(
             scope["method"],
             path,
             scope.get("query_string", b"").decode("latin-1"),
@@ -108,6 +110,10 @@ class Request:
             client=client[0] if client else "127.0.0.1",
             scheme=scope.get("scheme", "http"),
         )
+        extensions = scope.get("extensions")
+        if extensions:
+            request._whole = extensions.get("unkai.body")
+        return request
 
     @property
     def path(self) -> str:
@@ -139,6 +145,14 @@ class Request:
         ``BodyTooLarge`` is raised and the rest is never held."""
         if self._body is None:
             chunks = []
+            if not self._consumed and self._whole is not None:
+                whole = self._whole()
+                if whole is not None:
+                    self._consumed = True
+                    if limit is not None and len(whole) > limit:
+                        raise BodyTooLarge(limit)
+                    self._body = whole
+                    return whole
             if not self._consumed and self._receive is not None:
                 self._consumed = True
                 more = True
@@ -162,6 +176,12 @@ class Request:
                 yield self._body
             return
         if self._consumed or self._receive is None:
+            return
+        whole = self._whole() if self._whole is not None else None
+        if whole is not None:
+            self._consumed = True
+            if whole:
+                yield whole
             return
         self._consumed = True
         more = True

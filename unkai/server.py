@@ -253,18 +253,34 @@ def _respond(cycle: RequestResponseCycle, status: int, headers: list[tuple[str, 
     return True
 
 
+def _whole_body(cycle: RequestResponseCycle) -> bytes | None:
+    """The request body when all of it has arrived (as for almost every API call), taken as
+    uvicorn's ``receive()`` would hand it over in one message, without the coroutines and
+    the message; None when more is due (or a 100 Continue is owed first): then read it the
+    ASGI way."""
+    if cycle.more_body or cycle.disconnected or cycle.response_complete or cycle.waiting_for_100_continue:
+        return None
+    body = bytes(cycle.body)
+    cycle.body = bytearray()
+    cycle.message_event.clear()
+    cycle.flow.resume_reading()
+    return body
+
+
 class _HttpProtocol(Guarded, HttpToolsProtocol):
     """uvicorn's httptools protocol, writing each response through ``_OneWrite``, with
     head and body timeouts and a cap on connections per client (unkai/connections.py).
-    A response whose body is bytes is written whole by ``_respond``, offered to the app
-    as the ASGI scope extension ``unkai.respond``."""
+    A response whose body is bytes is written whole by ``_respond``, and a body that has
+    all arrived is taken whole by ``_whole_body``, offered to the app as the ASGI scope
+    extensions ``unkai.respond`` and ``unkai.body``."""
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:
             cycle.transport = _OneWrite(self.transport, self.loop)
-            cycle.scope["extensions"] = {"unkai.respond": functools.partial(_respond, cycle)}
+            cycle.scope["extensions"] = {"unkai.respond": functools.partial(_respond, cycle),
+                                         "unkai.body": functools.partial(_whole_body, cycle)}
 
 
 def _websockets(**kwargs: Any) -> Any:

@@ -245,12 +245,16 @@ class MetricStore:
         # Values services count on their hot paths, summed per metric and minute in memory
         # (count, sum, min, max) until the next read writes them (``flush``).
         self._pending: dict[tuple[str, str, str, str, str, str, float], list[float]] = {}
+        # data inserts made, and how many of them a committed fold had seen: a read after no
+        # insert skips even asking the rollup whether it is behind
+        self._inserts, self._folded = 1, 0
 
     def forget(self) -> None:
         """Drop the id cache and the unwritten counts (the store was reset under them)."""
         self._ids.clear()
         self._touched.clear()
         self._pending.clear()
+        self._folded = -1
 
     def _now(self) -> float:
         return self.clock.now()
@@ -286,6 +290,7 @@ class MetricStore:
                 mid = self.metric_id(account, region, namespace, name, dims, now)
                 # kept values are stored as a distribution, as an EMF line with several values is
                 vals = json.dumps([(v, 1.0) for v in kept]) if kept and len(kept) == count else None
+                self._inserts += 1
                 self.store.execute(
                     "INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max, vals) "
                     "VALUES(?,?,?,?,?,?,?,?,?)", (mid, minute, unit, 60, count, total, low, high, vals))
@@ -322,6 +327,7 @@ class MetricStore:
         mid = self.metric_id(account, region, namespace, name, dims_key(dimensions), now)
         rows = [(mid, p.ts, p.unit, p.resolution, p.count, p.sum, p.min, p.max,
                  json.dumps(p.values) if p.values else None) for p in points]
+        self._inserts += 1
         sql = ("INSERT INTO cloudwatch_data(metric_id, ts, unit, resolution, count, sum, min, max, vals) "
                "VALUES(?,?,?,?,?,?,?,?,?)")
         if len(rows) == 1:
@@ -371,18 +377,22 @@ class MetricStore:
     def roll_up(self) -> None:
         """Fold the data rows added since the last fold into the per-minute rollup (in the
         caller's transaction when there is one: a rolled-back read folds nothing)."""
+        seen = self._inserts
+        if self._folded == seen:
+            return
+        if not self.store.in_transaction:  # the fold and its mark commit together
+            with self.store.transaction():
+                self._fold(seen)
+        else:
+            self._fold(seen)
+
+    def _fold(self, seen: int) -> None:
+        self.store.after_commit(lambda: setattr(self, "_folded", max(self._folded, seen)))
         upto, top = self.store.one("SELECT (SELECT upto FROM cloudwatch_rollup), "
                                    "(SELECT MAX(rowid) FROM cloudwatch_data)")
         upto = upto or 0  # no row: a reset emptied the table (and the data with it)
         if top is None or top <= upto:
             return
-        if not self.store.in_transaction:  # the fold and its mark commit together
-            with self.store.transaction():
-                self._fold(upto, top)
-        else:
-            self._fold(upto, top)
-
-    def _fold(self, upto: int, top: int) -> None:
         self.store.execute(_FOLD, (upto, top))
         self.store.execute("INSERT OR REPLACE INTO cloudwatch_rollup(id, upto) VALUES(1, ?)", (top,))
 

@@ -76,6 +76,13 @@ class Consumer:
         self.pipes = pipes
         self.cloud = pipes.cloud
 
+    def flush_records(self) -> None:
+        """The pollers commit an invocation's records with their bookkeeping; a pipe's own Lambda
+        calls (enrichment, targets) gathered theirs in the Lambda service."""
+        lam = self.cloud.services.get("lambda")
+        if lam is not None:
+            lam.flush_records()
+
     async def invoke(self, pipe_arn: str, payload: bytes, *, region: str, account: str | None = None,
                      wait_for_slot: bool = False, **_: Any) -> Outcome:
         pipe = self.pipes.pipe_by_arn(pipe_arn)

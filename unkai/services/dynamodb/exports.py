@@ -216,9 +216,15 @@ class ExportOperations:
         return {"ExportDescription": self._export_row(ctx, params["ExportArn"])}
 
     def list_exports(self, ctx: RequestContext, params: dict) -> dict:
-        limit = params.get("MaxResults")
+        return self._list(ctx, params, "exports", "MaxResults", "maxResults", "ExportSummaries",
+                          ("ExportArn", "ExportStatus", "ExportType"))
+
+    def _list(self, ctx: RequestContext, params: dict, kind: str, limit_param: str, limit_name: str, key: str,
+              fields: tuple[str, ...]) -> dict:
+        """ListExports and ListImports: the account's jobs of one kind, oldest first, optionally of one table."""
+        limit = params.get(limit_param)
         if limit is not None and not 1 <= limit <= 25:
-            raise validation(f"1 validation error detected: Value '{limit}' at 'maxResults' failed to satisfy "
+            raise validation(f"1 validation error detected: Value '{limit}' at '{limit_name}' failed to satisfy "
                              "constraint: Member must have value " +
                              ("less than or equal to 25" if limit > 25 else "greater than or equal to 1"))
         where, args = "account=? AND region=?", [ctx.account, ctx.region]
@@ -226,11 +232,11 @@ class ExportOperations:
             where += " AND table_arn=?"
             args.append(params["TableArn"])
         summaries = []
-        for (text,) in self.store.all(f"SELECT description FROM dynamodb_exports WHERE {where} ORDER BY created, arn",
+        for (text,) in self.store.all(f"SELECT description FROM dynamodb_{kind} WHERE {where} ORDER BY created, arn",
                                       args):
             d = json.loads(text)
-            summaries.append({k: d[k] for k in ("ExportArn", "ExportStatus", "ExportType") if k in d})
-        return paged("ExportSummaries", summaries, params.get("NextToken"), limit, default=25)
+            summaries.append({k: d[k] for k in fields if k in d})
+        return paged(key, summaries, params.get("NextToken"), limit, default=25)
 
     async def _run_export(self, payload: dict, attempt: int) -> None:
         """The export job: the items as of ExportTime (or the window's changes) into S3, with
@@ -439,23 +445,9 @@ class ExportOperations:
         return {"ImportTableDescription": self._import_row(ctx, params["ImportArn"])}
 
     def list_imports(self, ctx: RequestContext, params: dict) -> dict:
-        limit = params.get("PageSize")
-        if limit is not None and not 1 <= limit <= 25:
-            raise validation(f"1 validation error detected: Value '{limit}' at 'pageSize' failed to satisfy "
-                             "constraint: Member must have value " +
-                             ("less than or equal to 25" if limit > 25 else "greater than or equal to 1"))
-        where, args = "account=? AND region=?", [ctx.account, ctx.region]
-        if params.get("TableArn"):
-            where += " AND table_arn=?"
-            args.append(params["TableArn"])
-        summaries = []
-        for (text,) in self.store.all(f"SELECT description FROM dynamodb_imports WHERE {where} ORDER BY created, arn",
-                                      args):
-            d = json.loads(text)
-            summaries.append({k: d[k] for k in ("ImportArn", "ImportStatus", "TableArn", "S3BucketSource",
-                                                "CloudWatchLogGroupArn", "InputFormat", "StartTime", "EndTime")
-                              if k in d})
-        return paged("ImportSummaryList", summaries, params.get("NextToken"), limit, default=25)
+        return self._list(ctx, params, "imports", "PageSize", "pageSize", "ImportSummaryList",
+                          ("ImportArn", "ImportStatus", "TableArn", "S3BucketSource", "CloudWatchLogGroupArn",
+                           "InputFormat", "StartTime", "EndTime"))
 
     async def _run_import(self, payload: dict, attempt: int) -> None:
         """The import job: every object under the source prefix into the new table, the

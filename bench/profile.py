@@ -1,5 +1,6 @@
-"""Where the server's CPU goes per call: unkai run under cProfile (CPU time, not wall), N calls
-of one operation through boto3, minus a run that starts and stops with no calls, grouped by area.
+"""Where the server's CPU goes per call: unkai run under cProfile (CPU time, not wall), WARM + N
+calls of one operation through boto3, minus a run of WARM calls only (start-up, the model's
+first load and shutdown cancel out), grouped by area.
 
     python bench/profile.py --op sqs-send --calls 3000     # or secret-get, sts
 
@@ -22,6 +23,8 @@ import boto3
 
 sys.path.insert(0, str(Path(__file__).parent))
 import harness  # noqa: E402
+
+WARM = 20
 
 RUNNER = """
 import cProfile, sys, time
@@ -83,7 +86,7 @@ def profile(op: str, n: int) -> dict[str, float]:
         except OSError:
             time.sleep(0.05)
     call = calls(op, endpoint)
-    for _ in range(n):
+    for _ in range(WARM + n):
         call()
     proc.send_signal(signal.SIGINT)
     proc.wait(120)
@@ -103,7 +106,7 @@ def main() -> None:
     per = {k: (busy.get(k, 0.0) - idle.get(k, 0.0)) / args.calls * 1e6 for k in set(busy) | set(idle)}
     total = sum(v for v in per.values() if v > 0)
     lines = [f"{args.op}: server CPU per call under cProfile {total:.0f} us (about 4x the unprofiled time), "
-             f"by area (a run of {args.calls} calls minus a run of none; load {harness.os.getloadavg()[0]:.1f})",
+             f"by area ({WARM} + {args.calls} calls minus {WARM} calls; load {harness.os.getloadavg()[0]:.1f})",
              "| area | us per call (profiled) | share |", "|---|---|---|"]
     for key, value in sorted(per.items(), key=lambda kv: -kv[1]):
         if value / total >= 0.01:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import pstats
+import shutil
 import signal
 import subprocess
 import sys
@@ -73,29 +74,35 @@ def area(file: str, name: str) -> str:
 
 
 def profile(op: str, n: int) -> dict[str, float]:
-    out = tempfile.mktemp(suffix=".prof")
-    port = harness.free_port()
     state = tempfile.mkdtemp(prefix="bench-profile-")
+    out = str(Path(state) / "server.prof")
+    port = harness.free_port()
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, out, "up", "--no-template", "--port", str(port),
-                             "--state-dir", state, "--quiet"], stdout=subprocess.DEVNULL, cwd=state)
+                             "--state-dir", str(Path(state) / "state"), "--quiet"], stdout=subprocess.DEVNULL,
+                            cwd=state)
     endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(endpoint + "/_unkai/health", timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.05)
-    call = calls(op, endpoint)
-    for _ in range(WARM + n):
-        call()
-    proc.send_signal(signal.SIGINT)
-    proc.wait(120)
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(endpoint + "/_unkai/health", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("unkai did not answer within 30 s")
+        call = calls(op, endpoint)
+        for _ in range(WARM + n):
+            call()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(120)
     areas: dict[str, float] = {}
     for (file, _, name), (_, _, tottime, _, _) in pstats.Stats(out).stats.items():
         if name == "stop" and file.endswith("unkai/cloud.py"):
             continue  # shutdown (its time grows with what the calls stored): not part of a call
         key = area(file, name)
         areas[key] = areas.get(key, 0.0) + tottime
+    shutil.rmtree(state, ignore_errors=True)
     return areas
 
 

@@ -26,9 +26,8 @@ def code(exc: pytest.ExceptionInfo) -> str:
 
 
 
-def test_put_then_statistics_per_period(cw, ns):
-    import time
-    base = int(time.time()) // 60 * 60 - 600
+def test_put_then_statistics_per_period(unkai, cw, ns):
+    base = int(unkai.advance(0)["epoch"]) // 60 * 60 - 600
     cw.put_metric_data(Namespace=ns, MetricData=[
         {"MetricName": "Latency", "Dimensions": [{"Name": "Api", "Value": "orders"}], "Timestamp": base + 5,
          "Value": 10, "Unit": "Milliseconds"},
@@ -54,9 +53,8 @@ def test_put_then_statistics_per_period(cw, ns):
     assert other["Datapoints"] == []
 
 
-def test_get_metric_data_with_math_and_scan_order(cw, ns):
-    import time
-    base = int(time.time()) // 60 * 60 - 600
+def test_get_metric_data_with_math_and_scan_order(unkai, cw, ns):
+    base = int(unkai.advance(0)["epoch"]) // 60 * 60 - 600
     for i in range(3):
         cw.put_metric_data(Namespace=ns, MetricData=[
             {"MetricName": "Errors", "Timestamp": base + 60 * i, "Value": i},
@@ -178,9 +176,8 @@ def test_high_resolution_data_and_its_three_hour_tier(cw, ns, unkai):
     assert code(exc) == "InvalidParameterValue"
 
 
-def test_extended_statistics_percentiles_trimmed_means_and_iqm(cw, ns):
-    import time
-    base = int(time.time()) // 60 * 60 - 120
+def test_extended_statistics_percentiles_trimmed_means_and_iqm(unkai, cw, ns):
+    base = int(unkai.advance(0)["epoch"]) // 60 * 60 - 120
     cw.put_metric_data(Namespace=ns, MetricData=[
         {"MetricName": "Ms", "Timestamp": base, "Values": [float(v) for v in range(1, 101)]}])
     out = cw.get_metric_statistics(Namespace=ns, MetricName="Ms", StartTime=base, EndTime=base + 60, Period=60,
@@ -189,9 +186,8 @@ def test_extended_statistics_percentiles_trimmed_means_and_iqm(cw, ns):
     assert stats == {"p50": 50.0, "p99": 99.0, "tm90": 45.5, "IQM": 50.5}
 
 
-def test_metric_math_functions_over_gaps_and_series(cw, ns):
-    import time
-    base = int(time.time()) // 60 * 60 - 600
+def test_metric_math_functions_over_gaps_and_series(unkai, cw, ns):
+    base = int(unkai.advance(0)["epoch"]) // 60 * 60 - 600
     for i, value in enumerate((1.0, None, 5.0)):
         data = [{"MetricName": "Steps", "Timestamp": base + 60 * i, "Value": float(i)}]
         if value is not None:
@@ -237,12 +233,11 @@ def test_botocore_gzips_a_large_put_metric_data_and_it_is_stored(unkai, ns):
     assert [p["Sum"] for p in points] == [7.0]
 
 
-def test_whole_minutes_and_partial_minutes_read_the_same_statistics(cw, ns):
+def test_whole_minutes_and_partial_minutes_read_the_same_statistics(unkai, cw, ns):
     """Reads of the basic statistics sum a per-minute rollup for whole minutes and the data
     points themselves at a range's partial ends; a percentile read takes every point. Both
     must give the same statistics, whatever the period, end or unit filter."""
-    import time
-    base = int(time.time()) // 600 * 600 - 1200
+    base = int(unkai.advance(0)["epoch"]) // 600 * 600 - 1200
     dims = [{"Name": "Api", "Value": "orders"}]
     data = [(10, 1, "Count"), (50, 2, "Count"), (61, 4, "Count"), (119, 8, "Seconds"), (121, 32, "Count"),
             (130, 16, "Count")]

@@ -257,6 +257,22 @@ def test_a_csv_import_types_key_columns_and_logs_the_rows_it_cannot_import(unkai
                                                                "itemIndex": 2}
 
 
+def test_a_csv_row_whose_binary_key_is_not_base64_fails_the_import_instead_of_wedging_it(unkai, ddb, s3):
+    s3.put_object(Bucket="ddb-exports", Key="csv-bin/keys.csv", Body=b"id,name\naGk=,ok\nabc!,bad\n")
+    target = f"bin-{time.time_ns()}"
+    arn = ddb.import_table(
+        S3BucketSource={"S3Bucket": "ddb-exports", "S3KeyPrefix": "csv-bin/"}, InputFormat="CSV",
+        TableCreationParameters={"TableName": target, "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                                 "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "B"}],
+                                 "BillingMode": "PAY_PER_REQUEST"})["ImportTableDescription"]["ImportArn"]
+    unkai.drain()
+    done = ddb.describe_import(ImportArn=arn)["ImportTableDescription"]
+    assert (done["ImportStatus"], done["FailureCode"]) == ("FAILED", "ItemValidationError")
+    assert (done["ImportedItemCount"], done["ErrorCount"]) == (1, 1)
+    assert ddb.describe_table(TableName=target)["Table"]["TableStatus"] == "ACTIVE"
+    assert [i["id"]["B"] for i in ddb.scan(TableName=target)["Items"]] == [b"hi"]
+
+
 def test_an_import_with_nothing_under_its_prefix_completes_with_an_empty_table(unkai, ddb, s3):
     target = f"empty-{time.time_ns()}"
     creation = {"TableName": target, "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],

@@ -271,6 +271,11 @@ class ExportOperations:
                 code = "S3NoSuchBucket" if e.code == "NoSuchBucket" else e.code
                 self._finish_export(d, "FAILED", failure=(code, e.message))
                 return
+            except Exception:  # a fault of unkai's must not leave the export IN_PROGRESS for ever
+                log.exception("DynamoDB export %s failed", d["ExportArn"])
+                self._finish_export(d, "FAILED", failure=("UnknownError", "The export failed because of an "
+                                                          "internal error."))
+                return
             self._finish_export(d, "COMPLETED", items=len(lines), billed=billed)
 
     def _changes(self, table: Table, start: float, end: float, old_images: bool) -> list[str]:
@@ -494,6 +499,10 @@ class ExportOperations:
                                                      region=region, account=account, request_id="import",
                                                      request=None, protocol="internal"),
                                       {"TableName": table.name})
+            except Exception:  # a fault of unkai's must not leave the import IN_PROGRESS for ever
+                log.exception("DynamoDB import %s failed", d["ImportArn"])
+                d.update({"ImportStatus": "FAILED", "EndTime": self.clock.now(), "FailureCode": "UnknownError",
+                          "FailureMessage": "The import failed because of an internal error."})
             else:
                 d.update({"ImportStatus": "COMPLETED", "EndTime": self.clock.now()})
             if table is not None and not removed:
@@ -540,8 +549,8 @@ class ExportOperations:
         for index, raw in enumerate(rows):
             d["ProcessedItemCount"] += 1
             try:
-                if isinstance(raw, str) and d["InputFormat"] == "ION":
-                    raise ValueError(raw)  # an Ion value import_items could not read as an item
+                if isinstance(raw, str) and d["InputFormat"] in ("ION", "CSV"):
+                    raise ValueError(raw)  # a value the format's reader could not read as an item
                 item = json.loads(raw)["Item"] if isinstance(raw, str) else raw
                 if not isinstance(item, dict):
                     raise ValueError("Item must be a map of attribute values")
@@ -551,22 +560,30 @@ class ExportOperations:
             except (ServiceError, ValueError, KeyError, TypeError, AttributeError) as e:
                 d["ErrorCount"] += 1
                 message = e.message if isinstance(e, ServiceError) else \
-                    str(e) if d["InputFormat"] == "ION" else f"Unable to parse the item: {e}"
+                    str(e) if d["InputFormat"] in ("ION", "CSV") else f"Unable to parse the item: {e}"
                 errors.append((now_ms, json.dumps({"itemS3Pointer": {"bucket": bucket, "key": key,
                                                                      "itemIndex": index},
                                                    "importArn": d["ImportArn"], "errorMessages": [message]})))
                 return  # AWS abandons the rest of an object at its first line that is no item
 
     @staticmethod
-    def _csv_items(table: Table, options: dict, text: str) -> list[dict]:
+    def _csv_items(table: Table, options: dict, text: str) -> list[Any]:
         """CSV rows as items: key attributes typed by the table's AttributeDefinitions, every
         other column a string (AWS), empty cells left out; the header is the first line unless
-        HeaderList gives it."""
+        HeaderList gives it. A row that cannot be read (a binary key that is not base64, a cell
+        past the csv module's limit) is its error message, refused like any bad item."""
         reader = csv.reader(io.StringIO(text), delimiter=options.get("Delimiter") or ",")
         header = options.get("HeaderList")
         types = table.attribute_types
-        items = []
-        for cells in reader:
+        items: list[Any] = []
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return items
+            except csv.Error as e:
+                items.append(f"Unable to parse the item: {e}")
+                return items
             if header is None:
                 header = cells
                 continue
@@ -577,6 +594,9 @@ class ExportOperations:
                 if cell == "":
                     continue
                 kind = types.get(name, "S")
-                item[name] = {kind: base64.b64decode(cell) if kind == "B" else cell}
+                try:
+                    item[name] = {kind: base64.b64decode(cell, validate=True) if kind == "B" else cell}
+                except ValueError as e:  # binascii.Error: a binary key that is not base64
+                    item = f"Unable to parse the item: {name}: {e}"  # type: ignore[assignment]
+                    break
             items.append(item)
-        return items

@@ -159,6 +159,39 @@ def test_live_tail_validates_its_groups_and_stream_filters(tail_client, logs):
     assert error_of(exc)[0] == "InvalidParameterException"
 
 
+def test_live_tail_allows_15_sessions_at_once_and_a_closed_one_frees_its_place(unkai):
+    region = "eu-north-1"  # a region of its own: the count is per account and region
+    config = Config(inject_host_prefix=False, retries={"max_attempts": 1})
+    logs = unkai.client("logs", region)
+    group = f"/tail/{time.time_ns()}"
+    logs.create_log_group(logGroupName=group)
+    opened = []
+    try:
+        for _ in range(15):
+            stream = unkai.client("logs", region, config=config).start_live_tail(
+                logGroupIdentifiers=[group])["responseStream"]
+            assert "sessionStart" in next(iter(stream))
+            opened.append(stream)
+        with pytest.raises(ClientError) as exc:
+            unkai.client("logs", region, config=config).start_live_tail(logGroupIdentifiers=[group])
+        assert error_of(exc)[0] == "LimitExceededException"
+        opened.pop().close()
+        deadline = time.monotonic() + 30  # the server notices the closed connection at its next update
+        while True:
+            try:
+                stream = unkai.client("logs", region, config=config).start_live_tail(
+                    logGroupIdentifiers=[group])["responseStream"]
+                break
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "LimitExceededException" and time.monotonic() < deadline
+                time.sleep(0.2)
+        assert "sessionStart" in next(iter(stream))
+        opened.append(stream)
+    finally:
+        for stream in opened:
+            stream.close()
+
+
 def test_live_tail_sends_at_most_500_events_an_update_and_says_it_sampled(unkai, logs, tail_client):
     group = f"/tail/{time.time_ns()}"
     logs.create_log_group(logGroupName=group)

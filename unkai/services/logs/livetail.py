@@ -88,7 +88,6 @@ class LiveTail:
         if sessions[key] >= MAX_SESSIONS:
             raise ServiceError("LimitExceededException", f"You have reached the maximum number of concurrent Live "
                                f"Tail sessions ({MAX_SESSIONS}).")
-        sessions[key] += 1
         model = models.load_model("logs")
         start_shape = model.shape_for("LiveTailSessionStart")
         update_shape = model.shape_for("LiveTailSessionUpdate")
@@ -123,6 +122,9 @@ class LiveTail:
             return results, after, False
 
         async def events():
+            # counted while the stream runs: a response never sent (the client gone first, a HEAD)
+            # never starts this generator, so it must not hold one of the account's sessions
+            sessions[key] += 1
             gone = asyncio.ensure_future(request.disconnected())
             deadline = self.clock.now() + SESSION_SECONDS
             position = last

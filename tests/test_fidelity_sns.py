@@ -204,3 +204,19 @@ def test_a_disabled_endpoint_refuses_publishes_and_a_deleted_one_cannot_be_subsc
         sns.publish(TargetArn=device, Message="gone")
     assert error_of(exc) == ("InvalidParameter",
                              "Invalid parameter: TargetArn Reason: No endpoint found for the target arn specified")
+
+
+def test_another_regions_applications_and_endpoints_are_not_found(unkai, sns, app):
+    device = sns.create_platform_endpoint(PlatformApplicationArn=app, Token="elsewhere")["EndpointArn"]
+    west = unkai.client("sns", "us-west-2")
+    for call, kwargs, code in (
+            (west.get_platform_application_attributes, {"PlatformApplicationArn": app}, "NotFound"),
+            (west.create_platform_endpoint, {"PlatformApplicationArn": app, "Token": "t"}, "NotFound"),
+            (west.get_endpoint_attributes, {"EndpointArn": device}, "NotFound"),
+            (west.publish, {"TargetArn": device, "Message": "hi"}, "InvalidParameter")):
+        with pytest.raises(ClientError) as exc:
+            call(**kwargs)
+        assert exc.value.response["Error"]["Code"] == code
+    west.delete_endpoint(EndpointArn=device)  # idempotent there, and it leaves this region's endpoint be
+    west.delete_platform_application(PlatformApplicationArn=app)
+    assert sns.get_endpoint_attributes(EndpointArn=device)["Attributes"]["Token"] == "elsewhere"

@@ -100,7 +100,9 @@ class PushOps:
 
     # -- platform applications -------------------------------------------------------------
 
-    def _app(self, arn: Any) -> tuple[str, str, str, dict]:
+    def _app(self, ctx: RequestContext, arn: Any) -> tuple[str, str, str, dict]:
+        if not _here(ctx, arn):
+            raise _no_app()
         row = self.store.one("SELECT arn, platform, name, attributes FROM sns_platform_apps WHERE arn=?",
                              (arn or "",))
         if row is None:
@@ -131,12 +133,12 @@ class PushOps:
         return {"PlatformApplicationArn": arn}
 
     def get_platform_application_attributes(self, ctx: RequestContext, params: dict) -> dict:
-        return {"Attributes": self._shown(self._app(params["PlatformApplicationArn"])[3])}
+        return {"Attributes": self._shown(self._app(ctx, params["PlatformApplicationArn"])[3])}
 
     def set_platform_application_attributes(self, ctx: RequestContext, params: dict) -> dict:
         given = params.get("Attributes")
         _attributes_required(given)
-        arn, _, _, attributes = self._app(params["PlatformApplicationArn"])
+        arn, _, _, attributes = self._app(ctx, params["PlatformApplicationArn"])
         attributes.update({k: v for k, v in given.items() if k not in SECRET_ATTRIBUTES})
         self.store.execute("UPDATE sns_platform_apps SET attributes=? WHERE arn=?", (json.dumps(attributes), arn))
         return {}
@@ -153,13 +155,17 @@ class PushOps:
 
     def delete_platform_application(self, ctx: RequestContext, params: dict) -> dict:
         arn = params["PlatformApplicationArn"]
+        if not _here(ctx, arn):
+            return {}  # another region's or account's: nothing here to delete (idempotent, as AWS)
         self.store.execute("DELETE FROM sns_platform_endpoints WHERE app_arn=?", (arn,))
         self.store.execute("DELETE FROM sns_platform_apps WHERE arn=?", (arn,))  # idempotent, as AWS
         return {}
 
     # -- endpoints -------------------------------------------------------------------------
 
-    def _endpoint(self, arn: Any) -> tuple[str, str, str, dict]:
+    def _endpoint(self, ctx: RequestContext, arn: Any) -> tuple[str, str, str, dict]:
+        if not _here(ctx, arn):
+            raise _no_endpoint()
         row = self.store.one("SELECT arn, app_arn, token, attributes FROM sns_platform_endpoints WHERE arn=?",
                              (arn or "",))
         if row is None:
@@ -170,7 +176,7 @@ class PushOps:
         return self.store.one("SELECT 1 FROM sns_platform_endpoints WHERE arn=?", (arn,)) is not None
 
     def create_platform_endpoint(self, ctx: RequestContext, params: dict) -> dict:
-        app_arn, platform, name, _ = self._app(params["PlatformApplicationArn"])
+        app_arn, platform, name, _ = self._app(ctx, params["PlatformApplicationArn"])
         token = params.get("Token") or ""
         if not token:
             raise _invalid("Token Reason: cannot be empty")
@@ -192,13 +198,13 @@ class PushOps:
         return {"EndpointArn": arn}
 
     def get_endpoint_attributes(self, ctx: RequestContext, params: dict) -> dict:
-        return {"Attributes": self._endpoint(params["EndpointArn"])[3]}
+        return {"Attributes": self._endpoint(ctx, params["EndpointArn"])[3]}
 
     def set_endpoint_attributes(self, ctx: RequestContext, params: dict) -> dict:
         given = params.get("Attributes")
         _attributes_required(given)
         _check_endpoint_attributes(given)
-        arn, app_arn, token, attributes = self._endpoint(params["EndpointArn"])
+        arn, app_arn, token, attributes = self._endpoint(ctx, params["EndpointArn"])
         attributes.update(given)
         if attributes["Token"] != token and self.store.one(
                 "SELECT 1 FROM sns_platform_endpoints WHERE app_arn=? AND token=?", (app_arn, attributes["Token"])):
@@ -208,7 +214,7 @@ class PushOps:
         return {}
 
     def list_endpoints_by_platform_application(self, ctx: RequestContext, params: dict) -> dict:
-        app_arn = self._app(params["PlatformApplicationArn"])[0]
+        app_arn = self._app(ctx, params["PlatformApplicationArn"])[0]
         rows = self.store.all("SELECT arn, attributes FROM sns_platform_endpoints WHERE app_arn=? ORDER BY rowid",
                               (app_arn,))
         chunk, token = _page(rows, params.get("NextToken"))
@@ -219,14 +225,18 @@ class PushOps:
         return result
 
     def delete_endpoint(self, ctx: RequestContext, params: dict) -> dict:
+        if not _here(ctx, params["EndpointArn"]):
+            return {}
         self.store.execute("DELETE FROM sns_platform_endpoints WHERE arn=?", (params["EndpointArn"],))
         return {}
 
     # -- pushes ----------------------------------------------------------------------------
 
-    def check_push_target(self, arn: str) -> None:
-        """Publish's TargetArn is an endpoint: it must exist and be enabled (checked before the message)."""
-        row = self.store.one("SELECT attributes FROM sns_platform_endpoints WHERE arn=?", (arn,))
+    def check_push_target(self, ctx: RequestContext, arn: str) -> None:
+        """Publish's TargetArn is an endpoint: it must exist here (the caller's account and region)
+        and be enabled (checked before the message)."""
+        row = self.store.one("SELECT attributes FROM sns_platform_endpoints WHERE arn=?", (arn,)) \
+            if _here(ctx, arn) else None
         if row is None:
             raise _invalid("TargetArn Reason: No endpoint found for the target arn specified")
         if json.loads(row[0]).get("Enabled", "true").lower() != "true":
@@ -265,3 +275,10 @@ class PushOps:
         pushes = [{"id": r[0], "endpoint": r[1], "application": r[2], "platform": r[3], "token": r[4],
                    "messageId": r[5], "message": r[6], "topic": r[7], "sent": r[8]} for r in rows]
         return Response(200, [("content-type", "application/json")], json.dumps({"pushes": pushes}).encode())
+
+
+def _here(ctx: RequestContext, arn: Any) -> bool:
+    """Whether an application or endpoint ARN is in the caller's account and region: ARNs are
+    looked up whole, and another region's is not found there, as on AWS."""
+    parts = str(arn or "").split(":")
+    return len(parts) > 5 and parts[3] == ctx.region and parts[4] == ctx.account

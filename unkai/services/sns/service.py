@@ -764,7 +764,7 @@ class SNS(SmsOps, PushOps, Service):
         if not topic_arn and not target:
             raise invalid("TopicArn or TargetArn Reason: no value for required parameter")
         if target and ":endpoint/" in target:  # a mobile endpoint (push.py): disabled is answered first
-            self.check_push_target(target)
+            self.check_push_target(ctx, target)
             msg = messages.check_message(params, False, False)
             message_id = uuid4()
             self.push(target, message_id, msg.message, msg.structure)

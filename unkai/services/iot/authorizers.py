@@ -288,7 +288,8 @@ async def authorize(cloud: Any, account: str, region: str, authorizer: dict, tok
         answer = json.loads(result.payload or b"null")
     except ValueError:
         answer = None
-    if result.function_error or not isinstance(answer, dict) or not isinstance(answer.get("isAuthenticated"), bool):
+    if result.function_error or not isinstance(answer, dict) or not isinstance(answer.get("isAuthenticated"), bool) \
+            or not all(_seconds(answer.get(k)) for k in ("refreshAfterInSeconds", "disconnectAfterInSeconds")):
         if strict:
             raise ServiceError("InvalidResponseException", "The response from the authorizer function is not valid")
         return Verdict(False, reason="authorizer function answer not valid")
@@ -296,6 +297,12 @@ async def authorize(cloud: Any, account: str, region: str, authorizer: dict, tok
     return Verdict(answer["isAuthenticated"], str(answer.get("principalId") or ""), documents,
                    answer.get("refreshAfterInSeconds"), answer.get("disconnectAfterInSeconds"),
                    "" if answer["isAuthenticated"] else "not authenticated by the authorizer")
+
+
+def _seconds(value: Any) -> bool:
+    """A TTL the function may answer: absent, or whole seconds from 300 to 86,400 (AWS's bounds for
+    refreshAfterInSeconds and disconnectAfterInSeconds); anything else makes the answer invalid."""
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and 300 <= value <= 86400)
 
 
 def mqtt_request(username: str | None) -> tuple[str | None, dict[str, str]]:

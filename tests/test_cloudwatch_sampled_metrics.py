@@ -144,3 +144,27 @@ def test_data_are_read_back_by_awss_retention_tiers(unkai, cw):
     assert sums(3600) == [5.0]
     unkai.advance(2 * 86400)  # and then the data are gone
     assert sums(3600) == []
+
+
+def test_lambdas_tallied_metrics_reach_the_store_each_minute_without_a_read(unkai):
+    """Invocations are counted in memory; the minute's tick writes them whether or not anyone reads
+    metrics, so memory stays bounded and a kill -9 loses at most a minute of them."""
+    import sqlite3
+
+    from lambda_code import deploy
+
+    lam = unkai.client("lambda")
+    name = deploy(lam, "def handler(event, context):\n    return 1\n")
+    for _ in range(3):
+        lam.invoke(FunctionName=name, Payload=b"{}")
+
+    def stored() -> float:
+        with sqlite3.connect(unkai.state_dir / "unkai.db") as db:  # the state file, as the server left it
+            row = db.execute("SELECT SUM(d.count) FROM cloudwatch_data d JOIN cloudwatch_metrics m "
+                             "ON m.id = d.metric_id WHERE m.namespace='AWS/Lambda' AND m.name='Invocations' "
+                             "AND m.dims LIKE ?",
+                             (f"%{name}%",)).fetchone()
+        return row[0] or 0
+
+    unkai.advance(61)
+    assert stored() == 3

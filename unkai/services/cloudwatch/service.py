@@ -598,6 +598,13 @@ class CloudWatch(Service):
 
     def _tick(self) -> None:
         try:
+            # the minute's tallies (Lambda's Invocations, Errors, Duration are counted in memory)
+            # written once a minute whether or not anything reads them: bounded memory, and a
+            # kill -9 loses at most the last minute of them
+            self.metrics.flush(self.clock.now())
+        except Exception:
+            log.exception("writing the tallied metrics failed")
+        try:
             self.evaluate_due(self.clock.now())
         except Exception:
             log.exception("alarm evaluation failed")

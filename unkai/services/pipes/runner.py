@@ -79,7 +79,7 @@ class Consumer:
     def flush_records(self) -> None:
         """The pollers commit an invocation's records with their bookkeeping; a pipe's own Lambda
         calls (enrichment, targets) gathered theirs in the Lambda service."""
-        lam = self.cloud.services.get("lambda")
+        lam = self.cloud.services.loaded().get("lambda")  # a pipe that never called Lambda need not load it
         if lam is not None:
             lam.flush_records()
 

@@ -2,19 +2,22 @@
 together once and handed to everything that needs them.
 
 Services are loaded on first use (``Services``): importing and setting up all 40 of them
-cost most of a bare start's CPU and memory, and a stack uses a few. A package is loaded,
-its tables created and its background work started at its first request, template
-resource or cross-service call, and at start when its tables hold rows or jobs wait for
-it (a queue with pending work, schedules, pollers resume without a request). Since a
-package that was never loaded holds no state, what it would answer before loading is
-what it answers after; ``Services`` loads a package before the requests its own routes
-(mounts, ``/_unkai/`` pages, websockets) might serve, and with the services it listens to.
+cost most of a bare start's CPU and memory, and a stack uses a few. Every table is created
+at start (from the catalog's schema, so loading never changes the schema inside a request's
+transaction); a package is imported, set up and its background work started at its first
+request, template resource or cross-service call, and at start when its tables hold rows
+or jobs wait for it (a queue with pending work, schedules, pollers resume without a
+request). Since a package that was never loaded holds no state, what it would answer
+before loading is what it answers after; ``Services`` loads a package before the requests
+its own routes (mounts, ``/_unkai/`` pages, websockets) might serve, and with the services
+it listens to.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -211,8 +214,8 @@ def _from_schema_file(store: Store, catalog: dict[str, Any]) -> None:
 class Services(Mapping[str, Any]):
     """The services by name, each package loaded at first use. ``in``, ``len`` and iteration
     cover every service unkai serves without loading one; ``services[name]`` (and ``get``)
-    loads the service's package: imports it, creates each of its services (their tables),
-    starts them when the cloud is running, and loads the services that listen to them.
+    loads the service's package: imports it, creates each of its services (their tables exist
+    from start), starts them when the cloud is running, and loads the services that listen to them.
     ``loaded()`` is what is loaded, for the work that concerns only services holding state
     (pending work, banners, stopping, resetting, minute samples)."""
 
@@ -223,6 +226,7 @@ class Services(Mapping[str, Any]):
         self._loaded: dict[str, Any] = {}
         self._packages: set[str] = set()
         self._started: set[str] = set()
+        self._finishing: set[asyncio.Task] = set()  # starts still running: held, as asyncio holds tasks weakly
         self.running = False  # start() ran: a package loaded from now on starts at once
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
@@ -260,13 +264,6 @@ class Services(Mapping[str, Any]):
         """The services loaded so far, in the order they were."""
         return self._loaded
 
-    def owner(self, resource_type: str) -> str | None:
-        """The service that provisions a CloudFormation resource type, if one does."""
-        for name, entry in self._entries.items():
-            if resource_type in entry.get("resource_types", ()):
-                return name
-        return None
-
     def url_rewriters(self) -> list[Any]:
         """The services that know local URLs for AWS URLs (``Service.local_url``: API Gateway's
         execute-api, S3 websites), loaded: the rewrite is the URL's, not the state's."""
@@ -283,7 +280,7 @@ class Services(Mapping[str, Any]):
         cloud's loop, the loop does it (a service's start belongs to the loop)."""
         if package in self._packages:
             return
-        if self._loop is not None and threading.get_ident() != self._loop_thread and not self._loop.is_closed():
+        if self._loop is not None and threading.get_ident() != self._loop_thread and self._loop.is_running():
             done: concurrent.futures.Future[None] = concurrent.futures.Future()
 
             def there() -> None:
@@ -314,8 +311,15 @@ class Services(Mapping[str, Any]):
             raise
         log.debug("loaded %s (%s)", package, ", ".join(made))
         if self.running:
-            for name in made:
-                self._start_now(name)
+            try:
+                for name in made:
+                    self._start_now(name)
+            except BaseException:  # not left half started: the next use loads it again
+                for name in made:
+                    self._loaded.pop(name, None)
+                    self._started.discard(name)
+                self._packages.discard(package)
+                raise
         if resetter is not None and before is not None:
             resetter.adopt(before)  # the snapshots get the new tables, as if it had been loaded then
         for name in made:
@@ -373,11 +377,16 @@ class Services(Mapping[str, Any]):
         open a port, and those load at start); else its rest runs in a task."""
         self._started.add(name)
         coro = self._loaded[name].start()
+        # in a context of its own: what it starts (dispatchers, pollers, timers) must not keep the
+        # context of the request or poller that happened to load it (its trace, its trigger)
+        context = contextvars.Context()
         try:
-            waiting = coro.send(None)
+            waiting = context.run(coro.send, None)
         except StopIteration:
             return
-        asyncio.get_running_loop().create_task(_finish(coro, waiting))
+        task = asyncio.get_running_loop().create_task(_finish(coro, waiting), context=context)
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
 
     def _job_packages(self, kind: str) -> list[str]:
         entry = self._entries.get(kind.split(".", 1)[0])

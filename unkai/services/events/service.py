@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from unkai.clock import Timer
@@ -419,7 +417,7 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
 
 def scheduled_event(rule: Rule, when: float) -> dict[str, Any]:
     """AWS's Scheduled Event, for one run of a rule at ``when``."""
-    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+    return {"version": "0", "id": uuid4(), "detail-type": "Scheduled Event", "source": "aws.events",
             "account": rule.account, "time": schedule.event_time(when), "region": rule.region,
             "resources": [rule.arn], "detail": {}}
 

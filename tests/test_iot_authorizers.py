@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from tests.iot_support import broker, iot, mqtt_server  # noqa: F401 (fixtures)
 from tests.lambda_code import deploy
 
 WAIT = 15
@@ -47,26 +48,7 @@ def handler(event, context):
 """
 
 
-@pytest.fixture(scope="module")
-def unkai(tmp_path_factory):
-    from unkai.testing import UnkaiServer
-
-    with UnkaiServer(tmp_path_factory.mktemp("iot-authorizers") / "state", "--mqtt-port", "0").start() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def iot(unkai):
-    return unkai.client("iot")
-
-
-@pytest.fixture(scope="module")
-def broker(unkai, tmp_path_factory):
-    info = unkai.get("/_unkai/iot")
-    ca = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.write_text(info["caPem"])
-    return {"port": info["mqtt"]["port"], "wsPort": info["mqtt"]["wsPort"], "httpsPort": info["mqtt"]["httpsPort"],
-            "ca": ca}
+unkai = mqtt_server("iot-authorizers")
 
 
 @pytest.fixture(scope="module")

@@ -17,35 +17,18 @@ import uuid
 from pathlib import Path
 
 import paho.mqtt.client as paho
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.iot_support import broker, iot, mqtt_server  # noqa: F401 (fixtures)
+
 ROLE = "arn:aws:iam::000000000000:role/iot"
 WAIT = 10
 
 
-@pytest.fixture(scope="module")
-def unkai(tmp_path_factory):
-    from unkai.testing import UnkaiServer
-
-    with UnkaiServer(tmp_path_factory.mktemp("iot-mqtt") / "state", "--mqtt-port", "0").start() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def iot(unkai):
-    return unkai.client("iot")
-
-
-@pytest.fixture(scope="module")
-def broker(unkai, tmp_path_factory):
-    info = unkai.get("/_unkai/iot")
-    ca = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.write_text(info["caPem"])
-    return {"port": info["mqtt"]["port"], "ca": ca}
+unkai = mqtt_server("iot-mqtt")
 
 
 def node_policy(iot) -> str:

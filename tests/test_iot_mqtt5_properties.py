@@ -18,34 +18,18 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from tests.iot_support import broker, iot, mqtt_server  # noqa: F401 (fixtures)
+
 WAIT = 10
 ROLE = "arn:aws:iam::000000000000:role/iot"
 
 
-@pytest.fixture(scope="module")
-def unkai(tmp_path_factory):
-    from unkai.testing import UnkaiServer
-
-    with UnkaiServer(tmp_path_factory.mktemp("iot-mqtt5") / "state", "--mqtt-port", "0").start() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def iot(unkai):
-    return unkai.client("iot")
+unkai = mqtt_server("iot-mqtt5")
 
 
 @pytest.fixture(scope="module")
 def data(unkai):
     return unkai.client("iot-data")
-
-
-@pytest.fixture(scope="module")
-def broker(unkai, tmp_path_factory):
-    info = unkai.get("/_unkai/iot")
-    ca = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.write_text(info["caPem"])
-    return {"port": info["mqtt"]["port"], "ca": ca}
 
 
 @pytest.fixture(scope="module")

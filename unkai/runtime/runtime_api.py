@@ -206,13 +206,7 @@ class RuntimeApi:
                     method, target, _ = line.decode("latin-1").split(" ", 2)
                 except ValueError:
                     return
-                headers: dict[str, str] = {}
-                while True:
-                    raw = await reader.readline()
-                    if raw in (b"\r\n", b"\n", b""):
-                        break
-                    key, _, value = raw.decode("latin-1").partition(":")
-                    headers[key.strip().lower()] = value.strip()
+                headers = await _fields(reader)
                 status, out_headers, body = await self._route(method, target.split("?", 1)[0], headers, reader)
                 head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}", f"Content-Length: {len(body)}",
                         *(f"{k}: {v}" for k, v in out_headers.items())]
@@ -366,6 +360,17 @@ class RuntimeApi:
         return 200, {"Content-Type": "text/plain"}, b"OK"
 
 
+async def _fields(reader: asyncio.StreamReader) -> dict[str, str]:
+    """Header (or trailer) lines up to the blank line that ends them, by lower-cased name."""
+    fields: dict[str, str] = {}
+    while True:
+        raw = await reader.readline()
+        if raw in (b"\r\n", b"\n", b""):
+            return fields
+        key, _, value = raw.decode("latin-1").partition(":")
+        fields[key.strip().lower()] = value.strip()
+
+
 async def _chunks(reader: asyncio.StreamReader, trailers: dict[str, str]):  # type: ignore[no-untyped-def]
     """The chunks of a chunked body as they arrive; its trailers land in ``trailers``."""
     while True:
@@ -374,12 +379,8 @@ async def _chunks(reader: asyncio.StreamReader, trailers: dict[str, str]):  # ty
             raise asyncio.IncompleteReadError(b"", None)
         size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
         if size == 0:
-            while True:
-                raw = await reader.readline()
-                if raw in (b"\r\n", b"\n", b""):
-                    return
-                key, _, value = raw.decode("latin-1").partition(":")
-                trailers[key.strip().lower()] = value.strip()
+            trailers.update(await _fields(reader))
+            return
         data = await reader.readexactly(size)
         await reader.readexactly(2)
         yield data

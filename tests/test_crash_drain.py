@@ -90,3 +90,41 @@ def test_a_message_interrupted_by_kill_9_is_pending_until_it_is_delivered_again(
         assert server.post("/_unkai/drain?timeout=0")["pending"] == {}
     finally:
         server.stop()
+
+
+def test_a_mapped_invocations_log_lines_are_stored_with_its_messages_delete_even_under_kill_9(tmp_path):
+    """An SQS-triggered invocation's log lines commit in the transaction that deletes its
+    message: once the message is gone, its lines are in the store, whatever happens next."""
+    from lambda_code import deploy
+
+    state = tmp_path / "state"
+    server = UnkaiServer(state).start()
+    try:
+        sqs, lam = server.client("sqs"), server.client("lambda")
+        url = sqs.create_queue(QueueName="logged")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        name = deploy(lam, "def handler(event, context):\n"
+                           "    for r in event['Records']:\n"
+                           "        print('handled', r['body'])\n")
+        lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=1)
+        bodies = [f"m{i}" for i in range(5)]
+        for body in bodies:
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+        deadline = time.monotonic() + 60
+        while True:  # every message deleted: each one's invocation has finished and been acknowledged
+            counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            if counts == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}:
+                break
+            assert time.monotonic() < deadline, counts
+            time.sleep(0.02)
+    finally:
+        server.kill()  # kill -9, straight after the last delete
+
+    server = UnkaiServer(state).start()
+    try:
+        events = server.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{name}",
+                                                         filterPattern='"handled"')["events"]
+        assert sorted(e["message"].split()[-1] for e in events) == bodies
+    finally:
+        server.stop()

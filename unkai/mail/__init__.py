@@ -282,6 +282,7 @@ def _build_simple(sender: str, to: list[str], subject: str, text: str | None, ht
     byte what ``_build_mime`` writes, with its ``parse``; None when a header would need
     folding or re-spacing (the ``email`` package then does it)."""
     heads = _envelope_heads(sender, to, subject, cc, reply_to, headers, date, msg_id)
+    unfolded = list(heads)  # the values as parse() reads them back (folding undone)
     for i, (name, value) in enumerate(heads):
         if "\n" in value or "\r" in value or "  " in value or "\t" in value or value != value.strip():
             return None
@@ -304,6 +305,7 @@ def _build_simple(sender: str, to: list[str], subject: str, text: str | None, ht
         return "".join(f"{k}: {v}\r\n" for k, v in items)
 
     heads.append(("MIME-Version", "1.0"))
+    unfolded.append(("MIME-Version", "1.0"))
     parsed_text = parsed_html = None
     if html is not None and text is not None:
         import random
@@ -314,6 +316,7 @@ def _build_simple(sender: str, to: list[str], subject: str, text: str | None, ht
         if boundary in text_wire or boundary in html_wire:
             return None
         heads.append(("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"'))
+        unfolded.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
         wire = (f"{head_lines(heads)}\r\n--{boundary}\r\n{head_lines(text_heads)}\r\n{text_wire}\r\n"
                 f"--{boundary}\r\n{head_lines(html_heads)}\r\n{html_wire}\r\n--{boundary}--\r\n")
     else:
@@ -322,9 +325,11 @@ def _build_simple(sender: str, to: list[str], subject: str, text: str | None, ht
         else:
             part_heads, part_wire, parsed_text = body(text or "", "plain")
         heads += part_heads
+        unfolded += part_heads
         wire = f"{head_lines(heads)}\r\n{part_wire}"
     raw = wire.encode("ascii")
-    headers_out = [[k, _decoded(v)] for k, v in heads]  # as parse() reads them: unfolded
+    # as parse() reads them: unfolded (above), encoded words decoded (only they need it)
+    headers_out = [[k, _decoded(v) if "=?" in v else v] for k, v in unfolded]
     found = {k.lower(): v for k, v in headers_out}
 
     def addrs(name: str) -> list[str]:

@@ -117,8 +117,7 @@ class Sender:
             raise errors.account_paused(v2)
         # the sender's own identity and its domain's, each read once: they decide both whose
         # settings apply (the address's own when it has one) and whether it may send
-        own = model.identity(out.account, out.region, sender)
-        dom = model.identity(out.account, out.region, domain_of(sender))
+        own, dom = model.own_and_domain(out.account, out.region, sender)
         identity = own or dom
         if not out.config_set and identity is not None and identity.config_set:
             out.config_set = identity.config_set  # v2's default configuration set of an identity

@@ -150,6 +150,11 @@ MIGRATIONS = [
         created REAL NOT NULL
     );
     """,
+    # domains are case-insensitive: a send finds its sender's domain (and own) identity by
+    # lower(identity) in one indexed query, not by a scan of the account's identities
+    """
+    CREATE INDEX ses_identities_lower ON ses_identities(account, region, lower(identity));
+    """,
 ]
 
 DOMAIN_DELAY = 60.0  # seconds on unkai's clock until a new domain (and its DKIM) verifies
@@ -275,6 +280,10 @@ class Account:
 class Model:
     def __init__(self, store: "Store") -> None:
         self.store = store
+        # read once: `unkai up` sets them before the server starts (every send reads the account)
+        self._production = _env_flag("UNKAI_SES_PRODUCTION")
+        self._max24 = float(os.environ.get("UNKAI_SES_MAX_24H") or PRODUCTION_QUOTA[0])
+        self._rate = float(os.environ.get("UNKAI_SES_MAX_RATE") or PRODUCTION_QUOTA[1])
 
     # -- identities -------------------------------------------------------------------
 
@@ -292,13 +301,12 @@ class Model:
         domain = domain_of(address)
         own = dom = None
         for row in self.store.all(f"SELECT {_ID_COLUMNS} FROM ses_identities WHERE account=? AND region=? AND "
-                                  "identity IN (?, ?)", (account, region, address, domain)):
-            if row[2] == address:
+                                  "lower(identity) IN (lower(?), lower(?))", (account, region, address, domain)):
+            name = row[2]
+            if name == address:
                 own = _identity(row)
-            if row[2] == domain:
+            elif "@" not in name and (dom is None or name == domain):  # domains are case-insensitive
                 dom = _identity(row)
-        if dom is None:  # domains are case-insensitive
-            dom = self.identity(account, region, domain)
         return own, dom
 
     def identities(self, account: str, region: str, kind: str | None = None) -> list[Identity]:
@@ -362,10 +370,8 @@ class Model:
     def account(self, account: str, region: str) -> Account:
         row = self.store.one("SELECT production, sending, details, suppressed_reasons FROM ses_account "
                              "WHERE account=? AND region=?", (account, region))
-        production = bool(row[0]) if row else _env_flag("UNKAI_SES_PRODUCTION")
-        max24, rate = PRODUCTION_QUOTA if production else SANDBOX_QUOTA
-        max24 = float(os.environ.get("UNKAI_SES_MAX_24H") or max24) if production else max24
-        rate = float(os.environ.get("UNKAI_SES_MAX_RATE") or rate) if production else rate
+        production = bool(row[0]) if row else self._production
+        max24, rate = (self._max24, self._rate) if production else SANDBOX_QUOTA
         if row is None:
             return Account(production, True, {}, ["BOUNCE", "COMPLAINT"], max24, rate)
         return Account(production, bool(row[1]), json.loads(row[2]), json.loads(row[3]), max24, rate)

@@ -202,11 +202,12 @@ class Sender:
         if parsed is None:
             parsed = parse(raw)  # once: the mailbox stores its parts, the feedback names its headers
         if delivered:
+            lowered = _lower(delivered)
             self.cloud.mailbox.deliver(
-                out.source, [a for a in out.to if address_of(a).lower() in _lower(delivered)],
+                out.source, [a for a in out.to if address_of(a).lower() in lowered],
                 out.subject or "", raw=raw, origin="ses", message_id=mid,
-                cc=[a for a in out.cc if address_of(a).lower() in _lower(delivered)],
-                bcc=[a for a in out.bcc if address_of(a).lower() in _lower(delivered)], parsed=parsed)
+                cc=[a for a in out.cc if address_of(a).lower() in lowered],
+                bcc=[a for a in out.bcc if address_of(a).lower() in lowered], parsed=parsed)
         model.record(out.account, out.region, now, "sent", counted)
         if virus:
             model.record(out.account, out.region, now, "reject", counted)

@@ -248,7 +248,8 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
             raise errors.validation("1 validation error detected: Value at 'entries' failed to satisfy constraint: "
                                     "Member must have length less than or equal to 10")
         results = []
-        rules: dict[str, RuleSet] = {}
+        rules: dict[str | None, tuple[str, RuleSet]] = {}  # EventBusName as given -> the bus, its rules
+        deliveries: list[tuple[dict[str, Any], str, str, str]] = []
         now = self.clock.now()
         now_text = schedule.event_time(now)  # the entries without a Time of their own share it
         for entry in entries:
@@ -275,27 +276,36 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
                      "time": schedule.event_time(entry["Time"]) if entry.get("Time") else now_text,
                      "region": ctx.region, "resources": entry.get("Resources") or [], "detail": detail}
             # An event for a bus that does not exist is accepted and dropped, as AWS does.
-            bus = _bus({"EventBusName": entry.get("EventBusName")})
-            if bus not in rules:  # each bus's rules are read once per call, not once per entry
-                rules[bus] = self._pattern_rules(ctx.account, ctx.region, bus)
-            self.route(ctx.account, ctx.region, bus, event, rules=rules[bus])
+            name = entry.get("EventBusName")
+            found = rules.get(name)
+            if found is None:  # each bus's rules are read once per call, not once per entry
+                bus = _bus({"EventBusName": name})
+                found = rules[name] = (bus, self._pattern_rules(ctx.account, ctx.region, bus))
+            self.route(ctx.account, ctx.region, found[0], event, rules=found[1], out=deliveries)
             results.append({"EventId": event_id})
+        # all the call's deliveries at once, in order: runs to one SQS queue are one batch insert
+        targets.deliver_all(self.cloud, deliveries, "events")
         failed = sum(1 for r in results if "ErrorCode" in r)
         return {"FailedEntryCount": failed, "Entries": results}
 
     def route(self, account: str, region: str, bus: str, event: dict[str, Any], only: set[str] | None = None,
-              rules: RuleSet | None = None) -> int:
+              rules: RuleSet | None = None, out: list[tuple[dict[str, Any], str, str, str]] | None = None) -> int:
         """Deliver ``event`` to every enabled rule on ``bus`` whose pattern matches (only the
         rules whose ARN is in ``only``, when given: a replay's FilterArns); how many matched.
-        ``rules`` are the bus's pattern rules when the caller has read them already."""
+        ``rules`` are the bus's pattern rules when the caller has read them already; with
+        ``out``, the deliveries are appended there for the caller to hand over with others."""
         matched = 0
         ruleset = rules if rules is not None else self._pattern_rules(account, region, bus)
+        pending = out if out is not None else []
+        text: list[str] = []  # the event as JSON, made once for all the plain targets
         for rule, match in ruleset.candidates(event):
             if only is not None and rule.arn not in only:
                 continue
             if match(event):
                 matched += 1
-                self._deliver(rule, event, ruleset)
+                self._deliver(rule, event, ruleset, pending, text)
+        if out is None and pending:
+            targets.deliver_all(self.cloud, pending, "events")
         return matched
 
     def _pattern_rules(self, account: str, region: str, bus: str) -> RuleSet:
@@ -360,15 +370,29 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
             raise errors.validation("Parameter Event is not valid.") from None
         return {"Result": patterns.matches(pattern, event)}
 
-    def _deliver(self, rule: Rule, event: dict[str, Any], rules: RuleSet | None = None) -> None:
+    def _deliver(self, rule: Rule, event: dict[str, Any], rules: RuleSet | None = None,
+                 out: list[tuple[dict[str, Any], str, str, str]] | None = None, text: list[str] | None = None) -> None:
+        """Hand ``event`` to ``rule``'s targets (or its archive); with ``out``, append each
+        delivery there instead. ``text`` holds the event's JSON once a plain target made it."""
         if rule.managed_by == ARCHIVE_MANAGER:
             self.archive_event(rule, event)
             return
         # parsed once per rule set; deliveries only read a target (a job keeps its own JSON copy)
         found = rules.targets(rule.id, self._targets) if rules is not None else self._targets(rule.id)
+        rule_arn = rule.arn
         for target in found:
-            payload = render(target, event, rule.arn, rule.name)
-            targets.deliver(self.cloud, target, payload, "events", event["id"], rule.arn)
+            if target.get("Input") is None and not target.get("InputPath") and not target.get("InputTransformer"):
+                if not text:  # the whole event, as render gives it: made once per event
+                    if text is None:
+                        text = []
+                    text.append(json.dumps(event))
+                payload = text[0]
+            else:
+                payload = render(target, event, rule_arn, rule.name)
+            if out is not None:
+                out.append((target, payload, event["id"], rule_arn))
+            else:
+                targets.deliver(self.cloud, target, payload, "events", event["id"], rule_arn)
 
     # -- schedules ----------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from unkai.services.events.apidestinations import ApiDestinationOps
 from unkai.services.events.archives import ArchiveOps
 from unkai.services.events.matching import RuleSet, index_key
 from unkai.services.events.buses import BusOps
+from unkai.services.events.deferred import PUT_JOB, DeferredDelivery
 from unkai.services.events.model import (ARCHIVE_MANAGER, DEFAULT_BUS, MAX_TARGETS, MIGRATIONS, RULE_COLUMNS,
                                          Rule, bus_name, like, page, rule_arn)
 from unkai.services.events.resources import TYPES
@@ -42,7 +43,7 @@ def _bus(params: dict) -> str:
     return bus_name(params.get("EventBusName"))
 
 
-class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
+class Events(BusOps, ArchiveOps, ApiDestinationOps, DeferredDelivery, Service):
     name = "events"
     migrations = MIGRATIONS
     resource_types = TYPES
@@ -60,12 +61,14 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
 
     async def start(self) -> None:
         self.cloud.jobs.register("events.replay", self.run_replay)
+        self.cloud.jobs.register(PUT_JOB, self.run_put)
         self.start_http()
         for row in self.store.all(f"SELECT {RULE_COLUMNS} FROM events_rules WHERE schedule IS NOT NULL "
                                   "AND state='ENABLED'"):
             self._arm(Rule(*row), after=self.clock.now())
 
     async def stop(self) -> None:
+        self.forget_deferred()
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -248,8 +251,8 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
             raise errors.validation("1 validation error detected: Value at 'entries' failed to satisfy constraint: "
                                     "Member must have length less than or equal to 10")
         results = []
-        rules: dict[str | None, tuple[str, RuleSet]] = {}  # EventBusName as given -> the bus, its rules
-        deliveries: list[tuple[dict[str, Any], str, str, str]] = []
+        buses: dict[str | None, str] = {}  # EventBusName as given -> the bus
+        accepted: list[tuple[str, dict[str, Any]]] = []
         now = self.clock.now()
         now_text = schedule.event_time(now)  # the entries without a Time of their own share it
         for entry in entries:
@@ -277,16 +280,27 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
                      "region": ctx.region, "resources": entry.get("Resources") or [], "detail": detail}
             # An event for a bus that does not exist is accepted and dropped, as AWS does.
             name = entry.get("EventBusName")
-            found = rules.get(name)
-            if found is None:  # each bus's rules are read once per call, not once per entry
-                bus = _bus({"EventBusName": name})
-                found = rules[name] = (bus, self._pattern_rules(ctx.account, ctx.region, bus))
-            self.route(ctx.account, ctx.region, found[0], event, rules=found[1], out=deliveries)
+            bus = buses.get(name)
+            if bus is None:
+                bus = buses[name] = _bus({"EventBusName": name})
+            accepted.append((bus, event))
             results.append({"EventId": event_id})
-        # all the call's deliveries at once, in order: runs to one SQS queue are one batch insert
-        targets.deliver_all(self.cloud, deliveries, "events")
-        failed = sum(1 for r in results if "ErrorCode" in r)
+        if accepted:  # durable now, routed right after the answer (deferred.py)
+            self.defer(ctx.account, ctx.region, accepted)
+        failed = len(entries) - len(accepted)
         return {"FailedEntryCount": failed, "Entries": results}
+
+    def route_all(self, account: str, region: str, accepted: list[tuple[str, dict[str, Any]]]) -> None:
+        """Route each (bus, event) of a PutEvents, in order, and hand over all their deliveries
+        at once: runs to one SQS queue are one batch insert. In the current transaction."""
+        rules: dict[str, RuleSet] = {}
+        deliveries: list[tuple[dict[str, Any], str, str, str]] = []
+        for bus, event in accepted:
+            ruleset = rules.get(bus)
+            if ruleset is None:  # each bus's rules are read once per call, not once per entry
+                ruleset = rules[bus] = self._pattern_rules(account, region, bus)
+            self.route(account, region, bus, event, rules=ruleset, out=deliveries)
+        targets.deliver_all(self.cloud, deliveries, "events")
 
     def route(self, account: str, region: str, bus: str, event: dict[str, Any], only: set[str] | None = None,
               rules: RuleSet | None = None, out: list[tuple[dict[str, Any], str, str, str]] | None = None) -> int:

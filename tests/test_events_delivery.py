@@ -181,20 +181,24 @@ def test_an_acknowledged_put_events_is_delivered_exactly_once_across_kill_9(tmp_
         server.kill()
     # an accepted PutEvents whose routing never ran (the process died between commit and
     # callback): its outbox job, as the handler writes it, is due
-    event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "t", "source": "kept", "account": ACCOUNT,
-             "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {"i": "late"}}
+    stranded = str(uuid.uuid4())
+    flat = ["default", stranded, "kept", "t", "2026-01-01T00:00:00Z", ["arn:aws:s3:::r"], '{"i": "late"}']
     db = sqlite3.connect(state / "unkai.db")
     with db:
         db.execute("INSERT INTO unkai_jobs(kind, due, payload) VALUES('events.put', 0, ?)",
-                   (json.dumps({"t": event["id"], "a": ACCOUNT, "r": "us-east-1", "e": [["default", event]]}),))
+                   (json.dumps({"t": stranded, "a": ACCOUNT, "r": "us-east-1", "e": [flat]}),))
     db.close()
 
     server = UnkaiServer(state).start()
     try:
         sqs = server.client("sqs")
         server.drain(timeout=30)
-        got = [json.loads(b)["id"] for b in receive_all(sqs, server.client("sqs").get_queue_url(QueueName="kept")["QueueUrl"])]
-        assert sorted(got) == sorted(acked + [event["id"]])  # every acknowledged event once, the stranded one too
+        got = [json.loads(b) for b in receive_all(sqs, sqs.get_queue_url(QueueName="kept")["QueueUrl"])]
+        assert sorted(e["id"] for e in got) == sorted(acked + [stranded])  # every acknowledged event once
+        late = next(e for e in got if e["id"] == stranded)
+        assert late == {"version": "0", "id": stranded, "detail-type": "t", "source": "kept", "account": ACCOUNT,
+                        "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": ["arn:aws:s3:::r"],
+                        "detail": {"i": "late"}}
         assert server.post("/_unkai/drain?timeout=0")["pending"] == {}
     finally:
         server.stop()

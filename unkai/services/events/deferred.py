@@ -11,10 +11,12 @@ PutEvents finds the message there, as before. That callback deletes the job row 
 transaction that writes the deliveries: whoever deletes the row delivers, so the events
 are delivered exactly once.
 
-The job is due ``RECOVERY_DELAY`` seconds later: if unkai stopped (or was killed) between
-the commit and the callback, the jobs runner finds the row when it comes due, after a
-restart too, and ``run_put`` claims it the same way (by the token in its payload) and
-routes the events then. Routing is the same code either way (``route_all``), so rules,
+The job is due ``RECOVERY_DELAY`` seconds later and does not wake the jobs runner (the
+callback is its normal path). If unkai stopped (or was killed) between the commit and the
+callback, the runner finds the row after the restart; if routing raised, the callback wakes
+the runner; either way ``run_put`` claims the row the same way (by the token in its
+payload) once it is due and routes the events then. The row holds each event flat, its
+``Detail`` as the entry's text, which costs less to write than the parsed event. Routing is the same code either way (``route_all``), so rules,
 targets, input transformers, retry policies, dead-letter queues and archives behave as
 when delivery was synchronous.
 
@@ -24,6 +26,7 @@ in its own transaction."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -40,17 +43,21 @@ class DeferredDelivery:
 
     _epoch = 0  # bumped when the store is replaced (reset) or the service stops: queued callbacks then skip
 
-    def defer(self, account: str, region: str, accepted: list[tuple[str, dict[str, Any]]]) -> None:
+    def defer(self, account: str, region: str, accepted: list[tuple[str, dict[str, Any]]], details: list[str]) -> None:
         """Make ``accepted`` (bus, event) pairs durable in the current transaction and route
-        them once it commits; routed at once when there is no running loop in this thread."""
+        them once it commits; routed at once when there is no running loop in this thread.
+        ``details`` are the events' ``Detail`` texts, as the entries gave them."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.route_all(account, region, accepted)  # type: ignore[attr-defined]
             return
         token = accepted[0][1]["id"]  # an event id: unique, and what run_put finds the row by
+        # each event flat, its detail as the text it came in (re-encoding the parsed one costs more)
+        flat = [[bus, e["id"], e["source"], e["detail-type"], e["time"], e["resources"], text]
+                for (bus, e), text in zip(accepted, details)]
         job = self.cloud.jobs.enqueue(PUT_JOB, {"t": token, "a": account, "r": region,  # type: ignore[attr-defined]
-                                                "e": accepted}, delay=RECOVERY_DELAY)
+                                                "e": flat}, delay=RECOVERY_DELAY, wake=False)
         epoch = self._epoch
         # after commit only: a rolled-back PutEvents (a caller's transaction failing) delivers nothing
         self.store.after_commit(  # type: ignore[attr-defined]
@@ -68,6 +75,7 @@ class DeferredDelivery:
                     self.route_all(account, region, accepted)  # type: ignore[attr-defined]
         except Exception:  # left to the jobs runner, which retries with backoff
             log.exception("routing a PutEvents' events failed; the jobs runner retries them")
+            self.cloud.jobs.wake()  # type: ignore[attr-defined]
 
     async def run_put(self, job: dict[str, Any], attempt: int) -> None:
         """The jobs runner's handler for an ``events.put`` row no callback claimed (unkai
@@ -77,7 +85,12 @@ class DeferredDelivery:
             claimed = store.execute("DELETE FROM unkai_jobs WHERE kind=? AND json_extract(payload, '$.t')=?",
                                     (PUT_JOB, job["t"])).rowcount
             if claimed:
-                self.route_all(job["a"], job["r"], [(bus, event) for bus, event in job["e"]])  # type: ignore
+                account, region = job["a"], job["r"]
+                self.route_all(account, region, [  # type: ignore[attr-defined]
+                    (bus, {"version": "0", "id": event_id, "detail-type": detail_type, "source": source,
+                           "account": account, "time": time, "region": region, "resources": resources,
+                           "detail": json.loads(detail)})
+                    for bus, event_id, source, detail_type, time, resources, detail in job["e"]])
 
     def forget_deferred(self) -> None:
         """Stop or reset: callbacks already queued leave their rows to the jobs runner."""

@@ -253,6 +253,7 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, DeferredDelivery, Service):
         results = []
         buses: dict[str | None, str] = {}  # EventBusName as given -> the bus
         accepted: list[tuple[str, dict[str, Any]]] = []
+        details: list[str] = []  # the accepted entries' Detail texts
         now = self.clock.now()
         now_text = schedule.event_time(now)  # the entries without a Time of their own share it
         for entry in entries:
@@ -284,9 +285,10 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, DeferredDelivery, Service):
             if bus is None:
                 bus = buses[name] = _bus({"EventBusName": name})
             accepted.append((bus, event))
+            details.append(entry["Detail"])
             results.append({"EventId": event_id})
         if accepted:  # durable now, routed right after the answer (deferred.py)
-            self.defer(ctx.account, ctx.region, accepted)
+            self.defer(ctx.account, ctx.region, accepted, details)
         failed = len(entries) - len(accepted)
         return {"FailedEntryCount": failed, "Entries": results}
 

@@ -43,6 +43,23 @@ def _bus(params: dict) -> str:
     return bus_name(params.get("EventBusName"))
 
 
+_scan = json.JSONDecoder().scan_once
+
+
+def _detail(text: str) -> Any:
+    """``json.loads(text)``, a little faster for a Detail that is just an object: the scanner
+    ``loads`` ends in, called directly (anything else, whitespace around it included, goes
+    through ``loads``, which also raises its errors)."""
+    if text[:1] == "{":
+        try:
+            value, end = _scan(text, 0)
+        except StopIteration:
+            raise ValueError(text) from None
+        if end == len(text):
+            return value
+    return json.loads(text)
+
+
 class Events(BusOps, ArchiveOps, ApiDestinationOps, DeferredDelivery, Service):
     name = "events"
     migrations = MIGRATIONS
@@ -268,7 +285,7 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, DeferredDelivery, Service):
                                                 "argument."})
                 continue
             try:
-                detail = json.loads(entry["Detail"])
+                detail = _detail(entry["Detail"])
                 if not isinstance(detail, dict):
                     raise ValueError
             except (ValueError, RecursionError):

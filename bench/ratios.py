@@ -15,7 +15,9 @@ Encrypt / Decrypt, EventBridge PutEvents, CloudWatch PutMetricData / GetMetricDa
 SendEmail) against the floor, unkai and the floor in turns, with unkai's server CPU per
 call from the same calls (bench/results/ratios-all.json):
 
-    python bench/ratios.py --all [--rounds 10] [--calls 20]
+    python bench/ratios.py --all [--rounds 10] [--calls 20] [--before DIR]
+
+(with ``--before``, the older unkai takes its turn in the same rounds, with its own resources).
 """
 
 from __future__ import annotations
@@ -180,9 +182,17 @@ def main_all(args: argparse.Namespace) -> None:
     import callgrind
 
     unkai = harness.start_unkai()
-    floor = None
+    floor = before = None
     try:
         ops = callgrind.Ops(unkai.endpoint, callgrind.ALL)
+        targets = [("floor", ops, None), ("unkai", ops, unkai)]
+        if args.before:  # an older unkai with its own resources (its own key ids, ARNs), in the same turns
+            os.environ["UNKAI_BENCH_SRC"] = args.before
+            try:
+                before = harness.start_unkai()
+            finally:
+                del os.environ["UNKAI_BENCH_SRC"]
+            targets.append(("unkai before", callgrind.Ops(before.endpoint, callgrind.ALL), before))
         names = {op: ("sqs send+receive+delete" if op == "sqs receive+delete" else op) for op in ops.calls}
         canned: dict[str, Any] = {}
         for op, call in ops.calls.items():
@@ -190,44 +200,55 @@ def main_all(args: argparse.Namespace) -> None:
                 call()
             canned.update(_record_all(ops.clients(), call))
         floor = harness.start_floor(canned)
-        samples: dict[str, dict[str, list[float]]] = {"floor": {}, "unkai": {}}
-        cpu: dict[str, list[float]] = {}
-        for target in (floor, unkai):  # warm both
-            ops.point(target.endpoint)
-            for call in ops.calls.values():
+        targets[0] = ("floor", ops, floor)
+        samples: dict[str, dict[str, list[float]]] = {label: {} for label, _, _ in targets}
+        cpu: dict[str, dict[str, list[float]]] = {label: {} for label, _, _ in targets if label != "floor"}
+        for _, target_ops, target in targets:  # warm each
+            target_ops.point(target.endpoint)
+            for call in target_ops.calls.values():
                 for _ in range(3):
                     call()
         load = [os.getloadavg()]
         for _ in range(args.rounds):
-            for label, target in (("floor", floor), ("unkai", unkai)):
-                ops.point(target.endpoint)
-                for op, call in ops.calls.items():
-                    before = callgrind._cpu_ns(unkai.proc.pid)
+            for label, target_ops, target in targets:
+                target_ops.point(target.endpoint)
+                for op, call in target_ops.calls.items():
+                    started_cpu = callgrind._cpu_ns(target.proc.pid)
                     for _ in range(args.calls):
                         started = time.perf_counter()
                         call()
                         samples[label].setdefault(names[op], []).append(time.perf_counter() - started)
-                    if label == "unkai":
-                        cpu.setdefault(names[op], []).append(
-                            (callgrind._cpu_ns(unkai.proc.pid) - before) / args.calls / 1000)
+                    if label != "floor":
+                        cpu[label].setdefault(names[op], []).append(
+                            (callgrind._cpu_ns(target.proc.pid) - started_cpu) / args.calls / 1000)
             load.append(os.getloadavg())
     finally:
-        unkai.stop()
-        if floor is not None:
-            floor.stop()
+        for server in (unkai, before, floor):
+            if server is not None:
+                server.stop()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()
     results: dict[str, Any] = {"rounds": args.rounds, "calls_per_round": args.calls, "commit": commit,
-                               "load_average": load, "median_ms": {}, "ratio": {}, "unkai_server_cpu_us": {}}
+                               "before": args.before or "", "load_average": load, "median_ms": {}, "ratio": {},
+                               "unkai_server_cpu_us": {}}
     for label in samples:
         results["median_ms"][label] = {op: round(statistics.median(v) * 1000, 3) for op, v in samples[label].items()}
+    servers = [label for label in samples if label != "floor"]
     for op in samples["unkai"]:
-        results["ratio"][op] = round(statistics.median(samples["unkai"][op]) / statistics.median(samples["floor"][op]), 2)
-        results["unkai_server_cpu_us"][op] = round(statistics.median(cpu[op]), 1)
+        floor_median = statistics.median(samples["floor"][op])
+        results["ratio"][op] = round(statistics.median(samples["unkai"][op]) / floor_median, 2)
+        results["unkai_server_cpu_us"][op] = round(statistics.median(cpu["unkai"][op]), 1)
+        if before is not None:
+            results.setdefault("ratio_before", {})[op] = round(
+                statistics.median(samples["unkai before"][op]) / floor_median, 2)
+            results.setdefault("before_server_cpu_us", {})[op] = round(statistics.median(cpu["unkai before"][op]), 1)
     path = harness.write(args.out if args.out != "ratios" else "ratios-all", results)
-    rows = [[op, f"{results['median_ms']['floor'][op]:.3f}", f"{results['median_ms']['unkai'][op]:.3f}",
-             f"{results['ratio'][op]:.2f}x", f"{results['unkai_server_cpu_us'][op]:.0f}"] for op in samples["unkai"]]
-    print(harness.table(rows, ["operation", "floor ms", "unkai ms", "ratio", "unkai server CPU us/call"]))
+    rows = [[op, f"{results['median_ms']['floor'][op]:.3f}",
+             *(f"{results['median_ms'][label][op]:.3f} ({results['median_ms'][label][op] / results['median_ms']['floor'][op]:.2f}x)"
+               for label in servers),
+             *(f"{statistics.median(cpu[label][op]):.0f}" for label in servers)] for op in samples["unkai"]]
+    print(harness.table(rows, ["operation", "floor ms", *(f"{label} ms (ratio)" for label in servers),
+                               *(f"{label} server CPU us/call" for label in servers)]))
     print(f"load average during the run: {load[0]} .. {load[-1]}")
     print(f"\nwritten to {path}")
 

@@ -94,6 +94,30 @@ def test_disabled_and_deleted_keys_follow_the_clock(unkai, kms):
     assert _code(exc) == "InvalidCiphertextException"
 
 
+def test_describe_key_follows_every_change_of_the_key(kms):
+    key = kms.create_key(Description="first")["KeyMetadata"]
+
+    def described() -> dict:
+        return kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+
+    assert described()["Description"] == "first"  # read (and kept) once before every change below
+    kms.update_key_description(KeyId=key["KeyId"], Description="second")
+    assert described()["Description"] == "second"
+    kms.disable_key(KeyId=key["KeyId"])
+    assert (described()["KeyState"], described()["Enabled"]) == ("Disabled", False)
+    with pytest.raises(ClientError):  # a refused change leaves the key as it was
+        kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=3)
+    with pytest.raises(ClientError):
+        kms.revoke_grant(KeyId=key["KeyId"], GrantId="0" * 64)
+    assert (described()["KeyState"], described()["Description"]) == ("Disabled", "second")
+    kms.enable_key(KeyId=key["KeyId"])
+    assert (described()["KeyState"], described()["Enabled"]) == ("Enabled", True)
+    scheduled = kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    assert described()["DeletionDate"] == scheduled["DeletionDate"]
+    kms.cancel_key_deletion(KeyId=key["KeyId"])
+    assert "DeletionDate" not in described() and described()["KeyState"] == "Disabled"
+
+
 def test_rotation_on_the_clock(unkai, kms):
     key = kms.create_key()["KeyMetadata"]
     kms.enable_key_rotation(KeyId=key["KeyId"], RotationPeriodInDays=90)

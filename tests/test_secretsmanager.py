@@ -83,6 +83,25 @@ def test_versions_and_staging_labels(sm, name):
                                            "Message": "Secrets Manager can't find the specified secret."}
 
 
+def test_a_label_that_holds_another_label_does_not_stand_for_it(sm, name):
+    current = sm.create_secret(Name=name, SecretString="current")["VersionId"]
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "current"  # read (and kept) once
+    # newer versions labelled with names that hold "AWSCURRENT" (a label is any 1-256 characters)
+    for label in ('"AWSCURRENT', 'AWSCURRENT"', "AWSCURRENT2"):
+        sm.put_secret_value(SecretId=name, SecretString=label, VersionStages=[label])
+    got = sm.get_secret_value(SecretId=name)
+    assert (got["SecretString"], got["VersionId"], got["VersionStages"]) == ("current", current, ["AWSCURRENT"])
+    assert sm.get_secret_value(SecretId=name, VersionStage='"AWSCURRENT')["SecretString"] == '"AWSCURRENT'
+    assert sm.get_secret_value(SecretId=name, VersionStage="AWSCURRENT2")["SecretString"] == "AWSCURRENT2"
+    newest = sm.put_secret_value(SecretId=name, SecretString="newest")["VersionId"]
+    got = sm.get_secret_value(SecretId=name)
+    assert (got["SecretString"], got["VersionId"]) == ("newest", newest)
+    assert sm.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")["SecretString"] == "current"
+    with pytest.raises(ClientError) as exc:
+        sm.get_secret_value(SecretId=name, VersionStage="AWSCURRENT3")
+    assert _code(exc) == "ResourceNotFoundException"
+
+
 def test_deletion_waits_for_the_recovery_window_on_the_clock(unkai, sm, name):
     sm.create_secret(Name=name, SecretString="v")
     deleted = sm.delete_secret(SecretId=name, RecoveryWindowInDays=7)

@@ -63,26 +63,34 @@ def run(metrics: MetricStore, account: str, region: str, queries: list[dict], st
         now: float) -> list[Result]:
     """Every query's result, in request order (expressions after what they reference)."""
     results: dict[str, Result] = {}
+    expressions = False
+    for q in queries:
+        ms = q.get("MetricStat")
+        if not ms:
+            expressions = True
+            continue
+        metric, period, stat = ms["Metric"], ms["Period"], ms["Stat"]
+        mid = metrics.find(account, region, metric.get("Namespace") or "", metric.get("MetricName") or "",
+                           metric.get("Dimensions"))
+        buckets = metrics.buckets(mid, math.floor(start / period) * period, end, period, ms.get("Unit"), now,
+                                  distribution=stat not in BASIC_STATS)
+        series = {}
+        for ts, bucket in buckets.items():
+            value = bucket.stat(stat)
+            if value is not None:
+                series[ts] = value
+        results[q["Id"]] = Result(q["Id"], q.get("Label") or metric.get("MetricName") or q["Id"], series,
+                                  return_data=q.get("ReturnData", True))
+    if expressions:
+        _expressions(queries, results, start, end)
+    return [results[q["Id"]] for q in queries]
+
+
+def _expressions(queries: list[dict], results: dict[str, Result], start: float, end: float) -> None:
+    """The math expressions' results, added to ``results`` (the metric stats' results)."""
     by_id = {q["Id"]: q for q in queries}
     stat_periods = [q["MetricStat"]["Period"] for q in queries if q.get("MetricStat")]
     default_period = min(stat_periods) if stat_periods else 60
-
-    for q in queries:
-        if q.get("MetricStat"):
-            ms = q["MetricStat"]
-            metric = ms["Metric"]
-            period = ms["Period"]
-            mid = metrics.find(account, region, metric.get("Namespace") or "", metric.get("MetricName") or "",
-                               metric.get("Dimensions"))
-            buckets = metrics.buckets(mid, math.floor(start / period) * period, end, period, ms.get("Unit"), now,
-                                      distribution=ms["Stat"] not in BASIC_STATS)
-            series = {}
-            for ts, bucket in buckets.items():
-                value = bucket.stat(ms["Stat"])
-                if value is not None:
-                    series[ts] = value
-            results[q["Id"]] = Result(q["Id"], q.get("Label") or metric.get("MetricName") or q["Id"], series,
-                                      return_data=q.get("ReturnData", True))
 
     def all_series() -> list[Labelled]:
         return [Labelled(r.label, r.series) for r in results.values() if by_id[r.id].get("MetricStat")]
@@ -151,4 +159,3 @@ def run(metrics: MetricStore, account: str, region: str, queries: list[dict], st
                                           return_data=q.get("ReturnData", True))
                 continue
             lookup(q["Id"])
-    return [results[q["Id"]] for q in queries]

@@ -31,6 +31,33 @@ MAX_DATUMS = 1000
 MAX_VALUES = 150
 MAX_DIMENSIONS = 30
 TWO_WEEKS = 14 * 86400
+_UNITS = frozenset(UNITS)
+_BIG, _SMALL = 2.0 ** 360, 2.0 ** -260  # the magnitudes CloudWatch accepts
+
+
+def _accepted(v: Any) -> bool:
+    """Whether CloudWatch accepts ``v`` as a value: a finite number of bounded magnitude."""
+    return isinstance(v, (int, float)) and not math.isnan(v) and not math.isinf(v) and abs(v) <= _BIG and (
+        v == 0 or abs(v) >= _SMALL)
+
+
+def _finite(v: Any, name: str) -> float:
+    """``v`` as a float, if CloudWatch accepts it (InvalidParameterValue naming ``name`` if not)."""
+    if not _accepted(v):
+        raise errors.invalid(f"The value {v} for parameter {name} is invalid.")
+    return float(v)
+
+
+def _check_dimensions(dims: list[dict], where: str) -> None:
+    if len(dims) > MAX_DIMENSIONS:
+        raise errors.invalid(f"The collection {where}.Dimensions must not have a size greater than "
+                             f"{MAX_DIMENSIONS}.")
+    names = [x.get("Name") for x in dims]
+    if len(set(names)) != len(names):
+        raise errors.invalid(f"No Metric may specify the same dimension name twice ({where}.Dimensions).")
+    for j, x in enumerate(dims, 1):
+        if not x.get("Value"):
+            raise errors.invalid(f"The parameter {where}.Dimensions.member.{j}.Value is required.")
 
 
 _BAND = re.compile(r"^\s*ANOMALY_DETECTION_BAND\s*\(\s*([a-z][A-Za-z0-9_]*)\s*(?:,\s*([0-9]+(?:\.[0-9]*)?)\s*)?\)\s*$")
@@ -120,60 +147,51 @@ class CloudWatch(Service):
         return {}
 
     def _datum(self, d: dict, i: int, now: float) -> Point:
-        where = f"MetricData.member.{i}"
+        """One MetricData member checked as AWS checks it (in AWS's order), as a Point. The
+        checks' messages are built only for a member that fails one."""
         if not d.get("MetricName"):
-            raise errors.missing(f"{where}.MetricName")
-        dims = d.get("Dimensions") or []
-        if len(dims) > MAX_DIMENSIONS:
-            raise errors.invalid(f"The collection {where}.Dimensions must not have a size greater than "
-                                 f"{MAX_DIMENSIONS}.")
-        names = [x.get("Name") for x in dims]
-        if len(set(names)) != len(names):
-            raise errors.invalid(f"No Metric may specify the same dimension name twice ({where}.Dimensions).")
-        for j, x in enumerate(dims, 1):
-            if not x.get("Value"):
-                raise errors.invalid(f"The parameter {where}.Dimensions.member.{j}.Value is required.")
+            raise errors.missing(f"MetricData.member.{i}.MetricName")
+        dims = d.get("Dimensions")
+        if dims:
+            _check_dimensions(dims, f"MetricData.member.{i}")
         unit = d.get("Unit") or "None"
-        if unit not in UNITS:
-            raise errors.invalid(f"The value {unit} for parameter {where}.Unit is invalid.")
+        if unit not in _UNITS:
+            raise errors.invalid(f"The value {unit} for parameter MetricData.member.{i}.Unit is invalid.")
         resolution = d.get("StorageResolution") or 60
-        if resolution not in (1, 60):
-            raise errors.invalid(f"The value {resolution} for parameter {where}.StorageResolution is invalid.")
+        if resolution != 60 and resolution != 1:
+            raise errors.invalid(f"The value {resolution} for parameter MetricData.member.{i}.StorageResolution is "
+                                 "invalid.")
         ts = d.get("Timestamp") or now
         if ts < now - TWO_WEEKS:
-            raise errors.invalid(f"The parameter {where}.Timestamp must specify a time no more than two weeks in "
-                                 "the past.")
+            raise errors.invalid(f"The parameter MetricData.member.{i}.Timestamp must specify a time no more than two "
+                                 "weeks in the past.")
         if ts > now + 7200:
-            raise errors.invalid(f"The parameter {where}.Timestamp must specify a time no more than two hours in "
-                                 "the future.")
-        given = [k for k in ("Value", "StatisticValues", "Values") if d.get(k) is not None]
+            raise errors.invalid(f"The parameter MetricData.member.{i}.Timestamp must specify a time no more than two "
+                                 "hours in the future.")
+        value, stats, values = d.get("Value"), d.get("StatisticValues"), d.get("Values")
+        if value is not None and stats is None and values is None:  # the usual datum: one value
+            if not _accepted(value):
+                raise errors.invalid(f"The value {value} for parameter MetricData.member.{i}.Value is invalid.")
+            value = float(value)
+            return Point(ts, unit, 1.0, value, value, value, None, resolution)
+        where = f"MetricData.member.{i}"
+        given = [k for k, v in (("Value", value), ("StatisticValues", stats), ("Values", values)) if v is not None]
         if len(given) > 1:
             raise errors.combination(f"The parameters {where}.{given[0]} and {where}.{given[1]} are mutually "
                                      "exclusive and you have specified both.")
         if not given:
             raise errors.missing(f"{where}.Value")
-
-        def finite(v: float, name: str) -> float:
-            if not isinstance(v, (int, float)) or math.isnan(v) or math.isinf(v) or abs(v) > 2 ** 360 or (
-                    v != 0 and abs(v) < 2 ** -260):
-                raise errors.invalid(f"The value {v} for parameter {name} is invalid.")
-            return float(v)
-
-        if d.get("Value") is not None:
-            v = finite(d["Value"], f"{where}.Value")
-            return Point(ts, unit, 1.0, v, v, v, None, resolution)
-        if d.get("StatisticValues") is not None:
-            s = d["StatisticValues"]
-            count = finite(s["SampleCount"], f"{where}.StatisticValues.SampleCount")
+        if stats is not None:
+            count = _finite(stats["SampleCount"], f"{where}.StatisticValues.SampleCount")
             if count <= 0:
                 raise errors.invalid(f"The value {count} for parameter {where}.StatisticValues.SampleCount is "
                                      "invalid.")
-            low, high = finite(s["Minimum"], "Minimum"), finite(s["Maximum"], "Maximum")
+            low, high = _finite(stats["Minimum"], "Minimum"), _finite(stats["Maximum"], "Maximum")
             if low > high:
                 raise errors.invalid(f"The parameter {where}.StatisticValues.Maximum must be greater than "
                                      f"{where}.StatisticValues.Minimum.")
-            return Point(ts, unit, count, finite(s["Sum"], "Sum"), low, high, None, resolution)
-        values = [finite(v, f"{where}.Values") for v in d["Values"]]
+            return Point(ts, unit, count, _finite(stats["Sum"], "Sum"), low, high, None, resolution)
+        values = [_finite(v, f"{where}.Values") for v in values]
         if len(values) > MAX_VALUES:
             raise errors.invalid(f"The collection {where}.Values must not have a size greater than {MAX_VALUES}.")
         counts = d.get("Counts")
@@ -236,12 +254,7 @@ class CloudWatch(Service):
             raise errors.invalid("The parameter StartTime must be less than the parameter EndTime.")
         results = queries.run(self.metrics, ctx.account, ctx.region, qs, start, end, self.clock.now())
         descending = (params.get("ScanBy") or "TimestampDescending") == "TimestampDescending"
-        rows = []
-        for r in results:
-            if not r.return_data:
-                continue
-            stamps = sorted(r.series, reverse=descending)
-            rows.append((r, stamps))
+        rows = [(r, sorted(r.series, reverse=descending)) for r in results if r.return_data]
         # Pagination: a token is the number of data points already returned, over all results.
         limit = params.get("MaxDatapoints") or 100_800
         try:

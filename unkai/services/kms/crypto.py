@@ -14,8 +14,6 @@ import hashlib
 import hmac
 import json
 import os
-import struct
-import uuid
 from typing import Any
 
 _BLOB = b"\x01"
@@ -69,7 +67,7 @@ def _aead(material: bytes) -> Any:
 
 def encrypt(key_id: str, version: int, material: bytes, plaintext: bytes, context: dict | None) -> bytes:
     nonce = os.urandom(12)
-    head = _BLOB + uuid.UUID(key_id).bytes + struct.pack(">I", version)
+    head = _BLOB + bytes.fromhex(key_id.replace("-", "")) + version.to_bytes(4, "big")  # key ids are UUIDs
     return head + nonce + _aead(material).encrypt(nonce, plaintext, head + _context(context))
 
 
@@ -77,7 +75,8 @@ def blob_key(blob: bytes) -> tuple[str, int] | None:
     """The key id and material version a symmetric ciphertext blob names, or None."""
     if len(blob) < 1 + 16 + 4 + 12 + 16 or not blob.startswith(_BLOB):
         return None
-    return str(uuid.UUID(bytes=blob[1:17])), struct.unpack(">I", blob[17:21])[0]
+    h = blob[1:17].hex()  # the key id as uuid.UUID formats it, without building one
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", int.from_bytes(blob[17:21], "big")
 
 
 def decrypt(material: bytes, blob: bytes, context: dict | None) -> bytes | None:

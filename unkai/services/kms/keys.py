@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from unkai.protocol import ServiceError
@@ -68,22 +68,53 @@ def not_found(what: str) -> ServiceError:
     return ServiceError("NotFoundException", what)
 
 
-@dataclass
 class Key:
-    arn: str
-    account: str
-    region: str
-    key_id: str
-    data: dict[str, Any] = field(default_factory=dict)
-    sealed: bytes = b""
+    """A key's record. ``data`` is the caller's own copy of its metadata document, parsed on
+    first use, to change and ``save``; ``view`` is the parse shared by every call that read
+    the same stored text (read only), so Encrypt, Decrypt and DescribeKey parse nothing."""
+
+    __slots__ = ("arn", "account", "region", "key_id", "sealed", "_data", "_view")
+
+    def __init__(self, arn: str, account: str, region: str, key_id: str, data: dict[str, Any] | None = None,
+                 sealed: bytes = b"", view: "_Parsed | None" = None) -> None:
+        self.arn, self.account, self.region, self.key_id, self.sealed = arn, account, region, key_id, sealed
+        self._data, self._view = data, view  # one of them is given
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = json.loads(self._view.text)  # type: ignore[union-attr]
+        return self._data
+
+    @property
+    def view(self) -> Any:
+        """The metadata to read: the caller's copy once made (it may hold unsaved changes)."""
+        return self._data if self._data is not None else self._view.doc  # type: ignore[union-attr]
+
+    @property
+    def derived(self) -> dict[str, Any] | None:
+        """Values worked out from the stored metadata alone, kept with its parse; None once
+        the caller has its own copy (which may differ)."""
+        return self._view.derived if self._data is None and self._view is not None else None
 
     @property
     def spec(self) -> str:
-        return self.data["KeySpec"]
+        return self.view["KeySpec"]
 
     @property
     def state(self) -> str:
-        return self.data["KeyState"]
+        return self.view["KeyState"]
+
+
+class _Parsed:
+    """One stored metadata text, its parse (``doc``: never changed, shared) and what is
+    worked out from it alone (``derived``: e.g. DescribeKey's KeyMetadata)."""
+
+    __slots__ = ("text", "doc", "derived")
+
+    def __init__(self, text: str) -> None:
+        self.text, self.doc = text, MappingProxyType(json.loads(text))
+        self.derived: dict[str, Any] = {}
 
 
 class Keys:
@@ -93,9 +124,15 @@ class Keys:
         # rotation), but a sealed value already opened is not unsealed and parsed again. The
         # sealed bytes are the cache key, so a rotation (new sealed value) is never missed.
         self._opened: dict[tuple[str, bytes], tuple[bytes, ...]] = {}
+        self._parsed: dict[str, _Parsed] = {}  # stored metadata text -> its parse
 
     def _row(self, row: tuple) -> Key:
-        return Key(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5])
+        parsed = self._parsed.get(row[4])
+        if parsed is None:
+            if len(self._parsed) >= 512:
+                self._parsed.pop(next(iter(self._parsed)))
+            parsed = self._parsed[row[4]] = _Parsed(row[4])
+        return Key(row[0], row[1], row[2], row[3], sealed=row[5], view=parsed)
 
     def create(self, account: str, region: str, data: dict, materials: list[bytes]) -> Key:
         key_id = str(uuid.uuid4())
@@ -134,7 +171,7 @@ class Keys:
         if row is None:
             return None
         key = self._row(row)
-        if key.state == "PendingDeletion" and (key.data.get("DeletionDate") or 0) <= self.clock.now():
+        if key.state == "PendingDeletion" and (key.view.get("DeletionDate") or 0) <= self.clock.now():
             self.store.execute("DELETE FROM kms_keys WHERE arn=?", (key.arn,))
             self._opened.pop((key.arn, key.sealed), None)
             self.store.execute("DELETE FROM kms_aliases WHERE account=? AND region=? AND key_id=?",

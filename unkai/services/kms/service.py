@@ -99,7 +99,17 @@ class KMS(Service):
             raise ServiceError("KMSInvalidStateException", f"{key.arn} is pending deletion.")
 
     def _metadata(self, key: Key) -> dict:
-        d = key.data
+        """KeyMetadata as DescribeKey answers it (made once per stored metadata; never changed by callers)."""
+        derived = key.derived
+        if derived is None:
+            return self._make_metadata(key.view)
+        found = derived.get("metadata")
+        if found is None:
+            found = derived["metadata"] = self._make_metadata(key.view)
+        return found
+
+    @staticmethod
+    def _make_metadata(d: Any) -> dict:
         out = {k: d[k] for k in ("AWSAccountId", "KeyId", "Arn", "CreationDate", "Enabled", "Description",
                                  "KeyUsage", "KeyState", "Origin", "KeyManager", "CustomerMasterKeySpec",
                                  "KeySpec", "MultiRegion") if k in d}
@@ -111,8 +121,8 @@ class KMS(Service):
 
     @staticmethod
     def _need_usage(key: Key, usage: str) -> None:
-        if key.data["KeyUsage"] != usage:
-            raise ServiceError("InvalidKeyUsageException", f"{key.arn} key usage is {key.data['KeyUsage']} which is "
+        if key.view["KeyUsage"] != usage:
+            raise ServiceError("InvalidKeyUsageException", f"{key.arn} key usage is {key.view['KeyUsage']} which is "
                                f"not valid for this operation.")
 
     # -- keys ----------------------------------------------------------------------------------
@@ -261,8 +271,8 @@ class KMS(Service):
     def _rotate_due(self, key: Key) -> None:
         """Automatic rotation on unkai's clock: new material once the period has passed
         (older material keeps decrypting what it encrypted)."""
-        due = key.data.get("NextRotationDate")
-        if key.data.get("RotationEnabled") and due and due <= self.clock.now():
+        due = key.view.get("NextRotationDate")
+        if due and key.view.get("RotationEnabled") and due <= self.clock.now():
             self._rotate(key, "AUTOMATIC")
             key.data["NextRotationDate"] = due + key.data["RotationPeriodInDays"] * 86400
             self.keys.save(key)
@@ -591,7 +601,7 @@ class KMS(Service):
         key = self._key(ctx, params.get("KeyId"))
         self._need_usage(key, "SIGN_VERIFY")
         algorithm = params.get("SigningAlgorithm")
-        if algorithm not in key.data.get("SigningAlgorithms", []):
+        if algorithm not in key.view.get("SigningAlgorithms", []):
             raise ServiceError("InvalidKeyUsageException", f"Algorithm {algorithm} is incompatible with key spec "
                                f"{key.spec}.")
         digest = params.get("MessageType") == "DIGEST"
@@ -630,7 +640,7 @@ class KMS(Service):
         key = self._key(ctx, params.get("KeyId"))
         self._need_usage(key, "GENERATE_VERIFY_MAC")
         algorithm = params.get("MacAlgorithm")
-        if algorithm not in key.data.get("MacAlgorithms", []):
+        if algorithm not in key.view.get("MacAlgorithms", []):
             raise ServiceError("InvalidKeyUsageException", f"Algorithm {algorithm} is incompatible with key spec "
                                f"{key.spec}.")
         return key, crypto.mac(self.keys.materials(key)[-1], params["Message"], algorithm)

@@ -11,11 +11,13 @@ clock is enough).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from unkai.services.secretsmanager import errors
@@ -50,17 +52,41 @@ def suffix() -> str:
     return "".join(_SUFFIX[b % len(_SUFFIX)] for b in os.urandom(6))
 
 
-@dataclass
 class Secret:
-    arn: str
-    account: str
-    region: str
-    name: str
-    data: dict[str, Any] = field(default_factory=dict)
+    """A secret's record. ``data`` is the caller's own copy of its metadata document, parsed
+    on first use, to change and ``save``; ``view`` is the parse shared by every read of the
+    same stored text (read only), so a read that changes nothing parses nothing."""
+
+    __slots__ = ("arn", "account", "region", "name", "_data", "_view")
+
+    def __init__(self, arn: str, account: str, region: str, name: str, data: dict[str, Any] | None = None,
+                 view: Any = None) -> None:
+        self.arn, self.account, self.region, self.name = arn, account, region, name
+        self._data, self._view = data, view  # one of them is given
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = json.loads(self._view.text)
+        return self._data
+
+    @property
+    def view(self) -> Any:
+        """The metadata to read: the caller's copy once made (it may hold unsaved changes)."""
+        return self._data if self._data is not None else self._view.doc
 
     @property
     def deleted(self) -> float | None:
-        return self.data.get("DeletedDate")
+        return self.view.get("DeletedDate")
+
+
+class _Parsed:
+    """One stored metadata text and its parse (``doc``: never changed, shared)."""
+
+    __slots__ = ("text", "doc")
+
+    def __init__(self, text: str) -> None:
+        self.text, self.doc = text, MappingProxyType(json.loads(text))
 
 
 @dataclass
@@ -76,6 +102,18 @@ class Secrets:
 
     def __init__(self, store: Any, sealer: Any, clock: Any) -> None:
         self.store, self.sealer, self.clock = store, sealer, clock
+        # What reads repeat, kept by the stored bytes they came from, so a changed row is
+        # never served from here: metadata text -> its parse; (ARN, version id, sealed value)
+        # -> the opened value (a new value is sealed with a new nonce, so it is a new key).
+        self._parsed: dict[str, _Parsed] = {}
+        self._opened: dict[tuple[str, str, bytes], dict] = {}
+
+    def _secret(self, row: tuple) -> Secret:
+        parsed = self._parsed.get(row[4])
+        if parsed is None:
+            parsed = _Parsed(row[4])
+            _bounded(self._parsed)[row[4]] = parsed
+        return Secret(row[0], row[1], row[2], row[3], view=parsed)
 
     # -- secrets ---------------------------------------------------------------------------
 
@@ -93,7 +131,7 @@ class Secrets:
                                  "WHERE account=? AND region=? AND name=?", (account, region, secret_id))
         if row is None or row[1] != account:
             return None
-        secret = Secret(row[0], row[1], row[2], row[3], json.loads(row[4]))
+        secret = self._secret(row)
         if purge and secret.deleted is not None and secret.deleted <= self.clock.now():
             self.delete(secret)
             return None
@@ -110,7 +148,7 @@ class Secrets:
                               "WHERE account=? AND region=? ORDER BY name", (account, region))
         out = []
         for r in rows:
-            secret = Secret(r[0], r[1], r[2], r[3], json.loads(r[4]))
+            secret = self._secret(r)
             if secret.deleted is not None and secret.deleted <= self.clock.now():
                 self.delete(secret)
                 continue
@@ -134,7 +172,7 @@ class Secrets:
     def versions(self, secret: Secret) -> list[Version]:
         rows = self.store.all("SELECT version_id, stages, created, value FROM secretsmanager_versions WHERE arn=? "
                               "ORDER BY created DESC", (secret.arn,))
-        return [Version(r[0], json.loads(r[1]), r[2], r[3]) for r in rows]
+        return [Version(r[0], _stages(r[1]), r[2], r[3]) for r in rows]
 
     def version(self, secret: Secret, version_id: str | None, stage: str | None) -> Version:
         """The version a request names (AWSCURRENT by default); both given must agree."""
@@ -143,15 +181,21 @@ class Secrets:
                                  "WHERE arn=? AND version_id=?", (secret.arn, version_id))
             if row is None:
                 raise errors.no_value(version=version_id)
-            found = Version(row[0], json.loads(row[1]), row[2], row[3])
+            found = Version(row[0], _stages(row[1]), row[2], row[3])
             if stage is not None and stage not in found.stages:
                 raise errors.invalid_request(f"You provided a VersionStage that is not associated to the provided "
                                              f"VersionId.")
             return found
         stage = stage or "AWSCURRENT"
-        for v in self.versions(secret):
-            if stage in v.stages:
-                return v
+        # the versions whose stages' JSON holds the stage's JSON string (one, unless a stage
+        # name holds another's), checked below; not a parse of every version the secret has
+        rows = self.store.all("SELECT version_id, stages, created, value FROM secretsmanager_versions "
+                              "WHERE arn=? AND instr(stages, ?) ORDER BY created DESC",
+                              (secret.arn, '"AWSCURRENT"' if stage == "AWSCURRENT" else json.dumps(stage)))
+        for r in rows:
+            stages = _stages(r[1])
+            if stage in stages:
+                return Version(r[0], stages, r[2], r[3])
         raise errors.no_value(stage)
 
     def add_version(self, secret: Secret, version_id: str, value: dict, stages: list[str]) -> None:
@@ -204,11 +248,31 @@ class Secrets:
                                (secret.arn, gone.version_id))
 
     def value(self, secret: Secret, version: Version) -> dict:
-        """``{"SecretString": ...}`` or ``{"SecretBinary": bytes}``."""
-        raw = json.loads(self.sealer.unseal(version.value, f"{secret.arn}/{version.version_id}".encode()))
-        if "SecretBinary" in raw:
-            return {"SecretBinary": base64.b64decode(raw["SecretBinary"])}
-        return raw
+        """``{"SecretString": ...}`` or ``{"SecretBinary": bytes}`` (opened once per sealed value)."""
+        key = (secret.arn, version.version_id, version.value)
+        opened = self._opened.get(key)
+        if opened is None:
+            raw = json.loads(self.sealer.unseal(version.value, f"{secret.arn}/{version.version_id}".encode()))
+            opened = {"SecretBinary": base64.b64decode(raw["SecretBinary"])} if "SecretBinary" in raw else raw
+            _bounded(self._opened)[key] = opened
+        return dict(opened)
+
+
+def _bounded(cache: dict, size: int = 512) -> dict:
+    """``cache``, with its oldest entry dropped once it holds ``size``."""
+    if len(cache) >= size:
+        cache.pop(next(iter(cache)))
+    return cache
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_stages(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+def _stages(text: str) -> list[str]:
+    """A version's stages (a list of its own: callers change it)."""
+    return list(_parsed_stages(text))
 
 
 def stored_value(params: dict) -> dict | None:

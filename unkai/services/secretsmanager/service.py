@@ -52,7 +52,7 @@ class SecretsManager(Service):
         return token
 
     def _describe(self, secret: Secret) -> dict:
-        d = secret.data
+        d = secret.view
         out: dict[str, Any] = {"ARN": secret.arn, "Name": secret.name, "CreatedDate": d["CreatedDate"],
                                "LastChangedDate": d.get("LastChangedDate", d["CreatedDate"]),
                                "VersionIdsToStages": {v.version_id: v.stages for v in self.secrets.versions(secret)
@@ -79,13 +79,13 @@ class SecretsManager(Service):
             raise errors.encryption_failure() if writing else errors.decryption_failure()
 
     def _value_out(self, secret: Secret, version_id: str | None, stage: str | None) -> dict:
-        self._key_usable(secret.account, secret.region, secret.data.get("KmsKeyId"), writing=False)
+        self._key_usable(secret.account, secret.region, secret.view.get("KmsKeyId"), writing=False)
         version = self.secrets.version(secret, version_id, stage)
         out = {"ARN": secret.arn, "Name": secret.name, "VersionId": version.version_id,
                "VersionStages": version.stages, "CreatedDate": version.created}
         out.update(self.secrets.value(secret, version))
         accessed = float(int(self.clock.now() // 86400) * 86400)  # AWS keeps the day only
-        if secret.data.get("LastAccessedDate") != accessed:  # so a read writes once a day, not every time
+        if secret.view.get("LastAccessedDate") != accessed:  # so a read writes once a day, not every time
             secret.data["LastAccessedDate"] = accessed
             self.secrets.save(secret)
         return out
@@ -206,7 +206,7 @@ class SecretsManager(Service):
         key = params.get("SortBy") or "created-date"
         field = {"created-date": "CreatedDate", "last-accessed-date": "LastAccessedDate",
                  "last-changed-date": "LastChangedDate"}.get(key)
-        found.sort(key=(lambda s: s.name) if key == "name" else (lambda s: s.data.get(field) or 0),
+        found.sort(key=(lambda s: s.name) if key == "name" else (lambda s: s.view.get(field) or 0),
                    reverse=params.get("SortOrder", "desc") == "desc" if key != "name" else
                    params.get("SortOrder") == "desc")
         page = paged("SecretList", found, params.get("NextToken"), params.get("MaxResults"), 100)
@@ -224,10 +224,10 @@ class SecretsManager(Service):
         filters AND-ed, names and descriptions compared case-insensitively."""
         for flt in filters:
             key, values = flt.get("Key"), flt.get("Values") or []
-            tags = secret.data.get("Tags") or []
-            fields = {"name": [secret.name], "description": [secret.data.get("Description") or ""],
+            tags = secret.view.get("Tags") or []
+            fields = {"name": [secret.name], "description": [secret.view.get("Description") or ""],
                       "tag-key": [t["Key"] for t in tags], "tag-value": [t.get("Value", "") for t in tags],
-                      "primary-region": [secret.region], "owning-service": [secret.data.get("OwningService") or ""]}
+                      "primary-region": [secret.region], "owning-service": [secret.view.get("OwningService") or ""]}
             candidates = sum(fields.values(), []) if key == "all" else fields.get(key, [])
             ok = False
             for value in values:

@@ -66,14 +66,22 @@ class Jobs:
         """``handler(payload, attempt)`` runs each job of ``kind``; attempt counts from 0."""
         self.handlers[kind] = handler
 
-    def enqueue(self, kind: str, payload: dict[str, Any], delay: float = 0.0) -> int:
-        """Add a job in the current transaction; it runs once that commits."""
+    def enqueue(self, kind: str, payload: dict[str, Any], delay: float = 0.0, wake: bool = True) -> int:
+        """Add a job in the current transaction; it runs once that commits. ``wake=False``
+        is for a backup job that its caller runs itself right after the commit (deleting
+        the row as it does): the runner is not woken for it, and finds it, if it is still
+        there, at its next scan or after a restart; the caller calls ``wake`` if it gives up."""
         cur = self.store.execute(
             "INSERT INTO unkai_jobs(kind, due, payload) VALUES(?, ?, ?)",
             (kind, self.clock.now() + delay, json.dumps(payload, separators=(",", ":"))),
         )
-        self.store.after_commit(self._wake)
+        if wake:
+            self.store.after_commit(self._wake)
         return cur.lastrowid
+
+    def wake(self) -> None:
+        """Have the runner look at the table again (a job enqueued with ``wake=False`` is due)."""
+        self._wake()
 
     def _wake(self) -> None:
         self.signals.notify("unkai.jobs")

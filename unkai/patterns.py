@@ -85,6 +85,9 @@ def matcher(pattern: dict[str, Any]) -> Callable[[Any], bool]:
             return lambda event: matches(pattern, event)
     if len(checks) == 1:
         return checks[0]
+    if len(checks) == 2:  # the usual pattern: a source and one more field; no generator to drive
+        first, second = checks
+        return lambda event: first(event) and second(event)
     return lambda event: all(check(event) for check in checks)
 
 
@@ -122,6 +125,16 @@ def _field(key: str, rules: list[Any]) -> Callable[[Any], bool]:
                         if all(compare(value, bound) for compare, bound in bounds):  # type: ignore[union-attr]
                             return True
             return False
+        if len(ranges) == 1 and len(ranges[0]) == 1:  # one comparison, [">=", 0]: a plain number is one call
+            ((compare, bound),) = ranges[0]  # type: ignore[misc]
+
+            def compare_one(event: Any) -> bool:
+                have = event.get(key, _ABSENT) if isinstance(event, dict) else _ABSENT
+                kind = type(have)
+                if kind is int or kind is float:
+                    return compare(have, bound)
+                return numeric(event)  # arrays, subclasses, absent: the general loop
+            return compare_one
         return numeric
 
     def general(event: Any) -> bool:

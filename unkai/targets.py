@@ -115,6 +115,42 @@ def deliver(cloud: "Cloud", target: dict[str, Any], payload: str, source: str, e
         log.warning("unkai does not deliver %s events to %s targets yet (%s)", source, service or "unknown", arn)
 
 
+def deliver_all(cloud: "Cloud", deliveries: list[tuple[dict[str, Any], str, str, str]], source: str) -> None:
+    """``deliver`` each (target, payload, event_id, rule_arn), in order, in the current
+    transaction: the deliveries of one PutEvents. Payloads bound for one standard SQS queue
+    go in as one batch insert (``enqueue_many``); anything else, or any delivery that needs
+    more (FIFO, a missing queue and its dead-letter queue, ``--enforce-iam``), goes through
+    ``deliver`` after the batches before it, so every queue sees the same order as before."""
+    sqs = cloud.services.get("sqs") if len(deliveries) > 1 and not cloud.config.enforce_iam else None
+    if sqs is None:
+        for target, payload, event_id, rule_arn in deliveries:
+            deliver(cloud, target, payload, source, event_id, rule_arn)
+        return
+    sender = f"{source}.amazonaws.com"
+    queues: dict[str, Any] = {}  # ARN -> its queue, or None: not batched
+    batches: dict[str, list[str]] = {}  # ARN -> bodies not yet written, in order
+    for target, payload, event_id, rule_arn in deliveries:
+        arn = target.get("Arn") or ""
+        queue = queues.get(arn, False)
+        if queue is False:
+            queue = queues[arn] = sqs.queue_by_arn(arn) if arn.startswith("arn:aws:sqs:") else None
+            if queue is not None and queue.fifo:
+                queue = queues[arn] = None
+        if queue is not None:
+            bodies = batches.get(arn)
+            if bodies is None:
+                batches[arn] = [payload]
+            else:
+                bodies.append(payload)
+            continue
+        for batch_arn, bodies in batches.items():
+            sqs.enqueue_many(queues[batch_arn], bodies, sender=sender)
+        batches.clear()
+        deliver(cloud, target, payload, source, event_id, rule_arn)
+    for batch_arn, bodies in batches.items():
+        sqs.enqueue_many(queues[batch_arn], bodies, sender=sender)
+
+
 def _json_path(payload: str, path: str) -> str | None:
     """The value at a simple ``$.a.b`` path of a JSON payload, as text (Kinesis partition keys)."""
     import json

@@ -30,6 +30,7 @@ from unkai.services.events.apidestinations import ApiDestinationOps
 from unkai.services.events.archives import ArchiveOps
 from unkai.services.events.matching import RuleSet, index_key
 from unkai.services.events.buses import BusOps
+from unkai.services.events.deferred import PUT_JOB, DeferredDelivery
 from unkai.services.events.model import (ARCHIVE_MANAGER, DEFAULT_BUS, MAX_TARGETS, MIGRATIONS, RULE_COLUMNS,
                                          Rule, bus_name, like, page, rule_arn)
 from unkai.services.events.resources import TYPES
@@ -42,7 +43,24 @@ def _bus(params: dict) -> str:
     return bus_name(params.get("EventBusName"))
 
 
-class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
+_scan = json.JSONDecoder().scan_once
+
+
+def _detail(text: str) -> Any:
+    """``json.loads(text)``, a little faster for a Detail that is just an object: the scanner
+    ``loads`` ends in, called directly (anything else, whitespace around it included, goes
+    through ``loads``, which also raises its errors)."""
+    if text[:1] == "{":
+        try:
+            value, end = _scan(text, 0)
+        except StopIteration:
+            raise ValueError(text) from None
+        if end == len(text):
+            return value
+    return json.loads(text)
+
+
+class Events(BusOps, ArchiveOps, ApiDestinationOps, DeferredDelivery, Service):
     name = "events"
     migrations = MIGRATIONS
     resource_types = TYPES
@@ -60,12 +78,14 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
 
     async def start(self) -> None:
         self.cloud.jobs.register("events.replay", self.run_replay)
+        self.cloud.jobs.register(PUT_JOB, self.run_put)
         self.start_http()
         for row in self.store.all(f"SELECT {RULE_COLUMNS} FROM events_rules WHERE schedule IS NOT NULL "
                                   "AND state='ENABLED'"):
             self._arm(Rule(*row), after=self.clock.now())
 
     async def stop(self) -> None:
+        self.forget_deferred()
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -248,7 +268,9 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
             raise errors.validation("1 validation error detected: Value at 'entries' failed to satisfy constraint: "
                                     "Member must have length less than or equal to 10")
         results = []
-        rules: dict[str, RuleSet] = {}
+        buses: dict[str | None, str] = {}  # EventBusName as given -> the bus
+        accepted: list[tuple[str, dict[str, Any]]] = []
+        details: list[str] = []  # the accepted entries' Detail texts
         now = self.clock.now()
         now_text = schedule.event_time(now)  # the entries without a Time of their own share it
         for entry in entries:
@@ -263,7 +285,7 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
                                                 "argument."})
                 continue
             try:
-                detail = json.loads(entry["Detail"])
+                detail = _detail(entry["Detail"])
                 if not isinstance(detail, dict):
                     raise ValueError
             except (ValueError, RecursionError):
@@ -275,27 +297,48 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
                      "time": schedule.event_time(entry["Time"]) if entry.get("Time") else now_text,
                      "region": ctx.region, "resources": entry.get("Resources") or [], "detail": detail}
             # An event for a bus that does not exist is accepted and dropped, as AWS does.
-            bus = _bus({"EventBusName": entry.get("EventBusName")})
-            if bus not in rules:  # each bus's rules are read once per call, not once per entry
-                rules[bus] = self._pattern_rules(ctx.account, ctx.region, bus)
-            self.route(ctx.account, ctx.region, bus, event, rules=rules[bus])
+            name = entry.get("EventBusName")
+            bus = buses.get(name)
+            if bus is None:
+                bus = buses[name] = _bus({"EventBusName": name})
+            accepted.append((bus, event))
+            details.append(entry["Detail"])
             results.append({"EventId": event_id})
-        failed = sum(1 for r in results if "ErrorCode" in r)
+        if accepted:  # durable now, routed right after the answer (deferred.py)
+            self.defer(ctx.account, ctx.region, accepted, details)
+        failed = len(entries) - len(accepted)
         return {"FailedEntryCount": failed, "Entries": results}
 
+    def route_all(self, account: str, region: str, accepted: list[tuple[str, dict[str, Any]]]) -> None:
+        """Route each (bus, event) of a PutEvents, in order, and hand over all their deliveries
+        at once: runs to one SQS queue are one batch insert. In the current transaction."""
+        rules: dict[str, RuleSet] = {}
+        deliveries: list[tuple[dict[str, Any], str, str, str]] = []
+        for bus, event in accepted:
+            ruleset = rules.get(bus)
+            if ruleset is None:  # each bus's rules are read once per call, not once per entry
+                ruleset = rules[bus] = self._pattern_rules(account, region, bus)
+            self.route(account, region, bus, event, rules=ruleset, out=deliveries)
+        targets.deliver_all(self.cloud, deliveries, "events")
+
     def route(self, account: str, region: str, bus: str, event: dict[str, Any], only: set[str] | None = None,
-              rules: RuleSet | None = None) -> int:
+              rules: RuleSet | None = None, out: list[tuple[dict[str, Any], str, str, str]] | None = None) -> int:
         """Deliver ``event`` to every enabled rule on ``bus`` whose pattern matches (only the
         rules whose ARN is in ``only``, when given: a replay's FilterArns); how many matched.
-        ``rules`` are the bus's pattern rules when the caller has read them already."""
+        ``rules`` are the bus's pattern rules when the caller has read them already; with
+        ``out``, the deliveries are appended there for the caller to hand over with others."""
         matched = 0
         ruleset = rules if rules is not None else self._pattern_rules(account, region, bus)
+        pending = out if out is not None else []
+        text: list[str] = []  # the event as JSON, made once for all the plain targets
         for rule, match in ruleset.candidates(event):
             if only is not None and rule.arn not in only:
                 continue
             if match(event):
                 matched += 1
-                self._deliver(rule, event, ruleset)
+                self._deliver(rule, event, ruleset, pending, text)
+        if out is None and pending:
+            targets.deliver_all(self.cloud, pending, "events")
         return matched
 
     def _pattern_rules(self, account: str, region: str, bus: str) -> RuleSet:
@@ -360,15 +403,29 @@ class Events(BusOps, ArchiveOps, ApiDestinationOps, Service):
             raise errors.validation("Parameter Event is not valid.") from None
         return {"Result": patterns.matches(pattern, event)}
 
-    def _deliver(self, rule: Rule, event: dict[str, Any], rules: RuleSet | None = None) -> None:
+    def _deliver(self, rule: Rule, event: dict[str, Any], rules: RuleSet | None = None,
+                 out: list[tuple[dict[str, Any], str, str, str]] | None = None, text: list[str] | None = None) -> None:
+        """Hand ``event`` to ``rule``'s targets (or its archive); with ``out``, append each
+        delivery there instead. ``text`` holds the event's JSON once a plain target made it."""
         if rule.managed_by == ARCHIVE_MANAGER:
             self.archive_event(rule, event)
             return
         # parsed once per rule set; deliveries only read a target (a job keeps its own JSON copy)
         found = rules.targets(rule.id, self._targets) if rules is not None else self._targets(rule.id)
+        rule_arn = rule.arn
         for target in found:
-            payload = render(target, event, rule.arn, rule.name)
-            targets.deliver(self.cloud, target, payload, "events", event["id"], rule.arn)
+            if target.get("Input") is None and not target.get("InputPath") and not target.get("InputTransformer"):
+                if not text:  # the whole event, as render gives it: made once per event
+                    if text is None:
+                        text = []
+                    text.append(json.dumps(event))
+                payload = text[0]
+            else:
+                payload = render(target, event, rule_arn, rule.name)
+            if out is not None:
+                out.append((target, payload, event["id"], rule_arn))
+            else:
+                targets.deliver(self.cloud, target, payload, "events", event["id"], rule_arn)
 
     # -- schedules ----------------------------------------------------------------
 

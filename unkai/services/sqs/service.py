@@ -576,6 +576,32 @@ class SQS(Service):
         self._metric(queue, "NumberOfMessagesSent")
         return message_id, seq, md5_attrs
 
+    def enqueue_many(self, queue: Queue, bodies: list[str], sender: str = "") -> None:
+        """``enqueue`` of each body as a plain message (no attributes, group or dedup id), in the
+        current transaction, as one batch insert: a PutEvents that sends many events to one
+        queue. Each body still gets its own message id, MD5 and NumberOfMessagesSent count."""
+        if queue.fifo or TRACE.get() or len(bodies) < 2:  # the per-message path adds what these need
+            for body in bodies:
+                self.enqueue(queue, body, sender=sender)
+            return
+        now = self.clock.now()
+        qid = queue.id
+        visible, expires = now + queue.attr_int("DelaySeconds"), now + queue.attr_int("MessageRetentionPeriod")
+        self.store.db.executemany(_INSERTS.get(_PLAIN) or _insert_sql(_PLAIN),
+                                  [(qid, uuid4(), body, md5_body(body), sender, now, visible, expires)
+                                   for body in bodies])
+        self.store.after_commit(lambda: self.signals.notify(("sqs", qid)))
+        cw = self.cloud.services.get("cloudwatch")
+        if cw is not None:  # as _metric, once per message (its SampleCount), in one after-commit callback
+            account, region, dims, n = queue.account, queue.region, [{"Name": "QueueName", "Value": queue.name}], \
+                len(bodies)
+
+            def sent() -> None:
+                for _ in range(n):
+                    cw.count(account, region, "AWS/SQS", "NumberOfMessagesSent", dims, now=True)
+            self.store.after_commit(sent)
+            self._active[qid] = now
+
     def _metric(self, queue: Queue, name: str, value: float = 1.0) -> None:
         """AWS/SQS's metric ``name`` for the queue (CloudWatch's ``count`` contract)."""
         cw = self.cloud.services.get("cloudwatch")

@@ -1,0 +1,98 @@
+"""PutEvents answers before its events are routed, as AWS does, without losing any.
+
+AWS delivers an accepted event to its rules' targets asynchronously: PutEvents only
+accepts it. unkai does the same so the call answers at once: the handler writes ONE
+durable outbox job (``events.put``, ``unkai.jobs``) holding the call's accepted events, in
+the request's transaction, so an acknowledged PutEvents survives kill -9. Once that
+commits, the events are routed and delivered by a loop callback queued at commit time
+(``loop.call_soon``), which runs right after the response is written and before the
+loop reads any later request, so a client that receives from a target queue after
+PutEvents finds the message there, as before. That callback deletes the job row in the
+transaction that writes the deliveries: whoever deletes the row delivers, so the events
+are delivered exactly once.
+
+The job is due ``RECOVERY_DELAY`` seconds later and does not wake the jobs runner (the
+callback is its normal path). If unkai stopped (or was killed) between the commit and the
+callback, the runner finds the row after the restart; if routing raised, the callback wakes
+the runner; either way ``run_put`` claims the row the same way (by the token in its
+payload) once it is due and routes the events then. The row holds each event flat, its
+``Detail`` as the entry's text, which costs less to write than the parsed event. Routing is the same code either way (``route_all``), so rules,
+targets, input transformers, retry policies, dead-letter queues and archives behave as
+when delivery was synchronous.
+
+A caller off the event loop (a thread) gets the synchronous path: its events are routed
+in its own transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PUT_JOB = "events.put"
+# How long an accepted PutEvents may wait for its loop callback before the jobs runner
+# delivers it instead: only after a crash or a stop between commit and callback.
+RECOVERY_DELAY = 5.0
+
+
+class DeferredDelivery:
+    """Mixed into ``Events``: accepting a PutEvents' events now, routing them just after."""
+
+    _epoch = 0  # bumped when the store is replaced (reset) or the service stops: queued callbacks then skip
+
+    def defer(self, account: str, region: str, accepted: list[tuple[str, dict[str, Any]]], details: list[str]) -> None:
+        """Make ``accepted`` (bus, event) pairs durable in the current transaction and route
+        them once it commits; routed at once when there is no running loop in this thread.
+        ``details`` are the events' ``Detail`` texts, as the entries gave them."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.route_all(account, region, accepted)  # type: ignore[attr-defined]
+            return
+        token = accepted[0][1]["id"]  # an event id: unique, and what run_put finds the row by
+        # each event flat, its detail as the text it came in (re-encoding the parsed one costs more)
+        flat = [[bus, e["id"], e["source"], e["detail-type"], e["time"], e["resources"], text]
+                for (bus, e), text in zip(accepted, details)]
+        job = self.cloud.jobs.enqueue(PUT_JOB, {"t": token, "a": account, "r": region,  # type: ignore[attr-defined]
+                                                "e": flat}, delay=RECOVERY_DELAY, wake=False)
+        epoch = self._epoch
+        # after commit only: a rolled-back PutEvents (a caller's transaction failing) delivers nothing
+        self.store.after_commit(  # type: ignore[attr-defined]
+            lambda: loop.call_soon(self._deliver_job, job, epoch, account, region, accepted))
+
+    def _deliver_job(self, job: int, epoch: int, account: str, region: str,
+                     accepted: list[tuple[str, dict[str, Any]]]) -> None:
+        """The loop callback: claim the job row and route its events, in one transaction."""
+        if epoch != self._epoch:  # stopped or reset since: the row (if still there) is the runner's
+            return
+        store = self.store  # type: ignore[attr-defined]
+        try:
+            with store.transaction():
+                if store.execute("DELETE FROM unkai_jobs WHERE id=? AND kind=?", (job, PUT_JOB)).rowcount:
+                    self.route_all(account, region, accepted)  # type: ignore[attr-defined]
+        except Exception:  # left to the jobs runner, which retries with backoff
+            log.exception("routing a PutEvents' events failed; the jobs runner retries them")
+            self.cloud.jobs.wake()  # type: ignore[attr-defined]
+
+    async def run_put(self, job: dict[str, Any], attempt: int) -> None:
+        """The jobs runner's handler for an ``events.put`` row no callback claimed (unkai
+        stopped before it ran): claim it by its token and route its events."""
+        store = self.store  # type: ignore[attr-defined]
+        with store.transaction():
+            claimed = store.execute("DELETE FROM unkai_jobs WHERE kind=? AND json_extract(payload, '$.t')=?",
+                                    (PUT_JOB, job["t"])).rowcount
+            if claimed:
+                account, region = job["a"], job["r"]
+                self.route_all(account, region, [  # type: ignore[attr-defined]
+                    (bus, {"version": "0", "id": event_id, "detail-type": detail_type, "source": source,
+                           "account": account, "time": time, "region": region, "resources": resources,
+                           "detail": json.loads(detail)})
+                    for bus, event_id, source, detail_type, time, resources, detail in job["e"]])
+
+    def forget_deferred(self) -> None:
+        """Stop or reset: callbacks already queued leave their rows to the jobs runner."""
+        self._epoch += 1
+

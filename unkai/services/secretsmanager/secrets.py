@@ -110,12 +110,16 @@ class Secrets:
         self._parsed: dict[str, _Parsed] = {}
         self._opened: dict[tuple[str, str, bytes], dict] = {}
 
-    def _secret(self, row: tuple) -> Secret:
-        parsed = self._parsed.get(row[4])
+    def parsed(self, text: str) -> "_Parsed":
+        """The shared, read-only parse of a stored metadata text (made once per text)."""
+        parsed = self._parsed.get(text)
         if parsed is None:
-            parsed = _Parsed(row[4])
-            _bounded(self._parsed)[row[4]] = parsed
-        return Secret(row[0], row[1], row[2], row[3], view=parsed)
+            parsed = _Parsed(text)
+            _bounded(self._parsed)[text] = parsed
+        return parsed
+
+    def _secret(self, row: tuple) -> Secret:
+        return Secret(row[0], row[1], row[2], row[3], view=self.parsed(row[4]))
 
     # -- secrets ---------------------------------------------------------------------------
 

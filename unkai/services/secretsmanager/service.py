@@ -366,7 +366,7 @@ class SecretsManager(Service):
     def resource_policy(self, secret_arn: str) -> str | None:
         """A secret's resource policy, for the policy evaluator."""
         row = self.store.one("SELECT data FROM secretsmanager_secrets WHERE arn=?", (secret_arn,))
-        return json.loads(row[0]).get("ResourcePolicy") if row else None
+        return self.secrets.parsed(row[0]).doc.get("ResourcePolicy") if row else None
 
     def tag_resource(self, ctx: RequestContext, params: dict) -> dict:
         secret = self._live(ctx, params["SecretId"])

@@ -117,8 +117,7 @@ class Sender:
             raise errors.account_paused(v2)
         # the sender's own identity and its domain's, each read once: they decide both whose
         # settings apply (the address's own when it has one) and whether it may send
-        own = model.identity(out.account, out.region, sender)
-        dom = model.identity(out.account, out.region, domain_of(sender))
+        own, dom = model.own_and_domain(out.account, out.region, sender)
         identity = own or dom
         if not out.config_set and identity is not None and identity.config_set:
             out.config_set = identity.config_set  # v2's default configuration set of an identity
@@ -203,11 +202,12 @@ class Sender:
         if parsed is None:
             parsed = parse(raw)  # once: the mailbox stores its parts, the feedback names its headers
         if delivered:
+            lowered = _lower(delivered)
             self.cloud.mailbox.deliver(
-                out.source, [a for a in out.to if address_of(a).lower() in _lower(delivered)],
+                out.source, [a for a in out.to if address_of(a).lower() in lowered],
                 out.subject or "", raw=raw, origin="ses", message_id=mid,
-                cc=[a for a in out.cc if address_of(a).lower() in _lower(delivered)],
-                bcc=[a for a in out.bcc if address_of(a).lower() in _lower(delivered)], parsed=parsed)
+                cc=[a for a in out.cc if address_of(a).lower() in lowered],
+                bcc=[a for a in out.bcc if address_of(a).lower() in lowered], parsed=parsed)
         model.record(out.account, out.region, now, "sent", counted)
         if virus:
             model.record(out.account, out.region, now, "reject", counted)

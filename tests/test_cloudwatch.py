@@ -271,6 +271,43 @@ def test_whole_minutes_and_partial_minutes_read_the_same_statistics(unkai, cw, n
     assert out["Values"] == [3.0, 12.0, 32.0]
 
 
+def test_get_metric_data_reads_each_basic_statistic_as_get_metric_statistics_does(unkai, cw, ns):
+    """GetMetricData's basic statistics are merged per period in SQL (units merged, no bucket
+    per period); GetMetricStatistics still merges them bucket by bucket. For every statistic,
+    period (high-resolution, a minute, several), end cutting a minute, and unit filter, the
+    two must agree point for point."""
+    base = int(unkai.advance(0)["epoch"]) // 600 * 600 - 1200
+    dims = [{"Name": "Api", "Value": "stats"}]
+    data = [{"Timestamp": base + 10, "Value": 1.0, "Unit": "Count"},
+            {"Timestamp": base + 50, "Value": 6.0, "Unit": "Count"},
+            {"Timestamp": base + 61, "Value": 4.0, "Unit": "Count"},
+            {"Timestamp": base + 62, "Value": 9.0, "Unit": "Seconds"},  # a second unit in the same minute
+            {"Timestamp": base + 119, "StatisticValues": {"SampleCount": 4, "Sum": 10, "Minimum": 0.5, "Maximum": 5},
+             "Unit": "Count"},
+            {"Timestamp": base + 121, "Value": 32.0, "Unit": "Count", "StorageResolution": 1},
+            {"Timestamp": base + 125, "Value": 2.0, "Unit": "Count", "StorageResolution": 1},
+            {"Timestamp": base + 330, "Values": [3.0, 7.0], "Counts": [2, 1], "Unit": "Count"}]
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Mixed", "Dimensions": dims, **d} for d in data])
+    stats = ["SampleCount", "Sum", "Minimum", "Maximum", "Average"]
+    cases = [(10, 0, 130, None), (60, 0, 400, None), (60, 30, 122, None), (60, 0, 400, "Count"),
+             (120, 0, 400, None), (120, 0, 180, "Seconds"), (300, 0, 400, None), (300, 61, 359, "Count"),
+             (60, 121, 126, None)]
+    for period, start, end, unit in cases:
+        kw = {"Unit": unit} if unit else {}
+        points = sorted(cw.get_metric_statistics(Namespace=ns, MetricName="Mixed", Dimensions=dims,
+                                                 StartTime=base + start, EndTime=base + end, Period=period,
+                                                 Statistics=stats, **kw)["Datapoints"], key=lambda p: p["Timestamp"])
+        assert points, (period, start, end, unit)
+        out = cw.get_metric_data(StartTime=base + start, EndTime=base + end, ScanBy="TimestampAscending",
+                                 MetricDataQueries=[
+                                     {"Id": stat.lower(), "MetricStat": {
+                                         "Metric": {"Namespace": ns, "MetricName": "Mixed", "Dimensions": dims},
+                                         "Period": period, "Stat": stat, **kw}} for stat in stats])
+        for stat, result in zip(stats, out["MetricDataResults"]):
+            assert [t.timestamp() for t in result["Timestamps"]] == [p["Timestamp"].timestamp() for p in points]
+            assert result["Values"] == [p[stat] for p in points], (stat, period, start, end, unit)
+
+
 def test_data_stored_before_the_rollup_existed_are_rolled_up_by_its_migration(tmp_path):
     """A state directory written by an unkai without the per-minute rollup (or with its
     first, trigger-kept form): the migrations fold the stored points in, and a read folds

@@ -219,6 +219,27 @@ def trimmed_mean(values: list[tuple[float, float]], low: float, high: float) -> 
     return acc / weight if weight else None
 
 
+# what a basic statistic reads of a period's rows: the column beside the count, and how it folds
+_COLUMN = {"SampleCount": ("count", "SUM"), "Sum": ("sum", "SUM"), "Average": ("sum", "SUM"),
+           "Minimum": ("min", "MIN"), "Maximum": ("max", "MAX")}
+
+
+def _fold(fold: str, a: tuple, b: tuple) -> tuple:
+    """Two (period, count, column) rows of one period as one."""
+    column = a[2] + b[2] if fold == "SUM" else min(a[2], b[2]) if fold == "MIN" else max(a[2], b[2])
+    return a[0], a[1] + b[1], column
+
+
+def _pick(stat: str, rows: Any) -> dict[float, float]:
+    """Period start -> ``stat`` from (period start, count, column) rows, as ``Bucket.stat``
+    reads a bucket (only SampleCount is defined for a period without data)."""
+    if stat == "Average":
+        return {k: total / count for k, count, total in rows if count > 0}
+    if stat == "SampleCount":
+        return {k: count for k, count, _ in rows}
+    return {k: value for k, count, value in rows if count > 0}
+
+
 def valid_stat(name: str) -> bool:
     """Whether ``name`` is a statistic this store computes."""
     if name in BASIC_STATS or name.upper() == "IQM":
@@ -373,6 +394,52 @@ class MetricStore:
             bucket.add(Point(ts, row_unit, count, total, low, high,
                              [tuple(v) for v in json.loads(vals)] if vals else None))
         return out
+
+    def statistic(self, metric_id: int | None, start: float, end: float, period: int, unit: str | None,
+                  now: float, stat: str) -> dict[float, float]:
+        """One basic statistic (SampleCount, Sum, Average, Minimum, Maximum) per period of
+        ``[start, end)``: ``buckets(...)[k].stat(stat)`` for every period that has one, read as
+        (period, count, the one column the statistic needs) rows with units merged (GetMetricData
+        reports none) and no Bucket per period. What GetMetricData's metric stats read."""
+        self.flush(now)
+        if metric_id is None:
+            return {}
+        start = max(start, now - readable_for(period))
+        column, fold = _COLUMN[stat]
+        where_unit, extra = (" AND unit=?", [unit]) if unit else ("", [])
+        if period < 60:
+            aligned = "CASE WHEN resolution >= 60 THEN CAST(ts / 60 AS INTEGER) * 60.0 ELSE ts END"
+            rows = self.store.all(f"SELECT CAST(({aligned}) / ? AS INTEGER) * ? AS k, SUM(count), {fold}({column}) "
+                                  f"FROM cloudwatch_data WHERE metric_id=? AND ts>=? AND ts<?{where_unit} GROUP BY k",
+                                  [period, float(period), metric_id, start, end, *extra])
+            return _pick(stat, rows)
+        self.roll_up()
+        first, stop = math.ceil(start / 60) * 60.0, math.floor(end / 60) * 60.0
+        merged: dict[float, tuple] = {}
+        if first > stop:  # start and end inside one minute
+            edges: tuple = ((start, end),)
+        else:
+            edges = ((start, first), (stop, end))
+            if period == 60:  # a period is a minute: its rows as stored (one per unit), in the key's order
+                for row in self.store.all(f"SELECT minute, count, {column} FROM cloudwatch_minutes WHERE metric_id=? "
+                                          f"AND minute>=? AND minute<?{where_unit}", [metric_id, first, stop, *extra]):
+                    had = merged.get(row[0])
+                    merged[row[0]] = row if had is None else _fold(fold, had, row)
+            else:
+                merged = {row[0]: row for row in self.store.all(
+                    f"SELECT CAST(minute / ? AS INTEGER) * ? AS k, SUM(count), {fold}({column}) FROM "
+                    f"cloudwatch_minutes WHERE metric_id=? AND minute>=? AND minute<?{where_unit} GROUP BY k",
+                    [period, float(period), metric_id, first, stop, *extra])}
+        for lo, hi in edges:  # a partial minute at an end: one aggregate of its points (it lies in one period)
+            if lo >= hi:
+                continue
+            key = math.floor(lo / period) * float(period)
+            row = self.store.one(f"SELECT ?, SUM(count), {fold}({column}) FROM cloudwatch_data WHERE metric_id=? AND "
+                                 f"ts>=? AND ts<?{where_unit}", [key, metric_id, lo, hi, *extra])
+            if row[1] is not None:
+                had = merged.get(key)
+                merged[key] = row if had is None else _fold(fold, had, row)
+        return _pick(stat, merged.values())
 
     def roll_up(self) -> None:
         """Fold the data rows added since the last fold into the per-minute rollup (in the

@@ -72,13 +72,15 @@ def run(metrics: MetricStore, account: str, region: str, queries: list[dict], st
         metric, period, stat = ms["Metric"], ms["Period"], ms["Stat"]
         mid = metrics.find(account, region, metric.get("Namespace") or "", metric.get("MetricName") or "",
                            metric.get("Dimensions"))
-        buckets = metrics.buckets(mid, math.floor(start / period) * period, end, period, ms.get("Unit"), now,
-                                  distribution=stat not in BASIC_STATS)
-        series = {}
-        for ts, bucket in buckets.items():
-            value = bucket.stat(stat)
-            if value is not None:
-                series[ts] = value
+        first = math.floor(start / period) * period
+        if stat in BASIC_STATS:  # merged in SQL, one row per period
+            series = metrics.statistic(mid, first, end, period, ms.get("Unit"), now, stat)
+        else:  # percentiles, trimmed means: every point's values
+            series = {}
+            for ts, bucket in metrics.buckets(mid, first, end, period, ms.get("Unit"), now).items():
+                value = bucket.stat(stat)
+                if value is not None:
+                    series[ts] = value
         results[q["Id"]] = Result(q["Id"], q.get("Label") or metric.get("MetricName") or q["Id"], series,
                                   return_data=q.get("ReturnData", True))
     if expressions:

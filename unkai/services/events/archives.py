@@ -21,6 +21,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from unkai import targets
 from unkai.services import RequestContext
 from unkai.services.events import errors
 from unkai.services.events.model import ARCHIVE_MANAGER, Rule, bus_name, page
@@ -298,11 +299,13 @@ class ArchiveOps:
         bus = bus_name(destination["Arn"])
         last = None
         rules = self._pattern_rules(account, region, bus)  # type: ignore[attr-defined]
+        deliveries: list[tuple[dict[str, Any], str, str, str]] = []  # the batch's, handed over at once
         for event_row_id, at, text in rows:
             event = json.loads(text)
             event["replay-name"] = name
-            self.route(account, region, bus, event, only, rules=rules)  # type: ignore[attr-defined]
+            self.route(account, region, bus, event, only, rules=rules, out=deliveries)  # type: ignore[attr-defined]
             cursor, last = event_row_id, at
+        targets.deliver_all(self.cloud, deliveries, "events")  # type: ignore[attr-defined]
         if rows:
             self.store.execute(f"UPDATE events_replays SET state='RUNNING', cursor=?, last_replayed=? WHERE {where}",
                                (cursor, last, account, region, name))

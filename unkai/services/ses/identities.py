@@ -20,6 +20,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from unkai.ids import uuid4
+
 if TYPE_CHECKING:
     from unkai.store import Store
 
@@ -277,31 +279,86 @@ class Account:
     rate: float
 
 
+_GENERATION = "ses.identities.generation"  # unkai_meta: changed by every identity or account write
+_ROWS_MAX = 4096
+_NONE = ()  # a cached "no row"
+
+
 class Model:
+    """The identities, the account, the send log, the suppression list and configuration
+    sets. The identity and account rows a send reads (three queries a send, a fifth of its
+    handler) are kept in memory: every write to them goes through this class, which forgets
+    them and, until the write commits, reads the store (a rolled back write is noticed as
+    the DynamoDB catalog notices one: the generation it wrote is gone)."""
+
     def __init__(self, store: "Store") -> None:
         self.store = store
+        self._rows: dict[tuple, Any] = {}  # committed rows by query
+        self._pending: str | None = None  # the generation a not yet committed write set
         # read once: `unkai up` sets them before the server starts (every send reads the account)
         self._production = _env_flag("UNKAI_SES_PRODUCTION")
         self._max24 = float(os.environ.get("UNKAI_SES_MAX_24H") or PRODUCTION_QUOTA[0])
         self._rate = float(os.environ.get("UNKAI_SES_MAX_RATE") or PRODUCTION_QUOTA[1])
 
+    # -- the row cache -----------------------------------------------------------------
+
+    def _cache(self) -> dict[tuple, Any] | None:
+        """The committed rows, or None while a write to them has not committed."""
+        if self._pending is not None:
+            if self.store.get_meta(_GENERATION, "") == self._pending:
+                return None
+            self._pending = None  # the write was rolled back: the store is as the cache knew it
+            self._rows.clear()
+        if len(self._rows) >= _ROWS_MAX:
+            self._rows.clear()
+        return self._rows
+
+    def _changed(self) -> None:
+        """Before every write to identities or the account."""
+        self._rows.clear()
+        self._pending = uuid4()
+        self.store.set_meta(_GENERATION, self._pending)
+        self.store.after_commit(self.forget)
+
+    def forget(self) -> None:
+        """Drop the cached rows (a write committed; the store was reset)."""
+        self._pending = None
+        self._rows.clear()
+
     # -- identities -------------------------------------------------------------------
 
     def identity(self, account: str, region: str, identity: str) -> Identity | None:
+        cache = self._cache()
+        key = ("identity", account, region, identity)
+        row = cache.get(key) if cache is not None else None
+        if row is None:
+            row = self._identity_row(account, region, identity) or _NONE
+            if cache is not None:
+                cache[key] = row
+        return _identity(row) if row else None
+
+    def _identity_row(self, account: str, region: str, identity: str) -> tuple | None:
         row = self.store.one(f"SELECT {_ID_COLUMNS} FROM ses_identities WHERE account=? AND region=? AND "
                              "identity=?", (account, region, identity))
         if row is None and "@" not in identity:  # domains are case-insensitive
             row = self.store.one(f"SELECT {_ID_COLUMNS} FROM ses_identities WHERE account=? AND region=? AND "
                                  "lower(identity)=lower(?)", (account, region, identity))
-        return _identity(row) if row else None
+        return row
 
     def own_and_domain(self, account: str, region: str, address: str) -> tuple[Identity | None, Identity | None]:
         """``identity(address)`` and ``identity(domain_of(address))`` read in one query: a
         send needs both (whose settings apply, and whether it may send)."""
         domain = domain_of(address)
         own = dom = None
-        for row in self.store.all(f"SELECT {_ID_COLUMNS} FROM ses_identities WHERE account=? AND region=? AND "
-                                  "lower(identity) IN (lower(?), lower(?))", (account, region, address, domain)):
+        cache = self._cache()
+        key = ("sender", account, region, address)
+        rows = cache.get(key) if cache is not None else None
+        if rows is None:
+            rows = tuple(self.store.all(f"SELECT {_ID_COLUMNS} FROM ses_identities WHERE account=? AND region=? AND "
+                                        "lower(identity) IN (lower(?), lower(?))", (account, region, address, domain)))
+            if cache is not None:
+                cache[key] = rows
+        for row in rows:
             name = row[2]
             if name == address:
                 own = _identity(row)
@@ -329,6 +386,7 @@ class Model:
                 found = self.identity(account, region, identity)
             return found  # type: ignore[return-value]
         tokens = _dkim_tokens() if kind == "Domain" and dkim else []
+        self._changed()
         self.store.execute(
             "INSERT INTO ses_identities(account, region, identity, kind, token, created, dkim_tokens, dkim_enabled) "
             "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
@@ -342,10 +400,12 @@ class Model:
         for k, v in changes.items():
             cols.append(f"{k}=?")
             values.append(json.dumps(v) if isinstance(v, (dict, list)) else v)
+        self._changed()
         self.store.execute(f"UPDATE ses_identities SET {', '.join(cols)} WHERE account=? AND region=? AND "
                            "identity=?", (*values, ident.account, ident.region, ident.identity))
 
     def delete_identity(self, account: str, region: str, identity: str) -> bool:
+        self._changed()
         return self.store.execute("DELETE FROM ses_identities WHERE account=? AND region=? AND identity=?",
                                   (account, region, identity)).rowcount > 0
 
@@ -368,11 +428,17 @@ class Model:
     # -- the account ------------------------------------------------------------------
 
     def account(self, account: str, region: str) -> Account:
-        row = self.store.one("SELECT production, sending, details, suppressed_reasons FROM ses_account "
-                             "WHERE account=? AND region=?", (account, region))
+        cache = self._cache()
+        key = ("account", account, region)
+        row = cache.get(key) if cache is not None else None
+        if row is None:
+            row = self.store.one("SELECT production, sending, details, suppressed_reasons FROM ses_account "
+                                 "WHERE account=? AND region=?", (account, region)) or _NONE
+            if cache is not None:
+                cache[key] = row
         production = bool(row[0]) if row else self._production
         max24, rate = (self._max24, self._rate) if production else SANDBOX_QUOTA
-        if row is None:
+        if not row:
             return Account(production, True, {}, ["BOUNCE", "COMPLAINT"], max24, rate)
         return Account(production, bool(row[1]), json.loads(row[2]), json.loads(row[3]), max24, rate)
 
@@ -382,6 +448,7 @@ class Model:
                   "details": json.dumps(current.details), "suppressed_reasons": json.dumps(current.suppressed_reasons)}
         for k, v in changes.items():
             values[k] = json.dumps(v) if isinstance(v, (dict, list)) else int(v) if isinstance(v, bool) else v
+        self._changed()
         self.store.execute(
             "INSERT INTO ses_account(account, region, production, sending, details, suppressed_reasons) "
             "VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(account, region) DO UPDATE SET production=excluded.production, "

@@ -138,6 +138,9 @@ class SES(ResourceOps, ReceivingOps, SesBase):
     async def stop(self) -> None:
         await self.stop_receiving()
 
+    async def resetting(self) -> None:
+        self._model.forget()  # the identity and account rows it kept are from before the reset
+
     def metric_samples(self, when: float) -> list[tuple[str, str, str, str, list[dict], float, str]]:
         """AWS/SES Reputation.BounceRate and Reputation.ComplaintRate (fractions: 0.05 is 5%)
         of each account that sent mail, over the last REPUTATION_WINDOW of delivery attempts."""

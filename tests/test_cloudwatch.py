@@ -307,6 +307,20 @@ def test_get_metric_data_reads_each_basic_statistic_as_get_metric_statistics_doe
             assert [t.timestamp() for t in result["Timestamps"]] == [p["Timestamp"].timestamp() for p in points]
             assert result["Values"] == [p[stat] for p in points], (stat, period, start, end, unit)
 
+    # a partial minute at the end is not read while it lies after the metric's newest point;
+    # a point put there afterwards is read at once
+    def late_sum() -> list[float]:
+        return cw.get_metric_data(StartTime=base, EndTime=base + 125, MetricDataQueries=[
+            {"Id": "s", "MetricStat": {"Metric": {"Namespace": ns, "MetricName": "Late", "Dimensions": dims},
+                                       "Period": 60, "Stat": "Sum"}}])["MetricDataResults"][0]["Values"]
+
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Late", "Dimensions": dims, "Timestamp": base + 5,
+                                                  "Value": 1.0}])
+    assert late_sum() == [1.0]
+    cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "Late", "Dimensions": dims, "Timestamp": base + 122,
+                                                  "Value": 2.0}])
+    assert late_sum() == [2.0, 1.0]
+
 
 def test_data_stored_before_the_rollup_existed_are_rolled_up_by_its_migration(tmp_path):
     """A state directory written by an unkai without the per-minute rollup (or with its

@@ -264,14 +264,18 @@ def test_kms_grants_allow_what_no_policy_does(server):
     with pytest.raises(ClientError) as exc:
         granted.decrypt(CiphertextBlob=blob, EncryptionContext={"app": "orders"})
     assert _code(exc) == "AccessDeniedException"
-    kms.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::000000000000:role/granted", Operations=["Decrypt"],
-                     Constraints={"EncryptionContextSubset": {"app": "orders"}})
+    grant = kms.create_grant(KeyId=key, GranteePrincipal="arn:aws:iam::000000000000:role/granted",
+                             Operations=["Decrypt"], Constraints={"EncryptionContextSubset": {"app": "orders"}})
     out = granted.decrypt(CiphertextBlob=blob, EncryptionContext={"app": "orders"})
     assert out["Plaintext"] == b"secret"
     with pytest.raises(ClientError):  # outside the grant's constraint
         granted.decrypt(CiphertextBlob=other, EncryptionContext={"app": "billing"})
     with pytest.raises(ClientError):  # not one of its operations
         granted.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"app": "orders"})
+    kms.revoke_grant(KeyId=key, GrantId=grant["GrantId"])  # the key's grants, as read before, are not kept
+    with pytest.raises(ClientError) as exc:
+        granted.decrypt(CiphertextBlob=blob, EncryptionContext={"app": "orders"})
+    assert _code(exc) == "AccessDeniedException"
 
 
 def test_sse_kms_objects_need_the_callers_permission_on_their_key(server):

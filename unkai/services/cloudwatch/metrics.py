@@ -269,11 +269,15 @@ class MetricStore:
         # data inserts made, and how many of them a committed fold had seen: a read after no
         # insert skips even asking the rollup whether it is behind
         self._inserts, self._folded = 1, 0
+        # metric id -> at least the newest timestamp among its data (raised by every insert,
+        # even one later rolled back; never lowered): a read's partial minute after it is not asked
+        self._newest: dict[int, float] = {}
 
     def forget(self) -> None:
         """Drop the id cache and the unwritten counts (the store was reset under them)."""
         self._ids.clear()
         self._touched.clear()
+        self._newest.clear()
         self._pending.clear()
         self._folded = -1
 
@@ -309,6 +313,7 @@ class MetricStore:
             for (account, region, namespace, name, dims, unit, minute), (count, total, low, high, kept) \
                     in pending.items():
                 mid = self.metric_id(account, region, namespace, name, dims, now)
+                self._raise_newest(mid, minute)
                 # kept values are stored as a distribution, as an EMF line with several values is
                 vals = json.dumps([(v, 1.0) for v in kept]) if kept and len(kept) == count else None
                 self._inserts += 1
@@ -346,6 +351,7 @@ class MetricStore:
                 self.put(account, region, namespace, name, dimensions, points, now)
             return
         mid = self.metric_id(account, region, namespace, name, dims_key(dimensions), now)
+        self._raise_newest(mid, max(p.ts for p in points))
         rows = [(mid, p.ts, p.unit, p.resolution, p.count, p.sum, p.min, p.max,
                  json.dumps(p.values) if p.values else None) for p in points]
         self._inserts += 1
@@ -355,6 +361,19 @@ class MetricStore:
             self.store.execute(sql, rows[0])
         else:
             self.store.db.executemany(sql, rows)
+
+    def _raise_newest(self, metric_id: int, ts: float) -> None:
+        newest = self._newest.get(metric_id)
+        if newest is not None and ts > newest:  # unknown stays unknown: the store may hold newer
+            self._newest[metric_id] = ts
+
+    def newest(self, metric_id: int) -> float:
+        """At least the newest timestamp of the metric's data (-inf without data)."""
+        newest = self._newest.get(metric_id)
+        if newest is None:
+            top = self.store.one("SELECT MAX(ts) FROM cloudwatch_data WHERE metric_id=?", (metric_id,))[0]
+            newest = self._newest[metric_id] = -math.inf if top is None else top
+        return newest
 
     def find(self, account: str, region: str, namespace: str, name: str, dimensions: list[dict] | None) -> int | None:
         self.flush(self._now())
@@ -431,7 +450,7 @@ class MetricStore:
                     f"cloudwatch_minutes WHERE metric_id=? AND minute>=? AND minute<?{where_unit} GROUP BY k",
                     [period, float(period), metric_id, first, stop, *extra])}
         for lo, hi in edges:  # a partial minute at an end: one aggregate of its points (it lies in one period)
-            if lo >= hi:
+            if lo >= hi or lo > self.newest(metric_id):  # (a range ending now or later: nothing there yet)
                 continue
             key = math.floor(lo / period) * float(period)
             row = self.store.one(f"SELECT ?, SUM(count), {fold}({column}) FROM cloudwatch_data WHERE metric_id=? AND "

@@ -11,14 +11,15 @@ PutEvents finds the message there, as before. That callback deletes the job row 
 transaction that writes the deliveries: whoever deletes the row delivers, so the events
 are delivered exactly once.
 
-The job is due ``RECOVERY_DELAY`` seconds later and does not wake the jobs runner (the
-callback is its normal path). If unkai stopped (or was killed) between the commit and the
-callback, the runner finds the row after the restart; if routing raised, the callback wakes
-the runner; either way ``run_put`` claims the row the same way (by the token in its
-payload) once it is due and routes the events then. The row holds each event flat, its
-``Detail`` as the entry's text, which costs less to write than the parsed event. Routing is the same code either way (``route_all``), so rules,
-targets, input transformers, retry policies, dead-letter queues and archives behave as
-when delivery was synchronous.
+The job is due at once but does not wake the jobs runner (the callback is its normal
+path). If unkai stopped (or was killed) between the commit and the callback, the runner
+finds the row at its first scan after the restart, and ``drain`` counts it until then; if
+routing raised, the callback wakes the runner. ``run_put`` claims the row the same way, by
+the token in its payload, so should the runner ever meet a row whose callback is still
+queued, one of the two finds it gone and does nothing. Routing is the same code either way
+(``route_all``), so rules, targets, input transformers, retry policies, dead-letter queues
+and archives behave as when delivery was synchronous. The row holds each event flat, its
+``Detail`` as the entry's text, which costs less to write than the parsed event.
 
 A caller off the event loop (a thread) gets the synchronous path: its events are routed
 in its own transaction."""
@@ -33,9 +34,6 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 PUT_JOB = "events.put"
-# How long an accepted PutEvents may wait for its loop callback before the jobs runner
-# delivers it instead: only after a crash or a stop between commit and callback.
-RECOVERY_DELAY = 5.0
 
 
 class DeferredDelivery:
@@ -57,7 +55,7 @@ class DeferredDelivery:
         flat = [[bus, e["id"], e["source"], e["detail-type"], e["time"], e["resources"], text]
                 for (bus, e), text in zip(accepted, details)]
         job = self.cloud.jobs.enqueue(PUT_JOB, {"t": token, "a": account, "r": region,  # type: ignore[attr-defined]
-                                                "e": flat}, delay=RECOVERY_DELAY, wake=False)
+                                                "e": flat}, wake=False)
         epoch = self._epoch
         # after commit only: a rolled-back PutEvents (a caller's transaction failing) delivers nothing
         self.store.after_commit(  # type: ignore[attr-defined]

@@ -126,13 +126,17 @@ class Keys:
         self._opened: dict[tuple[str, bytes], tuple[bytes, ...]] = {}
         self._parsed: dict[str, _Parsed] = {}  # stored metadata text -> its parse
 
-    def _row(self, row: tuple) -> Key:
-        parsed = self._parsed.get(row[4])
+    def parsed(self, text: str) -> "_Parsed":
+        """The shared, read-only parse of a stored metadata text (made once per text)."""
+        parsed = self._parsed.get(text)
         if parsed is None:
             if len(self._parsed) >= 512:
                 self._parsed.pop(next(iter(self._parsed)))
-            parsed = self._parsed[row[4]] = _Parsed(row[4])
-        return Key(row[0], row[1], row[2], row[3], sealed=row[5], view=parsed)
+            parsed = self._parsed[text] = _Parsed(text)
+        return parsed
+
+    def _row(self, row: tuple) -> Key:
+        return Key(row[0], row[1], row[2], row[3], sealed=row[5], view=self.parsed(row[4]))
 
     def create(self, account: str, region: str, data: dict, materials: list[bytes]) -> Key:
         key_id = str(uuid.uuid4())

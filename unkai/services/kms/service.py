@@ -346,14 +346,14 @@ class KMS(Service):
     def key_policy(self, key_arn: str) -> str | None:
         """A key's policy, for the policy evaluator."""
         row = self.store.one("SELECT data FROM kms_keys WHERE arn=?", (key_arn,))
-        return json.loads(row[0]).get("Policy") if row else None
+        return self.keys.parsed(row[0]).doc.get("Policy") if row else None
 
     def grant_allows(self, key_arn: str, principals: tuple[str, ...], operation: str, params: dict) -> bool:
         """Whether a grant on the key lets one of ``principals`` perform ``operation`` with the
         request's encryption context (the grant's constraints), for the policy evaluator."""
         row = self.store.one("SELECT data FROM kms_keys WHERE arn=?", (key_arn,))
         context = params.get("EncryptionContext") or {}
-        for grant in (json.loads(row[0]).get("Grants") or []) if row else []:
+        for grant in (self.keys.parsed(row[0]).doc.get("Grants") or []) if row else []:
             if grant["GranteePrincipal"] not in principals or operation not in grant["Operations"]:
                 continue
             constraints = grant.get("Constraints") or {}

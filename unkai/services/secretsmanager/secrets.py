@@ -57,12 +57,14 @@ class Secret:
     on first use, to change and ``save``; ``view`` is the parse shared by every read of the
     same stored text (read only), so a read that changes nothing parses nothing."""
 
-    __slots__ = ("arn", "account", "region", "name", "_data", "_view")
+    __slots__ = ("arn", "account", "region", "name", "_data", "_view", "staged")
 
     def __init__(self, arn: str, account: str, region: str, name: str, data: dict[str, Any] | None = None,
                  view: Any = None) -> None:
         self.arn, self.account, self.region, self.name = arn, account, region, name
         self._data, self._view = data, view  # one of them is given
+        # (stage, the version rows whose labels may hold it) read with the secret by ``find``
+        self.staged: tuple[str, list[tuple]] | None = None
 
     @property
     def data(self) -> dict[str, Any]:
@@ -108,37 +110,46 @@ class Secrets:
         self._parsed: dict[str, _Parsed] = {}
         self._opened: dict[tuple[str, str, bytes], dict] = {}
 
-    def _secret(self, row: tuple) -> Secret:
-        parsed = self._parsed.get(row[4])
+    def parsed(self, text: str) -> "_Parsed":
+        """The shared, read-only parse of a stored metadata text (made once per text)."""
+        parsed = self._parsed.get(text)
         if parsed is None:
-            parsed = _Parsed(row[4])
-            _bounded(self._parsed)[row[4]] = parsed
-        return Secret(row[0], row[1], row[2], row[3], view=parsed)
+            parsed = _Parsed(text)
+            _bounded(self._parsed)[text] = parsed
+        return parsed
+
+    def _secret(self, row: tuple) -> Secret:
+        return Secret(row[0], row[1], row[2], row[3], view=self.parsed(row[4]))
 
     # -- secrets ---------------------------------------------------------------------------
 
-    def find(self, account: str, region: str, secret_id: str, purge: bool = True) -> Secret | None:
-        """By name, full ARN or partial ARN (without the random suffix)."""
-        if secret_id.startswith("arn:"):
-            row = self.store.one("SELECT arn, account, region, name, data FROM secretsmanager_secrets WHERE arn=?",
-                                 (secret_id,))
-            if row is None:
-                name = secret_id.split(":secret:", 1)[-1]
-                row = self.store.one("SELECT arn, account, region, name, data FROM secretsmanager_secrets "
-                                     "WHERE account=? AND region=? AND name=?", (account, region, name))
+    def find(self, account: str, region: str, secret_id: str, purge: bool = True,
+             stage: str | None = None) -> Secret | None:
+        """By name, full ARN or partial ARN (without the random suffix). With ``stage``, the
+        versions that may hold that label are read in the same statement (``version`` uses them)."""
+        if stage is None:
+            select, order, args = _SECRET, "", []
         else:
-            row = self.store.one("SELECT arn, account, region, name, data FROM secretsmanager_secrets "
-                                 "WHERE account=? AND region=? AND name=?", (account, region, secret_id))
-        if row is None or row[1] != account:
+            select, order, args = _SECRET_AND_STAGED, _NEWEST, [_needle(stage)]
+        if secret_id.startswith("arn:"):
+            rows = self.store.all(select + "s.arn=?" + order, (*args, secret_id))
+            if not rows:
+                name = secret_id.split(":secret:", 1)[-1]
+                rows = self.store.all(select + _BY_NAME + order, (*args, account, region, name))
+        else:
+            rows = self.store.all(select + _BY_NAME + order, (*args, account, region, secret_id))
+        if not rows or rows[0][1] != account:
             return None
-        secret = self._secret(row)
+        secret = self._secret(rows[0])
+        if stage is not None:
+            secret.staged = (stage, [r[5:] for r in rows if r[5] is not None])
         if purge and secret.deleted is not None and secret.deleted <= self.clock.now():
             self.delete(secret)
             return None
         return secret
 
-    def need(self, account: str, region: str, secret_id: str) -> Secret:
-        found = self.find(account, region, secret_id)
+    def need(self, account: str, region: str, secret_id: str, stage: str | None = None) -> Secret:
+        found = self.find(account, region, secret_id, stage=stage)
         if found is None:
             raise errors.not_found()
         return found
@@ -189,9 +200,11 @@ class Secrets:
         stage = stage or "AWSCURRENT"
         # the versions whose stages' JSON holds the stage's JSON string (one, unless a stage
         # name holds another's), checked below; not a parse of every version the secret has
-        rows = self.store.all("SELECT version_id, stages, created, value FROM secretsmanager_versions "
-                              "WHERE arn=? AND instr(stages, ?) ORDER BY created DESC",
-                              (secret.arn, '"AWSCURRENT"' if stage == "AWSCURRENT" else json.dumps(stage)))
+        if secret.staged is not None and secret.staged[0] == stage:
+            rows = secret.staged[1]
+        else:
+            rows = self.store.all("SELECT version_id, stages, created, value FROM secretsmanager_versions "
+                                  "WHERE arn=? AND instr(stages, ?) ORDER BY created DESC", (secret.arn, _needle(stage)))
         for r in rows:
             stages = _stages(r[1])
             if stage in stages:
@@ -256,6 +269,19 @@ class Secrets:
             opened = {"SecretBinary": base64.b64decode(raw["SecretBinary"])} if "SecretBinary" in raw else raw
             _bounded(self._opened)[key] = opened
         return dict(opened)
+
+
+_SECRET = "SELECT s.arn, s.account, s.region, s.name, s.data FROM secretsmanager_secrets s WHERE "
+_SECRET_AND_STAGED = (
+    "SELECT s.arn, s.account, s.region, s.name, s.data, v.version_id, v.stages, v.created, v.value "
+    "FROM secretsmanager_secrets s LEFT JOIN secretsmanager_versions v ON v.arn = s.arn AND instr(v.stages, ?) WHERE ")
+_BY_NAME = "s.account=? AND s.region=? AND s.name=?"
+_NEWEST = " ORDER BY v.created DESC"
+
+
+def _needle(stage: str) -> str:
+    """What a version's stages JSON holds when it holds ``stage``."""
+    return '"AWSCURRENT"' if stage == "AWSCURRENT" else json.dumps(stage)
 
 
 def _bounded(cache: dict, size: int = 512) -> dict:

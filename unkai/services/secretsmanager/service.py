@@ -39,8 +39,8 @@ class SecretsManager(Service):
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _live(self, ctx: RequestContext, secret_id: str) -> Secret:
-        secret = self.secrets.need(ctx.account, ctx.region, secret_id)
+    def _live(self, ctx: RequestContext, secret_id: str, stage: str | None = None) -> Secret:
+        secret = self.secrets.need(ctx.account, ctx.region, secret_id, stage)
         if secret.deleted is not None:
             raise errors.marked_for_deletion()
         return secret
@@ -133,8 +133,10 @@ class SecretsManager(Service):
         return self._describe(self.secrets.need(ctx.account, ctx.region, params["SecretId"]))
 
     def get_secret_value(self, ctx: RequestContext, params: dict) -> dict:
-        secret = self._live(ctx, params["SecretId"])
-        return self._value_out(secret, params.get("VersionId"), params.get("VersionStage"))
+        version_id, stage = params.get("VersionId"), params.get("VersionStage")
+        # by label (AWSCURRENT by default): the secret and its labelled version in one statement
+        secret = self._live(ctx, params["SecretId"], None if version_id is not None else stage or "AWSCURRENT")
+        return self._value_out(secret, version_id, stage)
 
     def batch_get_secret_value(self, ctx: RequestContext, params: dict) -> dict:
         ids, filters = params.get("SecretIdList"), params.get("Filters")
@@ -144,7 +146,7 @@ class SecretsManager(Service):
         if ids:
             for secret_id in ids:
                 try:
-                    values.append(self._value_out(self._live(ctx, secret_id), None, None))
+                    values.append(self._value_out(self._live(ctx, secret_id, "AWSCURRENT"), None, None))
                 except Exception as exc:  # a ServiceError per entry, as AWS lists them
                     failures.append({"SecretId": secret_id, "ErrorCode": getattr(exc, "code", "InternalFailure"),
                                      "Message": getattr(exc, "message", str(exc))})
@@ -364,7 +366,7 @@ class SecretsManager(Service):
     def resource_policy(self, secret_arn: str) -> str | None:
         """A secret's resource policy, for the policy evaluator."""
         row = self.store.one("SELECT data FROM secretsmanager_secrets WHERE arn=?", (secret_arn,))
-        return json.loads(row[0]).get("ResourcePolicy") if row else None
+        return self.secrets.parsed(row[0]).doc.get("ResourcePolicy") if row else None
 
     def tag_resource(self, ctx: RequestContext, params: dict) -> dict:
         secret = self._live(ctx, params["SecretId"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from unkai.http import Request, Response
@@ -72,40 +73,93 @@ def decode(shape: Shape, value: Any, path: str = "") -> Any:
     """Check and convert a decoded JSON value against its shape."""
     if value is None:
         return None
+    return _decoder(shape)(value, path)
+
+
+Decoder = Callable[[Any, str], Any]
+_DECODERS: dict[Any, Decoder] = {}
+
+
+def _decoder(shape: Shape) -> Decoder:
+    """The checking and converting function for values of ``shape`` (never None), made once
+    per shape: every request of an operation walks the same shapes, and a function made for
+    the shape's type does it without asking the shape again at each value. A structure's
+    members get theirs on first use, so a recursive model is unfolded only as deep as its
+    values go."""
+    found = _DECODERS.get(shape)
+    if found is None:
+        found = _DECODERS[shape] = _make_decoder(shape)
+    return found
+
+
+def _make_decoder(shape: Shape) -> Decoder:
     t = shape.type_name
     if t == "structure":
+        return _structure_decoder(shape)
+    if t == "list":
+        member_shape = shape.member
+
+        def decode_list(value: Any, path: str) -> Any:
+            if not isinstance(value, list):
+                raise _type_error(path, shape, value)
+            item = _decoder(member_shape)
+            return [None if v is None else item(v, path) for v in value]
+        return decode_list
+    if t == "map":
+        value_shape = shape.value
+
+        def decode_map(value: Any, path: str) -> Any:
+            if not isinstance(value, dict):
+                raise _type_error(path, shape, value)
+            item = _decoder(value_shape)
+            return {k: None if v is None else item(v, f"{path}.{k}") for k, v in value.items()}
+        return decode_map
+    if t == "blob":
+        return values.b64decode
+    if t == "timestamp":
+        return values.parse_timestamp
+    expected = _SCALAR_TYPES.get(t)
+    if not expected:
+        return lambda value, path: value
+    if t == "boolean":
+        def decode_boolean(value: Any, path: str) -> Any:
+            if value is True or value is False:
+                return value
+            raise _type_error(path, shape, value)
+        return decode_boolean
+
+    def decode_scalar(value: Any, path: str) -> Any:
+        if isinstance(value, expected) and value is not True and value is not False:
+            return value
+        raise _type_error(path, shape, value)
+    return decode_scalar
+
+
+def _structure_decoder(shape: Shape) -> Decoder:
+    required = tuple(shape.required_members)
+    table: dict[str, tuple[str, Shape]] | None = None  # accepted key -> (member name, member shape)
+
+    def decode_structure(value: Any, path: str) -> Any:
+        nonlocal table
         if not isinstance(value, dict):
             raise _type_error(path, shape, value)
+        if table is None:  # a key is a member's name, or its wire name (which wins), as decode always read it
+            members = shape.members
+            table = {name: (name, member) for name, member in members.items()}
+            table.update((key, (name, members[name])) for key, name in _wire_names(shape).items())
         result = {}
-        members = shape.members
-        wire = _wire_names(shape)
         for key, v in value.items():
-            name = wire.get(key, key)
-            member = members.get(name)
-            if member is None or v is None:
+            found = table.get(key)
+            if found is None or v is None:
                 continue
-            result[name] = decode(member, v, f"{path}.{name}" if path else name)
-        for req in shape.required_members:
+            name, member = found
+            result[name] = _decoder(member)(v, f"{path}.{name}" if path else name)
+        for req in required:
             if req not in result:
                 full = f"{path}.{req}" if path else req
                 raise ParamError("missing", full, f"The request must contain the parameter {full}.")
         return result
-    if t == "list":
-        if not isinstance(value, list):
-            raise _type_error(path, shape, value)
-        return [decode(shape.member, v, path) for v in value]
-    if t == "map":
-        if not isinstance(value, dict):
-            raise _type_error(path, shape, value)
-        return {k: decode(shape.value, v, f"{path}.{k}") for k, v in value.items()}
-    if t == "blob":
-        return values.b64decode(value, path)
-    if t == "timestamp":
-        return values.parse_timestamp(value, path)
-    expected = _SCALAR_TYPES.get(t)
-    if expected and (not isinstance(value, expected) or (t != "boolean" and isinstance(value, bool))):
-        raise _type_error(path, shape, value)
-    return value
+    return decode_structure
 
 
 @functools.lru_cache(maxsize=None)

@@ -37,6 +37,7 @@ class Gateway:
         self.internal = InternalRoutes(cloud)
         self.origins: OriginPolicy = self.internal.origins  # Host and Origin rules (gateway/origin.py)
         self.mounts: list[tuple[Predicate, Handler]] = []
+        self._routed_hosts: dict[str, bool] = {}  # Host header -> whether it may name a mounted route
         self.websocket_handler: Callable[[dict, Any, Any], Awaitable[None]] | None = None
         # Checks signatures (and presigned URLs' expiry) before an operation runs.
         self.authorizer: Callable[[Request, Any, bytes | None], Awaitable[None] | None] | None = \
@@ -103,11 +104,16 @@ class Gateway:
             return not any(regex.match(path) for _, regex, _, _ in self.internal.routes)
         if request.method == "OPTIONS" or "multipart/form-data" in (request.headers.get("content-type") or ""):
             return True
-        host = request.headers.get("host") or ""
-        if not host.endswith("]"):
-            host = host.rsplit(":", 1)[0]
-        host = host.strip("[]").lower()
-        return not (host in ("", "localhost", "127.0.0.1", "::1", "0.0.0.0") or host.replace(".", "").isdigit())
+        header = request.headers.get("host") or ""
+        found = self._routed_hosts.get(header)
+        if found is None:  # worked out once per Host value: clients send the same few
+            host = header if header.endswith("]") else header.rsplit(":", 1)[0]
+            host = host.strip("[]").lower()
+            found = not (host in ("", "localhost", "127.0.0.1", "::1", "0.0.0.0") or host.replace(".", "").isdigit())
+            if len(self._routed_hosts) >= 1024:
+                self._routed_hosts.clear()
+            self._routed_hosts[header] = found
+        return found
 
     async def call_aws(self, request: Request) -> Response:
         # A traced caller (boto3 in a function sends X-Amzn-Trace-Id) keeps its trace in what it causes.

@@ -13,7 +13,12 @@ _NEEDS_ESCAPE = re.compile(r'[&<>"\r]')
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
+_ANY = re.compile("[&<>\"\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # either of the two above
+
+
 def escape(text: str) -> str:
+    if not _ANY.search(text):  # most values: one scan, nothing to change
+        return text
     if _NEEDS_ESCAPE.search(text):
         text = _NEEDS_ESCAPE.sub(lambda m: _ESCAPES[m.group()], text)
     if _INVALID_XML.search(text):

@@ -47,6 +47,9 @@ class Retry(Exception):
         self.after = after
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps with options builds an encoder per call
+
+
 class Jobs:
     def __init__(self, store: Store, clock: Clock, signals: Signals, concurrency: int = 64) -> None:
         self.store = store
@@ -73,7 +76,7 @@ class Jobs:
         there, at its next scan or after a restart; the caller calls ``wake`` if it gives up."""
         cur = self.store.execute(
             "INSERT INTO unkai_jobs(kind, due, payload) VALUES(?, ?, ?)",
-            (kind, self.clock.now() + delay, json.dumps(payload, separators=(",", ":"))),
+            (kind, self.clock.now() + delay, _ENCODE(payload)),
         )
         if wake:
             self.store.after_commit(self._wake)

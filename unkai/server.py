@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -202,13 +203,16 @@ _BAD_VALUE = re.compile(HEADER_VALUE_RE.pattern.decode("latin-1"))
 _FRAMING = frozenset(("content-length", "transfer-encoding", "connection"))
 
 
-def _respond(cycle: RequestResponseCycle, status: int, headers: list[tuple[str, str]], body: bytes,
-             head_only: bool) -> bool:
+def _respond(cycle_ref: "weakref.ref[RequestResponseCycle]", status: int, headers: list[tuple[str, str]],
+             body: bytes, head_only: bool) -> bool:
     """Write a whole response (status, headers, a bytes body) in one write, as uvicorn's
     ``send()`` would for the two ASGI messages, without building them, checking each header
     by regular expression twice and holding the head until the body comes. Returns False
     when the response needs uvicorn's own path (framing headers set by the service, an
     unknown status, a paused transport), so the caller sends it the ASGI way instead."""
+    cycle = cycle_ref()
+    if cycle is None:  # the connection's request is gone (it cannot be while its app runs)
+        return True
     if cycle.response_started or cycle.flow.write_paused:
         return False
     if cycle.disconnected:
@@ -253,12 +257,14 @@ def _respond(cycle: RequestResponseCycle, status: int, headers: list[tuple[str, 
     return True
 
 
-def _whole_body(cycle: RequestResponseCycle) -> bytes | None:
+def _whole_body(cycle_ref: "weakref.ref[RequestResponseCycle]") -> bytes | None:
     """The request body when all of it has arrived (as for almost every API call), taken as
     uvicorn's ``receive()`` would hand it over in one message, without the coroutines and
     the message; None when more is due (or a 100 Continue is owed first): then read it the
     ASGI way."""
-    if cycle.more_body or cycle.disconnected or cycle.response_complete or cycle.waiting_for_100_continue:
+    cycle = cycle_ref()
+    if cycle is None or cycle.more_body or cycle.disconnected or cycle.response_complete \
+            or cycle.waiting_for_100_continue:
         return None
     body = bytes(cycle.body)
     cycle.body = bytearray()
@@ -279,8 +285,11 @@ class _HttpProtocol(Guarded, HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport:
             cycle.transport = _OneWrite(self.transport, self.loop)
-            cycle.scope["extensions"] = {"unkai.respond": functools.partial(_respond, cycle),
-                                         "unkai.body": functools.partial(_whole_body, cycle)}
+            # the extensions hold the cycle weakly: the cycle holds them (in its scope), and a
+            # reference cycle per request would be left for the garbage collector to find
+            ref = weakref.ref(cycle)
+            cycle.scope["extensions"] = {"unkai.respond": functools.partial(_respond, ref),
+                                         "unkai.body": functools.partial(_whole_body, ref)}
 
 
 def _websockets(**kwargs: Any) -> Any:

@@ -212,7 +212,10 @@ def loads(body: bytes) -> Any:
     if not body or not body.strip():
         return {}
     try:
-        data = json.loads(body)
+        # an object's text as every SDK sends it (UTF-8, no BOM) decoded here, as json.loads
+        # would after looking for another encoding
+        data = json.loads(body.decode("utf-8", "surrogatepass") if body[:1] == b"{" and body[1:2] != b"\x00"
+                          else body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SerializationError(f"Could not parse request body into json: {exc}") from None
     except RecursionError:  # nested deeper than Python's parser goes: no service takes that

@@ -18,6 +18,11 @@ if TYPE_CHECKING:  # botocore.model is imported with the first model (it pulls i
 XML_TYPE = [("content-type", "text/xml")]
 
 
+def _unquote(text: str) -> str:
+    """``unquote_plus(text, errors="strict")``, skipped for the plain text most parts are."""
+    return unquote_plus(text, errors="strict") if "%" in text or "+" in text else text
+
+
 def form_body(request: Request, body: bytes) -> list[tuple[str, str]]:
     """The pairs of a form-encoded body, parsed once per request (routing needs its Action too)."""
     pairs = request.state.get("form_body")
@@ -26,7 +31,7 @@ def form_body(request: Request, body: bytes) -> list[tuple[str, str]]:
         # UTF-8 (raw or percent-encoded) are refused, not replaced, so two values never collide
         try:
             pairs = request.state["form_body"] = [
-                (unquote_plus(name, errors="strict"), unquote_plus(value, errors="strict"))
+                (_unquote(name), _unquote(value))
                 for name, _, value in (part.partition("=") for part in body.decode("utf-8").split("&") if part)
             ]
         except UnicodeDecodeError:

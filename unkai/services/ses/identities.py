@@ -466,6 +466,14 @@ class Model:
         self.store.execute("INSERT INTO ses_sends(account, region, at, kind, recipients) VALUES(?, ?, ?, ?, ?)",
                            (account, region, at, kind, recipients))
 
+    def sent_in_windows(self, account: str, region: str, now: float) -> tuple[int, int]:
+        """Recipients sent to in the last 24 hours and in the last second, in one pass over
+        the send log (a send to real recipients checks both quotas)."""
+        row = self.store.one("SELECT COALESCE(SUM(recipients), 0), COALESCE(SUM(CASE WHEN at > ? THEN recipients "
+                             "ELSE 0 END), 0) FROM ses_sends WHERE account=? AND region=? AND at > ? AND kind='sent'",
+                             (now - 1, account, region, now - 86400))
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     def sent_since(self, account: str, region: str, since: float) -> int:
         row = self.store.one("SELECT COALESCE(SUM(recipients), 0) FROM ses_sends WHERE account=? AND region=? "
                              "AND at > ? AND kind='sent'", (account, region, since))

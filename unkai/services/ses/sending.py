@@ -140,9 +140,9 @@ class Sender:
                 raise errors.mail_from_not_verified(identity.mail_from["MailFromDomain"])
         counted = sum(1 for r in recipients if not is_simulator(r))  # the simulator is free, as on AWS
         if counted:
-            if model.sent_since(out.account, out.region, now - 86400) + counted > account.max24:
+            last_day, last_second = model.sent_in_windows(out.account, out.region, now)
+            if last_day + counted > account.max24:
                 raise errors.daily_quota()
-            last_second = model.sent_since(out.account, out.region, now - 1)
             if last_second and last_second + counted > account.rate:
                 raise errors.throttled(v2)
         opted_out: set[str] = set()

@@ -150,21 +150,22 @@ class Jobs:
                 raise Retry(60, f"no handler for job kind {kind!r} yet")
             await handler(json.loads(payload), attempts)
         except Retry as retry:
-            self._reschedule(job_id, retry.after)
+            self._reschedule(job_id, payload, retry.after)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.warning("job %s (%s) failed:\n%s", job_id, kind, traceback.format_exc())
-            self._reschedule(job_id, min(300.0, 2.0 ** attempts))
+            self._reschedule(job_id, payload, min(300.0, 2.0 ** attempts))
         else:
-            with self.store.transaction():
-                self.store.execute("DELETE FROM unkai_jobs WHERE id=?", (job_id,))
+            with self.store.transaction():  # the row it ran: another may have claimed it, and a new one taken its id
+                self.store.execute("DELETE FROM unkai_jobs WHERE id=? AND payload=?", (job_id, payload))
         finally:
             self.inflight.discard(job_id)
             self._wake()
 
-    def _reschedule(self, job_id: int, after: float) -> None:
+    def _reschedule(self, job_id: int, payload: str, after: float) -> None:
         with self.store.transaction():
             self.store.execute(
-                "UPDATE unkai_jobs SET due=?, attempts=attempts+1 WHERE id=?", (self.clock.now() + after, job_id)
+                "UPDATE unkai_jobs SET due=?, attempts=attempts+1 WHERE id=? AND payload=?",
+                (self.clock.now() + after, job_id, payload),
             )

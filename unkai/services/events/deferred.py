@@ -34,6 +34,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 PUT_JOB = "events.put"
+MAX_ATTEMPTS = 185  # EventBridge's own retry limit for an event it cannot deliver
 
 
 class DeferredDelivery:
@@ -59,9 +60,9 @@ class DeferredDelivery:
         epoch = self._epoch
         # after commit only: a rolled-back PutEvents (a caller's transaction failing) delivers nothing
         self.store.after_commit(  # type: ignore[attr-defined]
-            lambda: loop.call_soon(self._deliver_job, job, epoch, account, region, accepted))
+            lambda: loop.call_soon(self._deliver_job, job, token, epoch, account, region, accepted))
 
-    def _deliver_job(self, job: int, epoch: int, account: str, region: str,
+    def _deliver_job(self, job: int, token: str, epoch: int, account: str, region: str,
                      accepted: list[tuple[str, dict[str, Any]]]) -> None:
         """The loop callback: claim the job row and route its events, in one transaction."""
         if epoch != self._epoch:  # stopped or reset since: the row (if still there) is the runner's
@@ -69,7 +70,9 @@ class DeferredDelivery:
         store = self.store  # type: ignore[attr-defined]
         try:
             with store.transaction():
-                if store.execute("DELETE FROM unkai_jobs WHERE id=? AND kind=?", (job, PUT_JOB)).rowcount:
+                # by id and token: once the runner has claimed this row, a later job may reuse its id
+                if store.execute("DELETE FROM unkai_jobs WHERE id=? AND kind=? AND json_extract(payload, '$.t')=?",
+                                 (job, PUT_JOB, token)).rowcount:
                     self.route_all(account, region, accepted)  # type: ignore[attr-defined]
         except Exception:  # left to the jobs runner, which retries with backoff
             log.exception("routing a PutEvents' events failed; the jobs runner retries them")
@@ -79,6 +82,12 @@ class DeferredDelivery:
         """The jobs runner's handler for an ``events.put`` row no callback claimed (unkai
         stopped before it ran): claim it by its token and route its events."""
         store = self.store  # type: ignore[attr-defined]
+        if attempt >= MAX_ATTEMPTS:  # as AWS gives up on an event after 185 attempts
+            with store.transaction():
+                store.execute("DELETE FROM unkai_jobs WHERE kind=? AND json_extract(payload, '$.t')=?",
+                              (PUT_JOB, job["t"]))
+            log.error("gave up routing %d events of a PutEvents after %d attempts", len(job["e"]), attempt)
+            return
         with store.transaction():
             claimed = store.execute("DELETE FROM unkai_jobs WHERE kind=? AND json_extract(payload, '$.t')=?",
                                     (PUT_JOB, job["t"])).rowcount

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import botocore.session
+import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -101,7 +102,7 @@ def test_list_metrics_filters_by_dimension(cw, ns):
     assert len(cw.list_metrics(Namespace=ns, Dimensions=[{"Name": "Page"}])["Metrics"]) == 2
 
 
-def test_bad_metric_data_gets_aws_errors(cw, ns):
+def test_bad_metric_data_gets_aws_errors(unkai, cw, ns):
     with pytest.raises(ClientError) as exc:
         cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[{"MetricName": "x", "Value": 1}])
     assert code(exc) == "InvalidParameterValue"
@@ -121,6 +122,15 @@ def test_bad_metric_data_gets_aws_errors(cw, ns):
         cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "x", "Value": 1, "Dimensions": [
             {"Name": f"d{i}", "Value": "v"} for i in range(31)]}])
     assert code(exc) == "InvalidParameterValue"
+    for huge in ('"Value": 1' + "0" * 400, '"Values": [1, -1' + "0" * 400 + "]"):  # past a float's range
+        # (botocore cannot send it; another client can): AWS's error, not a 500
+        resp = httpx.post(unkai.endpoint, headers={
+            "x-amz-target": "GraniteServiceVersion20100801.PutMetricData", "content-type": "application/x-amz-json-1.0",
+            "authorization": "AWS4-HMAC-SHA256 Credential=test/20261203/us-east-1/monitoring/aws4_request, "
+                             "SignedHeaders=host, Signature=00"},
+            content=f'{{"Namespace": "{ns}", "MetricData": [{{"MetricName": "x", {huge}}}]}}')
+        assert resp.status_code == 400, resp.text
+        assert resp.headers["x-amzn-query-error"] == "InvalidParameterValue;Sender"
     with pytest.raises(ClientError) as exc:
         cw.get_metric_statistics(Namespace=ns, MetricName="x", StartTime=0, EndTime=60, Period=45,
                                  Statistics=["Sum"])

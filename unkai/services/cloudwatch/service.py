@@ -37,8 +37,11 @@ _BIG, _SMALL = 2.0 ** 360, 2.0 ** -260  # the magnitudes CloudWatch accepts
 
 def _accepted(v: Any) -> bool:
     """Whether CloudWatch accepts ``v`` as a value: a finite number of bounded magnitude."""
-    return isinstance(v, (int, float)) and not math.isnan(v) and not math.isinf(v) and abs(v) <= _BIG and (
-        v == 0 or abs(v) >= _SMALL)
+    if not isinstance(v, (int, float)):
+        return False
+    if isinstance(v, int) and abs(v) > _BIG:  # an integer past a float's range: float(v) would raise
+        return False
+    return not math.isnan(v) and not math.isinf(v) and abs(v) <= _BIG and (v == 0 or abs(v) >= _SMALL)
 
 
 def _finite(v: Any, name: str) -> float:

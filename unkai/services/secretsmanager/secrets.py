@@ -177,6 +177,17 @@ class Secrets:
     def delete(self, secret: Secret) -> None:
         self.store.execute("DELETE FROM secretsmanager_versions WHERE arn=?", (secret.arn,))
         self.store.execute("DELETE FROM secretsmanager_secrets WHERE arn=?", (secret.arn,))
+        self.forget(secret.arn)
+
+    def forget(self, arn: str | None = None) -> None:
+        """Drop the opened values of a secret (every secret's when None): a deleted secret's
+        plaintext is not kept in memory. A rolled-back delete only opens them again."""
+        if arn is None:
+            self._opened.clear()
+            self._parsed.clear()
+            return
+        for key in [key for key in self._opened if key[0] == arn]:
+            del self._opened[key]
 
     # -- versions --------------------------------------------------------------------------
 
@@ -259,6 +270,7 @@ class Secrets:
             versions.remove(gone)
             self.store.execute("DELETE FROM secretsmanager_versions WHERE arn=? AND version_id=?",
                                (secret.arn, gone.version_id))
+            self._opened.pop((secret.arn, gone.version_id, gone.value), None)
 
     def value(self, secret: Secret, version: Version) -> dict:
         """``{"SecretString": ...}`` or ``{"SecretBinary": bytes}`` (opened once per sealed value)."""

@@ -27,6 +27,10 @@ class SecretsManager(Service):
         if isinstance(params.get("SecretId"), str):
             self.secrets.need(ctx.account, ctx.region, params["SecretId"])
 
+    async def resetting(self) -> None:
+        """The store went back to a snapshot: no value or parse from before it is kept."""
+        self.secrets.forget()
+
     def __init__(self, cloud: Any) -> None:
         super().__init__(cloud)
         self.secrets = Secrets(self.store, cloud.sealer, self.clock)

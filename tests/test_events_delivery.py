@@ -11,7 +11,6 @@ including an accepted job that no callback claimed before the crash."""
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import sqlite3
@@ -20,6 +19,7 @@ import uuid
 
 from botocore.config import Config
 
+from tests.metrics_support import day_stats
 from unkai.testing import UnkaiServer, new_queue, receive_all
 
 ACCOUNT = "000000000000"
@@ -108,13 +108,10 @@ def test_one_calls_deliveries_reach_every_kind_of_target_in_entry_order(unkai):
     assert [json.loads(m["Body"])["id"] for m in dead] == ids
     assert sorted(json.loads(m["Body"])["id"] for m in receive_messages(sqs, relayed)) == sorted(ids)
 
-    # NumberOfMessagesSent: one sample per message, as when each was sent on its own
-    now = datetime.datetime.now(datetime.timezone.utc)
-    stats = cw.get_metric_statistics(Namespace="AWS/SQS", MetricName="NumberOfMessagesSent",
-                                     Dimensions=[{"Name": "QueueName", "Value": f"plain-a-{tag}"}],
-                                     StartTime=now - datetime.timedelta(hours=1), EndTime=now + datetime.timedelta(hours=1),
-                                     Period=3600, Statistics=["Sum", "SampleCount"])["Datapoints"]
-    assert sum(p["Sum"] for p in stats) == 12 and sum(p["SampleCount"] for p in stats) == 12
+    # NumberOfMessagesSent: one sample per message, as when each was sent on its own (read on the
+    # server's clock: other tests move the shared server's clock days ahead)
+    stats = day_stats(cw, "AWS/SQS", "NumberOfMessagesSent", {"QueueName": f"plain-a-{tag}"}, unkai.advance(0)["epoch"])
+    assert stats["Sum"] == 12 and stats["SampleCount"] == 12
 
 
 def test_a_failed_delivery_reaches_the_dead_letter_queue_with_eventbridges_attributes(unkai):

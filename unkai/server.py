@@ -121,6 +121,7 @@ def run(config: Config, announce: Callable[[str], None] = print) -> None:
             raise CannotListen(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
         store = Store(config.state_dir / "unkai.db")
         cleanup.callback(store.close)
+        store.checkpoint_in_background()
         cleanup.callback((config.state_dir / SERVER_FILE).unlink, missing_ok=True)
         cloud = Cloud(config, store)
         gateway = Gateway(cloud)

@@ -15,13 +15,12 @@ _ready: collections.deque[str] = collections.deque()
 
 def _fill() -> None:
     raw = bytearray(os.urandom(16 * _BATCH))
-    made = []
     for i in range(0, len(raw), 16):
-        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40
-        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80
-        h = raw[i:i + 16].hex()
-        made.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    _ready.extend(made)
+        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40  # version 4
+        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()  # once for the batch; each id is then five slices of it
+    _ready.extend([f"{h[i:i + 8]}-{h[i + 8:i + 12]}-{h[i + 12:i + 16]}-{h[i + 16:i + 20]}-{h[i + 20:i + 32]}"
+                   for i in range(0, len(h), 32)])
 
 
 def uuid4() -> str:

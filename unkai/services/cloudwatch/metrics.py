@@ -285,16 +285,17 @@ class MetricStore:
         return self.clock.now()
 
     def tally(self, account: str, region: str, namespace: str, name: str, dims: str, value: float, unit: str,
-              ts: float, keep: bool = False) -> None:
-        """Add one value to the metric's statistic set for ts's minute, in memory (O(1), no SQL);
-        ``keep`` also keeps the value itself, for percentiles (a duration's p99)."""
+              ts: float, keep: bool = False, samples: int = 1) -> None:
+        """Add ``samples`` values ``value`` (one, usually) to the metric's statistic set for ts's
+        minute, in memory (O(1), no SQL); ``keep`` also keeps the values themselves, for
+        percentiles (a duration's p99)."""
         key = (account, region, namespace, name, dims, unit, ts - ts % 60)
         agg = self._pending.get(key)
         if agg is None:
-            self._pending[key] = [1.0, value, value, value, [value] if keep else None]
+            self._pending[key] = [float(samples), value * samples, value, value, [value] * samples if keep else None]
         else:
-            agg[0] += 1.0
-            agg[1] += value
+            agg[0] += samples
+            agg[1] += value * samples
             if value < agg[2]:
                 agg[2] = value
             if value > agg[3]:
@@ -302,7 +303,7 @@ class MetricStore:
             if keep:
                 if agg[4] is None:
                     agg[4] = []
-                agg[4].append(value)
+                agg[4].extend([value] * samples)
 
     def flush(self, now: float) -> None:
         """Write the tallied minutes as statistic sets (before anything reads metrics)."""

@@ -119,19 +119,21 @@ class CloudWatch(Service):
                          [Point(ts, unit, 1.0, value, value, value, None, resolution)], self.clock.now())
 
     def count(self, account: str, region: str, namespace: str, name: str, dimensions: list[dict] | None,
-              value: float = 1.0, unit: str = "Count", now: bool = False, keep: bool = False) -> None:
+              value: float = 1.0, unit: str = "Count", now: bool = False, keep: bool = False,
+              samples: int = 1) -> None:
         """Add one value to a metric from a hot path (SQS, SNS, DynamoDB requests): once the
         caller's transaction commits, it joins an in-memory per-minute statistic set that is
         written before the next metric read, so a request pays no SQL for its metrics.
         ``now=True`` counts at once, for a request that is about to fail (a throttle) and
-        whose transaction will roll back. ``keep``: each value is kept too, for percentiles."""
+        whose transaction will roll back. ``keep``: each value is kept too, for percentiles.
+        ``samples``: that many values ``value`` at once (ten messages sent in one batch)."""
         ts = self.clock.now()
         key = dims_key(dimensions)
         if now:
-            self.metrics.tally(account, region, namespace, name, key, value, unit, ts, keep)
+            self.metrics.tally(account, region, namespace, name, key, value, unit, ts, keep, samples)
             return
         self.store.after_commit(lambda: self.metrics.tally(account, region, namespace, name, key, value, unit, ts,
-                                                           keep))
+                                                           keep, samples))
 
     # -- metrics ------------------------------------------------------------------------------
 

@@ -592,14 +592,9 @@ class SQS(Service):
                                    for body in bodies])
         self.store.after_commit(lambda: self.signals.notify(("sqs", qid)))
         cw = self.cloud.services.get("cloudwatch")
-        if cw is not None:  # as _metric, once per message (its SampleCount), in one after-commit callback
-            account, region, dims, n = queue.account, queue.region, [{"Name": "QueueName", "Value": queue.name}], \
-                len(bodies)
-
-            def sent() -> None:
-                for _ in range(n):
-                    cw.count(account, region, "AWS/SQS", "NumberOfMessagesSent", dims, now=True)
-            self.store.after_commit(sent)
+        if cw is not None:  # as _metric, one sample per message (its SampleCount), counted at once
+            cw.count(queue.account, queue.region, "AWS/SQS", "NumberOfMessagesSent",
+                     [{"Name": "QueueName", "Value": queue.name}], samples=len(bodies))
             self._active[qid] = now
 
     def _metric(self, queue: Queue, name: str, value: float = 1.0) -> None:

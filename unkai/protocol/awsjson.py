@@ -137,7 +137,9 @@ def _make_decoder(shape: Shape) -> Decoder:
 
 def _structure_decoder(shape: Shape) -> Decoder:
     required = tuple(shape.required_members)
-    table: dict[str, tuple[str, Shape]] | None = None  # accepted key -> (member name, member shape)
+    # accepted key -> [member name, member shape, its decoder (made on first use), whether a str
+    # value is taken as it is (a string member: most members of most requests)]
+    table: dict[str, list[Any]] | None = None
 
     def decode_structure(value: Any, path: str) -> Any:
         nonlocal table
@@ -145,15 +147,22 @@ def _structure_decoder(shape: Shape) -> Decoder:
             raise _type_error(path, shape, value)
         if table is None:  # a key is a member's name, or its wire name (which wins), as decode always read it
             members = shape.members
-            table = {name: (name, member) for name, member in members.items()}
-            table.update((key, (name, members[name])) for key, name in _wire_names(shape).items())
+            table = {name: [name, member, None, member.type_name in ("string", "character")]
+                     for name, member in members.items()}
+            table.update((key, [name, members[name], None, members[name].type_name in ("string", "character")])
+                         for key, name in _wire_names(shape).items())
         result = {}
         for key, v in value.items():
             found = table.get(key)
             if found is None or v is None:
                 continue
-            name, member = found
-            result[name] = _decoder(member)(v, f"{path}.{name}" if path else name)
+            name, member, decoder, text = found
+            if text and type(v) is str:  # JSON text decodes to str itself, never a subclass
+                result[name] = v
+                continue
+            if decoder is None:
+                decoder = found[2] = _decoder(member)
+            result[name] = decoder(v, f"{path}.{name}" if path else name)
         for req in required:
             if req not in result:
                 full = f"{path}.{req}" if path else req

@@ -7,7 +7,8 @@ acknowledged write survives ``kill -9`` of the server (synchronous=NORMAL protec
 against process crashes; only a power loss could drop the last commits).
 
 All access happens on the event loop's thread, so a transaction is never
-interleaved with another request's.
+interleaved with another request's (the checkpoint thread has a connection of its own
+and only copies the WAL into the database).
 """
 
 from __future__ import annotations

@@ -77,22 +77,13 @@ def decode(shape: Shape, value: Any, path: str = "") -> Any:
 
 
 Decoder = Callable[[Any, str], Any]
-_DECODERS: dict[Any, Decoder] = {}
-
-
+@functools.lru_cache(maxsize=None)
 def _decoder(shape: Shape) -> Decoder:
     """The checking and converting function for values of ``shape`` (never None), made once
     per shape: every request of an operation walks the same shapes, and a function made for
     the shape's type does it without asking the shape again at each value. A structure's
     members get theirs on first use, so a recursive model is unfolded only as deep as its
     values go."""
-    found = _DECODERS.get(shape)
-    if found is None:
-        found = _DECODERS[shape] = _make_decoder(shape)
-    return found
-
-
-def _make_decoder(shape: Shape) -> Decoder:
     t = shape.type_name
     if t == "structure":
         return _structure_decoder(shape)

@@ -139,14 +139,7 @@ class _InPlan:
         self.required = list(shape.required_members)
 
 
-_IN_PLANS: dict[Any, _InPlan] = {}
-
-
-def _in_plan(shape: Shape) -> _InPlan:
-    plan = _IN_PLANS.get(shape)
-    if plan is None:
-        plan = _IN_PLANS[shape] = _InPlan(shape)
-    return plan
+_in_plan = functools.lru_cache(maxsize=None)(_InPlan)  # one plan per shape: models are loaded once
 
 
 class _OutPlan:
@@ -166,14 +159,7 @@ class _OutPlan:
         self.payload = shape.serialization.get("payload")
 
 
-_OUT_PLANS: dict[Any, _OutPlan] = {}
-
-
-def _out_plan(shape: Shape) -> _OutPlan:
-    plan = _OUT_PLANS.get(shape)
-    if plan is None:
-        plan = _OUT_PLANS[shape] = _OutPlan(shape)
-    return plan
+_out_plan = functools.lru_cache(maxsize=None)(_OutPlan)
 
 
 def _header_value(shape: Shape, text: str, name: str) -> Any:

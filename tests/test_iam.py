@@ -241,3 +241,26 @@ def test_the_aws_cli_asks_sts_iam_secrets_manager_and_kms(unkai, name, tmp_path)
     (tmp_path / "blob").write_bytes(base64.b64decode(blob))
     plain = aws("kms", "decrypt", "--ciphertext-blob", f"fileb://{tmp_path / 'blob'}")["Plaintext"]
     assert base64.b64decode(plain) == b"hello"
+
+
+def test_oidc_providers_are_created_read_changed_and_deleted(iam, name):
+    url = f"https://oidc.{name}.example.com/id"
+    arn = iam.create_open_id_connect_provider(Url=url, ClientIDList=["sts.amazonaws.com"],
+                                              ThumbprintList=["a" * 40])["OpenIDConnectProviderArn"]
+    assert arn == f"arn:aws:iam::000000000000:oidc-provider/oidc.{name}.example.com/id"
+    with pytest.raises(ClientError) as exc:
+        iam.create_open_id_connect_provider(Url=url, ThumbprintList=["a" * 40])
+    assert _error(exc)[0] == "EntityAlreadyExists"
+    with pytest.raises(ClientError) as exc:
+        iam.create_open_id_connect_provider(Url=f"http://plain.{name}.example.com", ThumbprintList=["a" * 40])
+    assert _error(exc)[0] == "ValidationError"
+    iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID="my-app")
+    iam.update_open_id_connect_provider_thumbprint(OpenIDConnectProviderArn=arn, ThumbprintList=["b" * 40])
+    got = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert got["Url"] == f"oidc.{name}.example.com/id"
+    assert got["ClientIDList"] == ["sts.amazonaws.com", "my-app"] and got["ThumbprintList"] == ["b" * 40]
+    assert arn in [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    with pytest.raises(ClientError) as exc:
+        iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    assert _error(exc)[0] == "NoSuchEntity"

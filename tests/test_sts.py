@@ -195,3 +195,20 @@ def test_web_identity_tokens_are_verified_against_the_issuers_keys(server):
     with pytest.raises(ClientError) as exc:
         sts.assume_role_with_web_identity(RoleArn=role, RoleSessionName="ann", WebIdentityToken=tampered)
     assert _code(exc) == "InvalidIdentityToken"
+
+
+def test_decode_authorization_message_refuses_a_message_it_did_not_issue(server):
+    sts = client(server, "sts")
+    for message in ("not-a-message", "eyJhIjogMX0"):  # garbage, and JSON without unkai's MAC
+        with pytest.raises(ClientError) as exc:
+            sts.decode_authorization_message(EncodedMessage=message)
+        assert exc.value.response["Error"]["Code"] == "InvalidAuthorizationMessageException"
+        assert exc.value.response["Error"]["Message"] == "The encoded message is invalid."
+
+
+def test_regional_and_global_endpoints_answer_alike(server):
+    """A client of the global endpoint signs for us-east-1, a regional one for its own region
+    (botocore's sts_regional_endpoints); unkai answers both as the same account."""
+    for region in ("us-east-1", "eu-west-1", "ap-northeast-1"):
+        sts = boto3.client("sts", endpoint_url=server.endpoint, region_name=region, **ROOT)
+        assert sts.get_caller_identity()["Account"] == "000000000000"

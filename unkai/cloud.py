@@ -164,7 +164,6 @@ class Cloud:
             except Exception:  # keep stopping the rest
                 log.exception("error stopping %s", service.name)
         await self.jobs.stop()
-        self.mailbox.flush_files()  # the .eml copies still waiting to be written
 
 
 def _is_root_module(path: Path) -> bool:

@@ -3,12 +3,12 @@ here as a real RFC 5322 message.
 
 The raw MIME is the record: it is stored in the caller's transaction (so a mail is never
 lost once the send that made it answered, even on ``kill -9``), with the parts a reader
-wants parsed out once at delivery (text, HTML, attachments, headers) and written to
-``<state>/mail/*.eml`` after the commit. ``GET /_unkai/mail`` lists messages (long-polls
-with ``?after=SEQ&wait=S``), ``/_unkai/mail/{id}`` shows one (``.eml`` raw, ``.html`` its
-HTML body, ``/attachments/{n}`` a part); ``unkai mail`` and ``unkai.testing`` read them
-there. With ``UNKAI_SMTP_RELAY=host:port`` every message is also relayed to that SMTP
-server (a Mailpit or MailHog the user already runs), best effort, after the commit.
+wants parsed out once at delivery (text, HTML, attachments, headers). The store is its
+only copy: ``GET /_unkai/mail`` lists messages (long-polls with ``?after=SEQ&wait=S``),
+``/_unkai/mail/{id}`` shows one (``.eml`` raw, ``.html`` its HTML body,
+``/attachments/{n}`` a part); ``unkai mail`` and ``unkai.testing`` read them there. With
+``UNKAI_SMTP_RELAY=host:port`` every message is also relayed to that SMTP server (a
+Mailpit or MailHog the user already runs), best effort, after the commit.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import logging
 import os
 import re
 import sys
-import time
-from collections import deque
 from datetime import datetime, timezone
 from email.utils import format_datetime, getaddresses, make_msgid
 from typing import TYPE_CHECKING, Any
@@ -60,11 +58,6 @@ MIGRATIONS = [
 ]
 
 SIGNAL = ("mail",)
-FILE_DELAY = 0.05  # seconds a .eml copy waits: files created right after the commit that stored them cost
-# more CPU (in process, about 60 us more per send) than files created a moment later, together
-FILES_PER_TURN = 4  # then a few per turn of the event loop, so a request that arrives meanwhile waits for
-# these at most (creating a file costs ~25-50 us in ext4), not for a whole batch, which held the loop for
-# milliseconds and showed in p99
 
 
 class Mailbox:
@@ -72,11 +65,7 @@ class Mailbox:
         self.cloud = cloud
         self.store = cloud.store
         self.store.migrate("mail", MIGRATIONS)
-        self.dir = cloud.config.state_dir / "mail"
         self.relay = os.environ.get("UNKAI_SMTP_RELAY", "")
-        self._pending: deque[tuple[str, float, bytes]] = deque()  # .eml copies not written yet
-        self._dir_made = False
-        self._dir_text = str(self.dir)
 
     def deliver(
         self,
@@ -123,44 +112,18 @@ class Mailbox:
              json.dumps(parsed["headers"]), json.dumps(parsed["attachments"]) if parsed["attachments"] else "[]",
              origin, message_id),
         )
-        self.store.after_commit(lambda: self._committed(mail_id, now, raw, sender, recipients, subject))
+        self.store.after_commit(lambda: self._committed(mail_id, raw, sender, recipients, subject))
         return mail_id
 
-    def _committed(self, mail_id: str, now: float, raw: bytes, sender: str, recipients: list[str],
-                   subject: str) -> None:
-        # The store already holds the message (it survives kill -9); the .eml copies are
-        # written on the event loop a moment later, a few per turn, after the answers went
-        # out: no send waits on creating a file, no request waits behind many, and no
-        # thread competes with the loop for the GIL.
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is None:
-            self._write_file(mail_id, now, raw)
-        else:
-            self._pending.append((mail_id, now, raw))
-            if len(self._pending) == 1:
-                loop.call_later(FILE_DELAY, self._write_some)
+    def _committed(self, mail_id: str, raw: bytes, sender: str, recipients: list[str], subject: str) -> None:
         self.cloud.signals.notify(SIGNAL)
         self.cloud.feed.publish("mail.delivered", mail_id=mail_id, sender=sender, to=recipients, subject=subject)
-        if self.relay and loop is not None:
-            loop.run_in_executor(None, self._relay, sender, recipients, raw)
-
-    def _write_some(self) -> None:
-        pending = self._pending
-        for _ in range(FILES_PER_TURN):
-            if not pending:
+        if self.relay:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop: a CLI command's own cloud, which relays nothing
                 return
-            self._write_file(*pending.popleft())
-        if pending:
-            asyncio.get_running_loop().call_soon(self._write_some)
-
-    def flush_files(self) -> None:
-        """Write the .eml copies still waiting (at shutdown)."""
-        pending = self._pending
-        while pending:
-            self._write_file(*pending.popleft())
+            loop.run_in_executor(None, self._relay, sender, recipients, raw)
 
     def _relay(self, sender: str, recipients: list[str], raw: bytes) -> None:
         import smtplib
@@ -172,27 +135,6 @@ class Mailbox:
                 smtp.sendmail(envelope_from, [getaddresses([r])[0][1] or r for r in recipients], raw)
         except (OSError, smtplib.SMTPException) as exc:
             log.warning("mail: relaying to %s failed: %s", self.relay, exc)
-
-    def _write_file(self, mail_id: str, now: float, raw: bytes) -> None:
-        path = f"{self._dir_text}/{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}-{mail_id}.eml"
-        tmp = path[:-4] + ".tmp"
-        for attempt in (0, 1):
-            try:
-                if not self._dir_made:
-                    self.dir.mkdir(parents=True, exist_ok=True)
-                    self._dir_made = True
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                try:
-                    os.write(fd, raw)
-                finally:
-                    os.close(fd)
-                os.replace(tmp, path)
-                return
-            except FileNotFoundError:  # the directory went (a reset): make it again, once
-                self._dir_made = False
-            except OSError as exc:  # the store has it; the file is a convenience
-                log.warning("mail: cannot write %s: %s", mail_id, exc)
-                return
 
     _SUMMARY = "seq, id, sender, recipients, subject, text, html, sent_at, attachments, origin, message_id"
 

@@ -18,7 +18,7 @@ from typing import Any
 from unkai.services import RequestContext, Service
 from unkai.services.cloudwatch import alarms as al
 from unkai.services.cloudwatch import emitted, errors, queries
-from unkai.services.cloudwatch.metrics import BASIC_STATS, MIGRATIONS as METRIC_MIGRATIONS, ROLLUP_MIGRATIONS, MetricStore, Point, valid_stat
+from unkai.services.cloudwatch.metrics import BASIC_STATS, INCOMING_MIGRATIONS, MIGRATIONS as METRIC_MIGRATIONS, ROLLUP_MIGRATIONS, MetricStore, Point, valid_stat
 from unkai.services.cloudwatch.metrics import dims_key
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def _page(items: list, token: str | None, size: int) -> tuple[list, str | None]:
 class CloudWatch(Service):
     name = "cloudwatch"
     listens_to = ("lambda", "apigateway", "apigatewayv2", "logs")  # feed events and log lines (emitted.py)
-    migrations = METRIC_MIGRATIONS + al.MIGRATIONS + ROLLUP_MIGRATIONS  # appended: steps run by position
+    migrations = METRIC_MIGRATIONS + al.MIGRATIONS + ROLLUP_MIGRATIONS + INCOMING_MIGRATIONS  # appended: by position
     resource_types = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
 
     def __init__(self, cloud: Any) -> None:

@@ -404,6 +404,22 @@ class MetricStore:
         else:
             self.store.db.executemany(_PUT, rows)
 
+    def put_row(self, account: str, region: str, namespace: str, name: str, dimensions: list[dict] | None,
+                row: tuple, now: float) -> None:
+        """Record one datum given as a data row without its metric: (ts, unit, resolution,
+        count, sum, min, max, values as JSON or None). PutMetricData's path: no Point, no list.
+        Joins the caller's transaction."""
+        if not self.store.in_transaction:
+            with self.store.transaction():
+                self.put_row(account, region, namespace, name, dimensions, row, now)
+            return
+        mid = self.metric_id(account, region, namespace, name, dims_key(dimensions), now)
+        newest = self._newest.get(mid)
+        if newest is not None and row[0] > newest:  # _raise_newest, inline
+            self._newest[mid] = row[0]
+        self._queued += 1
+        self.store.execute(_PUT, (mid, *row))
+
     def _raise_newest(self, metric_id: int, ts: float) -> None:
         newest = self._newest.get(metric_id)
         if newest is not None and ts > newest:  # unknown stays unknown: the store may hold newer

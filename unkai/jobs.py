@@ -6,6 +6,14 @@ A job is a row written in the same transaction as the change that caused it, so
 an acknowledged publish is never lost; it runs after that transaction commits,
 is retried with backoff when its handler fails, and is picked up again after a
 restart. Delivery is at least once, as on AWS.
+
+``soon`` is the same outbox for work a request only accepts and runs right after its answer
+(PutEvents' routing, SES's delivery): one job row written in the request's transaction, and
+a loop callback queued when that commits (``loop.call_soon``, so it runs after the answer is
+written and before the loop reads a later request) that claims the row by its id and token
+and does the work in the claim's transaction. Whoever deletes the row does the work, so it
+is done exactly once: the runner claims a row the callback never got to (kill -9, restart)
+the same way, by the token in its payload, through the handler ``register_soon`` installs.
 """
 
 from __future__ import annotations
@@ -47,7 +55,24 @@ class Retry(Exception):
         self.after = after
 
 
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps with options builds an encoder per call
+def _encoder() -> Callable[[Any], str]:
+    """``json.dumps(o, separators=(",", ":"))``, a fifth cheaper: the C encoder called directly
+    (``JSONEncoder.encode`` adds a Python layer, and ``json.dumps`` with options builds an
+    encoder per call). Every job's payload goes through it, on its request's path."""
+    from json import encoder
+
+    if encoder.c_make_encoder is None:  # a Python without the C accelerator
+        return json.JSONEncoder(separators=(",", ":")).encode
+
+    def default(o: Any) -> Any:
+        raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+    # no circular-reference check: a payload is plain data, and the check's dict would be shared by every call
+    make = encoder.c_make_encoder(None, default, encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+    return lambda o: "".join(make(o, 0))
+
+
+_ENCODE = _encoder()
 
 
 class Jobs:
@@ -63,6 +88,7 @@ class Jobs:
         # Called with a due job's kind when no handler is registered for it: the cloud loads
         # the service the job belongs to (services are loaded on first use).
         self.missing: Callable[[str], Awaitable[None]] | None = None
+        self._epochs: dict[str, int] = {}  # per kind, bumped by forget_soon: queued soon callbacks then skip
         store.migrate("jobs", MIGRATIONS)
 
     def register(self, kind: str, handler: Handler) -> None:
@@ -81,6 +107,72 @@ class Jobs:
         if wake:
             self.store.after_commit(self._wake)
         return cur.lastrowid
+
+    def soon(self, kind: str, token: str, payload: dict[str, Any], run: Callable[[], None]) -> None:
+        """Accept work now, do it right after the answer: ``payload`` (which must hold ``"t":
+        token``, a value unique to this job) is written as a ``kind`` job in the current
+        transaction, and once that commits a loop callback claims the row and calls ``run()``
+        in the claim's transaction. Off the event loop (a thread), ``run()`` is called now, in
+        the caller's transaction, and no row is written. The runner is not woken for the row:
+        it finds it at its next scan or after a restart, and then calls the ``register_soon``
+        handler of ``kind`` with the payload; if ``run`` raises, the runner is woken to retry."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            run()
+            return
+        job = self.enqueue(kind, payload, wake=False)
+        epoch = self._epochs.get(kind, 0)
+        # after commit only: a rolled-back request (a caller's transaction failing) runs nothing
+        self.store.after_commit(lambda: loop.call_soon(self._run_soon, job, kind, token, epoch, run))
+
+    def _run_soon(self, job: int, kind: str, token: str, epoch: int, run: Callable[[], None]) -> None:
+        if epoch != self._epochs.get(kind, 0):  # its service stopped or reset since: the row is the runner's
+            return
+        try:
+            with self.store.transaction():
+                if self.claim(kind, token, job):
+                    run()
+        except Exception:  # rolled back with the claim: the runner retries it with backoff
+            log.exception("job %s (%s) failed right after its request; the jobs runner retries it", job, kind)
+            self._wake()
+
+    def claim(self, kind: str, token: str, job: int | None = None) -> bool:
+        """Delete the ``kind`` job holding ``token`` (and id ``job``, when known) in the current
+        transaction; True when this caller deleted it, and so does its work. By token: once the
+        runner has claimed a row, a later job may reuse its id."""
+        if job is None:
+            return bool(self.store.execute(
+                "DELETE FROM unkai_jobs WHERE kind=? AND json_extract(payload, '$.t')=?", (kind, token)).rowcount)
+        return bool(self.store.execute(
+            "DELETE FROM unkai_jobs WHERE id=? AND kind=? AND json_extract(payload, '$.t')=?",
+            (job, kind, token)).rowcount)
+
+    def register_soon(self, kind: str, run: Callable[[dict[str, Any], int], None], max_attempts: int = 0) -> None:
+        """The runner's side of ``soon``: for a ``kind`` row no callback claimed, ``run_claimed``."""
+
+        async def handler(payload: dict[str, Any], attempt: int) -> None:
+            self.run_claimed(kind, payload, attempt, run, max_attempts)
+
+        self.register(kind, handler)
+
+    def run_claimed(self, kind: str, payload: dict[str, Any], attempt: int,
+                    run: Callable[[dict[str, Any], int], None], max_attempts: int = 0) -> None:
+        """Claim a ``soon`` row by its payload's token and call ``run(payload, attempt)`` in
+        that transaction; nothing when a callback claimed it first. After ``max_attempts``
+        failed attempts (when given) the row is dropped, logged."""
+        with self.store.transaction():
+            if not self.claim(kind, payload["t"]):
+                return
+            if max_attempts and attempt >= max_attempts:
+                log.error("gave up on a %s job after %d attempts", kind, attempt)
+                return
+            run(payload, attempt)
+
+    def forget_soon(self, kind: str) -> None:
+        """The service of ``kind`` stops or resets: callbacks already queued leave their rows
+        to the runner."""
+        self._epochs[kind] = self._epochs.get(kind, 0) + 1
 
     def wake(self) -> None:
         """Have the runner look at the table again (a job enqueued with ``wake=False`` is due)."""

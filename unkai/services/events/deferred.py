@@ -11,10 +11,11 @@ PutEvents finds the message there, as before. That callback deletes the job row 
 transaction that writes the deliveries: whoever deletes the row delivers, so the events
 are delivered exactly once.
 
-The job is due at once but does not wake the jobs runner (the callback is its normal
-path). If unkai stopped (or was killed) between the commit and the callback, the runner
-finds the row at its first scan after the restart, and ``drain`` counts it until then; if
-routing raised, the callback wakes the runner. ``run_put`` claims the row the same way, by
+The mechanism is ``unkai.jobs.Jobs.soon`` (SES's sends use it too). The job is due at once
+but does not wake the jobs runner (the callback is its normal path). If unkai stopped (or
+was killed) between the commit and the callback, the runner finds the row at its first
+scan after the restart, and ``drain`` counts it until then; if routing raised, the callback
+wakes the runner. The runner's handler (``run_put``, through ``Jobs.run_claimed``) claims the row the same way, by
 the token in its payload, so should the runner ever meet a row whose callback is still
 queued, one of the two finds it gone and does nothing. Routing is the same code either way
 (``route_all``), so rules, targets, input transformers, retry policies, dead-letter queues
@@ -26,7 +27,6 @@ in its own transaction."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -40,66 +40,31 @@ MAX_ATTEMPTS = 185  # EventBridge's own retry limit for an event it cannot deliv
 class DeferredDelivery:
     """Mixed into ``Events``: accepting a PutEvents' events now, routing them just after."""
 
-    _epoch = 0  # bumped when the store is replaced (reset) or the service stops: queued callbacks then skip
-
     def defer(self, account: str, region: str, accepted: list[tuple[str, dict[str, Any]]], details: list[str]) -> None:
         """Make ``accepted`` (bus, event) pairs durable in the current transaction and route
         them once it commits; routed at once when there is no running loop in this thread.
         ``details`` are the events' ``Detail`` texts, as the entries gave them."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.route_all(account, region, accepted)  # type: ignore[attr-defined]
-            return
-        token = accepted[0][1]["id"]  # an event id: unique, and what run_put finds the row by
+        token = accepted[0][1]["id"]  # an event id: unique, and what the claim finds the row by
         # each event flat, its detail as the text it came in (re-encoding the parsed one costs more)
         flat = [[bus, e["id"], e["source"], e["detail-type"], e["time"], e["resources"], text]
                 for (bus, e), text in zip(accepted, details)]
-        job = self.cloud.jobs.enqueue(PUT_JOB, {"t": token, "a": account, "r": region,  # type: ignore[attr-defined]
-                                                "e": flat}, wake=False)
-        epoch = self._epoch
-        # after commit only: a rolled-back PutEvents (a caller's transaction failing) delivers nothing
-        self.store.after_commit(  # type: ignore[attr-defined]
-            lambda: loop.call_soon(self._deliver_job, job, token, epoch, account, region, accepted))
-
-    def _deliver_job(self, job: int, token: str, epoch: int, account: str, region: str,
-                     accepted: list[tuple[str, dict[str, Any]]]) -> None:
-        """The loop callback: claim the job row and route its events, in one transaction."""
-        if epoch != self._epoch:  # stopped or reset since: the row (if still there) is the runner's
-            return
-        store = self.store  # type: ignore[attr-defined]
-        try:
-            with store.transaction():
-                # by id and token: once the runner has claimed this row, a later job may reuse its id
-                if store.execute("DELETE FROM unkai_jobs WHERE id=? AND kind=? AND json_extract(payload, '$.t')=?",
-                                 (job, PUT_JOB, token)).rowcount:
-                    self.route_all(account, region, accepted)  # type: ignore[attr-defined]
-        except Exception:  # left to the jobs runner, which retries with backoff
-            log.exception("routing a PutEvents' events failed; the jobs runner retries them")
-            self.cloud.jobs.wake()  # type: ignore[attr-defined]
+        self.cloud.jobs.soon(PUT_JOB, token, {"t": token, "a": account, "r": region, "e": flat},  # type: ignore[attr-defined]
+                             lambda: self.route_all(account, region, accepted))  # type: ignore[attr-defined]
 
     async def run_put(self, job: dict[str, Any], attempt: int) -> None:
         """The jobs runner's handler for an ``events.put`` row no callback claimed (unkai
-        stopped before it ran): claim it by its token and route its events."""
-        store = self.store  # type: ignore[attr-defined]
-        if attempt >= MAX_ATTEMPTS:  # as AWS gives up on an event after 185 attempts
-            with store.transaction():
-                store.execute("DELETE FROM unkai_jobs WHERE kind=? AND json_extract(payload, '$.t')=?",
-                              (PUT_JOB, job["t"]))
-            log.error("gave up routing %d events of a PutEvents after %d attempts", len(job["e"]), attempt)
-            return
-        with store.transaction():
-            claimed = store.execute("DELETE FROM unkai_jobs WHERE kind=? AND json_extract(payload, '$.t')=?",
-                                    (PUT_JOB, job["t"])).rowcount
-            if claimed:
-                account, region = job["a"], job["r"]
-                self.route_all(account, region, [  # type: ignore[attr-defined]
-                    (bus, {"version": "0", "id": event_id, "detail-type": detail_type, "source": source,
-                           "account": account, "time": time, "region": region, "resources": resources,
-                           "detail": json.loads(detail)})
-                    for bus, event_id, source, detail_type, time, resources, detail in job["e"]])
+        stopped before it ran): claimed by its token, its events rebuilt and routed; given
+        up after EventBridge's 185 attempts."""
+        self.cloud.jobs.run_claimed(PUT_JOB, job, attempt, self._route_job, MAX_ATTEMPTS)  # type: ignore[attr-defined]
+
+    def _route_job(self, job: dict[str, Any], attempt: int) -> None:
+        account, region = job["a"], job["r"]
+        self.route_all(account, region, [  # type: ignore[attr-defined]
+            (bus, {"version": "0", "id": event_id, "detail-type": detail_type, "source": source,
+                   "account": account, "time": time, "region": region, "resources": resources,
+                   "detail": json.loads(detail)})
+            for bus, event_id, source, detail_type, time, resources, detail in job["e"]])
 
     def forget_deferred(self) -> None:
         """Stop or reset: callbacks already queued leave their rows to the jobs runner."""
-        self._epoch += 1
-
+        self.cloud.jobs.forget_soon(PUT_JOB)  # type: ignore[attr-defined]

@@ -87,8 +87,7 @@ def test_every_answered_send_is_delivered_once_across_kill_9(tmp_path):
         finally:
             server.kill()
         db = sqlite3.connect(state / "unkai.db")
-        caught |= {t for (t,) in db.execute("SELECT json_extract(payload, '$.t') FROM unkai_jobs WHERE kind=?",
-                                            (SEND_JOB,))} & set(answered)
+        caught |= {t for (t,) in db.execute("SELECT token FROM unkai_soon WHERE kind=?", (SEND_JOB,))} & set(answered)
         db.close()
         if caught:
             break
@@ -100,8 +99,8 @@ def test_every_answered_send_is_delivered_once_across_kill_9(tmp_path):
                    to=["success@simulator.amazonses.com"], subject="stranded", text="never claimed")
     db = sqlite3.connect(state / "unkai.db")
     with db:
-        db.execute("INSERT INTO unkai_jobs(kind, due, payload) VALUES(?, 0, ?)",
-                   (SEND_JOB, json.dumps(_job(out, stranded, now, SENDER, ["success@simulator.amazonses.com"],
+        db.execute("INSERT INTO unkai_soon(kind, token, payload) VALUES(?, ?, ?)",
+                   (SEND_JOB, stranded, json.dumps(_job(out, stranded, now, SENDER, ["success@simulator.amazonses.com"],
                                               set(), [], set()))))
     db.close()
 

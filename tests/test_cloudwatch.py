@@ -341,7 +341,7 @@ def test_data_stored_before_the_rollup_existed_are_rolled_up_by_its_migration(tm
     from unkai.store import Store
 
     steps = CloudWatch.migrations
-    older = steps[:len(steps) - len(ROLLUP_MIGRATIONS)]
+    older = steps[:steps.index(ROLLUP_MIGRATIONS[0])]  # later steps (cloudwatch_incoming) follow the rollup's
     store = Store(tmp_path / "state.db")
     store.migrate("cloudwatch", older)
     mid = store.db.execute("INSERT INTO cloudwatch_metrics(account, region, namespace, name, dims, last_put) "
@@ -365,3 +365,43 @@ def test_data_stored_before_the_rollup_existed_are_rolled_up_by_its_migration(tm
     metrics.buckets(mid, 600, 720, 60, None, now=700, distribution=False)  # a second read folds nothing again
     assert store.db.execute(minutes).fetchall()[-1] == (660.0, "Count", 4.0, 10.0, 1.0, 4.0)
     store.close()
+
+
+def test_acknowledged_puts_survive_kill_9_and_are_read_after_the_restart(tmp_path):
+    """A put is answered once its datum is committed (to cloudwatch_incoming, which reads move
+    into the data); after kill -9, the restarted server's first reads see every acknowledged
+    datum, over whole minutes, a partial minute and percentiles, and ListMetrics lists them."""
+    from unkai.testing import UnkaiServer
+
+    server = UnkaiServer(tmp_path / "state").start()
+    try:
+        cw = server.client("cloudwatch")
+        base = int(server.post("/_unkai/clock/advance?seconds=0")["epoch"]) // 60 * 60 - 600
+        dims = [{"Name": "Api", "Value": "orders"}]
+        cw.put_metric_data(Namespace="App/Kill", MetricData=[
+            {"MetricName": "Latency", "Dimensions": dims, "Timestamp": base + 5, "Value": 10, "Unit": "Milliseconds"},
+            {"MetricName": "Latency", "Dimensions": dims, "Timestamp": base + 70, "Values": [20, 30],
+             "Counts": [1, 3], "Unit": "Milliseconds"}])
+        cw.put_metric_data(Namespace="App/Kill", MetricData=[{"MetricName": "Other", "Timestamp": base + 5,
+                                                               "Value": 2}])
+        server.kill()
+        server.start()
+        cw = server.client("cloudwatch")
+        whole = cw.get_metric_statistics(Namespace="App/Kill", MetricName="Latency", Dimensions=dims,
+                                         StartTime=base, EndTime=base + 120, Period=60,
+                                         Statistics=["SampleCount", "Sum"], ExtendedStatistics=["p50"])
+        points = sorted(whole["Datapoints"], key=lambda p: p["Timestamp"])
+        assert [(p["SampleCount"], p["Sum"], p["ExtendedStatistics"]["p50"]) for p in points] == [
+            (1.0, 10.0, 10.0), (4.0, 110.0, 30.0)]
+        assert points[1]["Unit"] == "Milliseconds"
+        got = cw.get_metric_data(StartTime=base, EndTime=base + 100, MetricDataQueries=[  # the 2nd minute is partial
+            {"Id": "o", "MetricStat": {"Metric": {"Namespace": "App/Kill", "MetricName": "Other"}, "Period": 60,
+                                       "Stat": "Sum"}},
+            {"Id": "l", "MetricStat": {"Metric": {"Namespace": "App/Kill", "MetricName": "Latency",
+                                                  "Dimensions": dims}, "Period": 60, "Stat": "Sum"}}])
+        by_id = {r["Id"]: r["Values"] for r in got["MetricDataResults"]}
+        assert by_id == {"o": [2.0], "l": [110.0, 10.0]}
+        listed = cw.list_metrics(Namespace="App/Kill")["Metrics"]
+        assert sorted(m["MetricName"] for m in listed) == ["Latency", "Other"]
+    finally:
+        server.kill()

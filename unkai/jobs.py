@@ -6,6 +6,16 @@ A job is a row written in the same transaction as the change that caused it, so
 an acknowledged publish is never lost; it runs after that transaction commits,
 is retried with backoff when its handler fails, and is picked up again after a
 restart. Delivery is at least once, as on AWS.
+
+``soon`` is the same outbox for work a request only accepts and does right after its answer
+(PutEvents' routing, SES's delivery): one row written in the request's transaction, in
+``unkai_soon`` (one b-tree, cheaper to write than a job), and a loop callback queued when
+that commits (``loop.call_soon``, so it runs after the answer is written and before the loop
+reads a later request) that claims the row by its id and token and does the work in the
+claim's transaction. Whoever deletes the row does the work, so it is done exactly once.
+A row its callback could not do (it raised; its service stopped or reset first) or that a
+restart found (kill -9) becomes an ordinary due job, which the runner gives to the
+``register_soon`` handler of its kind; that claims it by the token in its payload.
 """
 
 from __future__ import annotations
@@ -33,7 +43,17 @@ MIGRATIONS = [
         payload TEXT NOT NULL
     );
     CREATE INDEX unkai_jobs_due ON unkai_jobs(due);
+    """,
+    # soon's rows: one b-tree (no due index to keep) and the token in a column, so the
+    # request that writes one and the callback that claims it do the least they can
     """
+    CREATE TABLE unkai_soon (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        token TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    """,
 ]
 
 Handler = Callable[[dict[str, Any], int], Awaitable[Any]]
@@ -47,7 +67,24 @@ class Retry(Exception):
         self.after = after
 
 
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps with options builds an encoder per call
+def _encoder() -> Callable[[Any], str]:
+    """``json.dumps(o, separators=(",", ":"))``, a fifth cheaper: the C encoder called directly
+    (``JSONEncoder.encode`` adds a Python layer, and ``json.dumps`` with options builds an
+    encoder per call). Every job's payload goes through it, on its request's path."""
+    from json import encoder
+
+    if encoder.c_make_encoder is None:  # a Python without the C accelerator
+        return json.JSONEncoder(separators=(",", ":")).encode
+
+    def default(o: Any) -> Any:
+        raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+    # no circular-reference check: a payload is plain data, and the check's dict would be shared by every call
+    make = encoder.c_make_encoder(None, default, encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+    return lambda o: "".join(make(o, 0))
+
+
+_ENCODE = _encoder()
 
 
 class Jobs:
@@ -63,6 +100,7 @@ class Jobs:
         # Called with a due job's kind when no handler is registered for it: the cloud loads
         # the service the job belongs to (services are loaded on first use).
         self.missing: Callable[[str], Awaitable[None]] | None = None
+        self._epochs: dict[str, int] = {}  # per kind, bumped by forget_soon: queued soon callbacks then skip
         store.migrate("jobs", MIGRATIONS)
 
     def register(self, kind: str, handler: Handler) -> None:
@@ -82,6 +120,84 @@ class Jobs:
             self.store.after_commit(self._wake)
         return cur.lastrowid
 
+    def soon(self, kind: str, token: str, payload: dict[str, Any], run: Callable[[], None]) -> None:
+        """Accept work now, do it right after the answer: ``payload`` (which must hold ``"t":
+        token``, a value unique to this job) is written in the current transaction, and once
+        that commits a loop callback claims the row and calls ``run()`` in the claim's
+        transaction. Off the event loop (a thread), ``run()`` is called now, in the caller's
+        transaction, and no row is written. Should ``run`` raise, or the callback come after
+        ``forget_soon(kind)``, the row becomes a due job that the runner hands to the
+        ``register_soon`` handler of ``kind`` (so does every row a restart finds)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            run()
+            return
+        job = self.store.execute("INSERT INTO unkai_soon(kind, token, payload) VALUES(?, ?, ?)",
+                                 (kind, token, _ENCODE(payload))).lastrowid
+        epoch = self._epochs.get(kind, 0)
+        # after commit only: a rolled-back request (a caller's transaction failing) runs nothing
+        self.store.after_commit(lambda: loop.call_soon(self._run_soon, job, kind, token, epoch, run))
+
+    def _run_soon(self, job: int, kind: str, token: str, epoch: int, run: Callable[[], None]) -> None:
+        if epoch != self._epochs.get(kind, 0):  # its service stopped or reset since: the runner's
+            self._hand_over(job, token)
+            return
+        try:
+            with self.store.transaction():
+                # by id and token: a row whose id was taken again (after a hand-over) is not this one
+                if self.store.execute("DELETE FROM unkai_soon WHERE id=? AND token=?", (job, token)).rowcount:
+                    run()
+        except Exception:  # rolled back with the claim: the runner retries it with backoff
+            log.exception("job %s (%s) failed right after its request; the jobs runner retries it", job, kind)
+            self._hand_over(job, token)
+
+    def _hand_over(self, job: int | None = None, token: str | None = None) -> None:
+        """Make a ``soon`` row (every one, when no id is given: at start) a due job of the runner's."""
+        where, args = ("WHERE id=? AND token=?", (job, token)) if job is not None else ("", ())
+        try:
+            with self.store.transaction():
+                moved = self.store.execute(
+                    f"INSERT INTO unkai_jobs(kind, due, payload) SELECT kind, ?, payload FROM unkai_soon {where}",
+                    (self.clock.now(), *args)).rowcount
+                if moved:
+                    self.store.execute(f"DELETE FROM unkai_soon {where}", args)
+                    self.store.after_commit(self._wake)
+        except Exception:  # the store is closing (the cloud stops): a restart hands it over
+            log.warning("could not hand a soon job over to the jobs runner; the next start will", exc_info=True)
+
+    def claim(self, kind: str, token: str) -> bool:
+        """Delete the ``kind`` job holding ``token`` in the current transaction; True when this
+        caller deleted it, and so does its work."""
+        return bool(self.store.execute(
+            "DELETE FROM unkai_jobs WHERE kind=? AND json_extract(payload, '$.t')=?", (kind, token)).rowcount)
+
+    def register_soon(self, kind: str, run: Callable[[dict[str, Any], int], None], max_attempts: int = 0) -> None:
+        """The runner's side of ``soon``: for a ``kind`` row no callback claimed, ``run_claimed``."""
+
+        async def handler(payload: dict[str, Any], attempt: int) -> None:
+            self.run_claimed(kind, payload, attempt, run, max_attempts)
+
+        self.register(kind, handler)
+
+    def run_claimed(self, kind: str, payload: dict[str, Any], attempt: int,
+                    run: Callable[[dict[str, Any], int], None], max_attempts: int = 0) -> None:
+        """Claim a ``soon`` row by its payload's token and call ``run(payload, attempt)`` in
+        that transaction; nothing when a callback claimed it first. After ``max_attempts``
+        failed attempts (when given) the row is dropped, logged."""
+        with self.store.transaction():
+            if not self.claim(kind, payload["t"]):
+                return
+            if max_attempts and attempt >= max_attempts:
+                log.error("gave up on a %s job after %d attempts", kind, attempt)
+                return
+            run(payload, attempt)
+
+    def forget_soon(self, kind: str) -> None:
+        """The service of ``kind`` stops or resets: callbacks already queued leave their rows
+        to the runner."""
+        self._epochs[kind] = self._epochs.get(kind, 0) + 1
+
     def wake(self) -> None:
         """Have the runner look at the table again (a job enqueued with ``wake=False`` is due)."""
         self._wake()
@@ -92,17 +208,22 @@ class Jobs:
     def pending(self) -> dict[str, int]:
         """Jobs waiting or running, by kind: what ``drain`` waits for."""
         rows = self.store.all("SELECT kind, COUNT(*) FROM unkai_jobs GROUP BY kind")
-        return {kind: n for kind, n in rows}
+        return self._with_soon({kind: n for kind, n in rows})
 
     def due_pending(self) -> dict[str, int]:
         """Jobs due now or running (not those waiting for a later retry)."""
         rows = self.store.all(
             "SELECT kind, COUNT(*) FROM unkai_jobs WHERE due <= ? GROUP BY kind", (self.clock.now(),)
         )
-        found = {kind: n for kind, n in rows}
+        return self._with_soon({kind: n for kind, n in rows})
+
+    def _with_soon(self, found: dict[str, int]) -> dict[str, int]:
+        for kind, n in self.store.all("SELECT kind, COUNT(*) FROM unkai_soon GROUP BY kind"):
+            found[kind] = found.get(kind, 0) + n  # accepted, their callbacks still to run
         return found
 
     def start(self) -> None:
+        self._hand_over()  # rows a stop or kill -9 left (their callbacks are gone with the old process)
         self._task = asyncio.create_task(self._run(), name="unkai-jobs")
 
     async def stop(self) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from unkai.services import RequestContext, Service
 from unkai.services.cloudwatch import alarms as al
 from unkai.services.cloudwatch import emitted, errors, queries
-from unkai.services.cloudwatch.metrics import BASIC_STATS, MIGRATIONS as METRIC_MIGRATIONS, ROLLUP_MIGRATIONS, MetricStore, Point, valid_stat
+from unkai.services.cloudwatch.metrics import BASIC_STATS, INCOMING_MIGRATIONS, MIGRATIONS as METRIC_MIGRATIONS, ROLLUP_MIGRATIONS, MetricStore, Point, valid_stat
 from unkai.services.cloudwatch.metrics import dims_key
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ _BIG, _SMALL = 2.0 ** 360, 2.0 ** -260  # the magnitudes CloudWatch accepts
 
 def _accepted(v: Any) -> bool:
     """Whether CloudWatch accepts ``v`` as a value: a finite number of bounded magnitude."""
+    if type(v) is float:  # the usual case (NaN fails ``v == v``; an infinity fails the bound)
+        return v == v and -_BIG <= v <= _BIG and (v == 0 or v >= _SMALL or v <= -_SMALL)
     if not isinstance(v, (int, float)):
         return False
     if isinstance(v, int) and abs(v) > _BIG:  # an integer past a float's range: float(v) would raise
@@ -88,7 +90,7 @@ def _page(items: list, token: str | None, size: int) -> tuple[list, str | None]:
 class CloudWatch(Service):
     name = "cloudwatch"
     listens_to = ("lambda", "apigateway", "apigatewayv2", "logs")  # feed events and log lines (emitted.py)
-    migrations = METRIC_MIGRATIONS + al.MIGRATIONS + ROLLUP_MIGRATIONS  # appended: steps run by position
+    migrations = METRIC_MIGRATIONS + al.MIGRATIONS + ROLLUP_MIGRATIONS + INCOMING_MIGRATIONS  # appended: by position
     resource_types = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
 
     def __init__(self, cloud: Any) -> None:
@@ -145,15 +147,16 @@ class CloudWatch(Service):
         if len(data) > MAX_DATUMS:
             raise errors.invalid(f"The collection MetricData must not have a size greater than {MAX_DATUMS}.")
         now = self.clock.now()
-        parsed = [(d, self._datum(d, i, now)) for i, d in enumerate(data, 1)]
-        for datum, point in parsed:
-            self.metrics.put(ctx.account, ctx.region, namespace, datum["MetricName"], datum.get("Dimensions"),
-                             [point], now)
+        rows = [self._datum(d, i, now) for i, d in enumerate(data, 1)]  # all checked before any is stored
+        put, account, region = self.metrics.put_row, ctx.account, ctx.region
+        for datum, row in zip(data, rows):
+            put(account, region, namespace, datum["MetricName"], datum.get("Dimensions"), row, now)
         return {}
 
-    def _datum(self, d: dict, i: int, now: float) -> Point:
-        """One MetricData member checked as AWS checks it (in AWS's order), as a Point. The
-        checks' messages are built only for a member that fails one."""
+    def _datum(self, d: dict, i: int, now: float) -> tuple:
+        """One MetricData member checked as AWS checks it (in AWS's order), as a data row
+        without its metric (``MetricStore.put_row``). The checks' messages are built only for
+        a member that fails one."""
         if not d.get("MetricName"):
             raise errors.missing(f"MetricData.member.{i}.MetricName")
         dims = d.get("Dimensions")
@@ -178,7 +181,7 @@ class CloudWatch(Service):
             if not _accepted(value):
                 raise errors.invalid(f"The value {value} for parameter MetricData.member.{i}.Value is invalid.")
             value = float(value)
-            return Point(ts, unit, 1.0, value, value, value, None, resolution)
+            return ts, unit, resolution, 1.0, value, value, value, None
         where = f"MetricData.member.{i}"
         given = [k for k, v in (("Value", value), ("StatisticValues", stats), ("Values", values)) if v is not None]
         if len(given) > 1:
@@ -195,7 +198,7 @@ class CloudWatch(Service):
             if low > high:
                 raise errors.invalid(f"The parameter {where}.StatisticValues.Maximum must be greater than "
                                      f"{where}.StatisticValues.Minimum.")
-            return Point(ts, unit, count, _finite(stats["Sum"], "Sum"), low, high, None, resolution)
+            return ts, unit, resolution, count, _finite(stats["Sum"], "Sum"), low, high, None
         values = [_finite(v, f"{where}.Values") for v in values]
         if len(values) > MAX_VALUES:
             raise errors.invalid(f"The collection {where}.Values must not have a size greater than {MAX_VALUES}.")
@@ -205,8 +208,8 @@ class CloudWatch(Service):
         counts = [float(c) for c in counts] if counts is not None else [1.0] * len(values)
         if not values:
             raise errors.invalid(f"The collection {where}.Values must not be empty.")
-        return Point(ts, unit, sum(counts), sum(v * c for v, c in zip(values, counts)), min(values), max(values),
-                     list(zip(values, counts)), resolution)
+        return (ts, unit, resolution, sum(counts), sum(v * c for v, c in zip(values, counts)), min(values),
+                max(values), json.dumps(list(zip(values, counts))))
 
     def get_metric_statistics(self, ctx: RequestContext, params: dict) -> dict:
         stats = params.get("Statistics") or []

@@ -13,6 +13,7 @@ once its DNS records are in place (there is no DNS here to wait for)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -181,21 +182,29 @@ def address_of(value: str) -> str:
 
 def check_address(value: str, v2: bool = False) -> str:
     """The bare address, or SES's InvalidParameterValue for one it would not accept."""
-    from unkai.services.ses import errors
+    addr, problem = _address_problem(value or "")
+    if problem:
+        from unkai.services.ses import errors
 
-    addr = address_of(value or "")
+        raise errors.invalid(problem, v2)
+    return addr
+
+
+@functools.lru_cache(maxsize=4096)  # every send checks its sender and recipients: the same few addresses
+def _address_problem(value: str) -> tuple[str, str | None]:
+    """``check_address``'s verdict: the bare address and None, or SES's message for it."""
+    addr = address_of(value)
     if "@" not in addr:
-        raise errors.invalid("Missing final '@domain'", v2)
+        return addr, "Missing final '@domain'"
     local, _, domain = addr.rpartition("@")
     if not local:
-        raise errors.invalid("Missing local name", v2)
+        return addr, "Missing local name"
     if _LOCAL_BAD.search(local):
-        raise errors.invalid("Local address contains control or whitespace", v2)
+        return addr, "Local address contains control or whitespace"
     if not _DOMAIN.match(domain):
-        raise errors.invalid("Domain contains illegal character" if re.search(r"[^A-Za-z0-9.-]", domain)
-                             else "Domain ends with dot" if domain.endswith(".") else
-                             "Domain name is invalid", v2)
-    return addr
+        return addr, ("Domain contains illegal character" if re.search(r"[^A-Za-z0-9.-]", domain)
+                      else "Domain ends with dot" if domain.endswith(".") else "Domain name is invalid")
+    return addr, None
 
 
 def is_simulator(address: str) -> bool:

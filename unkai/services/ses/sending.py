@@ -4,12 +4,19 @@ sends of v1 and v2, and mail submitted over SMTP all become an ``Outgoing`` and 
 
 ``send`` checks what AWS checks, in AWS's order (addresses, the 50-recipient limit, the
 account and configuration-set switches, verified identities and the sandbox, the daily
-quota and the send rate, the size limit), then in the caller's transaction stores the
-message in the local mailbox (its raw MIME, so nothing is lost once the call answered),
-logs it for quotas and statistics, and enqueues one durable ``ses.feedback`` job that
-later publishes what happened to each recipient (delivery, bounce, complaint...) to the
-identity's SNS topics and the configuration set's event destinations, as AWS does a few
-seconds after the send."""
+quota and the send rate, the size limit): everything that can fail the call happens before
+it answers. Then, as SES accepts a message and delivers it asynchronously, a message built
+from parts (no attachments, a size its parts bound below the limit) is accepted as one small
+durable ``ses.send`` job in the caller's transaction (``unkai.jobs.Jobs.soon``) and
+delivered by the loop callback that claims it right after the answer, before the loop reads
+a later request, so a client reading the mailbox after the call finds it; after kill -9 the
+jobs runner delivers it. A raw message (API or SMTP) or one with attachments is delivered in
+the caller's transaction, as is any send off the event loop. Delivering is ``_complete``:
+the message built and stored in the local mailbox (its raw MIME), the recipients' outcomes,
+and one durable ``ses.feedback`` job that later publishes what happened to each recipient
+(delivery, bounce, complaint...) to the identity's SNS topics and the configuration set's
+event destinations, as AWS does a few seconds after the send. The send log the quotas read
+is written before the answer either way."""
 
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ log = logging.getLogger(__name__)
 V1_MAX_BYTES = 10 * 1024 * 1024
 V2_MAX_BYTES = 40 * 1024 * 1024
 MAX_RECIPIENTS = 50
+SEND_JOB = "ses.send"  # a send accepted, delivered right after the answer (unkai.jobs.Jobs.soon)
 
 # The EICAR anti-virus test string: a message carrying it is rejected after the call was
 # accepted ("Reject" event, nothing delivered), as SES does with a message it finds a virus in.
@@ -173,17 +181,54 @@ class Sender:
             if unsubscribe:
                 out.headers = out.headers + [("List-Unsubscribe", f"<{unsubscribe}>"),
                                              ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
-        parsed: dict[str, Any] | None = None
+        if out.raw is None and not out.attachments and _fits(out, limit):
+            # Accepted now, delivered right after the answer (as SES delivers asynchronously):
+            # one small durable job in this transaction, the message built and stored by
+            # the loop callback that claims it (or by the jobs runner after a restart). Its
+            # size is bounded by its parts' (_fits), so it cannot turn out too large then.
+            model.record(out.account, out.region, now, "sent", counted)  # the quotas' log: read by the next send
+            self.cloud.jobs.soon(SEND_JOB, mid, _job(out, mid, now, opted_out, links, tracked),
+                                 lambda: self._complete(out, mid, now, sender, recipients, opted_out, counted,
+                                                        links, tracked, identity))
+            return mid
         if out.raw is None:  # built and parsed at once: the mailbox stores its parts, the feedback its headers
             raw, parsed = build_parsed(out.source, out.to, out.subject or "", out.text, out.html, cc=out.cc,
                                        reply_to=out.reply_to, headers=out.headers, attachments=out.attachments,
                                        date=now, msg_id=msg_header)
+            if len(raw) > limit:
+                raise errors.too_large(limit, len(raw), v2)
         else:
             raw, parsed = from_raw  # type: ignore[misc]
-        if out.raw is None and len(raw) > limit:
-            raise errors.too_large(limit, len(raw), v2)
+        model.record(out.account, out.region, now, "sent", counted)
+        self._complete(out, mid, now, sender, recipients, opted_out, counted, links, tracked, identity, raw, parsed)
+        return mid
+
+    def run_job(self, p: dict[str, Any], attempt: int) -> None:
+        """A ``ses.send`` job no loop callback claimed (unkai stopped between the answer and
+        the delivery): the message delivered from the job's parts, in the claim's transaction."""
+        account, region, v2, source, to, subject, text, html, source_ip, caller = p["o"]
+        out = Outgoing(account, region, v2, source=source, to=to, subject=subject, text=text, html=html,
+                       source_ip=source_ip, caller=caller, **(p.get("e") or {}))
+        out.headers = [(k, v) for k, v in out.headers]
+        sender = check_address(out.source, v2)
+        recipients = [check_address(a, v2) for a in out.to + out.cc + out.bcc]
+        own, dom = self.model.own_and_domain(account, region, sender)
+        self._complete(out, p["t"], p["n"], sender, recipients, set(p.get("x") or ()),
+                       sum(1 for r in recipients if not is_simulator(r)), p.get("l") or [], set(p.get("k") or ()),
+                       own or dom)
+
+    def _complete(self, out: Outgoing, mid: str, now: float, sender: str, recipients: list[str],
+                  opted_out: set[str], counted: int, links: list[dict[str, Any]], tracked: set[str],
+                  identity: Any, raw: bytes | None = None, parsed: dict[str, Any] | None = None) -> None:
+        """What follows an accepted send, in the current transaction: the message built (when
+        not yet), each recipient's outcome, the mail in the mailbox, and the feedback."""
+        model = self.model
+        if raw is None:
+            raw, parsed = build_parsed(out.source, out.to, out.subject or "", out.text, out.html, cc=out.cc,
+                                       reply_to=out.reply_to, headers=out.headers, attachments=out.attachments,
+                                       date=now, msg_id=f"<{mid}@email.amazonses.com>")
         outcomes: dict[str, str] = {}
-        reasons = account.suppressed_reasons
+        reasons = model.account(out.account, out.region).suppressed_reasons
         # what SES's virus scan finds in tests: the EICAR file in the message or an attachment
         virus = EICAR in raw or any(EICAR in data for _, _, data in out.attachments)
         for r in dict.fromkeys(recipients):
@@ -208,7 +253,6 @@ class Sender:
                 out.subject or "", raw=raw, origin="ses", message_id=mid,
                 cc=[a for a in out.cc if address_of(a).lower() in lowered],
                 bcc=[a for a in out.bcc if address_of(a).lower() in lowered], parsed=parsed)
-        model.record(out.account, out.region, now, "sent", counted)
         if virus:
             model.record(out.account, out.region, now, "reject", counted)
         if tracked or out.list_management:
@@ -222,7 +266,6 @@ class Sender:
                            payload_needed=False)
         self.cloud.feed.publish("ses.send", message_id=mid, source=sender, destination=recipients,
                                 subject=out.subject, region=out.region)
-        return mid
 
     # -- pieces -------------------------------------------------------------------------
 
@@ -317,6 +360,43 @@ class Sender:
             return set()
         return {t for d in self.model.destinations(out.account, out.region, out.config_set) if d.get("Enabled")
                 for t in d.get("MatchingEventTypes") or [] if t in ("OPEN", "CLICK")}
+
+
+def _fits(out: Outgoing, limit: int) -> bool:
+    """Whether the message built from ``out``'s parts is surely within ``limit`` bytes: a
+    character takes at most 4 bytes of UTF-8, base64 makes those 5.5 with its line breaks,
+    an encoded word's delimiters at most 8 (and a bare LF becomes CRLF: 2); the MIME
+    headers, boundaries, Date and Message-ID take far less than 4096 bytes."""
+    chars = len(out.source) + len(out.subject or "") + len(out.text or "") + len(out.html or "")
+    for a in out.to + out.cc + out.reply_to:
+        chars += len(a) + 2
+    for k, v in out.headers:
+        chars += len(k) + len(v) + 4
+    return 10 * chars + 4096 <= limit
+
+
+_OPTIONAL = ("cc", "bcc", "reply_to", "headers", "tags", "config_set", "return_path", "feedback_to", "template",
+             "list_management")  # in a job only when set: each element costs its encoding on the send's path
+
+
+def _job(out: Outgoing, mid: str, now: float, opted_out: set[str], links: list[dict[str, Any]],
+         tracked: set[str]) -> dict[str, Any]:
+    """A ``ses.send`` job's payload: what delivering the message needs, flat and without
+    what is unset (cheap to encode; the sender and recipients are checked again from it)."""
+    job: dict[str, Any] = {"t": mid, "n": now, "o": [out.account, out.region, out.v2, out.source, out.to,
+                                                     out.subject, out.text, out.html, out.source_ip, out.caller]}
+    extra = {name: value for name in _OPTIONAL if (value := getattr(out, name))}
+    if out.via != "api":
+        extra["via"] = out.via
+    if extra:
+        job["e"] = extra
+    if opted_out:
+        job["x"] = sorted(opted_out)
+    if links:
+        job["l"] = links
+    if tracked:
+        job["k"] = sorted(tracked)
+    return job
 
 
 def _lower(values: set[str]) -> set[str]:

@@ -18,7 +18,7 @@ from unkai.services.ses.identities import (MIGRATIONS, Identity, Model, check_ad
 from unkai.services.ses.receiving import ReceivingOps
 from unkai.services.ses.resources import ResourceOps
 from unkai.services.ses.contacts import Contacts
-from unkai.services.ses.sending import Outgoing, Sender
+from unkai.services.ses.sending import SEND_JOB, Outgoing, Sender
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +131,17 @@ class SES(ResourceOps, ReceivingOps, SesBase):
 
     async def start(self) -> None:
         self.cloud.jobs.register("ses.feedback", self.feedback.run)
+        self.cloud.jobs.register_soon(SEND_JOB, self._sender.run_job)  # a send no callback delivered
         pages.register(self)
         tracking.register(self)
         await self.start_receiving()
 
     async def stop(self) -> None:
+        self.cloud.jobs.forget_soon(SEND_JOB)  # sends accepted but not delivered yet are the runner's
         await self.stop_receiving()
 
     async def resetting(self) -> None:
+        self.cloud.jobs.forget_soon(SEND_JOB)
         self._model.forget()  # the identity and account rows it kept are from before the reset
 
     def metric_samples(self, when: float) -> list[tuple[str, str, str, str, list[dict], float, str]]:

@@ -139,7 +139,4 @@ class Feed:
             remaining = deadline - loop.time()
             if found or remaining <= 0:
                 return found
-            try:
-                await asyncio.wait_for(self.signals.wait(_KEY), remaining)
-            except asyncio.TimeoutError:
-                return self.since(after, kinds)
+            await self.signals.wait(_KEY, timeout=remaining)

@@ -182,10 +182,7 @@ class InternalRoutes:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + wait
             while not found and loop.time() < deadline:
-                try:
-                    await asyncio.wait_for(self.cloud.signals.wait(("mail",)), deadline - loop.time())
-                except asyncio.TimeoutError:
-                    break
+                await self.cloud.signals.wait(("mail",), timeout=deadline - loop.time())
                 found = mailbox.list(to, after)
         return Response.json(found)
 

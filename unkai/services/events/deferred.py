@@ -11,13 +11,12 @@ PutEvents finds the message there, as before. That callback deletes the job row 
 transaction that writes the deliveries: whoever deletes the row delivers, so the events
 are delivered exactly once.
 
-The mechanism is ``unkai.jobs.Jobs.soon`` (SES's sends use it too). The job is due at once
-but does not wake the jobs runner (the callback is its normal path). If unkai stopped (or
-was killed) between the commit and the callback, the runner finds the row at its first
-scan after the restart, and ``drain`` counts it until then; if routing raised, the callback
-wakes the runner. The runner's handler (``run_put``, through ``Jobs.run_claimed``) claims the row the same way, by
-the token in its payload, so should the runner ever meet a row whose callback is still
-queued, one of the two finds it gone and does nothing. Routing is the same code either way
+The mechanism is ``unkai.jobs.Jobs.soon`` (SES's sends use it too): the callback is the
+row's normal path, and the jobs runner does not see it. If unkai stopped (or was killed)
+between the commit and the callback, the row is handed over to the runner as a due job at
+the next start (``drain`` counts it until it is done); so is a row whose routing raised.
+The runner's handler (``run_put``, through ``Jobs.run_claimed``) claims it by the token in
+its payload. Routing is the same code either way
 (``route_all``), so rules, targets, input transformers, retry policies, dead-letter queues
 and archives behave as when delivery was synchronous. The row holds each event flat, its
 ``Detail`` as the entry's text, which costs less to write than the parsed event.

@@ -767,8 +767,8 @@ class Kinesis(Service):
                     position = nxt
                     if out["Records"]:
                         continue
-                    waiter = asyncio.ensure_future(self.cloud.signals.wait(
-                        ("kinesis", stream.arn), until=min(deadline, self.clock.now() + 5)))
+                    waiter = self.cloud.signals.watch(("kinesis", stream.arn),
+                                                      until=min(deadline, self.clock.now() + 5))
                     await asyncio.wait({waiter, gone}, return_when=asyncio.FIRST_COMPLETED)
                     waiter.cancel()
             finally:

@@ -122,6 +122,19 @@ def test_bad_metric_data_gets_aws_errors(unkai, cw, ns):
         cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "x", "Value": 1, "Dimensions": [
             {"Name": f"d{i}", "Value": "v"} for i in range(31)]}])
     assert code(exc) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as exc:  # the second datum names a dimension twice
+        cw.put_metric_data(Namespace=ns, MetricData=[{"MetricName": "x", "Value": 1}, {"MetricName": "x", "Value": 1,
+                           "Dimensions": [{"Name": "a", "Value": "1"}, {"Name": "a", "Value": "2"}]}])
+    assert exc.value.response["Error"]["Message"] == ("No Metric may specify the same dimension name twice "
+                                                      "(MetricData.member.2.Dimensions).")
+    resp = httpx.post(unkai.endpoint, headers={  # an empty value (botocore refuses to send one)
+        "x-amz-target": "GraniteServiceVersion20100801.PutMetricData", "content-type": "application/x-amz-json-1.0",
+        "authorization": "AWS4-HMAC-SHA256 Credential=test/20261203/us-east-1/monitoring/aws4_request, "
+                         "SignedHeaders=host, Signature=00"},
+        content=f'{{"Namespace": "{ns}", "MetricData": [{{"MetricName": "x", "Value": 1, '
+                '"Dimensions": [{"Name": "a", "Value": "1"}, {"Name": "b", "Value": ""}]}]}')
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["message"] == "The parameter MetricData.member.1.Dimensions.member.2.Value is required."
     for huge in ('"Value": 1' + "0" * 400, '"Values": [1, -1' + "0" * 400 + "]"):  # past a float's range
         # (botocore cannot send it; another client can): AWS's error, not a 500
         resp = httpx.post(unkai.endpoint, headers={

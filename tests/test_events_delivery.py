@@ -6,13 +6,17 @@ each queue receives its events in entry order with exact bodies, MD5s, SenderId 
 NumberOfMessagesSent counts, also when a call's deliveries mix batched SQS queues with a
 FIFO queue, an input transformer, a missing queue (its dead-letter queue) and another bus;
 a client that receives right after PutEvents finds the message; a long poll wakes for a
-deferred delivery; and an acknowledged PutEvents is delivered exactly once across kill -9,
-including an accepted job that no callback claimed before the crash."""
+deferred delivery; each event of a call keeps its own bus, Time, Resources and Source
+through the compact outbox job; and an acknowledged PutEvents is delivered exactly once
+across kill -9, including accepted jobs (in both forms) that no callback claimed before
+the crash."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import re
 import sqlite3
 import threading
 import uuid
@@ -161,6 +165,55 @@ def test_a_long_poll_wakes_when_a_deferred_delivery_lands(unkai):
     assert result["got"] and json.loads(result["got"][0]["Body"])["id"] in {e["EventId"] for e in sent["Entries"]}
 
 
+def test_each_event_of_a_call_keeps_its_own_bus_time_resources_and_source(unkai):
+    """The call's events share their bus and time in the outbox job; the ones that differ
+    (another bus, a Time, Resources) and a Source holding a NUL must still arrive as sent."""
+    events, sqs = unkai.client("events"), unkai.client("sqs")
+    tag = uuid.uuid4().hex[:8]
+    first, second = f"own-a-{tag}", f"own-b-{tag}"
+    got: dict[str, str] = {}
+    for bus in (first, second):
+        events.create_event_bus(Name=bus)
+        got[bus] = queue(sqs, f"{bus}-q")
+        events.put_rule(Name="all", EventBusName=bus, EventPattern=json.dumps({"source": [{"prefix": "app"}]}))
+        events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn(sqs, got[bus])}])
+    when = datetime.datetime(2026, 5, 4, 3, 2, 1, tzinfo=datetime.timezone.utc)
+    calls = [
+        [{"Source": "app.one", "DetailType": "plain", "Detail": json.dumps({"n": 0}), "EventBusName": first},
+         {"Source": "app.two", "DetailType": "timed", "Detail": json.dumps({"n": 1}), "EventBusName": first,
+          "Time": when, "Resources": ["arn:aws:s3:::one", "arn:aws:s3:::two"]},
+         {"Source": "app.three", "DetailType": "refused", "EventBusName": first},  # no Detail
+         {"Source": "app.four", "DetailType": "elsewhere", "Detail": json.dumps({"n": 3}), "EventBusName": second},
+         {"Source": "app.five", "DetailType": "plain", "Detail": json.dumps({"n": 4, "s": "\"q\" \u00e9"}),
+          "EventBusName": first}],
+        # a NUL in a Source: the job keeps this call's strings as a list
+        [{"Source": "app\x00nul", "DetailType": "d\x00t", "Detail": json.dumps({"n": 5}), "EventBusName": first},
+         {"Source": "app.six", "DetailType": "plain", "Detail": json.dumps({"n": 6}), "EventBusName": first}],
+    ]
+    expected: dict[str, list[dict]] = {first: [], second: []}
+    for entries in calls:
+        sent = events.put_events(Entries=entries)
+        assert sent["FailedEntryCount"] == sum("Detail" not in e for e in entries)
+        for entry, result in zip(entries, sent["Entries"]):
+            if "Detail" not in entry:
+                assert result == {"ErrorCode": "InvalidArgument",
+                                  "ErrorMessage": "Parameter Detail is not valid. Reason: Detail is a required argument."}
+                continue
+            assert set(result) == {"EventId"}
+            expected[entry["EventBusName"]].append(
+                {"version": "0", "id": result["EventId"], "detail-type": entry["DetailType"], "source": entry["Source"],
+                 "account": ACCOUNT, "time": "2026-05-04T03:02:01Z" if "Time" in entry else None,
+                 "region": "us-east-1", "resources": entry.get("Resources", []), "detail": json.loads(entry["Detail"])})
+    for bus, url in got.items():
+        bodies = [json.loads(m["Body"]) for m in receive_messages(sqs, url)]
+        untimed = {b["time"] for b, e in zip(bodies, expected[bus]) if e["time"] is None}
+        for body, event in zip(bodies, expected[bus]):
+            if event["time"] is None:  # the call's own time, on the server's clock
+                event["time"] = body["time"]
+        assert bodies == expected[bus]
+        assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", t) for t in untimed)
+
+
 def test_an_acknowledged_put_events_is_delivered_exactly_once_across_kill_9(tmp_path):
     state = tmp_path / "state"
     server = UnkaiServer(state).start()
@@ -176,14 +229,23 @@ def test_an_acknowledged_put_events_is_delivered_exactly_once_across_kill_9(tmp_
             acked += [e["EventId"] for e in sent["Entries"]]
     finally:
         server.kill()
-    # an accepted PutEvents whose routing never ran (the process died between commit and
-    # callback): its outbox job, as the handler writes it, is due
-    stranded = str(uuid.uuid4())
+    # accepted PutEvents whose routing never ran (the process died between commit and
+    # callback): their outbox jobs, as the handler writes them, are due. One in the form
+    # written before the compact one (an event a row), two compact: the call's strings
+    # joined by NUL, and kept as a list (a Source held a NUL), with an event of its own time
+    stranded, joined, listed, timed = (str(uuid.uuid4()) for _ in range(4))
     flat = ["default", stranded, "kept", "t", "2026-01-01T00:00:00Z", ["arn:aws:s3:::r"], '{"i": "late"}']
+    jobs = [{"t": stranded, "a": ACCOUNT, "r": "us-east-1", "e": [flat]},
+            {"t": joined, "a": ACCOUNT, "r": "us-east-1", "b": "default", "w": "2026-01-02T00:00:00Z", "i": joined,
+             "f": "\0".join(["kept", "t", '{"i": "joined"}']), "x": []},
+            {"t": listed, "a": ACCOUNT, "r": "us-east-1", "b": "default", "w": "2026-01-03T00:00:00Z",
+             "i": listed + timed, "f": ["kept", "t\0", '{"i": "listed"}', "kept", "t", '{"i": "timed"}'],
+             "x": [[1, "default", "2026-01-04T00:00:00Z", ["arn:aws:s3:::x"]]]}]
     db = sqlite3.connect(state / "unkai.db")
-    with db:
-        db.execute("INSERT INTO unkai_jobs(kind, due, payload) VALUES('events.put', 0, ?)",
-                   (json.dumps({"t": stranded, "a": ACCOUNT, "r": "us-east-1", "e": [flat]}),))
+    with db:  # the old form as a due job of the runner's; the compact ones where PutEvents writes them
+        db.execute("INSERT INTO unkai_jobs(kind, due, payload) VALUES('events.put', 0, ?)", (json.dumps(jobs[0]),))
+        db.executemany("INSERT INTO unkai_soon(kind, token, payload) VALUES('events.put', ?, ?)",
+                       [(job["t"], json.dumps(job)) for job in jobs[1:]])
     db.close()
 
     server = UnkaiServer(state).start()
@@ -191,11 +253,16 @@ def test_an_acknowledged_put_events_is_delivered_exactly_once_across_kill_9(tmp_
         sqs = server.client("sqs")
         server.drain(timeout=30)
         got = [json.loads(b) for b in receive_all(sqs, sqs.get_queue_url(QueueName="kept")["QueueUrl"])]
-        assert sorted(e["id"] for e in got) == sorted(acked + [stranded])  # every acknowledged event once
-        late = next(e for e in got if e["id"] == stranded)
-        assert late == {"version": "0", "id": stranded, "detail-type": "t", "source": "kept", "account": ACCOUNT,
-                        "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": ["arn:aws:s3:::r"],
-                        "detail": {"i": "late"}}
+        late = [stranded, joined, listed, timed]
+        assert sorted(e["id"] for e in got) == sorted(acked + late)  # every acknowledged event once
+        base = {"version": "0", "source": "kept", "account": ACCOUNT, "region": "us-east-1", "resources": []}
+        assert sorted((e for e in got if e["id"] in late), key=lambda e: late.index(e["id"])) == [
+            {**base, "id": stranded, "detail-type": "t", "time": "2026-01-01T00:00:00Z",
+             "resources": ["arn:aws:s3:::r"], "detail": {"i": "late"}},
+            {**base, "id": joined, "detail-type": "t", "time": "2026-01-02T00:00:00Z", "detail": {"i": "joined"}},
+            {**base, "id": listed, "detail-type": "t\0", "time": "2026-01-03T00:00:00Z", "detail": {"i": "listed"}},
+            {**base, "id": timed, "detail-type": "t", "time": "2026-01-04T00:00:00Z",
+             "resources": ["arn:aws:s3:::x"], "detail": {"i": "timed"}}]
         assert server.post("/_unkai/drain?timeout=0")["pending"] == {}
     finally:
         server.stop()

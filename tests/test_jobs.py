@@ -17,6 +17,10 @@ def _rows(store: Store) -> list[tuple]:
     return store.all("SELECT id, kind, payload FROM unkai_jobs ORDER BY id")
 
 
+def _soon_rows(store: Store) -> list[tuple]:
+    return store.all("SELECT kind, token, payload FROM unkai_soon ORDER BY id")
+
+
 def _scenario(tmp_path: Path, outcome: str) -> list[tuple]:
     """Job A runs; meanwhile its row is claimed elsewhere and job C takes its id; then A's
     handler ends with ``outcome`` (``done`` or ``failed``). Returns the rows left."""
@@ -87,7 +91,7 @@ def test_soon_runs_once_right_after_its_commit_and_never_for_a_rollback(tmp_path
     async def run() -> tuple[list, list, list]:
         with store.transaction():
             jobs.soon("k", "tok-1", {"t": "tok-1", "n": 1}, lambda: ran.append("tok-1"))
-            assert ran == [] and len(_rows(store)) == 1  # durable in the caller's transaction, not run yet
+            assert ran == [] and _soon_rows(store) == [("k", "tok-1", '{"t":"tok-1","n":1}')]  # durable, not run yet
         try:
             with store.transaction():
                 jobs.soon("k", "tok-2", {"t": "tok-2"}, lambda: ran.append("tok-2"))
@@ -96,7 +100,7 @@ def test_soon_runs_once_right_after_its_commit_and_never_for_a_rollback(tmp_path
             pass
         before = list(ran)
         await asyncio.sleep(0)  # one loop turn: the callback queued at commit has run
-        return before, list(ran), _rows(store)
+        return before, list(ran), _rows(store) + _soon_rows(store)
 
     try:
         before, after, rows = asyncio.run(run())
@@ -113,15 +117,16 @@ def test_soon_off_the_loop_runs_at_once_and_writes_no_row(tmp_path):
         with store.transaction():
             jobs.soon("k", "tok", {"t": "tok"}, lambda: ran.append(1))
             assert ran == [1]
-        assert _rows(store) == []
+        assert _rows(store) == [] and _soon_rows(store) == []
     finally:
         store.close()
 
 
 def test_a_row_its_callback_left_is_run_once_by_the_runner(tmp_path):
-    """A callback that fails leaves its row (rolled back with the claim) and wakes the
-    runner; a callback that comes after forget_soon (its service stopped) skips. The runner
-    runs each row once through register_soon, and a late claim by token finds nothing."""
+    """A callback that fails (rolled back with its claim) and one that comes after forget_soon
+    (its service stopped) hand their rows over to the runner as due jobs; a row a restart
+    finds is handed over at start. The runner runs each once through register_soon, and a
+    late claim by token finds nothing."""
     store, jobs = _soon_world(tmp_path)
     ran: list[tuple[str, str]] = []
 
@@ -137,20 +142,24 @@ def test_a_row_its_callback_left_is_run_once_by_the_runner(tmp_path):
         jobs.forget_soon("k")  # after the commit, before the callbacks run
         await asyncio.sleep(0)
         assert sorted(p for _, _, p in _rows(store)) == ['{"t":"fails"}', '{"t":"forgotten"}']
+        assert _soon_rows(store) == []
+        with store.transaction():  # as a process killed before its callback ran leaves it
+            store.execute("""INSERT INTO unkai_soon(kind, token, payload) VALUES('k', 'left', '{"t":"left"}')""")
+        assert jobs.pending() == {"k": 3}  # what drain waits for
         jobs.start()
         for _ in range(200):
             await asyncio.sleep(0.01)
-            if len(ran) == 2 and not jobs.inflight:
+            if len(ran) == 3 and not jobs.inflight:
                 break
         with store.transaction():
             late = jobs.claim("k", "fails")
         await jobs.stop()
         assert late is False
-        return _rows(store)
+        return _rows(store) + _soon_rows(store)
 
     try:
         rows = asyncio.run(run())
     finally:
         store.close()
-    assert sorted(ran) == [("runner", "fails"), ("runner", "forgotten")]
+    assert sorted(ran) == [("runner", "fails"), ("runner", "forgotten"), ("runner", "left")]
     assert rows == []

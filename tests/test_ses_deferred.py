@@ -87,8 +87,7 @@ def test_every_answered_send_is_delivered_once_across_kill_9(tmp_path):
         finally:
             server.kill()
         db = sqlite3.connect(state / "unkai.db")
-        caught |= {t for (t,) in db.execute("SELECT json_extract(payload, '$.t') FROM unkai_jobs WHERE kind=?",
-                                            (SEND_JOB,))} & set(answered)
+        caught |= {t for (t,) in db.execute("SELECT token FROM unkai_soon WHERE kind=?", (SEND_JOB,))} & set(answered)
         db.close()
         if caught:
             break
@@ -97,12 +96,13 @@ def test_every_answered_send_is_delivered_once_across_kill_9(tmp_path):
     now = time.time()
     stranded = message_id(now)
     out = Outgoing("000000000000", "us-east-1", False, source=f"Desk <{SENDER}>",
-                   to=["success@simulator.amazonses.com"], subject="stranded", text="never claimed")
+                   to=["success@simulator.amazonses.com"], cc=["success+cc@simulator.amazonses.com"],
+                   reply_to=["desk@deferred.example"], headers=[("X-Kept", "yes")], subject="stranded",
+                   text="never claimed")
     db = sqlite3.connect(state / "unkai.db")
     with db:
-        db.execute("INSERT INTO unkai_jobs(kind, due, payload) VALUES(?, 0, ?)",
-                   (SEND_JOB, json.dumps(_job(out, stranded, now, SENDER, ["success@simulator.amazonses.com"],
-                                              set(), [], set()))))
+        db.execute("INSERT INTO unkai_soon(kind, token, payload) VALUES(?, ?, ?)",
+                   (SEND_JOB, stranded, json.dumps(_job(out, stranded, now, set(), [], set()))))
     db.close()
 
     server = UnkaiServer(state).start()
@@ -112,8 +112,10 @@ def test_every_answered_send_is_delivered_once_across_kill_9(tmp_path):
         assert all(counts[mid] == 1 for mid in answered), [mid for mid in answered if counts[mid] != 1]
         assert counts[stranded] == 1
         late = server.mail_message(stranded)
-        assert (late["from"], late["to"], late["subject"], late["text"]) == (
-            f"Desk <{SENDER}>", ["success@simulator.amazonses.com"], "stranded", "never claimed")
+        assert (late["from"], late["to"], late["cc"], late["reply_to"], late["subject"], late["text"]) == (
+            f"Desk <{SENDER}>", ["success@simulator.amazonses.com", "success+cc@simulator.amazonses.com"],
+            ["success+cc@simulator.amazonses.com"], ["desk@deferred.example"], "stranded", "never claimed")
+        assert ["X-Kept", "yes"] in late["headers"]
         assert server.post("/_unkai/drain?timeout=0")["pending"] == {}
     finally:
         server.stop()

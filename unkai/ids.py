@@ -23,6 +23,13 @@ def _fill() -> None:
                    for i in range(0, len(h), 32)])
 
 
+def refill(least: int = _BATCH) -> None:
+    """Make ids ahead, so the pool holds at least ``least``: for work that runs after a
+    request's answer (PutEvents' routing), so that the next request takes ids already made."""
+    while len(_ready) < least:
+        _fill()
+
+
 def uuid4() -> str:
     """A random (version 4) UUID string, as uuid.uuid4() gives, in a fraction of the time."""
     while True:

@@ -7,13 +7,15 @@ an acknowledged publish is never lost; it runs after that transaction commits,
 is retried with backoff when its handler fails, and is picked up again after a
 restart. Delivery is at least once, as on AWS.
 
-``soon`` is the same outbox for work a request only accepts and runs right after its answer
-(PutEvents' routing, SES's delivery): one job row written in the request's transaction, and
-a loop callback queued when that commits (``loop.call_soon``, so it runs after the answer is
-written and before the loop reads a later request) that claims the row by its id and token
-and does the work in the claim's transaction. Whoever deletes the row does the work, so it
-is done exactly once: the runner claims a row the callback never got to (kill -9, restart)
-the same way, by the token in its payload, through the handler ``register_soon`` installs.
+``soon`` is the same outbox for work a request only accepts and does right after its answer
+(PutEvents' routing, SES's delivery): one row written in the request's transaction, in
+``unkai_soon`` (one b-tree, cheaper to write than a job), and a loop callback queued when
+that commits (``loop.call_soon``, so it runs after the answer is written and before the loop
+reads a later request) that claims the row by its id and token and does the work in the
+claim's transaction. Whoever deletes the row does the work, so it is done exactly once.
+A row its callback could not do (it raised; its service stopped or reset first) or that a
+restart found (kill -9) becomes an ordinary due job, which the runner gives to the
+``register_soon`` handler of its kind; that claims it by the token in its payload.
 """
 
 from __future__ import annotations
@@ -41,7 +43,17 @@ MIGRATIONS = [
         payload TEXT NOT NULL
     );
     CREATE INDEX unkai_jobs_due ON unkai_jobs(due);
+    """,
+    # soon's rows: one b-tree (no due index to keep) and the token in a column, so the
+    # request that writes one and the callback that claims it do the least they can
     """
+    CREATE TABLE unkai_soon (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        token TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    """,
 ]
 
 Handler = Callable[[dict[str, Any], int], Awaitable[Any]]
@@ -110,43 +122,55 @@ class Jobs:
 
     def soon(self, kind: str, token: str, payload: dict[str, Any], run: Callable[[], None]) -> None:
         """Accept work now, do it right after the answer: ``payload`` (which must hold ``"t":
-        token``, a value unique to this job) is written as a ``kind`` job in the current
-        transaction, and once that commits a loop callback claims the row and calls ``run()``
-        in the claim's transaction. Off the event loop (a thread), ``run()`` is called now, in
-        the caller's transaction, and no row is written. The runner is not woken for the row:
-        it finds it at its next scan or after a restart, and then calls the ``register_soon``
-        handler of ``kind`` with the payload; if ``run`` raises, the runner is woken to retry."""
+        token``, a value unique to this job) is written in the current transaction, and once
+        that commits a loop callback claims the row and calls ``run()`` in the claim's
+        transaction. Off the event loop (a thread), ``run()`` is called now, in the caller's
+        transaction, and no row is written. Should ``run`` raise, or the callback come after
+        ``forget_soon(kind)``, the row becomes a due job that the runner hands to the
+        ``register_soon`` handler of ``kind`` (so does every row a restart finds)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             run()
             return
-        job = self.enqueue(kind, payload, wake=False)
+        job = self.store.execute("INSERT INTO unkai_soon(kind, token, payload) VALUES(?, ?, ?)",
+                                 (kind, token, _ENCODE(payload))).lastrowid
         epoch = self._epochs.get(kind, 0)
         # after commit only: a rolled-back request (a caller's transaction failing) runs nothing
         self.store.after_commit(lambda: loop.call_soon(self._run_soon, job, kind, token, epoch, run))
 
     def _run_soon(self, job: int, kind: str, token: str, epoch: int, run: Callable[[], None]) -> None:
-        if epoch != self._epochs.get(kind, 0):  # its service stopped or reset since: the row is the runner's
+        if epoch != self._epochs.get(kind, 0):  # its service stopped or reset since: the runner's
+            self._hand_over(job, token)
             return
         try:
             with self.store.transaction():
-                if self.claim(kind, token, job):
+                # by id and token: a row whose id was taken again (after a hand-over) is not this one
+                if self.store.execute("DELETE FROM unkai_soon WHERE id=? AND token=?", (job, token)).rowcount:
                     run()
         except Exception:  # rolled back with the claim: the runner retries it with backoff
             log.exception("job %s (%s) failed right after its request; the jobs runner retries it", job, kind)
-            self._wake()
+            self._hand_over(job, token)
 
-    def claim(self, kind: str, token: str, job: int | None = None) -> bool:
-        """Delete the ``kind`` job holding ``token`` (and id ``job``, when known) in the current
-        transaction; True when this caller deleted it, and so does its work. By token: once the
-        runner has claimed a row, a later job may reuse its id."""
-        if job is None:
-            return bool(self.store.execute(
-                "DELETE FROM unkai_jobs WHERE kind=? AND json_extract(payload, '$.t')=?", (kind, token)).rowcount)
+    def _hand_over(self, job: int | None = None, token: str | None = None) -> None:
+        """Make a ``soon`` row (every one, when no id is given: at start) a due job of the runner's."""
+        where, args = ("WHERE id=? AND token=?", (job, token)) if job is not None else ("", ())
+        try:
+            with self.store.transaction():
+                moved = self.store.execute(
+                    f"INSERT INTO unkai_jobs(kind, due, payload) SELECT kind, ?, payload FROM unkai_soon {where}",
+                    (self.clock.now(), *args)).rowcount
+                if moved:
+                    self.store.execute(f"DELETE FROM unkai_soon {where}", args)
+                    self.store.after_commit(self._wake)
+        except Exception:  # the store is closing (the cloud stops): a restart hands it over
+            log.warning("could not hand a soon job over to the jobs runner; the next start will", exc_info=True)
+
+    def claim(self, kind: str, token: str) -> bool:
+        """Delete the ``kind`` job holding ``token`` in the current transaction; True when this
+        caller deleted it, and so does its work."""
         return bool(self.store.execute(
-            "DELETE FROM unkai_jobs WHERE id=? AND kind=? AND json_extract(payload, '$.t')=?",
-            (job, kind, token)).rowcount)
+            "DELETE FROM unkai_jobs WHERE kind=? AND json_extract(payload, '$.t')=?", (kind, token)).rowcount)
 
     def register_soon(self, kind: str, run: Callable[[dict[str, Any], int], None], max_attempts: int = 0) -> None:
         """The runner's side of ``soon``: for a ``kind`` row no callback claimed, ``run_claimed``."""
@@ -184,17 +208,22 @@ class Jobs:
     def pending(self) -> dict[str, int]:
         """Jobs waiting or running, by kind: what ``drain`` waits for."""
         rows = self.store.all("SELECT kind, COUNT(*) FROM unkai_jobs GROUP BY kind")
-        return {kind: n for kind, n in rows}
+        return self._with_soon({kind: n for kind, n in rows})
 
     def due_pending(self) -> dict[str, int]:
         """Jobs due now or running (not those waiting for a later retry)."""
         rows = self.store.all(
             "SELECT kind, COUNT(*) FROM unkai_jobs WHERE due <= ? GROUP BY kind", (self.clock.now(),)
         )
-        found = {kind: n for kind, n in rows}
+        return self._with_soon({kind: n for kind, n in rows})
+
+    def _with_soon(self, found: dict[str, int]) -> dict[str, int]:
+        for kind, n in self.store.all("SELECT kind, COUNT(*) FROM unkai_soon GROUP BY kind"):
+            found[kind] = found.get(kind, 0) + n  # accepted, their callbacks still to run
         return found
 
     def start(self) -> None:
+        self._hand_over()  # rows a stop or kill -9 left (their callbacks are gone with the old process)
         self._task = asyncio.create_task(self._run(), name="unkai-jobs")
 
     async def stop(self) -> None:

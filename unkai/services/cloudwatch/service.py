@@ -53,16 +53,20 @@ def _finite(v: Any, name: str) -> float:
     return float(v)
 
 
-def _check_dimensions(dims: list[dict], where: str) -> None:
+def _check_dimensions(dims: list[dict], i: int) -> None:
+    """MetricData member ``i``'s Dimensions as AWS checks them: how many, no name twice, every
+    value given (the messages are built only for a member that fails)."""
     if len(dims) > MAX_DIMENSIONS:
-        raise errors.invalid(f"The collection {where}.Dimensions must not have a size greater than "
+        raise errors.invalid(f"The collection MetricData.member.{i}.Dimensions must not have a size greater than "
                              f"{MAX_DIMENSIONS}.")
-    names = [x.get("Name") for x in dims]
-    if len(set(names)) != len(names):
-        raise errors.invalid(f"No Metric may specify the same dimension name twice ({where}.Dimensions).")
+    if len(dims) > 1:  # one dimension cannot repeat a name
+        names = [x.get("Name") for x in dims]
+        if len(set(names)) != len(names):
+            raise errors.invalid(f"No Metric may specify the same dimension name twice "
+                                 f"(MetricData.member.{i}.Dimensions).")
     for j, x in enumerate(dims, 1):
         if not x.get("Value"):
-            raise errors.invalid(f"The parameter {where}.Dimensions.member.{j}.Value is required.")
+            raise errors.invalid(f"The parameter MetricData.member.{i}.Dimensions.member.{j}.Value is required.")
 
 
 _BAND = re.compile(r"^\s*ANOMALY_DETECTION_BAND\s*\(\s*([a-z][A-Za-z0-9_]*)\s*(?:,\s*([0-9]+(?:\.[0-9]*)?)\s*)?\)\s*$")
@@ -161,7 +165,7 @@ class CloudWatch(Service):
             raise errors.missing(f"MetricData.member.{i}.MetricName")
         dims = d.get("Dimensions")
         if dims:
-            _check_dimensions(dims, f"MetricData.member.{i}")
+            _check_dimensions(dims, i)
         unit = d.get("Unit") or "None"
         if unit not in _UNITS:
             raise errors.invalid(f"The value {unit} for parameter MetricData.member.{i}.Unit is invalid.")

@@ -187,7 +187,7 @@ class Sender:
             # the loop callback that claims it (or by the jobs runner after a restart). Its
             # size is bounded by its parts' (_fits), so it cannot turn out too large then.
             model.record(out.account, out.region, now, "sent", counted)  # the quotas' log: read by the next send
-            self.cloud.jobs.soon(SEND_JOB, mid, _job(out, mid, now, sender, recipients, opted_out, links, tracked),
+            self.cloud.jobs.soon(SEND_JOB, mid, _job(out, mid, now, opted_out, links, tracked),
                                  lambda: self._complete(out, mid, now, sender, recipients, opted_out, counted,
                                                         links, tracked, identity))
             return mid
@@ -206,15 +206,13 @@ class Sender:
     def run_job(self, p: dict[str, Any], attempt: int) -> None:
         """A ``ses.send`` job no loop callback claimed (unkai stopped between the answer and
         the delivery): the message delivered from the job's parts, in the claim's transaction."""
-        (account, region, v2, source, to, cc, bcc, reply_to, subject, text, html, headers, tags, config_set,
-         return_path, feedback_to, template, source_ip, caller, via, list_management) = p["o"]
-        out = Outgoing(account, region, v2, source=source, to=to, cc=cc, bcc=bcc, reply_to=reply_to,
-                       subject=subject, text=text, html=html, headers=[tuple(h) for h in headers], tags=tags,
-                       config_set=config_set, return_path=return_path, feedback_to=feedback_to, template=template,
-                       source_ip=source_ip, caller=caller, via=via, list_management=list_management)
-        sender = p["s"]
+        account, region, v2, source, to, subject, text, html, source_ip, caller = p["o"]
+        out = Outgoing(account, region, v2, source=source, to=to, subject=subject, text=text, html=html,
+                       source_ip=source_ip, caller=caller, **(p.get("e") or {}))
+        out.headers = [(k, v) for k, v in out.headers]
+        sender = check_address(out.source, v2)
+        recipients = [check_address(a, v2) for a in out.to + out.cc + out.bcc]
         own, dom = self.model.own_and_domain(account, region, sender)
-        recipients = p["r"]
         self._complete(out, p["t"], p["n"], sender, recipients, set(p.get("x") or ()),
                        sum(1 for r in recipients if not is_simulator(r)), p.get("l") or [], set(p.get("k") or ()),
                        own or dom)
@@ -377,13 +375,21 @@ def _fits(out: Outgoing, limit: int) -> bool:
     return 10 * chars + 4096 <= limit
 
 
-def _job(out: Outgoing, mid: str, now: float, sender: str, recipients: list[str], opted_out: set[str],
-         links: list[dict[str, Any]], tracked: set[str]) -> dict[str, Any]:
-    """A ``ses.send`` job's payload: what delivering the message needs, flat (cheap to encode)."""
-    job: dict[str, Any] = {"t": mid, "n": now, "s": sender, "r": recipients, "o": [
-        out.account, out.region, out.v2, out.source, out.to, out.cc, out.bcc, out.reply_to, out.subject, out.text,
-        out.html, out.headers, out.tags, out.config_set, out.return_path, out.feedback_to, out.template,
-        out.source_ip, out.caller, out.via, out.list_management]}
+_OPTIONAL = ("cc", "bcc", "reply_to", "headers", "tags", "config_set", "return_path", "feedback_to", "template",
+             "list_management")  # in a job only when set: each element costs its encoding on the send's path
+
+
+def _job(out: Outgoing, mid: str, now: float, opted_out: set[str], links: list[dict[str, Any]],
+         tracked: set[str]) -> dict[str, Any]:
+    """A ``ses.send`` job's payload: what delivering the message needs, flat and without
+    what is unset (cheap to encode; the sender and recipients are checked again from it)."""
+    job: dict[str, Any] = {"t": mid, "n": now, "o": [out.account, out.region, out.v2, out.source, out.to,
+                                                     out.subject, out.text, out.html, out.source_ip, out.caller]}
+    extra = {name: value for name in _OPTIONAL if (value := getattr(out, name))}
+    if out.via != "api":
+        extra["via"] = out.via
+    if extra:
+        job["e"] = extra
     if opted_out:
         job["x"] = sorted(opted_out)
     if links:

@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from unkai.http import Request, Response
 from unkai.protocol import models, values
 from unkai.protocol.base import Protocol, ResolvedError
@@ -211,6 +213,16 @@ def encode(shape: Shape, value: Any, ts_format: str = "unixTimestamp") -> Any:
 def loads(body: bytes) -> Any:
     if not body or not body.strip():
         return {}
+    if _LONG_RUN not in body.translate(_DIGITS):
+        try:
+            # orjson reads JSON as SDKs send it several times faster than the json module,
+            # with the same result, except that it makes a float of an integer past 64 bits
+            # (no 19-digit run, then) and refuses more: NaN, Infinity, a number past a
+            # double, a lone surrogate, a BOM, bytes that are not UTF-8, deep nesting.
+            # What it refuses is read by the json module below, as before, which decides.
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
     try:
         # an object's text as every SDK sends it (UTF-8, no BOM) decoded here, as json.loads
         # would after looking for another encoding
@@ -229,6 +241,10 @@ def loads(body: bytes) -> Any:
     return data
 
 
+# a run of 19 digits, found by mapping every digit to "0" and all else to " " (a regex takes
+# ten times longer to scan a body for it)
+_DIGITS = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_LONG_RUN = b"0" * 19
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
@@ -236,7 +252,14 @@ _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode  # 
 
 
 def dumps(data: Any) -> bytes:
-    return _ENCODE(data).encode()
+    """JSON text as UTF-8 bytes, written by orjson (several times faster than the json
+    module); what orjson does not write (an integer past 64 bits, a key that is not text, a
+    lone surrogate) is written, or refused, by the json module as before. A float NaN or
+    infinity, which JSON has no literal for, is written as null."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return _ENCODE(data).encode()
 
 
 _PLANS: dict[Any, tuple[Any, str]] = {}  # operation -> (output shape, content type)

@@ -167,7 +167,8 @@ def test_a_long_poll_wakes_when_a_deferred_delivery_lands(unkai):
 
 def test_each_event_of_a_call_keeps_its_own_bus_time_resources_and_source(unkai):
     """The call's events share their bus and time in the outbox job; the ones that differ
-    (another bus, a Time, Resources) and a Source holding a NUL must still arrive as sent."""
+    (another bus, a Time, Resources), a Source holding a NUL and a Detail's big integer must
+    still arrive as sent."""
     events, sqs = unkai.client("events"), unkai.client("sqs")
     tag = uuid.uuid4().hex[:8]
     first, second = f"own-a-{tag}", f"own-b-{tag}"
@@ -185,6 +186,9 @@ def test_each_event_of_a_call_keeps_its_own_bus_time_resources_and_source(unkai)
          {"Source": "app.three", "DetailType": "refused", "EventBusName": first},  # no Detail
          {"Source": "app.four", "DetailType": "elsewhere", "Detail": json.dumps({"n": 3}), "EventBusName": second},
          {"Source": "app.five", "DetailType": "plain", "Detail": json.dumps({"n": 4, "s": "\"q\" \u00e9"}),
+          "EventBusName": first},
+         # an integer past 64 bits stays an integer (not the float a faster parser would make of it)
+         {"Source": "app.big", "DetailType": "big", "Detail": '{"n": 123456789012345678901234, "f": 0.5}',
           "EventBusName": first}],
         # a NUL in a Source: the job keeps this call's strings as a list
         [{"Source": "app\x00nul", "DetailType": "d\x00t", "Detail": json.dumps({"n": 5}), "EventBusName": first},

@@ -20,6 +20,8 @@ import json
 import logging
 from typing import Any
 
+import orjson
+
 from unkai.clock import Timer
 from unkai.http import Response
 from unkai.ids import uuid4
@@ -44,7 +46,9 @@ def _bus(params: dict) -> str:
     return bus_name(params.get("EventBusName"))
 
 
-_scan = json.JSONDecoder().scan_once
+# every digit mapped to "0" and all else to " ": a run of 19 digits is then a run of 19 "0"s
+_DIGITS = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+_LONG_RUN = b"0" * 19
 
 
 # a failed entry's result as AWS words it, as JSON
@@ -56,16 +60,15 @@ _MALFORMED = '{"ErrorCode":"MalformedDetail","ErrorMessage":"Detail is malformed
 
 
 def _detail(text: str) -> Any:
-    """``json.loads(text)``, a little faster for a Detail that is just an object: the scanner
-    ``loads`` ends in, called directly (anything else, whitespace around it included, goes
-    through ``loads``, which also raises its errors)."""
-    if text[:1] == "{":
-        try:
-            value, end = _scan(text, 0)
-        except StopIteration:
-            raise ValueError(text) from None
-        if end == len(text):
-            return value
+    """``json.loads(text)``, by orjson where it gives the same (several times faster): orjson
+    makes a float of an integer past 64 bits, so a Detail with a run of 19 digits is read by
+    the json module, as is whatever orjson refuses (NaN, a lone surrogate, deep nesting...),
+    which decides, raising its errors."""
+    if len(text) < 24 or _LONG_RUN not in text.encode("utf-8", "surrogatepass").translate(_DIGITS):
+        try:  # 24: the shortest object holding a 19-digit number, {"":1234567890123456789}
+            return orjson.loads(text)
+        except ValueError:  # orjson.JSONDecodeError
+            pass
     return json.loads(text)
 
 

@@ -147,10 +147,9 @@ def test_a_row_its_callback_left_is_run_once_by_the_runner(tmp_path):
             store.execute("""INSERT INTO unkai_soon(kind, token, payload) VALUES('k', 'left', '{"t":"left"}')""")
         assert jobs.pending() == {"k": 3}  # what drain waits for
         jobs.start()
-        for _ in range(200):
+        deadline = asyncio.get_running_loop().time() + 60  # a bound on a hang, not a speed check
+        while not (len(ran) == 3 and not jobs.inflight) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
-            if len(ran) == 3 and not jobs.inflight:
-                break
         with store.transaction():
             late = jobs.claim("k", "fails")
         await jobs.stop()

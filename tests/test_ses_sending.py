@@ -129,6 +129,23 @@ def test_limits_on_recipients_and_size(unkai, sandbox):
     assert re.fullmatch(r"Message length is more than 10485760 bytes long: '1048\d{4}'\.", message(exc))
 
 
+@pytest.mark.parametrize("header", [{"Name": "X\u00e9", "Value": "v"}, {"Name": "X:Y", "Value": "v"},
+                                    {"Name": "X-Ok", "Value": "line\nbreak"}, {"Name": "X-Ok", "Value": "\u00e9"},
+                                    {"Name": "X" * 127, "Value": "v"}])
+def test_v2_refuses_a_header_ses_would_refuse_at_the_call(unkai, sandbox, header):
+    """MessageHeader's constraints are checked before the call answers (the message is
+    built after the answer): a header that could not be written is a 400, nothing is sent."""
+    unkai.advance(1.1)
+    v2 = unkai.client("sesv2", sandbox)
+    before = unkai.mail_seq()
+    with pytest.raises(ClientError) as exc:
+        v2.send_email(FromEmailAddress="shop@example.com", Destination={"ToAddresses": ["buyer@example.com"]},
+                      Content={"Simple": dict(SIMPLE, Headers=[header])})
+    assert code(exc) == "BadRequestException" and "header" in message(exc)
+    unkai.drain()
+    assert unkai.get(f"/_unkai/mail?after={before}") == []
+
+
 def test_v2_takes_a_raw_message_of_40_mb_and_refuses_one_byte_more(unkai, sandbox):
     """SES v2's limit is 40 MB (v1's 10 MB): a raw message of exactly 41,943,040 bytes is
     sent and stored; one byte more is refused in AWS's words, before it is parsed. The

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FILE_DIRS = ("s3", "mail")  # state kept as files beside the store
+FILE_DIRS = ("s3",)  # state kept as files beside the store
 KEEP_META = ("clock_offset",)  # meta rows that describe the running cloud, not the user's data
 SETTLE_SECONDS = 2.0  # how long in-flight invocations may take to finish before the restore
 

@@ -155,7 +155,10 @@ class _Transaction:
             store.db.execute("COMMIT")
             callbacks, store._after_commit = store._after_commit, []
             for callback in callbacks:
-                callback()
+                try:
+                    callback()
+                except Exception:  # the transaction committed: the others still run (a queued job's callback)
+                    log.exception("a callback after a commit failed")
         else:
             store.db.execute(f"RELEASE s{depth}")
         return False

@@ -131,7 +131,8 @@ class SES(ResourceOps, ReceivingOps, SesBase):
 
     async def start(self) -> None:
         self.cloud.jobs.register("ses.feedback", self.feedback.run)
-        self.cloud.jobs.register_soon(SEND_JOB, self._sender.run_job)  # a send no callback delivered
+        # a send no callback delivered; dropped, logged, after 185 failed attempts (as PutEvents' events)
+        self.cloud.jobs.register_soon(SEND_JOB, self._sender.run_job, max_attempts=185)
         pages.register(self)
         tracking.register(self)
         await self.start_receiving()

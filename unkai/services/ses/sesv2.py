@@ -250,7 +250,7 @@ class SESv2(SesBase):
             body = simple.get("Body") or {}
             out.text = (body.get("Text") or {}).get("Data")
             out.html = (body.get("Html") or {}).get("Data")
-            out.headers = [(h["Name"], h["Value"]) for h in simple.get("Headers") or []]
+            out.headers = _headers(simple.get("Headers"))
             out.attachments = _attachments(simple.get("Attachments"))
         elif content.get("Raw"):
             data = content["Raw"].get("Data")
@@ -260,7 +260,7 @@ class SESv2(SesBase):
         else:
             tpl = content["Template"]
             self._template(ctx, out, tpl)
-            out.headers = [(h["Name"], h["Value"]) for h in tpl.get("Headers") or []]
+            out.headers = _headers(tpl.get("Headers"))
             out.attachments = _attachments(tpl.get("Attachments"))
         return {"MessageId": self._send(ctx, out)}
 
@@ -282,7 +282,7 @@ class SESv2(SesBase):
                 data = dict(templates.parse_data(default.get("TemplateData") or "{}", True),
                             **templates.parse_data(replacement or "{}", True))
                 self._template(ctx, out, dict(default, TemplateData=json.dumps(data)))
-                out.headers = [(h["Name"], h["Value"]) for h in entry.get("ReplacementHeaders") or []]
+                out.headers = _headers(entry.get("ReplacementHeaders"))
                 with self.store.transaction():
                     results.append({"Status": "SUCCESS", "MessageId": self._send(ctx, out)})
             except ServiceError as exc:
@@ -560,6 +560,29 @@ def _destination(dest: dict) -> dict:
         if dest.get(key):
             spec[key] = dest[key]
     return spec
+
+
+_HEADER_NAME = re.compile(r"[!-9;-~]{1,126}")  # MessageHeaderName: printable ASCII but the colon
+_HEADER_VALUE = re.compile(r"[ -~]{1,995}")  # MessageHeaderValue: printable ASCII
+MAX_HEADERS = 15  # MessageHeaderList
+
+
+def _headers(items: list[dict] | None) -> list[tuple[str, str]]:
+    """A message's own headers, refused at the call as SES refuses them (the model's
+    MessageHeader constraints): a send never answers for a message that cannot be built."""
+    items = items or []
+    if len(items) > MAX_HEADERS:
+        raise bad(f"A message can have at most {MAX_HEADERS} custom headers.")
+    headers = []
+    for h in items:
+        name, value = h["Name"], h["Value"]
+        if not _HEADER_NAME.fullmatch(name):
+            raise bad(f"Invalid header name '{name}': it must be 1 to 126 printable ASCII characters, "
+                      "none of them a colon.")
+        if not _HEADER_VALUE.fullmatch(value):
+            raise bad(f"Invalid value for header '{name}': it must be 1 to 995 printable ASCII characters.")
+        headers.append((name, value))
+    return headers
 
 
 def _attachments(items: list[dict] | None) -> list[tuple[str, str, bytes]]:

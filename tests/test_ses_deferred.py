@@ -150,3 +150,28 @@ def _send_quietly(sock: socket.socket, data: bytes) -> None:
         sock.sendall(data)
     except OSError:  # the server was killed mid-stream
         pass
+
+
+def test_a_send_job_carries_every_field_a_deferred_delivery_uses():
+    """Every ``Outgoing`` field survives the ``ses.send`` job (written as the jobs outbox
+    writes it, read back as the runner reads it), except those a deferred send never has:
+    a raw message, attachments, and the template parts already rendered before the answer.
+    A field added to ``Outgoing`` fails here until the job carries it or it is listed."""
+    import dataclasses
+
+    from unkai.jobs import _ENCODE
+    from unkai.services.ses.sending import Outgoing, _job, outgoing_of
+
+    out = Outgoing("123456789012", "eu-west-1", True, source="Desk <desk@deferred.example>",
+                   to=["a@example.com"], cc=["b@example.com"], bcc=["c@example.com"],
+                   reply_to=["r@example.com"], subject="件名", text="text \u00e9", html="<p>html</p>",
+                   headers=[("X-One", "1"), ("X-Two", "2")], tags={"campaign": "spring"},
+                   config_set="streamed", return_path="bounces@deferred.example",
+                   feedback_to="feedback@deferred.example", template="welcome", source_ip="10.0.0.7",
+                   caller="arn:aws:iam::123456789012:user/me", via="smtp",
+                   list_management={"ContactListName": "news", "TopicName": "weekly"})
+    never_deferred = {"raw", "attachments", "template_parts", "template_data"}
+    back = outgoing_of(json.loads(_ENCODE(_job(out, "mid", 1.0, set(), [], set()))))
+    for f in dataclasses.fields(Outgoing):
+        if f.name not in never_deferred:
+            assert getattr(back, f.name) == getattr(out, f.name), f.name

@@ -206,13 +206,10 @@ class Sender:
     def run_job(self, p: dict[str, Any], attempt: int) -> None:
         """A ``ses.send`` job no loop callback claimed (unkai stopped between the answer and
         the delivery): the message delivered from the job's parts, in the claim's transaction."""
-        account, region, v2, source, to, subject, text, html, source_ip, caller = p["o"]
-        out = Outgoing(account, region, v2, source=source, to=to, subject=subject, text=text, html=html,
-                       source_ip=source_ip, caller=caller, **(p.get("e") or {}))
-        out.headers = [(k, v) for k, v in out.headers]
-        sender = check_address(out.source, v2)
-        recipients = [check_address(a, v2) for a in out.to + out.cc + out.bcc]
-        own, dom = self.model.own_and_domain(account, region, sender)
+        out = outgoing_of(p)
+        sender = check_address(out.source, out.v2)
+        recipients = [check_address(a, out.v2) for a in out.to + out.cc + out.bcc]
+        own, dom = self.model.own_and_domain(out.account, out.region, sender)
         self._complete(out, p["t"], p["n"], sender, recipients, set(p.get("x") or ()),
                        sum(1 for r in recipients if not is_simulator(r)), p.get("l") or [], set(p.get("k") or ()),
                        own or dom)
@@ -397,6 +394,15 @@ def _job(out: Outgoing, mid: str, now: float, opted_out: set[str], links: list[d
     if tracked:
         job["k"] = sorted(tracked)
     return job
+
+
+def outgoing_of(job: dict[str, Any]) -> Outgoing:
+    """The ``Outgoing`` a ``ses.send`` job holds (``_job``'s inverse, JSON in between)."""
+    account, region, v2, source, to, subject, text, html, source_ip, caller = job["o"]
+    out = Outgoing(account, region, v2, source=source, to=to, subject=subject, text=text, html=html,
+                   source_ip=source_ip, caller=caller, **(job.get("e") or {}))
+    out.headers = [(k, v) for k, v in out.headers]
+    return out
 
 
 def _lower(values: set[str]) -> set[str]:

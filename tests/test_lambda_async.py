@@ -106,6 +106,27 @@ def test_destinations_get_aws_records(lam, sqs, unkai):
     assert attempts(unkai, bad) == 1
 
 
+def test_an_event_bus_destination_gets_the_invocation_result_event(lam, sqs, unkai):
+    """An async invocation's destination may be an EventBridge bus: AWS puts the record on
+    it as an event of source ``lambda``, detail-type "Lambda Function Invocation Result -
+    Success" (or "- Failure"), resources the function's ARN, the record as its detail."""
+    events = unkai.client("events")
+    bus_arn = events.create_event_bus(Name="lambda-results")["EventBusArn"]
+    url, arn = queue(sqs)
+    events.put_rule(Name="results", EventBusName="lambda-results", EventPattern=json.dumps({"source": ["lambda"]}))
+    events.put_targets(Rule="results", EventBusName="lambda-results", Targets=[{"Id": "q", "Arn": arn}])
+    good = deploy(lam, SUCCEEDS)
+    lam.put_function_event_invoke_config(FunctionName=good, DestinationConfig={"OnSuccess": {"Destination": bus_arn}})
+    lam.invoke(FunctionName=good, InvocationType="Event", Payload=json.dumps({"n": 4}))
+    unkai.drain()
+    [message] = receive_all(sqs, url)
+    event = json.loads(message["Body"])
+    assert (event["source"], event["detail-type"]) == ("lambda", "Lambda Function Invocation Result - Success")
+    assert event["resources"] == [f"{lam.get_function(FunctionName=good)['Configuration']['FunctionArn']}:$LATEST"]
+    assert event["detail"]["requestContext"]["condition"] == "Success"
+    assert (event["detail"]["requestPayload"], event["detail"]["responsePayload"]) == ({"n": 4}, {"doubled": 8})
+
+
 def test_maximum_event_age_discards_to_on_failure(lam, sqs, unkai):
     fail_url, fail_arn = queue(sqs)
     name = deploy(lam, ALWAYS_FAILS)

@@ -213,16 +213,9 @@ def encode(shape: Shape, value: Any, ts_format: str = "unixTimestamp") -> Any:
 def loads(body: bytes) -> Any:
     if not body or not body.strip():
         return {}
-    if _LONG_RUN not in body.translate(_DIGITS):
-        try:
-            # orjson reads JSON as SDKs send it several times faster than the json module,
-            # with the same result, except that it makes a float of an integer past 64 bits
-            # (no 19-digit run, then) and refuses more: NaN, Infinity, a number past a
-            # double, a lone surrogate, a BOM, bytes that are not UTF-8, deep nesting.
-            # What it refuses is read by the json module below, as before, which decides.
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass
+    data = fast_loads(body)
+    if data is not NOT_READ:
+        return data
     try:
         # an object's text as every SDK sends it (UTF-8, no BOM) decoded here, as json.loads
         # would after looking for another encoding
@@ -241,10 +234,28 @@ def loads(body: bytes) -> Any:
     return data
 
 
+NOT_READ = object()  # what fast_loads answers for a text it leaves to the json module
+
 # a run of 19 digits, found by mapping every digit to "0" and all else to " " (a regex takes
-# ten times longer to scan a body for it)
+# ten times longer to scan a text for it)
 _DIGITS = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
 _LONG_RUN = b"0" * 19
+
+
+def fast_loads(text: bytes | str) -> Any:
+    """``json.loads(text)`` by orjson, several times faster, where it gives the same value;
+    ``NOT_READ`` where it would not, for the caller's json module to read (and refuse).
+    orjson makes a float of an integer past 64 bits (so a text with a run of 19 digits is
+    left alone) and refuses more than json does: NaN, Infinity, a number past a double, a
+    lone surrogate, a BOM, bytes that are not UTF-8, deep nesting."""
+    if len(text) >= 19:
+        raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+        if _LONG_RUN in raw.translate(_DIGITS):
+            return NOT_READ
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return NOT_READ
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 

@@ -414,9 +414,7 @@ class MetricStore:
                 self.put_row(account, region, namespace, name, dimensions, row, now)
             return
         mid = self.metric_id(account, region, namespace, name, dims_key(dimensions), now)
-        newest = self._newest.get(mid)
-        if newest is not None and row[0] > newest:  # _raise_newest, inline
-            self._newest[mid] = row[0]
+        self._raise_newest(mid, row[0])
         self._queued += 1
         self.store.execute(_PUT, (mid, *row))
 
